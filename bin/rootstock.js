@@ -1,0 +1,27 @@
+#!/usr/bin/env node
+// rootstock is TypeScript run by Node's type stripping (22.18+). On an older Node, re-run on the Node
+// that npm installed with the project, so the machine's own Node version does not matter.
+import { spawn } from "node:child_process";
+import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
+
+const [major, minor] = process.versions.node.split(".").map(Number);
+if (major > 22 || (major === 22 && minor >= 18)) {
+  const { main } = await import("../src/cli/main.ts");
+  process.exitCode = await main(process.argv.slice(2));
+} else {
+  let bundled;
+  try {
+    bundled = createRequire(import.meta.url).resolve("node/bin/node");
+  } catch {
+    process.stderr.write(
+      `error: rootstock needs Node 22.18 or later (this is ${process.version}) [ERR_NODE_TOO_OLD]\n  hint: run \`npm ci\` in the rootstock folder; it installs a current Node for rootstock\n`,
+    );
+    process.exit(1);
+  }
+  const child = spawn(bundled, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
+    stdio: "inherit",
+  });
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) process.on(signal, () => child.kill(signal));
+  child.on("exit", (code, signal) => (signal ? process.kill(process.pid, signal) : process.exit(code ?? 1)));
+}

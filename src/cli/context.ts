@@ -1,0 +1,49 @@
+/** What every command gets: where to write, how to style, and the global options. */
+import type { Writable } from "node:stream";
+import { styleText } from "node:util";
+import { storeLocation } from "../store/location.ts";
+
+export interface GlobalOptions {
+  store?: string;
+  color?: boolean;
+}
+
+export class CliContext {
+  readonly stdout: Writable;
+  readonly stderr: Writable;
+  #globals: GlobalOptions = {};
+
+  constructor(stdout: Writable = process.stdout, stderr: Writable = process.stderr) {
+    this.stdout = stdout;
+    this.stderr = stderr;
+  }
+
+  setGlobals(globals: GlobalOptions): void {
+    this.#globals = globals;
+  }
+
+  get storeDir(): string {
+    return storeLocation(this.#globals.store);
+  }
+
+  get isTerminal(): boolean {
+    return Boolean((this.stdout as NodeJS.WriteStream).isTTY) && !process.env.CI;
+  }
+
+  get color(): boolean {
+    if (this.#globals.color === false || process.env.NO_COLOR) return false;
+    return Boolean((this.stdout as NodeJS.WriteStream).isTTY) || Boolean(process.env.FORCE_COLOR);
+  }
+
+  style(format: Parameters<typeof styleText>[0], text: string): string {
+    return this.color ? styleText(format, text, { validateStream: false }) : text;
+  }
+
+  out(line = ""): void {
+    this.stdout.write(`${line}\n`);
+  }
+
+  err(line = ""): void {
+    this.stderr.write(`${line}\n`);
+  }
+}

@@ -1,0 +1,36 @@
+/** The rootstock command line: thin commands over the library, errors rendered once, here. */
+import { Command, CommanderError } from "commander";
+import { registerCommands } from "./commands/index.ts";
+import { CliContext } from "./context.ts";
+import { EXIT_USER_ERROR, renderError } from "./render-error.ts";
+
+export async function main(argv: readonly string[], context = new CliContext()): Promise<number> {
+  const program = new Command("rootstock")
+    .description("Bootstrap a Linux system from source as an executable, cached, resumable and tested plan.")
+    .option(
+      "--store <dir>",
+      "where sources, outputs and runs are kept (default: $ROOTSTOCK_STORE or $XDG_CACHE_HOME/rootstock)",
+    )
+    .option("--no-color", "plain text output")
+    .showHelpAfterError("(run with --help for usage)")
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => context.stdout.write(text),
+      writeErr: (text) => context.stderr.write(text),
+    })
+    .hook("preAction", (command) => context.setGlobals(command.optsWithGlobals()));
+  registerCommands(program, context);
+  try {
+    await program.parseAsync(argv as string[], { from: "user" });
+    return Number(process.exitCode ?? 0);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      return error.exitCode === 0 ? 0 : error.code === "commander.helpDisplayed" ? 0 : 2;
+    }
+    return renderError(error, context) || EXIT_USER_ERROR;
+  }
+}
+
+if (import.meta.main) {
+  process.exitCode = await main(process.argv.slice(2));
+}

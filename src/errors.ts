@@ -1,0 +1,71 @@
+/**
+ * The one error type users see. A code is stable and never reused; the message names the file, line,
+ * field and value; the hint says what to do. Anything thrown that is not a RootstockError is a bug.
+ */
+export type ErrorCode = `ERR_${string}`;
+
+export interface ErrorLocation {
+  /** Path as the user would type it (relative to the plan folder where there is one). */
+  file?: string;
+  line?: number;
+  /** Field path such as `sources[0].sha256`. */
+  field?: string;
+}
+
+export interface RootstockErrorOptions extends ErrorLocation {
+  hint?: string;
+  cause?: unknown;
+}
+
+export class RootstockError extends Error {
+  readonly code: ErrorCode;
+  readonly hint: string | undefined;
+  readonly location: ErrorLocation;
+
+  constructor(code: ErrorCode, message: string, options: RootstockErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "RootstockError";
+    this.code = code;
+    this.hint = options.hint;
+    const { file, line, field } = options;
+    this.location = {
+      ...(file === undefined ? {} : { file }),
+      ...(line === undefined ? {} : { line }),
+      ...(field === undefined ? {} : { field }),
+    };
+  }
+
+  /** `file:line: field: message` — the first line a person reads. */
+  get headline(): string {
+    const { file, line, field } = this.location;
+    const where = file === undefined ? "" : line === undefined ? `${file}: ` : `${file}:${line}: `;
+    const what = field === undefined ? "" : `${field}: `;
+    return `${where}${what}${this.message}`;
+  }
+}
+
+/** Several problems found in one pass (a plan is validated whole, not one error per run). */
+export class RootstockErrors extends RootstockError {
+  readonly errors: readonly RootstockError[];
+
+  constructor(
+    code: ErrorCode,
+    summary: string,
+    errors: readonly RootstockError[],
+    options: RootstockErrorOptions = {},
+  ) {
+    super(code, summary, options);
+    this.name = "RootstockErrors";
+    this.errors = errors;
+  }
+}
+
+export function isRootstockError(value: unknown): value is RootstockError {
+  return value instanceof RootstockError;
+}
+
+/** Turns a caught value into something with a message, for wrapping as a cause. */
+export function describeCause(value: unknown): string {
+  if (value instanceof Error) return value.message;
+  return String(value);
+}

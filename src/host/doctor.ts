@@ -1,0 +1,201 @@
+/** What rootstock needs from the host, whether it is there, and how to get what is missing. */
+import { spawn } from "node:child_process";
+import { access } from "node:fs/promises";
+import { RootstockError } from "../errors.ts";
+import { findOnPath } from "./tools.ts";
+
+export type RequirementGroup = "core" | "tests" | "plan";
+
+export interface Requirement {
+  /** A command on PATH, or an absolute file (any of several). */
+  command?: string;
+  files?: string[];
+  /** Debian/Ubuntu package that provides it. */
+  package: string;
+  purpose: string;
+  group: RequirementGroup;
+}
+
+export const CORE_REQUIREMENTS: readonly Requirement[] = [
+  { command: "bwrap", package: "bubblewrap", purpose: "sandboxes build steps", group: "core" },
+  { command: "unshare", package: "util-linux", purpose: "chroot sandboxes", group: "core" },
+  { command: "qemu-system-x86_64", package: "qemu-system-x86", purpose: "boots images", group: "core" },
+  {
+    files: [
+      "/usr/share/qemu/pxe-virtio.rom",
+      "/usr/lib/ipxe/qemu/pxe-virtio.rom",
+      "/usr/lib/ipxe/qemu/efi-virtio.rom",
+    ],
+    package: "ipxe-qemu",
+    purpose: "netboots QEMU through iPXE",
+    group: "core",
+  },
+  { command: "mke2fs", package: "e2fsprogs", purpose: "builds ext4 images", group: "core" },
+  { command: "mksquashfs", package: "squashfs-tools", purpose: "builds squashfs images", group: "core" },
+  { command: "cpio", package: "cpio", purpose: "builds initramfs images", group: "core" },
+  { command: "tar", package: "tar", purpose: "unpacks sources", group: "core" },
+  { command: "gzip", package: "gzip", purpose: "gzip archives and images", group: "core" },
+  { command: "bzip2", package: "bzip2", purpose: "bzip2 archives", group: "core" },
+  { command: "xz", package: "xz-utils", purpose: "xz archives and images", group: "core" },
+  { command: "zstd", package: "zstd", purpose: "zstd archives and images", group: "core" },
+  { command: "patch", package: "patch", purpose: "applies a step's patches", group: "core" },
+  { command: "apt-get", package: "apt", purpose: "fetches Debian source packages", group: "core" },
+];
+
+export const TEST_REQUIREMENTS: readonly Requirement[] = [
+  { command: "gcc", package: "gcc", purpose: "test plans compile C programs", group: "tests" },
+  { command: "make", package: "make", purpose: "test plans run make", group: "tests" },
+  {
+    files: ["/bin/busybox", "/usr/bin/busybox"],
+    package: "busybox-static",
+    purpose: "guest shell in VM tests",
+    group: "tests",
+  },
+  { command: "chromium", package: "chromium", purpose: "renders report.html in tests", group: "tests" },
+  { command: "hyperfine", package: "hyperfine", purpose: "benchmarks in bench/", group: "tests" },
+  { command: "dpkg-deb", package: "dpkg", purpose: "unpacks the fixture kernel package", group: "tests" },
+];
+
+/** Debian packages for commands plans commonly declare under [host] tools. */
+const PLAN_TOOL_PACKAGES: Record<string, string> = {
+  sh: "dash",
+  bash: "bash",
+  gcc: "gcc",
+  cc: "gcc",
+  "g++": "g++",
+  make: "make",
+  flex: "flex",
+  bison: "bison",
+  bc: "bc",
+  perl: "perl",
+  python3: "python3",
+  rsync: "rsync",
+  awk: "mawk",
+  gawk: "gawk",
+  m4: "m4",
+  patch: "patch",
+  ld: "binutils",
+  as: "binutils",
+  ar: "binutils",
+  tar: "tar",
+  xz: "xz-utils",
+  gzip: "gzip",
+  bzip2: "bzip2",
+  cpio: "cpio",
+  install: "coreutils",
+  sed: "sed",
+  grep: "grep",
+  find: "findutils",
+  diff: "diffutils",
+  file: "file",
+  depmod: "kmod",
+  openssl: "openssl",
+  pkg_config: "pkg-config",
+  "pkg-config": "pkg-config",
+};
+
+export function planRequirements(tools: readonly string[]): Requirement[] {
+  return tools.map((tool) => ({
+    command: tool,
+    package: PLAN_TOOL_PACKAGES[tool] ?? tool,
+    purpose: "declared by the plan under [host] tools",
+    group: "plan",
+  }));
+}
+
+export interface Finding {
+  requirement: Requirement;
+  /** Where it was found; undefined when missing. */
+  found?: string;
+}
+
+export async function checkHost(requirements: readonly Requirement[]): Promise<Finding[]> {
+  return Promise.all(
+    requirements.map(async (requirement) => {
+      let found: string | undefined;
+      if (requirement.command) found = await findOnPath(requirement.command, hostPath());
+      for (const file of requirement.files ?? []) {
+        if (found) break;
+        found = await access(file).then(
+          () => file,
+          () => undefined,
+        );
+      }
+      return found === undefined ? { requirement } : { requirement, found };
+    }),
+  );
+}
+
+/** Includes the sbin folders, which a non-root PATH may lack (mke2fs lives there). */
+export function hostPath(): string {
+  const parts = (process.env.PATH ?? "").split(":").filter(Boolean);
+  for (const extra of ["/usr/local/sbin", "/usr/sbin", "/sbin", "/usr/local/bin", "/usr/bin", "/bin"]) {
+    if (!parts.includes(extra)) parts.push(extra);
+  }
+  return parts.join(":");
+}
+
+export function missingPackages(findings: readonly Finding[]): string[] {
+  return [
+    ...new Set(findings.filter((finding) => !finding.found).map((finding) => finding.requirement.package)),
+  ].sort();
+}
+
+export function installCommand(packages: readonly string[], asRoot: boolean): string {
+  const prefix = asRoot ? "" : "sudo ";
+  return `${prefix}apt-get update && ${prefix}apt-get install -y --no-install-recommends ${packages.join(" ")}`;
+}
+
+export function canInstall(): boolean {
+  return process.getuid?.() === 0 && process.platform === "linux";
+}
+
+/** Installs Debian packages with apt-get; only as root. Output goes to `onOutput`, not the terminal. */
+export async function installPackages(
+  packages: readonly string[],
+  onOutput: (line: string) => void = () => {},
+): Promise<void> {
+  if (!canInstall()) {
+    throw new RootstockError("ERR_HOST_NOT_ROOT", "installing host packages needs root", {
+      hint: `run: ${installCommand(packages, false)}`,
+    });
+  }
+  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+  await runApt(["update"], env, onOutput);
+  await runApt(["install", "-y", "--no-install-recommends", ...packages], env, onOutput);
+}
+
+function runApt(args: string[], env: NodeJS.ProcessEnv, onOutput: (line: string) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("apt-get", args, { env, stdio: ["ignore", "pipe", "pipe"] });
+    let tail = "";
+    const collect = (chunk: Buffer) => {
+      const text = chunk.toString();
+      tail = (tail + text).slice(-4000);
+      for (const line of text.split("\n")) if (line.trim()) onOutput(line);
+    };
+    child.stdout.on("data", collect);
+    child.stderr.on("data", collect);
+    child.on("error", (error) =>
+      reject(
+        new RootstockError("ERR_HOST_INSTALL_FAILED", `cannot run apt-get: ${error.message}`, {
+          hint: "is this a Debian or Ubuntu machine?",
+        }),
+      ),
+    );
+    child.on("close", (code) => {
+      if (code === 0) resolve();
+      else {
+        reject(
+          new RootstockError(
+            "ERR_HOST_INSTALL_FAILED",
+            `apt-get ${args[0]} failed with exit status ${code}`,
+            {
+              hint: `the last lines it printed:\n${tail.split("\n").slice(-8).join("\n")}`,
+            },
+          ),
+        );
+      }
+    });
+  });
+}

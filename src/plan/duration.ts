@@ -1,0 +1,37 @@
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/**
+ * Parses "90s", "30m", "1h30m", "500ms", or a bare number of seconds. Returns undefined when the text
+ * is not a duration, so the caller can report it with its own location.
+ */
+export function parseDuration(value: string | number): number | undefined {
+  if (typeof value === "number") return Number.isFinite(value) && value > 0 ? value * 1000 : undefined;
+  const text = value.trim();
+  if (!/^(\d+(\.\d+)?(ms|s|m|h))+$/.test(text)) return undefined;
+  let total = 0;
+  for (const [, amount, , unit] of text.matchAll(/(\d+(\.\d+)?)(ms|s|m|h)/g)) {
+    total += Number(amount) * (UNIT_MS[unit as string] as number);
+  }
+  return total > 0 ? total : undefined;
+}
+
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  const seconds = ms / 1000;
+  if (seconds < 60) return `${seconds.toFixed(seconds < 10 ? 1 : 0)}s`;
+  const minutes = Math.floor(seconds / 60);
+  const rest = Math.round(seconds - minutes * 60);
+  if (minutes < 60) return `${minutes}m${String(rest).padStart(2, "0")}s`;
+  return `${Math.floor(minutes / 60)}h${String(minutes % 60).padStart(2, "0")}m`;
+}
+
+const SIZE_UNITS: Record<string, number> = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+
+/** Parses "64M", "1G", "512k" or a number of bytes. */
+export function parseSize(value: string | number): number | undefined {
+  if (typeof value === "number") return Number.isInteger(value) && value > 0 ? value : undefined;
+  const match = /^(\d+)([kmg]?)(i?b)?$/i.exec(value.trim());
+  if (!match) return undefined;
+  const bytes = Number(match[1]) * (SIZE_UNITS[(match[2] ?? "").toLowerCase()] as number);
+  return bytes > 0 ? bytes : undefined;
+}

@@ -1,0 +1,222 @@
+/**
+ * From a loaded plan to the steps that will run, in order, each with its key: the hash of everything
+ * that can change its output. Pure: no disk, no processes.
+ */
+import { sha256Json } from "../digest.ts";
+import { RootstockError, RootstockErrors } from "../errors.ts";
+import { evaluatePredicate, type Value } from "./predicate.ts";
+import { didYouMean } from "./suggest.ts";
+import type { Plan, Step } from "./types.ts";
+
+/** Bumped whenever the way a step is run changes (phases, sandbox layout), so old entries are not reused. */
+export const RUNNER_VERSION = "rootstock-runner-1";
+
+export interface ResolveOptions {
+  /** Values that override the plan's variables (`--set NAME=VALUE`). */
+  variables?: Record<string, Value>;
+  /** Identity (path, hash, version) of each host tool, for steps whose root includes the host's. */
+  toolIdentities?: Record<string, string>;
+  /** Build only these steps and what they need (default: all enabled steps). */
+  targets?: string[];
+}
+
+export interface ResolvedStep {
+  name: string;
+  step: Step;
+  key: string;
+  /** Each input that went into the key, by name (`script`, `dep:musl`, `source:x.tar.gz`…), for --explain. */
+  inputs: Record<string, string>;
+  /** The step's environment with `${VAR}` replaced. */
+  env: Record<string, string>;
+  stageIndex: number;
+}
+
+export interface Graph {
+  plan: Plan;
+  variables: Record<string, Value>;
+  /** Enabled steps in dependency order (stage order, then listing order, where free to choose). */
+  steps: ResolvedStep[];
+  byName: Map<string, ResolvedStep>;
+  /** Steps whose `when` is false, with the predicate. */
+  disabled: { name: string; when: string }[];
+}
+
+export function usesHostTools(step: Step): boolean {
+  return step.sandbox === "host" || step.root === "host";
+}
+
+export function interpolate(value: string, variables: Record<string, Value>): string {
+  return value.replace(/\$\$|\$\{([^}]*)\}/g, (match, name: string | undefined) =>
+    name === undefined ? "$" : String(variables[name] ?? match),
+  );
+}
+
+export function resolveGraph(plan: Plan, options: ResolveOptions = {}): Graph {
+  const variables: Record<string, Value> = { ...plan.variables, ...options.variables };
+  const problems: RootstockError[] = [];
+  const planFile = `${plan.displayDir}/plan.toml`;
+
+  for (const name of Object.keys(options.variables ?? {})) {
+    if (!(name in plan.variables)) {
+      problems.push(
+        new RootstockError("ERR_PLAN_UNKNOWN_VARIABLE", `--set ${name}: the plan has no variable "${name}"`, {
+          file: planFile,
+          field: "variables",
+          hint:
+            didYouMean(name, Object.keys(plan.variables)) ||
+            `variables of this plan: ${Object.keys(plan.variables).join(", ") || "none"}`,
+        }),
+      );
+    }
+  }
+
+  const order = [...plan.steps.keys()];
+  const position = new Map(order.map((name, index) => [name, index]));
+  const stageIndex = new Map<string, number>();
+  plan.stages.forEach((stage, index) => {
+    for (const name of stage.steps) stageIndex.set(name, index);
+  });
+
+  const enabled = new Set<string>();
+  const disabled: Graph["disabled"] = [];
+  for (const step of plan.steps.values()) {
+    if (!step.when || evaluatePredicate(step.when.predicate, variables)) enabled.add(step.name);
+    else disabled.push({ name: step.name, when: step.when.source });
+  }
+  for (const name of enabled) {
+    const step = plan.steps.get(name) as Step;
+    for (const dep of step.deps) {
+      if (!enabled.has(dep)) {
+        const when = plan.steps.get(dep)?.when?.source ?? "";
+        problems.push(
+          new RootstockError(
+            "ERR_PLAN_DEP_DISABLED",
+            `step "${name}" needs "${dep}", which is disabled by when = "${when}"`,
+            {
+              file: `${plan.displayDir}/${step.dir}/step.toml`,
+              field: "deps",
+              hint: `give "${name}" the same predicate, or set the variables so that "${dep}" is enabled`,
+            },
+          ),
+        );
+      }
+    }
+  }
+
+  let wanted = enabled;
+  if (options.targets && options.targets.length > 0) {
+    wanted = new Set<string>();
+    const visit = (name: string) => {
+      if (wanted.has(name)) return;
+      wanted.add(name);
+      for (const dep of plan.steps.get(name)?.deps ?? []) visit(dep);
+    };
+    for (const target of options.targets) {
+      if (!plan.steps.has(target)) {
+        problems.push(
+          new RootstockError("ERR_PLAN_UNKNOWN_STEP", `no step named "${target}" in plan ${plan.name}`, {
+            hint: didYouMean(target, order) || `steps: ${order.join(", ")}`,
+          }),
+        );
+      } else if (!enabled.has(target)) {
+        problems.push(
+          new RootstockError(
+            "ERR_PLAN_DEP_DISABLED",
+            `step "${target}" is disabled by when = "${plan.steps.get(target)?.when?.source}"`,
+            {
+              hint: "set the plan's variables with --set NAME=VALUE to enable it",
+            },
+          ),
+        );
+      } else visit(target);
+    }
+  }
+
+  if (problems.length > 0) {
+    throw new RootstockErrors("ERR_PLAN_INVALID", `plan ${plan.displayDir} cannot be resolved`, problems);
+  }
+
+  const sorted = topologicalOrder(
+    [...wanted].sort((a, b) => (position.get(a) as number) - (position.get(b) as number)),
+    (name) => plan.steps.get(name)?.deps ?? [],
+  );
+
+  const byName = new Map<string, ResolvedStep>();
+  const steps: ResolvedStep[] = [];
+  for (const name of sorted) {
+    const step = plan.steps.get(name) as Step;
+    const env = Object.fromEntries(
+      Object.entries(step.env).map(([key, value]) => [key, interpolate(value, variables)]),
+    );
+    const inputs = keyInputs(step, env, byName, options.toolIdentities ?? {});
+    const resolved: ResolvedStep = {
+      name,
+      step,
+      key: sha256Json({ step: name, inputs }),
+      inputs,
+      env,
+      stageIndex: stageIndex.get(name) ?? 0,
+    };
+    byName.set(name, resolved);
+    steps.push(resolved);
+  }
+  return { plan, variables, steps, byName, disabled };
+}
+
+function keyInputs(
+  step: Step,
+  env: Record<string, string>,
+  resolved: Map<string, ResolvedStep>,
+  tools: Record<string, string>,
+): Record<string, string> {
+  const inputs: Record<string, string> = {
+    rootstock: RUNNER_VERSION,
+    definition: sha256Json({
+      version: step.version,
+      sandbox: step.sandbox,
+      root: step.root,
+      env,
+      mounts: step.mounts,
+      sources: step.sources.map(({ file, sha256, extract, into }) => ({ file, sha256, extract, into })),
+      patches: step.patches.map((patch) => patch.path),
+      deps: step.deps,
+    }),
+    script: step.script ? sha256Json(step.script) : "default-phases",
+    files: sha256Json(step.files),
+  };
+  for (const patch of step.patches) inputs[`patch:${patch.path}`] = patch.sha256;
+  for (const source of step.sources) inputs[`source:${source.file}`] = source.sha256;
+  for (const dep of step.deps) inputs[`dep:${dep}`] = (resolved.get(dep) as ResolvedStep).key;
+  if (usesHostTools(step)) {
+    for (const tool of step.tools) inputs[`tool:${tool}`] = tools[tool] ?? "unknown";
+  }
+  return inputs;
+}
+
+/** Kahn's algorithm, taking ready steps in the given order so that the result is stable. */
+export function topologicalOrder(
+  names: readonly string[],
+  depsOf: (name: string) => readonly string[],
+): string[] {
+  const inSet = new Set(names);
+  const remaining = new Map(names.map((name) => [name, depsOf(name).filter((dep) => inSet.has(dep)).length]));
+  const dependents = new Map<string, string[]>();
+  for (const name of names) {
+    for (const dep of depsOf(name))
+      if (inSet.has(dep)) dependents.set(dep, [...(dependents.get(dep) ?? []), name]);
+  }
+  const rank = new Map(names.map((name, index) => [name, index]));
+  const ready = names.filter((name) => remaining.get(name) === 0);
+  const result: string[] = [];
+  while (ready.length > 0) {
+    ready.sort((a, b) => (rank.get(a) as number) - (rank.get(b) as number));
+    const name = ready.shift() as string;
+    result.push(name);
+    for (const dependent of dependents.get(name) ?? []) {
+      const left = (remaining.get(dependent) as number) - 1;
+      remaining.set(dependent, left);
+      if (left === 0) ready.push(dependent);
+    }
+  }
+  return result;
+}

@@ -1,0 +1,672 @@
+/**
+ * Reads a plan folder into pure data. Every problem found is collected and reported at once, each
+ * naming its file, line, field, what was expected and what was found.
+ */
+import { readdir, readFile, stat } from "node:fs/promises";
+import { basename, join, resolve } from "node:path";
+import { parse as parseToml, TomlError } from "smol-toml";
+import type { z } from "zod";
+import { RootstockError, RootstockErrors } from "../errors.ts";
+import { findCycles } from "./cycles.ts";
+import { parseDuration, parseSize } from "./duration.ts";
+import { schemaProblems } from "./issues.ts";
+import { KeyLocator } from "./locate.ts";
+import { PredicateSyntaxError, parsePredicate, predicateVariables } from "./predicate.ts";
+import { type ImageFile, type PlanFile, planSchema, type StepFile, stepSchema } from "./schema.ts";
+import { didYouMean } from "./suggest.ts";
+import { readPlanFile, readPlanTree, type TreeContext } from "./tree.ts";
+import type { Image, Plan, PlanFileEntry, Source, Step } from "./types.ts";
+
+export interface LoadPlanOptions {
+  /** How the plan folder is named in messages (default: as given). */
+  displayDir?: string;
+}
+
+interface ParsedToml<T> {
+  data: T;
+  locator: KeyLocator;
+  file: string;
+}
+
+const ARCHIVE = /\.(tar(\.(gz|bz2|xz|zst|lz|lzma))?|tgz|tbz2?|txz|zip)$/;
+
+export function isArchive(file: string): boolean {
+  return ARCHIVE.test(file);
+}
+
+export async function loadPlan(dir: string, options: LoadPlanOptions = {}): Promise<Plan> {
+  const planDir = resolve(dir);
+  const displayDir = options.displayDir ?? dir;
+  const shown = (path: string) => join(displayDir, path);
+  const problems: RootstockError[] = [];
+
+  const planInfo = await stat(planDir).catch(() => undefined);
+  if (!planInfo?.isDirectory()) {
+    throw new RootstockError("ERR_PLAN_NOT_FOUND", `plan folder ${displayDir} does not exist`, {
+      hint: "a plan is a folder holding plan.toml and steps/NAME/step.toml; check the path",
+    });
+  }
+  const planText = await readFile(join(planDir, "plan.toml"), "utf8").catch(() => undefined);
+  if (planText === undefined) {
+    throw new RootstockError("ERR_PLAN_NOT_FOUND", `no plan.toml in ${displayDir}`, {
+      file: shown("plan.toml"),
+      hint: "a plan folder needs a plan.toml with name, arch and [[stages]]",
+    });
+  }
+
+  const context: TreeContext = { planDir, displayDir };
+  const planToml = parseTomlText(planText, shown("plan.toml"), problems);
+  const planFile = planToml && validate(planSchema, planToml, problems);
+
+  // Which steps exist: those the stages list, else (plan.toml broken) those on disk, so their errors show too.
+  const stepFolders = await readdir(join(planDir, "steps")).catch(() => [] as string[]);
+  const _listed = planFile
+    ? planFile.stages.flatMap((stage) => stage.steps.map((name) => ({ name, stage: stage.name })))
+    : [];
+  const stageOf = new Map<string, string>();
+  if (planFile) {
+    for (const [index, stage] of planFile.stages.entries()) {
+      for (const [stepIndex, name] of stage.steps.entries()) {
+        const first = stageOf.get(name);
+        if (first !== undefined) {
+          problems.push(
+            new RootstockError(
+              "ERR_PLAN_STEP_DUPLICATE",
+              `step "${name}" is listed twice (first in stage "${first}")`,
+              {
+                file: shown("plan.toml"),
+                line: planToml?.locator.lineOf(["stages", index, "steps", stepIndex]),
+                field: `stages[${index}].steps[${stepIndex}]`,
+                hint: "a step runs once; list it in one stage only",
+              },
+            ),
+          );
+        } else stageOf.set(name, stage.name);
+      }
+    }
+    for (const folder of stepFolders) {
+      if (!stageOf.has(folder)) {
+        problems.push(
+          new RootstockError(
+            "ERR_PLAN_STEP_UNLISTED",
+            `step folder steps/${folder} is not listed in any stage`,
+            {
+              file: shown("plan.toml"),
+              field: "stages",
+              hint: `add "${folder}" to a stage's steps, or remove the folder ${didYouMean(folder, stageOf.keys())}`.trim(),
+            },
+          ),
+        );
+      }
+    }
+  }
+  const names = planFile ? [...stageOf.keys()] : stepFolders.sort();
+  const variables = planFile?.variables ?? {};
+
+  const steps = new Map<string, Step>();
+  const stepTomls = new Map<string, ParsedToml<unknown>>();
+  for (const name of names) {
+    const stepDir = `steps/${name}`;
+    const text = await readFile(join(planDir, stepDir, "step.toml"), "utf8").catch(() => undefined);
+    if (text === undefined) {
+      const stageIndex = planFile?.stages.findIndex((stage) => stage.steps.includes(name)) ?? -1;
+      problems.push(
+        new RootstockError("ERR_PLAN_STEP_MISSING", `step "${name}" has no ${stepDir}/step.toml`, {
+          file: shown("plan.toml"),
+          line: stageIndex >= 0 ? planToml?.locator.lineOf(["stages", stageIndex, "steps"]) : undefined,
+          field: stageIndex >= 0 ? `stages[${stageIndex}].steps` : undefined,
+          hint: `create ${shown(`${stepDir}/step.toml`)} ${didYouMean(name, stepFolders)}`.trim(),
+        }),
+      );
+      continue;
+    }
+    const parsed = parseTomlText(text, shown(`${stepDir}/step.toml`), problems);
+    if (!parsed) continue;
+    stepTomls.set(name, parsed);
+    const stepFile = validate(stepSchema, parsed, problems);
+    if (!stepFile) continue;
+    const step = await loadStep(context, name, stageOf.get(name) ?? "", stepFile, parsed, planFile, problems);
+    if (step) steps.set(name, step);
+  }
+
+  if (planFile) {
+    checkReferences(planFile, steps, stepTomls, variables, problems);
+  }
+  const images = planFile
+    ? await loadImages(context, planFile, planToml as ParsedToml<unknown>, steps, problems)
+    : new Map();
+
+  if (problems.length > 0 || !planFile) {
+    const count = problems.length;
+    throw new RootstockErrors(
+      "ERR_PLAN_INVALID",
+      `plan ${displayDir} has ${count} problem${count === 1 ? "" : "s"}`,
+      problems,
+    );
+  }
+  const plan: Plan = {
+    name: planFile.name,
+    arch: planFile.arch,
+    dir: planDir,
+    displayDir,
+    variables,
+    hostTools: planFile.host?.tools ?? ["sh"],
+    stages: planFile.stages.map((stage) => ({ ...stage })),
+    steps,
+    images,
+    ...(planFile.description === undefined ? {} : { description: planFile.description }),
+    ...(planFile.upstream === undefined ? {} : { upstream: planFile.upstream }),
+    ...(planFile.documentation === undefined ? {} : { documentation: planFile.documentation }),
+    ...(planFile.kernel === undefined ? {} : { kernel: planFile.kernel }),
+  };
+  return plan;
+}
+
+function parseTomlText(
+  text: string,
+  file: string,
+  problems: RootstockError[],
+): ParsedToml<unknown> | undefined {
+  try {
+    return { data: parseToml(text), locator: new KeyLocator(text), file };
+  } catch (error) {
+    if (error instanceof TomlError) {
+      const reason = error.message.split("\n")[0]?.replace(/^Invalid TOML document: /, "") ?? "syntax error";
+      problems.push(
+        new RootstockError("ERR_PLAN_TOML_SYNTAX", `TOML syntax error: ${reason} (column ${error.column})`, {
+          file,
+          line: error.line,
+          hint: "see https://toml.io for the syntax; strings need quotes, tables [brackets]",
+        }),
+      );
+      return undefined;
+    }
+    throw error;
+  }
+}
+
+function validate<T>(
+  schema: z.ZodType<T>,
+  parsed: ParsedToml<unknown>,
+  problems: RootstockError[],
+): T | undefined {
+  const result = schema.safeParse(parsed.data, { reportInput: true });
+  if (result.success) return result.data;
+  problems.push(
+    ...schemaProblems(result.error.issues, { file: parsed.file, locator: parsed.locator, schema }),
+  );
+  return undefined;
+}
+
+async function loadStep(
+  context: TreeContext,
+  name: string,
+  stage: string,
+  file: StepFile,
+  parsed: ParsedToml<unknown>,
+  plan: PlanFile | undefined,
+  problems: RootstockError[],
+): Promise<Step | undefined> {
+  const dir = `steps/${name}`;
+  const stepDir = join(context.planDir, dir);
+  const where = (field: (string | number)[]) => ({
+    file: parsed.file,
+    line: parsed.locator.lineOf(field),
+    field: field
+      .map((part, index) => (typeof part === "number" ? `[${part}]` : index === 0 ? part : `.${part}`))
+      .join(""),
+  });
+  const before = problems.length;
+  const guard = async <T>(work: () => Promise<T>): Promise<T | undefined> => {
+    try {
+      return await work();
+    } catch (error) {
+      if (error instanceof RootstockError) problems.push(error);
+      else throw error;
+      return undefined;
+    }
+  };
+
+  let script: PlanFileEntry | undefined;
+  const scriptPath = file.script ?? "build.sh";
+  const scriptExists = await stat(join(stepDir, scriptPath)).then(
+    (info) => info.isFile(),
+    () => false,
+  );
+  if (scriptExists) script = await guard(() => readPlanFile(context, stepDir, scriptPath));
+  else if (file.script !== undefined) {
+    problems.push(
+      new RootstockError(
+        "ERR_PLAN_SCRIPT_MISSING",
+        `script ${join(context.displayDir, dir, scriptPath)} does not exist`,
+        {
+          ...where(["script"]),
+          hint: "create it, or remove `script` to use the default phases (configure, make, make install)",
+        },
+      ),
+    );
+  }
+
+  let patches: PlanFileEntry[] = [];
+  if (file.patches !== undefined) {
+    for (const [index, patch] of file.patches.entries()) {
+      const exists = await stat(join(stepDir, "patches", patch)).then(
+        (info) => info.isFile(),
+        () => false,
+      );
+      if (!exists) {
+        problems.push(
+          new RootstockError(
+            "ERR_PLAN_PATCH_MISSING",
+            `patch ${join(context.displayDir, dir, "patches", patch)} does not exist`,
+            {
+              ...where(["patches", index]),
+              hint: "patches are files in the step's patches/ folder; check the name",
+            },
+          ),
+        );
+        continue;
+      }
+      const entry = await guard(() => readPlanFile(context, join(stepDir, "patches"), patch));
+      if (entry) patches.push(entry);
+    }
+  } else {
+    patches =
+      (await guard(async () =>
+        (
+          await readPlanTree(context, join(stepDir, "patches"))
+        ).sort((a, b) => a.path.localeCompare(b.path, "en", { numeric: true })),
+      )) ?? [];
+  }
+  const files = (await guard(() => readPlanTree(context, join(stepDir, "files")))) ?? [];
+
+  const sources: Source[] = [];
+  const seenFiles = new Map<string, number>();
+  let firstArchive = true;
+  for (const [index, source] of (file.sources ?? []).entries()) {
+    const fileName =
+      source.file ?? (source.url ? basename(new URL(source.url).pathname) : source.debian?.file) ?? "";
+    if (fileName === "" || fileName === "." || fileName === "..") {
+      problems.push(
+        new RootstockError(
+          "ERR_PLAN_BAD_VALUE",
+          `cannot derive a file name from url ${JSON.stringify(source.url)}`,
+          {
+            ...where(["sources", index, "url"]),
+            hint: 'add `file = "name.tar.gz"` to the source',
+          },
+        ),
+      );
+      continue;
+    }
+    const previous = seenFiles.get(fileName);
+    if (previous !== undefined) {
+      problems.push(
+        new RootstockError(
+          "ERR_PLAN_DUPLICATE_SOURCE",
+          `two sources are both named ${fileName} (sources[${previous}] and sources[${index}])`,
+          {
+            ...where(["sources", index]),
+            hint: "give one of them another `file` name",
+          },
+        ),
+      );
+    }
+    seenFiles.set(fileName, index);
+    const extract = source.extract ?? isArchive(fileName);
+    const into = extract
+      ? (source.into ?? (firstArchive ? "src" : fileName.replace(ARCHIVE, "")))
+      : undefined;
+    if (extract) firstArchive = false;
+    sources.push({
+      file: fileName,
+      sha256: source.sha256,
+      mirrors: source.mirrors ?? [],
+      extract,
+      ...(source.size === undefined ? {} : { size: source.size }),
+      ...(source.url === undefined ? {} : { url: source.url }),
+      ...(into === undefined ? {} : { into }),
+      ...(source.debian === undefined ? {} : { debian: source.debian }),
+    });
+  }
+
+  let when: Step["when"];
+  if (file.when !== undefined) {
+    try {
+      when = { source: file.when, predicate: parsePredicate(file.when) };
+    } catch (error) {
+      if (!(error instanceof PredicateSyntaxError)) throw error;
+      problems.push(
+        new RootstockError(
+          "ERR_PLAN_PREDICATE",
+          `cannot parse \`when = "${file.when}"\`: ${error.message} at column ${error.column}`,
+          {
+            ...where(["when"]),
+            hint: 'write a predicate such as `BUILD_KERNEL == true` or `ARCH != "i686" && !MINIMAL`',
+          },
+        ),
+      );
+    }
+  }
+  if (problems.length > before) return undefined;
+
+  const defaults = plan?.defaults ?? {};
+  const timeout = file.timeout ?? defaults.timeout;
+  const hostTools = plan?.host?.tools ?? ["sh"];
+  const step: Step = {
+    name,
+    stage,
+    dir,
+    deps: file.deps ?? [],
+    sandbox: file.sandbox ?? defaults.sandbox ?? "bwrap",
+    root: file.root ?? defaults.root ?? "host",
+    retries: file.retries ?? defaults.retries ?? 0,
+    tools: [...new Set([...hostTools, ...(file.tools ?? [])])],
+    env: file.env ?? {},
+    sources,
+    mounts: file.mounts ?? [],
+    patches,
+    files,
+    ...(file.version === undefined ? {} : { version: file.version }),
+    ...(file.description === undefined ? {} : { description: file.description }),
+    ...(file.jobs === undefined ? {} : { jobs: file.jobs }),
+    ...(timeout === undefined ? {} : { timeoutMs: parseDuration(timeout) as number }),
+    ...(when === undefined ? {} : { when }),
+    ...(script === undefined ? {} : { script }),
+  };
+  return step;
+}
+
+function checkReferences(
+  plan: PlanFile,
+  steps: Map<string, Step>,
+  stepTomls: Map<string, ParsedToml<unknown>>,
+  variables: Record<string, unknown>,
+  problems: RootstockError[],
+): void {
+  const stageIndex = new Map<string, number>();
+  plan.stages.forEach((stage, index) => {
+    for (const name of stage.steps) if (!stageIndex.has(name)) stageIndex.set(name, index);
+  });
+  const known = [...stageIndex.keys()];
+  const variableNames = Object.keys(variables);
+
+  for (const step of steps.values()) {
+    const parsed = stepTomls.get(step.name) as ParsedToml<unknown>;
+    const at = (field: (string | number)[], text: string) => ({
+      file: parsed.file,
+      line: parsed.locator.lineOf(field),
+      field: text,
+    });
+    step.deps.forEach((dep, index) => {
+      if (!stageIndex.has(dep)) {
+        problems.push(
+          new RootstockError(
+            "ERR_PLAN_UNKNOWN_DEP",
+            `depends on "${dep}", which is not a step of this plan`,
+            {
+              ...at(["deps", index], `deps[${index}]`),
+              hint: didYouMean(dep, known) || `steps of this plan: ${known.join(", ")}`,
+            },
+          ),
+        );
+      } else if ((stageIndex.get(dep) as number) > (stageIndex.get(step.name) as number)) {
+        const depStage = plan.stages[stageIndex.get(dep) as number]?.name;
+        problems.push(
+          new RootstockError(
+            "ERR_PLAN_STAGE_ORDER",
+            `depends on "${dep}" of the later stage "${depStage}" (this step is in stage "${step.stage}")`,
+            {
+              ...at(["deps", index], `deps[${index}]`),
+              hint: "a step may use steps of its own or earlier stages; move one of them",
+            },
+          ),
+        );
+      }
+    });
+    step.mounts.forEach((mount, index) => {
+      if (!step.deps.includes(mount.step)) {
+        problems.push(
+          new RootstockError(
+            "ERR_PLAN_MOUNT_NOT_DEP",
+            `mounts "${mount.step}" at ${mount.at}, but does not depend on it`,
+            {
+              ...at(["mounts", index, "step"], `mounts[${index}].step`),
+              hint: `add "${mount.step}" to deps, so that it is built first and its key counts`,
+            },
+          ),
+        );
+      }
+    });
+    if (step.when) {
+      for (const variable of predicateVariables(step.when.predicate)) {
+        if (!(variable in variables)) {
+          problems.push(
+            new RootstockError(
+              "ERR_PLAN_UNKNOWN_VARIABLE",
+              `predicate uses variable "${variable}", which plan.toml does not define`,
+              {
+                ...at(["when"], "when"),
+                hint: didYouMean(variable, variableNames) || "define it under [variables] in plan.toml",
+              },
+            ),
+          );
+        }
+      }
+    }
+    for (const [key, value] of Object.entries(step.env)) {
+      for (const match of value.matchAll(/\$\{([^}]*)\}/g)) {
+        const variable = match[1] as string;
+        if (!(variable in variables)) {
+          problems.push(
+            new RootstockError(
+              "ERR_PLAN_UNKNOWN_VARIABLE",
+              `env ${key} uses \${${variable}}, which plan.toml does not define`,
+              {
+                ...at(["env", key], `env.${key}`),
+                hint:
+                  didYouMean(variable, variableNames) ||
+                  "define it under [variables] in plan.toml, or write $$ for a literal $",
+              },
+            ),
+          );
+        }
+      }
+    }
+  }
+
+  for (const cycle of findCycles(
+    [...steps.values()].map((step) => ({ name: step.name, deps: step.deps.filter((dep) => steps.has(dep)) })),
+  )) {
+    const first = cycle[0] as string;
+    const parsed = stepTomls.get(first) as ParsedToml<unknown>;
+    problems.push(
+      new RootstockError("ERR_PLAN_CYCLE", `dependency cycle: ${[...cycle, first].join(" → ")}`, {
+        file: parsed.file,
+        line: parsed.locator.lineOf(["deps"]),
+        field: "deps",
+        hint: "a step cannot need itself, directly or through others; remove one of these deps",
+      }),
+    );
+  }
+}
+
+async function loadImages(
+  context: TreeContext,
+  plan: PlanFile,
+  planToml: ParsedToml<unknown>,
+  steps: Map<string, Step>,
+  problems: RootstockError[],
+): Promise<Map<string, Image>> {
+  const images = new Map<string, Image>();
+  const file = planToml.file;
+  const at = (path: (string | number)[], field: string) => ({
+    file,
+    line: planToml.locator.lineOf(path),
+    field,
+  });
+  const known = [...steps.keys()];
+  const stepRef = (name: string, path: (string | number)[], field: string) => {
+    if (steps.has(name)) return;
+    problems.push(
+      new RootstockError("ERR_PLAN_UNKNOWN_STEP", `names step "${name}", which is not a step of this plan`, {
+        ...at(path, field),
+        hint: didYouMean(name, known) || `steps of this plan: ${known.join(", ")}`,
+      }),
+    );
+  };
+  if (plan.kernel) stepRef(plan.kernel.step, ["kernel", "step"], "kernel.step");
+  const entries = Object.entries(plan.images ?? {}) as [string, ImageFile][];
+  const imageNames = entries.map(([name]) => name);
+  for (const [name, image] of entries) {
+    const base = ["images", name];
+    image.contents.forEach((step, index) => {
+      stepRef(step, [...base, "contents", index], `images.${name}.contents[${index}]`);
+    });
+    let files: Image["files"];
+    if (image.files !== undefined) {
+      const exists = await stat(join(context.planDir, image.files)).then(
+        (info) => info.isDirectory(),
+        () => false,
+      );
+      if (!exists) {
+        problems.push(
+          new RootstockError(
+            "ERR_PLAN_FILE_MISSING",
+            `folder ${join(context.displayDir, image.files)} does not exist`,
+            {
+              ...at([...base, "files"], `images.${name}.files`),
+              hint: "files names a folder of the plan whose contents are copied into the image",
+            },
+          ),
+        );
+      } else {
+        try {
+          files = {
+            dir: image.files,
+            entries: await readPlanTree(context, join(context.planDir, image.files)),
+          };
+        } catch (error) {
+          if (error instanceof RootstockError) problems.push(error);
+          else throw error;
+        }
+      }
+    }
+    const boot = image.boot;
+    if (boot) {
+      if (boot.kernel)
+        stepRef(boot.kernel.step, [...base, "boot", "kernel", "step"], `images.${name}.boot.kernel.step`);
+      else if (!plan.kernel) {
+        problems.push(
+          new RootstockError("ERR_PLAN_NO_KERNEL", `image "${name}" boots, but no kernel is declared`, {
+            ...at([...base, "boot"], `images.${name}.boot`),
+            hint: 'add `kernel = { step = "linux", path = "boot/bzImage" }` to plan.toml or to this [boot] table',
+          }),
+        );
+      }
+      const imageRef = (ref: string, path: (string | number)[], field: string, kinds?: string[]) => {
+        const target = plan.images?.[ref];
+        if (!target) {
+          problems.push(
+            new RootstockError(
+              "ERR_PLAN_UNKNOWN_IMAGE",
+              `names image "${ref}", which the plan does not declare`,
+              {
+                ...at(path, field),
+                hint:
+                  didYouMean(ref, imageNames) || `images of this plan: ${imageNames.join(", ") || "none"}`,
+              },
+            ),
+          );
+        } else if (kinds && !kinds.includes(target.kind)) {
+          problems.push(
+            new RootstockError(
+              "ERR_PLAN_BAD_VALUE",
+              `image "${ref}" is ${target.kind}, expected ${kinds.join(" or ")}`,
+              at(path, field),
+            ),
+          );
+        }
+      };
+      if (boot.initrd !== undefined)
+        imageRef(boot.initrd, [...base, "boot", "initrd"], `images.${name}.boot.initrd`, ["initramfs"]);
+      (boot.disks ?? []).forEach((disk, index) => {
+        imageRef(disk, [...base, "boot", "disks", index], `images.${name}.boot.disks[${index}]`, [
+          "ext4",
+          "squashfs",
+        ]);
+      });
+      for (const [index, test] of (boot.tests ?? []).entries()) {
+        const exists = await stat(join(context.planDir, test)).then(
+          (info) => info.isFile(),
+          () => false,
+        );
+        if (!exists) {
+          problems.push(
+            new RootstockError(
+              "ERR_PLAN_FILE_MISSING",
+              `test ${join(context.displayDir, test)} does not exist`,
+              {
+                ...at([...base, "boot", "tests", index], `images.${name}.boot.tests[${index}]`),
+                hint: "tests are TypeScript modules in the plan, such as tests/boot.test.ts",
+              },
+            ),
+          );
+        }
+      }
+      for (const [index, pattern] of (boot.fatal ?? []).entries()) {
+        try {
+          new RegExp(pattern);
+        } catch {
+          problems.push(
+            new RootstockError(
+              "ERR_PLAN_BAD_VALUE",
+              `fatal pattern ${JSON.stringify(pattern)} is not a valid regular expression`,
+              at([...base, "boot", "fatal", index], `images.${name}.boot.fatal[${index}]`),
+            ),
+          );
+        }
+      }
+    }
+    const compression =
+      image.compression ?? (image.kind === "ext4" ? "none" : image.kind === "squashfs" ? "xz" : "gzip");
+    if (image.kind === "ext4" && compression !== "none") {
+      problems.push(
+        new RootstockError(
+          "ERR_PLAN_BAD_VALUE",
+          `an ext4 image is not compressed, got compression = "${compression}"`,
+          {
+            ...at([...base, "compression"], `images.${name}.compression`),
+            hint: 'remove compression, or choose kind = "squashfs" for a compressed read-only image',
+          },
+        ),
+      );
+    }
+    images.set(name, {
+      name,
+      kind: image.kind,
+      contents: image.contents,
+      compression,
+      ...(image.description === undefined ? {} : { description: image.description }),
+      ...(files === undefined ? {} : { files }),
+      ...(image.size === undefined ? {} : { sizeBytes: parseSize(image.size) as number }),
+      ...(image.label === undefined ? {} : { label: image.label }),
+      ...(boot === undefined
+        ? {}
+        : {
+            boot: {
+              disks: boot.disks ?? [],
+              fatal: boot.fatal ?? [],
+              tests: boot.tests ?? [],
+              ...(boot.kernel === undefined ? {} : { kernel: boot.kernel }),
+              ...(boot.cmdline === undefined ? {} : { cmdline: boot.cmdline }),
+              ...(boot.initrd === undefined ? {} : { initrd: boot.initrd }),
+              ...(boot.memory === undefined ? {} : { memoryBytes: parseSize(boot.memory) as number }),
+              ...(boot.timeout === undefined ? {} : { timeoutMs: parseDuration(boot.timeout) as number }),
+              ...(boot.prompt === undefined ? {} : { prompt: boot.prompt }),
+            },
+          }),
+    });
+  }
+  return images;
+}

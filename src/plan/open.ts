@@ -1,0 +1,44 @@
+/** Load, identify host tools, resolve: what every command that works on a plan does first. */
+import { relative } from "node:path";
+import { RootstockError } from "../errors.ts";
+import { identifyTools, type ToolIdentity, toolKey } from "../host/tools.ts";
+import { type Graph, resolveGraph, usesHostTools } from "./graph.ts";
+import { loadPlan } from "./load.ts";
+import type { Value } from "./predicate.ts";
+
+export interface OpenPlanOptions {
+  variables?: Record<string, Value>;
+  targets?: string[];
+}
+
+export interface OpenedPlan {
+  graph: Graph;
+  tools: Map<string, ToolIdentity | undefined>;
+}
+
+export async function openPlan(dir: string, options: OpenPlanOptions = {}): Promise<OpenedPlan> {
+  const shown = relative(process.cwd(), dir) || ".";
+  const plan = await loadPlan(dir, { displayDir: shown.startsWith("..") ? dir : shown });
+  const needed = [...plan.steps.values()].filter(usesHostTools).flatMap((step) => step.tools);
+  const tools = await identifyTools(needed);
+  const toolIdentities = Object.fromEntries([...tools].map(([name, identity]) => [name, toolKey(identity)]));
+  const graph = resolveGraph(plan, { ...options, toolIdentities });
+  return { graph, tools };
+}
+
+/** Parses `--set NAME=VALUE` flags; true/false and numbers keep their type. */
+export function parseVariableFlags(flags: readonly string[]): Record<string, Value> {
+  const variables: Record<string, Value> = {};
+  for (const flag of flags) {
+    const match = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s.exec(flag);
+    if (!match) {
+      throw new RootstockError("ERR_CLI_BAD_SET", `--set ${JSON.stringify(flag)}: expected NAME=VALUE`, {
+        hint: "for example --set BUILD_KERNEL=false",
+      });
+    }
+    const text = match[2] as string;
+    variables[match[1] as string] =
+      text === "true" ? true : text === "false" ? false : /^-?\d+(\.\d+)?$/.test(text) ? Number(text) : text;
+  }
+  return variables;
+}

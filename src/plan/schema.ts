@@ -1,0 +1,203 @@
+/**
+ * The shape of plan.toml and step.toml. Unknown keys are errors: in a bootstrap, a misspelt key that is
+ * silently ignored costs hours.
+ */
+import { z } from "zod";
+import { parseDuration, parseSize } from "./duration.ts";
+
+export const NAME_PATTERN = /^[a-z0-9][a-z0-9._+-]*$/;
+const name = (what: string) =>
+  z
+    .string({ error: `expected a ${what} name (a string)` })
+    .regex(NAME_PATTERN, { error: `expected a ${what} name of lowercase letters, digits and . _ + -` });
+
+const stepName = name("step");
+const variableName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: "expected a variable name of letters, digits and _" });
+
+/** A path inside the plan folder: relative, without `..`. Checked again against the disk by the loader. */
+export const relativePath = z.string().refine((value) => isSafeRelativePath(value), {
+  error: (issue) =>
+    `expected a relative path inside the plan without "..", got ${JSON.stringify(issue.input)}`,
+});
+
+export function isSafeRelativePath(value: string): boolean {
+  if (value === "" || value.startsWith("/") || value.includes("\0") || value.includes("\\")) return false;
+  return value.split("/").every((part) => part !== ".." && part !== "");
+}
+
+/** A file name that lands in a build folder: one path component. */
+const fileName = z
+  .string()
+  .refine((value) => isSafeRelativePath(value) && !value.includes("/") && value !== ".", {
+    error: (issue) => `expected a plain file name without "/" or "..", got ${JSON.stringify(issue.input)}`,
+  });
+
+const absolutePath = z
+  .string()
+  .refine((value) => value.startsWith("/") && isSafeRelativePath(value.slice(1)), {
+    error: (issue) => `expected an absolute path without "..", got ${JSON.stringify(issue.input)}`,
+  });
+
+const sha256 = z
+  .string({ error: "expected a sha256 (64 hex characters)" })
+  .refine((value) => /^[0-9a-f]{64}$/.test(value), {
+    error: (issue) => {
+      const text = String(issue.input);
+      if (/^[0-9a-fA-F]+$/.test(text) && text.length === 64) return "expected lowercase hex";
+      return `expected 64 hex characters, got ${text.length} (${JSON.stringify(text.length > 70 ? `${text.slice(0, 70)}…` : text)})`;
+    },
+  });
+
+const url = z
+  .string()
+  .refine((value) => /^(https?|ftp):\/\/[^\s/]+/.test(value) || value.startsWith("file:///"), {
+    error: (issue) => `expected an http(s), ftp or file:/// URL, got ${JSON.stringify(issue.input)}`,
+  });
+
+const mirror = z
+  .string()
+  .refine(
+    (value) =>
+      /^(https?|ftp):\/\/[^\s/]+/.test(value) || value.startsWith("/") || value.startsWith("file:///"),
+    {
+      error: (issue) =>
+        `expected a mirror URL or an absolute folder path, got ${JSON.stringify(issue.input)}`,
+    },
+  );
+
+export const duration = z
+  .union([z.string(), z.number()])
+  .refine((value) => parseDuration(value) !== undefined, {
+    error: (issue) =>
+      `expected a duration such as "90s", "30m" or "1h30m", got ${JSON.stringify(issue.input)}`,
+  });
+
+const size = z.union([z.string(), z.number()]).refine((value) => parseSize(value) !== undefined, {
+  error: (issue) => `expected a size such as "64M" or "1G", got ${JSON.stringify(issue.input)}`,
+});
+
+export const sandboxKinds = ["host", "bwrap", "chroot"] as const;
+export const rootKinds = ["host", "deps"] as const;
+
+const debianProvider = z.strictObject({
+  package: z.string().regex(/^[a-z0-9][a-z0-9.+-]+$/, { error: "expected a Debian source package name" }),
+  version: z.string().regex(/^[A-Za-z0-9.+~:-]+$/, { error: "expected a Debian version such as 1.2.3-1" }),
+  file: fileName,
+});
+
+export const sourceSchema = z
+  .strictObject({
+    url: url.optional(),
+    sha256,
+    size: z.int().positive().optional(),
+    file: fileName.optional(),
+    mirrors: z.array(mirror).optional(),
+    extract: z.boolean().optional(),
+    /** Folder under the build directory to unpack into; the first archive defaults to `src`. */
+    into: relativePath.optional(),
+    debian: debianProvider.optional(),
+  })
+  .refine((source) => source.url !== undefined || source.debian !== undefined, {
+    error: "a source needs a url, a debian provider, or both",
+  })
+  .refine((source) => source.file !== undefined || source.url !== undefined || source.debian !== undefined, {
+    error: "a source needs a file name",
+  });
+
+export const mountSchema = z.strictObject({
+  step: stepName,
+  at: absolutePath,
+});
+
+export const stepSchema = z.strictObject({
+  version: z.union([z.string(), z.number()]).transform(String).optional(),
+  description: z.string().optional(),
+  deps: z.array(stepName).optional(),
+  sandbox: z.enum(sandboxKinds).optional(),
+  root: z.enum(rootKinds).optional(),
+  script: relativePath.optional(),
+  /** Patches in the order they apply; without it, every file of patches/ in name order. */
+  patches: z.array(relativePath).optional(),
+  jobs: z.int().min(1).max(1024).optional(),
+  retries: z.int().min(0).max(100).optional(),
+  timeout: duration.optional(),
+  when: z.string().optional(),
+  tools: z.array(z.string().regex(/^[A-Za-z0-9._+-]+$/, { error: "expected a command name" })).optional(),
+  env: z.record(variableName, z.union([z.string(), z.number(), z.boolean()]).transform(String)).optional(),
+  sources: z.array(sourceSchema).optional(),
+  mounts: z.array(mountSchema).optional(),
+});
+
+export const compressions = ["gzip", "xz", "zstd", "none"] as const;
+export const imageKinds = ["initramfs", "ext4", "squashfs"] as const;
+
+const kernelRef = z.strictObject({
+  step: stepName,
+  path: relativePath,
+  cmdline: z.string().optional(),
+});
+
+const bootSchema = z.strictObject({
+  kernel: kernelRef.optional(),
+  cmdline: z.string().optional(),
+  /** Another image used as the initramfs when this one is a disk. */
+  initrd: name("image").optional(),
+  /** Further images attached as virtio disks after this one. */
+  disks: z.array(name("image")).optional(),
+  memory: size.optional(),
+  timeout: duration.optional(),
+  prompt: z.string().optional(),
+  fatal: z.array(z.string()).optional(),
+  tests: z.array(relativePath).optional(),
+});
+
+export const imageSchema = z.strictObject({
+  kind: z.enum(imageKinds),
+  description: z.string().optional(),
+  contents: z
+    .array(stepName)
+    .min(1, { error: "expected at least one step whose output goes into the image" }),
+  files: relativePath.optional(),
+  compression: z.enum(compressions).optional(),
+  size: size.optional(),
+  label: z.string().max(16).optional(),
+  boot: bootSchema.optional(),
+});
+
+const stageSchema = z.strictObject({
+  name: name("stage"),
+  description: z.string().optional(),
+  steps: z.array(stepName).min(1, { error: "expected at least one step" }),
+});
+
+export const planSchema = z.strictObject({
+  name: name("plan"),
+  description: z.string().optional(),
+  arch: z.enum(["x86_64", "aarch64", "riscv64", "i686"]),
+  upstream: z.string().optional(),
+  documentation: z.string().optional(),
+  variables: z.record(variableName, z.union([z.string(), z.number(), z.boolean()])).optional(),
+  host: z
+    .strictObject({
+      tools: z.array(z.string().regex(/^[A-Za-z0-9._+-]+$/, { error: "expected a command name" })).optional(),
+    })
+    .optional(),
+  defaults: z
+    .strictObject({
+      sandbox: z.enum(sandboxKinds).optional(),
+      root: z.enum(rootKinds).optional(),
+      timeout: duration.optional(),
+      retries: z.int().min(0).max(100).optional(),
+    })
+    .optional(),
+  stages: z.array(stageSchema).min(1, { error: "expected at least one stage" }),
+  kernel: kernelRef.optional(),
+  images: z.record(name("image"), imageSchema).optional(),
+});
+
+export type PlanFile = z.infer<typeof planSchema>;
+export type StepFile = z.infer<typeof stepSchema>;
+export type SourceFile = z.infer<typeof sourceSchema>;
+export type ImageFile = z.infer<typeof imageSchema>;
