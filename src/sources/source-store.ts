@@ -1,0 +1,102 @@
+/**
+ * Sources addressed by sha256. A file enters only after its hash (and size, when pinned) is verified:
+ * it is copied beside the store, hashed, and renamed into place. A file that does not match is kept
+ * in quarantine for inspection, and nothing is admitted.
+ */
+import { randomBytes } from "node:crypto";
+import { chmod, copyFile, link, mkdir, rename, rm, stat } from "node:fs/promises";
+import { basename, join } from "node:path";
+import { type Digest, digestFile } from "../digest.ts";
+import { RootstockError } from "../errors.ts";
+
+export interface Expected {
+  sha256: string;
+  size?: number;
+}
+
+export interface AdmitOptions {
+  /** What the file must hash to; without it any file is admitted under its own hash. */
+  expected?: Expected;
+  /** Where it came from, for messages (a URL or a path). */
+  origin?: string;
+  /** Move instead of copy (the file is a download of ours). */
+  move?: boolean;
+}
+
+export class SourceStore {
+  readonly root: string;
+
+  constructor(storeDir: string) {
+    this.root = join(storeDir, "sources");
+  }
+
+  path(sha256: string): string {
+    return join(this.root, "sha256", sha256);
+  }
+
+  get quarantineDir(): string {
+    return join(this.root, "quarantine");
+  }
+
+  /** A scratch folder on the store's filesystem, so that renames into the store are atomic. */
+  get tmpDir(): string {
+    return join(this.root, "tmp");
+  }
+
+  async has(sha256: string): Promise<boolean> {
+    return stat(this.path(sha256)).then(
+      (info) => info.isFile(),
+      () => false,
+    );
+  }
+
+  async admit(file: string, options: AdmitOptions = {}): Promise<Digest> {
+    await mkdir(this.tmpDir, { recursive: true });
+    const staged = join(this.tmpDir, `${basename(file)}.${randomBytes(6).toString("hex")}`);
+    try {
+      if (options.move) await rename(file, staged);
+      else await copyFile(file, staged);
+      const digest = await digestFile(staged);
+      const { expected } = options;
+      if (
+        expected &&
+        (digest.sha256 !== expected.sha256 || (expected.size !== undefined && expected.size !== digest.size))
+      ) {
+        const kept = await this.quarantine(staged, basename(file));
+        const what = digest.sha256 !== expected.sha256 ? "sha256" : "size";
+        throw new RootstockError(
+          "ERR_SOURCE_HASH_MISMATCH",
+          `${options.origin ?? file}: ${what} mismatch\n  expected sha256 ${expected.sha256}${expected.size === undefined ? "" : ` (${expected.size} bytes)`}\n  actual   sha256 ${digest.sha256} (${digest.size} bytes)`,
+          {
+            hint: `nothing was admitted; the file is kept for inspection at ${kept}. If the new file is right, update the pin in the plan.`,
+          },
+        );
+      }
+      await mkdir(join(this.root, "sha256"), { recursive: true });
+      // Stored sources are linked into build folders; read-only so that no build can change them.
+      await chmod(staged, 0o444);
+      await rename(staged, this.path(digest.sha256));
+      return digest;
+    } finally {
+      await rm(staged, { force: true });
+    }
+  }
+
+  async quarantine(file: string, name: string): Promise<string> {
+    await mkdir(this.quarantineDir, { recursive: true });
+    const target = join(this.quarantineDir, `${new Date().toISOString().replace(/[:.]/g, "-")}-${name}`);
+    await rename(file, target);
+    return target;
+  }
+
+  /** Links (or copies, across filesystems) a stored source to `target`. */
+  async materialize(sha256: string, target: string): Promise<void> {
+    const source = this.path(sha256);
+    try {
+      await link(source, target);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EXDEV") throw error;
+      await copyFile(source, target);
+    }
+  }
+}
