@@ -15,7 +15,7 @@ if (major > 22 || (major === 22 && minor >= 18)) {
     bundled = createRequire(import.meta.url).resolve("node/bin/node");
   } catch {
     process.stderr.write(
-      `error: rootstock needs Node 22.18 or later (this is ${process.version}) [ERR_NODE_TOO_OLD]\n  hint: run \`npm ci\` in the rootstock folder; it installs a current Node for rootstock\n`,
+      `error: rootstock needs Node 22.18 or later (this is ${process.version}) [ERR_NODE_TOO_OLD]\n  hint: run \`npm install\` in the rootstock folder; it installs a current Node for rootstock\n`,
     );
     process.exit(1);
   }
