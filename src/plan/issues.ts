@@ -1,6 +1,7 @@
 /** Turns schema issues into RootstockErrors that name the file, line, field, expectation and value. */
 import type { z } from "zod";
 import { RootstockError } from "../errors.ts";
+import { describeValue } from "./describe.ts";
 import { formatKeyPath, type KeyLocator, type KeyPath } from "./locate.ts";
 import { didYouMean } from "./suggest.ts";
 
@@ -88,7 +89,11 @@ function problemFor(issue: z.core.$ZodIssue, path: KeyPath, where: Where): Roots
       return new RootstockError("ERR_PLAN_BAD_VALUE", `${inner}, got ${describeValue(input)}`, location);
     }
     case "invalid_union":
-      return new RootstockError("ERR_PLAN_BAD_VALUE", `unexpected value ${describeValue(input)}`, location);
+      return new RootstockError(
+        "ERR_PLAN_BAD_VALUE",
+        customOr(issue, `unexpected value ${describeValue(input)}`),
+        location,
+      );
     default:
       return new RootstockError("ERR_PLAN_BAD_VALUE", issue.message, location);
   }
@@ -110,15 +115,6 @@ function article(expected: string): string {
     record: "a table",
   };
   return words[expected] ?? expected;
-}
-
-export function describeValue(value: unknown): string {
-  if (value === undefined) return "nothing";
-  if (typeof value === "string") return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
-  if (Array.isArray(value)) return `a list of ${value.length}`;
-  if (value instanceof Date) return `a date (${value.toISOString()})`;
-  if (typeof value === "object" && value !== null) return "a table";
-  return `${typeof value} ${String(value)}`;
 }
 
 type AnyDef = {

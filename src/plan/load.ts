@@ -105,6 +105,8 @@ export async function loadPlan(dir: string, options: LoadPlanOptions = {}): Prom
 
   const steps = new Map<string, Step>();
   const stepTomls = new Map<string, ParsedToml<unknown>>();
+  // Dependencies as written, also for steps with other mistakes, so that a bad dep is reported with them.
+  const declaredDeps = new Map<string, string[]>();
   for (const name of names) {
     const stepDir = `steps/${name}`;
     const text = await readFile(join(planDir, stepDir, "step.toml"), "utf8").catch(() => undefined);
@@ -115,7 +117,9 @@ export async function loadPlan(dir: string, options: LoadPlanOptions = {}): Prom
           file: shown("plan.toml"),
           line: stageIndex >= 0 ? planToml?.locator.lineOf(["stages", stageIndex, "steps"]) : undefined,
           field: stageIndex >= 0 ? `stages[${stageIndex}].steps` : undefined,
-          hint: `create ${shown(`${stepDir}/step.toml`)} ${didYouMean(name, stepFolders)}`.trim(),
+          hint: [didYouMean(name, stepFolders), `create ${shown(`${stepDir}/step.toml`)}`]
+            .filter(Boolean)
+            .join(" Otherwise "),
         }),
       );
       continue;
@@ -123,6 +127,12 @@ export async function loadPlan(dir: string, options: LoadPlanOptions = {}): Prom
     const parsed = parseTomlText(text, shown(`${stepDir}/step.toml`), problems);
     if (!parsed) continue;
     stepTomls.set(name, parsed);
+    const rawDeps = (parsed.data as { deps?: unknown }).deps;
+    if (Array.isArray(rawDeps))
+      declaredDeps.set(
+        name,
+        rawDeps.filter((dep): dep is string => typeof dep === "string"),
+      );
     const stepFile = validate(stepSchema, parsed, problems);
     if (!stepFile) continue;
     const step = await loadStep(context, name, stageOf.get(name) ?? "", stepFile, parsed, planFile, problems);
@@ -130,7 +140,7 @@ export async function loadPlan(dir: string, options: LoadPlanOptions = {}): Prom
   }
 
   if (planFile) {
-    checkReferences(planFile, steps, stepTomls, variables, problems);
+    checkReferences(planFile, steps, declaredDeps, stepTomls, variables, problems);
   }
   const images = planFile
     ? await loadImages(context, planFile, planToml as ParsedToml<unknown>, steps, problems)
@@ -185,6 +195,10 @@ function parseTomlText(
   }
 }
 
+/**
+ * Validates, recording every problem. When unknown keys are the only problems, the rest of the file is
+ * still usable, so its data is returned (without them) and later checks report their findings too.
+ */
 function validate<T>(
   schema: z.ZodType<T>,
   parsed: ParsedToml<unknown>,
@@ -195,7 +209,16 @@ function validate<T>(
   problems.push(
     ...schemaProblems(result.error.issues, { file: parsed.file, locator: parsed.locator, schema }),
   );
-  return undefined;
+  if (!result.error.issues.every((issue) => issue.code === "unrecognized_keys")) return undefined;
+  const trimmed = structuredClone(parsed.data);
+  for (const issue of result.error.issues) {
+    if (issue.code !== "unrecognized_keys") continue;
+    let table = trimmed as Record<PropertyKey, unknown>;
+    for (const part of issue.path) table = table[part] as Record<PropertyKey, unknown>;
+    for (const key of issue.keys) delete table[key];
+  }
+  const retry = schema.safeParse(trimmed);
+  return retry.success ? retry.data : undefined;
 }
 
 async function loadStep(
@@ -380,6 +403,7 @@ async function loadStep(
 function checkReferences(
   plan: PlanFile,
   steps: Map<string, Step>,
+  declaredDeps: Map<string, string[]>,
   stepTomls: Map<string, ParsedToml<unknown>>,
   variables: Record<string, unknown>,
   problems: RootstockError[],
@@ -391,14 +415,14 @@ function checkReferences(
   const known = [...stageIndex.keys()];
   const variableNames = Object.keys(variables);
 
-  for (const step of steps.values()) {
-    const parsed = stepTomls.get(step.name) as ParsedToml<unknown>;
+  for (const [name, deps] of declaredDeps) {
+    const parsed = stepTomls.get(name) as ParsedToml<unknown>;
     const at = (field: (string | number)[], text: string) => ({
       file: parsed.file,
       line: parsed.locator.lineOf(field),
       field: text,
     });
-    step.deps.forEach((dep, index) => {
+    deps.forEach((dep, index) => {
       if (!stageIndex.has(dep)) {
         problems.push(
           new RootstockError(
@@ -410,12 +434,13 @@ function checkReferences(
             },
           ),
         );
-      } else if ((stageIndex.get(dep) as number) > (stageIndex.get(step.name) as number)) {
+      } else if ((stageIndex.get(dep) as number) > (stageIndex.get(name) as number)) {
         const depStage = plan.stages[stageIndex.get(dep) as number]?.name;
+        const ownStage = plan.stages[stageIndex.get(name) as number]?.name;
         problems.push(
           new RootstockError(
             "ERR_PLAN_STAGE_ORDER",
-            `depends on "${dep}" of the later stage "${depStage}" (this step is in stage "${step.stage}")`,
+            `depends on "${dep}" of the later stage "${depStage}" (this step is in stage "${ownStage}")`,
             {
               ...at(["deps", index], `deps[${index}]`),
               hint: "a step may use steps of its own or earlier stages; move one of them",
@@ -423,6 +448,15 @@ function checkReferences(
           ),
         );
       }
+    });
+  }
+
+  for (const step of steps.values()) {
+    const parsed = stepTomls.get(step.name) as ParsedToml<unknown>;
+    const at = (field: (string | number)[], text: string) => ({
+      file: parsed.file,
+      line: parsed.locator.lineOf(field),
+      field: text,
     });
     step.mounts.forEach((mount, index) => {
       if (!step.deps.includes(mount.step)) {

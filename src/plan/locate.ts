@@ -26,7 +26,7 @@ export class KeyLocator {
       }
       const code = stripComment(line);
       if (depth > 0) {
-        depth += bracketBalance(code);
+        depth = Math.max(0, depth + bracketBalance(code));
         continue;
       }
       const header = /^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*$/.exec(code);
@@ -51,7 +51,7 @@ export class KeyLocator {
       }
       if (multiline === undefined) {
         this.#rememberInline(full.join("."), value, lineNumber);
-        depth = bracketBalance(value);
+        depth = Math.max(0, bracketBalance(value));
       }
     }
   }
@@ -149,5 +149,5 @@ function bracketBalance(code: string): number {
     else if (char === "[" || char === "{") balance++;
     else if (char === "]" || char === "}") balance--;
   }
-  return Math.max(balance, 0);
+  return balance;
 }

@@ -3,6 +3,7 @@
  * silently ignored costs hours.
  */
 import { z } from "zod";
+import { describeValue } from "./describe.ts";
 import { parseDuration, parseSize } from "./duration.ts";
 
 export const NAME_PATTERN = /^[a-z0-9][a-z0-9._+-]*$/;
@@ -101,9 +102,6 @@ export const sourceSchema = z
   })
   .refine((source) => source.url !== undefined || source.debian !== undefined, {
     error: "a source needs a url, a debian provider, or both",
-  })
-  .refine((source) => source.file !== undefined || source.url !== undefined || source.debian !== undefined, {
-    error: "a source needs a file name",
   });
 
 export const mountSchema = z.strictObject({
@@ -178,7 +176,14 @@ export const planSchema = z.strictObject({
   arch: z.enum(["x86_64", "aarch64", "riscv64", "i686"]),
   upstream: z.string().optional(),
   documentation: z.string().optional(),
-  variables: z.record(variableName, z.union([z.string(), z.number(), z.boolean()])).optional(),
+  variables: z
+    .record(
+      variableName,
+      z.union([z.string(), z.number(), z.boolean()], {
+        error: (issue) => `expected a string, number or boolean, got ${describeValue(issue.input)}`,
+      }),
+    )
+    .optional(),
   host: z
     .strictObject({
       tools: z.array(z.string().regex(/^[A-Za-z0-9._+-]+$/, { error: "expected a command name" })).optional(),

@@ -1,0 +1,117 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { RootstockErrors } from "../errors.ts";
+import { resolveGraph, topologicalOrder } from "./graph.ts";
+import { parsePredicate } from "./predicate.ts";
+import type { Plan, Step } from "./types.ts";
+
+function step(name: string, overrides: Partial<Step> = {}): Step {
+  return {
+    name,
+    stage: "one",
+    dir: `steps/${name}`,
+    deps: [],
+    sandbox: "bwrap",
+    root: "host",
+    retries: 0,
+    tools: ["sh"],
+    env: {},
+    sources: [],
+    mounts: [],
+    patches: [],
+    files: [],
+    script: { path: "build.sh", sha256: "a".repeat(64), size: 10, executable: false },
+    ...overrides,
+  };
+}
+
+function plan(steps: Step[], variables: Plan["variables"] = {}): Plan {
+  return {
+    name: "p",
+    arch: "x86_64",
+    dir: "/p",
+    displayDir: "p",
+    variables,
+    hostTools: ["sh"],
+    stages: [{ name: "one", steps: steps.map((item) => item.name) }],
+    steps: new Map(steps.map((item) => [item.name, item])),
+    images: new Map(),
+  };
+}
+
+const base = () => [step("a"), step("b", { deps: ["a"] }), step("c", { deps: ["b"] }), step("d")];
+
+test("steps come in dependency order, listing order where free", () => {
+  const graph = resolveGraph(plan([step("c", { deps: ["b"] }), step("b", { deps: ["a"] }), step("a"), step("d")]));
+  assert.deepEqual(
+    graph.steps.map((item) => item.name),
+    ["a", "b", "c", "d"],
+  );
+});
+
+test("changing one step changes its key and its dependents' keys only", () => {
+  const before = resolveGraph(plan(base()));
+  const edited = base();
+  edited[1] = step("b", { deps: ["a"], env: { CFLAGS: "-O3" } });
+  const after = resolveGraph(plan(edited));
+  const changed = before.steps.filter((item, index) => item.key !== after.steps[index]?.key).map((item) => item.name);
+  assert.deepEqual(changed, ["b", "c"]);
+  assert.notEqual(after.byName.get("c")?.inputs["dep:b"], before.byName.get("c")?.inputs["dep:b"]);
+});
+
+test("what does not change the output does not change the key", () => {
+  const before = resolveGraph(plan(base()));
+  const after = resolveGraph(plan(base().map((item) => ({ ...item, retries: 3, timeoutMs: 1000, description: "now described" }))));
+  assert.deepEqual(
+    after.steps.map((item) => item.key),
+    before.steps.map((item) => item.key),
+  );
+});
+
+test("host tool identities are in the key of host-rooted steps only", () => {
+  const steps = [step("h"), step("hermetic", { root: "deps" })];
+  const one = resolveGraph(plan(steps), { toolIdentities: { sh: "/bin/dash sha256:1" } });
+  const two = resolveGraph(plan(steps), { toolIdentities: { sh: "/bin/dash sha256:2" } });
+  assert.notEqual(one.byName.get("h")?.key, two.byName.get("h")?.key);
+  assert.equal(one.byName.get("hermetic")?.key, two.byName.get("hermetic")?.key);
+});
+
+test("predicates disable steps; --set overrides; env interpolates", () => {
+  const steps = [
+    step("kernel", { when: { source: "BUILD_KERNEL", predicate: parsePredicate("BUILD_KERNEL") } }),
+    step("tools", { env: { FLAVOUR: "${FLAVOUR}-x", PRICE: "$$5" } }),
+  ];
+  const on = resolveGraph(plan(steps, { BUILD_KERNEL: true, FLAVOUR: "tiny" }));
+  assert.deepEqual(
+    on.steps.map((item) => item.name),
+    ["kernel", "tools"],
+  );
+  assert.deepEqual(on.byName.get("tools")?.env, { FLAVOUR: "tiny-x", PRICE: "$5" });
+  const off = resolveGraph(plan(steps, { BUILD_KERNEL: true, FLAVOUR: "tiny" }), { variables: { BUILD_KERNEL: false } });
+  assert.deepEqual(
+    off.steps.map((item) => item.name),
+    ["tools"],
+  );
+  assert.deepEqual(off.disabled, [{ name: "kernel", when: "BUILD_KERNEL" }]);
+});
+
+test("targets select a step and what it needs; unknown ones are errors", () => {
+  const graph = resolveGraph(plan(base()), { targets: ["b"] });
+  assert.deepEqual(
+    graph.steps.map((item) => item.name),
+    ["a", "b"],
+  );
+  assert.throws(
+    () => resolveGraph(plan(base()), { targets: ["bb"] }),
+    (error: unknown) =>
+      error instanceof RootstockErrors && error.errors[0]?.code === "ERR_PLAN_UNKNOWN_STEP" && /did you mean "b"/.test(error.errors[0]?.hint ?? ""),
+  );
+});
+
+test("topological order is stable and complete", () => {
+  const deps: Record<string, string[]> = { x: ["z"], y: [], z: ["y"] };
+  assert.deepEqual(
+    topologicalOrder(["x", "y", "z"], (name) => deps[name] ?? []),
+    ["y", "z", "x"],
+  );
+});

@@ -1,0 +1,59 @@
+/** `rootstock plan show` and `plan graph` on the example plan, as a user runs them. */
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { runCli, STACK_LINE } from "./helpers/cli.ts";
+
+describe("plan show / plan graph on plans/example", () => {
+  test("show lists the steps in order, by stage, with keys", async () => {
+    const { code, stdout } = await runCli(["plan", "show", "plans/example"]);
+    assert.equal(code, 0);
+    assert.match(stdout, /^example \(x86_64\): 5 steps in 2 stages/);
+    const order = [...stdout.matchAll(/^\s+\d+\s+(\S+)\s.*\b([0-9a-f]{16})\b/gm)].map((match) => match[1]);
+    assert.deepEqual(order, ["busybox-seed", "greet", "hello", "base", "system"]);
+    assert.match(stdout, /stage 2\/2 system/);
+  });
+
+  test("--json gives full keys; keys are stable from run to run", async () => {
+    const first = JSON.parse((await runCli(["plan", "show", "--json", "plans/example"])).stdout);
+    const second = JSON.parse((await runCli(["plan", "show", "--json", "plans/example"])).stdout);
+    assert.equal(first.length, 5);
+    for (const item of first) assert.match(item.key, /^[0-9a-f]{64}$/);
+    assert.deepEqual(first, second);
+  });
+
+  test("--set disables a step by its predicate, and its dependents must follow", async () => {
+    const { code, stderr } = await runCli(["plan", "show", "--set", "WITH_HELLO=false", "plans/example"]);
+    assert.equal(code, 1);
+    assert.match(stderr, /step "system" needs "hello", which is disabled by when = "WITH_HELLO" \[ERR_PLAN_DEP_DISABLED\]/);
+    assert.doesNotMatch(stderr, STACK_LINE);
+  });
+
+  test("--set of an unknown variable is refused with a suggestion", async () => {
+    const { code, stderr } = await runCli(["plan", "show", "--set", "WITH_HELO=false", "plans/example"]);
+    assert.equal(code, 1);
+    assert.match(stderr, /--set WITH_HELO: the plan has no variable "WITH_HELO"/);
+    assert.match(stderr, /did you mean "WITH_HELLO"/);
+  });
+
+  test("graph prints edges by stage, and DOT with --dot", async () => {
+    const text = await runCli(["plan", "graph", "plans/example"]);
+    assert.equal(text.code, 0);
+    assert.match(text.stdout, /\[system\]\n {2}base <- busybox-seed\n {2}system <- busybox-seed, base, greet, hello {2}\(mounts hello at \/serpent\)/);
+    const dot = await runCli(["plan", "graph", "--dot", "plans/example"]);
+    assert.match(dot.stdout, /^digraph "example" \{/);
+    assert.match(dot.stdout, /"hello" -> "system" \[label="\/serpent", style=bold\];/);
+    assert.match(dot.stdout, /subgraph "cluster_1" \{\n {4}label="system";/);
+  });
+
+  test("a missing plan folder is a clear error", async () => {
+    const { code, stderr } = await runCli(["plan", "show", "plans/nope"]);
+    assert.equal(code, 1);
+    assert.match(stderr, /plan folder plans\/nope does not exist \[ERR_PLAN_NOT_FOUND\]/);
+  });
+
+  test("usage mistakes exit 2 with help, not a stack trace", async () => {
+    const { code, stderr } = await runCli(["plan", "show"]);
+    assert.equal(code, 2);
+    assert.match(stderr, /missing required argument 'plan'/);
+  });
+});

@@ -1,0 +1,307 @@
+/**
+ * The malformed-plan corpus: every folder under test/plans/malformed is a plan with a mistake people
+ * make. Each must be refused with its stable code, a message that names the file, line and field, and
+ * no stack trace.
+ */
+import assert from "node:assert/strict";
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import { describe, test } from "node:test";
+import { runCli, STACK_LINE } from "./helpers/cli.ts";
+
+const CORPUS = join(import.meta.dirname, "plans", "malformed");
+
+interface Expectation {
+  code: string;
+  /** `file:line:` or `file:` relative to the case folder, as printed. */
+  where: string;
+  message: RegExp;
+  hint?: RegExp;
+  /** How many problems the plan has (default 1). */
+  problems?: number;
+}
+
+const CASES: Record<string, Expectation> = {
+  "toml-syntax-plan": {
+    code: "ERR_PLAN_TOML_SYNTAX",
+    where: "plan.toml:1:",
+    message: /TOML syntax error: .*column 15/,
+  },
+  "toml-syntax-step": {
+    code: "ERR_PLAN_TOML_SYNTAX",
+    where: "steps/a/step.toml:1:",
+    message: /TOML syntax error/,
+  },
+  "toml-duplicate-key": { code: "ERR_PLAN_TOML_SYNTAX", where: "plan.toml:3:", message: /redefine/ },
+  "unknown-key-plan": {
+    code: "ERR_PLAN_UNKNOWN_KEY",
+    where: "plan.toml:1:",
+    message: /nmae: unknown key "nmae"/,
+    hint: /did you mean "name"/,
+    problems: 2,
+  },
+  "unknown-key-step": {
+    code: "ERR_PLAN_UNKNOWN_KEY",
+    where: "steps/a/step.toml:1:",
+    message: /vesion: unknown key/,
+    hint: /did you mean "version"/,
+  },
+  "unknown-key-source": {
+    code: "ERR_PLAN_UNKNOWN_KEY",
+    where: "steps/a/step.toml:5:",
+    message: /sources\[0\]\.sha265: unknown key/,
+    hint: /"sha256"/,
+    problems: 2,
+  },
+  "missing-name": {
+    code: "ERR_PLAN_MISSING_FIELD",
+    where: "plan.toml:",
+    message: /name: required field is missing \(expected a string\)/,
+  },
+  "missing-stages": {
+    code: "ERR_PLAN_MISSING_FIELD",
+    where: "plan.toml:",
+    message: /stages: required field is missing \(expected a list\)/,
+  },
+  "empty-stage": {
+    code: "ERR_PLAN_BAD_VALUE",
+    where: "plan.toml:13:",
+    message: /stages\[1\]\.steps: expected at least one step/,
+  },
+  "bad-arch": {
+    code: "ERR_PLAN_BAD_VALUE",
+    where: "plan.toml:2:",
+    message: /arch: expected one of "x86_64".*got "x86-64"/,
+    hint: /did you mean "x86_64"/,
+  },
+  "bad-sandbox": {
+    code: "ERR_PLAN_BAD_VALUE",
+    where: "steps/a/step.toml:2:",
+    message: /sandbox: expected one of "host", "bwrap", "chroot", got "bwarp"/,
+    hint: /"bwrap"/,
+  },
+  "bad-sha256-length": {
+    code: "ERR_PLAN_BAD_VALUE",
+    where: "steps/a/step.toml:5:",
+    message: /sources\[0\]\.sha256: expected 64 hex characters, got 63/,
+  },
+  "bad-sha256-uppercase": {
+    code: "ERR_PLAN_BAD_VALUE",
+    where: "steps/a/step.toml:5:",
+    message: /expected lowercase hex/,
+  },
+  "bad-timeout": {
+    code: "ERR_PLAN_BAD_VALUE",
+    where: "steps/a/step.toml:2:",
+    message: /timeout: expected a duration such as "90s".*got "soon"/,
+  },
+  "bad-retries": {
+    code: "ERR_PLAN_BAD_VALUE",
+    where: "steps/a/step.toml:2:",
+    message: /retries: expected at least 0, got number -1/,
+  },
+  "bad-deps-type": {
+    code: "ERR_PLAN_BAD_VALUE",
+    where: "steps/b/step.toml:2:",
+    message: /deps: expected a list, got "a"/,
+  },
+  "bad-variable-value": {
+    code: "ERR_PLAN_BAD_VALUE",
+    where: "plan.toml:5:",
+    message: /variables\.BUILD_KERNEL: expected a string, number or boolean, got a list of 2/,
+  },
+  "bad-step-name": {
+    code: "ERR_PLAN_BAD_VALUE",
+    where: "plan.toml:9:",
+    message: /stages\[0\]\.steps\[1\]: expected a step name of lowercase letters/,
+  },
+  "step-missing": {
+    code: "ERR_PLAN_STEP_MISSING",
+    where: "plan.toml:9:",
+    message: /step "bb" has no steps\/bb\/step\.toml/,
+    hint: /did you mean "b"/,
+  },
+  "step-duplicate": {
+    code: "ERR_PLAN_STEP_DUPLICATE",
+    where: "plan.toml:13:",
+    message: /step "a" is listed twice \(first in stage "one"\)/,
+  },
+  "step-unlisted": {
+    code: "ERR_PLAN_STEP_UNLISTED",
+    where: "plan.toml:",
+    message: /steps\/extra is not listed in any stage/,
+  },
+  "unknown-dep": {
+    code: "ERR_PLAN_UNKNOWN_DEP",
+    where: "steps/b/step.toml:2:",
+    message: /deps\[0\]: depends on "aa"/,
+    hint: /did you mean "a"/,
+  },
+  cycle: {
+    code: "ERR_PLAN_CYCLE",
+    where: "steps/a/step.toml:1:",
+    message: /dependency cycle: a → c → b → a/,
+  },
+  "self-cycle": { code: "ERR_PLAN_CYCLE", where: "steps/a/step.toml:1:", message: /dependency cycle: a → a/ },
+  "stage-order": {
+    code: "ERR_PLAN_STAGE_ORDER",
+    where: "steps/a/step.toml:1:",
+    message: /depends on "b" of the later stage "two"/,
+  },
+  "script-missing": {
+    code: "ERR_PLAN_SCRIPT_MISSING",
+    where: "steps/a/step.toml:2:",
+    message: /script .*steps\/a\/build-all\.sh does not exist/,
+  },
+  "patch-missing": {
+    code: "ERR_PLAN_PATCH_MISSING",
+    where: "steps/a/step.toml:2:",
+    message: /patches\[0\]: patch .*patches\/01-fix\.patch does not exist/,
+  },
+  "patch-traversal": {
+    code: "ERR_PLAN_BAD_VALUE",
+    where: "steps/a/step.toml:2:",
+    message: /patches\[0\]: expected a relative path inside the plan without "\.\.", got "\.\.\/\.\.\//,
+  },
+  "patch-absolute": {
+    code: "ERR_PLAN_BAD_VALUE",
+    where: "steps/a/step.toml:2:",
+    message: /patches\[0\]: expected a relative path .*got "\/etc\/passwd"/,
+  },
+  "source-file-traversal": {
+    code: "ERR_PLAN_BAD_VALUE",
+    where: "steps/a/step.toml:6:",
+    message:
+      /sources\[0\]\.file: expected a plain file name without "\/" or "\.\.", got "\.\.\/\.\.\/evil\.tar\.gz"/,
+  },
+  "source-file-absolute": {
+    code: "ERR_PLAN_BAD_VALUE",
+    where: "steps/a/step.toml:6:",
+    message: /sources\[0\]\.file: expected a plain file name.*got "\/etc\/passwd"/,
+  },
+  "source-no-origin": {
+    code: "ERR_PLAN_BAD_VALUE",
+    where: "steps/a/step.toml:3:",
+    message: /sources\[0\]: a source needs a url, a debian provider, or both/,
+  },
+  "source-bad-url": {
+    code: "ERR_PLAN_BAD_VALUE",
+    where: "steps/a/step.toml:4:",
+    message: /sources\[0\]\.url: expected an http\(s\), ftp or file:\/\/\/ URL, got "example\.org/,
+  },
+  "source-duplicate-name": {
+    code: "ERR_PLAN_DUPLICATE_SOURCE",
+    where: "steps/a/step.toml:7:",
+    message: /two sources are both named a\.tar\.gz/,
+  },
+  "symlink-escape": {
+    code: "ERR_PLAN_PATH_ESCAPES",
+    where: "steps/a/files/hostname:",
+    message: /symbolic link points outside the plan \(to \/etc\/hostname\)/,
+  },
+  "predicate-syntax": {
+    code: "ERR_PLAN_PREDICATE",
+    where: "steps/a/step.toml:2:",
+    message: /when: cannot parse .*expected a value, found end of expression at column 16/,
+  },
+  "predicate-unknown-variable": {
+    code: "ERR_PLAN_UNKNOWN_VARIABLE",
+    where: "steps/a/step.toml:2:",
+    message: /uses variable "BUILD_KERNELS"/,
+    hint: /did you mean "BUILD_KERNEL"/,
+  },
+  "env-unknown-variable": {
+    code: "ERR_PLAN_UNKNOWN_VARIABLE",
+    where: "steps/a/step.toml:4:",
+    message: /env\.KERNEL: env KERNEL uses \$\{KERNEL_VERSION\}/,
+  },
+  "mount-not-dep": {
+    code: "ERR_PLAN_MOUNT_NOT_DEP",
+    where: "steps/b/step.toml:2:",
+    message: /mounts\[0\]\.step: mounts "a" at \/serpent, but does not depend on it/,
+  },
+  "mount-relative": {
+    code: "ERR_PLAN_BAD_VALUE",
+    where: "steps/b/step.toml:3:",
+    message: /mounts\[0\]\.at: expected an absolute path/,
+  },
+  "image-unknown-step": {
+    code: "ERR_PLAN_UNKNOWN_STEP",
+    where: "plan.toml:13:",
+    message: /images\.root\.contents\[1\]: names step "c"/,
+  },
+  "image-no-kernel": {
+    code: "ERR_PLAN_NO_KERNEL",
+    where: "plan.toml:15:",
+    message: /image "root" boots, but no kernel is declared/,
+  },
+  "image-unknown-initrd": {
+    code: "ERR_PLAN_UNKNOWN_IMAGE",
+    where: "plan.toml:14:",
+    message: /images\.disk\.boot\.initrd: names image "initrd"/,
+  },
+  "image-ext4-compressed": {
+    code: "ERR_PLAN_BAD_VALUE",
+    where: "plan.toml:14:",
+    message: /an ext4 image is not compressed, got compression = "xz"/,
+  },
+  "image-test-missing": {
+    code: "ERR_PLAN_FILE_MISSING",
+    where: "plan.toml:17:",
+    message: /test .*tests\/boot\.test\.ts does not exist/,
+  },
+  "image-bad-fatal-pattern": {
+    code: "ERR_PLAN_BAD_VALUE",
+    where: "plan.toml:17:",
+    message: /fatal pattern "Oops\(\[0-9" is not a valid regular expression/,
+  },
+  "image-files-missing": {
+    code: "ERR_PLAN_FILE_MISSING",
+    where: "plan.toml:14:",
+    message: /images\.root\.files: folder .*rootfs does not exist/,
+  },
+  "no-plan-toml": { code: "ERR_PLAN_NOT_FOUND", where: "plan.toml:", message: /no plan\.toml in/ },
+  "many-problems": {
+    code: "ERR_PLAN_BAD_VALUE",
+    where: "steps/b/step.toml:3:",
+    message: /retries: expected a number, got "3"/,
+    problems: 4,
+  },
+  "dep-disabled": {
+    code: "ERR_PLAN_DEP_DISABLED",
+    where: "steps/b/step.toml:",
+    message: /step "b" needs "a", which is disabled by when = "!BUILD_KERNEL"/,
+  },
+};
+
+describe("malformed plan corpus", () => {
+  test("every corpus folder has an expectation, and the corpus is large", () => {
+    const folders = readdirSync(CORPUS).sort();
+    assert.deepEqual(folders, Object.keys(CASES).sort());
+    assert.ok(folders.length >= 30, `only ${folders.length} malformed plans`);
+  });
+
+  for (const [name, expected] of Object.entries(CASES)) {
+    test(name, async () => {
+      const dir = join("test", "plans", "malformed", name);
+      const { code, stdout, stderr } = await runCli(["plan", "show", dir]);
+      assert.equal(code, 1, `exit status for ${name}: ${stderr}`);
+      assert.equal(stdout, "");
+      assert.doesNotMatch(stderr, STACK_LINE, "a user mistake must not print a stack trace");
+      assert.doesNotMatch(stderr, /internal error/);
+      const lines = stderr.split("\n");
+      const line = lines.find((text) => text.includes(`[${expected.code}]`) && expected.message.test(text));
+      assert.ok(line, `no ${expected.code} line matching ${expected.message} in:\n${stderr}`);
+      assert.ok(
+        line.includes(`${join(dir, expected.where)}`),
+        `"${line}" does not name ${join(dir, expected.where)}`,
+      );
+      if (expected.hint) {
+        const index = lines.indexOf(line);
+        assert.match(lines[index + 1] ?? "", expected.hint, `hint after "${line}"`);
+      }
+      const problems = lines.filter((text) => /^\s+- /.test(text)).length;
+      if (expected.code !== "ERR_PLAN_NOT_FOUND") assert.equal(problems, expected.problems ?? 1, stderr);
+    });
+  }
+});
