@@ -24,7 +24,10 @@ describe("plan show / plan graph on plans/example", () => {
   test("--set disables a step by its predicate, and its dependents must follow", async () => {
     const { code, stderr } = await runCli(["plan", "show", "--set", "WITH_HELLO=false", "plans/example"]);
     assert.equal(code, 1);
-    assert.match(stderr, /step "system" needs "hello", which is disabled by when = "WITH_HELLO" \[ERR_PLAN_DEP_DISABLED\]/);
+    assert.match(
+      stderr,
+      /step "system" needs "hello", which is disabled by when = "WITH_HELLO" \[ERR_PLAN_DEP_DISABLED\]/,
+    );
     assert.doesNotMatch(stderr, STACK_LINE);
   });
 
@@ -38,7 +41,10 @@ describe("plan show / plan graph on plans/example", () => {
   test("graph prints edges by stage, and DOT with --dot", async () => {
     const text = await runCli(["plan", "graph", "plans/example"]);
     assert.equal(text.code, 0);
-    assert.match(text.stdout, /\[system\]\n {2}base <- busybox-seed\n {2}system <- busybox-seed, base, greet, hello {2}\(mounts hello at \/serpent\)/);
+    assert.match(
+      text.stdout,
+      /\[system\]\n {2}base <- busybox-seed\n {2}system <- busybox-seed, base, greet, hello {2}\(mounts hello at \/serpent\)/,
+    );
     const dot = await runCli(["plan", "graph", "--dot", "plans/example"]);
     assert.match(dot.stdout, /^digraph "example" \{/);
     assert.match(dot.stdout, /"hello" -> "system" \[label="\/serpent", style=bold\];/);

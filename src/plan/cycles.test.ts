@@ -10,13 +10,13 @@ test("reports each cycle whole, starting from its first-listed step", () => {
     { name: "d", deps: ["d"] },
     { name: "e", deps: ["a"] },
   ]);
-  assert.deepEqual(
-    cycles.map((cycle) => cycle.join(">")).sort(),
-    ["a>c>b", "d"],
-  );
+  assert.deepEqual(cycles.map((cycle) => cycle.join(">")).sort(), ["a>c>b", "d"]);
 });
 
 test("an acyclic graph has no cycles, however deep", () => {
-  const chain = Array.from({ length: 20_000 }, (_, index) => ({ name: `s${index}`, deps: index === 0 ? [] : [`s${index - 1}`] }));
+  const chain = Array.from({ length: 20_000 }, (_, index) => ({
+    name: `s${index}`,
+    deps: index === 0 ? [] : [`s${index - 1}`],
+  }));
   assert.deepEqual(findCycles(chain), []);
 });

@@ -42,7 +42,9 @@ function plan(steps: Step[], variables: Plan["variables"] = {}): Plan {
 const base = () => [step("a"), step("b", { deps: ["a"] }), step("c", { deps: ["b"] }), step("d")];
 
 test("steps come in dependency order, listing order where free", () => {
-  const graph = resolveGraph(plan([step("c", { deps: ["b"] }), step("b", { deps: ["a"] }), step("a"), step("d")]));
+  const graph = resolveGraph(
+    plan([step("c", { deps: ["b"] }), step("b", { deps: ["a"] }), step("a"), step("d")]),
+  );
   assert.deepEqual(
     graph.steps.map((item) => item.name),
     ["a", "b", "c", "d"],
@@ -54,14 +56,18 @@ test("changing one step changes its key and its dependents' keys only", () => {
   const edited = base();
   edited[1] = step("b", { deps: ["a"], env: { CFLAGS: "-O3" } });
   const after = resolveGraph(plan(edited));
-  const changed = before.steps.filter((item, index) => item.key !== after.steps[index]?.key).map((item) => item.name);
+  const changed = before.steps
+    .filter((item, index) => item.key !== after.steps[index]?.key)
+    .map((item) => item.name);
   assert.deepEqual(changed, ["b", "c"]);
   assert.notEqual(after.byName.get("c")?.inputs["dep:b"], before.byName.get("c")?.inputs["dep:b"]);
 });
 
 test("what does not change the output does not change the key", () => {
   const before = resolveGraph(plan(base()));
-  const after = resolveGraph(plan(base().map((item) => ({ ...item, retries: 3, timeoutMs: 1000, description: "now described" }))));
+  const after = resolveGraph(
+    plan(base().map((item) => ({ ...item, retries: 3, timeoutMs: 1000, description: "now described" }))),
+  );
   assert.deepEqual(
     after.steps.map((item) => item.key),
     before.steps.map((item) => item.key),
@@ -87,7 +93,9 @@ test("predicates disable steps; --set overrides; env interpolates", () => {
     ["kernel", "tools"],
   );
   assert.deepEqual(on.byName.get("tools")?.env, { FLAVOUR: "tiny-x", PRICE: "$5" });
-  const off = resolveGraph(plan(steps, { BUILD_KERNEL: true, FLAVOUR: "tiny" }), { variables: { BUILD_KERNEL: false } });
+  const off = resolveGraph(plan(steps, { BUILD_KERNEL: true, FLAVOUR: "tiny" }), {
+    variables: { BUILD_KERNEL: false },
+  });
   assert.deepEqual(
     off.steps.map((item) => item.name),
     ["tools"],
@@ -104,7 +112,9 @@ test("targets select a step and what it needs; unknown ones are errors", () => {
   assert.throws(
     () => resolveGraph(plan(base()), { targets: ["bb"] }),
     (error: unknown) =>
-      error instanceof RootstockErrors && error.errors[0]?.code === "ERR_PLAN_UNKNOWN_STEP" && /did you mean "b"/.test(error.errors[0]?.hint ?? ""),
+      error instanceof RootstockErrors &&
+      error.errors[0]?.code === "ERR_PLAN_UNKNOWN_STEP" &&
+      /did you mean "b"/.test(error.errors[0]?.hint ?? ""),
   );
 });
 
