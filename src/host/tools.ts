@@ -3,7 +3,7 @@
  * line it prints. A step whose root includes the host's tools has these in its key, and the report
  * lists them as binary seeds.
  */
-import { execFile } from "node:child_process";
+import { spawn } from "node:child_process";
 import { access, constants, realpath, stat } from "node:fs/promises";
 import { delimiter, join } from "node:path";
 import { digestFile } from "../digest.ts";
@@ -43,16 +43,21 @@ async function isExecutable(path: string): Promise<boolean> {
 
 function firstLine(command: string, args: string[]): Promise<string | undefined> {
   return new Promise((resolve) => {
-    execFile(
-      command,
-      args,
-      { timeout: 3000, env: { ...process.env, LC_ALL: "C" } },
-      (error, stdout, stderr) => {
-        const text = `${stdout}`.trim() || `${stderr}`.trim();
-        const line = text.split("\n")[0]?.trim();
-        resolve(error && !line ? undefined : line || undefined);
-      },
-    );
+    // stdin closed: a shell given an unknown flag would otherwise wait for commands on it.
+    const child = spawn(command, args, {
+      stdio: ["ignore", "pipe", "pipe"],
+      timeout: 3000,
+      env: { ...process.env, LC_ALL: "C" },
+    });
+    let output = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    child.stderr.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    child.on("error", () => resolve(undefined));
+    child.on("close", () => resolve(output.trim().split("\n")[0]?.trim() || undefined));
   });
 }
 
