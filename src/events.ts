@@ -80,7 +80,14 @@ export type TestEvent =
   | { type: "test:start"; image: string; test: string }
   | { type: "test:done"; image: string; test: string; ok: boolean; ms: number; error?: string };
 
-export type RootstockEvent = PlanEvent | FetchEvent | BuildEvent | ImageEvent | VmEvent | TestEvent;
+export type RootstockEvent =
+  | PlanEvent
+  | FetchEvent
+  | BuildEvent
+  | ImageEvent
+  | VmEvent
+  | TestEvent
+  | ContextEvent;
 
 export type Emit = (event: RootstockEvent) => void;
 
@@ -105,3 +112,41 @@ export class EventBus {
 }
 
 export const ignoreEvents: Emit = () => {};
+
+/** What a run was about, emitted once after `run:start`, so that reports need nothing but the journal. */
+export interface RunContext {
+  /** The command that made the run: run, test, demo. */
+  command: string;
+  plan: {
+    name: string;
+    description?: string;
+    arch: string;
+    upstream?: string;
+    documentation?: string;
+    /** The plan folder as the user named it. */
+    dir: string;
+    /** Version-control revision of the plan folder, when it is in a git work tree. */
+    revision?: string;
+  };
+  rootstock: { version: string; revision?: string };
+  host: { cpu: string; cores: number; memoryBytes: number; os: string; kernel: string };
+  stages: { name: string; description?: string; steps: string[] }[];
+  steps: {
+    name: string;
+    stage: string;
+    version?: string;
+    description?: string;
+    deps: string[];
+    sandbox: string;
+    root: string;
+    key: string;
+    sources: { file: string; sha256: string; url?: string; debian?: string }[];
+    patches: string[];
+  }[];
+  /** Every binary the bootstrap trusted: the host tools steps could run. */
+  seeds: { name: string; path: string; realPath: string; version: string; sha256: string }[];
+  /** Steps left out by their `when` predicate. */
+  disabled: { name: string; when: string }[];
+}
+
+export type ContextEvent = { type: "run:context"; context: RunContext };

@@ -2,9 +2,11 @@ import type { Command } from "commander";
 import type { CliContext } from "../context.ts";
 import { registerDoctor } from "./doctor.ts";
 import { registerPlan } from "./plan.ts";
+import { registerReport } from "./report.ts";
 
 /** Every command, in the order `--help` lists them. */
 export function registerCommands(program: Command, context: CliContext): void {
   registerPlan(program, context);
   registerDoctor(program, context);
+  registerReport(program, context);
 }

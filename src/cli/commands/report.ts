@@ -1,0 +1,75 @@
+import { stat } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import type { Command } from "commander";
+import { RootstockError } from "../../errors.ts";
+import { formatDuration } from "../../plan/duration.ts";
+import { listRuns, runsDir } from "../../report/list-runs.ts";
+import { writeReports } from "../../report/write-reports.ts";
+import type { CliContext } from "../context.ts";
+
+/** A run by id, by folder, or `last`. */
+async function findRun(run: string, storeDir: string): Promise<string> {
+  if (run === "last" || run === "latest") {
+    const newest = (await listRuns(storeDir))[0];
+    if (!newest)
+      throw new RootstockError("ERR_RUN_NOT_FOUND", `no runs in ${runsDir(storeDir)}`, {
+        hint: "run a plan first: rootstock run PLAN",
+      });
+    return newest.runDir;
+  }
+  for (const candidate of [resolve(run), join(runsDir(storeDir), run)]) {
+    if (
+      await stat(join(candidate, "journal.jsonl")).then(
+        () => true,
+        () => false,
+      )
+    )
+      return candidate;
+  }
+  const known = (await listRuns(storeDir)).slice(0, 5).map((item) => item.runId);
+  throw new RootstockError("ERR_RUN_NOT_FOUND", `no run "${run}" in ${runsDir(storeDir)}`, {
+    hint:
+      known.length > 0
+        ? `recent runs: ${known.join(", ")} (or "last")`
+        : "run a plan first: rootstock run PLAN",
+  });
+}
+
+export function registerReport(program: Command, context: CliContext): void {
+  program
+    .command("runs")
+    .description("list past runs: date, plan, result, duration")
+    .option("--json", "print JSON")
+    .action(async (options: { json?: boolean }) => {
+      const runs = await listRuns(context.storeDir);
+      if (options.json) {
+        context.out(JSON.stringify(runs, null, 2));
+        return;
+      }
+      if (runs.length === 0) {
+        context.out(`no runs yet in ${runsDir(context.storeDir)}`);
+        return;
+      }
+      for (const run of runs) {
+        const date = new Date(run.started).toISOString().replace("T", " ").slice(0, 19);
+        const result =
+          run.result === "passed"
+            ? context.style("green", "passed")
+            : context.style("red", run.result.padEnd(6));
+        context.out(
+          `${date}  ${run.plan.padEnd(16)} ${run.command.padEnd(5)} ${result}  ${formatDuration(run.totalMs).padStart(7)}  ${run.built} built, ${run.cached} cached${run.tests ? `, ${run.tests} tests` : ""}  ${context.style("dim", run.runId)}`,
+        );
+      }
+    });
+
+  program
+    .command("report")
+    .description("write a run's report.md and report.html again, from its journal")
+    .argument("<run>", "run id, run folder, or `last`")
+    .action(async (run: string) => {
+      const runDir = await findRun(run, context.storeDir);
+      const written = await writeReports(runDir);
+      context.out(`report: ${written.markdown}`);
+      context.out(`        ${written.html}`);
+    });
+}

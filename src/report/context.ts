@@ -1,0 +1,114 @@
+/** Gathers what a report needs to say about a run: the plan, the host, the seeds, the revisions. */
+import { spawn } from "node:child_process";
+import { readFile } from "node:fs/promises";
+import { cpus, release, totalmem } from "node:os";
+import { join } from "node:path";
+import type { RunContext } from "../events.ts";
+import type { ToolIdentity } from "../host/tools.ts";
+import type { Graph } from "../plan/graph.ts";
+
+const ROOTSTOCK_DIR = join(import.meta.dirname, "..", "..");
+
+export interface DescribeRunOptions {
+  /** The command that makes the run (default "run"). */
+  command?: string;
+}
+
+export async function describeRun(
+  graph: Graph,
+  tools: ReadonlyMap<string, ToolIdentity | undefined>,
+  options: DescribeRunOptions = {},
+): Promise<RunContext> {
+  const { plan } = graph;
+  const [planRevision, rootstockRevision, version, os] = await Promise.all([
+    gitRevision(plan.dir),
+    gitRevision(ROOTSTOCK_DIR),
+    readFile(join(ROOTSTOCK_DIR, "package.json"), "utf8").then(
+      (text) => (JSON.parse(text) as { version: string }).version,
+    ),
+    osName(),
+  ]);
+  const processors = cpus();
+  const usedTools = new Set(
+    graph.steps.flatMap((step) =>
+      step.step.sandbox === "host" || step.step.root === "host" ? step.step.tools : [],
+    ),
+  );
+  return {
+    command: options.command ?? "run",
+    plan: {
+      name: plan.name,
+      arch: plan.arch,
+      dir: plan.displayDir,
+      ...(plan.description === undefined ? {} : { description: plan.description.trim() }),
+      ...(plan.upstream === undefined ? {} : { upstream: plan.upstream }),
+      ...(plan.documentation === undefined ? {} : { documentation: plan.documentation }),
+      ...(planRevision === undefined ? {} : { revision: planRevision }),
+    },
+    rootstock: { version, ...(rootstockRevision === undefined ? {} : { revision: rootstockRevision }) },
+    host: {
+      cpu: processors[0]?.model.trim() ?? "unknown",
+      cores: processors.length,
+      memoryBytes: totalmem(),
+      os,
+      kernel: release(),
+    },
+    stages: plan.stages.map((stage) => ({
+      name: stage.name,
+      steps: stage.steps.filter((name) => graph.byName.has(name)),
+      ...(stage.description === undefined ? {} : { description: stage.description }),
+    })),
+    steps: graph.steps.map(({ step, key }) => ({
+      name: step.name,
+      stage: step.stage,
+      deps: step.deps,
+      sandbox: step.sandbox,
+      root: step.root,
+      key,
+      sources: step.sources.map((source) => ({
+        file: source.file,
+        sha256: source.sha256,
+        ...(source.url === undefined ? {} : { url: source.url }),
+        ...(source.debian === undefined
+          ? {}
+          : { debian: `${source.debian.package} ${source.debian.version} ${source.debian.file}` }),
+      })),
+      patches: step.patches.map((patch) => patch.path),
+      ...(step.version === undefined ? {} : { version: step.version }),
+      ...(step.description === undefined ? {} : { description: step.description }),
+    })),
+    seeds: [...tools]
+      .filter(([name, identity]) => identity !== undefined && usedTools.has(name))
+      .map(([name, identity]) => {
+        const { path, realPath, version: toolVersion, sha256 } = identity as ToolIdentity;
+        return { name, path, realPath, version: toolVersion, sha256 };
+      })
+      .sort((a, b) => a.name.localeCompare(b.name)),
+    disabled: graph.disabled,
+  };
+}
+
+async function osName(): Promise<string> {
+  const text = await readFile("/etc/os-release", "utf8").catch(() => "");
+  return /^PRETTY_NAME="?([^"\n]*)"?$/m.exec(text)?.[1] ?? "Linux";
+}
+
+/** `abc1234` or `abc1234+changes` for a git work tree; undefined outside one. */
+export async function gitRevision(dir: string): Promise<string | undefined> {
+  const head = await capture("git", ["-C", dir, "rev-parse", "--short=12", "HEAD"]);
+  if (head === undefined) return undefined;
+  const changes = await capture("git", ["-C", dir, "status", "--porcelain", "--", "."]);
+  return changes ? `${head}+changes` : head;
+}
+
+function capture(command: string, args: string[]): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { stdio: ["ignore", "pipe", "ignore"] });
+    let output = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    child.on("error", () => resolve(undefined));
+    child.on("close", (code) => resolve(code === 0 ? output.trim() : undefined));
+  });
+}

@@ -1,0 +1,50 @@
+/** The runs a store remembers, newest first. */
+import { readdir } from "node:fs/promises";
+import { join } from "node:path";
+import { readJournal } from "./journal-file.ts";
+import { reportFromEvents } from "./model.ts";
+
+export interface RunSummary {
+  runId: string;
+  runDir: string;
+  started: number;
+  plan: string;
+  command: string;
+  result: "passed" | "failed" | "unfinished";
+  totalMs: number;
+  built: number;
+  cached: number;
+  tests: number;
+}
+
+export function runsDir(storeDir: string): string {
+  return join(storeDir, "runs");
+}
+
+export async function listRuns(storeDir: string): Promise<RunSummary[]> {
+  const dir = runsDir(storeDir);
+  const names = await readdir(dir).catch(() => [] as string[]);
+  const summaries: RunSummary[] = [];
+  for (const name of names) {
+    const runDir = join(dir, name);
+    const events = await readJournal(runDir).catch(() => undefined);
+    if (!events || events.length === 0) continue;
+    const report = reportFromEvents(events);
+    summaries.push({
+      runId: report.runId === "unknown" ? name : report.runId,
+      runDir,
+      started: report.started,
+      plan:
+        report.context?.plan.name ??
+        (events.find((event) => event.type === "run:start") as { plan?: string } | undefined)?.plan ??
+        "?",
+      command: report.context?.command ?? "run",
+      result: report.unfinished ? "unfinished" : report.ok ? "passed" : "failed",
+      totalMs: report.totalMs,
+      built: report.steps.filter((step) => step.status === "built").length,
+      cached: report.steps.filter((step) => step.status === "cached").length,
+      tests: report.tests.length,
+    });
+  }
+  return summaries.sort((a, b) => b.started - a.started);
+}

@@ -1,0 +1,216 @@
+/**
+ * report.md: an entry in the format of the public bootstrappable-distros list, filled in from what the
+ * run did, plus what the list lacks: the binary seeds the bootstrap trusted.
+ */
+import { formatDuration } from "../plan/duration.ts";
+import type { RunReport, StepRecord } from "./model.ts";
+
+export function renderMarkdown(report: RunReport): string {
+  const context = report.context;
+  const plan = context?.plan;
+  const lines: string[] = [];
+  const field = (name: string, value: string) => lines.push(`${name}: ${value}`, "");
+
+  lines.push(`# ${plan?.name ?? "rootstock run"}`, "", "## Bootstrapping info", "");
+  field("Upstream", plan?.upstream ?? "not stated in the plan");
+  field(
+    "Bootstrapping documentation",
+    plan?.documentation ?? (plan ? `the rootstock plan in ${plan.dir}` : "unknown"),
+  );
+  field("Requirements", requirements(report));
+  field("Automation", automation(report));
+  field("Integration testing", integrationTesting(report));
+  field("What you get", whatYouGet(report));
+  field("Can install further software from source", canInstallFurther(report));
+  lines.push("Binary seeds: every binary this bootstrap trusted", "");
+  lines.push(...seedsTable(report), "");
+
+  lines.push("## Automated testing", "");
+  field("Version", version(report));
+  field("Architecture", plan?.arch ?? "unknown");
+  field("Date", new Date(report.started).toISOString().slice(0, 10));
+  field("Build time", buildTime(report));
+  lines.push("### Testing process", "");
+  lines.push(...testingProcess(report), "");
+  return `${lines.join("\n").trimEnd()}\n`;
+}
+
+function requirements(report: RunReport): string {
+  const seeds = report.context?.seeds ?? [];
+  const host = report.context?.host;
+  const tools = seeds.map((seed) => `${seed.name} (${shortVersion(seed.version)})`).join(", ");
+  const base = host ? `Linux (${host.os}, kernel ${host.kernel})` : "Linux";
+  return `${base} with rootstock ${report.context?.rootstock.version ?? ""}, bubblewrap and QEMU; host tools used: ${tools || "none"}`;
+}
+
+function shortVersion(version: string): string {
+  if (version === "unknown") return "version unknown, pinned by sha256";
+  const match = /\d+(\.\d+)+[\w.+~-]*/.exec(version);
+  return match ? match[0] : version.slice(0, 40);
+}
+
+function automation(report: RunReport): string {
+  const total = report.steps.length;
+  const built = report.steps.filter((step) => step.status === "built").length;
+  const cached = report.steps.filter((step) => step.status === "cached").length;
+  const failed = report.steps.filter((step) => step.status === "failed").length;
+  const images = report.images.length;
+  const state = report.unfinished
+    ? "Run did not finish"
+    : failed > 0
+      ? "Fully automated, but this run failed"
+      : "Fully automated";
+  const parts = [`${total} steps`, "0 manual"];
+  if (images > 0) parts.push(`${images} images`);
+  return `${state}: ${parts.join(", ")} (this run built ${built}, reused ${cached} from the cache${failed > 0 ? `, ${failed} failed` : ""})`;
+}
+
+function integrationTesting(report: RunReport): string {
+  if (report.tests.length === 0) return "None in this run";
+  const passed = report.tests.filter((test) => test.ok).length;
+  const accel = report.accel ? ` under ${report.accel.accel.toUpperCase()}` : "";
+  const list = report.tests
+    .map((test) => `${test.ok ? "passed" : "FAILED"}: ${test.test} (${test.image})`)
+    .join("; ");
+  return `${report.tests.length} boot tests in QEMU${accel}, ${passed} passed, ${report.tests.length - passed} failed — ${list}`;
+}
+
+function whatYouGet(report: RunReport): string {
+  const description = report.context?.plan.description?.replace(/\s+/g, " ");
+  const images = report.images
+    .map(
+      (image) =>
+        `${image.name}${image.kind ? ` (${image.kind}${image.bytes ? `, ${formatBytes(image.bytes)}` : ""})` : ""}`,
+    )
+    .join(", ");
+  const parts = [description ?? "the outputs of the plan's steps"];
+  if (images) parts.push(`images: ${images}`);
+  return parts.join("; ");
+}
+
+/** Answered from the tests: a passing test that compiles or builds inside the system is the evidence. */
+function canInstallFurther(report: RunReport): string {
+  const evidence = report.tests.filter((test) => /\b(compil|build|tcc|gcc|cc)\w*/i.test(test.test));
+  if (evidence.length === 0) return "Not tested in this run";
+  const passed = evidence.filter((test) => test.ok);
+  if (passed.length === evidence.length)
+    return `Yes, tested: ${passed.map((test) => `"${test.test}"`).join(", ")} passed`;
+  return `Not shown: ${evidence
+    .filter((test) => !test.ok)
+    .map((test) => `"${test.test}"`)
+    .join(", ")} failed`;
+}
+
+function seedsTable(report: RunReport): string[] {
+  const seeds = report.context?.seeds ?? [];
+  if (seeds.length === 0) return ["None recorded."];
+  return [
+    "| seed | path | version | sha256 |",
+    "|---|---|---|---|",
+    ...seeds.map(
+      (seed) =>
+        `| ${seed.name} | ${seed.realPath === seed.path ? seed.path : `${seed.path} → ${seed.realPath}`} | ${seed.version.replace(/\|/g, "\\|")} | \`${seed.sha256}\` |`,
+    ),
+  ];
+}
+
+function version(report: RunReport): string {
+  const context = report.context;
+  if (!context) return "unknown";
+  const plan = `plan ${context.plan.name}${context.plan.revision ? ` at git ${context.plan.revision}` : ""}`;
+  const tool = `rootstock ${context.rootstock.version}${context.rootstock.revision ? ` at git ${context.rootstock.revision}` : ""}`;
+  return `${plan}, ${tool}`;
+}
+
+function buildTime(report: RunReport): string {
+  const host = report.context?.host;
+  const stages = report.stages
+    .filter((stage) => stage.name !== "")
+    .map((stage) => `${stage.name} ${formatDuration(stage.wallMs)}`)
+    .join(", ");
+  const on = host ? ` on ${host.cpu}, ${host.cores} cores` : "";
+  const cached = report.steps.filter((step) => step.status === "cached").length;
+  const notes = [];
+  if (cached > 0) notes.push(`${cached} of ${report.steps.length} steps came from the cache`);
+  const rest = report.totalMs - report.buildMs;
+  if (report.images.length + report.tests.length > 0 && rest > 0)
+    notes.push(`images and boot tests took ${formatDuration(rest)} more`);
+  return `${formatDuration(report.buildMs)}${stages ? ` (${stages})` : ""}${on}${notes.length > 0 ? `; ${notes.join("; ")}` : ""}`;
+}
+
+function testingProcess(report: RunReport): string[] {
+  const lines: string[] = [];
+  const context = report.context;
+  if (context) {
+    lines.push(`* \`rootstock ${context.command} ${context.plan.dir}\` (run ${report.runId})`);
+    lines.push(
+      `* Host: ${context.host.os}, ${context.host.cpu}, ${context.host.cores} cores, ${formatBytes(context.host.memoryBytes)} memory`,
+    );
+  }
+  if (report.fetched.length > 0) {
+    lines.push(
+      `* Fetched ${report.fetched.length} sources: ${report.fetched.map((item) => `${item.file} from ${item.from}`).join(", ")}`,
+    );
+  }
+  const byStage = new Map<string, StepRecord[]>();
+  for (const step of report.steps) byStage.set(step.stage, [...(byStage.get(step.stage) ?? []), step]);
+  for (const [stage, steps] of byStage) {
+    const description = context?.stages.find((item) => item.name === stage)?.description;
+    lines.push(`* Stage ${stage || "(none)"}${description ? `: ${description}` : ""}`);
+    for (const step of steps) lines.push(`  * ${stepLine(step, report)}`);
+  }
+  for (const { name, when } of context?.disabled ?? [])
+    lines.push(`* Skipped ${name}: \`when = "${when}"\` is false`);
+  for (const image of report.images) {
+    lines.push(
+      `* Image ${image.name}${image.kind ? ` (${image.kind})` : ""}: ${image.cached ? "from the cache" : `made in ${formatDuration(image.ms)}`}${image.bytes ? `, ${formatBytes(image.bytes)}` : ""}`,
+    );
+  }
+  if (report.accel) lines.push(`* QEMU accelerator: ${report.accel.accel} (${report.accel.reason})`);
+  for (const test of report.tests) {
+    lines.push(
+      `* Test ${test.test} on ${test.image}: ${test.ok ? "passed" : "FAILED"} in ${formatDuration(test.ms)}${test.error ? ` — ${firstLine(test.error)}` : ""}`,
+    );
+  }
+  if (report.criticalPath.length > 1)
+    lines.push(`* Critical path: ${report.criticalPath.join(" → ")} (${formatDuration(report.criticalMs)})`);
+  lines.push(`* Result: ${report.unfinished ? "did not finish" : report.ok ? "success" : "failure"}`);
+  return lines;
+}
+
+function stepLine(step: StepRecord, report: RunReport): string {
+  const info = report.context?.steps.find((item) => item.name === step.name);
+  const name = `${step.name}${step.version ? ` ${step.version}` : ""}`;
+  const where = info
+    ? info.sandbox === "host"
+      ? "on the host"
+      : `${info.sandbox}, ${info.root === "deps" ? "root of dependency outputs only" : "host tools read-only"}`
+    : "";
+  const patches = info && info.patches.length > 0 ? `, ${info.patches.length} patches` : "";
+  const attempts = step.attempts > 1 ? `, ${step.attempts} attempts` : "";
+  switch (step.status) {
+    case "built":
+      return `${name}: built in ${formatDuration(step.ms)} (${where}${patches}${attempts})`;
+    case "cached":
+      return `${name}: from the cache (key ${step.key?.slice(0, 16) ?? "?"})`;
+    case "failed":
+      return `${name}: FAILED after ${formatDuration(step.ms)}${attempts}: ${step.reason ?? "unknown reason"}`;
+    default:
+      return `${name}: not run`;
+  }
+}
+
+function firstLine(text: string): string {
+  return text.split("\n")[0] ?? "";
+}
+
+export function formatBytes(bytes: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value >= 10 || unit === 0 ? Math.round(value) : value.toFixed(1)} ${units[unit]}`;
+}

@@ -1,0 +1,78 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { sampleJournal as journal } from "../../test/fixtures/sample-journal.ts";
+import { renderHtml } from "./html.ts";
+import { renderMarkdown } from "./markdown.ts";
+import { reportFromEvents } from "./model.ts";
+
+test("the model counts steps, attempts, stages and the critical path", () => {
+  const report = reportFromEvents(journal());
+  assert.equal(report.ok, true);
+  assert.equal(report.unfinished, false);
+  const libc = report.steps.find((step) => step.name === "libc");
+  assert.equal(libc?.status, "built");
+  assert.equal(libc?.attempts, 2);
+  assert.equal(libc?.ms, 8000);
+  assert.deepEqual(report.criticalPath, ["libc", "shell"]);
+  assert.equal(report.criticalMs, 11_000);
+  assert.deepEqual(
+    report.stages.map((stage) => [stage.name, stage.built, stage.cached, stage.wallMs]),
+    [
+      ["toolchain", 1, 1, 8000],
+      ["system", 2, 0, 11000],
+    ],
+  );
+  assert.equal(report.buildMs, 12_000);
+  assert.equal(report.totalMs, 16_000);
+});
+
+test("report.md has the list's fields, filled from the run", () => {
+  const markdown = renderMarkdown(reportFromEvents(journal()));
+  for (const field of [
+    "Upstream:",
+    "Bootstrapping documentation:",
+    "Requirements:",
+    "Automation: Fully automated: 4 steps, 0 manual",
+    "Integration testing: 2 boot tests in QEMU under TCG, 2 passed, 0 failed",
+    "What you get: A tiny system; images: initramfs (initramfs, 1.4 MiB)",
+    'Can install further software from source: Yes, tested: "tcc compiles and runs a program" passed',
+    "Version: plan tiny at git abc123, rootstock 0.1.0 at git def456",
+    "Architecture: x86_64",
+    "Date: 2023-11-14",
+    "Build time: 12s (toolchain 8.0s, system 11s) on Test CPU, 2 cores; 1 of 4 steps came from the cache; images and boot tests took 4.0s more",
+    "### Testing process",
+    "| gcc | /usr/bin/gcc → /usr/bin/x86_64-linux-gnu-gcc-12 | gcc (Debian 12.2.0-14) 12.2.0 |",
+    "  * libc 1.2.3: built in 8.0s (bwrap, host tools read-only, 1 patches, 2 attempts)",
+    "  * headers: from the cache (key k1)",
+    '* Skipped docs: `when = "WITH_DOCS"` is false',
+    "* Critical path: libc → shell (11s)",
+  ]) {
+    assert.ok(markdown.includes(field), `missing ${JSON.stringify(field)} in:\n${markdown}`);
+  }
+});
+
+test("a journal cut short by a kill says the run did not finish", () => {
+  const events = journal().slice(0, 6);
+  const report = reportFromEvents(events);
+  assert.equal(report.unfinished, true);
+  assert.equal(report.ok, false);
+  assert.match(renderMarkdown(report), /Result: did not finish/);
+});
+
+test("the same journal gives the same report", () => {
+  assert.equal(renderMarkdown(reportFromEvents(journal())), renderMarkdown(reportFromEvents(journal())));
+  assert.equal(renderHtml(reportFromEvents(journal())), renderHtml(reportFromEvents(journal())));
+});
+
+test("report.html is self-contained and marks lanes, cache hits and the critical path", () => {
+  const html = renderHtml(reportFromEvents(journal()), {
+    consoleExcerpts: new Map([["initramfs", ["# uname -r", "6.1.176"]]]),
+  });
+  assert.doesNotMatch(html, /<script|<link |src="http/);
+  assert.match(html, /worker 1<\/text>/);
+  assert.match(html, /worker 2<\/text>/);
+  assert.match(html, /class="built critical"/);
+  assert.match(html, /headers: from the cache/);
+  assert.match(html, /<a href="logs\/libc\.log">log<\/a>/);
+  assert.match(html, /console \(last 2 lines\)/);
+});

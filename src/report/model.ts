@@ -1,0 +1,280 @@
+/**
+ * A run, as reports tell it, built from the journal alone: the same journal always gives the same
+ * report, however old the run.
+ */
+import type { RunContext, TimedEvent } from "../events.ts";
+
+export type StepStatus = "built" | "cached" | "failed" | "not-run";
+
+export interface StepRecord {
+  name: string;
+  stage: string;
+  version?: string;
+  key?: string;
+  status: StepStatus;
+  /** Milliseconds after the run started. */
+  start?: number;
+  end?: number;
+  ms: number;
+  worker?: number;
+  attempts: number;
+  log?: string;
+  reason?: string;
+  tail?: string[];
+}
+
+export interface StageRecord {
+  name: string;
+  description?: string;
+  /** Time its steps took, added up. */
+  stepMs: number;
+  /** From its first step's start to its last step's end. */
+  wallMs: number;
+  built: number;
+  cached: number;
+  failed: number;
+}
+
+export interface ImageRecord {
+  name: string;
+  /** Milliseconds after the run started. */
+  start?: number;
+  kind?: string;
+  path?: string;
+  bytes?: number;
+  ms: number;
+  cached: boolean;
+}
+
+export interface TestRecord {
+  /** Milliseconds after the run started. */
+  start?: number;
+  image: string;
+  test: string;
+  ok: boolean;
+  ms: number;
+  error?: string;
+}
+
+export interface RunReport {
+  runId: string;
+  runDir?: string;
+  context?: RunContext;
+  /** Epoch milliseconds. */
+  started: number;
+  ended?: number;
+  /** From the start to the end of the whole run, images and tests included. */
+  totalMs: number;
+  /** From the start until the last step finished. */
+  buildMs: number;
+  ok: boolean;
+  /** True while the journal has no end: the run is going on, or was killed. */
+  unfinished: boolean;
+  steps: StepRecord[];
+  stages: StageRecord[];
+  criticalPath: string[];
+  criticalMs: number;
+  images: ImageRecord[];
+  tests: TestRecord[];
+  accel?: { accel: string; reason: string };
+  consoleLogs: { machine: string; path: string }[];
+  fetched: { file: string; bytes: number; from: string; ms: number }[];
+}
+
+export function reportFromEvents(events: readonly TimedEvent[]): RunReport {
+  const startEvent = events.find((event) => event.type === "run:start");
+  const started = startEvent?.time ?? events[0]?.time ?? 0;
+  const rel = (time: number) => time - started;
+  const context = events.find((event) => event.type === "run:context")?.context;
+  const steps = new Map<string, StepRecord>();
+  const stageOf = new Map(context?.steps.map((step) => [step.name, step]) ?? []);
+  const record = (name: string): StepRecord => {
+    let found = steps.get(name);
+    if (!found) {
+      const info = stageOf.get(name);
+      found = { name, stage: info?.stage ?? "", status: "not-run", ms: 0, attempts: 0 };
+      if (info?.version !== undefined) found.version = info.version;
+      if (info?.key !== undefined) found.key = info.key;
+      steps.set(name, found);
+    }
+    return found;
+  };
+  for (const step of context?.steps ?? []) record(step.name);
+  if (startEvent?.type === "run:start") for (const name of startEvent.steps) record(name);
+
+  const images = new Map<string, ImageRecord>();
+  const testStarts = new Map<string, number>();
+  const tests: TestRecord[] = [];
+  const consoleLogs: RunReport["consoleLogs"] = [];
+  const fetched: RunReport["fetched"] = [];
+  let accel: RunReport["accel"];
+  let end: TimedEvent | undefined;
+
+  for (const event of events) {
+    switch (event.type) {
+      case "step:cached": {
+        const step = record(event.step);
+        Object.assign(step, {
+          status: "cached",
+          key: event.key,
+          start: rel(event.time),
+          end: rel(event.time),
+          ms: 0,
+        });
+        break;
+      }
+      case "step:start": {
+        const step = record(event.step);
+        step.attempts = Math.max(step.attempts, event.attempt);
+        if (event.attempt === 1 || step.start === undefined) step.start = rel(event.time);
+        Object.assign(step, { key: event.key, worker: event.worker, log: event.log });
+        break;
+      }
+      case "step:done": {
+        const step = record(event.step);
+        Object.assign(step, { status: "built", end: rel(event.time), worker: event.worker });
+        step.ms =
+          step.end !== undefined && step.start !== undefined ? (step.end as number) - step.start : event.ms;
+        break;
+      }
+      case "step:failed": {
+        const step = record(event.step);
+        Object.assign(step, {
+          status: "failed",
+          end: rel(event.time),
+          reason: event.reason,
+          tail: event.tail,
+          log: event.log,
+        });
+        step.ms = step.start !== undefined ? (step.end as number) - step.start : event.ms;
+        break;
+      }
+      case "image:start":
+        images.set(event.image, {
+          name: event.image,
+          kind: event.kind,
+          start: rel(event.time),
+          ms: 0,
+          cached: false,
+        });
+        break;
+      case "image:cached":
+        images.set(event.image, { name: event.image, path: event.path, ms: 0, cached: true });
+        break;
+      case "image:done": {
+        const image = images.get(event.image) ?? { name: event.image, ms: 0, cached: false };
+        Object.assign(image, { path: event.path, bytes: event.bytes, ms: event.ms });
+        images.set(event.image, image);
+        break;
+      }
+      case "test:start":
+        testStarts.set(`${event.image}\0${event.test}`, rel(event.time));
+        break;
+      case "test:done":
+        tests.push({
+          start: testStarts.get(`${event.image}\0${event.test}`) ?? rel(event.time) - event.ms,
+          image: event.image,
+          test: event.test,
+          ok: event.ok,
+          ms: event.ms,
+          ...(event.error === undefined ? {} : { error: event.error }),
+        });
+        break;
+      case "vm:accel":
+        accel ??= { accel: event.accel, reason: event.reason };
+        break;
+      case "vm:start":
+        if (!consoleLogs.some((log) => log.path === event.consoleLog))
+          consoleLogs.push({ machine: event.machine, path: event.consoleLog });
+        break;
+      case "fetch:done":
+        fetched.push({ file: event.file, bytes: event.bytes, from: event.from, ms: event.ms });
+        break;
+      case "run:done":
+        end = event;
+        break;
+      default:
+        break;
+    }
+  }
+
+  const stepList = [...steps.values()];
+  const last = events[events.length - 1]?.time ?? started;
+  const ended = end?.time;
+  const ok = end?.type === "run:done" ? end.ok && tests.every((test) => test.ok) : false;
+  const stages = (context?.stages ?? [{ name: "", steps: stepList.map((step) => step.name) }]).map(
+    (stage) => {
+      const members = stepList.filter(
+        (step) => step.stage === stage.name || (stage.name === "" && step.stage === ""),
+      );
+      const starts = members
+        .filter((step) => step.status !== "cached" && step.start !== undefined)
+        .map((step) => step.start as number);
+      const ends = members
+        .filter((step) => step.status !== "cached" && step.end !== undefined)
+        .map((step) => step.end as number);
+      return {
+        name: stage.name,
+        ...(stage.description === undefined ? {} : { description: stage.description }),
+        stepMs: members.reduce((sum, step) => sum + step.ms, 0),
+        wallMs: starts.length > 0 && ends.length > 0 ? Math.max(...ends) - Math.min(...starts) : 0,
+        built: members.filter((step) => step.status === "built").length,
+        cached: members.filter((step) => step.status === "cached").length,
+        failed: members.filter((step) => step.status === "failed").length,
+      };
+    },
+  );
+  const { path: criticalPath, ms: criticalMs } = criticalPathOf(stepList, context);
+
+  return {
+    runId: startEvent?.type === "run:start" ? startEvent.runId : "unknown",
+    ...(startEvent?.type === "run:start" ? { runDir: startEvent.runDir } : {}),
+    ...(context === undefined ? {} : { context }),
+    started,
+    ...(ended === undefined ? {} : { ended }),
+    totalMs: Math.max(ended ?? last, last) - started,
+    buildMs: Math.max(0, ...stepList.map((step) => step.end ?? 0)),
+    ok,
+    unfinished: end === undefined,
+    steps: stepList,
+    stages,
+    criticalPath,
+    criticalMs,
+    images: [...images.values()],
+    tests,
+    ...(accel === undefined ? {} : { accel }),
+    consoleLogs,
+    fetched,
+  };
+}
+
+/** The chain of dependent steps that took longest in this run: what bounded its wall time. */
+export function criticalPathOf(
+  steps: readonly StepRecord[],
+  context: RunContext | undefined,
+): { path: string[]; ms: number } {
+  const deps = new Map(context?.steps.map((step) => [step.name, step.deps]) ?? []);
+  const byName = new Map(steps.map((step) => [step.name, step]));
+  const best = new Map<string, { ms: number; path: string[] }>();
+  const visit = (name: string, seen: Set<string>): { ms: number; path: string[] } => {
+    const known = best.get(name);
+    if (known) return known;
+    const step = byName.get(name);
+    let longest = { ms: 0, path: [] as string[] };
+    for (const dep of deps.get(name) ?? []) {
+      if (seen.has(dep) || !byName.has(dep)) continue;
+      const candidate = visit(dep, new Set([...seen, name]));
+      if (candidate.ms > longest.ms) longest = candidate;
+    }
+    const own = step && step.status !== "cached" ? step.ms : 0;
+    const result = { ms: longest.ms + own, path: [...longest.path, name] };
+    best.set(name, result);
+    return result;
+  };
+  let winner = { ms: 0, path: [] as string[] };
+  for (const step of steps) {
+    const candidate = visit(step.name, new Set());
+    if (candidate.ms > winner.ms) winner = candidate;
+  }
+  return { path: winner.path.filter((name) => (byName.get(name)?.ms ?? 0) > 0), ms: winner.ms };
+}

@@ -1,0 +1,49 @@
+/** Writes report.md and report.html into a run folder, from its journal alone. */
+import { readFile, rename, writeFile } from "node:fs/promises";
+import { isAbsolute, join } from "node:path";
+import { RootstockError } from "../errors.ts";
+import { renderHtml } from "./html.ts";
+import { readJournal } from "./journal-file.ts";
+import { renderMarkdown } from "./markdown.ts";
+import { type RunReport, reportFromEvents } from "./model.ts";
+
+export interface WrittenReports {
+  report: RunReport;
+  markdown: string;
+  html: string;
+}
+
+const CONSOLE_LINES = 30;
+
+export async function writeReports(runDir: string): Promise<WrittenReports> {
+  const events = await readJournal(runDir).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === "ENOENT") {
+      throw new RootstockError("ERR_RUN_NO_JOURNAL", `${runDir} has no run journal`, {
+        hint: "a run folder holds journal.jsonl; list runs with `rootstock runs`",
+      });
+    }
+    throw error;
+  });
+  const report = reportFromEvents(events);
+  const consoleExcerpts = new Map<string, string[]>();
+  for (const { machine, path } of report.consoleLogs) {
+    const file = isAbsolute(path) ? path : join(runDir, path);
+    const text = await readFile(file, "utf8").catch(() => "");
+    const lines = text
+      .replace(/\r/g, "")
+      .split("\n")
+      .filter((line) => line.trim() !== "");
+    if (lines.length > 0) consoleExcerpts.set(machine, lines.slice(-CONSOLE_LINES));
+  }
+  const markdown = join(runDir, "report.md");
+  const html = join(runDir, "report.html");
+  await writeAtomically(markdown, renderMarkdown(report));
+  await writeAtomically(html, renderHtml(report, { consoleExcerpts }));
+  return { report, markdown, html };
+}
+
+async function writeAtomically(path: string, text: string): Promise<void> {
+  const staged = `${path}.${process.pid}.tmp`;
+  await writeFile(staged, text);
+  await rename(staged, path);
+}
