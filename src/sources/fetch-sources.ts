@@ -291,6 +291,9 @@ function failureError(
       const lines = [
         describeSource(group),
         ...urls.map((url) => `  url ${url}`),
+        ...group.flatMap(({ debian }) =>
+          debian ? [`  debian ${debian.package}=${debian.version} ${debian.file}`] : [],
+        ),
         ...attempts.map((attempt) => `  tried ${indent(attempt.reason)}`),
       ];
       return new RootstockError("ERR_SOURCE_MISSING", lines.join("\n"), hintOf(attempts));

@@ -368,9 +368,10 @@ function requestOnce(
     });
     request.on("error", (error) => {
       if (settled) return;
+      const reason = failure(error, 0, undefined);
       settled = true;
       close();
-      reject(failure(error, 0, undefined));
+      reject(reason);
     });
   });
 }
