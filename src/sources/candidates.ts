@@ -3,6 +3,7 @@
  * mirrors, its url, then its Debian provider. Pure: nothing here touches the disk or the network.
  */
 import { fileURLToPath } from "node:url";
+import { describeCause } from "../errors.ts";
 import type { DebianProvider, Source } from "../plan/types.ts";
 import { type Mirror, mirrorLocations, parseMirror } from "./mirror.ts";
 
@@ -32,7 +33,16 @@ export function candidatesFor(sources: readonly Source[], mirrors: readonly Mirr
     }
   };
   for (const mirror of mirrors) for (const source of sources) fromMirror(mirror, source);
-  for (const source of sources) for (const spec of source.mirrors) fromMirror(parseMirror(spec), source);
+  for (const source of sources) {
+    for (const spec of source.mirrors) {
+      try {
+        fromMirror(parseMirror(spec), source);
+      } catch (error) {
+        // The plan schema admits only readable mirrors; a Source built by hand may not be checked.
+        add({ kind: "unsupported", from: spec, reason: describeCause(error) });
+      }
+    }
+  }
   for (const source of sources) if (source.url) add(fromUrl(source.url));
   for (const source of sources) {
     const { debian } = source;
