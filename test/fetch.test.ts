@@ -292,4 +292,33 @@ describe("fetchSources", () => {
     const error = await errorOf(fetchSources([unsized], options()));
     assert.match(error.errors[0]?.message ?? "", /sha256 mismatch/);
   });
+
+  test("two fetches of the same file at once download it once: the second waits for the first", async () => {
+    const body = testBytes(100_000, 23);
+    const source = serve("/files/shared.tar.gz", { body });
+    const [first, second] = await Promise.all([
+      fetchSources([source], options()),
+      fetchSources([{ ...source, steps: ["other"] }], options()),
+    ]);
+    assert.equal(server.requests.length, 1);
+    assert.equal(first.fetched.length + second.fetched.length, 1);
+    assert.equal(first.present.length + second.present.length, 1);
+  });
+
+  test("cancelling keeps the partial download, and the next fetch resumes it", async () => {
+    const body = testBytes(90_000, 24);
+    const source = serve("/files/cancel.tar.gz", { body, etag: '"x1"', stallAfter: 30_000 });
+    const controller = new AbortController();
+    const emit = (event: RootstockEvent) => {
+      events.push(event);
+      if (event.type === "fetch:progress" && event.received === 30_000) controller.abort();
+    };
+    await assert.rejects(fetchSources([source], options({ emit, signal: controller.signal })), {
+      code: "ERR_FETCH_ABORTED",
+    });
+    assert.equal((await stat(join(storeDir, "sources", "partial", source.sha256))).size, 30_000);
+    await fetchSources([source], options());
+    assert.equal(server.requests.at(-1)?.range, "bytes=30000-");
+    assert.deepEqual(await readFile(new SourceStore(storeDir).path(source.sha256)), body);
+  });
 });

@@ -184,7 +184,7 @@ async function tryCandidate(
     case "http": {
       // A resumed file that fails its hash may be a splice of two versions: it gets one fresh try.
       for (let fresh = false; ; fresh = true) {
-        let lastEmit = 0;
+        const progress = throttledProgress(emit, sha256, file);
         const download = await downloadHttp(candidate.url, {
           partial,
           ...(source.size === undefined ? {} : { expectedSize: source.size }),
@@ -198,19 +198,8 @@ async function tryCandidate(
               resumeAt,
               ...(total === undefined ? {} : { size: total }),
             }),
-          onProgress: (received, total) => {
-            const now = Date.now();
-            if (now - lastEmit < PROGRESS_INTERVAL_MS && received !== total) return;
-            lastEmit = now;
-            emit({
-              type: "fetch:progress",
-              sha256,
-              file,
-              received,
-              ...(total === undefined ? {} : { total }),
-            });
-          },
-        });
+          onProgress: progress.report,
+        }).finally(progress.stop);
         try {
           const digest = await store.admit(download.path, {
             expected,
@@ -257,6 +246,35 @@ async function tryCandidate(
       }
     }
   }
+}
+
+/**
+ * At most one progress event per interval; the latest count is always sent in the end, so a stalled
+ * transfer shows the bytes it really has.
+ */
+function throttledProgress(emit: Emit, sha256: string, file: string) {
+  let last = 0;
+  let trailing: NodeJS.Timeout | undefined;
+  let latest: { received: number; total: number | undefined } | undefined;
+  const send = () => {
+    clearTimeout(trailing);
+    trailing = undefined;
+    if (!latest) return;
+    last = Date.now();
+    const { received, total } = latest;
+    emit({ type: "fetch:progress", sha256, file, received, ...(total === undefined ? {} : { total }) });
+  };
+  return {
+    report(received: number, total: number | undefined) {
+      latest = { received, total };
+      const wait = PROGRESS_INTERVAL_MS - (Date.now() - last);
+      if (wait <= 0 || received === total) send();
+      else trailing ??= setTimeout(send, wait);
+    },
+    stop() {
+      clearTimeout(trailing);
+    },
+  };
 }
 
 function sizeOf(source: Source): { size?: number } {
