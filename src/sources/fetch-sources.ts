@@ -4,8 +4,8 @@
  * the pinned bytes; downloads run in parallel up to a bound. Whatever cannot be obtained is reported in
  * one error that lists every such source with every attempt and why it failed.
  */
-import { stat } from "node:fs/promises";
-import { RootstockError, RootstockErrors } from "../errors.ts";
+import { mkdir, stat } from "node:fs/promises";
+import { describeCause, RootstockError, RootstockErrors } from "../errors.ts";
 import { type Emit, ignoreEvents } from "../events.ts";
 import type { Source } from "../plan/types.ts";
 import { type Candidate, candidatesFor, usesNetwork } from "./candidates.ts";
@@ -60,6 +60,18 @@ export async function fetchSources(
   const store = new SourceStore(options.storeDir);
   const mirrors = (options.mirrors ?? []).map(parseMirror);
 
+  try {
+    await mkdir(store.partialDir, { recursive: true });
+  } catch (error) {
+    throw new RootstockError(
+      "ERR_STORE_UNWRITABLE",
+      `cannot write the source store ${store.root}: ${describeCause(error)}`,
+      {
+        hint: "choose a writable store with --store DIR or $ROOTSTOCK_STORE",
+        cause: error,
+      },
+    );
+  }
   const groups = new Map<string, SourceRequest[]>();
   for (const source of sources) groups.set(source.sha256, [...(groups.get(source.sha256) ?? []), source]);
 
@@ -134,8 +146,8 @@ async function obtain(
         emit({ type: "fetch:done", sha256, file, from: candidate.from, bytes, ms: Date.now() - started });
         emit({ type: "source:admitted", sha256, file, size: bytes, from: candidate.from });
         return { kind: "fetched", from: candidate.from, bytes };
-      } catch (error) {
-        if (!(error instanceof RootstockError)) throw error;
+      } catch (caught) {
+        const error = asAttemptError(caught);
         const reason = error.message;
         attempts.push({
           from: candidate.from,
@@ -150,6 +162,18 @@ async function obtain(
   } finally {
     await release();
   }
+}
+
+/** A RootstockError stays; a file system error (full disk, permissions) becomes one; anything else is a bug. */
+function asAttemptError(error: unknown): RootstockError {
+  if (error instanceof RootstockError) return error;
+  const code = (error as NodeJS.ErrnoException)?.code;
+  if (error instanceof Error && typeof code === "string" && /^E[A-Z]+$/.test(code)) {
+    return new RootstockError("ERR_FETCH_IO", error.message, {
+      hint: code === "ENOSPC" ? "the store's disk is full; free space or use another --store" : undefined,
+    });
+  }
+  throw error;
 }
 
 /** Obtains the file from one candidate and admits it; throws a RootstockError saying why not. */

@@ -113,10 +113,14 @@ async function transfer(
   let start = 0;
   let total: number | undefined;
   const status = response.statusCode ?? 0;
+  if (status === 206 && offset === 0) {
+    exchange.close();
+    throw new RootstockError("ERR_FETCH_HTTP_STATUS", `${finalUrl}: HTTP 206 to a request without Range`);
+  }
   if (status === 206) {
     const range = parseContentRange(response.headers["content-range"]);
     const sameTotal = prior?.total === undefined || range?.total === prior.total;
-    if (offset === 0 || !range || range.start !== offset || !sameTotal) return restart();
+    if (!range || range.start !== offset || !sameTotal) return restart();
     start = offset;
     total = range.total;
   } else if (status === 200) {
