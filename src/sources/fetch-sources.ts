@@ -101,6 +101,11 @@ export async function fetchSources(
     else failures.push({ group, attempts: outcome.attempts });
   };
   await inParallel(missing, options.concurrency ?? 4, obtainOne, options.signal);
+  // Results in the order the sources were given, not the order downloads finished.
+  const order = new Map(sources.map((source, index) => [source, index]));
+  const byOrder = (a: SourceRequest, b: SourceRequest) => (order.get(a) ?? 0) - (order.get(b) ?? 0);
+  result.present.sort(byOrder);
+  result.fetched.sort((a, b) => byOrder(a.source, b.source));
   if (options.signal?.aborted) {
     throw new RootstockError("ERR_FETCH_ABORTED", "fetching was cancelled", {
       hint: "run the command again: partial downloads are kept and resumed",

@@ -5,7 +5,7 @@
  * resource. A lock file holding the owner's pid keeps two processes from writing the same partial.
  */
 import { randomBytes } from "node:crypto";
-import { mkdir, open, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { link, mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 
@@ -69,23 +69,36 @@ export class PartialDownload {
    */
   async lock(signal?: AbortSignal): Promise<() => Promise<void>> {
     await mkdir(this.#dir, { recursive: true });
-    for (;;) {
-      signal?.throwIfAborted();
-      try {
-        const handle = await open(this.lockPath, "wx");
-        await handle.writeFile(`${process.pid}\n`);
-        await handle.close();
-        return () => rm(this.lockPath, { force: true });
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    // The lock appears with its owner's pid already in it (a link of a written file), so that no one
+    // ever reads an empty lock and takes it for a stale one.
+    const mine = `${this.lockPath}.${process.pid}.${randomBytes(4).toString("hex")}`;
+    await writeFile(mine, `${process.pid}\n`);
+    try {
+      for (;;) {
+        signal?.throwIfAborted();
+        try {
+          await link(mine, this.lockPath);
+          return () => rm(this.lockPath, { force: true });
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+        }
+        await this.#waitOrTakeOver(signal);
       }
-      const owner = Number.parseInt(await readFile(this.lockPath, "utf8").catch(() => ""), 10);
-      if (!Number.isInteger(owner) || !isAlive(owner)) {
-        await rm(this.lockPath, { force: true });
-        continue;
-      }
-      await sleep(LOCK_POLL_MS, undefined, { signal });
+    } finally {
+      await rm(mine, { force: true });
     }
+  }
+
+  /** Takes over a lock whose owner is dead; otherwise waits a little. */
+  async #waitOrTakeOver(signal: AbortSignal | undefined): Promise<void> {
+    const text = await readFile(this.lockPath, "utf8").catch(() => undefined);
+    if (text === undefined) return; // released meanwhile
+    const owner = Number.parseInt(text, 10);
+    if (!Number.isInteger(owner) || !isAlive(owner)) {
+      await rm(this.lockPath, { force: true });
+      return;
+    }
+    await sleep(LOCK_POLL_MS, undefined, { signal });
   }
 }
 
