@@ -10,6 +10,9 @@ interface Active {
   file: string;
   received: number;
   total?: number;
+  /** When and where this attempt started, for its rate. */
+  startedAt: number;
+  startedWith: number;
 }
 
 const REDRAW_MS = 100;
@@ -41,12 +44,16 @@ export function createFetchReporter(context: CliContext): FetchReporter {
     const now = Date.now();
     if (!force && now - lastDraw < REDRAW_MS) return;
     lastDraw = now;
-    const width = (context.stdout as NodeJS.WriteStream).columns ?? 100;
-    const parts = [...active.values()].map(
-      (item) =>
-        `${item.file} ${item.total ? `${Math.floor((item.received / item.total) * 100)}%` : formatBytes(item.received)}`,
-    );
-    const text = `fetching ${done + 1}-${done + active.size}/${missing}: ${parts.join(", ")}`;
+    const width = (context.stdout as NodeJS.WriteStream).columns || 100;
+    const parts = [...active.values()].map((item) => {
+      const seconds = (now - item.startedAt) / 1000;
+      const rate = seconds > 0.5 ? ` ${formatBytes((item.received - item.startedWith) / seconds)}/s` : "";
+      const amount = item.total
+        ? `${Math.floor((item.received / item.total) * 100)}% of ${formatBytes(item.total)}`
+        : formatBytes(item.received);
+      return `${item.file} ${amount}${rate}`;
+    });
+    const text = `fetching (${done} of ${missing} done) ${parts.join(" · ")}`;
     context.stdout.write(`\r\x1b[K${text.length > width - 1 ? `${text.slice(0, width - 2)}…` : text}`);
     statusShown = true;
   };
@@ -66,6 +73,8 @@ export function createFetchReporter(context: CliContext): FetchReporter {
           active.set(event.sha256, {
             file: event.file,
             received: event.resumeAt,
+            startedAt: Date.now(),
+            startedWith: event.resumeAt,
             ...(event.size === undefined ? {} : { total: event.size }),
           });
           if (!live || event.resumeAt > 0) {
@@ -113,7 +122,7 @@ export function createFetchReporter(context: CliContext): FetchReporter {
 }
 
 export function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024) return `${Math.round(bytes)} B`;
   const units = ["KiB", "MiB", "GiB", "TiB"];
   let value = bytes / 1024;
   let unit = 0;
