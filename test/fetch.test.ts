@@ -112,6 +112,20 @@ describe("fetchSources", () => {
     assert.ok(events.some((event) => event.type === "fetch:quarantined" && event.actual === actual));
   });
 
+  test("after a mirror serving the wrong file, the next candidate gives the right one", async () => {
+    const body = testBytes(20_000, 25);
+    const source = serve("/files/right.tar.gz", { body });
+    server.routes.set("/m/right.tar.gz", { body: testBytes(20_000, 26) });
+    const result = await fetchSources([source], options({ mirrors: [`${server.url}/m`] }));
+    assert.equal(result.fetched[0]?.from, source.url);
+    const failed = events.find(
+      (event) => event.type === "fetch:attempt-failed" && event.from.endsWith("/m/right.tar.gz"),
+    );
+    assert.match(failed?.type === "fetch:attempt-failed" ? failed.reason : "", /sha256 mismatch/);
+    assert.equal((await readdir(new SourceStore(storeDir).quarantineDir)).length, 1);
+    assert.deepEqual(await readFile(new SourceStore(storeDir).path(source.sha256)), body);
+  });
+
   test("a connection cut halfway is resumed with Range in the same fetch, not restarted", async () => {
     const body = testBytes(400_000, 3);
     const source = serve("/files/cut.tar.xz", { body, etag: '"c1"', cutAfter: 150_000 });

@@ -176,7 +176,9 @@ async function transfer(
           `${finalUrl}: the body grows beyond ${limit} bytes (${expectedSize === undefined ? "announced" : "pinned"} size)`,
         );
       }
-      await file.write(chunk);
+      for (let written = 0; written < chunk.length; ) {
+        written += (await file.write(chunk, written)).bytesWritten;
+      }
       received += chunk.length;
       round.written += chunk.length;
       options.onProgress?.(received, total);
