@@ -166,6 +166,18 @@ describe("rootstock fetch, sources and mirror", () => {
     assert.equal(any.code, 0);
     assert.equal(await new SourceStore(storeDir).has(sha256Of(testBytes(2_000, 99))), true);
 
+    const unrelated = await runCli([
+      "--store",
+      storeDir,
+      "sources",
+      "import",
+      join(loose, "unrelated.tar.gz"),
+      "--plan",
+      planDir,
+    ]);
+    assert.equal(unrelated.code, 1);
+    assert.match(unrelated.stderr, /none of the files given matches a source of .* \[ERR_IMPORT_NO_MATCH\]/);
+
     const missing = await runCli(["--store", storeDir, "sources", "import", join(loose, "nope.tar.gz")]);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /nope\.tar\.gz: no such file or folder \[ERR_IMPORT_NOT_FOUND\]/);

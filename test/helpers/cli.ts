@@ -1,35 +1,28 @@
-/** Runs the rootstock CLI in this process with captured output, as a user would call it. */
+/** Runs the CLI in-process with captured output, as a user would see it. */
 import { Writable } from "node:stream";
 import { CliContext } from "../../src/cli/context.ts";
 import { main } from "../../src/cli/main.ts";
 
-export interface CliRun {
+export interface CliResult {
   code: number;
   stdout: string;
   stderr: string;
 }
 
-function sink(): { stream: Writable; text: () => string } {
-  const chunks: Buffer[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      chunks.push(Buffer.from(chunk));
-      done();
-    },
-  });
-  return { stream, text: () => Buffer.concat(chunks).toString("utf8") };
-}
-
-export async function runCli(args: readonly string[]): Promise<CliRun> {
-  const out = sink();
-  const err = sink();
-  const saved = process.exitCode;
-  process.exitCode = undefined;
-  try {
-    const code = await main(["--no-color", ...args], new CliContext(out.stream, err.stream));
-    return { code, stdout: out.text(), stderr: err.text() };
-  } finally {
-    // Commands report failure through process.exitCode; it must not leak into the test runner.
-    process.exitCode = saved;
+class Capture extends Writable {
+  text = "";
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: () => void): void {
+    this.text += chunk.toString();
+    callback();
   }
 }
+
+export async function runCli(args: string[]): Promise<CliResult> {
+  const stdout = new Capture();
+  const stderr = new Capture();
+  const code = await main(["--no-color", ...args], new CliContext(stdout, stderr));
+  return { code, stdout: stdout.text, stderr: stderr.text };
+}
+
+/** A stack trace line, as Node prints them. */
+export const STACK_LINE = /^\s+at .+(\(|:\d+:\d+)/m;

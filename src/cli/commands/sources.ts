@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { RootstockError } from "../../errors.ts";
 import { openPlan, parseVariableFlags } from "../../plan/open.ts";
 import { importSources } from "../../sources/import-sources.ts";
 import { planSources } from "../../sources/plan-sources.ts";
@@ -45,7 +46,20 @@ export function registerSources(program: Command, context: CliContext): void {
       context.out(
         `sources import: ${added} added, ${result.imported.length - added} already present, ${result.unmatched.length} matched nothing`,
       );
-      if (result.imported.length === 0) process.exitCode = 1;
+      if (result.imported.length === 0 && flags.plan) {
+        throw new RootstockError(
+          "ERR_IMPORT_NO_MATCH",
+          `none of the files given matches a source of ${flags.plan}`,
+          {
+            hint: "check that the files are the pinned versions: their sha256 must equal a source's sha256",
+          },
+        );
+      }
+      if (result.imported.length === 0) {
+        throw new RootstockError("ERR_IMPORT_NOTHING", "the folders given hold no files", {
+          hint: "give the files to import, or folders that hold them",
+        });
+      }
     });
 
   sources
