@@ -13,8 +13,9 @@ export type Candidate =
   | { kind: "debian"; provider: DebianProvider; from: string }
   | { kind: "unsupported"; from: string; reason: string };
 
+/** Offline, only local files are tried (an unsupported URL would be a network one too). */
 export function usesNetwork(candidate: Candidate): boolean {
-  return candidate.kind === "http" || candidate.kind === "debian";
+  return candidate.kind !== "file";
 }
 
 /** Candidates for sources that share one sha256 (two steps may pin the same file under other names). */

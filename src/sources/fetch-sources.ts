@@ -101,7 +101,7 @@ export async function fetchSources(
     else failures.push({ group, attempts: outcome.attempts });
   };
   await inParallel(missing, options.concurrency ?? 4, obtainOne, options.signal);
-  // Results in the order the sources were given, not the order downloads finished.
+  // Results and failures in the order the sources were given, not the order downloads finished.
   const order = new Map(sources.map((source, index) => [source, index]));
   const byOrder = (a: SourceRequest, b: SourceRequest) => (order.get(a) ?? 0) - (order.get(b) ?? 0);
   result.present.sort(byOrder);
@@ -112,11 +112,7 @@ export async function fetchSources(
     });
   }
   if (failures.length > 0) {
-    // In the order the sources were given, not the order the attempts finished.
-    const order = [...groups.keys()];
-    failures.sort(
-      (a, b) => order.indexOf(a.group[0]?.sha256 ?? "") - order.indexOf(b.group[0]?.sha256 ?? ""),
-    );
+    failures.sort((a, b) => byOrder(a.group[0] as SourceRequest, b.group[0] as SourceRequest));
     throw failureError(failures, options.offline ?? false);
   }
   return result;
