@@ -14,6 +14,7 @@ export type FetchEvent =
   | { type: "fetch:attempt-failed"; sha256: string; file: string; from: string; reason: string }
   | { type: "fetch:done"; sha256: string; file: string; from: string; bytes: number; ms: number }
   | { type: "fetch:quarantined"; sha256: string; file: string; from: string; actual: string; path: string }
+  | { type: "fetch:substitute"; sha256: string; file: string; package: string; pinned: string; used: string }
   | { type: "source:admitted"; sha256: string; file: string; size: number; from: string };
 
 export type StepReason = { kind: "no-entry" } | { kind: "changed"; inputs: string[] } | { kind: "forced" };

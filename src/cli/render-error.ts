@@ -11,6 +11,7 @@ export function renderError(error: unknown, context: CliContext): number {
       `${context.style(["bold", "red"], "error")}: ${error.message} ${context.style("dim", `[${error.code}]`)}`,
     );
     for (const inner of error.errors) renderOne(inner, context, "  ");
+    renderHint(error, context, "");
     return EXIT_USER_ERROR;
   }
   if (error instanceof RootstockError) {
@@ -27,12 +28,18 @@ export function renderError(error: unknown, context: CliContext): number {
 
 function renderOne(error: RootstockError, context: CliContext, indent: string): void {
   const label = indent === "" ? `${context.style(["bold", "red"], "error")}: ` : "- ";
-  context.err(`${indent}${label}${error.headline} ${context.style("dim", `[${error.code}]`)}`);
-  if (error.hint) {
-    const [first, ...rest] = error.hint.split("\n");
-    context.err(`${indent}  ${context.style("cyan", "hint")}: ${first}`);
-    for (const line of rest) context.err(`${indent}        ${line}`);
-  }
+  // A message of several lines (a source and its attempts) keeps its code on the first one.
+  const [headline, ...details] = error.headline.split("\n");
+  context.err(`${indent}${label}${headline} ${context.style("dim", `[${error.code}]`)}`);
+  for (const line of details) context.err(`${indent}  ${line}`);
+  renderHint(error, context, indent);
   if (error instanceof RootstockErrors)
     for (const inner of error.errors) renderOne(inner, context, `${indent}  `);
+}
+
+function renderHint(error: RootstockError, context: CliContext, indent: string): void {
+  if (!error.hint) return;
+  const [first, ...rest] = error.hint.split("\n");
+  context.err(`${indent}  ${context.style("cyan", "hint")}: ${first}`);
+  for (const line of rest) context.err(`${indent}        ${line}`);
 }

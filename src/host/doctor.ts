@@ -165,6 +165,11 @@ export async function installPackages(
   await runApt(["install", "-y", "--no-install-recommends", ...packages], env, onOutput);
 }
 
+/** `apt-get update`, as root: after enabling deb-src, so that apt knows the source packages. */
+export async function updatePackageIndex(onOutput: (line: string) => void = () => {}): Promise<void> {
+  await runApt(["update"], { ...process.env, DEBIAN_FRONTEND: "noninteractive" }, onOutput);
+}
+
 function runApt(args: string[], env: NodeJS.ProcessEnv, onOutput: (line: string) => void): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn("apt-get", args, { env, stdio: ["ignore", "pipe", "pipe"] });

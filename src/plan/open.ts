@@ -9,6 +9,8 @@ import type { Value } from "./predicate.ts";
 export interface OpenPlanOptions {
   variables?: Record<string, Value>;
   targets?: string[];
+  /** Identify host tools for step keys (default true); commands that need no keys skip it. */
+  identifyTools?: boolean;
 }
 
 export interface OpenedPlan {
@@ -19,7 +21,10 @@ export interface OpenedPlan {
 export async function openPlan(dir: string, options: OpenPlanOptions = {}): Promise<OpenedPlan> {
   const shown = relative(process.cwd(), dir) || ".";
   const plan = await loadPlan(dir, { displayDir: shown.startsWith("..") ? dir : shown });
-  const needed = [...plan.steps.values()].filter(usesHostTools).flatMap((step) => step.tools);
+  const needed =
+    options.identifyTools === false
+      ? []
+      : [...plan.steps.values()].filter(usesHostTools).flatMap((step) => step.tools);
   const tools = await identifyTools(needed);
   const toolIdentities = Object.fromEntries([...tools].map(([name, identity]) => [name, toolKey(identity)]));
   const graph = resolveGraph(plan, { ...options, toolIdentities });

@@ -57,14 +57,14 @@ const url = z
     error: (issue) => `expected an http(s), ftp or file:/// URL, got ${JSON.stringify(issue.input)}`,
   });
 
+/** A mirror rootstock can read (see src/sources/mirror.ts): an http(s) URL or a folder. */
 const mirror = z
   .string()
   .refine(
-    (value) =>
-      /^(https?|ftp):\/\/[^\s/]+/.test(value) || value.startsWith("/") || value.startsWith("file:///"),
+    (value) => /^https?:\/\/[^\s/]+/.test(value) || value.startsWith("/") || value.startsWith("file:///"),
     {
       error: (issue) =>
-        `expected a mirror URL or an absolute folder path, got ${JSON.stringify(issue.input)}`,
+        `expected an http(s) mirror URL, a file:/// URL or an absolute folder path, got ${JSON.stringify(issue.input)}`,
     },
   );
 

@@ -19,8 +19,12 @@ export interface AdmitOptions {
   expected?: Expected;
   /** Where it came from, for messages (a URL or a path). */
   origin?: string;
+  /** Name for the quarantined copy (default: the file's base name). */
+  name?: string;
   /** Move instead of copy (the file is a download of ours). */
   move?: boolean;
+  /** Told where a file that failed verification is kept, and what it hashed to. */
+  onQuarantine?: (kept: { path: string; actual: Digest }) => void;
 }
 
 export class SourceStore {
@@ -43,6 +47,11 @@ export class SourceStore {
     return join(this.root, "tmp");
   }
 
+  /** Downloads in progress, kept for resuming; on the store's filesystem. */
+  get partialDir(): string {
+    return join(this.root, "partial");
+  }
+
   async has(sha256: string): Promise<boolean> {
     return stat(this.path(sha256)).then(
       (info) => info.isFile(),
@@ -52,7 +61,8 @@ export class SourceStore {
 
   async admit(file: string, options: AdmitOptions = {}): Promise<Digest> {
     await mkdir(this.tmpDir, { recursive: true });
-    const staged = join(this.tmpDir, `${basename(file)}.${randomBytes(6).toString("hex")}`);
+    const name = options.name ?? basename(file);
+    const staged = join(this.tmpDir, `${name}.${randomBytes(6).toString("hex")}`);
     try {
       if (options.move) await rename(file, staged);
       else await copyFile(file, staged);
@@ -62,7 +72,8 @@ export class SourceStore {
         expected &&
         (digest.sha256 !== expected.sha256 || (expected.size !== undefined && expected.size !== digest.size))
       ) {
-        const kept = await this.quarantine(staged, basename(file));
+        const kept = await this.quarantine(staged, name);
+        options.onQuarantine?.({ path: kept, actual: digest });
         const what = digest.sha256 !== expected.sha256 ? "sha256" : "size";
         throw new RootstockError(
           "ERR_SOURCE_HASH_MISMATCH",
@@ -84,7 +95,8 @@ export class SourceStore {
 
   async quarantine(file: string, name: string): Promise<string> {
     await mkdir(this.quarantineDir, { recursive: true });
-    const target = join(this.quarantineDir, `${new Date().toISOString().replace(/[:.]/g, "-")}-${name}`);
+    const stamp = `${new Date().toISOString().replace(/[:.]/g, "-")}-${randomBytes(3).toString("hex")}`;
+    const target = join(this.quarantineDir, `${stamp}-${name}`);
     await rename(file, target);
     return target;
   }

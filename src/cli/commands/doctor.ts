@@ -3,14 +3,18 @@ import {
   CORE_REQUIREMENTS,
   canInstall,
   checkHost,
+  hostPath,
   installCommand,
   installPackages,
   missingPackages,
   planRequirements,
   type Requirement,
   TEST_REQUIREMENTS,
+  updatePackageIndex,
 } from "../../host/doctor.ts";
+import { findOnPath } from "../../host/tools.ts";
 import { loadPlan } from "../../plan/load.ts";
+import { enableDebSrc, hasDebSrc } from "../../sources/enable-deb-src.ts";
 import type { CliContext } from "../context.ts";
 
 export interface DoctorOptions {
@@ -47,6 +51,7 @@ export async function runDoctor(options: DoctorOptions, context: CliContext): Pr
       );
     }
   }
+  await checkDebSrc(options, context);
   if (missing.length > 0) {
     context.out(`doctor: ${missing.length} package(s) missing. Install them with:`);
     context.out(`  ${installCommand(missing, canInstall())}`);
@@ -54,6 +59,34 @@ export async function runDoctor(options: DoctorOptions, context: CliContext): Pr
   }
   context.out(`doctor: all ${findings.length} host requirements found`);
   return true;
+}
+
+/** The Debian source provider needs deb-src entries; as root with --install, derive them from the deb ones. */
+async function checkDebSrc(options: DoctorOptions, context: CliContext): Promise<void> {
+  if (!(await findOnPath("apt-get", hostPath()))) return;
+  const what = "deb-src".padEnd(22);
+  if (await hasDebSrc()) {
+    if (!options.quiet)
+      context.out(
+        `  ${context.style("green", "ok")}       ${what} ${context.style("dim", "apt source indexes, for Debian source providers")}`,
+      );
+    return;
+  }
+  if (options.install && canInstall()) {
+    const { changed } = await enableDebSrc();
+    if (changed.length === 0) {
+      context.out("doctor: no deb entries in the apt sources to derive deb-src entries from");
+      return;
+    }
+    context.out(
+      `doctor: enabled deb-src entries in ${changed.map((item) => item.file).join(", ")} for Debian source providers; running apt-get update`,
+    );
+    await updatePackageIndex();
+    return;
+  }
+  context.out(
+    `  ${context.style("yellow", "missing")}  ${what} Debian source providers need it; \`rootstock doctor --install\` as root adds deb-src entries`,
+  );
 }
 
 export function registerDoctor(program: Command, context: CliContext): void {

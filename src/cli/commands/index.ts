@@ -1,12 +1,18 @@
 import type { Command } from "commander";
 import type { CliContext } from "../context.ts";
 import { registerDoctor } from "./doctor.ts";
+import { registerFetch } from "./fetch.ts";
+import { registerMirror } from "./mirror.ts";
 import { registerPlan } from "./plan.ts";
 import { registerReport } from "./report.ts";
+import { registerSources } from "./sources.ts";
 
 /** Every command, in the order `--help` lists them. */
 export function registerCommands(program: Command, context: CliContext): void {
   registerPlan(program, context);
+  registerFetch(program, context);
+  registerSources(program, context);
+  registerMirror(program, context);
   registerDoctor(program, context);
   registerReport(program, context);
 }

@@ -1,0 +1,56 @@
+import type { Command } from "commander";
+import { openPlan, parseVariableFlags } from "../../plan/open.ts";
+import { fetchSources } from "../../sources/fetch-sources.ts";
+import { globalMirrors } from "../../sources/mirror.ts";
+import { planSources } from "../../sources/plan-sources.ts";
+import type { CliContext } from "../context.ts";
+import { createFetchReporter, formatBytes } from "../fetch-reporter.ts";
+import { withInterrupt } from "../interrupt.ts";
+import { parseJobs } from "../parse-jobs.ts";
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+interface FetchFlags {
+  offline?: boolean;
+  mirror: string[];
+  set: string[];
+  jobs?: string;
+}
+
+export function registerFetch(program: Command, context: CliContext): void {
+  program
+    .command("fetch")
+    .description("make every pinned source of a plan present in the source store")
+    .argument("<plan>", "plan folder")
+    .option("--offline", "touch no network: use the store and folder mirrors only, and list what is missing")
+    .option(
+      "--mirror <mirror>",
+      "a mirror (folder or URL) tried first (repeatable; also $ROOTSTOCK_MIRRORS)",
+      collect,
+      [],
+    )
+    .option("--set <name=value>", "override a plan variable (repeatable)", collect, [])
+    .option("--jobs <n>", "downloads at once (default 4)")
+    .action(async (dir: string, flags: FetchFlags) => {
+      const { graph } = await openPlan(dir, {
+        variables: parseVariableFlags(flags.set),
+        identifyTools: false,
+      });
+      const reporter = createFetchReporter(context);
+      const result = await withInterrupt((signal) =>
+        fetchSources(planSources(graph), {
+          storeDir: context.storeDir,
+          offline: flags.offline ?? false,
+          mirrors: globalMirrors(flags.mirror),
+          concurrency: parseJobs(flags.jobs, 4),
+          emit: reporter.emit,
+          signal,
+        }),
+      ).finally(reporter.finish);
+      const bytes = result.fetched.reduce((sum, item) => sum + item.bytes, 0);
+      const files = new Set(result.fetched.map((item) => item.source.sha256)).size;
+      context.out(
+        `fetch: ${files} fetched (${formatBytes(bytes)}), ${new Set(result.present.map((item) => item.sha256)).size} already present in ${context.storeDir}`,
+      );
+    });
+}

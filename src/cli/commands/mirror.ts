@@ -1,0 +1,65 @@
+import { resolve } from "node:path";
+import type { Command } from "commander";
+import { openPlan, parseVariableFlags } from "../../plan/open.ts";
+import { exportMirror } from "../../sources/export-mirror.ts";
+import { globalMirrors } from "../../sources/mirror.ts";
+import { planSources } from "../../sources/plan-sources.ts";
+import type { CliContext } from "../context.ts";
+import { createFetchReporter, formatBytes } from "../fetch-reporter.ts";
+import { withInterrupt } from "../interrupt.ts";
+import { parseJobs } from "../parse-jobs.ts";
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+interface MirrorFlags {
+  offline?: boolean;
+  mirror: string[];
+  set: string[];
+  jobs?: string;
+}
+
+export function registerMirror(program: Command, context: CliContext): void {
+  program
+    .command("mirror")
+    .description(
+      "export every source of a plan into a folder that serves as a mirror (for an air-gapped machine)",
+    )
+    .argument("<plan>", "plan folder")
+    .argument("<dir>", "mirror folder (created; may already hold other plans' sources)")
+    .option("--offline", "do not fetch what the store lacks; fail instead")
+    .option(
+      "--mirror <mirror>",
+      "a mirror tried first when fetching (repeatable; also $ROOTSTOCK_MIRRORS)",
+      collect,
+      [],
+    )
+    .option("--set <name=value>", "override a plan variable (repeatable)", collect, [])
+    .option("--jobs <n>", "downloads at once (default 4)")
+    .action(async (plan: string, dir: string, flags: MirrorFlags) => {
+      const { graph } = await openPlan(plan, {
+        variables: parseVariableFlags(flags.set),
+        identifyTools: false,
+      });
+      const reporter = createFetchReporter(context);
+      const target = resolve(dir);
+      const result = await withInterrupt((signal) =>
+        exportMirror(planSources(graph), target, {
+          storeDir: context.storeDir,
+          offline: flags.offline ?? false,
+          mirrors: globalMirrors(flags.mirror),
+          concurrency: parseJobs(flags.jobs, 4),
+          emit: reporter.emit,
+          signal,
+        }),
+      ).finally(reporter.finish);
+      for (const conflict of result.nameConflicts) {
+        context.out(
+          `  ${context.style("yellow", "note")} ${conflict.file} names ${conflict.sha256.length} different files; by name the mirror holds the first, by hash all`,
+        );
+      }
+      context.out(
+        `mirror: ${result.written} written, ${result.kept} already there (${formatBytes(result.bytes)}) in ${target}`,
+      );
+      context.out(`  use it with: rootstock fetch PLAN --offline --mirror ${target}`);
+    });
+}

@@ -1,0 +1,89 @@
+import type { Command } from "commander";
+import { RootstockError } from "../../errors.ts";
+import { openPlan, parseVariableFlags } from "../../plan/open.ts";
+import { importSources } from "../../sources/import-sources.ts";
+import { planSources } from "../../sources/plan-sources.ts";
+import { SourceStore } from "../../sources/source-store.ts";
+import type { CliContext } from "../context.ts";
+import { formatBytes } from "../fetch-reporter.ts";
+import { withInterrupt } from "../interrupt.ts";
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+export function registerSources(program: Command, context: CliContext): void {
+  const sources = program.command("sources").description("the source store: what is there, and adding to it");
+
+  sources
+    .command("import")
+    .description("admit local files into the source store by their sha256")
+    .argument("<file...>", "files, or folders of files")
+    .option("--plan <plan>", "admit only files a source of this plan pins, and say which step each serves")
+    .option("--set <name=value>", "override a plan variable (repeatable)", collect, [])
+    .action(async (files: string[], flags: { plan?: string; set: string[] }) => {
+      const pins = flags.plan
+        ? planSources(
+            (await openPlan(flags.plan, { variables: parseVariableFlags(flags.set), identifyTools: false }))
+              .graph,
+          )
+        : undefined;
+      const result = await withInterrupt((signal) =>
+        importSources(files, { storeDir: context.storeDir, signal, ...(pins ? { pins } : {}) }),
+      );
+      for (const file of result.imported) {
+        const serves = file.satisfies.map((pin) => `${pin.steps?.join(", ") ?? "?"}: ${pin.file}`);
+        const what = serves.length > 0 ? `serves ${[...new Set(serves)].join("; ")}` : file.sha256;
+        const status = file.added ? context.style("green", "added") : context.style("dim", "had  ");
+        context.out(
+          `  ${status} ${file.path} ${context.style("dim", `(${formatBytes(file.size)})`)} ${what}`,
+        );
+      }
+      for (const file of result.unmatched) {
+        context.out(
+          `  ${context.style("yellow", "skip ")} ${file.path}: sha256 ${file.sha256} matches no source of the plan; not admitted`,
+        );
+      }
+      const added = result.imported.filter((file) => file.added).length;
+      context.out(
+        `sources import: ${added} added, ${result.imported.length - added} already present, ${result.unmatched.length} matched nothing`,
+      );
+      if (result.imported.length === 0 && flags.plan) {
+        throw new RootstockError(
+          "ERR_IMPORT_NO_MATCH",
+          `none of the files given matches a source of ${flags.plan}`,
+          {
+            hint: "check that the files are the pinned versions: their sha256 must equal a source's sha256",
+          },
+        );
+      }
+      if (result.imported.length === 0) {
+        throw new RootstockError("ERR_IMPORT_NOTHING", "the folders given hold no files", {
+          hint: "give the files to import, or folders that hold them",
+        });
+      }
+    });
+
+  sources
+    .command("list")
+    .description("every source of a plan, and whether the store has it")
+    .argument("<plan>", "plan folder")
+    .option("--set <name=value>", "override a plan variable (repeatable)", collect, [])
+    .action(async (dir: string, flags: { set: string[] }) => {
+      const { graph } = await openPlan(dir, {
+        variables: parseVariableFlags(flags.set),
+        identifyTools: false,
+      });
+      const store = new SourceStore(context.storeDir);
+      let missing = 0;
+      for (const source of planSources(graph)) {
+        const present = await store.has(source.sha256);
+        if (!present) missing++;
+        const status = present ? context.style("green", "present") : context.style("yellow", "missing");
+        const origin =
+          source.url ?? (source.debian ? `debian ${source.debian.package}=${source.debian.version}` : "");
+        context.out(
+          `  ${status} ${(source.steps ?? []).join(",").padEnd(16)} ${source.file} ${context.style("dim", `${source.sha256.slice(0, 12)} ${origin}`)}`,
+        );
+      }
+      context.out(`sources: ${missing} missing (fetch them with \`rootstock fetch ${dir}\`)`);
+    });
+}

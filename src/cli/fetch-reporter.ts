@@ -1,0 +1,134 @@
+/**
+ * Renders fetch events. On a terminal: one status line redrawn in place with every download's
+ * progress, and a permanent line per finished file or failed attempt. Elsewhere (a pipe, CI): plain
+ * lines only, one per event that matters.
+ */
+import type { RootstockEvent } from "../events.ts";
+import type { CliContext } from "./context.ts";
+
+interface Active {
+  file: string;
+  received: number;
+  total?: number;
+  /** When and where this attempt started, for its rate. */
+  startedAt: number;
+  startedWith: number;
+}
+
+const REDRAW_MS = 100;
+
+export interface FetchReporter {
+  emit(event: RootstockEvent): void;
+  /** Clears the status line; call once fetching is over, whether it worked or not. */
+  finish(): void;
+}
+
+export function createFetchReporter(context: CliContext): FetchReporter {
+  const live = context.isTerminal;
+  const active = new Map<string, Active>();
+  let statusShown = false;
+  let lastDraw = 0;
+  let done = 0;
+  let missing = 0;
+
+  const clear = () => {
+    if (statusShown) context.stdout.write("\r\x1b[K");
+    statusShown = false;
+  };
+  const line = (text: string) => {
+    clear();
+    context.out(text);
+  };
+  const draw = (force = false) => {
+    if (!live || active.size === 0) return;
+    const now = Date.now();
+    if (!force && now - lastDraw < REDRAW_MS) return;
+    lastDraw = now;
+    const width = (context.stdout as NodeJS.WriteStream).columns || 100;
+    const parts = [...active.values()].map((item) => {
+      const seconds = (now - item.startedAt) / 1000;
+      const rate = seconds > 0.5 ? ` ${formatBytes((item.received - item.startedWith) / seconds)}/s` : "";
+      const amount = item.total
+        ? `${Math.floor((item.received / item.total) * 100)}% of ${formatBytes(item.total)}`
+        : formatBytes(item.received);
+      return `${item.file} ${amount}${rate}`;
+    });
+    const text = `fetching (${done} of ${missing} done) ${parts.join(" · ")}`;
+    context.stdout.write(`\r\x1b[K${text.length > width - 1 ? `${text.slice(0, width - 2)}…` : text}`);
+    statusShown = true;
+  };
+
+  return {
+    emit(event) {
+      switch (event.type) {
+        case "fetch:plan":
+          missing = event.missing;
+          if (event.missing === 0) line(`fetch: all ${event.present} source(s) present`);
+          else {
+            const size = event.bytes > 0 ? ` (${formatBytes(event.bytes)} pinned)` : "";
+            line(`fetch: ${event.missing} to fetch${size}, ${event.present} present`);
+          }
+          break;
+        case "fetch:start":
+          active.set(event.sha256, {
+            file: event.file,
+            received: event.resumeAt,
+            startedAt: Date.now(),
+            startedWith: event.resumeAt,
+            ...(event.size === undefined ? {} : { total: event.size }),
+          });
+          if (!live || event.resumeAt > 0) {
+            const resume = event.resumeAt > 0 ? ` (resuming at ${formatBytes(event.resumeAt)})` : "";
+            line(`  ${context.style("dim", "get")}  ${event.file} from ${event.from}${resume}`);
+          }
+          draw(true);
+          break;
+        case "fetch:progress": {
+          const item = active.get(event.sha256);
+          if (item) {
+            item.received = event.received;
+            if (event.total !== undefined) item.total = event.total;
+          }
+          draw();
+          break;
+        }
+        case "fetch:attempt-failed":
+          active.delete(event.sha256);
+          line(`  ${context.style("yellow", "fail")} ${event.file}: ${event.reason.split("\n")[0]}`);
+          draw(true);
+          break;
+        case "fetch:quarantined":
+          line(`  ${context.style("yellow", "kept")} ${event.file}: wrong content, kept at ${event.path}`);
+          break;
+        case "fetch:substitute":
+          line(
+            `  ${context.style("cyan", "note")} ${event.file}: Debian ${event.package} ${event.pinned} is gone; ${event.used} carries the same file`,
+          );
+          break;
+        case "fetch:done":
+          active.delete(event.sha256);
+          done++;
+          line(
+            `  ${context.style("green", "ok")}   ${event.file} ${context.style("dim", `${formatBytes(event.bytes)} in ${(event.ms / 1000).toFixed(1)} s from ${event.from}`)}`,
+          );
+          draw(true);
+          break;
+        default:
+          break;
+      }
+    },
+    finish: clear,
+  };
+}
+
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${Math.round(bytes)} B`;
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  let value = bytes / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
+}

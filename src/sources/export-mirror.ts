@@ -1,0 +1,123 @@
+/**
+ * Writes a plan's sources into a folder that serves as a mirror for an air-gapped machine, in the
+ * layout fetch reads: `DIR/sha256/<sha256>` for every file, `DIR/<file>` (a hard link to it) for
+ * people and plain file servers, and `DIR/SHA256SUMS` listing the named files (`sha256sum -c`).
+ * Missing sources are fetched first. Every file is written beside its place and renamed into it.
+ */
+import { randomBytes } from "node:crypto";
+import {
+  copyFile,
+  constants as fsConstants,
+  link,
+  mkdir,
+  readFile,
+  rename,
+  rm,
+  stat,
+  writeFile,
+} from "node:fs/promises";
+import { join } from "node:path";
+import { digestFile } from "../digest.ts";
+import { type FetchOptions, type FetchResult, fetchSources, type SourceRequest } from "./fetch-sources.ts";
+import { SourceStore } from "./source-store.ts";
+
+export type ExportOptions = FetchOptions;
+
+export interface ExportResult {
+  fetch: FetchResult;
+  /** Files written by hash (new or repaired). */
+  written: number;
+  /** Files that were there already, with the right content. */
+  kept: number;
+  /** Names two different sources share: only the first is written by name (both are there by hash). */
+  nameConflicts: { file: string; sha256: string[] }[];
+  bytes: number;
+}
+
+export const SUMS_FILE = "SHA256SUMS";
+
+export async function exportMirror(
+  sources: readonly SourceRequest[],
+  dir: string,
+  options: ExportOptions,
+): Promise<ExportResult> {
+  const fetched = await fetchSources(sources, options);
+  const store = new SourceStore(options.storeDir);
+  const result: ExportResult = { fetch: fetched, written: 0, kept: 0, nameConflicts: [], bytes: 0 };
+  await mkdir(join(dir, "sha256"), { recursive: true });
+
+  const byName = new Map<string, string>();
+  const unique = new Map(sources.map((source) => [source.sha256, source]));
+  for (const source of sources) {
+    const first = byName.get(source.file);
+    if (first === undefined) byName.set(source.file, source.sha256);
+    else if (first !== source.sha256) {
+      const conflict = result.nameConflicts.find((item) => item.file === source.file);
+      if (conflict) conflict.sha256.push(source.sha256);
+      else result.nameConflicts.push({ file: source.file, sha256: [first, source.sha256] });
+    }
+  }
+
+  for (const source of unique.values()) {
+    options.signal?.throwIfAborted();
+    const target = join(dir, "sha256", source.sha256);
+    const existing = await stat(target).catch(() => undefined);
+    if (existing?.isFile() && (await digestFile(target)).sha256 === source.sha256) {
+      result.kept++;
+    } else {
+      await placeCopy(store.path(source.sha256), target);
+      result.written++;
+    }
+    result.bytes += (await stat(target)).size;
+  }
+  for (const [file, sha256] of byName) {
+    const target = join(dir, file);
+    const [hashed, named] = await Promise.all([
+      stat(join(dir, "sha256", sha256)),
+      stat(target).catch(() => undefined),
+    ]);
+    if (named && named.ino === hashed.ino && named.dev === hashed.dev) continue;
+    await placeLink(join(dir, "sha256", sha256), target);
+  }
+  await writeSums(dir, byName);
+  return result;
+}
+
+async function placeCopy(from: string, target: string): Promise<void> {
+  const staged = `${target}.${randomBytes(4).toString("hex")}.tmp`;
+  try {
+    await copyFile(from, staged, fsConstants.COPYFILE_FICLONE);
+    await rename(staged, target);
+  } finally {
+    await rm(staged, { force: true });
+  }
+}
+
+/** A hard link within the mirror (a copy where the filesystem has none). */
+async function placeLink(from: string, target: string): Promise<void> {
+  const staged = `${target}.${randomBytes(4).toString("hex")}.tmp`;
+  try {
+    await link(from, staged).catch(() => copyFile(from, staged, fsConstants.COPYFILE_FICLONE));
+    await rename(staged, target);
+  } finally {
+    await rm(staged, { force: true });
+  }
+}
+
+/** Merges this plan's names into SHA256SUMS, so one folder can mirror several plans. */
+async function writeSums(dir: string, byName: Map<string, string>): Promise<void> {
+  const path = join(dir, SUMS_FILE);
+  const sums = new Map<string, string>();
+  for (const line of (await readFile(path, "utf8").catch(() => "")).split("\n")) {
+    const match = /^([0-9a-f]{64}) [ *](.+)$/.exec(line);
+    if (match) sums.set(match[2] as string, match[1] as string);
+  }
+  for (const [file, sha256] of byName) sums.set(file, sha256);
+  const text = [...sums]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([file, sha256]) => `${sha256}  ${file}\n`)
+    .join("");
+  const staged = `${path}.${randomBytes(4).toString("hex")}.tmp`;
+  await writeFile(staged, text);
+  await rename(staged, path);
+}

@@ -1,0 +1,386 @@
+/**
+ * Makes every pinned source present in the source store. Each missing file is tried from its
+ * candidates in order (global mirrors, its own mirrors, its url, its Debian provider) until one yields
+ * the pinned bytes; downloads run in parallel up to a bound. Whatever cannot be obtained is reported in
+ * one error that lists every such source with every attempt and why it failed.
+ */
+import { mkdir, stat } from "node:fs/promises";
+import { describeCause, RootstockError, RootstockErrors } from "../errors.ts";
+import { type Emit, ignoreEvents } from "../events.ts";
+import type { Source } from "../plan/types.ts";
+import { type Candidate, candidatesFor, usesNetwork } from "./candidates.ts";
+import { fetchDebianSource } from "./debian-source.ts";
+import { downloadHttp } from "./http-download.ts";
+import { parseMirror } from "./mirror.ts";
+import { PartialDownload } from "./partial-download.ts";
+import { SourceStore } from "./source-store.ts";
+
+/** A plan source, with the steps that use it (for messages). */
+export type SourceRequest = Source & { steps?: readonly string[] };
+
+export interface FetchOptions {
+  storeDir: string;
+  /** Touch no network: only the store, folder mirrors and file:/// URLs (default false). */
+  offline?: boolean;
+  /** Mirrors tried before any of a source's own candidates (folders, file:/// or http(s) URLs). */
+  mirrors?: readonly string[];
+  /** Downloads at once (default 4). */
+  concurrency?: number;
+  emit?: Emit;
+  signal?: AbortSignal;
+  /** Time to open a connection (default 30 s) and to wait for the next byte (default 60 s). */
+  connectTimeoutMs?: number;
+  stallTimeoutMs?: number;
+  /** Proxy settings for http(s) (default process.env). */
+  proxyEnv?: NodeJS.ProcessEnv;
+  /** An apt configuration file for the Debian provider (APT_CONFIG; default the host's). */
+  aptConfig?: string;
+}
+
+export interface Attempt {
+  from: string;
+  code: string;
+  reason: string;
+  hint?: string;
+}
+
+export interface FetchResult {
+  /** Already in the store. */
+  present: SourceRequest[];
+  fetched: { source: SourceRequest; from: string; bytes: number }[];
+}
+
+const PROGRESS_INTERVAL_MS = 100;
+
+export async function fetchSources(
+  sources: readonly SourceRequest[],
+  options: FetchOptions,
+): Promise<FetchResult> {
+  const emit = options.emit ?? ignoreEvents;
+  const store = new SourceStore(options.storeDir);
+  const mirrors = (options.mirrors ?? []).map(parseMirror);
+
+  try {
+    await mkdir(store.partialDir, { recursive: true });
+  } catch (error) {
+    throw new RootstockError(
+      "ERR_STORE_UNWRITABLE",
+      `cannot write the source store ${store.root}: ${describeCause(error)}`,
+      {
+        hint: "choose a writable store with --store DIR or $ROOTSTOCK_STORE",
+        cause: error,
+      },
+    );
+  }
+  const groups = new Map<string, SourceRequest[]>();
+  for (const source of sources) groups.set(source.sha256, [...(groups.get(source.sha256) ?? []), source]);
+
+  const result: FetchResult = { present: [], fetched: [] };
+  const missing: SourceRequest[][] = [];
+  for (const group of groups.values()) {
+    if (await store.has((group[0] as SourceRequest).sha256)) result.present.push(...group);
+    else missing.push(group);
+  }
+  emit({
+    type: "fetch:plan",
+    missing: missing.length,
+    present: groups.size - missing.length,
+    bytes: missing.reduce((sum, group) => sum + (group[0]?.size ?? 0), 0),
+  });
+
+  const failures: { group: SourceRequest[]; attempts: Attempt[] }[] = [];
+  const obtainOne = async (group: SourceRequest[]) => {
+    const outcome = await obtain(group, store, mirrors, options, emit).catch((error: unknown) => {
+      if (options.signal?.aborted) return undefined;
+      throw error;
+    });
+    if (outcome === undefined) return;
+    if (outcome.kind === "fetched") {
+      for (const source of group) result.fetched.push({ source, from: outcome.from, bytes: outcome.bytes });
+    } else if (outcome.kind === "present") result.present.push(...group);
+    else failures.push({ group, attempts: outcome.attempts });
+  };
+  await inParallel(missing, options.concurrency ?? 4, obtainOne, options.signal);
+  // Results and failures in the order the sources were given, not the order downloads finished.
+  const order = new Map(sources.map((source, index) => [source, index]));
+  const byOrder = (a: SourceRequest, b: SourceRequest) => (order.get(a) ?? 0) - (order.get(b) ?? 0);
+  result.present.sort(byOrder);
+  result.fetched.sort((a, b) => byOrder(a.source, b.source));
+  if (options.signal?.aborted) {
+    throw new RootstockError("ERR_FETCH_ABORTED", "fetching was cancelled", {
+      hint: "run the command again: partial downloads are kept and resumed",
+    });
+  }
+  if (failures.length > 0) {
+    failures.sort((a, b) => byOrder(a.group[0] as SourceRequest, b.group[0] as SourceRequest));
+    throw failureError(failures, options.offline ?? false);
+  }
+  return result;
+}
+
+type Outcome =
+  | { kind: "fetched"; from: string; bytes: number }
+  | { kind: "present" }
+  | { kind: "failed"; attempts: Attempt[] };
+
+async function obtain(
+  group: SourceRequest[],
+  store: SourceStore,
+  mirrors: ReturnType<typeof parseMirror>[],
+  options: FetchOptions,
+  emit: Emit,
+): Promise<Outcome> {
+  const first = group[0] as SourceRequest;
+  const { sha256, file } = first;
+  const partial = new PartialDownload(store.partialDir, sha256);
+  const release = await partial.lock(options.signal);
+  try {
+    // Another process may have admitted it while this one waited for the lock.
+    if (await store.has(sha256)) return { kind: "present" };
+    const attempts: Attempt[] = [];
+    for (const candidate of candidatesFor(group, mirrors)) {
+      if (options.offline && usesNetwork(candidate)) continue;
+      if (options.signal?.aborted) break;
+      const started = Date.now();
+      try {
+        const bytes = await tryCandidate(candidate, first, store, partial, options, emit);
+        emit({ type: "fetch:done", sha256, file, from: candidate.from, bytes, ms: Date.now() - started });
+        emit({ type: "source:admitted", sha256, file, size: bytes, from: candidate.from });
+        return { kind: "fetched", from: candidate.from, bytes };
+      } catch (caught) {
+        const error = asAttemptError(caught);
+        const reason = error.message;
+        attempts.push({
+          from: candidate.from,
+          code: error.code,
+          reason,
+          ...(error.hint === undefined ? {} : { hint: error.hint }),
+        });
+        emit({ type: "fetch:attempt-failed", sha256, file, from: candidate.from, reason });
+      }
+    }
+    return { kind: "failed", attempts };
+  } finally {
+    await release();
+  }
+}
+
+/** A RootstockError stays; a file system error (full disk, permissions) becomes one; anything else is a bug. */
+function asAttemptError(error: unknown): RootstockError {
+  if (error instanceof RootstockError) return error;
+  const code = (error as NodeJS.ErrnoException)?.code;
+  if (error instanceof Error && typeof code === "string" && /^E[A-Z]+$/.test(code)) {
+    return new RootstockError("ERR_FETCH_IO", error.message, {
+      hint: code === "ENOSPC" ? "the store's disk is full; free space or use another --store" : undefined,
+    });
+  }
+  throw error;
+}
+
+/** Obtains the file from one candidate and admits it; throws a RootstockError saying why not. */
+async function tryCandidate(
+  candidate: Candidate,
+  source: SourceRequest,
+  store: SourceStore,
+  partial: PartialDownload,
+  options: FetchOptions,
+  emit: Emit,
+): Promise<number> {
+  const { sha256, file } = source;
+  const expected = { sha256, ...(source.size === undefined ? {} : { size: source.size }) };
+  const onQuarantine = (from: string) => (kept: { path: string; actual: { sha256: string } }) =>
+    emit({ type: "fetch:quarantined", sha256, file, from, actual: kept.actual.sha256, path: kept.path });
+
+  switch (candidate.kind) {
+    case "unsupported":
+      throw new RootstockError("ERR_FETCH_UNSUPPORTED", candidate.reason);
+    case "file": {
+      const info = await stat(candidate.path).catch(() => undefined);
+      if (!info?.isFile()) throw new RootstockError("ERR_FETCH_NOT_FOUND", `${candidate.path}: no such file`);
+      emit({ type: "fetch:start", sha256, file, from: candidate.from, size: info.size, resumeAt: 0 });
+      const digest = await store.admit(candidate.path, {
+        expected,
+        origin: candidate.path,
+        name: file,
+        onQuarantine: onQuarantine(candidate.from),
+      });
+      return digest.size;
+    }
+    case "http": {
+      // A resumed file that fails its hash may be a splice of two versions: it gets one fresh try.
+      for (let fresh = false; ; fresh = true) {
+        const progress = throttledProgress(emit, sha256, file);
+        const download = await downloadHttp(candidate.url, {
+          partial,
+          ...(source.size === undefined ? {} : { expectedSize: source.size }),
+          ...pick(options, ["connectTimeoutMs", "stallTimeoutMs", "proxyEnv", "signal"]),
+          onStart: ({ resumeAt, total }) =>
+            emit({
+              type: "fetch:start",
+              sha256,
+              file,
+              from: candidate.from,
+              resumeAt,
+              ...(total === undefined ? {} : { size: total }),
+            }),
+          onProgress: progress.report,
+        }).finally(progress.stop);
+        try {
+          const digest = await store.admit(download.path, {
+            expected,
+            origin: candidate.url,
+            name: file,
+            move: true,
+            onQuarantine: onQuarantine(candidate.from),
+          });
+          return digest.size;
+        } catch (error) {
+          if (fresh || !download.resumed || !(error instanceof RootstockError)) throw error;
+        } finally {
+          await partial.discard();
+        }
+      }
+    }
+    case "debian": {
+      const { provider } = candidate;
+      emit({ type: "fetch:start", sha256, file, from: candidate.from, resumeAt: 0, ...sizeOf(source) });
+      const download = await fetchDebianSource(provider, sha256, {
+        scratchDir: store.tmpDir,
+        ...pick(options, ["signal", "aptConfig"]),
+        onSubstitute: (version) =>
+          emit({
+            type: "fetch:substitute",
+            sha256,
+            file,
+            package: provider.package,
+            pinned: provider.version,
+            used: version,
+          }),
+      });
+      try {
+        const digest = await store.admit(download.path, {
+          expected,
+          origin: `${candidate.from} (apt-get source ${provider.package}=${download.version})`,
+          name: file,
+          move: true,
+          onQuarantine: onQuarantine(candidate.from),
+        });
+        return digest.size;
+      } finally {
+        await download.cleanup();
+      }
+    }
+  }
+}
+
+/**
+ * At most one progress event per interval; the latest count is always sent in the end, so a stalled
+ * transfer shows the bytes it really has.
+ */
+function throttledProgress(emit: Emit, sha256: string, file: string) {
+  let last = 0;
+  let trailing: NodeJS.Timeout | undefined;
+  let latest: { received: number; total: number | undefined } | undefined;
+  const send = () => {
+    clearTimeout(trailing);
+    trailing = undefined;
+    if (!latest) return;
+    last = Date.now();
+    const { received, total } = latest;
+    emit({ type: "fetch:progress", sha256, file, received, ...(total === undefined ? {} : { total }) });
+  };
+  return {
+    report(received: number, total: number | undefined) {
+      latest = { received, total };
+      const wait = PROGRESS_INTERVAL_MS - (Date.now() - last);
+      if (wait <= 0 || received === total) send();
+      else trailing ??= setTimeout(send, wait);
+    },
+    stop() {
+      clearTimeout(trailing);
+    },
+  };
+}
+
+function sizeOf(source: Source): { size?: number } {
+  return source.size === undefined ? {} : { size: source.size };
+}
+
+function pick<T extends object, K extends keyof T>(object: T, keys: readonly K[]): Partial<Pick<T, K>> {
+  const picked: Partial<Pick<T, K>> = {};
+  for (const key of keys) if (object[key] !== undefined) picked[key] = object[key];
+  return picked;
+}
+
+function describeSource(group: readonly SourceRequest[]): string {
+  const first = group[0] as SourceRequest;
+  const steps = [...new Set(group.flatMap((source) => source.steps ?? []))];
+  const names = [...new Set(group.map((source) => source.file))].join(", ");
+  return `${steps.length > 0 ? `step ${steps.join(", ")}: ` : ""}${names} (sha256 ${first.sha256}${first.size === undefined ? "" : `, ${first.size} bytes`})`;
+}
+
+function failureError(
+  failures: { group: SourceRequest[]; attempts: Attempt[] }[],
+  offline: boolean,
+): RootstockError {
+  const indent = (text: string) => text.split("\n").join("\n    ");
+  const hintOf = (attempts: Attempt[]) => {
+    const hints = [...new Set(attempts.map((attempt) => attempt.hint).filter((hint) => hint !== undefined))];
+    return hints.length > 0 ? { hint: hints.join("\n") } : {};
+  };
+  if (offline) {
+    const errors = failures.map(({ group, attempts }) => {
+      const urls = [...new Set(group.map((source) => source.url).filter((url) => url !== undefined))];
+      const lines = [
+        describeSource(group),
+        ...urls.map((url) => `  url ${url}`),
+        ...group.flatMap(({ debian }) =>
+          debian ? [`  debian ${debian.package}=${debian.version} ${debian.file}`] : [],
+        ),
+        ...attempts.map((attempt) => `  tried ${indent(attempt.reason)}`),
+      ];
+      return new RootstockError("ERR_SOURCE_MISSING", lines.join("\n"), hintOf(attempts));
+    });
+    return new RootstockErrors(
+      "ERR_SOURCES_MISSING",
+      `${failures.length} source${failures.length === 1 ? " is" : "s are"} not in the store, and --offline forbids fetching`,
+      errors,
+      {
+        hint: "run `rootstock fetch PLAN` where there is network, or copy the files here and run `rootstock sources import FILE…` (or give a mirror folder with --mirror DIR)",
+      },
+    );
+  }
+  const errors = failures.map(({ group, attempts }) => {
+    const lines = [
+      describeSource(group),
+      ...attempts.map((attempt) => `  - ${indent(attempt.reason)} [${attempt.code}]`),
+    ];
+    if (attempts.length === 0) lines.push("  no candidate: the source has no url, mirror or debian provider");
+    return new RootstockError("ERR_SOURCE_UNAVAILABLE", lines.join("\n"), hintOf(attempts));
+  });
+  return new RootstockErrors(
+    "ERR_SOURCES_UNAVAILABLE",
+    `${failures.length} source${failures.length === 1 ? "" : "s"} could not be obtained`,
+    errors,
+    {
+      hint: "add a mirror that has them (--mirror, $ROOTSTOCK_MIRRORS, or the source's `mirrors`), or fetch them another way and run `rootstock sources import FILE…`",
+    },
+  );
+}
+
+/** Runs `work` over `items`, at most `limit` at once; stops taking new items once `signal` aborts. */
+async function inParallel<T>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T) => Promise<void>,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length && !signal?.aborted) {
+      const item = items[next++] as T;
+      await work(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+}

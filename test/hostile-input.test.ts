@@ -1,0 +1,143 @@
+/**
+ * Hostile plans are refused at load, before anything is fetched or written: a source file name, patch
+ * path or unpack folder that climbs out with `..` or is absolute, a Debian file name with a slash, a
+ * mirror that is not one. (Hostile servers — redirects to other schemes, oversized bodies, lying
+ * Content-Length — are in fetch.test.ts.)
+ */
+import assert from "node:assert/strict";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { RootstockErrors } from "../src/errors.ts";
+import { loadPlan } from "../src/plan/load.ts";
+
+let work: string;
+const HASH = "a".repeat(64);
+
+before(async () => {
+  work = await mkdtemp(join(tmpdir(), "rootstock-hostile-"));
+});
+after(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+/** Writes a one-step plan whose step.toml is `stepToml`, loads it, and returns the problems. */
+async function problemsOf(
+  name: string,
+  stepToml: string,
+): Promise<{ field?: string; message: string; line?: number }[]> {
+  const dir = join(work, name);
+  await mkdir(join(dir, "steps", "victim"), { recursive: true });
+  await writeFile(
+    join(dir, "plan.toml"),
+    'name = "hostile"\narch = "x86_64"\n[[stages]]\nname = "s"\nsteps = ["victim"]\n',
+  );
+  await writeFile(join(dir, "steps", "victim", "step.toml"), stepToml);
+  try {
+    await loadPlan(dir);
+  } catch (error) {
+    assert.ok(error instanceof RootstockErrors, String(error));
+    assert.equal(error.code, "ERR_PLAN_INVALID");
+    return error.errors.map((problem) => ({
+      message: problem.message,
+      ...(problem.location.field === undefined ? {} : { field: problem.location.field }),
+      ...(problem.location.line === undefined ? {} : { line: problem.location.line }),
+    }));
+  }
+  assert.fail("the plan was accepted");
+}
+
+const source = (extra: string) =>
+  `[[sources]]\nurl = "https://example.org/pkg.tar.gz"\nsha256 = "${HASH}"\n${extra}\n`;
+
+describe("hostile plans", () => {
+  for (const [label, toml, field, pattern] of [
+    [
+      "a file name with ..",
+      source('file = "../../evil.tar.gz"'),
+      "sources[0].file",
+      /plain file name without "\/" or ".."/,
+    ],
+    ["an absolute file name", source('file = "/etc/passwd"'), "sources[0].file", /got "\/etc\/passwd"/],
+    ["a file name with a slash", source('file = "sub/evil.tar.gz"'), "sources[0].file", /plain file name/],
+    ["a file name that is ..", source('file = ".."'), "sources[0].file", /plain file name/],
+    [
+      "an unpack folder climbing out",
+      source('into = "../outside"'),
+      "sources[0].into",
+      /relative path inside the plan without ".."/,
+    ],
+    ["an absolute unpack folder", source('into = "/usr"'), "sources[0].into", /relative path/],
+    [
+      "a patch path climbing out",
+      `patches = ["../../../etc/shadow"]\n`,
+      "patches[0]",
+      /relative path inside the plan without ".."/,
+    ],
+    ["an absolute patch path", `patches = ["/etc/shadow"]\n`, "patches[0]", /relative path/],
+    [
+      "a Debian file name with ..",
+      `[[sources]]\nsha256 = "${HASH}"\ndebian = { package = "hello", version = "2.10-3", file = "../hello.tar.gz" }\n`,
+      "sources[0].debian.file",
+      /plain file name/,
+    ],
+    [
+      "a Debian version that is an option",
+      `[[sources]]\nsha256 = "${HASH}"\nfile = "h.tar.gz"\ndebian = { package = "-o", version = "1", file = "h.tar.gz" }\n`,
+      "sources[0].debian.package",
+      /Debian source package name/,
+    ],
+    [
+      "a relative mirror",
+      source('mirrors = ["mirror/dir"]'),
+      "sources[0].mirrors[0]",
+      /absolute folder path/,
+    ],
+    [
+      "an ftp mirror",
+      source('mirrors = ["ftp://example.org/pub"]'),
+      "sources[0].mirrors[0]",
+      /http\(s\) mirror URL/,
+    ],
+    [
+      "a javascript: URL",
+      `[[sources]]\nurl = "javascript:alert(1)"\nsha256 = "${HASH}"\n`,
+      "sources[0].url",
+      /http\(s\), ftp or file:\/\/\/ URL/,
+    ],
+  ] as const) {
+    test(`refuses ${label}`, async () => {
+      const problems = await problemsOf(label.replace(/\W+/g, "-"), toml);
+      const problem = problems.find((item) => item.field === field);
+      assert.ok(problem, `no problem at ${field}: ${JSON.stringify(problems)}`);
+      assert.match(problem.message, pattern);
+      assert.ok(problem.line !== undefined, "the error names the line");
+    });
+  }
+
+  test("refuses a URL from which no file name can be derived", async () => {
+    const problems = await problemsOf(
+      "no-name",
+      `[[sources]]\nurl = "https://example.org/x/../"\nsha256 = "${HASH}"\n`,
+    );
+    assert.match(problems[0]?.message ?? "", /cannot derive a file name from url/);
+  });
+
+  test("a percent-encoded .. in a URL stays a harmless file name", async () => {
+    const dir = join(work, "encoded");
+    await mkdir(join(dir, "steps", "victim"), { recursive: true });
+    await writeFile(
+      join(dir, "plan.toml"),
+      'name = "hostile"\narch = "x86_64"\n[[stages]]\nname = "s"\nsteps = ["victim"]\n',
+    );
+    await writeFile(
+      join(dir, "steps", "victim", "step.toml"),
+      `[[sources]]\nurl = "https://example.org/a/..%2f..%2fetc%2fpasswd"\nsha256 = "${HASH}"\n`,
+    );
+    const plan = await loadPlan(dir);
+    const file = plan.steps.get("victim")?.sources[0]?.file ?? "";
+    assert.ok(!file.includes("/"), file);
+    assert.equal(file, "..%2f..%2fetc%2fpasswd");
+  });
+});

@@ -1,0 +1,185 @@
+/** rootstock fetch, sources import and mirror, run as a user runs them, on a plan in a temp folder. */
+import assert from "node:assert/strict";
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { fetchSources } from "../src/sources/fetch-sources.ts";
+import { SourceStore } from "../src/sources/source-store.ts";
+import { runCli } from "./helpers/cli.ts";
+import { sha256Of, startServer, type TestServer, testBytes } from "./helpers/http-server.ts";
+
+let server: TestServer;
+let work: string;
+let planDir: string;
+const files = [
+  { step: "alpha", name: "alpha-1.0.tar.gz", body: testBytes(40_000, 31) },
+  { step: "beta", name: "beta-2.1.tar.xz", body: testBytes(25_000, 32) },
+  { step: "beta", name: "beta-extra.patch", body: testBytes(3_000, 33) },
+];
+
+before(async () => {
+  server = await startServer();
+  work = await mkdtemp(join(tmpdir(), "rootstock-sources-cli-"));
+  planDir = join(work, "plan");
+  await writeFixturePlan();
+});
+after(async () => {
+  await server.close();
+  await rm(work, { recursive: true, force: true });
+});
+
+async function writeFixturePlan(): Promise<void> {
+  await mkdir(planDir, { recursive: true });
+  await writeFile(
+    join(planDir, "plan.toml"),
+    'name = "fixture"\narch = "x86_64"\n\n[[stages]]\nname = "one"\nsteps = ["alpha", "beta"]\n',
+  );
+  for (const step of ["alpha", "beta"]) {
+    const sources = files
+      .filter((file) => file.step === step)
+      .map((file) => {
+        server.routes.set(`/files/${file.name}`, { body: file.body });
+        return `[[sources]]\nurl = "${server.url}/files/${file.name}"\nsha256 = "${sha256Of(file.body)}"\nsize = ${file.body.length}\n`;
+      });
+    await mkdir(join(planDir, "steps", step), { recursive: true });
+    await writeFile(join(planDir, "steps", step, "step.toml"), `version = "1"\n\n${sources.join("\n")}`);
+  }
+}
+
+async function storeHasAll(storeDir: string): Promise<boolean> {
+  const store = new SourceStore(storeDir);
+  for (const file of files) if (!(await store.has(sha256Of(file.body)))) return false;
+  return true;
+}
+
+describe("rootstock fetch, sources and mirror", () => {
+  test("fetch --offline lists every missing source and exits 1 without a request", async () => {
+    const before = server.requests.length;
+    const run = await runCli(["--store", join(work, "store-offline"), "fetch", planDir, "--offline"]);
+    assert.equal(run.code, 1);
+    assert.match(
+      run.stderr,
+      /3 sources are not in the store, and --offline forbids fetching \[ERR_SOURCES_MISSING\]/,
+    );
+    for (const file of files) {
+      assert.ok(run.stderr.includes(`step ${file.step}: ${file.name}`), run.stderr);
+      assert.ok(run.stderr.includes(sha256Of(file.body)), run.stderr);
+    }
+    assert.match(run.stderr, /hint: .*rootstock sources import/);
+    assert.equal(server.requests.length, before);
+  });
+
+  test("mirror exports a plan's sources; an offline fetch into a fresh store reads that folder", async () => {
+    const storeDir = join(work, "store-online");
+    const fetched = await runCli(["--store", storeDir, "fetch", planDir]);
+    assert.equal(fetched.code, 0, fetched.stderr);
+    assert.match(fetched.stdout, /fetch: 3 fetched/);
+
+    const mirrorDir = join(work, "mirror");
+    const requests = server.requests.length;
+    const exported = await runCli(["--store", storeDir, "mirror", planDir, mirrorDir]);
+    assert.equal(exported.code, 0, exported.stderr);
+    assert.match(exported.stdout, /mirror: 3 written/);
+    assert.equal(server.requests.length, requests, "everything came from the store");
+    const sums = await readFile(join(mirrorDir, "SHA256SUMS"), "utf8");
+    for (const file of files) {
+      const sha256 = sha256Of(file.body);
+      assert.deepEqual(await readFile(join(mirrorDir, "sha256", sha256)), file.body);
+      const [byHash, byName] = await Promise.all([
+        stat(join(mirrorDir, "sha256", sha256)),
+        stat(join(mirrorDir, file.name)),
+      ]);
+      assert.equal(byName.ino, byHash.ino, "the named file is a hard link to the hashed one");
+      assert.ok(sums.includes(`${sha256}  ${file.name}\n`));
+    }
+    const again = await runCli(["--store", storeDir, "mirror", planDir, mirrorDir]);
+    assert.match(again.stdout, /mirror: 0 written, 3 already there/);
+
+    const fresh = join(work, "store-airgapped");
+    const offline = await runCli(["--store", fresh, "fetch", planDir, "--offline", "--mirror", mirrorDir]);
+    assert.equal(offline.code, 0, offline.stderr);
+    assert.equal(server.requests.length, requests, "the offline fetch sent no request");
+    assert.ok(await storeHasAll(fresh));
+
+    // The same folder served over HTTP is a URL mirror: files by hash come first.
+    for (const file of files) {
+      const sha256 = sha256Of(file.body);
+      server.routes.set(`/mirror/sha256/${sha256}`, {
+        body: await readFile(join(mirrorDir, "sha256", sha256)),
+      });
+    }
+    const viaHttp = join(work, "store-http-mirror");
+    const sources = files.map((file) => ({
+      file: file.name,
+      sha256: sha256Of(file.body),
+      url: "http://upstream.invalid/gone.tar.gz",
+      mirrors: [],
+      extract: false,
+    }));
+    const result = await fetchSources(sources, {
+      storeDir: viaHttp,
+      mirrors: [`${server.url}/mirror`],
+      proxyEnv: {},
+    });
+    assert.deepEqual(
+      result.fetched.map((item) => item.from),
+      sources.map((source) => `${server.url}/mirror/sha256/${source.sha256}`),
+    );
+  });
+
+  test("sources import admits files by hash; with --plan only pinned ones, saying which step each serves", async () => {
+    const loose = join(work, "loose");
+    await mkdir(loose, { recursive: true });
+    for (const file of files) await writeFile(join(loose, `renamed-${file.name}`), file.body);
+    await writeFile(join(loose, "unrelated.tar.gz"), testBytes(2_000, 99));
+
+    const storeDir = join(work, "store-import");
+    const run = await runCli(["--store", storeDir, "sources", "import", loose, "--plan", planDir]);
+    assert.equal(run.code, 0, run.stderr);
+    for (const file of files) {
+      assert.match(
+        run.stdout,
+        new RegExp(
+          `added .*renamed-${file.name.replace(/\./g, "\\.")}.*serves ${file.step}: ${file.name.replace(/\./g, "\\.")}`,
+        ),
+      );
+    }
+    assert.match(
+      run.stdout,
+      /skip .*unrelated\.tar\.gz: sha256 [0-9a-f]{64} matches no source of the plan; not admitted/,
+    );
+    assert.match(run.stdout, /3 added, 0 already present, 1 matched nothing/);
+    assert.ok(await storeHasAll(storeDir));
+    assert.equal(await new SourceStore(storeDir).has(sha256Of(testBytes(2_000, 99))), false);
+
+    const twice = await runCli([
+      "--store",
+      storeDir,
+      "sources",
+      "import",
+      join(loose, `renamed-${files[0]?.name}`),
+    ]);
+    assert.match(twice.stdout, /0 added, 1 already present/);
+
+    const any = await runCli(["--store", storeDir, "sources", "import", join(loose, "unrelated.tar.gz")]);
+    assert.equal(any.code, 0);
+    assert.equal(await new SourceStore(storeDir).has(sha256Of(testBytes(2_000, 99))), true);
+
+    const unrelated = await runCli([
+      "--store",
+      storeDir,
+      "sources",
+      "import",
+      join(loose, "unrelated.tar.gz"),
+      "--plan",
+      planDir,
+    ]);
+    assert.equal(unrelated.code, 1);
+    assert.match(unrelated.stderr, /none of the files given matches a source of .* \[ERR_IMPORT_NO_MATCH\]/);
+
+    const missing = await runCli(["--store", storeDir, "sources", "import", join(loose, "nope.tar.gz")]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /nope\.tar\.gz: no such file or folder \[ERR_IMPORT_NOT_FOUND\]/);
+  });
+});
