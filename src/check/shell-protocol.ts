@@ -38,12 +38,15 @@ export function commandScript(command: string, id: string): string {
 }
 
 /**
- * Run once per boot before the first command: no echo of what is typed, and only emergency kernel
- * messages on the console (a panic still shows), so that nothing interleaves with replies.
+ * Run once per boot before the first command: only emergency kernel messages on the console (a panic
+ * still shows), so that nothing interleaves with replies. Echo stays on: with `stty -echo`, busybox's
+ * shell reads with plain fgets, and a signal (an orphaned background job exiting, when the shell is
+ * PID 1) makes it read end-of-file and exit, which panics the kernel. The echo is harmless: markers
+ * never appear in it, and replies are read between them.
  */
 export function setupScript(id: string, options: { quietKernel: boolean }): string {
   const quiet = options.quietKernel ? " dmesg -n 1 2>/dev/null;" : "";
-  return `stty -echo 2>/dev/null;${quiet} printf '%s%s\\n' '${READY}' '${id}'\n`;
+  return `${quiet} printf '%s%s\\n' '${READY}' '${id}'\n`;
 }
 
 export function isReadyLine(line: string, id: string): boolean {
