@@ -3,7 +3,7 @@
  * (a later one wins), a folder of plan files on top, and the few entries a rootless build cannot
  * create on disk (device nodes, owners other than root).
  */
-import type { Compression, ImageKind, PlanFileEntry } from "../plan/types.ts";
+import type { Compression, ImageDevice, ImageKind, ImageOwner, PlanFileEntry } from "../plan/types.ts";
 
 export interface ImageLayer {
   /** A folder whose contents go to the image root. */
@@ -14,24 +14,9 @@ export interface ImageLayer {
   label?: string;
 }
 
-export interface DeviceNode {
-  /** Inside the image, without a leading slash: `dev/console`. */
-  path: string;
-  type: "char" | "block";
-  major: number;
-  minor: number;
-  /** Permission bits (default 0o600). */
-  mode: number;
-  uid: number;
-  gid: number;
-}
-
-export interface OwnerOverride {
-  /** Inside the image, without a leading slash. */
-  path: string;
-  uid: number;
-  gid: number;
-}
+/** Paths inside the image, without a leading slash (`dev/console`). */
+export type DeviceNode = ImageDevice;
+export type OwnerOverride = ImageOwner;
 
 export interface ImageSpec {
   /** The image's name in the plan, for messages and events. */
