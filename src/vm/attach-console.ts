@@ -17,7 +17,7 @@ export interface AttachOptions {
 
 /** Resolves `detached` when the escape key is pressed, `exited` when QEMU ends. */
 export function attachConsole(vm: QemuVm, options: AttachOptions): Promise<"detached" | "exited"> {
-  const escape = options.escape ?? CTRL_RIGHT_BRACKET;
+  const escapeKey = options.escape ?? CTRL_RIGHT_BRACKET;
   return new Promise((resolve) => {
     const offData = vm.console.onData((chunk) => options.output.write(chunk));
     const finish = (how: "detached" | "exited") => {
@@ -28,7 +28,7 @@ export function attachConsole(vm: QemuVm, options: AttachOptions): Promise<"deta
     };
     const onInput = (chunk: Buffer | string) => {
       const bytes = typeof chunk === "string" ? Buffer.from(chunk) : chunk;
-      const at = bytes.indexOf(escape);
+      const at = bytes.indexOf(escapeKey);
       if (at < 0) {
         vm.console.write(bytes);
         return;
