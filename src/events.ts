@@ -72,14 +72,34 @@ export type ImageEvent =
   | { type: "image:done"; image: string; key: string; path: string; bytes: number; ms: number };
 
 export type VmEvent =
-  | { type: "vm:accel"; accel: "kvm" | "tcg"; reason: string }
+  | { type: "vm:accel"; machine: string; accel: "kvm" | "tcg"; reason: string }
   | { type: "vm:start"; machine: string; command: string[]; consoleLog: string }
   | { type: "vm:console"; machine: string; line: string }
+  | { type: "vm:halted"; machine: string; line: string }
   | { type: "vm:exit"; machine: string; code: number | null; signal: string | null };
 
 export type TestEvent =
-  | { type: "test:start"; image: string; test: string }
-  | { type: "test:done"; image: string; test: string; ok: boolean; ms: number; error?: string };
+  | { type: "test:start"; image: string; module: string; test: string }
+  | {
+      type: "test:done";
+      image: string;
+      module: string;
+      test: string;
+      ok: boolean;
+      ms: number;
+      error?: string;
+    }
+  | { type: "test:skipped"; image: string; module: string; test: string; reason: string }
+  | {
+      type: "test:summary";
+      ok: boolean;
+      passed: number;
+      failed: number;
+      skipped: number;
+      ms: number;
+      runDir: string;
+      junit: string;
+    };
 
 export type RootstockEvent =
   | PlanEvent

@@ -21,6 +21,13 @@ export const CORE_REQUIREMENTS: readonly Requirement[] = [
   { command: "unshare", package: "util-linux", purpose: "chroot sandboxes", group: "core" },
   { command: "qemu-system-x86_64", package: "qemu-system-x86", purpose: "boots images", group: "core" },
   {
+    command: "qemu-img",
+    package: "qemu-utils",
+    purpose: "copy-on-write overlays for VM disks",
+    group: "core",
+  },
+  { command: "setpriv", package: "util-linux", purpose: "ties QEMU's life to rootstock's", group: "core" },
+  {
     files: [
       "/usr/share/qemu/pxe-virtio.rom",
       "/usr/lib/ipxe/qemu/pxe-virtio.rom",
@@ -31,6 +38,12 @@ export const CORE_REQUIREMENTS: readonly Requirement[] = [
     group: "core",
   },
   { command: "mke2fs", package: "e2fsprogs", purpose: "builds ext4 images", group: "core" },
+  {
+    command: "debugfs",
+    package: "e2fsprogs",
+    purpose: "sets owners and device nodes in ext4 images",
+    group: "core",
+  },
   { command: "mksquashfs", package: "squashfs-tools", purpose: "builds squashfs images", group: "core" },
   { command: "cpio", package: "cpio", purpose: "builds initramfs images", group: "core" },
   { command: "tar", package: "tar", purpose: "unpacks sources", group: "core" },

@@ -676,11 +676,27 @@ async function loadImages(
         ),
       );
     }
+    const ownerIds = (text: string) => {
+      const [uid, gid] = text.split(":").map(Number) as [number, number];
+      return { uid, gid };
+    };
     images.set(name, {
       name,
       kind: image.kind,
       contents: image.contents,
       compression,
+      owners: Object.entries(image.owners ?? {}).map(([path, owner]) => ({
+        path: path.replace(/^\/+/, ""),
+        ...ownerIds(owner),
+      })),
+      devices: (image.devices ?? []).map((device) => ({
+        path: device.path.replace(/^\/+/, ""),
+        type: device.type,
+        major: device.major,
+        minor: device.minor,
+        mode: device.mode ?? 0o600,
+        ...ownerIds(device.owner ?? "0:0"),
+      })),
       ...(image.description === undefined ? {} : { description: image.description }),
       ...(files === undefined ? {} : { files }),
       ...(image.size === undefined ? {} : { sizeBytes: parseSize(image.size) as number }),

@@ -151,6 +151,21 @@ const bootSchema = z.strictObject({
   tests: z.array(relativePath).optional(),
 });
 
+const owner = z
+  .string()
+  .regex(/^\d+:\d+$/, { error: 'expected an owner as "uid:gid" in numbers, such as "1000:1000"' });
+
+/** A device node the image carries (a rootless build cannot create one on disk). */
+const imageDevice = z.strictObject({
+  path: absolutePath,
+  type: z.enum(["char", "block"]),
+  major: z.int().min(0).max(4095),
+  minor: z.int().min(0).max(1048575),
+  /** Permission bits, best written as a TOML octal number: 0o600 (the default). */
+  mode: z.int().min(0).max(0o7777).optional(),
+  owner: owner.optional(),
+});
+
 export const imageSchema = z.strictObject({
   kind: z.enum(imageKinds),
   description: z.string().optional(),
@@ -161,6 +176,9 @@ export const imageSchema = z.strictObject({
   compression: z.enum(compressions).optional(),
   size: size.optional(),
   label: z.string().max(16).optional(),
+  /** Everything in an image is root's unless listed here: `{ "/home/alice" = "1000:1000" }`. */
+  owners: z.record(absolutePath, owner).optional(),
+  devices: z.array(imageDevice).optional(),
   boot: bootSchema.optional(),
 });
 

@@ -87,6 +87,24 @@ export interface Boot {
   tests: string[];
 }
 
+/** A device node in an image, at a path without the leading slash. */
+export interface ImageDevice {
+  path: string;
+  type: "char" | "block";
+  major: number;
+  minor: number;
+  mode: number;
+  uid: number;
+  gid: number;
+}
+
+export interface ImageOwner {
+  /** Without the leading slash. */
+  path: string;
+  uid: number;
+  gid: number;
+}
+
 export interface Image {
   name: string;
   kind: ImageKind;
@@ -97,6 +115,9 @@ export interface Image {
   compression: Compression;
   sizeBytes?: number;
   label?: string;
+  /** Paths whose owner is not root. */
+  owners: ImageOwner[];
+  devices: ImageDevice[];
   boot?: Boot;
 }
 

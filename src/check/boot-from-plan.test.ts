@@ -1,0 +1,137 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { RootstockError } from "../errors.ts";
+import { imageSpecFromPlan } from "../image/image-spec-from-plan.ts";
+import type { Image, Plan, Step } from "../plan/types.ts";
+import { bootFromPlan, imagesToBoot, testedImages } from "./boot-from-plan.ts";
+
+function step(name: string): Step {
+  return {
+    name,
+    stage: "s",
+    dir: `steps/${name}`,
+    deps: [],
+    sandbox: "bwrap",
+    root: "host",
+    retries: 0,
+    tools: [],
+    env: {},
+    sources: [],
+    mounts: [],
+    patches: [],
+    files: [],
+  };
+}
+
+function image(name: string, fields: Partial<Image>): Image {
+  return {
+    name,
+    kind: "initramfs",
+    contents: ["busybox"],
+    compression: "gzip",
+    owners: [],
+    devices: [],
+    ...fields,
+  };
+}
+
+const plan: Plan = {
+  name: "tiny",
+  arch: "x86_64",
+  dir: "/plans/tiny",
+  displayDir: "plans/tiny",
+  variables: {},
+  hostTools: ["sh"],
+  stages: [{ name: "s", steps: ["busybox", "linux"] }],
+  steps: new Map([
+    ["busybox", step("busybox")],
+    ["linux", step("linux")],
+  ]),
+  kernel: { step: "linux", path: "boot/bzImage", cmdline: "console=ttyS0" },
+  images: new Map([
+    [
+      "initramfs",
+      image("initramfs", {
+        files: { dir: "rootfs", entries: [] },
+        boot: {
+          cmdline: "rdinit=/init",
+          disks: ["data", "ro"],
+          fatal: ["Oops"],
+          tests: ["tests/boot.test.ts"],
+          timeoutMs: 30_000,
+          prompt: "~ # $",
+        },
+      }),
+    ],
+    ["data", image("data", { kind: "ext4", compression: "none", sizeBytes: 64 << 20, label: "data" })],
+    ["ro", image("ro", { kind: "squashfs", compression: "xz" })],
+    [
+      "disk",
+      image("disk", {
+        kind: "ext4",
+        compression: "none",
+        boot: { initrd: "initramfs", disks: [], fatal: [], tests: [], cmdline: "root=/dev/vda" },
+      }),
+    ],
+  ]),
+};
+
+const outputs = new Map([
+  ["busybox", { dir: "/store/out/aaa", key: "a".repeat(64) }],
+  ["linux", { dir: "/store/out/bbb", key: "b".repeat(64) }],
+]);
+const images = new Map(
+  ["initramfs", "data", "ro", "disk"].map((name) => [name, { path: `/store/images/${name}.img` }]),
+);
+
+test("an initramfs boots as the initrd, with its disks, command line, limits and tests", () => {
+  assert.deepEqual(imagesToBoot(plan, "initramfs"), ["initramfs", "data", "ro"]);
+  assert.deepEqual(testedImages(plan), ["initramfs"]);
+  const boot = bootFromPlan(plan, "initramfs", { outputs, images });
+  assert.deepEqual(boot.machine, {
+    kernel: "/store/out/bbb/boot/bzImage",
+    initrd: "/store/images/initramfs.img",
+    cmdline: "console=ttyS0 rdinit=/init",
+    disks: [
+      { path: "/store/images/data.img", persist: false },
+      { path: "/store/images/ro.img", readOnly: true },
+    ],
+    fatal: ["Oops"],
+    bootTimeoutMs: 30_000,
+    prompt: "~ # $",
+  });
+  assert.deepEqual(boot.tests, [{ path: "/plans/tiny/tests/boot.test.ts", display: "tests/boot.test.ts" }]);
+});
+
+test("a disk image boots as the first disk, with another image as its initramfs", () => {
+  assert.deepEqual(imagesToBoot(plan, "disk"), ["disk", "initramfs"]);
+  const boot = bootFromPlan(plan, "disk", { outputs, images, persist: true });
+  assert.equal(boot.machine.initrd, "/store/images/initramfs.img");
+  assert.deepEqual(boot.machine.disks, [{ path: "/store/images/disk.img", persist: true }]);
+  assert.equal(boot.machine.cmdline, "console=ttyS0 root=/dev/vda");
+});
+
+test("unknown, unbootable, and unbuilt are user errors with hints", () => {
+  const code = (fn: () => unknown, expected: string, hint?: RegExp) =>
+    assert.throws(fn, (error: unknown) => {
+      assert.ok(error instanceof RootstockError);
+      assert.equal(error.code, expected);
+      if (hint) assert.match(error.hint ?? "", hint);
+      return true;
+    });
+  code(() => bootFromPlan(plan, "initramf", { outputs, images }), "ERR_IMAGE_UNKNOWN", /initramfs/);
+  code(() => imagesToBoot(plan, "data"), "ERR_IMAGE_NOT_BOOTABLE", /bootable images: initramfs, disk/);
+  code(() => bootFromPlan(plan, "initramfs", { outputs: new Map(), images }), "ERR_IMAGE_STEP_NOT_BUILT");
+  code(() => imageSpecFromPlan(plan, "initramfs", new Map()), "ERR_IMAGE_STEP_NOT_BUILT", /rootstock run/);
+});
+
+test("an image spec takes the steps' outputs and keys in order, and the plan's files", () => {
+  const spec = imageSpecFromPlan(plan, "initramfs", outputs);
+  assert.deepEqual(spec.layers, [{ dir: "/store/out/aaa", key: "a".repeat(64), label: "busybox" }]);
+  assert.deepEqual(spec.files, { dir: "/plans/tiny/rootfs", entries: [] });
+  const data = imageSpecFromPlan(plan, "data", outputs);
+  assert.deepEqual(
+    [data.kind, data.sizeBytes, data.label, data.files],
+    ["ext4", 64 << 20, "data", undefined],
+  );
+});

@@ -1,0 +1,118 @@
+/**
+ * How a plan's image boots: the kernel (a file of a step's output), the command line, the initramfs
+ * and disks (other images of the plan), memory, the boot timeout, the prompt and fatal patterns, and
+ * the test modules. Pure: the caller builds the steps and images first (`imagesToBoot` says which).
+ */
+import { join } from "node:path";
+import { RootstockError } from "../errors.ts";
+import type { StepOutput } from "../image/image-spec-from-plan.ts";
+import { didYouMean } from "../plan/suggest.ts";
+import type { Image, Plan } from "../plan/types.ts";
+import type { VmDisk } from "../vm/qemu-args.ts";
+import type { MachineOptions } from "./machine.ts";
+
+export interface BootPlan {
+  image: string;
+  /** Everything a Machine needs except its name, run folder and events. */
+  machine: Omit<MachineOptions, "name" | "runDir" | "emit" | "signal">;
+  /** Test modules: absolute path, and as the plan names them. */
+  tests: { path: string; display: string }[];
+}
+
+export interface BootContext {
+  outputs: ReadonlyMap<string, StepOutput>;
+  /** Built images by name: the image file. */
+  images: ReadonlyMap<string, { path: string }>;
+  /** Write to disk images instead of overlays (only for images copied out of the store). */
+  persist?: boolean;
+}
+
+/** The images a boot of `name` needs built: itself, its initramfs, its further disks. */
+export function imagesToBoot(plan: Plan, name: string): string[] {
+  const image = bootableImage(plan, name);
+  const boot = image.boot as NonNullable<Image["boot"]>;
+  return [...new Set([name, ...(boot.initrd === undefined ? [] : [boot.initrd]), ...boot.disks])];
+}
+
+/** Images that have tests, in the plan's order. */
+export function testedImages(plan: Plan): string[] {
+  return [...plan.images.values()]
+    .filter((image) => (image.boot?.tests.length ?? 0) > 0)
+    .map((image) => image.name);
+}
+
+export function bootFromPlan(plan: Plan, name: string, context: BootContext): BootPlan {
+  const image = bootableImage(plan, name);
+  const boot = image.boot as NonNullable<Image["boot"]>;
+  const kernelRef = boot.kernel ?? plan.kernel;
+  if (!kernelRef) {
+    throw new RootstockError("ERR_PLAN_NO_KERNEL", `image "${name}" boots, but no kernel is declared`, {
+      file: join(plan.displayDir, "plan.toml"),
+      hint: 'add `kernel = { step = "linux", path = "boot/bzImage" }` to plan.toml or to the image\'s [boot] table',
+    });
+  }
+  const kernelOutput = context.outputs.get(kernelRef.step);
+  if (!kernelOutput) {
+    throw new RootstockError(
+      "ERR_IMAGE_STEP_NOT_BUILT",
+      `the kernel of image "${name}" comes from step "${kernelRef.step}", which was not built`,
+      {
+        file: join(plan.displayDir, "plan.toml"),
+        hint: "build the plan first (rootstock run)",
+      },
+    );
+  }
+  const built = (ref: string) => {
+    const found = context.images.get(ref);
+    if (!found) throw new Error(`bug: image ${ref} was not built before booting ${name}`);
+    return found.path;
+  };
+  const disk = (ref: string): VmDisk => {
+    const kind = plan.images.get(ref)?.kind;
+    return kind === "squashfs"
+      ? { path: built(ref), readOnly: true }
+      : { path: built(ref), persist: context.persist === true };
+  };
+  const initrd =
+    image.kind === "initramfs" ? built(name) : boot.initrd === undefined ? undefined : built(boot.initrd);
+  const disks = [...(image.kind === "initramfs" ? [] : [disk(name)]), ...boot.disks.map(disk)];
+  const cmdline = [kernelRef.cmdline, boot.cmdline]
+    .filter((part) => part !== undefined && part !== "")
+    .join(" ");
+  return {
+    image: name,
+    machine: {
+      kernel: join(kernelOutput.dir, kernelRef.path),
+      disks,
+      fatal: boot.fatal,
+      ...(initrd === undefined ? {} : { initrd }),
+      ...(cmdline === "" ? {} : { cmdline }),
+      ...(boot.memoryBytes === undefined ? {} : { memoryBytes: boot.memoryBytes }),
+      ...(boot.timeoutMs === undefined ? {} : { bootTimeoutMs: boot.timeoutMs }),
+      ...(boot.prompt === undefined ? {} : { prompt: boot.prompt }),
+    },
+    tests: boot.tests.map((test) => ({ path: join(plan.dir, test), display: test })),
+  };
+}
+
+function bootableImage(plan: Plan, name: string): Image {
+  const image = plan.images.get(name);
+  const bootable = [...plan.images.values()]
+    .filter((candidate) => candidate.boot)
+    .map((candidate) => candidate.name);
+  if (!image) {
+    throw new RootstockError("ERR_IMAGE_UNKNOWN", `plan ${plan.name} has no image "${name}"`, {
+      file: join(plan.displayDir, "plan.toml"),
+      hint:
+        didYouMean(name, [...plan.images.keys()]) ||
+        `bootable images of this plan: ${bootable.join(", ") || "none"}`,
+    });
+  }
+  if (!image.boot) {
+    throw new RootstockError("ERR_IMAGE_NOT_BOOTABLE", `image "${name}" has no [images.${name}.boot] table`, {
+      file: join(plan.displayDir, "plan.toml"),
+      hint: `add one to boot it (cmdline, tests, …)${bootable.length > 0 ? `; bootable images: ${bootable.join(", ")}` : ""}`,
+    });
+  }
+  return image;
+}

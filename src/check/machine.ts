@@ -1,0 +1,491 @@
+/**
+ * A booted image as a test drives it, after the NixOS test driver: wait for console output, run
+ * commands over the serial shell, reboot, crash, shut down. A kernel panic (or a fatal pattern the plan
+ * declares) fails whatever is waiting at once; a wait that runs out of time fails with the last console
+ * lines. Every method starts the machine if it is not running yet.
+ */
+import { randomBytes } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
+import { RootstockError } from "../errors.ts";
+import type { Emit } from "../events.ts";
+import type { AcceleratorChoice } from "../vm/accelerator.ts";
+import type { Accelerator, VmSpec } from "../vm/qemu-args.ts";
+import { type QemuVm, startQemu, type VmExit } from "../vm/qemu-vm.ts";
+import { commandScript, isReadyLine, ReplyReader, setupScript } from "./shell-protocol.ts";
+
+export interface MachineOptions extends VmSpec {
+  /** The machine's folder: console.log, qemu.log, vm.json, disk overlays. */
+  runDir: string;
+  accel?: Accelerator | "auto";
+  /** From boot to a shell that answers (default 60 s). */
+  bootTimeoutMs?: number;
+  /** For each command unless it says otherwise (default 300 s). */
+  commandTimeoutMs?: number;
+  /** The shell's prompt, matched against the console's last line (default `[#$] $`). */
+  prompt?: RegExp | string;
+  /** Console patterns that fail the test at once, besides a kernel panic. */
+  fatal?: (RegExp | string)[];
+  /** Keep kernel messages off the console once the shell runs (default true); `dmesg` still has them. */
+  quietKernel?: boolean;
+  /** Default `sync; reboot -f`. */
+  rebootCommand?: string;
+  /** Default `sync; poweroff -f`. */
+  poweroffCommand?: string;
+  qemu?: string;
+  kvmDevice?: string;
+  probeTimeoutMs?: number;
+  emit?: Emit;
+  signal?: AbortSignal;
+}
+
+export interface CommandResult {
+  status: number;
+  /** Output (standard output and error together) as UTF-8 text. */
+  output: string;
+  /** The same output as bytes, exactly. */
+  bytes: Buffer;
+}
+
+export interface TimeoutOption {
+  /** Milliseconds. */
+  timeout?: number;
+}
+
+const PANIC = /Kernel panic - not syncing/;
+const DEFAULT_PROMPT = /[#$] $/;
+const TAIL_LINES = 30;
+
+interface Waiter {
+  check: () => void;
+  fail: (error: Error) => void;
+}
+
+export class Machine {
+  readonly name: string;
+  readonly #options: MachineOptions;
+  readonly #prompt: RegExp;
+  readonly #fatal: RegExp[];
+  #vm: QemuVm | undefined;
+  #starting: Promise<QemuVm> | undefined;
+  #failure: Error | undefined;
+  readonly #waiters = new Set<Waiter>();
+  /** Console position from which the current boot's prompt is looked for. */
+  #bootMark = 0;
+  #shellReady = false;
+  #readying: Promise<void> | undefined;
+  #busy: string | undefined;
+  #expectExit = false;
+  #consoleCursor = 0;
+  #counter = 0;
+  readonly #session = randomBytes(4).toString("hex");
+
+  constructor(options: MachineOptions) {
+    this.name = options.name;
+    this.#options = options;
+    this.#prompt =
+      typeof options.prompt === "string" ? new RegExp(options.prompt) : (options.prompt ?? DEFAULT_PROMPT);
+    this.#fatal = [
+      PANIC,
+      ...(options.fatal ?? []).map((pattern) =>
+        typeof pattern === "string" ? new RegExp(pattern) : pattern,
+      ),
+    ];
+  }
+
+  /** The running QEMU, once started. */
+  get vm(): QemuVm | undefined {
+    return this.#vm;
+  }
+
+  get accel(): AcceleratorChoice | undefined {
+    return this.#vm?.accel;
+  }
+
+  get running(): boolean {
+    return this.#vm?.running === true;
+  }
+
+  /** Starts QEMU (once); does not wait for the guest to boot. */
+  async start(): Promise<void> {
+    if (this.#failure) throw this.#failure;
+    if (this.#vm?.running) return;
+    if (this.#vm && !this.#vm.running) {
+      // Started again after a shutdown: a new boot.
+      this.#vm = undefined;
+      this.#starting = undefined;
+    }
+    this.#starting ??= this.#launch();
+    await this.#starting;
+  }
+
+  async #launch(): Promise<QemuVm> {
+    const options = this.#options;
+    const vm = await startQemu(options, {
+      runDir: options.runDir,
+      ...(options.accel === undefined ? {} : { accel: options.accel }),
+      ...(options.qemu === undefined ? {} : { qemu: options.qemu }),
+      ...(options.kvmDevice === undefined ? {} : { kvmDevice: options.kvmDevice }),
+      ...(options.probeTimeoutMs === undefined ? {} : { probeTimeoutMs: options.probeTimeoutMs }),
+      ...(options.emit === undefined ? {} : { emit: options.emit }),
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    });
+    this.#vm = vm;
+    this.#expectExit = false;
+    this.#shellReady = false;
+    this.#readying = undefined;
+    this.#busy = undefined;
+    this.#bootMark = vm.console.lineCount;
+    this.#consoleCursor = 0;
+    vm.console.onUpdate(({ lines }) => {
+      for (const line of lines) {
+        const pattern = this.#fatal.find((fatal) => fatal.test(line));
+        if (pattern && !this.#failure) {
+          const panic = pattern === PANIC;
+          this.#fail(
+            new RootstockError(
+              panic ? "ERR_CHECK_KERNEL_PANIC" : "ERR_CHECK_FATAL_OUTPUT",
+              `${this.name}: ${panic ? "the kernel panicked" : `the console shows the fatal pattern /${pattern.source}/`}: ${line.trim()}${this.#tailText()}`,
+              {
+                hint: panic
+                  ? "the lines before the panic say why (an init that exits, a missing root, a driver)"
+                  : "the plan declares this pattern fatal under [images.NAME.boot] fatal",
+              },
+            ),
+          );
+          vm.kill();
+          return;
+        }
+      }
+      for (const waiter of this.#waiters) waiter.check();
+    });
+    vm.exited.then((exit) => {
+      if (this.#expectExit || this.#failure) {
+        for (const waiter of this.#waiters) waiter.check();
+        return;
+      }
+      this.#fail(
+        new RootstockError(
+          "ERR_CHECK_VM_EXITED",
+          `${this.name}: QEMU exited (${describeExit(exit)}) while the test still used the machine${this.#tailText()}`,
+          { hint: `QEMU's own messages are in ${vm.qemuLog}` },
+        ),
+      );
+    });
+    options.signal?.addEventListener(
+      "abort",
+      () => this.#fail(new RootstockError("ERR_CHECK_ABORTED", `${this.name}: cancelled`)),
+      {
+        once: true,
+      },
+    );
+    return vm;
+  }
+
+  #fail(error: Error): void {
+    this.#failure ??= error;
+    for (const waiter of [...this.#waiters]) waiter.fail(this.#failure);
+  }
+
+  #tailText(): string {
+    const tail = this.#vm?.console.tail(TAIL_LINES) ?? [];
+    return tail.length === 0
+      ? "\n(the console printed nothing)"
+      : `\nlast ${tail.length} console lines:\n${tail.map((line) => `  ${line}`).join("\n")}`;
+  }
+
+  /**
+   * Resolves with `check`'s first defined value, tried now and on each console update; rejects when the
+   * machine fails or `timeoutMs` runs out (with the console tail in the message).
+   */
+  #waitFor<T>(what: string, timeoutMs: number, check: () => T | undefined): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      if (this.#failure) {
+        reject(this.#failure);
+        return;
+      }
+      let timer: NodeJS.Timeout | undefined;
+      const waiter: Waiter = {
+        check: () => {
+          try {
+            const value = check();
+            if (value !== undefined) done(() => resolve(value));
+          } catch (error) {
+            done(() => reject(error));
+          }
+        },
+        fail: (error) => done(() => reject(error)),
+      };
+      const done = (settle: () => void) => {
+        if (!this.#waiters.has(waiter)) return;
+        this.#waiters.delete(waiter);
+        clearTimeout(timer);
+        settle();
+      };
+      this.#waiters.add(waiter);
+      timer = setTimeout(() => {
+        done(() =>
+          reject(
+            new RootstockError(
+              "ERR_CHECK_TIMEOUT",
+              `${this.name}: ${what} did not happen within ${seconds(timeoutMs)}${this.#tailText()}`,
+              {
+                hint: "the console lines above show how far it got; a slow machine (no KVM) may need a longer timeout",
+              },
+            ),
+          ),
+        );
+      }, timeoutMs);
+      waiter.check();
+    });
+  }
+
+  /**
+   * Waits until a console line matches `pattern`; lines already matched by an earlier call are not
+   * looked at again. Returns the line.
+   */
+  async waitForConsole(pattern: RegExp | string, options: TimeoutOption = {}): Promise<string> {
+    await this.start();
+    const vm = this.#vm as QemuVm;
+    const regex = typeof pattern === "string" ? new RegExp(pattern) : pattern;
+    return this.#waitFor(
+      `console output matching /${regex.source}/`,
+      options.timeout ?? this.#bootTimeout,
+      () => {
+        const lines = vm.console.linesSince(this.#consoleCursor);
+        for (const [index, line] of lines.entries()) {
+          if (regex.test(line)) {
+            this.#consoleCursor += index + 1;
+            return line;
+          }
+        }
+        this.#consoleCursor += lines.length;
+        const partial = vm.console.partial;
+        if (partial !== "" && regex.test(partial)) {
+          this.#consoleCursor += 1;
+          return partial;
+        }
+        return undefined;
+      },
+    );
+  }
+
+  get #bootTimeout(): number {
+    return this.#options.bootTimeoutMs ?? 60_000;
+  }
+
+  /** Waits for the shell's prompt, then makes the shell ready for commands. */
+  async waitForShell(options: TimeoutOption = {}): Promise<void> {
+    await this.start();
+    if (this.#shellReady) return;
+    this.#readying ??= this.#readyShell(options.timeout ?? this.#bootTimeout).finally(() => {
+      this.#readying = undefined;
+    });
+    await this.#readying;
+  }
+
+  async #readyShell(timeoutMs: number): Promise<void> {
+    const vm = this.#vm as QemuVm;
+    const deadline = Date.now() + timeoutMs;
+    await this.#waitFor(`a shell prompt matching /${this.#prompt.source}/`, timeoutMs, () => {
+      if (this.#prompt.test(vm.console.partial)) return true;
+      return vm.console.linesSince(this.#bootMark).some((line) => this.#prompt.test(line)) ? true : undefined;
+    });
+    const id = this.#nextId();
+    const script = setupScript(id, { quietKernel: this.#options.quietKernel ?? true });
+    const from = vm.console.lineCount;
+    vm.console.write(script);
+    // Typed while the shell was not quite reading yet, a line can be lost; saying it again is harmless.
+    const again = setInterval(() => vm.console.write(script), 3000);
+    try {
+      await this.#waitFor("the shell's first answer", Math.max(1, deadline - Date.now()), () =>
+        vm.console.linesSince(from).some((line) => isReadyLine(line, id)) ||
+        isReadyLine(vm.console.partial, id)
+          ? true
+          : undefined,
+      );
+    } finally {
+      clearInterval(again);
+    }
+    this.#shellReady = true;
+  }
+
+  #nextId(): string {
+    this.#counter += 1;
+    return `${this.#session}${this.#counter.toString(36)}`;
+  }
+
+  /** Runs `command` in the guest's shell and returns its exit status and output, whatever the status. */
+  async execute(command: string, options: TimeoutOption = {}): Promise<CommandResult> {
+    await this.waitForShell();
+    if (this.#busy !== undefined) {
+      throw new RootstockError(
+        "ERR_CHECK_SHELL_BUSY",
+        `${this.name}: the shell still runs ${JSON.stringify(this.#busy)}, which timed out`,
+        { hint: "a command that never ends leaves the shell busy; call crash() or reboot() to recover" },
+      );
+    }
+    const vm = this.#vm as QemuVm;
+    const id = this.#nextId();
+    const reader = new ReplyReader(id);
+    let scanned = vm.console.lineCount;
+    this.#busy = command;
+    vm.console.write(commandScript(command, id));
+    const reply = await this.#waitFor(
+      `the command ${JSON.stringify(command)}`,
+      options.timeout ?? this.#commandTimeout,
+      () => {
+        const lines = vm.console.linesSince(scanned);
+        for (const [index, line] of lines.entries()) {
+          const done = reader.feed(line);
+          if (done) {
+            scanned += index + 1;
+            return done;
+          }
+        }
+        scanned += lines.length;
+        return undefined;
+      },
+    );
+    this.#busy = undefined;
+    return { status: reply.status, output: reply.output.toString("utf8"), bytes: reply.output };
+  }
+
+  get #commandTimeout(): number {
+    return this.#options.commandTimeoutMs ?? 300_000;
+  }
+
+  /** Runs `command`, which must succeed; returns its output. */
+  async succeed(command: string, options: TimeoutOption = {}): Promise<string> {
+    const result = await this.execute(command, options);
+    if (result.status !== 0) {
+      throw new RootstockError(
+        "ERR_CHECK_COMMAND_FAILED",
+        `${this.name}: command ${JSON.stringify(command)} failed with exit status ${result.status}${outputText(result.output)}`,
+      );
+    }
+    return result.output;
+  }
+
+  /** Runs `command`, which must fail; returns its output. */
+  async fail(command: string, options: TimeoutOption = {}): Promise<string> {
+    const result = await this.execute(command, options);
+    if (result.status === 0) {
+      throw new RootstockError(
+        "ERR_CHECK_COMMAND_SUCCEEDED",
+        `${this.name}: command ${JSON.stringify(command)} succeeded, but it was expected to fail${outputText(result.output)}`,
+      );
+    }
+    return result.output;
+  }
+
+  /** Runs `command` every second until it succeeds; returns its output. */
+  async waitUntilSucceeds(command: string, options: TimeoutOption = {}): Promise<string> {
+    return this.#retry(command, options.timeout ?? this.#commandTimeout, true);
+  }
+
+  /** Runs `command` every second until it fails; returns its output. */
+  async waitUntilFails(command: string, options: TimeoutOption = {}): Promise<string> {
+    return this.#retry(command, options.timeout ?? this.#commandTimeout, false);
+  }
+
+  async #retry(command: string, timeoutMs: number, wantSuccess: boolean): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    let last: CommandResult | undefined;
+    for (;;) {
+      const left = deadline - Date.now();
+      if (left <= 0) break;
+      last = await this.execute(command, { timeout: left });
+      if ((last.status === 0) === wantSuccess) return last.output;
+      const pause = Math.min(1000, deadline - Date.now());
+      if (pause <= 0) break;
+      await sleep(pause);
+    }
+    throw new RootstockError(
+      "ERR_CHECK_TIMEOUT",
+      `${this.name}: command ${JSON.stringify(command)} did not ${wantSuccess ? "succeed" : "fail"} within ${seconds(timeoutMs)}${last ? ` (last exit status ${last.status})${outputText(last.output)}` : ""}`,
+    );
+  }
+
+  /** Reboots the guest from its shell (same disks) and resolves once it has reset; commands wait for the new shell. */
+  async reboot(options: TimeoutOption = {}): Promise<void> {
+    await this.waitForShell();
+    const vm = this.#vm as QemuVm;
+    await this.#untilReset(vm, options.timeout ?? this.#bootTimeout, () =>
+      vm.console.write(`${this.#options.rebootCommand ?? "sync; reboot -f"}\n`),
+    );
+  }
+
+  /** Resets the machine at once, as the reset button does: no sync, no shutdown. */
+  async crash(): Promise<void> {
+    await this.start();
+    const vm = this.#vm as QemuVm;
+    await this.#untilReset(vm, 10_000, () => {
+      vm.reset().catch(() => {});
+    });
+  }
+
+  async #untilReset(vm: QemuVm, timeoutMs: number, act: () => void): Promise<void> {
+    let reset = false;
+    const off = vm.qmp.onEvent((event) => {
+      if (event.event === "RESET") {
+        reset = true;
+        for (const waiter of this.#waiters) waiter.check();
+      }
+    });
+    try {
+      act();
+      await this.#waitFor("the reset", timeoutMs, () => (reset ? true : undefined));
+    } finally {
+      off();
+    }
+    vm.console.breakLine();
+    this.#bootMark = vm.console.lineCount;
+    this.#shellReady = false;
+    this.#busy = undefined;
+  }
+
+  /** Powers the guest off from its shell and resolves when QEMU has exited. */
+  async shutdown(options: TimeoutOption = {}): Promise<void> {
+    if (!this.#vm?.running) return;
+    await this.waitForShell();
+    const vm = this.#vm as QemuVm;
+    this.#expectExit = true;
+    vm.console.write(`${this.#options.poweroffCommand ?? "sync; poweroff -f"}\n`);
+    await this.#waitFor("the power-off", options.timeout ?? this.#bootTimeout, () =>
+      vm.running ? undefined : true,
+    );
+  }
+
+  /** Everything the console printed since the machine started (cleaned of escape sequences). */
+  consoleLog(): string {
+    return this.#vm?.console.text() ?? "";
+  }
+
+  /** Ends QEMU if it still runs. Safe to call at any time, any number of times. */
+  async stop(): Promise<VmExit | undefined> {
+    if (this.#starting) await this.#starting.catch(() => {});
+    const vm = this.#vm;
+    if (!vm) return undefined;
+    this.#expectExit = true;
+    return vm.running ? vm.quit(2000) : vm.exited;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+}
+
+function seconds(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${(ms / 1000).toFixed(1)}s`;
+}
+
+function describeExit(exit: VmExit): string {
+  return exit.signal ? `killed by ${exit.signal}` : `status ${exit.code}`;
+}
+
+function outputText(output: string): string {
+  if (output === "") return " and printed nothing";
+  const lines = output.replace(/\n$/, "").split("\n");
+  const shown = lines.length > 20 ? ["…", ...lines.slice(-20)] : lines;
+  return `; its output:\n${shown.map((line) => `  ${line}`).join("\n")}`;
+}

@@ -1,0 +1,141 @@
+/**
+ * Runs boot tests: for each test module of each image, one machine, its cases in order. The first
+ * failure of a module skips the rest of it (they share the machine's state); the machine is stopped
+ * whatever happens. Results go to events, `junit.xml` and `results.json` in the run folder, with one
+ * console log per machine.
+ */
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { isRootstockError } from "../errors.ts";
+import { type Emit, ignoreEvents } from "../events.ts";
+import { renderJunit, type TestCaseResult } from "./junit.ts";
+import { Machine, type MachineOptions } from "./machine.ts";
+import { loadTestModule, type TestCase } from "./test-module.ts";
+
+export interface TestTarget {
+  /** The image under test (a suite name in the results). */
+  image: string;
+  /** How to boot it: kernel, initrd, disks, cmdline, prompt, fatal patterns, timeouts. */
+  machine: Omit<MachineOptions, "name" | "runDir" | "emit" | "signal">;
+  modules: { path: string; display: string }[];
+}
+
+export interface RunTestsOptions {
+  /** Where results and each machine's files go. */
+  runDir: string;
+  emit?: Emit;
+  signal?: AbortSignal;
+}
+
+export interface TestRunResult {
+  ok: boolean;
+  cases: TestCaseResult[];
+  runDir: string;
+  junit: string;
+  ms: number;
+}
+
+export async function runTests(
+  targets: readonly TestTarget[],
+  options: RunTestsOptions,
+): Promise<TestRunResult> {
+  const emit = options.emit ?? ignoreEvents;
+  const started = performance.now();
+  await mkdir(options.runDir, { recursive: true });
+  const cases: TestCaseResult[] = [];
+  for (const target of targets) {
+    for (const module of target.modules) {
+      cases.push(...(await runModule(target, module, options, emit)));
+    }
+  }
+  const junit = join(options.runDir, "junit.xml");
+  await writeFile(junit, renderJunit(cases));
+  await writeFile(join(options.runDir, "results.json"), `${JSON.stringify(cases, null, 2)}\n`);
+  const count = (status: TestCaseResult["status"]) =>
+    cases.filter((result) => result.status === status).length;
+  const ms = Math.round(performance.now() - started);
+  const ok = count("failed") === 0 && cases.length > 0 && !options.signal?.aborted;
+  emit({
+    type: "test:summary",
+    ok,
+    passed: count("passed"),
+    failed: count("failed"),
+    skipped: count("skipped"),
+    ms,
+    runDir: options.runDir,
+    junit,
+  });
+  return { ok, cases, runDir: options.runDir, junit, ms };
+}
+
+async function runModule(
+  target: TestTarget,
+  module: { path: string; display: string },
+  options: RunTestsOptions,
+  emit: Emit,
+): Promise<TestCaseResult[]> {
+  const slug = module.display
+    .replace(/^tests\//, "")
+    .replace(/(\.test)?\.ts$/, "")
+    .replace(/[^A-Za-z0-9._-]+/g, "-");
+  const machineDir = join(options.runDir, target.image, slug);
+  const consoleLog = join(machineDir, "console.log");
+  const base = { image: target.image, module: module.display };
+  let tests: TestCase[];
+  try {
+    tests = await loadTestModule(module.path, module.display);
+  } catch (error) {
+    const failure = describeFailure(error);
+    emit({ type: "test:start", ...base, test: "(load)" });
+    emit({ type: "test:done", ...base, test: "(load)", ok: false, ms: 0, error: failure.message });
+    return [{ ...base, name: "(load)", status: "failed", ms: 0, ...failure }];
+  }
+
+  const machine = new Machine({
+    ...target.machine,
+    name: `${target.image}-${slug}`,
+    runDir: machineDir,
+    emit,
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
+  });
+  const results: TestCaseResult[] = [];
+  let skipReason: string | undefined;
+  try {
+    for (const test of tests) {
+      if (options.signal?.aborted) skipReason ??= "the run was cancelled";
+      if (skipReason !== undefined) {
+        emit({ type: "test:skipped", ...base, test: test.name, reason: skipReason });
+        results.push({ ...base, name: test.name, status: "skipped", ms: 0, message: skipReason, consoleLog });
+        continue;
+      }
+      emit({ type: "test:start", ...base, test: test.name });
+      const testStarted = performance.now();
+      try {
+        await test.run(machine);
+        const ms = Math.round(performance.now() - testStarted);
+        emit({ type: "test:done", ...base, test: test.name, ok: true, ms });
+        results.push({ ...base, name: test.name, status: "passed", ms, consoleLog });
+      } catch (error) {
+        const ms = Math.round(performance.now() - testStarted);
+        const failure = describeFailure(error);
+        emit({ type: "test:done", ...base, test: test.name, ok: false, ms, error: failure.details });
+        results.push({ ...base, name: test.name, status: "failed", ms, consoleLog, ...failure });
+        skipReason = `an earlier test of ${module.display} failed: ${test.name}`;
+      }
+    }
+  } finally {
+    await machine.stop();
+  }
+  return results;
+}
+
+function describeFailure(error: unknown): { message: string; type: string; details: string } {
+  if (isRootstockError(error)) {
+    const details = error.hint ? `${error.headline}\nhint: ${error.hint}` : error.headline;
+    return { message: error.headline, type: error.code, details };
+  }
+  if (error instanceof Error) {
+    return { message: error.message, type: error.name, details: error.stack ?? error.message };
+  }
+  return { message: String(error), type: "Error", details: String(error) };
+}

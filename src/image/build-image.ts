@@ -1,0 +1,202 @@
+/**
+ * Builds an image, or finds it already built: the key covers the kind, settings, each layer's identity,
+ * the plan files, owners, device nodes and the host tools that write it. A new image is staged and built
+ * beside the store, checked, and renamed into place.
+ */
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { digestFile, sha256Json } from "../digest.ts";
+import { RootstockError } from "../errors.ts";
+import { type Emit, ignoreEvents } from "../events.ts";
+import { hostPath } from "../host/doctor.ts";
+import { identifyTool } from "../host/tools.ts";
+import { buildExt4 } from "./build-ext4.ts";
+import { buildInitramfs, INITRAMFS_COMPRESSORS } from "./build-initramfs.ts";
+import { buildSquashfs } from "./build-squashfs.ts";
+import { IMAGE_FORMAT, type ImageKeyInputs, imageKey } from "./image-key.ts";
+import { type DeviceNode, type ImageSpec, imagePath } from "./image-spec.ts";
+import { type ImageManifest, ImageStore, imageFileName } from "./image-store.ts";
+import { removeStagedTree, stageTree } from "./stage-tree.ts";
+import { treeDigest } from "./tree-digest.ts";
+
+export interface BuildImageOptions {
+  /** The store folder; images go to `<store>/images/<key>/`. */
+  storeDir: string;
+  emit?: Emit;
+  signal?: AbortSignal;
+}
+
+export interface BuiltImage {
+  name: string;
+  kind: ImageSpec["kind"];
+  key: string;
+  /** The image file. */
+  path: string;
+  sha256: string;
+  bytes: number;
+  /** True when it was already in the store. */
+  cached: boolean;
+}
+
+/**
+ * The kernel opens /dev/console before it runs init, so an initramfs carries the node itself rather
+ * than rely on an init that mounts devtmpfs first (it would start without standard streams).
+ */
+export const CONSOLE_DEVICE: DeviceNode = {
+  path: "dev/console",
+  type: "char",
+  major: 5,
+  minor: 1,
+  mode: 0o600,
+  uid: 0,
+  gid: 0,
+};
+
+export async function buildImage(spec: ImageSpec, options: BuildImageOptions): Promise<BuiltImage> {
+  const emit = options.emit ?? ignoreEvents;
+  const devices = (spec.devices ?? []).map((device) => ({ ...device, path: imagePath(device.path) }));
+  if (spec.kind === "initramfs" && !devices.some((device) => device.path === CONSOLE_DEVICE.path)) {
+    devices.push(CONSOLE_DEVICE);
+  }
+  const owners = (spec.owners ?? []).map((owner) => ({ ...owner, path: imagePath(owner.path) }));
+  const inputs = await keyInputs(spec, devices, owners, options.signal);
+  const key = imageKey(inputs);
+  const store = new ImageStore(options.storeDir);
+
+  const found = await store.lookup(key);
+  if (found) {
+    const path = join(store.dir(key), found.file);
+    emit({ type: "image:cached", image: spec.name, key, path });
+    return {
+      name: spec.name,
+      kind: spec.kind,
+      key,
+      path,
+      sha256: found.sha256,
+      bytes: found.bytes,
+      cached: true,
+    };
+  }
+
+  emit({ type: "image:start", image: spec.name, key, kind: spec.kind });
+  const started = performance.now();
+  const scratch = await store.scratch(key);
+  try {
+    const root = join(scratch, "root");
+    const entry = join(scratch, "entry");
+    const work = join(scratch, "work");
+    await mkdir(entry);
+    await mkdir(work);
+    const tree = await stageTree({ ...spec, devices, owners }, root, { signal: options.signal });
+    const file = imageFileName(spec.kind, spec.compression);
+    const output = join(entry, file);
+    if (spec.kind === "initramfs") {
+      await buildInitramfs(tree, output, {
+        compression: spec.compression,
+        scratch: work,
+        signal: options.signal,
+      });
+    } else if (spec.kind === "ext4") {
+      await buildExt4(tree, output, {
+        name: spec.name,
+        key,
+        scratch: work,
+        signal: options.signal,
+        ...(spec.sizeBytes === undefined ? {} : { sizeBytes: spec.sizeBytes }),
+        ...(spec.label === undefined ? {} : { label: spec.label }),
+      });
+    } else {
+      await buildSquashfs(tree, output, {
+        name: spec.name,
+        compression: spec.compression,
+        scratch: work,
+        signal: options.signal,
+      });
+    }
+    const digest = await digestFile(output, options.signal);
+    const manifest: ImageManifest = {
+      format: IMAGE_FORMAT,
+      key,
+      kind: spec.kind,
+      compression: spec.compression,
+      file,
+      sha256: digest.sha256,
+      bytes: digest.size,
+      builtAs: spec.name,
+      inputs: { ...inputs },
+      entries: tree.entries.length + tree.devices.length,
+      contentBytes: tree.contentBytes,
+    };
+    await writeFile(join(entry, "manifest.json"), `${JSON.stringify(manifest, null, 2)}\n`);
+    await removeStagedTree(root);
+    await store.commit(key, entry);
+    const path = join(store.dir(key), file);
+    const ms = Math.round(performance.now() - started);
+    emit({ type: "image:done", image: spec.name, key, path, bytes: digest.size, ms });
+    return {
+      name: spec.name,
+      kind: spec.kind,
+      key,
+      path,
+      sha256: digest.sha256,
+      bytes: digest.size,
+      cached: false,
+    };
+  } finally {
+    await removeStagedTree(scratch);
+  }
+}
+
+async function keyInputs(
+  spec: ImageSpec,
+  devices: DeviceNode[],
+  owners: NonNullable<ImageSpec["owners"]>,
+  signal: AbortSignal | undefined,
+): Promise<ImageKeyInputs> {
+  const layers: string[] = [];
+  for (const layer of spec.layers) layers.push(layer.key ?? `tree:${await treeDigest(layer.dir, signal)}`);
+  let files: string | undefined;
+  if (spec.files) {
+    files = spec.files.entries
+      ? sha256Json(
+          spec.files.entries.map((entry) => ({
+            path: entry.path,
+            sha256: entry.sha256,
+            executable: entry.executable,
+            symlink: entry.symlink,
+          })),
+        )
+      : `tree:${await treeDigest(spec.files.dir, signal)}`;
+  }
+  const tools: Record<string, string> = {};
+  for (const name of toolsFor(spec)) {
+    const identity = await identifyTool(name, hostPath());
+    if (!identity) {
+      throw new RootstockError(
+        "ERR_HOST_TOOL_MISSING",
+        `building the ${spec.kind} image ${spec.name} needs ${name}, which is not on PATH`,
+        {
+          hint: "run `rootstock doctor --install` (as root) or install the package it names",
+        },
+      );
+    }
+    tools[name] = identity.sha256;
+  }
+  return {
+    kind: spec.kind,
+    compression: spec.compression,
+    layers,
+    owners,
+    devices,
+    tools,
+    ...(files === undefined ? {} : { files }),
+    ...(spec.sizeBytes === undefined ? {} : { sizeBytes: spec.sizeBytes }),
+    ...(spec.label === undefined ? {} : { label: spec.label }),
+  };
+}
+
+function toolsFor(spec: ImageSpec): string[] {
+  if (spec.kind === "ext4") return ["mke2fs", "debugfs"];
+  if (spec.kind === "squashfs") return ["mksquashfs"];
+  return spec.compression === "none" ? ["cpio"] : ["cpio", INITRAMFS_COMPRESSORS[spec.compression][0]];
+}

@@ -1,0 +1,85 @@
+/**
+ * An initramfs: cpio "newc" archives made by the cpio tool (one per owner, root:root first), then the
+ * device nodes, concatenated and compressed. The kernel unpacks concatenated archives in order.
+ */
+import { appendFile, copyFile, readFile, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { runCommand } from "../host/run-command.ts";
+import type { Compression } from "../plan/types.ts";
+import { newcDevices } from "./newc-devices.ts";
+import type { StagedTree } from "./stage-tree.ts";
+
+export interface InitramfsOptions {
+  compression: Compression;
+  /** A folder for intermediate files, on the same file system as the output. */
+  scratch: string;
+  signal?: AbortSignal;
+}
+
+/** The command that compresses an initramfs; every one is deterministic (no names, no time, one thread). */
+export const INITRAMFS_COMPRESSORS: Record<Exclude<Compression, "none">, [string, ...string[]]> = {
+  gzip: ["gzip", "-9", "-n", "-c"],
+  // The kernel's xz decoder checks CRC32 only.
+  xz: ["xz", "--check=crc32", "-T1", "-c"],
+  zstd: ["zstd", "-q", "-T1", "-c", "--no-progress"],
+};
+
+export async function buildInitramfs(
+  tree: StagedTree,
+  output: string,
+  options: InitramfsOptions,
+): Promise<void> {
+  const groups = new Map<string, string[]>([["0:0", []]]);
+  for (const entry of tree.entries) {
+    const owner = `${entry.uid}:${entry.gid}`;
+    // Folders always come first, as root's, so that every child has a parent to unpack into; an archive
+    // later in the stream gives them their owner.
+    if (entry.kind === "dir" || owner === "0:0") (groups.get("0:0") as string[]).push(entry.path);
+    if (owner !== "0:0") {
+      const group = groups.get(owner) ?? [];
+      group.push(entry.path);
+      groups.set(owner, group);
+    }
+  }
+  const archive = join(options.scratch, "initramfs.cpio");
+  await writeFile(archive, "");
+  let index = 0;
+  for (const [owner, paths] of groups) {
+    const part = join(options.scratch, `part-${index++}.cpio`);
+    await runCommand(
+      "cpio",
+      [
+        "--create",
+        "--format=newc",
+        "--null",
+        "--reproducible",
+        "--quiet",
+        `--owner=${owner}`,
+        `--file=${part}`,
+      ],
+      {
+        cwd: tree.root,
+        input: Buffer.from(paths.map((path) => `${path}\0`).join("")),
+        signal: options.signal,
+        code: "ERR_IMAGE_TOOL_FAILED",
+        what: "writing the initramfs archive",
+      },
+    );
+    await appendFile(archive, await readFile(part));
+    await rm(part);
+  }
+  if (tree.devices.length > 0) await appendFile(archive, newcDevices(tree.devices));
+
+  if (options.compression === "none") {
+    await copyFile(archive, output);
+    return;
+  }
+  const [command, ...args] = INITRAMFS_COMPRESSORS[options.compression];
+  await runCommand(command, args, {
+    stdinFile: archive,
+    stdoutFile: output,
+    signal: options.signal,
+    code: "ERR_IMAGE_TOOL_FAILED",
+    what: `compressing the initramfs with ${options.compression}`,
+  });
+}

@@ -1,0 +1,60 @@
+/** An image of a plan as the image builder sees it: its steps' output folders (with their keys) and files. */
+import { join } from "node:path";
+import { RootstockError } from "../errors.ts";
+import { didYouMean } from "../plan/suggest.ts";
+import type { Plan } from "../plan/types.ts";
+import type { ImageSpec } from "./image-spec.ts";
+
+/** A built step: its output folder in the store, and its key. */
+export interface StepOutput {
+  dir: string;
+  key: string;
+}
+
+export function imageSpecFromPlan(
+  plan: Plan,
+  name: string,
+  outputs: ReadonlyMap<string, StepOutput>,
+): ImageSpec {
+  const image = plan.images.get(name);
+  if (!image) {
+    const known = [...plan.images.keys()];
+    throw new RootstockError("ERR_IMAGE_UNKNOWN", `plan ${plan.name} has no image "${name}"`, {
+      file: join(plan.displayDir, "plan.toml"),
+      hint:
+        didYouMean(name, known) ||
+        `images of this plan: ${known.join(", ") || "none (declare [images.NAME])"}`,
+    });
+  }
+  const layers = image.contents.map((step) => {
+    const output = outputs.get(step);
+    if (!output) {
+      const when = plan.steps.get(step)?.when?.source;
+      throw new RootstockError(
+        "ERR_IMAGE_STEP_NOT_BUILT",
+        `image "${name}" needs the output of step "${step}", which was not built`,
+        {
+          file: join(plan.displayDir, "plan.toml"),
+          field: `images.${name}.contents`,
+          hint: when
+            ? `the step is disabled by when = "${when}"; set the plan's variables to enable it, or remove it from contents`
+            : "build the plan first (rootstock run), or check the step's name",
+        },
+      );
+    }
+    return { dir: output.dir, key: output.key, label: step };
+  });
+  return {
+    name,
+    kind: image.kind,
+    compression: image.compression,
+    layers,
+    owners: image.owners,
+    devices: image.devices,
+    ...(image.files === undefined
+      ? {}
+      : { files: { dir: join(plan.dir, image.files.dir), entries: image.files.entries } }),
+    ...(image.sizeBytes === undefined ? {} : { sizeBytes: image.sizeBytes }),
+    ...(image.label === undefined ? {} : { label: image.label }),
+  };
+}

@@ -1,0 +1,41 @@
+/**
+ * What an image is made of, independent of where it comes from: step-output folders copied in order
+ * (a later one wins), a folder of plan files on top, and the few entries a rootless build cannot
+ * create on disk (device nodes, owners other than root).
+ */
+import type { Compression, ImageDevice, ImageKind, ImageOwner, PlanFileEntry } from "../plan/types.ts";
+
+export interface ImageLayer {
+  /** A folder whose contents go to the image root. */
+  dir: string;
+  /** Its identity in the image key: a step key; without one the folder's tree digest is used. */
+  key?: string;
+  /** How messages name it (a step name). */
+  label?: string;
+}
+
+/** Paths inside the image, without a leading slash (`dev/console`). */
+export type DeviceNode = ImageDevice;
+export type OwnerOverride = ImageOwner;
+
+export interface ImageSpec {
+  /** The image's name in the plan, for messages and events. */
+  name: string;
+  kind: ImageKind;
+  compression: Compression;
+  /** ext4 only; default: the content plus headroom. */
+  sizeBytes?: number;
+  label?: string;
+  layers: ImageLayer[];
+  /** A folder of the plan copied last; its files get mode 0644, or 0755 when executable. */
+  files?: { dir: string; entries?: PlanFileEntry[] };
+  /** Everything is root:root unless listed here. */
+  owners?: OwnerOverride[];
+  devices?: DeviceNode[];
+}
+
+/** `/dev/console` → `dev/console`; the image root is `.`. */
+export function imagePath(path: string): string {
+  const trimmed = path.replace(/^\/+/, "").replace(/\/+$/, "");
+  return trimmed === "" ? "." : trimmed;
+}

@@ -1,0 +1,66 @@
+/**
+ * Built images, by key: `<store>/images/<key>/` holds the image file and manifest.json. An entry is
+ * built in `<store>/images/tmp/` and renamed into place whole, so a present key is a complete image.
+ */
+import { randomBytes } from "node:crypto";
+import { mkdir, readFile, rename, rm } from "node:fs/promises";
+import { join } from "node:path";
+import type { Compression, ImageKind } from "../plan/types.ts";
+
+export interface ImageManifest {
+  format: string;
+  key: string;
+  kind: ImageKind;
+  compression: Compression;
+  /** The image file, relative to the entry folder. */
+  file: string;
+  sha256: string;
+  bytes: number;
+  /** The name of the image that first built this entry. */
+  builtAs: string;
+  inputs: Record<string, unknown>;
+  entries: number;
+  contentBytes: number;
+}
+
+export class ImageStore {
+  readonly root: string;
+
+  constructor(storeDir: string) {
+    this.root = join(storeDir, "images");
+  }
+
+  dir(key: string): string {
+    return join(this.root, key);
+  }
+
+  async lookup(key: string): Promise<ImageManifest | undefined> {
+    const text = await readFile(join(this.dir(key), "manifest.json"), "utf8").catch(() => undefined);
+    return text === undefined ? undefined : (JSON.parse(text) as ImageManifest);
+  }
+
+  /** A fresh folder beside the store for building one entry. */
+  async scratch(key: string): Promise<string> {
+    const dir = join(this.root, "tmp", `${key.slice(0, 16)}.${randomBytes(6).toString("hex")}`);
+    await mkdir(dir, { recursive: true });
+    return dir;
+  }
+
+  /** Moves a finished entry folder into place; if another build got there first, keeps that one. */
+  async commit(key: string, built: string): Promise<void> {
+    try {
+      await rename(built, this.dir(key));
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== "ENOTEMPTY" && code !== "EEXIST") throw error;
+      await rm(built, { recursive: true, force: true });
+    }
+  }
+}
+
+export function imageFileName(kind: ImageKind, compression: Compression): string {
+  if (kind === "ext4") return "image.ext4";
+  if (kind === "squashfs") return "image.squashfs";
+  const suffix = { gzip: ".gz", xz: ".xz", zstd: ".zst", none: "" }[compression];
+  return `image.cpio${suffix}`;
+}

@@ -1,0 +1,234 @@
+/**
+ * Builds an image's root as a plain folder: each layer copied in order (a later entry replaces an
+ * earlier one at the same path; folders merge), then the plan's files. Timestamps are fixed and folder
+ * modes applied last, so that the image tools see the same tree every time.
+ */
+import { constants } from "node:fs";
+import { chmod, copyFile, lstat, lutimes, mkdir, readdir, readlink, rm, symlink } from "node:fs/promises";
+import { join } from "node:path";
+import { RootstockError } from "../errors.ts";
+import { type DeviceNode, type ImageSpec, imagePath } from "./image-spec.ts";
+
+/** Every timestamp in an image (SOURCE_DATE_EPOCH of the steps). */
+export const IMAGE_TIME = 0;
+
+export interface StagedEntry {
+  /** `.` for the root, else relative without a leading slash. */
+  path: string;
+  kind: "dir" | "file" | "symlink";
+  mode: number;
+  size: number;
+  /** The owner it gets in the image. */
+  uid: number;
+  gid: number;
+}
+
+export interface StagedTree {
+  root: string;
+  /** Parents before children, names in byte order. */
+  entries: StagedEntry[];
+  /** Device nodes, which only exist in the image (a rootless build cannot create them). */
+  devices: DeviceNode[];
+  /** Bytes of regular file content. */
+  contentBytes: number;
+  /** Who owns the staged files on disk (this process), which the image tools copy unless told. */
+  diskUid: number;
+  diskGid: number;
+}
+
+export interface StageOptions {
+  signal?: AbortSignal;
+}
+
+type StageInput = Pick<ImageSpec, "name" | "layers" | "files" | "owners" | "devices">;
+
+interface StageState {
+  root: string;
+  dirModes: Map<string, number>;
+  devices: Map<string, DeviceNode>;
+  signal: AbortSignal | undefined;
+}
+
+export async function stageTree(
+  input: StageInput,
+  root: string,
+  options: StageOptions = {},
+): Promise<StagedTree> {
+  await mkdir(root, { recursive: true, mode: 0o755 });
+  const state: StageState = {
+    root,
+    dirModes: new Map([[".", 0o755]]),
+    devices: new Map(),
+    signal: options.signal,
+  };
+  for (const layer of input.layers) {
+    await copyTree(state, layer.dir, { plan: false, what: layer.label ?? layer.dir, image: input.name });
+  }
+  if (input.files) {
+    await copyTree(state, input.files.dir, { plan: true, what: input.files.dir, image: input.name });
+  }
+  for (const device of input.devices ?? []) {
+    const path = imagePath(device.path);
+    await makeParents(state, path);
+    await removeEntry(state, path);
+    state.devices.set(path, { ...device, path });
+  }
+
+  const owners = new Map((input.owners ?? []).map((owner) => [imagePath(owner.path), owner]));
+  const entries: StagedEntry[] = [];
+  let contentBytes = 0;
+  const finish = async (path: string): Promise<void> => {
+    state.signal?.throwIfAborted();
+    const absolute = path === "." ? root : join(root, path);
+    const info = await lstat(absolute);
+    const owner = owners.get(path) ?? { uid: 0, gid: 0 };
+    const kind = info.isDirectory() ? "dir" : info.isSymbolicLink() ? "symlink" : "file";
+    const mode = kind === "dir" ? (state.dirModes.get(path) ?? 0o755) : info.mode & 0o7777;
+    entries.push({ path, kind, mode, size: kind === "file" ? info.size : 0, uid: owner.uid, gid: owner.gid });
+    if (kind === "file") contentBytes += info.size;
+    if (kind === "dir") {
+      const names = (await readdir(absolute)).sort(compareNames);
+      for (const name of names) await finish(path === "." ? name : `${path}/${name}`);
+      await chmod(absolute, mode);
+    }
+    await lutimes(absolute, IMAGE_TIME, IMAGE_TIME);
+  };
+  await finish(".");
+
+  const known = new Set([...entries.map((entry) => entry.path), ...state.devices.keys()]);
+  for (const path of owners.keys()) {
+    if (!known.has(path)) {
+      throw new RootstockError(
+        "ERR_IMAGE_OWNER_PATH",
+        `image ${input.name}: owners names /${path}, which the image does not contain`,
+        {
+          hint: "owners applies to paths that a step output or the plan's files create; check the path",
+        },
+      );
+    }
+  }
+  const devices = [...state.devices.values()]
+    .map((device) => {
+      const owner = owners.get(device.path);
+      return owner ? { ...device, uid: owner.uid, gid: owner.gid } : device;
+    })
+    .sort((a, b) => compareNames(a.path, b.path));
+  return {
+    root,
+    entries,
+    devices,
+    contentBytes,
+    diskUid: process.getuid?.() ?? 0,
+    diskGid: process.getgid?.() ?? 0,
+  };
+}
+
+/** Removes a staged tree, whose folders may have been made read-only. */
+export async function removeStagedTree(root: string): Promise<void> {
+  const unlock = async (dir: string): Promise<void> => {
+    await chmod(dir, 0o755).catch(() => {});
+    const children = await readdir(dir, { withFileTypes: true }).catch(() => []);
+    for (const child of children) if (child.isDirectory()) await unlock(join(dir, child.name));
+  };
+  await unlock(root);
+  await rm(root, { recursive: true, force: true });
+}
+
+async function copyTree(
+  state: StageState,
+  source: string,
+  how: { plan: boolean; what: string; image: string },
+): Promise<void> {
+  const walk = async (relative: string): Promise<void> => {
+    state.signal?.throwIfAborted();
+    const names = (await readdir(relative === "" ? source : join(source, relative))).sort(compareNames);
+    for (const name of names) {
+      const path = relative === "" ? name : `${relative}/${name}`;
+      if (name.includes("\n") || name.includes("\uFFFD")) {
+        throw new RootstockError(
+          "ERR_IMAGE_BAD_NAME",
+          `image ${how.image}: ${how.what} holds the file name ${JSON.stringify(path)}, which is not valid UTF-8 text on one line`,
+          {
+            hint: "rename the file in the step that makes it",
+          },
+        );
+      }
+      const from = join(source, path);
+      const to = join(state.root, path);
+      const info = await lstat(from);
+      const existing = await lstat(to).catch(() => undefined);
+      if (info.isDirectory()) {
+        if (existing && !existing.isDirectory()) await removeEntry(state, path);
+        if (!existing?.isDirectory()) {
+          await mkdir(to, { mode: 0o755 });
+          state.dirModes.set(path, how.plan ? 0o755 : info.mode & 0o7777);
+        } else if (!how.plan) state.dirModes.set(path, info.mode & 0o7777);
+        // Staged folders stay writable until the end, whatever the layer's mode: later layers add to them.
+        await chmod(to, 0o755);
+        await walk(path);
+        continue;
+      }
+      await removeEntry(state, path);
+      if (info.isFile()) {
+        await copyFile(from, to, constants.COPYFILE_FICLONE);
+        const mode = how.plan ? (info.mode & 0o111 ? 0o755 : 0o644) : info.mode & 0o7777;
+        await chmod(to, mode);
+      } else if (info.isSymbolicLink()) {
+        await symlink(await readlink(from), to);
+      } else if (info.isCharacterDevice() || info.isBlockDevice()) {
+        state.devices.set(path, {
+          path,
+          type: info.isCharacterDevice() ? "char" : "block",
+          major: deviceMajor(info.rdev),
+          minor: deviceMinor(info.rdev),
+          mode: info.mode & 0o7777,
+          uid: 0,
+          gid: 0,
+        });
+      } else {
+        throw new RootstockError(
+          "ERR_IMAGE_UNSUPPORTED_FILE",
+          `image ${how.image}: ${how.what} holds /${path}, a ${info.isFIFO() ? "FIFO" : "socket"}, which images do not carry`,
+          {
+            hint: "remove it in the step that makes it; create it at boot instead (mkfifo in an init script)",
+          },
+        );
+      }
+    }
+  };
+  await walk("");
+}
+
+/** Deletes whatever the stage holds at `path` (a later layer replaces it). */
+async function removeEntry(state: StageState, path: string): Promise<void> {
+  await rm(join(state.root, path), { recursive: true, force: true });
+  for (const key of [...state.dirModes.keys()])
+    if (key === path || key.startsWith(`${path}/`)) state.dirModes.delete(key);
+  for (const key of [...state.devices.keys()])
+    if (key === path || key.startsWith(`${path}/`)) state.devices.delete(key);
+}
+
+async function makeParents(state: StageState, path: string): Promise<void> {
+  const parts = path.split("/").slice(0, -1);
+  for (let index = 1; index <= parts.length; index++) {
+    const parent = parts.slice(0, index).join("/");
+    const info = await lstat(join(state.root, parent)).catch(() => undefined);
+    if (info?.isDirectory()) continue;
+    if (info) await removeEntry(state, parent);
+    await mkdir(join(state.root, parent), { mode: 0o755 });
+    state.dirModes.set(parent, 0o755);
+  }
+}
+
+/** Byte order of UTF-8 names, which is what the image tools and the kernel expect. */
+export function compareNames(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}
+
+export function deviceMajor(rdev: number): number {
+  return Number(((BigInt(rdev) >> 8n) & 0xfffn) | ((BigInt(rdev) >> 32n) & ~0xfffn));
+}
+
+export function deviceMinor(rdev: number): number {
+  return Number((BigInt(rdev) & 0xffn) | ((BigInt(rdev) >> 12n) & ~0xffn));
+}

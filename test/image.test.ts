@@ -1,0 +1,270 @@
+/**
+ * Image builders with the real tools: what goes in (contents, modes, owners, links, device nodes),
+ * layer order, caching by key, and the same bytes from the same inputs.
+ */
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { gunzipSync } from "node:zlib";
+import { RootstockError } from "../src/errors.ts";
+import type { RootstockEvent } from "../src/events.ts";
+import { buildImage } from "../src/image/build-image.ts";
+import type { ImageSpec } from "../src/image/image-spec.ts";
+import { readNewc } from "./fixtures/read-newc.ts";
+
+let work: string;
+let base: string;
+let overlay: string;
+let planFiles: string;
+
+before(async () => {
+  work = await mkdtemp(join(tmpdir(), "rootstock-image-test-"));
+  base = join(work, "base");
+  overlay = join(work, "overlay");
+  planFiles = join(work, "rootfs");
+  await mkdir(join(base, "bin"), { recursive: true });
+  await mkdir(join(base, "etc"), { recursive: true });
+  await mkdir(join(base, "secret"), { recursive: true });
+  await mkdir(join(base, "doc", "old"), { recursive: true });
+  await writeFile(join(base, "bin", "tool"), "#!/bin/sh\necho tool\n");
+  await chmod(join(base, "bin", "tool"), 0o755);
+  await writeFile(join(base, "bin", "suid"), "setuid\n");
+  await chmod(join(base, "bin", "suid"), 0o4755);
+  await symlink("tool", join(base, "bin", "sh"));
+  await writeFile(join(base, "etc", "motd"), "from base\n");
+  await writeFile(join(base, "secret", "key"), "k\n");
+  await chmod(join(base, "secret"), 0o700);
+  await writeFile(join(base, "doc", "old", "a.txt"), "a\n");
+  // A read-only folder, as store entries are: later layers must still add to it.
+  await chmod(join(base, "etc"), 0o555);
+
+  await mkdir(join(overlay, "etc"), { recursive: true });
+  await writeFile(join(overlay, "etc", "motd"), "from overlay\n");
+  await writeFile(join(overlay, "etc", "extra"), "extra\n");
+  await writeFile(join(overlay, "doc"), "doc is a file now\n");
+  // A later layer's folder mode wins, as with any other entry.
+  await chmod(join(overlay, "etc"), 0o555);
+
+  await mkdir(join(planFiles, "etc"), { recursive: true });
+  await writeFile(join(planFiles, "init"), "#!/bin/sh\nexec /bin/sh\n");
+  await chmod(join(planFiles, "init"), 0o775);
+  await writeFile(join(planFiles, "etc", "hostname"), "tiny\n");
+  await chmod(join(planFiles, "etc", "hostname"), 0o600);
+});
+
+after(async () => {
+  execFileSync("chmod", ["-R", "u+w", work]);
+  await rm(work, { recursive: true, force: true });
+});
+
+function spec(kind: ImageSpec["kind"], extra: Partial<ImageSpec> = {}): ImageSpec {
+  return {
+    name: `test-${kind}`,
+    kind,
+    compression: kind === "initramfs" ? "gzip" : kind === "squashfs" ? "xz" : "none",
+    layers: [
+      { dir: base, label: "base" },
+      { dir: overlay, label: "overlay" },
+    ],
+    files: { dir: planFiles },
+    owners: [{ path: "/secret", uid: 1000, gid: 100 }],
+    devices: [{ path: "/dev/null", type: "char", major: 1, minor: 3, mode: 0o666, uid: 0, gid: 0 }],
+    ...extra,
+  };
+}
+
+async function store(name: string): Promise<string> {
+  const dir = join(work, name);
+  await mkdir(dir, { recursive: true });
+  return dir;
+}
+
+describe("initramfs", () => {
+  test("holds the layers in order, the plan files, owners, links and device nodes", async () => {
+    const events: RootstockEvent[] = [];
+    const built = await buildImage(spec("initramfs"), {
+      storeDir: await store("s1"),
+      emit: (e) => events.push(e),
+    });
+    assert.equal(built.cached, false);
+    assert.match(built.path, /images\/[0-9a-f]{64}\/image\.cpio\.gz$/);
+    assert.deepEqual(
+      events.map((event) => event.type),
+      ["image:start", "image:done"],
+    );
+    const entries = readNewc(gunzipSync(await readFile(built.path)));
+    const byName = new Map(entries.map((entry) => [entry.name, entry]));
+    const get = (name: string) => {
+      const entry = byName.get(name);
+      assert.ok(entry, `${name} is in the archive (has: ${[...byName.keys()].join(", ")})`);
+      return entry;
+    };
+    assert.equal(get(".").mode, 0o040755);
+    assert.equal(get("bin/tool").mode, 0o100755);
+    assert.equal(get("bin/suid").mode, 0o104755);
+    assert.equal(get("bin/sh").mode & 0o170000, 0o120000);
+    assert.equal(get("bin/sh").data.toString(), "tool");
+    assert.equal(get("etc").mode, 0o040555);
+    assert.equal(get("etc/motd").data.toString(), "from overlay\n");
+    assert.equal(get("etc/extra").data.toString(), "extra\n");
+    assert.equal(get("doc").mode & 0o170000, 0o100000, "a later file replaces an earlier folder");
+    assert.equal(byName.has("doc/old/a.txt"), false);
+    assert.equal(get("init").mode, 0o100755, "plan files are 0755 when executable");
+    assert.equal(get("etc/hostname").mode, 0o100644, "and 0644 otherwise");
+    assert.equal(get("etc/hostname").data.toString(), "tiny\n");
+    assert.equal(get("dev/console").mode, 0o020600);
+    assert.deepEqual([get("dev/console").rdevMajor, get("dev/console").rdevMinor], [5, 1]);
+    assert.equal(get("dev/null").mode, 0o020666);
+    for (const entry of entries) {
+      assert.equal(entry.mtime, 0, `${entry.name} has the fixed time`);
+      if (entry.name === "secret") continue;
+      assert.deepEqual([entry.uid, entry.gid], [0, 0], `${entry.name} is root's`);
+    }
+    // The folder appears as root's first (so its children unpack), then again with its owner.
+    const secrets = entries.filter((entry) => entry.name === "secret");
+    assert.deepEqual(
+      secrets.map((entry) => [entry.uid, entry.gid, entry.mode]),
+      [
+        [0, 0, 0o040700],
+        [1000, 100, 0o040700],
+      ],
+    );
+    const names = entries.map((entry) => entry.name);
+    assert.ok(names.indexOf("bin") < names.indexOf("bin/tool"), "parents come before children");
+  });
+
+  test("is found in the store the second time, and is the same bytes in another store", async () => {
+    const first = await buildImage(spec("initramfs"), { storeDir: await store("s2") });
+    const events: RootstockEvent[] = [];
+    const again = await buildImage(spec("initramfs"), {
+      storeDir: await store("s2"),
+      emit: (e) => events.push(e),
+    });
+    assert.equal(again.cached, true);
+    assert.equal(again.path, first.path);
+    assert.deepEqual(
+      events.map((event) => event.type),
+      ["image:cached"],
+    );
+    const elsewhere = await buildImage(spec("initramfs"), { storeDir: await store("s3") });
+    assert.equal(elsewhere.cached, false);
+    assert.equal(elsewhere.key, first.key);
+    assert.equal(elsewhere.sha256, first.sha256);
+    assert.deepEqual(await readFile(elsewhere.path), await readFile(first.path));
+  });
+
+  test("a changed setting or layer changes the key", async () => {
+    const dir = await store("s4");
+    const gzip = await buildImage(spec("initramfs"), { storeDir: dir });
+    const xz = await buildImage(spec("initramfs", { compression: "xz" }), { storeDir: dir });
+    assert.notEqual(xz.key, gzip.key);
+    assert.match(xz.path, /image\.cpio\.xz$/);
+    const zstd = await buildImage(spec("initramfs", { compression: "zstd" }), { storeDir: dir });
+    const none = await buildImage(spec("initramfs", { compression: "none" }), { storeDir: dir });
+    const plain = readNewc(await readFile(none.path));
+    const unzstd = execFileSync("zstd", ["-d", "-c", zstd.path], { maxBuffer: 1 << 26 });
+    const unxz = execFileSync("xz", ["-d", "-c", xz.path], { maxBuffer: 1 << 26 });
+    assert.deepEqual(readNewc(unzstd), plain);
+    assert.deepEqual(readNewc(unxz), plain);
+    const keyed = await buildImage(
+      spec("initramfs", {
+        layers: [
+          { dir: base, key: "a".repeat(64) },
+          { dir: overlay, key: "b".repeat(64) },
+        ],
+      }),
+      { storeDir: dir },
+    );
+    assert.notEqual(keyed.key, gzip.key, "a step key replaces the tree digest in the key");
+    assert.equal(keyed.sha256, gzip.sha256, "but the bytes are the same");
+  });
+});
+
+describe("ext4", () => {
+  test("holds the contents with their modes, owners, links and device nodes", async () => {
+    const built = await buildImage(spec("ext4", { label: "rootfs" }), { storeDir: await store("e1") });
+    const debugfs = (request: string) =>
+      execFileSync("debugfs", ["-R", request, built.path], {
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "ignore"],
+      });
+    const stat = (path: string) => {
+      const text = debugfs(`stat ${path}`);
+      const mode = /Mode:\s+(\d+)/.exec(text)?.[1];
+      const user = /User:\s+(\d+)\s+Group:\s+(\d+)/.exec(text);
+      const type = /Type: (\w+)/.exec(text)?.[1];
+      return {
+        mode: Number.parseInt(mode ?? "-1", 8),
+        uid: Number(user?.[1]),
+        gid: Number(user?.[2]),
+        type,
+        text,
+      };
+    };
+    assert.equal(debugfs("cat /etc/motd"), "from overlay\n");
+    assert.equal(debugfs("cat /init"), "#!/bin/sh\nexec /bin/sh\n");
+    assert.deepEqual([stat("/bin/suid").mode, stat("/bin/suid").uid, stat("/bin/suid").gid], [0o4755, 0, 0]);
+    assert.equal(stat("/etc").mode, 0o555);
+    assert.equal(stat("/init").mode, 0o755);
+    assert.equal(stat("/etc/hostname").mode, 0o644);
+    assert.deepEqual([stat("/secret").uid, stat("/secret").gid, stat("/secret").mode], [1000, 100, 0o700]);
+    assert.equal(stat("/bin/sh").type, "symlink");
+    assert.match(stat("/bin/sh").text, /Fast link dest: "tool"/);
+    const null_ = stat("/dev/null");
+    assert.equal(null_.type, "character");
+    assert.equal(null_.mode, 0o666);
+    assert.match(null_.text, /Device major\/minor number: 01:03/);
+    assert.equal(stat("/doc").type, "regular");
+    const header = execFileSync("dumpe2fs", ["-h", built.path], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"],
+    });
+    assert.match(header, /Filesystem volume name:\s+rootfs/);
+    assert.match(header, new RegExp(`Filesystem UUID:\\s+${built.key.slice(0, 8)}-`));
+  });
+
+  test("is the same bytes when built again in another store", async () => {
+    const first = await buildImage(spec("ext4"), { storeDir: await store("e2") });
+    const second = await buildImage(spec("ext4"), { storeDir: await store("e3") });
+    assert.equal(second.cached, false);
+    assert.equal(second.sha256, first.sha256);
+  });
+
+  test("a size too small is a user error naming the image", async () => {
+    await assert.rejects(
+      buildImage(spec("ext4", { sizeBytes: 64 * 1024 }), { storeDir: await store("e4") }),
+      (error: unknown) => {
+        assert.ok(error instanceof RootstockError);
+        assert.equal(error.code, "ERR_IMAGE_TOO_SMALL");
+        assert.match(error.message, /test-ext4/);
+        return true;
+      },
+    );
+  });
+});
+
+describe("squashfs", () => {
+  test("holds the contents with their modes, owners, links and device nodes, reproducibly", async () => {
+    const built = await buildImage(spec("squashfs"), { storeDir: await store("q1") });
+    const listing = execFileSync("unsquashfs", ["-lln", built.path], { encoding: "utf8" });
+    const line = (path: string) => {
+      const found = listing
+        .split("\n")
+        .find((row) => row.endsWith(`squashfs-root${path}`) || row.includes(`squashfs-root${path} -> `));
+      assert.ok(found, `${path} is listed in:\n${listing}`);
+      return found;
+    };
+    assert.match(line("/bin/suid"), /^-rwsr-xr-x 0\/0 /);
+    assert.match(line("/bin/sh"), /^lrwxrwxrwx 0\/0 .* -> tool$/);
+    assert.match(line("/secret"), /^drwx------ 1000\/100 /);
+    assert.match(line("/etc"), /^dr-xr-xr-x 0\/0 /);
+    assert.match(line("/dev/null"), /^crw-rw-rw- 0\/0\s+1,\s+3 1970-01-01 00:00 /);
+    assert.match(line("/init"), /^-rwxr-xr-x 0\/0 /);
+    assert.match(line("/etc/hostname"), /^-rw-r--r-- 0\/0 /);
+    const again = await buildImage(spec("squashfs"), { storeDir: await store("q2") });
+    assert.equal(again.sha256, built.sha256);
+  });
+});

@@ -1,0 +1,200 @@
+/**
+ * The Machine API against real guests in QEMU (TCG): Debian's kernel, an initramfs of static busybox
+ * made by rootstock's image builder, ext4 and squashfs disks.
+ */
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { Machine, type MachineOptions } from "../src/check/machine.ts";
+import { digestFile } from "../src/digest.ts";
+import { RootstockError } from "../src/errors.ts";
+import { type BuiltImage, buildImage } from "../src/image/build-image.ts";
+import { CMDLINE, type TestGuest, testGuest } from "./fixtures/guest.ts";
+
+let work: string;
+let guest: TestGuest;
+let machines = 0;
+
+before(async () => {
+  work = await mkdtemp(join(tmpdir(), "rootstock-machine-test-"));
+  guest = await testGuest({ storeDir: work });
+});
+
+after(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+function machine(options: Partial<MachineOptions> = {}): Machine {
+  machines += 1;
+  return new Machine({
+    name: `test${machines}`,
+    kernel: guest.kernel,
+    initrd: guest.initrd.path,
+    cmdline: CMDLINE,
+    runDir: join(work, `machine${machines}`),
+    accel: "tcg",
+    ...options,
+  });
+}
+
+function isCode(code: string) {
+  return (error: unknown) => {
+    assert.ok(error instanceof RootstockError, `expected a RootstockError, got ${String(error)}`);
+    assert.equal(error.code, code, error.message);
+    return true;
+  };
+}
+
+function alive(pid: number | undefined): boolean {
+  if (pid === undefined) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test("boots to a shell and runs commands: status, output of any kind, long output, retries, timeouts, crash", async () => {
+  await using m = machine({ accel: "auto" });
+  assert.match(await m.waitForConsole(/guest: init done/), /guest: init done/);
+  assert.ok(m.accel?.reason, "the accelerator choice says why");
+
+  const release = execFileSync("basename", [guest.kernel])
+    .toString()
+    .trim()
+    .replace(/^vmlinuz-/, "");
+  assert.equal(await m.succeed("uname -r"), `${release}\n`);
+  assert.equal((await m.execute("echo out; echo err >&2; exit 3")).status, 3);
+  assert.equal((await m.execute("echo out; echo err >&2; exit 3")).output, "out\nerr\n");
+  await assert.rejects(m.succeed("printf 'what went wrong'; false"), (error: unknown) => {
+    isCode("ERR_CHECK_COMMAND_FAILED")(error);
+    assert.match((error as Error).message, /exit status 1.*\n\s+what went wrong/s);
+    return true;
+  });
+  assert.equal(await m.fail("echo no; exit 2"), "no\n");
+  await assert.rejects(m.fail("true"), isCode("ERR_CHECK_COMMAND_SUCCEEDED"));
+
+  // Special characters both ways: the here-document is quoted, so the guest's cat returns the text as sent.
+  const text = `quotes ' " \` $HOME $(echo no) \\ back\\slash é ✓ 日本\ttab\r`;
+  assert.equal(await m.succeed(`cat <<'END'\n${text}\nEND`), `${text}\n`);
+  const binary = await m.execute("printf '\\000\\001\\377\\r\\n\\033[0m'");
+  assert.deepEqual([...binary.bytes], [0, 1, 255, 13, 10, 27, 91, 48, 109]);
+
+  // Long output, text and binary, comes back whole.
+  const numbers = await m.succeed("seq 1 30000");
+  assert.equal(numbers, `${Array.from({ length: 30000 }, (_, index) => index + 1).join("\n")}\n`);
+  const guestSum = (await m.succeed("head -c 150000 /dev/urandom > /tmp/big && md5sum /tmp/big")).split(
+    " ",
+  )[0];
+  const big = await m.execute("cat /tmp/big");
+  assert.equal(big.bytes.length, 150000);
+  assert.equal(createHash("md5").update(big.bytes).digest("hex"), guestSum);
+
+  await m.succeed("(sleep 1; touch /tmp/flag) >/dev/null 2>&1 &");
+  await m.waitUntilSucceeds("test -e /tmp/flag", { timeout: 30_000 });
+  assert.equal(await m.waitUntilFails("test -e /tmp/flag && rm /tmp/flag", { timeout: 30_000 }), "");
+
+  // A command that outlives its timeout leaves the shell busy until the machine is reset.
+  await assert.rejects(m.execute("sleep 1000", { timeout: 1000 }), isCode("ERR_CHECK_TIMEOUT"));
+  await assert.rejects(m.succeed("true"), isCode("ERR_CHECK_SHELL_BUSY"));
+  await m.crash();
+  assert.equal(await m.succeed("echo back; test -e /tmp/big || echo fresh"), "back\nfresh\n");
+  assert.match(await m.waitForConsole(/guest: init done/), /init done/, "the second boot's line is new");
+  assert.equal(m.consoleLog().match(/guest: init done/g)?.length, 2);
+
+  const pid = m.vm?.pid;
+  await m.shutdown();
+  assert.equal(m.running, false);
+  assert.equal(alive(pid), false);
+});
+
+test("a file written to an ext4 disk survives a reboot; the image stays pristine; squashfs mounts", async () => {
+  const layer = join(work, "data");
+  await mkdir(layer);
+  await writeFile(join(layer, "hello.txt"), "hello\n");
+  const ext4 = await buildImage(
+    { name: "data", kind: "ext4", compression: "none", layers: [{ dir: layer }] },
+    { storeDir: work },
+  );
+  const squash = await buildImage(
+    { name: "ro", kind: "squashfs", compression: "xz", layers: [{ dir: layer }] },
+    { storeDir: work },
+  );
+  await using m = machine({ disks: [{ path: ext4.path }, { path: squash.path, readOnly: true }] });
+  assert.equal(await m.succeed("mount -t ext4 /dev/vda /mnt && cat /mnt/hello.txt"), "hello\n");
+  await m.succeed("echo kept > /mnt/written");
+  assert.equal(
+    await m.succeed("mkdir -p /media && mount -t squashfs /dev/vdb /media && cat /media/hello.txt"),
+    "hello\n",
+  );
+  await m.fail("touch /media/new");
+  await m.reboot();
+  assert.equal(await m.succeed("mount -t ext4 /dev/vda /mnt && cat /mnt/written"), "kept\n");
+  await m.shutdown();
+  assert.equal((await digestFile(ext4.path)).sha256, ext4.sha256, "writes went to the overlay");
+  assert.equal(m.consoleLog().match(/guest: init done/g)?.length, 2);
+});
+
+test("persist writes through to the disk image itself", async () => {
+  const layer = join(work, "persist-layer");
+  await mkdir(layer);
+  await writeFile(join(layer, "hello.txt"), "hello\n");
+  const built: BuiltImage = await buildImage(
+    { name: "disk", kind: "ext4", compression: "none", layers: [{ dir: layer }] },
+    { storeDir: work },
+  );
+  const disk = join(work, "persistent.ext4");
+  await copyFile(built.path, disk);
+  await using m = machine({ disks: [{ path: disk, persist: true }] });
+  await m.succeed("mount /dev/vda /mnt && echo persisted > /mnt/written && umount /mnt");
+  await m.shutdown();
+  const read = execFileSync("debugfs", ["-R", "cat /written", disk], { stdio: ["ignore", "pipe", "ignore"] });
+  assert.equal(read.toString(), "persisted\n");
+});
+
+test("a kernel panic (an init that exits) fails at once, with the lines before it", async () => {
+  const panicking = await testGuest({ storeDir: work, init: '#!/bin/sh\necho "init: giving up"\nexit 1\n' });
+  // The boot timeout is far longer than this test's own: only the panic can end the wait in time.
+  await using m = machine({ initrd: panicking.initrd.path, bootTimeoutMs: 600_000 });
+  await assert.rejects(m.waitForShell(), (error: unknown) => {
+    isCode("ERR_CHECK_KERNEL_PANIC")(error);
+    const message = (error as Error).message;
+    assert.match(message, /Kernel panic - not syncing: Attempted to kill init/);
+    assert.match(message, /init: giving up/);
+    return true;
+  });
+  await assert.rejects(m.succeed("true"), isCode("ERR_CHECK_KERNEL_PANIC"), "the machine stays failed");
+  await m.stop();
+  assert.equal(m.running, false);
+});
+
+test("a fatal pattern the plan declares fails at once", async () => {
+  await using m = machine({ fatal: ["guest: init (done)"], bootTimeoutMs: 600_000 });
+  await assert.rejects(m.succeed("true"), (error: unknown) => {
+    isCode("ERR_CHECK_FATAL_OUTPUT")(error);
+    assert.match((error as Error).message, /fatal pattern \/guest: init \(done\)\/: guest: init done/);
+    return true;
+  });
+});
+
+test("a boot that stalls fails at its timeout with the last 30 console lines", async () => {
+  const lines = Array.from({ length: 40 }, (_, index) => `echo "stall ${index + 1}"`).join("\n");
+  const stalling = await testGuest({ storeDir: work, init: `#!/bin/sh\n${lines}\nexec sleep 100000\n` });
+  await using m = machine({ initrd: stalling.initrd.path, bootTimeoutMs: 4000 });
+  await assert.rejects(m.succeed("true"), (error: unknown) => {
+    isCode("ERR_CHECK_TIMEOUT")(error);
+    const message = (error as Error).message;
+    assert.match(message, /a shell prompt matching .* did not happen within 4s/);
+    assert.match(message, /last 30 console lines:/);
+    assert.match(message, /\n {2}stall 40/);
+    assert.doesNotMatch(message, /stall 5\b/);
+    return true;
+  });
+  await m.stop();
+  assert.equal(m.running, false);
+});

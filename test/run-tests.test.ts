@@ -1,0 +1,90 @@
+/**
+ * The boot test runner on real guests: one machine per module, cases in the order written, the rest of
+ * a module skipped after a failure, events, JUnit XML, results.json and a console log per machine.
+ */
+import assert from "node:assert/strict";
+import { access, mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { runTests } from "../src/check/run-tests.ts";
+import type { RootstockEvent } from "../src/events.ts";
+import { CMDLINE, type TestGuest, testGuest } from "./fixtures/guest.ts";
+
+let work: string;
+let guest: TestGuest;
+
+before(async () => {
+  work = await mkdtemp(join(tmpdir(), "rootstock-run-tests-"));
+  guest = await testGuest({ storeDir: work });
+});
+
+after(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+const modules = (...names: string[]) =>
+  names.map((name) => ({
+    path: join(import.meta.dirname, "fixtures", "plan-tests", name),
+    display: `tests/${name}`,
+  }));
+
+test("runs each module on its own machine and reports every case", async () => {
+  const events: RootstockEvent[] = [];
+  const runDir = join(work, "run");
+  const result = await runTests(
+    [
+      {
+        image: "initramfs",
+        machine: { kernel: guest.kernel, initrd: guest.initrd.path, cmdline: CMDLINE, accel: "tcg" },
+        modules: modules("boot.ts", "failing.ts", "broken.ts"),
+      },
+    ],
+    { runDir, emit: (event) => events.push(event) },
+  );
+  assert.equal(result.ok, false);
+  assert.deepEqual(
+    result.cases.map((item) => [item.module, item.name, item.status]),
+    [
+      ["tests/boot.ts", "boots to a shell", "passed"],
+      ["tests/boot.ts", "runs a command", "passed"],
+      ["tests/boot.ts", "keeps state between tests of a module", "passed"],
+      ["tests/failing.ts", "passes first", "passed"],
+      ["tests/failing.ts", "fails second", "failed"],
+      ["tests/failing.ts", "is skipped after a failure", "skipped"],
+      ["tests/broken.ts", "(load)", "failed"],
+    ],
+  );
+  const failed = result.cases[4];
+  assert.equal(failed?.type, "ERR_CHECK_COMMAND_FAILED");
+  assert.match(failed?.message ?? "", /exit status 4.*about to fail/s);
+  assert.match(result.cases[6]?.message ?? "", /has no default export of test cases/);
+
+  const testEvents = events.filter((event) => event.type.startsWith("test:"));
+  assert.deepEqual(
+    testEvents.slice(0, 2).map((event) => event.type),
+    ["test:start", "test:done"],
+  );
+  const summary = testEvents.at(-1);
+  assert.ok(summary?.type === "test:summary");
+  assert.deepEqual([summary.passed, summary.failed, summary.skipped, summary.ok], [4, 2, 1, false]);
+  assert.ok(events.some((event) => event.type === "test:skipped" && /fails second/.test(event.reason)));
+  assert.ok(events.some((event) => event.type === "vm:accel" && event.machine === "initramfs-boot"));
+
+  const junit = await readFile(result.junit, "utf8");
+  assert.match(junit, /<testsuites name="rootstock" tests="7" failures="2" skipped="1"/);
+  assert.match(
+    junit,
+    /<testcase classname="initramfs.tests\/failing.ts" name="fails second" time="[\d.]+">\n\s+<failure message="[^"]*exit status 4[^"]*" type="ERR_CHECK_COMMAND_FAILED">/,
+  );
+  const saved = JSON.parse(await readFile(join(runDir, "results.json"), "utf8")) as unknown[];
+  assert.equal(saved.length, 7);
+  for (const module of ["boot", "failing"]) {
+    const log = await readFile(join(runDir, "initramfs", module, "console.log"), "utf8");
+    assert.match(log, /guest: init done/, `${module} has its own console log`);
+  }
+  await assert.rejects(
+    access(join(runDir, "initramfs", "broken", "console.log")),
+    "a module that cannot load boots nothing",
+  );
+});
