@@ -1,0 +1,3 @@
+do_configure() {
+	./configure --prefix=/usr --syslibdir=/lib --disable-wrapper
+}
