@@ -5,6 +5,13 @@ import { CliContext } from "./context.ts";
 import { EXIT_USER_ERROR, renderError } from "./render-error.ts";
 
 export async function main(argv: readonly string[], context = new CliContext()): Promise<number> {
+  // `rootstock plan show P | head`: the reader went away, which is not an error of ours.
+  for (const stream of [context.stdout, context.stderr]) {
+    stream.on("error", (error: NodeJS.ErrnoException) => {
+      if (error.code === "EPIPE") process.exit(Number(process.exitCode ?? 0));
+      throw error;
+    });
+  }
   const program = new Command("rootstock")
     .description("Bootstrap a Linux system from source as an executable, cached, resumable and tested plan.")
     .option(
