@@ -7,7 +7,7 @@ import { findOnPath } from "./tools.ts";
 export type RequirementGroup = "core" | "tests" | "plan";
 
 export interface Requirement {
-  /** A command on PATH, or an absolute file (any of several). */
+  /** A command on PATH, an absolute file (any of several), or else the package itself installed. */
   command?: string;
   files?: string[];
   /** Debian/Ubuntu package that provides it. */
@@ -107,13 +107,38 @@ const PLAN_TOOL_PACKAGES: Record<string, string> = {
   "pkg-config": "pkg-config",
 };
 
-export function planRequirements(tools: readonly string[]): Requirement[] {
-  return tools.map((tool) => ({
-    command: tool,
-    package: PLAN_TOOL_PACKAGES[tool] ?? tool,
-    purpose: "declared by the plan under [host] tools",
-    group: "plan",
-  }));
+export function planRequirements(tools: readonly string[], packages: readonly string[] = []): Requirement[] {
+  return [
+    ...[...new Set(tools)].map((tool) => ({
+      command: tool,
+      package: PLAN_TOOL_PACKAGES[tool] ?? tool,
+      purpose: "a host tool the plan's steps run",
+      group: "plan" as const,
+    })),
+    ...packages.map((name) => ({
+      package: name,
+      purpose: "a host package the plan declares",
+      group: "plan" as const,
+    })),
+  ];
+}
+
+/** `dpkg-query` knows whether a package is installed; "version (dpkg)" when it is. */
+export function installedPackageVersion(name: string): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const child = spawn("dpkg-query", ["-W", "-f", "${Status}\t${Version}", name], {
+      stdio: ["ignore", "pipe", "ignore"],
+    });
+    let output = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    child.on("error", () => resolve(undefined));
+    child.on("close", (code) => {
+      const [status, version] = output.split("\t");
+      resolve(code === 0 && status === "install ok installed" ? `${name} ${version} (dpkg)` : undefined);
+    });
+  });
 }
 
 export interface Finding {
@@ -134,6 +159,8 @@ export async function checkHost(requirements: readonly Requirement[]): Promise<F
           () => undefined,
         );
       }
+      if (!requirement.command && !requirement.files)
+        found = await installedPackageVersion(requirement.package);
       return found === undefined ? { requirement } : { requirement, found };
     }),
   );

@@ -33,6 +33,7 @@ function plan(steps: Step[], variables: Plan["variables"] = {}): Plan {
     displayDir: "p",
     variables,
     hostTools: ["sh"],
+    hostPackages: [],
     stages: [{ name: "one", steps: steps.map((item) => item.name) }],
     steps: new Map(steps.map((item) => [item.name, item])),
     images: new Map(),

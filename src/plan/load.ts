@@ -161,6 +161,7 @@ export async function loadPlan(dir: string, options: LoadPlanOptions = {}): Prom
     displayDir,
     variables,
     hostTools: planFile.host?.tools ?? ["sh"],
+    hostPackages: planFile.host?.packages ?? [],
     stages: planFile.stages.map((stage) => ({ ...stage })),
     steps,
     images,

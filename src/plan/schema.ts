@@ -205,6 +205,10 @@ export const planSchema = z.strictObject({
   host: z
     .strictObject({
       tools: z.array(z.string().regex(/^[A-Za-z0-9._+-]+$/, { error: "expected a command name" })).optional(),
+      /** Debian/Ubuntu packages the host steps need beyond commands (headers, libraries). */
+      packages: z
+        .array(z.string().regex(/^[a-z0-9][a-z0-9.+-]+$/, { error: "expected a Debian package name" }))
+        .optional(),
     })
     .optional(),
   defaults: z

@@ -139,6 +139,8 @@ export interface Plan {
   displayDir: string;
   variables: Record<string, Value>;
   hostTools: string[];
+  /** Debian/Ubuntu packages host steps need beyond commands, such as a library's headers. */
+  hostPackages: string[];
   stages: Stage[];
   /** Every step of every stage, in stage order then listing order. */
   steps: Map<string, Step>;

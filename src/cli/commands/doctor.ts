@@ -28,7 +28,11 @@ export interface DoctorOptions {
 export async function runDoctor(options: DoctorOptions, context: CliContext): Promise<boolean> {
   const requirements: Requirement[] = [...CORE_REQUIREMENTS];
   if (options.tests) requirements.push(...TEST_REQUIREMENTS);
-  if (options.plan) requirements.push(...planRequirements((await loadPlan(options.plan)).hostTools));
+  if (options.plan) {
+    const plan = await loadPlan(options.plan);
+    const tools = [...plan.hostTools, ...[...plan.steps.values()].flatMap((step) => step.tools)];
+    requirements.push(...planRequirements(tools, plan.hostPackages));
+  }
   let findings = await checkHost(requirements);
   let missing = missingPackages(findings);
   if (missing.length > 0 && options.install && canInstall()) {
