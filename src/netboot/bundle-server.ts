@@ -14,6 +14,7 @@ import { sha256Text } from "../digest.ts";
 import { describeCause, RootstockError } from "../errors.ts";
 import { type Emit, ignoreEvents } from "../events.ts";
 import { answerRange } from "./byte-range.ts";
+import { formatHostPort, publicBaseUrl } from "./server-address.ts";
 
 export type ServedEntry =
   | {
@@ -79,7 +80,7 @@ export async function startBundleServer(
   const routes = new Map([...entries].map(([name, entry]) => [`/${name}`, entry]));
   const emit = options.emit ?? ignoreEvents;
   const host = options.host ?? "127.0.0.1";
-  const publicBase = options.publicUrl === undefined ? undefined : baseUrl(options.publicUrl);
+  const publicBase = options.publicUrl === undefined ? undefined : publicBaseUrl(options.publicUrl);
   let listeningBase: URL;
   const sockets = new Set<Socket>();
 
@@ -278,37 +279,4 @@ function requestBase(request: IncomingMessage, publicBase: URL | undefined, list
   const host = request.headers.host;
   if (host !== undefined && HOST_HEADER.test(host)) return new URL(`http://${host}/`);
   return listening;
-}
-
-/** A public URL as a base for entry names: `http://host:port/prefix/`. */
-export function baseUrl(text: string): URL {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw new RootstockError("ERR_NETBOOT_PUBLIC_URL", `--public-url ${JSON.stringify(text)} is not a URL`, {
-      hint: "write it as the clients reach this server, such as http://192.168.1.10:8080/",
-    });
-  }
-  if (
-    url.protocol !== "http:" ||
-    url.search !== "" ||
-    url.hash !== "" ||
-    url.username !== "" ||
-    /\s/.test(text)
-  ) {
-    throw new RootstockError(
-      "ERR_NETBOOT_PUBLIC_URL",
-      `--public-url ${JSON.stringify(text)} must be a plain http:// URL (no query, fragment or user)`,
-      {
-        hint: "iPXE and the RAM root's busybox wget fetch the files over plain HTTP; write http://HOST:PORT/",
-      },
-    );
-  }
-  if (!url.pathname.endsWith("/")) url.pathname = `${url.pathname}/`;
-  return url;
-}
-
-export function formatHostPort(host: string, port: number): string {
-  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }
