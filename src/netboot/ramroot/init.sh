@@ -10,19 +10,28 @@
 # overlay as the new root, and switch_roots into the system's init. When a step fails it says which
 # on the console and starts a shell; leaving the shell tries again from the start.
 
-/bin/busybox mkdir -p /bin /dev /proc /sys /etc /.rootstock/ram /.rootstock/lower /newroot
-/bin/busybox --install -s /bin
+# rootstock linked busybox's applets into /bin.
 export PATH=/bin
+mkdir -p /dev /proc /sys /.rootstock/ram /.rootstock/lower /newroot
 
+mounted() {
+  grep -q "^[^ ]* $1 " /proc/mounts
+}
+[ -e /proc/self ] || mount -t proc proc /proc
 # The kernel may have found no /dev/console in the initramfs and started us without standard streams.
-mountpoint -q /dev || mount -t devtmpfs devtmpfs /dev
+mounted /dev || mount -t devtmpfs devtmpfs /dev
 exec </dev/console >/dev/console 2>&1
-mountpoint -q /proc || mount -t proc proc /proc
-mountpoint -q /sys || mount -t sysfs sysfs /sys
+mounted /sys || mount -t sysfs sysfs /sys
 
 say() {
   read -r up _ </proc/uptime
   echo "rootstock-netboot [$up]: $*"
+}
+
+# Seconds since boot in hundredths (/proc/uptime has two decimals).
+centiseconds() {
+  read -r up _ </proc/uptime
+  echo "${up%.*}${up#*.}"
 }
 
 rescue() {
@@ -33,16 +42,17 @@ rescue() {
 }
 
 # A retry starts clean.
-for mounted in /newroot /.rootstock/lower /.rootstock/ram; do
-  mountpoint -q "$mounted" && umount "$mounted"
+for mountpoint in /newroot /.rootstock/lower /.rootstock/ram; do
+  mounted "$mountpoint" && umount "$mountpoint"
 done
 
 squashfs=
 sha256=
 size=
 init=/sbin/init
+read -r cmdline </proc/cmdline
 set -f
-for arg in $(cat /proc/cmdline); do
+for arg in $cmdline; do
   case "$arg" in
   rootstock.squashfs=*) squashfs=${arg#*=} ;;
   rootstock.sha256=*) sha256=${arg#*=} ;;
@@ -75,9 +85,9 @@ mount -t tmpfs -o mode=0755 rootstock-ram "$ram" || rescue "cannot mount a tmpfs
 image=$ram/system.squashfs
 case "$squashfs" in
 http://*)
-  network_up || rescue "no DHCP answer on any network interface ($(ls /sys/class/net | tr '\n' ' '))"
+  network_up || rescue "no DHCP answer on any network interface: $(echo $(ls /sys/class/net))"
   say "fetching $squashfs (${size:-unknown} bytes)"
-  started=$(cut -d ' ' -f 1 /proc/uptime)
+  started=$(centiseconds)
   attempt=1
   # -c resumes a cut download with a Range request instead of starting over.
   until wget -q -c -O "$image" "$squashfs"; do
@@ -86,7 +96,8 @@ http://*)
     say "the download stopped; resuming (attempt $attempt)"
     sleep 1
   done
-  say "fetched in $(awk -v s="$started" '{ printf "%.2f", $1 - s }' /proc/uptime) s"
+  took=$(($(centiseconds) - started))
+  say "fetched in $((took / 100)).$((took % 100 / 10))$((took % 10)) s"
   ;;
 /*)
   say "using the squashfs inside the initramfs: $squashfs"
