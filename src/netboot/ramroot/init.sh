@@ -28,10 +28,10 @@ say() {
   echo "rootstock-netboot [$up]: $*"
 }
 
-# Seconds since boot in hundredths (/proc/uptime has two decimals).
+# Seconds since boot in hundredths (/proc/uptime has two decimals; "1" keeps "05" from reading as octal).
 centiseconds() {
   read -r up _ </proc/uptime
-  echo "${up%.*}${up#*.}"
+  echo $((${up%.*} * 100 + 1${up#*.} - 100))
 }
 
 rescue() {
@@ -114,6 +114,18 @@ actual=${actual%% *}
 [ "$actual" = "$sha256" ] ||
   rescue "sha256 mismatch for $squashfs: expected $sha256, got $actual"
 say "verified sha256 $sha256"
+
+# A tmpfs without extended attributes (no CONFIG_TMPFS_XATTR) makes a poor overlay upper: a folder that
+# came from the image cannot be removed (EIO). Try it on a scratch overlay and say so.
+probe=$ram/probe
+mkdir -p "$probe/lower/dir" "$probe/upper" "$probe/work" "$probe/merged"
+: >"$probe/lower/dir/file"
+if mount -t overlay -o "lowerdir=$probe/lower,upperdir=$probe/upper,workdir=$probe/work" probe "$probe/merged"; then
+  rm -r "$probe/merged/dir" 2>/dev/null ||
+    say "warning: this kernel's tmpfs has no extended attributes (CONFIG_TMPFS_XATTR), so folders of the image cannot be removed from /"
+  umount "$probe/merged"
+fi
+rm -rf "$probe"
 
 mkdir -p "$ram/upper" "$ram/work"
 mount -t squashfs -o ro,loop "$image" "$lower" || rescue "cannot mount $squashfs (squashfs on a loop device)"
