@@ -15,6 +15,7 @@ import type { RootstockEvent } from "../src/events.ts";
 import { buildNetbootBundle, type NetbootInputs } from "../src/netboot/build-bundle.ts";
 import { bundleEntries } from "../src/netboot/bundle-entries.ts";
 import { startBundleServer } from "../src/netboot/bundle-server.ts";
+import { exportBundle } from "../src/netboot/export-bundle.ts";
 import { netbootCmdline } from "../src/netboot/netboot-manifest.ts";
 import { REQUIRED_APPLETS } from "../src/netboot/ram-root.ts";
 import { cpioInitramfs } from "./fixtures/cpio-initramfs.ts";
@@ -281,5 +282,61 @@ describe("netboot bundle", () => {
     } finally {
       await server.close();
     }
+  });
+
+  test("exported for a LAN: files, scripts for the public URL, a dnsmasq config dnsmasq accepts, the kexec bundle", async () => {
+    const bundle = await buildNetbootBundle(inputs, { storeDir, initramfs: cpioInitramfs });
+    const ipxe = join(work, "ipxe-binaries");
+    await mkdir(ipxe, { recursive: true });
+    await writeFile(join(ipxe, "undionly.kpxe"), "a stand-in for iPXE's BIOS binary");
+    const target = join(work, "lan");
+    const base = new URL("http://192.168.1.10:8080/");
+    const result = await exportBundle(bundle, target, { base, ipxeFolders: [join(work, "nothing"), ipxe] });
+    assert.deepEqual(result.files.sort(), [
+      "README.txt",
+      "boot.ipxe",
+      "dnsmasq.conf",
+      "initrd.img",
+      "kexec-boot",
+      "system.squashfs",
+      "tftp/undionly.kpxe",
+      "vmlinuz",
+    ]);
+    assert.deepEqual(result.missingIpxe, ["ipxe.efi"]);
+    assert.match(
+      await readFile(join(target, "boot.ipxe"), "utf8"),
+      /^kernel http:\/\/192\.168\.1\.10:8080\/vmlinuz /m,
+    );
+    const { stderr } = await run("dnsmasq", ["--test", `--conf-file=${result.dnsmasq}`]);
+    assert.match(stderr, /syntax check OK/);
+    const config = await readFile(join(target, "dnsmasq.conf"), "utf8");
+    assert.ok(config.includes(`\ntftp-root=${join(target, "tftp")}\n`));
+    assert.match(await readFile(join(target, "README.txt"), "utf8"), /lacks ipxe\.efi/);
+
+    // kexec-boot takes the files beside it: no server is running.
+    const bin = join(work, "fake-bin-lan");
+    await mkdir(bin, { recursive: true });
+    const record = join(work, "kexec-calls-lan");
+    await writeFile(join(bin, "kexec"), `#!/bin/sh\nprintf '%s\\n' "$@" >>"${record}"\n`, { mode: 0o755 });
+    await run("sh", [join(target, "kexec-boot")], {
+      env: { PATH: `${bin}:/usr/bin:/bin`, KEXEC_LOAD_ONLY: "1" },
+    });
+    const calls = (await readFile(record, "utf8")).trim().split("\n");
+    assert.equal(calls[3], `--command-line=${netbootCmdline(bundle.manifest, base)}`);
+    // A kernel that is not the bundle's is refused; editing the folder leaves the store as it was.
+    await writeFile(join(target, "vmlinuz"), "not the kernel");
+    assert.equal(sha256Of(await readFile(join(bundle.dir, "vmlinuz"))), bundle.manifest.files.vmlinuz.sha256);
+    await assert.rejects(
+      run("sh", [join(target, "kexec-boot")], {
+        env: { PATH: `${bin}:/usr/bin:/bin`, KEXEC_LOAD_ONLY: "1" },
+      }),
+      /kexec-boot: vmlinuz has sha256 [0-9a-f]{64}, expected/,
+    );
+
+    const named = await exportBundle(bundle, join(work, "lan-named"), {
+      base: new URL("http://boot.lan:8080/"),
+    });
+    assert.equal(named.dnsmasq, undefined);
+    assert.match(named.dnsmasqSkipped ?? "", /needs the server's IPv4 address/);
   });
 });
