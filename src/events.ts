@@ -101,6 +101,24 @@ export type TestEvent =
       junit: string;
     };
 
+export type NetbootEvent =
+  | { type: "netboot:bundle"; image: string; key: string; dir: string; cached: boolean; bytes: number }
+  | { type: "netboot:listening"; url: string; address: string; port: number }
+  | {
+      type: "netboot:request";
+      method: string;
+      /** The request target as sent (cut to 200 characters). */
+      path: string;
+      status: number;
+      /** Body bytes sent. */
+      bytes: number;
+      range?: string;
+      /** False when the client went away before the response ended. */
+      complete: boolean;
+      remote: string;
+      ms: number;
+    };
+
 export type RootstockEvent =
   | PlanEvent
   | FetchEvent
@@ -108,6 +126,7 @@ export type RootstockEvent =
   | ImageEvent
   | VmEvent
   | TestEvent
+  | NetbootEvent
   | ContextEvent;
 
 export type Emit = (event: RootstockEvent) => void;

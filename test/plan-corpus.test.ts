@@ -260,6 +260,38 @@ const CASES: Record<string, Expectation> = {
     where: "plan.toml:14:",
     message: /images\.root\.files: folder .*rootfs does not exist/,
   },
+  "netboot-not-squashfs": {
+    code: "ERR_PLAN_BAD_VALUE",
+    where: "plan.toml:13:",
+    message: /images\.root\.netboot: image "root" is ext4; a netboot system is a squashfs/,
+    hint: /kind = "squashfs"/,
+  },
+  "netboot-unknown-busybox": {
+    code: "ERR_PLAN_UNKNOWN_STEP",
+    where: "plan.toml:14:",
+    message: /images\.system\.netboot\.busybox\.step: names step "bussybox"/,
+  },
+  "netboot-no-kernel": {
+    code: "ERR_PLAN_NO_KERNEL",
+    where: "plan.toml:12:",
+    message: /image "system" netboots, but no kernel is declared/,
+  },
+  "netboot-reserved-cmdline": {
+    code: "ERR_PLAN_BAD_VALUE",
+    where: "plan.toml:15:",
+    message: /netboot\.cmdline: rootstock\.\* parameters are computed by rootstock/,
+  },
+  "netboot-relative-init": {
+    code: "ERR_PLAN_BAD_VALUE",
+    where: "plan.toml:15:",
+    message: /netboot\.init: expected an absolute path without "\.\.", got "sbin\/init"/,
+  },
+  "netboot-missing-busybox": {
+    code: "ERR_PLAN_MISSING_FIELD",
+    where: "plan.toml:13:",
+    message: /images\.system\.netboot\.busybox: required field is missing/,
+    problems: 2,
+  },
   "no-plan-toml": { code: "ERR_PLAN_NOT_FOUND", where: "plan.toml:", message: /no plan\.toml in/ },
   "many-problems": {
     code: "ERR_PLAN_BAD_VALUE",

@@ -67,6 +67,7 @@ export const TEST_REQUIREMENTS: readonly Requirement[] = [
   { command: "chromium", package: "chromium", purpose: "renders report.html in tests", group: "tests" },
   { command: "hyperfine", package: "hyperfine", purpose: "benchmarks in bench/", group: "tests" },
   { command: "dpkg-deb", package: "dpkg", purpose: "unpacks the fixture kernel package", group: "tests" },
+  { command: "dnsmasq", package: "dnsmasq-base", purpose: "checks netboot dnsmasq configs", group: "tests" },
 ];
 
 /** Debian packages for commands plans commonly declare under [host] tools. */

@@ -631,37 +631,35 @@ async function loadImages(
           "squashfs",
         ]);
       });
-      for (const [index, test] of (boot.tests ?? []).entries()) {
-        const exists = await stat(join(context.planDir, test)).then(
-          (info) => info.isFile(),
-          () => false,
+      await checkMachineFiles(context, boot, [...base, "boot"], at, problems);
+    }
+    const netboot = image.netboot;
+    if (netboot) {
+      const where = [...base, "netboot"];
+      const field = `images.${name}.netboot`;
+      if (image.kind !== "squashfs") {
+        problems.push(
+          new RootstockError(
+            "ERR_PLAN_BAD_VALUE",
+            `image "${name}" is ${image.kind}; a netboot system is a squashfs`,
+            {
+              ...at(where, field),
+              hint: 'set kind = "squashfs": the RAM root mounts it under a tmpfs overlay',
+            },
+          ),
         );
-        if (!exists) {
-          problems.push(
-            new RootstockError(
-              "ERR_PLAN_FILE_MISSING",
-              `test ${join(context.displayDir, test)} does not exist`,
-              {
-                ...at([...base, "boot", "tests", index], `images.${name}.boot.tests[${index}]`),
-                hint: "tests are TypeScript modules in the plan, such as tests/boot.test.ts",
-              },
-            ),
-          );
-        }
       }
-      for (const [index, pattern] of (boot.fatal ?? []).entries()) {
-        try {
-          new RegExp(pattern);
-        } catch {
-          problems.push(
-            new RootstockError(
-              "ERR_PLAN_BAD_VALUE",
-              `fatal pattern ${JSON.stringify(pattern)} is not a valid regular expression`,
-              at([...base, "boot", "fatal", index], `images.${name}.boot.fatal[${index}]`),
-            ),
-          );
-        }
+      stepRef(netboot.busybox.step, [...where, "busybox", "step"], `${field}.busybox.step`);
+      if (netboot.kernel) stepRef(netboot.kernel.step, [...where, "kernel", "step"], `${field}.kernel.step`);
+      else if (!plan.kernel) {
+        problems.push(
+          new RootstockError("ERR_PLAN_NO_KERNEL", `image "${name}" netboots, but no kernel is declared`, {
+            ...at(where, field),
+            hint: 'add `kernel = { step = "linux", path = "boot/bzImage" }` to plan.toml or to this [netboot] table',
+          }),
+        );
       }
+      await checkMachineFiles(context, netboot, where, at, problems);
     }
     const compression =
       image.compression ?? (image.kind === "ext4" ? "none" : image.kind === "squashfs" ? "xz" : "gzip");
@@ -717,7 +715,63 @@ async function loadImages(
               ...(boot.prompt === undefined ? {} : { prompt: boot.prompt }),
             },
           }),
+      ...(netboot === undefined
+        ? {}
+        : {
+            netboot: {
+              busybox: { step: netboot.busybox.step, path: netboot.busybox.path ?? "bin/busybox" },
+              init: netboot.init ?? "/sbin/init",
+              fatal: netboot.fatal ?? [],
+              tests: netboot.tests ?? [],
+              ...(netboot.kernel === undefined ? {} : { kernel: netboot.kernel }),
+              ...(netboot.cmdline === undefined ? {} : { cmdline: netboot.cmdline }),
+              ...(netboot.embed === undefined ? {} : { embedMaxBytes: parseSize(netboot.embed) as number }),
+              ...(netboot.memory === undefined ? {} : { memoryBytes: parseSize(netboot.memory) as number }),
+              ...(netboot.timeout === undefined
+                ? {}
+                : { timeoutMs: parseDuration(netboot.timeout) as number }),
+              ...(netboot.prompt === undefined ? {} : { prompt: netboot.prompt }),
+            },
+          }),
     });
   }
   return images;
+}
+
+/** The test modules and fatal patterns of a machine an image boots in (`[boot]` or `[netboot]`). */
+async function checkMachineFiles(
+  context: TreeContext,
+  machine: { tests?: string[]; fatal?: string[] },
+  path: string[],
+  at: (path: (string | number)[], field: string) => { file: string; line: number | undefined; field: string },
+  problems: RootstockError[],
+): Promise<void> {
+  const field = path.join(".");
+  for (const [index, test] of (machine.tests ?? []).entries()) {
+    const exists = await stat(join(context.planDir, test)).then(
+      (info) => info.isFile(),
+      () => false,
+    );
+    if (!exists) {
+      problems.push(
+        new RootstockError("ERR_PLAN_FILE_MISSING", `test ${join(context.displayDir, test)} does not exist`, {
+          ...at([...path, "tests", index], `${field}.tests[${index}]`),
+          hint: "tests are TypeScript modules in the plan, such as tests/boot.test.ts",
+        }),
+      );
+    }
+  }
+  for (const [index, pattern] of (machine.fatal ?? []).entries()) {
+    try {
+      new RegExp(pattern);
+    } catch {
+      problems.push(
+        new RootstockError(
+          "ERR_PLAN_BAD_VALUE",
+          `fatal pattern ${JSON.stringify(pattern)} is not a valid regular expression`,
+          at([...path, "fatal", index], `${field}.fatal[${index}]`),
+        ),
+      );
+    }
+  }
 }

@@ -166,6 +166,32 @@ const imageDevice = z.strictObject({
   owner: owner.optional(),
 });
 
+/** What makes a squashfs image the system of a netboot bundle (see src/netboot). */
+const netbootSchema = z.strictObject({
+  /** The step output that holds a static busybox: the RAM root's only program. */
+  busybox: z.strictObject({ step: stepName, path: relativePath.optional() }),
+  /** The system's init, which the RAM root starts with switch_root. */
+  init: absolutePath
+    .refine((value) => !/\s/.test(value), {
+      error: "expected a path without spaces (it goes on the kernel command line)",
+    })
+    .optional(),
+  kernel: kernelRef.optional(),
+  cmdline: z
+    .string()
+    .refine((value) => !/(^|\s)rootstock\./.test(value), {
+      error: "rootstock.* parameters are computed by rootstock; remove them from cmdline",
+    })
+    .optional(),
+  /** Append the squashfs to the initramfs instead of fetching it, when it is at most this size. */
+  embed: size.optional(),
+  memory: size.optional(),
+  timeout: duration.optional(),
+  prompt: z.string().optional(),
+  fatal: z.array(z.string()).optional(),
+  tests: z.array(relativePath).optional(),
+});
+
 export const imageSchema = z.strictObject({
   kind: z.enum(imageKinds),
   description: z.string().optional(),
@@ -180,6 +206,7 @@ export const imageSchema = z.strictObject({
   owners: z.record(absolutePath, owner).optional(),
   devices: z.array(imageDevice).optional(),
   boot: bootSchema.optional(),
+  netboot: netbootSchema.optional(),
 });
 
 const stageSchema = z.strictObject({

@@ -105,6 +105,25 @@ export interface ImageOwner {
   gid: number;
 }
 
+/** A squashfs image booted into RAM over the network: `[images.NAME.netboot]`. */
+export interface Netboot {
+  /** The step output and the path in it of a static busybox (default path `bin/busybox`). */
+  busybox: { step: string; path: string };
+  /** The system's init (default `/sbin/init`). */
+  init: string;
+  kernel?: KernelRef;
+  /** Appended to the kernel's cmdline. */
+  cmdline?: string;
+  /** Embed the squashfs in the initramfs when it is at most this many bytes (default: never). */
+  embedMaxBytes?: number;
+  memoryBytes?: number;
+  timeoutMs?: number;
+  prompt?: string;
+  fatal: string[];
+  /** Test modules run against the netbooted system. */
+  tests: string[];
+}
+
 export interface Image {
   name: string;
   kind: ImageKind;
@@ -119,6 +138,7 @@ export interface Image {
   owners: ImageOwner[];
   devices: ImageDevice[];
   boot?: Boot;
+  netboot?: Netboot;
 }
 
 export interface Stage {

@@ -1,0 +1,48 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { bootInstructions } from "./boot-instructions.ts";
+
+describe("bootInstructions", () => {
+  test("on loopback: the chain line, the same for a QEMU guest, a QEMU command, and kexec", () => {
+    assert.deepEqual(bootInstructions({ address: "127.0.0.1", port: 8080 }), [
+      { what: "at an iPXE prompt", line: "chain http://127.0.0.1:8080/boot.ipxe" },
+      { what: "a QEMU guest (user network)", line: "chain http://10.0.2.2:8080/boot.ipxe" },
+      {
+        what: "or boot one now",
+        line: "qemu-system-x86_64 -m 512M -nographic -boot n -nic user,model=virtio-net-pci,bootfile=http://10.0.2.2:8080/boot.ipxe",
+      },
+      {
+        what: "from a running Linux",
+        line: "wget -O kexec-boot http://127.0.0.1:8080/kexec-boot && sh kexec-boot",
+      },
+    ]);
+  });
+
+  test("on every interface: one chain line per host address; a public URL wins over all", () => {
+    const everywhere = bootInstructions({
+      address: "0.0.0.0",
+      port: 80,
+      hostAddresses: ["192.168.1.10", "10.1.2.3"],
+    });
+    assert.deepEqual(
+      everywhere.filter((item) => item.what === "at an iPXE prompt").map((item) => item.line),
+      ["chain http://192.168.1.10/boot.ipxe", "chain http://10.1.2.3/boot.ipxe"],
+    );
+    const published = bootInstructions({
+      address: "192.168.1.10",
+      port: 8080,
+      publicBase: new URL("http://boot.lan:8080/"),
+    });
+    assert.deepEqual(published, [
+      { what: "at an iPXE prompt", line: "chain http://boot.lan:8080/boot.ipxe" },
+      {
+        what: "from a running Linux",
+        line: "wget -O kexec-boot http://boot.lan:8080/kexec-boot && sh kexec-boot",
+      },
+    ]);
+  });
+
+  test("IPv6 addresses are bracketed", () => {
+    assert.equal(bootInstructions({ address: "::1", port: 9 })[0]?.line, "chain http://[::1]:9/boot.ipxe");
+  });
+});

@@ -1,0 +1,58 @@
+/**
+ * What to tell a person once the server listens: the line to type at an iPXE prompt, a QEMU command
+ * that netboots from it, and the kexec line, each with a URL the client can reach. QEMU's user network
+ * shows the host's loopback to a guest as 10.0.2.2.
+ */
+import { chainCommand } from "./ipxe-script.ts";
+import { formatHostPort } from "./server-address.ts";
+
+export interface BootInstruction {
+  /** Who it is for: "iPXE prompt", "QEMU", "running Linux". */
+  what: string;
+  line: string;
+}
+
+export interface ServerView {
+  /** The address listened on and its port. */
+  address: string;
+  port: number;
+  /** --public-url, when given. */
+  publicBase?: URL;
+  /** This machine's non-loopback IPv4 addresses, for a server listening on every interface. */
+  hostAddresses?: string[];
+}
+
+export const QEMU_HOST = "10.0.2.2";
+
+export function bootInstructions(server: ServerView): BootInstruction[] {
+  const loopback =
+    server.address === "127.0.0.1" || server.address === "::1" || server.address.startsWith("127.");
+  const everywhere = server.address === "0.0.0.0" || server.address === "::";
+  const bases: URL[] = server.publicBase
+    ? [server.publicBase]
+    : everywhere
+      ? (server.hostAddresses ?? []).map(
+          (address) => new URL(`http://${formatHostPort(address, server.port)}/`),
+        )
+      : [new URL(`http://${formatHostPort(server.address, server.port)}/`)];
+  const lines: BootInstruction[] = bases.map((base) => ({
+    what: "at an iPXE prompt",
+    line: chainCommand(base),
+  }));
+  if (loopback || everywhere) {
+    const guest = new URL(`http://${QEMU_HOST}:${server.port}/`);
+    lines.push({ what: "a QEMU guest (user network)", line: chainCommand(guest) });
+    lines.push({
+      what: "or boot one now",
+      line: `qemu-system-x86_64 -m 512M -nographic -boot n -nic user,model=virtio-net-pci,bootfile=${new URL("boot.ipxe", guest).href}`,
+    });
+  }
+  const first = bases[0];
+  if (first) {
+    lines.push({
+      what: "from a running Linux",
+      line: `wget -O kexec-boot ${new URL("kexec-boot", first).href} && sh kexec-boot`,
+    });
+  }
+  return lines;
+}

@@ -1,0 +1,265 @@
+/**
+ * A netboot bundle in the store: `<store>/netboot/<key>/` holds vmlinuz, initrd.img (the RAM root, and
+ * the squashfs appended when it is small enough and the plan asks), system.squashfs (otherwise) and
+ * manifest.json. The key is the hash of the inputs, so a bundle is made once; it is assembled beside
+ * the store, checked, and renamed into place.
+ */
+import { randomBytes } from "node:crypto";
+import { copyFile, link, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { digestFile, sha256Json, sha256Text } from "../digest.ts";
+import { RootstockError } from "../errors.ts";
+import { type Emit, ignoreEvents } from "../events.ts";
+import {
+  type BundleFile,
+  EMBEDDED_SQUASHFS,
+  NETBOOT_FORMAT,
+  type NetbootManifest,
+} from "./netboot-manifest.ts";
+import { appendNewcArchive } from "./newc-archive.ts";
+import { ramRootScripts, stageRamRoot } from "./ram-root.ts";
+import { listSquashfs, resolveInImage } from "./squashfs-listing.ts";
+
+export interface BuiltFile {
+  path: string;
+  sha256: string;
+  size: number;
+}
+
+/**
+ * Makes an initramfs from a folder (compressed; device nodes are the builder's business). `identity`
+ * names the builder and its settings, for the bundle key: another builder, another bundle.
+ */
+export interface InitramfsBuilder {
+  identity: string;
+  build(tree: { name: string; dir: string }, options: { signal?: AbortSignal }): Promise<BuiltFile>;
+}
+
+export interface NetbootInputs {
+  plan: string;
+  image: string;
+  /** The plan's architecture, which busybox must match. */
+  arch: string;
+  kernel: { path: string; sha256?: string };
+  /** The busybox binary, and how messages name it (`busybox:bin/busybox`). */
+  busybox: { path: string; label: string };
+  /** The system's squashfs image. */
+  squashfs: { path: string; sha256?: string };
+  /** The system's init inside the squashfs. */
+  init: string;
+  /** The kernel's and the image's cmdline, before rootstock's parameters. */
+  cmdline: string;
+  /** Put the squashfs inside the initramfs when it is at most this many bytes (default: never). */
+  embedMaxBytes?: number;
+}
+
+export interface BuildBundleOptions {
+  storeDir: string;
+  initramfs: InitramfsBuilder;
+  emit?: Emit;
+  signal?: AbortSignal;
+}
+
+export interface NetbootBundle {
+  /** The store entry folder. */
+  dir: string;
+  manifest: NetbootManifest;
+  /** True when it was already in the store. */
+  cached: boolean;
+}
+
+export function bundleStoreDir(storeDir: string): string {
+  return join(storeDir, "netboot");
+}
+
+export async function buildNetbootBundle(
+  inputs: NetbootInputs,
+  options: BuildBundleOptions,
+): Promise<NetbootBundle> {
+  const emit = options.emit ?? ignoreEvents;
+  const signal = options.signal;
+  const kernel = await fileDigest(inputs.kernel, signal);
+  const squashfs = await fileDigest(inputs.squashfs, signal);
+  const busybox = await digestFile(inputs.busybox.path, signal).catch(() => undefined);
+  const scripts = await ramRootScripts();
+  const embed = inputs.embedMaxBytes !== undefined && squashfs.size <= inputs.embedMaxBytes;
+  const key = sha256Json({
+    format: NETBOOT_FORMAT,
+    plan: inputs.plan,
+    image: inputs.image,
+    arch: inputs.arch,
+    kernel: kernel.sha256,
+    squashfs: squashfs.sha256,
+    busybox: busybox?.sha256 ?? `missing:${inputs.busybox.path}`,
+    scripts: sha256Text(scripts.init + scripts.udhcpc),
+    initramfs: options.initramfs.identity,
+    init: inputs.init,
+    cmdline: inputs.cmdline,
+    embed,
+  });
+  const root = bundleStoreDir(options.storeDir);
+  const dir = join(root, key);
+  const found = await readManifest(dir);
+  if (found) {
+    emit({ type: "netboot:bundle", image: inputs.image, key, dir, cached: true, bytes: bundleBytes(found) });
+    return { dir, manifest: found, cached: true };
+  }
+
+  await checkInit(inputs, signal);
+  const scratch = join(root, "tmp", `${key.slice(0, 16)}.${randomBytes(6).toString("hex")}`);
+  await mkdir(scratch, { recursive: true });
+  try {
+    const ramRoot = await stageRamRoot(inputs.busybox.path, join(scratch, "ramroot"), {
+      label: inputs.busybox.label,
+      arch: inputs.arch,
+    });
+    const initramfs = await options.initramfs.build(
+      { name: `${inputs.image}-ramroot`, dir: ramRoot.dir },
+      signal === undefined ? {} : { signal },
+    );
+    const entry = join(scratch, "entry");
+    await mkdir(entry);
+    await linkOrCopy(inputs.kernel.path, join(entry, "vmlinuz"));
+    await copyFile(initramfs.path, join(entry, "initrd.img"));
+    if (embed) {
+      await appendNewcArchive(
+        join(entry, "initrd.img"),
+        [
+          { kind: "dir", path: EMBEDDED_SQUASHFS.slice(1).split("/")[0] as string },
+          {
+            kind: "file",
+            path: EMBEDDED_SQUASHFS.slice(1),
+            source: inputs.squashfs.path,
+            size: squashfs.size,
+          },
+        ],
+        signal === undefined ? {} : { signal },
+      );
+    } else {
+      await linkOrCopy(inputs.squashfs.path, join(entry, "system.squashfs"));
+    }
+
+    // What was assembled is what was keyed: an input that changed meanwhile must not enter the store.
+    await expectDigest(join(entry, "vmlinuz"), kernel, inputs.kernel.path, signal);
+    if (!embed) await expectDigest(join(entry, "system.squashfs"), squashfs, inputs.squashfs.path, signal);
+    const initrd = await digestFile(join(entry, "initrd.img"), signal);
+    const manifest: NetbootManifest = {
+      format: NETBOOT_FORMAT,
+      key,
+      plan: inputs.plan,
+      image: inputs.image,
+      files: {
+        vmlinuz: kernel,
+        "initrd.img": { sha256: initrd.sha256, size: initrd.size },
+        ...(embed ? {} : { "system.squashfs": squashfs }),
+      },
+      cmdline: inputs.cmdline,
+      init: inputs.init,
+      squashfs: { ...squashfs, ...(embed ? { embedded: EMBEDDED_SQUASHFS } : {}) },
+      ramRoot: { busybox: ramRoot.busybox, bytes: initramfs.size },
+    };
+    await writeFile(join(entry, "manifest.json"), `${JSON.stringify(manifest, null, 2)}\n`);
+    await commit(entry, dir);
+    const committed = (await readManifest(dir)) ?? manifest;
+    emit({
+      type: "netboot:bundle",
+      image: inputs.image,
+      key,
+      dir,
+      cached: false,
+      bytes: bundleBytes(committed),
+    });
+    return { dir, manifest: committed, cached: false };
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+export async function readManifest(dir: string): Promise<NetbootManifest | undefined> {
+  const text = await readFile(join(dir, "manifest.json"), "utf8").catch(() => undefined);
+  if (text === undefined) return undefined;
+  const manifest = JSON.parse(text) as NetbootManifest;
+  return manifest.format === NETBOOT_FORMAT ? manifest : undefined;
+}
+
+function bundleBytes(manifest: NetbootManifest): number {
+  return Object.values(manifest.files).reduce((sum, file) => sum + (file?.size ?? 0), 0);
+}
+
+async function fileDigest(
+  file: { path: string; sha256?: string },
+  signal?: AbortSignal,
+): Promise<BundleFile> {
+  const digest = await digestFile(file.path, signal).catch((error: NodeJS.ErrnoException) => {
+    throw new RootstockError(
+      "ERR_NETBOOT_INPUT_MISSING",
+      `cannot read ${file.path}: ${error.code ?? error.message}`,
+      {
+        hint: "build the plan first (rootstock run PLAN), so that the kernel and the image exist",
+      },
+    );
+  });
+  if (file.sha256 !== undefined && digest.sha256 !== file.sha256) {
+    throw new RootstockError(
+      "ERR_NETBOOT_INPUT_CHANGED",
+      `${file.path} has sha256 ${digest.sha256}, but its store entry says ${file.sha256}`,
+      { hint: "a store entry was modified in place; remove it and build again" },
+    );
+  }
+  return { sha256: digest.sha256, size: digest.size };
+}
+
+async function expectDigest(
+  path: string,
+  expected: BundleFile,
+  source: string,
+  signal?: AbortSignal,
+): Promise<void> {
+  const actual = await digestFile(path, signal);
+  if (actual.sha256 !== expected.sha256 || actual.size !== expected.size) {
+    throw new RootstockError("ERR_NETBOOT_INPUT_CHANGED", `${source} changed while the bundle was made`, {
+      hint: "run the command again once nothing writes to the store",
+    });
+  }
+}
+
+/** The system's init must be in the image, and lead (through its links) to an executable file. */
+async function checkInit(inputs: NetbootInputs, signal?: AbortSignal): Promise<void> {
+  const listing = await listSquashfs(inputs.squashfs.path, signal);
+  const resolved = resolveInImage(listing, inputs.init);
+  const where = { hint: "set [images.NAME.netboot] init to the path of the system's init inside the image" };
+  if (!resolved.found) {
+    const chain = resolved.via.length === 0 ? "" : ` (${resolved.via.join(", ")})`;
+    throw new RootstockError(
+      "ERR_NETBOOT_INIT_MISSING",
+      `image "${inputs.image}" has no ${resolved.missing}, so its init ${inputs.init} cannot start${chain}`,
+      where,
+    );
+  }
+  if (resolved.entry.type !== "file" || !resolved.entry.executable) {
+    throw new RootstockError(
+      "ERR_NETBOOT_INIT_NOT_EXECUTABLE",
+      `the init ${inputs.init} of image "${inputs.image}" leads to ${resolved.path}, which is ${resolved.entry.type === "file" ? "not executable" : `a ${resolved.entry.type}`}`,
+      where,
+    );
+  }
+}
+
+/** Hard links share the bytes of an immutable store entry; another file system gets a copy. */
+async function linkOrCopy(from: string, to: string): Promise<void> {
+  try {
+    await link(from, to);
+  } catch {
+    await copyFile(from, to);
+  }
+}
+
+async function commit(built: string, dir: string): Promise<void> {
+  try {
+    await rename(built, dir);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    // Another run committed the same key first: both are the same bundle.
+    if (code !== "ENOTEMPTY" && code !== "EEXIST") throw error;
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * What the netboot server serves for a bundle: its files, and the scripts rendered for the address
+ * each client used (boot.ipxe, kexec-boot), plus an index that says how to boot.
+ */
+import { join } from "node:path";
+import type { NetbootBundle } from "./build-bundle.ts";
+import type { ServedEntry } from "./bundle-server.ts";
+import { chainCommand, renderIpxeScript } from "./ipxe-script.ts";
+import { renderKexecScript } from "./kexec-script.ts";
+import { BUNDLE_FILES, type NetbootManifest, netbootCmdline } from "./netboot-manifest.ts";
+
+const TEXT = "text/plain; charset=utf-8";
+
+export function bundleEntries(bundle: NetbootBundle): Map<string, ServedEntry> {
+  const { manifest } = bundle;
+  const entries = new Map<string, ServedEntry>();
+  entries.set("", { kind: "rendered", contentType: TEXT, render: (base) => renderIndex(manifest, base) });
+  entries.set("boot.ipxe", {
+    kind: "rendered",
+    contentType: TEXT,
+    render: (base) => renderIpxeScript(manifest, base),
+  });
+  entries.set("kexec-boot", {
+    kind: "rendered",
+    contentType: "text/x-shellscript; charset=utf-8",
+    render: (base) => renderKexecScript(manifest, base),
+  });
+  for (const name of BUNDLE_FILES) {
+    const file = manifest.files[name];
+    if (file)
+      entries.set(name, { kind: "file", path: join(bundle.dir, name), size: file.size, sha256: file.sha256 });
+  }
+  return entries;
+}
+
+/** How to boot from this server, for a person who opens it in a browser or with curl. */
+export function renderIndex(manifest: NetbootManifest, base: URL): string {
+  const files = BUNDLE_FILES.flatMap((name) => {
+    const file = manifest.files[name];
+    return file
+      ? [`  ${name.padEnd(16)} ${String(file.size).padStart(11)} bytes  sha256 ${file.sha256}`]
+      : [];
+  });
+  return [
+    `rootstock netboot: plan ${manifest.plan}, image ${manifest.image} (bundle ${manifest.key.slice(0, 16)})`,
+    "",
+    `At an iPXE prompt:       ${chainCommand(base)}`,
+    `From a running Linux:    wget -O kexec-boot ${new URL("kexec-boot", base).href} && sh kexec-boot`,
+    "",
+    "Files:",
+    ...files,
+    ...(manifest.squashfs.embedded === undefined
+      ? []
+      : [
+          `  (the system's squashfs, ${manifest.squashfs.size} bytes, is inside initrd.img at ${manifest.squashfs.embedded})`,
+        ]),
+    "",
+    "Kernel command line:",
+    `  ${netbootCmdline(manifest, base)}`,
+    "",
+  ].join("\n");
+}

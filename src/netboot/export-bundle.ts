@@ -1,0 +1,148 @@
+/**
+ * A bundle written out for use without rootstock: the files, boot.ipxe and kexec-boot rendered for the
+ * server's public URL (any static HTTP server can then serve the folder), the dnsmasq proxy-DHCP/TFTP
+ * configuration for a LAN with the iPXE binaries it hands out, and a README that says how to boot.
+ * kexec-boot uses the kernel and initrd beside it, so the folder is also the kexec bundle.
+ */
+import { constants } from "node:fs";
+import { access, chmod, copyFile, mkdir, rm, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import type { NetbootBundle } from "./build-bundle.ts";
+import { renderIndex } from "./bundle-entries.ts";
+import { IPXE_BIOS, IPXE_UEFI, renderDnsmasqConfig } from "./dnsmasq-config.ts";
+import { renderIpxeScript } from "./ipxe-script.ts";
+import { renderKexecScript } from "./kexec-script.ts";
+import { BUNDLE_FILES } from "./netboot-manifest.ts";
+
+/** Where Debian's and Fedora's ipxe packages put the binaries PXE firmware chainloads. */
+export const IPXE_FOLDERS = ["/usr/lib/ipxe", "/usr/share/ipxe"];
+
+export interface ExportOptions {
+  /** The URL clients reach the server by. */
+  base: URL;
+  /** Folders searched for undionly.kpxe and ipxe.efi (default IPXE_FOLDERS). */
+  ipxeFolders?: string[];
+  /** dnsmasq's interface= line. */
+  networkInterface?: string;
+}
+
+export interface ExportResult {
+  dir: string;
+  /** Every file written, relative to dir. */
+  files: string[];
+  dnsmasq?: string;
+  /** Why there is no dnsmasq.conf, when there is none. */
+  dnsmasqSkipped?: string;
+  /** iPXE binaries the host does not have (the LAN setup needs them in tftp/). */
+  missingIpxe: string[];
+}
+
+export async function exportBundle(
+  bundle: NetbootBundle,
+  target: string,
+  options: ExportOptions,
+): Promise<ExportResult> {
+  const dir = resolve(target);
+  const { manifest } = bundle;
+  const files: string[] = [];
+  await mkdir(dir, { recursive: true });
+  const put = async (name: string, text: string, mode = 0o644) => {
+    await writeFile(join(dir, name), text);
+    await chmod(join(dir, name), mode);
+    files.push(name);
+  };
+  for (const name of BUNDLE_FILES) {
+    if (!manifest.files[name]) continue;
+    // A copy (a reflink where the file system can): a hard link would let an edit here change the store.
+    await rm(join(dir, name), { force: true });
+    await copyFile(join(bundle.dir, name), join(dir, name), constants.COPYFILE_FICLONE);
+    files.push(name);
+  }
+  await put("boot.ipxe", renderIpxeScript(manifest, options.base));
+  await put("kexec-boot", renderKexecScript(manifest, options.base), 0o755);
+
+  const tftp = join(dir, "tftp");
+  const missingIpxe: string[] = [];
+  await mkdir(tftp, { recursive: true });
+  for (const binary of [IPXE_BIOS, IPXE_UEFI]) {
+    const source = await firstExisting(
+      (options.ipxeFolders ?? IPXE_FOLDERS).map((folder) => join(folder, binary)),
+    );
+    if (source === undefined) missingIpxe.push(binary);
+    else {
+      await copyFile(source, join(tftp, binary));
+      files.push(`tftp/${binary}`);
+    }
+  }
+  let dnsmasq: string | undefined;
+  let dnsmasqSkipped: string | undefined;
+  try {
+    await put(
+      "dnsmasq.conf",
+      renderDnsmasqConfig({
+        base: options.base,
+        tftpRoot: tftp,
+        title: `rootstock netboot: plan ${manifest.plan}, image ${manifest.image}`,
+        ...(options.networkInterface === undefined ? {} : { networkInterface: options.networkInterface }),
+      }),
+    );
+    dnsmasq = join(dir, "dnsmasq.conf");
+  } catch (error) {
+    dnsmasqSkipped = (error as Error).message;
+  }
+  await put(
+    "README.txt",
+    renderReadme({ index: renderIndex(manifest, options.base), dnsmasq, dnsmasqSkipped, missingIpxe }),
+  );
+  return {
+    dir,
+    files,
+    missingIpxe,
+    ...(dnsmasq === undefined ? {} : { dnsmasq }),
+    ...(dnsmasqSkipped === undefined ? {} : { dnsmasqSkipped }),
+  };
+}
+
+function renderReadme(parts: {
+  index: string;
+  dnsmasq: string | undefined;
+  dnsmasqSkipped: string | undefined;
+  missingIpxe: string[];
+}): string {
+  const lan =
+    parts.dnsmasq === undefined
+      ? [`No dnsmasq.conf: ${parts.dnsmasqSkipped}`]
+      : [
+          "For machines of a LAN that boot from the network (PXE), run as root on a machine of that LAN,",
+          "while this folder is served at the URL above:",
+          `  dnsmasq --no-daemon --conf-file=${parts.dnsmasq}`,
+          ...(parts.missingIpxe.length === 0
+            ? []
+            : [
+                `It hands out iPXE from tftp/, which lacks ${parts.missingIpxe.join(" and ")}: install the ipxe package`,
+                "(or build iPXE) and copy them there.",
+              ]),
+        ];
+  return [
+    parts.index.trimEnd(),
+    "",
+    "This folder holds everything; serve it as it is with any static HTTP server, at the URL above.",
+    "kexec-boot uses vmlinuz and initrd.img beside it when they are there.",
+    "",
+    ...lan,
+    "",
+  ].join("\n");
+}
+
+async function firstExisting(paths: string[]): Promise<string | undefined> {
+  for (const path of paths) {
+    if (
+      await access(path).then(
+        () => true,
+        () => false,
+      )
+    )
+      return path;
+  }
+  return undefined;
+}

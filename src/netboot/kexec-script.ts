@@ -1,0 +1,60 @@
+/**
+ * `kexec-boot`: boots the netboot system from a Linux machine that is already running, with kexec
+ * instead of firmware and iPXE. It takes vmlinuz and initrd.img from beside itself (a copied bundle)
+ * or fetches them from the server, checks both against their sha256, and loads them with the exact
+ * command line. The RAM root then fetches the squashfs as it does after iPXE.
+ */
+import { type NetbootManifest, netbootCmdline } from "./netboot-manifest.ts";
+
+export function renderKexecScript(manifest: NetbootManifest, base: URL): string {
+  const { vmlinuz, "initrd.img": initrd } = manifest.files;
+  return `#!/bin/sh
+# rootstock netboot: kexec into plan ${manifest.plan}, image ${manifest.image} (bundle ${manifest.key.slice(0, 16)}).
+# Run as root on a running Linux with kexec-tools. Written by rootstock for ${base.href}.
+#   sh kexec-boot              load and boot now (systemctl kexec where systemd runs, else kexec -e)
+#   KEXEC_LOAD_ONLY=1 sh kexec-boot    load only; boot later with kexec -e
+set -eu
+base=${shellQuote(base.href)}
+cmdline=${shellQuote(netbootCmdline(manifest, base))}
+
+fail() {
+  echo "kexec-boot: $*" >&2
+  exit 1
+}
+command -v kexec >/dev/null || fail "kexec is not installed (the kexec-tools package)"
+here=
+case "$0" in */kexec-boot | kexec-boot) here=$(dirname "$0") ;; esac
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+fetch() {
+  if [ -n "$here" ] && [ -f "$here/$1" ]; then
+    cp "$here/$1" "$work/$1"
+  elif command -v wget >/dev/null; then
+    wget -q -O "$work/$1" "$base$1" || fail "cannot fetch $base$1"
+  elif command -v curl >/dev/null; then
+    curl -fsS -o "$work/$1" "$base$1" || fail "cannot fetch $base$1"
+  else
+    fail "needs wget or curl to fetch $base$1"
+  fi
+  actual=$(sha256sum "$work/$1" | cut -d ' ' -f 1)
+  [ "$actual" = "$2" ] || fail "$1 has sha256 $actual, expected $2"
+}
+fetch vmlinuz ${vmlinuz.sha256}
+fetch initrd.img ${initrd.sha256}
+
+kexec -l "$work/vmlinuz" --initrd="$work/initrd.img" --command-line="$cmdline"
+echo "kexec-boot: loaded ${manifest.plan} (${manifest.image}) with: $cmdline"
+[ "\${KEXEC_LOAD_ONLY:-0}" = 1 ] && exit 0
+sync
+if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
+  exec systemctl kexec
+fi
+exec kexec -e
+`;
+}
+
+/** A shell word that stands for exactly `text`. */
+export function shellQuote(text: string): string {
+  return `'${text.replaceAll("'", `'\\''`)}'`;
+}

@@ -1,0 +1,342 @@
+/**
+ * Netboot bundles in a real store, from a real squashfs (mksquashfs) and Debian's static busybox:
+ * layout, caching, the embedded squashfs read back by GNU cpio, the checks of busybox and of the
+ * system's init, and a bundle served with its rendered scripts.
+ */
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { promisify } from "node:util";
+import { RootstockError } from "../src/errors.ts";
+import type { RootstockEvent } from "../src/events.ts";
+import { buildNetbootBundle, type NetbootInputs } from "../src/netboot/build-bundle.ts";
+import { bundleEntries } from "../src/netboot/bundle-entries.ts";
+import { startBundleServer } from "../src/netboot/bundle-server.ts";
+import { exportBundle } from "../src/netboot/export-bundle.ts";
+import { netbootCmdline } from "../src/netboot/netboot-manifest.ts";
+import { REQUIRED_APPLETS } from "../src/netboot/ram-root.ts";
+import { cpioInitramfs } from "./fixtures/cpio-initramfs.ts";
+import { sha256Of, testBytes } from "./helpers/http-server.ts";
+import { rawRequest } from "./helpers/raw-http.ts";
+
+const run = promisify(execFile);
+
+let work: string;
+let storeDir: string;
+let inputs: NetbootInputs;
+const kernel = testBytes(300_000, 3);
+
+async function makeSquashfs(name: string, build: (root: string) => Promise<void>): Promise<string> {
+  const root = join(work, `${name}-root`);
+  await mkdir(join(root, "bin"), { recursive: true });
+  await mkdir(join(root, "sbin"));
+  await copyFile("/bin/busybox", join(root, "bin", "busybox"));
+  await build(root);
+  const image = join(work, `${name}.squashfs`);
+  await run("mksquashfs", [root, image, "-noappend", "-quiet", "-no-progress", "-all-root", "-comp", "gzip"]);
+  return image;
+}
+
+async function refusal(promise: Promise<unknown>, code: string): Promise<RootstockError> {
+  try {
+    await promise;
+  } catch (error) {
+    assert.ok(error instanceof RootstockError, `expected a RootstockError, got ${String(error)}`);
+    assert.equal(error.code, code, error.message);
+    return error;
+  }
+  assert.fail(`expected ${code}`);
+}
+
+before(async () => {
+  work = await mkdtemp(join(tmpdir(), "rootstock-netboot-bundle-"));
+  storeDir = join(work, "store");
+  await writeFile(join(work, "bzImage"), kernel);
+  const squashfs = await makeSquashfs("system", async (root) => {
+    await symlink("../bin/busybox", join(root, "sbin", "init"));
+    await writeFile(join(root, "sbin", "not-executable"), "#!/bin/sh\n");
+    await symlink("/bin/missing", join(root, "sbin", "dangling"));
+  });
+  inputs = {
+    plan: "demo",
+    image: "system",
+    arch: "x86_64",
+    kernel: { path: join(work, "bzImage") },
+    busybox: { path: "/bin/busybox", label: "busybox:bin/busybox" },
+    squashfs: { path: squashfs },
+    init: "/sbin/init",
+    cmdline: "console=ttyS0",
+  };
+});
+
+after(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+describe("netboot bundle", () => {
+  test("kernel, a small RAM-root initramfs and the squashfs, keyed and made once", async () => {
+    const events: RootstockEvent[] = [];
+    const bundle = await buildNetbootBundle(inputs, {
+      storeDir,
+      initramfs: cpioInitramfs,
+      emit: (event) => events.push(event),
+    });
+    assert.equal(bundle.cached, false);
+    assert.equal(bundle.dir, join(storeDir, "netboot", bundle.manifest.key));
+    assert.deepEqual((await readdir(bundle.dir)).sort(), [
+      "initrd.img",
+      "manifest.json",
+      "system.squashfs",
+      "vmlinuz",
+    ]);
+    const squashfs = await readFile(inputs.squashfs.path);
+    assert.deepEqual(bundle.manifest.files.vmlinuz, { sha256: sha256Of(kernel), size: kernel.length });
+    assert.deepEqual(bundle.manifest.files["system.squashfs"], {
+      sha256: sha256Of(squashfs),
+      size: squashfs.length,
+    });
+    assert.deepEqual(bundle.manifest.squashfs, { sha256: sha256Of(squashfs), size: squashfs.length });
+    assert.equal(bundle.manifest.init, "/sbin/init");
+    assert.equal(bundle.manifest.cmdline, "console=ttyS0");
+    // The store's immutable bytes are shared, not copied.
+    assert.equal((await stat(join(bundle.dir, "vmlinuz"))).ino, (await stat(inputs.kernel.path)).ino);
+    assert.deepEqual(events, [
+      {
+        type: "netboot:bundle",
+        image: "system",
+        key: bundle.manifest.key,
+        dir: bundle.dir,
+        cached: false,
+        bytes: kernel.length + squashfs.length + bundle.manifest.files["initrd.img"].size,
+      },
+    ]);
+    // Nothing of the assembly is left beside the store.
+    assert.deepEqual(await readdir(join(storeDir, "netboot", "tmp")), []);
+
+    const again = await buildNetbootBundle(inputs, { storeDir, initramfs: cpioInitramfs });
+    assert.equal(again.cached, true);
+    assert.deepEqual(again.manifest, bundle.manifest);
+    const other = await buildNetbootBundle(
+      { ...inputs, cmdline: "console=ttyS0 quiet" },
+      { storeDir, initramfs: cpioInitramfs },
+    );
+    assert.notEqual(other.manifest.key, bundle.manifest.key);
+  });
+
+  test("the RAM root is busybox, its applets, /init and the udhcpc script, and nothing else", async () => {
+    const bundle = await buildNetbootBundle(inputs, { storeDir, initramfs: cpioInitramfs });
+    const { stdout } = await run("sh", [
+      "-c",
+      'gzip -dc "$1" | cpio -t --quiet',
+      "sh",
+      join(bundle.dir, "initrd.img"),
+    ]);
+    const names = stdout.trim().split("\n");
+    assert.ok(names.includes("init"));
+    assert.ok(names.includes("bin/busybox"));
+    assert.ok(names.includes("etc/udhcpc.script"));
+    for (const applet of REQUIRED_APPLETS) assert.ok(names.includes(`bin/${applet}`), applet);
+    const busybox = await stat("/bin/busybox");
+    const other = names.filter((name) => !name.startsWith("bin/") && !name.startsWith("etc/"));
+    assert.deepEqual(other.sort(), ["bin", "dev", "etc", "init", "newroot", "proc", "sys"]);
+    // However large the system, the initramfs is busybox compressed plus a few kilobytes.
+    assert.ok(
+      bundle.manifest.files["initrd.img"].size < busybox.size,
+      `${bundle.manifest.files["initrd.img"].size} bytes`,
+    );
+    assert.deepEqual(bundle.manifest.ramRoot.busybox, {
+      sha256: sha256Of(await readFile("/bin/busybox")),
+      size: busybox.size,
+    });
+  });
+
+  test("a small squashfs travels inside the initramfs, and GNU cpio reads it back intact", async () => {
+    const squashfs = await readFile(inputs.squashfs.path);
+    const bundle = await buildNetbootBundle(
+      { ...inputs, embedMaxBytes: squashfs.length },
+      { storeDir, initramfs: cpioInitramfs },
+    );
+    assert.deepEqual((await readdir(bundle.dir)).sort(), ["initrd.img", "manifest.json", "vmlinuz"]);
+    assert.equal(bundle.manifest.squashfs.embedded, "/rootstock/system.squashfs");
+    assert.equal(bundle.manifest.files["system.squashfs"], undefined);
+    const initrd = await readFile(join(bundle.dir, "initrd.img"));
+    // The appended archive starts on the first 4-byte boundary after the RAM root's.
+    const start = Math.ceil(bundle.manifest.ramRoot.bytes / 4) * 4;
+    assert.ok(initrd.subarray(bundle.manifest.ramRoot.bytes, start).every((byte) => byte === 0));
+    const extracted = join(work, "extracted");
+    await mkdir(extracted);
+    await writeFile(join(work, "appended.cpio"), initrd.subarray(start));
+    await run("sh", [
+      "-c",
+      'cd "$1" && cpio -i -d --quiet <"$2"',
+      "sh",
+      extracted,
+      join(work, "appended.cpio"),
+    ]);
+    assert.ok((await readFile(join(extracted, "rootstock", "system.squashfs"))).equals(squashfs));
+
+    const larger = await buildNetbootBundle(
+      { ...inputs, embedMaxBytes: squashfs.length - 1 },
+      { storeDir, initramfs: cpioInitramfs },
+    );
+    assert.equal(larger.manifest.squashfs.embedded, undefined);
+  });
+
+  test("busybox must be a static program for the plan's machine, with the applets the RAM root runs", async () => {
+    const options = { storeDir, initramfs: cpioInitramfs };
+    const dynamic = await refusal(
+      buildNetbootBundle({ ...inputs, busybox: { path: "/bin/dash", label: "busybox:bin/dash" } }, options),
+      "ERR_NETBOOT_BUSYBOX_DYNAMIC",
+    );
+    assert.match(dynamic.message, /busybox:bin\/dash is dynamically linked \(it needs \/lib64\/ld-linux/);
+    const script = join(work, "not-elf");
+    await writeFile(script, "#!/bin/sh\necho busybox\n", { mode: 0o755 });
+    await refusal(
+      buildNetbootBundle({ ...inputs, busybox: { path: script, label: "x" } }, options),
+      "ERR_NETBOOT_BUSYBOX_NOT_ELF",
+    );
+    await refusal(buildNetbootBundle({ ...inputs, arch: "aarch64" }, options), "ERR_NETBOOT_BUSYBOX_ARCH");
+    await refusal(
+      buildNetbootBundle(
+        { ...inputs, busybox: { path: join(work, "nope"), label: "busybox:bin/nope" } },
+        options,
+      ),
+      "ERR_NETBOOT_BUSYBOX_MISSING",
+    );
+    // A static program that knows two applets.
+    const source = join(work, "tiny.c");
+    await writeFile(source, '#include <stdio.h>\nint main(void) { puts("sh\\nls"); return 0; }\n');
+    await run("gcc", ["-static", "-o", join(work, "tiny-busybox"), source]);
+    const lacking = await refusal(
+      buildNetbootBundle(
+        { ...inputs, busybox: { path: join(work, "tiny-busybox"), label: "tiny:bin/busybox" } },
+        options,
+      ),
+      "ERR_NETBOOT_BUSYBOX_APPLETS",
+    );
+    assert.match(
+      lacking.message,
+      /tiny:bin\/busybox lacks applets the RAM root runs: cat, grep, ip, mkdir, mount/,
+    );
+    assert.deepEqual(await readdir(join(storeDir, "netboot", "tmp")), []);
+  });
+
+  test("the system's init must exist in the image and be executable, links followed", async () => {
+    const options = { storeDir, initramfs: cpioInitramfs };
+    const missing = await refusal(
+      buildNetbootBundle({ ...inputs, init: "/sbin/nope" }, options),
+      "ERR_NETBOOT_INIT_MISSING",
+    );
+    assert.match(missing.message, /image "system" has no \/sbin\/nope/);
+    const dangling = await refusal(
+      buildNetbootBundle({ ...inputs, init: "/sbin/dangling" }, options),
+      "ERR_NETBOOT_INIT_MISSING",
+    );
+    assert.match(
+      dangling.message,
+      /has no \/bin\/missing, so its init \/sbin\/dangling cannot start \(\/sbin\/dangling -> \/bin\/missing\)/,
+    );
+    await refusal(
+      buildNetbootBundle({ ...inputs, init: "/sbin/not-executable" }, options),
+      "ERR_NETBOOT_INIT_NOT_EXECUTABLE",
+    );
+    await refusal(
+      buildNetbootBundle({ ...inputs, init: "/sbin" }, options),
+      "ERR_NETBOOT_INIT_NOT_EXECUTABLE",
+    );
+  });
+
+  test("served: the index, boot.ipxe for the client's address, and kexec-boot that checks what it loads", async () => {
+    const bundle = await buildNetbootBundle(inputs, { storeDir, initramfs: cpioInitramfs });
+    const server = await startBundleServer(bundleEntries(bundle));
+    try {
+      const index = await rawRequest(server.port, "/");
+      assert.equal(index.status, 200);
+      assert.match(index.body.toString(), new RegExp(`At an iPXE prompt: +chain ${server.url}boot\\.ipxe`));
+      const ipxe = await rawRequest(server.port, "/boot.ipxe", { headers: { host: "10.0.2.2:4321" } });
+      assert.match(
+        ipxe.body.toString(),
+        /^kernel http:\/\/10\.0\.2\.2:4321\/vmlinuz initrd=initrd\.img console=ttyS0 rootstock\.squashfs=http:\/\/10\.0\.2\.2:4321\/system\.squashfs /m,
+      );
+      for (const name of ["vmlinuz", "initrd.img", "system.squashfs"]) {
+        const file = await rawRequest(server.port, `/${name}`, { method: "HEAD" });
+        assert.equal(file.status, 200, name);
+      }
+
+      // kexec-boot, run by sh, against a stand-in kexec that records how it was called.
+      const bin = join(work, "fake-bin");
+      await mkdir(bin, { recursive: true });
+      const record = join(work, "kexec-calls");
+      await writeFile(join(bin, "kexec"), `#!/bin/sh\nprintf '%s\\n' "$@" >>"${record}"\n`, { mode: 0o755 });
+      const script = join(work, "downloaded-kexec-boot");
+      await writeFile(script, (await rawRequest(server.port, "/kexec-boot")).body);
+      await run("sh", [script], { env: { PATH: `${bin}:/usr/bin:/bin`, KEXEC_LOAD_ONLY: "1" } });
+      const calls = (await readFile(record, "utf8")).trim().split("\n");
+      assert.equal(calls[0], "-l");
+      assert.match(calls[1] ?? "", /\/vmlinuz$/);
+      assert.match(calls[2] ?? "", /^--initrd=.*\/initrd\.img$/);
+      assert.equal(calls[3], `--command-line=${netbootCmdline(bundle.manifest, new URL(server.url))}`);
+    } finally {
+      await server.close();
+    }
+  });
+
+  test("exported for a LAN: files, scripts for the public URL, a dnsmasq config dnsmasq accepts, the kexec bundle", async () => {
+    const bundle = await buildNetbootBundle(inputs, { storeDir, initramfs: cpioInitramfs });
+    const ipxe = join(work, "ipxe-binaries");
+    await mkdir(ipxe, { recursive: true });
+    await writeFile(join(ipxe, "undionly.kpxe"), "a stand-in for iPXE's BIOS binary");
+    const target = join(work, "lan");
+    const base = new URL("http://192.168.1.10:8080/");
+    const result = await exportBundle(bundle, target, { base, ipxeFolders: [join(work, "nothing"), ipxe] });
+    assert.deepEqual(result.files.sort(), [
+      "README.txt",
+      "boot.ipxe",
+      "dnsmasq.conf",
+      "initrd.img",
+      "kexec-boot",
+      "system.squashfs",
+      "tftp/undionly.kpxe",
+      "vmlinuz",
+    ]);
+    assert.deepEqual(result.missingIpxe, ["ipxe.efi"]);
+    assert.match(
+      await readFile(join(target, "boot.ipxe"), "utf8"),
+      /^kernel http:\/\/192\.168\.1\.10:8080\/vmlinuz /m,
+    );
+    const { stderr } = await run("dnsmasq", ["--test", `--conf-file=${result.dnsmasq}`]);
+    assert.match(stderr, /syntax check OK/);
+    const config = await readFile(join(target, "dnsmasq.conf"), "utf8");
+    assert.ok(config.includes(`\ntftp-root=${join(target, "tftp")}\n`));
+    assert.match(await readFile(join(target, "README.txt"), "utf8"), /lacks ipxe\.efi/);
+
+    // kexec-boot takes the files beside it: no server is running.
+    const bin = join(work, "fake-bin-lan");
+    await mkdir(bin, { recursive: true });
+    const record = join(work, "kexec-calls-lan");
+    await writeFile(join(bin, "kexec"), `#!/bin/sh\nprintf '%s\\n' "$@" >>"${record}"\n`, { mode: 0o755 });
+    await run("sh", [join(target, "kexec-boot")], {
+      env: { PATH: `${bin}:/usr/bin:/bin`, KEXEC_LOAD_ONLY: "1" },
+    });
+    const calls = (await readFile(record, "utf8")).trim().split("\n");
+    assert.equal(calls[3], `--command-line=${netbootCmdline(bundle.manifest, base)}`);
+    // A kernel that is not the bundle's is refused; editing the folder leaves the store as it was.
+    await writeFile(join(target, "vmlinuz"), "not the kernel");
+    assert.equal(sha256Of(await readFile(join(bundle.dir, "vmlinuz"))), bundle.manifest.files.vmlinuz.sha256);
+    await assert.rejects(
+      run("sh", [join(target, "kexec-boot")], {
+        env: { PATH: `${bin}:/usr/bin:/bin`, KEXEC_LOAD_ONLY: "1" },
+      }),
+      /kexec-boot: vmlinuz has sha256 [0-9a-f]{64}, expected/,
+    );
+
+    const named = await exportBundle(bundle, join(work, "lan-named"), {
+      base: new URL("http://boot.lan:8080/"),
+    });
+    assert.equal(named.dnsmasq, undefined);
+    assert.match(named.dnsmasqSkipped ?? "", /needs the server's IPv4 address/);
+  });
+});
