@@ -42,6 +42,7 @@ const plan: Plan = {
   displayDir: "plans/tiny",
   variables: {},
   hostTools: ["sh"],
+  hostPackages: [],
   stages: [{ name: "s", steps: ["busybox", "linux"] }],
   steps: new Map([
     ["busybox", step("busybox")],
