@@ -43,7 +43,7 @@ async function isExecutable(path: string): Promise<boolean> {
 
 function firstLine(command: string, args: string[]): Promise<string | undefined> {
   return new Promise((resolve) => {
-    execFile(
+    const child = execFile(
       command,
       args,
       { timeout: 3000, env: { ...process.env, LC_ALL: "C" } },
@@ -53,6 +53,8 @@ function firstLine(command: string, args: string[]): Promise<string | undefined>
         resolve(error && !line ? undefined : line || undefined);
       },
     );
+    // Without input: `sh -V` (dash) would otherwise wait on stdin for the whole timeout.
+    child.stdin?.end();
   });
 }
 
