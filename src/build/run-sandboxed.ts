@@ -5,6 +5,7 @@
  */
 import { spawn } from "node:child_process";
 import { RootstockError } from "../errors.ts";
+import { processTree, waitForExit } from "./process-tree.ts";
 import { prepareChrootRoot, type SandboxSpec, sandboxCommand } from "./sandbox.ts";
 
 export interface SandboxRunOptions {
@@ -51,9 +52,12 @@ export async function runSandboxed(
     });
     let timedOut = false;
     let aborted = false;
+    let killed: Map<number, string> | undefined;
     const kill = () => {
+      if (child.pid === undefined || killed) return;
+      killed = processTree(child.pid);
       try {
-        if (child.pid !== undefined) process.kill(options.interactive ? child.pid : -child.pid, "SIGKILL");
+        process.kill(options.interactive ? child.pid : -child.pid, "SIGKILL");
       } catch {
         // Already gone.
       }
@@ -82,10 +86,13 @@ export async function runSandboxed(
         );
       } else reject(error);
     });
-    child.on("close", (code, signal) => {
+    child.on("close", async (code, signal) => {
       clearTimeout(timer);
       options.signal?.removeEventListener("abort", onAbort);
-      resolve({ code, signal, timedOut, aborted, ms: performance.now() - started });
+      const ms = performance.now() - started;
+      // Killed: return only once every process of the sandbox is gone, not just its leader.
+      if (killed) await waitForExit(killed);
+      resolve({ code, signal, timedOut, aborted, ms });
     });
   });
 }

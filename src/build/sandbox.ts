@@ -133,6 +133,10 @@ function bwrapArgs(spec: SandboxSpec, isRoot: boolean, options: SandboxCommandOp
 
 /** The mount script run by `unshare` for a chroot sandbox; $1 is the root folder. */
 const CHROOT_SETUP = `set -e
+# The step's PATH is for inside the root; the setup uses the host's tools.
+step_path=$PATH
+PATH=/usr/sbin:/usr/bin:/sbin:/bin
+chroot_bin=$(command -v chroot)
 root=$1; shift
 ro() { mount --bind "$1" "$root$2"; mount -o remount,bind,ro "$root$2"; }
 rw() { mount --bind "$1" "$root$2"; }
@@ -147,7 +151,8 @@ ln -s /proc/self/fd "$root/dev/fd"
 ln -s /proc/self/fd/0 "$root/dev/stdin"; ln -s /proc/self/fd/1 "$root/dev/stdout"; ln -s /proc/self/fd/2 "$root/dev/stderr"
 mount -o remount,bind,ro "$root"
 cwd=$1; shift
-exec chroot "$root" /bin/sh -c 'cd "$0" && exec "$@"' "$cwd" "$@"
+PATH=$step_path
+exec "$chroot_bin" "$root" /bin/sh -c 'cd "$0" && exec "$@"' "$cwd" "$@"
 `;
 
 function chrootCommand(spec: SandboxSpec, command: readonly string[]): SandboxCommand {
