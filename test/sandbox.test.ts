@@ -100,7 +100,7 @@ test("hermeticity: no network, no /home or /root, nothing writable outside outpu
   assert.ok(tails["read-home"]?.some((line) => /No such file or directory/.test(line)));
   assert.ok(
     tails["net-loopback"]?.some((line) => /Connection refused/.test(line)),
-    tails["net-loopback"]?.join("\n"),
+    tails["net-loopback"]?.join("\n") ?? "no tail",
   );
   if (externalAddress) assert.ok(tails["net-external"]?.some((line) => /Network is unreachable/.test(line)));
   assert.match(
