@@ -31,9 +31,9 @@ export function runsDir(storeDir: string): string {
   return join(storeDir, "runs");
 }
 
-/** Sortable by time, unique across processes: `20250102-030405-1a2b3c`. */
+/** Sortable by time (to the millisecond), unique across processes: `20250102-030405-678-1a2b3c`. */
 export function newRunId(now = new Date()): string {
-  const stamp = now.toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
+  const stamp = now.toISOString().replace(/[-:]/g, "").replace("T", "-").replace(".", "-").slice(0, 19);
   return `${stamp}-${randomBytes(3).toString("hex")}`;
 }
 
@@ -56,7 +56,9 @@ export async function readRunRecord(runDir: string): Promise<RunRecord | undefin
 
 /** Every run of the store, newest first. */
 export async function listRuns(storeDir: string): Promise<RunRecord[]> {
-  const names = (await readdir(runsDir(storeDir)).catch(() => [] as string[])).sort().reverse();
+  const names = await readdir(runsDir(storeDir)).catch(() => [] as string[]);
   const records = await Promise.all(names.map((name) => readRunRecord(join(runsDir(storeDir), name))));
-  return records.filter((record): record is RunRecord => record !== undefined);
+  return records
+    .filter((record): record is RunRecord => record !== undefined)
+    .sort((a, b) => b.started.localeCompare(a.started) || b.runId.localeCompare(a.runId));
 }
