@@ -4,8 +4,9 @@
  * lists them as binary seeds.
  */
 import { execFile } from "node:child_process";
+import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { access, constants, realpath, stat } from "node:fs/promises";
-import { delimiter, join } from "node:path";
+import { delimiter, dirname, join } from "node:path";
 import { digestFile } from "../digest.ts";
 
 export interface ToolIdentity {
@@ -94,8 +95,72 @@ export function toolKey(identity: ToolIdentity | undefined): string {
   return identity === undefined ? "missing" : `${identity.realPath} sha256:${identity.sha256}`;
 }
 
-export async function identifyTools(names: Iterable<string>): Promise<Map<string, ToolIdentity | undefined>> {
+export interface IdentifyOptions {
+  /**
+   * A file remembering identities between processes, keyed by the binary's path, inode, size and times:
+   * a tool that did not change is not hashed or run again.
+   */
+  cacheFile?: string;
+}
+
+interface CachedIdentity {
+  signature: string;
+  identity: ToolIdentity;
+}
+
+function signatureOf(path: string): string | undefined {
+  try {
+    const info = statSync(path, { bigint: true });
+    return `${info.dev}:${info.ino}:${info.size}:${info.mtimeNs}:${info.ctimeNs}`;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function identifyTools(
+  names: Iterable<string>,
+  options: IdentifyOptions = {},
+): Promise<Map<string, ToolIdentity | undefined>> {
   const unique = [...new Set(names)];
-  const identities = await Promise.all(unique.map((name) => identifyTool(name)));
+  if (options.cacheFile === undefined) {
+    const identities = await Promise.all(unique.map((name) => identifyTool(name)));
+    return new Map(unique.map((name, index) => [name, identities[index]]));
+  }
+  let cache: Record<string, CachedIdentity> = {};
+  try {
+    cache = JSON.parse(readFileSync(options.cacheFile, "utf8")) as Record<string, CachedIdentity>;
+  } catch {
+    // No cache yet.
+  }
+  let changed = false;
+  const searchPath = process.env.PATH ?? "";
+  const identities = await Promise.all(
+    unique.map(async (name) => {
+      const path = await findOnPath(name, searchPath);
+      if (path === undefined) return undefined;
+      const real = await realpath(path);
+      const signature = signatureOf(real);
+      const cached = cache[path];
+      if (signature !== undefined && cached?.signature === signature && cached.identity.realPath === real) {
+        return { ...cached.identity, name };
+      }
+      const identity = await identifyTool(name, searchPath);
+      if (identity && signature !== undefined) {
+        cache[path] = { signature, identity };
+        changed = true;
+      }
+      return identity;
+    }),
+  );
+  if (changed) {
+    try {
+      mkdirSync(dirname(options.cacheFile), { recursive: true });
+      const staged = `${options.cacheFile}.${process.pid}`;
+      writeFileSync(staged, JSON.stringify(cache));
+      renameSync(staged, options.cacheFile);
+    } catch {
+      // A cache that cannot be written only costs time.
+    }
+  }
   return new Map(unique.map((name, index) => [name, identities[index]]));
 }

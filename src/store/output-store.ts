@@ -5,6 +5,7 @@
  * Entries are never changed after the rename.
  */
 import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Digest } from "../digest.ts";
@@ -73,6 +74,10 @@ export class OutputStore {
       () => true,
       () => false,
     );
+  }
+
+  hasSync(key: string): boolean {
+    return existsSync(`${this.outputsDir}/${key}`);
   }
 
   async record(key: string): Promise<EntryRecord | undefined> {

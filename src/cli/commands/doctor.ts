@@ -10,7 +10,6 @@ import {
   type Requirement,
   TEST_REQUIREMENTS,
 } from "../../host/doctor.ts";
-import { loadPlan } from "../../plan/load.ts";
 import type { CliContext } from "../context.ts";
 
 export interface DoctorOptions {
@@ -24,7 +23,11 @@ export interface DoctorOptions {
 export async function runDoctor(options: DoctorOptions, context: CliContext): Promise<boolean> {
   const requirements: Requirement[] = [...CORE_REQUIREMENTS];
   if (options.tests) requirements.push(...TEST_REQUIREMENTS);
-  if (options.plan) requirements.push(...planRequirements((await loadPlan(options.plan)).hostTools));
+  if (options.plan) {
+    // Loaded on demand: the plan loader (zod, TOML) costs startup time every command would pay.
+    const { loadPlan } = await import("../../plan/load.ts");
+    requirements.push(...planRequirements((await loadPlan(options.plan)).hostTools));
+  }
   let findings = await checkHost(requirements);
   let missing = missingPackages(findings);
   if (missing.length > 0 && options.install && canInstall()) {

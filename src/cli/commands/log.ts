@@ -1,7 +1,8 @@
 import { createReadStream } from "node:fs";
+import { join } from "node:path";
 import type { Command } from "commander";
 import { RootstockError } from "../../errors.ts";
-import { loadPlan } from "../../plan/load.ts";
+import { loadPlanCached } from "../../plan/plan-cache.ts";
 import { readStepHistory } from "../../store/step-history.ts";
 import type { CliContext } from "../context.ts";
 
@@ -13,7 +14,7 @@ export function registerLog(program: Command, context: CliContext): void {
     .argument("<step>", "step name")
     .option("--path", "print the log's path instead")
     .action(async (dir: string, step: string, flags: { path?: boolean }) => {
-      const plan = await loadPlan(dir);
+      const plan = await loadPlanCached(dir, { cacheDir: join(context.storeDir, "cache") });
       const history = await readStepHistory(context.storeDir, plan.name, step);
       if (!plan.steps.has(step)) {
         throw new RootstockError("ERR_PLAN_UNKNOWN_STEP", `no step named "${step}" in plan ${plan.name}`, {

@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import type { Command } from "commander";
 import { runPlan } from "../../build/run-plan.ts";
 import { RootstockError } from "../../errors.ts";
@@ -39,6 +40,7 @@ export function registerRun(program: Command, context: CliContext): void {
       const { graph, tools } = await openPlan(dir, {
         variables: parseVariableFlags(flags.set),
         targets: steps,
+        cacheDir: join(context.storeDir, "cache"),
       });
       const bus = new EventBus();
       const reporter = flags.json

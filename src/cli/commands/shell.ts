@@ -1,6 +1,7 @@
+import { join } from "node:path";
 import type { Command } from "commander";
 import { findFailedBuild, openShell } from "../../build/open-shell.ts";
-import { loadPlan } from "../../plan/load.ts";
+import { loadPlanCached } from "../../plan/plan-cache.ts";
 import type { CliContext } from "../context.ts";
 
 export function registerShell(program: Command, context: CliContext): void {
@@ -11,7 +12,7 @@ export function registerShell(program: Command, context: CliContext): void {
     .argument("<step>", "step name")
     .option("-c, --command <command>", "run this command there instead of an interactive shell")
     .action(async (dir: string, step: string, flags: { command?: string }) => {
-      const plan = await loadPlan(dir);
+      const plan = await loadPlanCached(dir, { cacheDir: join(context.storeDir, "cache") });
       const target = await findFailedBuild(context.storeDir, plan.name, step);
       if (flags.command === undefined) {
         context.err(`rootstock: entering ${step}'s failed build (run ${target.saved.runId}); the phases are`);
