@@ -1,9 +1,9 @@
 /**
- * Synthetic plans for benchmarks. Each step does a fixed amount of CPU work in plain sh (a counting
- * loop), so that its duration depends on the machine, not on timers, and parallel steps really compete
- * for cores.
+ * Synthetic plans for benchmarks. Each step does a fixed amount of work: by default it sleeps (its
+ * duration then does not depend on what else the machine runs, so the engine's own cost shows), or with
+ * `cpu` it counts in a plain sh loop (parallel steps then really compete for cores).
  *
- *   node bench/generate-plan.ts DIR --steps 500 --shape layered [--work 0]
+ *   node bench/generate-plan.ts DIR --steps 500 --shape layered [--work-ms 0] [--cpu]
  */
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -20,8 +20,10 @@ export type Shape =
 export interface GenerateOptions {
   steps: number;
   shape: Shape;
-  /** Loop iterations per step (the light steps of "wide" do a fifth of it). */
-  work: number;
+  /** Milliseconds of work per step (the light steps of "wide" do a fifth of it). */
+  workMs: number;
+  /** Count in a loop instead of sleeping; `iterationsPerSecond` converts milliseconds to iterations. */
+  cpu?: { iterationsPerSecond: number };
   width?: number;
   /** For "wide": how many heavy steps form the chain. */
   chain?: number;
@@ -38,18 +40,20 @@ export function stepName(index: number): string {
   return `s${String(index).padStart(4, "0")}`;
 }
 
-/** A step script: count to `iterations`, then leave a small output. */
-export function workScript(iterations: number, name: string): string {
-  return [
-    "do_compile() {",
-    "  i=0",
-    `  while [ "$i" -lt ${iterations} ]; do i=$((i + 1)); done`,
-    "}",
-    "do_install() {",
-    `  echo ${name} > "$OUT/${name}"`,
-    "}",
-    "",
-  ].join("\n");
+/** A step script: `ms` of work (sleeping, or counting in a loop), then a small output. */
+export function workScript(ms: number, name: string, cpu?: { iterationsPerSecond: number }): string {
+  const work =
+    ms === 0
+      ? ["  :"]
+      : cpu
+        ? [
+            "  i=0",
+            `  while [ "$i" -lt ${Math.round((cpu.iterationsPerSecond * ms) / 1000)} ]; do i=$((i + 1)); done`,
+          ]
+        : [`  sleep ${(ms / 1000).toFixed(3)}`];
+  return ["do_compile() {", ...work, "}", "do_install() {", `  echo ${name} > "$OUT/${name}"`, "}", ""].join(
+    "\n",
+  );
 }
 
 export function planSteps(options: GenerateOptions): GeneratedStep[] {
@@ -63,14 +67,18 @@ export function planSteps(options: GenerateOptions): GeneratedStep[] {
       steps.push({
         name,
         deps: index === 0 ? [] : [`heavy${index - 1}`],
-        script: workScript(options.work, name),
+        script: workScript(options.workMs, name, options.cpu),
       });
     }
     for (let index = 0; index < light; index++) {
       const name = `light${String(index).padStart(3, "0")}`;
-      steps.push({ name, deps: [], script: workScript(Math.round(options.work / 5), name) });
+      steps.push({ name, deps: [], script: workScript(Math.round(options.workMs / 5), name, options.cpu) });
     }
-    steps.push({ name: "sink", deps: steps.map((step) => step.name), script: workScript(0, "sink") });
+    steps.push({
+      name: "sink",
+      deps: steps.map((step) => step.name),
+      script: workScript(0, "sink", options.cpu),
+    });
     return steps;
   }
   for (let index = 0; index < options.steps; index++) {
@@ -83,7 +91,7 @@ export function planSteps(options: GenerateOptions): GeneratedStep[] {
         ...new Set([stepName(layerStart + (index % width)), stepName(layerStart + ((index + 1) % width))]),
       ];
     }
-    steps.push({ name, deps, script: workScript(options.work, name) });
+    steps.push({ name, deps, script: workScript(options.workMs, name, options.cpu) });
   }
   return steps;
 }
@@ -120,7 +128,8 @@ if (import.meta.main) {
     options: {
       steps: { type: "string", default: "500" },
       shape: { type: "string", default: "layered" },
-      work: { type: "string", default: "0" },
+      "work-ms": { type: "string", default: "0" },
+      cpu: { type: "boolean", default: false },
       width: { type: "string", default: "10" },
     },
   });
@@ -134,7 +143,8 @@ if (import.meta.main) {
   const steps = await generatePlan(dir, {
     steps: Number(values.steps),
     shape: values.shape as Shape,
-    work: Number(values.work),
+    workMs: Number(values["work-ms"]),
+    ...(values.cpu ? { cpu: { iterationsPerSecond: 1_500_000 } } : {}),
     width: Number(values.width),
   });
   process.stdout.write(`${steps.length} steps written to ${dir}\n`);

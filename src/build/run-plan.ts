@@ -245,6 +245,7 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
       keepGoing: options.keepGoing ?? false,
       ...(signal ? { signal } : {}),
     });
+    await Promise.all(builder.cleanups);
     for (const skip of result.skipped) emit({ type: "step:skipped", step: skip.name, because: skip.because });
     record.skipped = result.skipped.map((skip) => skip.name);
 
@@ -423,6 +424,8 @@ interface BuilderContext {
 class StepBuilder {
   readonly #graph: Graph;
   readonly #context: BuilderContext;
+  /** Removals of finished steps' work folders, awaited before the run ends. */
+  readonly cleanups: Promise<void>[] = [];
   readonly #sources: SourceStore;
   readonly #locks: StoreLocks;
 
@@ -504,7 +507,8 @@ class StepBuilder {
               digest: committed.record.digest.sha256,
             });
             await updateStepHistory(storeDir, { ...history, status: "done", buildMs: ms }, previous);
-            await rm(workDir, { recursive: true, force: true });
+            // Off the critical path: the next step need not wait for this folder to go.
+            this.cleanups.push(rm(workDir, { recursive: true, force: true }).catch(() => {}));
             return true;
           }
           reason = run.timedOut

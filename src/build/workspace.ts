@@ -12,22 +12,16 @@
  */
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { writeSync } from "node:fs";
 import {
-  chmod,
-  copyFile,
-  lstat,
-  mkdir,
-  readdir,
-  readFile,
-  readlink,
-  rename,
-  rm,
-  rmdir,
-  stat,
-  symlink,
-  writeFile,
-} from "node:fs/promises";
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
+import { lstat, mkdir, readdir, readlink, rename, rm, rmdir, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { RootstockError } from "../errors.ts";
 import type { Graph, ResolvedStep } from "../plan/graph.ts";
@@ -106,9 +100,10 @@ export async function prepareWorkspace(
     meta: join(dir, "meta"),
   };
   await rm(dir, { recursive: true, force: true });
-  for (const folder of Object.values(host)) await mkdir(folder, { recursive: true });
+  // Synchronous calls for the many tiny operations below: each async one costs a thread-pool round trip.
+  for (const folder of Object.values(host)) mkdirSync(folder, { recursive: true });
   // The output folder's mode becomes the mode of the entry's root: a root filesystem's / is 0755.
-  await chmod(host.out, 0o755);
+  chmodSync(host.out, 0o755);
 
   const sandboxed = step.step.sandbox !== "host";
   const inside: Paths = sandboxed
@@ -120,7 +115,7 @@ export async function prepareWorkspace(
 
   // Sources, as fetched, then unpacked.
   const sourcesDir = join(host.build, "sources");
-  await mkdir(sourcesDir);
+  mkdirSync(sourcesDir);
   for (const source of step.step.sources) {
     await options.sources.materialize(source.sha256, join(sourcesDir, source.file));
   }
@@ -134,7 +129,7 @@ export async function prepareWorkspace(
 
   // The step's files, script and patches: copied, and checked against the key's hashes.
   const filesDir = join(host.build, "files");
-  await mkdir(filesDir);
+  mkdirSync(filesDir);
   for (const entry of step.step.files) {
     await copyPlanFile(join(planStepDir, "files"), entry, filesDir, step);
   }
@@ -171,8 +166,8 @@ export async function prepareWorkspace(
     }
   }
   const definitions = `${inside.meta}/phases.sh`;
-  await writeFile(join(host.meta, "phases.sh"), phasesDefinitions(scriptPath));
-  await writeFile(join(host.meta, "run.sh"), phaseRunner(definitions));
+  writeFileSync(join(host.meta, "phases.sh"), phasesDefinitions(scriptPath));
+  writeFileSync(join(host.meta, "run.sh"), phaseRunner(definitions));
 
   // The root.
   let root: RootEntry[] = [];
@@ -205,19 +200,19 @@ export async function prepareWorkspace(
   } else if (sandboxed) {
     root = hostRootEntries();
     const etc = join(host.meta, "etc");
-    await mkdir(etc);
-    await writeFile(
+    mkdirSync(etc);
+    writeFileSync(
       join(etc, "passwd"),
       "root:x:0:0:root:/build:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
     );
-    await writeFile(join(etc, "group"), "root:x:0:\nnogroup:x:65534:\n");
+    writeFileSync(join(etc, "group"), "root:x:0:\nnogroup:x:65534:\n");
     binds.push(
       { from: join(etc, "passwd"), to: "/etc/passwd" },
       { from: join(etc, "group"), to: "/etc/group" },
     );
     for (const name of HOST_ETC_FILES) {
       const path = join("/etc", name);
-      if (await stat(path).catch(() => undefined)) binds.push({ from: path, to: path });
+      if (existsSync(path)) binds.push({ from: path, to: path });
     }
     for (const mount of step.step.mounts) {
       const top = mount.at.split("/")[1] as string;
@@ -291,7 +286,7 @@ export async function prepareWorkspace(
     spec,
     definitions,
   };
-  await writeFile(join(dir, "sandbox.json"), `${JSON.stringify(saved, null, 2)}\n`);
+  writeFileSync(join(dir, "sandbox.json"), `${JSON.stringify(saved, null, 2)}\n`);
   return { dir, outDir: host.out, spec, command: ["/bin/sh", `${inside.meta}/run.sh`], definitions };
 }
 
@@ -348,23 +343,29 @@ async function copyPlanFile(
   step: ResolvedStep,
 ): Promise<void> {
   const target = join(targetDir, entry.path);
-  await mkdir(dirname(target), { recursive: true });
+  mkdirSync(dirname(target), { recursive: true });
   if (entry.symlink !== undefined) {
-    await symlink(entry.symlink, target);
+    symlinkSync(entry.symlink, target);
     return;
   }
   const source = join(baseDir, entry.path);
-  const content = await readFile(source).catch(() => undefined);
+  let content: Buffer | undefined;
+  try {
+    content = readFileSync(source);
+  } catch {
+    content = undefined;
+  }
   const sha256 = content && createHash("sha256").update(content).digest("hex");
-  if (sha256 !== entry.sha256) {
+  if (content === undefined || sha256 !== entry.sha256) {
     throw new RootstockError(
       "ERR_PLAN_CHANGED",
       `${source} changed while the plan was running (step "${step.name}")`,
       { hint: "run again: the step's key is computed from the plan as it is when the run starts" },
     );
   }
-  await copyFile(source, target);
-  await chmod(target, entry.executable ? 0o755 : 0o644);
+  // Written from the bytes that were checked, so that what the step sees is what its key says.
+  writeFileSync(target, content, { mode: entry.executable ? 0o755 : 0o644 });
+  chmodSync(target, entry.executable ? 0o755 : 0o644);
 }
 
 function log(fd: number, line: string): void {

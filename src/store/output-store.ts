@@ -5,8 +5,8 @@
  * Entries are never changed after the rename.
  */
 import { randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { mkdir, readdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Digest } from "../digest.ts";
 import { RootstockError } from "../errors.ts";
@@ -104,21 +104,24 @@ export class OutputStore {
     meta: Omit<EntryRecord, "created" | "digest" | "files" | "bytes">,
     options: CommitOptions = {},
   ): Promise<Committed> {
-    await mkdir(this.tmpDir, { recursive: true });
-    await mkdir(this.outputsDir, { recursive: true });
+    // Synchronous for the few tiny operations: each async one costs a thread-pool round trip.
+    mkdirSync(this.tmpDir, { recursive: true });
+    mkdirSync(this.outputsDir, { recursive: true });
     const staging = join(
       this.tmpDir,
       `${meta.runId}.${meta.key.slice(0, 16)}.${randomBytes(4).toString("hex")}`,
     );
-    await mkdir(staging);
+    mkdirSync(staging);
     try {
-      await rename(outDir, join(staging, "out")).catch((error: NodeJS.ErrnoException) => {
-        if (error.code !== "EXDEV") throw error;
+      try {
+        renameSync(outDir, join(staging, "out"));
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "EXDEV") throw error;
         throw new RootstockError("ERR_STORE_CROSS_DEVICE", `${outDir} is not on the store's filesystem`, {
           hint: "build folders must live under the store so that outputs are renamed, not copied",
           cause: error,
         });
-      });
+      }
       const manifest = await computeManifest(join(staging, "out"), options);
       const record: EntryRecord = {
         ...meta,
@@ -127,11 +130,11 @@ export class OutputStore {
         files: manifest.files,
         bytes: manifest.bytes,
       };
-      await writeFile(join(staging, "manifest.json"), JSON.stringify(manifest));
-      await writeFile(join(staging, "entry.json"), `${JSON.stringify(record, null, 2)}\n`);
+      writeFileSync(join(staging, "manifest.json"), JSON.stringify(manifest));
+      writeFileSync(join(staging, "entry.json"), `${JSON.stringify(record, null, 2)}\n`);
       options.signal?.throwIfAborted();
       try {
-        await rename(staging, this.entryDir(meta.key));
+        renameSync(staging, this.entryDir(meta.key));
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code;
         if (code !== "ENOTEMPTY" && code !== "EEXIST") throw error;
@@ -140,7 +143,7 @@ export class OutputStore {
       }
       return { path: this.outputPath(meta.key), record, existed: false };
     } finally {
-      await rm(staging, { recursive: true, force: true });
+      if (existsSync(staging)) await rm(staging, { recursive: true, force: true });
     }
   }
 

@@ -5,7 +5,8 @@
  * One small file per step, replaced whole (written beside, then renamed).
  */
 import { randomBytes } from "node:crypto";
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 
 export type StepStatus = "running" | "done" | "cached" | "failed";
@@ -59,9 +60,10 @@ export async function updateStepHistory(
     ...update,
     time: new Date().toISOString(),
   };
-  await mkdir(join(storeDir, "history", update.plan), { recursive: true });
+  // Synchronous: three tiny calls, twice per built step.
+  mkdirSync(join(storeDir, "history", update.plan), { recursive: true });
   const staged = `${file}.${randomBytes(4).toString("hex")}`;
-  await writeFile(staged, `${JSON.stringify(next, null, 2)}\n`);
-  await rename(staged, file);
+  writeFileSync(staged, `${JSON.stringify(next, null, 2)}\n`);
+  renameSync(staged, file);
   return next;
 }
