@@ -5,8 +5,18 @@
  * change a store entry through it. Where a hard link is refused (another filesystem, or a file owned by
  * someone else under fs.protected_hardlinks) the file is copied.
  */
-import { chmod, chown, copyFile, link, lstat, mkdir, readdir, readlink, rm, symlink } from "node:fs/promises";
-import { join } from "node:path";
+import {
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+} from "node:fs";
 
 export interface ComposeOptions {
   signal?: AbortSignal;
@@ -24,49 +34,56 @@ export async function composeRoot(
 ): Promise<ComposeResult> {
   const result: ComposeResult = { linked: 0, copied: 0 };
   const isRoot = process.getuid?.() === 0;
-  await mkdir(target, { recursive: true });
+  mkdirSync(target, { recursive: true });
 
-  const merge = async (from: string, to: string): Promise<void> => {
+  // Synchronous: one link() per file, thousands of them; through the thread pool each would cost
+  // several times the call itself.
+  const merge = (from: string, to: string): void => {
     options.signal?.throwIfAborted();
-    for (const entry of await readdir(from, { withFileTypes: true })) {
-      const source = join(from, entry.name);
-      const destination = join(to, entry.name);
+    for (const entry of readdirSync(from, { withFileTypes: true })) {
+      const source = `${from}/${entry.name}`;
+      const destination = `${to}/${entry.name}`;
       if (entry.isDirectory()) {
-        const existing = await lstat(destination).catch(() => undefined);
-        if (existing && !existing.isDirectory()) await rm(destination, { force: true });
+        const existing = lstatSync(destination, { throwIfNoEntry: false });
+        if (existing && !existing.isDirectory()) rmSync(destination, { force: true });
         if (!existing?.isDirectory()) {
-          const info = await lstat(source);
-          await mkdir(destination);
-          await chmod(destination, info.mode & 0o7777);
-          if (isRoot) await chown(destination, info.uid, info.gid);
+          const info = lstatSync(source);
+          mkdirSync(destination);
+          chmodSync(destination, info.mode & 0o7777);
+          if (isRoot) chownSync(destination, info.uid, info.gid);
         }
-        await merge(source, destination);
+        merge(source, destination);
         continue;
       }
-      await rm(destination, { recursive: true, force: true });
       try {
-        await link(source, destination);
+        linkSync(source, destination);
         result.linked++;
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code;
-        if (code !== "EXDEV" && code !== "EPERM") throw error;
-        await copyEntry(source, destination, isRoot);
-        result.copied++;
+        if (code === "EEXIST") {
+          // A later layer wins.
+          rmSync(destination, { recursive: true, force: true });
+          linkSync(source, destination);
+          result.linked++;
+        } else if (code === "EXDEV" || code === "EPERM") {
+          copyEntry(source, destination, isRoot);
+          result.copied++;
+        } else throw error;
       }
     }
   };
 
-  for (const layer of layers) await merge(layer, target);
+  for (const layer of layers) merge(layer, target);
   return result;
 }
 
-async function copyEntry(source: string, destination: string, isRoot: boolean): Promise<void> {
-  const info = await lstat(source);
+function copyEntry(source: string, destination: string, isRoot: boolean): void {
+  const info = lstatSync(source);
   if (info.isSymbolicLink()) {
-    await symlink(await readlink(source), destination);
+    symlinkSync(readlinkSync(source), destination);
     return;
   }
-  await copyFile(source, destination);
-  await chmod(destination, info.mode & 0o7777);
-  if (isRoot) await chown(destination, info.uid, info.gid);
+  copyFileSync(source, destination);
+  chmodSync(destination, info.mode & 0o7777);
+  if (isRoot) chownSync(destination, info.uid, info.gid);
 }
