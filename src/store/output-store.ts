@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { mkdir, readdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Digest } from "../digest.ts";
-import { RootstockError } from "../errors.ts";
+import { describeCause, isRootstockError, RootstockError } from "../errors.ts";
 import { computeManifest, type Manifest } from "./manifest.ts";
 
 /** Where the output tree of the entry `key` is (whether or not it exists). */
@@ -122,7 +122,21 @@ export class OutputStore {
           cause: error,
         });
       }
-      const manifest = await computeManifest(join(staging, "out"), options);
+      const manifest = await computeManifest(join(staging, "out"), options).catch((error: unknown) => {
+        if (isRootstockError(error) || options.signal?.aborted) throw error;
+        const path = String((error as NodeJS.ErrnoException).path ?? "").replace(
+          `${join(staging, "out")}/`,
+          "",
+        );
+        throw new RootstockError(
+          "ERR_STORE_UNREADABLE_OUTPUT",
+          `step "${meta.step}" left ${path || "a file"} in its output, which rootstock cannot read (${(error as NodeJS.ErrnoException).code ?? describeCause(error)})`,
+          {
+            hint: "give the file read permission in the install phase (chmod u+r), or leave it out",
+            cause: error,
+          },
+        );
+      });
       const record: EntryRecord = {
         ...meta,
         created: new Date().toISOString(),
