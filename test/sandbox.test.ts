@@ -63,6 +63,11 @@ test("hermeticity: no network, no /home or /root, nothing writable outside outpu
       "control-sandbox": probe(
         'echo ok > "$OUT/out"; echo ok > /tmp/t; echo ok > "$BUILD/b"; echo ok > "$SRC/s"',
       ),
+      // Even a host step cannot change the entries of the store it reads its dependencies from.
+      "write-dep-from-host": {
+        toml: 'version = "1"\nsandbox = "host"\ndeps = ["control-sandbox"]\n',
+        script: 'do_compile() { echo changed > "$DEP_CONTROL_SANDBOX/out"; }\n',
+      },
       "net-loopback": probe(http("127.0.0.1")),
       ...(externalAddress ? { "net-external": probe(http(externalAddress)) } : {}),
       "read-home": probe("ls /home"),
@@ -82,6 +87,7 @@ test("hermeticity: no network, no /home or /root, nothing writable outside outpu
     emit: (event) => events.push(event),
   });
   const expectedFailures = [
+    "write-dep-from-host",
     "net-loopback",
     ...(externalAddress ? ["net-external"] : []),
     "read-home",
@@ -108,6 +114,11 @@ test("hermeticity: no network, no /home or /root, nothing writable outside outpu
     /reached/,
   );
   await assert.rejects(stat("/usr/rootstock-probe"));
+  assert.ok(tails["write-dep-from-host"]?.some((line) => /Read-only file system/.test(line)));
+  assert.equal(
+    await readFile(join(result.outputs.get("control-sandbox")?.path as string, "out"), "utf8"),
+    "ok\n",
+  );
 });
 
 test("a root made only of dependency outputs, with a dependency mounted at /serpent (bwrap and chroot)", async () => {

@@ -42,6 +42,8 @@ export interface SandboxSpec {
   cwd: string;
   /** Where `chroot` assembles its root: an empty folder on the store's filesystem. */
   chrootDir?: string;
+  /** Host folders a `host` step must not change (the store's entries and sources). */
+  protect?: string[];
 }
 
 export interface SandboxCommand {
@@ -98,6 +100,7 @@ export function sandboxCommand(
           "--dev-bind",
           "/",
           "/",
+          ...(spec.protect ?? []).flatMap((path) => ["--ro-bind", path, path]),
           "--unshare-pid",
           "--proc",
           "/proc",

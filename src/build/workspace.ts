@@ -277,6 +277,12 @@ export async function prepareWorkspace(
     env,
     cwd: src,
     ...(step.step.sandbox === "chroot" ? { chrootDir: join(dir, "chroot") } : {}),
+    // A host step sees the store at its real path: its entries and sources are read-only to it.
+    ...(sandboxed
+      ? {}
+      : {
+          protect: [join(storeDir, "outputs"), join(storeDir, "sources")].filter((path) => existsSync(path)),
+        }),
   };
   const saved: SavedSandbox = {
     plan: graph.plan.name,
