@@ -11,8 +11,8 @@ import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { SourceStore } from "../src/sources/source-store.ts";
-import { rootstock } from "./helpers/cli.ts";
 import { resolve, type Workbench, workbench } from "./helpers/fixture-plan.ts";
+import { rootstock } from "./helpers/rootstock-process.ts";
 
 const EXAMPLE = fileURLToPath(new URL("../plans/example", import.meta.url));
 const HELLO_SHA256 = "31e066137a962676e89f69d1b65382de95a7ef7d914b8cb956f41ea72e0f516b";

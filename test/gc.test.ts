@@ -6,8 +6,8 @@ import { after, before, test } from "node:test";
 import { runPlan } from "../src/build/run-plan.ts";
 import { collectGarbage } from "../src/store/collect-garbage.ts";
 import { OutputStore } from "../src/store/output-store.ts";
-import { finished, rootstock, startRootstock } from "./helpers/cli.ts";
 import { resolve, type Workbench, workbench, writePlan } from "./helpers/fixture-plan.ts";
+import { finished, rootstock, startRootstock } from "./helpers/rootstock-process.ts";
 
 let bench: Workbench;
 before(async () => {

@@ -6,7 +6,6 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { runPlan } from "../src/build/run-plan.ts";
 import type { RootstockEvent } from "../src/events.ts";
-import { rootstock } from "./helpers/cli.ts";
 import {
   processesMentioning,
   resolve,
@@ -14,6 +13,7 @@ import {
   workbench,
   writePlan,
 } from "./helpers/fixture-plan.ts";
+import { rootstock } from "./helpers/rootstock-process.ts";
 
 let bench: Workbench;
 before(async () => {

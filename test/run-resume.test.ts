@@ -10,7 +10,6 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { computeManifest } from "../src/store/manifest.ts";
 import { OutputStore } from "../src/store/output-store.ts";
-import { finished, startRootstock } from "./helpers/cli.ts";
 import {
   processesMentioning,
   resolve,
@@ -18,6 +17,7 @@ import {
   workbench,
   writePlan,
 } from "./helpers/fixture-plan.ts";
+import { finished, startRootstock } from "./helpers/rootstock-process.ts";
 
 let bench: Workbench;
 before(async () => {

@@ -13,8 +13,8 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { runPlan } from "../src/build/run-plan.ts";
 import type { RootstockEvent } from "../src/events.ts";
-import { rootstock } from "./helpers/cli.ts";
 import { resolve, type Workbench, workbench, writePlan } from "./helpers/fixture-plan.ts";
+import { rootstock } from "./helpers/rootstock-process.ts";
 
 let bench: Workbench;
 let server: Server;

@@ -3,10 +3,9 @@
  * line it prints. A step whose root includes the host's tools has these in its key, and the report
  * lists them as binary seeds.
  */
-import { execFile } from "node:child_process";
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
 import { access, constants, realpath, stat } from "node:fs/promises";
-import { delimiter, dirname, join } from "node:path";
+import { delimiter, join } from "node:path";
 import { digestFile } from "../digest.ts";
 
 export interface ToolIdentity {
@@ -44,18 +43,21 @@ async function isExecutable(path: string): Promise<boolean> {
 
 function firstLine(command: string, args: string[]): Promise<string | undefined> {
   return new Promise((resolve) => {
-    const child = execFile(
-      command,
-      args,
-      { timeout: 3000, env: { ...process.env, LC_ALL: "C" } },
-      (error, stdout, stderr) => {
-        const text = `${stdout}`.trim() || `${stderr}`.trim();
-        const line = text.split("\n")[0]?.trim();
-        resolve(error && !line ? undefined : line || undefined);
-      },
-    );
-    // Without input: `sh -V` (dash) would otherwise wait on stdin for the whole timeout.
-    child.stdin?.end();
+    // stdin closed: a shell given an unknown flag would otherwise wait for commands on it.
+    const child = spawn(command, args, {
+      stdio: ["ignore", "pipe", "pipe"],
+      timeout: 3000,
+      env: { ...process.env, LC_ALL: "C" },
+    });
+    let output = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    child.stderr.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    child.on("error", () => resolve(undefined));
+    child.on("close", () => resolve(output.trim().split("\n")[0]?.trim() || undefined));
   });
 }
 
@@ -95,72 +97,8 @@ export function toolKey(identity: ToolIdentity | undefined): string {
   return identity === undefined ? "missing" : `${identity.realPath} sha256:${identity.sha256}`;
 }
 
-export interface IdentifyOptions {
-  /**
-   * A file remembering identities between processes, keyed by the binary's path, inode, size and times:
-   * a tool that did not change is not hashed or run again.
-   */
-  cacheFile?: string;
-}
-
-interface CachedIdentity {
-  signature: string;
-  identity: ToolIdentity;
-}
-
-function signatureOf(path: string): string | undefined {
-  try {
-    const info = statSync(path, { bigint: true });
-    return `${info.dev}:${info.ino}:${info.size}:${info.mtimeNs}:${info.ctimeNs}`;
-  } catch {
-    return undefined;
-  }
-}
-
-export async function identifyTools(
-  names: Iterable<string>,
-  options: IdentifyOptions = {},
-): Promise<Map<string, ToolIdentity | undefined>> {
+export async function identifyTools(names: Iterable<string>): Promise<Map<string, ToolIdentity | undefined>> {
   const unique = [...new Set(names)];
-  if (options.cacheFile === undefined) {
-    const identities = await Promise.all(unique.map((name) => identifyTool(name)));
-    return new Map(unique.map((name, index) => [name, identities[index]]));
-  }
-  let cache: Record<string, CachedIdentity> = {};
-  try {
-    cache = JSON.parse(readFileSync(options.cacheFile, "utf8")) as Record<string, CachedIdentity>;
-  } catch {
-    // No cache yet.
-  }
-  let changed = false;
-  const searchPath = process.env.PATH ?? "";
-  const identities = await Promise.all(
-    unique.map(async (name) => {
-      const path = await findOnPath(name, searchPath);
-      if (path === undefined) return undefined;
-      const real = await realpath(path);
-      const signature = signatureOf(real);
-      const cached = cache[path];
-      if (signature !== undefined && cached?.signature === signature && cached.identity.realPath === real) {
-        return { ...cached.identity, name };
-      }
-      const identity = await identifyTool(name, searchPath);
-      if (identity && signature !== undefined) {
-        cache[path] = { signature, identity };
-        changed = true;
-      }
-      return identity;
-    }),
-  );
-  if (changed) {
-    try {
-      mkdirSync(dirname(options.cacheFile), { recursive: true });
-      const staged = `${options.cacheFile}.${process.pid}`;
-      writeFileSync(staged, JSON.stringify(cache));
-      renameSync(staged, options.cacheFile);
-    } catch {
-      // A cache that cannot be written only costs time.
-    }
-  }
+  const identities = await Promise.all(unique.map((name) => identifyTool(name)));
   return new Map(unique.map((name, index) => [name, identities[index]]));
 }

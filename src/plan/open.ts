@@ -1,7 +1,8 @@
 /** Load, identify host tools, resolve: what every command that works on a plan does first. */
 import { join, relative } from "node:path";
 import { RootstockError } from "../errors.ts";
-import { identifyTools, type ToolIdentity, toolKey } from "../host/tools.ts";
+import { identifyToolsCached } from "../host/tool-cache.ts";
+import { type ToolIdentity, toolKey } from "../host/tools.ts";
 import { type Graph, resolveGraph, usesHostTools } from "./graph.ts";
 import { loadPlanCached } from "./plan-cache.ts";
 import type { Value } from "./predicate.ts";
@@ -26,7 +27,7 @@ export async function openPlan(dir: string, options: OpenPlanOptions = {}): Prom
     ...(cacheDir === undefined ? {} : { cacheDir }),
   });
   const needed = [...plan.steps.values()].filter(usesHostTools).flatMap((step) => step.tools);
-  const tools = await identifyTools(
+  const tools = await identifyToolsCached(
     needed,
     cacheDir === undefined ? {} : { cacheFile: join(cacheDir, "tools.json") },
   );

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { identifyTools } from "./tools.ts";
+import { identifyToolsCached } from "./tool-cache.ts";
 
 let base: string;
 before(async () => {
@@ -13,7 +13,7 @@ after(() => rm(base, { recursive: true, force: true }));
 
 test("tool identities are remembered between processes while the binary is unchanged", async () => {
   const cacheFile = join(base, "tools.json");
-  const first = await identifyTools(["sh"], { cacheFile });
+  const first = await identifyToolsCached(["sh"], { cacheFile });
   const identity = first.get("sh");
   assert.ok(identity);
   const cache = JSON.parse(await readFile(cacheFile, "utf8"));
@@ -23,10 +23,10 @@ test("tool identities are remembered between processes while the binary is uncha
   // A doctored cache entry with the binary's real signature is believed: nothing was run or hashed.
   entry.identity.version = "from the cache";
   await writeFile(cacheFile, JSON.stringify(cache));
-  assert.equal((await identifyTools(["sh"], { cacheFile })).get("sh")?.version, "from the cache");
+  assert.equal((await identifyToolsCached(["sh"], { cacheFile })).get("sh")?.version, "from the cache");
 
   // One whose signature no longer matches is not.
   entry.signature = "0:0:0:0:0";
   await writeFile(cacheFile, JSON.stringify(cache));
-  assert.equal((await identifyTools(["sh"], { cacheFile })).get("sh")?.version, identity.version);
+  assert.equal((await identifyToolsCached(["sh"], { cacheFile })).get("sh")?.version, identity.version);
 });
