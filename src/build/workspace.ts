@@ -10,7 +10,6 @@
  *                 root    the root composed of dependency outputs (root = "deps")
  *                 sandbox.json          what `rootstock shell` needs to enter the same sandbox
  */
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import {
   chmodSync,
@@ -21,7 +20,7 @@ import {
   writeFileSync,
   writeSync,
 } from "node:fs";
-import { lstat, mkdir, readdir, readlink, rename, rm, rmdir, stat } from "node:fs/promises";
+import { lstat, mkdir, readdir, readlink, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { RootstockError } from "../errors.ts";
 import type { Graph, ResolvedStep } from "../plan/graph.ts";
@@ -38,6 +37,7 @@ import {
   type RootEntry,
   type SandboxSpec,
 } from "./sandbox.ts";
+import { runLogged, unpackArchive } from "./unpack-archive.ts";
 
 export const SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
 
@@ -124,7 +124,11 @@ export async function prepareWorkspace(
     if (!source.extract || source.into === undefined) continue;
     signal?.throwIfAborted();
     srcFolder ??= source.into;
-    await unpack(join(sourcesDir, source.file), join(host.build, source.into), options);
+    log(options.logFd, `==> rootstock: unpacking ${source.file}`);
+    await unpackArchive(join(sourcesDir, source.file), join(host.build, source.into), {
+      logFd: options.logFd,
+      ...(signal ? { signal } : {}),
+    });
   }
 
   // The step's files, script and patches: copied, and checked against the key's hashes.
@@ -144,7 +148,7 @@ export async function prepareWorkspace(
     for (const patch of step.step.patches) {
       await copyPlanFile(join(planStepDir, "patches"), patch, patchesDir, step);
       log(options.logFd, `==> rootstock: applying patches/${patch.path}`);
-      const code = await spawnLogged(
+      const code = await runLogged(
         "patch",
         ["-p1", "--batch", "--no-backup-if-mismatch", "-i", join(patchesDir, patch.path)],
         {
@@ -307,41 +311,6 @@ async function rootEntriesOf(rootDir: string): Promise<RootEntry[]> {
   return entries;
 }
 
-/** Unpacks an archive into `into`; an archive holding a single top folder has that folder stripped. */
-async function unpack(archive: string, into: string, options: WorkspaceOptions): Promise<void> {
-  const name = archive.slice(archive.lastIndexOf("/") + 1);
-  log(options.logFd, `==> rootstock: unpacking ${name}`);
-  const staging = `${into}.unpacking`;
-  await rm(staging, { recursive: true, force: true });
-  await mkdir(staging, { recursive: true });
-  const [file, args] = name.endsWith(".zip")
-    ? ["unzip", ["-q", archive, "-d", staging]]
-    : ["tar", ["-xf", archive, "-C", staging, "--no-same-owner"]];
-  const code = await spawnLogged(file, args, {
-    cwd: staging,
-    logFd: options.logFd,
-    ...(options.signal ? { signal: options.signal } : {}),
-  });
-  if (code !== 0) {
-    throw new RootstockError("ERR_BUILD_UNPACK", `cannot unpack ${name}: ${file} exited with ${code}`, {
-      hint: "the step's log shows why; check that the archive is complete and that its format is supported",
-    });
-  }
-  const top = await readdir(staging);
-  const single = top.length === 1 ? join(staging, top[0] as string) : undefined;
-  const intoExists = await stat(into).catch(() => undefined);
-  if (intoExists) {
-    throw new RootstockError("ERR_BUILD_UNPACK", `cannot unpack ${name} into ${into}: it is already there`, {
-      hint: 'give the archive its own folder with `into = "…"` in step.toml',
-    });
-  }
-  await mkdir(dirname(into), { recursive: true });
-  if (single && (await lstat(single)).isDirectory()) {
-    await rename(single, into);
-    await rmdir(staging);
-  } else await rename(staging, into);
-}
-
 async function copyPlanFile(
   baseDir: string,
   entry: PlanFileEntry,
@@ -376,30 +345,4 @@ async function copyPlanFile(
 
 function log(fd: number, line: string): void {
   writeSync(fd, `${line}\n`);
-}
-
-function spawnLogged(
-  file: string,
-  args: string[],
-  options: { cwd: string; logFd: number; signal?: AbortSignal },
-): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, args, {
-      cwd: options.cwd,
-      stdio: ["ignore", options.logFd, options.logFd],
-      env: { PATH: SANDBOX_PATH, LC_ALL: "C" },
-      ...(options.signal ? { signal: options.signal } : {}),
-    });
-    child.on("error", (error: NodeJS.ErrnoException) => {
-      if (error.name === "AbortError") reject(options.signal?.reason ?? error);
-      else if (error.code === "ENOENT")
-        reject(
-          new RootstockError("ERR_HOST_TOOL_MISSING", `${file} is not installed on this host`, {
-            hint: "run `rootstock doctor --install`",
-          }),
-        );
-      else reject(error);
-    });
-    child.on("close", (code) => resolve(code ?? 1));
-  });
 }
