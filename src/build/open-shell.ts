@@ -21,10 +21,18 @@ export interface ShellTarget {
   saved: SavedSandbox;
 }
 
-/** Finds the kept build folder of the step's latest failed (or killed) build. */
-export async function findFailedBuild(storeDir: string, plan: string, step: string): Promise<ShellTarget> {
+/**
+ * Finds the kept build folder of the step's latest failed (or killed) build. `planArg` is the plan as
+ * the user named it, for the commands hints suggest.
+ */
+export async function findFailedBuild(
+  storeDir: string,
+  plan: string,
+  step: string,
+  planArg = "PLAN",
+): Promise<ShellTarget> {
   const history = await readStepHistory(storeDir, plan, step);
-  const hint = `rootstock shell enters the build folder of a failed step; \`rootstock run PLAN ${step}\` builds it`;
+  const hint = `rootstock shell enters the build folder of a failed step; \`rootstock run ${planArg} ${step}\` builds it`;
   if (!history) {
     throw new RootstockError(
       "ERR_SHELL_NO_BUILD",
@@ -58,7 +66,10 @@ export async function findFailedBuild(storeDir: string, plan: string, step: stri
     throw new RootstockError(
       "ERR_SHELL_NO_SANDBOX",
       `step "${step}" failed while rootstock prepared its build folder, before its sandbox existed`,
-      { hint: `\`rootstock log PLAN ${step}\` says why; fix that and run the step again`, file: workDir },
+      {
+        hint: `\`rootstock log ${planArg} ${step}\` says why; fix that and run the step again`,
+        file: workDir,
+      },
     );
   }
   if (text === undefined) {
@@ -66,7 +77,7 @@ export async function findFailedBuild(storeDir: string, plan: string, step: stri
       "ERR_SHELL_NO_BUILD",
       `the build folder of step "${step}" (${workDir}) is gone`,
       {
-        hint: `it was removed by gc or a later run; run \`rootstock run PLAN ${step}\` to fail again`,
+        hint: `it was removed by gc or a later run; run \`rootstock run ${planArg} ${step}\` to fail again`,
       },
     );
   }

@@ -62,6 +62,7 @@ export function createProgressReporter(context: CliContext, options: ProgressOpt
   };
   /** Remaining work spread over the jobs, but never less than the longest running step's remainder. */
   const estimateRemaining = (now: number): number | undefined => {
+    if (estimates.size === 0) return undefined;
     let work = 0;
     let longest = 0;
     for (const [step, estimate] of estimates) {
