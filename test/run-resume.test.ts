@@ -47,14 +47,17 @@ function eventsUntil(
   });
 }
 
-/** Polls until no process mentions the marker; the kernel reaps a dead sandbox's namespace promptly. */
-async function noneLeft(marker: string): Promise<string[]> {
-  for (let tries = 0; tries < 200; tries++) {
-    const left = processesMentioning(marker);
-    if (left.length === 0) return left;
+/**
+ * Polls until no process mentions any of the words (a sandbox's command line names its work folder in the
+ * store; its steps' processes carry a marker). A sandbox that outlives rootstock keeps running, so a bug
+ * shows as processes still there when the patience runs out, never as a pass by luck.
+ */
+async function noneLeft(...words: string[]): Promise<string[]> {
+  const left = () => words.flatMap((word) => processesMentioning(word));
+  for (let tries = 0; tries < 200 && left().length > 0; tries++) {
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  return processesMentioning(marker);
+  return left();
 }
 
 test("a run killed with SIGKILL mid-step leaves no sandbox running and no partial entry; the next run resumes", async () => {
@@ -89,10 +92,11 @@ test("a run killed with SIGKILL mid-step leaves no sandbox running and no partia
     const started = new Set(events.filter((event) => event.type === "step:start").map((event) => event.step));
     return started.has("gated") && started.has("hang");
   });
+  // At once: the sandboxes may still be setting up, before bwrap's own parent-death signal is armed.
   first.kill("SIGKILL");
   await closed;
 
-  assert.deepEqual(await noneLeft(marker), [], "every sandbox died with rootstock");
+  assert.deepEqual(await noneLeft(bench.storeDir, marker), [], "every sandbox died with rootstock");
   const graph = await resolve(planDir);
   const store = new OutputStore(bench.storeDir);
   const keys = await store.keys();

@@ -1,7 +1,8 @@
 /**
  * Runs a command in a sandbox with its output going straight to a log file, and stops it — its whole
  * process tree — on timeout or abort. Every sandbox kind runs in its own PID namespace inside its own
- * process group, so killing the group's leader takes the namespace, and everything in it, down.
+ * process group, so killing the group's leader takes the namespace, and everything in it, down; and a
+ * lifeline (see sandbox.ts) takes it down when rootstock itself dies, however early.
  */
 import { spawn } from "node:child_process";
 import { RootstockError } from "../errors.ts";
@@ -37,7 +38,11 @@ export async function runSandboxed(
     }
     await prepareChrootRoot(spec);
   }
-  const { file, args, env } = sandboxCommand(spec, command, { interactive: options.interactive ?? false });
+  const lifeline = !options.interactive;
+  const { file, args, env } = sandboxCommand(spec, command, {
+    interactive: options.interactive ?? false,
+    lifeline,
+  });
   const started = performance.now();
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, {
@@ -46,7 +51,7 @@ export async function runSandboxed(
       cwd: "/",
       stdio: options.interactive
         ? "inherit"
-        : ["ignore", options.logFd ?? "inherit", options.logFd ?? "inherit"],
+        : ["ignore", options.logFd ?? "inherit", options.logFd ?? "inherit", "pipe"],
       // A process group of its own (for killing it whole), except for a shell that needs the terminal.
       detached: !options.interactive,
     });
@@ -86,7 +91,11 @@ export async function runSandboxed(
         );
       } else reject(error);
     });
+    // Our end of the lifeline: never written, only held while rootstock lives.
+    const line = lifeline ? child.stdio[3] : undefined;
+    line?.on("error", () => {});
     child.on("close", async (code, signal) => {
+      line?.destroy();
       clearTimeout(timer);
       options.signal?.removeEventListener("abort", onAbort);
       const ms = performance.now() - started;

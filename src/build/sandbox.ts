@@ -52,9 +52,20 @@ export interface SandboxCommand {
   env: Record<string, string>;
 }
 
+/**
+ * Runs the command with a lifeline: the sandbox inherits, as fd 3, one end of a socket pair whose other
+ * end only rootstock holds. A watcher blocks reading it; when rootstock dies — even while the sandbox is
+ * still being set up, before bwrap's own parent-death signal is armed — the read ends and the watcher
+ * kills every process of the sandbox's PID namespace (`kill -1` never leaves it; PID 1, the sandbox's
+ * init, then exits with its child). Every sandbox kind has a PID namespace of its own, so this is safe.
+ */
+export const LIFELINE = '(read _ <&3; kill -KILL -1) & exec 3<&-; exec "$@"';
+
 export interface SandboxCommandOptions {
   /** A person at a terminal (`rootstock shell`): keep the controlling terminal. */
   interactive?: boolean;
+  /** Wrap the command in the lifeline (fd 3 must be the sandbox's end of the lifeline). */
+  lifeline?: boolean;
   /** Whether rootstock runs as root (default: from process.getuid). */
   isRoot?: boolean;
 }
@@ -90,6 +101,7 @@ export function sandboxCommand(
   options: SandboxCommandOptions = {},
 ): SandboxCommand {
   const isRoot = options.isRoot ?? process.getuid?.() === 0;
+  if (options.lifeline) command = ["/bin/sh", "-c", LIFELINE, "rootstock-lifeline", ...command];
   switch (spec.kind) {
     case "bwrap":
       return { file: "bwrap", args: [...bwrapArgs(spec, isRoot, options), "--", ...command], env: spec.env };
@@ -155,7 +167,9 @@ ln -s /proc/self/fd/0 "$root/dev/stdin"; ln -s /proc/self/fd/1 "$root/dev/stdout
 mount -o remount,bind,ro "$root"
 cwd=$1; shift
 PATH=$step_path
-exec "$chroot_bin" "$root" /bin/sh -c 'cd "$0" && exec "$@"' "$cwd" "$@"
+# Not exec: this shell stays PID 1 of the namespace, so that everything the step runs can be killed
+# from inside it (PID 1 ignores signals sent from its own namespace).
+"$chroot_bin" "$root" /bin/sh -c 'cd "$0" && exec "$@"' "$cwd" "$@" || exit $?
 `;
 
 function chrootCommand(spec: SandboxSpec, command: readonly string[]): SandboxCommand {
