@@ -63,6 +63,16 @@ test("the tree digest depends on content and metadata, not on where the tree is"
   assert.notEqual((await computeManifest(moded)).digest.sha256, one.digest.sha256);
 });
 
+test("a file larger than one read buffer is hashed whole", async () => {
+  const dir = join(base, "large");
+  await mkdir(dir);
+  const content = Buffer.alloc(3 * 1024 * 1024 + 17, "rootstock");
+  await writeFile(join(dir, "big.bin"), content);
+  const [entry] = (await computeManifest(dir)).entries;
+  assert.equal(entry?.sha256, sha256Text(content));
+  assert.equal(entry?.size, content.length);
+});
+
 test("device nodes keep their numbers", {
   skip: process.getuid?.() !== 0 && "needs root for mknod",
 }, async () => {
