@@ -2,11 +2,13 @@
 // rootstock is TypeScript run by Node's type stripping (22.18+). On an older Node, re-run on the Node
 // that npm installed with the project, so the machine's own Node version does not matter.
 import { spawn } from "node:child_process";
-import { createRequire } from "node:module";
+import module, { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 
 const [major, minor] = process.versions.node.split(".").map(Number);
 if (major > 22 || (major === 22 && minor >= 18)) {
+  // Keeps compiled (and type-stripped) modules between runs: a no-op run is mostly startup.
+  module.enableCompileCache?.();
   const { main } = await import("../src/cli/main.ts");
   process.exitCode = await main(process.argv.slice(2));
 } else {

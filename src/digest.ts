@@ -1,6 +1,7 @@
 /** sha256 digests of files, trees and values: the identity of everything rootstock caches. */
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
+import { readFile, stat } from "node:fs/promises";
 
 export interface Digest {
   sha256: string;
@@ -11,8 +12,16 @@ export function sha256Text(text: string | Uint8Array): string {
   return createHash("sha256").update(text).digest("hex");
 }
 
+/** Files up to this size are read whole: a stream (and its 1 MiB buffer) per small file costs more. */
+const WHOLE_FILE = 1 << 20;
+
 export async function digestFile(path: string, signal?: AbortSignal): Promise<Digest> {
   const hash = createHash("sha256");
+  const info = await stat(path);
+  if (info.size <= WHOLE_FILE) {
+    const content = await readFile(path, signal ? { signal } : {});
+    return { sha256: hash.update(content).digest("hex"), size: content.length };
+  }
   let size = 0;
   for await (const chunk of createReadStream(path, { signal, highWaterMark: 1 << 20 })) {
     hash.update(chunk as Buffer);
@@ -24,11 +33,27 @@ export async function digestFile(path: string, signal?: AbortSignal): Promise<Di
 /** JSON with sorted object keys, so that equal values always hash alike. */
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null";
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, item]) => item !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([key, item]) => `${JSON.stringify(key)}:${canonicalJson(item)}`).join(",")}}`;
+  // Loops rather than entries/filter/map: keys are computed for every step of every run.
+  if (Array.isArray(value)) {
+    let out = "[";
+    for (let index = 0; index < value.length; index++) {
+      if (index > 0) out += ",";
+      out += canonicalJson(value[index]);
+    }
+    return `${out}]`;
+  }
+  const record = value as Record<string, unknown>;
+  let out = "{";
+  let first = true;
+  // The default sort orders strings by UTF-16 code units, as `<` does.
+  for (const key of Object.keys(record).sort()) {
+    const item = record[key];
+    if (item === undefined) continue;
+    if (!first) out += ",";
+    first = false;
+    out += `${JSON.stringify(key)}:${canonicalJson(item)}`;
+  }
+  return `${out}}`;
 }
 
 export function sha256Json(value: unknown): string {

@@ -19,8 +19,37 @@ export type FetchEvent =
 
 export type StepReason = { kind: "no-entry" } | { kind: "changed"; inputs: string[] } | { kind: "forced" };
 
+export interface PlannedStep {
+  name: string;
+  stage: string;
+  key: string;
+  deps: string[];
+  sandbox: string;
+  root: string;
+  version?: string;
+}
+
+export interface HostTool {
+  name: string;
+  path?: string;
+  sha256?: string;
+  version?: string;
+}
+
 export type BuildEvent =
   | { type: "run:start"; runId: string; plan: string; runDir: string; steps: string[]; jobs: number }
+  | {
+      type: "run:plan";
+      plan: string;
+      dir: string;
+      arch: string;
+      variables: Record<string, string | number | boolean>;
+      steps: PlannedStep[];
+      disabled: { name: string; when: string }[];
+    }
+  | { type: "run:host"; tools: HostTool[]; cores: number; kernel: string; uid: number; node: string }
+  /** The steps that will be built, each with its expected duration when an earlier run measured it. */
+  | { type: "run:schedule"; jobs: number; steps: { step: string; estimateMs?: number }[] }
   | {
       type: "run:done";
       runId: string;
@@ -52,7 +81,17 @@ export type BuildEvent =
     }
   | { type: "step:output"; step: string; line: string }
   | { type: "step:attempt-failed"; step: string; attempt: number; reason: string; retrying: boolean }
-  | { type: "step:done"; step: string; key: string; ms: number; worker: number; bytes: number }
+  | {
+      type: "step:done";
+      step: string;
+      key: string;
+      ms: number;
+      worker: number;
+      bytes: number;
+      files?: number;
+      /** The output tree's digest (sha256 of the root directory's serialisation). */
+      digest?: string;
+    }
   | {
       type: "step:failed";
       step: string;
@@ -64,7 +103,16 @@ export type BuildEvent =
       buildDir?: string;
       tail: string[];
     }
-  | { type: "step:skipped"; step: string; because: string };
+  | { type: "step:skipped"; step: string; because: string }
+  | {
+      type: "gc:remove";
+      what: "entry" | "run" | "work" | "tmp";
+      name: string;
+      bytes: number;
+      reason: string;
+      dryRun: boolean;
+    }
+  | { type: "gc:done"; removed: number; kept: number; bytes: number; dryRun: boolean; ms: number };
 
 export type ImageEvent =
   | { type: "image:cached"; image: string; key: string; path: string }

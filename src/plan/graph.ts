@@ -83,26 +83,6 @@ export function resolveGraph(plan: Plan, options: ResolveOptions = {}): Graph {
     if (!step.when || evaluatePredicate(step.when.predicate, variables)) enabled.add(step.name);
     else disabled.push({ name: step.name, when: step.when.source });
   }
-  for (const name of enabled) {
-    const step = plan.steps.get(name) as Step;
-    for (const dep of step.deps) {
-      if (!enabled.has(dep)) {
-        const when = plan.steps.get(dep)?.when?.source ?? "";
-        problems.push(
-          new RootstockError(
-            "ERR_PLAN_DEP_DISABLED",
-            `step "${name}" needs "${dep}", which is disabled by when = "${when}"`,
-            {
-              file: `${plan.displayDir}/${step.dir}/step.toml`,
-              field: "deps",
-              hint: `give "${name}" the same predicate, or set the variables so that "${dep}" is enabled`,
-            },
-          ),
-        );
-      }
-    }
-  }
-
   let wanted = enabled;
   if (options.targets && options.targets.length > 0) {
     wanted = new Set<string>();
@@ -129,6 +109,27 @@ export function resolveGraph(plan: Plan, options: ResolveOptions = {}): Graph {
           ),
         );
       } else visit(target);
+    }
+  }
+
+  // Only the steps to build matter: a disabled step may be needed by a step that is not built now.
+  for (const name of wanted) {
+    const step = plan.steps.get(name) as Step;
+    for (const dep of step.deps) {
+      if (!enabled.has(dep)) {
+        const when = plan.steps.get(dep)?.when?.source ?? "";
+        problems.push(
+          new RootstockError(
+            "ERR_PLAN_DEP_DISABLED",
+            `step "${name}" needs "${dep}", which is disabled by when = "${when}"`,
+            {
+              file: `${plan.displayDir}/${step.dir}/step.toml`,
+              field: "deps",
+              hint: `give "${name}" the same predicate, or set the variables so that "${dep}" is enabled`,
+            },
+          ),
+        );
+      }
     }
   }
 

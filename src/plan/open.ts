@@ -1,9 +1,10 @@
 /** Load, identify host tools, resolve: what every command that works on a plan does first. */
-import { relative } from "node:path";
+import { join, relative } from "node:path";
 import { RootstockError } from "../errors.ts";
-import { identifyTools, type ToolIdentity, toolKey } from "../host/tools.ts";
+import { identifyToolsCached } from "../host/tool-cache.ts";
+import { type ToolIdentity, toolKey } from "../host/tools.ts";
 import { type Graph, resolveGraph, usesHostTools } from "./graph.ts";
-import { loadPlan } from "./load.ts";
+import { loadPlanCached } from "./plan-cache.ts";
 import type { Value } from "./predicate.ts";
 
 export interface OpenPlanOptions {
@@ -11,6 +12,8 @@ export interface OpenPlanOptions {
   targets?: string[];
   /** Identify host tools for step keys (default true); commands that need no keys skip it. */
   identifyTools?: boolean;
+  /** Where loaded plans and host-tool identities are cached (the store's `cache/`); default: no cache. */
+  cacheDir?: string;
 }
 
 export interface OpenedPlan {
@@ -20,14 +23,19 @@ export interface OpenedPlan {
 
 export async function openPlan(dir: string, options: OpenPlanOptions = {}): Promise<OpenedPlan> {
   const shown = relative(process.cwd(), dir) || ".";
-  const plan = await loadPlan(dir, { displayDir: shown.startsWith("..") ? dir : shown });
+  const { cacheDir, identifyTools: identify, ...resolveOptions } = options;
+  const plan = await loadPlanCached(dir, {
+    displayDir: shown.startsWith("..") ? dir : shown,
+    ...(cacheDir === undefined ? {} : { cacheDir }),
+  });
   const needed =
-    options.identifyTools === false
-      ? []
-      : [...plan.steps.values()].filter(usesHostTools).flatMap((step) => step.tools);
-  const tools = await identifyTools(needed);
+    identify === false ? [] : [...plan.steps.values()].filter(usesHostTools).flatMap((step) => step.tools);
+  const tools = await identifyToolsCached(
+    needed,
+    cacheDir === undefined ? {} : { cacheFile: join(cacheDir, "tools.json") },
+  );
   const toolIdentities = Object.fromEntries([...tools].map(([name, identity]) => [name, toolKey(identity)]));
-  const graph = resolveGraph(plan, { ...options, toolIdentities });
+  const graph = resolveGraph(plan, { ...resolveOptions, toolIdentities });
   return { graph, tools };
 }
 

@@ -13,7 +13,6 @@ import {
   updatePackageIndex,
 } from "../../host/doctor.ts";
 import { findOnPath } from "../../host/tools.ts";
-import { loadPlan } from "../../plan/load.ts";
 import { enableDebSrc, hasDebSrc } from "../../sources/enable-deb-src.ts";
 import type { CliContext } from "../context.ts";
 
@@ -29,6 +28,8 @@ export async function runDoctor(options: DoctorOptions, context: CliContext): Pr
   const requirements: Requirement[] = [...CORE_REQUIREMENTS];
   if (options.tests) requirements.push(...TEST_REQUIREMENTS);
   if (options.plan) {
+    // Loaded on demand: the plan loader (zod, TOML) costs startup time every command would pay.
+    const { loadPlan } = await import("../../plan/load.ts");
     const plan = await loadPlan(options.plan);
     const tools = [...plan.hostTools, ...[...plan.steps.values()].flatMap((step) => step.tools)];
     requirements.push(...planRequirements(tools, plan.hostPackages));

@@ -1,0 +1,111 @@
+/**
+ * `rootstock shell PLAN STEP`: a shell in the sandbox where a step's build failed — same root, mounts,
+ * environment and folder, with the step's phases defined (`do_compile` runs the compile phase again).
+ */
+import { readFile, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { RootstockError } from "../errors.ts";
+import { readStepHistory } from "../store/step-history.ts";
+import { StoreLocks } from "../store/store-locks.ts";
+import { runSandboxed } from "./run-sandboxed.ts";
+import type { SavedSandbox } from "./workspace.ts";
+
+export interface ShellOptions {
+  /** Run this command (with `sh -c`) instead of an interactive shell. */
+  command?: string;
+  signal?: AbortSignal;
+}
+
+export interface ShellTarget {
+  workDir: string;
+  saved: SavedSandbox;
+}
+
+/**
+ * Finds the kept build folder of the step's latest failed (or killed) build. `planArg` is the plan as
+ * the user named it, for the commands hints suggest.
+ */
+export async function findFailedBuild(
+  storeDir: string,
+  plan: string,
+  step: string,
+  planArg = "PLAN",
+): Promise<ShellTarget> {
+  const history = await readStepHistory(storeDir, plan, step);
+  const hint = `rootstock shell enters the build folder of a failed step; \`rootstock run ${planArg} ${step}\` builds it`;
+  if (!history) {
+    throw new RootstockError(
+      "ERR_SHELL_NO_BUILD",
+      `step "${step}" of plan ${plan} has never been built in this store`,
+      {
+        hint,
+      },
+    );
+  }
+  const running =
+    history.status === "running" && (await new StoreLocks(storeDir).probe(`run:${history.runId}`));
+  if (running) {
+    throw new RootstockError(
+      "ERR_SHELL_STILL_RUNNING",
+      `step "${step}" is being built right now (run ${history.runId})`,
+      {
+        hint: "wait for it to fail or finish",
+      },
+    );
+  }
+  const workDir = history.workDir;
+  if ((history.status !== "failed" && history.status !== "running") || workDir === undefined) {
+    throw new RootstockError(
+      "ERR_SHELL_NO_BUILD",
+      `step "${step}" did not fail: its latest build (run ${history.runId}) ${history.status === "cached" ? "was cached" : "succeeded"}, so no build folder was kept`,
+      { hint },
+    );
+  }
+  const text = await readFile(join(workDir, "sandbox.json"), "utf8").catch(() => undefined);
+  if (text === undefined && (await stat(workDir).catch(() => undefined))) {
+    throw new RootstockError(
+      "ERR_SHELL_NO_SANDBOX",
+      `step "${step}" failed while rootstock prepared its build folder, before its sandbox existed`,
+      {
+        hint: `\`rootstock log ${planArg} ${step}\` says why; fix that and run the step again`,
+        file: workDir,
+      },
+    );
+  }
+  if (text === undefined) {
+    throw new RootstockError(
+      "ERR_SHELL_NO_BUILD",
+      `the build folder of step "${step}" (${workDir}) is gone`,
+      {
+        hint: `it was removed by gc or a later run; run \`rootstock run ${planArg} ${step}\` to fail again`,
+      },
+    );
+  }
+  return { workDir, saved: JSON.parse(text) as SavedSandbox };
+}
+
+/** Opens the shell; resolves with its exit status. */
+export async function openShell(target: ShellTarget, options: ShellOptions = {}): Promise<number> {
+  const { spec, definitions } = target.saved;
+  for (const bind of spec.binds) {
+    if (!(await stat(bind.from).catch(() => undefined))) {
+      throw new RootstockError(
+        "ERR_SHELL_NO_BUILD",
+        `${bind.from}, mounted at ${bind.to} in the failed build, is gone`,
+        {
+          hint: "a dependency's entry was removed by gc; run the step again to rebuild what it needs",
+        },
+      );
+    }
+  }
+  const command =
+    options.command === undefined
+      ? ["/bin/sh", "-i"]
+      : ["/bin/sh", "-c", `. ${definitions}\n${options.command}`];
+  const env = { ...spec.env, ENV: definitions, PS1: `[${target.saved.step}] # ` };
+  const run = await runSandboxed({ ...spec, env }, command, {
+    interactive: true,
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  return run.code ?? 128 + 9;
+}

@@ -1,0 +1,407 @@
+/**
+ * Builds a resolved plan: every step whose key is not in the output store runs in its sandbox, at most
+ * `jobs` at once, longest critical path first; its output is committed under its key. A run leaves a
+ * self-describing folder: `runs/RUN/run.json`, `journal.jsonl` (every event, timed) and `logs/STEP.log`.
+ *
+ * Two runs may share a store: each key is built under a lock, so a step is never built twice, and a run
+ * that finds a key locked works on other steps meanwhile. A killed run leaves no partial entry, and the
+ * next run carries on from what was committed.
+ */
+import { closeSync, openSync, writeSync } from "node:fs";
+import { mkdir, rmdir } from "node:fs/promises";
+import { availableParallelism, release } from "node:os";
+import { join } from "node:path";
+import { RootstockError, RootstockErrors } from "../errors.ts";
+import type { Emit, RootstockEvent, StepReason } from "../events.ts";
+import { identifyTools, type ToolIdentity } from "../host/tools.ts";
+import { type Graph, type ResolvedStep, usesHostTools } from "../plan/graph.ts";
+import { SourceStore } from "../sources/source-store.ts";
+import { OutputStore } from "../store/output-store.ts";
+import { newRunId, type RunRecord, runsDir, writeRunRecord } from "../store/run-record.ts";
+import { readStepHistory, type StepHistory } from "../store/step-history.ts";
+import { StoreLocks } from "../store/store-locks.ts";
+import { type ScheduleNode, type Skipped, schedule, type TaskResult } from "./schedule.ts";
+import { StepBuilder } from "./step-builder.ts";
+
+export interface RunPlanOptions {
+  storeDir: string;
+  /** Steps built at once (default: the number of cores). */
+  jobs?: number;
+  /** Build everything that does not depend on a failure (default: stop starting steps at the first). */
+  keepGoing?: boolean;
+  emit?: Emit;
+  signal?: AbortSignal;
+  /** Say for each step why it runs or is skipped (`step:explain` events). */
+  explain?: boolean;
+  /** Explain only: build nothing, create no run folder. */
+  dryRun?: boolean;
+  /** Host tool identities already found (openPlan's), recorded in the journal; found again if absent. */
+  tools?: ReadonlyMap<string, ToolIdentity | undefined>;
+}
+
+export interface StepOutput {
+  key: string;
+  /** The output tree: `outputPath(storeDir, key)`. */
+  path: string;
+}
+
+export interface RunResult {
+  runId: string;
+  runDir: string;
+  ok: boolean;
+  /** Every step of the graph whose entry is in the store at the end. */
+  outputs: Map<string, StepOutput>;
+  built: string[];
+  cached: string[];
+  failed: string[];
+  skipped: Skipped[];
+}
+
+/** Critical-path weight of a step never built before. */
+const UNKNOWN_ESTIMATE_MS = 1000;
+
+export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<RunResult> {
+  const { storeDir, signal } = options;
+  const jobs = Math.max(1, Math.floor(options.jobs ?? availableParallelism()));
+  const plan = graph.plan;
+  checkRunnable(graph);
+  const outputs = new OutputStore(storeDir);
+  const locks = new StoreLocks(storeDir);
+  const runId = options.dryRun ? "" : newRunId();
+  const runDir = options.dryRun ? "" : join(runsDir(storeDir), runId);
+  const keys = Object.fromEntries(graph.steps.map((step) => [step.name, step.key]));
+  const record: RunRecord = {
+    runId,
+    plan: plan.name,
+    planDir: plan.dir,
+    pid: process.pid,
+    started: new Date().toISOString(),
+    state: "running",
+    jobs,
+    keys,
+    built: [],
+    cached: [],
+    failed: [],
+    skipped: [],
+  };
+
+  // Registered (run lock held, keys listed) before any entry is looked at, so that gc spares them.
+  let journalFd: number | undefined;
+  let runLock: Awaited<ReturnType<StoreLocks["tryAcquire"]>>;
+  if (!options.dryRun) {
+    await mkdir(join(runDir, "logs"), { recursive: true });
+    runLock = await locks.tryAcquire(`run:${runId}`, { runId, pid: process.pid, what: plan.name });
+    await writeRunRecord(runDir, record);
+    journalFd = openSync(join(runDir, "journal.jsonl"), "a");
+  }
+  // Journal lines are written in batches: a burst of events (500 cached steps) costs one write, and a
+  // kill loses at most the events of the current tick.
+  let pending: string[] = [];
+  const flushJournal = () => {
+    if (journalFd !== undefined && pending.length > 0) writeSync(journalFd, pending.join(""));
+    pending = [];
+  };
+  const emit = (event: RootstockEvent) => {
+    if (journalFd !== undefined && event.type !== "step:output") {
+      if (pending.length === 0) setImmediate(flushJournal);
+      pending.push(`${JSON.stringify({ ...event, time: Date.now() })}\n`);
+    }
+    options.emit?.(event);
+  };
+
+  const started = performance.now();
+  try {
+    // Synchronous: hundreds of stat calls cost less without the thread pool.
+    const present = graph.steps.map((step) => outputs.hasSync(step.key));
+    const toBuild = graph.steps.filter((_, index) => !present[index]);
+    const cachedAtStart = graph.steps.filter((_, index) => present[index]);
+    const histories = new Map<string, StepHistory | undefined>();
+    const needHistory = options.explain || options.dryRun ? graph.steps : toBuild;
+    await Promise.all(
+      needHistory.map(async (step) =>
+        histories.set(step.name, await readStepHistory(storeDir, plan.name, step.name)),
+      ),
+    );
+
+    if (options.explain || options.dryRun) {
+      for (const [index, step] of graph.steps.entries()) {
+        const reason = present[index]
+          ? ({ kind: "cached" } as const)
+          : explainRebuild(step, histories.get(step.name));
+        emit({ type: "step:explain", step: step.name, key: step.key, runs: !present[index], reason });
+      }
+    }
+    if (options.dryRun) {
+      for (const disabled of graph.disabled)
+        emit({ type: "step:skipped", step: disabled.name, because: `when = "${disabled.when}" is false` });
+      return {
+        runId,
+        runDir,
+        ok: true,
+        outputs: outputMap(cachedAtStart, outputs),
+        built: [],
+        cached: cachedAtStart.map((step) => step.name),
+        failed: [],
+        skipped: [],
+      };
+    }
+
+    await checkSources(graph, toBuild, new SourceStore(storeDir));
+
+    emit({ type: "run:start", runId, plan: plan.name, runDir, steps: graph.steps.map((s) => s.name), jobs });
+    emit({
+      type: "run:plan",
+      plan: plan.name,
+      dir: plan.dir,
+      arch: plan.arch,
+      variables: graph.variables,
+      steps: graph.steps.map((step) => ({
+        name: step.name,
+        stage: step.step.stage,
+        key: step.key,
+        deps: step.step.deps,
+        sandbox: step.step.sandbox,
+        root: step.step.root,
+        ...(step.step.version === undefined ? {} : { version: step.step.version }),
+      })),
+      disabled: graph.disabled,
+    });
+    emit({
+      type: "run:host",
+      tools: await hostTools(graph, options.tools),
+      cores: availableParallelism(),
+      kernel: release(),
+      uid: process.getuid?.() ?? -1,
+      node: process.version,
+    });
+    for (const disabled of graph.disabled)
+      emit({ type: "step:skipped", step: disabled.name, because: `when = "${disabled.when}" is false` });
+    for (const step of cachedAtStart) {
+      emit({ type: "step:cached", step: step.name, key: step.key });
+      record.cached.push(step.name);
+    }
+
+    const known = [...histories.values()].flatMap((history) =>
+      history?.buildMs === undefined ? [] : [history.buildMs],
+    );
+    const fallbackEstimate = known.length > 0 ? median(known) : UNKNOWN_ESTIMATE_MS;
+    const nodes: ScheduleNode[] = toBuild.map((step) => ({
+      name: step.name,
+      deps: step.step.deps,
+      estimateMs: histories.get(step.name)?.buildMs ?? fallbackEstimate,
+    }));
+    emit({
+      type: "run:schedule",
+      jobs,
+      steps: toBuild.map((step) => {
+        const estimateMs = histories.get(step.name)?.buildMs;
+        return estimateMs === undefined ? { step: step.name } : { step: step.name, estimateMs };
+      }),
+    });
+    const byName = graph.byName;
+
+    const builder = new StepBuilder(graph, {
+      storeDir,
+      runId,
+      runDir,
+      jobs,
+      emit,
+      outputs,
+      histories,
+      ...(signal ? { signal } : {}),
+    });
+    const task = async (name: string, { slot }: { slot: number }): Promise<TaskResult> => {
+      const step = byName.get(name) as ResolvedStep;
+      const holder = { runId, pid: process.pid, what: `${plan.name}/${name}` };
+      const lock = await locks.tryAcquire(`key:${step.key}`, holder);
+      if (!lock) {
+        const other = await locks.probe(`key:${step.key}`);
+        emit({
+          type: "step:waiting",
+          step: name,
+          key: step.key,
+          reason: `another run (${other?.runId ?? "unknown"}, pid ${other?.pid ?? "?"}) is building it`,
+        });
+        return { retryAfter: locks.waitFree(`key:${step.key}`, signal) };
+      }
+      try {
+        if (await outputs.has(step.key)) {
+          emit({ type: "step:cached", step: name, key: step.key });
+          record.cached.push(name);
+          return "done";
+        }
+        const ok = await builder.build(step, slot);
+        (ok ? record.built : record.failed).push(name);
+        return ok ? "done" : "failed";
+      } finally {
+        await lock.release();
+      }
+    };
+    const result = await schedule(nodes, task, {
+      jobs,
+      keepGoing: options.keepGoing ?? false,
+      ...(signal ? { signal } : {}),
+    });
+    await Promise.all(builder.cleanups);
+    for (const skip of result.skipped) emit({ type: "step:skipped", step: skip.name, because: skip.because });
+    record.skipped = result.skipped.map((skip) => skip.name);
+
+    const ok = result.failed.length === 0 && result.skipped.length === 0 && !signal?.aborted;
+    const ms = performance.now() - started;
+    emit({
+      type: "run:done",
+      runId,
+      ok,
+      built: record.built.length,
+      cached: record.cached.length,
+      failed: result.failed,
+      ms,
+    });
+    Object.assign(record, {
+      state: signal?.aborted ? "interrupted" : ok ? "ok" : "failed",
+      finished: new Date().toISOString(),
+      ms,
+    });
+    await writeRunRecord(runDir, record);
+    await rmdir(join(storeDir, "work", runId)).catch(() => {});
+    const finalOutputs = outputMap(
+      graph.steps.filter((step) => record.cached.includes(step.name) || record.built.includes(step.name)),
+      outputs,
+    );
+    return {
+      runId,
+      runDir,
+      ok,
+      outputs: finalOutputs,
+      built: record.built,
+      cached: record.cached,
+      failed: result.failed,
+      skipped: result.skipped,
+    };
+  } catch (error) {
+    if (!options.dryRun) {
+      Object.assign(record, { state: "failed", finished: new Date().toISOString() });
+      await writeRunRecord(runDir, record).catch(() => {});
+    }
+    throw error;
+  } finally {
+    flushJournal();
+    if (journalFd !== undefined) closeSync(journalFd);
+    await runLock?.release();
+  }
+}
+
+function outputMap(steps: readonly ResolvedStep[], outputs: OutputStore): Map<string, StepOutput> {
+  return new Map(steps.map((step) => [step.name, { key: step.key, path: outputs.outputPath(step.key) }]));
+}
+
+/** Why a step without an entry runs: never built, or which of its inputs differ from its last run. */
+export function explainRebuild(step: ResolvedStep, previous: StepHistory | undefined): StepReason {
+  if (!previous) return { kind: "no-entry" };
+  const names = new Set([...Object.keys(previous.inputs), ...Object.keys(step.inputs)]);
+  const changed = [...names].filter((name) => previous.inputs[name] !== step.inputs[name]).sort();
+  return changed.length === 0 ? { kind: "no-entry" } : { kind: "changed", inputs: changed };
+}
+
+/** Plan-level conditions a step must meet to run at all, all reported at once. */
+function checkRunnable(graph: Graph): void {
+  const problems: RootstockError[] = [];
+  const isRoot = process.getuid?.() === 0;
+  for (const { name, step } of graph.steps) {
+    const file = join(graph.plan.displayDir, step.dir, "step.toml");
+    if (step.sandbox === "host" && step.root === "deps") {
+      problems.push(
+        new RootstockError(
+          "ERR_BUILD_HOST_ROOT",
+          `step "${name}": sandbox = "host" runs in the host's root, not root = "deps"`,
+          {
+            file,
+            field: "root",
+            hint: 'use sandbox = "bwrap" for a root made of dependency outputs',
+          },
+        ),
+      );
+    }
+    if (step.sandbox === "host" && step.mounts.length > 0) {
+      problems.push(
+        new RootstockError(
+          "ERR_BUILD_HOST_MOUNT",
+          `step "${name}": sandbox = "host" cannot mount outputs at chosen paths`,
+          {
+            file,
+            field: "mounts",
+            hint: `use $${"DEP_"}NAME in the script, or sandbox = "bwrap"`,
+          },
+        ),
+      );
+    }
+    if (step.sandbox === "chroot" && !isRoot) {
+      problems.push(
+        new RootstockError("ERR_SANDBOX_NEEDS_ROOT", `step "${name}": sandbox = "chroot" needs root`, {
+          file,
+          field: "sandbox",
+          hint: 'run rootstock as root, or use sandbox = "bwrap", which needs no privileges',
+        }),
+      );
+    }
+  }
+  if (problems.length > 0)
+    throw new RootstockErrors(
+      "ERR_PLAN_NOT_RUNNABLE",
+      `plan ${graph.plan.displayDir} cannot run here`,
+      problems,
+    );
+}
+
+async function checkSources(
+  graph: Graph,
+  steps: readonly ResolvedStep[],
+  sources: SourceStore,
+): Promise<void> {
+  const missing: RootstockError[] = [];
+  const seen = new Set<string>();
+  for (const step of steps) {
+    for (const source of step.step.sources) {
+      if (seen.has(source.sha256) || (await sources.has(source.sha256))) continue;
+      seen.add(source.sha256);
+      missing.push(
+        new RootstockError(
+          "ERR_SOURCE_MISSING",
+          `step "${step.name}": ${source.file} (sha256 ${source.sha256}) is not in the source store`,
+          { file: join(graph.plan.displayDir, step.step.dir, "step.toml") },
+        ),
+      );
+    }
+  }
+  if (missing.length > 0) {
+    throw new RootstockErrors(
+      "ERR_SOURCES_MISSING",
+      `${missing.length} source${missing.length === 1 ? "" : "s"} of plan ${graph.plan.name} ${missing.length === 1 ? "is" : "are"} missing`,
+      missing,
+      {
+        hint: `run \`rootstock fetch ${graph.plan.displayDir}\` to download them, or \`rootstock sources import FILE…\``,
+      },
+    );
+  }
+}
+
+async function hostTools(
+  graph: Graph,
+  known: ReadonlyMap<string, ToolIdentity | undefined> | undefined,
+): Promise<{ name: string; path?: string; sha256?: string; version?: string }[]> {
+  const names = [
+    ...new Set(graph.steps.filter((step) => usesHostTools(step.step)).flatMap((step) => step.step.tools)),
+  ];
+  const identities = known ?? (await identifyTools(names));
+  return names.map((name) => {
+    const identity = identities.get(name);
+    return identity
+      ? { name, path: identity.realPath, sha256: identity.sha256, version: identity.version }
+      : { name };
+  });
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] as number;
+}

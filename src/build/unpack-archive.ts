@@ -1,0 +1,76 @@
+/**
+ * Unpacking sources and running host tools for a step's preparation, their output going to the step's
+ * log. rootstock unpacks on the host, with GNU tar (or unzip), before the sandbox starts.
+ */
+import { spawn } from "node:child_process";
+import { lstat, mkdir, readdir, rename, rm, rmdir, stat } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { RootstockError } from "../errors.ts";
+
+export const HOST_TOOL_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
+
+export interface UnpackOptions {
+  logFd: number;
+  signal?: AbortSignal;
+}
+
+/** Unpacks an archive into `into`; an archive holding a single top folder has that folder stripped. */
+export async function unpackArchive(archive: string, into: string, options: UnpackOptions): Promise<void> {
+  const name = archive.slice(archive.lastIndexOf("/") + 1);
+  const staging = `${into}.unpacking`;
+  await rm(staging, { recursive: true, force: true });
+  await mkdir(staging, { recursive: true });
+  const [file, args] = name.endsWith(".zip")
+    ? ["unzip", ["-q", archive, "-d", staging]]
+    : ["tar", ["-xf", archive, "-C", staging, "--no-same-owner"]];
+  const code = await runLogged(file, args, {
+    cwd: staging,
+    logFd: options.logFd,
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  if (code !== 0) {
+    throw new RootstockError("ERR_BUILD_UNPACK", `cannot unpack ${name}: ${file} exited with ${code}`, {
+      hint: "the step's log shows why; check that the archive is complete and that its format is supported",
+    });
+  }
+  const top = await readdir(staging);
+  const single = top.length === 1 ? join(staging, top[0] as string) : undefined;
+  const intoExists = await stat(into).catch(() => undefined);
+  if (intoExists) {
+    throw new RootstockError("ERR_BUILD_UNPACK", `cannot unpack ${name} into ${into}: it is already there`, {
+      hint: 'give the archive its own folder with `into = "…"` in step.toml',
+    });
+  }
+  await mkdir(dirname(into), { recursive: true });
+  if (single && (await lstat(single)).isDirectory()) {
+    await rename(single, into);
+    await rmdir(staging);
+  } else await rename(staging, into);
+}
+
+/** Runs a host command with its output appended to a log; resolves with its exit status. */
+export function runLogged(
+  file: string,
+  args: string[],
+  options: { cwd: string; logFd: number; signal?: AbortSignal },
+): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, {
+      cwd: options.cwd,
+      stdio: ["ignore", options.logFd, options.logFd],
+      env: { PATH: HOST_TOOL_PATH, LC_ALL: "C" },
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    child.on("error", (error: NodeJS.ErrnoException) => {
+      if (error.name === "AbortError") reject(options.signal?.reason ?? error);
+      else if (error.code === "ENOENT")
+        reject(
+          new RootstockError("ERR_HOST_TOOL_MISSING", `${file} is not installed on this host`, {
+            hint: "run `rootstock doctor --install`",
+          }),
+        );
+      else reject(error);
+    });
+    child.on("close", (code) => resolve(code ?? 1));
+  });
+}

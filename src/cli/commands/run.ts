@@ -1,0 +1,87 @@
+import { join } from "node:path";
+import type { Command } from "commander";
+import { runPlan } from "../../build/run-plan.ts";
+import { RootstockError } from "../../errors.ts";
+import { EventBus } from "../../events.ts";
+import { openPlan, parseVariableFlags } from "../../plan/open.ts";
+import type { CliContext } from "../context.ts";
+import { createProgressReporter } from "../progress-reporter.ts";
+
+interface RunFlags {
+  jobs?: string;
+  keepGoing?: boolean;
+  explain?: boolean;
+  dryRun?: boolean;
+  json?: boolean;
+  set: string[];
+}
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+export function registerRun(program: Command, context: CliContext): void {
+  program
+    .command("run")
+    .description("build a plan, or the named steps and what they need; cached steps are skipped")
+    .argument("<plan>", "plan folder")
+    .argument("[steps...]", "build only these steps and their dependencies")
+    .option("-j, --jobs <n>", "steps built at once (default: the number of cores)")
+    .option("-k, --keep-going", "build everything that does not depend on a failed step")
+    .option("--explain", "say for each step why it runs or why it is skipped")
+    .option("--dry-run", "explain only; build nothing")
+    .option("--json", "stream the run's events as JSON lines")
+    .option("--set <name=value>", "override a plan variable (repeatable)", collect, [])
+    .action(async (dir: string, steps: string[], flags: RunFlags) => {
+      const jobs = flags.jobs === undefined ? undefined : Number(flags.jobs);
+      if (jobs !== undefined && !(Number.isInteger(jobs) && jobs > 0)) {
+        throw new RootstockError("ERR_CLI_BAD_JOBS", `-j ${flags.jobs}: expected a whole number above 0`, {
+          hint: "for example -j 4",
+        });
+      }
+      const { graph, tools } = await openPlan(dir, {
+        variables: parseVariableFlags(flags.set),
+        targets: steps,
+        cacheDir: join(context.storeDir, "cache"),
+      });
+      const bus = new EventBus();
+      const reporter = flags.json
+        ? undefined
+        : createProgressReporter(context, { live: context.isTerminal, planArg: dir });
+      if (reporter) bus.on(reporter.listener);
+      else bus.on((event) => context.out(JSON.stringify(event)));
+      const controller = new AbortController();
+      const interrupt = () => controller.abort(new Error("interrupted"));
+      process.once("SIGINT", interrupt);
+      process.once("SIGTERM", interrupt);
+      try {
+        const result = await runPlan(graph, {
+          storeDir: context.storeDir,
+          emit: bus.emit,
+          signal: controller.signal,
+          tools,
+          ...(jobs === undefined ? {} : { jobs }),
+          ...(flags.keepGoing ? { keepGoing: true } : {}),
+          ...(flags.explain ? { explain: true } : {}),
+          ...(flags.dryRun ? { dryRun: true } : {}),
+        });
+        if (!result.ok) {
+          const first = result.failed[0];
+          throw new RootstockError(
+            "ERR_RUN_FAILED",
+            controller.signal.aborted
+              ? "the run was interrupted"
+              : `${result.failed.length} step${result.failed.length === 1 ? "" : "s"} failed: ${result.failed.join(", ")}`,
+            {
+              hint:
+                first === undefined
+                  ? `run again to carry on: committed steps are not built again`
+                  : `read the log with \`rootstock log ${dir} ${first}\`, enter its build folder with \`rootstock shell ${dir} ${first}\`; committed steps are kept, so the next run carries on`,
+            },
+          );
+        }
+      } finally {
+        reporter?.stop();
+        process.off("SIGINT", interrupt);
+        process.off("SIGTERM", interrupt);
+      }
+    });
+}

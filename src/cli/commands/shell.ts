@@ -1,0 +1,33 @@
+import { join } from "node:path";
+import type { Command } from "commander";
+import { findFailedBuild, openShell } from "../../build/open-shell.ts";
+import { loadPlanCached } from "../../plan/plan-cache.ts";
+import type { CliContext } from "../context.ts";
+
+export function registerShell(program: Command, context: CliContext): void {
+  program
+    .command("shell")
+    .description("open a shell in the sandbox, environment and folder where a step failed")
+    .argument("<plan>", "plan folder")
+    .argument("<step>", "step name")
+    .option("-c, --command <command>", "run this command there instead of an interactive shell")
+    .action(async (dir: string, step: string, flags: { command?: string }) => {
+      const plan = await loadPlanCached(dir, { cacheDir: join(context.storeDir, "cache") });
+      const target = await findFailedBuild(context.storeDir, plan.name, step, dir);
+      if (flags.command === undefined) {
+        context.err(`rootstock: entering ${step}'s failed build (run ${target.saved.runId}); the phases are`);
+        context.err("           defined: do_prepare, do_configure, do_compile, do_install. Leave with exit.");
+      }
+      // The shell owns the terminal: Ctrl-C is for it.
+      const ignore = () => {};
+      process.on("SIGINT", ignore);
+      try {
+        process.exitCode = await openShell(
+          target,
+          flags.command === undefined ? {} : { command: flags.command },
+        );
+      } finally {
+        process.off("SIGINT", ignore);
+      }
+    });
+}

@@ -1,0 +1,130 @@
+import assert from "node:assert/strict";
+import { PassThrough } from "node:stream";
+import { test } from "node:test";
+import type { RootstockEvent, TimedEvent } from "../events.ts";
+import { CliContext } from "./context.ts";
+import { createProgressReporter, formatBytes } from "./progress-reporter.ts";
+
+function capture() {
+  const stdout = new PassThrough();
+  let text = "";
+  stdout.on("data", (chunk: Buffer) => {
+    text += chunk.toString();
+  });
+  return { context: new CliContext(stdout, new PassThrough()), text: () => text };
+}
+
+const at = (time: number, event: RootstockEvent): TimedEvent => ({ ...event, time });
+const KEY = "k".repeat(64);
+
+test("plain lines: starts, results with sizes, failures with their log tail and the shell command", () => {
+  const { context, text } = capture();
+  const reporter = createProgressReporter(context, { live: false, planArg: "plans/x" });
+  const events: TimedEvent[] = [
+    at(0, {
+      type: "run:start",
+      runId: "r1",
+      plan: "x",
+      runDir: "/s/runs/r1",
+      steps: ["a", "b", "c"],
+      jobs: 2,
+    }),
+    at(1, { type: "step:cached", step: "c", key: KEY }),
+    at(2, {
+      type: "step:start",
+      step: "a",
+      key: KEY,
+      attempt: 1,
+      attempts: 2,
+      jobs: 2,
+      worker: 0,
+      log: "/l/a",
+    }),
+    at(3, {
+      type: "step:attempt-failed",
+      step: "a",
+      attempt: 1,
+      reason: "exited with status 1",
+      retrying: true,
+    }),
+    at(1500, { type: "step:done", step: "a", key: KEY, ms: 1500, worker: 0, bytes: 2048 }),
+    at(1600, {
+      type: "step:failed",
+      step: "b",
+      key: KEY,
+      ms: 10,
+      worker: 1,
+      reason: "exited with status 2",
+      log: "/l/b",
+      tail: ["cc: error: no such file"],
+    }),
+    at(1700, { type: "run:done", runId: "r1", ok: false, built: 1, cached: 1, failed: ["b"], ms: 1700 }),
+  ];
+  for (const event of events) reporter.listener(event);
+  reporter.stop();
+  assert.equal(
+    text(),
+    [
+      "run r1: 3 steps, 2 at once",
+      "▶ a (attempt 1 of 2)",
+      "↻ a: attempt 1 failed (exited with status 1); retrying",
+      "✓ a                       1.5s  2.0 KiB",
+      "✗ b failed: exited with status 2",
+      "    │ cc: error: no such file",
+      "    log:   /l/b",
+      "    shell: rootstock shell plans/x b",
+      "run r1 failed: 1 built, 1 cached, 1 failed in 1.7s",
+      "",
+    ].join("\n"),
+  );
+});
+
+test("live status: steps done of total, running steps with elapsed time, an ETA from earlier durations", () => {
+  const { context, text } = capture();
+  const reporter = createProgressReporter(context, {
+    live: true,
+    planArg: "p",
+    refreshHz: 0.001,
+    columns: 200,
+  });
+  const now = Date.now();
+  reporter.listener(
+    at(now, { type: "run:start", runId: "r", plan: "p", runDir: "/r", steps: ["a", "b", "c"], jobs: 1 }),
+  );
+  reporter.listener(at(now, { type: "step:cached", step: "c", key: KEY }));
+  reporter.listener(
+    at(now, {
+      type: "run:schedule",
+      jobs: 1,
+      steps: [
+        { step: "a", estimateMs: 60_000 },
+        { step: "b", estimateMs: 30_000 },
+      ],
+    }),
+  );
+  reporter.listener(
+    at(now - 10_000, {
+      type: "step:start",
+      step: "a",
+      key: KEY,
+      attempt: 1,
+      attempts: 1,
+      jobs: 1,
+      worker: 0,
+      log: "/l",
+      estimateMs: 60_000,
+    }),
+  );
+  reporter.stop();
+  const status = text()
+    .split("\r\x1b[K")
+    .filter((part) => part.includes("["));
+  // 1 of 3 done (c cached); a has run 10 s; 50 s of a and 30 s of b remain on one job.
+  assert.match(status.at(-1) ?? "", /^\[1\/3\] a 1[01]s · ETA 1m(19|20)s$/);
+});
+
+test("sizes in binary units", () => {
+  assert.equal(formatBytes(512), "512 B");
+  assert.equal(formatBytes(1536), "1.5 KiB");
+  assert.equal(formatBytes(50 * 1024 * 1024), "50 MiB");
+});

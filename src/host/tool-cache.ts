@@ -1,0 +1,73 @@
+/**
+ * Host-tool identities remembered between processes: a tool whose binary did not change (same device,
+ * inode, size, modification and change times) is neither hashed nor run again. This keeps a no-op run
+ * free of child processes.
+ */
+import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { realpath } from "node:fs/promises";
+import { dirname } from "node:path";
+import { findOnPath, identifyTool, identifyTools, type ToolIdentity } from "./tools.ts";
+
+export interface ToolCacheOptions {
+  /** The cache file (in the store's `cache/`); without it every tool is identified afresh. */
+  cacheFile?: string;
+}
+
+interface CachedIdentity {
+  signature: string;
+  identity: ToolIdentity;
+}
+
+function signatureOf(path: string): string | undefined {
+  try {
+    const info = statSync(path, { bigint: true });
+    return `${info.dev}:${info.ino}:${info.size}:${info.mtimeNs}:${info.ctimeNs}`;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function identifyToolsCached(
+  names: Iterable<string>,
+  options: ToolCacheOptions = {},
+): Promise<Map<string, ToolIdentity | undefined>> {
+  const unique = [...new Set(names)];
+  if (options.cacheFile === undefined) return identifyTools(unique);
+  let cache: Record<string, CachedIdentity> = {};
+  try {
+    cache = JSON.parse(readFileSync(options.cacheFile, "utf8")) as Record<string, CachedIdentity>;
+  } catch {
+    // No cache yet.
+  }
+  let changed = false;
+  const searchPath = process.env.PATH ?? "";
+  const identities = await Promise.all(
+    unique.map(async (name) => {
+      const path = await findOnPath(name, searchPath);
+      if (path === undefined) return undefined;
+      const real = await realpath(path);
+      const signature = signatureOf(real);
+      const cached = cache[path];
+      if (signature !== undefined && cached?.signature === signature && cached.identity.realPath === real) {
+        return { ...cached.identity, name };
+      }
+      const identity = await identifyTool(name, searchPath);
+      if (identity && signature !== undefined) {
+        cache[path] = { signature, identity };
+        changed = true;
+      }
+      return identity;
+    }),
+  );
+  if (changed) {
+    try {
+      mkdirSync(dirname(options.cacheFile), { recursive: true });
+      const staged = `${options.cacheFile}.${process.pid}`;
+      writeFileSync(staged, JSON.stringify(cache));
+      renameSync(staged, options.cacheFile);
+    } catch {
+      // A cache that cannot be written only costs time.
+    }
+  }
+  return new Map(unique.map((name, index) => [name, identities[index]]));
+}

@@ -1,0 +1,159 @@
+/**
+ * `rootstock gc`: removes what no recent run used. A run is recent when it is one of the last `keepRuns`
+ * runs, or started within `keepDays` days, or is still running. Entries (and kept build folders) that a
+ * recent run used stay; so do recent runs' folders. Everything else goes: older entries, run folders,
+ * work folders of dead runs, and staging leftovers of killed processes.
+ *
+ * A running build registers its keys (run.json, and a run lock that lives exactly as long as its process)
+ * before it looks at any entry. gc takes each doomed entry out in one rename, then checks the live runs
+ * again and puts back any entry one of them registered meanwhile, so it never removes an entry that a
+ * running build holds.
+ */
+import { lstat, readdir, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { RootstockError } from "../errors.ts";
+import type { Emit } from "../events.ts";
+import { OutputStore } from "./output-store.ts";
+import { listRuns, type RunRecord, runsDir } from "./run-record.ts";
+import { StoreLocks } from "./store-locks.ts";
+
+export interface GcOptions {
+  /** Runs whose entries are kept, newest first (default 10). */
+  keepRuns?: number;
+  /** Runs younger than this are kept too (default 14 days). */
+  keepDays?: number;
+  /** List what would go, remove nothing. */
+  dryRun?: boolean;
+  emit?: Emit;
+  signal?: AbortSignal;
+  /** The present, for tests (default: now). */
+  now?: Date;
+}
+
+export interface GcRemoval {
+  what: "entry" | "run" | "work" | "tmp";
+  name: string;
+  bytes: number;
+  reason: string;
+}
+
+export interface GcResult {
+  removed: GcRemoval[];
+  /** Entries kept. */
+  kept: number;
+  bytes: number;
+}
+
+export const GC_DEFAULTS = { keepRuns: 10, keepDays: 14 } as const;
+
+export async function collectGarbage(storeDir: string, options: GcOptions = {}): Promise<GcResult> {
+  const started = performance.now();
+  const keepRuns = options.keepRuns ?? GC_DEFAULTS.keepRuns;
+  const keepDays = options.keepDays ?? GC_DEFAULTS.keepDays;
+  const now = (options.now ?? new Date()).getTime();
+  const dryRun = options.dryRun ?? false;
+  const emit = options.emit ?? (() => {});
+  const locks = new StoreLocks(storeDir);
+  const outputs = new OutputStore(storeDir);
+
+  const gcLock = await locks.tryAcquire("gc", { runId: "gc", pid: process.pid, what: "gc" });
+  if (!gcLock) {
+    throw new RootstockError("ERR_GC_BUSY", "another rootstock gc is working on this store", {
+      hint: "wait for it to finish, then run gc again if needed",
+    });
+  }
+  try {
+    const liveRuns = async () => {
+      const runs = await listRuns(storeDir);
+      const live: RunRecord[] = [];
+      for (const run of runs) if (await locks.probe(`run:${run.runId}`)) live.push(run);
+      return live;
+    };
+    const runs = await listRuns(storeDir);
+    const live = new Set((await liveRuns()).map((run) => run.runId));
+    const recent = new Set<string>(live);
+    for (const [index, run] of runs.entries()) {
+      if (index < keepRuns || now - Date.parse(run.started) < keepDays * 86_400_000) recent.add(run.runId);
+    }
+    const keptKeys = new Set(
+      runs.filter((run) => recent.has(run.runId)).flatMap((run) => Object.values(run.keys)),
+    );
+
+    const removed: GcRemoval[] = [];
+    const note = (removal: GcRemoval) => {
+      removed.push(removal);
+      emit({ type: "gc:remove", ...removal, dryRun });
+    };
+
+    // Entries: out in one rename each, then back if a live run claimed them meanwhile.
+    const allKeys = await outputs.keys();
+    const doomed = allKeys.filter((key) => !keptKeys.has(key));
+    const evicted = new Map<string, string>();
+    for (const key of doomed) {
+      options.signal?.throwIfAborted();
+      if (dryRun) continue;
+      const path = await outputs.evict(key);
+      if (path) evicted.set(key, path);
+    }
+    const claimed = new Set((await liveRuns()).flatMap((run) => Object.values(run.keys)));
+    for (const key of doomed) {
+      const path = evicted.get(key);
+      if (claimed.has(key)) {
+        if (path) await outputs.restore(key, path);
+        continue;
+      }
+      const record = dryRun ? await outputs.record(key) : undefined;
+      const bytes = dryRun ? (record?.bytes ?? 0) : path ? await treeBytes(path) : 0;
+      if (path) await rm(path, { recursive: true, force: true });
+      if (dryRun || path) {
+        note({
+          what: "entry",
+          name: key,
+          bytes,
+          reason: `not used by the last ${keepRuns} runs nor within ${keepDays} days`,
+        });
+      }
+    }
+
+    // Run folders, then work folders of runs that are gone or old, then staging leftovers.
+    const runNames = await readdir(runsDir(storeDir)).catch(() => [] as string[]);
+    for (const name of runNames) {
+      if (recent.has(name) || live.has(name)) continue;
+      const path = join(runsDir(storeDir), name);
+      note({ what: "run", name, bytes: await treeBytes(path), reason: "an older run" });
+      if (!dryRun) await rm(path, { recursive: true, force: true });
+    }
+    const workDir = join(storeDir, "work");
+    for (const name of await readdir(workDir).catch(() => [] as string[])) {
+      if (live.has(name) || recent.has(name) || (await locks.probe(`run:${name}`))) continue;
+      const path = join(workDir, name);
+      note({ what: "work", name, bytes: await treeBytes(path), reason: "build folders of an older run" });
+      if (!dryRun) await rm(path, { recursive: true, force: true });
+    }
+    for (const name of await readdir(outputs.tmpDir).catch(() => [] as string[])) {
+      const owner = name.split(".")[0] as string;
+      // Evicted entries left by a killed gc are garbage: this gc holds the gc lock, so none is in flight.
+      if (owner !== "evicted" && (live.has(owner) || (await locks.probe(`run:${owner}`)))) continue;
+      const path = join(outputs.tmpDir, name);
+      note({ what: "tmp", name, bytes: await treeBytes(path), reason: "left by a killed process" });
+      if (!dryRun) await rm(path, { recursive: true, force: true });
+    }
+
+    const bytes = removed.reduce((sum, removal) => sum + removal.bytes, 0);
+    const kept = allKeys.length - removed.filter((removal) => removal.what === "entry").length;
+    emit({ type: "gc:done", removed: removed.length, kept, bytes, dryRun, ms: performance.now() - started });
+    return { removed, kept, bytes };
+  } finally {
+    await gcLock.release();
+  }
+}
+
+async function treeBytes(path: string): Promise<number> {
+  const info = await lstat(path).catch(() => undefined);
+  if (!info) return 0;
+  if (!info.isDirectory()) return info.size;
+  let total = 0;
+  for (const name of await readdir(path).catch(() => [] as string[]))
+    total += await treeBytes(join(path, name));
+  return total;
+}

@@ -1,0 +1,210 @@
+/**
+ * What a store entry holds, file by file, and one digest for the whole tree.
+ *
+ * The tree digest follows the Bazel Remote Execution API in spirit: every directory is serialised as a
+ * sorted list of its children (name, kind, metadata, and the child's digest), and its digest is the
+ * sha256 of that serialisation plus its length in bytes. The root directory's digest identifies the tree,
+ * so two entries with equal digests hold equal files with equal metadata.
+ */
+import { createHash } from "node:crypto";
+import {
+  closeSync,
+  lstatSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  readSync,
+  type Stats,
+} from "node:fs";
+import { canonicalJson, type Digest } from "../digest.ts";
+import { RootstockError } from "../errors.ts";
+
+export type EntryKind = "file" | "dir" | "symlink" | "char" | "block" | "fifo" | "socket";
+
+export interface ManifestEntry {
+  /** Relative to the tree's root, `/`-separated. */
+  path: string;
+  kind: EntryKind;
+  /** Permission bits with setuid, setgid and sticky (`mode & 0o7777`). */
+  mode: number;
+  uid: number;
+  gid: number;
+  /** Regular files. */
+  size?: number;
+  sha256?: string;
+  /** Symbolic links. */
+  target?: string;
+  /** Device nodes: [major, minor]. */
+  device?: [number, number];
+  /** A hard link to an earlier path of the same tree. */
+  link?: string;
+}
+
+export interface Manifest {
+  format: 1;
+  /** The tree's root directory itself. */
+  root: { mode: number; uid: number; gid: number };
+  entries: ManifestEntry[];
+  /** REAPI-style digest of the root directory (sha256 and size of its serialisation). */
+  digest: Digest;
+  files: number;
+  /** Bytes of regular file content, hard links counted once. */
+  bytes: number;
+}
+
+export interface ManifestOptions {
+  signal?: AbortSignal;
+}
+
+const SMALL_FILE = 1 << 20;
+const YIELD_MS = 20;
+
+interface Node {
+  entry: ManifestEntry;
+  children?: Node[];
+  digest?: Digest;
+}
+
+/**
+ * Walks `dir` (never following links) and describes every entry below it. The file system calls are
+ * synchronous — for thousands of small files, three to four times faster than through the thread pool —
+ * and the walk yields to the event loop every few milliseconds, so other steps' timers and progress go on.
+ */
+export async function computeManifest(dir: string, options: ManifestOptions = {}): Promise<Manifest> {
+  const rootInfo = lstatSync(dir);
+  const entries: ManifestEntry[] = [];
+  const seenInodes = new Map<string, string>();
+  let lastYield = performance.now();
+  const maybeYield = async () => {
+    if (performance.now() - lastYield < YIELD_MS) return;
+    await new Promise((resolve) => setImmediate(resolve));
+    options.signal?.throwIfAborted();
+    lastYield = performance.now();
+  };
+
+  const walk = async (relativeDir: string): Promise<Node[]> => {
+    options.signal?.throwIfAborted();
+    const names = readdirSync(relativeDir === "" ? dir : `${dir}/${relativeDir}`).sort(compareNames);
+    const nodes: Node[] = [];
+    for (const name of names) {
+      const path = relativeDir === "" ? name : `${relativeDir}/${name}`;
+      if (name.includes("\uFFFD") || name.includes("\n")) {
+        throw new RootstockError(
+          "ERR_STORE_BAD_NAME",
+          `output file name ${JSON.stringify(path)} is not valid UTF-8 text`,
+          {
+            hint: "rename the file in the step's install phase; the store records names as UTF-8",
+          },
+        );
+      }
+      const absolute = `${dir}/${path}`;
+      const info = lstatSync(absolute);
+      const entry: ManifestEntry = {
+        path,
+        kind: kindOf(info),
+        mode: info.mode & 0o7777,
+        uid: info.uid,
+        gid: info.gid,
+      };
+      entries.push(entry);
+      const node: Node = { entry };
+      if (entry.kind === "dir") {
+        node.children = await walk(path);
+      } else if (entry.kind === "symlink") {
+        entry.target = readlinkSync(absolute);
+      } else if (entry.kind === "char" || entry.kind === "block") {
+        entry.device = [deviceMajor(info.rdev), deviceMinor(info.rdev)];
+      }
+      if (entry.kind !== "dir" && info.nlink > 1) {
+        const inode = `${info.dev}:${info.ino}`;
+        const first = seenInodes.get(inode);
+        if (first !== undefined) entry.link = first;
+        else seenInodes.set(inode, path);
+      }
+      if (entry.kind === "file") {
+        entry.size = info.size;
+        if (entry.link === undefined) {
+          entry.sha256 = hashFile(absolute, info.size);
+          await maybeYield();
+        }
+      }
+      nodes.push(node);
+    }
+    return nodes;
+  };
+
+  const tree = await walk("");
+  const byPath = new Map(entries.map((entry) => [entry.path, entry]));
+  let files = 0;
+  let bytes = 0;
+  for (const entry of entries) {
+    if (entry.kind !== "file") continue;
+    files++;
+    if (entry.link === undefined) bytes += entry.size ?? 0;
+    else entry.sha256 = byPath.get(entry.link)?.sha256 as string;
+  }
+  const root = { mode: rootInfo.mode & 0o7777, uid: rootInfo.uid, gid: rootInfo.gid };
+  return { format: 1, root, entries, digest: directoryDigest(root, tree), files, bytes };
+}
+
+/** The digest of a directory: its serialised children, each carrying its own digest. */
+function directoryDigest(self: Manifest["root"], children: Node[]): Digest {
+  const listed = children.map((node) => {
+    const { entry } = node;
+    const name = entry.path.slice(entry.path.lastIndexOf("/") + 1);
+    const meta = { name, kind: entry.kind, mode: entry.mode, uid: entry.uid, gid: entry.gid };
+    if (entry.kind === "dir") {
+      node.digest = directoryDigest(entry, node.children ?? []);
+      return { ...meta, digest: node.digest };
+    }
+    if (entry.kind === "file") return { ...meta, digest: { sha256: entry.sha256, size: entry.size } };
+    if (entry.kind === "symlink") return { ...meta, target: entry.target };
+    if (entry.device) return { ...meta, device: entry.device };
+    return meta;
+  });
+  const serialised = Buffer.from(
+    canonicalJson({ mode: self.mode, uid: self.uid, gid: self.gid, children: listed }),
+  );
+  return { sha256: createHash("sha256").update(serialised).digest("hex"), size: serialised.length };
+}
+
+/** Byte order of the UTF-8 names, as REAPI asks (JavaScript's `<` compares UTF-16 units). */
+function compareNames(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}
+
+function kindOf(info: Stats): EntryKind {
+  if (info.isFile()) return "file";
+  if (info.isDirectory()) return "dir";
+  if (info.isSymbolicLink()) return "symlink";
+  if (info.isCharacterDevice()) return "char";
+  if (info.isBlockDevice()) return "block";
+  if (info.isFIFO()) return "fifo";
+  return "socket";
+}
+
+export function deviceMajor(rdev: number): number {
+  return Number(((BigInt(rdev) >> 8n) & 0xfffn) | ((BigInt(rdev) >> 32n) & ~0xfffn));
+}
+
+export function deviceMinor(rdev: number): number {
+  return Number((BigInt(rdev) & 0xffn) | ((BigInt(rdev) >> 12n) & ~0xffn));
+}
+
+function hashFile(path: string, size: number): string {
+  const hash = createHash("sha256");
+  if (size <= SMALL_FILE) return hash.update(readFileSync(path)).digest("hex");
+  const fd = openSync(path, "r");
+  try {
+    const buffer = Buffer.allocUnsafe(SMALL_FILE);
+    for (;;) {
+      const read = readSync(fd, buffer, 0, buffer.length, null);
+      if (read === 0) break;
+      hash.update(buffer.subarray(0, read));
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return hash.digest("hex");
+}

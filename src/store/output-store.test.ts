@@ -1,0 +1,67 @@
+import assert from "node:assert/strict";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { OutputStore, outputPath } from "./output-store.ts";
+
+let storeDir: string;
+before(async () => {
+  storeDir = await mkdtemp(join(tmpdir(), "rootstock-outputs-"));
+});
+after(async () => {
+  await rm(storeDir, { recursive: true, force: true });
+});
+
+const KEY = "a".repeat(64);
+
+async function outDir(name: string, text: string): Promise<string> {
+  const dir = join(storeDir, "work", name);
+  await mkdir(join(dir, "usr", "bin"), { recursive: true });
+  await writeFile(join(dir, "usr", "bin", "hello"), text);
+  return dir;
+}
+
+const meta = (key: string, runId: string) => ({
+  key,
+  plan: "p",
+  step: "s",
+  runId,
+  buildMs: 5,
+  inputs: { script: "x" },
+});
+
+test("a committed output is an entry with its tree, manifest and record", async () => {
+  const store = new OutputStore(storeDir);
+  assert.equal(await store.has(KEY), false);
+  const committed = await store.commit(await outDir("one", "hi\n"), meta(KEY, "run-1"));
+  assert.equal(committed.existed, false);
+  assert.equal(committed.path, outputPath(storeDir, KEY));
+  assert.equal(await readFile(join(committed.path, "usr", "bin", "hello"), "utf8"), "hi\n");
+  assert.equal(await store.has(KEY), true);
+  const record = await store.record(KEY);
+  assert.equal(record?.runId, "run-1");
+  assert.equal(record?.files, 1);
+  assert.deepEqual(record?.digest, committed.record.digest);
+  assert.equal((await store.manifest(KEY))?.entries.length, 3);
+  assert.deepEqual(await store.keys(), [KEY]);
+  assert.deepEqual(await readdir(store.tmpDir), [], "nothing is left in the staging area");
+});
+
+test("a second commit of a key keeps the first entry", async () => {
+  const store = new OutputStore(storeDir);
+  const second = await store.commit(await outDir("two", "other\n"), meta(KEY, "run-2"));
+  assert.equal(second.existed, true);
+  assert.equal(second.record.runId, "run-1");
+  assert.equal(await readFile(join(second.path, "usr", "bin", "hello"), "utf8"), "hi\n");
+});
+
+test("evict takes an entry out in one step, restore puts it back", async () => {
+  const store = new OutputStore(storeDir);
+  const evicted = await store.evict(KEY);
+  assert.ok(evicted);
+  assert.equal(await store.has(KEY), false);
+  await store.restore(KEY, evicted);
+  assert.equal(await store.has(KEY), true);
+  assert.equal(await store.evict("b".repeat(64)), undefined);
+});

@@ -1,0 +1,190 @@
+/**
+ * Step outputs addressed by key. An entry is a folder `outputs/KEY/` holding the output tree (`out/`),
+ * its manifest and a record of the run that made it. It is assembled in `tmp/` on the same filesystem,
+ * then renamed into place in one step, so a reader sees a complete entry or none, whatever is killed when.
+ * Entries are never changed after the rename.
+ */
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { mkdir, readdir, readFile, rename, rm, stat } from "node:fs/promises";
+import { join } from "node:path";
+import type { Digest } from "../digest.ts";
+import { describeCause, isRootstockError, RootstockError } from "../errors.ts";
+import { computeManifest, type Manifest } from "./manifest.ts";
+
+/** Where the output tree of the entry `key` is (whether or not it exists). */
+export function outputPath(storeDir: string, key: string): string {
+  return join(storeDir, "outputs", key, "out");
+}
+
+/** What the store knows about how an entry was made (`entry.json`). */
+export interface EntryRecord {
+  key: string;
+  plan: string;
+  step: string;
+  runId: string;
+  /** ISO time of the commit. */
+  created: string;
+  /** Wall time of the build that made it. */
+  buildMs: number;
+  /** The key inputs, by name, as `resolveGraph` listed them. */
+  inputs: Record<string, string>;
+  digest: Digest;
+  files: number;
+  bytes: number;
+}
+
+export interface CommitOptions {
+  signal?: AbortSignal;
+}
+
+export interface Committed {
+  path: string;
+  record: EntryRecord;
+  /** True when another run committed the same key first; its entry is kept and ours discarded. */
+  existed: boolean;
+}
+
+export class OutputStore {
+  readonly storeDir: string;
+
+  constructor(storeDir: string) {
+    this.storeDir = storeDir;
+  }
+
+  get outputsDir(): string {
+    return join(this.storeDir, "outputs");
+  }
+
+  /** Scratch space on the store's filesystem, so that renames into the store are atomic. */
+  get tmpDir(): string {
+    return join(this.storeDir, "tmp");
+  }
+
+  entryDir(key: string): string {
+    return join(this.outputsDir, key);
+  }
+
+  outputPath(key: string): string {
+    return outputPath(this.storeDir, key);
+  }
+
+  async has(key: string): Promise<boolean> {
+    return stat(this.entryDir(key)).then(
+      () => true,
+      () => false,
+    );
+  }
+
+  hasSync(key: string): boolean {
+    return existsSync(`${this.outputsDir}/${key}`);
+  }
+
+  async record(key: string): Promise<EntryRecord | undefined> {
+    const text = await readFile(join(this.entryDir(key), "entry.json"), "utf8").catch(() => undefined);
+    return text === undefined ? undefined : (JSON.parse(text) as EntryRecord);
+  }
+
+  async manifest(key: string): Promise<Manifest | undefined> {
+    const text = await readFile(join(this.entryDir(key), "manifest.json"), "utf8").catch(() => undefined);
+    return text === undefined ? undefined : (JSON.parse(text) as Manifest);
+  }
+
+  async keys(): Promise<string[]> {
+    const names = await readdir(this.outputsDir).catch(() => [] as string[]);
+    return names.filter((name) => /^[0-9a-f]{64}$/.test(name));
+  }
+
+  /**
+   * Moves `outDir` (which must be on the store's filesystem, and which no process may still write to)
+   * into the store as the entry `key`.
+   */
+  async commit(
+    outDir: string,
+    meta: Omit<EntryRecord, "created" | "digest" | "files" | "bytes">,
+    options: CommitOptions = {},
+  ): Promise<Committed> {
+    // Synchronous for the few tiny operations: each async one costs a thread-pool round trip.
+    mkdirSync(this.tmpDir, { recursive: true });
+    mkdirSync(this.outputsDir, { recursive: true });
+    const staging = join(
+      this.tmpDir,
+      `${meta.runId}.${meta.key.slice(0, 16)}.${randomBytes(4).toString("hex")}`,
+    );
+    mkdirSync(staging);
+    try {
+      try {
+        renameSync(outDir, join(staging, "out"));
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "EXDEV") throw error;
+        throw new RootstockError("ERR_STORE_CROSS_DEVICE", `${outDir} is not on the store's filesystem`, {
+          hint: "build folders must live under the store so that outputs are renamed, not copied",
+          cause: error,
+        });
+      }
+      const manifest = await computeManifest(join(staging, "out"), options).catch((error: unknown) => {
+        if (isRootstockError(error) || options.signal?.aborted) throw error;
+        const path = String((error as NodeJS.ErrnoException).path ?? "").replace(
+          `${join(staging, "out")}/`,
+          "",
+        );
+        throw new RootstockError(
+          "ERR_STORE_UNREADABLE_OUTPUT",
+          `step "${meta.step}" left ${path || "a file"} in its output, which rootstock cannot read (${(error as NodeJS.ErrnoException).code ?? describeCause(error)})`,
+          {
+            hint: "give the file read permission in the install phase (chmod u+r), or leave it out",
+            cause: error,
+          },
+        );
+      });
+      const record: EntryRecord = {
+        ...meta,
+        created: new Date().toISOString(),
+        digest: manifest.digest,
+        files: manifest.files,
+        bytes: manifest.bytes,
+      };
+      writeFileSync(join(staging, "manifest.json"), JSON.stringify(manifest));
+      writeFileSync(join(staging, "entry.json"), `${JSON.stringify(record, null, 2)}\n`);
+      options.signal?.throwIfAborted();
+      try {
+        renameSync(staging, this.entryDir(meta.key));
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code !== "ENOTEMPTY" && code !== "EEXIST") throw error;
+        const existing = await this.record(meta.key);
+        return { path: this.outputPath(meta.key), record: existing ?? record, existed: true };
+      }
+      return { path: this.outputPath(meta.key), record, existed: false };
+    } finally {
+      if (existsSync(staging)) await rm(staging, { recursive: true, force: true });
+    }
+  }
+
+  /**
+   * Takes an entry out of the store in one rename (readers see it whole or not at all), returning where
+   * it went so that the caller can delete it or put it back.
+   */
+  async evict(key: string): Promise<string | undefined> {
+    const trash = join(this.tmpDir, `evicted.${key}.${randomBytes(4).toString("hex")}`);
+    await mkdir(this.tmpDir, { recursive: true });
+    try {
+      await rename(this.entryDir(key), trash);
+      return trash;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw error;
+    }
+  }
+
+  /** Undoes `evict`, unless the key was committed again meanwhile. */
+  async restore(key: string, evicted: string): Promise<void> {
+    try {
+      await rename(evicted, this.entryDir(key));
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== "ENOTEMPTY" && code !== "EEXIST") throw error;
+      await rm(evicted, { recursive: true, force: true });
+    }
+  }
+}

@@ -1,0 +1,64 @@
+/**
+ * A run's folder describes itself: `run.json` (this summary, rewritten as the run ends), the journal
+ * (`journal.jsonl`, every event with its time) and one log per step (`logs/STEP.log`).
+ */
+import { randomBytes } from "node:crypto";
+import { readdir, readFile, rename, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+
+export type RunState = "running" | "ok" | "failed" | "interrupted";
+
+export interface RunRecord {
+  runId: string;
+  plan: string;
+  planDir: string;
+  pid: number;
+  /** ISO times. */
+  started: string;
+  finished?: string;
+  state: RunState;
+  jobs: number;
+  /** Every step of the run with its key: the entries this run uses or makes (gc keeps them). */
+  keys: Record<string, string>;
+  built: string[];
+  cached: string[];
+  failed: string[];
+  skipped: string[];
+  ms?: number;
+}
+
+export function runsDir(storeDir: string): string {
+  return join(storeDir, "runs");
+}
+
+/** Sortable by time (to the millisecond), unique across processes: `20250102-030405-678-1a2b3c`. */
+export function newRunId(now = new Date()): string {
+  const stamp = now.toISOString().replace(/[-:]/g, "").replace("T", "-").replace(".", "-").slice(0, 19);
+  return `${stamp}-${randomBytes(3).toString("hex")}`;
+}
+
+export async function writeRunRecord(runDir: string, record: RunRecord): Promise<void> {
+  const file = join(runDir, "run.json");
+  const staged = `${file}.${randomBytes(4).toString("hex")}`;
+  await writeFile(staged, `${JSON.stringify(record, null, 2)}\n`);
+  await rename(staged, file);
+}
+
+export async function readRunRecord(runDir: string): Promise<RunRecord | undefined> {
+  const text = await readFile(join(runDir, "run.json"), "utf8").catch(() => undefined);
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text) as RunRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Every run of the store, newest first. */
+export async function listRuns(storeDir: string): Promise<RunRecord[]> {
+  const names = await readdir(runsDir(storeDir)).catch(() => [] as string[]);
+  const records = await Promise.all(names.map((name) => readRunRecord(join(runsDir(storeDir), name))));
+  return records
+    .filter((record): record is RunRecord => record !== undefined)
+    .sort((a, b) => b.started.localeCompare(a.started) || b.runId.localeCompare(a.runId));
+}

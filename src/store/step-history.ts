@@ -1,0 +1,69 @@
+/**
+ * What the store remembers about each step of a plan between runs: the key and inputs it last had (for
+ * `run --explain`), how long it last took to build (for ETAs and the critical path), its latest log (for
+ * `rootstock log`) and the build folder of a failed attempt (for `rootstock shell`).
+ * One small file per step, replaced whole (written beside, then renamed).
+ */
+import { randomBytes } from "node:crypto";
+import { mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+
+export type StepStatus = "running" | "done" | "cached" | "failed";
+
+export interface StepHistory {
+  plan: string;
+  step: string;
+  key: string;
+  inputs: Record<string, string>;
+  status: StepStatus;
+  runId: string;
+  /** ISO time of the last change. */
+  time: string;
+  /** The latest log of a build of this step. */
+  log?: string;
+  /** The work folder of the latest attempt, while it runs or after it failed. */
+  workDir?: string;
+  /** Wall time of the latest successful build, whatever its key. */
+  buildMs?: number;
+}
+
+export function historyFile(storeDir: string, plan: string, step: string): string {
+  return join(storeDir, "history", plan, `${step}.json`);
+}
+
+export async function readStepHistory(
+  storeDir: string,
+  plan: string,
+  step: string,
+): Promise<StepHistory | undefined> {
+  const text = await readFile(historyFile(storeDir, plan, step), "utf8").catch(() => undefined);
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text) as StepHistory;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Records a new state, keeping what the update does not mention (such as the last build time). */
+export async function updateStepHistory(
+  storeDir: string,
+  update: Omit<StepHistory, "time">,
+  previous?: StepHistory,
+): Promise<StepHistory> {
+  const file = historyFile(storeDir, update.plan, update.step);
+  const before = previous ?? (await readStepHistory(storeDir, update.plan, update.step));
+  const next: StepHistory = {
+    ...(before?.buildMs === undefined ? {} : { buildMs: before.buildMs }),
+    ...(before?.log === undefined ? {} : { log: before.log }),
+    ...update,
+    time: new Date().toISOString(),
+  };
+  // Synchronous: three tiny calls, twice per built step.
+  mkdirSync(join(storeDir, "history", update.plan), { recursive: true });
+  const staged = `${file}.${randomBytes(4).toString("hex")}`;
+  writeFileSync(staged, `${JSON.stringify(next, null, 2)}\n`);
+  renameSync(staged, file);
+  return next;
+}

@@ -1,0 +1,97 @@
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { StoreLocks } from "./store-locks.ts";
+
+let storeDir: string;
+before(async () => {
+  storeDir = await mkdtemp(join(tmpdir(), "rootstock-locks-"));
+});
+after(async () => {
+  await rm(storeDir, { recursive: true, force: true });
+});
+
+const holder = { runId: "run-a", pid: process.pid, what: "musl" };
+
+test("a lock is exclusive, names its holder, and is free again after release", async () => {
+  const locks = new StoreLocks(storeDir);
+  const first = await locks.tryAcquire("key-1", holder);
+  assert.ok(first);
+  assert.equal(await locks.tryAcquire("key-1", { ...holder, runId: "run-b" }), undefined);
+  assert.deepEqual(await locks.probe("key-1"), holder);
+  // Another key is independent.
+  const other = await locks.tryAcquire("key-2", holder);
+  assert.ok(other);
+  await other.release();
+  await first.release();
+  assert.equal(await locks.probe("key-1"), undefined);
+  const again = await locks.tryAcquire("key-1", holder);
+  assert.ok(again);
+  await again.release();
+});
+
+test("stores at different paths do not share locks", async () => {
+  const a = await new StoreLocks(storeDir).tryAcquire("key", holder);
+  const b = await new StoreLocks(join(storeDir, "elsewhere")).tryAcquire("key", holder);
+  assert.ok(a && b);
+  await a.release();
+  await b.release();
+});
+
+test("a waiter wakes when the holder releases", async () => {
+  const locks = new StoreLocks(storeDir);
+  const held = await locks.tryAcquire("key-w", holder);
+  assert.ok(held);
+  let woke = false;
+  const waiting = locks.waitFree("key-w").then((who) => {
+    woke = true;
+    return who;
+  });
+  // The waiter is connected and has learnt who holds the lock, but must not wake before the release.
+  assert.deepEqual(await locks.probe("key-w"), holder);
+  assert.equal(woke, false);
+  await held.release();
+  assert.deepEqual(await waiting, holder);
+});
+
+test("a lock held by a process killed with SIGKILL is free at once", async () => {
+  const script = `
+    import { StoreLocks } from ${JSON.stringify(new URL("./store-locks.ts", import.meta.url).href)};
+    const held = await new StoreLocks(${JSON.stringify(storeDir)}).tryAcquire("key-k", { runId: "child", pid: process.pid, what: "x" });
+    process.stdout.write(held ? "held\\n" : "busy\\n");
+    setInterval(() => {}, 1000);
+  `;
+  const child = spawn(process.execPath, ["--input-type=module", "-e", script], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  try {
+    const [line] = (await once(child.stdout, "data")) as [Buffer];
+    assert.equal(line.toString().trim(), "held");
+    const locks = new StoreLocks(storeDir);
+    assert.equal(await locks.tryAcquire("key-k", holder), undefined);
+    assert.equal((await locks.probe("key-k"))?.runId, "child");
+    const waiting = locks.waitFree("key-k");
+    child.kill("SIGKILL");
+    await waiting;
+    const mine = await locks.tryAcquire("key-k", holder);
+    assert.ok(mine, "the dead holder's lock is taken over without any timeout");
+    await mine.release();
+  } finally {
+    child.kill("SIGKILL");
+  }
+});
+
+test("waiting can be aborted", async () => {
+  const locks = new StoreLocks(storeDir);
+  const held = await locks.tryAcquire("key-a", holder);
+  assert.ok(held);
+  const controller = new AbortController();
+  const waiting = locks.waitFree("key-a", controller.signal);
+  controller.abort(new Error("stop"));
+  await assert.rejects(waiting, /stop/);
+  await held.release();
+});

@@ -1,0 +1,145 @@
+/**
+ * Locks shared by every rootstock process on this machine that uses one store: one per key being
+ * built, one per running run.
+ *
+ * A lock is a Unix socket bound in Linux's abstract namespace. Binding is exclusive, and the kernel
+ * unbinds it the moment its holder exits, however it exits — so a lock held by a dead process is free at
+ * once, with no PID files to judge (PIDs are reused, and differ between PID namespaces) and no timeout.
+ * A waiter connects to the socket and is woken when the holder lets go or dies. The holder answers each
+ * connection with who it is, for messages such as "waiting for run X".
+ *
+ * Scope: processes in one network namespace (abstract sockets belong to it); a store shared between
+ * containers with separate network namespaces is not coordinated.
+ */
+import { createHash } from "node:crypto";
+import { realpathSync } from "node:fs";
+import { connect, createServer, type Server, type Socket } from "node:net";
+
+export interface LockHolder {
+  runId: string;
+  pid: number;
+  /** What the lock is held for, e.g. a step's name. */
+  what: string;
+}
+
+export interface HeldLock {
+  readonly name: string;
+  release(): Promise<void>;
+}
+
+export class StoreLocks {
+  readonly #identity: string;
+
+  constructor(storeDir: string) {
+    let real = storeDir;
+    try {
+      real = realpathSync(storeDir);
+    } catch {
+      // Not created yet; the path as given is what other processes will name it by too.
+    }
+    this.#identity = real;
+  }
+
+  address(name: string): string {
+    const digest = createHash("sha256").update(`${this.#identity}\0${name}`).digest("hex");
+    return `\0rootstock/${digest.slice(0, 48)}`;
+  }
+
+  /** Takes the lock, or returns undefined at once when another live process holds it. */
+  tryAcquire(name: string, holder: LockHolder): Promise<HeldLock | undefined> {
+    const server = createServer();
+    const sockets = new Set<Socket>();
+    const introduction = `${JSON.stringify(holder)}\n`;
+    server.on("connection", (socket) => {
+      sockets.add(socket);
+      socket.on("error", () => {});
+      socket.on("close", () => sockets.delete(socket));
+      // Kept open until release: the close is what wakes a waiter.
+      socket.write(introduction);
+    });
+    return new Promise((resolve, reject) => {
+      server.once("error", (error: NodeJS.ErrnoException) => {
+        if (error.code === "EADDRINUSE") resolve(undefined);
+        else reject(error);
+      });
+      server.listen({ path: this.address(name) }, () => {
+        // A held lock must not keep the process alive on its own.
+        server.unref();
+        resolve(heldLock(name, server, sockets));
+      });
+    });
+  }
+
+  /** Who holds the lock, or undefined when it is free. */
+  probe(name: string, signal?: AbortSignal): Promise<LockHolder | undefined> {
+    return this.#talk(name, signal, false);
+  }
+
+  /**
+   * Resolves when the lock is free (at once if it is), with the holder that was waited for. The lock is
+   * not taken: call `tryAcquire` again, as another waiter may win.
+   */
+  waitFree(name: string, signal?: AbortSignal): Promise<LockHolder | undefined> {
+    return this.#talk(name, signal, true);
+  }
+
+  #talk(
+    name: string,
+    signal: AbortSignal | undefined,
+    untilClosed: boolean,
+  ): Promise<LockHolder | undefined> {
+    return new Promise((resolve, reject) => {
+      if (signal?.aborted) {
+        reject(signal.reason);
+        return;
+      }
+      const socket = connect({ path: this.address(name) });
+      let text = "";
+      let holder: LockHolder | undefined;
+      let settled = false;
+      const onAbort = () => {
+        settled = true;
+        socket.destroy();
+        reject(signal?.reason);
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      const finish = (value: LockHolder | undefined) => {
+        if (settled) return;
+        settled = true;
+        signal?.removeEventListener("abort", onAbort);
+        socket.destroy();
+        resolve(value);
+      };
+      socket.setEncoding("utf8");
+      socket.on("data", (chunk: string) => {
+        if (holder !== undefined) return;
+        text += chunk;
+        const newline = text.indexOf("\n");
+        if (newline < 0) return;
+        try {
+          holder = JSON.parse(text.slice(0, newline)) as LockHolder;
+        } catch {
+          holder = { runId: "unknown", pid: 0, what: "unknown" };
+        }
+        if (!untilClosed) finish(holder);
+      });
+      // Refused: nobody holds it. Reset or closed: the holder released it or died.
+      socket.on("error", () => finish(holder));
+      socket.on("close", () => finish(holder));
+    });
+  }
+}
+
+function heldLock(name: string, server: Server, sockets: Set<Socket>): HeldLock {
+  let released: Promise<void> | undefined;
+  return {
+    name,
+    release() {
+      released ??= new Promise((resolve) => {
+        server.close(() => resolve());
+        for (const socket of sockets) socket.destroy();
+      });
+      return released;
+    },
+  };
+}

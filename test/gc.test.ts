@@ -1,0 +1,117 @@
+/** gc removes what no recent run used, lists it with --dry-run, and spares what a running build holds. */
+import assert from "node:assert/strict";
+import { readdir, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { runPlan } from "../src/build/run-plan.ts";
+import { collectGarbage } from "../src/store/collect-garbage.ts";
+import { OutputStore } from "../src/store/output-store.ts";
+import { resolve, type Workbench, workbench, writePlan } from "./helpers/fixture-plan.ts";
+import { finished, rootstock, startRootstock } from "./helpers/rootstock-process.ts";
+
+let bench: Workbench;
+before(async () => {
+  bench = await workbench();
+});
+after(() => bench.remove());
+
+const plan = (text: string) => ({
+  name: "gc",
+  steps: {
+    a: { script: `do_install() { echo ${text} > "$OUT/a"; }\n` },
+    b: { toml: 'version = "1"\ndeps = ["a"]\n', script: 'do_install() { cat "$DEP_A/a" > "$OUT/b"; }\n' },
+  },
+});
+
+test("gc keeps what the last runs used and removes the rest; --dry-run only lists", async () => {
+  const storeDir = join(bench.dir, "store-1");
+  const planDir = join(bench.dir, "gc-plan");
+  await writePlan(planDir, plan("one"));
+  const first = await runPlan(await resolve(planDir), { storeDir });
+  await writePlan(planDir, plan("two"));
+  const second = await runPlan(await resolve(planDir), { storeDir });
+  const outputs = new OutputStore(storeDir);
+  const oldKeys = [...first.outputs.values()].map((output) => output.key).sort();
+  const newKeys = [...second.outputs.values()].map((output) => output.key).sort();
+  assert.equal((await outputs.keys()).length, 4);
+
+  const dry = await rootstock([
+    "--store",
+    storeDir,
+    "gc",
+    "--dry-run",
+    "--keep-runs",
+    "1",
+    "--keep-days",
+    "0",
+  ]);
+  assert.equal(dry.code, 0, dry.stderr);
+  for (const key of oldKeys) assert.match(dry.stdout, new RegExp(`would remove entry ${key}`));
+  assert.match(dry.stdout, new RegExp(`would remove run   ${first.runId}`));
+  assert.doesNotMatch(dry.stdout, new RegExp(second.runId));
+  assert.equal((await outputs.keys()).length, 4, "a dry run removes nothing");
+
+  const result = await collectGarbage(storeDir, { keepRuns: 1, keepDays: 0 });
+  assert.deepEqual(
+    result.removed
+      .filter((removal) => removal.what === "entry")
+      .map((removal) => removal.name)
+      .sort(),
+    oldKeys,
+  );
+  assert.deepEqual((await outputs.keys()).sort(), newKeys);
+  await assert.rejects(stat(first.runDir));
+  assert.ok(await stat(second.runDir));
+
+  // Recent by age: a week of runs is kept whatever their number.
+  const byAge = await collectGarbage(storeDir, { keepRuns: 0, keepDays: 7, dryRun: true });
+  assert.deepEqual(byAge.removed, []);
+});
+
+test("gc never touches the entries and folders of a running build", async () => {
+  const storeDir = join(bench.dir, "store-2");
+  const gate = join(bench.dir, "gc-gate");
+  const planDir = await writePlan(join(bench.dir, "gc-live"), {
+    name: "gc-live",
+    steps: {
+      base: { script: 'do_install() { echo base > "$OUT/base"; }\n' },
+      gated: {
+        toml: `version = "1"\nsandbox = "host"\ndeps = ["base"]\n[env]\nGATE = "${gate}"\n`,
+        script:
+          'do_compile() { while [ ! -e "$GATE" ]; do sleep 0.05; done; cat "$DEP_BASE/base" > "$OUT/seen"; }\n',
+      },
+    },
+  });
+  // An earlier run built base; the live run below finds it cached and holds it while it waits.
+  await runPlan(await resolve(planDir, { targets: ["base"] }), { storeDir });
+  const live = startRootstock(["--store", storeDir, "run", planDir, "--json"]);
+  const closed = finished(live);
+  await new Promise<void>((resolveStarted, reject) => {
+    let text = "";
+    live.stdout?.on("data", (chunk: Buffer) => {
+      text += chunk.toString();
+      if (text.includes('"type":"step:start","step":"gated"')) resolveStarted();
+    });
+    live.on("close", () => reject(new Error("the run ended early")));
+  });
+
+  const result = await collectGarbage(storeDir, { keepRuns: 0, keepDays: 0 });
+  const graph = await resolve(planDir);
+  const outputs = new OutputStore(storeDir);
+  assert.ok(
+    await outputs.has(graph.byName.get("base")?.key as string),
+    "the live run's cached dependency stays",
+  );
+  assert.deepEqual(
+    result.removed.map((removal) => removal.what),
+    ["run"],
+    "only the earlier run's folder goes",
+  );
+  const runs = await readdir(join(storeDir, "runs"));
+  assert.equal(runs.length, 1, "the live run's folder stays");
+  assert.equal((await readdir(join(storeDir, "work"))).length, 1, "the live run's work folder stays");
+
+  await writeFile(gate, "");
+  const done = await closed;
+  assert.equal(done.code, 0, done.stderr);
+});

@@ -1,0 +1,47 @@
+/** Runs the real rootstock command line in a child process. */
+import { type ChildProcess, spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+export const ROOTSTOCK = fileURLToPath(new URL("../../bin/rootstock.js", import.meta.url));
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function startRootstock(
+  args: readonly string[],
+  options: { env?: NodeJS.ProcessEnv; input?: string; command?: string[] } = {},
+): ChildProcess {
+  const [file, ...prefix] = options.command ?? [process.execPath];
+  const child = spawn(file as string, [...prefix, ROOTSTOCK, ...args], {
+    env: { ...process.env, CI: "1", NO_COLOR: "1", ...options.env },
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  child.stdin?.end(options.input ?? "");
+  return child;
+}
+
+export function rootstock(
+  args: readonly string[],
+  options: { env?: NodeJS.ProcessEnv; input?: string; command?: string[] } = {},
+): Promise<CliResult> {
+  const child = startRootstock(args, options);
+  return finished(child);
+}
+
+export function finished(child: ChildProcess): Promise<CliResult> {
+  let stdout = "";
+  let stderr = "";
+  child.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
+    stdout += chunk;
+  });
+  child.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
+    stderr += chunk;
+  });
+  return new Promise((resolve, reject) => {
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}

@@ -1,0 +1,221 @@
+/**
+ * Cold build, no-op rerun, editing one step, --explain, missing sources: real plans with tarballs and C
+ * programs built by the host's gcc under bwrap.
+ */
+import assert from "node:assert/strict";
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { runPlan } from "../src/build/run-plan.ts";
+import { RootstockErrors } from "../src/errors.ts";
+import type { RootstockEvent } from "../src/events.ts";
+import { computeManifest } from "../src/store/manifest.ts";
+import { OutputStore, outputPath } from "../src/store/output-store.ts";
+import { readRunRecord } from "../src/store/run-record.ts";
+import {
+  admit,
+  makeTarball,
+  resolve,
+  sourceToml,
+  type Tarball,
+  type Workbench,
+  workbench,
+  writePlan,
+} from "./helpers/fixture-plan.ts";
+
+let bench: Workbench;
+let planDir: string;
+let hello: Tarball;
+let flat: Tarball;
+
+const HELLO_C = '#include <stdio.h>\nint main(void) { puts("hello, world"); return 0; }\n';
+const MAKEFILE = [
+  "all: hello",
+  "hello: hello.c",
+  "\t$(CC) -static -O2 -o hello hello.c",
+  "install:",
+  "\tmkdir -p $(DESTDIR)/usr/bin && cp hello $(DESTDIR)/usr/bin/hello",
+  "",
+].join("\n");
+const PATCH = `--- a/hello.c
++++ b/hello.c
+@@ -1,2 +1,2 @@
+ #include <stdio.h>
+-int main(void) { puts("hello, world"); return 0; }
++int main(void) { puts("hello, patched world"); return 0; }
+`;
+
+function steps(overrides: { userScript?: string; patch?: string } = {}) {
+  return {
+    hello: {
+      toml: `version = "1.0"\n${sourceToml(hello)}`,
+      patches: { "01-greeting.patch": overrides.patch ?? PATCH },
+    },
+    flat: {
+      toml: `version = "1"\n${sourceToml(flat)}`,
+      script: 'do_install() { ls "$SRC" > "$OUT/listing"; cat "$SRC/dir/inner.txt" >> "$OUT/listing"; }\n',
+    },
+    user: {
+      toml: 'version = "1"\ndeps = ["hello"]\n',
+      script:
+        overrides.userScript ??
+        'do_install() { mkdir -p "$OUT/share"; "$DEP_HELLO/usr/bin/hello" > "$OUT/share/message"; }\n',
+    },
+    lone: { script: 'do_install() { echo "$ROOTSTOCK_STEP $JOBS $PWD" > "$OUT/lone"; }\n' },
+  };
+}
+
+before(async () => {
+  bench = await workbench();
+  hello = await makeTarball(
+    bench.dir,
+    "hello-1.0.tar.gz",
+    { "hello.c": HELLO_C, Makefile: MAKEFILE },
+    { top: "hello-1.0" },
+  );
+  // Like the tcc orig tarball: no top-level folder.
+  flat = await makeTarball(bench.dir, "flat.tar.gz", {
+    "a.txt": "a\n",
+    "b.txt": "b\n",
+    "dir/inner.txt": "inner\n",
+  });
+  planDir = await writePlan(join(bench.dir, "plan"), { steps: steps() });
+});
+after(() => bench.remove());
+
+function collect() {
+  const events: RootstockEvent[] = [];
+  return {
+    events,
+    emit: (event: RootstockEvent) => events.push(event),
+    of: <T extends RootstockEvent["type"]>(type: T) =>
+      events.filter((event): event is Extract<RootstockEvent, { type: T }> => event.type === type),
+  };
+}
+
+test("a run with a missing source fails before building, listing every missing source", async () => {
+  const graph = await resolve(planDir);
+  const error = await runPlan(graph, { storeDir: bench.storeDir, jobs: 2 }).catch(
+    (caught: unknown) => caught,
+  );
+  assert.ok(error instanceof RootstockErrors);
+  assert.equal(error.code, "ERR_SOURCES_MISSING");
+  assert.equal(error.errors.length, 2);
+  assert.match(
+    error.errors.map((inner) => inner.message).join("\n"),
+    /hello-1\.0\.tar\.gz[\s\S]*flat\.tar\.gz/,
+  );
+  assert.match(error.hint ?? "", /rootstock fetch/);
+});
+
+test("cold build: every step runs in its sandbox and its output is committed under its key", async () => {
+  await admit(bench.storeDir, hello);
+  await admit(bench.storeDir, flat);
+  const graph = await resolve(planDir);
+  const seen = collect();
+  const result = await runPlan(graph, { storeDir: bench.storeDir, jobs: 2, emit: seen.emit });
+  assert.equal(result.ok, true, JSON.stringify(seen.of("step:failed")));
+  assert.deepEqual([...result.built].sort(), ["flat", "hello", "lone", "user"]);
+  assert.deepEqual(result.cached, []);
+
+  const helloOut = result.outputs.get("hello");
+  assert.equal(helloOut?.path, outputPath(bench.storeDir, graph.byName.get("hello")?.key as string));
+  assert.equal(
+    await readFile(join(result.outputs.get("user")?.path as string, "share", "message"), "utf8"),
+    "hello, patched world\n",
+    "the patch was applied, the program built by make, and the dependency used through $DEP_HELLO",
+  );
+  assert.equal(
+    await readFile(join(result.outputs.get("flat")?.path as string, "listing"), "utf8"),
+    "a.txt\nb.txt\ndir\ninner\n",
+    "an archive without a top folder is unpacked as it is",
+  );
+  assert.equal(
+    await readFile(join(result.outputs.get("lone")?.path as string, "lone"), "utf8"),
+    "lone 2 /build\n",
+  );
+
+  // The entry's record and manifest describe the tree that is there.
+  const store = new OutputStore(bench.storeDir);
+  const record = await store.record(graph.byName.get("hello")?.key as string);
+  assert.equal(record?.runId, result.runId);
+  assert.deepEqual(record?.digest, (await computeManifest(helloOut?.path as string)).digest);
+  const done = seen.of("step:done").find((event) => event.step === "hello");
+  assert.equal(done?.digest, record?.digest.sha256);
+
+  // The run folder describes itself.
+  const run = await readRunRecord(result.runDir);
+  assert.equal(run?.state, "ok");
+  assert.deepEqual(run?.keys, Object.fromEntries(graph.steps.map((step) => [step.name, step.key])));
+  const journal = (await readFile(join(result.runDir, "journal.jsonl"), "utf8"))
+    .trim()
+    .split("\n")
+    .map((line) => JSON.parse(line));
+  const types = journal.map((event) => event.type);
+  assert.deepEqual(types.slice(0, 4), ["run:start", "run:plan", "run:host", "run:schedule"]);
+  assert.equal(types.at(-1), "run:done");
+  assert.ok(journal.every((event) => typeof event.time === "number"));
+  const host = journal.find((event) => event.type === "run:host");
+  assert.ok(host.tools.some((tool: { name: string; sha256?: string }) => tool.name === "gcc" && tool.sha256));
+  const log = await readFile(join(result.runDir, "logs", "hello.log"), "utf8");
+  assert.match(log, /applying patches\/01-greeting.patch/);
+  assert.match(log, /==> rootstock: compile/);
+});
+
+test("no-op rerun: nothing runs", async () => {
+  const graph = await resolve(planDir);
+  const seen = collect();
+  const result = await runPlan(graph, { storeDir: bench.storeDir, jobs: 2, emit: seen.emit });
+  assert.equal(result.ok, true);
+  assert.deepEqual(result.built, []);
+  assert.deepEqual([...result.cached].sort(), ["flat", "hello", "lone", "user"]);
+  assert.equal(seen.of("step:start").length, 0);
+  assert.equal(result.outputs.size, 4);
+});
+
+test("editing one step rebuilds it and its dependents only, and --explain says which input changed", async () => {
+  await writePlan(planDir, { steps: steps({ patch: PATCH.replaceAll("patched world", "edited world") }) });
+  const graph = await resolve(planDir);
+  const seen = collect();
+  const result = await runPlan(graph, { storeDir: bench.storeDir, jobs: 2, emit: seen.emit, explain: true });
+  assert.equal(result.ok, true);
+  assert.deepEqual([...result.built].sort(), ["hello", "user"]);
+  assert.deepEqual([...result.cached].sort(), ["flat", "lone"]);
+  const explained = Object.fromEntries(seen.of("step:explain").map((event) => [event.step, event.reason]));
+  assert.deepEqual(explained.hello, { kind: "changed", inputs: ["patch:01-greeting.patch"] });
+  assert.deepEqual(explained.user, { kind: "changed", inputs: ["dep:hello"] });
+  assert.deepEqual(explained.flat, { kind: "cached" });
+  assert.equal(
+    await readFile(join(result.outputs.get("user")?.path as string, "share", "message"), "utf8"),
+    "hello, edited world\n",
+  );
+
+  // Editing the leaf's script: only the leaf.
+  await writePlan(planDir, {
+    steps: steps({
+      patch: PATCH.replaceAll("patched world", "edited world"),
+      userScript:
+        'do_install() { mkdir -p "$OUT/share"; "$DEP_HELLO/usr/bin/hello" | tr a-z A-Z > "$OUT/share/message"; }\n',
+    }),
+  });
+  const again = await runPlan(await resolve(planDir), { storeDir: bench.storeDir, jobs: 2 });
+  assert.deepEqual(again.built, ["user"]);
+});
+
+test("--dry-run explains without building or leaving a run folder", async () => {
+  await writeFile(
+    join(planDir, "steps", "lone", "build.sh"),
+    'do_install() { echo changed > "$OUT/lone"; }\n',
+  );
+  const seen = collect();
+  const result = await runPlan(await resolve(planDir), {
+    storeDir: bench.storeDir,
+    dryRun: true,
+    emit: seen.emit,
+  });
+  assert.deepEqual(result.built, []);
+  assert.equal(result.runDir, "");
+  const lone = seen.of("step:explain").find((event) => event.step === "lone");
+  assert.deepEqual(lone?.reason, { kind: "changed", inputs: ["script"] });
+  assert.equal(lone?.runs, true);
+});

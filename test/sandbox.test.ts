@@ -1,0 +1,263 @@
+/**
+ * What a sandboxed step can and cannot reach: no network, no /home or /root, nothing writable outside its
+ * output, build and /tmp; a root made only of dependency outputs; a dependency mounted at /serpent (bwrap
+ * and chroot); `rootstock shell` in a failed build; an unprivileged user building with bwrap.
+ */
+import assert from "node:assert/strict";
+import { once } from "node:events";
+import { mkdir, readFile, stat } from "node:fs/promises";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { networkInterfaces } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { runPlan } from "../src/build/run-plan.ts";
+import type { RootstockEvent } from "../src/events.ts";
+import { resolve, type Workbench, workbench, writePlan } from "./helpers/fixture-plan.ts";
+import { rootstock } from "./helpers/rootstock-process.ts";
+
+let bench: Workbench;
+let server: Server;
+let requests = 0;
+let port = 0;
+before(async () => {
+  bench = await workbench();
+  server = createServer((_request, response) => {
+    requests++;
+    response.end("reached\n");
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  port = (server.address() as AddressInfo).port;
+});
+after(async () => {
+  server.close();
+  await bench.remove();
+});
+
+const isRoot = process.getuid?.() === 0;
+const externalAddress = Object.values(networkInterfaces())
+  .flat()
+  .find((address) => address && address.family === "IPv4" && !address.internal)?.address;
+
+function failures(events: RootstockEvent[]): Record<string, string[]> {
+  const result: Record<string, string[]> = {};
+  for (const event of events) if (event.type === "step:failed") result[event.step] = event.tail;
+  return result;
+}
+
+test("hermeticity: no network, no /home or /root, nothing writable outside output, build and /tmp", async () => {
+  const probe = (command: string) => ({ script: `do_compile() { ${command}; }\n` });
+  // An HTTP GET by bash alone (its /dev/tcp), so that the probe needs no other tool.
+  const http = (host: string) =>
+    `bash -c 'exec 3<>/dev/tcp/${host}/${port} && printf "GET / HTTP/1.0\\r\\n\\r\\n" >&3 && cat <&3'`;
+  const planDir = await writePlan(join(bench.dir, "hermetic"), {
+    name: "hermetic",
+    toml: '[host]\ntools = ["sh", "bash"]\n',
+    steps: {
+      // Controls: the probes work where nothing stops them.
+      "control-host": {
+        toml: 'version = "1"\nsandbox = "host"\n',
+        script: `do_compile() { ${http("127.0.0.1")} > "$OUT/fetched"; ls /root > /dev/null; }\n`,
+      },
+      "control-sandbox": probe(
+        'echo ok > "$OUT/out"; echo ok > /tmp/t; echo ok > "$BUILD/b"; echo ok > "$SRC/s"',
+      ),
+      // Even a host step cannot change the entries of the store it reads its dependencies from.
+      "write-dep-from-host": {
+        toml: 'version = "1"\nsandbox = "host"\ndeps = ["control-sandbox"]\n',
+        script: 'do_compile() { echo changed > "$DEP_CONTROL_SANDBOX/out"; }\n',
+      },
+      "net-loopback": probe(http("127.0.0.1")),
+      ...(externalAddress ? { "net-external": probe(http(externalAddress)) } : {}),
+      "read-home": probe("ls /home"),
+      "read-root": probe("ls /root"),
+      "write-usr": probe("touch /usr/rootstock-probe"),
+      "write-root": probe("touch /rootstock-probe"),
+      "write-etc": probe("touch /etc/rootstock-probe"),
+      "write-sources": probe("touch /build/sources/rootstock-probe"),
+      "write-files": probe("touch /build/files/rootstock-probe"),
+    },
+  });
+  const events: RootstockEvent[] = [];
+  const result = await runPlan(await resolve(planDir), {
+    storeDir: bench.storeDir,
+    jobs: 2,
+    keepGoing: true,
+    emit: (event) => events.push(event),
+  });
+  const expectedFailures = [
+    "write-dep-from-host",
+    "net-loopback",
+    ...(externalAddress ? ["net-external"] : []),
+    "read-home",
+    "read-root",
+    "write-usr",
+    "write-root",
+    "write-etc",
+    "write-sources",
+    "write-files",
+  ].sort();
+  assert.deepEqual([...result.failed].sort(), expectedFailures);
+  assert.deepEqual([...result.built].sort(), ["control-host", "control-sandbox"]);
+  assert.equal(requests, 1, "only the host step reached the server");
+  const tails = failures(events);
+  assert.ok(tails["write-usr"]?.some((line) => /Read-only file system/.test(line)));
+  assert.ok(tails["read-home"]?.some((line) => /No such file or directory/.test(line)));
+  assert.ok(
+    tails["net-loopback"]?.some((line) => /Connection refused/.test(line)),
+    tails["net-loopback"]?.join("\n") ?? "no tail",
+  );
+  if (externalAddress) assert.ok(tails["net-external"]?.some((line) => /Network is unreachable/.test(line)));
+  assert.match(
+    await readFile(join(result.outputs.get("control-host")?.path as string, "fetched"), "utf8"),
+    /reached/,
+  );
+  await assert.rejects(stat("/usr/rootstock-probe"));
+  assert.ok(tails["write-dep-from-host"]?.some((line) => /Read-only file system/.test(line)));
+  assert.equal(
+    await readFile(join(result.outputs.get("control-sandbox")?.path as string, "out"), "utf8"),
+    "ok\n",
+  );
+});
+
+test("a root made only of dependency outputs, with a dependency mounted at /serpent (bwrap and chroot)", async () => {
+  const system = (sandbox: string) => ({
+    toml: `version = "1"\nsandbox = "${sandbox}"\nroot = "deps"\ndeps = ["seed", "greet"]\nmounts = [{ step = "greet", at = "/serpent" }]\n[env]\nPATH = "/bin:/usr/bin"\n`,
+    script: [
+      "do_install() {",
+      '  mkdir -p "$OUT/report"',
+      '  ls / > "$OUT/report/root"',
+      '  if [ -e /usr/bin/gcc ] || [ -e /lib64 ]; then echo "host tools visible" >&2; exit 1; fi',
+      '  greet > "$OUT/report/greeting"',
+      '  /serpent/usr/bin/greet >> "$OUT/report/greeting"',
+      '  echo "$DEP_SEED $DEP_GREET" > "$OUT/report/deps"',
+      "}",
+      "",
+    ].join("\n"),
+  });
+  const planDir = await writePlan(join(bench.dir, "deps-root"), {
+    name: "deps-root",
+    toml: '[host]\ntools = ["sh", "gcc", "busybox"]\n',
+    stages: [
+      ["seed", "greet"],
+      ["system", ...(isRoot ? ["system-chroot"] : [])],
+    ],
+    steps: {
+      seed: {
+        script: [
+          "do_install() {",
+          '  mkdir -p "$OUT/bin"',
+          '  cp "$(command -v busybox)" "$OUT/bin/busybox"',
+          '  for applet in sh ls echo cat mkdir; do ln -s busybox "$OUT/bin/$applet"; done',
+          "}",
+          "",
+        ].join("\n"),
+      },
+      greet: {
+        files: {
+          "greet.c": '#include <stdio.h>\nint main(void) { puts("greetings from stage 1"); return 0; }\n',
+        },
+        script:
+          'do_compile() { gcc -static -O2 -o greet "$FILES/greet.c"; }\ndo_install() { mkdir -p "$OUT/usr/bin"; cp greet "$OUT/usr/bin/"; }\n',
+      },
+      system: system("bwrap"),
+      ...(isRoot ? { "system-chroot": system("chroot") } : {}),
+    },
+  });
+  const events: RootstockEvent[] = [];
+  const result = await runPlan(await resolve(planDir), {
+    storeDir: bench.storeDir,
+    jobs: 2,
+    emit: (event) => events.push(event),
+  });
+  assert.equal(result.ok, true, JSON.stringify(failures(events)));
+  for (const name of ["system", ...(isRoot ? ["system-chroot"] : [])]) {
+    const report = join(result.outputs.get(name)?.path as string, "report");
+    assert.deepEqual(
+      (await readFile(join(report, "root"), "utf8")).trim().split("\n"),
+      ["bin", "build", "deps", "dev", "out", "proc", "serpent", "tmp", "usr"],
+      `${name}: the root holds the deps' outputs and the sandbox's own folders, nothing of the host`,
+    );
+    assert.equal(
+      await readFile(join(report, "greeting"), "utf8"),
+      "greetings from stage 1\ngreetings from stage 1\n",
+    );
+    assert.equal(await readFile(join(report, "deps"), "utf8"), "/deps/seed /deps/greet\n");
+  }
+});
+
+test("rootstock shell enters a failed step's build folder, sandbox and environment", async () => {
+  const planDir = await writePlan(join(bench.dir, "shell"), {
+    name: "shell",
+    steps: {
+      dep: { script: 'do_install() { echo from-dep > "$OUT/marker"; }\n' },
+      broken: {
+        toml: 'version = "1"\ndeps = ["dep"]\n[env]\nFLAVOUR = "vanilla"\n',
+        script:
+          'do_configure() { echo configured > state; }\ndo_compile() { echo "no compiler today" >&2; exit 2; }\n',
+      },
+      fine: { script: 'do_install() { touch "$OUT/ok"; }\n' },
+    },
+  });
+  const store = ["--store", bench.storeDir];
+  const run = await rootstock([...store, "run", planDir, "-k"]);
+  assert.equal(run.code, 1);
+
+  const shell = await rootstock([
+    ...store,
+    "shell",
+    planDir,
+    "broken",
+    "-c",
+    'pwd; cat state; echo "$FLAVOUR $ROOTSTOCK_STEP"; cat "$DEP_DEP/marker"; type do_compile | head -1; do_configure && cat state',
+  ]);
+  assert.equal(shell.code, 0, shell.stderr);
+  assert.match(
+    shell.stdout,
+    /^\/build\nconfigured\nvanilla broken\nfrom-dep\ndo_compile is a (shell )?function\nconfigured\n$/,
+  );
+
+  // Driven through its standard input, as a person would type.
+  const typed = await rootstock([...store, "shell", planDir, "broken"], { input: "ls /\nexit 7\n" });
+  assert.equal(typed.code, 7);
+  assert.match(typed.stdout, /build\n[\s\S]*out\n/);
+  assert.match(typed.stderr, /entering broken's failed build/);
+
+  const notFailed = await rootstock([...store, "shell", planDir, "fine"]);
+  assert.equal(notFailed.code, 1);
+  assert.match(notFailed.stderr, /step "fine" did not fail[\s\S]*ERR_SHELL_NO_BUILD/);
+
+  const log = await rootstock([...store, "log", planDir, "broken"]);
+  assert.equal(log.code, 0);
+  assert.match(log.stdout, /no compiler today/);
+});
+
+test("an unprivileged user builds with bwrap (rootless)", {
+  skip: !isRoot && "needs root to switch to an unprivileged user",
+}, async () => {
+  const dir = join(bench.dir, "rootless");
+  await mkdir(dir, { recursive: true, mode: 0o777 });
+  const { chmod } = await import("node:fs/promises");
+  await chmod(dir, 0o777);
+  const planDir = await writePlan(join(dir, "plan"), {
+    name: "rootless",
+    steps: {
+      tool: {
+        files: { "t.c": "int main(void) { return 0; }\n" },
+        script:
+          'do_compile() { gcc -o t "$FILES/t.c"; }\ndo_install() { mkdir -p "$OUT/bin"; cp t "$OUT/bin/"; id -u > "$OUT/uid"; ln -s t "$OUT/bin/link"; }\n',
+      },
+    },
+  });
+  await chmod(join(dir, "plan"), 0o755);
+  const result = await rootstock(["--store", join(dir, "store"), "run", planDir], {
+    command: ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", process.execPath],
+    env: { HOME: dir },
+  });
+  assert.equal(result.code, 0, result.stdout + result.stderr);
+  const graph = await resolve(planDir);
+  const out = join(dir, "store", "outputs", graph.byName.get("tool")?.key as string, "out");
+  assert.equal(await readFile(join(out, "uid"), "utf8"), "0\n", "the step is root in its own user namespace");
+  assert.equal((await stat(join(out, "bin", "t"))).uid, 65534, "its files belong to the user on the host");
+});
