@@ -19,35 +19,10 @@ export type FetchEvent =
 
 export type StepReason = { kind: "no-entry" } | { kind: "changed"; inputs: string[] } | { kind: "forced" };
 
-export interface PlannedStep {
-  name: string;
-  stage: string;
-  key: string;
-  deps: string[];
-  sandbox: string;
-  root: string;
-  version?: string;
-}
-
-export interface HostTool {
-  name: string;
-  path?: string;
-  sha256?: string;
-  version?: string;
-}
-
 export type BuildEvent =
   | { type: "run:start"; runId: string; plan: string; runDir: string; steps: string[]; jobs: number }
-  | {
-      type: "run:plan";
-      plan: string;
-      dir: string;
-      arch: string;
-      variables: Record<string, string | number | boolean>;
-      steps: PlannedStep[];
-      disabled: { name: string; when: string }[];
-    }
-  | { type: "run:host"; tools: HostTool[]; cores: number; kernel: string; uid: number; node: string }
+  /** The end of the whole run: build, images and tests. */
+  | { type: "run:end"; runId: string; ok: boolean; ms: number }
   /** The steps that will be built, each with its expected duration when an earlier run measured it. */
   | { type: "run:schedule"; jobs: number; steps: { step: string; estimateMs?: number }[] }
   | {

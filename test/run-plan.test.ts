@@ -95,7 +95,17 @@ function collect() {
 
 test("a run with a missing source fails before building, listing every missing source", async () => {
   const graph = await resolve(planDir);
-  const error = await runPlan(graph, { storeDir: bench.storeDir, jobs: 2 }).catch(
+  // Without --offline, run fetches what is missing: here nothing can be reached, and it says so for each.
+  const unavailable = await runPlan(graph, { storeDir: bench.storeDir, jobs: 2 }).catch(
+    (caught: unknown) => caught,
+  );
+  assert.ok(unavailable instanceof RootstockErrors);
+  assert.equal(unavailable.code, "ERR_SOURCES_UNAVAILABLE");
+  assert.match(
+    unavailable.errors.map((inner) => inner.message).join("\n"),
+    /hello-1\.0\.tar\.gz[\s\S]*flat\.tar\.gz/,
+  );
+  const error = await runPlan(graph, { storeDir: bench.storeDir, jobs: 2, offline: true }).catch(
     (caught: unknown) => caught,
   );
   assert.ok(error instanceof RootstockErrors);
@@ -151,12 +161,24 @@ test("cold build: every step runs in its sandbox and its output is committed und
     .trim()
     .split("\n")
     .map((line) => JSON.parse(line));
-  const types = journal.map((event) => event.type);
-  assert.deepEqual(types.slice(0, 4), ["run:start", "run:plan", "run:host", "run:schedule"]);
-  assert.equal(types.at(-1), "run:done");
+  const types = journal.map((event) => event.type).filter((type) => !type.startsWith("fetch:"));
+  assert.deepEqual(types.slice(0, 3), ["run:context", "run:start", "run:schedule"]);
+  assert.deepEqual(types.slice(-2), ["run:done", "run:end"]);
   assert.ok(journal.every((event) => typeof event.time === "number"));
-  const host = journal.find((event) => event.type === "run:host");
-  assert.ok(host.tools.some((tool: { name: string; sha256?: string }) => tool.name === "gcc" && tool.sha256));
+  const context = journal.find((event) => event.type === "run:context").context;
+  assert.ok(
+    context.seeds.some(
+      (seed: { name: string; sha256: string }) => seed.name === "gcc" && /^[0-9a-f]{64}$/.test(seed.sha256),
+    ),
+  );
+  assert.deepEqual(
+    context.steps.map((step: { name: string; key: string }) => [step.name, step.key]),
+    graph.steps.map((step) => [step.name, step.key]),
+  );
+  // Every run writes its reports from its journal.
+  const markdown = await readFile(join(result.runDir, "report.md"), "utf8");
+  assert.match(markdown, /^Automation: Fully automated: 4 steps, 0 manual/m);
+  assert.match(await readFile(join(result.runDir, "report.html"), "utf8"), /<svg class="gantt"/);
   const log = await readFile(join(result.runDir, "logs", "hello.log"), "utf8");
   assert.match(log, /applying patches\/01-greeting.patch/);
   assert.match(log, /==> rootstock: compile/);

@@ -7,19 +7,18 @@
  * that finds a key locked works on other steps meanwhile. A killed run leaves no partial entry, and the
  * next run carries on from what was committed.
  */
-import { closeSync, openSync, writeSync } from "node:fs";
-import { mkdir, rmdir } from "node:fs/promises";
-import { availableParallelism, release } from "node:os";
+import { rmdir } from "node:fs/promises";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { RootstockError, RootstockErrors } from "../errors.ts";
-import type { Emit, RootstockEvent, StepReason } from "../events.ts";
+import type { Emit, StepReason } from "../events.ts";
 import { identifyTools, type ToolIdentity } from "../host/tools.ts";
 import { type Graph, type ResolvedStep, usesHostTools } from "../plan/graph.ts";
-import { SourceStore } from "../sources/source-store.ts";
+import { fetchSources } from "../sources/fetch-sources.ts";
 import { OutputStore } from "../store/output-store.ts";
-import { newRunId, type RunRecord, runsDir, writeRunRecord } from "../store/run-record.ts";
 import { readStepHistory, type StepHistory } from "../store/step-history.ts";
 import { StoreLocks } from "../store/store-locks.ts";
+import { RunSession } from "./run-session.ts";
 import { type ScheduleNode, type Skipped, schedule, type TaskResult } from "./schedule.ts";
 import { StepBuilder } from "./step-builder.ts";
 
@@ -37,6 +36,12 @@ export interface RunPlanOptions {
   dryRun?: boolean;
   /** Host tool identities already found (openPlan's), recorded in the journal; found again if absent. */
   tools?: ReadonlyMap<string, ToolIdentity | undefined>;
+  /** The run this build is part of (`rootstock test` adds images and tests); default: a run of its own. */
+  session?: RunSession;
+  /** Sources missing from the store are fetched unless offline (then they are listed in one error). */
+  offline?: boolean;
+  /** Mirrors tried first when fetching (folders or URLs). */
+  mirrors?: readonly string[];
 }
 
 export interface StepOutput {
@@ -67,47 +72,22 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
   checkRunnable(graph);
   const outputs = new OutputStore(storeDir);
   const locks = new StoreLocks(storeDir);
-  const runId = options.dryRun ? "" : newRunId();
-  const runDir = options.dryRun ? "" : join(runsDir(storeDir), runId);
-  const keys = Object.fromEntries(graph.steps.map((step) => [step.name, step.key]));
-  const record: RunRecord = {
-    runId,
-    plan: plan.name,
-    planDir: plan.dir,
-    pid: process.pid,
-    started: new Date().toISOString(),
-    state: "running",
-    jobs,
-    keys,
-    built: [],
-    cached: [],
-    failed: [],
-    skipped: [],
-  };
-
   // Registered (run lock held, keys listed) before any entry is looked at, so that gc spares them.
-  let journalFd: number | undefined;
-  let runLock: Awaited<ReturnType<StoreLocks["tryAcquire"]>>;
-  if (!options.dryRun) {
-    await mkdir(join(runDir, "logs"), { recursive: true });
-    runLock = await locks.tryAcquire(`run:${runId}`, { runId, pid: process.pid, what: plan.name });
-    await writeRunRecord(runDir, record);
-    journalFd = openSync(join(runDir, "journal.jsonl"), "a");
-  }
-  // Journal lines are written in batches: a burst of events (500 cached steps) costs one write, and a
-  // kill loses at most the events of the current tick.
-  let pending: string[] = [];
-  const flushJournal = () => {
-    if (journalFd !== undefined && pending.length > 0) writeSync(journalFd, pending.join(""));
-    pending = [];
-  };
-  const emit = (event: RootstockEvent) => {
-    if (journalFd !== undefined && event.type !== "step:output") {
-      if (pending.length === 0) setImmediate(flushJournal);
-      pending.push(`${JSON.stringify({ ...event, time: Date.now() })}\n`);
-    }
-    options.emit?.(event);
-  };
+  const ownSession = !options.dryRun && options.session === undefined;
+  const session: RunSession | undefined =
+    options.session ??
+    (options.dryRun
+      ? undefined
+      : await RunSession.open(graph, {
+          storeDir,
+          jobs,
+          tools: options.tools ?? (await identifyTools(hostToolNames(graph))),
+          ...(options.emit ? { emit: options.emit } : {}),
+        }));
+  const runId = session?.runId ?? "";
+  const runDir = session?.runDir ?? "";
+  const record = session?.record;
+  const emit: Emit = session?.emit ?? options.emit ?? (() => {});
 
   const started = performance.now();
   try {
@@ -146,39 +126,23 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
       };
     }
 
-    await checkSources(graph, toBuild, new SourceStore(storeDir));
+    await fetchSources(
+      toBuild.flatMap((step) => step.step.sources.map((source) => ({ ...source, steps: [step.name] }))),
+      {
+        storeDir,
+        offline: options.offline ?? false,
+        emit,
+        ...(options.mirrors ? { mirrors: options.mirrors } : {}),
+        ...(signal ? { signal } : {}),
+      },
+    );
 
     emit({ type: "run:start", runId, plan: plan.name, runDir, steps: graph.steps.map((s) => s.name), jobs });
-    emit({
-      type: "run:plan",
-      plan: plan.name,
-      dir: plan.dir,
-      arch: plan.arch,
-      variables: graph.variables,
-      steps: graph.steps.map((step) => ({
-        name: step.name,
-        stage: step.step.stage,
-        key: step.key,
-        deps: step.step.deps,
-        sandbox: step.step.sandbox,
-        root: step.step.root,
-        ...(step.step.version === undefined ? {} : { version: step.step.version }),
-      })),
-      disabled: graph.disabled,
-    });
-    emit({
-      type: "run:host",
-      tools: await hostTools(graph, options.tools),
-      cores: availableParallelism(),
-      kernel: release(),
-      uid: process.getuid?.() ?? -1,
-      node: process.version,
-    });
     for (const disabled of graph.disabled)
       emit({ type: "step:skipped", step: disabled.name, because: `when = "${disabled.when}" is false` });
     for (const step of cachedAtStart) {
       emit({ type: "step:cached", step: step.name, key: step.key });
-      record.cached.push(step.name);
+      record?.cached.push(step.name);
     }
 
     const known = [...histories.values()].flatMap((history) =>
@@ -227,11 +191,11 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
       try {
         if (await outputs.has(step.key)) {
           emit({ type: "step:cached", step: name, key: step.key });
-          record.cached.push(name);
+          record?.cached.push(name);
           return "done";
         }
         const ok = await builder.build(step, slot);
-        (ok ? record.built : record.failed).push(name);
+        if (record) (ok ? record.built : record.failed).push(name);
         return ok ? "done" : "failed";
       } finally {
         await lock.release();
@@ -244,7 +208,7 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
     });
     await Promise.all(builder.cleanups);
     for (const skip of result.skipped) emit({ type: "step:skipped", step: skip.name, because: skip.because });
-    record.skipped = result.skipped.map((skip) => skip.name);
+    if (record) record.skipped = result.skipped.map((skip) => skip.name);
 
     const ok = result.failed.length === 0 && result.skipped.length === 0 && !signal?.aborted;
     const ms = performance.now() - started;
@@ -252,42 +216,33 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
       type: "run:done",
       runId,
       ok,
-      built: record.built.length,
-      cached: record.cached.length,
+      built: record?.built.length ?? 0,
+      cached: record?.cached.length ?? 0,
       failed: result.failed,
       ms,
     });
-    Object.assign(record, {
-      state: signal?.aborted ? "interrupted" : ok ? "ok" : "failed",
-      finished: new Date().toISOString(),
-      ms,
-    });
-    await writeRunRecord(runDir, record);
     await rmdir(join(storeDir, "work", runId)).catch(() => {});
+    const built = record?.built ?? [];
+    const cached = record?.cached ?? [];
     const finalOutputs = outputMap(
-      graph.steps.filter((step) => record.cached.includes(step.name) || record.built.includes(step.name)),
+      graph.steps.filter((step) => cached.includes(step.name) || built.includes(step.name)),
       outputs,
     );
+    if (ownSession) await session?.close({ ok, interrupted: signal?.aborted ?? false });
     return {
       runId,
       runDir,
       ok,
       outputs: finalOutputs,
-      built: record.built,
-      cached: record.cached,
+      built,
+      cached,
       failed: result.failed,
       skipped: result.skipped,
     };
   } catch (error) {
-    if (!options.dryRun) {
-      Object.assign(record, { state: "failed", finished: new Date().toISOString() });
-      await writeRunRecord(runDir, record).catch(() => {});
-    }
+    if (ownSession)
+      await session?.close({ ok: false, interrupted: signal?.aborted ?? false }).catch(() => {});
     throw error;
-  } finally {
-    flushJournal();
-    if (journalFd !== undefined) closeSync(journalFd);
-    await runLock?.release();
   }
 }
 
@@ -353,52 +308,10 @@ function checkRunnable(graph: Graph): void {
     );
 }
 
-async function checkSources(
-  graph: Graph,
-  steps: readonly ResolvedStep[],
-  sources: SourceStore,
-): Promise<void> {
-  const missing: RootstockError[] = [];
-  const seen = new Set<string>();
-  for (const step of steps) {
-    for (const source of step.step.sources) {
-      if (seen.has(source.sha256) || (await sources.has(source.sha256))) continue;
-      seen.add(source.sha256);
-      missing.push(
-        new RootstockError(
-          "ERR_SOURCE_MISSING",
-          `step "${step.name}": ${source.file} (sha256 ${source.sha256}) is not in the source store`,
-          { file: join(graph.plan.displayDir, step.step.dir, "step.toml") },
-        ),
-      );
-    }
-  }
-  if (missing.length > 0) {
-    throw new RootstockErrors(
-      "ERR_SOURCES_MISSING",
-      `${missing.length} source${missing.length === 1 ? "" : "s"} of plan ${graph.plan.name} ${missing.length === 1 ? "is" : "are"} missing`,
-      missing,
-      {
-        hint: `run \`rootstock fetch ${graph.plan.displayDir}\` to download them, or \`rootstock sources import FILE…\``,
-      },
-    );
-  }
-}
-
-async function hostTools(
-  graph: Graph,
-  known: ReadonlyMap<string, ToolIdentity | undefined> | undefined,
-): Promise<{ name: string; path?: string; sha256?: string; version?: string }[]> {
-  const names = [
+function hostToolNames(graph: Graph): string[] {
+  return [
     ...new Set(graph.steps.filter((step) => usesHostTools(step.step)).flatMap((step) => step.step.tools)),
   ];
-  const identities = known ?? (await identifyTools(names));
-  return names.map((name) => {
-    const identity = identities.get(name);
-    return identity
-      ? { name, path: identity.realPath, sha256: identity.sha256, version: identity.version }
-      : { name };
-  });
 }
 
 function median(values: number[]): number {

@@ -18,10 +18,13 @@ interface CachedIdentity {
   identity: ToolIdentity;
 }
 
+/** Bumped when the way a tool is identified changes (how its version is asked), so old entries go. */
+const IDENTIFY_VERSION = 2;
+
 function signatureOf(path: string): string | undefined {
   try {
     const info = statSync(path, { bigint: true });
-    return `${info.dev}:${info.ino}:${info.size}:${info.mtimeNs}:${info.ctimeNs}`;
+    return `${IDENTIFY_VERSION}:${info.dev}:${info.ino}:${info.size}:${info.mtimeNs}:${info.ctimeNs}`;
   } catch {
     return undefined;
   }

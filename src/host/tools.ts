@@ -63,10 +63,11 @@ function firstLine(command: string, args: string[]): Promise<string | undefined>
 
 /** Version line by the usual flags; dash and friends have none, so their hash is their identity. */
 async function versionOf(path: string): Promise<string> {
-  for (const flag of ["--version", "-V"]) {
+  for (const flag of ["--version", "-V", "--help"]) {
     const line = await firstLine(path, [flag]);
-    if (line && !/(illegal|invalid|unknown|unrecognized) option/i.test(line) && !/usage/i.test(line))
-      return line;
+    if (!line || /(illegal|invalid|unknown|unrecognized) option|not found|usage/i.test(line)) continue;
+    // --help is asked last, for tools such as busybox that print their version only there.
+    if (flag !== "--help" || /\d+\.\d+/.test(line)) return line;
   }
   return "unknown";
 }

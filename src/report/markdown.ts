@@ -126,7 +126,7 @@ function buildTime(report: RunReport): string {
   const host = report.context?.host;
   const stages = report.stages
     .filter((stage) => stage.name !== "")
-    .map((stage) => `${stage.name} ${formatDuration(stage.wallMs)}`)
+    .map((stage) => `${stage.name} ${formatDuration(stage.stepMs)}`)
     .join(", ");
   const on = host ? ` on ${host.cpu}, ${host.cores} cores` : "";
   const cached = report.steps.filter((step) => step.status === "cached").length;
@@ -135,7 +135,7 @@ function buildTime(report: RunReport): string {
   const rest = report.totalMs - report.buildMs;
   if (report.images.length + report.tests.length > 0 && rest > 0)
     notes.push(`images and boot tests took ${formatDuration(rest)} more`);
-  return `${formatDuration(report.buildMs)}${stages ? ` (${stages})` : ""}${on}${notes.length > 0 ? `; ${notes.join("; ")}` : ""}`;
+  return `${formatDuration(report.buildMs)}${on}${stages ? `; time of the steps by stage: ${stages}` : ""}${notes.length > 0 ? `; ${notes.join("; ")}` : ""}`;
 }
 
 function testingProcess(report: RunReport): string[] {

@@ -39,7 +39,7 @@ test("report.md has the list's fields, filled from the run", () => {
     "Version: plan tiny at git abc123, rootstock 0.1.0 at git def456",
     "Architecture: x86_64",
     "Date: 2023-11-14",
-    "Build time: 12s (toolchain 8.0s, system 11s) on Test CPU, 2 cores; 1 of 4 steps came from the cache; images and boot tests took 4.0s more",
+    "Build time: 12s on Test CPU, 2 cores; time of the steps by stage: toolchain 8.0s, system 13s; 1 of 4 steps came from the cache; images and boot tests took 4.0s more",
     "### Testing process",
     "| gcc | /usr/bin/gcc → /usr/bin/x86_64-linux-gnu-gcc-12 | gcc (Debian 12.2.0-14) 12.2.0 |",
     "  * libc 1.2.3: built in 8.0s (bwrap, host tools read-only, 1 patches, 2 attempts)",

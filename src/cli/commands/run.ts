@@ -4,6 +4,7 @@ import { runPlan } from "../../build/run-plan.ts";
 import { RootstockError } from "../../errors.ts";
 import { EventBus } from "../../events.ts";
 import { openPlan, parseVariableFlags } from "../../plan/open.ts";
+import { globalMirrors } from "../../sources/mirror.ts";
 import type { CliContext } from "../context.ts";
 import { createProgressReporter } from "../progress-reporter.ts";
 
@@ -13,6 +14,8 @@ interface RunFlags {
   explain?: boolean;
   dryRun?: boolean;
   json?: boolean;
+  offline?: boolean;
+  mirror: string[];
   set: string[];
 }
 
@@ -29,6 +32,13 @@ export function registerRun(program: Command, context: CliContext): void {
     .option("--explain", "say for each step why it runs or why it is skipped")
     .option("--dry-run", "explain only; build nothing")
     .option("--json", "stream the run's events as JSON lines")
+    .option("--offline", "fetch nothing: fail, listing every missing source, if one is not in the store")
+    .option(
+      "--mirror <mirror>",
+      "a mirror (folder or URL) tried first when fetching (repeatable)",
+      collect,
+      [],
+    )
     .option("--set <name=value>", "override a plan variable (repeatable)", collect, [])
     .action(async (dir: string, steps: string[], flags: RunFlags) => {
       const jobs = flags.jobs === undefined ? undefined : Number(flags.jobs);
@@ -58,11 +68,14 @@ export function registerRun(program: Command, context: CliContext): void {
           emit: bus.emit,
           signal: controller.signal,
           tools,
+          offline: flags.offline ?? false,
+          mirrors: globalMirrors(flags.mirror),
           ...(jobs === undefined ? {} : { jobs }),
           ...(flags.keepGoing ? { keepGoing: true } : {}),
           ...(flags.explain ? { explain: true } : {}),
           ...(flags.dryRun ? { dryRun: true } : {}),
         });
+        if (!flags.dryRun && !flags.json) context.out(`report: ${join(result.runDir, "report.html")}`);
         if (!result.ok) {
           const first = result.failed[0];
           throw new RootstockError(

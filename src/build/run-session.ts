@@ -1,0 +1,128 @@
+/**
+ * A run: one folder under `runs/`, one journal, one lock. Building is one part of it; `rootstock test`
+ * and the demo add images and boot tests to the same run, so that its journal — and the reports made
+ * from it — tell the whole story. Closing a run writes report.md and report.html into its folder.
+ */
+import { closeSync, openSync, writeSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import type { Emit, RootstockEvent } from "../events.ts";
+import type { ToolIdentity } from "../host/tools.ts";
+import type { Graph } from "../plan/graph.ts";
+import { describeRun } from "../report/context.ts";
+import { JOURNAL_FILE } from "../report/journal-file.ts";
+import { type WrittenReports, writeReports } from "../report/write-reports.ts";
+import { newRunId, type RunRecord, type RunState, runsDir, writeRunRecord } from "../store/run-record.ts";
+import { StoreLocks } from "../store/store-locks.ts";
+
+export interface OpenRunOptions {
+  storeDir: string;
+  /** The command the run is for: run, test, demo, netboot (default run). */
+  command?: string;
+  /** Steps built at once, recorded in run.json. */
+  jobs: number;
+  /** Host tool identities already found; recorded as the run's binary seeds. */
+  tools: ReadonlyMap<string, ToolIdentity | undefined>;
+  emit?: Emit;
+}
+
+export interface RunOutcome {
+  ok: boolean;
+  interrupted?: boolean;
+}
+
+export class RunSession {
+  readonly runId: string;
+  readonly runDir: string;
+  readonly storeDir: string;
+  readonly record: RunRecord;
+  readonly #forward: Emit | undefined;
+  readonly #started = performance.now();
+  #journalFd: number | undefined;
+  #pending: string[] = [];
+  #release: (() => Promise<void>) | undefined;
+
+  private constructor(storeDir: string, record: RunRecord, forward: Emit | undefined) {
+    this.storeDir = storeDir;
+    this.runId = record.runId;
+    this.runDir = join(runsDir(storeDir), record.runId);
+    this.record = record;
+    this.#forward = forward;
+  }
+
+  /** Registers the run (lock held, keys listed, so that gc spares its entries) and opens its journal. */
+  static async open(graph: Graph, options: OpenRunOptions): Promise<RunSession> {
+    const runId = newRunId();
+    const record: RunRecord = {
+      runId,
+      plan: graph.plan.name,
+      planDir: graph.plan.dir,
+      pid: process.pid,
+      started: new Date().toISOString(),
+      state: "running",
+      jobs: options.jobs,
+      keys: Object.fromEntries(graph.steps.map((step) => [step.name, step.key])),
+      built: [],
+      cached: [],
+      failed: [],
+      skipped: [],
+    };
+    const session = new RunSession(options.storeDir, record, options.emit);
+    await mkdir(join(session.runDir, "logs"), { recursive: true });
+    const lock = await new StoreLocks(options.storeDir).tryAcquire(`run:${runId}`, {
+      runId,
+      pid: process.pid,
+      what: graph.plan.name,
+    });
+    session.#release = async () => lock?.release();
+    await writeRunRecord(session.runDir, record);
+    session.#journalFd = openSync(join(session.runDir, JOURNAL_FILE), "a");
+    session.emit({
+      type: "run:context",
+      context: await describeRun(graph, options.tools, { command: options.command ?? "run" }),
+    });
+    return session;
+  }
+
+  /**
+   * Journals the event and passes it on. Lines are written in batches: a burst of events (500 cached
+   * steps) costs one write, and a kill loses at most the events of the current tick.
+   */
+  readonly emit: Emit = (event: RootstockEvent) => {
+    if (this.#journalFd !== undefined && event.type !== "step:output") {
+      if (this.#pending.length === 0) setImmediate(this.#flush);
+      this.#pending.push(`${JSON.stringify({ ...event, time: Date.now() })}\n`);
+    }
+    this.#forward?.(event);
+  };
+
+  readonly #flush = () => {
+    if (this.#journalFd !== undefined && this.#pending.length > 0)
+      writeSync(this.#journalFd, this.#pending.join(""));
+    this.#pending = [];
+  };
+
+  /** Store entries besides step outputs (images, bundles) this run uses, so that gc keeps them. */
+  async useEntries(kind: string, keys: Record<string, string>): Promise<void> {
+    for (const [name, key] of Object.entries(keys)) this.record.keys[`${kind}:${name}`] = key;
+    await writeRunRecord(this.runDir, this.record);
+  }
+
+  /** Ends the run: `run:end` in the journal, the final run.json, then the reports. */
+  async close(outcome: RunOutcome): Promise<WrittenReports | undefined> {
+    if (this.#journalFd === undefined) return undefined;
+    const ms = performance.now() - this.#started;
+    this.emit({ type: "run:end", runId: this.runId, ok: outcome.ok, ms });
+    const state: RunState = outcome.interrupted ? "interrupted" : outcome.ok ? "ok" : "failed";
+    Object.assign(this.record, { state, finished: new Date().toISOString(), ms });
+    this.#flush();
+    closeSync(this.#journalFd);
+    this.#journalFd = undefined;
+    try {
+      await writeRunRecord(this.runDir, this.record);
+      return await writeReports(this.runDir);
+    } finally {
+      await this.#release?.();
+    }
+  }
+}
