@@ -190,6 +190,8 @@ export interface RunContext {
     dir: string;
     /** Version-control revision of the plan folder, when it is in a git work tree. */
     revision?: string;
+    /** A hash of every step's key: names exactly what was built, uncommitted changes included. */
+    digest?: string;
   };
   rootstock: { version: string; revision?: string };
   host: { cpu: string; cores: number; memoryBytes: number; os: string; kernel: string };

@@ -1,11 +1,12 @@
 /** Gathers what a report needs to say about a run: the plan, the host, the seeds, the revisions. */
-import { spawn } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { cpus, release, totalmem } from "node:os";
 import { join } from "node:path";
+import { sha256Json } from "../digest.ts";
 import type { RunContext } from "../events.ts";
 import type { ToolIdentity } from "../host/tools.ts";
 import type { Graph } from "../plan/graph.ts";
+import { gitRevision } from "./git-revision.ts";
 
 const ROOTSTOCK_DIR = join(import.meta.dirname, "..", "..");
 
@@ -44,6 +45,8 @@ export async function describeRun(
       ...(plan.upstream === undefined ? {} : { upstream: plan.upstream }),
       ...(plan.documentation === undefined ? {} : { documentation: plan.documentation }),
       ...(planRevision === undefined ? {} : { revision: planRevision }),
+      // Exactly what was built, local changes included: every step's key.
+      digest: sha256Json(graph.steps.map((step) => step.key)).slice(0, 16),
     },
     rootstock: { version, ...(rootstockRevision === undefined ? {} : { revision: rootstockRevision }) },
     host: {
@@ -91,24 +94,4 @@ export async function describeRun(
 async function osName(): Promise<string> {
   const text = await readFile("/etc/os-release", "utf8").catch(() => "");
   return /^PRETTY_NAME="?([^"\n]*)"?$/m.exec(text)?.[1] ?? "Linux";
-}
-
-/** `abc1234` or `abc1234+changes` for a git work tree; undefined outside one. */
-export async function gitRevision(dir: string): Promise<string | undefined> {
-  const head = await capture("git", ["-C", dir, "rev-parse", "--short=12", "HEAD"]);
-  if (head === undefined) return undefined;
-  const changes = await capture("git", ["-C", dir, "status", "--porcelain", "--", "."]);
-  return changes ? `${head}+changes` : head;
-}
-
-function capture(command: string, args: string[]): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    const child = spawn(command, args, { stdio: ["ignore", "pipe", "ignore"] });
-    let output = "";
-    child.stdout.on("data", (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    child.on("error", () => resolve(undefined));
-    child.on("close", (code) => resolve(code === 0 ? output.trim() : undefined));
-  });
 }

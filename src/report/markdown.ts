@@ -2,6 +2,8 @@
  * report.md: an entry in the format of the public bootstrappable-distros list, filled in from what the
  * run did, plus what the list lacks: the binary seeds the bootstrap trusted.
  */
+
+import type { RunContext } from "../events.ts";
 import { formatDuration } from "../plan/duration.ts";
 import type { RunReport, StepRecord } from "./model.ts";
 
@@ -117,7 +119,13 @@ function seedsTable(report: RunReport): string[] {
 function version(report: RunReport): string {
   const context = report.context;
   if (!context) return "unknown";
-  const plan = `plan ${context.plan.name}${context.plan.revision ? ` at git ${context.plan.revision}` : ""}`;
+  const where = [
+    context.plan.digest ? `digest ${context.plan.digest}` : "",
+    context.plan.revision ? `git ${context.plan.revision}` : "",
+  ]
+    .filter(Boolean)
+    .join(", ");
+  const plan = `plan ${context.plan.name}${where ? ` (${where})` : ""}`;
   const tool = `rootstock ${context.rootstock.version}${context.rootstock.revision ? ` at git ${context.rootstock.revision}` : ""}`;
   return `${plan}, ${tool}`;
 }
@@ -154,10 +162,11 @@ function testingProcess(report: RunReport): string[] {
   }
   const byStage = new Map<string, StepRecord[]>();
   for (const step of report.steps) byStage.set(step.stage, [...(byStage.get(step.stage) ?? []), step]);
+  const infos = new Map(context?.steps.map((info) => [info.name, info]));
   for (const [stage, steps] of byStage) {
     const description = context?.stages.find((item) => item.name === stage)?.description;
     lines.push(`* Stage ${stage || "(none)"}${description ? `: ${description}` : ""}`);
-    for (const step of steps) lines.push(`  * ${stepLine(step, report)}`);
+    for (const step of steps) lines.push(`  * ${stepLine(step, infos.get(step.name))}`);
   }
   for (const { name, when } of context?.disabled ?? [])
     lines.push(`* Skipped ${name}: \`when = "${when}"\` is false`);
@@ -178,8 +187,7 @@ function testingProcess(report: RunReport): string[] {
   return lines;
 }
 
-function stepLine(step: StepRecord, report: RunReport): string {
-  const info = report.context?.steps.find((item) => item.name === step.name);
+function stepLine(step: StepRecord, info: RunContext["steps"][number] | undefined): string {
   const name = `${step.name}${step.version ? ` ${step.version}` : ""}`;
   const where = info
     ? info.sandbox === "host"

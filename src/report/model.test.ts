@@ -36,7 +36,7 @@ test("report.md has the list's fields, filled from the run", () => {
     "Integration testing: 2 boot tests in QEMU under TCG, 2 passed, 0 failed",
     "What you get: A tiny system; images: initramfs (initramfs, 1.4 MiB)",
     'Can install further software from source: Yes, tested: "tcc compiles and runs a program" passed',
-    "Version: plan tiny at git abc123, rootstock 0.1.0 at git def456",
+    "Version: plan tiny (git abc123), rootstock 0.1.0 at git def456",
     "Architecture: x86_64",
     "Date: 2023-11-14",
     "Build time: 12s on Test CPU, 2 cores; time of the steps by stage: toolchain 8.0s, system 13s; 1 of 4 steps came from the cache; images and boot tests took 4.0s more",

@@ -256,16 +256,20 @@ export function criticalPathOf(
   const deps = new Map(context?.steps.map((step) => [step.name, step.deps]) ?? []);
   const byName = new Map(steps.map((step) => [step.name, step]));
   const best = new Map<string, { ms: number; path: string[] }>();
-  const visit = (name: string, seen: Set<string>): { ms: number; path: string[] } => {
+  // Plans are acyclic (the loader refuses cycles); `visiting` only keeps a damaged journal from looping.
+  const visiting = new Set<string>();
+  const visit = (name: string): { ms: number; path: string[] } => {
     const known = best.get(name);
     if (known) return known;
+    visiting.add(name);
     const step = byName.get(name);
     let longest = { ms: 0, path: [] as string[] };
     for (const dep of deps.get(name) ?? []) {
-      if (seen.has(dep) || !byName.has(dep)) continue;
-      const candidate = visit(dep, new Set([...seen, name]));
+      if (visiting.has(dep) || !byName.has(dep)) continue;
+      const candidate = visit(dep);
       if (candidate.ms > longest.ms) longest = candidate;
     }
+    visiting.delete(name);
     const own = step && step.status !== "cached" ? step.ms : 0;
     const result = { ms: longest.ms + own, path: [...longest.path, name] };
     best.set(name, result);
@@ -273,7 +277,7 @@ export function criticalPathOf(
   };
   let winner = { ms: 0, path: [] as string[] };
   for (const step of steps) {
-    const candidate = visit(step.name, new Set());
+    const candidate = visit(step.name);
     if (candidate.ms > winner.ms) winner = candidate;
   }
   return { path: winner.path.filter((name) => (byName.get(name)?.ms ?? 0) > 0), ms: winner.ms };

@@ -1,0 +1,12 @@
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { test } from "node:test";
+import { gitRevision } from "./git-revision.ts";
+
+test("reads HEAD's commit from the repository's files, as git does", async () => {
+  const expected = execFileSync("git", ["rev-parse", "--short=12", "HEAD"], { cwd: import.meta.dirname })
+    .toString()
+    .trim();
+  assert.equal(await gitRevision(import.meta.dirname), expected);
+  assert.equal(await gitRevision("/proc"), undefined);
+});
