@@ -8,7 +8,7 @@ import { join, posix } from "node:path";
 import { RootstockError } from "../errors.ts";
 import { runCommand } from "../host/run-command.ts";
 import { uuidFromKey } from "./image-key.ts";
-import type { StagedTree } from "./stage-tree.ts";
+import { IMAGE_TIME, type StagedTree } from "./stage-tree.ts";
 
 export interface Ext4Options {
   /** Image name for messages. */
@@ -127,9 +127,13 @@ export function debugfsScript(
 ): string[] {
   const lines: string[] = [];
   for (const entry of tree.entries) {
-    const path = quote(entry.path === "." ? "/" : `/${entry.path}`);
-    if (entry.uid !== tree.diskUid) lines.push(`sif ${path} uid ${entry.uid}`);
-    if (entry.gid !== tree.diskGid) lines.push(`sif ${path} gid ${entry.gid}`);
+    const absolute = entry.path === "." ? "/" : `/${entry.path}`;
+    if (entry.uid !== tree.diskUid) lines.push(`sif ${quote(absolute)} uid ${entry.uid}`);
+    if (entry.gid !== tree.diskGid) lines.push(`sif ${quote(absolute)} gid ${entry.gid}`);
+    // mke2fs -d copies each file's ctime and atime, which staging cannot fix: the same bytes need them
+    // set. (A name debugfs cannot quote keeps them; such an image is not byte-for-byte reproducible.)
+    if (quotable(absolute))
+      lines.push(`sif "${absolute}" ctime ${IMAGE_TIME}`, `sif "${absolute}" atime ${IMAGE_TIME}`);
   }
   const parents = new Set<string>();
   for (const device of tree.devices) {
@@ -149,8 +153,12 @@ export function debugfsScript(
   return lines;
 }
 
+function quotable(path: string): boolean {
+  return !/["\n\\]/.test(path);
+}
+
 function quote(path: string): string {
-  if (/["\n\\]/.test(path)) {
+  if (!quotable(path)) {
     throw new RootstockError(
       "ERR_IMAGE_BAD_NAME",
       `cannot give ${JSON.stringify(path)} an owner or device in an ext4 image: its name holds a quote or backslash`,
