@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { networkInterfaces, tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
@@ -356,6 +356,26 @@ describe("netboot bundle", () => {
       assert.equal(script.status, 200);
     } finally {
       await loopback.server.close();
+    }
+
+    // On every interface: the LAN reaches it at this machine's first address, if it has one.
+    const everywhere = await serveNetboot(bundle, { host: "0.0.0.0", lanDir: join(work, "lan-everywhere") });
+    try {
+      const addresses = Object.values(networkInterfaces())
+        .flat()
+        .filter((address) => address?.family === "IPv4" && !address.internal);
+      if (addresses.length === 0) {
+        assert.deepEqual(everywhere.lan, { skipped: "this machine has no IPv4 address besides loopback" });
+      } else {
+        assert.ok(!("skipped" in everywhere.lan));
+        assert.equal(everywhere.lan.base.href, `http://${addresses[0]?.address}:${everywhere.server.port}/`);
+        assert.equal(everywhere.lan.dnsmasq, join(work, "lan-everywhere", "dnsmasq.conf"));
+      }
+      assert.ok(
+        everywhere.instructions.some((instruction) => instruction.what === "a QEMU guest (user network)"),
+      );
+    } finally {
+      await everywhere.server.close();
     }
 
     const lanDir = join(work, "lan-public");
