@@ -16,9 +16,8 @@ import { RunSession } from "../src/build/run-session.ts";
 import { Machine } from "../src/check/machine.ts";
 import type { RootstockEvent } from "../src/events.ts";
 import { netbootMachine } from "../src/netboot/netboot-machine.ts";
-import { netbootTargets, prepareNetboot } from "../src/netboot/prepare-netboot.ts";
+import { openNetbootPlan, prepareNetboot } from "../src/netboot/prepare-netboot.ts";
 import { serveNetboot } from "../src/netboot/serve-netboot.ts";
-import { openPlan } from "../src/plan/open.ts";
 import { flagshipNetboot } from "../test/helpers/flagship-netboot.ts";
 import { sharedStoreDir } from "../test/helpers/shared-store.ts";
 
@@ -34,11 +33,7 @@ interface Mark {
 }
 
 try {
-  const { graph: whole } = await openPlan(flagship.dir, { identifyTools: false });
-  const { graph, tools } = await openPlan(flagship.dir, {
-    targets: netbootTargets(whole.plan),
-    cacheDir: join(storeDir, "cache"),
-  });
+  const { graph, tools } = await openNetbootPlan(flagship.dir, { cacheDir: join(storeDir, "cache") });
   const session = await RunSession.open(graph, { storeDir, command: "netboot", jobs: 2, tools });
   let marks: Mark[] = [];
   const record = (event: RootstockEvent) => {

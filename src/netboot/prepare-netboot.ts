@@ -12,6 +12,8 @@ import type { ToolIdentity } from "../host/tools.ts";
 import { type BuiltImage, buildImage } from "../image/build-image.ts";
 import { imageSpecFromPlan, type StepOutput } from "../image/image-spec-from-plan.ts";
 import type { Graph } from "../plan/graph.ts";
+import { type OpenedPlan, openPlan } from "../plan/open.ts";
+import type { Value } from "../plan/predicate.ts";
 import type { Plan } from "../plan/types.ts";
 import { buildNetbootBundle, type NetbootBundle } from "./build-bundle.ts";
 import { imageInitramfs } from "./image-initramfs.ts";
@@ -41,6 +43,24 @@ export interface PreparedNetboot {
 /** The steps to resolve the graph for: what the netboot image needs, and only that. */
 export function netbootTargets(plan: Plan, image?: string): string[] {
   return netbootSteps(plan, netbootImage(plan, image));
+}
+
+export interface OpenNetbootOptions {
+  /** The netboot image (default: the plan's only one). */
+  image?: string;
+  variables?: Record<string, Value>;
+  /** The store's cache folder, for loaded plans and host-tool identities. */
+  cacheDir?: string;
+}
+
+/** Opens a plan with only the steps its netboot image needs (loading it first to know which). */
+export async function openNetbootPlan(dir: string, options: OpenNetbootOptions = {}): Promise<OpenedPlan> {
+  const shared = {
+    ...(options.variables === undefined ? {} : { variables: options.variables }),
+    ...(options.cacheDir === undefined ? {} : { cacheDir: options.cacheDir }),
+  };
+  const { graph } = await openPlan(dir, { ...shared, identifyTools: false });
+  return openPlan(dir, { ...shared, targets: netbootTargets(graph.plan, options.image) });
 }
 
 export async function prepareNetboot(graph: Graph, options: PrepareNetbootOptions): Promise<PreparedNetboot> {

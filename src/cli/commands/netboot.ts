@@ -5,10 +5,10 @@ import { RunSession } from "../../build/run-session.ts";
 import { isRootstockError, RootstockError } from "../../errors.ts";
 import { EventBus } from "../../events.ts";
 import { exportBundle } from "../../netboot/export-bundle.ts";
-import { netbootTargets, type PreparedNetboot, prepareNetboot } from "../../netboot/prepare-netboot.ts";
+import { openNetbootPlan, type PreparedNetboot, prepareNetboot } from "../../netboot/prepare-netboot.ts";
 import { lanConfigDir, type ServingNetboot, serveNetboot } from "../../netboot/serve-netboot.ts";
 import { DEFAULT_LISTEN, parseListen, publicBaseUrl } from "../../netboot/server-address.ts";
-import { openPlan, parseVariableFlags } from "../../plan/open.ts";
+import { parseVariableFlags } from "../../plan/open.ts";
 import { globalMirrors } from "../../sources/mirror.ts";
 import type { CliContext } from "../context.ts";
 import { createNetbootReporter } from "../netboot-reporter.ts";
@@ -66,13 +66,10 @@ export function registerNetboot(program: Command, context: CliContext): void {
         });
       }
       const jobs = parseJobs(flags.jobs, availableParallelism());
-      const variables = parseVariableFlags(flags.set);
-      const cacheDir = join(context.storeDir, "cache");
-      const { graph: whole } = await openPlan(dir, { variables, cacheDir, identifyTools: false });
-      const { graph, tools } = await openPlan(dir, {
-        variables,
-        cacheDir,
-        targets: netbootTargets(whole.plan, image),
+      const { graph, tools } = await openNetbootPlan(dir, {
+        variables: parseVariableFlags(flags.set),
+        cacheDir: join(context.storeDir, "cache"),
+        ...(image === undefined ? {} : { image }),
       });
 
       const bus = new EventBus();
@@ -118,9 +115,7 @@ export function registerNetboot(program: Command, context: CliContext): void {
             ...(flags.publicUrl === undefined ? {} : { publicUrl: flags.publicUrl }),
           });
           if (!flags.json) printServing(context, serving);
-          await new Promise((resolve) =>
-            controller.signal.addEventListener("abort", resolve, { once: true }),
-          );
+          await untilAborted(controller.signal);
           await serving.server.close();
           if (!flags.json) context.out("stopped serving");
         }
@@ -186,4 +181,10 @@ async function exportTo(
       `  tftp/ lacks ${result.missingIpxe.join(" and ")}: install the ipxe package and export again`,
     );
   }
+}
+
+/** Serving ends on Ctrl-C, which may have come before there was anything to wait for. */
+function untilAborted(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
 }
