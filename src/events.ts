@@ -81,7 +81,7 @@ export type BuildEvent =
   | { type: "step:skipped"; step: string; because: string }
   | {
       type: "gc:remove";
-      what: "entry" | "run" | "work" | "tmp";
+      what: "entry" | "bundle" | "run" | "work" | "tmp";
       name: string;
       bytes: number;
       reason: string;

@@ -126,3 +126,26 @@ test("the real probe on this host gives an answer with a reason and leaves nothi
   assert.ok((choice.probeMs ?? Number.POSITIVE_INFINITY) < 10_000);
   assert.ok(await gone([]), "no probe process is left");
 });
+
+test("with no kernel to probe with (a netboot) it is TCG, unless a probe of this QEMU already ran", async () => {
+  const working = await fakeQemu(
+    "working-later",
+    'echo "Kernel panic - not syncing: VFS: Unable to mount root fs"\nexec sleep 600',
+  );
+  const options = { qemu: working.path, device: "/dev/null" };
+  const blind = await chooseAccelerator("auto", options);
+  assert.deepEqual(blind, { accel: "tcg", reason: "there is no kernel to probe KVM with" });
+  assert.deepEqual(await working.starts(), [], "nothing was started");
+  await assert.rejects(chooseAccelerator("kvm", options), (error: unknown) => {
+    assert.ok(error instanceof RootstockError);
+    assert.equal(error.code, "ERR_VM_KVM_UNAVAILABLE");
+    assert.match(error.message, /KVM was asked for, but there is no kernel to probe KVM with/);
+    return true;
+  });
+  // A machine that boots a kernel probes; a netboot after it in the same process knows the answer.
+  const probed = await chooseAccelerator("auto", { ...options, kernel: "/boot/none" });
+  assert.equal(probed.accel, "kvm");
+  assert.deepEqual(await chooseAccelerator("auto", options), probed);
+  assert.equal((await working.starts()).length, 1);
+  assert.ok(await gone((await working.starts()).map(Number)));
+});

@@ -1,11 +1,15 @@
 /** gc removes what no recent run used, lists it with --dry-run, and spares what a running build holds. */
 import assert from "node:assert/strict";
-import { readdir, stat, writeFile } from "node:fs/promises";
+import { mkdir, readdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { runPlan } from "../src/build/run-plan.ts";
+import { RunSession } from "../src/build/run-session.ts";
+import { bundleTmpDir, scratchLockName } from "../src/netboot/build-bundle.ts";
+import { BundleStore } from "../src/netboot/bundle-store.ts";
 import { collectGarbage } from "../src/store/collect-garbage.ts";
 import { OutputStore } from "../src/store/output-store.ts";
+import { StoreLocks } from "../src/store/store-locks.ts";
 import { resolve, type Workbench, workbench, writePlan } from "./helpers/fixture-plan.ts";
 import { finished, rootstock, startRootstock } from "./helpers/rootstock-process.ts";
 
@@ -114,4 +118,61 @@ test("gc never touches the entries and folders of a running build", async () => 
   await writeFile(gate, "");
   const done = await closed;
   assert.equal(done.code, 0, done.stderr);
+});
+
+test("gc removes netboot bundles that no kept run lists, and assembly folders no live process holds", async () => {
+  const storeDir = join(bench.dir, "store-3");
+  const planDir = await writePlan(join(bench.dir, "gc-netboot"), {
+    name: "gc-netboot",
+    steps: { a: { script: 'do_install() { echo a > "$OUT/a"; }\n' } },
+  });
+  const bundles = new BundleStore(storeDir);
+  const key = (fill: string) => fill.repeat(64);
+  for (const bundle of [key("a"), key("b")]) {
+    await mkdir(bundles.dir(bundle), { recursive: true });
+    await writeFile(join(bundles.dir(bundle), "vmlinuz"), "kernel");
+  }
+  // An older run served bundle b; the newest serves a.
+  for (const served of [key("b"), key("a")]) {
+    const session = await RunSession.open(await resolve(planDir), { storeDir, jobs: 1, tools: new Map() });
+    await session.useEntries("netboot", { system: served });
+    await session.close({ ok: true });
+  }
+  const tmp = bundleTmpDir(storeDir);
+  await mkdir(join(tmp, "dead.0001"), { recursive: true });
+  await mkdir(join(tmp, `evicted.${key("c")}.0002`), { recursive: true });
+  // A process assembling a bundle holds its folder's lock: that folder stays.
+  await mkdir(join(tmp, "live.0003"), { recursive: true });
+  const lock = await new StoreLocks(storeDir).tryAcquire(scratchLockName("live.0003"), {
+    runId: "",
+    pid: process.pid,
+    what: "a bundle",
+  });
+  try {
+    const dry = await collectGarbage(storeDir, { keepRuns: 1, keepDays: 0, dryRun: true });
+    assert.deepEqual(
+      dry.removed
+        .filter((removal) => removal.what === "bundle")
+        .map((removal) => [removal.name, removal.bytes]),
+      [[key("b"), 6]],
+    );
+    assert.deepEqual((await bundles.keys()).sort(), [key("a"), key("b")], "a dry run removes nothing");
+
+    const result = await collectGarbage(storeDir, { keepRuns: 1, keepDays: 0 });
+    assert.deepEqual(
+      result.removed
+        .filter((removal) => removal.what !== "run")
+        .map((removal) => [removal.what, removal.name])
+        .sort(),
+      [
+        ["bundle", key("b")],
+        ["tmp", join("netboot", "tmp", "dead.0001")],
+        ["tmp", join("netboot", "tmp", `evicted.${key("c")}.0002`)],
+      ],
+    );
+    assert.deepEqual(await bundles.keys(), [key("a")]);
+    assert.deepEqual(await readdir(tmp), ["live.0003"]);
+  } finally {
+    await lock?.release();
+  }
 });

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { networkInterfaces, tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
@@ -18,6 +18,7 @@ import { startBundleServer } from "../src/netboot/bundle-server.ts";
 import { exportBundle } from "../src/netboot/export-bundle.ts";
 import { netbootCmdline } from "../src/netboot/netboot-manifest.ts";
 import { REQUIRED_APPLETS } from "../src/netboot/ram-root.ts";
+import { serveNetboot } from "../src/netboot/serve-netboot.ts";
 import { cpioInitramfs } from "./fixtures/cpio-initramfs.ts";
 import { sha256Of, testBytes } from "./helpers/http-server.ts";
 import { rawRequest } from "./helpers/raw-http.ts";
@@ -338,5 +339,71 @@ describe("netboot bundle", () => {
     });
     assert.equal(named.dnsmasq, undefined);
     assert.match(named.dnsmasqSkipped ?? "", /needs the server's IPv4 address/);
+  });
+  test("served by serveNetboot: boot lines for loopback; a dnsmasq config for the LAN of a public URL", async () => {
+    const bundle = await buildNetbootBundle(inputs, { storeDir, initramfs: cpioInitramfs });
+    const loopback = await serveNetboot(bundle, { lanDir: join(work, "lan-loopback") });
+    try {
+      assert.equal(loopback.server.address, "127.0.0.1");
+      assert.deepEqual(
+        loopback.instructions.map((instruction) => instruction.what),
+        ["at an iPXE prompt", "a QEMU guest (user network)", "or boot one now", "from a running Linux"],
+      );
+      assert.deepEqual(loopback.lan, {
+        skipped: `the server listens on loopback only (--listen 0.0.0.0:${loopback.server.port} serves a LAN)`,
+      });
+      const script = await rawRequest(loopback.server.port, "/boot.ipxe");
+      assert.equal(script.status, 200);
+    } finally {
+      await loopback.server.close();
+    }
+
+    // On every interface: the LAN reaches it at this machine's first address, if it has one.
+    const everywhere = await serveNetboot(bundle, { host: "0.0.0.0", lanDir: join(work, "lan-everywhere") });
+    try {
+      const addresses = Object.values(networkInterfaces())
+        .flat()
+        .filter((address) => address?.family === "IPv4" && !address.internal);
+      if (addresses.length === 0) {
+        assert.deepEqual(everywhere.lan, { skipped: "this machine has no IPv4 address besides loopback" });
+      } else {
+        assert.ok(!("skipped" in everywhere.lan));
+        assert.equal(everywhere.lan.base.href, `http://${addresses[0]?.address}:${everywhere.server.port}/`);
+        assert.equal(everywhere.lan.dnsmasq, join(work, "lan-everywhere", "dnsmasq.conf"));
+      }
+      assert.ok(
+        everywhere.instructions.some((instruction) => instruction.what === "a QEMU guest (user network)"),
+      );
+    } finally {
+      await everywhere.server.close();
+    }
+
+    const lanDir = join(work, "lan-public");
+    const events: RootstockEvent[] = [];
+    const lan = await serveNetboot(bundle, {
+      publicUrl: "http://192.168.1.10:8080/",
+      lanDir,
+      emit: (event) => events.push(event),
+    });
+    try {
+      assert.ok(!("skipped" in lan.lan));
+      assert.equal(lan.lan.dnsmasq, join(lanDir, "dnsmasq.conf"));
+      assert.equal(lan.lan.base.href, "http://192.168.1.10:8080/");
+      const { stderr } = await run("dnsmasq", ["--test", `--conf-file=${lan.lan.dnsmasq}`]);
+      assert.match(stderr, /syntax check OK/);
+      assert.match(
+        await readFile(lan.lan.dnsmasq, "utf8"),
+        /^dhcp-boot=tag:ipxe-http,http:\/\/192\.168\.1\.10:8080\/boot\.ipxe$/m,
+      );
+      // The scripts name the public URL, whatever address the request came to.
+      const script = await rawRequest(lan.server.port, "/boot.ipxe");
+      assert.match(script.body.toString(), /^kernel http:\/\/192\.168\.1\.10:8080\/vmlinuz /m);
+      assert.deepEqual(
+        events.filter((event) => event.type === "netboot:request").map((event) => [event.path, event.status]),
+        [["/boot.ipxe", 200]],
+      );
+    } finally {
+      await lan.server.close();
+    }
   });
 });

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { digestFile, sha256Json, sha256Text } from "../digest.ts";
 import { RootstockError } from "../errors.ts";
 import { type Emit, ignoreEvents } from "../events.ts";
+import { StoreLocks } from "../store/store-locks.ts";
 import {
   type BundleFile,
   EMBEDDED_SQUASHFS,
@@ -56,6 +57,11 @@ export interface NetbootInputs {
 export interface BuildBundleOptions {
   storeDir: string;
   initramfs: InitramfsBuilder;
+  /**
+   * Called with the bundle's key before the store is looked at: a run lists the key here (run.json),
+   * so that a gc running meanwhile keeps the entry (gc puts back what a live run lists).
+   */
+  register?: (key: string) => Promise<void>;
   emit?: Emit;
   signal?: AbortSignal;
 }
@@ -70,6 +76,16 @@ export interface NetbootBundle {
 
 export function bundleStoreDir(storeDir: string): string {
   return join(storeDir, "netboot");
+}
+
+/** Where bundles are assembled, and gc puts evicted ones. */
+export function bundleTmpDir(storeDir: string): string {
+  return join(bundleStoreDir(storeDir), "tmp");
+}
+
+/** The store lock a process holds while it assembles a bundle in `bundleTmpDir()/name`. */
+export function scratchLockName(name: string): string {
+  return `netboot-scratch:${name}`;
 }
 
 export async function buildNetbootBundle(
@@ -97,6 +113,7 @@ export async function buildNetbootBundle(
     cmdline: inputs.cmdline,
     embed,
   });
+  await options.register?.(key);
   const root = bundleStoreDir(options.storeDir);
   const dir = join(root, key);
   const found = await readManifest(dir);
@@ -106,7 +123,14 @@ export async function buildNetbootBundle(
   }
 
   await checkInit(inputs, signal);
-  const scratch = join(root, "tmp", `${key.slice(0, 16)}.${randomBytes(6).toString("hex")}`);
+  const scratchName = `${key.slice(0, 16)}.${randomBytes(6).toString("hex")}`;
+  const scratch = join(bundleTmpDir(options.storeDir), scratchName);
+  // Held while the scratch folder is in use: gc removes only scratch folders whose lock is free.
+  const lock = await new StoreLocks(options.storeDir).tryAcquire(scratchLockName(scratchName), {
+    runId: "",
+    pid: process.pid,
+    what: `netboot bundle ${inputs.image}`,
+  });
   await mkdir(scratch, { recursive: true });
   try {
     const ramRoot = await stageRamRoot(inputs.busybox.path, join(scratch, "ramroot"), {
@@ -172,6 +196,7 @@ export async function buildNetbootBundle(
     return { dir, manifest: committed, cached: false };
   } finally {
     await rm(scratch, { recursive: true, force: true });
+    await lock?.release();
   }
 }
 

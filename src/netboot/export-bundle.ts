@@ -5,17 +5,14 @@
  * kexec-boot uses the kernel and initrd beside it, so the folder is also the kexec bundle.
  */
 import { constants } from "node:fs";
-import { access, chmod, copyFile, mkdir, rm, writeFile } from "node:fs/promises";
+import { chmod, copyFile, mkdir, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { NetbootBundle } from "./build-bundle.ts";
 import { renderIndex } from "./bundle-entries.ts";
-import { IPXE_BIOS, IPXE_UEFI, renderDnsmasqConfig } from "./dnsmasq-config.ts";
 import { renderIpxeScript } from "./ipxe-script.ts";
 import { renderKexecScript } from "./kexec-script.ts";
 import { BUNDLE_FILES } from "./netboot-manifest.ts";
-
-/** Where Debian's and Fedora's ipxe packages put the binaries PXE firmware chainloads. */
-export const IPXE_FOLDERS = ["/usr/lib/ipxe", "/usr/share/ipxe"];
+import { writeLanConfig } from "./write-lan-config.ts";
 
 export interface ExportOptions {
   /** The URL clients reach the server by. */
@@ -61,35 +58,14 @@ export async function exportBundle(
   await put("boot.ipxe", renderIpxeScript(manifest, options.base));
   await put("kexec-boot", renderKexecScript(manifest, options.base), 0o755);
 
-  const tftp = join(dir, "tftp");
-  const missingIpxe: string[] = [];
-  await mkdir(tftp, { recursive: true });
-  for (const binary of [IPXE_BIOS, IPXE_UEFI]) {
-    const source = await firstExisting(
-      (options.ipxeFolders ?? IPXE_FOLDERS).map((folder) => join(folder, binary)),
-    );
-    if (source === undefined) missingIpxe.push(binary);
-    else {
-      await copyFile(source, join(tftp, binary));
-      files.push(`tftp/${binary}`);
-    }
-  }
-  let dnsmasq: string | undefined;
-  let dnsmasqSkipped: string | undefined;
-  try {
-    await put(
-      "dnsmasq.conf",
-      renderDnsmasqConfig({
-        base: options.base,
-        tftpRoot: tftp,
-        title: `rootstock netboot: plan ${manifest.plan}, image ${manifest.image}`,
-        ...(options.networkInterface === undefined ? {} : { networkInterface: options.networkInterface }),
-      }),
-    );
-    dnsmasq = join(dir, "dnsmasq.conf");
-  } catch (error) {
-    dnsmasqSkipped = (error as Error).message;
-  }
+  const lan = await writeLanConfig(dir, {
+    base: options.base,
+    title: `rootstock netboot: plan ${manifest.plan}, image ${manifest.image}`,
+    ...(options.ipxeFolders === undefined ? {} : { ipxeFolders: options.ipxeFolders }),
+    ...(options.networkInterface === undefined ? {} : { networkInterface: options.networkInterface }),
+  });
+  files.push(...lan.files);
+  const { dnsmasq, dnsmasqSkipped, missingIpxe } = lan;
   await put(
     "README.txt",
     renderReadme({ index: renderIndex(manifest, options.base), dnsmasq, dnsmasqSkipped, missingIpxe }),
@@ -132,17 +108,4 @@ function renderReadme(parts: {
     ...lan,
     "",
   ].join("\n");
-}
-
-async function firstExisting(paths: string[]): Promise<string | undefined> {
-  for (const path of paths) {
-    if (
-      await access(path).then(
-        () => true,
-        () => false,
-      )
-    )
-      return path;
-  }
-  return undefined;
 }

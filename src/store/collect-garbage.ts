@@ -1,8 +1,9 @@
 /**
  * `rootstock gc`: removes what no recent run used. A run is recent when it is one of the last `keepRuns`
- * runs, or started within `keepDays` days, or is still running. Entries (and kept build folders) that a
- * recent run used stay; so do recent runs' folders. Everything else goes: older entries, run folders,
- * work folders of dead runs, and staging leftovers of killed processes.
+ * runs, or started within `keepDays` days, or is still running. Entries (step outputs and netboot
+ * bundles, and kept build folders) that a recent run used stay; so do recent runs' folders. Everything
+ * else goes: older entries, run folders, work folders of dead runs, and staging leftovers of killed
+ * processes.
  *
  * A running build registers its keys (run.json, and a run lock that lives exactly as long as its process)
  * before it looks at any entry. gc takes each doomed entry out in one rename, then checks the live runs
@@ -10,9 +11,10 @@
  * running build holds.
  */
 import { lstat, readdir, rm } from "node:fs/promises";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { RootstockError } from "../errors.ts";
 import type { Emit } from "../events.ts";
+import { BundleStore } from "../netboot/bundle-store.ts";
 import { OutputStore } from "./output-store.ts";
 import { listRuns, type RunRecord, runsDir } from "./run-record.ts";
 import { StoreLocks } from "./store-locks.ts";
@@ -31,7 +33,7 @@ export interface GcOptions {
 }
 
 export interface GcRemoval {
-  what: "entry" | "run" | "work" | "tmp";
+  what: "entry" | "bundle" | "run" | "work" | "tmp";
   name: string;
   bytes: number;
   reason: string;
@@ -85,33 +87,54 @@ export async function collectGarbage(storeDir: string, options: GcOptions = {}):
       emit({ type: "gc:remove", ...removal, dryRun });
     };
 
-    // Entries: out in one rename each, then back if a live run claimed them meanwhile.
-    const allKeys = await outputs.keys();
-    const doomed = allKeys.filter((key) => !keptKeys.has(key));
-    const evicted = new Map<string, string>();
-    for (const key of doomed) {
-      options.signal?.throwIfAborted();
-      if (dryRun) continue;
-      const path = await outputs.evict(key);
-      if (path) evicted.set(key, path);
-    }
-    const claimed = new Set((await liveRuns()).flatMap((run) => Object.values(run.keys)));
-    for (const key of doomed) {
-      const path = evicted.get(key);
-      if (claimed.has(key)) {
-        if (path) await outputs.restore(key, path);
-        continue;
+    // Entries: out in one rename each, then back if a live run claimed them meanwhile. Step outputs,
+    // then netboot bundles.
+    const bundles = new BundleStore(storeDir);
+    const stores: EntryStore[] = [
+      {
+        what: "entry",
+        keys: () => outputs.keys(),
+        evict: (key) => outputs.evict(key),
+        restore: (key, path) => outputs.restore(key, path),
+        bytes: async (key) => (await outputs.record(key))?.bytes ?? 0,
+      },
+      {
+        what: "bundle",
+        keys: () => bundles.keys(),
+        evict: (key) => bundles.evict(key),
+        restore: (key, path) => bundles.restore(key, path),
+        bytes: (key) => treeBytes(bundles.dir(key)),
+      },
+    ];
+    let entries = 0;
+    for (const store of stores) {
+      const allKeys = await store.keys();
+      entries += allKeys.length;
+      const doomed = allKeys.filter((key) => !keptKeys.has(key));
+      const evicted = new Map<string, string>();
+      for (const key of doomed) {
+        options.signal?.throwIfAborted();
+        if (dryRun) continue;
+        const path = await store.evict(key);
+        if (path) evicted.set(key, path);
       }
-      const record = dryRun ? await outputs.record(key) : undefined;
-      const bytes = dryRun ? (record?.bytes ?? 0) : path ? await treeBytes(path) : 0;
-      if (path) await rm(path, { recursive: true, force: true });
-      if (dryRun || path) {
-        note({
-          what: "entry",
-          name: key,
-          bytes,
-          reason: `not used by the last ${keepRuns} runs nor within ${keepDays} days`,
-        });
+      const claimed = new Set((await liveRuns()).flatMap((run) => Object.values(run.keys)));
+      for (const key of doomed) {
+        const path = evicted.get(key);
+        if (claimed.has(key)) {
+          if (path) await store.restore(key, path);
+          continue;
+        }
+        const bytes = dryRun ? await store.bytes(key) : path ? await treeBytes(path) : 0;
+        if (path) await rm(path, { recursive: true, force: true });
+        if (dryRun || path) {
+          note({
+            what: store.what,
+            name: key,
+            bytes,
+            reason: `not used by the last ${keepRuns} runs nor within ${keepDays} days`,
+          });
+        }
       }
     }
 
@@ -138,14 +161,31 @@ export async function collectGarbage(storeDir: string, options: GcOptions = {}):
       note({ what: "tmp", name, bytes: await treeBytes(path), reason: "left by a killed process" });
       if (!dryRun) await rm(path, { recursive: true, force: true });
     }
+    for (const path of await bundles.leftovers()) {
+      const name = relative(storeDir, path);
+      note({ what: "tmp", name, bytes: await treeBytes(path), reason: "left by a killed process" });
+      if (!dryRun) await rm(path, { recursive: true, force: true });
+    }
 
     const bytes = removed.reduce((sum, removal) => sum + removal.bytes, 0);
-    const kept = allKeys.length - removed.filter((removal) => removal.what === "entry").length;
+    const kept =
+      entries - removed.filter((removal) => removal.what === "entry" || removal.what === "bundle").length;
     emit({ type: "gc:done", removed: removed.length, kept, bytes, dryRun, ms: performance.now() - started });
     return { removed, kept, bytes };
   } finally {
     await gcLock.release();
   }
+}
+
+/** A kind of store entry gc sweeps: step outputs, netboot bundles. */
+interface EntryStore {
+  what: GcRemoval["what"];
+  keys(): Promise<string[]>;
+  /** Takes the entry out in one rename; returns where it went (undefined: it was gone). */
+  evict(key: string): Promise<string | undefined>;
+  restore(key: string, path: string): Promise<void>;
+  /** For --dry-run: what removing it would free. */
+  bytes(key: string): Promise<number>;
 }
 
 async function treeBytes(path: string): Promise<number> {

@@ -17,8 +17,11 @@ export interface AcceleratorChoice {
 }
 
 export interface ProbeOptions {
-  /** A bzImage to boot under KVM (the one the machine will boot). */
-  kernel: string;
+  /**
+   * A bzImage to boot under KVM (the one the machine will boot). Without one (a netboot from elsewhere)
+   * no probe runs: TCG, unless an earlier probe of this process found that KVM works.
+   */
+  kernel?: string;
   /** Default qemu-system-x86_64. */
   qemu?: string;
   /** Default /dev/kvm. */
@@ -33,7 +36,7 @@ export const PROBE_CMDLINE =
 
 const CANCELLED = "the KVM probe was cancelled";
 
-export async function probeKvm(options: ProbeOptions): Promise<AcceleratorChoice> {
+export async function probeKvm(options: ProbeOptions & { kernel: string }): Promise<AcceleratorChoice> {
   const device = options.device ?? "/dev/kvm";
   const timeoutMs = options.timeoutMs ?? 3000;
   try {
@@ -140,11 +143,15 @@ export async function chooseAccelerator(
   if (requested === "tcg") return { accel: "tcg", reason: "TCG was asked for" };
   const cacheKey = `${options.qemu ?? ""}\0${options.device ?? ""}`;
   let probe = probes.get(cacheKey);
-  if (!probe) {
-    probe = probeKvm(options);
+  const { kernel } = options;
+  if (!probe && kernel !== undefined) {
+    probe = probeKvm({ ...options, kernel });
     probes.set(cacheKey, probe);
   }
-  const choice = await probe;
+  // KVM may hang on this host and nothing can tell: the machine is not bet on it.
+  const choice = probe
+    ? await probe
+    : { accel: "tcg" as const, reason: "there is no kernel to probe KVM with" };
   if (choice.reason === CANCELLED) probes.delete(cacheKey);
   if (requested === "kvm" && choice.accel !== "kvm") {
     throw new RootstockError("ERR_VM_KVM_UNAVAILABLE", `KVM was asked for, but ${choice.reason}`, {

@@ -58,3 +58,20 @@ test("KVM uses the host CPU; disks are virtio, read-only when asked", () => {
   assert.equal(args[args.indexOf("-nic") + 1], "user,model=virtio-net-pci");
   assert.ok(!args.includes("-initrd"));
 });
+
+test("a netboot: no kernel, the NIC's iPXE boots the bootfile, firmware on the serial console", () => {
+  const args = qemuArgs(
+    { name: "m3", netboot: { bootfile: "http://10.0.2.2:8080/boot.ipxe?a=1,2", probeKernel: "/k" } },
+    { accel: "tcg", paths, disks: [] },
+  );
+  const value = (flag: string) => args[args.indexOf(flag) + 1];
+  assert.ok(!args.includes("-kernel"), "the kernel comes from the network");
+  assert.equal(value("-boot"), "n");
+  assert.equal(value("-machine"), "pc,graphics=off");
+  assert.equal(value("-nic"), "user,model=virtio-net-pci,bootfile=http://10.0.2.2:8080/boot.ipxe?a=1,,2");
+  assert.equal(value("-serial"), "chardev:console");
+});
+
+test("a machine with neither a kernel nor a netboot is a bug in its caller", () => {
+  assert.throws(() => qemuArgs({ name: "m4" }, { accel: "tcg", paths, disks: [] }), /neither a kernel nor/);
+});

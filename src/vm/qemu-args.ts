@@ -15,7 +15,8 @@ export interface VmDisk {
 export interface VmSpec {
   /** Names the machine in events and file names. */
   name: string;
-  kernel: string;
+  /** The kernel QEMU loads itself; a machine without one must netboot. */
+  kernel?: string;
   initrd?: string;
   cmdline?: string;
   disks?: VmDisk[];
@@ -25,6 +26,22 @@ export interface VmSpec {
   cpus?: number;
   /** QEMU's user-mode network with a virtio NIC (the host is 10.0.2.2); default none. */
   network?: boolean;
+  /** Boot from the network instead of a kernel: see VmNetboot. */
+  netboot?: VmNetboot;
+}
+
+/**
+ * The NIC's own iPXE ROM boots the machine (`-boot n`) and fetches `bootfile` (an http URL; the host's
+ * loopback is 10.0.2.2) given out by the user network's DHCP server. SeaBIOS and iPXE print on the
+ * serial console, so a test sees the whole boot.
+ */
+export interface VmNetboot {
+  bootfile: string;
+  /**
+   * The kernel the bootfile leads to, when it is on this machine: the KVM probe boots it. Without one
+   * there is nothing honest to probe with, and the machine runs under TCG unless a probe already ran.
+   */
+  probeKernel?: string;
 }
 
 export interface QemuPaths {
@@ -47,6 +64,10 @@ export function qemuArgs(
   options: { accel: Accelerator; paths: QemuPaths; disks: AttachedDisk[] },
 ): string[] {
   const { paths } = options;
+  const { netboot } = spec;
+  if (spec.kernel === undefined && netboot === undefined) {
+    throw new Error(`bug: machine ${spec.name} has neither a kernel nor a netboot bootfile`);
+  }
   const memoryMiB = Math.max(16, Math.round((spec.memoryBytes ?? DEFAULT_MEMORY) / (1024 * 1024)));
   const args = [
     "-name",
@@ -56,7 +77,8 @@ export function qemuArgs(
     "-display",
     "none",
     "-machine",
-    "pc",
+    // Without a VGA card (-nodefaults), graphics=off makes SeaBIOS and the NIC's iPXE print on serial.
+    netboot === undefined ? "pc" : "pc,graphics=off",
     "-accel",
     options.accel,
     ...(options.accel === "kvm" ? ["-cpu", "host"] : []),
@@ -64,8 +86,8 @@ export function qemuArgs(
     `${memoryMiB}M`,
     "-smp",
     String(spec.cpus ?? 1),
-    "-kernel",
-    spec.kernel,
+    ...(spec.kernel === undefined ? [] : ["-kernel", spec.kernel]),
+    ...(netboot === undefined ? [] : ["-boot", "n"]),
     ...(spec.initrd === undefined ? [] : ["-initrd", spec.initrd]),
     ...(spec.cmdline === undefined ? [] : ["-append", spec.cmdline]),
     // QEMU connects to sockets rootstock listens on, before the guest starts: no output is lost.
@@ -84,7 +106,14 @@ export function qemuArgs(
       `file=${optionValue(disk.file)},if=virtio,format=${disk.format}${disk.readOnly ? ",readonly=on" : ""}`,
     );
   }
-  args.push("-nic", spec.network ? "user,model=virtio-net-pci" : "none");
+  args.push(
+    "-nic",
+    netboot !== undefined
+      ? `user,model=virtio-net-pci,bootfile=${optionValue(netboot.bootfile)}`
+      : spec.network
+        ? "user,model=virtio-net-pci"
+        : "none",
+  );
   return args;
 }
 

@@ -118,8 +118,9 @@ export async function startQemu(spec: VmSpec, options: StartQemuOptions): Promis
   const emit = options.emit ?? ignoreEvents;
   const runDir = resolve(options.runDir);
   await mkdir(runDir, { recursive: true });
+  const probeKernel = spec.kernel ?? spec.netboot?.probeKernel;
   const accel = await chooseAccelerator(options.accel ?? "auto", {
-    kernel: spec.kernel,
+    ...(probeKernel === undefined ? {} : { kernel: probeKernel }),
     ...(options.qemu === undefined ? {} : { qemu: options.qemu }),
     ...(options.kvmDevice === undefined ? {} : { device: options.kvmDevice }),
     ...(options.probeTimeoutMs === undefined ? {} : { timeoutMs: options.probeTimeoutMs }),

@@ -5,6 +5,7 @@ import { registerFetch } from "./fetch.ts";
 import { registerGc } from "./gc.ts";
 import { registerLog } from "./log.ts";
 import { registerMirror } from "./mirror.ts";
+import { registerNetboot } from "./netboot.ts";
 import { registerPlan } from "./plan.ts";
 import { registerReport } from "./report.ts";
 import { registerRun } from "./run.ts";
@@ -18,6 +19,7 @@ export function registerCommands(program: Command, context: CliContext): void {
   registerRun(program, context);
   registerLog(program, context);
   registerShell(program, context);
+  registerNetboot(program, context);
   registerSources(program, context);
   registerMirror(program, context);
   registerGc(program, context);

@@ -1,0 +1,190 @@
+import { availableParallelism } from "node:os";
+import { join } from "node:path";
+import type { Command } from "commander";
+import { RunSession } from "../../build/run-session.ts";
+import { isRootstockError, RootstockError } from "../../errors.ts";
+import { EventBus } from "../../events.ts";
+import { exportBundle } from "../../netboot/export-bundle.ts";
+import { openNetbootPlan, type PreparedNetboot, prepareNetboot } from "../../netboot/prepare-netboot.ts";
+import { lanConfigDir, type ServingNetboot, serveNetboot } from "../../netboot/serve-netboot.ts";
+import { DEFAULT_LISTEN, parseListen, publicBaseUrl } from "../../netboot/server-address.ts";
+import { parseVariableFlags } from "../../plan/open.ts";
+import { globalMirrors } from "../../sources/mirror.ts";
+import type { CliContext } from "../context.ts";
+import { createNetbootReporter } from "../netboot-reporter.ts";
+import { parseJobs } from "../parse-jobs.ts";
+import { createProgressReporter } from "../progress-reporter.ts";
+
+interface NetbootFlags {
+  listen?: string;
+  publicUrl?: string;
+  out?: string;
+  jobs?: string;
+  json?: boolean;
+  offline?: boolean;
+  mirror: string[];
+  set: string[];
+}
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+export function registerNetboot(program: Command, context: CliContext): void {
+  program
+    .command("netboot")
+    .description("build a plan's netboot image and serve it over HTTP until Ctrl-C (or export it with --out)")
+    .argument("<plan>", "plan folder")
+    .argument("[image]", "the netboot image (default: the plan's only one)")
+    .option(
+      "--listen <address>",
+      `where to serve: ADDRESS:PORT (default ${DEFAULT_LISTEN.host}:${DEFAULT_LISTEN.port})`,
+    )
+    .option(
+      "--public-url <url>",
+      "the URL clients reach the server by, in boot scripts (default: as each client asks)",
+    )
+    .option(
+      "--out <dir>",
+      "write the bundle, its scripts and a LAN's dnsmasq config into a folder; serve nothing",
+    )
+    .option("-j, --jobs <n>", "steps built at once (default: the number of cores)")
+    .option("--json", "stream the run's events as JSON lines")
+    .option("--offline", "fetch nothing: fail, listing every missing source, if one is not in the store")
+    .option(
+      "--mirror <mirror>",
+      "a mirror (folder or URL) tried first when fetching (repeatable)",
+      collect,
+      [],
+    )
+    .option("--set <name=value>", "override a plan variable (repeatable)", collect, [])
+    .action(async (dir: string, image: string | undefined, flags: NetbootFlags) => {
+      // Every flag is checked before anything is built.
+      const listen = parseListen(flags.listen ?? `${DEFAULT_LISTEN.host}:${DEFAULT_LISTEN.port}`);
+      const publicBase = flags.publicUrl === undefined ? undefined : publicBaseUrl(flags.publicUrl);
+      if (flags.out !== undefined && publicBase === undefined) {
+        throw new RootstockError("ERR_NETBOOT_OUT_NEEDS_URL", `--out ${flags.out} needs --public-url`, {
+          hint: "the exported scripts name the server the LAN's machines will fetch from: --public-url http://192.168.1.10:8080/",
+        });
+      }
+      const jobs = parseJobs(flags.jobs, availableParallelism());
+      const { graph, tools } = await openNetbootPlan(dir, {
+        variables: parseVariableFlags(flags.set),
+        cacheDir: join(context.storeDir, "cache"),
+        ...(image === undefined ? {} : { image }),
+      });
+
+      const bus = new EventBus();
+      const progress = flags.json
+        ? undefined
+        : createProgressReporter(context, { live: context.isTerminal, planArg: dir });
+      if (progress) {
+        bus.on(progress.listener);
+        bus.on(createNetbootReporter(context));
+      } else bus.on((event) => context.out(JSON.stringify(event)));
+      const controller = new AbortController();
+      const interrupt = () => controller.abort(new Error("interrupted"));
+      process.once("SIGINT", interrupt);
+      process.once("SIGTERM", interrupt);
+      const session = await RunSession.open(graph, {
+        storeDir: context.storeDir,
+        command: "netboot",
+        jobs,
+        tools,
+        emit: bus.emit,
+      });
+      let ok = false;
+      try {
+        const prepared = await prepareNetboot(graph, {
+          session,
+          signal: controller.signal,
+          tools,
+          offline: flags.offline ?? false,
+          mirrors: globalMirrors(flags.mirror),
+          jobs,
+          ...(image === undefined ? {} : { image }),
+        });
+        progress?.stop();
+        if (flags.out !== undefined && publicBase !== undefined) {
+          await exportTo(context, prepared, flags.out, publicBase);
+        } else {
+          const serving = await serveNetboot(prepared.bundle, {
+            host: listen.host,
+            port: listen.port,
+            lanDir: lanConfigDir(session.runDir),
+            emit: session.emit,
+            signal: controller.signal,
+            ...(flags.publicUrl === undefined ? {} : { publicUrl: flags.publicUrl }),
+          });
+          if (!flags.json) printServing(context, serving);
+          await untilAborted(controller.signal);
+          await serving.server.close();
+          if (!flags.json) context.out("stopped serving");
+        }
+        ok = true;
+      } catch (error) {
+        if (!controller.signal.aborted || isRootstockError(error)) throw error;
+        throw new RootstockError(
+          "ERR_NETBOOT_INTERRUPTED",
+          "rootstock netboot was interrupted before it served",
+          {
+            cause: error,
+            hint: "run it again to carry on: what was built is kept",
+          },
+        );
+      } finally {
+        progress?.stop();
+        process.off("SIGINT", interrupt);
+        process.off("SIGTERM", interrupt);
+        // Ctrl-C is how serving ends: that run went well. Before serving, it interrupts the build.
+        await session.close({ ok, ...(ok || !controller.signal.aborted ? {} : { interrupted: true }) });
+        if (!flags.json) context.out(`report: ${join(session.runDir, "report.html")}`);
+      }
+    });
+}
+
+function printServing(context: CliContext, serving: ServingNetboot): void {
+  context.out(`serving ${serving.server.url} until Ctrl-C; boot from it:`);
+  const width = Math.max(...serving.instructions.map((instruction) => instruction.what.length)) + 1;
+  for (const instruction of serving.instructions) {
+    context.out(`  ${`${instruction.what}:`.padEnd(width)} ${instruction.line}`);
+  }
+  const { lan } = serving;
+  if ("skipped" in lan) context.out(`  ${"a LAN:".padEnd(width)} no dnsmasq config: ${lan.skipped}`);
+  else if (lan.dnsmasq === undefined)
+    context.out(`  ${"a LAN:".padEnd(width)} no dnsmasq config: ${lan.dnsmasqSkipped}`);
+  else {
+    context.out(`  ${"a LAN:".padEnd(width)} dnsmasq --no-daemon --conf-file=${lan.dnsmasq}   (as root)`);
+    if (lan.missingIpxe.length > 0) {
+      context.out(
+        `  ${"".padEnd(width)} its tftp/ lacks ${lan.missingIpxe.join(" and ")}: install the ipxe package`,
+      );
+    }
+  }
+  context.out("requests:");
+}
+
+async function exportTo(
+  context: CliContext,
+  prepared: PreparedNetboot,
+  out: string,
+  base: URL,
+): Promise<void> {
+  const result = await exportBundle(prepared.bundle, out, { base });
+  context.out(`exported to ${result.dir}: ${result.files.join(", ")}`);
+  context.out(
+    `  serve that folder at ${base.href} with any static HTTP server; ${join(result.dir, "README.txt")} says how to boot`,
+  );
+  if (result.dnsmasq !== undefined)
+    context.out(`  a LAN: dnsmasq --no-daemon --conf-file=${result.dnsmasq}   (as root)`);
+  else context.out(`  no dnsmasq config: ${result.dnsmasqSkipped}`);
+  if (result.missingIpxe.length > 0) {
+    context.out(
+      `  tftp/ lacks ${result.missingIpxe.join(" and ")}: install the ipxe package and export again`,
+    );
+  }
+}
+
+/** Serving ends on Ctrl-C, which may have come before there was anything to wait for. */
+function untilAborted(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
+}

@@ -1,0 +1,69 @@
+/**
+ * The netboot bundles of a store (`<store>/netboot/<key>/`) as gc sees them: their keys, taking one out
+ * in a single rename and putting it back, and the assembly folders left in `netboot/tmp/`. A bundle is
+ * in use while a kept run lists its key (RunSession.useEntries("netboot", …)).
+ */
+import { randomBytes } from "node:crypto";
+import { mkdir, readdir, rename, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { StoreLocks } from "../store/store-locks.ts";
+import { bundleStoreDir, bundleTmpDir, scratchLockName } from "./build-bundle.ts";
+
+const KEY = /^[0-9a-f]{64}$/;
+
+export class BundleStore {
+  readonly storeDir: string;
+
+  constructor(storeDir: string) {
+    this.storeDir = storeDir;
+  }
+
+  dir(key: string): string {
+    return join(bundleStoreDir(this.storeDir), key);
+  }
+
+  async keys(): Promise<string[]> {
+    const names = await readdir(bundleStoreDir(this.storeDir)).catch(() => [] as string[]);
+    return names.filter((name) => KEY.test(name));
+  }
+
+  /** Takes a bundle out in one rename (a server sees it whole or not at all); returns where it went. */
+  async evict(key: string): Promise<string | undefined> {
+    const tmp = bundleTmpDir(this.storeDir);
+    await mkdir(tmp, { recursive: true });
+    const trash = join(tmp, `evicted.${key}.${randomBytes(4).toString("hex")}`);
+    try {
+      await rename(this.dir(key), trash);
+      return trash;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw error;
+    }
+  }
+
+  /** Undoes `evict`, unless the bundle was made again meanwhile. */
+  async restore(key: string, evicted: string): Promise<void> {
+    try {
+      await rename(evicted, this.dir(key));
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== "ENOTEMPTY" && code !== "EEXIST") throw error;
+      await rm(evicted, { recursive: true, force: true });
+    }
+  }
+
+  /**
+   * Folders of `netboot/tmp/` that no live process uses: bundles evicted by a gc that was killed, and
+   * assembly folders of processes that died (a live one holds its folder's lock).
+   */
+  async leftovers(): Promise<string[]> {
+    const tmp = bundleTmpDir(this.storeDir);
+    const locks = new StoreLocks(this.storeDir);
+    const found: string[] = [];
+    for (const name of await readdir(tmp).catch(() => [] as string[])) {
+      if (name.startsWith("evicted.") || !(await locks.probe(scratchLockName(name))))
+        found.push(join(tmp, name));
+    }
+    return found;
+  }
+}

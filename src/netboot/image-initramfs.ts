@@ -1,0 +1,35 @@
+/**
+ * The RAM root's initramfs, made by the image layer (`buildImage`): the same cpio writer, device nodes
+ * (/dev/console) and compression as every initramfs image of a plan, and an entry in the image store,
+ * so an unchanged RAM root is not archived again.
+ */
+import type { Emit } from "../events.ts";
+import { buildImage } from "../image/build-image.ts";
+import { IMAGE_FORMAT } from "../image/image-key.ts";
+import type { Compression } from "../plan/types.ts";
+import type { InitramfsBuilder } from "./build-bundle.ts";
+
+export interface ImageInitramfsOptions {
+  storeDir: string;
+  /** Default gzip: every kernel that boots an initramfs unpacks it. */
+  compression?: Exclude<Compression, "none">;
+  emit?: Emit;
+}
+
+export function imageInitramfs(options: ImageInitramfsOptions): InitramfsBuilder {
+  const compression = options.compression ?? "gzip";
+  return {
+    identity: `${IMAGE_FORMAT}:initramfs:${compression}`,
+    async build(tree, { signal }) {
+      const image = await buildImage(
+        { name: tree.name, kind: "initramfs", compression, layers: [{ dir: tree.dir, label: "RAM root" }] },
+        {
+          storeDir: options.storeDir,
+          ...(options.emit === undefined ? {} : { emit: options.emit }),
+          ...(signal === undefined ? {} : { signal }),
+        },
+      );
+      return { path: image.path, sha256: image.sha256, size: image.bytes };
+    },
+  };
+}

@@ -1,0 +1,78 @@
+/**
+ * What a LAN needs besides the HTTP server: a dnsmasq proxy-DHCP/TFTP configuration and, in `tftp/`,
+ * the iPXE binaries it hands PXE firmware. rootstock writes them and does not run them. `rootstock
+ * netboot` writes them into its run folder while it serves, `--out` into the exported folder.
+ */
+import { access, copyFile, mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { IPXE_BIOS, IPXE_UEFI, renderDnsmasqConfig } from "./dnsmasq-config.ts";
+
+/** Where Debian's and Fedora's ipxe packages put the binaries PXE firmware chainloads. */
+export const IPXE_FOLDERS = ["/usr/lib/ipxe", "/usr/share/ipxe"];
+
+export interface LanConfigOptions {
+  /** The URL LAN clients reach the HTTP server by. */
+  base: URL;
+  /** The config file's header. */
+  title: string;
+  /** Folders searched for undionly.kpxe and ipxe.efi (default IPXE_FOLDERS). */
+  ipxeFolders?: string[];
+  /** dnsmasq's interface= line. */
+  networkInterface?: string;
+}
+
+export interface LanConfig {
+  /** Files written, relative to the folder. */
+  files: string[];
+  /** The config file, when there is one. */
+  dnsmasq?: string;
+  /** Why there is no dnsmasq.conf, when there is none. */
+  dnsmasqSkipped?: string;
+  /** iPXE binaries the host does not have (the LAN setup needs them in tftp/). */
+  missingIpxe: string[];
+}
+
+export async function writeLanConfig(dir: string, options: LanConfigOptions): Promise<LanConfig> {
+  const files: string[] = [];
+  const tftp = join(dir, "tftp");
+  const missingIpxe: string[] = [];
+  await mkdir(tftp, { recursive: true });
+  for (const binary of [IPXE_BIOS, IPXE_UEFI]) {
+    const source = await firstExisting(
+      (options.ipxeFolders ?? IPXE_FOLDERS).map((folder) => join(folder, binary)),
+    );
+    if (source === undefined) missingIpxe.push(binary);
+    else {
+      await copyFile(source, join(tftp, binary));
+      files.push(`tftp/${binary}`);
+    }
+  }
+  let text: string;
+  try {
+    text = renderDnsmasqConfig({
+      base: options.base,
+      tftpRoot: tftp,
+      title: options.title,
+      ...(options.networkInterface === undefined ? {} : { networkInterface: options.networkInterface }),
+    });
+  } catch (error) {
+    return { files, missingIpxe, dnsmasqSkipped: (error as Error).message };
+  }
+  const dnsmasq = join(dir, "dnsmasq.conf");
+  await writeFile(dnsmasq, text, { mode: 0o644 });
+  files.push("dnsmasq.conf");
+  return { files, missingIpxe, dnsmasq };
+}
+
+async function firstExisting(paths: string[]): Promise<string | undefined> {
+  for (const path of paths) {
+    if (
+      await access(path).then(
+        () => true,
+        () => false,
+      )
+    )
+      return path;
+  }
+  return undefined;
+}
