@@ -10,6 +10,7 @@ import { RootstockError } from "../errors.ts";
 import { type Emit, ignoreEvents } from "../events.ts";
 import { hostPath } from "../host/doctor.ts";
 import { identifyTool } from "../host/tools.ts";
+import { computeManifest } from "../store/manifest.ts";
 import { buildExt4 } from "./build-ext4.ts";
 import { buildInitramfs, INITRAMFS_COMPRESSORS } from "./build-initramfs.ts";
 import { buildSquashfs } from "./build-squashfs.ts";
@@ -17,7 +18,6 @@ import { IMAGE_FORMAT, type ImageKeyInputs, imageKey } from "./image-key.ts";
 import { type DeviceNode, type ImageSpec, imagePath } from "./image-spec.ts";
 import { type ImageManifest, ImageStore, imageFileName } from "./image-store.ts";
 import { removeStagedTree, stageTree } from "./stage-tree.ts";
-import { treeDigest } from "./tree-digest.ts";
 
 export interface BuildImageOptions {
   /** The store folder; images go to `<store>/images/<key>/`. */
@@ -154,7 +154,7 @@ async function keyInputs(
   signal: AbortSignal | undefined,
 ): Promise<ImageKeyInputs> {
   const layers: string[] = [];
-  for (const layer of spec.layers) layers.push(layer.key ?? `tree:${await treeDigest(layer.dir, signal)}`);
+  for (const layer of spec.layers) layers.push(layer.key ?? (await folderIdentity(layer.dir, signal)));
   let files: string | undefined;
   if (spec.files) {
     files = spec.files.entries
@@ -166,7 +166,7 @@ async function keyInputs(
             symlink: entry.symlink,
           })),
         )
-      : `tree:${await treeDigest(spec.files.dir, signal)}`;
+      : await folderIdentity(spec.files.dir, signal);
   }
   const tools: Record<string, string> = {};
   for (const name of toolsFor(spec)) {
@@ -193,6 +193,15 @@ async function keyInputs(
     ...(spec.sizeBytes === undefined ? {} : { sizeBytes: spec.sizeBytes }),
     ...(spec.label === undefined ? {} : { label: spec.label }),
   };
+}
+
+/**
+ * A folder given without a key, by the store's own manifest: every entry's path, kind, mode and content.
+ * Owners are left out (an image sets its own), and so are hard links (an image holds separate files).
+ */
+async function folderIdentity(dir: string, signal: AbortSignal | undefined): Promise<string> {
+  const manifest = await computeManifest(dir, signal ? { signal } : {});
+  return `tree:${sha256Json(manifest.entries.map(({ uid: _uid, gid: _gid, link: _link, ...entry }) => entry))}`;
 }
 
 function toolsFor(spec: ImageSpec): string[] {
