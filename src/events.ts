@@ -81,7 +81,7 @@ export type BuildEvent =
   | { type: "step:skipped"; step: string; because: string }
   | {
       type: "gc:remove";
-      what: "entry" | "run" | "work" | "tmp";
+      what: "entry" | "image" | "run" | "work" | "tmp";
       name: string;
       bytes: number;
       reason: string;
@@ -90,7 +90,8 @@ export type BuildEvent =
   | { type: "gc:done"; removed: number; kept: number; bytes: number; dryRun: boolean; ms: number };
 
 export type ImageEvent =
-  | { type: "image:cached"; image: string; key: string; path: string }
+  | { type: "image:cached"; image: string; key: string; kind: string; path: string; bytes: number }
+  | { type: "image:waiting"; image: string; key: string; reason: string }
   | { type: "image:start"; image: string; key: string; kind: string }
   | { type: "image:done"; image: string; key: string; path: string; bytes: number; ms: number };
 

@@ -1,8 +1,9 @@
 /**
  * `rootstock gc`: removes what no recent run used. A run is recent when it is one of the last `keepRuns`
- * runs, or started within `keepDays` days, or is still running. Entries (and kept build folders) that a
- * recent run used stay; so do recent runs' folders. Everything else goes: older entries, run folders,
- * work folders of dead runs, and staging leftovers of killed processes.
+ * runs, or started within `keepDays` days, or is still running. Entries that a recent run used stay —
+ * step outputs, and images, which a run lists with `useEntries` — and so do its kept build folders and
+ * its own folder. Everything else goes: older entries, run folders, work folders of dead runs, and
+ * staging leftovers of killed processes.
  *
  * A running build registers its keys (run.json, and a run lock that lives exactly as long as its process)
  * before it looks at any entry. gc takes each doomed entry out in one rename, then checks the live runs
@@ -13,6 +14,7 @@ import { lstat, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { RootstockError } from "../errors.ts";
 import type { Emit } from "../events.ts";
+import { ImageStore } from "../image/image-store.ts";
 import { OutputStore } from "./output-store.ts";
 import { listRuns, type RunRecord, runsDir } from "./run-record.ts";
 import { StoreLocks } from "./store-locks.ts";
@@ -31,7 +33,8 @@ export interface GcOptions {
 }
 
 export interface GcRemoval {
-  what: "entry" | "run" | "work" | "tmp";
+  /** A step output, an image, a run's folder, a run's build folders, or a staging leftover. */
+  what: "entry" | "image" | "run" | "work" | "tmp";
   name: string;
   bytes: number;
   reason: string;
@@ -55,6 +58,7 @@ export async function collectGarbage(storeDir: string, options: GcOptions = {}):
   const emit = options.emit ?? (() => {});
   const locks = new StoreLocks(storeDir);
   const outputs = new OutputStore(storeDir);
+  const images = new ImageStore(storeDir);
 
   const gcLock = await locks.tryAcquire("gc", { runId: "gc", pid: process.pid, what: "gc" });
   if (!gcLock) {
@@ -86,32 +90,53 @@ export async function collectGarbage(storeDir: string, options: GcOptions = {}):
     };
 
     // Entries: out in one rename each, then back if a live run claimed them meanwhile.
-    const allKeys = await outputs.keys();
-    const doomed = allKeys.filter((key) => !keptKeys.has(key));
-    const evicted = new Map<string, string>();
-    for (const key of doomed) {
-      options.signal?.throwIfAborted();
-      if (dryRun) continue;
-      const path = await outputs.evict(key);
-      if (path) evicted.set(key, path);
-    }
-    const claimed = new Set((await liveRuns()).flatMap((run) => Object.values(run.keys)));
-    for (const key of doomed) {
-      const path = evicted.get(key);
-      if (claimed.has(key)) {
-        if (path) await outputs.restore(key, path);
-        continue;
+    const kinds: KeyedEntries[] = [
+      {
+        what: "entry",
+        keys: () => outputs.keys(),
+        evict: (key) => outputs.evict(key),
+        restore: (key, path) => outputs.restore(key, path),
+        bytes: async (key) => (await outputs.record(key))?.bytes ?? 0,
+      },
+      {
+        what: "image",
+        keys: () => images.keys(),
+        evict: (key) => images.evict(key),
+        restore: (key, path) => images.restore(key, path),
+        bytes: async (key) => (await images.lookup(key))?.bytes ?? 0,
+      },
+    ];
+    let entries = 0;
+    let removedEntries = 0;
+    for (const kind of kinds) {
+      const allKeys = await kind.keys();
+      entries += allKeys.length;
+      const doomed = allKeys.filter((key) => !keptKeys.has(key));
+      const evicted = new Map<string, string>();
+      for (const key of doomed) {
+        options.signal?.throwIfAborted();
+        if (dryRun) continue;
+        const path = await kind.evict(key);
+        if (path) evicted.set(key, path);
       }
-      const record = dryRun ? await outputs.record(key) : undefined;
-      const bytes = dryRun ? (record?.bytes ?? 0) : path ? await treeBytes(path) : 0;
-      if (path) await rm(path, { recursive: true, force: true });
-      if (dryRun || path) {
-        note({
-          what: "entry",
-          name: key,
-          bytes,
-          reason: `not used by the last ${keepRuns} runs nor within ${keepDays} days`,
-        });
+      const claimed = new Set((await liveRuns()).flatMap((run) => Object.values(run.keys)));
+      for (const key of doomed) {
+        const path = evicted.get(key);
+        if (claimed.has(key)) {
+          if (path) await kind.restore(key, path);
+          continue;
+        }
+        const bytes = dryRun ? await kind.bytes(key) : path ? await treeBytes(path) : 0;
+        if (path) await rm(path, { recursive: true, force: true });
+        if (dryRun || path) {
+          removedEntries++;
+          note({
+            what: kind.what,
+            name: key,
+            bytes,
+            reason: `not used by the last ${keepRuns} runs nor within ${keepDays} days`,
+          });
+        }
       }
     }
 
@@ -138,14 +163,38 @@ export async function collectGarbage(storeDir: string, options: GcOptions = {}):
       note({ what: "tmp", name, bytes: await treeBytes(path), reason: "left by a killed process" });
       if (!dryRun) await rm(path, { recursive: true, force: true });
     }
+    for (const name of await readdir(images.tmpDir).catch(() => [] as string[])) {
+      // An image is built under the lock image:KEY, in a folder named KEY.RANDOM.
+      const key = name.split(".")[0] as string;
+      if (key !== "evicted" && (await locks.probe(`image:${key}`))) continue;
+      const path = join(images.tmpDir, name);
+      note({
+        what: "tmp",
+        name: `images/${name}`,
+        bytes: await treeBytes(path),
+        reason: "left by a killed process",
+      });
+      if (!dryRun) await rm(path, { recursive: true, force: true });
+    }
 
     const bytes = removed.reduce((sum, removal) => sum + removal.bytes, 0);
-    const kept = allKeys.length - removed.filter((removal) => removal.what === "entry").length;
+    const kept = entries - removedEntries;
     emit({ type: "gc:done", removed: removed.length, kept, bytes, dryRun, ms: performance.now() - started });
     return { removed, kept, bytes };
   } finally {
     await gcLock.release();
   }
+}
+
+/** A kind of store entry addressed by key (step outputs, images). */
+interface KeyedEntries {
+  what: GcRemoval["what"];
+  keys(): Promise<string[]>;
+  /** Takes the entry out in one rename; where it went, or undefined when it was not there. */
+  evict(key: string): Promise<string | undefined>;
+  restore(key: string, evicted: string): Promise<void>;
+  /** Its size, for --dry-run. */
+  bytes(key: string): Promise<number>;
 }
 
 async function treeBytes(path: string): Promise<number> {
