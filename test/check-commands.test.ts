@@ -7,10 +7,12 @@ import { execFileSync } from "node:child_process";
 import { access, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { testPlan } from "../src/check/test-plan.ts";
 import { digestFile } from "../src/digest.ts";
 import { ImageStore } from "../src/image/image-store.ts";
 import { collectGarbage } from "../src/store/collect-garbage.ts";
 import { readRunRecord, runsDir } from "../src/store/run-record.ts";
+import { liveProcesses } from "../src/vm/process-reaper.ts";
 import { writeBootablePlan } from "./fixtures/bootable-plan.ts";
 import { consoleSession, endSessions } from "./helpers/console-session.ts";
 import { type Workbench, workbench } from "./helpers/fixture-plan.ts";
@@ -117,6 +119,41 @@ describe("rootstock test", () => {
     assert.equal(unknown.code, 1);
     assert.match(unknown.stderr, /no image "initramf" \[ERR_IMAGE_UNKNOWN\]/);
     assert.match(unknown.stderr, /hint: .*initramfs/);
+  });
+});
+
+describe("testPlan, the library call behind rootstock test", () => {
+  test("returns the failures with their console logs, and the run's reports", async () => {
+    const result = await testPlan(planDir, { storeDir, images: ["broken"], accel: "tcg" });
+    assert.equal(result.ok, false);
+    assert.deepEqual(
+      result.failures.map((failure) => [failure.image, failure.name]),
+      [["broken", "fails on purpose"]],
+    );
+    assert.ok(await exists(result.failures[0]?.consoleLog as string));
+    assert.deepEqual(
+      result.tests?.cases.map((test) => test.status),
+      ["failed", "skipped"],
+    );
+    assert.equal(result.reports?.report.tests.length, 1);
+    assert.ok(await exists(join(result.runDir, "report.html")));
+  });
+
+  test("cancelled while its machine boots: the run ends interrupted and no QEMU is left", async () => {
+    const controller = new AbortController();
+    const result = await testPlan(planDir, {
+      storeDir,
+      images: ["initramfs"],
+      accel: "tcg",
+      signal: controller.signal,
+      emit: (event) => {
+        if (event.type === "vm:start") controller.abort();
+      },
+    });
+    assert.equal(result.ok, false);
+    assert.equal((await readRunRecord(result.runDir))?.state, "interrupted");
+    assert.notEqual(result.tests?.cases[0]?.status, "passed");
+    assert.deepEqual(liveProcesses(), [], "QEMU was stopped");
   });
 });
 
