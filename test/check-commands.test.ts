@@ -15,8 +15,8 @@ import { readRunRecord, runsDir } from "../src/store/run-record.ts";
 import { liveProcesses } from "../src/vm/process-reaper.ts";
 import { writeBootablePlan } from "./fixtures/bootable-plan.ts";
 import { consoleSession, endSessions } from "./helpers/console-session.ts";
-import { type Workbench, workbench } from "./helpers/fixture-plan.ts";
-import { rootstock } from "./helpers/rootstock-process.ts";
+import { processesMentioning, type Workbench, workbench } from "./helpers/fixture-plan.ts";
+import { finished, rootstock, startRootstock } from "./helpers/rootstock-process.ts";
 
 let bench: Workbench;
 let planDir: string;
@@ -112,6 +112,26 @@ describe("rootstock test", () => {
     const record = await readRunRecord(runDirOf(result.stdout));
     assert.equal(record?.state, "failed");
     assert.deepEqual(record?.cached.sort(), ["guest", "kernel"], "built steps are not built again");
+  });
+
+  test("Ctrl-C while a machine boots: rootstock says it was interrupted and leaves no QEMU behind", async () => {
+    const child = startRootstock(["--store", storeDir, "test", planDir, "initramfs", "--accel", "tcg"]);
+    const ended = finished(child);
+    let seen = "";
+    await new Promise<void>((resolve) => {
+      child.stdout?.on("data", (chunk: Buffer) => {
+        seen += chunk.toString();
+        if (seen.includes("▶ initramfs boot › boots to a shell")) resolve();
+      });
+      child.on("close", () => resolve());
+    });
+    child.kill("SIGINT");
+    const result = await ended;
+    assert.equal(result.code, 1, `${result.stdout}\n${result.stderr}`);
+    assert.match(result.stderr, /error: the tests were interrupted \[ERR_TEST_FAILED\]/);
+    assert.deepEqual(processesMentioning(storeDir), [], "no QEMU runs on");
+    const record = await readRunRecord(runDirOf(result.stdout));
+    assert.equal(record?.state, "interrupted");
   });
 
   test("an image without tests, and a plan image that does not exist, are errors with hints", async () => {

@@ -7,7 +7,7 @@ import { globalMirrors } from "../../sources/mirror.ts";
 import { attachConsole } from "../../vm/attach-console.ts";
 import { buildFailure } from "../build-failure.ts";
 import type { CliContext } from "../context.ts";
-import { withInterrupt } from "../interrupt.ts";
+import { interruptible } from "../interruptible.ts";
 import { parseAccel } from "../parse-accel.ts";
 import { parseJobs } from "../parse-jobs.ts";
 import { planReporters } from "../plan-reporters.ts";
@@ -53,7 +53,7 @@ export function registerBoot(program: Command, context: CliContext): void {
       const say = context.toStderr();
       const progress = planReporters(say, dir);
       const stdin = process.stdin;
-      const result = await withInterrupt((signal) =>
+      const { result, interrupted } = await interruptible((signal) =>
         bootPlan(graph, {
           storeDir: context.storeDir,
           tools,
@@ -83,7 +83,7 @@ export function registerBoot(program: Command, context: CliContext): void {
           ...(accel === undefined ? {} : { accel }),
         }),
       ).finally(progress.stop);
-      if (!result.ok) throw buildFailure(result.build, dir);
+      if (!result.ok) throw buildFailure(result.build, dir, interrupted);
       const how =
         result.ended === "detached"
           ? "left the console; the machine was stopped"

@@ -5,7 +5,7 @@ import { openPlan, parseVariableFlags } from "../../plan/open.ts";
 import { globalMirrors } from "../../sources/mirror.ts";
 import { buildFailure } from "../build-failure.ts";
 import type { CliContext } from "../context.ts";
-import { withInterrupt } from "../interrupt.ts";
+import { interruptible } from "../interruptible.ts";
 import { parseJobs } from "../parse-jobs.ts";
 import { planReporters } from "../plan-reporters.ts";
 import { formatBytes } from "../progress-reporter.ts";
@@ -41,7 +41,7 @@ export function registerImage(program: Command, context: CliContext): void {
         cacheDir: join(context.storeDir, "cache"),
       });
       const progress = planReporters(context, dir);
-      const made = await withInterrupt((signal) =>
+      const { result: made, interrupted } = await interruptible((signal) =>
         buildPlanImages(graph, {
           storeDir: context.storeDir,
           tools,
@@ -53,7 +53,7 @@ export function registerImage(program: Command, context: CliContext): void {
           ...(jobs === undefined ? {} : { jobs }),
         }),
       ).finally(progress.stop);
-      if (!made.build.ok) throw buildFailure(made.build, dir);
+      if (!made.build.ok) throw buildFailure(made.build, dir, interrupted);
       for (const image of made.images.values()) {
         context.out(
           `${image.name.padEnd(16)} ${image.kind.padEnd(9)} ${formatBytes(image.bytes).padStart(9)}  ${image.path}`,

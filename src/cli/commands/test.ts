@@ -6,7 +6,7 @@ import { parseVariableFlags } from "../../plan/open.ts";
 import { globalMirrors } from "../../sources/mirror.ts";
 import { buildFailure } from "../build-failure.ts";
 import type { CliContext } from "../context.ts";
-import { withInterrupt } from "../interrupt.ts";
+import { interruptible } from "../interruptible.ts";
 import { parseAccel } from "../parse-accel.ts";
 import { parseJobs } from "../parse-jobs.ts";
 import { planReporters } from "../plan-reporters.ts";
@@ -41,12 +41,8 @@ export function registerTest(program: Command, context: CliContext): void {
       const jobs = flags.jobs === undefined ? undefined : parseJobs(flags.jobs, 1);
       const accel = parseAccel(flags.accel);
       const progress = planReporters(context, dir);
-      let interrupted = false;
-      const result = await withInterrupt((signal) => {
-        signal.addEventListener("abort", () => {
-          interrupted = true;
-        });
-        return testPlan(dir, {
+      const { result, interrupted } = await interruptible((signal) =>
+        testPlan(dir, {
           storeDir: context.storeDir,
           variables: parseVariableFlags(flags.set),
           emit: progress.emit,
@@ -56,8 +52,8 @@ export function registerTest(program: Command, context: CliContext): void {
           ...(images.length > 0 ? { images } : {}),
           ...(jobs === undefined ? {} : { jobs }),
           ...(accel === undefined ? {} : { accel }),
-        });
-      }).finally(progress.stop);
+        }),
+      ).finally(progress.stop);
       const shown = (path: string) => {
         const near = relative(process.cwd(), path);
         return near.startsWith("..") ? path : near;
