@@ -90,6 +90,8 @@ export function registerBoot(program: Command, context: CliContext): void {
           : `the machine stopped (${result.exit?.signal ?? `exit status ${result.exit?.code}`})`;
       say.err(`\r\nrootstock: ${how}. Console log: ${join(result.runDir, result.image, "console.log")}`);
       for (const disk of result.disks) say.err(`rootstock: ${disk.image} keeps its writes in ${disk.path}`);
+      if (flags.persist && result.disks.length === 0)
+        say.err(`rootstock: --persist kept nothing: ${result.image} boots with no ext4 disk`);
     });
 }
 
