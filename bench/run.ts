@@ -11,6 +11,9 @@
  * other load on the machine shows in the figures).
  *
  *   npm run bench [-- --quick] [-- --cpu]   (--quick: smaller plans and fewer runs, for a smoke test)
+ *
+ * Beside it: bench/store-format.ts (tree or archive entries), bench/boot.ts (`npm run bench:boot`: boot
+ * to first command under TCG), bench/fetch.ts and bench/netboot.ts.
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";

@@ -81,7 +81,7 @@ export type BuildEvent =
   | { type: "step:skipped"; step: string; because: string }
   | {
       type: "gc:remove";
-      what: "entry" | "bundle" | "run" | "work" | "tmp";
+      what: "entry" | "image" | "bundle" | "run" | "work" | "tmp";
       name: string;
       bytes: number;
       reason: string;
@@ -90,15 +90,19 @@ export type BuildEvent =
   | { type: "gc:done"; removed: number; kept: number; bytes: number; dryRun: boolean; ms: number };
 
 export type ImageEvent =
-  | { type: "image:cached"; image: string; key: string; path: string }
+  | { type: "image:cached"; image: string; key: string; kind: string; path: string; bytes: number }
+  | { type: "image:waiting"; image: string; key: string; reason: string }
   | { type: "image:start"; image: string; key: string; kind: string }
-  | { type: "image:done"; image: string; key: string; path: string; bytes: number; ms: number };
+  | { type: "image:done"; image: string; key: string; path: string; bytes: number; ms: number }
+  | { type: "image:failed"; image: string; error: string };
 
 export type VmEvent =
   | { type: "vm:accel"; machine: string; accel: "kvm" | "tcg"; reason: string }
   | { type: "vm:start"; machine: string; command: string[]; consoleLog: string }
   | { type: "vm:console"; machine: string; line: string }
   | { type: "vm:halted"; machine: string; line: string }
+  /** A disk the guest writes through to: a copy of the image kept outside the store (`boot --persist`). */
+  | { type: "vm:persist"; machine: string; image: string; path: string; created: boolean; stale: boolean }
   | { type: "vm:exit"; machine: string; code: number | null; signal: string | null };
 
 export type TestEvent =
@@ -111,6 +115,8 @@ export type TestEvent =
       ok: boolean;
       ms: number;
       error?: string;
+      /** The console log of the machine the test drove. */
+      consoleLog?: string;
     }
   | { type: "test:skipped"; image: string; module: string; test: string; reason: string }
   | {

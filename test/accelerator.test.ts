@@ -10,6 +10,7 @@ import { after, before, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { RootstockError } from "../src/errors.ts";
 import { chooseAccelerator, probeKvm } from "../src/vm/accelerator.ts";
+import { rememberedProbe } from "../src/vm/probe-memory.ts";
 import { liveProcesses } from "../src/vm/process-reaper.ts";
 import { debianKernel } from "./fixtures/debian-kernel.ts";
 
@@ -148,4 +149,59 @@ test("with no kernel to probe with (a netboot) it is TCG, unless a probe of this
   assert.deepEqual(await chooseAccelerator("auto", options), probed);
   assert.equal((await working.starts()).length, 1);
   assert.ok(await gone((await working.starts()).map(Number)));
+});
+
+test("a probe's answer is remembered on disk: a hanging KVM costs its timeout once, not every run", async () => {
+  const hanging = await fakeQemu("hanging-remembered", "exec sleep 600");
+  const file = join(work, "cache", "kvm-probe.json");
+  const kernel = join(work, "bzImage");
+  await writeFile(kernel, "a kernel");
+  const options = { kernel, qemu: hanging.path, device: "/dev/null", timeoutMs: 300 };
+  const first = await rememberedProbe(options, { file });
+  assert.equal(first.accel, "tcg");
+  assert.match(first.reason, /made no progress within 0\.3s/);
+  assert.equal((await hanging.starts()).length, 1);
+  const stored = JSON.parse(await readFile(file, "utf8")) as Record<string, { accel: string; at: number }>;
+  assert.deepEqual(
+    Object.values(stored).map((entry) => entry.accel),
+    ["tcg"],
+  );
+
+  const again = await rememberedProbe(options, { file });
+  assert.equal(again.accel, "tcg");
+  assert.match(
+    again.reason,
+    /made no progress within 0\.3s \(no output\) \(remembered from a probe at \d{4}-/,
+  );
+  assert.ok(again.rememberedFrom);
+  assert.equal((await hanging.starts()).length, 1, "the second run does not probe");
+
+  // A day later, or with another QEMU or kernel, the probe runs again.
+  await rememberedProbe(options, { file, now: () => Date.now() + 25 * 3600_000 });
+  assert.equal((await hanging.starts()).length, 2);
+  await writeFile(kernel, "another kernel");
+  await rememberedProbe(options, { file });
+  assert.equal((await hanging.starts()).length, 3);
+  await writeFile(hanging.path, `${await readFile(hanging.path, "utf8")}# a new build\n`);
+  await rememberedProbe(options, { file });
+  assert.equal((await hanging.starts()).length, 4);
+  await rememberedProbe(options, { file });
+  assert.equal((await hanging.starts()).length, 4);
+  assert.ok(await gone((await hanging.starts()).map(Number)));
+});
+
+test("a cancelled probe is not remembered, nor is anything when there is no device", async () => {
+  const hanging = await fakeQemu("hanging-cancelled", "exec sleep 600");
+  const file = join(work, "cancelled", "kvm-probe.json");
+  const options = { kernel: "/boot/none", qemu: hanging.path, device: "/dev/null", timeoutMs: 5000 };
+  const controller = new AbortController();
+  const probe = rememberedProbe({ ...options, signal: controller.signal }, { file });
+  while ((await hanging.starts()).length === 0) await sleep(20);
+  controller.abort();
+  assert.match((await probe).reason, /cancelled/);
+  await assert.rejects(readFile(file), { code: "ENOENT" });
+  const none = await rememberedProbe({ ...options, device: join(work, "no-kvm") }, { file });
+  assert.match(none.reason, /does not exist/);
+  await assert.rejects(readFile(file), { code: "ENOENT" });
+  assert.ok(await gone((await hanging.starts()).map(Number)));
 });

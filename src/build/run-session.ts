@@ -89,7 +89,8 @@ export class RunSession {
    * steps) costs one write, and a kill loses at most the events of the current tick.
    */
   readonly emit: Emit = (event: RootstockEvent) => {
-    if (this.#journalFd !== undefined && event.type !== "step:output") {
+    // A step's output and a machine's console have files of their own (logs/STEP.log, console.log).
+    if (this.#journalFd !== undefined && event.type !== "step:output" && event.type !== "vm:console") {
       if (this.#pending.length === 0) setImmediate(this.#flush);
       this.#pending.push(`${JSON.stringify({ ...event, time: Date.now() })}\n`);
     }

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { RootstockError } from "../errors.ts";
-import { imageSpecFromPlan } from "../image/image-spec-from-plan.ts";
+import { imageSpecFromPlan, imageSteps } from "../image/image-spec-from-plan.ts";
 import type { Image, Plan, Step } from "../plan/types.ts";
-import { bootFromPlan, imagesToBoot, testedImages } from "./boot-from-plan.ts";
+import { bootFromPlan, imagesToBoot, stepsToBoot, testedImages } from "./boot-from-plan.ts";
 
 function step(name: string): Step {
   return {
@@ -43,10 +43,11 @@ const plan: Plan = {
   variables: {},
   hostTools: ["sh"],
   hostPackages: [],
-  stages: [{ name: "s", steps: ["busybox", "linux"] }],
+  stages: [{ name: "s", steps: ["busybox", "linux", "extra"] }],
   steps: new Map([
     ["busybox", step("busybox")],
     ["linux", step("linux")],
+    ["extra", step("extra")],
   ]),
   kernel: { step: "linux", path: "boot/bzImage", cmdline: "console=ttyS0" },
   images: new Map([
@@ -65,7 +66,7 @@ const plan: Plan = {
       }),
     ],
     ["data", image("data", { kind: "ext4", compression: "none", sizeBytes: 64 << 20, label: "data" })],
-    ["ro", image("ro", { kind: "squashfs", compression: "xz" })],
+    ["ro", image("ro", { kind: "squashfs", compression: "xz", contents: ["extra"] })],
     [
       "disk",
       image("disk", {
@@ -78,8 +79,8 @@ const plan: Plan = {
 };
 
 const outputs = new Map([
-  ["busybox", { dir: "/store/out/aaa", key: "a".repeat(64) }],
-  ["linux", { dir: "/store/out/bbb", key: "b".repeat(64) }],
+  ["busybox", { path: "/store/out/aaa", key: "a".repeat(64) }],
+  ["linux", { path: "/store/out/bbb", key: "b".repeat(64) }],
 ]);
 const images = new Map(
   ["initramfs", "data", "ro", "disk"].map((name) => [name, { path: `/store/images/${name}.img` }]),
@@ -110,6 +111,14 @@ test("a disk image boots as the first disk, with another image as its initramfs"
   assert.equal(boot.machine.initrd, "/store/images/initramfs.img");
   assert.deepEqual(boot.machine.disks, [{ path: "/store/images/disk.img", persist: true }]);
   assert.equal(boot.machine.cmdline, "console=ttyS0 root=/dev/vda");
+});
+
+test("the steps an image holds, and the steps a boot needs: its images' and the kernel's", () => {
+  assert.deepEqual(imageSteps(plan, ["ro"]), ["extra"]);
+  assert.deepEqual(imageSteps(plan, ["ro", "data"]), ["busybox", "extra"]);
+  assert.deepEqual(stepsToBoot(plan, "initramfs"), ["busybox", "linux", "extra"]);
+  assert.deepEqual(stepsToBoot(plan, "disk"), ["busybox", "linux"]);
+  assert.throws(() => imageSteps(plan, ["nope"]), /no image "nope"/);
 });
 
 test("unknown, unbootable, and unbuilt are user errors with hints", () => {

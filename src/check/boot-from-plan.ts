@@ -4,10 +4,11 @@
  * the test modules. Pure: the caller builds the steps and images first (`imagesToBoot` says which).
  */
 import { join } from "node:path";
+import type { StepOutput } from "../build/run-plan.ts";
 import { RootstockError } from "../errors.ts";
-import type { StepOutput } from "../image/image-spec-from-plan.ts";
+import { imageSteps } from "../image/image-spec-from-plan.ts";
 import { didYouMean } from "../plan/suggest.ts";
-import type { Image, Plan } from "../plan/types.ts";
+import type { Image, KernelRef, Plan } from "../plan/types.ts";
 import type { VmDisk } from "../vm/qemu-args.ts";
 import type { MachineOptions } from "./machine.ts";
 
@@ -34,6 +35,13 @@ export function imagesToBoot(plan: Plan, name: string): string[] {
   return [...new Set([name, ...(boot.initrd === undefined ? [] : [boot.initrd]), ...boot.disks])];
 }
 
+/** The steps a boot of `name` needs built: its images' contents and the kernel's step, in plan order. */
+export function stepsToBoot(plan: Plan, name: string): string[] {
+  const kernel = kernelOf(plan, name);
+  const wanted = new Set([...imageSteps(plan, imagesToBoot(plan, name)), kernel.step]);
+  return [...plan.steps.keys()].filter((step) => wanted.has(step));
+}
+
 /** Images that have tests, in the plan's order. */
 export function testedImages(plan: Plan): string[] {
   return [...plan.images.values()]
@@ -44,13 +52,7 @@ export function testedImages(plan: Plan): string[] {
 export function bootFromPlan(plan: Plan, name: string, context: BootContext): BootPlan {
   const image = bootableImage(plan, name);
   const boot = image.boot as NonNullable<Image["boot"]>;
-  const kernelRef = boot.kernel ?? plan.kernel;
-  if (!kernelRef) {
-    throw new RootstockError("ERR_PLAN_NO_KERNEL", `image "${name}" boots, but no kernel is declared`, {
-      file: join(plan.displayDir, "plan.toml"),
-      hint: 'add `kernel = { step = "linux", path = "boot/bzImage" }` to plan.toml or to the image\'s [boot] table',
-    });
-  }
+  const kernelRef = kernelOf(plan, name);
   const kernelOutput = context.outputs.get(kernelRef.step);
   if (!kernelOutput) {
     throw new RootstockError(
@@ -82,7 +84,7 @@ export function bootFromPlan(plan: Plan, name: string, context: BootContext): Bo
   return {
     image: name,
     machine: {
-      kernel: join(kernelOutput.dir, kernelRef.path),
+      kernel: join(kernelOutput.path, kernelRef.path),
       disks,
       fatal: boot.fatal,
       ...(initrd === undefined ? {} : { initrd }),
@@ -93,6 +95,17 @@ export function bootFromPlan(plan: Plan, name: string, context: BootContext): Bo
     },
     tests: boot.tests.map((test) => ({ path: join(plan.dir, test), display: test })),
   };
+}
+
+function kernelOf(plan: Plan, name: string): KernelRef {
+  const kernelRef = bootableImage(plan, name).boot?.kernel ?? plan.kernel;
+  if (!kernelRef) {
+    throw new RootstockError("ERR_PLAN_NO_KERNEL", `image "${name}" boots, but no kernel is declared`, {
+      file: join(plan.displayDir, "plan.toml"),
+      hint: 'add `kernel = { step = "linux", path = "boot/bzImage" }` to plan.toml or to the image\'s [boot] table',
+    });
+  }
+  return kernelRef;
 }
 
 function bootableImage(plan: Plan, name: string): Image {

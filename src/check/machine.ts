@@ -34,6 +34,8 @@ export interface MachineOptions extends VmSpec {
   qemu?: string;
   kvmDevice?: string;
   probeTimeoutMs?: number;
+  /** Where the KVM probe's answer is remembered between runs (the store's `cache/kvm-probe.json`). */
+  probeMemoryFile?: string;
   emit?: Emit;
   signal?: AbortSignal;
 }
@@ -126,6 +128,7 @@ export class Machine {
       ...(options.qemu === undefined ? {} : { qemu: options.qemu }),
       ...(options.kvmDevice === undefined ? {} : { kvmDevice: options.kvmDevice }),
       ...(options.probeTimeoutMs === undefined ? {} : { probeTimeoutMs: options.probeTimeoutMs }),
+      ...(options.probeMemoryFile === undefined ? {} : { probeMemoryFile: options.probeMemoryFile }),
       ...(options.emit === undefined ? {} : { emit: options.emit }),
       ...(options.signal === undefined ? {} : { signal: options.signal }),
     });

@@ -10,7 +10,7 @@ import { isRootstockError } from "../errors.ts";
 import { type Emit, ignoreEvents } from "../events.ts";
 import { renderJunit, type TestCaseResult } from "./junit.ts";
 import { Machine, type MachineOptions } from "./machine.ts";
-import { loadTestModule, type TestCase } from "./test-module.ts";
+import { loadTestModule, type TestCase, type TestContext } from "./test-module.ts";
 
 export interface TestTarget {
   /** The image under test (a suite name in the results). */
@@ -18,6 +18,8 @@ export interface TestTarget {
   /** How to boot it: kernel, initrd, disks, cmdline, prompt, fatal patterns, timeouts. */
   machine: Omit<MachineOptions, "name" | "runDir" | "emit" | "signal">;
   modules: { path: string; display: string }[];
+  /** Step output folders the tests may read (TestContext.outputs); default none. */
+  outputs?: Readonly<Record<string, string>>;
 }
 
 export interface RunTestsOptions {
@@ -98,6 +100,7 @@ async function runModule(
     emit,
     ...(options.signal === undefined ? {} : { signal: options.signal }),
   });
+  const context: TestContext = { image: target.image, outputs: target.outputs ?? {} };
   const results: TestCaseResult[] = [];
   let skipReason: string | undefined;
   try {
@@ -111,14 +114,22 @@ async function runModule(
       emit({ type: "test:start", ...base, test: test.name });
       const testStarted = performance.now();
       try {
-        await test.run(machine);
+        await test.run(machine, context);
         const ms = Math.round(performance.now() - testStarted);
-        emit({ type: "test:done", ...base, test: test.name, ok: true, ms });
+        emit({ type: "test:done", ...base, test: test.name, ok: true, ms, consoleLog });
         results.push({ ...base, name: test.name, status: "passed", ms, consoleLog });
       } catch (error) {
         const ms = Math.round(performance.now() - testStarted);
         const failure = describeFailure(error);
-        emit({ type: "test:done", ...base, test: test.name, ok: false, ms, error: failure.details });
+        emit({
+          type: "test:done",
+          ...base,
+          test: test.name,
+          ok: false,
+          ms,
+          error: failure.details,
+          consoleLog,
+        });
         results.push({ ...base, name: test.name, status: "failed", ms, consoleLog, ...failure });
         skipReason = `an earlier test of ${module.display} failed: ${test.name}`;
       }

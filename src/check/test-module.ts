@@ -15,7 +15,18 @@ import { pathToFileURL } from "node:url";
 import { describeCause, RootstockError } from "../errors.ts";
 import type { Machine } from "./machine.ts";
 
-export type TestFunction = (machine: Machine) => Promise<void> | void;
+/** What a test knows besides its machine. */
+export interface TestContext {
+  /** The image under test. */
+  image: string;
+  /**
+   * The output folders, on the host, of the steps the boot needed (the images' contents and the
+   * kernel's step), by step name: what a test compares the guest with (`boot/kernel.release`, say).
+   */
+  outputs: Readonly<Record<string, string>>;
+}
+
+export type TestFunction = (machine: Machine, context: TestContext) => Promise<void> | void;
 
 export type TestModule = Record<string, TestFunction>;
 

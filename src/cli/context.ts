@@ -22,6 +22,13 @@ export class CliContext {
     this.#globals = globals;
   }
 
+  /** The same context writing everything to standard error (`boot`, whose output is the guest's). */
+  toStderr(): CliContext {
+    const context = new CliContext(this.stderr, this.stderr);
+    context.setGlobals(this.#globals);
+    return context;
+  }
+
   get storeDir(): string {
     return storeLocation(this.#globals.store);
   }

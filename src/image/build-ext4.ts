@@ -93,25 +93,23 @@ export async function buildExt4(tree: StagedTree, output: string, options: Ext4O
   }
 
   const script = debugfsScript(tree);
-  if (script.length > 0) {
-    const file = join(options.scratch, "debugfs.script");
-    await writeFile(file, `${script.join("\n")}\n`);
-    const result = await runCommand("debugfs", ["-w", "-f", file, output], {
-      env: E2FSPROGS_ENV,
-      signal: options.signal,
-      code: "ERR_IMAGE_TOOL_FAILED",
-      what: `setting owners and device nodes in ${options.name}`,
-    });
-    // debugfs reports a failed request on stderr and still exits 0.
-    const problems = result.stderr
-      .split("\n")
-      .filter((line) => line.trim() !== "" && !/^debugfs \d/.test(line) && !/^Allocated inode/.test(line));
-    if (problems.length > 0) {
-      throw new RootstockError(
-        "ERR_IMAGE_TOOL_FAILED",
-        `debugfs could not adjust ${options.name}:\n${problems.slice(0, 12).join("\n")}`,
-      );
-    }
+  const file = join(options.scratch, "debugfs.script");
+  await writeFile(file, `${script.join("\n")}\n`);
+  const result = await runCommand("debugfs", ["-w", "-f", file, output], {
+    env: E2FSPROGS_ENV,
+    signal: options.signal,
+    code: "ERR_IMAGE_TOOL_FAILED",
+    what: `setting owners, device nodes and times in ${options.name}`,
+  });
+  // debugfs reports a failed request on stderr and still exits 0.
+  const problems = result.stderr
+    .split("\n")
+    .filter((line) => line.trim() !== "" && !/^debugfs \d/.test(line) && !/^Allocated inode/.test(line));
+  if (problems.length > 0) {
+    throw new RootstockError(
+      "ERR_IMAGE_TOOL_FAILED",
+      `debugfs could not adjust ${options.name}:\n${problems.slice(0, 12).join("\n")}`,
+    );
   }
   await runCommand("e2fsck", ["-f", "-n", output], {
     env: E2FSPROGS_ENV,
@@ -121,7 +119,11 @@ export async function buildExt4(tree: StagedTree, output: string, options: Ext4O
   });
 }
 
-/** debugfs requests for what mke2fs copied differently from the image's wishes. */
+/**
+ * debugfs requests for what mke2fs copied differently from the image's wishes: owners, device nodes,
+ * and every inode's change time, which mke2fs copies from the staged file (the time it was staged; no
+ * process can set it) whatever E2FSPROGS_FAKE_TIME says.
+ */
 export function debugfsScript(
   tree: Pick<StagedTree, "entries" | "devices" | "diskUid" | "diskGid">,
 ): string[] {
@@ -147,6 +149,7 @@ export function debugfsScript(
       `sif ${name} mode 0${(type | device.mode).toString(8)}`,
       `sif ${name} uid ${device.uid}`,
       `sif ${name} gid ${device.gid}`,
+      ...["ctime", "atime", "mtime"].map((field) => `sif ${name} ${field} @${IMAGE_TIME}`),
       "cd /",
     );
   }

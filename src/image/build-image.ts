@@ -10,6 +10,8 @@ import { RootstockError } from "../errors.ts";
 import { type Emit, ignoreEvents } from "../events.ts";
 import { hostPath } from "../host/doctor.ts";
 import { identifyTool } from "../host/tools.ts";
+import { computeManifest } from "../store/manifest.ts";
+import { type HeldLock, StoreLocks } from "../store/store-locks.ts";
 import { buildExt4 } from "./build-ext4.ts";
 import { buildInitramfs, INITRAMFS_COMPRESSORS } from "./build-initramfs.ts";
 import { buildSquashfs } from "./build-squashfs.ts";
@@ -17,11 +19,15 @@ import { IMAGE_FORMAT, type ImageKeyInputs, imageKey } from "./image-key.ts";
 import { type DeviceNode, type ImageSpec, imagePath } from "./image-spec.ts";
 import { type ImageManifest, ImageStore, imageFileName } from "./image-store.ts";
 import { removeStagedTree, stageTree } from "./stage-tree.ts";
-import { treeDigest } from "./tree-digest.ts";
 
 export interface BuildImageOptions {
   /** The store folder; images go to `<store>/images/<key>/`. */
   storeDir: string;
+  /**
+   * Called with the image's key before the store is looked at: a run lists the key there (as
+   * `RunSession.useEntries` does), so that gc, which spares what live runs list, keeps the entry.
+   */
+  register?: (key: string) => Promise<void>;
   emit?: Emit;
   signal?: AbortSignal;
 }
@@ -62,11 +68,11 @@ export async function buildImage(spec: ImageSpec, options: BuildImageOptions): P
   const inputs = await keyInputs(spec, devices, owners, options.signal);
   const key = imageKey(inputs);
   const store = new ImageStore(options.storeDir);
+  await options.register?.(key);
 
-  const found = await store.lookup(key);
-  if (found) {
+  const cached = (found: ImageManifest): BuiltImage => {
     const path = join(store.dir(key), found.file);
-    emit({ type: "image:cached", image: spec.name, key, path });
+    emit({ type: "image:cached", image: spec.name, key, kind: spec.kind, path, bytes: found.bytes });
     return {
       name: spec.name,
       kind: spec.kind,
@@ -76,8 +82,55 @@ export async function buildImage(spec: ImageSpec, options: BuildImageOptions): P
       bytes: found.bytes,
       cached: true,
     };
+  };
+  const found = await store.lookup(key);
+  if (found) return cached(found);
+  const lock = await buildLock(spec.name, key, options, emit);
+  try {
+    // Another process may have built it while this one waited for the lock.
+    const built = await store.lookup(key);
+    if (built) return cached(built);
+    return await build(spec, { key, inputs, devices, owners, store, signal: options.signal, emit });
+  } finally {
+    await lock.release();
   }
+}
 
+/** The lock `image:<key>`: one build of an image at a time per store, and a sign of life for gc. */
+async function buildLock(
+  image: string,
+  key: string,
+  options: BuildImageOptions,
+  emit: Emit,
+): Promise<HeldLock> {
+  const locks = new StoreLocks(options.storeDir);
+  const name = `image:${key}`;
+  for (;;) {
+    const lock = await locks.tryAcquire(name, { runId: "", pid: process.pid, what: `image ${image}` });
+    if (lock) return lock;
+    const holder = await locks.probe(name, options.signal);
+    emit({
+      type: "image:waiting",
+      image,
+      key,
+      reason: `another process (pid ${holder?.pid ?? "?"}) is building it`,
+    });
+    await locks.waitFree(name, options.signal);
+  }
+}
+
+interface BuildContext {
+  key: string;
+  inputs: ImageKeyInputs;
+  devices: DeviceNode[];
+  owners: NonNullable<ImageSpec["owners"]>;
+  store: ImageStore;
+  signal: AbortSignal | undefined;
+  emit: Emit;
+}
+
+async function build(spec: ImageSpec, context: BuildContext): Promise<BuiltImage> {
+  const { key, inputs, devices, owners, store, emit, signal } = context;
   emit({ type: "image:start", image: spec.name, key, kind: spec.kind });
   const started = performance.now();
   const scratch = await store.scratch(key);
@@ -87,21 +140,21 @@ export async function buildImage(spec: ImageSpec, options: BuildImageOptions): P
     const work = join(scratch, "work");
     await mkdir(entry);
     await mkdir(work);
-    const tree = await stageTree({ ...spec, devices, owners }, root, { signal: options.signal });
+    const tree = await stageTree({ ...spec, devices, owners }, root, { signal });
     const file = imageFileName(spec.kind, spec.compression);
     const output = join(entry, file);
     if (spec.kind === "initramfs") {
       await buildInitramfs(tree, output, {
         compression: spec.compression,
         scratch: work,
-        signal: options.signal,
+        signal,
       });
     } else if (spec.kind === "ext4") {
       await buildExt4(tree, output, {
         name: spec.name,
         key,
         scratch: work,
-        signal: options.signal,
+        signal,
         ...(spec.sizeBytes === undefined ? {} : { sizeBytes: spec.sizeBytes }),
         ...(spec.label === undefined ? {} : { label: spec.label }),
       });
@@ -110,10 +163,10 @@ export async function buildImage(spec: ImageSpec, options: BuildImageOptions): P
         name: spec.name,
         compression: spec.compression,
         scratch: work,
-        signal: options.signal,
+        signal,
       });
     }
-    const digest = await digestFile(output, options.signal);
+    const digest = await digestFile(output, signal);
     const manifest: ImageManifest = {
       format: IMAGE_FORMAT,
       key,
@@ -154,7 +207,7 @@ async function keyInputs(
   signal: AbortSignal | undefined,
 ): Promise<ImageKeyInputs> {
   const layers: string[] = [];
-  for (const layer of spec.layers) layers.push(layer.key ?? `tree:${await treeDigest(layer.dir, signal)}`);
+  for (const layer of spec.layers) layers.push(layer.key ?? (await folderIdentity(layer.dir, signal)));
   let files: string | undefined;
   if (spec.files) {
     files = spec.files.entries
@@ -166,7 +219,7 @@ async function keyInputs(
             symlink: entry.symlink,
           })),
         )
-      : `tree:${await treeDigest(spec.files.dir, signal)}`;
+      : await folderIdentity(spec.files.dir, signal);
   }
   const tools: Record<string, string> = {};
   for (const name of toolsFor(spec)) {
@@ -193,6 +246,15 @@ async function keyInputs(
     ...(spec.sizeBytes === undefined ? {} : { sizeBytes: spec.sizeBytes }),
     ...(spec.label === undefined ? {} : { label: spec.label }),
   };
+}
+
+/**
+ * A folder given without a key, by the store's own manifest: every entry's path, kind, mode and content.
+ * Owners are left out (an image sets its own), and so are hard links (an image holds separate files).
+ */
+async function folderIdentity(dir: string, signal: AbortSignal | undefined): Promise<string> {
+  const manifest = await computeManifest(dir, signal ? { signal } : {});
+  return `tree:${sha256Json(manifest.entries.map(({ uid: _uid, gid: _gid, link: _link, ...entry }) => entry))}`;
 }
 
 function toolsFor(spec: ImageSpec): string[] {

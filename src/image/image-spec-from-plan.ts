@@ -1,14 +1,15 @@
 /** An image of a plan as the image builder sees it: its steps' output folders (with their keys) and files. */
 import { join } from "node:path";
+import type { StepOutput } from "../build/run-plan.ts";
 import { RootstockError } from "../errors.ts";
 import { didYouMean } from "../plan/suggest.ts";
 import type { Plan } from "../plan/types.ts";
 import type { ImageSpec } from "./image-spec.ts";
 
-/** A built step: its output folder in the store, and its key. */
-export interface StepOutput {
-  dir: string;
-  key: string;
+/** The steps whose outputs the named images hold, in plan order; an unknown image is an error. */
+export function imageSteps(plan: Plan, names: readonly string[]): string[] {
+  const wanted = new Set(names.flatMap((name) => planImage(plan, name).contents));
+  return [...plan.steps.keys()].filter((step) => wanted.has(step));
 }
 
 export function imageSpecFromPlan(
@@ -16,16 +17,7 @@ export function imageSpecFromPlan(
   name: string,
   outputs: ReadonlyMap<string, StepOutput>,
 ): ImageSpec {
-  const image = plan.images.get(name);
-  if (!image) {
-    const known = [...plan.images.keys()];
-    throw new RootstockError("ERR_IMAGE_UNKNOWN", `plan ${plan.name} has no image "${name}"`, {
-      file: join(plan.displayDir, "plan.toml"),
-      hint:
-        didYouMean(name, known) ||
-        `images of this plan: ${known.join(", ") || "none (declare [images.NAME])"}`,
-    });
-  }
+  const image = planImage(plan, name);
   const layers = image.contents.map((step) => {
     const output = outputs.get(step);
     if (!output) {
@@ -42,7 +34,7 @@ export function imageSpecFromPlan(
         },
       );
     }
-    return { dir: output.dir, key: output.key, label: step };
+    return { dir: output.path, key: output.key, label: step };
   });
   return {
     name,
@@ -57,4 +49,18 @@ export function imageSpecFromPlan(
     ...(image.sizeBytes === undefined ? {} : { sizeBytes: image.sizeBytes }),
     ...(image.label === undefined ? {} : { label: image.label }),
   };
+}
+
+function planImage(plan: Plan, name: string) {
+  const image = plan.images.get(name);
+  if (!image) {
+    const known = [...plan.images.keys()];
+    throw new RootstockError("ERR_IMAGE_UNKNOWN", `plan ${plan.name} has no image "${name}"`, {
+      file: join(plan.displayDir, "plan.toml"),
+      hint:
+        didYouMean(name, known) ||
+        `images of this plan: ${known.join(", ") || "none (declare [images.NAME])"}`,
+    });
+  }
+  return image;
 }

@@ -1,9 +1,10 @@
 /**
  * Built images, by key: `<store>/images/<key>/` holds the image file and manifest.json. An entry is
- * built in `<store>/images/tmp/` and renamed into place whole, so a present key is a complete image.
+ * built in `<store>/images/tmp/<key>.<random>` (under the lock `image:<key>`, so gc can tell a build in
+ * progress from a dead one's leftovers) and renamed into place whole, so a present key is a complete image.
  */
 import { randomBytes } from "node:crypto";
-import { mkdir, readFile, rename, rm } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Compression, ImageKind } from "../plan/types.ts";
 
@@ -34,6 +35,15 @@ export class ImageStore {
     return join(this.root, key);
   }
 
+  get tmpDir(): string {
+    return join(this.root, "tmp");
+  }
+
+  async keys(): Promise<string[]> {
+    const names = await readdir(this.root).catch(() => [] as string[]);
+    return names.filter((name) => /^[0-9a-f]{64}$/.test(name));
+  }
+
   async lookup(key: string): Promise<ImageManifest | undefined> {
     const text = await readFile(join(this.dir(key), "manifest.json"), "utf8").catch(() => undefined);
     return text === undefined ? undefined : (JSON.parse(text) as ImageManifest);
@@ -41,7 +51,7 @@ export class ImageStore {
 
   /** A fresh folder beside the store for building one entry. */
   async scratch(key: string): Promise<string> {
-    const dir = join(this.root, "tmp", `${key.slice(0, 16)}.${randomBytes(6).toString("hex")}`);
+    const dir = join(this.tmpDir, `${key}.${randomBytes(6).toString("hex")}`);
     await mkdir(dir, { recursive: true });
     return dir;
   }
@@ -55,6 +65,24 @@ export class ImageStore {
       if (code !== "ENOTEMPTY" && code !== "EEXIST") throw error;
       await rm(built, { recursive: true, force: true });
     }
+  }
+
+  /** Takes an entry out in one rename (for gc), returning where it went. */
+  async evict(key: string): Promise<string | undefined> {
+    const trash = join(this.tmpDir, `evicted.${key}.${randomBytes(4).toString("hex")}`);
+    await mkdir(this.tmpDir, { recursive: true });
+    try {
+      await rename(this.dir(key), trash);
+      return trash;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw error;
+    }
+  }
+
+  /** Undoes `evict`, unless the key was built again meanwhile. */
+  async restore(key: string, evicted: string): Promise<void> {
+    await this.commit(key, evicted);
   }
 }
 

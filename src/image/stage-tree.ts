@@ -7,6 +7,7 @@ import { constants } from "node:fs";
 import { chmod, copyFile, lstat, lutimes, mkdir, readdir, readlink, rm, symlink } from "node:fs/promises";
 import { join } from "node:path";
 import { RootstockError } from "../errors.ts";
+import { compareNames, deviceMajor, deviceMinor } from "../store/manifest.ts";
 import { type DeviceNode, type ImageSpec, imagePath } from "./image-spec.ts";
 
 /** Every timestamp in an image (SOURCE_DATE_EPOCH of the steps). */
@@ -218,17 +219,4 @@ async function makeParents(state: StageState, path: string): Promise<void> {
     await mkdir(join(state.root, parent), { mode: 0o755 });
     state.dirModes.set(parent, 0o755);
   }
-}
-
-/** Byte order of UTF-8 names, which is what the image tools and the kernel expect. */
-export function compareNames(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
-}
-
-export function deviceMajor(rdev: number): number {
-  return Number(((BigInt(rdev) >> 8n) & 0xfffn) | ((BigInt(rdev) >> 32n) & ~0xfffn));
-}
-
-export function deviceMinor(rdev: number): number {
-  return Number((BigInt(rdev) & 0xffn) | ((BigInt(rdev) >> 12n) & ~0xffn));
 }

@@ -10,7 +10,7 @@ import type { RunSession } from "../build/run-session.ts";
 import { RootstockError } from "../errors.ts";
 import type { ToolIdentity } from "../host/tools.ts";
 import { type BuiltImage, buildImage } from "../image/build-image.ts";
-import { imageSpecFromPlan, type StepOutput } from "../image/image-spec-from-plan.ts";
+import { imageSpecFromPlan } from "../image/image-spec-from-plan.ts";
 import type { Graph } from "../plan/graph.ts";
 import { type OpenedPlan, openPlan } from "../plan/open.ts";
 import type { Value } from "../plan/predicate.ts";
@@ -106,18 +106,16 @@ export async function prepareNetboot(graph: Graph, options: PrepareNetbootOption
     );
   }
 
-  const outputs = new Map<string, StepOutput>(
-    [...run.outputs].map(([step, output]) => [step, { dir: output.path, key: output.key }]),
-  );
-  const squashfs = await buildImage(imageSpecFromPlan(plan, image.name, outputs), {
+  const squashfs = await buildImage(imageSpecFromPlan(plan, image.name, run.outputs), {
     storeDir,
     emit: session.emit,
+    // Listed in the run before the store is looked at, so that gc cannot take it meanwhile.
+    register: (key) => session.useEntries("image", { [image.name]: key }),
     ...(signal === undefined ? {} : { signal }),
   });
-  await session.useEntries("image", { [image.name]: squashfs.key });
 
   const inputs = netbootInputs(plan, image, {
-    outputDir: (step) => (outputs.get(step) as StepOutput).dir,
+    outputDir: (step) => run.outputs.get(step)?.path as string,
     squashfs: { path: squashfs.path, sha256: squashfs.sha256 },
   });
   const bundle = await buildNetbootBundle(inputs, {

@@ -159,7 +159,14 @@ export function reportFromEvents(events: readonly TimedEvent[]): RunReport {
         });
         break;
       case "image:cached":
-        images.set(event.image, { name: event.image, path: event.path, ms: 0, cached: true });
+        images.set(event.image, {
+          name: event.image,
+          kind: event.kind,
+          path: event.path,
+          bytes: event.bytes,
+          ms: 0,
+          cached: true,
+        });
         break;
       case "image:done": {
         const image = images.get(event.image) ?? { name: event.image, ms: 0, cached: false };

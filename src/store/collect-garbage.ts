@@ -1,9 +1,9 @@
 /**
  * `rootstock gc`: removes what no recent run used. A run is recent when it is one of the last `keepRuns`
- * runs, or started within `keepDays` days, or is still running. Entries (step outputs and netboot
- * bundles, and kept build folders) that a recent run used stay; so do recent runs' folders. Everything
- * else goes: older entries, run folders, work folders of dead runs, and staging leftovers of killed
- * processes.
+ * runs, or started within `keepDays` days, or is still running. Entries that a recent run used stay —
+ * step outputs, and images and netboot bundles, which a run lists with `useEntries` — and so do its kept
+ * build folders and its own folder. Everything else goes: older entries, run folders, work folders of dead runs, and
+ * staging leftovers of killed processes.
  *
  * A running build registers its keys (run.json, and a run lock that lives exactly as long as its process)
  * before it looks at any entry. gc takes each doomed entry out in one rename, then checks the live runs
@@ -14,6 +14,7 @@ import { lstat, readdir, rm } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { RootstockError } from "../errors.ts";
 import type { Emit } from "../events.ts";
+import { ImageStore } from "../image/image-store.ts";
 import { BundleStore } from "../netboot/bundle-store.ts";
 import { OutputStore } from "./output-store.ts";
 import { listRuns, type RunRecord, runsDir } from "./run-record.ts";
@@ -33,7 +34,8 @@ export interface GcOptions {
 }
 
 export interface GcRemoval {
-  what: "entry" | "bundle" | "run" | "work" | "tmp";
+  /** A step output, an image, a netboot bundle, a run's folder, its build folders, or a leftover. */
+  what: "entry" | "image" | "bundle" | "run" | "work" | "tmp";
   name: string;
   bytes: number;
   reason: string;
@@ -57,6 +59,8 @@ export async function collectGarbage(storeDir: string, options: GcOptions = {}):
   const emit = options.emit ?? (() => {});
   const locks = new StoreLocks(storeDir);
   const outputs = new OutputStore(storeDir);
+  const images = new ImageStore(storeDir);
+  const bundles = new BundleStore(storeDir);
 
   const gcLock = await locks.tryAcquire("gc", { runId: "gc", pid: process.pid, what: "gc" });
   if (!gcLock) {
@@ -87,16 +91,21 @@ export async function collectGarbage(storeDir: string, options: GcOptions = {}):
       emit({ type: "gc:remove", ...removal, dryRun });
     };
 
-    // Entries: out in one rename each, then back if a live run claimed them meanwhile. Step outputs,
-    // then netboot bundles.
-    const bundles = new BundleStore(storeDir);
-    const stores: EntryStore[] = [
+    // Entries: out in one rename each, then back if a live run claimed them meanwhile.
+    const kinds: KeyedEntries[] = [
       {
         what: "entry",
         keys: () => outputs.keys(),
         evict: (key) => outputs.evict(key),
         restore: (key, path) => outputs.restore(key, path),
         bytes: async (key) => (await outputs.record(key))?.bytes ?? 0,
+      },
+      {
+        what: "image",
+        keys: () => images.keys(),
+        evict: (key) => images.evict(key),
+        restore: (key, path) => images.restore(key, path),
+        bytes: async (key) => (await images.lookup(key))?.bytes ?? 0,
       },
       {
         what: "bundle",
@@ -107,29 +116,31 @@ export async function collectGarbage(storeDir: string, options: GcOptions = {}):
       },
     ];
     let entries = 0;
-    for (const store of stores) {
-      const allKeys = await store.keys();
+    let removedEntries = 0;
+    for (const kind of kinds) {
+      const allKeys = await kind.keys();
       entries += allKeys.length;
       const doomed = allKeys.filter((key) => !keptKeys.has(key));
       const evicted = new Map<string, string>();
       for (const key of doomed) {
         options.signal?.throwIfAborted();
         if (dryRun) continue;
-        const path = await store.evict(key);
+        const path = await kind.evict(key);
         if (path) evicted.set(key, path);
       }
       const claimed = new Set((await liveRuns()).flatMap((run) => Object.values(run.keys)));
       for (const key of doomed) {
         const path = evicted.get(key);
         if (claimed.has(key)) {
-          if (path) await store.restore(key, path);
+          if (path) await kind.restore(key, path);
           continue;
         }
-        const bytes = dryRun ? await store.bytes(key) : path ? await treeBytes(path) : 0;
+        const bytes = dryRun ? await kind.bytes(key) : path ? await treeBytes(path) : 0;
         if (path) await rm(path, { recursive: true, force: true });
         if (dryRun || path) {
+          removedEntries++;
           note({
-            what: store.what,
+            what: kind.what,
             name: key,
             bytes,
             reason: `not used by the last ${keepRuns} runs nor within ${keepDays} days`,
@@ -161,6 +172,19 @@ export async function collectGarbage(storeDir: string, options: GcOptions = {}):
       note({ what: "tmp", name, bytes: await treeBytes(path), reason: "left by a killed process" });
       if (!dryRun) await rm(path, { recursive: true, force: true });
     }
+    for (const name of await readdir(images.tmpDir).catch(() => [] as string[])) {
+      // An image is built under the lock image:KEY, in a folder named KEY.RANDOM.
+      const key = name.split(".")[0] as string;
+      if (key !== "evicted" && (await locks.probe(`image:${key}`))) continue;
+      const path = join(images.tmpDir, name);
+      note({
+        what: "tmp",
+        name: `images/${name}`,
+        bytes: await treeBytes(path),
+        reason: "left by a killed process",
+      });
+      if (!dryRun) await rm(path, { recursive: true, force: true });
+    }
     for (const path of await bundles.leftovers()) {
       const name = relative(storeDir, path);
       note({ what: "tmp", name, bytes: await treeBytes(path), reason: "left by a killed process" });
@@ -168,8 +192,7 @@ export async function collectGarbage(storeDir: string, options: GcOptions = {}):
     }
 
     const bytes = removed.reduce((sum, removal) => sum + removal.bytes, 0);
-    const kept =
-      entries - removed.filter((removal) => removal.what === "entry" || removal.what === "bundle").length;
+    const kept = entries - removedEntries;
     emit({ type: "gc:done", removed: removed.length, kept, bytes, dryRun, ms: performance.now() - started });
     return { removed, kept, bytes };
   } finally {
@@ -177,14 +200,14 @@ export async function collectGarbage(storeDir: string, options: GcOptions = {}):
   }
 }
 
-/** A kind of store entry gc sweeps: step outputs, netboot bundles. */
-interface EntryStore {
+/** A kind of store entry addressed by key (step outputs, images, netboot bundles). */
+interface KeyedEntries {
   what: GcRemoval["what"];
   keys(): Promise<string[]>;
-  /** Takes the entry out in one rename; returns where it went (undefined: it was gone). */
+  /** Takes the entry out in one rename; where it went, or undefined when it was not there. */
   evict(key: string): Promise<string | undefined>;
-  restore(key: string, path: string): Promise<void>;
-  /** For --dry-run: what removing it would free. */
+  restore(key: string, evicted: string): Promise<void>;
+  /** Its size, for --dry-run. */
   bytes(key: string): Promise<number>;
 }
 

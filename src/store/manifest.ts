@@ -170,7 +170,7 @@ function directoryDigest(self: Manifest["root"], children: Node[]): Digest {
 }
 
 /** Byte order of the UTF-8 names, as REAPI asks (JavaScript's `<` compares UTF-16 units). */
-function compareNames(a: string, b: string): number {
+export function compareNames(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }
 

@@ -6,6 +6,7 @@
  */
 import { access, constants } from "node:fs/promises";
 import { RootstockError } from "../errors.ts";
+import { rememberedProbe } from "./probe-memory.ts";
 import { spawnTied } from "./process-reaper.ts";
 import type { Accelerator } from "./qemu-args.ts";
 
@@ -14,6 +15,8 @@ export interface AcceleratorChoice {
   reason: string;
   /** How long the probe took, when there was one. */
   probeMs?: number;
+  /** When the answer was remembered from an earlier probe (probe-memory.ts): that probe's time. */
+  rememberedFrom?: string;
 }
 
 export interface ProbeOptions {
@@ -34,7 +37,7 @@ export interface ProbeOptions {
 export const PROBE_CMDLINE =
   "console=ttyS0 earlyprintk=serial,ttyS0,115200 panic=-1 rdinit=/rootstock-kvm-probe init=/rootstock-kvm-probe root=/dev/rootstock-kvm-probe";
 
-const CANCELLED = "the KVM probe was cancelled";
+export const CANCELLED = "the KVM probe was cancelled";
 
 export async function probeKvm(options: ProbeOptions & { kernel: string }): Promise<AcceleratorChoice> {
   const device = options.device ?? "/dev/kvm";
@@ -134,18 +137,20 @@ const probes = new Map<string, Promise<AcceleratorChoice>>();
 
 /**
  * `tcg` and `kvm` as asked (KVM must then pass the probe), `auto` by the probe. A probe runs once per
- * process for a given QEMU and device.
+ * process for a given QEMU and device, and with `memoryFile` once per host boot and day (probe-memory.ts).
  */
 export async function chooseAccelerator(
   requested: Accelerator | "auto",
-  options: ProbeOptions,
+  options: ProbeOptions & { memoryFile?: string },
 ): Promise<AcceleratorChoice> {
   if (requested === "tcg") return { accel: "tcg", reason: "TCG was asked for" };
   const cacheKey = `${options.qemu ?? ""}\0${options.device ?? ""}`;
   let probe = probes.get(cacheKey);
-  const { kernel } = options;
+  const { kernel, memoryFile, ...rest } = options;
   if (!probe && kernel !== undefined) {
-    probe = probeKvm({ ...options, kernel });
+    const probeOptions = { ...rest, kernel };
+    probe =
+      memoryFile === undefined ? probeKvm(probeOptions) : rememberedProbe(probeOptions, { file: memoryFile });
     probes.set(cacheKey, probe);
   }
   // KVM may hang on this host and nothing can tell: the machine is not bet on it.

@@ -1,7 +1,7 @@
 /**
  * A person at the guest's serial console: bytes both ways between a terminal (in raw mode, set by the
- * caller) and the console socket, until the escape key (Ctrl-] by default, as telnet and virsh use) or
- * until the machine stops.
+ * caller) and the console socket, until the escape key (Ctrl-] by default, as telnet and virsh use), the
+ * end of the input, or until the machine stops.
  */
 import type { QemuVm } from "./qemu-vm.ts";
 
@@ -15,7 +15,10 @@ export interface AttachOptions {
   signal?: AbortSignal;
 }
 
-/** Resolves `detached` when the escape key is pressed, `exited` when QEMU ends. */
+/**
+ * Resolves `detached` when the escape key is pressed or the input ends (nothing more can come from the
+ * person), `exited` when QEMU ends.
+ */
 export function attachConsole(vm: QemuVm, options: AttachOptions): Promise<"detached" | "exited"> {
   const escapeKey = options.escape ?? CTRL_RIGHT_BRACKET;
   return new Promise((resolve) => {
@@ -23,6 +26,7 @@ export function attachConsole(vm: QemuVm, options: AttachOptions): Promise<"deta
     const finish = (how: "detached" | "exited") => {
       offData();
       options.input.off("data", onInput);
+      options.input.off("end", onEnd);
       options.signal?.removeEventListener("abort", onAbort);
       resolve(how);
     };
@@ -37,7 +41,9 @@ export function attachConsole(vm: QemuVm, options: AttachOptions): Promise<"deta
       finish("detached");
     };
     const onAbort = () => finish("detached");
+    const onEnd = () => finish("detached");
     options.input.on("data", onInput);
+    options.input.on("end", onEnd);
     options.signal?.addEventListener("abort", onAbort, { once: true });
     vm.exited.then(() => finish("exited"));
   });

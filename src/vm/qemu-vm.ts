@@ -28,6 +28,8 @@ export interface StartQemuOptions {
   /** For the KVM probe (default /dev/kvm). */
   kvmDevice?: string;
   probeTimeoutMs?: number;
+  /** Where the KVM probe's answer is remembered between runs (the store's `cache/kvm-probe.json`). */
+  probeMemoryFile?: string;
   emit?: Emit;
   signal?: AbortSignal;
   /** How long QEMU may take to connect its console and QMP (default 30 s). */
@@ -124,6 +126,7 @@ export async function startQemu(spec: VmSpec, options: StartQemuOptions): Promis
     ...(options.qemu === undefined ? {} : { qemu: options.qemu }),
     ...(options.kvmDevice === undefined ? {} : { device: options.kvmDevice }),
     ...(options.probeTimeoutMs === undefined ? {} : { timeoutMs: options.probeTimeoutMs }),
+    ...(options.probeMemoryFile === undefined ? {} : { memoryFile: options.probeMemoryFile }),
     ...(options.signal === undefined ? {} : { signal: options.signal }),
   });
   emit({ type: "vm:accel", machine: spec.name, accel: accel.accel, reason: accel.reason });
@@ -143,7 +146,7 @@ export async function startQemu(spec: VmSpec, options: StartQemuOptions): Promis
   await writeFile(paths.consoleLog, "");
   await writeFile(
     join(runDir, "vm.json"),
-    `${JSON.stringify({ name: spec.name, accel: accel.accel, reason: accel.reason, probeMs: accel.probeMs, command: [qemu, ...args] }, null, 2)}\n`,
+    `${JSON.stringify({ name: spec.name, accel: accel.accel, reason: accel.reason, probeMs: accel.probeMs, rememberedFrom: accel.rememberedFrom, command: [qemu, ...args] }, null, 2)}\n`,
   );
 
   const consoleServer = await listen(paths.consoleSocket);

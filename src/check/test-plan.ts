@@ -1,0 +1,169 @@
+/**
+ * `rootstock test` as a library call: in one run, build the steps the tested images need (and their
+ * kernel), make the images, boot each and run its tests, then end the run, which writes report.md and
+ * report.html with the tests in them. Results also go to `junit.xml`, `results.json` and each machine's
+ * `IMAGE/MODULE/console.log` in the run folder.
+ */
+import { availableParallelism } from "node:os";
+import { join } from "node:path";
+import type { RunResult } from "../build/run-plan.ts";
+import { RunSession } from "../build/run-session.ts";
+import { RootstockError } from "../errors.ts";
+import type { Emit } from "../events.ts";
+import type { ToolIdentity } from "../host/tools.ts";
+import type { BuiltImage } from "../image/build-image.ts";
+import { buildPlanImages, hostTools } from "../image/build-plan-images.ts";
+import type { Graph } from "../plan/graph.ts";
+import { narrowGraph } from "../plan/narrow-graph.ts";
+import { openPlan } from "../plan/open.ts";
+import type { Value } from "../plan/predicate.ts";
+import type { WrittenReports } from "../report/write-reports.ts";
+import type { Accelerator } from "../vm/qemu-args.ts";
+import { bootFromPlan, imagesToBoot, stepsToBoot, testedImages } from "./boot-from-plan.ts";
+import type { TestCaseResult } from "./junit.ts";
+import { runTests, type TestRunResult, type TestTarget } from "./run-tests.ts";
+
+export interface TestPlanOptions {
+  storeDir: string;
+  /** The images to test, in this order (default: every image whose boot table lists tests). */
+  images?: readonly string[];
+  /** Plan variables (`--set`), when the plan is given as a folder. */
+  variables?: Record<string, Value>;
+  /** Steps built at once (default: the number of cores). */
+  jobs?: number;
+  emit?: Emit;
+  signal?: AbortSignal;
+  /** Fetch nothing: sources missing from the store are listed in one error. */
+  offline?: boolean;
+  mirrors?: readonly string[];
+  /** Host tool identities already found, when the plan is given as a graph. */
+  tools?: ReadonlyMap<string, ToolIdentity | undefined>;
+  /** Default auto: KVM when the probe says it works, else TCG. */
+  accel?: Accelerator | "auto";
+  /** The command the run is recorded as (default "test"; the demo says "demo"). */
+  command?: string;
+}
+
+export interface TestPlanResult {
+  /** Everything built, every image made, every test passed. */
+  ok: boolean;
+  runId: string;
+  runDir: string;
+  build: RunResult;
+  images: Map<string, BuiltImage>;
+  /** The tests' results; undefined when the build failed and nothing booted. */
+  tests?: TestRunResult;
+  /** The failed test cases, each with its machine's console log. */
+  failures: TestCaseResult[];
+  reports?: WrittenReports;
+}
+
+export async function testPlan(plan: string | Graph, options: TestPlanOptions): Promise<TestPlanResult> {
+  const opened =
+    typeof plan === "string"
+      ? await openPlan(plan, {
+          ...(options.variables ? { variables: options.variables } : {}),
+          cacheDir: join(options.storeDir, "cache"),
+        })
+      : undefined;
+  const graph = opened?.graph ?? (plan as Graph);
+  const names = imagesToTest(graph, options.images);
+  const bootImages = [...new Set(names.flatMap((name) => imagesToBoot(graph.plan, name)))];
+  const bootSteps = names.flatMap((name) => stepsToBoot(graph.plan, name));
+  for (const name of names)
+    narrowGraph(graph, stepsToBoot(graph.plan, name), { neededBy: `the boot of image ${name}` });
+  const needed = narrowGraph(graph, bootSteps);
+  const tools = opened?.tools ?? options.tools ?? (await hostTools(needed, options.storeDir));
+  const jobs = options.jobs ?? availableParallelism();
+  const session = await RunSession.open(needed, {
+    storeDir: options.storeDir,
+    command: options.command ?? "test",
+    jobs,
+    tools,
+    ...(options.emit ? { emit: options.emit } : {}),
+  });
+  const interrupted = () => options.signal?.aborted ?? false;
+  try {
+    const made = await buildPlanImages(needed, {
+      storeDir: options.storeDir,
+      images: bootImages,
+      alsoBuild: bootSteps,
+      session,
+      jobs,
+      tools,
+      offline: options.offline ?? false,
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.mirrors ? { mirrors: options.mirrors } : {}),
+    });
+    const result = {
+      runId: session.runId,
+      runDir: session.runDir,
+      build: made.build,
+      images: made.images,
+    };
+    if (!made.ok) {
+      const reports = await session.close({ ok: false, interrupted: interrupted() });
+      return { ...result, ok: false, failures: [], ...(reports ? { reports } : {}) };
+    }
+    const outputs = Object.fromEntries([...made.build.outputs].map(([step, output]) => [step, output.path]));
+    const targets: TestTarget[] = names.map((name) => {
+      const boot = bootFromPlan(graph.plan, name, { outputs: made.build.outputs, images: made.images });
+      return {
+        image: name,
+        machine: {
+          ...boot.machine,
+          probeMemoryFile: join(options.storeDir, "cache", "kvm-probe.json"),
+          ...(options.accel ? { accel: options.accel } : {}),
+        },
+        modules: boot.tests,
+        outputs,
+      };
+    });
+    const tests = await runTests(targets, {
+      runDir: session.runDir,
+      emit: session.emit,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    const reports = await session.close({ ok: tests.ok, interrupted: interrupted() });
+    return {
+      ...result,
+      ok: tests.ok,
+      tests,
+      failures: tests.cases.filter((test) => test.status === "failed"),
+      ...(reports ? { reports } : {}),
+    };
+  } catch (error) {
+    await session.close({ ok: false, interrupted: interrupted() }).catch(() => {});
+    throw error;
+  }
+}
+
+/** The images asked for, or every image with tests; each must exist, boot, and list tests. */
+function imagesToTest(graph: Graph, asked: readonly string[] | undefined): string[] {
+  const plan = graph.plan;
+  const tested = testedImages(plan);
+  const file = join(plan.displayDir, "plan.toml");
+  if (asked === undefined || asked.length === 0) {
+    if (tested.length === 0) {
+      throw new RootstockError("ERR_TEST_NO_TESTS", `plan ${plan.name} has no boot tests`, {
+        file,
+        hint: 'list test modules in an image\'s boot table: [images.NAME.boot] tests = ["tests/boot.test.ts"] (see docs/plans.md, "Boot tests")',
+      });
+    }
+    return tested;
+  }
+  for (const name of asked) {
+    imagesToBoot(plan, name); // unknown or not bootable: an error with a hint
+    if (!tested.includes(name)) {
+      throw new RootstockError("ERR_TEST_NO_TESTS", `image "${name}" has no tests`, {
+        file,
+        field: `images.${name}.boot.tests`,
+        hint:
+          tested.length > 0
+            ? `images with tests: ${tested.join(", ")}; or boot this one by hand: rootstock boot ${plan.displayDir} ${name}`
+            : `list test modules: tests = ["tests/boot.test.ts"]`,
+      });
+    }
+  }
+  return [...new Set(asked)];
+}

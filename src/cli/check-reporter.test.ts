@@ -1,0 +1,77 @@
+import assert from "node:assert/strict";
+import { PassThrough } from "node:stream";
+import { test } from "node:test";
+import type { RootstockEvent, TimedEvent } from "../events.ts";
+import { createCheckReporter } from "./check-reporter.ts";
+import { CliContext } from "./context.ts";
+
+function capture() {
+  const stdout = new PassThrough();
+  let text = "";
+  stdout.on("data", (chunk: Buffer) => {
+    text += chunk.toString();
+  });
+  return { context: new CliContext(stdout, new PassThrough()), text: () => text };
+}
+
+const at = (time: number, event: RootstockEvent): TimedEvent => ({ ...event, time });
+const KEY = "k".repeat(64);
+const base = { image: "rootfs", module: "tests/boot.test.ts" };
+
+const events: TimedEvent[] = [
+  at(0, { type: "image:cached", image: "initramfs", key: KEY, kind: "initramfs", path: "/i", bytes: 2048 }),
+  at(1, { type: "image:start", image: "rootfs", key: KEY, kind: "ext4" }),
+  at(900, { type: "image:done", image: "rootfs", key: KEY, path: "/r", bytes: 64 << 20, ms: 899 }),
+  at(901, { type: "vm:accel", machine: "rootfs-boot", accel: "tcg", reason: "no KVM" }),
+  at(902, { type: "vm:accel", machine: "rootfs-other", accel: "tcg", reason: "no KVM" }),
+  at(903, { type: "test:start", ...base, test: "boots" }),
+  at(2100, { type: "test:done", ...base, test: "boots", ok: true, ms: 1197, consoleLog: "/run/c.log" }),
+  at(2101, { type: "test:start", ...base, test: "compiles" }),
+  at(3000, {
+    type: "test:done",
+    ...base,
+    test: "compiles",
+    ok: false,
+    ms: 899,
+    error: 'rootfs-boot: command "tcc" failed with exit status 127\nhint: …',
+    consoleLog: "/run/rootfs/boot/console.log",
+  }),
+  at(3001, { type: "test:skipped", ...base, test: "reboots", reason: "an earlier test failed" }),
+  at(3002, {
+    type: "test:summary",
+    ok: false,
+    passed: 1,
+    failed: 1,
+    skipped: 1,
+    ms: 3000,
+    runDir: "/run",
+    junit: "/run/junit.xml",
+  }),
+];
+
+test("plain lines: images cached or made, the accelerator once, each test with its time, failures with their console log", () => {
+  const { context, text } = capture();
+  const reporter = createCheckReporter(context, { live: false });
+  for (const event of events) reporter.listener(event);
+  reporter.stop();
+  const lines = text().split("\n");
+  assert.match(text(), /· image initramfs\s+cached {2}initramfs, 2\.0 KiB/);
+  assert.match(text(), /▶ image rootfs \(ext4\)\n✓ image rootfs\s+899ms {2}64 MiB/);
+  assert.equal(lines.filter((line) => line.includes("machines run under TCG: no KVM")).length, 1);
+  assert.match(text(), /▶ rootfs boot › boots\n✓ rootfs boot › boots\s+1\.2s/);
+  assert.match(text(), /✗ rootfs boot › compiles\s+899ms\n {4}│ rootfs-boot: command "tcc" failed/);
+  assert.match(text(), / {4}console: \/run\/rootfs\/boot\/console\.log/);
+  assert.match(text(), /- rootfs boot › reboots skipped: an earlier test failed/);
+  assert.match(text(), /tests failed: 1 passed, 1 failed, 1 skipped in 3\.0s\n$/);
+  assert.ok(!text().includes("\x1b"), "no escape sequences when not live");
+});
+
+test("live: the running test is a status line redrawn in place, and results are lines", () => {
+  const { context, text } = capture();
+  const reporter = createCheckReporter(context, { live: true });
+  for (const event of events.slice(5, 7)) reporter.listener(event);
+  reporter.stop();
+  assert.ok(text().includes("\r\x1b[K▶ rootfs boot › boots"), "the status line is drawn in place");
+  assert.doesNotMatch(text(), /^▶ rootfs boot › boots\n/m, "no start line of its own");
+  assert.match(text(), /✓ rootfs boot › boots\s+1\.2s\n/);
+});

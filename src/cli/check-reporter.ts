@@ -1,0 +1,134 @@
+/**
+ * What a person sees of images, machines and boot tests. On a terminal: a line per image and per test
+ * result, and a status line redrawn in place for what is running (the test and its elapsed time).
+ * Elsewhere (a pipe, a file, CI): plain lines only, a start line too, so that a log shows what hung.
+ */
+import type { Listener, TimedEvent } from "../events.ts";
+import { formatDuration } from "../plan/duration.ts";
+import type { CliContext } from "./context.ts";
+import { formatBytes } from "./progress-reporter.ts";
+
+export interface CheckReporterOptions {
+  /** Redraw a status line in place (a terminal that is not CI). */
+  live: boolean;
+  /** Redraws per second of the status line (default 4). */
+  refreshHz?: number;
+  /** Lines of a failure's message shown (default 20). */
+  errorLines?: number;
+}
+
+export interface CheckReporter {
+  listener: Listener;
+  stop(): void;
+}
+
+export function createCheckReporter(context: CliContext, options: CheckReporterOptions): CheckReporter {
+  let running: { label: string; since: number } | undefined;
+  let statusShown = false;
+  let lastAccel = "";
+  const columns = () => (context.stdout as NodeJS.WriteStream).columns || 100;
+
+  const clearStatus = () => {
+    if (statusShown) context.stdout.write("\r\x1b[K");
+    statusShown = false;
+  };
+  const drawStatus = () => {
+    if (!options.live || !running) return;
+    let line = `▶ ${running.label} ${formatDuration(Date.now() - running.since)}`;
+    if (line.length > columns() - 1) line = `${line.slice(0, columns() - 2)}…`;
+    context.stdout.write(`\r\x1b[K${context.style("dim", line)}`);
+    statusShown = true;
+  };
+  const print = (line: string) => {
+    clearStatus();
+    context.out(line);
+    drawStatus();
+  };
+  const start = (label: string, since: number) => {
+    running = { label, since };
+    if (options.live) drawStatus();
+    else print(`▶ ${label}`);
+  };
+  const timer = options.live ? setInterval(drawStatus, 1000 / (options.refreshHz ?? 4)) : undefined;
+  timer?.unref();
+
+  const listener = (event: TimedEvent) => {
+    switch (event.type) {
+      case "image:start":
+        start(`image ${event.image} (${event.kind})`, event.time);
+        break;
+      case "image:waiting":
+        print(`${context.style("yellow", "…")} image ${event.image} waits: ${event.reason}`);
+        break;
+      case "image:cached":
+        print(
+          `${context.style("dim", "·")} image ${event.image.padEnd(16)} ${context.style("dim", "cached")}  ${event.kind}, ${formatBytes(event.bytes)}`,
+        );
+        break;
+      case "image:done":
+        running = undefined;
+        print(
+          `${context.style("green", "✓")} image ${event.image.padEnd(16)} ${formatDuration(event.ms).padStart(7)}  ${formatBytes(event.bytes)}`,
+        );
+        break;
+      case "image:failed":
+        running = undefined;
+        print(`${context.style(["bold", "red"], "✗")} image ${event.image}: ${event.error}`);
+        break;
+      case "vm:accel": {
+        // Every machine chooses; say it once unless the choice changes.
+        const said = `${event.accel}\0${event.reason}`;
+        if (said === lastAccel) break;
+        lastAccel = said;
+        print(context.style("dim", `  machines run under ${event.accel.toUpperCase()}: ${event.reason}`));
+        break;
+      }
+      case "test:start":
+        start(testLabel(event), event.time);
+        break;
+      case "test:done": {
+        running = undefined;
+        const mark = event.ok ? context.style("green", "✓") : context.style(["bold", "red"], "✗");
+        print(`${mark} ${testLabel(event).padEnd(40)} ${formatDuration(event.ms).padStart(7)}`);
+        if (!event.ok) {
+          clearStatus();
+          const lines = (event.error ?? "").split("\n");
+          const shown = options.errorLines ?? 20;
+          for (const line of lines.slice(0, shown)) context.out(context.style("dim", `    │ ${line}`));
+          if (lines.length > shown)
+            context.out(context.style("dim", `    │ … ${lines.length - shown} more lines`));
+          if (event.consoleLog) context.out(`    console: ${event.consoleLog}`);
+        }
+        break;
+      }
+      case "test:skipped":
+        print(`${context.style("dim", "-")} ${testLabel(event)} skipped: ${event.reason}`);
+        break;
+      case "test:summary": {
+        running = undefined;
+        clearStatus();
+        const parts = [`${event.passed} passed`];
+        if (event.failed > 0) parts.push(`${event.failed} failed`);
+        if (event.skipped > 0) parts.push(`${event.skipped} skipped`);
+        const verdict = event.ok ? context.style("green", "ok") : context.style("red", "failed");
+        context.out(`tests ${verdict}: ${parts.join(", ")} in ${formatDuration(event.ms)}`);
+        break;
+      }
+      default:
+        break;
+    }
+  };
+  return {
+    listener,
+    stop() {
+      if (timer) clearInterval(timer);
+      clearStatus();
+    },
+  };
+}
+
+/** `image boot › test`: the module by its file's stem, as its machine's folder is named. */
+function testLabel(event: { image: string; module: string; test: string }): string {
+  const module = event.module.replace(/^.*\//, "").replace(/(\.test)?\.ts$/, "");
+  return `${event.image} ${module} › ${event.test}`;
+}

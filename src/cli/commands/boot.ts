@@ -1,0 +1,114 @@
+import { join } from "node:path";
+import type { Command } from "commander";
+import { bootPlan } from "../../check/boot-plan.ts";
+import type { TimedEvent } from "../../events.ts";
+import { openPlan, parseVariableFlags } from "../../plan/open.ts";
+import { globalMirrors } from "../../sources/mirror.ts";
+import { attachConsole } from "../../vm/attach-console.ts";
+import { buildFailure } from "../build-failure.ts";
+import type { CliContext } from "../context.ts";
+import { interruptible } from "../interruptible.ts";
+import { parseAccel } from "../parse-accel.ts";
+import { parseJobs } from "../parse-jobs.ts";
+import { planReporters } from "../plan-reporters.ts";
+
+interface BootFlags {
+  persist?: boolean;
+  diskDir?: string;
+  jobs?: string;
+  offline?: boolean;
+  mirror: string[];
+  set: string[];
+  accel?: string;
+}
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+export function registerBoot(program: Command, context: CliContext): void {
+  program
+    .command("boot")
+    .description("build what an image needs and boot it, with its serial console on this terminal")
+    .argument("<plan>", "plan folder")
+    .argument("[image]", "the image to boot (default: the plan's first bootable image)")
+    .option("--persist", "write to copies of the disks kept outside the store, which later boots reuse")
+    .option("--disk-dir <dir>", "where --persist keeps its copies (default: $XDG_DATA_HOME/rootstock/disks)")
+    .option("-j, --jobs <n>", "steps built at once (default: the number of cores)")
+    .option("--offline", "fetch nothing: fail, listing every missing source, if one is not in the store")
+    .option(
+      "--mirror <mirror>",
+      "a mirror (folder or URL) tried first when fetching (repeatable)",
+      collect,
+      [],
+    )
+    .option("--set <name=value>", "override a plan variable (repeatable)", collect, [])
+    .option("--accel <accel>", "auto (KVM when a probe shows it works), kvm or tcg (default auto)")
+    .action(async (dir: string, image: string | undefined, flags: BootFlags) => {
+      const jobs = flags.jobs === undefined ? undefined : parseJobs(flags.jobs, 1);
+      const accel = parseAccel(flags.accel);
+      const { graph, tools } = await openPlan(dir, {
+        variables: parseVariableFlags(flags.set),
+        cacheDir: join(context.storeDir, "cache"),
+      });
+      // Standard output is the guest's console; everything rootstock says goes to standard error.
+      const say = context.toStderr();
+      const progress = planReporters(say, dir);
+      const stdin = process.stdin;
+      const { result, interrupted } = await interruptible((signal) =>
+        bootPlan(graph, {
+          storeDir: context.storeDir,
+          tools,
+          emit: (event) => {
+            progress.emit(event);
+            describe(say, { ...event, time: Date.now() });
+          },
+          signal,
+          offline: flags.offline ?? false,
+          mirrors: globalMirrors(flags.mirror),
+          persist: flags.persist ?? false,
+          attach: async (vm) => {
+            progress.stop();
+            const raw = stdin.isTTY === true;
+            if (raw) stdin.setRawMode(true);
+            try {
+              return await attachConsole(vm, { input: stdin, output: context.stdout, signal });
+            } finally {
+              if (raw) stdin.setRawMode(false);
+              // Nothing reads standard input any more; it must not keep the process alive.
+              stdin.pause();
+            }
+          },
+          ...(image === undefined ? {} : { image }),
+          ...(flags.diskDir === undefined ? {} : { diskDir: flags.diskDir }),
+          ...(jobs === undefined ? {} : { jobs }),
+          ...(accel === undefined ? {} : { accel }),
+        }),
+      ).finally(progress.stop);
+      if (!result.ok) throw buildFailure(result.build, dir, interrupted);
+      const how =
+        result.ended === "detached"
+          ? "left the console; the machine was stopped"
+          : `the machine stopped (${result.exit?.signal ?? `exit status ${result.exit?.code}`})`;
+      say.err(`\r\nrootstock: ${how}. Console log: ${join(result.runDir, result.image, "console.log")}`);
+      for (const disk of result.disks) say.err(`rootstock: ${disk.image} keeps its writes in ${disk.path}`);
+      if (flags.persist && result.disks.length === 0)
+        say.err(`rootstock: --persist kept nothing: ${result.image} boots with no ext4 disk`);
+    });
+}
+
+/** The lines that frame a person's console: what boots, how to leave, where the disks and logs are. */
+function describe(say: CliContext, event: TimedEvent): void {
+  switch (event.type) {
+    case "vm:persist":
+      say.err(
+        `rootstock: disk ${event.image} writes through to ${event.path} (${event.created ? "copied from the image now" : "kept from an earlier boot"}${event.stale ? "; the image has changed since: delete the copy to start from the new one" : ""})`,
+      );
+      break;
+    case "vm:start":
+      say.err(
+        `rootstock: ${event.machine} is starting; its serial console follows. Leave with Ctrl-] (the machine is stopped then).`,
+      );
+      break;
+    default:
+      break;
+  }
+}

@@ -1,0 +1,63 @@
+import { join } from "node:path";
+import type { Command } from "commander";
+import { buildPlanImages } from "../../image/build-plan-images.ts";
+import { openPlan, parseVariableFlags } from "../../plan/open.ts";
+import { globalMirrors } from "../../sources/mirror.ts";
+import { buildFailure } from "../build-failure.ts";
+import type { CliContext } from "../context.ts";
+import { interruptible } from "../interruptible.ts";
+import { parseJobs } from "../parse-jobs.ts";
+import { planReporters } from "../plan-reporters.ts";
+import { formatBytes } from "../progress-reporter.ts";
+
+interface ImageFlags {
+  jobs?: string;
+  offline?: boolean;
+  mirror: string[];
+  set: string[];
+}
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+export function registerImage(program: Command, context: CliContext): void {
+  program
+    .command("image")
+    .description("build the steps the images hold, then the images; print where each is")
+    .argument("<plan>", "plan folder")
+    .argument("[images...]", "the images to make (default: all of them)")
+    .option("-j, --jobs <n>", "steps built at once (default: the number of cores)")
+    .option("--offline", "fetch nothing: fail, listing every missing source, if one is not in the store")
+    .option(
+      "--mirror <mirror>",
+      "a mirror (folder or URL) tried first when fetching (repeatable)",
+      collect,
+      [],
+    )
+    .option("--set <name=value>", "override a plan variable (repeatable)", collect, [])
+    .action(async (dir: string, images: string[], flags: ImageFlags) => {
+      const jobs = flags.jobs === undefined ? undefined : parseJobs(flags.jobs, 1);
+      const { graph, tools } = await openPlan(dir, {
+        variables: parseVariableFlags(flags.set),
+        cacheDir: join(context.storeDir, "cache"),
+      });
+      const progress = planReporters(context, dir);
+      const { result: made, interrupted } = await interruptible((signal) =>
+        buildPlanImages(graph, {
+          storeDir: context.storeDir,
+          tools,
+          emit: progress.emit,
+          signal,
+          offline: flags.offline ?? false,
+          mirrors: globalMirrors(flags.mirror),
+          ...(images.length > 0 ? { images } : {}),
+          ...(jobs === undefined ? {} : { jobs }),
+        }),
+      ).finally(progress.stop);
+      if (!made.build.ok) throw buildFailure(made.build, dir, interrupted);
+      for (const image of made.images.values()) {
+        context.out(
+          `${image.name.padEnd(16)} ${image.kind.padEnd(9)} ${formatBytes(image.bytes).padStart(9)}  ${image.path}`,
+        );
+      }
+    });
+}
