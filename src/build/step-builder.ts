@@ -8,12 +8,12 @@ import { open, rm, rmdir } from "node:fs/promises";
 import { join } from "node:path";
 import { describeCause, isRootstockError } from "../errors.ts";
 import type { Emit } from "../events.ts";
-import { formatDuration } from "../plan/duration.ts";
 import type { Graph, ResolvedStep } from "../plan/graph.ts";
 import { SourceStore } from "../sources/source-store.ts";
 import type { OutputStore } from "../store/output-store.ts";
 import { type StepHistory, updateStepHistory } from "../store/step-history.ts";
 import { StoreLocks } from "../store/store-locks.ts";
+import { formatDuration } from "../units.ts";
 import { runSandboxed } from "./run-sandboxed.ts";
 import { prepareWorkspace } from "./workspace.ts";
 

@@ -4,9 +4,8 @@
  * Elsewhere (a pipe, a file, CI): plain lines only, a start line too, so that a log shows what hung.
  */
 import type { Listener, TimedEvent } from "../events.ts";
-import { formatDuration } from "../plan/duration.ts";
+import { formatBytes, formatDuration } from "../units.ts";
 import type { CliContext } from "./context.ts";
-import { formatBytes } from "./progress-reporter.ts";
 
 export interface CheckReporterOptions {
   /** Redraw a status line in place (a terminal that is not CI). */

@@ -4,6 +4,7 @@
  * lines only, one per event that matters.
  */
 import type { RootstockEvent } from "../events.ts";
+import { formatBytes } from "../units.ts";
 import type { CliContext } from "./context.ts";
 
 interface Active {
@@ -119,16 +120,4 @@ export function createFetchReporter(context: CliContext): FetchReporter {
     },
     finish: clear,
   };
-}
-
-export function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${Math.round(bytes)} B`;
-  const units = ["KiB", "MiB", "GiB", "TiB"];
-  let value = bytes / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
 }

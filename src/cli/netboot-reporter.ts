@@ -3,9 +3,8 @@
  * made, then one line per request the server answers (a log to watch a machine boot by).
  */
 import type { Listener } from "../events.ts";
-import { formatDuration } from "../plan/duration.ts";
+import { formatBytes, formatDuration } from "../units.ts";
 import type { CliContext } from "./context.ts";
-import { formatBytes } from "./progress-reporter.ts";
 
 export function createNetbootReporter(context: CliContext): Listener {
   return (event) => {

@@ -2,8 +2,9 @@ import assert from "node:assert/strict";
 import { PassThrough } from "node:stream";
 import { test } from "node:test";
 import type { RootstockEvent, TimedEvent } from "../events.ts";
+import { formatBytes } from "../units.ts";
 import { CliContext } from "./context.ts";
-import { createProgressReporter, formatBytes } from "./progress-reporter.ts";
+import { createProgressReporter } from "./progress-reporter.ts";
 
 function capture() {
   const stdout = new PassThrough();

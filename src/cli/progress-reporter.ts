@@ -5,7 +5,7 @@
  */
 
 import type { Listener, TimedEvent } from "../events.ts";
-import { formatDuration } from "../plan/duration.ts";
+import { formatBytes, formatDuration } from "../units.ts";
 import type { CliContext } from "./context.ts";
 
 export interface ProgressOptions {
@@ -171,16 +171,4 @@ export function createProgressReporter(context: CliContext, options: ProgressOpt
       clearStatus();
     },
   };
-}
-
-export function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  const units = ["KiB", "MiB", "GiB", "TiB"];
-  let value = bytes / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
 }

@@ -3,8 +3,8 @@
  * silently ignored costs hours.
  */
 import { z } from "zod";
+import { parseDuration, parseSize } from "../units.ts";
 import { describeValue } from "./describe.ts";
-import { parseDuration, parseSize } from "./duration.ts";
 
 export const NAME_PATTERN = /^[a-z0-9][a-z0-9._+-]*$/;
 const name = (what: string) =>

@@ -4,8 +4,7 @@
  * and test results with console excerpts.
  */
 import { relative } from "node:path";
-import { formatDuration } from "../plan/duration.ts";
-import { formatBytes } from "./markdown.ts";
+import { formatBytes, formatDuration } from "../units.ts";
 import type { RunReport, StepRecord } from "./model.ts";
 
 export interface HtmlOptions {

@@ -4,7 +4,7 @@
  */
 
 import type { RunContext } from "../events.ts";
-import { formatDuration } from "../plan/duration.ts";
+import { formatBytes, formatDuration } from "../units.ts";
 import type { RunReport, StepRecord } from "./model.ts";
 
 export function renderMarkdown(report: RunReport): string {
@@ -210,15 +210,4 @@ function stepLine(step: StepRecord, info: RunContext["steps"][number] | undefine
 
 function firstLine(text: string): string {
   return text.split("\n")[0] ?? "";
-}
-
-export function formatBytes(bytes: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value >= 10 || unit === 0 ? Math.round(value) : value.toFixed(1)} ${units[unit]}`;
 }

@@ -3,8 +3,9 @@ import { openPlan, parseVariableFlags } from "../../plan/open.ts";
 import { fetchSources } from "../../sources/fetch-sources.ts";
 import { globalMirrors } from "../../sources/mirror.ts";
 import { planSources } from "../../sources/plan-sources.ts";
+import { formatBytes } from "../../units.ts";
 import type { CliContext } from "../context.ts";
-import { createFetchReporter, formatBytes } from "../fetch-reporter.ts";
+import { createFetchReporter } from "../fetch-reporter.ts";
 import { withInterrupt } from "../interrupt.ts";
 import { parseJobs } from "../parse-jobs.ts";
 

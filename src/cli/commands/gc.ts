@@ -1,8 +1,8 @@
 import type { Command } from "commander";
 import { RootstockError } from "../../errors.ts";
 import { collectGarbage, GC_DEFAULTS } from "../../store/collect-garbage.ts";
+import { formatBytes } from "../../units.ts";
 import type { CliContext } from "../context.ts";
-import { formatBytes } from "../progress-reporter.ts";
 
 export function registerGc(program: Command, context: CliContext): void {
   program

@@ -3,12 +3,12 @@ import type { Command } from "commander";
 import { buildPlanImages } from "../../image/build-plan-images.ts";
 import { openPlan, parseVariableFlags } from "../../plan/open.ts";
 import { globalMirrors } from "../../sources/mirror.ts";
+import { formatBytes } from "../../units.ts";
 import { buildFailure } from "../build-failure.ts";
 import type { CliContext } from "../context.ts";
 import { interruptible } from "../interruptible.ts";
 import { parseJobs } from "../parse-jobs.ts";
 import { planReporters } from "../plan-reporters.ts";
-import { formatBytes } from "../progress-reporter.ts";
 
 interface ImageFlags {
   jobs?: string;

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import type { CliContext } from "../context.ts";
 import { registerBoot } from "./boot.ts";
+import { registerDemo } from "./demo.ts";
 import { registerDoctor } from "./doctor.ts";
 import { registerFetch } from "./fetch.ts";
 import { registerGc } from "./gc.ts";
@@ -29,6 +30,7 @@ export function registerCommands(program: Command, context: CliContext): void {
   registerSources(program, context);
   registerMirror(program, context);
   registerGc(program, context);
+  registerDemo(program, context);
   registerDoctor(program, context);
   registerReport(program, context);
 }

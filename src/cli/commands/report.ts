@@ -2,9 +2,9 @@ import { stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { RootstockError } from "../../errors.ts";
-import { formatDuration } from "../../plan/duration.ts";
 import { listRuns, runsDir } from "../../report/list-runs.ts";
 import { writeReports } from "../../report/write-reports.ts";
+import { formatDuration } from "../../units.ts";
 import type { CliContext } from "../context.ts";
 
 /** A run by id, by folder, or `last`. */

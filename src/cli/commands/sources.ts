@@ -4,8 +4,8 @@ import { openPlan, parseVariableFlags } from "../../plan/open.ts";
 import { importSources } from "../../sources/import-sources.ts";
 import { planSources } from "../../sources/plan-sources.ts";
 import { SourceStore } from "../../sources/source-store.ts";
+import { formatBytes } from "../../units.ts";
 import type { CliContext } from "../context.ts";
-import { formatBytes } from "../fetch-reporter.ts";
 import { withInterrupt } from "../interrupt.ts";
 
 const collect = (value: string, previous: string[]) => [...previous, value];

@@ -1,15 +1,13 @@
-import { dirname, relative } from "node:path";
 import type { Command } from "commander";
 import { testPlan } from "../../check/test-plan.ts";
-import { RootstockError } from "../../errors.ts";
 import { parseVariableFlags } from "../../plan/open.ts";
 import { globalMirrors } from "../../sources/mirror.ts";
-import { buildFailure } from "../build-failure.ts";
 import type { CliContext } from "../context.ts";
 import { interruptible } from "../interruptible.ts";
 import { parseAccel } from "../parse-accel.ts";
 import { parseJobs } from "../parse-jobs.ts";
 import { planReporters } from "../plan-reporters.ts";
+import { reportTestOutcome } from "../test-outcome.ts";
 
 interface TestFlags {
   jobs?: string;
@@ -54,34 +52,6 @@ export function registerTest(program: Command, context: CliContext): void {
           ...(accel === undefined ? {} : { accel }),
         }),
       ).finally(progress.stop);
-      const shown = (path: string) => {
-        const near = relative(process.cwd(), path);
-        return near.startsWith("..") ? path : near;
-      };
-      if (result.reports) context.out(`report:  ${shown(`${result.runDir}/report.html`)}`);
-      if (!result.tests) throw buildFailure(result.build, dir, interrupted);
-      context.out(`junit:   ${shown(result.tests.junit)}`);
-      const machines = [
-        ...new Set(result.tests.cases.flatMap((test) => (test.consoleLog ? [test.consoleLog] : []))),
-      ];
-      for (const log of machines) context.out(`console: ${shown(log)}`);
-      if (result.failures.length > 0 || !result.ok) {
-        const count = result.failures.length;
-        const logs = [
-          ...new Set(result.failures.flatMap((test) => (test.consoleLog ? [test.consoleLog] : []))),
-        ];
-        throw new RootstockError(
-          "ERR_TEST_FAILED",
-          interrupted
-            ? "the tests were interrupted"
-            : `${count} test${count === 1 ? "" : "s"} failed: ${result.failures.map((test) => `${test.image} › ${test.name}`).join(", ")}`,
-          {
-            hint:
-              logs.length > 0
-                ? `read the console log${logs.length === 1 ? "" : "s"}: ${logs.map(shown).join(", ")} (QEMU's own messages are in qemu.log beside ${logs.length === 1 ? "it" : "each"}); boot the image by hand with \`rootstock boot ${dir} ${result.failures[0]?.image}\``
-                : `the run's folder holds what is known: ${shown(dirname(result.tests.junit))}`,
-          },
-        );
-      }
+      reportTestOutcome(result, dir, context, interrupted);
     });
 }

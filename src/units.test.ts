@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { formatDuration, parseDuration, parseSize } from "./duration.ts";
+import { formatDuration, parseDuration, parseSize } from "./units.ts";
 
 test("durations", () => {
   assert.equal(parseDuration("90s"), 90_000);

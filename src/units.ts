@@ -1,3 +1,4 @@
+/** Durations and sizes as people write and read them: "30m", "1h30m", "64M", "3.6 MiB". */
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
 /**
@@ -34,4 +35,17 @@ export function parseSize(value: string | number): number | undefined {
   if (!match) return undefined;
   const bytes = Number(match[1]) * (SIZE_UNITS[(match[2] ?? "").toLowerCase()] as number);
   return bytes > 0 ? bytes : undefined;
+}
+
+/** Binary units, one decimal below 10: "512 B", "3.6 MiB", "1.2 GiB". */
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${Math.round(bytes)} B`;
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  let value = bytes / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
 }

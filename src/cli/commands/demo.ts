@@ -1,0 +1,90 @@
+import { join } from "node:path";
+import type { Command } from "commander";
+import { testPlan } from "../../check/test-plan.ts";
+import { RootstockError } from "../../errors.ts";
+import { openPlan } from "../../plan/open.ts";
+import { fetchSources } from "../../sources/fetch-sources.ts";
+import { globalMirrors } from "../../sources/mirror.ts";
+import { planSources } from "../../sources/plan-sources.ts";
+import { formatDuration } from "../../units.ts";
+import type { CliContext } from "../context.ts";
+import { createFetchReporter } from "../fetch-reporter.ts";
+import { interruptible } from "../interruptible.ts";
+import { planReporters } from "../plan-reporters.ts";
+import { reportTestOutcome, shownPath } from "../test-outcome.ts";
+import { runDoctor } from "./doctor.ts";
+
+/** The flagship plan, beside rootstock's own code, whatever the current folder. */
+export const FLAGSHIP_PLAN = join(import.meta.dirname, "..", "..", "..", "plans", "tiny-linux");
+
+interface DemoFlags {
+  offline?: boolean;
+  mirror: string[];
+}
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+/** The main job: host check (and install, as root), fetch, build, images, boot tests, report. */
+export function registerDemo(program: Command, context: CliContext): void {
+  program
+    .command("demo")
+    .description(
+      "check the host, fetch, build, make images, boot and test them, and report (the flagship plan)",
+    )
+    .argument("[plan]", "plan folder (default: plans/tiny-linux)")
+    .option("--offline", "fetch nothing: use the store and mirrors only")
+    .option(
+      "--mirror <mirror>",
+      "a mirror (folder or URL) tried first when fetching (repeatable)",
+      collect,
+      [],
+    )
+    .action(async (planArg: string | undefined, flags: DemoFlags) => {
+      const started = performance.now();
+      const dir = planArg ?? shownPath(FLAGSHIP_PLAN);
+      const heading = (step: string, what: string) =>
+        context.out(context.style("bold", `\n== ${step} ${what}`));
+
+      heading("1/4", "host: the tools rootstock and this plan use");
+      if (!(await runDoctor({ plan: dir, install: true, quiet: true }, context))) {
+        throw new RootstockError("ERR_DEMO_HOST", "the host lacks tools the demo needs (listed above)", {
+          hint: "install them with the command above (as root the demo installs them itself), then run the demo again",
+        });
+      }
+
+      heading("2/4", "sources: every pinned source, verified by sha256");
+      const { graph } = await openPlan(dir, { identifyTools: false });
+      const mirrors = globalMirrors(flags.mirror);
+      const fetchReporter = createFetchReporter(context);
+      await interruptible((signal) =>
+        fetchSources(planSources(graph), {
+          storeDir: context.storeDir,
+          offline: flags.offline ?? false,
+          mirrors,
+          emit: fetchReporter.emit,
+          signal,
+        }),
+      ).finally(fetchReporter.finish);
+
+      heading("3/4", "build, images and boot tests, in one run");
+      const progress = planReporters(context, dir);
+      const { result, interrupted } = await interruptible((signal) =>
+        testPlan(dir, {
+          storeDir: context.storeDir,
+          command: "demo",
+          emit: progress.emit,
+          signal,
+          offline: flags.offline ?? false,
+          mirrors,
+        }),
+      ).finally(progress.stop);
+
+      heading("4/4", "results");
+      const built = result.build.built.length;
+      const passed = result.tests?.cases.filter((test) => test.status === "passed").length ?? 0;
+      context.out(
+        `demo:    ${result.ok ? "passed" : "FAILED"} in ${formatDuration(performance.now() - started)}: ${built} step${built === 1 ? "" : "s"} built, ${result.build.cached.length} from the cache, ${passed}/${result.tests?.cases.length ?? 0} boot tests passed`,
+      );
+      reportTestOutcome(result, dir, context, interrupted);
+    });
+}

@@ -1,0 +1,46 @@
+/** What `rootstock test` and the demo print after a test run, and the error when it failed. */
+import { dirname, relative } from "node:path";
+import type { TestPlanResult } from "../check/test-plan.ts";
+import { RootstockError } from "../errors.ts";
+import { buildFailure } from "./build-failure.ts";
+import type { CliContext } from "./context.ts";
+
+export function shownPath(path: string): string {
+  const near = relative(process.cwd(), path);
+  return near.startsWith("..") ? path : near;
+}
+
+/** Prints where the report, JUnit XML and console logs are; throws when a build or test failed. */
+export function reportTestOutcome(
+  result: TestPlanResult,
+  planArg: string,
+  context: CliContext,
+  interrupted: boolean,
+): void {
+  if (result.reports) {
+    context.out(`report:  ${shownPath(`${result.runDir}/report.html`)}`);
+    context.out(`         ${shownPath(`${result.runDir}/report.md`)}`);
+  }
+  if (!result.tests) throw buildFailure(result.build, planArg, interrupted);
+  context.out(`junit:   ${shownPath(result.tests.junit)}`);
+  const consoleLogs = (cases: TestPlanResult["failures"]) => [
+    ...new Set(cases.flatMap((test) => (test.consoleLog ? [test.consoleLog] : []))),
+  ];
+  for (const log of consoleLogs(result.tests.cases)) context.out(`console: ${shownPath(log)}`);
+  context.out(`logs:    ${shownPath(`${result.runDir}/logs`)}`);
+  if (result.failures.length === 0 && result.ok) return;
+  const count = result.failures.length;
+  const logs = consoleLogs(result.failures);
+  throw new RootstockError(
+    "ERR_TEST_FAILED",
+    interrupted
+      ? "the tests were interrupted"
+      : `${count} test${count === 1 ? "" : "s"} failed: ${result.failures.map((test) => `${test.image} › ${test.name}`).join(", ")}`,
+    {
+      hint:
+        logs.length > 0
+          ? `read the console log${logs.length === 1 ? "" : "s"}: ${logs.map(shownPath).join(", ")} (QEMU's own messages are in qemu.log beside ${logs.length === 1 ? "it" : "each"}); boot the image by hand with \`rootstock boot ${planArg} ${result.failures[0]?.image}\``
+          : `the run's folder holds what is known: ${shownPath(dirname(result.tests.junit))}`,
+    },
+  );
+}
