@@ -1,7 +1,7 @@
 /**
  * The system works, whatever it boots from: the plan's kernel runs it, its own compiler builds and runs
- * a program, and nothing of the build host is in its root. The initramfs and the netbooted system run
- * this module; the root disk's module starts with its first case.
+ * a program, and nothing of the build host is in its root. The initramfs runs this module; the
+ * netbooted system's module runs these cases first, and the root disk's module the first of them.
  */
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
