@@ -1,6 +1,5 @@
 /*
- * Lists what a test needs to judge a root file system. The guest compiles it with its own tcc (to a
- * file: `tcc -run` from the static tcc would give the program a second, uninitialised libc) and runs
+ * Lists what a test needs to judge a root file system; the guest compiles it with its own tcc and runs
  * it. It reads every regular file of the root's own file system (other mounts are skipped) and prints,
  * one tab-separated line each: every ELF file with its class, machine, type, program interpreter and
  * needed libraries; every file that contains one of the strings given as arguments; every file it
