@@ -11,8 +11,10 @@ build_stage() {
 		$cc -I. -c "lib/$src" -o "$3/${src%.*}.o"
 	done
 	$1 -ar rcs "$3/libtcc1.a" "$3/libtcc1.o" "$3/va_list.o" "$3/alloca86_64.o" "$3/alloca86_64-bt.o"
-	# The settings of the tcc step's configure, for one compile of the whole compiler.
-	$cc -static -DTCC_TARGET_X86_64 -DTCC_MUSL -DCONFIG_TCC_SYSINCLUDEPATHS='"{B}/include:/usr/include"' \
+	# The settings of the tcc step's configure, for one compile of the whole compiler. Linked against
+	# musl's libc.so, not statically: a static tcc cannot dlopen libc.so for `tcc -run`, so it links
+	# libc.a into the program instead, a second libc that nothing initialised, and malloc crashes.
+	$cc -DTCC_TARGET_X86_64 -DTCC_MUSL -DCONFIG_TCC_SYSINCLUDEPATHS='"{B}/include:/usr/include"' \
 		-DCONFIG_TCC_LIBPATHS='"/usr/lib"' -DCONFIG_TCC_CRTPREFIX='"/usr/lib"' -I. -o "$3/tcc" tcc.c
 }
 
