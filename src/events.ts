@@ -117,6 +117,8 @@ export type TestEvent =
       error?: string;
       /** The console log of the machine the test drove. */
       consoleLog?: string;
+      /** What the test proves when it passes (the module's `evidence` export). */
+      evidence?: string[];
     }
   | { type: "test:skipped"; image: string; module: string; test: string; reason: string }
   | {

@@ -3,4 +3,4 @@
  * `exports`), so that they type-check against the Machine API.
  */
 export type { CommandResult, Machine, MachineOptions, TimeoutOption } from "./machine.ts";
-export type { TestContext, TestFunction, TestModule } from "./test-module.ts";
+export type { TestContext, TestEvidence, TestFunction, TestModule } from "./test-module.ts";

@@ -113,10 +113,11 @@ async function runModule(
       }
       emit({ type: "test:start", ...base, test: test.name });
       const testStarted = performance.now();
+      const evidence = test.evidence.length > 0 ? { evidence: test.evidence } : {};
       try {
         await test.run(machine, context);
         const ms = Math.round(performance.now() - testStarted);
-        emit({ type: "test:done", ...base, test: test.name, ok: true, ms, consoleLog });
+        emit({ type: "test:done", ...base, test: test.name, ok: true, ms, consoleLog, ...evidence });
         results.push({ ...base, name: test.name, status: "passed", ms, consoleLog });
       } catch (error) {
         const ms = Math.round(performance.now() - testStarted);
@@ -129,6 +130,7 @@ async function runModule(
           ms,
           error: failure.details,
           consoleLog,
+          ...evidence,
         });
         results.push({ ...base, name: test.name, status: "failed", ms, consoleLog, ...failure });
         skipReason = `an earlier test of ${module.display} failed: ${test.name}`;

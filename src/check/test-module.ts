@@ -10,6 +10,10 @@
  *         await machine.succeed("true");
  *       },
  *     } satisfies TestModule;
+ *
+ * A module may also export what its cases prove about the system, for the run's report:
+ *
+ *     export const evidence = { buildsSoftware: ["compiles a program"] } satisfies TestEvidence;
  */
 import { pathToFileURL } from "node:url";
 import { describeCause, RootstockError } from "../errors.ts";
@@ -30,16 +34,27 @@ export type TestFunction = (machine: Machine, context: TestContext) => Promise<v
 
 export type TestModule = Record<string, TestFunction>;
 
+/** Claims a report answers from passing tests, each naming cases of the module. */
+export interface TestEvidence {
+  /** Cases that build software inside the system: "Can install further software from source". */
+  buildsSoftware?: readonly string[];
+}
+
+export type EvidenceKind = keyof TestEvidence;
+const EVIDENCE_KINDS: readonly EvidenceKind[] = ["buildsSoftware"];
+
 export interface TestCase {
   name: string;
   run: TestFunction;
+  /** What the case proves when it passes, from the module's `evidence` export. */
+  evidence: EvidenceKind[];
 }
 
 /** Imports a test module and lists its cases; `display` names it in messages. */
 export async function loadTestModule(path: string, display: string): Promise<TestCase[]> {
-  let loaded: { default?: unknown };
+  let loaded: { default?: unknown; evidence?: unknown };
   try {
-    loaded = (await import(pathToFileURL(path).href)) as { default?: unknown };
+    loaded = (await import(pathToFileURL(path).href)) as { default?: unknown; evidence?: unknown };
   } catch (error) {
     throw new RootstockError(
       "ERR_CHECK_TEST_MODULE",
@@ -76,7 +91,7 @@ export async function loadTestModule(path: string, display: string): Promise<Tes
         },
       );
     }
-    cases.push({ name, run: run as TestFunction });
+    cases.push({ name, run: run as TestFunction, evidence: [] });
   }
   if (cases.length === 0) {
     throw new RootstockError("ERR_CHECK_TEST_MODULE", `test module ${display} declares no tests`, {
@@ -84,5 +99,45 @@ export async function loadTestModule(path: string, display: string): Promise<Tes
       hint: `write: ${shape}`,
     });
   }
+  applyEvidence(cases, loaded.evidence, display);
   return cases;
+}
+
+/** Marks cases with the module's `evidence` export; a claim about a case that is not there is an error. */
+function applyEvidence(cases: TestCase[], evidence: unknown, display: string): void {
+  if (evidence === undefined) return;
+  const shape = 'export const evidence = { buildsSoftware: ["compiles a program"] } satisfies TestEvidence;';
+  if (evidence === null || typeof evidence !== "object" || Array.isArray(evidence)) {
+    throw new RootstockError("ERR_CHECK_TEST_MODULE", `test module ${display}: "evidence" is not an object`, {
+      file: display,
+      hint: `write: ${shape}`,
+    });
+  }
+  for (const [kind, names] of Object.entries(evidence)) {
+    if (!EVIDENCE_KINDS.includes(kind as EvidenceKind)) {
+      throw new RootstockError(
+        "ERR_CHECK_TEST_MODULE",
+        `test module ${display}: evidence "${kind}" is not a known claim`,
+        { file: display, hint: `known claims: ${EVIDENCE_KINDS.join(", ")}` },
+      );
+    }
+    if (!Array.isArray(names) || names.some((name) => typeof name !== "string")) {
+      throw new RootstockError(
+        "ERR_CHECK_TEST_MODULE",
+        `test module ${display}: evidence.${kind} is not a list of test names`,
+        { file: display, hint: `write: ${shape}` },
+      );
+    }
+    for (const name of names as string[]) {
+      const test = cases.find((candidate) => candidate.name === name);
+      if (!test) {
+        throw new RootstockError(
+          "ERR_CHECK_TEST_MODULE",
+          `test module ${display}: evidence.${kind} names "${name}", which is not a test of the module`,
+          { file: display, hint: `its tests: ${cases.map((candidate) => `"${candidate.name}"`).join(", ")}` },
+        );
+      }
+      test.evidence.push(kind as EvidenceKind);
+    }
+  }
 }

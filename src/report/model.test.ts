@@ -76,3 +76,18 @@ test("report.html is self-contained and marks lanes, cache hits and the critical
   assert.match(html, /<a href="logs\/libc\.log">log<\/a>/);
   assert.match(html, /console \(last 2 lines\)/);
 });
+
+test("only tests that declare they build software answer 'Can install further software'", () => {
+  const field = (events: ReturnType<typeof journal>) =>
+    renderMarkdown(reportFromEvents(events))
+      .split("\n")
+      .find((line) => line.includes("Can install further software from source"));
+  const unclaimed = journal().map((event) =>
+    event.type === "test:done" ? { ...event, evidence: undefined } : event,
+  );
+  assert.match(field(unclaimed) ?? "", /Not tested in this run/);
+  const failed = journal().map((event) =>
+    event.type === "test:done" && event.evidence ? { ...event, ok: false, error: "tcc: not found" } : event,
+  );
+  assert.match(field(failed) ?? "", /Not shown: "tcc compiles and runs a program" failed/);
+});

@@ -54,6 +54,8 @@ export interface TestRecord {
   ok: boolean;
   ms: number;
   error?: string;
+  /** What the test proves when it passes, as its module declared (`buildsSoftware`). */
+  evidence?: string[];
 }
 
 export interface RunReport {
@@ -185,6 +187,7 @@ export function reportFromEvents(events: readonly TimedEvent[]): RunReport {
           ok: event.ok,
           ms: event.ms,
           ...(event.error === undefined ? {} : { error: event.error }),
+          ...(event.evidence === undefined ? {} : { evidence: event.evidence }),
         });
         break;
       case "vm:accel":

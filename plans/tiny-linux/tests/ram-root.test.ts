@@ -7,6 +7,8 @@ import assert from "node:assert/strict";
 import type { TestModule } from "rootstock/check";
 import system from "./system.test.ts";
 
+export { evidence } from "./system.test.ts";
+
 export default {
   ...system,
 

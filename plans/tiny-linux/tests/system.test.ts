@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { TestModule } from "rootstock/check";
+import type { TestEvidence, TestModule } from "rootstock/check";
 import { bootedKernelRelease, declaredKernelRelease } from "./kernel-release.ts";
 
 /** The only program interpreter a dynamic executable may name, and the only library it may need. */
@@ -30,6 +30,11 @@ const HOST_STRINGS = [
   "/build/",
   "/out/",
 ];
+
+/** The report's "Can install further software from source" is answered by this case. */
+export const evidence = {
+  buildsSoftware: ["compiles and runs a C program with its own tcc"],
+} satisfies TestEvidence;
 
 export default {
   async "boots the plan's kernel to a shell"(machine) {
