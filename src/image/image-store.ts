@@ -4,9 +4,10 @@
  * progress from a dead one's leftovers) and renamed into place whole, so a present key is a complete image.
  */
 import { randomBytes } from "node:crypto";
-import { mkdir, readdir, readFile, rename, rm } from "node:fs/promises";
+import { mkdir, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Compression, ImageKind } from "../plan/types.ts";
+import { evictEntry, renameIntoPlace } from "../store/entry-rename.ts";
 
 export interface ImageManifest {
   format: string;
@@ -58,26 +59,12 @@ export class ImageStore {
 
   /** Moves a finished entry folder into place; if another build got there first, keeps that one. */
   async commit(key: string, built: string): Promise<void> {
-    try {
-      await rename(built, this.dir(key));
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code !== "ENOTEMPTY" && code !== "EEXIST") throw error;
-      await rm(built, { recursive: true, force: true });
-    }
+    await renameIntoPlace(built, this.dir(key));
   }
 
   /** Takes an entry out in one rename (for gc), returning where it went. */
-  async evict(key: string): Promise<string | undefined> {
-    const trash = join(this.tmpDir, `evicted.${key}.${randomBytes(4).toString("hex")}`);
-    await mkdir(this.tmpDir, { recursive: true });
-    try {
-      await rename(this.dir(key), trash);
-      return trash;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-      throw error;
-    }
+  evict(key: string): Promise<string | undefined> {
+    return evictEntry(this.dir(key), this.tmpDir, key);
   }
 
   /** Undoes `evict`, unless the key was built again meanwhile. */

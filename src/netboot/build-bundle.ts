@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { digestFile, sha256Json, sha256Text } from "../digest.ts";
 import { RootstockError } from "../errors.ts";
 import { type Emit, ignoreEvents } from "../events.ts";
+import { isTakenError } from "../store/entry-rename.ts";
 import { StoreLocks } from "../store/store-locks.ts";
 import {
   type BundleFile,
@@ -283,8 +284,7 @@ async function commit(built: string, dir: string): Promise<void> {
   try {
     await rename(built, dir);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
     // Another run committed the same key first: both are the same bundle.
-    if (code !== "ENOTEMPTY" && code !== "EEXIST") throw error;
+    if (!isTakenError(error)) throw error;
   }
 }

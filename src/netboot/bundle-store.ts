@@ -1,11 +1,6 @@
-/**
- * The netboot bundles of a store (`<store>/netboot/<key>/`) as gc sees them: their keys, taking one out
- * in a single rename and putting it back, and the assembly folders left in `netboot/tmp/`. A bundle is
- * in use while a kept run lists its key (RunSession.useEntries("netboot", …)).
- */
-import { randomBytes } from "node:crypto";
-import { mkdir, readdir, rename, rm } from "node:fs/promises";
+import { readdir } from "node:fs/promises";
 import { join } from "node:path";
+import { evictEntry, renameIntoPlace } from "../store/entry-rename.ts";
 import { StoreLocks } from "../store/store-locks.ts";
 import { bundleStoreDir, bundleTmpDir, scratchLockName } from "./build-bundle.ts";
 
@@ -28,28 +23,13 @@ export class BundleStore {
   }
 
   /** Takes a bundle out in one rename (a server sees it whole or not at all); returns where it went. */
-  async evict(key: string): Promise<string | undefined> {
-    const tmp = bundleTmpDir(this.storeDir);
-    await mkdir(tmp, { recursive: true });
-    const trash = join(tmp, `evicted.${key}.${randomBytes(4).toString("hex")}`);
-    try {
-      await rename(this.dir(key), trash);
-      return trash;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-      throw error;
-    }
+  evict(key: string): Promise<string | undefined> {
+    return evictEntry(this.dir(key), bundleTmpDir(this.storeDir), key);
   }
 
   /** Undoes `evict`, unless the bundle was made again meanwhile. */
   async restore(key: string, evicted: string): Promise<void> {
-    try {
-      await rename(evicted, this.dir(key));
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code !== "ENOTEMPTY" && code !== "EEXIST") throw error;
-      await rm(evicted, { recursive: true, force: true });
-    }
+    await renameIntoPlace(evicted, this.dir(key));
   }
 
   /**

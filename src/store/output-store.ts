@@ -6,10 +6,11 @@
  */
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
-import { mkdir, readdir, readFile, rename, rm, stat } from "node:fs/promises";
+import { readdir, readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Digest } from "../digest.ts";
 import { describeCause, isRootstockError, RootstockError } from "../errors.ts";
+import { evictEntry, isTakenError, renameIntoPlace } from "./entry-rename.ts";
 import { computeManifest, type Manifest } from "./manifest.ts";
 
 /** Where the output tree of the entry `key` is (whether or not it exists). */
@@ -150,8 +151,7 @@ export class OutputStore {
       try {
         renameSync(staging, this.entryDir(meta.key));
       } catch (error) {
-        const code = (error as NodeJS.ErrnoException).code;
-        if (code !== "ENOTEMPTY" && code !== "EEXIST") throw error;
+        if (!isTakenError(error)) throw error;
         const existing = await this.record(meta.key);
         return { path: this.outputPath(meta.key), record: existing ?? record, existed: true };
       }
@@ -165,26 +165,12 @@ export class OutputStore {
    * Takes an entry out of the store in one rename (readers see it whole or not at all), returning where
    * it went so that the caller can delete it or put it back.
    */
-  async evict(key: string): Promise<string | undefined> {
-    const trash = join(this.tmpDir, `evicted.${key}.${randomBytes(4).toString("hex")}`);
-    await mkdir(this.tmpDir, { recursive: true });
-    try {
-      await rename(this.entryDir(key), trash);
-      return trash;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-      throw error;
-    }
+  evict(key: string): Promise<string | undefined> {
+    return evictEntry(this.entryDir(key), this.tmpDir, key);
   }
 
   /** Undoes `evict`, unless the key was committed again meanwhile. */
   async restore(key: string, evicted: string): Promise<void> {
-    try {
-      await rename(evicted, this.entryDir(key));
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code !== "ENOTEMPTY" && code !== "EEXIST") throw error;
-      await rm(evicted, { recursive: true, force: true });
-    }
+    await renameIntoPlace(evicted, this.entryDir(key));
   }
 }
