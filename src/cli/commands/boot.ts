@@ -8,6 +8,7 @@ import { attachConsole } from "../../vm/attach-console.ts";
 import { buildFailure } from "../build-failure.ts";
 import type { CliContext } from "../context.ts";
 import { interruptible } from "../interruptible.ts";
+import { jobsOption, mirrorOption, offlineBuildOption, setOption } from "../options.ts";
 import { parseAccel } from "../parse-accel.ts";
 import { parseJobs } from "../parse-jobs.ts";
 import { planReporters } from "../plan-reporters.ts";
@@ -22,8 +23,6 @@ interface BootFlags {
   accel?: string;
 }
 
-const collect = (value: string, previous: string[]) => [...previous, value];
-
 export function registerBoot(program: Command, context: CliContext): void {
   program
     .command("boot")
@@ -32,15 +31,10 @@ export function registerBoot(program: Command, context: CliContext): void {
     .argument("[image]", "the image to boot (default: the plan's first bootable image)")
     .option("--persist", "write to copies of the disks kept outside the store, which later boots reuse")
     .option("--disk-dir <dir>", "where --persist keeps its copies (default: $XDG_DATA_HOME/rootstock/disks)")
-    .option("-j, --jobs <n>", "steps built at once (default: the number of cores)")
-    .option("--offline", "fetch nothing: fail, listing every missing source, if one is not in the store")
-    .option(
-      "--mirror <mirror>",
-      "a mirror (folder or URL) tried first when fetching (repeatable)",
-      collect,
-      [],
-    )
-    .option("--set <name=value>", "override a plan variable (repeatable)", collect, [])
+    .addOption(jobsOption())
+    .addOption(offlineBuildOption())
+    .addOption(mirrorOption())
+    .addOption(setOption())
     .option("--accel <accel>", "auto (KVM when a probe shows it works), kvm or tcg (default auto)")
     .action(async (dir: string, image: string | undefined, flags: BootFlags) => {
       const jobs = flags.jobs === undefined ? undefined : parseJobs(flags.jobs, 1);

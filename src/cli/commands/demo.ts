@@ -10,6 +10,7 @@ import { formatDuration } from "../../units.ts";
 import type { CliContext } from "../context.ts";
 import { createFetchReporter } from "../fetch-reporter.ts";
 import { interruptible } from "../interruptible.ts";
+import { mirrorOption } from "../options.ts";
 import { planReporters } from "../plan-reporters.ts";
 import { reportTestOutcome, shownPath } from "../test-outcome.ts";
 import { runDoctor } from "./doctor.ts";
@@ -22,8 +23,6 @@ interface DemoFlags {
   mirror: string[];
 }
 
-const collect = (value: string, previous: string[]) => [...previous, value];
-
 /** The main job: host check (and install, as root), fetch, build, images, boot tests, report. */
 export function registerDemo(program: Command, context: CliContext): void {
   program
@@ -33,12 +32,7 @@ export function registerDemo(program: Command, context: CliContext): void {
     )
     .argument("[plan]", "plan folder (default: plans/tiny-linux)")
     .option("--offline", "fetch nothing: use the store and mirrors only")
-    .option(
-      "--mirror <mirror>",
-      "a mirror (folder or URL) tried first when fetching (repeatable)",
-      collect,
-      [],
-    )
+    .addOption(mirrorOption())
     .action(async (planArg: string | undefined, flags: DemoFlags) => {
       const started = performance.now();
       const dir = planArg ?? shownPath(FLAGSHIP_PLAN);

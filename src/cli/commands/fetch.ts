@@ -7,9 +7,8 @@ import { formatBytes } from "../../units.ts";
 import type { CliContext } from "../context.ts";
 import { createFetchReporter } from "../fetch-reporter.ts";
 import { withInterrupt } from "../interrupt.ts";
+import { mirrorOption, setOption } from "../options.ts";
 import { parseJobs } from "../parse-jobs.ts";
-
-const collect = (value: string, previous: string[]) => [...previous, value];
 
 interface FetchFlags {
   offline?: boolean;
@@ -24,13 +23,8 @@ export function registerFetch(program: Command, context: CliContext): void {
     .description("make every pinned source of a plan present in the source store")
     .argument("<plan>", "plan folder")
     .option("--offline", "touch no network: use the store and folder mirrors only, and list what is missing")
-    .option(
-      "--mirror <mirror>",
-      "a mirror (folder or URL) tried first (repeatable; also $ROOTSTOCK_MIRRORS)",
-      collect,
-      [],
-    )
-    .option("--set <name=value>", "override a plan variable (repeatable)", collect, [])
+    .addOption(mirrorOption())
+    .addOption(setOption())
     .option("--jobs <n>", "downloads at once (default 4)")
     .action(async (dir: string, flags: FetchFlags) => {
       const { graph } = await openPlan(dir, {

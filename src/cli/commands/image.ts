@@ -7,6 +7,7 @@ import { formatBytes } from "../../units.ts";
 import { buildFailure } from "../build-failure.ts";
 import type { CliContext } from "../context.ts";
 import { interruptible } from "../interruptible.ts";
+import { jobsOption, mirrorOption, offlineBuildOption, setOption } from "../options.ts";
 import { parseJobs } from "../parse-jobs.ts";
 import { planReporters } from "../plan-reporters.ts";
 
@@ -17,23 +18,16 @@ interface ImageFlags {
   set: string[];
 }
 
-const collect = (value: string, previous: string[]) => [...previous, value];
-
 export function registerImage(program: Command, context: CliContext): void {
   program
     .command("image")
     .description("build the steps the images hold, then the images; print where each is")
     .argument("<plan>", "plan folder")
     .argument("[images...]", "the images to make (default: all of them)")
-    .option("-j, --jobs <n>", "steps built at once (default: the number of cores)")
-    .option("--offline", "fetch nothing: fail, listing every missing source, if one is not in the store")
-    .option(
-      "--mirror <mirror>",
-      "a mirror (folder or URL) tried first when fetching (repeatable)",
-      collect,
-      [],
-    )
-    .option("--set <name=value>", "override a plan variable (repeatable)", collect, [])
+    .addOption(jobsOption())
+    .addOption(offlineBuildOption())
+    .addOption(mirrorOption())
+    .addOption(setOption())
     .action(async (dir: string, images: string[], flags: ImageFlags) => {
       const jobs = flags.jobs === undefined ? undefined : parseJobs(flags.jobs, 1);
       const { graph, tools } = await openPlan(dir, {

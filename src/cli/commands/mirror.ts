@@ -8,9 +8,8 @@ import { formatBytes } from "../../units.ts";
 import type { CliContext } from "../context.ts";
 import { createFetchReporter } from "../fetch-reporter.ts";
 import { withInterrupt } from "../interrupt.ts";
+import { mirrorOption, setOption } from "../options.ts";
 import { parseJobs } from "../parse-jobs.ts";
-
-const collect = (value: string, previous: string[]) => [...previous, value];
 
 interface MirrorFlags {
   offline?: boolean;
@@ -28,13 +27,8 @@ export function registerMirror(program: Command, context: CliContext): void {
     .argument("<plan>", "plan folder")
     .argument("<dir>", "mirror folder (created; may already hold other plans' sources)")
     .option("--offline", "do not fetch what the store lacks; fail instead")
-    .option(
-      "--mirror <mirror>",
-      "a mirror tried first when fetching (repeatable; also $ROOTSTOCK_MIRRORS)",
-      collect,
-      [],
-    )
-    .option("--set <name=value>", "override a plan variable (repeatable)", collect, [])
+    .addOption(mirrorOption())
+    .addOption(setOption())
     .option("--jobs <n>", "downloads at once (default 4)")
     .action(async (plan: string, dir: string, flags: MirrorFlags) => {
       const { graph } = await openPlan(plan, {

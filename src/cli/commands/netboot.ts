@@ -12,6 +12,7 @@ import { parseVariableFlags } from "../../plan/open.ts";
 import { globalMirrors } from "../../sources/mirror.ts";
 import type { CliContext } from "../context.ts";
 import { createNetbootReporter } from "../netboot-reporter.ts";
+import { jobsOption, mirrorOption, offlineBuildOption, setOption } from "../options.ts";
 import { parseJobs } from "../parse-jobs.ts";
 import { createProgressReporter } from "../progress-reporter.ts";
 
@@ -25,8 +26,6 @@ interface NetbootFlags {
   mirror: string[];
   set: string[];
 }
-
-const collect = (value: string, previous: string[]) => [...previous, value];
 
 export function registerNetboot(program: Command, context: CliContext): void {
   program
@@ -46,16 +45,11 @@ export function registerNetboot(program: Command, context: CliContext): void {
       "--out <dir>",
       "write the bundle, its scripts and a LAN's dnsmasq config into a folder; serve nothing",
     )
-    .option("-j, --jobs <n>", "steps built at once (default: the number of cores)")
+    .addOption(jobsOption())
     .option("--json", "stream the run's events as JSON lines")
-    .option("--offline", "fetch nothing: fail, listing every missing source, if one is not in the store")
-    .option(
-      "--mirror <mirror>",
-      "a mirror (folder or URL) tried first when fetching (repeatable)",
-      collect,
-      [],
-    )
-    .option("--set <name=value>", "override a plan variable (repeatable)", collect, [])
+    .addOption(offlineBuildOption())
+    .addOption(mirrorOption())
+    .addOption(setOption())
     .action(async (dir: string, image: string | undefined, flags: NetbootFlags) => {
       // Every flag is checked before anything is built.
       const listen = parseListen(flags.listen ?? `${DEFAULT_LISTEN.host}:${DEFAULT_LISTEN.port}`);

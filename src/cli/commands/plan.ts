@@ -2,8 +2,7 @@ import type { Command } from "commander";
 import { openPlan, parseVariableFlags } from "../../plan/open.ts";
 import { renderDot, renderGraphText, renderSteps } from "../../plan/render.ts";
 import type { CliContext } from "../context.ts";
-
-const collect = (value: string, previous: string[]) => [...previous, value];
+import { setOption } from "../options.ts";
 
 export function registerPlan(program: Command, context: CliContext): void {
   const plan = program.command("plan").description("inspect a plan without building it");
@@ -12,7 +11,7 @@ export function registerPlan(program: Command, context: CliContext): void {
     .command("show")
     .description("print the resolved steps in order, with their keys")
     .argument("<plan>", "plan folder")
-    .option("--set <name=value>", "override a plan variable (repeatable)", collect, [])
+    .addOption(setOption())
     .option("--json", "print JSON")
     .action(async (dir: string, options: { set: string[]; json?: boolean }) => {
       const { graph } = await openPlan(dir, { variables: parseVariableFlags(options.set) });
@@ -39,7 +38,7 @@ export function registerPlan(program: Command, context: CliContext): void {
     .command("graph")
     .description("print the dependency graph (text, or DOT with --dot)")
     .argument("<plan>", "plan folder")
-    .option("--set <name=value>", "override a plan variable (repeatable)", collect, [])
+    .addOption(setOption())
     .option("--dot", "print Graphviz DOT")
     .action(async (dir: string, options: { set: string[]; dot?: boolean }) => {
       const { graph } = await openPlan(dir, { variables: parseVariableFlags(options.set) });

@@ -6,6 +6,7 @@ import { EventBus } from "../../events.ts";
 import { openPlan, parseVariableFlags } from "../../plan/open.ts";
 import { globalMirrors } from "../../sources/mirror.ts";
 import type { CliContext } from "../context.ts";
+import { jobsOption, mirrorOption, offlineBuildOption, setOption } from "../options.ts";
 import { createProgressReporter } from "../progress-reporter.ts";
 
 interface RunFlags {
@@ -19,27 +20,20 @@ interface RunFlags {
   set: string[];
 }
 
-const collect = (value: string, previous: string[]) => [...previous, value];
-
 export function registerRun(program: Command, context: CliContext): void {
   program
     .command("run")
     .description("build a plan, or the named steps and what they need; cached steps are skipped")
     .argument("<plan>", "plan folder")
     .argument("[steps...]", "build only these steps and their dependencies")
-    .option("-j, --jobs <n>", "steps built at once (default: the number of cores)")
+    .addOption(jobsOption())
     .option("-k, --keep-going", "build everything that does not depend on a failed step")
     .option("--explain", "say for each step why it runs or why it is skipped")
     .option("--dry-run", "explain only; build nothing")
     .option("--json", "stream the run's events as JSON lines")
-    .option("--offline", "fetch nothing: fail, listing every missing source, if one is not in the store")
-    .option(
-      "--mirror <mirror>",
-      "a mirror (folder or URL) tried first when fetching (repeatable)",
-      collect,
-      [],
-    )
-    .option("--set <name=value>", "override a plan variable (repeatable)", collect, [])
+    .addOption(offlineBuildOption())
+    .addOption(mirrorOption())
+    .addOption(setOption())
     .action(async (dir: string, steps: string[], flags: RunFlags) => {
       const jobs = flags.jobs === undefined ? undefined : Number(flags.jobs);
       if (jobs !== undefined && !(Number.isInteger(jobs) && jobs > 0)) {

@@ -7,8 +7,7 @@ import { SourceStore } from "../../sources/source-store.ts";
 import { formatBytes } from "../../units.ts";
 import type { CliContext } from "../context.ts";
 import { withInterrupt } from "../interrupt.ts";
-
-const collect = (value: string, previous: string[]) => [...previous, value];
+import { setOption } from "../options.ts";
 
 export function registerSources(program: Command, context: CliContext): void {
   const sources = program.command("sources").description("the source store: what is there, and adding to it");
@@ -18,7 +17,7 @@ export function registerSources(program: Command, context: CliContext): void {
     .description("admit local files into the source store by their sha256")
     .argument("<file...>", "files, or folders of files")
     .option("--plan <plan>", "admit only files a source of this plan pins, and say which step each serves")
-    .option("--set <name=value>", "override a plan variable (repeatable)", collect, [])
+    .addOption(setOption())
     .action(async (files: string[], flags: { plan?: string; set: string[] }) => {
       const pins = flags.plan
         ? planSources(
@@ -66,7 +65,7 @@ export function registerSources(program: Command, context: CliContext): void {
     .command("list")
     .description("every source of a plan, and whether the store has it")
     .argument("<plan>", "plan folder")
-    .option("--set <name=value>", "override a plan variable (repeatable)", collect, [])
+    .addOption(setOption())
     .action(async (dir: string, flags: { set: string[] }) => {
       const { graph } = await openPlan(dir, {
         variables: parseVariableFlags(flags.set),

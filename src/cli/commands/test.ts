@@ -4,6 +4,7 @@ import { parseVariableFlags } from "../../plan/open.ts";
 import { globalMirrors } from "../../sources/mirror.ts";
 import type { CliContext } from "../context.ts";
 import { interruptible } from "../interruptible.ts";
+import { jobsOption, mirrorOption, offlineBuildOption, setOption } from "../options.ts";
 import { parseAccel } from "../parse-accel.ts";
 import { parseJobs } from "../parse-jobs.ts";
 import { planReporters } from "../plan-reporters.ts";
@@ -17,23 +18,16 @@ interface TestFlags {
   accel?: string;
 }
 
-const collect = (value: string, previous: string[]) => [...previous, value];
-
 export function registerTest(program: Command, context: CliContext): void {
   program
     .command("test")
     .description("build what the tested images need, make them, boot each and run its tests")
     .argument("<plan>", "plan folder")
     .argument("[images...]", "the images to test (default: every image with tests)")
-    .option("-j, --jobs <n>", "steps built at once (default: the number of cores)")
-    .option("--offline", "fetch nothing: fail, listing every missing source, if one is not in the store")
-    .option(
-      "--mirror <mirror>",
-      "a mirror (folder or URL) tried first when fetching (repeatable)",
-      collect,
-      [],
-    )
-    .option("--set <name=value>", "override a plan variable (repeatable)", collect, [])
+    .addOption(jobsOption())
+    .addOption(offlineBuildOption())
+    .addOption(mirrorOption())
+    .addOption(setOption())
     .option("--accel <accel>", "auto (KVM when a probe shows it works), kvm or tcg (default auto)")
     .action(async (dir: string, images: string[], flags: TestFlags) => {
       const jobs = flags.jobs === undefined ? undefined : parseJobs(flags.jobs, 1);
