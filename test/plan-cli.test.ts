@@ -1,5 +1,6 @@
 /** `rootstock plan show` and `plan graph` on the example plan, as a user runs them. */
 import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
 import { describe, test } from "node:test";
 import { runCli, STACK_LINE } from "./helpers/cli.ts";
 
@@ -62,4 +63,13 @@ describe("plan show / plan graph on plans/example", () => {
     assert.equal(code, 2);
     assert.match(stderr, /missing required argument 'plan'/);
   });
+});
+
+test("--version prints rootstock's version", async () => {
+  const { version } = JSON.parse(await readFile(new URL("../package.json", import.meta.url), "utf8"));
+  for (const flag of ["--version", "-V"]) {
+    const { code, stdout } = await runCli([flag]);
+    assert.equal(code, 0);
+    assert.equal(stdout, `${version}\n`);
+  }
 });

@@ -1,5 +1,6 @@
 /** The rootstock command line: thin commands over the library, errors rendered once, here. */
 import { Command, CommanderError } from "commander";
+import { ROOTSTOCK_VERSION } from "../version.ts";
 import { registerCommands } from "./commands/index.ts";
 import { CliContext } from "./context.ts";
 import { EXIT_USER_ERROR, renderError } from "./render-error.ts";
@@ -19,6 +20,7 @@ export async function main(argv: readonly string[], context = new CliContext()):
       "where sources, outputs and runs are kept (default: $ROOTSTOCK_STORE or $XDG_CACHE_HOME/rootstock)",
     )
     .option("--no-color", "plain text output")
+    .version(ROOTSTOCK_VERSION, "-V, --version", "print rootstock's version")
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride()
     .configureOutput({

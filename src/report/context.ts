@@ -1,14 +1,12 @@
 /** Gathers what a report needs to say about a run: the plan, the host, the seeds, the revisions. */
 import { readFile } from "node:fs/promises";
 import { cpus, release, totalmem } from "node:os";
-import { join } from "node:path";
 import { sha256Json } from "../digest.ts";
 import type { RunContext } from "../events.ts";
 import type { ToolIdentity } from "../host/tools.ts";
 import type { Graph } from "../plan/graph.ts";
+import { ROOTSTOCK_DIR, ROOTSTOCK_VERSION } from "../version.ts";
 import { gitRevision } from "./git-revision.ts";
-
-const ROOTSTOCK_DIR = join(import.meta.dirname, "..", "..");
 
 export interface DescribeRunOptions {
   /** The command that makes the run (default "run"). */
@@ -21,12 +19,10 @@ export async function describeRun(
   options: DescribeRunOptions = {},
 ): Promise<RunContext> {
   const { plan } = graph;
-  const [planRevision, rootstockRevision, version, os] = await Promise.all([
+  const version = ROOTSTOCK_VERSION;
+  const [planRevision, rootstockRevision, os] = await Promise.all([
     gitRevision(plan.dir),
     gitRevision(ROOTSTOCK_DIR),
-    readFile(join(ROOTSTOCK_DIR, "package.json"), "utf8").then(
-      (text) => (JSON.parse(text) as { version: string }).version,
-    ),
     osName(),
   ]);
   const processors = cpus();
