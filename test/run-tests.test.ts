@@ -40,7 +40,7 @@ test("runs each module on its own machine and reports every case", async () => {
         modules: modules("boot.ts", "failing.ts", "broken.ts"),
       },
     ],
-    { runDir, emit: (event) => events.push(event) },
+    { runDir, emit: (event) => events.push(event), machines: 2 },
   );
   assert.equal(result.ok, false);
   assert.deepEqual(
@@ -61,9 +61,16 @@ test("runs each module on its own machine and reports every case", async () => {
   assert.match(result.cases[6]?.message ?? "", /has no default export of test cases/);
 
   const testEvents = events.filter((event) => event.type.startsWith("test:"));
+  const ofModule = (module: string) =>
+    testEvents.flatMap((event) => ("module" in event && event.module === module ? [event.type] : []));
+  assert.deepEqual(ofModule("tests/boot.ts").slice(0, 2), ["test:start", "test:done"]);
+  // Two machines at once: the second module starts before the first one's first test is done.
   assert.deepEqual(
-    testEvents.slice(0, 2).map((event) => event.type),
-    ["test:start", "test:done"],
+    testEvents.slice(0, 2).map((event) => ("module" in event ? [event.type, event.module] : [])),
+    [
+      ["test:start", "tests/boot.ts"],
+      ["test:start", "tests/failing.ts"],
+    ],
   );
   const summary = testEvents.at(-1);
   assert.ok(summary?.type === "test:summary");

@@ -1,13 +1,16 @@
 /**
  * Runs boot tests: for each test module of each image, one machine, its cases in order. The first
  * failure of a module skips the rest of it (they share the machine's state); the machine is stopped
- * whatever happens. Results go to events, `junit.xml` and `results.json` in the run folder, with one
- * console log per machine.
+ * whatever happens. Modules share nothing, so their machines run side by side, one per core by
+ * default (a TCG guest keeps one core busy). Results go to events, `junit.xml` and `results.json` in
+ * the run folder, in the order the modules are listed, with one console log per machine.
  */
 import { mkdir, writeFile } from "node:fs/promises";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { isRootstockError } from "../errors.ts";
 import { type Emit, ignoreEvents } from "../events.ts";
+import { inParallel } from "../in-parallel.ts";
 import { renderJunit, type TestCaseResult } from "./junit.ts";
 import { Machine, type MachineOptions } from "./machine.ts";
 import { loadTestModule, type TestCase, type TestContext } from "./test-module.ts";
@@ -27,6 +30,8 @@ export interface RunTestsOptions {
   runDir: string;
   emit?: Emit;
   signal?: AbortSignal;
+  /** Machines running at once (default: the number of cores). */
+  machines?: number;
 }
 
 export interface TestRunResult {
@@ -44,12 +49,13 @@ export async function runTests(
   const emit = options.emit ?? ignoreEvents;
   const started = performance.now();
   await mkdir(options.runDir, { recursive: true });
-  const cases: TestCaseResult[] = [];
-  for (const target of targets) {
-    for (const module of target.modules) {
-      cases.push(...(await runModule(target, module, options, emit)));
-    }
-  }
+  const modules = targets.flatMap((target) => target.modules.map((module) => ({ target, module })));
+  const byModule: TestCaseResult[][] = [];
+  // No signal here: after a cancel, each module still records its cases as skipped.
+  await inParallel(modules, options.machines ?? availableParallelism(), async ({ target, module }, index) => {
+    byModule[index] = await runModule(target, module, options, emit);
+  });
+  const cases = byModule.flat();
   const junit = join(options.runDir, "junit.xml");
   await writeFile(junit, renderJunit(cases));
   await writeFile(join(options.runDir, "results.json"), `${JSON.stringify(cases, null, 2)}\n`);

@@ -42,6 +42,8 @@ export interface TestPlanOptions {
   accel?: Accelerator | "auto";
   /** The command the run is recorded as (default "test"; the demo says "demo"). */
   command?: string;
+  /** Test machines running at once (default: the number of cores). */
+  machines?: number;
 }
 
 export interface TestPlanResult {
@@ -123,6 +125,7 @@ export async function testPlan(plan: string | Graph, options: TestPlanOptions): 
       runDir: session.runDir,
       emit: session.emit,
       ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.machines === undefined ? {} : { machines: options.machines }),
     });
     const reports = await session.close({ ok: tests.ok, interrupted: interrupted() });
     return {

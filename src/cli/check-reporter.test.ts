@@ -75,3 +75,17 @@ test("live: the running test is a status line redrawn in place, and results are 
   assert.doesNotMatch(text(), /^▶ rootfs boot › boots\n/m, "no start line of its own");
   assert.match(text(), /✓ rootfs boot › boots\s+1\.2s\n/);
 });
+
+test("live: machines side by side share the status line, and each leaves it when done", () => {
+  const { context, text } = capture();
+  const reporter = createCheckReporter(context, { live: true });
+  const other = { image: "initramfs", module: "tests/system.test.ts" };
+  reporter.listener(at(0, { type: "test:start", ...base, test: "boots" }));
+  reporter.listener(at(1, { type: "test:start", ...other, test: "compiles" }));
+  reporter.listener(at(900, { type: "test:done", ...base, test: "boots", ok: true, ms: 900 }));
+  const afterFirst = text().slice(text().lastIndexOf("✓"));
+  reporter.stop();
+  assert.match(text(), /▶ rootfs boot › boots \S+ {2}▶ initramfs system › compiles/);
+  assert.match(afterFirst, /▶ initramfs system › compiles/);
+  assert.doesNotMatch(afterFirst, /▶ rootfs boot › boots/);
+});

@@ -22,7 +22,8 @@ export interface CheckReporter {
 }
 
 export function createCheckReporter(context: CliContext, options: CheckReporterOptions): CheckReporter {
-  let running: { label: string; since: number } | undefined;
+  // What runs now (test machines run side by side), by key: its label and since when.
+  const running = new Map<string, { label: string; since: number }>();
   let statusShown = false;
   let lastAccel = "";
   const columns = () => (context.stdout as NodeJS.WriteStream).columns || 100;
@@ -32,8 +33,10 @@ export function createCheckReporter(context: CliContext, options: CheckReporterO
     statusShown = false;
   };
   const drawStatus = () => {
-    if (!options.live || !running) return;
-    let line = `▶ ${running.label} ${formatDuration(Date.now() - running.since)}`;
+    if (!options.live || running.size === 0) return;
+    let line = [...running.values()]
+      .map((item) => `▶ ${item.label} ${formatDuration(Date.now() - item.since)}`)
+      .join("  ");
     if (line.length > columns() - 1) line = `${line.slice(0, columns() - 2)}…`;
     context.stdout.write(`\r\x1b[K${context.style("dim", line)}`);
     statusShown = true;
@@ -43,8 +46,8 @@ export function createCheckReporter(context: CliContext, options: CheckReporterO
     context.out(line);
     drawStatus();
   };
-  const start = (label: string, since: number) => {
-    running = { label, since };
+  const start = (key: string, label: string, since: number) => {
+    running.set(key, { label, since });
     if (options.live) drawStatus();
     else print(`▶ ${label}`);
   };
@@ -54,7 +57,7 @@ export function createCheckReporter(context: CliContext, options: CheckReporterO
   const listener = (event: TimedEvent) => {
     switch (event.type) {
       case "image:start":
-        start(`image ${event.image} (${event.kind})`, event.time);
+        start(`image ${event.image}`, `image ${event.image} (${event.kind})`, event.time);
         break;
       case "image:waiting":
         print(`${context.style("yellow", "…")} image ${event.image} waits: ${event.reason}`);
@@ -65,13 +68,13 @@ export function createCheckReporter(context: CliContext, options: CheckReporterO
         );
         break;
       case "image:done":
-        running = undefined;
+        running.delete(`image ${event.image}`);
         print(
           `${context.style("green", "✓")} image ${event.image.padEnd(16)} ${formatDuration(event.ms).padStart(7)}  ${formatBytes(event.bytes)}`,
         );
         break;
       case "image:failed":
-        running = undefined;
+        running.delete(`image ${event.image}`);
         print(`${context.style(["bold", "red"], "✗")} image ${event.image}: ${event.error}`);
         break;
       case "vm:accel": {
@@ -83,10 +86,10 @@ export function createCheckReporter(context: CliContext, options: CheckReporterO
         break;
       }
       case "test:start":
-        start(testLabel(event), event.time);
+        start(testLabel(event), testLabel(event), event.time);
         break;
       case "test:done": {
-        running = undefined;
+        running.delete(testLabel(event));
         const mark = event.ok ? context.style("green", "✓") : context.style(["bold", "red"], "✗");
         print(`${mark} ${testLabel(event).padEnd(40)} ${formatDuration(event.ms).padStart(7)}`);
         if (!event.ok) {
@@ -104,7 +107,7 @@ export function createCheckReporter(context: CliContext, options: CheckReporterO
         print(`${context.style("dim", "-")} ${testLabel(event)} skipped: ${event.reason}`);
         break;
       case "test:summary": {
-        running = undefined;
+        running.clear();
         clearStatus();
         const parts = [`${event.passed} passed`];
         if (event.failed > 0) parts.push(`${event.failed} failed`);

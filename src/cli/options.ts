@@ -19,3 +19,6 @@ export const mirrorOption = () =>
 
 export const setOption = () =>
   new Option("--set <name=value>", "override a plan variable (repeatable)").argParser(collect).default([]);
+
+export const machinesOption = () =>
+  new Option("--machines <n>", "test machines running at once (default: the number of cores)");

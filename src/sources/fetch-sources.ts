@@ -7,6 +7,7 @@
 import { mkdir, stat } from "node:fs/promises";
 import { describeCause, RootstockError, RootstockErrors } from "../errors.ts";
 import { type Emit, ignoreEvents } from "../events.ts";
+import { inParallel } from "../in-parallel.ts";
 import type { Source } from "../plan/types.ts";
 import { type Candidate, candidatesFor, usesNetwork } from "./candidates.ts";
 import { fetchDebianSource } from "./debian-source.ts";
@@ -366,21 +367,4 @@ function failureError(
       hint: "add a mirror that has them (--mirror, $ROOTSTOCK_MIRRORS, or the source's `mirrors`), or fetch them another way and run `rootstock sources import FILE…`",
     },
   );
-}
-
-/** Runs `work` over `items`, at most `limit` at once; stops taking new items once `signal` aborts. */
-async function inParallel<T>(
-  items: readonly T[],
-  limit: number,
-  work: (item: T) => Promise<void>,
-  signal: AbortSignal | undefined,
-): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length && !signal?.aborted) {
-      const item = items[next++] as T;
-      await work(item);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
 }

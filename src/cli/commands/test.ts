@@ -4,9 +4,9 @@ import { parseVariableFlags } from "../../plan/open.ts";
 import { globalMirrors } from "../../sources/mirror.ts";
 import type { CliContext } from "../context.ts";
 import { interruptible } from "../interruptible.ts";
-import { jobsOption, mirrorOption, offlineBuildOption, setOption } from "../options.ts";
+import { jobsOption, machinesOption, mirrorOption, offlineBuildOption, setOption } from "../options.ts";
 import { parseAccel } from "../parse-accel.ts";
-import { parseJobs } from "../parse-jobs.ts";
+import { parseCount, parseJobs } from "../parse-jobs.ts";
 import { planReporters } from "../plan-reporters.ts";
 import { reportTestOutcome } from "../test-outcome.ts";
 
@@ -16,6 +16,7 @@ interface TestFlags {
   mirror: string[];
   set: string[];
   accel?: string;
+  machines?: string;
 }
 
 export function registerTest(program: Command, context: CliContext): void {
@@ -29,9 +30,11 @@ export function registerTest(program: Command, context: CliContext): void {
     .addOption(mirrorOption())
     .addOption(setOption())
     .option("--accel <accel>", "auto (KVM when a probe shows it works), kvm or tcg (default auto)")
+    .addOption(machinesOption())
     .action(async (dir: string, images: string[], flags: TestFlags) => {
       const jobs = flags.jobs === undefined ? undefined : parseJobs(flags.jobs, 1);
       const accel = parseAccel(flags.accel);
+      const machines = parseCount("--machines", flags.machines);
       const progress = planReporters(context, dir);
       const { result, interrupted } = await interruptible((signal) =>
         testPlan(dir, {
@@ -44,6 +47,7 @@ export function registerTest(program: Command, context: CliContext): void {
           ...(images.length > 0 ? { images } : {}),
           ...(jobs === undefined ? {} : { jobs }),
           ...(accel === undefined ? {} : { accel }),
+          ...(machines === undefined ? {} : { machines }),
         }),
       ).finally(progress.stop);
       reportTestOutcome(result, dir, context, interrupted);
