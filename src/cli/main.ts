@@ -28,7 +28,7 @@ export async function main(argv: readonly string[], context = new CliContext()):
       writeErr: (text) => context.stderr.write(text),
     })
     .hook("preAction", (command) => context.setGlobals(command.optsWithGlobals()));
-  registerCommands(program, context);
+  await registerCommands(program, context, argv);
   try {
     await program.parseAsync(argv as string[], { from: "user" });
     return Number(process.exitCode ?? 0);

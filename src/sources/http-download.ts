@@ -6,8 +6,7 @@
  */
 
 import { open } from "node:fs/promises";
-import http from "node:http";
-import https from "node:https";
+import type http from "node:http";
 import type { Socket } from "node:net";
 import { RootstockError } from "../errors.ts";
 import type { PartialDownload, PartialState } from "./partial-download.ts";
@@ -237,7 +236,7 @@ async function requestFollowing(
   const maxRedirects = options.maxRedirects ?? 10;
   let current = url;
   for (let redirects = 0; ; redirects++) {
-    const exchange = await requestOnce(current, headers, options);
+    const exchange = await requestOnce(current, headers, options, await transportFor(current));
     const status = exchange.response.statusCode ?? 0;
     const location = header(exchange.response, "location");
     if (!REDIRECTS.has(status) || location === undefined) return exchange;
@@ -264,15 +263,27 @@ async function requestFollowing(
   }
 }
 
+/**
+ * node:http and node:https, loaded when a download needs them: importing them costs a run that
+ * downloads nothing about 30 ms, most of a no-op rerun's budget.
+ */
+type Transport = Pick<typeof http, "Agent" | "get">;
+
+async function transportFor(url: string): Promise<Transport> {
+  return url.startsWith("https:")
+    ? (await import("node:https")).default
+    : (await import("node:http")).default;
+}
+
 function requestOnce(
   url: string,
   headers: Record<string, string>,
   options: HttpDownloadOptions,
+  transport: Transport,
 ): Promise<Exchange> {
   const connectTimeoutMs = options.connectTimeoutMs ?? 30_000;
   const stallTimeoutMs = options.stallTimeoutMs ?? 60_000;
   const secure = url.startsWith("https:");
-  const transport = secure ? https : http;
   const agent = new transport.Agent({ keepAlive: false, proxyEnv: options.proxyEnv ?? process.env });
   return new Promise((resolve, reject) => {
     let timer: NodeJS.Timeout | undefined;
