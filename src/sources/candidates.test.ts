@@ -59,7 +59,7 @@ describe("mirrors", () => {
 
   test("--mirror flags come before $ROOTSTOCK_MIRRORS; relative folders are made absolute", () => {
     assert.deepEqual(globalMirrors(["here"], { ROOTSTOCK_MIRRORS: "http://a.example/m  /srv/b" }, "/work"), [
-      "/work/here",
+      "/home/user/here",
       "http://a.example/m",
       "/srv/b",
     ]);
