@@ -58,11 +58,10 @@ describe("mirrors", () => {
   });
 
   test("--mirror flags come before $ROOTSTOCK_MIRRORS; relative folders are made absolute", () => {
-    assert.deepEqual(globalMirrors(["here"], { ROOTSTOCK_MIRRORS: "http://a.example/m  /srv/b" }, "/work"), [
-      "/home/user/here",
-      "http://a.example/m",
-      "/srv/b",
-    ]);
+    assert.deepEqual(
+      globalMirrors(["here"], { ROOTSTOCK_MIRRORS: "http://a.example/m  /srv/b" }, "/home/user"),
+      ["/home/user/here", "http://a.example/m", "/srv/b"],
+    );
   });
 
   test("a mirror that is neither a URL nor an absolute folder is refused", () => {
