@@ -50,3 +50,16 @@ test("text inside multi-line strings and arrays is not taken for keys", () => {
   const locator = new KeyLocator(text);
   assert.equal(locator.lineOf(["not"]), undefined);
 });
+
+test("a file with Windows line ends has the same lines", () => {
+  const unix = new KeyLocator(text);
+  const windows = new KeyLocator(text.replaceAll("\n", "\r\n"));
+  for (const path of [
+    ["name"],
+    ["deps"],
+    ["sources", 0, "url"],
+    ["sources", 1, "debian", "file"],
+    ["env", "a", "b"],
+  ])
+    assert.equal(windows.lineOf(path), unix.lineOf(path), path.join("."));
+});

@@ -14,7 +14,7 @@ export class KeyLocator {
     let table: string[] = [];
     let depth = 0;
     let multiline: string | undefined;
-    const lines = text.split("\n");
+    const lines = text.split(/\r?\n/);
     for (let index = 0; index < lines.length; index++) {
       const lineNumber = index + 1;
       let line = lines[index] as string;
