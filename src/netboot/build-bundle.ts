@@ -5,12 +5,12 @@
  * the store, checked, and renamed into place.
  */
 import { randomBytes } from "node:crypto";
-import { copyFile, link, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { copyFile, link, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { digestFile, sha256Json, sha256Text } from "../digest.ts";
 import { RootstockError } from "../errors.ts";
 import { type Emit, ignoreEvents } from "../events.ts";
-import { isTakenError } from "../store/entry-rename.ts";
+import { renameIntoPlace } from "../store/entry-rename.ts";
 import { StoreLocks } from "../store/store-locks.ts";
 import {
   type BundleFile,
@@ -184,7 +184,8 @@ export async function buildNetbootBundle(
       ramRoot: { busybox: ramRoot.busybox, bytes: initramfs.size },
     };
     await writeFile(join(entry, "manifest.json"), `${JSON.stringify(manifest, null, 2)}\n`);
-    await commit(entry, dir);
+    // Another run may have committed the same key first: both are the same bundle.
+    await renameIntoPlace(entry, dir);
     const committed = (await readManifest(dir)) ?? manifest;
     emit({
       type: "netboot:bundle",
@@ -277,14 +278,5 @@ async function linkOrCopy(from: string, to: string): Promise<void> {
     await link(from, to);
   } catch {
     await copyFile(from, to);
-  }
-}
-
-async function commit(built: string, dir: string): Promise<void> {
-  try {
-    await rename(built, dir);
-  } catch (error) {
-    // Another run committed the same key first: both are the same bundle.
-    if (!isTakenError(error)) throw error;
   }
 }

@@ -8,16 +8,14 @@ import { join } from "node:path";
 
 /**
  * Renames a finished folder to its entry; if the entry exists already (another run committed the same
- * key, so the same content), drops the folder and keeps the entry. Returns whether this one went in.
+ * key, so the same content), drops the folder and keeps the entry.
  */
-export async function renameIntoPlace(built: string, entry: string): Promise<boolean> {
+export async function renameIntoPlace(built: string, entry: string): Promise<void> {
   try {
     await rename(built, entry);
-    return true;
   } catch (error) {
     if (!isTakenError(error)) throw error;
     await rm(built, { recursive: true, force: true });
-    return false;
   }
 }
 

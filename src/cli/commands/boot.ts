@@ -10,7 +10,7 @@ import type { CliContext } from "../context.ts";
 import { interruptible } from "../interruptible.ts";
 import { jobsOption, mirrorOption, offlineBuildOption, setOption } from "../options.ts";
 import { parseAccel } from "../parse-accel.ts";
-import { parseJobs } from "../parse-jobs.ts";
+import { parseCount } from "../parse-jobs.ts";
 import { planReporters } from "../plan-reporters.ts";
 
 interface BootFlags {
@@ -37,7 +37,7 @@ export function registerBoot(program: Command, context: CliContext): void {
     .addOption(setOption())
     .option("--accel <accel>", "auto (KVM when a probe shows it works), kvm or tcg (default auto)")
     .action(async (dir: string, image: string | undefined, flags: BootFlags) => {
-      const jobs = flags.jobs === undefined ? undefined : parseJobs(flags.jobs, 1);
+      const jobs = parseCount("--jobs", flags.jobs);
       const accel = parseAccel(flags.accel);
       const { graph, tools } = await openPlan(dir, {
         variables: parseVariableFlags(flags.set),

@@ -8,7 +8,7 @@ import { buildFailure } from "../build-failure.ts";
 import type { CliContext } from "../context.ts";
 import { interruptible } from "../interruptible.ts";
 import { jobsOption, mirrorOption, offlineBuildOption, setOption } from "../options.ts";
-import { parseJobs } from "../parse-jobs.ts";
+import { parseCount } from "../parse-jobs.ts";
 import { planReporters } from "../plan-reporters.ts";
 
 interface ImageFlags {
@@ -29,7 +29,7 @@ export function registerImage(program: Command, context: CliContext): void {
     .addOption(mirrorOption())
     .addOption(setOption())
     .action(async (dir: string, images: string[], flags: ImageFlags) => {
-      const jobs = flags.jobs === undefined ? undefined : parseJobs(flags.jobs, 1);
+      const jobs = parseCount("--jobs", flags.jobs);
       const { graph, tools } = await openPlan(dir, {
         variables: parseVariableFlags(flags.set),
         cacheDir: join(context.storeDir, "cache"),

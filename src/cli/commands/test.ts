@@ -6,7 +6,7 @@ import type { CliContext } from "../context.ts";
 import { interruptible } from "../interruptible.ts";
 import { jobsOption, machinesOption, mirrorOption, offlineBuildOption, setOption } from "../options.ts";
 import { parseAccel } from "../parse-accel.ts";
-import { parseCount, parseJobs } from "../parse-jobs.ts";
+import { parseCount } from "../parse-jobs.ts";
 import { planReporters } from "../plan-reporters.ts";
 import { reportTestOutcome } from "../test-outcome.ts";
 
@@ -32,7 +32,7 @@ export function registerTest(program: Command, context: CliContext): void {
     .option("--accel <accel>", "auto (KVM when a probe shows it works), kvm or tcg (default auto)")
     .addOption(machinesOption())
     .action(async (dir: string, images: string[], flags: TestFlags) => {
-      const jobs = flags.jobs === undefined ? undefined : parseJobs(flags.jobs, 1);
+      const jobs = parseCount("--jobs", flags.jobs);
       const accel = parseAccel(flags.accel);
       const machines = parseCount("--machines", flags.machines);
       const progress = planReporters(context, dir);
