@@ -7,6 +7,7 @@ import { openPlan, parseVariableFlags } from "../../plan/open.ts";
 import { globalMirrors } from "../../sources/mirror.ts";
 import type { CliContext } from "../context.ts";
 import { jobsOption, mirrorOption, offlineBuildOption, setOption } from "../options.ts";
+import { parseCount } from "../parse-jobs.ts";
 import { createProgressReporter } from "../progress-reporter.ts";
 
 interface RunFlags {
@@ -35,12 +36,7 @@ export function registerRun(program: Command, context: CliContext): void {
     .addOption(mirrorOption())
     .addOption(setOption())
     .action(async (dir: string, steps: string[], flags: RunFlags) => {
-      const jobs = flags.jobs === undefined ? undefined : Number(flags.jobs);
-      if (jobs !== undefined && !(Number.isInteger(jobs) && jobs > 0)) {
-        throw new RootstockError("ERR_CLI_BAD_JOBS", `-j ${flags.jobs}: expected a whole number above 0`, {
-          hint: "for example -j 4",
-        });
-      }
+      const jobs = parseCount("--jobs", flags.jobs);
       const { graph, tools } = await openPlan(dir, {
         variables: parseVariableFlags(flags.set),
         targets: steps,
