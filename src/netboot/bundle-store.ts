@@ -1,3 +1,8 @@
+/**
+ * The netboot bundles of a store (`<store>/netboot/<key>/`) as gc sees them: their keys, taking one out
+ * in a single rename and putting it back, and the assembly folders left in `netboot/tmp/`. A bundle is
+ * in use while a kept run lists its key (RunSession.useEntries("netboot", …)).
+ */
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { evictEntry, renameIntoPlace } from "../store/entry-rename.ts";
