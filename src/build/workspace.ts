@@ -10,7 +10,6 @@
  *                 root    the root composed of dependency outputs (root = "deps")
  *                 sandbox.json          what `rootstock shell` needs to enter the same sandbox
  */
-import { createHash } from "node:crypto";
 import {
   chmodSync,
   existsSync,
@@ -22,6 +21,7 @@ import {
 } from "node:fs";
 import { lstat, mkdir, readdir, readlink, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import { createSha256 } from "../digest.ts";
 import { RootstockError } from "../errors.ts";
 import type { Graph, ResolvedStep } from "../plan/graph.ts";
 import type { PlanFileEntry } from "../plan/types.ts";
@@ -330,7 +330,7 @@ async function copyPlanFile(
   } catch {
     content = undefined;
   }
-  const sha256 = content && createHash("sha256").update(content).digest("hex");
+  const sha256 = content && createSha256().update(content).digest("hex");
   if (content === undefined || sha256 !== entry.sha256) {
     throw new RootstockError(
       "ERR_PLAN_CHANGED",

@@ -3,11 +3,11 @@
  * built in `<store>/images/tmp/<key>.<random>` (under the lock `image:<key>`, so gc can tell a build in
  * progress from a dead one's leftovers) and renamed into place whole, so a present key is a complete image.
  */
-import { randomBytes } from "node:crypto";
 import { mkdir, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Compression, ImageKind } from "../plan/types.ts";
 import { evictEntry, renameIntoPlace } from "../store/entry-rename.ts";
+import { uniqueSuffix } from "../unique.ts";
 
 export interface ImageManifest {
   format: string;
@@ -52,7 +52,7 @@ export class ImageStore {
 
   /** A fresh folder beside the store for building one entry. */
   async scratch(key: string): Promise<string> {
-    const dir = join(this.tmpDir, `${key}.${randomBytes(6).toString("hex")}`);
+    const dir = join(this.tmpDir, `${key}.${uniqueSuffix()}`);
     await mkdir(dir, { recursive: true });
     return dir;
   }

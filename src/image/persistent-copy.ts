@@ -4,11 +4,11 @@
  * and used by every later boot; a note beside it says which image it was copied from, so that a boot
  * after the image changed can say the copy is older than the image.
  */
-import { randomBytes } from "node:crypto";
 import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { runCommand } from "../host/run-command.ts";
+import { uniqueSuffix } from "../unique.ts";
 import type { BuiltImage } from "./build-image.ts";
 
 export interface PersistentCopy {
@@ -58,7 +58,7 @@ export async function persistentCopy(
     return { image: image.name, path, created: false, stale: note !== undefined && note.key !== image.key };
 
   await mkdir(folder, { recursive: true });
-  const staged = join(folder, `.${image.name}.${randomBytes(6).toString("hex")}`);
+  const staged = join(folder, `.${image.name}.${uniqueSuffix()}`);
   try {
     // Sparse: a disk image is mostly free space.
     await runCommand("cp", ["--sparse=always", "--reflink=auto", image.path, staged], {

@@ -4,7 +4,6 @@
  * manifest.json. The key is the hash of the inputs, so a bundle is made once; it is assembled beside
  * the store, checked, and renamed into place.
  */
-import { randomBytes } from "node:crypto";
 import { copyFile, link, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { digestFile, sha256Json, sha256Text } from "../digest.ts";
@@ -12,6 +11,7 @@ import { RootstockError } from "../errors.ts";
 import { type Emit, ignoreEvents } from "../events.ts";
 import { renameIntoPlace } from "../store/entry-rename.ts";
 import { StoreLocks } from "../store/store-locks.ts";
+import { uniqueSuffix } from "../unique.ts";
 import {
   type BundleFile,
   EMBEDDED_SQUASHFS,
@@ -124,7 +124,7 @@ export async function buildNetbootBundle(
   }
 
   await checkInit(inputs, signal);
-  const scratchName = `${key.slice(0, 16)}.${randomBytes(6).toString("hex")}`;
+  const scratchName = `${key.slice(0, 16)}.${uniqueSuffix()}`;
   const scratch = join(bundleTmpDir(options.storeDir), scratchName);
   // Held while the scratch folder is in use: gc removes only scratch folders whose lock is free.
   const lock = await new StoreLocks(options.storeDir).tryAcquire(scratchLockName(scratchName), {

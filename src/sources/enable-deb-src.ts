@@ -4,9 +4,9 @@
  * `Types: deb deb-src`. One-line files (`sources.list`, `*.list`): each `deb …` line gets a matching
  * `deb-src …` line. Idempotent; comments, disabled entries and other files are left alone.
  */
-import { randomBytes } from "node:crypto";
 import { chmod, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { uniqueSuffix } from "../unique.ts";
 
 export interface EnableDebSrcResult {
   /** Files changed, with how many entries each gained. */
@@ -122,7 +122,7 @@ function normalize(rest: string): string {
 
 async function replaceFile(file: string, text: string): Promise<void> {
   const info = await stat(file);
-  const staged = `${file}.${randomBytes(4).toString("hex")}.tmp`;
+  const staged = `${file}.${uniqueSuffix()}.tmp`;
   try {
     await writeFile(staged, text);
     await chmod(staged, info.mode & 0o7777);

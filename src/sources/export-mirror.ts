@@ -4,7 +4,6 @@
  * people and plain file servers, and `DIR/SHA256SUMS` listing the named files (`sha256sum -c`).
  * Missing sources are fetched first. Every file is written beside its place and renamed into it.
  */
-import { randomBytes } from "node:crypto";
 import {
   copyFile,
   constants as fsConstants,
@@ -18,6 +17,7 @@ import {
 } from "node:fs/promises";
 import { join } from "node:path";
 import { digestFile } from "../digest.ts";
+import { uniqueSuffix } from "../unique.ts";
 import { type FetchOptions, type FetchResult, fetchSources, type SourceRequest } from "./fetch-sources.ts";
 import { SourceStore } from "./source-store.ts";
 
@@ -84,7 +84,7 @@ export async function exportMirror(
 }
 
 async function placeCopy(from: string, target: string): Promise<void> {
-  const staged = `${target}.${randomBytes(4).toString("hex")}.tmp`;
+  const staged = `${target}.${uniqueSuffix()}.tmp`;
   try {
     await copyFile(from, staged, fsConstants.COPYFILE_FICLONE);
     await rename(staged, target);
@@ -95,7 +95,7 @@ async function placeCopy(from: string, target: string): Promise<void> {
 
 /** A hard link within the mirror (a copy where the filesystem has none). */
 async function placeLink(from: string, target: string): Promise<void> {
-  const staged = `${target}.${randomBytes(4).toString("hex")}.tmp`;
+  const staged = `${target}.${uniqueSuffix()}.tmp`;
   try {
     await link(from, staged).catch(() => copyFile(from, staged, fsConstants.COPYFILE_FICLONE));
     await rename(staged, target);
@@ -117,7 +117,7 @@ async function writeSums(dir: string, byName: Map<string, string>): Promise<void
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([file, sha256]) => `${sha256}  ${file}\n`)
     .join("");
-  const staged = `${path}.${randomBytes(4).toString("hex")}.tmp`;
+  const staged = `${path}.${uniqueSuffix()}.tmp`;
   await writeFile(staged, text);
   await rename(staged, path);
 }

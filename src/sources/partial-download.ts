@@ -4,10 +4,10 @@
  * server gave (ETag, Last-Modified, total size): a resume is only ever spliced onto bytes of the same
  * resource. A lock file holding the owner's pid keeps two processes from writing the same partial.
  */
-import { randomBytes } from "node:crypto";
 import { link, mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { uniqueSuffix } from "../unique.ts";
 
 export interface PartialState {
   /** The URL the download was started from (before redirects): a resume starts there too. */
@@ -53,7 +53,7 @@ export class PartialDownload {
   /** Records what is being downloaded, before any byte of it is written. */
   async begin(state: PartialState): Promise<void> {
     await mkdir(this.#dir, { recursive: true });
-    const staged = `${this.statePath}.${randomBytes(4).toString("hex")}`;
+    const staged = `${this.statePath}.${uniqueSuffix()}`;
     await writeFile(staged, `${JSON.stringify(state)}\n`);
     await rename(staged, this.statePath);
   }
@@ -71,7 +71,7 @@ export class PartialDownload {
     await mkdir(this.#dir, { recursive: true });
     // The lock appears with its owner's pid already in it (a link of a written file), so that no one
     // ever reads an empty lock and takes it for a stale one.
-    const mine = `${this.lockPath}.${process.pid}.${randomBytes(4).toString("hex")}`;
+    const mine = `${this.lockPath}.${uniqueSuffix()}`;
     await writeFile(mine, `${process.pid}\n`);
     try {
       for (;;) {

@@ -3,11 +3,11 @@
  * it is copied beside the store, hashed, and renamed into place. A file that does not match is kept
  * in quarantine for inspection, and nothing is admitted.
  */
-import { randomBytes } from "node:crypto";
 import { chmod, copyFile, link, mkdir, rename, rm, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { type Digest, digestFile } from "../digest.ts";
 import { RootstockError } from "../errors.ts";
+import { uniqueSuffix } from "../unique.ts";
 
 export interface Expected {
   sha256: string;
@@ -62,7 +62,7 @@ export class SourceStore {
   async admit(file: string, options: AdmitOptions = {}): Promise<Digest> {
     await mkdir(this.tmpDir, { recursive: true });
     const name = options.name ?? basename(file);
-    const staged = join(this.tmpDir, `${name}.${randomBytes(6).toString("hex")}`);
+    const staged = join(this.tmpDir, `${name}.${uniqueSuffix()}`);
     try {
       if (options.move) await rename(file, staged);
       else await copyFile(file, staged);
@@ -95,7 +95,7 @@ export class SourceStore {
 
   async quarantine(file: string, name: string): Promise<string> {
     await mkdir(this.quarantineDir, { recursive: true });
-    const stamp = `${new Date().toISOString().replace(/[:.]/g, "-")}-${randomBytes(3).toString("hex")}`;
+    const stamp = `${new Date().toISOString().replace(/[:.]/g, "-")}-${uniqueSuffix()}`;
     const target = join(this.quarantineDir, `${stamp}-${name}`);
     await rename(file, target);
     return target;

@@ -2,9 +2,9 @@
  * The two renames every store (outputs, images, netboot bundles) is built on: an entry enters whole,
  * and leaves whole, so a reader sees it complete or not at all.
  */
-import { randomBytes } from "node:crypto";
 import { mkdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
+import { uniqueSuffix } from "../unique.ts";
 
 /**
  * Renames a finished folder to its entry; if the entry exists already (another run committed the same
@@ -31,7 +31,7 @@ export function isTakenError(error: unknown): boolean {
  */
 export async function evictEntry(entry: string, tmpDir: string, key: string): Promise<string | undefined> {
   await mkdir(tmpDir, { recursive: true });
-  const trash = join(tmpDir, `evicted.${key}.${randomBytes(4).toString("hex")}`);
+  const trash = join(tmpDir, `evicted.${key}.${uniqueSuffix()}`);
   try {
     await rename(entry, trash);
     return trash;

@@ -6,7 +6,6 @@
  * sha256 of that serialisation plus its length in bytes. The root directory's digest identifies the tree,
  * so two entries with equal digests hold equal files with equal metadata.
  */
-import { createHash } from "node:crypto";
 import {
   closeSync,
   lstatSync,
@@ -17,7 +16,7 @@ import {
   readSync,
   type Stats,
 } from "node:fs";
-import { canonicalJson, type Digest } from "../digest.ts";
+import { canonicalJson, createSha256, type Digest } from "../digest.ts";
 import { RootstockError } from "../errors.ts";
 
 export type EntryKind = "file" | "dir" | "symlink" | "char" | "block" | "fifo" | "socket";
@@ -166,7 +165,7 @@ function directoryDigest(self: Manifest["root"], children: Node[]): Digest {
   const serialised = Buffer.from(
     canonicalJson({ mode: self.mode, uid: self.uid, gid: self.gid, children: listed }),
   );
-  return { sha256: createHash("sha256").update(serialised).digest("hex"), size: serialised.length };
+  return { sha256: createSha256().update(serialised).digest("hex"), size: serialised.length };
 }
 
 /** Byte order of the UTF-8 names, as REAPI asks (JavaScript's `<` compares UTF-16 units). */
@@ -193,7 +192,7 @@ export function deviceMinor(rdev: number): number {
 }
 
 function hashFile(path: string, size: number): string {
-  const hash = createHash("sha256");
+  const hash = createSha256();
   if (size <= SMALL_FILE) return hash.update(readFileSync(path)).digest("hex");
   const fd = openSync(path, "r");
   try {

@@ -4,12 +4,12 @@
  * then renamed into place in one step, so a reader sees a complete entry or none, whatever is killed when.
  * Entries are never changed after the rename.
  */
-import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { readdir, readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Digest } from "../digest.ts";
 import { describeCause, isRootstockError, RootstockError } from "../errors.ts";
+import { uniqueSuffix } from "../unique.ts";
 import { evictEntry, isTakenError, renameIntoPlace } from "./entry-rename.ts";
 import { computeManifest, type Manifest } from "./manifest.ts";
 
@@ -108,10 +108,7 @@ export class OutputStore {
     // Synchronous for the few tiny operations: each async one costs a thread-pool round trip.
     mkdirSync(this.tmpDir, { recursive: true });
     mkdirSync(this.outputsDir, { recursive: true });
-    const staging = join(
-      this.tmpDir,
-      `${meta.runId}.${meta.key.slice(0, 16)}.${randomBytes(4).toString("hex")}`,
-    );
+    const staging = join(this.tmpDir, `${meta.runId}.${meta.key.slice(0, 16)}.${uniqueSuffix()}`);
     mkdirSync(staging);
     try {
       try {

@@ -4,10 +4,10 @@
  * `rootstock log`) and the build folder of a failed attempt (for `rootstock shell`).
  * One small file per step, replaced whole (written beside, then renamed).
  */
-import { randomBytes } from "node:crypto";
 import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { uniqueSuffix } from "../unique.ts";
 
 export type StepStatus = "running" | "done" | "cached" | "failed";
 
@@ -62,7 +62,7 @@ export async function updateStepHistory(
   };
   // Synchronous: three tiny calls, twice per built step.
   mkdirSync(join(storeDir, "history", update.plan), { recursive: true });
-  const staged = `${file}.${randomBytes(4).toString("hex")}`;
+  const staged = `${file}.${uniqueSuffix()}`;
   writeFileSync(staged, `${JSON.stringify(next, null, 2)}\n`);
   renameSync(staged, file);
   return next;

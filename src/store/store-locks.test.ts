@@ -95,3 +95,18 @@ test("waiting can be aborted", async () => {
   await assert.rejects(waiting, /stop/);
   await held.release();
 });
+
+test("an address names the store by a short hash and the lock as it is, hashing only a name too long", async () => {
+  const locks = new StoreLocks(storeDir);
+  const key = `key:${"a".repeat(64)}`;
+  const address = locks.address(key);
+  assert.match(address, /^\0rootstock\/[0-9a-f]{16}\/key:a{64}$/);
+  assert.equal(new StoreLocks(storeDir).address(key), address);
+  assert.notEqual(new StoreLocks(join(storeDir, "elsewhere")).address(key), address);
+  const long = locks.address(`image:${"b".repeat(200)}`);
+  assert.ok(Buffer.byteLength(long) < 108);
+  assert.match(long, /^\0rootstock\/[0-9a-f]{64}$/);
+  const lock = await locks.tryAcquire(`image:${"b".repeat(200)}`, holder);
+  assert.ok(lock);
+  await lock.release();
+});

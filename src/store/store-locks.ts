@@ -11,9 +11,9 @@
  * Scope: processes in one network namespace (abstract sockets belong to it); a store shared between
  * containers with separate network namespaces is not coordinated.
  */
-import { createHash } from "node:crypto";
 import { realpathSync } from "node:fs";
 import { connect, createServer, type Server, type Socket } from "node:net";
+import { sha256Text } from "../digest.ts";
 
 export interface LockHolder {
   runId: string;
@@ -40,9 +40,15 @@ export class StoreLocks {
     this.#identity = real;
   }
 
+  /**
+   * The socket's name: the store, hashed, then the lock's name as it is, which keeps `ss -xl` readable.
+   * A name too long for an address (108 bytes) is hashed too.
+   */
   address(name: string): string {
-    const digest = createHash("sha256").update(`${this.#identity}\0${name}`).digest("hex");
-    return `\0rootstock/${digest.slice(0, 48)}`;
+    const address = `\0rootstock/${fnv1a64(this.#identity)}/${name}`;
+    return Buffer.byteLength(address) < 108
+      ? address
+      : `\0rootstock/${sha256Text(`${this.#identity}\0${name}`)}`;
   }
 
   /** Takes the lock, or returns undefined at once when another live process holds it. */
@@ -142,4 +148,11 @@ function heldLock(name: string, server: Server, sockets: Set<Socket>): HeldLock 
       return released;
     },
   };
+}
+
+/** 64-bit FNV-1a: a short, stable name for a store, with no node:crypto to load on a no-op run. */
+function fnv1a64(text: string): string {
+  let hash = 0xcbf29ce484222325n;
+  for (const byte of Buffer.from(text)) hash = ((hash ^ BigInt(byte)) * 0x100000001b3n) & 0xffffffffffffffffn;
+  return hash.toString(16).padStart(16, "0");
 }

@@ -5,9 +5,9 @@
  * known by its path, device, inode, size and times, /dev/kvm by its device number and permissions, the
  * boot by the kernel's boot_id — and for at most `ttlMs`.
  */
-import { createHash } from "node:crypto";
 import { mkdir, readFile, realpath, rename, stat, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
+import { createSha256 } from "../digest.ts";
 import { findOnPath } from "../host/tools.ts";
 import { type AcceleratorChoice, CANCELLED, type ProbeOptions, probeKvm } from "./accelerator.ts";
 
@@ -86,7 +86,7 @@ async function probeIdentity(options: ProbeOptions & { kernel: string }): Promis
     bootId,
     String(options.timeoutMs ?? ""),
   ];
-  return createHash("sha256").update(parts.join("\n")).digest("hex");
+  return createSha256().update(parts.join("\n")).digest("hex");
 }
 
 async function readEntries(file: string): Promise<Record<string, Remembered>> {
