@@ -39,6 +39,12 @@ export interface Graph {
   byName: Map<string, ResolvedStep>;
   /** Steps whose `when` is false, with the predicate. */
   disabled: { name: string; when: string }[];
+  /** sha256 of the steps' keys in order: exactly what the graph builds, local changes included. */
+  digest: string;
+}
+
+export function graphDigest(steps: readonly ResolvedStep[]): string {
+  return sha256Json(steps.map((step) => step.key));
 }
 
 export function usesHostTools(step: Step): boolean {
@@ -161,7 +167,7 @@ export function resolveGraph(plan: Plan, options: ResolveOptions = {}): Graph {
     byName.set(name, resolved);
     steps.push(resolved);
   }
-  return { plan, variables, steps, byName, disabled };
+  return { plan, variables, steps, byName, disabled, digest: graphDigest(steps) };
 }
 
 function keyInputs(

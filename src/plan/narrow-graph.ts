@@ -4,7 +4,7 @@
  * alone, never the rest of the plan. Pure.
  */
 import { RootstockError } from "../errors.ts";
-import type { Graph, ResolvedStep } from "./graph.ts";
+import { type Graph, graphDigest, type ResolvedStep } from "./graph.ts";
 import { didYouMean } from "./suggest.ts";
 
 export interface NarrowOptions {
@@ -47,5 +47,10 @@ export function narrowGraph(graph: Graph, targets: readonly string[], options: N
     );
   }
   const steps: ResolvedStep[] = graph.steps.filter((step) => wanted.has(step.name));
-  return { ...graph, steps, byName: new Map(steps.map((step) => [step.name, step])) };
+  return {
+    ...graph,
+    steps,
+    byName: new Map(steps.map((step) => [step.name, step])),
+    digest: graphDigest(steps),
+  };
 }

@@ -3,8 +3,8 @@ import { join, relative } from "node:path";
 import { RootstockError } from "../errors.ts";
 import { identifyToolsCached } from "../host/tool-cache.ts";
 import { type ToolIdentity, toolKey } from "../host/tools.ts";
-import { type Graph, resolveGraph, usesHostTools } from "./graph.ts";
-import { loadPlanCached } from "./plan-cache.ts";
+import { type Graph, usesHostTools } from "./graph.ts";
+import { openPlanCache } from "./plan-cache.ts";
 import type { Value } from "./predicate.ts";
 
 export interface OpenPlanOptions {
@@ -24,10 +24,11 @@ export interface OpenedPlan {
 export async function openPlan(dir: string, options: OpenPlanOptions = {}): Promise<OpenedPlan> {
   const shown = relative(process.cwd(), dir) || ".";
   const { cacheDir, identifyTools: identify, ...resolveOptions } = options;
-  const plan = await loadPlanCached(dir, {
+  const cached = await openPlanCache(dir, {
     displayDir: shown.startsWith("..") ? dir : shown,
     ...(cacheDir === undefined ? {} : { cacheDir }),
   });
+  const plan = cached.plan;
   const needed =
     identify === false ? [] : [...plan.steps.values()].filter(usesHostTools).flatMap((step) => step.tools);
   const tools = await identifyToolsCached(
@@ -35,7 +36,7 @@ export async function openPlan(dir: string, options: OpenPlanOptions = {}): Prom
     cacheDir === undefined ? {} : { cacheFile: join(cacheDir, "tools.json") },
   );
   const toolIdentities = Object.fromEntries([...tools].map(([name, identity]) => [name, toolKey(identity)]));
-  const graph = resolveGraph(plan, { ...resolveOptions, toolIdentities });
+  const graph = cached.resolve({ ...resolveOptions, toolIdentities });
   return { graph, tools };
 }
 

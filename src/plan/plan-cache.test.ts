@@ -3,7 +3,9 @@ import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from "node:fs/promises
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { loadPlanCached } from "./plan-cache.ts";
+import type { RootstockErrors } from "../errors.ts";
+import type { Graph, ResolveOptions } from "./graph.ts";
+import { loadPlanCached, openPlanCache } from "./plan-cache.ts";
 
 let base: string;
 let planDir: string;
@@ -58,4 +60,75 @@ test("a plan with a file changed within the last two seconds is not cached (racy
   await utimes(join(planDir, "steps", "one", "step.toml"), old, old);
   await loadPlanCached(planDir, { cacheDir: racyCache, nowMs: later() });
   assert.equal((await readdir(join(racyCache, "plans"))).length, 1);
+});
+
+test("a file added to or removed from a listed folder is seen, without reading folders on a hit", async () => {
+  const dir = join(base, "listed");
+  const cache = join(base, "listed-cache");
+  await mkdir(join(dir, "steps", "one", "files"), { recursive: true });
+  await writeFile(
+    join(dir, "plan.toml"),
+    'name = "listed"\narch = "x86_64"\n[[stages]]\nname = "s"\nsteps = ["one"]\n',
+  );
+  await writeFile(join(dir, "steps", "one", "step.toml"), 'version = "1"\n');
+  await writeFile(join(dir, "steps", "one", "files", "a.txt"), "a\n");
+  const first = await loadPlanCached(dir, { cacheDir: cache, nowMs: later() });
+  assert.deepEqual(
+    first.steps.get("one")?.files.map((file) => file.path),
+    ["a.txt"],
+  );
+  await writeFile(join(dir, "steps", "one", "files", "b.txt"), "b\n");
+  const added = await loadPlanCached(dir, { cacheDir: cache, nowMs: later() });
+  assert.deepEqual(
+    added.steps.get("one")?.files.map((file) => file.path),
+    ["a.txt", "b.txt"],
+  );
+  await rm(join(dir, "steps", "one", "files", "a.txt"));
+  const removed = await loadPlanCached(dir, { cacheDir: cache, nowMs: later() });
+  assert.deepEqual(
+    removed.steps.get("one")?.files.map((file) => file.path),
+    ["b.txt"],
+  );
+});
+
+test("a resolved graph comes from the cache per variables and targets, equal to a fresh one", async () => {
+  const dir = join(base, "graphs");
+  const cache = join(base, "graphs-cache");
+  await mkdir(join(dir, "steps", "base"), { recursive: true });
+  await mkdir(join(dir, "steps", "top"), { recursive: true });
+  await writeFile(
+    join(dir, "plan.toml"),
+    'name = "graphs"\narch = "x86_64"\n[variables]\nFLAVOUR = "plain"\n[[stages]]\nname = "s"\nsteps = ["base", "top"]\n',
+  );
+  await writeFile(join(dir, "steps", "base", "step.toml"), 'version = "1"\n[env]\nFLAVOUR = "${FLAVOUR}"\n');
+  await writeFile(join(dir, "steps", "top", "step.toml"), 'version = "1"\ndeps = ["base"]\n');
+  const variants: ResolveOptions[] = [{}, { variables: { FLAVOUR: "spicy" } }, { targets: ["base"] }];
+  const fresh = await openPlanCache(dir, { cacheDir: cache, nowMs: later() });
+  const expected = variants.map((options) => fresh.resolve(options));
+  assert.equal(expected[0]?.steps[0]?.env.FLAVOUR, "plain");
+  assert.equal(expected[1]?.steps[0]?.env.FLAVOUR, "spicy");
+  assert.notEqual(expected[0]?.steps[0]?.key, expected[1]?.steps[0]?.key);
+  assert.deepEqual(
+    expected[2]?.steps.map((step) => step.name),
+    ["base"],
+  );
+  const again = await openPlanCache(dir, { cacheDir: cache, nowMs: later() });
+  for (const [index, options] of variants.entries()) {
+    const cached = again.resolve(options);
+    const want = expected[index] as Graph;
+    // From the cache: key inputs are resolved again only when read.
+    assert.ok(Object.getOwnPropertyDescriptor(cached.steps[0], "inputs")?.get);
+    assert.deepEqual(
+      cached.steps.map(({ name, key, env, inputs, stageIndex }) => ({ name, key, env, inputs, stageIndex })),
+      want.steps.map(({ name, key, env, inputs, stageIndex }) => ({ name, key, env, inputs, stageIndex })),
+    );
+    assert.equal(cached.digest, want.digest);
+    assert.deepEqual(cached.variables, want.variables);
+    assert.equal(cached.byName.get("base")?.step, again.plan.steps.get("base"));
+  }
+  // Unknown variables are refused as before, and not cached.
+  assert.throws(
+    () => again.resolve({ variables: { NOPE: 1 } }),
+    (error: RootstockErrors) => error.errors.some((problem) => /no variable "NOPE"/.test(problem.message)),
+  );
 });

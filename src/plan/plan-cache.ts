@@ -2,77 +2,142 @@
  * Loads a plan from a cache when none of its files changed, so that a no-op run of a large plan does
  * not parse and hash every file again.
  *
- * The cache is keyed by a fingerprint of the whole plan folder: every entry's path, mode, size, inode,
- * and modification and change times (git's index does the same), plus the same for the
- * loader's own source files. Like git, it refuses to trust a file changed within the last two seconds: a
- * plan with such a file is loaded afresh and not cached, so an edit that keeps size and timestamp within
- * the filesystem's clock tick cannot go unseen.
+ * The cache holds a listing of the whole plan folder: every entry's path, mode, size, inode, and
+ * modification and change times (git's index does the same), plus the same for the loader's own source
+ * files. A hit is checked by one lstat per listed entry, with no folder read: adding, removing or
+ * renaming an entry changes its folder's times, which are listed too. Like git, it refuses to trust a
+ * file changed within the last two seconds: a plan with such a file is loaded afresh and not cached, so
+ * an edit that keeps size and timestamp within the filesystem's clock tick cannot go unseen.
+ *
+ * Beside the plan, the cache keeps its last few resolved graphs (steps in order, with keys), each for
+ * the variables, targets and host tool identities it was resolved with: resolving computes four hashes
+ * per step, most of a no-op run of a large plan once the plan itself comes from the cache.
  */
-import { createHash, randomBytes } from "node:crypto";
 import {
   lstatSync,
   mkdirSync,
   readdirSync,
   readFileSync,
-  readlinkSync,
   renameSync,
+  type Stats,
   writeFileSync,
 } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { canonicalJson, sha256Text } from "../digest.ts";
+import { uniqueSuffix } from "../unique.ts";
+import { type Graph, type ResolvedStep, type ResolveOptions, resolveGraph } from "./graph.ts";
 import type { LoadPlanOptions } from "./load.ts";
 import type { Image, Plan, Step } from "./types.ts";
 
 const RACY_MS = 2000;
-const FORMAT = 1;
+const FORMAT = 3;
+/** Resolved graphs kept per plan: the variants one works with (targets, --set), not every one ever. */
+const GRAPHS_KEPT = 4;
 
-interface Fingerprint {
+/** What the plan's files looked like when it was cached. */
+export interface Listing {
+  /** Names what was listed: the format, the plan's folder and how messages show it. */
+  head: string;
+  /** Absolute paths; entry i's signature is `signatures[i * SIGNATURE_LENGTH …]`. */
+  paths: string[];
+  signatures: number[];
+}
+
+/** Without its key inputs, which are most of the bytes and only read when a step is built or explained. */
+type StoredStep = Omit<ResolvedStep, "step" | "inputs">;
+
+interface StoredGraph {
+  /** The resolve options, as canonical JSON. */
+  options: string;
+  variables: Graph["variables"];
+  steps: StoredStep[];
+  disabled: Graph["disabled"];
   digest: string;
-  /** Newest modification or change time seen, in milliseconds since the epoch. */
-  newestMs: number;
 }
 
 interface CachedPlan {
   format: number;
-  fingerprint: string;
+  listing: Listing;
   plan: Omit<Plan, "steps" | "images"> & { steps: [string, Step][]; images: [string, Image][] };
+  /** Newest first. */
+  graphs: StoredGraph[];
 }
 
 /**
- * Every entry under `dir`, recursively, appended to `lines`; returns the newest modification or change
- * time seen (ms). Synchronous: thousands of tiny calls cost less without the thread pool.
+ * Mode, size, inode, modification and change time. Times as doubles keep sub-microsecond precision,
+ * finer than the kernel's timestamp tick. Numbers, not a string: compared 1500 times per no-op run.
  */
-function listTree(dir: string, lines: string[], label: string): number {
-  let newest = 0;
-  const walk = (relative: string) => {
-    const absolute = relative === "" ? dir : `${dir}/${relative}`;
-    for (const name of readdirSync(absolute).sort()) {
-      const path = relative === "" ? name : `${relative}/${name}`;
-      // Concatenated, not path.join()ed: names from readdir need no normalising, and this runs per file.
-      const full = `${absolute}/${name}`;
-      const info = lstatSync(full);
-      if (info.mtimeMs > newest) newest = info.mtimeMs;
-      if (info.ctimeMs > newest) newest = info.ctimeMs;
-      // Times as doubles keep sub-microsecond precision, finer than the kernel's timestamp tick.
-      lines.push(
-        `${label}\0${path}\0${info.mode}\0${info.size}\0${info.ino}\0${info.mtimeMs}\0${info.ctimeMs}`,
-      );
-      if (info.isSymbolicLink()) lines.push(readlinkSync(full));
-      else if (info.isDirectory()) walk(path);
-    }
-  };
-  walk("");
-  return newest;
+const SIGNATURE_LENGTH = 5;
+
+function pushSignature(signatures: number[], info: Stats): void {
+  signatures.push(info.mode, info.size, info.ino, info.mtimeMs, info.ctimeMs);
+}
+
+function signatureMatches(signatures: readonly number[], index: number, info: Stats): boolean {
+  const at = index * SIGNATURE_LENGTH;
+  return (
+    signatures[at] === info.mode &&
+    signatures[at + 1] === info.size &&
+    signatures[at + 2] === info.ino &&
+    signatures[at + 3] === info.mtimeMs &&
+    signatures[at + 4] === info.ctimeMs
+  );
 }
 
 const loaderDir = dirname(fileURLToPath(import.meta.url));
+const digestFile = fileURLToPath(new URL("../digest.ts", import.meta.url));
 
-export function fingerprintPlan(planDir: string, displayDir: string): Fingerprint {
-  const lines = [`${FORMAT}\0${resolve(planDir)}\0${displayDir}`];
-  const newestMs = listTree(resolve(planDir), lines, "plan");
-  // The loader's code is part of what a cached plan depends on.
-  listTree(loaderDir, lines, "loader");
-  return { digest: createHash("sha256").update(lines.join("\n")).digest("hex"), newestMs };
+function listingHead(planDir: string, displayDir: string): string {
+  return `${FORMAT}\0${resolve(planDir)}\0${displayDir}`;
+}
+
+/**
+ * Lists the plan folder, the loader's code and the hashing of keys (both part of what a cached plan
+ * and its graphs depend on); also returns the newest modification or change time seen (ms).
+ * Synchronous: thousands of tiny calls cost less without the thread pool.
+ */
+function listPlan(planDir: string, displayDir: string): { listing: Listing; newestMs: number } {
+  const listing: Listing = { head: listingHead(planDir, displayDir), paths: [], signatures: [] };
+  let newestMs = 0;
+  const add = (path: string) => {
+    const info = lstatSync(path);
+    listing.paths.push(path);
+    pushSignature(listing.signatures, info);
+    return info;
+  };
+  const walk = (dir: string, inPlan: boolean) => {
+    for (const name of readdirSync(dir).sort()) {
+      // Concatenated, not path.join()ed: names from readdir need no normalising, and this runs per file.
+      const info = add(`${dir}/${name}`);
+      if (inPlan) newestMs = Math.max(newestMs, info.mtimeMs, info.ctimeMs);
+      if (info.isDirectory()) walk(`${dir}/${name}`, inPlan);
+    }
+  };
+  const root = resolve(planDir);
+  const rootInfo = add(root);
+  newestMs = Math.max(rootInfo.mtimeMs, rootInfo.ctimeMs);
+  walk(root, true);
+  walk(loaderDir, false);
+  add(digestFile);
+  return { listing, newestMs };
+}
+
+/** True when every listed entry is as it was; entries added since would have changed a folder's times. */
+function listingHolds(listing: Listing, planDir: string, displayDir: string): boolean {
+  if (listing.head !== listingHead(planDir, displayDir)) return false;
+  const { paths, signatures } = listing;
+  for (let index = 0; index < paths.length; index++) {
+    const info = lstatSync(paths[index] as string, { throwIfNoEntry: false });
+    if (info === undefined || !signatureMatches(signatures, index, info)) return false;
+  }
+  return true;
+}
+
+/** The plan's own path when it makes a file name; a hash of it when too long. */
+function cacheFileName(planDir: string): string {
+  const encoded = encodeURIComponent(resolve(planDir));
+  return `${encoded.length <= 200 ? encoded : sha256Text(encoded)}.json`;
 }
 
 export interface CachedLoadOptions extends LoadPlanOptions {
@@ -88,47 +153,110 @@ async function loadPlan(dir: string, options: LoadPlanOptions): Promise<Plan> {
 }
 
 export async function loadPlanCached(dir: string, options: CachedLoadOptions = {}): Promise<Plan> {
-  if (options.cacheDir === undefined) return loadPlan(dir, options);
+  return (await openPlanCache(dir, options)).plan;
+}
+
+/** A loaded plan, and the resolved graphs cached with it. */
+export interface PlanCacheEntry {
+  plan: Plan;
+  /** The plan's graph for these options: from the cache when it was resolved before, else resolved and kept. */
+  resolve(options: ResolveOptions): Graph;
+}
+
+export async function openPlanCache(dir: string, options: CachedLoadOptions = {}): Promise<PlanCacheEntry> {
+  const uncached = (plan: Plan): PlanCacheEntry => ({
+    plan,
+    resolve: (resolve) => resolveGraph(plan, resolve),
+  });
+  if (options.cacheDir === undefined) return uncached(await loadPlan(dir, options));
   const displayDir = options.displayDir ?? dir;
-  let fingerprint: Fingerprint;
+  const file = join(options.cacheDir, "plans", cacheFileName(dir));
+  let cached: CachedPlan | undefined;
   try {
-    fingerprint = fingerprintPlan(dir, displayDir);
-  } catch {
-    // An unreadable or missing plan: let the loader say what is wrong.
-    return loadPlan(dir, options);
-  }
-  const file = join(
-    options.cacheDir,
-    "plans",
-    `${createHash("sha256")
-      .update(`${resolve(dir)}\0${displayDir}`)
-      .digest("hex")
-      .slice(0, 32)}.json`,
-  );
-  try {
-    const cached = JSON.parse(readFileSync(file, "utf8")) as CachedPlan;
-    if (cached.format === FORMAT && cached.fingerprint === fingerprint.digest) {
-      return { ...cached.plan, steps: new Map(cached.plan.steps), images: new Map(cached.plan.images) };
-    }
+    const read = JSON.parse(readFileSync(file, "utf8")) as CachedPlan;
+    if (read.format === FORMAT && listingHolds(read.listing, dir, displayDir)) cached = read;
   } catch {
     // No cache yet, or an unreadable one: load afresh.
   }
-  const plan = await loadPlan(dir, options);
-  const now = options.nowMs ?? Date.now();
-  if (fingerprint.newestMs < now - RACY_MS) {
-    const cached: CachedPlan = {
-      format: FORMAT,
-      fingerprint: fingerprint.digest,
-      plan: { ...plan, steps: [...plan.steps], images: [...plan.images] },
-    };
+  let plan: Plan;
+  if (cached) {
+    plan = { ...cached.plan, steps: new Map(cached.plan.steps), images: new Map(cached.plan.images) };
+  } else {
+    let listed: ReturnType<typeof listPlan>;
     try {
-      mkdirSync(dirname(file), { recursive: true });
-      const staged = `${file}.${randomBytes(4).toString("hex")}`;
-      writeFileSync(staged, JSON.stringify(cached));
-      renameSync(staged, file);
+      listed = listPlan(dir, displayDir);
     } catch {
-      // A cache that cannot be written only costs time.
+      // An unreadable or missing plan: let the loader say what is wrong.
+      return uncached(await loadPlan(dir, options));
     }
+    plan = await loadPlan(dir, options);
+    const now = options.nowMs ?? Date.now();
+    if (listed.newestMs >= now - RACY_MS) return uncached(plan);
+    cached = {
+      format: FORMAT,
+      listing: listed.listing,
+      plan: { ...plan, steps: [...plan.steps], images: [...plan.images] },
+      graphs: [],
+    };
+    writeCache(file, cached);
   }
-  return plan;
+  const entry = cached;
+  return {
+    plan,
+    resolve(resolveOptions) {
+      const key = canonicalJson(resolveOptions);
+      const stored = entry.graphs.find((graph) => graph.options === key);
+      if (stored) return graphFromStore(plan, stored, resolveOptions);
+      const graph = resolveGraph(plan, resolveOptions);
+      entry.graphs = [storeGraph(key, graph), ...entry.graphs].slice(0, GRAPHS_KEPT);
+      writeCache(file, entry);
+      return graph;
+    },
+  };
+}
+
+function storeGraph(options: string, graph: Graph): StoredGraph {
+  return {
+    options,
+    variables: graph.variables,
+    steps: graph.steps.map(({ step: _, inputs: __, ...resolved }) => resolved),
+    disabled: graph.disabled,
+    digest: graph.digest,
+  };
+}
+
+/**
+ * The stored graph, whose steps' key inputs are resolved again the first time one is read: a run that
+ * builds or explains something pays for that, a no-op run does not.
+ */
+function graphFromStore(plan: Plan, stored: StoredGraph, options: ResolveOptions): Graph {
+  let full: Graph | undefined;
+  const inputsOf = (name: string) => {
+    full ??= resolveGraph(plan, options);
+    return full.byName.get(name)?.inputs ?? {};
+  };
+  const steps = stored.steps.map((resolved) => {
+    const step = { ...resolved, step: plan.steps.get(resolved.name) as Step } as ResolvedStep;
+    Object.defineProperty(step, "inputs", { enumerable: true, get: () => inputsOf(resolved.name) });
+    return step;
+  });
+  return {
+    plan,
+    variables: stored.variables,
+    steps,
+    byName: new Map(steps.map((step) => [step.name, step])),
+    disabled: stored.disabled,
+    digest: stored.digest,
+  };
+}
+
+function writeCache(file: string, cached: CachedPlan): void {
+  try {
+    mkdirSync(dirname(file), { recursive: true });
+    const staged = `${file}.${uniqueSuffix()}`;
+    writeFileSync(staged, JSON.stringify(cached));
+    renameSync(staged, file);
+  } catch {
+    // A cache that cannot be written only costs time.
+  }
 }

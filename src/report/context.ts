@@ -1,7 +1,6 @@
 /** Gathers what a report needs to say about a run: the plan, the host, the seeds, the revisions. */
-import { readFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
 import { cpus, release, totalmem } from "node:os";
-import { sha256Json } from "../digest.ts";
 import type { RunContext } from "../events.ts";
 import type { ToolIdentity } from "../host/tools.ts";
 import type { Graph } from "../plan/graph.ts";
@@ -20,11 +19,9 @@ export async function describeRun(
 ): Promise<RunContext> {
   const { plan } = graph;
   const version = ROOTSTOCK_VERSION;
-  const [planRevision, rootstockRevision, os] = await Promise.all([
-    gitRevision(plan.dir),
-    gitRevision(ROOTSTOCK_DIR),
-    osName(),
-  ]);
+  const planRevision = gitRevision(plan.dir);
+  const rootstockRevision = gitRevision(ROOTSTOCK_DIR);
+  const os = osName();
   const processors = cpus();
   const usedTools = new Set(
     graph.steps.flatMap((step) =>
@@ -41,8 +38,7 @@ export async function describeRun(
       ...(plan.upstream === undefined ? {} : { upstream: plan.upstream }),
       ...(plan.documentation === undefined ? {} : { documentation: plan.documentation }),
       ...(planRevision === undefined ? {} : { revision: planRevision }),
-      // Exactly what was built, local changes included: every step's key.
-      digest: sha256Json(graph.steps.map((step) => step.key)).slice(0, 16),
+      digest: graph.digest.slice(0, 16),
     },
     rootstock: { version, ...(rootstockRevision === undefined ? {} : { revision: rootstockRevision }) },
     host: {
@@ -87,7 +83,12 @@ export async function describeRun(
   };
 }
 
-async function osName(): Promise<string> {
-  const text = await readFile("/etc/os-release", "utf8").catch(() => "");
+function osName(): string {
+  let text = "";
+  try {
+    text = readFileSync("/etc/os-release", "utf8");
+  } catch {
+    // Not every system has it.
+  }
   return /^PRETTY_NAME="?([^"\n]*)"?$/m.exec(text)?.[1] ?? "Linux";
 }
