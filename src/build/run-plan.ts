@@ -12,15 +12,14 @@ import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { RootstockError, RootstockErrors } from "../errors.ts";
 import type { Emit, StepReason } from "../events.ts";
-import { identifyTools, type ToolIdentity } from "../host/tools.ts";
+import type { ToolIdentity } from "../host/tools.ts";
 import { type Graph, type ResolvedStep, usesHostTools } from "../plan/graph.ts";
-import { fetchSources } from "../sources/fetch-sources.ts";
 import { OutputStore } from "../store/output-store.ts";
 import { readStepHistory, type StepHistory } from "../store/step-history.ts";
 import { StoreLocks } from "../store/store-locks.ts";
 import { RunSession } from "./run-session.ts";
 import { type ScheduleNode, type Skipped, schedule, type TaskResult } from "./schedule.ts";
-import { StepBuilder } from "./step-builder.ts";
+import type { StepBuilder } from "./step-builder.ts";
 
 export interface RunPlanOptions {
   storeDir: string;
@@ -81,7 +80,8 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
       : await RunSession.open(graph, {
           storeDir,
           jobs,
-          tools: options.tools ?? (await identifyTools(hostToolNames(graph))),
+          tools:
+            options.tools ?? (await (await import("../host/tools.ts")).identifyTools(hostToolNames(graph))),
           ...(options.emit ? { emit: options.emit } : {}),
         }));
   const runId = session?.runId ?? "";
@@ -126,7 +126,9 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
       };
     }
 
-    await fetchSources(
+    // Fetching and building load only when there is something to build: a no-op run is mostly start-up.
+    const building = toBuild.length > 0 ? await loadBuilding() : undefined;
+    await building?.fetchSources(
       toBuild.flatMap((step) => step.step.sources.map((source) => ({ ...source, steps: [step.name] }))),
       {
         storeDir,
@@ -164,7 +166,7 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
     });
     const byName = graph.byName;
 
-    const builder = new StepBuilder(graph, {
+    const builder = building?.newStepBuilder(graph, {
       storeDir,
       runId,
       runDir,
@@ -194,7 +196,7 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
           record?.cached.push(name);
           return "done";
         }
-        const ok = await builder.build(step, slot);
+        const ok = (await builder?.build(step, slot)) ?? false;
         if (record) (ok ? record.built : record.failed).push(name);
         return ok ? "done" : "failed";
       } finally {
@@ -206,7 +208,7 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
       keepGoing: options.keepGoing ?? false,
       ...(signal ? { signal } : {}),
     });
-    await Promise.all(builder.cleanups);
+    await Promise.all(builder?.cleanups ?? []);
     for (const skip of result.skipped) emit({ type: "step:skipped", step: skip.name, because: skip.because });
     if (record) record.skipped = result.skipped.map((skip) => skip.name);
 
@@ -224,8 +226,9 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
     await rmdir(join(storeDir, "work", runId)).catch(() => {});
     const built = record?.built ?? [];
     const cached = record?.cached ?? [];
+    const inStore = new Set([...cached, ...built]);
     const finalOutputs = outputMap(
-      graph.steps.filter((step) => cached.includes(step.name) || built.includes(step.name)),
+      graph.steps.filter((step) => inStore.has(step.name)),
       outputs,
     );
     if (ownSession) await session?.close({ ok, interrupted: signal?.aborted ?? false });
@@ -246,6 +249,17 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
   }
 }
 
+async function loadBuilding() {
+  const [{ fetchSources }, { StepBuilder }] = await Promise.all([
+    import("../sources/fetch-sources.ts"),
+    import("./step-builder.ts"),
+  ]);
+  return {
+    fetchSources,
+    newStepBuilder: (...args: ConstructorParameters<typeof StepBuilder>) => new StepBuilder(...args),
+  };
+}
+
 function outputMap(steps: readonly ResolvedStep[], outputs: OutputStore): Map<string, StepOutput> {
   return new Map(steps.map((step) => [step.name, { key: step.key, path: outputs.outputPath(step.key) }]));
 }
@@ -263,14 +277,14 @@ function checkRunnable(graph: Graph): void {
   const problems: RootstockError[] = [];
   const isRoot = process.getuid?.() === 0;
   for (const { name, step } of graph.steps) {
-    const file = join(graph.plan.displayDir, step.dir, "step.toml");
+    const file = () => join(graph.plan.displayDir, step.dir, "step.toml");
     if (step.sandbox === "host" && step.root === "deps") {
       problems.push(
         new RootstockError(
           "ERR_BUILD_HOST_ROOT",
           `step "${name}": sandbox = "host" runs in the host's root, not root = "deps"`,
           {
-            file,
+            file: file(),
             field: "root",
             hint: 'use sandbox = "bwrap" for a root made of dependency outputs',
           },
@@ -283,7 +297,7 @@ function checkRunnable(graph: Graph): void {
           "ERR_BUILD_HOST_MOUNT",
           `step "${name}": sandbox = "host" cannot mount outputs at chosen paths`,
           {
-            file,
+            file: file(),
             field: "mounts",
             hint: `use $${"DEP_"}NAME in the script, or sandbox = "bwrap"`,
           },
@@ -293,7 +307,7 @@ function checkRunnable(graph: Graph): void {
     if (step.sandbox === "chroot" && !isRoot) {
       problems.push(
         new RootstockError("ERR_SANDBOX_NEEDS_ROOT", `step "${name}": sandbox = "chroot" needs root`, {
-          file,
+          file: file(),
           field: "sandbox",
           hint: 'run rootstock as root, or use sandbox = "bwrap", which needs no privileges',
         }),

@@ -3,8 +3,7 @@
  * and the demo add images and boot tests to the same run, so that its journal — and the reports made
  * from it — tell the whole story. Closing a run writes report.md and report.html into its folder.
  */
-import { closeSync, openSync, writeSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
+import { closeSync, mkdirSync, openSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import type { Emit, RootstockEvent } from "../events.ts";
 import type { ToolIdentity } from "../host/tools.ts";
@@ -68,14 +67,14 @@ export class RunSession {
       skipped: [],
     };
     const session = new RunSession(options.storeDir, record, options.emit);
-    await mkdir(join(session.runDir, "logs"), { recursive: true });
+    mkdirSync(join(session.runDir, "logs"), { recursive: true });
     const lock = await new StoreLocks(options.storeDir).tryAcquire(`run:${runId}`, {
       runId,
       pid: process.pid,
       what: graph.plan.name,
     });
     session.#release = async () => lock?.release();
-    await writeRunRecord(session.runDir, record);
+    writeRunRecord(session.runDir, record);
     session.#journalFd = openSync(join(session.runDir, JOURNAL_FILE), "a");
     session.emit({
       type: "run:context",
@@ -106,7 +105,7 @@ export class RunSession {
   /** Store entries besides step outputs (images, bundles) this run uses, so that gc keeps them. */
   async useEntries(kind: string, keys: Record<string, string>): Promise<void> {
     for (const [name, key] of Object.entries(keys)) this.record.keys[`${kind}:${name}`] = key;
-    await writeRunRecord(this.runDir, this.record);
+    writeRunRecord(this.runDir, this.record);
   }
 
   /** Ends the run: `run:end` in the journal, the final run.json, then the reports. */
@@ -120,7 +119,7 @@ export class RunSession {
     closeSync(this.#journalFd);
     this.#journalFd = undefined;
     try {
-      await writeRunRecord(this.runDir, this.record);
+      writeRunRecord(this.runDir, this.record);
       return await writeReports(this.runDir);
     } finally {
       await this.#release?.();

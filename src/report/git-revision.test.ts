@@ -7,6 +7,6 @@ test("reads HEAD's commit from the repository's files, as git does", async () =>
   const expected = execFileSync("git", ["rev-parse", "--short=12", "HEAD"], { cwd: import.meta.dirname })
     .toString()
     .trim();
-  assert.equal(await gitRevision(import.meta.dirname), expected);
-  assert.equal(await gitRevision("/proc"), undefined);
+  assert.equal(gitRevision(import.meta.dirname), expected);
+  assert.equal(gitRevision("/proc"), undefined);
 });

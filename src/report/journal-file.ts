@@ -1,12 +1,13 @@
 /** Reads a run journal (JSON lines). A run killed mid-write leaves a torn last line: it is skipped. */
-import { readFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { TimedEvent } from "../events.ts";
 
 export const JOURNAL_FILE = "journal.jsonl";
 
-export async function readJournal(runDir: string): Promise<TimedEvent[]> {
-  const text = await readFile(join(runDir, JOURNAL_FILE), "utf8");
+/** Synchronous: one small file, read as a run ends, when nothing else waits. */
+export function readJournal(runDir: string): TimedEvent[] {
+  const text = readFileSync(join(runDir, JOURNAL_FILE), "utf8");
   const events: TimedEvent[] = [];
   for (const line of text.split("\n")) {
     if (line.trim() === "") continue;

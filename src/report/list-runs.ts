@@ -27,7 +27,12 @@ export async function listRuns(storeDir: string): Promise<RunSummary[]> {
   const summaries: RunSummary[] = [];
   for (const name of names) {
     const runDir = join(dir, name);
-    const events = await readJournal(runDir).catch(() => undefined);
+    let events: ReturnType<typeof readJournal> | undefined;
+    try {
+      events = readJournal(runDir);
+    } catch {
+      events = undefined;
+    }
     if (!events || events.length === 0) continue;
     const report = reportFromEvents(events);
     summaries.push({

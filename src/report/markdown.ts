@@ -161,7 +161,11 @@ function testingProcess(report: RunReport): string[] {
     );
   }
   const byStage = new Map<string, StepRecord[]>();
-  for (const step of report.steps) byStage.set(step.stage, [...(byStage.get(step.stage) ?? []), step]);
+  for (const step of report.steps) {
+    const members = byStage.get(step.stage);
+    if (members) members.push(step);
+    else byStage.set(step.stage, [step]);
+  }
   const infos = new Map(context?.steps.map((info) => [info.name, info]));
   for (const [stage, steps] of byStage) {
     const description = context?.stages.find((item) => item.name === stage)?.description;

@@ -1,5 +1,6 @@
 /** Writes report.md and report.html into a run folder, from its journal alone. */
-import { readFile, rename, writeFile } from "node:fs/promises";
+import { renameSync, writeFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { isAbsolute, join } from "node:path";
 import { RootstockError } from "../errors.ts";
 import { renderHtml } from "./html.ts";
@@ -15,15 +16,22 @@ export interface WrittenReports {
 
 const CONSOLE_LINES = 30;
 
+/**
+ * Synchronous files: a run's last act, when nothing else waits, and a no-op run of a large plan is
+ * mostly such small steps.
+ */
 export async function writeReports(runDir: string): Promise<WrittenReports> {
-  const events = await readJournal(runDir).catch((error: NodeJS.ErrnoException) => {
-    if (error.code === "ENOENT") {
+  let events: ReturnType<typeof readJournal>;
+  try {
+    events = readJournal(runDir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") {
       throw new RootstockError("ERR_RUN_NO_JOURNAL", `${runDir} has no run journal`, {
         hint: "a run folder holds journal.jsonl; list runs with `rootstock runs`",
       });
     }
     throw error;
-  });
+  }
   const report = reportFromEvents(events);
   const consoleExcerpts = new Map<string, string[]>();
   for (const { machine, path } of report.consoleLogs) {
@@ -37,13 +45,13 @@ export async function writeReports(runDir: string): Promise<WrittenReports> {
   }
   const markdown = join(runDir, "report.md");
   const html = join(runDir, "report.html");
-  await writeAtomically(markdown, renderMarkdown(report));
-  await writeAtomically(html, renderHtml(report, { consoleExcerpts }));
+  writeAtomically(markdown, renderMarkdown(report));
+  writeAtomically(html, renderHtml(report, { consoleExcerpts }));
   return { report, markdown, html };
 }
 
-async function writeAtomically(path: string, text: string): Promise<void> {
+function writeAtomically(path: string, text: string): void {
   const staged = `${path}.${process.pid}.tmp`;
-  await writeFile(staged, text);
-  await rename(staged, path);
+  writeFileSync(staged, text);
+  renameSync(staged, path);
 }

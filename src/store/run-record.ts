@@ -2,9 +2,10 @@
  * A run's folder describes itself: `run.json` (this summary, rewritten as the run ends), the journal
  * (`journal.jsonl`, every event with its time) and one log per step (`logs/STEP.log`).
  */
-import { randomBytes } from "node:crypto";
-import { readdir, readFile, rename, writeFile } from "node:fs/promises";
+import { renameSync, writeFileSync } from "node:fs";
+import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { uniqueSuffix } from "../unique.ts";
 
 export type RunState = "running" | "ok" | "failed" | "interrupted";
 
@@ -34,14 +35,18 @@ export function runsDir(storeDir: string): string {
 /** Sortable by time (to the millisecond), unique across processes: `20250102-030405-678-1a2b3c`. */
 export function newRunId(now = new Date()): string {
   const stamp = now.toISOString().replace(/[-:]/g, "").replace("T", "-").replace(".", "-").slice(0, 19);
-  return `${stamp}-${randomBytes(3).toString("hex")}`;
+  const random = Math.floor(Math.random() * 0x100_0000)
+    .toString(16)
+    .padStart(6, "0");
+  return `${stamp}-${random}`;
 }
 
-export async function writeRunRecord(runDir: string, record: RunRecord): Promise<void> {
+/** Synchronous: a small file, written as a run starts and ends. */
+export function writeRunRecord(runDir: string, record: RunRecord): void {
   const file = join(runDir, "run.json");
-  const staged = `${file}.${randomBytes(4).toString("hex")}`;
-  await writeFile(staged, `${JSON.stringify(record, null, 2)}\n`);
-  await rename(staged, file);
+  const staged = `${file}.${uniqueSuffix()}`;
+  writeFileSync(staged, `${JSON.stringify(record, null, 2)}\n`);
+  renameSync(staged, file);
 }
 
 export async function readRunRecord(runDir: string): Promise<RunRecord | undefined> {
