@@ -10,6 +10,7 @@ import { after, before, describe, test } from "node:test";
 import { testPlan } from "../src/check/test-plan.ts";
 import { digestFile } from "../src/digest.ts";
 import { ImageStore } from "../src/image/image-store.ts";
+import { writeReports } from "../src/report/write-reports.ts";
 import { collectGarbage } from "../src/store/collect-garbage.ts";
 import { readRunRecord, runsDir } from "../src/store/run-record.ts";
 import { liveProcesses } from "../src/vm/process-reaper.ts";
@@ -78,6 +79,11 @@ describe("rootstock test", () => {
     assert.ok(await exists(join(runDir, "disk", "disk", "console.log")));
     const report = await readFile(join(runDir, "report.md"), "utf8");
     assert.match(report, /Test boots to a shell on initramfs: passed/);
+    // Written from the run's events in memory: the same as from its journal.
+    const html = await readFile(join(runDir, "report.html"), "utf8");
+    const fromJournal = await writeReports(runDir);
+    assert.equal(await readFile(fromJournal.markdown, "utf8"), report);
+    assert.equal(await readFile(fromJournal.html, "utf8"), html);
     assert.match(report, /Image disk \(ext4\)/);
     const journal = await readFile(join(runDir, "journal.jsonl"), "utf8");
     assert.match(journal, /"type":"run:context","context":\{"command":"test"/);

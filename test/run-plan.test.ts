@@ -9,6 +9,7 @@ import { after, before, test } from "node:test";
 import { runPlan } from "../src/build/run-plan.ts";
 import { RootstockErrors } from "../src/errors.ts";
 import type { RootstockEvent } from "../src/events.ts";
+import { writeReports } from "../src/report/write-reports.ts";
 import { computeManifest } from "../src/store/manifest.ts";
 import { OutputStore, outputPath } from "../src/store/output-store.ts";
 import { readRunRecord } from "../src/store/run-record.ts";
@@ -175,10 +176,14 @@ test("cold build: every step runs in its sandbox and its output is committed und
     context.steps.map((step: { name: string; key: string }) => [step.name, step.key]),
     graph.steps.map((step) => [step.name, step.key]),
   );
-  // Every run writes its reports from its journal.
+  // Every run writes its reports from its events, as they would be read back from its journal.
   const markdown = await readFile(join(result.runDir, "report.md"), "utf8");
   assert.match(markdown, /^Automation: Fully automated: 4 steps, 0 manual/m);
-  assert.match(await readFile(join(result.runDir, "report.html"), "utf8"), /<svg class="gantt"/);
+  const html = await readFile(join(result.runDir, "report.html"), "utf8");
+  assert.match(html, /<svg class="gantt"/);
+  const fromJournal = await writeReports(result.runDir);
+  assert.equal(await readFile(fromJournal.markdown, "utf8"), markdown);
+  assert.equal(await readFile(fromJournal.html, "utf8"), html);
   const log = await readFile(join(result.runDir, "logs", "hello.log"), "utf8");
   assert.match(log, /applying patches\/01-greeting.patch/);
   assert.match(log, /==> rootstock: compile/);

@@ -7,7 +7,7 @@
  * that finds a key locked works on other steps meanwhile. A killed run leaves no partial entry, and the
  * next run carries on from what was committed.
  */
-import { rmdir } from "node:fs/promises";
+import { rmdirSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { RootstockError, RootstockErrors } from "../errors.ts";
@@ -223,7 +223,11 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
       failed: result.failed,
       ms,
     });
-    await rmdir(join(storeDir, "work", runId)).catch(() => {});
+    try {
+      rmdirSync(join(storeDir, "work", runId));
+    } catch {
+      // Absent (nothing was built), or kept for a failed step's build folder.
+    }
     const built = record?.built ?? [];
     const cached = record?.cached ?? [];
     const inStore = new Set([...cached, ...built]);

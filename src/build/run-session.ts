@@ -5,7 +5,7 @@
  */
 import { closeSync, mkdirSync, openSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import type { Emit, RootstockEvent } from "../events.ts";
+import type { Emit, RootstockEvent, TimedEvent } from "../events.ts";
 import type { ToolIdentity } from "../host/tools.ts";
 import type { Graph } from "../plan/graph.ts";
 import { describeRun } from "../report/context.ts";
@@ -39,6 +39,8 @@ export class RunSession {
   readonly #started = performance.now();
   #journalFd: number | undefined;
   #pending: string[] = [];
+  /** Every journaled event, so that the reports need not read the journal back. */
+  #journaled: TimedEvent[] = [];
   #release: (() => Promise<void>) | undefined;
 
   private constructor(storeDir: string, record: RunRecord, forward: Emit | undefined) {
@@ -91,7 +93,9 @@ export class RunSession {
     // A step's output and a machine's console have files of their own (logs/STEP.log, console.log).
     if (this.#journalFd !== undefined && event.type !== "step:output" && event.type !== "vm:console") {
       if (this.#pending.length === 0) setImmediate(this.#flush);
-      this.#pending.push(`${JSON.stringify({ ...event, time: Date.now() })}\n`);
+      const timed = { ...event, time: Date.now() } as TimedEvent;
+      this.#journaled.push(timed);
+      this.#pending.push(`${JSON.stringify(timed)}\n`);
     }
     this.#forward?.(event);
   };
@@ -120,7 +124,7 @@ export class RunSession {
     this.#journalFd = undefined;
     try {
       writeRunRecord(this.runDir, this.record);
-      return await writeReports(this.runDir);
+      return await writeReports(this.runDir, this.#journaled);
     } finally {
       await this.#release?.();
     }

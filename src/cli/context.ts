@@ -1,6 +1,6 @@
 /** What every command gets: where to write, how to style, and the global options. */
 import type { Writable } from "node:stream";
-import { styleText } from "node:util";
+import type { styleText } from "node:util";
 import { storeLocation } from "../store/location.ts";
 
 export interface GlobalOptions {
@@ -42,8 +42,14 @@ export class CliContext {
     return Boolean((this.stdout as NodeJS.WriteStream).isTTY) || Boolean(process.env.FORCE_COLOR);
   }
 
+  /**
+   * node:util is taken when first needed, not imported: importing it as a module reads every lazy
+   * property it has (parseArgs, diff, …), which costs a no-op run a few milliseconds.
+   */
   style(format: Parameters<typeof styleText>[0], text: string): string {
-    return this.color ? styleText(format, text, { validateStream: false }) : text;
+    return this.color
+      ? process.getBuiltinModule("node:util").styleText(format, text, { validateStream: false })
+      : text;
   }
 
   out(line = ""): void {

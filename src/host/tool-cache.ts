@@ -3,8 +3,7 @@
  * inode, size, modification and change times) is neither hashed nor run again. This keeps a no-op run
  * free of child processes.
  */
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
-import { realpath } from "node:fs/promises";
+import { mkdirSync, readFileSync, realpathSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { findOnPath, identifyTool, identifyTools, type ToolIdentity } from "./tools.ts";
 
@@ -48,7 +47,7 @@ export async function identifyToolsCached(
     unique.map(async (name) => {
       const path = await findOnPath(name, searchPath);
       if (path === undefined) return undefined;
-      const real = await realpath(path);
+      const real = realpathSync(path);
       const signature = signatureOf(real);
       const cached = cache[path];
       if (signature !== undefined && cached?.signature === signature && cached.identity.realPath === real) {

@@ -4,7 +4,8 @@
  * lists them as binary seeds.
  */
 import { spawn } from "node:child_process";
-import { access, constants, realpath, stat } from "node:fs/promises";
+import { accessSync, constants, statSync } from "node:fs";
+import { realpath } from "node:fs/promises";
 import { delimiter, join } from "node:path";
 import { digestFile } from "../digest.ts";
 
@@ -19,23 +20,24 @@ export interface ToolIdentity {
   version: string;
 }
 
+/** Synchronous: a few stats, cheaper without the thread pool, on every run's path. */
 export async function findOnPath(
   name: string,
   searchPath = process.env.PATH ?? "",
 ): Promise<string | undefined> {
-  if (name.includes("/")) return (await isExecutable(name)) ? name : undefined;
+  if (name.includes("/")) return isExecutable(name) ? name : undefined;
   for (const dir of searchPath.split(delimiter)) {
     if (dir === "") continue;
     const candidate = join(dir, name);
-    if (await isExecutable(candidate)) return candidate;
+    if (isExecutable(candidate)) return candidate;
   }
   return undefined;
 }
 
-async function isExecutable(path: string): Promise<boolean> {
+function isExecutable(path: string): boolean {
   try {
-    await access(path, constants.X_OK);
-    return (await stat(path)).isFile();
+    accessSync(path, constants.X_OK);
+    return statSync(path).isFile();
   } catch {
     return false;
   }

@@ -12,8 +12,11 @@ export interface HtmlOptions {
   consoleExcerpts?: ReadonlyMap<string, string[]>;
 }
 
+const ENTITIES: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" };
+
+/** Most texts (step names, times) need no escaping: one test, no copy. */
 const escapeHtml = (text: string) =>
-  text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+  /[&<>"]/.test(text) ? text.replace(/[&<>"]/g, (char) => ENTITIES[char] as string) : text;
 
 export function renderHtml(report: RunReport, options: HtmlOptions = {}): string {
   const context = report.context;

@@ -3,6 +3,7 @@ import { renameSync, writeFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { isAbsolute, join } from "node:path";
 import { RootstockError } from "../errors.ts";
+import type { TimedEvent } from "../events.ts";
 import { renderHtml } from "./html.ts";
 import { readJournal } from "./journal-file.ts";
 import { renderMarkdown } from "./markdown.ts";
@@ -20,10 +21,14 @@ const CONSOLE_LINES = 30;
  * Synchronous files: a run's last act, when nothing else waits, and a no-op run of a large plan is
  * mostly such small steps.
  */
-export async function writeReports(runDir: string): Promise<WrittenReports> {
-  let events: ReturnType<typeof readJournal>;
+/** From the run's journal, read from its folder unless the caller has its events at hand. */
+export async function writeReports(
+  runDir: string,
+  journaled?: readonly TimedEvent[],
+): Promise<WrittenReports> {
+  let events: readonly TimedEvent[];
   try {
-    events = readJournal(runDir);
+    events = journaled ?? readJournal(runDir);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") {
       throw new RootstockError("ERR_RUN_NO_JOURNAL", `${runDir} has no run journal`, {
