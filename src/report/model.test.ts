@@ -91,3 +91,21 @@ test("only tests that declare they build software answer 'Can install further so
   );
   assert.match(field(failed) ?? "", /Not shown: "tcc compiles and runs a program" failed/);
 });
+
+test("report.html's cache lane fits the timeline however many steps came from the cache", () => {
+  const events = journal();
+  const start = events.find((event) => event.type === "run:start");
+  const time = start?.time ?? 0;
+  const many = Array.from({ length: 500 }, (_, index) => ({
+    type: "step:cached" as const,
+    step: `cached${index}`,
+    key: "k".repeat(64),
+    time,
+  }));
+  const html = renderHtml(reportFromEvents([...events, ...many]), {});
+  const xs = [...html.matchAll(/<rect class="cached" x="([\d.]+)"[^>]*width="([\d.]+)"/g)].map(
+    (match) => Number(match[1]) + Number(match[2]),
+  );
+  assert.ok(xs.length >= 500);
+  assert.ok(Math.max(...xs) <= 1000, `a cache mark ends at x=${Math.max(...xs)}, past the 1000-wide view`);
+});
