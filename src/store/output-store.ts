@@ -51,11 +51,11 @@ export class OutputStore {
 
   constructor(storeDir: string) {
     this.storeDir = storeDir;
+    this.outputsDir = join(storeDir, "outputs");
   }
 
-  get outputsDir(): string {
-    return join(this.storeDir, "outputs");
-  }
+  /** Joined once: entries are looked up by concatenation, hundreds of times on a no-op run. */
+  readonly outputsDir: string;
 
   /** Scratch space on the store's filesystem, so that renames into the store are atomic. */
   get tmpDir(): string {
@@ -67,7 +67,7 @@ export class OutputStore {
   }
 
   outputPath(key: string): string {
-    return outputPath(this.storeDir, key);
+    return `${this.outputsDir}/${key}/out`;
   }
 
   async has(key: string): Promise<boolean> {
