@@ -15,7 +15,7 @@ import type { Emit, StepReason } from "../events.ts";
 import type { ToolIdentity } from "../host/tools.ts";
 import { type Graph, type ResolvedStep, usesHostTools } from "../plan/graph.ts";
 import { OutputStore } from "../store/output-store.ts";
-import { readStepHistory, type StepHistory } from "../store/step-history.ts";
+import type { StepHistory } from "../store/step-history.ts";
 import { StoreLocks } from "../store/store-locks.ts";
 import { RunSession } from "./run-session.ts";
 import { type ScheduleNode, type Skipped, schedule, type TaskResult } from "./schedule.ts";
@@ -97,11 +97,14 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
     const cachedAtStart = graph.steps.filter((_, index) => present[index]);
     const histories = new Map<string, StepHistory | undefined>();
     const needHistory = options.explain || options.dryRun ? graph.steps : toBuild;
-    await Promise.all(
-      needHistory.map(async (step) =>
-        histories.set(step.name, await readStepHistory(storeDir, plan.name, step.name)),
-      ),
-    );
+    if (needHistory.length > 0) {
+      const { readStepHistory } = await import("../store/step-history.ts");
+      await Promise.all(
+        needHistory.map(async (step) =>
+          histories.set(step.name, await readStepHistory(storeDir, plan.name, step.name)),
+        ),
+      );
+    }
 
     if (options.explain || options.dryRun) {
       for (const [index, step] of graph.steps.entries()) {

@@ -117,7 +117,7 @@ test("a resolved graph comes from the cache per variables and targets, equal to 
     const cached = again.resolve(options);
     const want = expected[index] as Graph;
     // From the cache: key inputs are resolved again only when read.
-    assert.ok(Object.getOwnPropertyDescriptor(cached.steps[0], "inputs")?.get);
+    assert.equal(Object.getOwnPropertyDescriptor(cached.steps[0], "inputs"), undefined);
     assert.deepEqual(
       cached.steps.map(({ name, key, env, inputs, stageIndex }) => ({ name, key, env, inputs, stageIndex })),
       want.steps.map(({ name, key, env, inputs, stageIndex }) => ({ name, key, env, inputs, stageIndex })),

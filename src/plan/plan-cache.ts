@@ -225,21 +225,39 @@ function storeGraph(options: string, graph: Graph): StoredGraph {
   };
 }
 
-/**
- * The stored graph, whose steps' key inputs are resolved again the first time one is read: a run that
- * builds or explains something pays for that, a no-op run does not.
- */
+/** A stored step; its key inputs are resolved again, for the whole graph, the first time one is read. */
+class CachedStep implements ResolvedStep {
+  readonly name: string;
+  readonly step: Step;
+  readonly key: string;
+  readonly env: Record<string, string>;
+  readonly stageIndex: number;
+  readonly #inputsOf: (name: string) => Record<string, string>;
+
+  constructor(stored: StoredStep, step: Step, inputsOf: (name: string) => Record<string, string>) {
+    this.name = stored.name;
+    this.step = step;
+    this.key = stored.key;
+    this.env = stored.env;
+    this.stageIndex = stored.stageIndex;
+    this.#inputsOf = inputsOf;
+  }
+
+  get inputs(): Record<string, string> {
+    return this.#inputsOf(this.name);
+  }
+}
+
+/** The stored graph: a run that builds or explains something pays for the key inputs, a no-op run not. */
 function graphFromStore(plan: Plan, stored: StoredGraph, options: ResolveOptions): Graph {
   let full: Graph | undefined;
   const inputsOf = (name: string) => {
     full ??= resolveGraph(plan, options);
     return full.byName.get(name)?.inputs ?? {};
   };
-  const steps = stored.steps.map((resolved) => {
-    const step = { ...resolved, step: plan.steps.get(resolved.name) as Step } as ResolvedStep;
-    Object.defineProperty(step, "inputs", { enumerable: true, get: () => inputsOf(resolved.name) });
-    return step;
-  });
+  const steps: ResolvedStep[] = stored.steps.map(
+    (resolved) => new CachedStep(resolved, plan.steps.get(resolved.name) as Step, inputsOf),
+  );
   return {
     plan,
     variables: stored.variables,

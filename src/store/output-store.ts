@@ -11,7 +11,7 @@ import type { Digest } from "../digest.ts";
 import { describeCause, isRootstockError, RootstockError } from "../errors.ts";
 import { uniqueSuffix } from "../unique.ts";
 import { evictEntry, isTakenError, renameIntoPlace } from "./entry-rename.ts";
-import { computeManifest, type Manifest } from "./manifest.ts";
+import type { Manifest } from "./manifest.ts";
 
 /** Where the output tree of the entry `key` is (whether or not it exists). */
 export function outputPath(storeDir: string, key: string): string {
@@ -120,6 +120,8 @@ export class OutputStore {
           cause: error,
         });
       }
+      // Imported here: only a run that builds commits, and a no-op run is mostly start-up.
+      const { computeManifest } = await import("./manifest.ts");
       const manifest = await computeManifest(join(staging, "out"), options).catch((error: unknown) => {
         if (isRootstockError(error) || options.signal?.aborted) throw error;
         const path = String((error as NodeJS.ErrnoException).path ?? "").replace(
