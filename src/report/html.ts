@@ -122,12 +122,14 @@ function timeline(report: RunReport): string {
     const row = lanes.length + extra.length;
     // One mark per step, narrowed so that even a plan of hundreds of steps fits the lane.
     const pitch = Math.min(14, (width - left - 14) / cachedSteps.length);
-    const markWidth = Math.max(0.5, pitch * (10 / 14));
+    const markWidth = Math.max(0.5, pitch * (10 / 14)).toFixed(1);
+    const y = row * laneHeight + 9;
+    const corner = pitch >= 6 ? 2 : 0;
     extra.push({
       label: "cache",
       items: cachedSteps.map((step, index) => {
         const x = (left + 4 + index * pitch).toFixed(1);
-        return `<g><title>${escapeHtml(`${step.name}: from the cache`)}</title><rect class="cached" x="${x}" y="${row * laneHeight + 9}" width="${markWidth.toFixed(1)}" height="${laneHeight - 18}" rx="${pitch >= 6 ? 2 : 0}"></rect></g>`;
+        return `<g><title>${escapeHtml(step.name)}: from the cache</title><rect class="cached" x="${x}" y="${y}" width="${markWidth}" height="${laneHeight - 18}" rx="${corner}"></rect></g>`;
       }),
     });
   }

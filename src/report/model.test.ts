@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { sampleJournal as journal } from "../../test/fixtures/sample-journal.ts";
+import type { RunContext } from "../events.ts";
 import { renderHtml } from "./html.ts";
 import { renderMarkdown } from "./markdown.ts";
-import { reportFromEvents } from "./model.ts";
+import { criticalPathOf, reportFromEvents } from "./model.ts";
 
 test("the model counts steps, attempts, stages and the critical path", () => {
   const report = reportFromEvents(journal());
@@ -108,4 +109,25 @@ test("report.html's cache lane fits the timeline however many steps came from th
   );
   assert.ok(xs.length >= 500);
   assert.ok(Math.max(...xs) <= 1000, `a cache mark ends at x=${Math.max(...xs)}, past the 1000-wide view`);
+});
+
+test("the critical path runs through steps that ran, not through a cached step between them", () => {
+  const step = (name: string, status: "built" | "cached", ms: number) => ({
+    name,
+    stage: "s",
+    status,
+    ms,
+    attempts: status === "built" ? 1 : 0,
+  });
+  // y's entry was kept while x's was collected: x is built again, y is cached, z (needing y) starts at once.
+  const steps = [step("x", "built", 5000), step("y", "cached", 0), step("z", "built", 3000)];
+  const context = {
+    steps: [
+      { name: "x", deps: [] },
+      { name: "y", deps: ["x"] },
+      { name: "z", deps: ["y"] },
+    ],
+  } as unknown as RunContext;
+  assert.deepEqual(criticalPathOf(steps, context), { path: ["x"], ms: 5000 });
+  assert.deepEqual(criticalPathOf([step("y", "cached", 0)], context), { path: [], ms: 0 });
 });

@@ -258,13 +258,19 @@ export function reportFromEvents(events: readonly TimedEvent[]): RunReport {
   };
 }
 
-/** The chain of dependent steps that took longest in this run: what bounded its wall time. */
+/**
+ * The chain of dependent steps that took longest in this run: what bounded its wall time. Cached steps
+ * take no time and keep no step waiting (they are done when the run starts), so chains run through
+ * built and failed steps only; a run where everything is cached has no critical path.
+ */
 export function criticalPathOf(
   steps: readonly StepRecord[],
   context: RunContext | undefined,
 ): { path: string[]; ms: number } {
+  const ran = steps.filter((step) => step.status !== "cached");
+  if (ran.length === 0) return { path: [], ms: 0 };
   const deps = new Map(context?.steps.map((step) => [step.name, step.deps]) ?? []);
-  const byName = new Map(steps.map((step) => [step.name, step]));
+  const byName = new Map(ran.map((step) => [step.name, step]));
   const best = new Map<string, { ms: number; path: string[] }>();
   // Plans are acyclic (the loader refuses cycles); `visiting` only keeps a damaged journal from looping.
   const visiting = new Set<string>();
@@ -272,7 +278,6 @@ export function criticalPathOf(
     const known = best.get(name);
     if (known) return known;
     visiting.add(name);
-    const step = byName.get(name);
     let longest = { ms: 0, path: [] as string[] };
     for (const dep of deps.get(name) ?? []) {
       if (visiting.has(dep) || !byName.has(dep)) continue;
@@ -280,13 +285,12 @@ export function criticalPathOf(
       if (candidate.ms > longest.ms) longest = candidate;
     }
     visiting.delete(name);
-    const own = step && step.status !== "cached" ? step.ms : 0;
-    const result = { ms: longest.ms + own, path: [...longest.path, name] };
+    const result = { ms: longest.ms + (byName.get(name)?.ms ?? 0), path: [...longest.path, name] };
     best.set(name, result);
     return result;
   };
   let winner = { ms: 0, path: [] as string[] };
-  for (const step of steps) {
+  for (const step of ran) {
     const candidate = visit(step.name);
     if (candidate.ms > winner.ms) winner = candidate;
   }
