@@ -12,14 +12,13 @@ import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { RootstockError, RootstockErrors } from "../errors.ts";
 import type { Emit, StepReason } from "../events.ts";
-import type { ToolIdentity } from "../host/tools.ts";
+import { identifyTools, type ToolIdentity } from "../host/tools.ts";
 import { type Graph, type ResolvedStep, usesHostTools } from "../plan/graph.ts";
 import { OutputStore } from "../store/output-store.ts";
 import type { StepHistory } from "../store/step-history.ts";
 import { StoreLocks } from "../store/store-locks.ts";
 import { RunSession } from "./run-session.ts";
 import { type ScheduleNode, type Skipped, schedule, type TaskResult } from "./schedule.ts";
-import type { StepBuilder } from "./step-builder.ts";
 
 export interface RunPlanOptions {
   storeDir: string;
@@ -80,8 +79,7 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
       : await RunSession.open(graph, {
           storeDir,
           jobs,
-          tools:
-            options.tools ?? (await (await import("../host/tools.ts")).identifyTools(hostToolNames(graph))),
+          tools: options.tools ?? (await identifyTools(hostToolNames(graph))),
           ...(options.emit ? { emit: options.emit } : {}),
         }));
   const runId = session?.runId ?? "";
@@ -169,16 +167,18 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
     });
     const byName = graph.byName;
 
-    const builder = building?.newStepBuilder(graph, {
-      storeDir,
-      runId,
-      runDir,
-      jobs,
-      emit,
-      outputs,
-      histories,
-      ...(signal ? { signal } : {}),
-    });
+    const builder =
+      building &&
+      new building.StepBuilder(graph, {
+        storeDir,
+        runId,
+        runDir,
+        jobs,
+        emit,
+        outputs,
+        histories,
+        ...(signal ? { signal } : {}),
+      });
     const task = async (name: string, { slot }: { slot: number }): Promise<TaskResult> => {
       const step = byName.get(name) as ResolvedStep;
       const holder = { runId, pid: process.pid, what: `${plan.name}/${name}` };
@@ -261,10 +261,7 @@ async function loadBuilding() {
     import("../sources/fetch-sources.ts"),
     import("./step-builder.ts"),
   ]);
-  return {
-    fetchSources,
-    newStepBuilder: (...args: ConstructorParameters<typeof StepBuilder>) => new StepBuilder(...args),
-  };
+  return { fetchSources, StepBuilder };
 }
 
 function outputMap(steps: readonly ResolvedStep[], outputs: OutputStore): Map<string, StepOutput> {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { after, before, test } from "node:test";
 import type { RootstockErrors } from "../errors.ts";
 import type { Graph, ResolveOptions } from "./graph.ts";
@@ -16,15 +16,21 @@ before(async () => {
   base = await mkdtemp(join(tmpdir(), "rootstock-plan-cache-"));
   planDir = join(base, "plan");
   cacheDir = join(base, "cache");
-  await mkdir(join(planDir, "steps", "one"), { recursive: true });
-  await writeFile(
-    join(planDir, "plan.toml"),
-    'name = "cached"\narch = "x86_64"\n[[stages]]\nname = "s"\nsteps = ["one"]\n',
-  );
-  await writeFile(join(planDir, "steps", "one", "step.toml"), 'version = "1"\n');
-  await writeFile(join(planDir, "steps", "one", "build.sh"), "do_install() { :; }\n");
+  await writeFiles(planDir, {
+    "plan.toml": 'name = "cached"\narch = "x86_64"\n[[stages]]\nname = "s"\nsteps = ["one"]\n',
+    "steps/one/step.toml": 'version = "1"\n',
+    "steps/one/build.sh": "do_install() { :; }\n",
+  });
 });
 after(() => rm(base, { recursive: true, force: true }));
+
+/** Writes each file (its path relative to `dir`), making its folders. */
+async function writeFiles(dir: string, files: Record<string, string>): Promise<void> {
+  for (const [path, text] of Object.entries(files)) {
+    await mkdir(dirname(join(dir, path)), { recursive: true });
+    await writeFile(join(dir, path), text);
+  }
+}
 
 test("a plan whose files did not change comes from the cache, equal to a fresh load", async () => {
   const fresh = await loadPlanCached(planDir, { cacheDir, nowMs: later() });
@@ -65,13 +71,11 @@ test("a plan with a file changed within the last two seconds is not cached (racy
 test("a file added to or removed from a listed folder is seen, without reading folders on a hit", async () => {
   const dir = join(base, "listed");
   const cache = join(base, "listed-cache");
-  await mkdir(join(dir, "steps", "one", "files"), { recursive: true });
-  await writeFile(
-    join(dir, "plan.toml"),
-    'name = "listed"\narch = "x86_64"\n[[stages]]\nname = "s"\nsteps = ["one"]\n',
-  );
-  await writeFile(join(dir, "steps", "one", "step.toml"), 'version = "1"\n');
-  await writeFile(join(dir, "steps", "one", "files", "a.txt"), "a\n");
+  await writeFiles(dir, {
+    "plan.toml": 'name = "listed"\narch = "x86_64"\n[[stages]]\nname = "s"\nsteps = ["one"]\n',
+    "steps/one/step.toml": 'version = "1"\n',
+    "steps/one/files/a.txt": "a\n",
+  });
   const first = await loadPlanCached(dir, { cacheDir: cache, nowMs: later() });
   assert.deepEqual(
     first.steps.get("one")?.files.map((file) => file.path),
@@ -94,14 +98,12 @@ test("a file added to or removed from a listed folder is seen, without reading f
 test("a resolved graph comes from the cache per variables and targets, equal to a fresh one", async () => {
   const dir = join(base, "graphs");
   const cache = join(base, "graphs-cache");
-  await mkdir(join(dir, "steps", "base"), { recursive: true });
-  await mkdir(join(dir, "steps", "top"), { recursive: true });
-  await writeFile(
-    join(dir, "plan.toml"),
-    'name = "graphs"\narch = "x86_64"\n[variables]\nFLAVOUR = "plain"\n[[stages]]\nname = "s"\nsteps = ["base", "top"]\n',
-  );
-  await writeFile(join(dir, "steps", "base", "step.toml"), 'version = "1"\n[env]\nFLAVOUR = "${FLAVOUR}"\n');
-  await writeFile(join(dir, "steps", "top", "step.toml"), 'version = "1"\ndeps = ["base"]\n');
+  await writeFiles(dir, {
+    "plan.toml":
+      'name = "graphs"\narch = "x86_64"\n[variables]\nFLAVOUR = "plain"\n[[stages]]\nname = "s"\nsteps = ["base", "top"]\n',
+    "steps/base/step.toml": 'version = "1"\n[env]\nFLAVOUR = "${FLAVOUR}"\n',
+    "steps/top/step.toml": 'version = "1"\ndeps = ["base"]\n',
+  });
   const variants: ResolveOptions[] = [{}, { variables: { FLAVOUR: "spicy" } }, { targets: ["base"] }];
   const fresh = await openPlanCache(dir, { cacheDir: cache, nowMs: later() });
   const expected = variants.map((options) => fresh.resolve(options));
