@@ -44,6 +44,18 @@ export function processTree(root: number): Map<number, string> {
   return tree;
 }
 
+/** Sends SIGKILL to every process of the snapshot that is still the process it was (PIDs are reused). */
+export function killTree(tree: ReadonlyMap<number, string>): void {
+  for (const [pid, startTime] of tree) {
+    if (readStat(pid)?.startTime !== startTime) continue;
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+}
+
 /** True while any process of the snapshot still runs (a zombie has stopped running). */
 export function anyAlive(tree: ReadonlyMap<number, string>): boolean {
   for (const [pid, startTime] of tree) {

@@ -6,7 +6,7 @@
  */
 import { spawn } from "node:child_process";
 import { RootstockError } from "../errors.ts";
-import { processTree, waitForExit } from "./process-tree.ts";
+import { killTree, processTree, waitForExit } from "./process-tree.ts";
 import { prepareChrootRoot, type SandboxSpec, sandboxCommand } from "./sandbox.ts";
 
 export interface SandboxRunOptions {
@@ -58,14 +58,32 @@ export async function runSandboxed(
     let timedOut = false;
     let aborted = false;
     let killed: Map<number, string> | undefined;
+    // Our end of the lifeline: never written, only held while rootstock lives.
+    const line = lifeline ? child.stdio[3] : undefined;
+    line?.on("error", () => {});
     const kill = () => {
       if (child.pid === undefined || killed) return;
-      killed = processTree(child.pid);
-      try {
-        process.kill(options.interactive ? child.pid : -child.pid, "SIGKILL");
-      } catch {
-        // Already gone.
+      if (options.interactive) {
+        // A shell sharing rootstock's terminal and process group: only it is killed.
+        killed = processTree(child.pid);
+        try {
+          process.kill(child.pid, "SIGKILL");
+        } catch {
+          // Already gone.
+        }
+        return;
       }
+      // Stopped first, so that no process of the group forks while the tree is read: bwrap's
+      // --new-session takes the sandbox out of the group, and a kill early in its set-up can beat its
+      // parent-death signal, so every process found is killed by name as well as the group. Killing the
+      // PID namespace's init takes the rest of the namespace down.
+      signalGroup(child.pid, "SIGSTOP");
+      killed = processTree(child.pid);
+      signalGroup(child.pid, "SIGKILL");
+      killTree(killed);
+      // Letting go of the lifeline makes a sandbox that is still starting kill itself once it runs, and
+      // closes this side's end, without which the child's "close" never comes.
+      line?.destroy();
     };
     const timer =
       options.timeoutMs === undefined
@@ -91,9 +109,6 @@ export async function runSandboxed(
         );
       } else reject(error);
     });
-    // Our end of the lifeline: never written, only held while rootstock lives.
-    const line = lifeline ? child.stdio[3] : undefined;
-    line?.on("error", () => {});
     child.on("close", async (code, signal) => {
       line?.destroy();
       clearTimeout(timer);
@@ -104,4 +119,12 @@ export async function runSandboxed(
       resolve({ code, signal, timedOut, aborted, ms });
     });
   });
+}
+
+function signalGroup(leader: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-leader, signal);
+  } catch {
+    // Already gone.
+  }
 }
