@@ -75,8 +75,8 @@ export async function runSandboxed(
       }
       // Stopped first, so that no process of the group forks while the tree is read: bwrap's
       // --new-session takes the sandbox out of the group, and a kill early in its set-up can beat its
-      // parent-death signal, so every process found is killed by name as well as the group. Killing the
-      // PID namespace's init takes the rest of the namespace down.
+      // parent-death signal, so every process found is killed by its PID as well as through the group.
+      // Killing the PID namespace's init takes the rest of the namespace down.
       signalGroup(child.pid, "SIGSTOP");
       killed = processTree(child.pid);
       signalGroup(child.pid, "SIGKILL");
