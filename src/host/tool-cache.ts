@@ -3,8 +3,9 @@
  * inode, size, modification and change times) is neither hashed nor run again. This keeps a no-op run
  * free of child processes.
  */
-import { mkdirSync, readFileSync, realpathSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, realpathSync, statSync } from "node:fs";
 import { dirname } from "node:path";
+import { writeFileAtomically } from "../atomic-write.ts";
 import { findOnPath, identifyTool, identifyTools, type ToolIdentity } from "./tools.ts";
 
 export interface ToolCacheOptions {
@@ -64,9 +65,7 @@ export async function identifyToolsCached(
   if (changed) {
     try {
       mkdirSync(dirname(options.cacheFile), { recursive: true });
-      const staged = `${options.cacheFile}.${process.pid}`;
-      writeFileSync(staged, JSON.stringify(cache));
-      renameSync(staged, options.cacheFile);
+      writeFileAtomically(options.cacheFile, JSON.stringify(cache));
     } catch {
       // A cache that cannot be written only costs time.
     }

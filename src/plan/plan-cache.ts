@@ -13,19 +13,11 @@
  * the variables, targets and host tool identities it was resolved with: resolving computes four hashes
  * per step, most of a no-op run of a large plan once the plan itself comes from the cache.
  */
-import {
-  lstatSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  type Stats,
-  writeFileSync,
-} from "node:fs";
+import { lstatSync, mkdirSync, readdirSync, readFileSync, type Stats } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { writeFileAtomically } from "../atomic-write.ts";
 import { canonicalJson, sha256Text } from "../digest.ts";
-import { uniqueSuffix } from "../unique.ts";
 import { type Graph, type ResolvedStep, type ResolveOptions, resolveGraph } from "./graph.ts";
 import type { LoadPlanOptions } from "./load.ts";
 import type { Image, Plan, Step } from "./types.ts";
@@ -36,7 +28,7 @@ const FORMAT = 3;
 const GRAPHS_KEPT = 4;
 
 /** What the plan's files looked like when it was cached. */
-export interface Listing {
+interface Listing {
   /** Names what was listed: the format, the plan's folder and how messages show it. */
   head: string;
   /** Absolute paths; entry i's signature is `signatures[i * SIGNATURE_LENGTH …]`. */
@@ -271,9 +263,7 @@ function graphFromStore(plan: Plan, stored: StoredGraph, options: ResolveOptions
 function writeCache(file: string, cached: CachedPlan): void {
   try {
     mkdirSync(dirname(file), { recursive: true });
-    const staged = `${file}.${uniqueSuffix()}`;
-    writeFileSync(staged, JSON.stringify(cached));
-    renameSync(staged, file);
+    writeFileAtomically(file, JSON.stringify(cached));
   } catch {
     // A cache that cannot be written only costs time.
   }

@@ -1,7 +1,7 @@
 /** Writes report.md and report.html into a run folder, from its journal alone. */
-import { renameSync, writeFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { isAbsolute, join } from "node:path";
+import { writeFileAtomically } from "../atomic-write.ts";
 import { RootstockError } from "../errors.ts";
 import type { TimedEvent } from "../events.ts";
 import { renderHtml } from "./html.ts";
@@ -50,13 +50,7 @@ export async function writeReports(
   }
   const markdown = join(runDir, "report.md");
   const html = join(runDir, "report.html");
-  writeAtomically(markdown, renderMarkdown(report));
-  writeAtomically(html, renderHtml(report, { consoleExcerpts }));
+  writeFileAtomically(markdown, renderMarkdown(report));
+  writeFileAtomically(html, renderHtml(report, { consoleExcerpts }));
   return { report, markdown, html };
-}
-
-function writeAtomically(path: string, text: string): void {
-  const staged = `${path}.${process.pid}.tmp`;
-  writeFileSync(staged, text);
-  renameSync(staged, path);
 }

@@ -2,10 +2,9 @@
  * A run's folder describes itself: `run.json` (this summary, rewritten as the run ends), the journal
  * (`journal.jsonl`, every event with its time) and one log per step (`logs/STEP.log`).
  */
-import { renameSync, writeFileSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { uniqueSuffix } from "../unique.ts";
+import { writeFileAtomically } from "../atomic-write.ts";
 
 export type RunState = "running" | "ok" | "failed" | "interrupted";
 
@@ -44,9 +43,7 @@ export function newRunId(now = new Date()): string {
 /** Synchronous: a small file, written as a run starts and ends. */
 export function writeRunRecord(runDir: string, record: RunRecord): void {
   const file = join(runDir, "run.json");
-  const staged = `${file}.${uniqueSuffix()}`;
-  writeFileSync(staged, `${JSON.stringify(record, null, 2)}\n`);
-  renameSync(staged, file);
+  writeFileAtomically(file, `${JSON.stringify(record, null, 2)}\n`);
 }
 
 export async function readRunRecord(runDir: string): Promise<RunRecord | undefined> {

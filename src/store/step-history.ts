@@ -4,10 +4,10 @@
  * `rootstock log`) and the build folder of a failed attempt (for `rootstock shell`).
  * One small file per step, replaced whole (written beside, then renamed).
  */
-import { mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { uniqueSuffix } from "../unique.ts";
+import { writeFileAtomically } from "../atomic-write.ts";
 
 export type StepStatus = "running" | "done" | "cached" | "failed";
 
@@ -60,10 +60,8 @@ export async function updateStepHistory(
     ...update,
     time: new Date().toISOString(),
   };
-  // Synchronous: three tiny calls, twice per built step.
+  // Synchronous: a folder and one small file, twice per built step.
   mkdirSync(join(storeDir, "history", update.plan), { recursive: true });
-  const staged = `${file}.${uniqueSuffix()}`;
-  writeFileSync(staged, `${JSON.stringify(next, null, 2)}\n`);
-  renameSync(staged, file);
+  writeFileAtomically(file, `${JSON.stringify(next, null, 2)}\n`);
   return next;
 }
