@@ -1,17 +1,18 @@
 #!/usr/bin/env node
 // rootstock is TypeScript run by Node's type stripping (22.18+). On an older Node, re-run on the Node
 // that npm installed with the project, so the machine's own Node version does not matter.
-import { spawn } from "node:child_process";
-import module, { createRequire } from "node:module";
-import { fileURLToPath } from "node:url";
-
+// Built-in modules are taken as they are needed: an `import` of one costs start-up time (see
+// docs/engine.md), and the old-Node path below needs what the fast path does not.
 const [major, minor] = process.versions.node.split(".").map(Number);
 if (major > 22 || (major === 22 && minor >= 18)) {
   // Keeps compiled (and type-stripped) modules between runs: a no-op run is mostly startup.
-  module.enableCompileCache?.();
+  process.getBuiltinModule("node:module").enableCompileCache?.();
   const { main } = await import("../src/cli/main.ts");
   process.exitCode = await main(process.argv.slice(2));
 } else {
+  const { createRequire } = await import("node:module");
+  const { spawn } = await import("node:child_process");
+  const { fileURLToPath } = await import("node:url");
   let bundled;
   try {
     bundled = createRequire(import.meta.url).resolve("node/bin/node");

@@ -1,7 +1,8 @@
 /** sha256 digests of files, trees and values: the identity of everything rootstock caches. */
 import type { Hash } from "node:crypto";
-import { createReadStream } from "node:fs";
-import { readFile, stat } from "node:fs/promises";
+
+const { createReadStream } = process.getBuiltinModule("node:fs");
+const { readFile, stat } = process.getBuiltinModule("node:fs/promises");
 
 export interface Digest {
   sha256: string;

@@ -1,4 +1,13 @@
 /** Durations and sizes as people write and read them: "30m", "1h30m", "64M", "3.6 MiB". */
+
+/**
+ * Milliseconds on a monotonic clock, for measuring durations. Not performance.now(): the first use of
+ * the `performance` global loads perf_hooks, about 2 ms of every start-up.
+ */
+export function monotonicMs(): number {
+  return process.uptime() * 1000;
+}
+
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
 /**

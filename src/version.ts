@@ -1,6 +1,6 @@
 /** rootstock's own version and folder, from its package.json. */
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
+const { readFileSync } = process.getBuiltinModule("node:fs");
+const { join } = process.getBuiltinModule("node:path");
 
 export const ROOTSTOCK_DIR = join(import.meta.dirname, "..");
 

@@ -5,7 +5,7 @@
  * change a store entry through it. Where a hard link is refused (another filesystem, or a file owned by
  * someone else under fs.protected_hardlinks) the file is copied.
  */
-import {
+const {
   chmodSync,
   chownSync,
   copyFileSync,
@@ -16,7 +16,7 @@ import {
   readlinkSync,
   rmSync,
   symlinkSync,
-} from "node:fs";
+} = process.getBuiltinModule("node:fs");
 
 export interface ComposeOptions {
   signal?: AbortSignal;

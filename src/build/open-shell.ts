@@ -2,13 +2,14 @@
  * `rootstock shell PLAN STEP`: a shell in the sandbox where a step's build failed — same root, mounts,
  * environment and folder, with the step's phases defined (`do_compile` runs the compile phase again).
  */
-import { readFile, stat } from "node:fs/promises";
-import { join } from "node:path";
 import { RootstockError } from "../errors.ts";
 import { readStepHistory } from "../store/step-history.ts";
 import { StoreLocks } from "../store/store-locks.ts";
 import { runSandboxed } from "./run-sandboxed.ts";
 import type { SavedSandbox } from "./workspace.ts";
+
+const { readFile, stat } = process.getBuiltinModule("node:fs/promises");
+const { join } = process.getBuiltinModule("node:path");
 
 export interface ShellOptions {
   /** Run this command (with `sh -c`) instead of an interactive shell. */

@@ -2,7 +2,9 @@
  * The processes descending from one, read from /proc, so that a killed sandbox can be waited for until
  * every one of them is gone (the kernel tears a PID namespace down after its init dies, not at once).
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { monotonicMs } from "../units.ts";
+
+const { readdirSync, readFileSync } = process.getBuiltinModule("node:fs");
 
 interface ProcessInfo {
   pid: number;
@@ -67,9 +69,9 @@ export function anyAlive(tree: ReadonlyMap<number, string>): boolean {
 
 /** Waits (polling /proc) until every process of the snapshot has exited, or `limitMs` passes. */
 export async function waitForExit(tree: ReadonlyMap<number, string>, limitMs = 10_000): Promise<boolean> {
-  const deadline = performance.now() + limitMs;
+  const deadline = monotonicMs() + limitMs;
   while (anyAlive(tree)) {
-    if (performance.now() > deadline) return false;
+    if (monotonicMs() > deadline) return false;
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
   return true;

@@ -7,9 +7,6 @@
  * that finds a key locked works on other steps meanwhile. A killed run leaves no partial entry, and the
  * next run carries on from what was committed.
  */
-import { rmdirSync } from "node:fs";
-import { availableParallelism } from "node:os";
-import { join } from "node:path";
 import { RootstockError, RootstockErrors } from "../errors.ts";
 import type { Emit, StepReason } from "../events.ts";
 import { identifyTools, type ToolIdentity } from "../host/tools.ts";
@@ -17,8 +14,13 @@ import { type Graph, type ResolvedStep, usesHostTools } from "../plan/graph.ts";
 import { OutputStore } from "../store/output-store.ts";
 import type { StepHistory } from "../store/step-history.ts";
 import { StoreLocks } from "../store/store-locks.ts";
+import { monotonicMs } from "../units.ts";
 import { RunSession } from "./run-session.ts";
 import { type ScheduleNode, type Skipped, schedule, type TaskResult } from "./schedule.ts";
+
+const { rmdirSync } = process.getBuiltinModule("node:fs");
+const { availableParallelism } = process.getBuiltinModule("node:os");
+const { join } = process.getBuiltinModule("node:path");
 
 export interface RunPlanOptions {
   storeDir: string;
@@ -87,7 +89,7 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
   const record = session?.record;
   const emit: Emit = session?.emit ?? options.emit ?? (() => {});
 
-  const started = performance.now();
+  const started = monotonicMs();
   try {
     // Synchronous: hundreds of stat calls cost less without the thread pool.
     const present = graph.steps.map((step) => outputs.hasSync(step.key));
@@ -216,7 +218,7 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
     if (record) record.skipped = result.skipped.map((skip) => skip.name);
 
     const ok = result.failed.length === 0 && result.skipped.length === 0 && !signal?.aborted;
-    const ms = performance.now() - started;
+    const ms = monotonicMs() - started;
     emit({
       type: "run:done",
       runId,

@@ -4,10 +4,12 @@
  * process group, so killing the group's leader takes the namespace, and everything in it, down; and a
  * lifeline (see sandbox.ts) takes it down when rootstock itself dies, however early.
  */
-import { spawn } from "node:child_process";
 import { RootstockError } from "../errors.ts";
+import { monotonicMs } from "../units.ts";
 import { killTree, processTree, waitForExit } from "./process-tree.ts";
 import { prepareChrootRoot, type SandboxSpec, sandboxCommand } from "./sandbox.ts";
+
+const { spawn } = process.getBuiltinModule("node:child_process");
 
 export interface SandboxRunOptions {
   /** Where stdout and stderr go; without it, they are inherited (an interactive shell). */
@@ -43,7 +45,7 @@ export async function runSandboxed(
     interactive: options.interactive ?? false,
     lifeline,
   });
-  const started = performance.now();
+  const started = monotonicMs();
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, {
       env,
@@ -113,7 +115,7 @@ export async function runSandboxed(
       line?.destroy();
       clearTimeout(timer);
       options.signal?.removeEventListener("abort", onAbort);
-      const ms = performance.now() - started;
+      const ms = monotonicMs() - started;
       // Killed: return only once every process of the sandbox is gone, not just its leader.
       if (killed) await waitForExit(killed);
       resolve({ code, signal, timedOut, aborted, ms });

@@ -3,8 +3,6 @@
  * and the demo add images and boot tests to the same run, so that its journal — and the reports made
  * from it — tell the whole story. Closing a run writes report.md and report.html into its folder.
  */
-import { closeSync, mkdirSync, openSync, writeSync } from "node:fs";
-import { join } from "node:path";
 import type { Emit, RootstockEvent, TimedEvent } from "../events.ts";
 import type { ToolIdentity } from "../host/tools.ts";
 import type { Graph } from "../plan/graph.ts";
@@ -13,6 +11,10 @@ import { JOURNAL_FILE } from "../report/journal-file.ts";
 import { type WrittenReports, writeReports } from "../report/write-reports.ts";
 import { newRunId, type RunRecord, type RunState, runsDir, writeRunRecord } from "../store/run-record.ts";
 import { StoreLocks } from "../store/store-locks.ts";
+import { monotonicMs } from "../units.ts";
+
+const { closeSync, mkdirSync, openSync, writeSync } = process.getBuiltinModule("node:fs");
+const { join } = process.getBuiltinModule("node:path");
 
 export interface OpenRunOptions {
   storeDir: string;
@@ -36,7 +38,7 @@ export class RunSession {
   readonly storeDir: string;
   readonly record: RunRecord;
   readonly #forward: Emit | undefined;
-  readonly #started = performance.now();
+  readonly #started = monotonicMs();
   #journalFd: number | undefined;
   #pending: string[] = [];
   /** Every journaled event, so that the reports need not read the journal back. */
@@ -115,7 +117,7 @@ export class RunSession {
   /** Ends the run: `run:end` in the journal, the final run.json, then the reports. */
   async close(outcome: RunOutcome): Promise<WrittenReports | undefined> {
     if (this.#journalFd === undefined) return undefined;
-    const ms = performance.now() - this.#started;
+    const ms = monotonicMs() - this.#started;
     this.emit({ type: "run:end", runId: this.runId, ok: outcome.ok, ms });
     const state: RunState = outcome.interrupted ? "interrupted" : outcome.ok ? "ok" : "failed";
     Object.assign(this.record, { state, finished: new Date().toISOString(), ms });

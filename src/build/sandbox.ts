@@ -11,10 +11,11 @@
  *
  * This module only builds command lines; `prepareChrootRoot` is its one side effect.
  */
-import { lstatSync, readlinkSync } from "node:fs";
-import { mkdir, stat, symlink, writeFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
 import type { SandboxKind } from "../plan/types.ts";
+
+const { lstatSync, readlinkSync } = process.getBuiltinModule("node:fs");
+const { mkdir, stat, symlink, writeFile } = process.getBuiltinModule("node:fs/promises");
+const { dirname, join } = process.getBuiltinModule("node:path");
 
 export interface Bind {
   /** Host path. */

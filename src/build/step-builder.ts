@@ -3,9 +3,6 @@
  * its timeout, the commit of its output, and what the store remembers about it. A failure is reported
  * (with the log's tail and the kept build folder), never thrown.
  */
-import { closeSync, openSync, writeSync } from "node:fs";
-import { open, rm, rmdir } from "node:fs/promises";
-import { join } from "node:path";
 import { describeCause, isRootstockError } from "../errors.ts";
 import type { Emit } from "../events.ts";
 import type { Graph, ResolvedStep } from "../plan/graph.ts";
@@ -13,9 +10,13 @@ import { SourceStore } from "../sources/source-store.ts";
 import type { OutputStore } from "../store/output-store.ts";
 import { type StepHistory, updateStepHistory } from "../store/step-history.ts";
 import { StoreLocks } from "../store/store-locks.ts";
-import { formatDuration } from "../units.ts";
+import { formatDuration, monotonicMs } from "../units.ts";
 import { runSandboxed } from "./run-sandboxed.ts";
 import { prepareWorkspace } from "./workspace.ts";
+
+const { closeSync, openSync, writeSync } = process.getBuiltinModule("node:fs");
+const { open, rm, rmdir } = process.getBuiltinModule("node:fs/promises");
+const { join } = process.getBuiltinModule("node:path");
 
 const TAIL_LINES = 20;
 
@@ -56,7 +57,8 @@ export class StepBuilder {
     await this.#removeStaleWork(previous);
     const logFd = openSync(logPath, "a");
     const history = { plan, step: step.name, key: step.key, inputs: step.inputs, runId, log: logPath };
-    const started = performance.now();
+    const started = monotonicMs();
+    let latest = previous;
     let reason = "";
     try {
       for (let attempt = 1; attempt <= attempts; attempt++) {
@@ -72,7 +74,7 @@ export class StepBuilder {
           log: logPath,
           ...(previous?.buildMs === undefined ? {} : { estimateMs: previous.buildMs }),
         });
-        await updateStepHistory(storeDir, { ...history, status: "running", workDir }, previous);
+        latest = updateStepHistory(storeDir, { ...history, status: "running", workDir }, latest);
         let retryable = true;
         try {
           const workspace = await prepareWorkspace(step, workDir, {
@@ -103,7 +105,7 @@ export class StepBuilder {
               },
               signal ? { signal } : {},
             );
-            const ms = Math.round(performance.now() - started);
+            const ms = Math.round(monotonicMs() - started);
             writeSync(logFd, `==> rootstock: ${step.name} done in ${formatDuration(ms)}\n`);
             emit({
               type: "step:done",
@@ -115,7 +117,7 @@ export class StepBuilder {
               files: committed.record.files,
               digest: committed.record.digest.sha256,
             });
-            await updateStepHistory(storeDir, { ...history, status: "done", buildMs: ms }, previous);
+            updateStepHistory(storeDir, { ...history, status: "done", buildMs: ms }, latest);
             // Off the critical path: the next step need not wait for this folder to go.
             this.cleanups.push(rm(workDir, { recursive: true, force: true }).catch(() => {}));
             return true;
@@ -155,14 +157,14 @@ export class StepBuilder {
       type: "step:failed",
       step: step.name,
       key: step.key,
-      ms: Math.round(performance.now() - started),
+      ms: Math.round(monotonicMs() - started),
       worker,
       reason,
       log: logPath,
       buildDir: workDir,
       tail: await tail(logPath, TAIL_LINES),
     });
-    await updateStepHistory(storeDir, { ...history, status: "failed", workDir }, previous);
+    updateStepHistory(storeDir, { ...history, status: "failed", workDir }, latest);
     return false;
   }
 

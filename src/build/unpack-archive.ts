@@ -2,10 +2,11 @@
  * Unpacking sources and running host tools for a step's preparation, their output going to the step's
  * log. rootstock unpacks on the host, with GNU tar (or unzip), before the sandbox starts.
  */
-import { spawn } from "node:child_process";
-import { lstat, mkdir, readdir, rename, rm, rmdir, stat } from "node:fs/promises";
-import { dirname, join } from "node:path";
 import { RootstockError } from "../errors.ts";
+
+const { spawn } = process.getBuiltinModule("node:child_process");
+const { lstat, mkdir, readdir, rename, rm, rmdir, stat } = process.getBuiltinModule("node:fs/promises");
+const { dirname, join } = process.getBuiltinModule("node:path");
 
 export const HOST_TOOL_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
 

@@ -10,17 +10,6 @@
  *                 root    the root composed of dependency outputs (root = "deps")
  *                 sandbox.json          what `rootstock shell` needs to enter the same sandbox
  */
-import {
-  chmodSync,
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  symlinkSync,
-  writeFileSync,
-  writeSync,
-} from "node:fs";
-import { lstat, mkdir, readdir, readlink, rm, stat } from "node:fs/promises";
-import { dirname, join } from "node:path";
 import { createSha256 } from "../digest.ts";
 import { RootstockError } from "../errors.ts";
 import type { Graph, ResolvedStep } from "../plan/graph.ts";
@@ -38,6 +27,11 @@ import {
   type SandboxSpec,
 } from "./sandbox.ts";
 import { runLogged, unpackArchive } from "./unpack-archive.ts";
+
+const { chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync, writeSync } =
+  process.getBuiltinModule("node:fs");
+const { lstat, mkdir, readdir, readlink, rm, stat } = process.getBuiltinModule("node:fs/promises");
+const { dirname, join } = process.getBuiltinModule("node:path");
 
 export const SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
 
@@ -99,7 +93,8 @@ export async function prepareWorkspace(
     tmp: join(dir, "tmp"),
     meta: join(dir, "meta"),
   };
-  await rm(dir, { recursive: true, force: true });
+  // A retry's folder goes first; a first attempt's is not there, and asking the thread pool costs time.
+  if (existsSync(dir)) await rm(dir, { recursive: true, force: true });
   // Synchronous calls for the many tiny operations below: each async one costs a thread-pool round trip.
   for (const folder of Object.values(host)) mkdirSync(folder, { recursive: true });
   // The output folder's mode becomes the mode of the entry's root: a root filesystem's / is 0755.

@@ -3,7 +3,6 @@
  * and disks (other images of the plan), memory, the boot timeout, the prompt and fatal patterns, and
  * the test modules. Pure: the caller builds the steps and images first (`imagesToBoot` says which).
  */
-import { join } from "node:path";
 import type { StepOutput } from "../build/run-plan.ts";
 import { RootstockError } from "../errors.ts";
 import { imageSteps } from "../image/image-spec-from-plan.ts";
@@ -11,6 +10,8 @@ import { didYouMean } from "../plan/suggest.ts";
 import type { Image, KernelRef, Plan } from "../plan/types.ts";
 import type { VmDisk } from "../vm/qemu-args.ts";
 import type { MachineOptions } from "./machine.ts";
+
+const { join } = process.getBuiltinModule("node:path");
 
 export interface BootPlan {
   image: string;

@@ -4,8 +4,6 @@
  * is stopped either way. Disks are copy-on-write overlays in the run folder, or with `persist` copies
  * kept outside the store (persistent-copy.ts) that the guest writes to.
  */
-import { availableParallelism } from "node:os";
-import { join } from "node:path";
 import type { RunResult } from "../build/run-plan.ts";
 import { RunSession } from "../build/run-session.ts";
 import { RootstockError } from "../errors.ts";
@@ -18,6 +16,9 @@ import { narrowGraph } from "../plan/narrow-graph.ts";
 import type { Accelerator } from "../vm/qemu-args.ts";
 import { type QemuVm, startQemu, type VmExit } from "../vm/qemu-vm.ts";
 import { bootFromPlan, imagesToBoot, stepsToBoot } from "./boot-from-plan.ts";
+
+const { availableParallelism } = process.getBuiltinModule("node:os");
+const { join } = process.getBuiltinModule("node:path");
 
 export interface BootPlanOptions {
   storeDir: string;

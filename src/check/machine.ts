@@ -4,14 +4,15 @@
  * declares) fails whatever is waiting at once; a wait that runs out of time fails with the last console
  * lines. Every method starts the machine if it is not running yet.
  */
-import { randomBytes } from "node:crypto";
-import { setTimeout as sleep } from "node:timers/promises";
 import { RootstockError } from "../errors.ts";
 import type { Emit } from "../events.ts";
 import type { AcceleratorChoice } from "../vm/accelerator.ts";
 import type { Accelerator, VmSpec } from "../vm/qemu-args.ts";
 import { type QemuVm, startQemu, type VmExit } from "../vm/qemu-vm.ts";
 import { commandScript, isReadyLine, ReplyReader, setupScript } from "./shell-protocol.ts";
+
+const { randomBytes } = process.getBuiltinModule("node:crypto");
+const { setTimeout: sleep } = process.getBuiltinModule("node:timers/promises");
 
 export interface MachineOptions extends VmSpec {
   /** The machine's folder: console.log, qemu.log, vm.json, disk overlays. */

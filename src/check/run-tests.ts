@@ -5,15 +5,17 @@
  * default (a TCG guest keeps one core busy). Results go to events, `junit.xml` and `results.json` in
  * the run folder, in the order the modules are listed, with one console log per machine.
  */
-import { mkdir, writeFile } from "node:fs/promises";
-import { availableParallelism } from "node:os";
-import { join } from "node:path";
 import { isRootstockError } from "../errors.ts";
 import { type Emit, ignoreEvents } from "../events.ts";
 import { inParallel } from "../in-parallel.ts";
+import { monotonicMs } from "../units.ts";
 import { renderJunit, type TestCaseResult } from "./junit.ts";
 import { Machine, type MachineOptions } from "./machine.ts";
 import { loadTestModule, type TestCase, type TestContext } from "./test-module.ts";
+
+const { mkdir, writeFile } = process.getBuiltinModule("node:fs/promises");
+const { availableParallelism } = process.getBuiltinModule("node:os");
+const { join } = process.getBuiltinModule("node:path");
 
 export interface TestTarget {
   /** The image under test (a suite name in the results). */
@@ -47,7 +49,7 @@ export async function runTests(
   options: RunTestsOptions,
 ): Promise<TestRunResult> {
   const emit = options.emit ?? ignoreEvents;
-  const started = performance.now();
+  const started = monotonicMs();
   await mkdir(options.runDir, { recursive: true });
   const modules = targets.flatMap((target) => target.modules.map((module) => ({ target, module })));
   const byModule: TestCaseResult[][] = [];
@@ -61,7 +63,7 @@ export async function runTests(
   await writeFile(join(options.runDir, "results.json"), `${JSON.stringify(cases, null, 2)}\n`);
   const count = (status: TestCaseResult["status"]) =>
     cases.filter((result) => result.status === status).length;
-  const ms = Math.round(performance.now() - started);
+  const ms = Math.round(monotonicMs() - started);
   const ok = count("failed") === 0 && cases.length > 0 && !options.signal?.aborted;
   emit({
     type: "test:summary",
@@ -118,15 +120,15 @@ async function runModule(
         continue;
       }
       emit({ type: "test:start", ...base, test: test.name });
-      const testStarted = performance.now();
+      const testStarted = monotonicMs();
       const evidence = test.evidence.length > 0 ? { evidence: test.evidence } : {};
       try {
         await test.run(machine, context);
-        const ms = Math.round(performance.now() - testStarted);
+        const ms = Math.round(monotonicMs() - testStarted);
         emit({ type: "test:done", ...base, test: test.name, ok: true, ms, consoleLog, ...evidence });
         results.push({ ...base, name: test.name, status: "passed", ms, consoleLog });
       } catch (error) {
-        const ms = Math.round(performance.now() - testStarted);
+        const ms = Math.round(monotonicMs() - testStarted);
         const failure = describeFailure(error);
         emit({
           type: "test:done",

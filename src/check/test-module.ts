@@ -15,9 +15,10 @@
  *
  *     export const evidence = { buildsSoftware: ["compiles a program"] } satisfies TestEvidence;
  */
-import { pathToFileURL } from "node:url";
 import { describeCause, RootstockError } from "../errors.ts";
 import type { Machine } from "./machine.ts";
+
+const { pathToFileURL } = process.getBuiltinModule("node:url");
 
 /** What a test knows besides its machine. */
 export interface TestContext {

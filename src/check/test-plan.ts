@@ -4,8 +4,6 @@
  * report.html with the tests in them. Results also go to `junit.xml`, `results.json` and each machine's
  * `IMAGE/MODULE/console.log` in the run folder.
  */
-import { availableParallelism } from "node:os";
-import { join } from "node:path";
 import type { RunResult } from "../build/run-plan.ts";
 import { RunSession } from "../build/run-session.ts";
 import { RootstockError } from "../errors.ts";
@@ -22,6 +20,9 @@ import type { Accelerator } from "../vm/qemu-args.ts";
 import { bootFromPlan, imagesToBoot, stepsToBoot, testedImages } from "./boot-from-plan.ts";
 import type { TestCaseResult } from "./junit.ts";
 import { runTests, type TestRunResult, type TestTarget } from "./run-tests.ts";
+
+const { availableParallelism } = process.getBuiltinModule("node:os");
+const { join } = process.getBuiltinModule("node:path");
 
 export interface TestPlanOptions {
   storeDir: string;

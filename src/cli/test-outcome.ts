@@ -1,9 +1,10 @@
 /** What `rootstock test` and the demo print after a test run, and the error when it failed. */
-import { dirname, relative } from "node:path";
 import type { TestPlanResult } from "../check/test-plan.ts";
 import { RootstockError } from "../errors.ts";
 import { buildFailure } from "./build-failure.ts";
 import type { CliContext } from "./context.ts";
+
+const { dirname, relative } = process.getBuiltinModule("node:path");
 
 export function shownPath(path: string): string {
   const near = relative(process.cwd(), path);

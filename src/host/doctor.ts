@@ -1,8 +1,9 @@
 /** What rootstock needs from the host, whether it is there, and how to get what is missing. */
-import { spawn } from "node:child_process";
-import { access } from "node:fs/promises";
 import { RootstockError } from "../errors.ts";
 import { findOnPath } from "./tools.ts";
+
+const { spawn } = process.getBuiltinModule("node:child_process");
+const { access } = process.getBuiltinModule("node:fs/promises");
 
 export type RequirementGroup = "core" | "tests" | "plan";
 

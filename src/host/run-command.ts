@@ -1,8 +1,9 @@
 /** Runs a host tool to completion, capturing its output; a failure names the tool and shows its last words. */
-import { spawn } from "node:child_process";
-import { open } from "node:fs/promises";
 import { RootstockError } from "../errors.ts";
 import { hostPath } from "./doctor.ts";
+
+const { spawn } = process.getBuiltinModule("node:child_process");
+const { open } = process.getBuiltinModule("node:fs/promises");
 
 export interface RunCommandOptions {
   cwd?: string;

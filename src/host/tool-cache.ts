@@ -3,10 +3,11 @@
  * inode, size, modification and change times) is neither hashed nor run again. This keeps a no-op run
  * free of child processes.
  */
-import { mkdirSync, readFileSync, realpathSync, statSync } from "node:fs";
-import { dirname } from "node:path";
 import { writeFileAtomically } from "../atomic-write.ts";
 import { findOnPath, identifyTool, identifyTools, type ToolIdentity } from "./tools.ts";
+
+const { mkdirSync, readFileSync, realpathSync, statSync } = process.getBuiltinModule("node:fs");
+const { dirname } = process.getBuiltinModule("node:path");
 
 export interface ToolCacheOptions {
   /** The cache file (in the store's `cache/`); without it every tool is identified afresh. */

@@ -3,11 +3,12 @@
  * line it prints. A step whose root includes the host's tools has these in its key, and the report
  * lists them as binary seeds.
  */
-import { spawn } from "node:child_process";
-import { accessSync, constants, statSync } from "node:fs";
-import { realpath } from "node:fs/promises";
-import { delimiter, join } from "node:path";
 import { digestFile } from "../digest.ts";
+
+const { spawn } = process.getBuiltinModule("node:child_process");
+const { accessSync, constants, statSync } = process.getBuiltinModule("node:fs");
+const { realpath } = process.getBuiltinModule("node:fs/promises");
+const { delimiter, join } = process.getBuiltinModule("node:path");
 
 export interface ToolIdentity {
   name: string;

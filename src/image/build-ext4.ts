@@ -3,12 +3,13 @@
  * image must differ from the staged files: owners, and device nodes. UUID and hash seed follow from the
  * key and the clock is fixed, so the same inputs give the same bytes. e2fsck checks the result.
  */
-import { writeFile } from "node:fs/promises";
-import { join, posix } from "node:path";
 import { RootstockError } from "../errors.ts";
 import { runCommand } from "../host/run-command.ts";
 import { uuidFromKey } from "./image-key.ts";
 import { IMAGE_TIME, type StagedTree } from "./stage-tree.ts";
+
+const { writeFile } = process.getBuiltinModule("node:fs/promises");
+const { join, posix } = process.getBuiltinModule("node:path");
 
 export interface Ext4Options {
   /** Image name for messages. */

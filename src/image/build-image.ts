@@ -3,8 +3,6 @@
  * the plan files, owners, device nodes and the host tools that write it. A new image is staged and built
  * beside the store, checked, and renamed into place.
  */
-import { mkdir, writeFile } from "node:fs/promises";
-import { join } from "node:path";
 import { digestFile, sha256Json } from "../digest.ts";
 import { RootstockError } from "../errors.ts";
 import { type Emit, ignoreEvents } from "../events.ts";
@@ -12,6 +10,7 @@ import { hostPath } from "../host/doctor.ts";
 import { identifyTool } from "../host/tools.ts";
 import { computeManifest } from "../store/manifest.ts";
 import { type HeldLock, StoreLocks } from "../store/store-locks.ts";
+import { monotonicMs } from "../units.ts";
 import { buildExt4 } from "./build-ext4.ts";
 import { buildInitramfs, INITRAMFS_COMPRESSORS } from "./build-initramfs.ts";
 import { buildSquashfs } from "./build-squashfs.ts";
@@ -19,6 +18,9 @@ import { IMAGE_FORMAT, type ImageKeyInputs, imageKey } from "./image-key.ts";
 import { type DeviceNode, type ImageSpec, imagePath } from "./image-spec.ts";
 import { type ImageManifest, ImageStore, imageFileName } from "./image-store.ts";
 import { removeStagedTree, stageTree } from "./stage-tree.ts";
+
+const { mkdir, writeFile } = process.getBuiltinModule("node:fs/promises");
+const { join } = process.getBuiltinModule("node:path");
 
 export interface BuildImageOptions {
   /** The store folder; images go to `<store>/images/<key>/`. */
@@ -132,7 +134,7 @@ interface BuildContext {
 async function build(spec: ImageSpec, context: BuildContext): Promise<BuiltImage> {
   const { key, inputs, devices, owners, store, emit, signal } = context;
   emit({ type: "image:start", image: spec.name, key, kind: spec.kind });
-  const started = performance.now();
+  const started = monotonicMs();
   const scratch = await store.scratch(key);
   try {
     const root = join(scratch, "root");
@@ -184,7 +186,7 @@ async function build(spec: ImageSpec, context: BuildContext): Promise<BuiltImage
     await removeStagedTree(root);
     await store.commit(key, entry);
     const path = join(store.dir(key), file);
-    const ms = Math.round(performance.now() - started);
+    const ms = Math.round(monotonicMs() - started);
     emit({ type: "image:done", image: spec.name, key, path, bytes: digest.size, ms });
     return {
       name: spec.name,

@@ -2,12 +2,13 @@
  * An initramfs: cpio "newc" archives made by the cpio tool (one per owner, root:root first), then the
  * device nodes, concatenated and compressed. The kernel unpacks concatenated archives in order.
  */
-import { appendFile, copyFile, readFile, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
 import { runCommand } from "../host/run-command.ts";
 import type { Compression } from "../plan/types.ts";
 import { newcDevices } from "./newc-devices.ts";
 import type { StagedTree } from "./stage-tree.ts";
+
+const { appendFile, copyFile, readFile, rm, writeFile } = process.getBuiltinModule("node:fs/promises");
+const { join } = process.getBuiltinModule("node:path");
 
 export interface InitramfsOptions {
   compression: Compression;

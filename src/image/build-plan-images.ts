@@ -3,8 +3,6 @@
  * (`buildImage`), in one run whose journal and reports tell both. Only the steps the images need are
  * built. Each image's key is listed in the run before the store is looked at, so that gc keeps it.
  */
-import { availableParallelism } from "node:os";
-import { join } from "node:path";
 import { type RunResult, runPlan } from "../build/run-plan.ts";
 import { RunSession } from "../build/run-session.ts";
 import { describeCause, isRootstockError } from "../errors.ts";
@@ -16,6 +14,9 @@ import { narrowGraph } from "../plan/narrow-graph.ts";
 import type { WrittenReports } from "../report/write-reports.ts";
 import { type BuiltImage, buildImage } from "./build-image.ts";
 import { imageSpecFromPlan, imageSteps } from "./image-spec-from-plan.ts";
+
+const { availableParallelism } = process.getBuiltinModule("node:os");
+const { join } = process.getBuiltinModule("node:path");
 
 export interface BuildPlanImagesOptions {
   storeDir: string;

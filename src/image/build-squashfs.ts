@@ -2,12 +2,13 @@
  * A squashfs image made by mksquashfs, reproducible by its own default plus fixed times; owners and
  * device nodes the staged files cannot carry go in as pseudo-file definitions.
  */
-import { writeFile } from "node:fs/promises";
-import { join } from "node:path";
 import { RootstockError } from "../errors.ts";
 import { runCommand } from "../host/run-command.ts";
 import type { Compression } from "../plan/types.ts";
 import { IMAGE_TIME, type StagedTree } from "./stage-tree.ts";
+
+const { writeFile } = process.getBuiltinModule("node:fs/promises");
+const { join } = process.getBuiltinModule("node:path");
 
 export interface SquashfsOptions {
   name: string;

@@ -1,10 +1,11 @@
 /** An image of a plan as the image builder sees it: its steps' output folders (with their keys) and files. */
-import { join } from "node:path";
 import type { StepOutput } from "../build/run-plan.ts";
 import { RootstockError } from "../errors.ts";
 import { didYouMean } from "../plan/suggest.ts";
 import type { Plan } from "../plan/types.ts";
 import type { ImageSpec } from "./image-spec.ts";
+
+const { join } = process.getBuiltinModule("node:path");
 
 /** The steps whose outputs the named images hold, in plan order; an unknown image is an error. */
 export function imageSteps(plan: Plan, names: readonly string[]): string[] {

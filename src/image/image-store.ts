@@ -3,11 +3,12 @@
  * built in `<store>/images/tmp/<key>.<random>` (under the lock `image:<key>`, so gc can tell a build in
  * progress from a dead one's leftovers) and renamed into place whole, so a present key is a complete image.
  */
-import { mkdir, readdir, readFile } from "node:fs/promises";
-import { join } from "node:path";
 import type { Compression, ImageKind } from "../plan/types.ts";
 import { evictEntry, renameIntoPlace } from "../store/entry-rename.ts";
 import { uniqueSuffix } from "../unique.ts";
+
+const { mkdir, readdir, readFile } = process.getBuiltinModule("node:fs/promises");
+const { join } = process.getBuiltinModule("node:path");
 
 export interface ImageManifest {
   format: string;

@@ -4,12 +4,13 @@
  * and used by every later boot; a note beside it says which image it was copied from, so that a boot
  * after the image changed can say the copy is older than the image.
  */
-import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
-import { homedir } from "node:os";
-import { join } from "node:path";
 import { runCommand } from "../host/run-command.ts";
 import { uniqueSuffix } from "../unique.ts";
 import type { BuiltImage } from "./build-image.ts";
+
+const { chmod, mkdir, readFile, rename, rm, stat, writeFile } = process.getBuiltinModule("node:fs/promises");
+const { homedir } = process.getBuiltinModule("node:os");
+const { join } = process.getBuiltinModule("node:path");
 
 export interface PersistentCopy {
   image: string;

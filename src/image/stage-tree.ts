@@ -3,12 +3,14 @@
  * earlier one at the same path; folders merge), then the plan's files. Timestamps are fixed and folder
  * modes applied last, so that the image tools see the same tree every time.
  */
-import { constants } from "node:fs";
-import { chmod, copyFile, lstat, lutimes, mkdir, readdir, readlink, rm, symlink } from "node:fs/promises";
-import { join } from "node:path";
 import { RootstockError } from "../errors.ts";
 import { compareNames, deviceMajor, deviceMinor } from "../store/manifest.ts";
 import { type DeviceNode, type ImageSpec, imagePath } from "./image-spec.ts";
+
+const { constants } = process.getBuiltinModule("node:fs");
+const { chmod, copyFile, lstat, lutimes, mkdir, readdir, readlink, rm, symlink } =
+  process.getBuiltinModule("node:fs/promises");
+const { join } = process.getBuiltinModule("node:path");
 
 /** Every timestamp in an image (SOURCE_DATE_EPOCH of the steps). */
 export const IMAGE_TIME = 0;

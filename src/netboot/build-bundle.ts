@@ -4,8 +4,6 @@
  * manifest.json. The key is the hash of the inputs, so a bundle is made once; it is assembled beside
  * the store, checked, and renamed into place.
  */
-import { copyFile, link, mkdir, readFile, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
 import { digestFile, sha256Json, sha256Text } from "../digest.ts";
 import { RootstockError } from "../errors.ts";
 import { type Emit, ignoreEvents } from "../events.ts";
@@ -21,6 +19,9 @@ import {
 import { appendNewcArchive } from "./newc-archive.ts";
 import { ramRootScripts, stageRamRoot } from "./ram-root.ts";
 import { listSquashfs, resolveInImage } from "./squashfs-listing.ts";
+
+const { copyFile, link, mkdir, readFile, rm, writeFile } = process.getBuiltinModule("node:fs/promises");
+const { join } = process.getBuiltinModule("node:path");
 
 export interface BuiltFile {
   path: string;

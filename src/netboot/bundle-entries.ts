@@ -2,12 +2,13 @@
  * What the netboot server serves for a bundle: its files, and the scripts rendered for the address
  * each client used (boot.ipxe, kexec-boot), plus an index that says how to boot.
  */
-import { join } from "node:path";
 import type { NetbootBundle } from "./build-bundle.ts";
 import type { ServedEntry } from "./bundle-server.ts";
 import { chainCommand, renderIpxeScript } from "./ipxe-script.ts";
 import { renderKexecScript } from "./kexec-script.ts";
 import { BUNDLE_FILES, type NetbootManifest, netbootCmdline } from "./netboot-manifest.ts";
+
+const { join } = process.getBuiltinModule("node:path");
 
 const TEXT = "text/plain; charset=utf-8";
 

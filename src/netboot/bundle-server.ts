@@ -5,16 +5,20 @@
  * must still be the regular file of the size the bundle recorded. GET and HEAD, single Range requests,
  * and one event per request.
  */
-import { constants } from "node:fs";
-import { type FileHandle, open } from "node:fs/promises";
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { FileHandle } from "node:fs/promises";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
-import { pipeline } from "node:stream/promises";
 import { sha256Text } from "../digest.ts";
 import { describeCause, RootstockError } from "../errors.ts";
 import { type Emit, ignoreEvents } from "../events.ts";
+import { monotonicMs } from "../units.ts";
 import { answerRange } from "./byte-range.ts";
 import { formatHostPort, publicBaseUrl } from "./server-address.ts";
+
+const { constants } = process.getBuiltinModule("node:fs");
+const { open } = process.getBuiltinModule("node:fs/promises");
+const { createServer } = process.getBuiltinModule("node:http");
+const { pipeline } = process.getBuiltinModule("node:stream/promises");
 
 export type ServedEntry =
   | {
@@ -85,7 +89,7 @@ export async function startBundleServer(
   const sockets = new Set<Socket>();
 
   const server = createServer((request, response) => {
-    const started = performance.now();
+    const started = monotonicMs();
     const target = request.url ?? "";
     let bytes = 0;
     response.on("close", () => {
@@ -98,7 +102,7 @@ export async function startBundleServer(
         ...(request.headers.range === undefined ? {} : { range: request.headers.range.slice(0, 200) }),
         complete: response.writableFinished,
         remote: request.socket.remoteAddress ?? "",
-        ms: Math.round(performance.now() - started),
+        ms: Math.round(monotonicMs() - started),
       });
     });
     const counted = (count: number) => {

@@ -3,11 +3,12 @@
  * in a single rename and putting it back, and the assembly folders left in `netboot/tmp/`. A bundle is
  * in use while a kept run lists its key (RunSession.useEntries("netboot", …)).
  */
-import { readdir } from "node:fs/promises";
-import { join } from "node:path";
 import { evictEntry, renameIntoPlace } from "../store/entry-rename.ts";
 import { StoreLocks } from "../store/store-locks.ts";
 import { bundleStoreDir, bundleTmpDir, scratchLockName } from "./build-bundle.ts";
+
+const { readdir } = process.getBuiltinModule("node:fs/promises");
+const { join } = process.getBuiltinModule("node:path");
 
 const KEY = /^[0-9a-f]{64}$/;
 

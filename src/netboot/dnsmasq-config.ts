@@ -4,8 +4,9 @@
  * over TFTP, and gives iPXE (which announces HTTP support in option 175) the bundle's boot.ipxe.
  * rootstock writes it; a person runs it.
  */
-import { isIPv4 } from "node:net";
 import { RootstockError } from "../errors.ts";
+
+const { isIPv4 } = process.getBuiltinModule("node:net");
 
 export interface DnsmasqOptions {
   /** The netboot server as LAN clients reach it (ends in `/`). */

@@ -4,15 +4,16 @@
  * configuration for a LAN with the iPXE binaries it hands out, and a README that says how to boot.
  * kexec-boot uses the kernel and initrd beside it, so the folder is also the kexec bundle.
  */
-import { constants } from "node:fs";
-import { chmod, copyFile, mkdir, rm, writeFile } from "node:fs/promises";
-import { join, resolve } from "node:path";
 import type { NetbootBundle } from "./build-bundle.ts";
 import { renderIndex } from "./bundle-entries.ts";
 import { renderIpxeScript } from "./ipxe-script.ts";
 import { renderKexecScript } from "./kexec-script.ts";
 import { BUNDLE_FILES } from "./netboot-manifest.ts";
 import { writeLanConfig } from "./write-lan-config.ts";
+
+const { constants } = process.getBuiltinModule("node:fs");
+const { chmod, copyFile, mkdir, rm, writeFile } = process.getBuiltinModule("node:fs/promises");
+const { join, resolve } = process.getBuiltinModule("node:path");
 
 export interface ExportOptions {
   /** The URL clients reach the server by. */

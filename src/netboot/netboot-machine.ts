@@ -3,12 +3,13 @@
  * prompt, fatal patterns, tests), from a server it reaches at `base`: QEMU's own iPXE ROM fetches
  * `boot.ipxe` there. On QEMU's user network the host's loopback is 10.0.2.2. Pure.
  */
-import { join } from "node:path";
 import type { TestTarget } from "../check/run-tests.ts";
 import type { Plan } from "../plan/types.ts";
 import { QEMU_HOST } from "./boot-instructions.ts";
 import type { NetbootBundle } from "./build-bundle.ts";
 import type { NetbootImage } from "./plan-netboot.ts";
+
+const { join } = process.getBuiltinModule("node:path");
 
 export interface NetbootMachineOptions {
   /** The port of a server on this host's loopback (or every interface). */

@@ -3,8 +3,8 @@
  * another, compressed or not, as long as each starts on a 4-byte boundary. This is how a small
  * squashfs travels inside the initramfs, streamed in without being staged or compressed again.
  */
-import { createReadStream } from "node:fs";
-import { open } from "node:fs/promises";
+const { createReadStream } = process.getBuiltinModule("node:fs");
+const { open } = process.getBuiltinModule("node:fs/promises");
 
 export type NewcMember =
   | { kind: "dir"; path: string }

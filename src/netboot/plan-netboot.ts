@@ -3,10 +3,11 @@
  * needs built, and where its kernel, busybox and init are. Pure: the caller says where step outputs
  * and the built squashfs are.
  */
-import { join } from "node:path";
 import { RootstockError } from "../errors.ts";
 import type { Image, KernelRef, Netboot, Plan } from "../plan/types.ts";
 import type { NetbootInputs } from "./build-bundle.ts";
+
+const { join } = process.getBuiltinModule("node:path");
 
 export type NetbootImage = Image & { netboot: Netboot };
 

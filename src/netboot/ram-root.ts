@@ -4,14 +4,15 @@
  * script — so it stays small however large the system is. Busybox must be static, for the plan's
  * machine, and have every applet the scripts use; each is checked here, before anything boots.
  */
-import { execFile } from "node:child_process";
-import { chmod, copyFile, mkdir, readFile, symlink, writeFile } from "node:fs/promises";
-import { arch as hostArch } from "node:os";
-import { join } from "node:path";
-import { promisify } from "node:util";
 import { sha256Text } from "../digest.ts";
 import { describeCause, RootstockError } from "../errors.ts";
 import { ELF_MACHINES, readElfInfo } from "./elf-info.ts";
+
+const { execFile } = process.getBuiltinModule("node:child_process");
+const { chmod, copyFile, mkdir, readFile, symlink, writeFile } = process.getBuiltinModule("node:fs/promises");
+const { arch: hostArch } = process.getBuiltinModule("node:os");
+const { join } = process.getBuiltinModule("node:path");
+const { promisify } = process.getBuiltinModule("node:util");
 
 const run = promisify(execFile);
 

@@ -2,8 +2,6 @@
  * A bundle served: the HTTP server, how to boot from it, and — when machines of a LAN can reach it —
  * the dnsmasq proxy-DHCP/TFTP configuration for that LAN, written (not run) into `lanDir`.
  */
-import { networkInterfaces } from "node:os";
-import { join } from "node:path";
 import type { Emit } from "../events.ts";
 import { type BootInstruction, bootInstructions } from "./boot-instructions.ts";
 import type { NetbootBundle } from "./build-bundle.ts";
@@ -11,6 +9,9 @@ import { bundleEntries } from "./bundle-entries.ts";
 import { type BundleServer, startBundleServer } from "./bundle-server.ts";
 import { formatHostPort, publicBaseUrl } from "./server-address.ts";
 import { type LanConfig, writeLanConfig } from "./write-lan-config.ts";
+
+const { networkInterfaces } = process.getBuiltinModule("node:os");
+const { join } = process.getBuiltinModule("node:path");
 
 export interface ServeNetbootOptions {
   /** Default 127.0.0.1. */

@@ -2,8 +2,9 @@
  * How the netboot server is addressed: the address it listens on (`--listen`), and the URL clients
  * reach it by (`--public-url`), which goes into scripts and kernel command lines.
  */
-import { isIP } from "node:net";
 import { RootstockError } from "../errors.ts";
+
+const { isIP } = process.getBuiltinModule("node:net");
 
 export interface ListenAddress {
   host: string;

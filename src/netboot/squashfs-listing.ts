@@ -3,10 +3,11 @@
  * its symbolic links are followed. It lets rootstock check the system's init before anything boots,
  * where the RAMsteam procedure found a mistyped init only after a kexec.
  */
-import { execFile } from "node:child_process";
-import { posix } from "node:path";
-import { promisify } from "node:util";
 import { describeCause, RootstockError } from "../errors.ts";
+
+const { execFile } = process.getBuiltinModule("node:child_process");
+const { posix } = process.getBuiltinModule("node:path");
+const { promisify } = process.getBuiltinModule("node:util");
 
 const run = promisify(execFile);
 

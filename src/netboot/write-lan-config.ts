@@ -3,9 +3,10 @@
  * the iPXE binaries it hands PXE firmware. rootstock writes them and does not run them. `rootstock
  * netboot` writes them into its run folder while it serves, `--out` into the exported folder.
  */
-import { access, copyFile, mkdir, writeFile } from "node:fs/promises";
-import { join } from "node:path";
 import { IPXE_BIOS, IPXE_UEFI, renderDnsmasqConfig } from "./dnsmasq-config.ts";
+
+const { access, copyFile, mkdir, writeFile } = process.getBuiltinModule("node:fs/promises");
+const { join } = process.getBuiltinModule("node:path");
 
 /** Where Debian's and Fedora's ipxe packages put the binaries PXE firmware chainloads. */
 export const IPXE_FOLDERS = ["/usr/lib/ipxe", "/usr/share/ipxe"];

@@ -2,8 +2,6 @@
  * Reads a plan folder into pure data. Every problem found is collected and reported at once, each
  * naming its file, line, field, what was expected and what was found.
  */
-import { readdir, readFile, stat } from "node:fs/promises";
-import { basename, join, resolve } from "node:path";
 import { parse as parseToml, TomlError } from "smol-toml";
 import type { z } from "zod";
 import { RootstockError, RootstockErrors } from "../errors.ts";
@@ -16,6 +14,9 @@ import { type ImageFile, type PlanFile, planSchema, type StepFile, stepSchema } 
 import { didYouMean } from "./suggest.ts";
 import { readPlanFile, readPlanTree, type TreeContext } from "./tree.ts";
 import type { Image, Plan, PlanFileEntry, Source, Step } from "./types.ts";
+
+const { readdir, readFile, stat } = process.getBuiltinModule("node:fs/promises");
+const { basename, join, resolve } = process.getBuiltinModule("node:path");
 
 export interface LoadPlanOptions {
   /** How the plan folder is named in messages (default: as given). */
@@ -103,39 +104,48 @@ export async function loadPlan(dir: string, options: LoadPlanOptions = {}): Prom
   const names = planFile ? [...stageOf.keys()] : stepFolders.sort();
   const variables = planFile?.variables ?? {};
 
+  // Step folders load concurrently, so that their many small reads overlap; what each finds (problems
+  // too) is kept apart and joined in plan order, so messages come out in the same order every time.
+  const loadedSteps = await Promise.all(
+    names.map(async (name) => {
+      const found: RootstockError[] = [];
+      const stepDir = `steps/${name}`;
+      const text = await readFile(join(planDir, stepDir, "step.toml"), "utf8").catch(() => undefined);
+      if (text === undefined) {
+        const stageIndex = planFile?.stages.findIndex((stage) => stage.steps.includes(name)) ?? -1;
+        found.push(
+          new RootstockError("ERR_PLAN_STEP_MISSING", `step "${name}" has no ${stepDir}/step.toml`, {
+            file: shown("plan.toml"),
+            line: stageIndex >= 0 ? planToml?.locator.lineOf(["stages", stageIndex, "steps"]) : undefined,
+            field: stageIndex >= 0 ? `stages[${stageIndex}].steps` : undefined,
+            hint: [didYouMean(name, stepFolders), `create ${shown(`${stepDir}/step.toml`)}`]
+              .filter(Boolean)
+              .join(" Otherwise "),
+          }),
+        );
+        return { name, problems: found };
+      }
+      const parsed = parseTomlText(text, shown(`${stepDir}/step.toml`), found);
+      if (!parsed) return { name, problems: found };
+      const rawDeps = (parsed.data as { deps?: unknown }).deps;
+      const deps = Array.isArray(rawDeps)
+        ? rawDeps.filter((dep): dep is string => typeof dep === "string")
+        : undefined;
+      const stepFile = validate(stepSchema, parsed, found);
+      const step =
+        stepFile &&
+        (await loadStep(context, name, stageOf.get(name) ?? "", stepFile, parsed, planFile, found));
+      return { name, parsed, deps, step, problems: found };
+    }),
+  );
   const steps = new Map<string, Step>();
   const stepTomls = new Map<string, ParsedToml<unknown>>();
   // Dependencies as written, also for steps with other mistakes, so that a bad dep is reported with them.
   const declaredDeps = new Map<string, string[]>();
-  for (const name of names) {
-    const stepDir = `steps/${name}`;
-    const text = await readFile(join(planDir, stepDir, "step.toml"), "utf8").catch(() => undefined);
-    if (text === undefined) {
-      const stageIndex = planFile?.stages.findIndex((stage) => stage.steps.includes(name)) ?? -1;
-      problems.push(
-        new RootstockError("ERR_PLAN_STEP_MISSING", `step "${name}" has no ${stepDir}/step.toml`, {
-          file: shown("plan.toml"),
-          line: stageIndex >= 0 ? planToml?.locator.lineOf(["stages", stageIndex, "steps"]) : undefined,
-          field: stageIndex >= 0 ? `stages[${stageIndex}].steps` : undefined,
-          hint: [didYouMean(name, stepFolders), `create ${shown(`${stepDir}/step.toml`)}`]
-            .filter(Boolean)
-            .join(" Otherwise "),
-        }),
-      );
-      continue;
-    }
-    const parsed = parseTomlText(text, shown(`${stepDir}/step.toml`), problems);
-    if (!parsed) continue;
-    stepTomls.set(name, parsed);
-    const rawDeps = (parsed.data as { deps?: unknown }).deps;
-    if (Array.isArray(rawDeps))
-      declaredDeps.set(
-        name,
-        rawDeps.filter((dep): dep is string => typeof dep === "string"),
-      );
-    const stepFile = validate(stepSchema, parsed, problems);
-    if (!stepFile) continue;
-    const step = await loadStep(context, name, stageOf.get(name) ?? "", stepFile, parsed, planFile, problems);
+  for (const { name, parsed, deps, step, problems: found } of loadedSteps) {
+    problems.push(...found);
+    if (parsed) stepTomls.set(name, parsed);
+    if (deps) declaredDeps.set(name, deps);
     if (step) steps.set(name, step);
   }
 

@@ -1,11 +1,12 @@
 /** Load, identify host tools, resolve: what every command that works on a plan does first. */
-import { join, relative } from "node:path";
 import { RootstockError } from "../errors.ts";
 import { identifyToolsCached } from "../host/tool-cache.ts";
 import { type ToolIdentity, toolKey } from "../host/tools.ts";
 import { type Graph, usesHostTools } from "./graph.ts";
 import { openPlanCache } from "./plan-cache.ts";
 import type { Value } from "./predicate.ts";
+
+const { join, relative } = process.getBuiltinModule("node:path");
 
 export interface OpenPlanOptions {
   variables?: Record<string, Value>;

@@ -13,14 +13,16 @@
  * the variables, targets and host tool identities it was resolved with: resolving computes four hashes
  * per step, most of a no-op run of a large plan once the plan itself comes from the cache.
  */
-import { lstatSync, mkdirSync, readdirSync, readFileSync, type Stats } from "node:fs";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import type { Stats } from "node:fs";
 import { writeFileAtomically } from "../atomic-write.ts";
 import { canonicalJson, sha256Text } from "../digest.ts";
 import { type Graph, type ResolvedStep, type ResolveOptions, resolveGraph } from "./graph.ts";
 import type { LoadPlanOptions } from "./load.ts";
 import type { Image, Plan, Step } from "./types.ts";
+
+const { lstatSync, mkdirSync, readdirSync, readFileSync } = process.getBuiltinModule("node:fs");
+const { dirname, join, resolve } = process.getBuiltinModule("node:path");
+const { fileURLToPath } = process.getBuiltinModule("node:url");
 
 const RACY_MS = 2000;
 const FORMAT = 3;

@@ -1,9 +1,10 @@
 /** Reads and hashes the files a plan ships (scripts, patches, files/), refusing anything that escapes it. */
-import { lstat, readdir, readlink, realpath } from "node:fs/promises";
-import { dirname, join, relative, resolve, sep } from "node:path";
 import { digestFile } from "../digest.ts";
 import { RootstockError } from "../errors.ts";
 import type { PlanFileEntry } from "./types.ts";
+
+const { lstat, readdir, readlink, realpath } = process.getBuiltinModule("node:fs/promises");
+const { dirname, join, relative, resolve, sep } = process.getBuiltinModule("node:path");
 
 export interface TreeContext {
   /** The plan folder, absolute: nothing may point outside it. */

@@ -1,11 +1,12 @@
 /** Gathers what a report needs to say about a run: the plan, the host, the seeds, the revisions. */
-import { readFileSync } from "node:fs";
-import { cpus, release, totalmem } from "node:os";
 import type { RunContext } from "../events.ts";
 import type { ToolIdentity } from "../host/tools.ts";
 import type { Graph } from "../plan/graph.ts";
 import { ROOTSTOCK_DIR, ROOTSTOCK_VERSION } from "../version.ts";
 import { gitRevision } from "./git-revision.ts";
+
+const { readFileSync } = process.getBuiltinModule("node:fs");
+const { cpus, release, totalmem } = process.getBuiltinModule("node:os");
 
 export interface DescribeRunOptions {
   /** The command that makes the run (default "run"). */

@@ -3,8 +3,8 @@
  * a no-op run stays cheap. Local changes are not looked for here; the run's plan digest covers them.
  * Synchronous: a few tiny reads, cheaper without the thread pool.
  */
-import { readFileSync, statSync } from "node:fs";
-import { dirname, isAbsolute, join, resolve } from "node:path";
+const { readFileSync, statSync } = process.getBuiltinModule("node:fs");
+const { dirname, isAbsolute, join, resolve } = process.getBuiltinModule("node:path");
 
 function findGitDir(start: string): string | undefined {
   let dir = resolve(start);

@@ -3,9 +3,10 @@
  * in worker lanes with cache hits and the critical path marked, per-step durations with links to logs,
  * and test results with console excerpts.
  */
-import { relative } from "node:path";
 import { formatBytes, formatDuration } from "../units.ts";
 import type { RunReport, StepRecord } from "./model.ts";
+
+const { relative } = process.getBuiltinModule("node:path");
 
 export interface HtmlOptions {
   /** Last lines of each machine's console log, by machine name. */

@@ -1,7 +1,8 @@
 /** Reads a run journal (JSON lines). A run killed mid-write leaves a torn last line: it is skipped. */
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import type { TimedEvent } from "../events.ts";
+
+const { readFileSync } = process.getBuiltinModule("node:fs");
+const { join } = process.getBuiltinModule("node:path");
 
 export const JOURNAL_FILE = "journal.jsonl";
 

@@ -1,8 +1,9 @@
 /** The runs a store remembers, newest first. */
-import { readdir } from "node:fs/promises";
-import { join } from "node:path";
 import { readJournal } from "./journal-file.ts";
 import { reportFromEvents } from "./model.ts";
+
+const { readdir } = process.getBuiltinModule("node:fs/promises");
+const { join } = process.getBuiltinModule("node:path");
 
 export interface RunSummary {
   runId: string;

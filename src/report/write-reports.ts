@@ -1,6 +1,4 @@
 /** Writes report.md and report.html into a run folder, from its journal alone. */
-import { readFile } from "node:fs/promises";
-import { isAbsolute, join } from "node:path";
 import { writeFileAtomically } from "../atomic-write.ts";
 import { RootstockError } from "../errors.ts";
 import type { TimedEvent } from "../events.ts";
@@ -8,6 +6,9 @@ import { renderHtml } from "./html.ts";
 import { readJournal } from "./journal-file.ts";
 import { renderMarkdown } from "./markdown.ts";
 import { type RunReport, reportFromEvents } from "./model.ts";
+
+const { readFile } = process.getBuiltinModule("node:fs/promises");
+const { isAbsolute, join } = process.getBuiltinModule("node:path");
 
 export interface WrittenReports {
   report: RunReport;

@@ -2,10 +2,11 @@
  * Where one source may be obtained, in the order they are tried: global mirrors, the source's own
  * mirrors, its url, then its Debian provider. Pure: nothing here touches the disk or the network.
  */
-import { fileURLToPath } from "node:url";
 import { describeCause } from "../errors.ts";
 import type { DebianProvider, Source } from "../plan/types.ts";
 import { type Mirror, mirrorLocations, parseMirror } from "./mirror.ts";
+
+const { fileURLToPath } = process.getBuiltinModule("node:url");
 
 export type Candidate =
   | { kind: "file"; path: string; from: string }

@@ -3,12 +3,13 @@
  * `apt-get source --download-only` in a scratch folder. apt checks the download against its signed
  * index; rootstock then checks the pinned sha256. No host name is ever written here.
  */
-import { spawn } from "node:child_process";
-import { mkdir, mkdtemp, rm, stat } from "node:fs/promises";
-import { join } from "node:path";
 import { RootstockError } from "../errors.ts";
 import type { DebianProvider } from "../plan/types.ts";
 import { chooseDebianVersion, parseSourceRecords } from "./debian-index.ts";
+
+const { spawn } = process.getBuiltinModule("node:child_process");
+const { mkdir, mkdtemp, rm, stat } = process.getBuiltinModule("node:fs/promises");
+const { join } = process.getBuiltinModule("node:path");
 
 export interface DebianFetchOptions {
   /** Folder for the scratch download, on the store's filesystem so that admitting is a rename. */

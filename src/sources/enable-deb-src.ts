@@ -4,9 +4,11 @@
  * `Types: deb deb-src`. One-line files (`sources.list`, `*.list`): each `deb …` line gets a matching
  * `deb-src …` line. Idempotent; comments, disabled entries and other files are left alone.
  */
-import { chmod, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
-import { join } from "node:path";
 import { uniqueSuffix } from "../unique.ts";
+
+const { chmod, readdir, readFile, rename, rm, stat, writeFile } =
+  process.getBuiltinModule("node:fs/promises");
+const { join } = process.getBuiltinModule("node:path");
 
 export interface EnableDebSrcResult {
   /** Files changed, with how many entries each gained. */

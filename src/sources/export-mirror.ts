@@ -4,9 +4,14 @@
  * people and plain file servers, and `DIR/SHA256SUMS` listing the named files (`sha256sum -c`).
  * Missing sources are fetched first. Every file is written beside its place and renamed into it.
  */
-import {
+import { digestFile } from "../digest.ts";
+import { uniqueSuffix } from "../unique.ts";
+import { type FetchOptions, type FetchResult, fetchSources, type SourceRequest } from "./fetch-sources.ts";
+import { SourceStore } from "./source-store.ts";
+
+const {
   copyFile,
-  constants as fsConstants,
+  constants: fsConstants,
   link,
   mkdir,
   readFile,
@@ -14,12 +19,8 @@ import {
   rm,
   stat,
   writeFile,
-} from "node:fs/promises";
-import { join } from "node:path";
-import { digestFile } from "../digest.ts";
-import { uniqueSuffix } from "../unique.ts";
-import { type FetchOptions, type FetchResult, fetchSources, type SourceRequest } from "./fetch-sources.ts";
-import { SourceStore } from "./source-store.ts";
+} = process.getBuiltinModule("node:fs/promises");
+const { join } = process.getBuiltinModule("node:path");
 
 export type ExportOptions = FetchOptions;
 

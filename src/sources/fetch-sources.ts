@@ -4,7 +4,6 @@
  * the pinned bytes; downloads run in parallel up to a bound. Whatever cannot be obtained is reported in
  * one error that lists every such source with every attempt and why it failed.
  */
-import { mkdir, stat } from "node:fs/promises";
 import { describeCause, RootstockError, RootstockErrors } from "../errors.ts";
 import { type Emit, ignoreEvents } from "../events.ts";
 import { inParallel } from "../in-parallel.ts";
@@ -15,6 +14,8 @@ import { downloadHttp } from "./http-download.ts";
 import { parseMirror } from "./mirror.ts";
 import { PartialDownload } from "./partial-download.ts";
 import { SourceStore } from "./source-store.ts";
+
+const { mkdir, stat } = process.getBuiltinModule("node:fs/promises");
 
 /** A plan source, with the steps that use it (for messages). */
 export type SourceRequest = Source & { steps?: readonly string[] };

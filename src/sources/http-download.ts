@@ -5,11 +5,12 @@
  * over. Redirects are followed to http(s) only. Connecting and a stalled transfer have time limits.
  */
 
-import { open } from "node:fs/promises";
 import type http from "node:http";
 import type { Socket } from "node:net";
 import { RootstockError } from "../errors.ts";
 import type { PartialDownload, PartialState } from "./partial-download.ts";
+
+const { open } = process.getBuiltinModule("node:fs/promises");
 
 export interface HttpDownloadOptions {
   partial: PartialDownload;

@@ -3,13 +3,14 @@
  * pristine "orig" tarball that is byte-identical to the upstream release. With pins (a plan's sources),
  * only files whose sha256 (and size) a pin names are admitted, and each is said to satisfy its steps.
  */
-import { readdir, stat } from "node:fs/promises";
-import { join, resolve } from "node:path";
 import { digestFile } from "../digest.ts";
 import { RootstockError } from "../errors.ts";
 import { type Emit, ignoreEvents } from "../events.ts";
 import type { SourceRequest } from "./fetch-sources.ts";
 import { SourceStore } from "./source-store.ts";
+
+const { readdir, stat } = process.getBuiltinModule("node:fs/promises");
+const { join, resolve } = process.getBuiltinModule("node:path");
 
 export interface ImportOptions {
   storeDir: string;

@@ -3,9 +3,10 @@
  * optionally by name, `MIRROR/<file>`. By hash is tried first: it cannot collide. By name lets a plain
  * folder of upstream tarballs (a distfiles directory) serve as a mirror. `rootstock mirror` writes both.
  */
-import { isAbsolute, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import { RootstockError } from "../errors.ts";
+
+const { isAbsolute, join, resolve } = process.getBuiltinModule("node:path");
+const { fileURLToPath } = process.getBuiltinModule("node:url");
 
 export type Mirror =
   | { kind: "folder"; dir: string; spec: string }

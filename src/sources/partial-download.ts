@@ -4,10 +4,11 @@
  * server gave (ETag, Last-Modified, total size): a resume is only ever spliced onto bytes of the same
  * resource. A lock file holding the owner's pid keeps two processes from writing the same partial.
  */
-import { link, mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
-import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { uniqueSuffix } from "../unique.ts";
+
+const { link, mkdir, readFile, rename, rm, stat, writeFile } = process.getBuiltinModule("node:fs/promises");
+const { join } = process.getBuiltinModule("node:path");
+const { setTimeout: sleep } = process.getBuiltinModule("node:timers/promises");
 
 export interface PartialState {
   /** The URL the download was started from (before redirects): a resume starts there too. */

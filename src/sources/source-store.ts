@@ -3,11 +3,12 @@
  * it is copied beside the store, hashed, and renamed into place. A file that does not match is kept
  * in quarantine for inspection, and nothing is admitted.
  */
-import { chmod, copyFile, link, mkdir, rename, rm, stat } from "node:fs/promises";
-import { basename, join } from "node:path";
 import { type Digest, digestFile } from "../digest.ts";
 import { RootstockError } from "../errors.ts";
 import { uniqueSuffix } from "../unique.ts";
+
+const { chmod, copyFile, link, mkdir, rename, rm, stat } = process.getBuiltinModule("node:fs/promises");
+const { basename, join } = process.getBuiltinModule("node:path");
 
 export interface Expected {
   sha256: string;

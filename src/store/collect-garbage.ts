@@ -10,15 +10,17 @@
  * again and puts back any entry one of them registered meanwhile, so it never removes an entry that a
  * running build holds.
  */
-import { lstat, readdir, rm } from "node:fs/promises";
-import { join, relative } from "node:path";
 import { RootstockError } from "../errors.ts";
 import type { Emit } from "../events.ts";
 import { ImageStore } from "../image/image-store.ts";
 import { BundleStore } from "../netboot/bundle-store.ts";
+import { monotonicMs } from "../units.ts";
 import { OutputStore } from "./output-store.ts";
 import { listRuns, type RunRecord, runsDir } from "./run-record.ts";
 import { StoreLocks } from "./store-locks.ts";
+
+const { lstat, readdir, rm } = process.getBuiltinModule("node:fs/promises");
+const { join, relative } = process.getBuiltinModule("node:path");
 
 export interface GcOptions {
   /** Runs whose entries are kept, newest first (default 10). */
@@ -51,7 +53,7 @@ export interface GcResult {
 export const GC_DEFAULTS = { keepRuns: 10, keepDays: 14 } as const;
 
 export async function collectGarbage(storeDir: string, options: GcOptions = {}): Promise<GcResult> {
-  const started = performance.now();
+  const started = monotonicMs();
   const keepRuns = options.keepRuns ?? GC_DEFAULTS.keepRuns;
   const keepDays = options.keepDays ?? GC_DEFAULTS.keepDays;
   const now = (options.now ?? new Date()).getTime();
@@ -193,7 +195,7 @@ export async function collectGarbage(storeDir: string, options: GcOptions = {}):
 
     const bytes = removed.reduce((sum, removal) => sum + removal.bytes, 0);
     const kept = entries - removedEntries;
-    emit({ type: "gc:done", removed: removed.length, kept, bytes, dryRun, ms: performance.now() - started });
+    emit({ type: "gc:done", removed: removed.length, kept, bytes, dryRun, ms: monotonicMs() - started });
     return { removed, kept, bytes };
   } finally {
     await gcLock.release();

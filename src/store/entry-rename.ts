@@ -2,9 +2,10 @@
  * The two renames every store (outputs, images, netboot bundles) is built on: an entry enters whole,
  * and leaves whole, so a reader sees it complete or not at all.
  */
-import { mkdir, rename, rm } from "node:fs/promises";
-import { join } from "node:path";
 import { uniqueSuffix } from "../unique.ts";
+
+const { mkdir, rename, rm } = process.getBuiltinModule("node:fs/promises");
+const { join } = process.getBuiltinModule("node:path");
 
 /**
  * Renames a finished folder to its entry; if the entry exists already (another run committed the same

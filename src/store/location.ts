@@ -1,5 +1,5 @@
-import { homedir } from "node:os";
-import { join, resolve } from "node:path";
+const { homedir } = process.getBuiltinModule("node:os");
+const { join, resolve } = process.getBuiltinModule("node:path");
 
 /**
  * Where rootstock keeps sources, step outputs, images and runs: `--store`, then $ROOTSTOCK_STORE, then

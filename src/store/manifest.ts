@@ -6,18 +6,13 @@
  * sha256 of that serialisation plus its length in bytes. The root directory's digest identifies the tree,
  * so two entries with equal digests hold equal files with equal metadata.
  */
-import {
-  closeSync,
-  lstatSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  readlinkSync,
-  readSync,
-  type Stats,
-} from "node:fs";
+import type { Stats } from "node:fs";
 import { canonicalJson, createSha256, type Digest } from "../digest.ts";
 import { RootstockError } from "../errors.ts";
+import { monotonicMs } from "../units.ts";
+
+const { closeSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync } =
+  process.getBuiltinModule("node:fs");
 
 export type EntryKind = "file" | "dir" | "symlink" | "char" | "block" | "fifo" | "socket";
 
@@ -74,12 +69,12 @@ export async function computeManifest(dir: string, options: ManifestOptions = {}
   const rootInfo = lstatSync(dir);
   const entries: ManifestEntry[] = [];
   const seenInodes = new Map<string, string>();
-  let lastYield = performance.now();
+  let lastYield = monotonicMs();
   const maybeYield = async () => {
-    if (performance.now() - lastYield < YIELD_MS) return;
+    if (monotonicMs() - lastYield < YIELD_MS) return;
     await new Promise((resolve) => setImmediate(resolve));
     options.signal?.throwIfAborted();
-    lastYield = performance.now();
+    lastYield = monotonicMs();
   };
 
   const walk = async (relativeDir: string): Promise<Node[]> => {

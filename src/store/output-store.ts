@@ -4,14 +4,15 @@
  * then renamed into place in one step, so a reader sees a complete entry or none, whatever is killed when.
  * Entries are never changed after the rename.
  */
-import { existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
-import { readdir, readFile, rm, stat } from "node:fs/promises";
-import { join } from "node:path";
 import type { Digest } from "../digest.ts";
 import { describeCause, isRootstockError, RootstockError } from "../errors.ts";
 import { uniqueSuffix } from "../unique.ts";
 import { evictEntry, isTakenError, renameIntoPlace } from "./entry-rename.ts";
 import type { Manifest } from "./manifest.ts";
+
+const { existsSync, mkdirSync, renameSync, writeFileSync } = process.getBuiltinModule("node:fs");
+const { readdir, readFile, rm, stat } = process.getBuiltinModule("node:fs/promises");
+const { join } = process.getBuiltinModule("node:path");
 
 /** Where the output tree of the entry `key` is (whether or not it exists). */
 export function outputPath(storeDir: string, key: string): string {

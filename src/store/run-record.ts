@@ -2,9 +2,10 @@
  * A run's folder describes itself: `run.json` (this summary, rewritten as the run ends), the journal
  * (`journal.jsonl`, every event with its time) and one log per step (`logs/STEP.log`).
  */
-import { readdir, readFile } from "node:fs/promises";
-import { join } from "node:path";
 import { writeFileAtomically } from "../atomic-write.ts";
+
+const { readdir, readFile } = process.getBuiltinModule("node:fs/promises");
+const { join } = process.getBuiltinModule("node:path");
 
 export type RunState = "running" | "ok" | "failed" | "interrupted";
 

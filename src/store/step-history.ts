@@ -4,10 +4,11 @@
  * `rootstock log`) and the build folder of a failed attempt (for `rootstock shell`).
  * One small file per step, replaced whole (written beside, then renamed).
  */
-import { mkdirSync } from "node:fs";
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
 import { writeFileAtomically } from "../atomic-write.ts";
+
+const { mkdirSync } = process.getBuiltinModule("node:fs");
+const { readFile } = process.getBuiltinModule("node:fs/promises");
+const { join } = process.getBuiltinModule("node:path");
 
 export type StepStatus = "running" | "done" | "cached" | "failed";
 
@@ -46,22 +47,23 @@ export async function readStepHistory(
   }
 }
 
-/** Records a new state, keeping what the update does not mention (such as the last build time). */
-export async function updateStepHistory(
+/**
+ * Records a new state, keeping what the update does not mention (such as the last build time).
+ * `latest` is the step's record as last read or written (undefined: it has none); the caller has it at
+ * hand, so nothing is read again. Synchronous: a folder and one small file, twice per built step.
+ */
+export function updateStepHistory(
   storeDir: string,
   update: Omit<StepHistory, "time">,
-  previous?: StepHistory,
-): Promise<StepHistory> {
-  const file = historyFile(storeDir, update.plan, update.step);
-  const before = previous ?? (await readStepHistory(storeDir, update.plan, update.step));
+  latest: StepHistory | undefined,
+): StepHistory {
   const next: StepHistory = {
-    ...(before?.buildMs === undefined ? {} : { buildMs: before.buildMs }),
-    ...(before?.log === undefined ? {} : { log: before.log }),
+    ...(latest?.buildMs === undefined ? {} : { buildMs: latest.buildMs }),
+    ...(latest?.log === undefined ? {} : { log: latest.log }),
     ...update,
     time: new Date().toISOString(),
   };
-  // Synchronous: a folder and one small file, twice per built step.
   mkdirSync(join(storeDir, "history", update.plan), { recursive: true });
-  writeFileAtomically(file, `${JSON.stringify(next, null, 2)}\n`);
+  writeFileAtomically(historyFile(storeDir, update.plan, update.step), `${JSON.stringify(next, null, 2)}\n`);
   return next;
 }

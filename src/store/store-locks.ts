@@ -11,9 +11,11 @@
  * Scope: processes in one network namespace (abstract sockets belong to it); a store shared between
  * containers with separate network namespaces is not coordinated.
  */
-import { realpathSync } from "node:fs";
-import { connect, createServer, type Server, type Socket } from "node:net";
+import type { Server, Socket } from "node:net";
 import { sha256Text } from "../digest.ts";
+
+const { realpathSync } = process.getBuiltinModule("node:fs");
+const { connect, createServer } = process.getBuiltinModule("node:net");
 
 export interface LockHolder {
   runId: string;

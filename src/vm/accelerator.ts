@@ -4,11 +4,13 @@
  * root to mount, and KVM is chosen only if the kernel gets as far as its panic within a few seconds.
  * Otherwise it is TCG, with the reason.
  */
-import { access, constants } from "node:fs/promises";
 import { RootstockError } from "../errors.ts";
+import { monotonicMs } from "../units.ts";
 import { rememberedProbe } from "./probe-memory.ts";
 import { spawnTied } from "./process-reaper.ts";
 import type { Accelerator } from "./qemu-args.ts";
+
+const { access, constants } = process.getBuiltinModule("node:fs/promises");
 
 export interface AcceleratorChoice {
   accel: Accelerator;
@@ -54,7 +56,7 @@ export async function probeKvm(options: ProbeOptions & { kernel: string }): Prom
           : `${device} is not accessible (${code}); joining the kvm group would allow it`,
     };
   }
-  const started = performance.now();
+  const started = monotonicMs();
   const child = spawnTied(
     options.qemu ?? "qemu-system-x86_64",
     [
@@ -83,7 +85,7 @@ export async function probeKvm(options: ProbeOptions & { kernel: string }): Prom
   child.stdout?.setEncoding("utf8");
   child.stderr?.setEncoding("utf8");
   return new Promise<AcceleratorChoice>((resolve) => {
-    const elapsed = () => Math.round(performance.now() - started);
+    const elapsed = () => Math.round(monotonicMs() - started);
     let settled = false;
     const finish = (choice: AcceleratorChoice) => {
       if (settled) return;

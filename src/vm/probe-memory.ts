@@ -5,11 +5,12 @@
  * known by its path, device, inode, size and times, /dev/kvm by its device number and permissions, the
  * boot by the kernel's boot_id — and for at most `ttlMs`.
  */
-import { mkdir, readFile, realpath, rename, stat, writeFile } from "node:fs/promises";
-import { dirname } from "node:path";
 import { createSha256 } from "../digest.ts";
 import { findOnPath } from "../host/tools.ts";
 import { type AcceleratorChoice, CANCELLED, type ProbeOptions, probeKvm } from "./accelerator.ts";
+
+const { mkdir, readFile, realpath, rename, stat, writeFile } = process.getBuiltinModule("node:fs/promises");
+const { dirname } = process.getBuiltinModule("node:path");
 
 export interface ProbeMemoryOptions {
   /** The cache file. */

@@ -3,8 +3,10 @@
  * so the kernel kills it when rootstock dies, even by SIGKILL; the ones still running when rootstock
  * exits normally are killed on the way out.
  */
-import { type ChildProcess, type SpawnOptions, spawn } from "node:child_process";
-import { accessSync, constants } from "node:fs";
+import type { ChildProcess, SpawnOptions } from "node:child_process";
+
+const { spawn } = process.getBuiltinModule("node:child_process");
+const { accessSync, constants } = process.getBuiltinModule("node:fs");
 
 const live = new Set<ChildProcess>();
 let hooked = false;

@@ -4,11 +4,7 @@
  * seen on the console and QEMU is ended; QEMU never outlives rootstock (see process-reaper.ts).
  */
 import type { ChildProcess } from "node:child_process";
-import { createWriteStream } from "node:fs";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createServer, type Server, type Socket } from "node:net";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import type { Server, Socket } from "node:net";
 import { RootstockError } from "../errors.ts";
 import { type Emit, ignoreEvents } from "../events.ts";
 import { runCommand } from "../host/run-command.ts";
@@ -17,6 +13,12 @@ import { spawnTied } from "./process-reaper.ts";
 import { type Accelerator, type AttachedDisk, type QemuPaths, qemuArgs, type VmSpec } from "./qemu-args.ts";
 import { QmpClient } from "./qmp-client.ts";
 import { SerialConsole } from "./serial-console.ts";
+
+const { createWriteStream } = process.getBuiltinModule("node:fs");
+const { mkdir, mkdtemp, rm, writeFile } = process.getBuiltinModule("node:fs/promises");
+const { createServer } = process.getBuiltinModule("node:net");
+const { tmpdir } = process.getBuiltinModule("node:os");
+const { join, resolve } = process.getBuiltinModule("node:path");
 
 export interface StartQemuOptions {
   /** The machine's folder: console.log, qemu.log, vm.json and disk overlays. */

@@ -1,4 +1,3 @@
-import { join } from "node:path";
 import type { Command } from "commander";
 import { bootPlan } from "../../check/boot-plan.ts";
 import type { TimedEvent } from "../../events.ts";
@@ -12,6 +11,8 @@ import { jobsOption, mirrorOption, offlineBuildOption, setOption } from "../opti
 import { parseAccel } from "../parse-accel.ts";
 import { parseCount } from "../parse-jobs.ts";
 import { planReporters } from "../plan-reporters.ts";
+
+const { join } = process.getBuiltinModule("node:path");
 
 interface BootFlags {
   persist?: boolean;

@@ -1,4 +1,3 @@
-import { join } from "node:path";
 import type { Command } from "commander";
 import { testPlan } from "../../check/test-plan.ts";
 import { RootstockError } from "../../errors.ts";
@@ -6,7 +5,7 @@ import { openPlan } from "../../plan/open.ts";
 import { fetchSources } from "../../sources/fetch-sources.ts";
 import { globalMirrors } from "../../sources/mirror.ts";
 import { planSources } from "../../sources/plan-sources.ts";
-import { formatDuration } from "../../units.ts";
+import { formatDuration, monotonicMs } from "../../units.ts";
 import type { CliContext } from "../context.ts";
 import { createFetchReporter } from "../fetch-reporter.ts";
 import { interruptible } from "../interruptible.ts";
@@ -14,6 +13,8 @@ import { mirrorOption } from "../options.ts";
 import { planReporters } from "../plan-reporters.ts";
 import { reportTestOutcome, shownPath } from "../test-outcome.ts";
 import { runDoctor } from "./doctor.ts";
+
+const { join } = process.getBuiltinModule("node:path");
 
 /** The flagship plan, beside rootstock's own code, whatever the current folder. */
 export const FLAGSHIP_PLAN = join(import.meta.dirname, "..", "..", "..", "plans", "tiny-linux");
@@ -34,7 +35,7 @@ export function registerDemo(program: Command, context: CliContext): void {
     .option("--offline", "fetch nothing: use the store and mirrors only")
     .addOption(mirrorOption())
     .action(async (planArg: string | undefined, flags: DemoFlags) => {
-      const started = performance.now();
+      const started = monotonicMs();
       const dir = planArg ?? shownPath(FLAGSHIP_PLAN);
       const heading = (step: string, what: string) =>
         context.out(context.style("bold", `\n== ${step} ${what}`));
@@ -77,7 +78,7 @@ export function registerDemo(program: Command, context: CliContext): void {
       const built = result.build.built.length;
       const passed = result.tests?.cases.filter((test) => test.status === "passed").length ?? 0;
       context.out(
-        `demo:    ${result.ok ? "passed" : "FAILED"} in ${formatDuration(performance.now() - started)}: ${built} step${built === 1 ? "" : "s"} built, ${result.build.cached.length} from the cache, ${passed}/${result.tests?.cases.length ?? 0} boot tests passed`,
+        `demo:    ${result.ok ? "passed" : "FAILED"} in ${formatDuration(monotonicMs() - started)}: ${built} step${built === 1 ? "" : "s"} built, ${result.build.cached.length} from the cache, ${passed}/${result.tests?.cases.length ?? 0} boot tests passed`,
       );
       reportTestOutcome(result, dir, context, interrupted);
     });

@@ -1,4 +1,3 @@
-import { join } from "node:path";
 import type { Command } from "commander";
 import { buildPlanImages } from "../../image/build-plan-images.ts";
 import { openPlan, parseVariableFlags } from "../../plan/open.ts";
@@ -10,6 +9,8 @@ import { interruptible } from "../interruptible.ts";
 import { jobsOption, mirrorOption, offlineBuildOption, setOption } from "../options.ts";
 import { parseCount } from "../parse-jobs.ts";
 import { planReporters } from "../plan-reporters.ts";
+
+const { join } = process.getBuiltinModule("node:path");
 
 interface ImageFlags {
   jobs?: string;

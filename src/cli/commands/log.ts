@@ -1,10 +1,11 @@
-import { createReadStream } from "node:fs";
-import { join } from "node:path";
 import type { Command } from "commander";
 import { RootstockError } from "../../errors.ts";
 import { loadPlanCached } from "../../plan/plan-cache.ts";
 import { readStepHistory } from "../../store/step-history.ts";
 import type { CliContext } from "../context.ts";
+
+const { createReadStream } = process.getBuiltinModule("node:fs");
+const { join } = process.getBuiltinModule("node:path");
 
 export function registerLog(program: Command, context: CliContext): void {
   program

@@ -1,4 +1,3 @@
-import { resolve } from "node:path";
 import type { Command } from "commander";
 import { openPlan, parseVariableFlags } from "../../plan/open.ts";
 import { exportMirror } from "../../sources/export-mirror.ts";
@@ -10,6 +9,8 @@ import { createFetchReporter } from "../fetch-reporter.ts";
 import { withInterrupt } from "../interrupt.ts";
 import { mirrorOption, setOption } from "../options.ts";
 import { parseJobs } from "../parse-jobs.ts";
+
+const { resolve } = process.getBuiltinModule("node:path");
 
 interface MirrorFlags {
   offline?: boolean;

@@ -1,5 +1,3 @@
-import { availableParallelism } from "node:os";
-import { join } from "node:path";
 import type { Command } from "commander";
 import { RunSession } from "../../build/run-session.ts";
 import { isRootstockError, RootstockError } from "../../errors.ts";
@@ -15,6 +13,9 @@ import { createNetbootReporter } from "../netboot-reporter.ts";
 import { jobsOption, mirrorOption, offlineBuildOption, setOption } from "../options.ts";
 import { parseJobs } from "../parse-jobs.ts";
 import { createProgressReporter } from "../progress-reporter.ts";
+
+const { availableParallelism } = process.getBuiltinModule("node:os");
+const { join } = process.getBuiltinModule("node:path");
 
 interface NetbootFlags {
   listen?: string;

@@ -1,11 +1,12 @@
-import { stat } from "node:fs/promises";
-import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { RootstockError } from "../../errors.ts";
 import { listRuns, runsDir } from "../../report/list-runs.ts";
 import { writeReports } from "../../report/write-reports.ts";
 import { formatDuration } from "../../units.ts";
 import type { CliContext } from "../context.ts";
+
+const { stat } = process.getBuiltinModule("node:fs/promises");
+const { join, resolve } = process.getBuiltinModule("node:path");
 
 /** A run by id, by folder, or `last`. */
 async function findRun(run: string, storeDir: string): Promise<string> {

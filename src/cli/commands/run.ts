@@ -1,4 +1,3 @@
-import { join } from "node:path";
 import type { Command } from "commander";
 import { runPlan } from "../../build/run-plan.ts";
 import { RootstockError } from "../../errors.ts";
@@ -9,6 +8,8 @@ import type { CliContext } from "../context.ts";
 import { jobsOption, mirrorOption, offlineBuildOption, setOption } from "../options.ts";
 import { parseCount } from "../parse-jobs.ts";
 import { createProgressReporter } from "../progress-reporter.ts";
+
+const { join } = process.getBuiltinModule("node:path");
 
 interface RunFlags {
   jobs?: string;

@@ -1,8 +1,9 @@
-import { join } from "node:path";
 import type { Command } from "commander";
 import { findFailedBuild, openShell } from "../../build/open-shell.ts";
 import { loadPlanCached } from "../../plan/plan-cache.ts";
 import type { CliContext } from "../context.ts";
+
+const { join } = process.getBuiltinModule("node:path");
 
 export function registerShell(program: Command, context: CliContext): void {
   program
