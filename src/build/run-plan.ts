@@ -169,6 +169,22 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
     });
     const byName = graph.byName;
 
+    // While a step runs, the steps it is the last unfinished dependency of are prepared (at most as
+    // many as run at once), so that each starts as soon as that step is committed.
+    const unfinished = new Set(toBuild.map((step) => step.name));
+    const dependents = new Map<string, ResolvedStep[]>();
+    for (const step of toBuild) {
+      for (const dep of step.step.deps) {
+        if (unfinished.has(dep)) dependents.set(dep, [...(dependents.get(dep) ?? []), step]);
+      }
+    }
+    const whileRunning = (running: ResolvedStep) => {
+      for (const next of dependents.get(running.name) ?? []) {
+        if (!builder || builder.preparedAhead >= jobs) return;
+        if (next.step.deps.every((dep) => dep === running.name || !unfinished.has(dep)))
+          builder.prepareAhead(next);
+      }
+    };
     const builder =
       building &&
       new building.StepBuilder(graph, {
@@ -179,6 +195,7 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
         emit,
         outputs,
         histories,
+        whileRunning,
         ...(signal ? { signal } : {}),
       });
     const task = async (name: string, { slot }: { slot: number }): Promise<TaskResult> => {
@@ -197,6 +214,7 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
       }
       try {
         if (await outputs.has(step.key)) {
+          await builder?.discardPrepared([name]);
           emit({ type: "step:cached", step: name, key: step.key });
           record?.cached.push(name);
           return "done";
@@ -205,6 +223,7 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
         if (record) (ok ? record.built : record.failed).push(name);
         return ok ? "done" : "failed";
       } finally {
+        unfinished.delete(name);
         await lock.release();
       }
     };
@@ -212,7 +231,7 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
       jobs,
       keepGoing: options.keepGoing ?? false,
       ...(signal ? { signal } : {}),
-    });
+    }).finally(() => builder?.discardPrepared());
     await Promise.all(builder?.cleanups ?? []);
     for (const skip of result.skipped) emit({ type: "step:skipped", step: skip.name, because: skip.because });
     if (record) record.skipped = result.skipped.map((skip) => skip.name);

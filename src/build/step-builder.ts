@@ -12,7 +12,7 @@ import { type StepHistory, updateStepHistory } from "../store/step-history.ts";
 import { StoreLocks } from "../store/store-locks.ts";
 import { formatDuration, monotonicMs } from "../units.ts";
 import { runSandboxed } from "./run-sandboxed.ts";
-import { prepareWorkspace } from "./workspace.ts";
+import { prepareWorkspace, type Workspace } from "./workspace.ts";
 
 const { closeSync, openSync, writeSync } = process.getBuiltinModule("node:fs");
 const { open, rm, rmdir } = process.getBuiltinModule("node:fs/promises");
@@ -28,7 +28,15 @@ export interface BuilderContext {
   emit: Emit;
   outputs: OutputStore;
   histories: Map<string, StepHistory | undefined>;
+  /** Called once a step's sandbox has started (its dependents may then be prepared ahead). */
+  whileRunning?: (step: ResolvedStep) => void;
   signal?: AbortSignal;
+}
+
+/** A first attempt's work folder, prepared while the step's last dependencies were still building. */
+interface PreparedAhead {
+  logFd: number;
+  workspace: Promise<Workspace>;
 }
 
 export class StepBuilder {
@@ -38,6 +46,7 @@ export class StepBuilder {
   readonly cleanups: Promise<void>[] = [];
   readonly #sources: SourceStore;
   readonly #locks: StoreLocks;
+  readonly #ahead = new Map<string, PreparedAhead>();
 
   constructor(graph: Graph, context: BuilderContext) {
     this.#graph = graph;
@@ -46,23 +55,64 @@ export class StepBuilder {
     this.#locks = new StoreLocks(context.storeDir);
   }
 
+  /** Work folders prepared ahead and not yet taken by a step; `prepareAhead` keeps to this many. */
+  get preparedAhead(): number {
+    return this.#ahead.size;
+  }
+
+  /**
+   * Prepares the first attempt's work folder of a step that waits only for steps now building:
+   * sources unpacked, files copied, the sandbox described. The step then starts as soon as its last
+   * dependency is committed, and a large source unpacks while the step before it still compiles. Not
+   * for root = "deps", whose root is composed of the very outputs it waits for. A failure here is the
+   * first attempt's, reported when the step starts.
+   */
+  prepareAhead(step: ResolvedStep): void {
+    const { signal } = this.#context;
+    if (step.step.root === "deps" || this.#ahead.has(step.name) || signal?.aborted) return;
+    const logFd = openSync(this.#logPath(step.name), "a");
+    writeSync(logFd, attemptHeader(step, 1));
+    const workspace = this.#prepare(step, logFd);
+    workspace.catch(() => {});
+    this.#ahead.set(step.name, { logFd, workspace });
+  }
+
+  /**
+   * Removes what was prepared for steps that will not start (a dependency failed, the run stopped,
+   * another run built the step meanwhile): the named ones, or all that are left.
+   */
+  async discardPrepared(names?: readonly string[]): Promise<void> {
+    const left = [...this.#ahead].filter(([name]) => names === undefined || names.includes(name));
+    for (const [name] of left) this.#ahead.delete(name);
+    await Promise.all(
+      left.map(async ([name, { logFd, workspace }]) => {
+        await workspace.catch(() => {});
+        closeSync(logFd);
+        await rm(this.#workDir(name), { recursive: true, force: true });
+        await rm(this.#logPath(name), { force: true });
+      }),
+    );
+  }
+
   async build(step: ResolvedStep, worker: number): Promise<boolean> {
-    const { storeDir, runId, runDir, emit, outputs, signal } = this.#context;
+    const { storeDir, runId, emit, outputs, signal } = this.#context;
     const plan = this.#graph.plan.name;
     const attempts = step.step.retries + 1;
-    const jobs = Math.min(step.step.jobs ?? this.#context.jobs, this.#context.jobs);
-    const logPath = join(runDir, "logs", `${step.name}.log`);
-    const workDir = join(storeDir, "work", runId, step.name);
+    const jobs = this.#jobsOf(step);
+    const logPath = this.#logPath(step.name);
+    const workDir = this.#workDir(step.name);
     const previous = this.#context.histories.get(step.name);
     await this.#removeStaleWork(previous);
-    const logFd = openSync(logPath, "a");
+    const ahead = this.#ahead.get(step.name);
+    this.#ahead.delete(step.name);
+    const logFd = ahead?.logFd ?? openSync(logPath, "a");
     const history = { plan, step: step.name, key: step.key, inputs: step.inputs, runId, log: logPath };
     const started = monotonicMs();
     let latest = previous;
     let reason = "";
     try {
       for (let attempt = 1; attempt <= attempts; attempt++) {
-        writeSync(logFd, `==> rootstock: ${step.name}, attempt ${attempt} of ${attempts}, key ${step.key}\n`);
+        if (attempt > 1 || !ahead) writeSync(logFd, attemptHeader(step, attempt));
         emit({
           type: "step:start",
           step: step.name,
@@ -77,20 +127,15 @@ export class StepBuilder {
         latest = updateStepHistory(storeDir, { ...history, status: "running", workDir }, latest);
         let retryable = true;
         try {
-          const workspace = await prepareWorkspace(step, workDir, {
-            graph: this.#graph,
-            storeDir,
-            sources: this.#sources,
-            runId,
-            jobs,
-            logFd,
-            ...(signal ? { signal } : {}),
-          });
-          const run = await runSandboxed(workspace.spec, workspace.command, {
+          const workspace = await (attempt === 1 && ahead ? ahead.workspace : this.#prepare(step, logFd));
+          // The sandbox has started once runSandboxed returns (a chroot's only after its root is ready).
+          const running = runSandboxed(workspace.spec, workspace.command, {
             logFd,
             ...(step.step.timeoutMs === undefined ? {} : { timeoutMs: step.step.timeoutMs }),
             ...(signal ? { signal } : {}),
           });
+          this.#context.whileRunning?.(step);
+          const run = await running;
           if (run.code === 0 && !run.timedOut && !run.aborted) {
             retryable = false;
             const committed = await outputs.commit(
@@ -168,6 +213,31 @@ export class StepBuilder {
     return false;
   }
 
+  #prepare(step: ResolvedStep, logFd: number): Promise<Workspace> {
+    const { storeDir, runId, signal } = this.#context;
+    return prepareWorkspace(step, this.#workDir(step.name), {
+      graph: this.#graph,
+      storeDir,
+      sources: this.#sources,
+      runId,
+      jobs: this.#jobsOf(step),
+      logFd,
+      ...(signal ? { signal } : {}),
+    });
+  }
+
+  #jobsOf(step: ResolvedStep): number {
+    return Math.min(step.step.jobs ?? this.#context.jobs, this.#context.jobs);
+  }
+
+  #logPath(name: string): string {
+    return join(this.#context.runDir, "logs", `${name}.log`);
+  }
+
+  #workDir(name: string): string {
+    return join(this.#context.storeDir, "work", this.#context.runId, name);
+  }
+
   /** The kept work folder of this step's previous failure goes, unless its run is still alive. */
   async #removeStaleWork(previous: StepHistory | undefined): Promise<void> {
     if (!previous?.workDir || previous.runId === this.#context.runId) return;
@@ -175,6 +245,10 @@ export class StepBuilder {
     await rm(previous.workDir, { recursive: true, force: true });
     await rmdir(join(this.#context.storeDir, "work", previous.runId)).catch(() => {});
   }
+}
+
+function attemptHeader(step: ResolvedStep, attempt: number): string {
+  return `==> rootstock: ${step.name}, attempt ${attempt} of ${step.step.retries + 1}, key ${step.key}\n`;
 }
 
 async function tail(path: string, lines: number): Promise<string[]> {

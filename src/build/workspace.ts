@@ -277,11 +277,7 @@ export async function prepareWorkspace(
     cwd: src,
     ...(step.step.sandbox === "chroot" ? { chrootDir: join(dir, "chroot") } : {}),
     // A host step sees the store at its real path: its entries and sources are read-only to it.
-    ...(sandboxed
-      ? {}
-      : {
-          protect: [join(storeDir, "outputs"), join(storeDir, "sources")].filter((path) => existsSync(path)),
-        }),
+    ...(sandboxed ? {} : { protect: storeFoldersToProtect(storeDir) }),
   };
   const saved: SavedSandbox = {
     plan: graph.plan.name,
@@ -293,6 +289,16 @@ export async function prepareWorkspace(
   };
   writeFileSync(join(dir, "sandbox.json"), `${JSON.stringify(saved, null, 2)}\n`);
   return { dir, outDir: host.out, spec, command: ["/bin/sh", `${inside.meta}/run.sh`], definitions };
+}
+
+/**
+ * Made if missing: a work folder may be prepared before the store's first entry is committed, and a
+ * folder that did not exist when the sandbox was described would not be protected once it did.
+ */
+function storeFoldersToProtect(storeDir: string): string[] {
+  const folders = [join(storeDir, "outputs"), join(storeDir, "sources")];
+  for (const folder of folders) mkdirSync(folder, { recursive: true });
+  return folders;
 }
 
 async function rootEntriesOf(rootDir: string): Promise<RootEntry[]> {
