@@ -10,7 +10,9 @@
  * machine; --cpu makes them count in a shell loop instead (then parallel steps compete for cores, and
  * other load on the machine shows in the figures).
  *
- *   npm run bench [-- --quick] [-- --cpu]   (--quick: smaller plans and fewer runs, for a smoke test)
+ *   npm run bench [-- --quick] [-- --cpu] [-- --only a,c]
+ *
+ * --quick: smaller plans and fewer runs, for a smoke test; --only: just these benchmarks.
  *
  * Beside it: bench/store-format.ts (tree or archive entries), bench/boot.ts (`npm run bench:boot`: boot
  * to first command under TCG), bench/fetch.ts and bench/netboot.ts.
@@ -25,9 +27,20 @@ import { hostRootEntries } from "../src/build/sandbox.ts";
 import { type GeneratedStep, generatePlan } from "./generate-plan.ts";
 
 const { values } = parseArgs({
-  options: { quick: { type: "boolean", default: false }, cpu: { type: "boolean", default: false } },
+  options: {
+    quick: { type: "boolean", default: false },
+    cpu: { type: "boolean", default: false },
+    only: { type: "string", default: "a,b,c" },
+  },
 });
 const quick = values.quick ?? false;
+const only = new Set((values.only ?? "a,b,c").split(",").map((name) => name.trim()));
+for (const name of only) {
+  if (!["a", "b", "c"].includes(name)) {
+    process.stderr.write(`bench: --only takes a, b and c (comma-separated), not "${name}"\n`);
+    process.exit(2);
+  }
+}
 const ROOTSTOCK = fileURLToPath(new URL("../bin/rootstock.js", import.meta.url));
 const NODE = process.execPath;
 const cores = availableParallelism();
@@ -133,7 +146,7 @@ try {
   }
 
   // (a) no-op rerun of a cached 500-step plan.
-  {
+  if (only.has("a")) {
     const steps = quick ? 100 : 500;
     const dir = join(base, "noop");
     const planDir = join(dir, "plan");
@@ -164,7 +177,7 @@ try {
   }
 
   // (b) cold run of a 50-step chain against a shell loop under bwrap.
-  {
+  if (only.has("b")) {
     const count = quick ? 10 : 50;
     const dir = join(base, "cold");
     const planDir = join(dir, "plan");
@@ -199,7 +212,7 @@ try {
   }
 
   // (c) a wide DAG: a long chain beside many short independent steps.
-  {
+  if (only.has("c")) {
     const dir = join(base, "wide");
     const planDir = join(dir, "plan");
     const steps = await generatePlan(planDir, {
