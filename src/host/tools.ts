@@ -7,7 +7,8 @@ import { digestFile } from "../digest.ts";
 
 const { spawn } = process.getBuiltinModule("node:child_process");
 const { accessSync, constants, statSync } = process.getBuiltinModule("node:fs");
-const { realpath } = process.getBuiltinModule("node:fs/promises");
+// Taken when first needed: a no-op run needs none of it, and loading it costs 2 ms.
+const fsp = () => process.getBuiltinModule("node:fs/promises");
 const { delimiter, join } = process.getBuiltinModule("node:path");
 
 export interface ToolIdentity {
@@ -87,7 +88,7 @@ export function identifyTool(
     pending = (async () => {
       const path = await findOnPath(name, searchPath);
       if (path === undefined) return undefined;
-      const real = await realpath(path);
+      const real = await fsp().realpath(path);
       const [digest, version] = await Promise.all([digestFile(real), versionOf(path)]);
       return { name, path, realPath: real, sha256: digest.sha256, size: digest.size, version };
     })();

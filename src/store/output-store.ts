@@ -11,7 +11,8 @@ import { evictEntry, isTakenError, renameIntoPlace } from "./entry-rename.ts";
 import type { Manifest } from "./manifest.ts";
 
 const { existsSync, mkdirSync, renameSync, writeFileSync } = process.getBuiltinModule("node:fs");
-const { readdir, readFile, rm, stat } = process.getBuiltinModule("node:fs/promises");
+// Taken when first needed: a no-op run needs none of it, and loading it costs 2 ms.
+const fsp = () => process.getBuiltinModule("node:fs/promises");
 const { join } = process.getBuiltinModule("node:path");
 
 /** Where the output tree of the entry `key` is (whether or not it exists). */
@@ -72,10 +73,12 @@ export class OutputStore {
   }
 
   async has(key: string): Promise<boolean> {
-    return stat(this.entryDir(key)).then(
-      () => true,
-      () => false,
-    );
+    return fsp()
+      .stat(this.entryDir(key))
+      .then(
+        () => true,
+        () => false,
+      );
   }
 
   hasSync(key: string): boolean {
@@ -83,17 +86,23 @@ export class OutputStore {
   }
 
   async record(key: string): Promise<EntryRecord | undefined> {
-    const text = await readFile(join(this.entryDir(key), "entry.json"), "utf8").catch(() => undefined);
+    const text = await fsp()
+      .readFile(join(this.entryDir(key), "entry.json"), "utf8")
+      .catch(() => undefined);
     return text === undefined ? undefined : (JSON.parse(text) as EntryRecord);
   }
 
   async manifest(key: string): Promise<Manifest | undefined> {
-    const text = await readFile(join(this.entryDir(key), "manifest.json"), "utf8").catch(() => undefined);
+    const text = await fsp()
+      .readFile(join(this.entryDir(key), "manifest.json"), "utf8")
+      .catch(() => undefined);
     return text === undefined ? undefined : (JSON.parse(text) as Manifest);
   }
 
   async keys(): Promise<string[]> {
-    const names = await readdir(this.outputsDir).catch(() => [] as string[]);
+    const names = await fsp()
+      .readdir(this.outputsDir)
+      .catch(() => [] as string[]);
     return names.filter((name) => /^[0-9a-f]{64}$/.test(name));
   }
 
@@ -157,7 +166,7 @@ export class OutputStore {
       }
       return { path: this.outputPath(meta.key), record, existed: false };
     } finally {
-      if (existsSync(staging)) await rm(staging, { recursive: true, force: true });
+      if (existsSync(staging)) await fsp().rm(staging, { recursive: true, force: true });
     }
   }
 

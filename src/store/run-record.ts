@@ -4,7 +4,8 @@
  */
 import { writeFileAtomically } from "../atomic-write.ts";
 
-const { readdir, readFile } = process.getBuiltinModule("node:fs/promises");
+// Taken when first needed: a no-op run needs none of it, and loading it costs 2 ms.
+const fsp = () => process.getBuiltinModule("node:fs/promises");
 const { join } = process.getBuiltinModule("node:path");
 
 export type RunState = "running" | "ok" | "failed" | "interrupted";
@@ -48,7 +49,9 @@ export function writeRunRecord(runDir: string, record: RunRecord): void {
 }
 
 export async function readRunRecord(runDir: string): Promise<RunRecord | undefined> {
-  const text = await readFile(join(runDir, "run.json"), "utf8").catch(() => undefined);
+  const text = await fsp()
+    .readFile(join(runDir, "run.json"), "utf8")
+    .catch(() => undefined);
   if (text === undefined) return undefined;
   try {
     return JSON.parse(text) as RunRecord;
@@ -59,7 +62,9 @@ export async function readRunRecord(runDir: string): Promise<RunRecord | undefin
 
 /** Every run of the store, newest first. */
 export async function listRuns(storeDir: string): Promise<RunRecord[]> {
-  const names = await readdir(runsDir(storeDir)).catch(() => [] as string[]);
+  const names = await fsp()
+    .readdir(runsDir(storeDir))
+    .catch(() => [] as string[]);
   const records = await Promise.all(names.map((name) => readRunRecord(join(runsDir(storeDir), name))));
   return records
     .filter((record): record is RunRecord => record !== undefined)
