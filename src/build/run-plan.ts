@@ -178,6 +178,7 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
         if (unfinished.has(dep)) dependents.set(dep, [...(dependents.get(dep) ?? []), step]);
       }
     }
+    // Called only once the builder below exists: a step must be building for it to be called.
     const whileRunning = (running: ResolvedStep) => {
       for (const next of dependents.get(running.name) ?? []) {
         if (!builder || builder.preparedAhead >= jobs) return;
@@ -217,13 +218,15 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
           await builder?.discardPrepared([name]);
           emit({ type: "step:cached", step: name, key: step.key });
           record?.cached.push(name);
+          unfinished.delete(name);
           return "done";
         }
         const ok = (await builder?.build(step, slot)) ?? false;
         if (record) (ok ? record.built : record.failed).push(name);
+        // A failed step stays unfinished: what waits for it is not prepared, only to be skipped.
+        if (ok) unfinished.delete(name);
         return ok ? "done" : "failed";
       } finally {
-        unfinished.delete(name);
         await lock.release();
       }
     };
