@@ -20,10 +20,10 @@ export interface WrittenReports {
 const CONSOLE_LINES = 30;
 
 /**
- * Synchronous files: a run's last act, when nothing else waits, and a no-op run of a large plan is
- * mostly such small steps.
+ * From the run's journal, read from its folder unless the caller has its events at hand. The files are
+ * written synchronously: this is a run's last act, when nothing else waits, and a no-op run of a large
+ * plan is mostly such small steps.
  */
-/** From the run's journal, read from its folder unless the caller has its events at hand. */
 export async function writeReports(
   runDir: string,
   journaled?: readonly TimedEvent[],
