@@ -104,48 +104,39 @@ export async function loadPlan(dir: string, options: LoadPlanOptions = {}): Prom
   const names = planFile ? [...stageOf.keys()] : stepFolders.sort();
   const variables = planFile?.variables ?? {};
 
-  // Step folders load concurrently, so that their many small reads overlap; what each finds (problems
-  // too) is kept apart and joined in plan order, so messages come out in the same order every time.
-  const loadedSteps = await Promise.all(
-    names.map(async (name) => {
-      const found: RootstockError[] = [];
-      const stepDir = `steps/${name}`;
-      const text = await readFile(join(planDir, stepDir, "step.toml"), "utf8").catch(() => undefined);
-      if (text === undefined) {
-        const stageIndex = planFile?.stages.findIndex((stage) => stage.steps.includes(name)) ?? -1;
-        found.push(
-          new RootstockError("ERR_PLAN_STEP_MISSING", `step "${name}" has no ${stepDir}/step.toml`, {
-            file: shown("plan.toml"),
-            line: stageIndex >= 0 ? planToml?.locator.lineOf(["stages", stageIndex, "steps"]) : undefined,
-            field: stageIndex >= 0 ? `stages[${stageIndex}].steps` : undefined,
-            hint: [didYouMean(name, stepFolders), `create ${shown(`${stepDir}/step.toml`)}`]
-              .filter(Boolean)
-              .join(" Otherwise "),
-          }),
-        );
-        return { name, problems: found };
-      }
-      const parsed = parseTomlText(text, shown(`${stepDir}/step.toml`), found);
-      if (!parsed) return { name, problems: found };
-      const rawDeps = (parsed.data as { deps?: unknown }).deps;
-      const deps = Array.isArray(rawDeps)
-        ? rawDeps.filter((dep): dep is string => typeof dep === "string")
-        : undefined;
-      const stepFile = validate(stepSchema, parsed, found);
-      const step =
-        stepFile &&
-        (await loadStep(context, name, stageOf.get(name) ?? "", stepFile, parsed, planFile, found));
-      return { name, parsed, deps, step, problems: found };
-    }),
-  );
   const steps = new Map<string, Step>();
   const stepTomls = new Map<string, ParsedToml<unknown>>();
   // Dependencies as written, also for steps with other mistakes, so that a bad dep is reported with them.
   const declaredDeps = new Map<string, string[]>();
-  for (const { name, parsed, deps, step, problems: found } of loadedSteps) {
-    problems.push(...found);
-    if (parsed) stepTomls.set(name, parsed);
-    if (deps) declaredDeps.set(name, deps);
+  for (const name of names) {
+    const stepDir = `steps/${name}`;
+    const text = await readFile(join(planDir, stepDir, "step.toml"), "utf8").catch(() => undefined);
+    if (text === undefined) {
+      const stageIndex = planFile?.stages.findIndex((stage) => stage.steps.includes(name)) ?? -1;
+      problems.push(
+        new RootstockError("ERR_PLAN_STEP_MISSING", `step "${name}" has no ${stepDir}/step.toml`, {
+          file: shown("plan.toml"),
+          line: stageIndex >= 0 ? planToml?.locator.lineOf(["stages", stageIndex, "steps"]) : undefined,
+          field: stageIndex >= 0 ? `stages[${stageIndex}].steps` : undefined,
+          hint: [didYouMean(name, stepFolders), `create ${shown(`${stepDir}/step.toml`)}`]
+            .filter(Boolean)
+            .join(" Otherwise "),
+        }),
+      );
+      continue;
+    }
+    const parsed = parseTomlText(text, shown(`${stepDir}/step.toml`), problems);
+    if (!parsed) continue;
+    stepTomls.set(name, parsed);
+    const rawDeps = (parsed.data as { deps?: unknown }).deps;
+    if (Array.isArray(rawDeps))
+      declaredDeps.set(
+        name,
+        rawDeps.filter((dep): dep is string => typeof dep === "string"),
+      );
+    const stepFile = validate(stepSchema, parsed, problems);
+    if (!stepFile) continue;
+    const step = await loadStep(context, name, stageOf.get(name) ?? "", stepFile, parsed, planFile, problems);
     if (step) steps.set(name, step);
   }
 
