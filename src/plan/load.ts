@@ -15,7 +15,7 @@ import { didYouMean } from "./suggest.ts";
 import { readPlanFile, readPlanTree, type TreeContext } from "./tree.ts";
 import type { Image, Plan, PlanFileEntry, Source, Step } from "./types.ts";
 
-const { readdir, readFile, stat } = process.getBuiltinModule("node:fs/promises");
+const { readdirSync, readFileSync, statSync } = process.getBuiltinModule("node:fs");
 const { basename, join, resolve } = process.getBuiltinModule("node:path");
 
 export interface LoadPlanOptions {
@@ -35,19 +35,45 @@ export function isArchive(file: string): boolean {
   return ARCHIVE.test(file);
 }
 
+/** A file's text, or undefined when it cannot be read. */
+function readText(path: string): string | undefined {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return undefined;
+  }
+}
+
+/** A folder's names, or none when it cannot be read. */
+function readFolder(path: string): string[] {
+  try {
+    return readdirSync(path);
+  } catch {
+    return [];
+  }
+}
+
+function isFile(path: string): boolean {
+  return statSync(path, { throwIfNoEntry: false })?.isFile() ?? false;
+}
+
+/**
+ * Async for its callers; the reading inside is synchronous: a plan is hundreds of tiny files, and each
+ * asynchronous call would cost a thread-pool round trip while nothing else waits to run.
+ */
 export async function loadPlan(dir: string, options: LoadPlanOptions = {}): Promise<Plan> {
   const planDir = resolve(dir);
   const displayDir = options.displayDir ?? dir;
   const shown = (path: string) => join(displayDir, path);
   const problems: RootstockError[] = [];
 
-  const planInfo = await stat(planDir).catch(() => undefined);
+  const planInfo = statSync(planDir, { throwIfNoEntry: false });
   if (!planInfo?.isDirectory()) {
     throw new RootstockError("ERR_PLAN_NOT_FOUND", `plan folder ${displayDir} does not exist`, {
       hint: "a plan is a folder holding plan.toml and steps/NAME/step.toml; check the path",
     });
   }
-  const planText = await readFile(join(planDir, "plan.toml"), "utf8").catch(() => undefined);
+  const planText = readText(join(planDir, "plan.toml"));
   if (planText === undefined) {
     throw new RootstockError("ERR_PLAN_NOT_FOUND", `no plan.toml in ${displayDir}`, {
       file: shown("plan.toml"),
@@ -60,7 +86,7 @@ export async function loadPlan(dir: string, options: LoadPlanOptions = {}): Prom
   const planFile = planToml && validate(planSchema, planToml, problems);
 
   // Which steps exist: those the stages list, else (plan.toml broken) those on disk, so their errors show too.
-  const stepFolders = await readdir(join(planDir, "steps")).catch(() => [] as string[]);
+  const stepFolders = readFolder(join(planDir, "steps"));
   const _listed = planFile
     ? planFile.stages.flatMap((stage) => stage.steps.map((name) => ({ name, stage: stage.name })))
     : [];
@@ -110,7 +136,7 @@ export async function loadPlan(dir: string, options: LoadPlanOptions = {}): Prom
   const declaredDeps = new Map<string, string[]>();
   for (const name of names) {
     const stepDir = `steps/${name}`;
-    const text = await readFile(join(planDir, stepDir, "step.toml"), "utf8").catch(() => undefined);
+    const text = readText(join(planDir, stepDir, "step.toml"));
     if (text === undefined) {
       const stageIndex = planFile?.stages.findIndex((stage) => stage.steps.includes(name)) ?? -1;
       problems.push(
@@ -136,7 +162,7 @@ export async function loadPlan(dir: string, options: LoadPlanOptions = {}): Prom
       );
     const stepFile = validate(stepSchema, parsed, problems);
     if (!stepFile) continue;
-    const step = await loadStep(context, name, stageOf.get(name) ?? "", stepFile, parsed, planFile, problems);
+    const step = loadStep(context, name, stageOf.get(name) ?? "", stepFile, parsed, planFile, problems);
     if (step) steps.set(name, step);
   }
 
@@ -144,7 +170,7 @@ export async function loadPlan(dir: string, options: LoadPlanOptions = {}): Prom
     checkReferences(planFile, steps, declaredDeps, stepTomls, variables, problems);
   }
   const images = planFile
-    ? await loadImages(context, planFile, planToml as ParsedToml<unknown>, steps, problems)
+    ? loadImages(context, planFile, planToml as ParsedToml<unknown>, steps, problems)
     : new Map();
 
   if (problems.length > 0 || !planFile) {
@@ -223,7 +249,7 @@ function validate<T>(
   return retry.success ? retry.data : undefined;
 }
 
-async function loadStep(
+function loadStep(
   context: TreeContext,
   name: string,
   stage: string,
@@ -231,7 +257,7 @@ async function loadStep(
   parsed: ParsedToml<unknown>,
   plan: PlanFile | undefined,
   problems: RootstockError[],
-): Promise<Step | undefined> {
+): Step | undefined {
   const dir = `steps/${name}`;
   const stepDir = join(context.planDir, dir);
   const where = (field: (string | number)[]) => ({
@@ -242,9 +268,9 @@ async function loadStep(
       .join(""),
   });
   const before = problems.length;
-  const guard = async <T>(work: () => Promise<T>): Promise<T | undefined> => {
+  const guard = <T>(work: () => T): T | undefined => {
     try {
-      return await work();
+      return work();
     } catch (error) {
       if (error instanceof RootstockError) problems.push(error);
       else throw error;
@@ -254,11 +280,8 @@ async function loadStep(
 
   let script: PlanFileEntry | undefined;
   const scriptPath = file.script ?? "build.sh";
-  const scriptExists = await stat(join(stepDir, scriptPath)).then(
-    (info) => info.isFile(),
-    () => false,
-  );
-  if (scriptExists) script = await guard(() => readPlanFile(context, stepDir, scriptPath));
+  const scriptExists = isFile(join(stepDir, scriptPath));
+  if (scriptExists) script = guard(() => readPlanFile(context, stepDir, scriptPath));
   else if (file.script !== undefined) {
     problems.push(
       new RootstockError(
@@ -275,10 +298,7 @@ async function loadStep(
   let patches: PlanFileEntry[] = [];
   if (file.patches !== undefined) {
     for (const [index, patch] of file.patches.entries()) {
-      const exists = await stat(join(stepDir, "patches", patch)).then(
-        (info) => info.isFile(),
-        () => false,
-      );
+      const exists = isFile(join(stepDir, "patches", patch));
       if (!exists) {
         problems.push(
           new RootstockError(
@@ -292,18 +312,18 @@ async function loadStep(
         );
         continue;
       }
-      const entry = await guard(() => readPlanFile(context, join(stepDir, "patches"), patch));
+      const entry = guard(() => readPlanFile(context, join(stepDir, "patches"), patch));
       if (entry) patches.push(entry);
     }
   } else {
     patches =
-      (await guard(async () =>
-        (
-          await readPlanTree(context, join(stepDir, "patches"))
-        ).sort((a, b) => a.path.localeCompare(b.path, "en", { numeric: true })),
-      )) ?? [];
+      guard(() =>
+        readPlanTree(context, join(stepDir, "patches")).sort((a, b) =>
+          a.path.localeCompare(b.path, "en", { numeric: true }),
+        ),
+      ) ?? [];
   }
-  const files = (await guard(() => readPlanTree(context, join(stepDir, "files")))) ?? [];
+  const files = guard(() => readPlanTree(context, join(stepDir, "files"))) ?? [];
 
   const sources: Source[] = [];
   const seenFiles = new Map<string, number>();
@@ -527,13 +547,13 @@ function checkReferences(
   }
 }
 
-async function loadImages(
+function loadImages(
   context: TreeContext,
   plan: PlanFile,
   planToml: ParsedToml<unknown>,
   steps: Map<string, Step>,
   problems: RootstockError[],
-): Promise<Map<string, Image>> {
+): Map<string, Image> {
   const images = new Map<string, Image>();
   const file = planToml.file;
   const at = (path: (string | number)[], field: string) => ({
@@ -561,10 +581,7 @@ async function loadImages(
     });
     let files: Image["files"];
     if (image.files !== undefined) {
-      const exists = await stat(join(context.planDir, image.files)).then(
-        (info) => info.isDirectory(),
-        () => false,
-      );
+      const exists = statSync(join(context.planDir, image.files), { throwIfNoEntry: false })?.isDirectory();
       if (!exists) {
         problems.push(
           new RootstockError(
@@ -580,7 +597,7 @@ async function loadImages(
         try {
           files = {
             dir: image.files,
-            entries: await readPlanTree(context, join(context.planDir, image.files)),
+            entries: readPlanTree(context, join(context.planDir, image.files)),
           };
         } catch (error) {
           if (error instanceof RootstockError) problems.push(error);
@@ -632,7 +649,7 @@ async function loadImages(
           "squashfs",
         ]);
       });
-      await checkMachineFiles(context, boot, [...base, "boot"], at, problems);
+      checkMachineFiles(context, boot, [...base, "boot"], at, problems);
     }
     const netboot = image.netboot;
     if (netboot) {
@@ -660,7 +677,7 @@ async function loadImages(
           }),
         );
       }
-      await checkMachineFiles(context, netboot, where, at, problems);
+      checkMachineFiles(context, netboot, where, at, problems);
     }
     const compression =
       image.compression ?? (image.kind === "ext4" ? "none" : image.kind === "squashfs" ? "xz" : "gzip");
@@ -740,19 +757,16 @@ async function loadImages(
 }
 
 /** The test modules and fatal patterns of a machine an image boots in (`[boot]` or `[netboot]`). */
-async function checkMachineFiles(
+function checkMachineFiles(
   context: TreeContext,
   machine: { tests?: string[]; fatal?: string[] },
   path: string[],
   at: (path: (string | number)[], field: string) => { file: string; line: number | undefined; field: string },
   problems: RootstockError[],
-): Promise<void> {
+): void {
   const field = path.join(".");
   for (const [index, test] of (machine.tests ?? []).entries()) {
-    const exists = await stat(join(context.planDir, test)).then(
-      (info) => info.isFile(),
-      () => false,
-    );
+    const exists = isFile(join(context.planDir, test));
     if (!exists) {
       problems.push(
         new RootstockError("ERR_PLAN_FILE_MISSING", `test ${join(context.displayDir, test)} does not exist`, {

@@ -1,9 +1,12 @@
-/** Reads and hashes the files a plan ships (scripts, patches, files/), refusing anything that escapes it. */
-import { digestFile } from "../digest.ts";
+/**
+ * Reads and hashes the files a plan ships (scripts, patches, files/), refusing anything that escapes it.
+ * Synchronous: a plan is many tiny files, read while nothing else runs.
+ */
+import { digestFileSync } from "../digest.ts";
 import { RootstockError } from "../errors.ts";
 import type { PlanFileEntry } from "./types.ts";
 
-const { lstat, readdir, readlink, realpath } = process.getBuiltinModule("node:fs/promises");
+const { lstatSync, readdirSync, readlinkSync, realpathSync } = process.getBuiltinModule("node:fs");
 const { dirname, join, relative, resolve, sep } = process.getBuiltinModule("node:path");
 
 export interface TreeContext {
@@ -17,18 +20,26 @@ function display(context: TreeContext, absolute: string): string {
   return join(context.displayDir, relative(context.planDir, absolute));
 }
 
+function realpathOrUndefined(path: string): string | undefined {
+  try {
+    return realpathSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
 function inside(parent: string, child: string): boolean {
   return child === parent || child.startsWith(parent + sep);
 }
 
 /** Hashes one file of the plan; `base` is the folder its entry path is relative to. */
-export async function readPlanFile(context: TreeContext, base: string, path: string): Promise<PlanFileEntry> {
+export function readPlanFile(context: TreeContext, base: string, path: string): PlanFileEntry {
   const absolute = resolve(base, path);
-  const info = await lstat(absolute);
+  const info = lstatSync(absolute);
   if (info.isSymbolicLink()) {
-    const target = await readlink(absolute);
-    const real = await realpath(absolute).catch(() => undefined);
-    const planReal = await realpath(context.planDir);
+    const target = readlinkSync(absolute);
+    const real = realpathOrUndefined(absolute);
+    const planReal = realpathSync(context.planDir);
     if (real === undefined || !inside(planReal, real)) {
       throw new RootstockError(
         "ERR_PLAN_PATH_ESCAPES",
@@ -39,7 +50,7 @@ export async function readPlanFile(context: TreeContext, base: string, path: str
         },
       );
     }
-    const entry = await readPlanFile(context, dirname(absolute), target);
+    const entry = readPlanFile(context, dirname(absolute), target);
     return { ...entry, path, symlink: target };
   }
   if (!info.isFile()) {
@@ -48,25 +59,25 @@ export async function readPlanFile(context: TreeContext, base: string, path: str
       hint: "plans hold regular files, folders and links inside the plan only",
     });
   }
-  const digest = await digestFile(absolute);
+  const digest = digestFileSync(absolute);
   return { path, sha256: digest.sha256, size: digest.size, executable: (info.mode & 0o111) !== 0 };
 }
 
 /** Every file under `dir` (recursively), sorted by path; an absent folder is empty. */
-export async function readPlanTree(context: TreeContext, dir: string): Promise<PlanFileEntry[]> {
+export function readPlanTree(context: TreeContext, dir: string): PlanFileEntry[] {
   const entries: PlanFileEntry[] = [];
-  const walk = async (relativeDir: string): Promise<void> => {
+  const walk = (relativeDir: string): void => {
     const absoluteDir = join(dir, relativeDir);
-    const names = (await readdir(absoluteDir)).sort();
+    const names = readdirSync(absoluteDir).sort();
     for (const name of names) {
       const path = relativeDir === "" ? name : `${relativeDir}/${name}`;
-      const info = await lstat(join(dir, path));
-      if (info.isDirectory()) await walk(path);
-      else entries.push(await readPlanFile(context, dir, path));
+      const info = lstatSync(join(dir, path));
+      if (info.isDirectory()) walk(path);
+      else entries.push(readPlanFile(context, dir, path));
     }
   };
   try {
-    await walk("");
+    walk("");
   } catch (error) {
     if (
       (error as NodeJS.ErrnoException).code === "ENOENT" &&
