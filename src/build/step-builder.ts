@@ -124,7 +124,6 @@ export class StepBuilder {
           log: logPath,
           ...(previous?.buildMs === undefined ? {} : { estimateMs: previous.buildMs }),
         });
-        latest = updateStepHistory(storeDir, { ...history, status: "running", workDir }, latest);
         let retryable = true;
         try {
           const workspace = await (attempt === 1 && ahead ? ahead.workspace : this.#prepare(step, logFd));
@@ -134,6 +133,9 @@ export class StepBuilder {
             ...(step.step.timeoutMs === undefined ? {} : { timeoutMs: step.step.timeoutMs }),
             ...(signal ? { signal } : {}),
           });
+          // Recorded while the sandbox starts, not before: the record is for a later run or shell, and
+          // writing it costs as much as a sandbox's start-up, which it now overlaps.
+          latest = updateStepHistory(storeDir, { ...history, status: "running", workDir }, latest);
           this.#context.whileRunning?.(step);
           const run = await running;
           if (run.code === 0 && !run.timedOut && !run.aborted) {
@@ -162,7 +164,19 @@ export class StepBuilder {
               files: committed.record.files,
               digest: committed.record.digest.sha256,
             });
-            updateStepHistory(storeDir, { ...history, status: "done", buildMs: ms }, latest);
+            // Once the next step's sandbox has started, which happens in this same turn of the event loop.
+            // The step is committed: a record that cannot be written costs only an estimate next time.
+            const recorded = latest;
+            this.cleanups.push(
+              new Promise((resolve) =>
+                setImmediate(() => {
+                  try {
+                    updateStepHistory(storeDir, { ...history, status: "done", buildMs: ms }, recorded);
+                  } catch {}
+                  resolve();
+                }),
+              ),
+            );
             // Off the critical path: the next step need not wait for this folder to go.
             this.cleanups.push(rm(workDir, { recursive: true, force: true }).catch(() => {}));
             return true;
