@@ -183,7 +183,7 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
       for (const next of dependents.get(running.name) ?? []) {
         if (!builder || builder.preparedAhead >= jobs) return;
         if (next.step.deps.every((dep) => dep === running.name || !unfinished.has(dep)))
-          builder.prepareAhead(next);
+          builder.prepareAhead(next, running);
       }
     };
     const builder =

@@ -62,11 +62,25 @@ export interface SandboxCommand {
  */
 export const LIFELINE = '(read _ <&3; kill -KILL -1) & exec 3<&-; exec "$@"';
 
+/**
+ * The lifeline of a held sandbox: set up, it says so on fd 4 and waits there for a line before it runs
+ * the command, so that its set-up (namespaces, mounts: most of a short step's start) happens while
+ * something else runs. Fd 5, if any, is a folder handed to bwrap to mount (/proc/self/fd/5). Neither
+ * the command nor the watcher keeps fd 4 or 5: a folder's handle leads out of any sandbox.
+ */
+export const HELD_LIFELINE =
+  '(exec 4<&- 5<&-; read _ <&3; kill -KILL -1) & exec 3<&- 5<&-; echo >&4; read _ <&4 || exit 1; exec 4<&-; exec "$@"';
+
+/** Where a sandbox sees the folder handed to it as fd 5 (see HELD_LIFELINE). */
+export const HANDED_FOLDER = "/proc/self/fd/5";
+
 export interface SandboxCommandOptions {
   /** A person at a terminal (`rootstock shell`): keep the controlling terminal. */
   interactive?: boolean;
   /** Wrap the command in the lifeline (fd 3 must be the sandbox's end of the lifeline). */
   lifeline?: boolean;
+  /** With the lifeline: hold the command until released (fd 4 must be the sandbox's end of the gate). */
+  held?: boolean;
   /** Whether rootstock runs as root (default: from process.getuid). */
   isRoot?: boolean;
 }
@@ -102,7 +116,9 @@ export function sandboxCommand(
   options: SandboxCommandOptions = {},
 ): SandboxCommand {
   const isRoot = options.isRoot ?? process.getuid?.() === 0;
-  if (options.lifeline) command = ["/bin/sh", "-c", LIFELINE, "rootstock-lifeline", ...command];
+  if (options.lifeline) {
+    command = ["/bin/sh", "-c", options.held ? HELD_LIFELINE : LIFELINE, "rootstock-lifeline", ...command];
+  }
   switch (spec.kind) {
     case "bwrap":
       return { file: "bwrap", args: [...bwrapArgs(spec, isRoot, options), "--", ...command], env: spec.env };

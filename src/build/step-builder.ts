@@ -7,18 +7,21 @@ import { describeCause, isRootstockError } from "../errors.ts";
 import type { Emit } from "../events.ts";
 import type { Graph, ResolvedStep } from "../plan/graph.ts";
 import { SourceStore } from "../sources/source-store.ts";
-import type { OutputStore } from "../store/output-store.ts";
+import { type OutputStore, outputPath } from "../store/output-store.ts";
 import { type StepHistory, updateStepHistory } from "../store/step-history.ts";
 import { StoreLocks } from "../store/store-locks.ts";
 import { formatDuration, monotonicMs } from "../units.ts";
-import { runSandboxed } from "./run-sandboxed.ts";
+import { type HeldSandbox, holdSandbox, runSandboxed } from "./run-sandboxed.ts";
+import { HANDED_FOLDER } from "./sandbox.ts";
 import { prepareWorkspace, type Workspace } from "./workspace.ts";
 
-const { closeSync, openSync, writeSync } = process.getBuiltinModule("node:fs");
+const { closeSync, fstatSync, openSync, statSync, writeSync } = process.getBuiltinModule("node:fs");
 const { open, rm, rmdir } = process.getBuiltinModule("node:fs/promises");
 const { join } = process.getBuiltinModule("node:path");
 
 const TAIL_LINES = 20;
+/** A few times what setting a sandbox up takes (bwrap's namespaces and mounts, about 5 ms). */
+const HOLD_AFTER_MS = 20;
 
 export interface BuilderContext {
   storeDir: string;
@@ -33,10 +36,28 @@ export interface BuilderContext {
   signal?: AbortSignal;
 }
 
-/** A first attempt's work folder, prepared while the step's last dependencies were still building. */
+/**
+ * A first attempt's work folder, prepared while the step's last dependency was still building, and its
+ * sandbox, set up and held until the step starts.
+ */
 interface PreparedAhead {
   logFd: number;
   workspace: Promise<Workspace>;
+  /** Set once the sandbox is held; `holding` is the timer until then. */
+  held?: Held;
+  holding?: NodeJS.Timeout;
+  /** Taken by the step, or discarded: no sandbox is held for it any more. */
+  done: boolean;
+}
+
+interface Held {
+  sandbox: HeldSandbox;
+  /**
+   * The building dependency's output folder as the held sandbox mounted it, before it was committed:
+   * usable only if that very folder became the entry (not if the dependency was retried in a new
+   * folder, or another run committed the same key first).
+   */
+  mounted?: { entry: string; dev: number; ino: number };
 }
 
 export class StepBuilder {
@@ -61,20 +82,81 @@ export class StepBuilder {
   }
 
   /**
-   * Prepares the first attempt's work folder of a step that waits only for steps now building:
-   * sources unpacked, files copied, the sandbox described. The step then starts as soon as its last
-   * dependency is committed, and a large source unpacks while the step before it still compiles. Not
-   * for root = "deps", whose root is composed of the very outputs it waits for. A failure here is the
-   * first attempt's, reported when the step starts.
+   * Prepares the first attempt's work folder of a step that waits only for `building` (whose sandbox
+   * has started): sources unpacked, files copied, the sandbox described, then set up and held. The step
+   * then starts as soon as `building` is committed, and a large source unpacks while the step before it
+   * still compiles. Not for root = "deps", whose root is composed of the very outputs it waits for. A
+   * failure here is the first attempt's, reported when the step starts.
    */
-  prepareAhead(step: ResolvedStep): void {
+  prepareAhead(step: ResolvedStep, building: ResolvedStep): void {
     const { signal } = this.#context;
     if (step.step.root === "deps" || this.#ahead.has(step.name) || signal?.aborted) return;
     const logFd = openSync(this.#logPath(step.name), "a");
     writeSync(logFd, attemptHeader(step, 1));
     const workspace = this.#prepare(step, logFd);
     workspace.catch(() => {});
-    this.#ahead.set(step.name, { logFd, workspace });
+    const ahead: PreparedAhead = { logFd, workspace, done: false };
+    // Only for a dependency still building after a while: one that ends sooner would have its end
+    // delayed by the set-up, which competes with it for the processors, and gain nothing from it.
+    workspace.then(
+      (prepared) => {
+        if (ahead.done) return;
+        ahead.holding = setTimeout(() => {
+          if (!ahead.done) ahead.held = this.#hold(prepared, building, logFd);
+        }, HOLD_AFTER_MS);
+      },
+      () => {},
+    );
+    this.#ahead.set(step.name, ahead);
+  }
+
+  /**
+   * Sets the sandbox up with the building dependency's output folder mounted through a handle, which
+   * follows the folder when the commit renames it into the store.
+   */
+  #hold(workspace: Workspace, building: ResolvedStep, logFd: number): Held | undefined {
+    const { spec } = workspace;
+    if (spec.kind === "chroot" || this.#context.signal?.aborted) return undefined;
+    const entry = outputPath(this.#context.storeDir, building.key);
+    if (!spec.binds.some((bind) => bind.from === entry)) {
+      return { sandbox: holdSandbox(spec, workspace.command, { logFd }) };
+    }
+    let folderFd: number;
+    try {
+      folderFd = openSync(join(this.#workDir(building.name), "out"), "r");
+    } catch {
+      // Committed already: the step starts as any other.
+      return undefined;
+    }
+    try {
+      const { dev, ino } = fstatSync(folderFd);
+      const binds = spec.binds.map((bind) => (bind.from === entry ? { ...bind, from: HANDED_FOLDER } : bind));
+      const sandbox = holdSandbox({ ...spec, binds }, workspace.command, { logFd, folderFd });
+      return { sandbox, mounted: { entry, dev, ino } };
+    } finally {
+      closeSync(folderFd);
+    }
+  }
+
+  /** The held sandbox, if it is set up and what it mounted is what was committed; else it is let go. */
+  async #releasable(ahead: PreparedAhead): Promise<HeldSandbox | undefined> {
+    const { held } = ahead;
+    if (!held) return undefined;
+    if (!(await held.sandbox.ready)) {
+      // What it printed is in the log: say that it was not the step's run.
+      writeSync(ahead.logFd, "==> rootstock: the sandbox set up ahead failed to start; starting a new one\n");
+      await held.sandbox.discard();
+      return undefined;
+    }
+    const { mounted } = held;
+    if (mounted) {
+      const committed = statSync(mounted.entry, { throwIfNoEntry: false });
+      if (committed?.dev !== mounted.dev || committed.ino !== mounted.ino) {
+        await held.sandbox.discard();
+        return undefined;
+      }
+    }
+    return held.sandbox;
   }
 
   /**
@@ -83,10 +165,15 @@ export class StepBuilder {
    */
   async discardPrepared(names?: readonly string[]): Promise<void> {
     const left = [...this.#ahead].filter(([name]) => names === undefined || names.includes(name));
-    for (const [name] of left) this.#ahead.delete(name);
+    for (const [name, ahead] of left) {
+      this.#ahead.delete(name);
+      ahead.done = true;
+      clearTimeout(ahead.holding);
+    }
     await Promise.all(
-      left.map(async ([name, { logFd, workspace }]) => {
+      left.map(async ([name, { logFd, workspace, held }]) => {
         await workspace.catch(() => {});
+        await held?.sandbox.discard();
         closeSync(logFd);
         await rm(this.#workDir(name), { recursive: true, force: true });
         await rm(this.#logPath(name), { force: true });
@@ -105,6 +192,10 @@ export class StepBuilder {
     await this.#removeStaleWork(previous);
     const ahead = this.#ahead.get(step.name);
     this.#ahead.delete(step.name);
+    if (ahead) {
+      ahead.done = true;
+      clearTimeout(ahead.holding);
+    }
     const logFd = ahead?.logFd ?? openSync(logPath, "a");
     const history = { plan, step: step.name, key: step.key, inputs: step.inputs, runId, log: logPath };
     const started = monotonicMs();
@@ -127,12 +218,15 @@ export class StepBuilder {
         let retryable = true;
         try {
           const workspace = await (attempt === 1 && ahead ? ahead.workspace : this.#prepare(step, logFd));
-          // The sandbox has started once runSandboxed returns (a chroot's only after its root is ready).
-          const running = runSandboxed(workspace.spec, workspace.command, {
-            logFd,
+          const held = attempt === 1 && ahead ? await this.#releasable(ahead) : undefined;
+          const limits = {
             ...(step.step.timeoutMs === undefined ? {} : { timeoutMs: step.step.timeoutMs }),
             ...(signal ? { signal } : {}),
-          });
+          };
+          // The sandbox has started once runSandboxed returns (a chroot's only after its root is ready).
+          const running = held
+            ? held.release(limits)
+            : runSandboxed(workspace.spec, workspace.command, { logFd, ...limits });
           // Recorded while the sandbox starts, not before: the record is for a later run or shell, and
           // writing it costs as much as a sandbox's start-up, which it now overlaps.
           latest = updateStepHistory(storeDir, { ...history, status: "running", workDir }, latest);
