@@ -9,9 +9,9 @@ import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promise
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { processTree } from "../src/build/process-tree.ts";
 import { holdSandbox } from "../src/build/run-sandboxed.ts";
 import { HANDED_FOLDER, hostRootEntries, type SandboxSpec } from "../src/build/sandbox.ts";
+import { processesNaming } from "./helpers/processes.ts";
 
 let base: string;
 before(async () => {
@@ -33,17 +33,6 @@ function spec(kind: "bwrap" | "host", dir: string, binds: SandboxSpec["binds"] =
     env: { PATH: "/usr/bin:/bin" },
     cwd: kind === "host" ? dir : "/build",
   };
-}
-
-/** Processes whose command line names the marker. */
-function survivors(marker: string): number[] {
-  return [...processTree(1).keys()].filter((pid) => {
-    try {
-      return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(marker);
-    } catch {
-      return false;
-    }
-  });
 }
 
 for (const kind of ["host", "bwrap"] as const) {
@@ -75,7 +64,7 @@ for (const kind of ["host", "bwrap"] as const) {
         });
         await new Promise((resolve) => setTimeout(resolve, delayMs));
         await held.discard();
-        assert.deepEqual(survivors(marker), [], `processes left after a discard ${delayMs} ms in`);
+        assert.deepEqual(processesNaming(marker), [], `processes left after a discard ${delayMs} ms in`);
       }
       assert.equal(existsSync(join(dir, "never-ran")), false);
     } finally {

@@ -4,11 +4,10 @@
  * removed, and a held sandbox is used only if the output it mounted is the one committed.
  */
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { processTree } from "../src/build/process-tree.ts";
 import { runPlan } from "../src/build/run-plan.ts";
 import type { RootstockEvent } from "../src/events.ts";
 import {
@@ -21,6 +20,7 @@ import {
   workbench,
   writePlan,
 } from "./helpers/fixture-plan.ts";
+import { processesNaming } from "./helpers/processes.ts";
 
 let bench: Workbench;
 let tarball: Tarball;
@@ -177,12 +177,5 @@ test("a sandbox held while its dependency's first attempt built is not used afte
 
 /** Processes of sandboxes held for a step named `second` with a work folder under this one. */
 function heldSandboxes(workDir: string): number[] {
-  return [...processTree(1).keys()].filter((pid) => {
-    try {
-      const command = readFileSync(`/proc/${pid}/cmdline`, "utf8");
-      return command.includes(`${workDir}/`) && command.includes("/second/") && command.includes("echo >&4");
-    } catch {
-      return false;
-    }
-  });
+  return processesNaming(`${workDir}/`, "/second/", "echo >&4");
 }

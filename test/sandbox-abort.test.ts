@@ -4,31 +4,20 @@
  * killed, and an early kill can beat bwrap's parent-death signal; the lifeline covers both.
  */
 import assert from "node:assert/strict";
-import { closeSync, openSync, readFileSync } from "node:fs";
+import { closeSync, openSync } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { processTree } from "../src/build/process-tree.ts";
 import { runSandboxed } from "../src/build/run-sandboxed.ts";
 import { hostRootEntries, type SandboxSpec } from "../src/build/sandbox.ts";
+import { processesNaming } from "./helpers/processes.ts";
 
 let base: string;
 before(async () => {
   base = await mkdtemp(join(tmpdir(), "rootstock-sandbox-abort-"));
 });
 after(() => rm(base, { recursive: true, force: true }));
-
-/** The processes of this test's sandboxes still alive: any command line naming the marker. */
-function survivors(marker: string): number[] {
-  return [...processTree(1).keys()].filter((pid) => {
-    try {
-      return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(marker);
-    } catch {
-      return false;
-    }
-  });
-}
 
 for (const kind of ["host", "bwrap"] as const) {
   // A timeout of its own: the failure this guards against was a run that never ended.
@@ -57,7 +46,7 @@ for (const kind of ["host", "bwrap"] as const) {
           signal: controller.signal,
         });
         assert.equal(run.aborted, true);
-        assert.deepEqual(survivors(marker), [], `processes left after an abort ${delayMs} ms in`);
+        assert.deepEqual(processesNaming(marker), [], `processes left after an abort ${delayMs} ms in`);
       }
     } finally {
       closeSync(logFd);
