@@ -4,8 +4,8 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { JOURNAL_FILE } from "../src/report/journal-file.ts";
 import { writeReports } from "../src/report/write-reports.ts";
+import { JOURNAL_FILE } from "../src/store/run-record.ts";
 import { sampleJournal } from "./fixtures/sample-journal.ts";
 import { renderInChromium } from "./helpers/chromium.ts";
 

@@ -16,7 +16,7 @@ import type { StepHistory } from "../store/step-history.ts";
 import { StoreLocks } from "../store/store-locks.ts";
 import { monotonicMs } from "../units.ts";
 import { RunSession } from "./run-session.ts";
-import { type ScheduleNode, type Skipped, schedule, type TaskResult } from "./schedule.ts";
+import type { ScheduleNode, ScheduleResult, Skipped, TaskResult } from "./schedule.ts";
 
 const { rmdirSync } = process.getBuiltinModule("node:fs");
 const { availableParallelism } = process.getBuiltinModule("node:os");
@@ -129,7 +129,8 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
       };
     }
 
-    // Fetching and building load only when there is something to build: a no-op run is mostly start-up.
+    // Fetching, building and scheduling load only when there is something to build: a no-op run is mostly
+    // start-up.
     const building = toBuild.length > 0 ? await loadBuilding() : undefined;
     await building?.fetchSources(
       toBuild.flatMap((step) => step.step.sources.map((source) => ({ ...source, steps: [step.name] }))),
@@ -230,11 +231,15 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
         await lock.release();
       }
     };
-    const result = await schedule(nodes, task, {
-      jobs,
-      keepGoing: options.keepGoing ?? false,
-      ...(signal ? { signal } : {}),
-    }).finally(() => builder?.discardPrepared());
+    const result: ScheduleResult = building
+      ? await building
+          .schedule(nodes, task, {
+            jobs,
+            keepGoing: options.keepGoing ?? false,
+            ...(signal ? { signal } : {}),
+          })
+          .finally(() => builder?.discardPrepared())
+      : { done: [], failed: [], skipped: [] };
     await Promise.all(builder?.cleanups ?? []);
     for (const skip of result.skipped) emit({ type: "step:skipped", step: skip.name, because: skip.because });
     if (record) record.skipped = result.skipped.map((skip) => skip.name);
@@ -281,11 +286,12 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
 }
 
 async function loadBuilding() {
-  const [{ fetchSources }, { StepBuilder }] = await Promise.all([
+  const [{ fetchSources }, { StepBuilder }, { schedule }] = await Promise.all([
     import("../sources/fetch-sources.ts"),
     import("./step-builder.ts"),
+    import("./schedule.ts"),
   ]);
-  return { fetchSources, StepBuilder };
+  return { fetchSources, StepBuilder, schedule };
 }
 
 function outputMap(steps: readonly ResolvedStep[], outputs: OutputStore): Map<string, StepOutput> {

@@ -7,9 +7,15 @@ import type { Emit, RootstockEvent, TimedEvent } from "../events.ts";
 import type { ToolIdentity } from "../host/tools.ts";
 import type { Graph } from "../plan/graph.ts";
 import { describeRun } from "../report/context.ts";
-import { JOURNAL_FILE } from "../report/journal-file.ts";
 import { type WrittenReports, writeReports } from "../report/write-reports.ts";
-import { newRunId, type RunRecord, type RunState, runsDir, writeRunRecord } from "../store/run-record.ts";
+import {
+  JOURNAL_FILE,
+  newRunId,
+  type RunRecord,
+  type RunState,
+  runsDir,
+  writeRunRecord,
+} from "../store/run-record.ts";
 import { StoreLocks } from "../store/store-locks.ts";
 import { monotonicMs } from "../units.ts";
 

@@ -3,7 +3,6 @@ import { Command, CommanderError } from "commander";
 import { ROOTSTOCK_VERSION } from "../version.ts";
 import { registerCommands } from "./commands/index.ts";
 import { CliContext } from "./context.ts";
-import { EXIT_USER_ERROR, renderError } from "./render-error.ts";
 
 export async function main(argv: readonly string[], context = new CliContext()): Promise<number> {
   // `rootstock plan show P | head`: the reader went away, which is not an error of ours.
@@ -36,6 +35,8 @@ export async function main(argv: readonly string[], context = new CliContext()):
     if (error instanceof CommanderError) {
       return error.exitCode === 0 ? 0 : error.code === "commander.helpDisplayed" ? 0 : 2;
     }
+    // Loaded only for an error: a run that goes well never needs it.
+    const { EXIT_USER_ERROR, renderError } = await import("./render-error.ts");
     return renderError(error, context) || EXIT_USER_ERROR;
   }
 }

@@ -1,10 +1,9 @@
 /** Reads a run journal (JSON lines). A run killed mid-write leaves a torn last line: it is skipped. */
 import type { TimedEvent } from "../events.ts";
+import { JOURNAL_FILE } from "../store/run-record.ts";
 
 const { readFileSync } = process.getBuiltinModule("node:fs");
 const { join } = process.getBuiltinModule("node:path");
-
-export const JOURNAL_FILE = "journal.jsonl";
 
 /** Synchronous: one small file, read as a run ends, when nothing else waits. */
 export function readJournal(runDir: string): TimedEvent[] {

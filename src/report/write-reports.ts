@@ -3,7 +3,6 @@ import { writeFileAtomically } from "../atomic-write.ts";
 import { RootstockError } from "../errors.ts";
 import type { TimedEvent } from "../events.ts";
 import { renderHtml } from "./html.ts";
-import { readJournal } from "./journal-file.ts";
 import { renderMarkdown } from "./markdown.ts";
 import { type RunReport, reportFromEvents } from "./model.ts";
 
@@ -30,7 +29,7 @@ export async function writeReports(
 ): Promise<WrittenReports> {
   let events: readonly TimedEvent[];
   try {
-    events = journaled ?? readJournal(runDir);
+    events = journaled ?? (await import("./journal-file.ts")).readJournal(runDir);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") {
       throw new RootstockError("ERR_RUN_NO_JOURNAL", `${runDir} has no run journal`, {

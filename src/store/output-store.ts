@@ -7,12 +7,13 @@
 import type { Digest } from "../digest.ts";
 import { describeCause, isRootstockError, RootstockError } from "../errors.ts";
 import { uniqueSuffix } from "../unique.ts";
-import { evictEntry, isTakenError, renameIntoPlace } from "./entry-rename.ts";
 import type { Manifest } from "./manifest.ts";
 
 const { existsSync, mkdirSync, renameSync, writeFileSync } = process.getBuiltinModule("node:fs");
 // Taken when first needed: a no-op run needs none of it, and loading it costs 2 ms.
 const fsp = () => process.getBuiltinModule("node:fs/promises");
+// Loaded by commits, gc and eviction only: a no-op run does none of them.
+const entryRename = () => import("./entry-rename.ts");
 const { join } = process.getBuiltinModule("node:path");
 
 /** Where the output tree of the entry `key` is (whether or not it exists). */
@@ -160,7 +161,7 @@ export class OutputStore {
       try {
         renameSync(staging, this.entryDir(meta.key));
       } catch (error) {
-        if (!isTakenError(error)) throw error;
+        if (!(await entryRename()).isTakenError(error)) throw error;
         const existing = await this.record(meta.key);
         return { path: this.outputPath(meta.key), record: existing ?? record, existed: true };
       }
@@ -174,12 +175,12 @@ export class OutputStore {
    * Takes an entry out of the store in one rename (readers see it whole or not at all), returning where
    * it went so that the caller can delete it or put it back.
    */
-  evict(key: string): Promise<string | undefined> {
-    return evictEntry(this.entryDir(key), this.tmpDir, key);
+  async evict(key: string): Promise<string | undefined> {
+    return (await entryRename()).evictEntry(this.entryDir(key), this.tmpDir, key);
   }
 
   /** Undoes `evict`, unless the key was committed again meanwhile. */
   async restore(key: string, evicted: string): Promise<void> {
-    await renameIntoPlace(evicted, this.entryDir(key));
+    await (await entryRename()).renameIntoPlace(evicted, this.entryDir(key));
   }
 }

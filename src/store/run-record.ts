@@ -8,6 +8,9 @@ import { writeFileAtomically } from "../atomic-write.ts";
 const fsp = () => process.getBuiltinModule("node:fs/promises");
 const { join } = process.getBuiltinModule("node:path");
 
+/** The run's journal, in its folder. */
+export const JOURNAL_FILE = "journal.jsonl";
+
 export type RunState = "running" | "ok" | "failed" | "interrupted";
 
 export interface RunRecord {
