@@ -1,7 +1,8 @@
 /**
- * A step whose last dependency is building has its work folder prepared meanwhile (sources unpacked,
- * files copied) and its sandbox set up and held; what was prepared for a step that never starts is
- * removed, and a held sandbox is used only if the output it mounted is the one committed.
+ * A step whose last dependency is building, or that waits only for a free slot, has its work folder
+ * prepared meanwhile (sources unpacked, files copied) and its sandbox set up and held; what was
+ * prepared for a step that never starts is removed, and a held sandbox is used only if the output it
+ * mounted is the one committed.
  */
 import assert from "node:assert/strict";
 import { existsSync, writeFileSync } from "node:fs";
@@ -134,6 +135,39 @@ test("what was prepared for a step that never starts is removed", async () => {
   assert.equal(existsSync(join(bench.storeDir, "work", result.runId, "first")), true);
   // The sandbox held for `second` is gone with everything in it.
   assert.deepEqual(heldSandboxes(join(bench.storeDir, "work", result.runId, "second")), []);
+});
+
+test("a step that waits only for a free slot is prepared and its sandbox set up meanwhile", async () => {
+  const heldMark = join(bench.dir, "waiting-held");
+  const planDir = await writePlan(join(bench.dir, "waiting"), {
+    name: "waiting",
+    steps: {
+      // Listed first, so started first: with one slot, second waits for it.
+      first: {
+        toml: 'version = "1"\nsandbox = "host"\n',
+        script: `${probes(heldMark)}do_install() {
+  await source_unpacked
+  await sandbox_held
+  echo done > "$OUT/done"
+}
+`,
+      },
+      second: {
+        toml: `version = "1"\n${sourceToml(tarball)}`,
+        script: 'do_install() { cp "$SRC/ahead.c" "$OUT/"; }\n',
+      },
+    },
+  });
+  const result = await markHeld(
+    heldMark,
+    runPlan(await resolve(planDir), { storeDir: bench.storeDir, jobs: 1 }),
+  );
+  assert.equal(result.ok, true);
+  assert.deepEqual(result.built, ["first", "second"]);
+  assert.equal(
+    await readFile(join(result.outputs.get("second")?.path as string, "ahead.c"), "utf8"),
+    "int x;\n",
+  );
 });
 
 test("a sandbox held while its dependency's first attempt built is not used after a retry", async () => {

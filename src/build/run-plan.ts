@@ -181,11 +181,14 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
     }
     // Called only once the builder below exists: a step must be building for it to be called.
     const whileRunning = (running: ResolvedStep) => {
-      for (const next of dependents.get(running.name) ?? []) {
-        if (!builder || builder.preparedAhead >= jobs) return;
-        if (next.step.deps.every((dep) => dep === running.name || !unfinished.has(dep)))
-          builder.prepareAhead(next, running);
-      }
+      const next = (dependents.get(running.name) ?? []).filter((step) =>
+        step.step.deps.every((dep) => dep === running.name || !unfinished.has(dep)),
+      );
+      for (const step of next.slice(0, jobs)) builder?.prepareAhead(step, running);
+    };
+    // Steps that wait only for a free slot are prepared too: as many as can start next.
+    const whileWaiting = (waiting: readonly string[]) => {
+      for (const name of waiting.slice(0, jobs)) builder?.prepareAhead(byName.get(name) as ResolvedStep);
     };
     const builder =
       building &&
@@ -236,6 +239,7 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
           .schedule(nodes, task, {
             jobs,
             keepGoing: options.keepGoing ?? false,
+            onWaiting: whileWaiting,
             ...(signal ? { signal } : {}),
           })
           .finally(() => builder?.discardPrepared())

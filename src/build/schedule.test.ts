@@ -77,6 +77,27 @@ test("runs at most `jobs` tasks at once, longest critical path first, deps befor
   assert.deepEqual(result.skipped, []);
 });
 
+test("the ready tasks that wait for a slot are told, first to start first", async () => {
+  const tasks = controlled();
+  const nodes = [node("a", [], 5), node("b", [], 4), node("c", [], 3), node("d", ["a"], 1)];
+  const told: string[][] = [];
+  const done = schedule(nodes, tasks.run, { jobs: 1, onWaiting: (waiting) => told.push([...waiting]) });
+  await tasks.untilStarted(1);
+  assert.deepEqual(told, [["b", "c"]]);
+  tasks.settle("a", "done");
+  await tasks.untilStarted(2);
+  // d (1 + nothing after it) is now ready too, and waits behind b (4) and c (3).
+  assert.deepEqual(told.at(-1), ["c", "d"]);
+  tasks.settle("b", "done");
+  await tasks.untilStarted(3);
+  tasks.settle("c", "done");
+  await tasks.untilStarted(4);
+  const count = told.length;
+  tasks.settle("d", "done");
+  await done;
+  assert.equal(told.length, count, "nothing waits once the last task has started");
+});
+
 test("without keep-going, a failure starts nothing new; running tasks finish", async () => {
   const tasks = controlled();
   const nodes = [node("a", [], 5), node("b", [], 4), node("c", [], 1), node("d", ["a"])];

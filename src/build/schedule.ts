@@ -27,6 +27,11 @@ export interface ScheduleOptions {
   keepGoing?: boolean;
   /** Aborting starts nothing new; running tasks watch the same signal themselves. */
   signal?: AbortSignal;
+  /**
+   * Told which ready tasks wait for a slot, the first to start first, whenever tasks have been started
+   * and some still wait (so that the caller can get them ready meanwhile).
+   */
+  onWaiting?: (waiting: readonly string[]) => void;
 }
 
 export interface Skipped {
@@ -154,6 +159,7 @@ export async function schedule(
     if (!stopped) {
       ready.sort(byPriority);
       while (running < jobs && ready.length > 0) start(ready.shift() as string);
+      if (ready.length > 0) options.onWaiting?.(ready);
     }
     if (running === 0 && (stopped || (ready.length === 0 && parked === 0))) break;
     await new Promise<void>((resolve) => {

@@ -76,21 +76,18 @@ export class StepBuilder {
     this.#locks = new StoreLocks(context.storeDir);
   }
 
-  /** Work folders prepared ahead and not yet taken by a step; `prepareAhead` keeps to this many. */
-  get preparedAhead(): number {
-    return this.#ahead.size;
-  }
-
   /**
    * Prepares the first attempt's work folder of a step that waits only for `building` (whose sandbox
-   * has started): sources unpacked, files copied, the sandbox described, then set up and held. The step
-   * then starts as soon as `building` is committed, and a large source unpacks while the step before it
-   * still compiles. Not for root = "deps", whose root is composed of the very outputs it waits for. A
-   * failure here is the first attempt's, reported when the step starts.
+   * has started), or, without it, only for a free slot: sources unpacked, files copied, the sandbox
+   * described, then set up and held. The step then starts as soon as it may, and a large source unpacks
+   * while the step before it still compiles. Not for root = "deps" while a dependency builds: its root
+   * is composed of the very outputs it waits for. A failure here is the first attempt's, reported when
+   * the step starts.
    */
-  prepareAhead(step: ResolvedStep, building: ResolvedStep): void {
+  prepareAhead(step: ResolvedStep, building?: ResolvedStep): void {
     const { signal } = this.#context;
-    if (step.step.root === "deps" || this.#ahead.has(step.name) || signal?.aborted) return;
+    if (this.#ahead.has(step.name) || signal?.aborted) return;
+    if (step.step.root === "deps" && building) return;
     const logFd = openSync(this.#logPath(step.name), "a");
     writeSync(logFd, attemptHeader(step, 1));
     const workspace = this.#prepare(step, logFd);
@@ -111,14 +108,14 @@ export class StepBuilder {
   }
 
   /**
-   * Sets the sandbox up with the building dependency's output folder mounted through a handle, which
-   * follows the folder when the commit renames it into the store.
+   * Sets the sandbox up; the building dependency's output folder, if any, is mounted through a handle,
+   * which follows the folder when the commit renames it into the store.
    */
-  #hold(workspace: Workspace, building: ResolvedStep, logFd: number): Held | undefined {
+  #hold(workspace: Workspace, building: ResolvedStep | undefined, logFd: number): Held | undefined {
     const { spec } = workspace;
     if (spec.kind === "chroot" || this.#context.signal?.aborted) return undefined;
-    const entry = outputPath(this.#context.storeDir, building.key);
-    if (!spec.binds.some((bind) => bind.from === entry)) {
+    const entry = building ? outputPath(this.#context.storeDir, building.key) : "";
+    if (!building || !spec.binds.some((bind) => bind.from === entry)) {
       return { sandbox: holdSandbox(spec, workspace.command, { logFd }) };
     }
     let folderFd: number;
