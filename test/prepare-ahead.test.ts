@@ -67,10 +67,11 @@ async function markHeld<T>(heldMark: string, running: Promise<T>): Promise<T> {
  * `first` waits until `second`'s source is unpacked and its sandbox set up and held, which only
  * preparing ahead can have done before `first` ends; `second` reads what `first` left.
  */
-function plan(then: string, heldMark: string) {
+function plan(then: string, heldMark: string, { name = "ahead", secondDependsOnFirst = true } = {}) {
   return {
-    name: "ahead",
+    name,
     steps: {
+      // Listed first: with one slot and no dependency between them, it is started first.
       first: {
         toml: 'version = "1"\nsandbox = "host"\n',
         script: `${probes(heldMark)}do_install() {
@@ -80,10 +81,15 @@ function plan(then: string, heldMark: string) {
 }
 `,
       },
-      second: {
-        toml: `version = "1"\ndeps = ["first"]\n${sourceToml(tarball)}`,
-        script: 'do_install() { cp "$SRC/ahead.c" /deps/first/seen "$OUT/"; }\n',
-      },
+      second: secondDependsOnFirst
+        ? {
+            toml: `version = "1"\ndeps = ["first"]\n${sourceToml(tarball)}`,
+            script: 'do_install() { cp "$SRC/ahead.c" /deps/first/seen "$OUT/"; }\n',
+          }
+        : {
+            toml: `version = "1"\n${sourceToml(tarball)}`,
+            script: 'do_install() { cp "$SRC/ahead.c" "$OUT/"; }\n',
+          },
     },
   };
 }
@@ -139,25 +145,10 @@ test("what was prepared for a step that never starts is removed", async () => {
 
 test("a step that waits only for a free slot is prepared and its sandbox set up meanwhile", async () => {
   const heldMark = join(bench.dir, "waiting-held");
-  const planDir = await writePlan(join(bench.dir, "waiting"), {
-    name: "waiting",
-    steps: {
-      // Listed first, so started first: with one slot, second waits for it.
-      first: {
-        toml: 'version = "1"\nsandbox = "host"\n',
-        script: `${probes(heldMark)}do_install() {
-  await source_unpacked
-  await sandbox_held
-  echo done > "$OUT/done"
-}
-`,
-      },
-      second: {
-        toml: `version = "1"\n${sourceToml(tarball)}`,
-        script: 'do_install() { cp "$SRC/ahead.c" "$OUT/"; }\n',
-      },
-    },
-  });
+  const planDir = await writePlan(
+    join(bench.dir, "waiting"),
+    plan('echo done > "$OUT/done"', heldMark, { name: "waiting", secondDependsOnFirst: false }),
+  );
   const result = await markHeld(
     heldMark,
     runPlan(await resolve(planDir), { storeDir: bench.storeDir, jobs: 1 }),
