@@ -93,8 +93,8 @@ export class StepBuilder {
     const workspace = this.#prepare(step, logFd);
     workspace.catch(() => {});
     const ahead: PreparedAhead = { logFd, workspace, done: false };
-    // Only for a dependency still building after a while: one that ends sooner would have its end
-    // delayed by the set-up, which competes with it for the processors, and gain nothing from it.
+    // Held only if the step still waits a while later: one about to start gains nothing, and the
+    // set-up would compete for the processors with the step that is ending.
     workspace.then(
       (prepared) => {
         if (ahead.done) return;
