@@ -66,6 +66,8 @@ export function holdSandbox(
     folderFd?: number;
   },
 ): HeldSandbox {
+  // A chroot's root must be made before it starts (runSandboxed does): not worth holding.
+  if (spec.kind === "chroot") throw new Error("a chroot sandbox cannot be held");
   const sandbox = launch(spec, command, options, true);
   return {
     ready: sandbox.ready,
