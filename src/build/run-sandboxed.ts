@@ -1,8 +1,9 @@
 /**
  * Runs a command in a sandbox with its output going straight to a log file, or sets a sandbox up and
- * holds it until released, and stops it — its whole process tree — on timeout or abort. Every sandbox kind runs in its own PID namespace inside its own
- * process group, so killing the group's leader takes the namespace, and everything in it, down; and a
- * lifeline (see sandbox.ts) takes it down when rootstock itself dies, however early.
+ * holds it until released, and stops it — its whole process tree — on timeout or abort. Every sandbox
+ * kind runs in its own PID namespace inside its own process group, so killing the group's leader takes
+ * the namespace, and everything in it, down; and a lifeline (see sandbox.ts) takes it down when
+ * rootstock itself dies, however early.
  */
 import type { Writable } from "node:stream";
 import { RootstockError } from "../errors.ts";
@@ -123,11 +124,14 @@ function launch(
   line?.on("error", () => {});
   const gate = held ? child.stdio[GATE_FD] : undefined;
   gate?.on("error", () => {});
-  const ready = new Promise<boolean>((resolve) => {
-    gate?.once("data", () => resolve(true));
-    child.once("close", () => resolve(false));
-    child.once("error", () => resolve(false));
-  });
+  // Only a held sandbox says it is ready: its gate's first line.
+  const ready = gate
+    ? new Promise<boolean>((resolve) => {
+        gate.once("data", () => resolve(true));
+        child.once("close", () => resolve(false));
+        child.once("error", () => resolve(false));
+      })
+    : Promise.resolve(false);
   const kill = () => {
     if (child.pid === undefined || killed) return;
     if (options.interactive) {
