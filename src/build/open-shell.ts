@@ -3,8 +3,8 @@
  * environment and folder, with the step's phases defined (`do_compile` runs the compile phase again).
  */
 import { RootstockError } from "../errors.ts";
+import { runIsLiveById } from "../store/run-record.ts";
 import { readStepHistory } from "../store/step-history.ts";
-import { StoreLocks } from "../store/store-locks.ts";
 import { runSandboxed } from "./run-sandboxed.ts";
 import type { SavedSandbox } from "./workspace.ts";
 
@@ -43,8 +43,7 @@ export async function findFailedBuild(
       },
     );
   }
-  const running =
-    history.status === "running" && (await new StoreLocks(storeDir).probe(`run:${history.runId}`));
+  const running = history.status === "running" && (await runIsLiveById(storeDir, history.runId));
   if (running) {
     throw new RootstockError(
       "ERR_SHELL_STILL_RUNNING",

@@ -72,7 +72,7 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
   checkRunnable(graph);
   const outputs = new OutputStore(storeDir);
   const locks = new StoreLocks(storeDir);
-  // Registered (run lock held, keys listed) before any entry is looked at, so that gc spares them.
+  // Registered (live, keys listed) before any entry is looked at, so that gc spares them.
   const ownSession = !options.dryRun && options.session === undefined;
   const session: RunSession | undefined =
     options.session ??

@@ -11,12 +11,12 @@ import { type WrittenReports, writeReports } from "../report/write-reports.ts";
 import {
   JOURNAL_FILE,
   newRunId,
+  processStart,
   type RunRecord,
   type RunState,
   runsDir,
   writeRunRecord,
 } from "../store/run-record.ts";
-import { StoreLocks } from "../store/store-locks.ts";
 import { monotonicMs } from "../units.ts";
 
 const { closeSync, mkdirSync, openSync, writeSync } = process.getBuiltinModule("node:fs");
@@ -49,7 +49,6 @@ export class RunSession {
   #pending: string[] = [];
   /** Every journaled event, so that the reports need not read the journal back. */
   #journaled: TimedEvent[] = [];
-  #release: (() => Promise<void>) | undefined;
 
   private constructor(storeDir: string, record: RunRecord, forward: Emit | undefined) {
     this.storeDir = storeDir;
@@ -59,7 +58,7 @@ export class RunSession {
     this.#forward = forward;
   }
 
-  /** Registers the run (lock held, keys listed, so that gc spares its entries) and opens its journal. */
+  /** Registers the run (live, keys listed, so that gc spares its entries) and opens its journal. */
   static async open(graph: Graph, options: OpenRunOptions): Promise<RunSession> {
     const runId = newRunId();
     const record: RunRecord = {
@@ -78,12 +77,9 @@ export class RunSession {
     };
     const session = new RunSession(options.storeDir, record, options.emit);
     mkdirSync(join(session.runDir, "logs"), { recursive: true });
-    const lock = await new StoreLocks(options.storeDir).tryAcquire(`run:${runId}`, {
-      runId,
-      pid: process.pid,
-      what: graph.plan.name,
-    });
-    session.#release = async () => lock?.release();
+    // What tells gc, and later runs, that this run is live: no lock to hold, the process is the lock.
+    const start = processStart(process.pid);
+    if (start !== undefined) record.processStart = start;
     writeRunRecord(session.runDir, record);
     session.#journalFd = openSync(join(session.runDir, JOURNAL_FILE), "a");
     session.emit({
@@ -130,11 +126,7 @@ export class RunSession {
     this.#flush();
     closeSync(this.#journalFd);
     this.#journalFd = undefined;
-    try {
-      writeRunRecord(this.runDir, this.record);
-      return await writeReports(this.runDir, this.#journaled);
-    } finally {
-      await this.#release?.();
-    }
+    writeRunRecord(this.runDir, this.record);
+    return await writeReports(this.runDir, this.#journaled);
   }
 }

@@ -8,8 +8,8 @@ import type { Emit } from "../events.ts";
 import type { Graph, ResolvedStep } from "../plan/graph.ts";
 import { SourceStore } from "../sources/source-store.ts";
 import { type OutputStore, outputPath } from "../store/output-store.ts";
+import { runIsLiveById } from "../store/run-record.ts";
 import { type StepHistory, updateStepHistory } from "../store/step-history.ts";
-import { StoreLocks } from "../store/store-locks.ts";
 import { formatDuration, monotonicMs } from "../units.ts";
 import { type HeldSandbox, holdSandbox, runSandboxed } from "./run-sandboxed.ts";
 import { HANDED_FOLDER } from "./sandbox.ts";
@@ -66,14 +66,12 @@ export class StepBuilder {
   /** Removals of finished steps' work folders, awaited before the run ends. */
   readonly cleanups: Promise<void>[] = [];
   readonly #sources: SourceStore;
-  readonly #locks: StoreLocks;
   readonly #ahead = new Map<string, PreparedAhead>();
 
   constructor(graph: Graph, context: BuilderContext) {
     this.#graph = graph;
     this.#context = context;
     this.#sources = new SourceStore(context.storeDir);
-    this.#locks = new StoreLocks(context.storeDir);
   }
 
   /**
@@ -346,7 +344,7 @@ export class StepBuilder {
   /** The kept work folder of this step's previous failure goes, unless its run is still alive. */
   async #removeStaleWork(previous: StepHistory | undefined): Promise<void> {
     if (!previous?.workDir || previous.runId === this.#context.runId) return;
-    if (await this.#locks.probe(`run:${previous.runId}`)) return;
+    if (await runIsLiveById(this.#context.storeDir, previous.runId)) return;
     await rm(previous.workDir, { recursive: true, force: true });
     await rmdir(join(this.#context.storeDir, "work", previous.runId)).catch(() => {});
   }

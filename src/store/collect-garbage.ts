@@ -5,10 +5,9 @@
  * build folders and its own folder. Everything else goes: older entries, run folders, work folders of dead runs, and
  * staging leftovers of killed processes.
  *
- * A running build registers its keys (run.json, and a run lock that lives exactly as long as its process)
- * before it looks at any entry. gc takes each doomed entry out in one rename, then checks the live runs
- * again and puts back any entry one of them registered meanwhile, so it never removes an entry that a
- * running build holds.
+ * A running build registers its keys (run.json, which names its live process) before it looks at any
+ * entry. gc takes each doomed entry out in one rename, then checks the live runs again and puts back
+ * any entry one of them registered meanwhile, so it never removes an entry that a running build holds.
  */
 import { RootstockError } from "../errors.ts";
 import type { Emit } from "../events.ts";
@@ -16,7 +15,7 @@ import { ImageStore } from "../image/image-store.ts";
 import { BundleStore } from "../netboot/bundle-store.ts";
 import { monotonicMs } from "../units.ts";
 import { OutputStore } from "./output-store.ts";
-import { listRuns, type RunRecord, runsDir } from "./run-record.ts";
+import { listRuns, runIsLive, runIsLiveById, runsDir } from "./run-record.ts";
 import { StoreLocks } from "./store-locks.ts";
 
 const { lstat, readdir, rm } = process.getBuiltinModule("node:fs/promises");
@@ -71,12 +70,7 @@ export async function collectGarbage(storeDir: string, options: GcOptions = {}):
     });
   }
   try {
-    const liveRuns = async () => {
-      const runs = await listRuns(storeDir);
-      const live: RunRecord[] = [];
-      for (const run of runs) if (await locks.probe(`run:${run.runId}`)) live.push(run);
-      return live;
-    };
+    const liveRuns = async () => (await listRuns(storeDir)).filter(runIsLive);
     const runs = await listRuns(storeDir);
     const live = new Set((await liveRuns()).map((run) => run.runId));
     const recent = new Set<string>(live);
@@ -161,7 +155,7 @@ export async function collectGarbage(storeDir: string, options: GcOptions = {}):
     }
     const workDir = join(storeDir, "work");
     for (const name of await readdir(workDir).catch(() => [] as string[])) {
-      if (live.has(name) || recent.has(name) || (await locks.probe(`run:${name}`))) continue;
+      if (live.has(name) || recent.has(name) || (await runIsLiveById(storeDir, name))) continue;
       const path = join(workDir, name);
       note({ what: "work", name, bytes: await treeBytes(path), reason: "build folders of an older run" });
       if (!dryRun) await rm(path, { recursive: true, force: true });
@@ -169,7 +163,7 @@ export async function collectGarbage(storeDir: string, options: GcOptions = {}):
     for (const name of await readdir(outputs.tmpDir).catch(() => [] as string[])) {
       const owner = name.split(".")[0] as string;
       // Evicted entries left by a killed gc are garbage: this gc holds the gc lock, so none is in flight.
-      if (owner !== "evicted" && (live.has(owner) || (await locks.probe(`run:${owner}`)))) continue;
+      if (owner !== "evicted" && (live.has(owner) || (await runIsLiveById(storeDir, owner)))) continue;
       const path = join(outputs.tmpDir, name);
       note({ what: "tmp", name, bytes: await treeBytes(path), reason: "left by a killed process" });
       if (!dryRun) await rm(path, { recursive: true, force: true });

@@ -1,11 +1,17 @@
 /**
  * A run's folder describes itself: `run.json` (this summary, rewritten as the run ends), the journal
  * (`journal.jsonl`, every event with its time) and one log per step (`logs/STEP.log`).
+ *
+ * `run.json` also says whether the run is still going on: it names its process by pid and by when,
+ * in which boot, that process started. A pid alone is reused; the three together name one process
+ * for ever, and /proc says whether it still runs. Like the abstract-socket locks (store-locks.ts), this
+ * holds among processes that share one /proc: a run in another PID namespace looks finished.
  */
 import { writeFileAtomically } from "../atomic-write.ts";
 
 // Taken when first needed: a no-op run needs none of it, and loading it costs 2 ms.
 const fsp = () => process.getBuiltinModule("node:fs/promises");
+const { readFileSync } = process.getBuiltinModule("node:fs");
 const { join } = process.getBuiltinModule("node:path");
 
 /** The run's journal, in its folder. */
@@ -18,6 +24,8 @@ export interface RunRecord {
   plan: string;
   planDir: string;
   pid: number;
+  /** Which process `pid` is: its boot and start time (see `processStart`); absent in older records. */
+  processStart?: string;
   /** ISO times. */
   started: string;
   finished?: string;
@@ -30,6 +38,42 @@ export interface RunRecord {
   failed: string[];
   skipped: string[];
   ms?: number;
+}
+
+let thisBoot: string | undefined;
+
+/**
+ * The boot and the moment within it (in clock ticks) at which the process `pid` started, or undefined
+ * when there is no such process, or only its zombie (killed, not yet reaped by its parent).
+ */
+export function processStart(pid: number): string | undefined {
+  try {
+    thisBoot ??= readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Field 2, the command name, may hold spaces and parentheses; the fields after its last ")" do not:
+    // the state (field 3) comes first, the start time (field 22) 19 fields later.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const [state, startTicks] = [fields[0], fields[19]];
+    if (state === "Z" || state === "X" || startTicks === undefined) return undefined;
+    return `${thisBoot}/${startTicks}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/** True while the run's process is alive and has not ended the run. */
+export function runIsLive(record: RunRecord): boolean {
+  return (
+    record.state === "running" &&
+    record.processStart !== undefined &&
+    processStart(record.pid) === record.processStart
+  );
+}
+
+/** Whether the run with this id is going on (false when its folder or record is gone). */
+export async function runIsLiveById(storeDir: string, runId: string): Promise<boolean> {
+  const record = await readRunRecord(join(runsDir(storeDir), runId));
+  return record !== undefined && runIsLive(record);
 }
 
 export function runsDir(storeDir: string): string {

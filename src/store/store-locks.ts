@@ -1,6 +1,7 @@
 /**
  * Locks shared by every rootstock process on this machine that uses one store: one per key being
- * built, one per running run.
+ * built (or image, or netboot bundle being made), and one for gc. A run's own liveness is its
+ * process (run-record.ts).
  *
  * A lock is a Unix socket bound in Linux's abstract namespace. Binding is exclusive, and the kernel
  * unbinds it the moment its holder exits, however it exits — so a lock held by a dead process is free at
