@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, test } from "node:test";
@@ -38,6 +38,16 @@ test("a plan whose files did not change comes from the cache, equal to a fresh l
   const cached = await loadPlanCached(planDir, { cacheDir, nowMs: later() });
   assert.deepEqual(cached, fresh);
   assert.ok(cached.steps instanceof Map);
+});
+
+test("a plan named from another working folder still comes from the cache, and is shown as named", async () => {
+  const file = join(cacheDir, "plans", (await readdir(join(cacheDir, "plans")))[0] as string);
+  const before = await stat(file);
+  const elsewhere = await loadPlanCached(planDir, { cacheDir, nowMs: later(), displayDir: "../far/plan" });
+  assert.equal(elsewhere.displayDir, "../far/plan");
+  assert.equal((await stat(file)).ino, before.ino, "a hit leaves the cache file as it was");
+  const here = await loadPlanCached(planDir, { cacheDir, nowMs: later() });
+  assert.equal(here.displayDir, planDir);
 });
 
 test("any change to a file of the plan is seen", async () => {

@@ -31,7 +31,7 @@ const GRAPHS_KEPT = 4;
 
 /** What the plan's files looked like when it was cached. */
 interface Listing {
-  /** Names what was listed: the format, the plan's folder and how messages show it. */
+  /** Names what was listed: the format and the plan's folder. */
   head: string;
   /** Absolute paths; entry i's signature is `signatures[i * SIGNATURE_LENGTH …]`. */
   paths: string[];
@@ -82,8 +82,8 @@ function signatureMatches(signatures: readonly number[], index: number, info: St
 const loaderDir = dirname(fileURLToPath(import.meta.url));
 const digestFile = fileURLToPath(new URL("../digest.ts", import.meta.url));
 
-function listingHead(planDir: string, displayDir: string): string {
-  return `${FORMAT}\0${resolve(planDir)}\0${displayDir}`;
+function listingHead(planDir: string): string {
+  return `${FORMAT}\0${resolve(planDir)}`;
 }
 
 /**
@@ -91,8 +91,8 @@ function listingHead(planDir: string, displayDir: string): string {
  * and its graphs depend on); also returns the newest modification or change time seen (ms).
  * Synchronous: thousands of tiny calls cost less without the thread pool.
  */
-function listPlan(planDir: string, displayDir: string): { listing: Listing; newestMs: number } {
-  const listing: Listing = { head: listingHead(planDir, displayDir), paths: [], signatures: [] };
+function listPlan(planDir: string): { listing: Listing; newestMs: number } {
+  const listing: Listing = { head: listingHead(planDir), paths: [], signatures: [] };
   let newestMs = 0;
   const add = (path: string) => {
     const info = lstatSync(path);
@@ -118,8 +118,8 @@ function listPlan(planDir: string, displayDir: string): { listing: Listing; newe
 }
 
 /** True when every listed entry is as it was; entries added since would have changed a folder's times. */
-function listingHolds(listing: Listing, planDir: string, displayDir: string): boolean {
-  if (listing.head !== listingHead(planDir, displayDir)) return false;
+function listingHolds(listing: Listing, planDir: string): boolean {
+  if (listing.head !== listingHead(planDir)) return false;
   const { paths, signatures } = listing;
   for (let index = 0; index < paths.length; index++) {
     const info = lstatSync(paths[index] as string, { throwIfNoEntry: false });
@@ -168,17 +168,23 @@ export async function openPlanCache(dir: string, options: CachedLoadOptions = {}
   let cached: CachedPlan | undefined;
   try {
     const read = JSON.parse(readFileSync(file, "utf8")) as CachedPlan;
-    if (read.format === FORMAT && listingHolds(read.listing, dir, displayDir)) cached = read;
+    if (read.format === FORMAT && listingHolds(read.listing, dir)) cached = read;
   } catch {
     // No cache yet, or an unreadable one: load afresh.
   }
   let plan: Plan;
   if (cached) {
-    plan = { ...cached.plan, steps: new Map(cached.plan.steps), images: new Map(cached.plan.images) };
+    plan = {
+      ...cached.plan,
+      // Messages name the folder as this command was given it, which the cache does not depend on.
+      displayDir,
+      steps: new Map(cached.plan.steps),
+      images: new Map(cached.plan.images),
+    };
   } else {
     let listed: ReturnType<typeof listPlan>;
     try {
-      listed = listPlan(dir, displayDir);
+      listed = listPlan(dir);
     } catch {
       // An unreadable or missing plan: let the loader say what is wrong.
       return uncached(await loadPlan(dir, options));
