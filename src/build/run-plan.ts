@@ -13,7 +13,7 @@ import { identifyTools, type ToolIdentity } from "../host/tools.ts";
 import { type Graph, type ResolvedStep, usesHostTools } from "../plan/graph.ts";
 import { OutputStore } from "../store/output-store.ts";
 import type { StepHistory } from "../store/step-history.ts";
-import { StoreLocks } from "../store/store-locks.ts";
+import type { StoreLocks } from "../store/store-locks.ts";
 import { monotonicMs } from "../units.ts";
 import { RunSession } from "./run-session.ts";
 import type { ScheduleNode, ScheduleResult, Skipped, TaskResult } from "./schedule.ts";
@@ -71,7 +71,6 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
   const plan = graph.plan;
   checkRunnable(graph);
   const outputs = new OutputStore(storeDir);
-  const locks = new StoreLocks(storeDir);
   // Registered (live, keys listed) before any entry is looked at, so that gc spares them.
   const ownSession = !options.dryRun && options.session === undefined;
   const session: RunSession | undefined =
@@ -203,40 +202,43 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
         whileRunning,
         ...(signal ? { signal } : {}),
       });
-    const task = async (name: string, { slot }: { slot: number }): Promise<TaskResult> => {
-      const step = byName.get(name) as ResolvedStep;
-      const holder = { runId, pid: process.pid, what: `${plan.name}/${name}` };
-      const lock = await locks.tryAcquire(`key:${step.key}`, holder);
-      if (!lock) {
-        const other = await locks.probe(`key:${step.key}`);
-        emit({
-          type: "step:waiting",
-          step: name,
-          key: step.key,
-          reason: `another run (${other?.runId ?? "unknown"}, pid ${other?.pid ?? "?"}) is building it`,
-        });
-        return { retryAfter: locks.waitFree(`key:${step.key}`, signal) };
-      }
-      try {
-        if (await outputs.has(step.key)) {
-          await builder?.discardPrepared([name]);
-          emit({ type: "step:cached", step: name, key: step.key });
-          record?.cached.push(name);
-          unfinished.delete(name);
-          return "done";
+    // Keys are locked only when something is built: a no-op run loads no lock code.
+    const taskUnder =
+      (locks: StoreLocks) =>
+      async (name: string, { slot }: { slot: number }): Promise<TaskResult> => {
+        const step = byName.get(name) as ResolvedStep;
+        const holder = { runId, pid: process.pid, what: `${plan.name}/${name}` };
+        const lock = await locks.tryAcquire(`key:${step.key}`, holder);
+        if (!lock) {
+          const other = await locks.probe(`key:${step.key}`);
+          emit({
+            type: "step:waiting",
+            step: name,
+            key: step.key,
+            reason: `another run (${other?.runId ?? "unknown"}, pid ${other?.pid ?? "?"}) is building it`,
+          });
+          return { retryAfter: locks.waitFree(`key:${step.key}`, signal) };
         }
-        const ok = (await builder?.build(step, slot)) ?? false;
-        if (record) (ok ? record.built : record.failed).push(name);
-        // A failed step stays unfinished: what waits for it is not prepared, only to be skipped.
-        if (ok) unfinished.delete(name);
-        return ok ? "done" : "failed";
-      } finally {
-        await lock.release();
-      }
-    };
+        try {
+          if (await outputs.has(step.key)) {
+            await builder?.discardPrepared([name]);
+            emit({ type: "step:cached", step: name, key: step.key });
+            record?.cached.push(name);
+            unfinished.delete(name);
+            return "done";
+          }
+          const ok = (await builder?.build(step, slot)) ?? false;
+          if (record) (ok ? record.built : record.failed).push(name);
+          // A failed step stays unfinished: what waits for it is not prepared, only to be skipped.
+          if (ok) unfinished.delete(name);
+          return ok ? "done" : "failed";
+        } finally {
+          await lock.release();
+        }
+      };
     const result: ScheduleResult = building
       ? await building
-          .schedule(nodes, task, {
+          .schedule(nodes, taskUnder(new building.StoreLocks(storeDir)), {
             jobs,
             keepGoing: options.keepGoing ?? false,
             onWaiting: whileWaiting,
@@ -290,12 +292,13 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
 }
 
 async function loadBuilding() {
-  const [{ fetchSources }, { StepBuilder }, { schedule }] = await Promise.all([
+  const [{ fetchSources }, { StepBuilder }, { schedule }, { StoreLocks }] = await Promise.all([
     import("../sources/fetch-sources.ts"),
     import("./step-builder.ts"),
     import("./schedule.ts"),
+    import("../store/store-locks.ts"),
   ]);
-  return { fetchSources, StepBuilder, schedule };
+  return { fetchSources, StepBuilder, schedule, StoreLocks };
 }
 
 function outputMap(steps: readonly ResolvedStep[], outputs: OutputStore): Map<string, StepOutput> {
