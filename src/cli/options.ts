@@ -1,5 +1,8 @@
-/** Options several commands share, spelled and explained the same way everywhere. */
+/** Options several commands share, spelled and explained the same way everywhere, and read alike. */
 import { Option } from "commander";
+import { RootstockError } from "../errors.ts";
+
+const { isAbsolute, resolve } = process.getBuiltinModule("node:path");
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -22,3 +25,37 @@ export const setOption = () =>
 
 export const machinesOption = () =>
   new Option("--machines <n>", "test machines running at once (default: the number of cores)");
+
+/** Parses a `--jobs N` flag: a whole number from 1 to 64. */
+export function parseJobs(value: string | undefined, fallback: number): number {
+  return parseCount("--jobs", value) ?? fallback;
+}
+
+/** Parses a count flag (`--jobs N`, `--machines N`): a whole number from 1 to 64, or undefined if absent. */
+export function parseCount(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const count = Number(value);
+  if (!Number.isInteger(count) || count < 1 || count > 64) {
+    throw new RootstockError(
+      "ERR_CLI_BAD_JOBS",
+      `${flag} ${JSON.stringify(value)}: expected a whole number from 1 to 64`,
+      { hint: `for example ${flag} 2` },
+    );
+  }
+  return count;
+}
+
+/**
+ * Mirrors from `--mirror` flags, then from $ROOTSTOCK_MIRRORS (separated by whitespace), relative
+ * folders made absolute against `cwd`.
+ */
+export function globalMirrors(
+  flags: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+  cwd = process.cwd(),
+): string[] {
+  const fromEnv = (env.ROOTSTOCK_MIRRORS ?? "").split(/\s+/).filter(Boolean);
+  return [...flags, ...fromEnv].map((spec) =>
+    /^[a-z][a-z0-9+.-]*:/i.test(spec) || isAbsolute(spec) ? spec : resolve(cwd, spec),
+  );
+}

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { Source } from "../plan/types.ts";
 import { candidatesFor, usesNetwork } from "./candidates.ts";
-import { globalMirrors, parseMirror } from "./mirror.ts";
+import { parseMirror } from "./mirror.ts";
 
 const SHA = "a".repeat(64);
 const source: Source = {
@@ -55,13 +55,6 @@ describe("mirrors", () => {
       [parseMirror("http://m.example")],
     );
     assert.equal(byName?.from, "http://m.example/a%20b%23c.tar.gz");
-  });
-
-  test("--mirror flags come before $ROOTSTOCK_MIRRORS; relative folders are made absolute", () => {
-    assert.deepEqual(
-      globalMirrors(["here"], { ROOTSTOCK_MIRRORS: "http://a.example/m  /srv/b" }, "/home/user"),
-      ["/home/user/here", "http://a.example/m", "/srv/b"],
-    );
   });
 
   test("a mirror that is neither a URL nor an absolute folder is refused", () => {

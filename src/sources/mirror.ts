@@ -42,18 +42,3 @@ export function mirrorLocations(mirror: Mirror, sha256: string, file: string): M
     { kind: "url", url: new URL(encodeURIComponent(file), mirror.base).href },
   ];
 }
-
-/**
- * Mirrors from `--mirror` flags, then from $ROOTSTOCK_MIRRORS (separated by whitespace), relative
- * folders made absolute against `cwd`.
- */
-export function globalMirrors(
-  flags: readonly string[],
-  env: NodeJS.ProcessEnv = process.env,
-  cwd = process.cwd(),
-): string[] {
-  const fromEnv = (env.ROOTSTOCK_MIRRORS ?? "").split(/\s+/).filter(Boolean);
-  return [...flags, ...fromEnv].map((spec) =>
-    /^[a-z][a-z0-9+.-]*:/i.test(spec) || isAbsolute(spec) ? spec : resolve(cwd, spec),
-  );
-}

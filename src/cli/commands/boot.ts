@@ -2,14 +2,19 @@ import type { Command } from "commander";
 import { bootPlan } from "../../check/boot-plan.ts";
 import type { TimedEvent } from "../../events.ts";
 import { openPlan, parseVariableFlags } from "../../plan/open.ts";
-import { globalMirrors } from "../../sources/mirror.ts";
 import { attachConsole } from "../../vm/attach-console.ts";
 import { buildFailure } from "../build-failure.ts";
 import type { CliContext } from "../context.ts";
 import { interruptible } from "../interruptible.ts";
-import { jobsOption, mirrorOption, offlineBuildOption, setOption } from "../options.ts";
+import {
+  globalMirrors,
+  jobsOption,
+  mirrorOption,
+  offlineBuildOption,
+  parseCount,
+  setOption,
+} from "../options.ts";
 import { parseAccel } from "../parse-accel.ts";
-import { parseCount } from "../parse-jobs.ts";
 import { planReporters } from "../plan-reporters.ts";
 
 const { join } = process.getBuiltinModule("node:path");

@@ -1,14 +1,12 @@
 import type { Command } from "commander";
 import { openPlan, parseVariableFlags } from "../../plan/open.ts";
 import { fetchSources } from "../../sources/fetch-sources.ts";
-import { globalMirrors } from "../../sources/mirror.ts";
 import { planSources } from "../../sources/plan-sources.ts";
 import { formatBytes } from "../../units.ts";
 import type { CliContext } from "../context.ts";
 import { createFetchReporter } from "../fetch-reporter.ts";
 import { withInterrupt } from "../interrupt.ts";
-import { mirrorOption, setOption } from "../options.ts";
-import { parseJobs } from "../parse-jobs.ts";
+import { globalMirrors, mirrorOption, parseJobs, setOption } from "../options.ts";
 
 interface FetchFlags {
   offline?: boolean;

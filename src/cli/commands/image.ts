@@ -1,13 +1,18 @@
 import type { Command } from "commander";
 import { buildPlanImages } from "../../image/build-plan-images.ts";
 import { openPlan, parseVariableFlags } from "../../plan/open.ts";
-import { globalMirrors } from "../../sources/mirror.ts";
 import { formatBytes } from "../../units.ts";
 import { buildFailure } from "../build-failure.ts";
 import type { CliContext } from "../context.ts";
 import { interruptible } from "../interruptible.ts";
-import { jobsOption, mirrorOption, offlineBuildOption, setOption } from "../options.ts";
-import { parseCount } from "../parse-jobs.ts";
+import {
+  globalMirrors,
+  jobsOption,
+  mirrorOption,
+  offlineBuildOption,
+  parseCount,
+  setOption,
+} from "../options.ts";
 import { planReporters } from "../plan-reporters.ts";
 
 const { join } = process.getBuiltinModule("node:path");

@@ -7,11 +7,16 @@ import { openNetbootPlan, type PreparedNetboot, prepareNetboot } from "../../net
 import { lanConfigDir, type ServingNetboot, serveNetboot } from "../../netboot/serve-netboot.ts";
 import { DEFAULT_LISTEN, parseListen, publicBaseUrl } from "../../netboot/server-address.ts";
 import { parseVariableFlags } from "../../plan/open.ts";
-import { globalMirrors } from "../../sources/mirror.ts";
 import type { CliContext } from "../context.ts";
 import { createNetbootReporter } from "../netboot-reporter.ts";
-import { jobsOption, mirrorOption, offlineBuildOption, setOption } from "../options.ts";
-import { parseJobs } from "../parse-jobs.ts";
+import {
+  globalMirrors,
+  jobsOption,
+  mirrorOption,
+  offlineBuildOption,
+  parseJobs,
+  setOption,
+} from "../options.ts";
 import { createProgressReporter } from "../progress-reporter.ts";
 
 const { availableParallelism } = process.getBuiltinModule("node:os");

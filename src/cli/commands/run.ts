@@ -3,10 +3,15 @@ import { runPlan } from "../../build/run-plan.ts";
 import { RootstockError } from "../../errors.ts";
 import { EventBus } from "../../events.ts";
 import { openPlan, parseVariableFlags } from "../../plan/open.ts";
-import { globalMirrors } from "../../sources/mirror.ts";
 import type { CliContext } from "../context.ts";
-import { jobsOption, mirrorOption, offlineBuildOption, setOption } from "../options.ts";
-import { parseCount } from "../parse-jobs.ts";
+import {
+  globalMirrors,
+  jobsOption,
+  mirrorOption,
+  offlineBuildOption,
+  parseCount,
+  setOption,
+} from "../options.ts";
 import { createProgressReporter } from "../progress-reporter.ts";
 
 const { join } = process.getBuiltinModule("node:path");

@@ -1,12 +1,18 @@
 import type { Command } from "commander";
 import { testPlan } from "../../check/test-plan.ts";
 import { parseVariableFlags } from "../../plan/open.ts";
-import { globalMirrors } from "../../sources/mirror.ts";
 import type { CliContext } from "../context.ts";
 import { interruptible } from "../interruptible.ts";
-import { jobsOption, machinesOption, mirrorOption, offlineBuildOption, setOption } from "../options.ts";
+import {
+  globalMirrors,
+  jobsOption,
+  machinesOption,
+  mirrorOption,
+  offlineBuildOption,
+  parseCount,
+  setOption,
+} from "../options.ts";
 import { parseAccel } from "../parse-accel.ts";
-import { parseCount } from "../parse-jobs.ts";
 import { planReporters } from "../plan-reporters.ts";
 import { reportTestOutcome } from "../test-outcome.ts";
 
