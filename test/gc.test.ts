@@ -1,7 +1,8 @@
 /** gc removes what no recent run used, lists it with --dry-run, and spares what a running build holds. */
 import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
 import { mkdir, readdir, stat, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { after, before, test } from "node:test";
 import { runPlan } from "../src/build/run-plan.ts";
 import { RunSession } from "../src/build/run-session.ts";
@@ -9,6 +10,7 @@ import { bundleTmpDir, scratchLockName } from "../src/netboot/build-bundle.ts";
 import { BundleStore } from "../src/netboot/bundle-store.ts";
 import { collectGarbage } from "../src/store/collect-garbage.ts";
 import { OutputStore } from "../src/store/output-store.ts";
+import { newRunId, processStart, writeRunRecord } from "../src/store/run-record.ts";
 import { StoreLocks } from "../src/store/store-locks.ts";
 import { resolve, type Workbench, workbench, writePlan } from "./helpers/fixture-plan.ts";
 import { finished, rootstock, startRootstock } from "./helpers/rootstock-process.ts";
@@ -70,6 +72,46 @@ test("gc keeps what the last runs used and removes the rest; --dry-run only list
   // Recent by age: a week of runs is kept whatever their number.
   const byAge = await collectGarbage(storeDir, { keepRuns: 0, keepDays: 7, dryRun: true });
   assert.deepEqual(byAge.removed, []);
+});
+
+test("gc spares the folder of a run that starts while it works", async () => {
+  const storeDir = join(bench.dir, "store-3");
+  const planDir = join(bench.dir, "gc-late");
+  await writePlan(planDir, plan("late"));
+  const old = await runPlan(await resolve(planDir), { storeDir });
+  // Registered as this live process once gc has listed the runs, as its first entry goes.
+  const lateDir = join(storeDir, "runs", newRunId());
+  let registered = false;
+  const result = await collectGarbage(storeDir, {
+    keepRuns: 0,
+    keepDays: 0,
+    emit: (event) => {
+      if (event.type !== "gc:remove" || registered) return;
+      registered = true;
+      mkdirSync(lateDir, { recursive: true });
+      writeRunRecord(lateDir, {
+        runId: basename(lateDir),
+        plan: "late",
+        planDir,
+        pid: process.pid,
+        processStart: processStart(process.pid) as string,
+        started: new Date().toISOString(),
+        state: "running",
+        jobs: 1,
+        keys: {},
+        built: [],
+        cached: [],
+        failed: [],
+        skipped: [],
+      });
+    },
+  });
+  assert.ok(registered);
+  assert.deepEqual(
+    result.removed.filter((removal) => removal.what === "run").map((removal) => removal.name),
+    [old.runId],
+  );
+  assert.ok(await stat(lateDir), "the late run's folder stays");
 });
 
 test("gc never touches the entries and folders of a running build", async () => {

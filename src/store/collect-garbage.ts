@@ -148,7 +148,8 @@ export async function collectGarbage(storeDir: string, options: GcOptions = {}):
     // Run folders, then work folders of runs that are gone or old, then staging leftovers.
     const runNames = await readdir(runsDir(storeDir)).catch(() => [] as string[]);
     for (const name of runNames) {
-      if (recent.has(name) || live.has(name)) continue;
+      // Asked again: a run that started after the runs were listed is live but in neither set.
+      if (recent.has(name) || live.has(name) || (await runIsLiveById(storeDir, name))) continue;
       const path = join(runsDir(storeDir), name);
       note({ what: "run", name, bytes: await treeBytes(path), reason: "an older run" });
       if (!dryRun) await rm(path, { recursive: true, force: true });
