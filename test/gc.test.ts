@@ -8,6 +8,7 @@ import { runPlan } from "../src/build/run-plan.ts";
 import { RunSession } from "../src/build/run-session.ts";
 import { bundleTmpDir, scratchLockName } from "../src/netboot/build-bundle.ts";
 import { BundleStore } from "../src/netboot/bundle-store.ts";
+import { listRuns } from "../src/report/list-runs.ts";
 import { collectGarbage } from "../src/store/collect-garbage.ts";
 import { OutputStore } from "../src/store/output-store.ts";
 import { newRunId, processStart, writeRunRecord } from "../src/store/run-record.ts";
@@ -141,6 +142,12 @@ test("gc never touches the entries and folders of a running build", async () => 
     live.on("close", () => reject(new Error("the run ended early")));
   });
 
+  const listed = await listRuns(storeDir);
+  assert.deepEqual(
+    listed.map((run) => run.result),
+    ["running", "passed"],
+    "rootstock runs shows the live run as running",
+  );
   const result = await collectGarbage(storeDir, { keepRuns: 0, keepDays: 0 });
   const graph = await resolve(planDir);
   const outputs = new OutputStore(storeDir);

@@ -8,6 +8,7 @@ import { randomBytes } from "node:crypto";
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { listRuns } from "../src/report/list-runs.ts";
 import { computeManifest } from "../src/store/manifest.ts";
 import { OutputStore } from "../src/store/output-store.ts";
 import {
@@ -95,6 +96,11 @@ test("a run killed with SIGKILL mid-step leaves no sandbox running and no partia
   // At once: the sandboxes may still be setting up, before bwrap's own parent-death signal is armed.
   first.kill("SIGKILL");
   await closed;
+  assert.deepEqual(
+    (await listRuns(bench.storeDir)).map((run) => run.result),
+    ["unfinished"],
+    "rootstock runs shows a killed run as unfinished",
+  );
 
   assert.deepEqual(await noneLeft(bench.storeDir, marker), [], "every sandbox died with rootstock");
   const graph = await resolve(planDir);

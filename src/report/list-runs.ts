@@ -1,4 +1,5 @@
 /** The runs a store remembers, newest first. */
+import { runIsLiveById, runsDir } from "../store/run-record.ts";
 import { readJournal } from "./journal-file.ts";
 import { reportFromEvents } from "./model.ts";
 
@@ -11,15 +12,12 @@ export interface RunSummary {
   started: number;
   plan: string;
   command: string;
-  result: "passed" | "failed" | "unfinished";
+  /** A journal without an end is a run going on (its process is alive) or one that was killed. */
+  result: "passed" | "failed" | "running" | "unfinished";
   totalMs: number;
   built: number;
   cached: number;
   tests: number;
-}
-
-export function runsDir(storeDir: string): string {
-  return join(storeDir, "runs");
 }
 
 export async function listRuns(storeDir: string): Promise<RunSummary[]> {
@@ -45,7 +43,13 @@ export async function listRuns(storeDir: string): Promise<RunSummary[]> {
         (events.find((event) => event.type === "run:start") as { plan?: string } | undefined)?.plan ??
         "?",
       command: report.context?.command ?? "run",
-      result: report.unfinished ? "unfinished" : report.ok ? "passed" : "failed",
+      result: report.unfinished
+        ? (await runIsLiveById(storeDir, name))
+          ? "running"
+          : "unfinished"
+        : report.ok
+          ? "passed"
+          : "failed",
       totalMs: report.totalMs,
       built: report.steps.filter((step) => step.status === "built").length,
       cached: report.steps.filter((step) => step.status === "cached").length,

@@ -1,7 +1,8 @@
 import type { Command } from "commander";
 import { RootstockError } from "../../errors.ts";
-import { listRuns, runsDir } from "../../report/list-runs.ts";
+import { listRuns } from "../../report/list-runs.ts";
 import { writeReports } from "../../report/write-reports.ts";
+import { runsDir } from "../../store/run-record.ts";
 import { formatDuration } from "../../units.ts";
 import type { CliContext } from "../context.ts";
 
@@ -53,10 +54,8 @@ export function registerReport(program: Command, context: CliContext): void {
       }
       for (const run of runs) {
         const date = new Date(run.started).toISOString().replace("T", " ").slice(0, 19);
-        const result =
-          run.result === "passed"
-            ? context.style("green", "passed")
-            : context.style("red", run.result.padEnd(6));
+        const tone = run.result === "passed" ? "green" : run.result === "running" ? "yellow" : "red";
+        const result = context.style(tone, run.result.padEnd(10));
         context.out(
           `${date}  ${run.plan.padEnd(16)} ${run.command.padEnd(5)} ${result}  ${formatDuration(run.totalMs).padStart(7)}  ${run.built} built, ${run.cached} cached${run.tests ? `, ${run.tests} tests` : ""}  ${context.style("dim", run.runId)}`,
         );
