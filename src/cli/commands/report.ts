@@ -57,7 +57,7 @@ export function registerReport(program: Command, context: CliContext): void {
         const tone = run.result === "passed" ? "green" : run.result === "running" ? "yellow" : "red";
         const result = context.style(tone, run.result.padEnd(10));
         context.out(
-          `${date}  ${run.plan.padEnd(16)} ${run.command.padEnd(5)} ${result}  ${formatDuration(run.totalMs).padStart(7)}  ${run.built} built, ${run.cached} cached${run.tests ? `, ${run.tests} tests` : ""}  ${context.style("dim", run.runId)}`,
+          `${date}  ${run.plan.padEnd(16)} ${run.command.padEnd(5)} ${result}  ${formatDuration(run.result === "running" ? Date.now() - run.started : run.totalMs).padStart(7)}  ${run.built} built, ${run.cached} cached${run.tests ? `, ${run.tests} tests` : ""}  ${context.style("dim", run.runId)}`,
         );
       }
     });
