@@ -1,7 +1,7 @@
 /** gc removes what no recent run used, lists it with --dry-run, and spares what a running build holds. */
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
-import { mkdir, readdir, stat, writeFile } from "node:fs/promises";
+import { mkdir, readdir, stat, utimes, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { after, before, test } from "node:test";
 import { runPlan } from "../src/build/run-plan.ts";
@@ -113,6 +113,21 @@ test("gc spares the folder of a run that starts while it works", async () => {
     [old.runId],
   );
   assert.ok(await stat(lateDir), "the late run's folder stays");
+});
+
+test("gc spares a new run folder whose run.json is not written yet, not an old one", async () => {
+  const storeDir = join(bench.dir, "store-4");
+  const registering = join(storeDir, "runs", newRunId());
+  const abandoned = join(storeDir, "runs", newRunId(new Date(Date.now() - 3_600_000)));
+  for (const dir of [registering, abandoned]) await mkdir(join(dir, "logs"), { recursive: true });
+  const hourAgo = new Date(Date.now() - 3_600_000);
+  await utimes(abandoned, hourAgo, hourAgo);
+  const result = await collectGarbage(storeDir, { keepRuns: 0, keepDays: 0 });
+  assert.deepEqual(
+    result.removed.map((removal) => [removal.what, removal.name]),
+    [["run", basename(abandoned)]],
+  );
+  assert.ok(await stat(registering));
 });
 
 test("gc never touches the entries and folders of a running build", async () => {

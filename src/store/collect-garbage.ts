@@ -15,7 +15,7 @@ import { ImageStore } from "../image/image-store.ts";
 import { BundleStore } from "../netboot/bundle-store.ts";
 import { monotonicMs } from "../units.ts";
 import { OutputStore } from "./output-store.ts";
-import { listRuns, runIsLive, runIsLiveById, runsDir } from "./run-record.ts";
+import { listRuns, readRunRecord, runIsLive, runIsLiveById, runsDir } from "./run-record.ts";
 import { StoreLocks } from "./store-locks.ts";
 
 const { lstat, readdir, rm } = process.getBuiltinModule("node:fs/promises");
@@ -50,6 +50,9 @@ export interface GcResult {
 }
 
 export const GC_DEFAULTS = { keepRuns: 10, keepDays: 14 } as const;
+
+/** How long a run folder may be without its run.json: a run writes it just after making the folder. */
+const REGISTERING_MS = 60_000;
 
 export async function collectGarbage(storeDir: string, options: GcOptions = {}): Promise<GcResult> {
   const started = monotonicMs();
@@ -148,9 +151,12 @@ export async function collectGarbage(storeDir: string, options: GcOptions = {}):
     // Run folders, then work folders of runs that are gone or old, then staging leftovers.
     const runNames = await readdir(runsDir(storeDir)).catch(() => [] as string[]);
     for (const name of runNames) {
-      // Asked again: a run that started after the runs were listed is live but in neither set.
-      if (recent.has(name) || live.has(name) || (await runIsLiveById(storeDir, name))) continue;
+      if (recent.has(name) || live.has(name)) continue;
       const path = join(runsDir(storeDir), name);
+      // Asked again: a run that started after the runs were listed is live but in neither set, and
+      // one whose folder is new but has no run.json yet is between its mkdir and writing the record.
+      const record = await readRunRecord(path);
+      if (record ? runIsLive(record) : await isNew(path)) continue;
       note({ what: "run", name, bytes: await treeBytes(path), reason: "an older run" });
       if (!dryRun) await rm(path, { recursive: true, force: true });
     }
@@ -216,4 +222,10 @@ async function treeBytes(path: string): Promise<number> {
   for (const name of await readdir(path).catch(() => [] as string[]))
     total += await treeBytes(join(path, name));
   return total;
+}
+
+/** A run folder made in the last minute, or gone already: either way not one to remove. */
+async function isNew(path: string): Promise<boolean> {
+  const info = await lstat(path).catch(() => undefined);
+  return info === undefined || Date.now() - info.mtimeMs < REGISTERING_MS;
 }
