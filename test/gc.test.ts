@@ -13,6 +13,7 @@ import { collectGarbage } from "../src/store/collect-garbage.ts";
 import { OutputStore } from "../src/store/output-store.ts";
 import { newRunId, processStart, writeRunRecord } from "../src/store/run-record.ts";
 import { StoreLocks } from "../src/store/store-locks.ts";
+import { runRecord } from "./fixtures/run-record.ts";
 import { resolve, type Workbench, workbench, writePlan } from "./helpers/fixture-plan.ts";
 import { finished, rootstock, startRootstock } from "./helpers/rootstock-process.ts";
 
@@ -90,21 +91,15 @@ test("gc spares the folder of a run that starts while it works", async () => {
       if (event.type !== "gc:remove" || registered) return;
       registered = true;
       mkdirSync(lateDir, { recursive: true });
-      writeRunRecord(lateDir, {
-        runId: basename(lateDir),
-        plan: "late",
-        planDir,
-        pid: process.pid,
-        processStart: processStart(process.pid) as string,
-        started: new Date().toISOString(),
-        state: "running",
-        jobs: 1,
-        keys: {},
-        built: [],
-        cached: [],
-        failed: [],
-        skipped: [],
-      });
+      writeRunRecord(
+        lateDir,
+        runRecord({
+          runId: basename(lateDir),
+          plan: "late",
+          planDir,
+          processStart: processStart(process.pid),
+        }),
+      );
     },
   });
   assert.ok(registered);

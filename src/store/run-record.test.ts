@@ -5,15 +5,8 @@ import { mkdir, mkdtemp, rm, symlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import {
-  newRunId,
-  processStart,
-  type RunRecord,
-  runIsLive,
-  runIsLiveById,
-  runsDir,
-  writeRunRecord,
-} from "./run-record.ts";
+import { runRecord } from "../../test/fixtures/run-record.ts";
+import { newRunId, processStart, runIsLive, runIsLiveById, runsDir, writeRunRecord } from "./run-record.ts";
 
 let dir: string;
 before(async () => {
@@ -22,24 +15,6 @@ before(async () => {
 after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
-
-function record(fields: Partial<RunRecord>): RunRecord {
-  return {
-    runId: newRunId(),
-    plan: "p",
-    planDir: "/p",
-    pid: process.pid,
-    started: new Date().toISOString(),
-    state: "running",
-    jobs: 1,
-    keys: {},
-    built: [],
-    cached: [],
-    failed: [],
-    skipped: [],
-    ...fields,
-  };
-}
 
 /** A process whose name has spaces and parentheses, which /proc/PID/stat shows unescaped. */
 async function oddlyNamedSleeper(): Promise<ReturnType<typeof spawn>> {
@@ -83,15 +58,15 @@ test("a killed process that its parent has not reaped yet (a zombie) has no star
 
 test("a run is live only while its record says running and its own process is alive", async () => {
   const own = processStart(process.pid) as string;
-  assert.equal(runIsLive(record({ processStart: own })), true);
-  assert.equal(runIsLive(record({ processStart: own, state: "ok" })), false, "ended");
-  assert.equal(runIsLive(record({})), false, "a record that names no process");
+  assert.equal(runIsLive(runRecord({ processStart: own })), true);
+  assert.equal(runIsLive(runRecord({ processStart: own, state: "ok" })), false, "ended");
+  assert.equal(runIsLive(runRecord({})), false, "a record that names no process");
   // The same pid started at another time is another process: the pid was reused.
   const reused = own.replace(/\d+$/, (ticks) => String(Number(ticks) + 1));
-  assert.equal(runIsLive(record({ processStart: reused })), false, "a reused pid");
+  assert.equal(runIsLive(runRecord({ processStart: reused })), false, "a reused pid");
 
   const child = await oddlyNamedSleeper();
-  const running = record({ pid: child.pid as number, processStart: processStart(child.pid as number) });
+  const running = runRecord({ pid: child.pid as number, processStart: processStart(child.pid as number) });
   assert.equal(runIsLive(running), true);
   child.kill("SIGKILL");
   await once(child, "exit");
@@ -100,7 +75,7 @@ test("a run is live only while its record says running and its own process is al
 
 test("runIsLiveById reads the run's record from the store, and a run with no record is not live", async () => {
   const storeDir = join(dir, "store");
-  const live = record({ processStart: processStart(process.pid) });
+  const live = runRecord({ processStart: processStart(process.pid) });
   await mkdir(join(runsDir(storeDir), live.runId), { recursive: true });
   writeRunRecord(join(runsDir(storeDir), live.runId), live);
   assert.equal(await runIsLiveById(storeDir, live.runId), true);
