@@ -56,8 +56,12 @@ function time(command: string, args: string[], env: NodeJS.ProcessEnv = process.
 }
 
 function median(values: number[]): number {
+  return quantile(values, 0.5);
+}
+
+function quantile(values: number[], q: number): number {
   const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] as number;
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))] as number;
 }
 
 function rootstock(storeDir: string, ...args: string[]): string[] {
@@ -173,6 +177,15 @@ try {
       `${format(node)} (node -e 0)`,
       `${(noop / node).toFixed(2)}x`,
       "< 1 s and <= 3x",
+    ]);
+    // How far the machine's noise moves the ratio: each run against the `node -e 0` just before it.
+    const ratios = noopMs.map((ms, index) => ms / (nodeMs[index] as number));
+    rows.push([
+      "    ratio of each pair, quartiles",
+      "",
+      "",
+      `${quantile(ratios, 0.25).toFixed(2)}-${quantile(ratios, 0.75).toFixed(2)}x`,
+      "",
     ]);
   }
 
