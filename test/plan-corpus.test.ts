@@ -197,7 +197,23 @@ const CASES: Record<string, Expectation> = {
   "symlink-escape": {
     code: "ERR_PLAN_PATH_ESCAPES",
     where: "steps/a/files/hostname:",
-    message: /symbolic link points outside the plan \(to \/etc\/hostname\)/,
+    message: /a link leads outside the plan \(to \/etc\/hostname\)/,
+  },
+  "step-folder-escape": {
+    code: "ERR_PLAN_PATH_ESCAPES",
+    where: "steps/a:",
+    message: /a link leads outside the plan \(to \/etc\)/,
+  },
+  "plan-toml-escape": {
+    code: "ERR_PLAN_PATH_ESCAPES",
+    where: "plan.toml:",
+    message: /a link leads outside the plan \(to .*\/test\/plans\/outside\/data\.txt\)/,
+    problems: 0,
+  },
+  "files-folder-escape": {
+    code: "ERR_PLAN_PATH_ESCAPES",
+    where: "steps/a/files:",
+    message: /a link leads outside the plan \(to .*\/test\/plans\/outside\)/,
   },
   "predicate-syntax": {
     code: "ERR_PLAN_PREDICATE",

@@ -18,6 +18,11 @@ export function renderError(error: unknown, context: CliContext): number {
     renderOne(error, context, "");
     return EXIT_USER_ERROR;
   }
+  const refusal = storeRefusal(error, context.storeDir);
+  if (refusal) {
+    renderOne(refusal, context, "");
+    return EXIT_USER_ERROR;
+  }
   const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
   context.err(
     `${context.style(["bold", "red"], "internal error")}: this is a bug in rootstock, please report it with the text below.`,
@@ -42,4 +47,32 @@ function renderHint(error: RootstockError, context: CliContext, indent: string):
   const [first, ...rest] = error.hint.split("\n");
   context.err(`${indent}  ${context.style("cyan", "hint")}: ${first}`);
   for (const line of rest) context.err(`${indent}        ${line}`);
+}
+
+const STORE_REFUSALS: Record<string, string> = {
+  EACCES: "permission denied",
+  EPERM: "operation not permitted",
+  EROFS: "the file system is read-only",
+  ENOTDIR: "a part of its path is not a folder",
+  ENOSPC: "no space is left on the device",
+  EDQUOT: "the disk quota is exceeded",
+};
+
+/**
+ * The file system refusing a write inside the store is the store's state, not a bug in rootstock: a
+ * store given as a file, one the user cannot write, a full disk. Any command can meet it first.
+ */
+export function storeRefusal(error: unknown, storeDir: string): RootstockError | undefined {
+  const { code, path } = (error ?? {}) as NodeJS.ErrnoException;
+  const reason = code === undefined ? undefined : STORE_REFUSALS[code];
+  if (reason === undefined || typeof path !== "string") return undefined;
+  if (path !== storeDir && !path.startsWith(`${storeDir}/`)) return undefined;
+  const at = path === storeDir ? "" : ` (at ${path})`;
+  return new RootstockError("ERR_STORE_UNWRITABLE", `cannot write the store ${storeDir}: ${reason}${at}`, {
+    hint:
+      code === "ENOSPC" || code === "EDQUOT"
+        ? "free space with `rootstock gc`, or choose another store with --store DIR or $ROOTSTOCK_STORE"
+        : "the store must be a folder you can write; choose one with --store DIR or $ROOTSTOCK_STORE",
+    cause: error,
+  });
 }

@@ -12,11 +12,11 @@ import { KeyLocator } from "./locate.ts";
 import { PredicateSyntaxError, parsePredicate, predicateVariables } from "./predicate.ts";
 import { type ImageFile, type PlanFile, planSchema, type StepFile, stepSchema } from "./schema.ts";
 import { didYouMean } from "./suggest.ts";
-import { readPlanFile, readPlanTree, type TreeContext } from "./tree.ts";
+import { checkInsidePlan, readPlanFile, readPlanTree, type TreeContext } from "./tree.ts";
 import type { Image, Plan, PlanFileEntry, Source, Step } from "./types.ts";
 
-const { readdirSync, readFileSync, statSync } = process.getBuiltinModule("node:fs");
-const { basename, join, resolve } = process.getBuiltinModule("node:path");
+const { readdirSync, readFileSync, realpathSync, statSync } = process.getBuiltinModule("node:fs");
+const { basename, dirname, join, resolve } = process.getBuiltinModule("node:path");
 
 export interface LoadPlanOptions {
   /** How the plan folder is named in messages (default: as given). */
@@ -68,11 +68,19 @@ export async function loadPlan(dir: string, options: LoadPlanOptions = {}): Prom
   const problems: RootstockError[] = [];
 
   const planInfo = statSync(planDir, { throwIfNoEntry: false });
-  if (!planInfo?.isDirectory()) {
+  if (planInfo !== undefined && !planInfo.isDirectory()) {
+    throw new RootstockError("ERR_PLAN_NOT_FOUND", `${displayDir} is a file, not a plan folder`, {
+      hint: `give the folder that holds plan.toml${basename(planDir) === "plan.toml" ? ` (${dirname(displayDir)})` : ""}`,
+    });
+  }
+  if (!planInfo) {
     throw new RootstockError("ERR_PLAN_NOT_FOUND", `plan folder ${displayDir} does not exist`, {
       hint: "a plan is a folder holding plan.toml and steps/NAME/step.toml; check the path",
     });
   }
+  const context: TreeContext = { planDir, displayDir, planReal: realpathSync(planDir) };
+  checkInsidePlan(context, join(planDir, "plan.toml"));
+  checkInsidePlan(context, join(planDir, "steps"));
   const planText = readText(join(planDir, "plan.toml"));
   if (planText === undefined) {
     throw new RootstockError("ERR_PLAN_NOT_FOUND", `no plan.toml in ${displayDir}`, {
@@ -81,7 +89,6 @@ export async function loadPlan(dir: string, options: LoadPlanOptions = {}): Prom
     });
   }
 
-  const context: TreeContext = { planDir, displayDir };
   const planToml = parseTomlText(planText, shown("plan.toml"), problems);
   const planFile = planToml && validate(planSchema, planToml, problems);
 
@@ -120,7 +127,9 @@ export async function loadPlan(dir: string, options: LoadPlanOptions = {}): Prom
             {
               file: shown("plan.toml"),
               field: "stages",
-              hint: `add "${folder}" to a stage's steps, or remove the folder ${didYouMean(folder, stageOf.keys())}`.trim(),
+              hint: [didYouMean(folder, stageOf.keys()), `add "${folder}" to a stage's steps, or remove the folder`]
+                .filter(Boolean)
+                .join(" Otherwise "),
             },
           ),
         );
@@ -136,6 +145,12 @@ export async function loadPlan(dir: string, options: LoadPlanOptions = {}): Prom
   const declaredDeps = new Map<string, string[]>();
   for (const name of names) {
     const stepDir = `steps/${name}`;
+    try {
+      checkInsidePlan(context, join(planDir, stepDir));
+    } catch (error) {
+      problems.push(error as RootstockError);
+      continue;
+    }
     const text = readText(join(planDir, stepDir, "step.toml"));
     if (text === undefined) {
       const stageIndex = planFile?.stages.findIndex((stage) => stage.steps.includes(name)) ?? -1;
@@ -452,7 +467,11 @@ function checkReferences(
             `depends on "${dep}", which is not a step of this plan`,
             {
               ...at(["deps", index], `deps[${index}]`),
-              hint: didYouMean(dep, known) || `steps of this plan: ${known.join(", ")}`,
+              hint:
+                didYouMean(
+                  dep,
+                  known.filter((step) => step !== name),
+                ) || `steps of this plan: ${known.join(", ")}`,
             },
           ),
         );

@@ -14,6 +14,8 @@ export interface TreeContext {
   planDir: string;
   /** How the plan folder is shown in messages. */
   displayDir: string;
+  /** The plan folder with its links resolved. */
+  planReal: string;
 }
 
 function display(context: TreeContext, absolute: string): string {
@@ -32,24 +34,33 @@ function inside(parent: string, child: string): boolean {
   return child === parent || child.startsWith(parent + sep);
 }
 
+/**
+ * Refuses a path of the plan that a link leads outside it (plan.toml, a step's folder, its patches/ or
+ * files/, a file in them): a plan must carry every file it uses, and the plan cache watches only what is
+ * inside the plan folder. An absent path passes: the caller says what is missing.
+ */
+export function checkInsidePlan(context: TreeContext, absolute: string): void {
+  const real = realpathOrUndefined(absolute);
+  if (real === undefined || inside(context.planReal, real)) return;
+  throw new RootstockError("ERR_PLAN_PATH_ESCAPES", `a link leads outside the plan (to ${real})`, {
+    file: display(context, absolute),
+    hint: "a plan must carry every file it uses; copy it into the plan instead of linking to it",
+  });
+}
+
 /** Hashes one file of the plan; `base` is the folder its entry path is relative to. */
 export function readPlanFile(context: TreeContext, base: string, path: string): PlanFileEntry {
   const absolute = resolve(base, path);
   const info = lstatSync(absolute);
   if (info.isSymbolicLink()) {
     const target = readlinkSync(absolute);
-    const real = realpathOrUndefined(absolute);
-    const planReal = realpathSync(context.planDir);
-    if (real === undefined || !inside(planReal, real)) {
-      throw new RootstockError(
-        "ERR_PLAN_PATH_ESCAPES",
-        `symbolic link points outside the plan (to ${target})`,
-        {
-          file: display(context, absolute),
-          hint: "a plan must carry every file it uses; copy the file into the plan instead of linking to it",
-        },
-      );
+    if (realpathOrUndefined(absolute) === undefined) {
+      throw new RootstockError("ERR_PLAN_BAD_FILE", `symbolic link to ${target}, which does not exist`, {
+        file: display(context, absolute),
+        hint: "point the link at a file inside the plan, or remove it",
+      });
     }
+    checkInsidePlan(context, absolute);
     const entry = readPlanFile(context, dirname(absolute), target);
     return { ...entry, path, symlink: target };
   }
@@ -59,6 +70,8 @@ export function readPlanFile(context: TreeContext, base: string, path: string): 
       hint: "plans hold regular files, folders and links inside the plan only",
     });
   }
+  // The file itself is no link, but a folder on its way may be (a linked patches/ or files/).
+  checkInsidePlan(context, absolute);
   const digest = digestFileSync(absolute);
   return { path, sha256: digest.sha256, size: digest.size, executable: (info.mode & 0o111) !== 0 };
 }
@@ -76,6 +89,7 @@ export function readPlanTree(context: TreeContext, dir: string): PlanFileEntry[]
       else entries.push(readPlanFile(context, dir, path));
     }
   };
+  checkInsidePlan(context, dir);
   try {
     walk("");
   } catch (error) {

@@ -1,0 +1,96 @@
+/**
+ * Mistakes found by using rootstock as a new user would: each gets an error that names what is wrong,
+ * says what was expected and how to go on, with no stack trace.
+ */
+import assert from "node:assert/strict";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { storeRefusal } from "../src/cli/render-error.ts";
+import { runCli, STACK_LINE } from "./helpers/cli.ts";
+
+let work: string;
+
+before(async () => {
+  work = await mkdtemp(join(tmpdir(), "rootstock-mistakes-"));
+});
+after(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+describe("the store", () => {
+  test("a store given as a file is refused with ERR_STORE_UNWRITABLE, not a crash", async () => {
+    const file = join(work, "store-file");
+    await writeFile(file, "not a folder\n");
+    const { code, stderr } = await runCli(["--store", file, "run", "plans/example"]);
+    assert.equal(code, 1, stderr);
+    assert.match(stderr, new RegExp(`cannot write the store ${file}: a part of its path is not a folder`));
+    assert.match(stderr, /\[ERR_STORE_UNWRITABLE\]\n {2}hint: the store must be a folder you can write/);
+    assert.doesNotMatch(stderr, STACK_LINE);
+    assert.doesNotMatch(stderr, /internal error/);
+  });
+
+  test("a refusal inside the store is the store's; one elsewhere stays a bug", () => {
+    const refusal = (code: string, path: string) =>
+      storeRefusal(Object.assign(new Error(code), { code, path }), "/srv/store");
+    assert.match(
+      refusal("EACCES", "/srv/store/runs/r1")?.message ?? "",
+      /permission denied \(at \/srv\/store\/runs\/r1\)/,
+    );
+    assert.match(refusal("ENOSPC", "/srv/store/tmp/x")?.hint ?? "", /rootstock gc/);
+    assert.match(
+      refusal("EROFS", "/srv/store")?.message ?? "",
+      /store \/srv\/store: the file system is read-only$/,
+    );
+    assert.equal(refusal("EACCES", "/srv/store-other/x"), undefined);
+    assert.equal(refusal("ENOENT", "/srv/store/x"), undefined);
+    assert.equal(storeRefusal(new Error("no code"), "/srv/store"), undefined);
+  });
+});
+
+describe("the plan folder", () => {
+  test("a plan.toml given instead of its folder says so and names the folder", async () => {
+    const { code, stderr } = await runCli(["plan", "show", "plans/example/plan.toml"]);
+    assert.equal(code, 1);
+    assert.match(stderr, /plans\/example\/plan\.toml is a file, not a plan folder \[ERR_PLAN_NOT_FOUND\]/);
+    assert.match(stderr, /hint: give the folder that holds plan\.toml \(plans\/example\)/);
+  });
+
+  test("a step folder no stage lists gets one readable hint", async () => {
+    const dir = join(work, "unlisted");
+    for (const step of ["hello", "helo"]) {
+      await mkdir(join(dir, "steps", step), { recursive: true });
+      await writeFile(join(dir, "steps", step, "step.toml"), 'version = "1"\n');
+    }
+    await writeFile(
+      join(dir, "plan.toml"),
+      'name = "unlisted"\narch = "x86_64"\n[[stages]]\nname = "s"\nsteps = ["hello"]\n',
+    );
+    const { code, stderr } = await runCli(["plan", "show", dir]);
+    assert.equal(code, 1);
+    assert.match(
+      stderr,
+      /hint: did you mean "hello"\? Otherwise add "helo" to a stage's steps, or remove the folder\n/,
+    );
+  });
+
+  test("a misspelt dependency is not told to depend on itself", async () => {
+    const dir = join(work, "self");
+    for (const [step, deps] of [
+      ["a", "[]"],
+      ["ab", '["abc"]'],
+    ]) {
+      await mkdir(join(dir, "steps", step as string), { recursive: true });
+      await writeFile(join(dir, "steps", step as string, "step.toml"), `deps = ${deps}\n`);
+    }
+    await writeFile(
+      join(dir, "plan.toml"),
+      'name = "self"\narch = "x86_64"\n[[stages]]\nname = "s"\nsteps = ["a", "ab"]\n',
+    );
+    const { code, stderr } = await runCli(["plan", "show", dir]);
+    assert.equal(code, 1);
+    assert.match(stderr, /depends on "abc", which is not a step of this plan/);
+    assert.doesNotMatch(stderr, /did you mean "ab"/);
+  });
+});
