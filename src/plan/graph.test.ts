@@ -104,6 +104,33 @@ test("predicates disable steps; --set overrides; env interpolates", () => {
   assert.deepEqual(off.disabled, [{ name: "kernel", when: "BUILD_KERNEL" }]);
 });
 
+test("--set values take their variable's type: text stays as written, booleans take true or false", () => {
+  const steps = [
+    step("kernel", { when: { source: "BUILD_KERNEL", predicate: parsePredicate("BUILD_KERNEL") } }),
+    step("tools", { env: { VERSION: "${VERSION}", JOBS: "${JOBS}" } }),
+  ];
+  const declared = { BUILD_KERNEL: false, VERSION: "1.0", JOBS: 1 };
+  const graph = resolveGraph(plan(steps, declared), {
+    variables: { BUILD_KERNEL: "true", VERSION: "1.10", JOBS: "007" },
+  });
+  assert.deepEqual(graph.byName.get("tools")?.env, { VERSION: "1.10", JOBS: "7" });
+  assert.ok(graph.byName.has("kernel"));
+  assert.equal(resolveGraph(plan(steps, declared), { variables: { VERSION: "007" } }).variables.VERSION, "007");
+  for (const [name, value] of [
+    ["BUILD_KERNEL", "yes"],
+    ["BUILD_KERNEL", "True"],
+    ["JOBS", "many"],
+  ] as const) {
+    assert.throws(
+      () => resolveGraph(plan(steps, declared), { variables: { [name]: value } }),
+      (error: unknown) =>
+        error instanceof RootstockErrors &&
+        error.errors[0]?.code === "ERR_PLAN_BAD_SET" &&
+        error.errors[0]?.location.field === `variables.${name}`,
+    );
+  }
+});
+
 test("targets select a step and what it needs; unknown ones are errors", () => {
   const graph = resolveGraph(plan(base()), { targets: ["b"] });
   assert.deepEqual(

@@ -57,13 +57,23 @@ export function interpolate(value: string, variables: Record<string, Value>): st
   );
 }
 
+/** A `--set` value as the type of the variable it sets: text is kept as written, else it must parse. */
+function asTypeOf(declared: Value, value: Value): Value | undefined {
+  if (typeof value === typeof declared) return value;
+  if (typeof value !== "string") return undefined;
+  if (typeof declared === "string") return value;
+  if (typeof declared === "boolean") return value === "true" ? true : value === "false" ? false : undefined;
+  return /^-?\d+(\.\d+)?$/.test(value) ? Number(value) : undefined;
+}
+
 export function resolveGraph(plan: Plan, options: ResolveOptions = {}): Graph {
-  const variables: Record<string, Value> = { ...plan.variables, ...options.variables };
+  const variables: Record<string, Value> = { ...plan.variables };
   const problems: RootstockError[] = [];
   const planFile = `${plan.displayDir}/plan.toml`;
 
-  for (const name of Object.keys(options.variables ?? {})) {
-    if (!(name in plan.variables)) {
+  for (const [name, value] of Object.entries(options.variables ?? {})) {
+    const declared = plan.variables[name];
+    if (declared === undefined) {
       problems.push(
         new RootstockError("ERR_PLAN_UNKNOWN_VARIABLE", `--set ${name}: the plan has no variable "${name}"`, {
           file: planFile,
@@ -73,7 +83,24 @@ export function resolveGraph(plan: Plan, options: ResolveOptions = {}): Graph {
             `variables of this plan: ${Object.keys(plan.variables).join(", ") || "none"}`,
         }),
       );
+      continue;
     }
+    const typed = asTypeOf(declared, value);
+    if (typed === undefined) {
+      problems.push(
+        new RootstockError(
+          "ERR_PLAN_BAD_SET",
+          `--set ${name}=${String(value)}: ${name} is a ${typeof declared} (${JSON.stringify(declared)} in plan.toml)`,
+          {
+            file: planFile,
+            field: `variables.${name}`,
+            hint: typeof declared === "boolean" ? "use true or false" : "give a number, such as 4 or 0.5",
+          },
+        ),
+      );
+      continue;
+    }
+    variables[name] = typed;
   }
 
   const order = [...plan.steps.keys()];

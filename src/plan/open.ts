@@ -41,7 +41,10 @@ export async function openPlan(dir: string, options: OpenPlanOptions = {}): Prom
   return { graph, tools };
 }
 
-/** Parses `--set NAME=VALUE` flags; true/false and numbers keep their type. */
+/**
+ * Parses `--set NAME=VALUE` flags. Values stay text: resolving the plan gives each the type of the
+ * variable it sets, so that `--set VERSION=1.10` stays "1.10" and a boolean takes only true or false.
+ */
 export function parseVariableFlags(flags: readonly string[]): Record<string, Value> {
   const variables: Record<string, Value> = {};
   for (const flag of flags) {
@@ -51,9 +54,7 @@ export function parseVariableFlags(flags: readonly string[]): Record<string, Val
         hint: "for example --set BUILD_KERNEL=false",
       });
     }
-    const text = match[2] as string;
-    variables[match[1] as string] =
-      text === "true" ? true : text === "false" ? false : /^-?\d+(\.\d+)?$/.test(text) ? Number(text) : text;
+    variables[match[1] as string] = match[2] as string;
   }
   return variables;
 }
