@@ -3,7 +3,7 @@
  * says what was expected and how to go on, with no stack trace.
  */
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -92,5 +92,29 @@ describe("the plan folder", () => {
     assert.equal(code, 1);
     assert.match(stderr, /depends on "abc", which is not a step of this plan/);
     assert.doesNotMatch(stderr, /did you mean "ab"/);
+  });
+});
+
+describe("the host", () => {
+  test("a step to build that declares a tool the host lacks is refused before anything runs", async () => {
+    const dir = join(work, "missing-tool");
+    await mkdir(join(dir, "steps", "a"), { recursive: true });
+    await writeFile(
+      join(dir, "plan.toml"),
+      'name = "missing-tool"\narch = "x86_64"\n[host]\ntools = ["sh", "no-such-tool-here"]\n[[stages]]\nname = "s"\nsteps = ["a"]\n',
+    );
+    await writeFile(join(dir, "steps", "a", "step.toml"), 'version = "1"\ntools = ["nor-this-one"]\n');
+    await writeFile(join(dir, "steps", "a", "build.sh"), 'do_install() { echo hi > "$OUT/hi"; }\n');
+    const store = join(work, "missing-tool-store");
+    const { code, stderr } = await runCli(["--store", store, "run", dir]);
+    assert.equal(code, 1, stderr);
+    assert.match(
+      stderr,
+      /plan\.toml: host\.tools: step "a" needs no-such-tool-here, which is not on this host's PATH \[ERR_HOST_TOOL_MISSING\]/,
+    );
+    assert.match(stderr, /steps\/a\/step\.toml: tools: step "a" needs nor-this-one/);
+    assert.match(stderr, /hint: install it \(`rootstock doctor .* --install` as root does\)/);
+    assert.doesNotMatch(stderr, STACK_LINE);
+    assert.deepEqual(await readdir(join(store, "outputs")).catch(() => []), []);
   });
 });

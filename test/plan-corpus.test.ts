@@ -215,6 +215,47 @@ const CASES: Record<string, Expectation> = {
     where: "steps/a/files:",
     message: /a link leads outside the plan \(to .*\/test\/plans\/outside\)/,
   },
+  "env-reserved": {
+    code: "ERR_PLAN_RESERVED_ENV",
+    where: "steps/a/step.toml:4:",
+    message: /env\.OUT: rootstock sets OUT itself/,
+    hint: /may replace PATH, PREFIX, LC_ALL and SOURCE_DATE_EPOCH/,
+  },
+  "mount-reserved": {
+    code: "ERR_PLAN_MOUNT_RESERVED",
+    where: "steps/b/step.toml:2:",
+    message: /mounts\[0\]\.at: mount at \/deps\/c: the sandbox keeps \/deps/,
+  },
+  "mount-twice": {
+    code: "ERR_PLAN_MOUNT_TWICE",
+    where: "steps/b/step.toml:",
+    message: /mounts\[1\]\.at: two mounts at \/serpent/,
+  },
+  "dep-twice": {
+    code: "ERR_PLAN_DUPLICATE_DEP",
+    where: "steps/b/step.toml:1:",
+    message: /deps\[1\]: "a" is listed twice in deps/,
+  },
+  "host-root-deps": {
+    code: "ERR_BUILD_HOST_ROOT",
+    where: "steps/b/step.toml:3:",
+    message: /sandbox = "host" runs in the host's root, not root = "deps"/,
+  },
+  "empty-root": {
+    code: "ERR_PLAN_EMPTY_ROOT",
+    where: "steps/a/step.toml:2:",
+    message: /root = "deps" with no deps/,
+  },
+  "version-newline": {
+    code: "ERR_PLAN_BAD_VALUE",
+    where: "steps/a/step.toml:1:",
+    message: /version: expected one line without control characters/,
+  },
+  "stage-duplicate": {
+    code: "ERR_PLAN_STAGE_DUPLICATE",
+    where: "plan.toml:9:",
+    message: /two stages are named "one"/,
+  },
   "predicate-syntax": {
     code: "ERR_PLAN_PREDICATE",
     where: "steps/a/step.toml:2:",

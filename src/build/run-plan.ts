@@ -73,14 +73,15 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
   const outputs = new OutputStore(storeDir);
   // Registered (live, keys listed) before any entry is looked at, so that gc spares them.
   const ownSession = !options.dryRun && options.session === undefined;
+  const tools = options.dryRun ? undefined : (options.tools ?? (await identifyTools(hostToolNames(graph))));
   const session: RunSession | undefined =
     options.session ??
-    (options.dryRun
+    (tools === undefined
       ? undefined
       : await RunSession.open(graph, {
           storeDir,
           jobs,
-          tools: options.tools ?? (await identifyTools(hostToolNames(graph))),
+          tools,
           ...(options.emit ? { emit: options.emit } : {}),
         }));
   const runId = session?.runId ?? "";
@@ -128,6 +129,7 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
       };
     }
 
+    if (tools) checkToolsPresent(toBuild, tools, plan);
     // Fetching, building and scheduling load only when there is something to build: a no-op run is mostly
     // start-up.
     const building = toBuild.length > 0 ? await loadBuilding() : undefined;
@@ -313,42 +315,15 @@ export function explainRebuild(step: ResolvedStep, previous: StepHistory | undef
   return changed.length === 0 ? { kind: "no-entry" } : { kind: "changed", inputs: changed };
 }
 
-/** Plan-level conditions a step must meet to run at all, all reported at once. */
+/** What this host must offer for the plan's steps to run at all (the plan itself was checked on load). */
 function checkRunnable(graph: Graph): void {
   const problems: RootstockError[] = [];
   const isRoot = process.getuid?.() === 0;
   for (const { name, step } of graph.steps) {
-    const file = () => join(graph.plan.displayDir, step.dir, "step.toml");
-    if (step.sandbox === "host" && step.root === "deps") {
-      problems.push(
-        new RootstockError(
-          "ERR_BUILD_HOST_ROOT",
-          `step "${name}": sandbox = "host" runs in the host's root, not root = "deps"`,
-          {
-            file: file(),
-            field: "root",
-            hint: 'use sandbox = "bwrap" for a root made of dependency outputs',
-          },
-        ),
-      );
-    }
-    if (step.sandbox === "host" && step.mounts.length > 0) {
-      problems.push(
-        new RootstockError(
-          "ERR_BUILD_HOST_MOUNT",
-          `step "${name}": sandbox = "host" cannot mount outputs at chosen paths`,
-          {
-            file: file(),
-            field: "mounts",
-            hint: `use $${"DEP_"}NAME in the script, or sandbox = "bwrap"`,
-          },
-        ),
-      );
-    }
     if (step.sandbox === "chroot" && !isRoot) {
       problems.push(
         new RootstockError("ERR_SANDBOX_NEEDS_ROOT", `step "${name}": sandbox = "chroot" needs root`, {
-          file: file(),
+          file: join(graph.plan.displayDir, step.dir, "step.toml"),
           field: "sandbox",
           hint: 'run rootstock as root, or use sandbox = "bwrap", which needs no privileges',
         }),
@@ -361,6 +336,37 @@ function checkRunnable(graph: Graph): void {
       `plan ${graph.plan.displayDir} cannot run here`,
       problems,
     );
+}
+
+/**
+ * A step to build that declares a host tool the host lacks would run with a key that says "missing" and
+ * most likely fail inside; it is refused before anything runs.
+ */
+function checkToolsPresent(
+  toBuild: readonly ResolvedStep[],
+  tools: ReadonlyMap<string, ToolIdentity | undefined>,
+  plan: Graph["plan"],
+): void {
+  const problems = toBuild.flatMap(({ name, step }) =>
+    usesHostTools(step)
+      ? step.tools
+          .filter((tool) => tools.has(tool) && tools.get(tool) === undefined)
+          .map((tool) => {
+            const inPlan = plan.hostTools.includes(tool);
+            return new RootstockError(
+              "ERR_HOST_TOOL_MISSING",
+              `step "${name}" needs ${tool}, which is not on this host's PATH`,
+              {
+                file: join(plan.displayDir, inPlan ? "plan.toml" : join(step.dir, "step.toml")),
+                field: inPlan ? "host.tools" : "tools",
+                hint: `install it (\`rootstock doctor ${plan.displayDir} --install\` as root does), or remove it from the tools`,
+              },
+            );
+          })
+      : [],
+  );
+  if (problems.length > 0)
+    throw new RootstockErrors("ERR_PLAN_NOT_RUNNABLE", `plan ${plan.displayDir} cannot run here`, problems);
 }
 
 function hostToolNames(graph: Graph): string[] {

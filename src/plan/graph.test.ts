@@ -115,7 +115,10 @@ test("--set values take their variable's type: text stays as written, booleans t
   });
   assert.deepEqual(graph.byName.get("tools")?.env, { VERSION: "1.10", JOBS: "7" });
   assert.ok(graph.byName.has("kernel"));
-  assert.equal(resolveGraph(plan(steps, declared), { variables: { VERSION: "007" } }).variables.VERSION, "007");
+  assert.equal(
+    resolveGraph(plan(steps, declared), { variables: { VERSION: "007" } }).variables.VERSION,
+    "007",
+  );
   for (const [name, value] of [
     ["BUILD_KERNEL", "yes"],
     ["BUILD_KERNEL", "True"],

@@ -4,7 +4,7 @@
  */
 import { parse as parseToml, TomlError } from "smol-toml";
 import type { z } from "zod";
-import { RootstockError, RootstockErrors } from "../errors.ts";
+import { type ErrorLocation, RootstockError, RootstockErrors } from "../errors.ts";
 import { parseDuration, parseSize } from "../units.ts";
 import { findCycles } from "./cycles.ts";
 import { schemaProblems } from "./issues.ts";
@@ -100,6 +100,16 @@ export async function loadPlan(dir: string, options: LoadPlanOptions = {}): Prom
   const stageOf = new Map<string, string>();
   if (planFile) {
     for (const [index, stage] of planFile.stages.entries()) {
+      if (planFile.stages.findIndex((other) => other.name === stage.name) !== index) {
+        problems.push(
+          new RootstockError("ERR_PLAN_STAGE_DUPLICATE", `two stages are named "${stage.name}"`, {
+            file: shown("plan.toml"),
+            line: planToml?.locator.lineOf(["stages", index, "name"]),
+            field: `stages[${index}].name`,
+            hint: "give each stage a name of its own: reports group steps by stage",
+          }),
+        );
+      }
       for (const [stepIndex, name] of stage.steps.entries()) {
         const first = stageOf.get(name);
         if (first !== undefined) {
@@ -127,7 +137,10 @@ export async function loadPlan(dir: string, options: LoadPlanOptions = {}): Prom
             {
               file: shown("plan.toml"),
               field: "stages",
-              hint: [didYouMean(folder, stageOf.keys()), `add "${folder}" to a stage's steps, or remove the folder`]
+              hint: [
+                didYouMean(folder, stageOf.keys()),
+                `add "${folder}" to a stage's steps, or remove the folder`,
+              ]
                 .filter(Boolean)
                 .join(" Otherwise "),
             },
@@ -437,6 +450,100 @@ function loadStep(
   return step;
 }
 
+/** Names rootstock gives every step itself (docs/plans.md, "Inside the sandbox"). */
+const RESERVED_ENV = new Set([
+  "HOME",
+  "TMPDIR",
+  "JOBS",
+  "BUILD",
+  "SRC",
+  "SOURCES",
+  "FILES",
+  "OUT",
+  "ROOTSTOCK_STEP",
+  "ROOTSTOCK_ARCH",
+]);
+
+/** The sandbox's own folders: a mount there would hide one of them, or be hidden by it. */
+const RESERVED_MOUNT_POINTS = ["/build", "/out", "/tmp", "/proc", "/dev", "/deps", "/.rootstock"];
+
+type At = (field: (string | number)[], text: string) => ErrorLocation;
+
+/** What a step's fields allow each other, and what the sandbox keeps for itself. */
+function checkLayout(step: Step, at: At, problems: RootstockError[]): void {
+  for (const key of Object.keys(step.env)) {
+    if (RESERVED_ENV.has(key) || key.startsWith("DEP_")) {
+      problems.push(
+        new RootstockError("ERR_PLAN_RESERVED_ENV", `rootstock sets ${key} itself; [env] cannot replace it`, {
+          ...at(["env", key], `env.${key}`),
+          hint: "choose another name; [env] may replace PATH, PREFIX, LC_ALL and SOURCE_DATE_EPOCH",
+        }),
+      );
+    }
+  }
+  const seen = new Set<string>();
+  step.mounts.forEach((mount, index) => {
+    const reserved =
+      mount.at === "/"
+        ? "/"
+        : RESERVED_MOUNT_POINTS.find((point) => mount.at === point || mount.at.startsWith(`${point}/`));
+    if (reserved !== undefined) {
+      problems.push(
+        new RootstockError("ERR_PLAN_MOUNT_RESERVED", `mount at ${mount.at}: the sandbox keeps ${reserved}`, {
+          ...at(["mounts", index, "at"], `mounts[${index}].at`),
+          hint: `choose a path of its own, such as /${mount.step}; ${RESERVED_MOUNT_POINTS.join(", ")} and / are the sandbox's`,
+        }),
+      );
+    } else if (seen.has(mount.at)) {
+      problems.push(
+        new RootstockError("ERR_PLAN_MOUNT_TWICE", `two mounts at ${mount.at}`, {
+          ...at(["mounts", index, "at"], `mounts[${index}].at`),
+          hint: "each mount needs a path of its own",
+        }),
+      );
+    }
+    seen.add(mount.at);
+  });
+  step.deps.forEach((dep, index) => {
+    if (step.deps.indexOf(dep) !== index) {
+      problems.push(
+        new RootstockError("ERR_PLAN_DUPLICATE_DEP", `"${dep}" is listed twice in deps`, {
+          ...at(["deps", index], `deps[${index}]`),
+          hint: "list each dependency once",
+        }),
+      );
+    }
+  });
+  if (step.sandbox === "host" && step.root === "deps") {
+    problems.push(
+      new RootstockError(
+        "ERR_BUILD_HOST_ROOT",
+        'sandbox = "host" runs in the host\'s root, not root = "deps"',
+        {
+          ...at(["root"], "root"),
+          hint: 'use sandbox = "bwrap" for a root made of dependency outputs',
+        },
+      ),
+    );
+  }
+  if (step.sandbox === "host" && step.mounts.length > 0) {
+    problems.push(
+      new RootstockError("ERR_BUILD_HOST_MOUNT", 'sandbox = "host" cannot mount outputs at chosen paths', {
+        ...at(["mounts"], "mounts"),
+        hint: `use $${"DEP_"}NAME in the script, or sandbox = "bwrap"`,
+      }),
+    );
+  }
+  if (step.root === "deps" && step.deps.length === 0) {
+    problems.push(
+      new RootstockError("ERR_PLAN_EMPTY_ROOT", 'root = "deps" with no deps: the root would be empty', {
+        ...at(["root"], "root"),
+        hint: 'add the steps whose outputs make the root (one must provide /bin/sh) to deps, or use root = "host"',
+      }),
+    );
+  }
+}
+
 function checkReferences(
   plan: PlanFile,
   steps: Map<string, Step>,
@@ -499,6 +606,7 @@ function checkReferences(
       line: parsed.locator.lineOf(field),
       field: text,
     });
+    checkLayout(step, at, problems);
     step.mounts.forEach((mount, index) => {
       if (!step.deps.includes(mount.step)) {
         problems.push(

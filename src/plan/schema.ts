@@ -109,8 +109,16 @@ export const mountSchema = z.strictObject({
   at: absolutePath,
 });
 
+/** One line of printable text: it lands in tables, DOT labels and reports. */
+const versionText = z
+  .union([z.string(), z.number()])
+  .transform(String)
+  .refine((value) => ![...value].some((char) => char < " " || char === "\u007f"), {
+    error: (issue) => `expected one line without control characters, got ${JSON.stringify(issue.input)}`,
+  });
+
 export const stepSchema = z.strictObject({
-  version: z.union([z.string(), z.number()]).transform(String).optional(),
+  version: versionText.optional(),
   description: z.string().optional(),
   deps: z.array(stepName).optional(),
   sandbox: z.enum(sandboxKinds).optional(),
