@@ -3,7 +3,7 @@
  * says what was expected and how to go on, with no stack trace.
  */
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -116,5 +116,34 @@ describe("the host", () => {
     assert.match(stderr, /hint: install it \(`rootstock doctor .* --install` as root does\)/);
     assert.doesNotMatch(stderr, STACK_LINE);
     assert.deepEqual(await readdir(join(store, "outputs")).catch(() => []), []);
+  });
+});
+
+describe("links in a step's files", () => {
+  test("a link to elsewhere in the plan arrives as its file; one within files/ stays a link", async () => {
+    const dir = join(work, "links");
+    await mkdir(join(dir, "steps", "a", "files"), { recursive: true });
+    await mkdir(join(dir, "shared"), { recursive: true });
+    await writeFile(
+      join(dir, "plan.toml"),
+      'name = "links"\narch = "x86_64"\n[[stages]]\nname = "s"\nsteps = ["a"]\n',
+    );
+    await writeFile(join(dir, "steps", "a", "step.toml"), 'version = "1"\n');
+    await writeFile(join(dir, "shared", "data.txt"), "shared data\n");
+    await writeFile(join(dir, "steps", "a", "files", "local.txt"), "local\n");
+    await symlink("../../../shared/data.txt", join(dir, "steps", "a", "files", "data.txt"));
+    await symlink("local.txt", join(dir, "steps", "a", "files", "alias.txt"));
+    await writeFile(
+      join(dir, "shared", "build.sh"),
+      'do_install() { cat "$FILES/data.txt" "$FILES/alias.txt" > "$OUT/got"; readlink "$FILES/alias.txt" > "$OUT/alias"; }\n',
+    );
+    await symlink("../../shared/build.sh", join(dir, "steps", "a", "build.sh"));
+    const store = join(work, "links-store");
+    const { code, stderr } = await runCli(["--store", store, "run", dir]);
+    assert.equal(code, 0, stderr);
+    const [entry] = await readdir(join(store, "outputs"));
+    const out = join(store, "outputs", entry as string, "out");
+    assert.equal(await readFile(join(out, "got"), "utf8"), "shared data\nlocal\n");
+    assert.equal(await readFile(join(out, "alias"), "utf8"), "local.txt\n");
   });
 });

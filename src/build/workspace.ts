@@ -31,7 +31,7 @@ import { runLogged, unpackArchive } from "./unpack-archive.ts";
 const { chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync, writeSync } =
   process.getBuiltinModule("node:fs");
 const { lstat, mkdir, readdir, readlink, rm, stat } = process.getBuiltinModule("node:fs/promises");
-const { dirname, join } = process.getBuiltinModule("node:path");
+const { dirname, join, resolve } = process.getBuiltinModule("node:path");
 
 export const SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
 
@@ -130,7 +130,7 @@ export async function prepareWorkspace(
   const filesDir = join(host.build, "files");
   mkdirSync(filesDir);
   for (const entry of step.step.files) {
-    await copyPlanFile(join(planStepDir, "files"), entry, filesDir, step);
+    await copyPlanFile(join(planStepDir, "files"), entry, filesDir, step, { keepLinksInside: true });
   }
   let scriptPath: string | undefined;
   if (step.step.script) {
@@ -312,19 +312,28 @@ async function rootEntriesOf(rootDir: string): Promise<RootEntry[]> {
   return entries;
 }
 
+/**
+ * A link stays a link only where its target is copied beside it (within files/); any other link, to
+ * elsewhere in the plan, would dangle in the sandbox, so its target's bytes are copied in its place.
+ */
 async function copyPlanFile(
   baseDir: string,
   entry: PlanFileEntry,
   targetDir: string,
   step: ResolvedStep,
+  { keepLinksInside = false } = {},
 ): Promise<void> {
   const target = join(targetDir, entry.path);
   mkdirSync(dirname(target), { recursive: true });
-  if (entry.symlink !== undefined) {
+  const source = join(baseDir, entry.path);
+  if (
+    entry.symlink !== undefined &&
+    keepLinksInside &&
+    resolve(dirname(source), entry.symlink).startsWith(`${baseDir}/`)
+  ) {
     symlinkSync(entry.symlink, target);
     return;
   }
-  const source = join(baseDir, entry.path);
   let content: Buffer | undefined;
   try {
     content = readFileSync(source);
