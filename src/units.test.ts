@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { formatDuration, parseDuration, parseSize } from "./units.ts";
+import { formatDuration, parseDuration, parseSize, printableLine } from "./units.ts";
 
 test("durations", () => {
   assert.equal(parseDuration("90s"), 90_000);
@@ -17,4 +17,14 @@ test("sizes", () => {
   assert.equal(parseSize("1GiB"), 1024 ** 3);
   assert.equal(parseSize(4096), 4096);
   assert.equal(parseSize("big"), undefined);
+});
+
+test("lines of output are made fit to show", () => {
+  assert.equal(printableLine("plain\ttext"), "plain\ttext");
+  assert.equal(printableLine("10%\r50%\r100%"), "100%");
+  assert.equal(printableLine("crlf line\r"), "crlf line");
+  assert.equal(printableLine("\u001b[2J\u001b]0;title\u0007bell"), "\ufffd[2J\ufffd]0;title\ufffdbell");
+  assert.equal(printableLine("c1 \u009b31m"), "c1 \ufffd31m");
+  const long = printableLine("x".repeat(100_000));
+  assert.equal(long, `${"x".repeat(400)}…`);
 });

@@ -1,4 +1,7 @@
-/** Durations and sizes as people write and read them: "30m", "1h30m", "64M", "3.6 MiB". */
+/**
+ * Durations and sizes as people write and read them ("30m", "1h30m", "64M", "3.6 MiB"), and lines of a
+ * program's output made fit to show them.
+ */
 
 /**
  * Milliseconds on a monotonic clock, for measuring durations. Not performance.now(): the first use of
@@ -57,4 +60,27 @@ export function formatBytes(bytes: number): string {
     unit++;
   }
   return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
+}
+
+const LONGEST_SHOWN_LINE = 400;
+
+/**
+ * A line of a build's or a machine's output as a terminal or a report may show it: what is left after
+ * its carriage returns (a progress counter's last state), control characters (escape sequences that
+ * would drive the reader's terminal) as "\ufffd", and at most 400 characters.
+ */
+export function printableLine(line: string): string {
+  let text = line.endsWith("\r") ? line.slice(0, -1) : line;
+  text = text.slice(text.lastIndexOf("\r") + 1);
+  if (text.length > LONGEST_SHOWN_LINE) text = `${text.slice(0, LONGEST_SHOWN_LINE)}…`;
+  let shown = "";
+  let from = 0;
+  for (let index = 0; index < text.length; index++) {
+    const code = text.charCodeAt(index);
+    if ((code < 0x20 && code !== 0x09) || (code >= 0x7f && code <= 0x9f)) {
+      shown += `${text.slice(from, index)}\ufffd`;
+      from = index + 1;
+    }
+  }
+  return from === 0 ? text : shown + text.slice(from);
 }

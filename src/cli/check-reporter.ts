@@ -4,7 +4,7 @@
  * Elsewhere (a pipe, a file, CI): plain lines only, a start line too, so that a log shows what hung.
  */
 import type { Listener, TimedEvent } from "../events.ts";
-import { formatBytes, formatDuration } from "../units.ts";
+import { formatBytes, formatDuration, printableLine } from "../units.ts";
 import type { CliContext } from "./context.ts";
 
 export interface CheckReporterOptions {
@@ -96,7 +96,8 @@ export function createCheckReporter(context: CliContext, options: CheckReporterO
           clearStatus();
           const lines = (event.error ?? "").split("\n");
           const shown = options.errorLines ?? 20;
-          for (const line of lines.slice(0, shown)) context.out(context.style("dim", `    │ ${line}`));
+          for (const line of lines.slice(0, shown))
+            context.out(context.style("dim", `    │ ${printableLine(line)}`));
           if (lines.length > shown)
             context.out(context.style("dim", `    │ … ${lines.length - shown} more lines`));
           if (event.consoleLog) context.out(`    console: ${event.consoleLog}`);

@@ -57,7 +57,7 @@ test("plain lines: starts, results with sizes, failures with their log tail and 
       worker: 1,
       reason: "exited with status 2",
       log: "/l/b",
-      tail: ["cc: error: no such file"],
+      tail: ["cc: error: no such file", "\u001b[2Jcleared"],
     }),
     at(1700, { type: "run:done", runId: "r1", ok: false, built: 1, cached: 1, failed: ["b"], ms: 1700 }),
   ];
@@ -72,6 +72,7 @@ test("plain lines: starts, results with sizes, failures with their log tail and 
       "✓ a                       1.5s  2.0 KiB",
       "✗ b failed: exited with status 2",
       "    │ cc: error: no such file",
+      "    │ \ufffd[2Jcleared",
       "    log:   /l/b",
       "    shell: rootstock shell plans/x b",
       "run r1 failed: 1 built, 1 cached, 1 failed in 1.7s",

@@ -5,7 +5,7 @@
  */
 
 import type { Listener, TimedEvent } from "../events.ts";
-import { formatBytes, formatDuration } from "../units.ts";
+import { formatBytes, formatDuration, printableLine } from "../units.ts";
 import type { CliContext } from "./context.ts";
 
 export interface ProgressOptions {
@@ -141,7 +141,7 @@ export function createProgressReporter(context: CliContext, options: ProgressOpt
         finished++;
         clearStatus();
         context.out(`${context.style(["bold", "red"], "✗")} ${event.step} failed: ${event.reason}`);
-        for (const line of event.tail) context.out(context.style("dim", `    │ ${line}`));
+        for (const line of event.tail) context.out(context.style("dim", `    │ ${printableLine(line)}`));
         context.out(`    log:   ${event.log}`);
         context.out(`    shell: rootstock shell ${options.planArg} ${event.step}`);
         drawStatus();

@@ -3,7 +3,7 @@
  * in worker lanes with cache hits and the critical path marked, per-step durations with links to logs,
  * and test results with console excerpts.
  */
-import { formatBytes, formatDuration } from "../units.ts";
+import { formatBytes, formatDuration, printableLine } from "../units.ts";
 import type { RunReport, StepRecord } from "./model.ts";
 
 const { relative } = process.getBuiltinModule("node:path");
@@ -190,7 +190,7 @@ function stepsTable(report: RunReport): string {
     const bar = `<span class="bar ${step.status}${critical.has(step.name) ? " critical" : ""}" style="width:${Math.max(1, Math.round((step.ms / longest) * 160))}px"></span>`;
     return `<tr class="${step.status}"><td><strong>${escapeHtml(step.name)}</strong>${step.version ? ` <span class="dim">${escapeHtml(step.version)}</span>` : ""}</td><td>${escapeHtml(step.stage)}</td><td><span class="status ${step.status}">${escapeHtml(step.status)}</span></td><td class="num">${step.status === "cached" ? "—" : escapeHtml(formatDuration(step.ms))}</td><td>${bar}</td><td class="num">${step.worker === undefined ? "" : step.worker + 1}</td><td class="num">${step.attempts > 1 ? step.attempts : ""}</td><td>${logLink(step, report)}</td></tr>${
       step.status === "failed" && step.tail?.length
-        ? `<tr class="tail"><td colspan="8"><pre>${escapeHtml(step.tail.join("\n"))}</pre></td></tr>`
+        ? `<tr class="tail"><td colspan="8"><pre>${escapeHtml(step.tail.map(printableLine).join("\n"))}</pre></td></tr>`
         : ""
     }`;
   });
@@ -205,8 +205,8 @@ function testsSection(report: RunReport, options: HtmlOptions): string {
   const tests = report.tests.map((test) => {
     const excerpt = options.consoleExcerpts?.get(test.image);
     return `<div class="test ${test.ok ? "passed" : "failed"}"><div><span class="status ${test.ok ? "built" : "failed"}">${test.ok ? "pass" : "fail"}</span> <strong>${escapeHtml(test.test)}</strong> <span class="dim">on ${escapeHtml(test.image)}, ${escapeHtml(formatDuration(test.ms))}</span></div>${
-      test.error ? `<pre>${escapeHtml(test.error)}</pre>` : ""
-    }${excerpt?.length ? `<details><summary>console (last ${excerpt.length} lines)</summary><pre>${escapeHtml(excerpt.join("\n"))}</pre></details>` : ""}</div>`;
+      test.error ? `<pre>${escapeHtml(test.error.split("\n").map(printableLine).join("\n"))}</pre>` : ""
+    }${excerpt?.length ? `<details><summary>console (last ${excerpt.length} lines)</summary><pre>${escapeHtml(excerpt.map(printableLine).join("\n"))}</pre></details>` : ""}</div>`;
   });
   return `<section><h2>Boot tests</h2>${images}${tests.join("\n")}</section>`;
 }
