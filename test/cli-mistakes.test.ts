@@ -7,6 +7,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { shellWord } from "../src/cli/context.ts";
 import { storeRefusal } from "../src/cli/render-error.ts";
 import { runCli, STACK_LINE } from "./helpers/cli.ts";
 
@@ -145,5 +146,27 @@ describe("links in a step's files", () => {
     const out = join(store, "outputs", entry as string, "out");
     assert.equal(await readFile(join(out, "got"), "utf8"), "shared data\nlocal\n");
     assert.equal(await readFile(join(out, "alias"), "utf8"), "local.txt\n");
+  });
+});
+
+describe("hints to copy", () => {
+  test("name the store they were given, quoted as the shell needs", async () => {
+    const dir = join(work, "fails here");
+    await mkdir(join(dir, "steps", "f"), { recursive: true });
+    await writeFile(
+      join(dir, "plan.toml"),
+      'name = "fails"\narch = "x86_64"\n[[stages]]\nname = "s"\nsteps = ["f"]\n',
+    );
+    await writeFile(join(dir, "steps", "f", "step.toml"), 'version = "1"\n');
+    await writeFile(join(dir, "steps", "f", "build.sh"), "do_install() { echo boom; false; }\n");
+    const store = join(work, "it's a store");
+    const { code, stdout, stderr } = await runCli(["--store", store, "run", dir]);
+    assert.equal(code, 1);
+    const words = `--store ${shellWord(store)} '${dir}'`;
+    assert.ok(shellWord(store).startsWith("'") && shellWord(store).includes("'\\''"), shellWord(store));
+    assert.ok(stdout.includes(`shell: rootstock shell ${words} f`), stdout);
+    assert.ok(stderr.includes(`\`rootstock log ${words} f\``), stderr);
+    const log = await runCli(["--store", store, "log", dir, "f"]);
+    assert.match(log.stdout, /boom/);
   });
 });

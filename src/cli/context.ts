@@ -33,6 +33,15 @@ export class CliContext {
     return storeLocation(this.#globals.store);
   }
 
+  /**
+   * A plan argument as hints spell it in a command to copy: with the --store it was given, or the
+   * copied command would look in the default store.
+   */
+  planWords(dir: string): string {
+    const words = this.#globals.store === undefined ? [dir] : ["--store", this.#globals.store, dir];
+    return words.map(shellWord).join(" ");
+  }
+
   get isTerminal(): boolean {
     return Boolean((this.stdout as NodeJS.WriteStream).isTTY) && !process.env.CI;
   }
@@ -59,4 +68,9 @@ export class CliContext {
   err(line = ""): void {
     this.stderr.write(`${line}\n`);
   }
+}
+
+/** A word as a POSIX shell reads it back: quoted only when it needs to be. */
+export function shellWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", "'\\''")}'`;
 }

@@ -22,7 +22,7 @@ export function reportTestOutcome(
     context.out(`report:  ${shownPath(`${result.runDir}/report.html`)}`);
     context.out(`         ${shownPath(`${result.runDir}/report.md`)}`);
   }
-  if (!result.tests) throw buildFailure(result.build, planArg, interrupted);
+  if (!result.tests) throw buildFailure(result.build, context.planWords(planArg), interrupted);
   context.out(`junit:   ${shownPath(result.tests.junit)}`);
   const consoleLogs = (cases: TestPlanResult["failures"]) => [
     ...new Set(cases.flatMap((test) => (test.consoleLog ? [test.consoleLog] : []))),
@@ -40,7 +40,7 @@ export function reportTestOutcome(
     {
       hint:
         logs.length > 0
-          ? `read the console log${logs.length === 1 ? "" : "s"}: ${logs.map(shownPath).join(", ")} (QEMU's own messages are in qemu.log beside ${logs.length === 1 ? "it" : "each"}); boot the image by hand with \`rootstock boot ${planArg} ${result.failures[0]?.image}\``
+          ? `read the console log${logs.length === 1 ? "" : "s"}: ${logs.map(shownPath).join(", ")} (QEMU's own messages are in qemu.log beside ${logs.length === 1 ? "it" : "each"}); boot the image by hand with \`rootstock boot ${context.planWords(planArg)} ${result.failures[0]?.image}\``
           : `the run's folder holds what is known: ${shownPath(dirname(result.tests.junit))}`,
     },
   );

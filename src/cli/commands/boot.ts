@@ -83,7 +83,7 @@ export function registerBoot(program: Command, context: CliContext): void {
           ...(accel === undefined ? {} : { accel }),
         }),
       ).finally(progress.stop);
-      if (!result.ok) throw buildFailure(result.build, dir, interrupted);
+      if (!result.ok) throw buildFailure(result.build, context.planWords(dir), interrupted);
       const how =
         result.ended === "detached"
           ? "left the console; the machine was stopped"

@@ -27,7 +27,7 @@ export function registerLog(program: Command, context: CliContext): void {
           "ERR_LOG_NONE",
           `step "${step}" has no log in this store: it was never built here`,
           {
-            hint: `\`rootstock run ${dir} ${step}\` builds it`,
+            hint: `\`rootstock run ${context.planWords(dir)} ${step}\` builds it`,
           },
         );
       }

@@ -83,7 +83,7 @@ export function registerRun(program: Command, context: CliContext): void {
               hint:
                 first === undefined
                   ? `run again to carry on: committed steps are not built again`
-                  : `read the log with \`rootstock log ${dir} ${first}\`, enter its build folder with \`rootstock shell ${dir} ${first}\`; committed steps are kept, so the next run carries on`,
+                  : `read the log with \`rootstock log ${context.planWords(dir)} ${first}\`, enter its build folder with \`rootstock shell ${context.planWords(dir)} ${first}\`; committed steps are kept, so the next run carries on`,
             },
           );
         }

@@ -83,6 +83,8 @@ export function registerSources(program: Command, context: CliContext): void {
           `  ${status} ${(source.steps ?? []).join(",").padEnd(16)} ${source.file} ${context.style("dim", `${source.sha256.slice(0, 12)} ${origin}`)}`,
         );
       }
-      context.out(`sources: ${missing} missing (fetch them with \`rootstock fetch ${dir}\`)`);
+      context.out(
+        `sources: ${missing} missing (fetch them with \`rootstock fetch ${context.planWords(dir)}\`)`,
+      );
     });
 }
