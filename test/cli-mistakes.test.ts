@@ -168,5 +168,9 @@ describe("hints to copy", () => {
     assert.ok(stderr.includes(`\`rootstock log ${words} f\``), stderr);
     const log = await runCli(["--store", store, "log", dir, "f"]);
     assert.match(log.stdout, /boom/);
+    // One step is one step, in the progress lines and the report.
+    assert.match(stdout, /^run \S+: 1 step, \d+ at once$/m);
+    const runDir = /report: (.*)\/report\.html/.exec(stdout)?.[1] as string;
+    assert.match(await readFile(join(runDir, "report.md"), "utf8"), /Automation: .*: 1 step, 0 manual/);
   });
 });

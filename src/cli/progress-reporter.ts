@@ -83,7 +83,8 @@ export function createProgressReporter(context: CliContext, options: ProgressOpt
       case "run:start":
         total = event.steps.length;
         jobs = event.jobs;
-        if (!options.live) context.out(`run ${event.runId}: ${total} steps, ${jobs} at once`);
+        if (!options.live)
+          context.out(`run ${event.runId}: ${total} step${total === 1 ? "" : "s"}, ${jobs} at once`);
         break;
       case "run:schedule":
         for (const { step, estimateMs } of event.steps) estimates.set(step, estimateMs);

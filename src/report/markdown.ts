@@ -37,6 +37,10 @@ export function renderMarkdown(report: RunReport): string {
   return `${lines.join("\n").trimEnd()}\n`;
 }
 
+function counted(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? "" : "s"}`;
+}
+
 function requirements(report: RunReport): string {
   const seeds = report.context?.seeds ?? [];
   const host = report.context?.host;
@@ -62,8 +66,8 @@ function automation(report: RunReport): string {
     : failed > 0
       ? "Fully automated, but this run failed"
       : "Fully automated";
-  const parts = [`${total} steps`, "0 manual"];
-  if (images > 0) parts.push(`${images} images`);
+  const parts = [counted(total, "step"), "0 manual"];
+  if (images > 0) parts.push(counted(images, "image"));
   return `${state}: ${parts.join(", ")} (this run built ${built}, reused ${cached} from the cache${failed > 0 ? `, ${failed} failed` : ""})`;
 }
 
@@ -139,7 +143,7 @@ function buildTime(report: RunReport): string {
   const on = host ? ` on ${host.cpu}, ${host.cores} cores` : "";
   const cached = report.steps.filter((step) => step.status === "cached").length;
   const notes = [];
-  if (cached > 0) notes.push(`${cached} of ${report.steps.length} steps came from the cache`);
+  if (cached > 0) notes.push(`${cached} of ${counted(report.steps.length, "step")} came from the cache`);
   const rest = report.totalMs - report.buildMs;
   if (report.images.length + report.tests.length > 0 && rest > 0)
     notes.push(`images and boot tests took ${formatDuration(rest)} more`);
@@ -157,7 +161,7 @@ function testingProcess(report: RunReport): string[] {
   }
   if (report.fetched.length > 0) {
     lines.push(
-      `* Fetched ${report.fetched.length} sources: ${report.fetched.map((item) => `${item.file} from ${item.from}`).join(", ")}`,
+      `* Fetched ${counted(report.fetched.length, "source")}: ${report.fetched.map((item) => `${item.file} from ${item.from}`).join(", ")}`,
     );
   }
   const byStage = new Map<string, StepRecord[]>();
