@@ -1,6 +1,6 @@
 /** fetchSources against a real HTTP server on 127.0.0.1: downloads, resume, mirrors, offline, hostile servers. */
 import assert from "node:assert/strict";
-import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -110,6 +110,31 @@ describe("fetchSources", () => {
     assert.match(kept[0] as string, /wrong\.tar\.gz$/);
     assert.deepEqual(await readFile(join(store.quarantineDir, kept[0] as string)), testBytes(50_000, 8));
     assert.ok(events.some((event) => event.type === "fetch:quarantined" && event.actual === actual));
+  });
+
+  test("the same wrong file fetched again is quarantined once", async () => {
+    const source = serve("/files/again.tar.gz", { body: testBytes(10_000, 9) });
+    source.sha256 = sha256Of(testBytes(10_000, 10));
+    source.size = 10_000;
+    await errorOf(fetchSources([source], options()));
+    await errorOf(fetchSources([source], options()));
+    const kept = await readdir(new SourceStore(storeDir).quarantineDir);
+    assert.deepEqual(kept, [`${sha256Of(testBytes(10_000, 9)).slice(0, 16)}-again.tar.gz`]);
+  });
+
+  test("a right file with a wrong pinned size blames the pin, not the file", async () => {
+    // A local file: over HTTP, the announced length is checked against the pin before any byte comes.
+    const local = join(work, "sized.tar.gz");
+    await writeFile(local, testBytes(161, 11));
+    const source = { ...serve("/files/sized.tar.gz", { body: testBytes(161, 11) }), url: `file://${local}` };
+    source.size = 100;
+    const error = await errorOf(fetchSources([source], options()));
+    const message = error.errors[0]?.message ?? "";
+    assert.match(message, /the sha256 matches the pin, but the file is 161 bytes, not the pinned 100/);
+    assert.match(message, /the pin's size is wrong/);
+    const store = new SourceStore(storeDir);
+    assert.equal(await store.has(source.sha256), false);
+    assert.deepEqual(await readdir(store.quarantineDir).catch(() => []), []);
   });
 
   test("after a mirror serving the wrong file, the next candidate gives the right one", async () => {

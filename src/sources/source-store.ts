@@ -71,9 +71,22 @@ export class SourceStore {
       const { expected } = options;
       if (
         expected &&
+        digest.sha256 === expected.sha256 &&
+        expected.size !== undefined &&
+        expected.size !== digest.size
+      ) {
+        // The bytes are the pinned ones; the plan's size is what is wrong.
+        throw new RootstockError(
+          "ERR_SOURCE_SIZE_PIN",
+          `${options.origin ?? file}: the sha256 matches the pin, but the file is ${digest.size} bytes, not the pinned ${expected.size}: the pin's size is wrong`,
+          { hint: `set size = ${digest.size} in the source's entry, or remove size` },
+        );
+      }
+      if (
+        expected &&
         (digest.sha256 !== expected.sha256 || (expected.size !== undefined && expected.size !== digest.size))
       ) {
-        const kept = await this.quarantine(staged, name);
+        const kept = await this.quarantine(staged, name, digest.sha256);
         options.onQuarantine?.({ path: kept, actual: digest });
         const what = digest.sha256 !== expected.sha256 ? "sha256" : "size";
         throw new RootstockError(
@@ -94,11 +107,18 @@ export class SourceStore {
     }
   }
 
-  async quarantine(file: string, name: string): Promise<string> {
+  /** Kept once per content: fetching the same wrong file again does not pile up copies. */
+  async quarantine(file: string, name: string, sha256: string): Promise<string> {
     await mkdir(this.quarantineDir, { recursive: true });
-    const stamp = `${new Date().toISOString().replace(/[:.]/g, "-")}-${uniqueSuffix()}`;
-    const target = join(this.quarantineDir, `${stamp}-${name}`);
-    await rename(file, target);
+    const target = join(this.quarantineDir, `${sha256.slice(0, 16)}-${name}`);
+    if (
+      await stat(target).then(
+        () => true,
+        () => false,
+      )
+    )
+      await rm(file, { force: true });
+    else await rename(file, target);
     return target;
   }
 
