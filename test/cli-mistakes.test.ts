@@ -174,3 +174,13 @@ describe("hints to copy", () => {
     assert.match(await readFile(join(runDir, "report.md"), "utf8"), /Automation: .*: 1 step, 0 manual/);
   });
 });
+
+describe("doctor", () => {
+  test("counts every requirement it lists as found", async () => {
+    const { stdout } = await runCli(["doctor"]);
+    const found = stdout.split("\n").filter((line) => /^ {2}ok {2,}/.test(line)).length;
+    const summary = /doctor: all (\d+) host requirements found/.exec(stdout);
+    if (summary) assert.equal(Number(summary[1]), found, stdout);
+    else assert.match(stdout, /missing/);
+  });
+});

@@ -56,42 +56,47 @@ export async function runDoctor(options: DoctorOptions, context: CliContext): Pr
       );
     }
   }
-  await checkDebSrc(options, context);
+  const debSrc = await checkDebSrc(options, context);
   if (missing.length > 0) {
     context.out(`doctor: ${missing.length} package(s) missing. Install them with:`);
     context.out(`  ${installCommand(missing, canInstall())}`);
     return false;
   }
-  context.out(`doctor: all ${findings.length} host requirements found`);
+  // deb-src entries count when there: only Debian source providers need them, so their lack is a warning.
+  context.out(`doctor: all ${findings.length + (debSrc ? 1 : 0)} host requirements found`);
   return true;
 }
 
-/** The Debian source provider needs deb-src entries; as root with --install, derive them from the deb ones. */
-async function checkDebSrc(options: DoctorOptions, context: CliContext): Promise<void> {
-  if (!(await findOnPath("apt-get", hostPath()))) return;
+/**
+ * The Debian source provider needs deb-src entries; as root with --install, derive them from the deb ones.
+ * Says whether they are there (undefined: no apt on this host, nothing to check).
+ */
+async function checkDebSrc(options: DoctorOptions, context: CliContext): Promise<boolean | undefined> {
+  if (!(await findOnPath("apt-get", hostPath()))) return undefined;
   const what = "deb-src".padEnd(22);
   if (await hasDebSrc()) {
     if (!options.quiet)
       context.out(
         `  ${context.style("green", "ok")}       ${what} ${context.style("dim", "apt source indexes, for Debian source providers")}`,
       );
-    return;
+    return true;
   }
   if (options.install && canInstall()) {
     const { changed } = await enableDebSrc();
     if (changed.length === 0) {
       context.out("doctor: no deb entries in the apt sources to derive deb-src entries from");
-      return;
+      return false;
     }
     context.out(
       `doctor: enabled deb-src entries in ${changed.map((item) => item.file).join(", ")} for Debian source providers; running apt-get update`,
     );
     await updatePackageIndex();
-    return;
+    return true;
   }
   context.out(
     `  ${context.style("yellow", "missing")}  ${what} Debian source providers need it; \`rootstock doctor --install\` as root adds deb-src entries`,
   );
+  return false;
 }
 
 export function registerDoctor(program: Command, context: CliContext): void {
