@@ -116,7 +116,11 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
     }
     if (options.dryRun) {
       for (const disabled of graph.disabled)
-        emit({ type: "step:skipped", step: disabled.name, because: `when = "${disabled.when}" is false` });
+        emit({
+          type: "step:skipped",
+          step: disabled.name,
+          because: `when = ${JSON.stringify(disabled.when)} is false`,
+        });
       return {
         runId,
         runDir,
@@ -146,7 +150,11 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
 
     emit({ type: "run:start", runId, plan: plan.name, runDir, steps: graph.steps.map((s) => s.name), jobs });
     for (const disabled of graph.disabled)
-      emit({ type: "step:skipped", step: disabled.name, because: `when = "${disabled.when}" is false` });
+      emit({
+        type: "step:skipped",
+        step: disabled.name,
+        because: `when = ${JSON.stringify(disabled.when)} is false`,
+      });
     for (const step of cachedAtStart) {
       emit({ type: "step:cached", step: step.name, key: step.key });
       record?.cached.push(step.name);

@@ -30,7 +30,7 @@ export function imageSpecFromPlan(
           file: join(plan.displayDir, "plan.toml"),
           field: `images.${name}.contents`,
           hint: when
-            ? `the step is disabled by when = "${when}"; set the plan's variables to enable it, or remove it from contents`
+            ? `the step is disabled by when = ${JSON.stringify(when)}; set the plan's variables to enable it, or remove it from contents`
             : "build the plan first (rootstock run), or check the step's name",
         },
       );

@@ -156,3 +156,14 @@ test("topological order is stable and complete", () => {
     ["y", "z", "x"],
   );
 });
+
+test("a disabled step's predicate is quoted as TOML writes it", () => {
+  const source = 'FLAVOUR != "none"';
+  const steps = [step("kernel", { when: { source, predicate: parsePredicate(source) } })];
+  assert.throws(
+    () => resolveGraph(plan(steps, { FLAVOUR: "none" }), { targets: ["kernel"] }),
+    (error: unknown) =>
+      error instanceof RootstockErrors &&
+      (error.errors[0]?.message ?? "").includes('is disabled by when = "FLAVOUR != \\"none\\""'),
+  );
+});

@@ -135,7 +135,7 @@ export function resolveGraph(plan: Plan, options: ResolveOptions = {}): Graph {
         problems.push(
           new RootstockError(
             "ERR_PLAN_DEP_DISABLED",
-            `step "${target}" is disabled by when = "${plan.steps.get(target)?.when?.source}"`,
+            `step "${target}" is disabled by when = ${JSON.stringify(plan.steps.get(target)?.when?.source)}`,
             {
               hint: "set the plan's variables with --set NAME=VALUE to enable it",
             },
@@ -154,7 +154,7 @@ export function resolveGraph(plan: Plan, options: ResolveOptions = {}): Graph {
         problems.push(
           new RootstockError(
             "ERR_PLAN_DEP_DISABLED",
-            `step "${name}" needs "${dep}", which is disabled by when = "${when}"`,
+            `step "${name}" needs "${dep}", which is disabled by when = ${JSON.stringify(when)}`,
             {
               file: `${plan.displayDir}/${step.dir}/step.toml`,
               field: "deps",

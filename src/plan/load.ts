@@ -412,7 +412,7 @@ function loadStep(
       problems.push(
         new RootstockError(
           "ERR_PLAN_PREDICATE",
-          `cannot parse \`when = "${file.when}"\`: ${error.message} at column ${error.column}`,
+          `cannot parse \`when = ${JSON.stringify(file.when)}\`: ${error.message} at column ${error.column}`,
           {
             ...where(["when"]),
             hint: 'write a predicate such as `BUILD_KERNEL == true` or `ARCH != "i686" && !MINIMAL`',

@@ -29,7 +29,7 @@ export function narrowGraph(graph: Graph, targets: readonly string[], options: N
     if (disabled) {
       throw new RootstockError(
         "ERR_PLAN_DEP_DISABLED",
-        `step "${target}"${by} is disabled by when = "${disabled.when}"`,
+        `step "${target}"${by} is disabled by when = ${JSON.stringify(disabled.when)}`,
         {
           file: `${graph.plan.displayDir}/plan.toml`,
           hint: "set the plan's variables with --set NAME=VALUE to enable it",

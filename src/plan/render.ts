@@ -36,7 +36,7 @@ export function renderSteps(graph: Graph, options: RenderOptions = {}): string[]
     }
   });
   for (const { name, when } of graph.disabled)
-    lines.push(style("dim", `  disabled: ${name} (when = "${when}")`));
+    lines.push(style("dim", `  disabled: ${name} (when = ${JSON.stringify(when)})`));
   return lines;
 }
 

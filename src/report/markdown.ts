@@ -177,7 +177,7 @@ function testingProcess(report: RunReport): string[] {
     for (const step of steps) lines.push(`  * ${stepLine(step, infos.get(step.name))}`);
   }
   for (const { name, when } of context?.disabled ?? [])
-    lines.push(`* Skipped ${name}: \`when = "${when}"\` is false`);
+    lines.push(`* Skipped ${name}: \`when = ${JSON.stringify(when)}\` is false`);
   for (const image of report.images) {
     lines.push(
       `* Image ${image.name}${image.kind ? ` (${image.kind})` : ""}: ${image.cached ? "from the cache" : `made in ${formatDuration(image.ms)}`}${image.bytes ? `, ${formatBytes(image.bytes)}` : ""}`,
