@@ -3,12 +3,13 @@
  * says what was expected and how to go on, with no stack trace.
  */
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { shellWord } from "../src/cli/context.ts";
 import { storeRefusal } from "../src/cli/render-error.ts";
+import { listRuns } from "../src/report/list-runs.ts";
 import { runCli, STACK_LINE } from "./helpers/cli.ts";
 
 let work: string;
@@ -182,5 +183,29 @@ describe("doctor", () => {
     const summary = /doctor: all (\d+) host requirements found/.exec(stdout);
     if (summary) assert.equal(Number(summary[1]), found, stdout);
     else assert.match(stdout, /missing/);
+  });
+});
+
+describe("a killed run", () => {
+  test("lasts, in `rootstock runs`, until the last line its steps logged, not its last event", async () => {
+    const storeDir = join(work, "killed-store");
+    const runId = "20261129-120000-000-abcdef";
+    const runDir = join(storeDir, "runs", runId);
+    await mkdir(join(runDir, "logs"), { recursive: true });
+    const started = Date.parse("2026-11-29T12:00:00Z");
+    const events = [
+      { type: "run:start", runId, plan: "p", runDir, steps: ["big"], jobs: 1, time: started },
+      { type: "step:start", step: "big", key: "k", attempt: 1, worker: 0, log: "l", time: started + 10 },
+    ];
+    await writeFile(
+      join(runDir, "journal.jsonl"),
+      events.map((event) => `${JSON.stringify(event)}\n`).join(""),
+    );
+    await utimes(join(runDir, "journal.jsonl"), new Date(started + 10), new Date(started + 10));
+    await writeFile(join(runDir, "logs", "big.log"), "working…\n");
+    await utimes(join(runDir, "logs", "big.log"), new Date(started + 2500), new Date(started + 2500));
+    const [run] = await listRuns(storeDir);
+    assert.equal(run?.result, "unfinished");
+    assert.equal(run?.totalMs, 2500);
   });
 });

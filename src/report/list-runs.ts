@@ -3,7 +3,7 @@ import { runIsLiveById, runsDir } from "../store/run-record.ts";
 import { readJournal } from "./journal-file.ts";
 import { reportFromEvents } from "./model.ts";
 
-const { readdir } = process.getBuiltinModule("node:fs/promises");
+const { readdir, stat } = process.getBuiltinModule("node:fs/promises");
 const { join } = process.getBuiltinModule("node:path");
 
 export interface RunSummary {
@@ -34,6 +34,7 @@ export async function listRuns(storeDir: string): Promise<RunSummary[]> {
     }
     if (!events || events.length === 0) continue;
     const report = reportFromEvents(events);
+    const live = report.unfinished && (await runIsLiveById(storeDir, name));
     summaries.push({
       runId: report.runId === "unknown" ? name : report.runId,
       runDir,
@@ -43,18 +44,33 @@ export async function listRuns(storeDir: string): Promise<RunSummary[]> {
         (events.find((event) => event.type === "run:start") as { plan?: string } | undefined)?.plan ??
         "?",
       command: report.context?.command ?? "run",
-      result: report.unfinished
-        ? (await runIsLiveById(storeDir, name))
-          ? "running"
-          : "unfinished"
-        : report.ok
-          ? "passed"
-          : "failed",
-      totalMs: report.totalMs,
+      result: live ? "running" : report.unfinished ? "unfinished" : report.ok ? "passed" : "failed",
+      totalMs:
+        report.unfinished && !live
+          ? Math.max(report.totalMs, (await lastSignOfLife(runDir)) - report.started)
+          : report.totalMs,
       built: report.steps.filter((step) => step.status === "built").length,
       cached: report.steps.filter((step) => step.status === "cached").length,
       tests: report.tests.length,
     });
   }
   return summaries.sort((a, b) => b.started - a.started);
+}
+
+/**
+ * When a killed run last did something: its journal holds only events, and a step can work for hours
+ * between two of them, writing only its log.
+ */
+async function lastSignOfLife(runDir: string): Promise<number> {
+  const logs = await readdir(join(runDir, "logs")).catch(() => [] as string[]);
+  const files = [join(runDir, "journal.jsonl"), ...logs.map((log) => join(runDir, "logs", log))];
+  const times = await Promise.all(
+    files.map((file) =>
+      stat(file).then(
+        (info) => info.mtimeMs,
+        () => 0,
+      ),
+    ),
+  );
+  return Math.max(0, ...times);
 }

@@ -211,6 +211,8 @@ function stepLine(step: StepRecord, info: RunContext["steps"][number] | undefine
       return `${name}: from the cache (key ${step.key?.slice(0, 16) ?? "?"})`;
     case "failed":
       return `${name}: FAILED after ${formatDuration(step.ms)}${attempts}: ${step.reason ?? "unknown reason"}`;
+    case "unfinished":
+      return `${name}: started (${where}${patches}${attempts}), not finished when the run ended`;
     default:
       return `${name}: not run`;
   }

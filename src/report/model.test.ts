@@ -58,6 +58,10 @@ test("a journal cut short by a kill says the run did not finish", () => {
   assert.equal(report.unfinished, true);
   assert.equal(report.ok, false);
   assert.match(renderMarkdown(report), /Result: did not finish/);
+  // Steps that had started when the run was killed are told apart from steps that never ran.
+  assert.equal(report.steps.find((step) => step.name === "kernel")?.status, "unfinished");
+  assert.equal(report.steps.find((step) => step.name === "shell")?.status, "not-run");
+  assert.match(renderMarkdown(report), /\* kernel[^:]*: started \(.*\), not finished when the run ended/);
 });
 
 test("the same journal gives the same report", () => {

@@ -4,7 +4,8 @@
  */
 import type { RunContext, TimedEvent } from "../events.ts";
 
-export type StepStatus = "built" | "cached" | "failed" | "not-run";
+/** `unfinished`: started, and the run ended (killed) before the step did. */
+export type StepStatus = "built" | "cached" | "failed" | "unfinished" | "not-run";
 
 export interface StepRecord {
   name: string;
@@ -209,6 +210,9 @@ export function reportFromEvents(events: readonly TimedEvent[]): RunReport {
   }
 
   const stepList = [...steps.values()];
+  if (end === undefined)
+    for (const step of stepList)
+      if (step.status === "not-run" && step.start !== undefined) step.status = "unfinished";
   const last = events[events.length - 1]?.time ?? started;
   const ended = end?.time;
   const ok = end?.type === "run:done" ? end.ok && tests.every((test) => test.ok) : false;
