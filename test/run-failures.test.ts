@@ -172,7 +172,7 @@ test("the command line reports a failure with its log tail and how to enter the 
   const result = await rootstock(["--store", bench.storeDir, "run", planDir, "-k", "-j", "1"]);
   assert.equal(result.code, 1);
   assert.match(result.stdout, /✗ bad failed: exited with status 1/);
-  assert.match(result.stdout, new RegExp(`shell: rootstock shell ${planDir} bad`));
+  assert.match(result.stdout, new RegExp(`shell: rootstock shell --store ${bench.storeDir} ${planDir} bad`));
   assert.match(result.stdout, /- after-bad skipped: depends on bad, which failed/);
   assert.match(result.stderr, /error: 1 step failed: bad \[ERR_RUN_FAILED\]/);
   assert.match(result.stderr, /rootstock shell/);

@@ -88,15 +88,23 @@ export async function findFailedBuild(
 export async function openShell(target: ShellTarget, options: ShellOptions = {}): Promise<number> {
   const { spec, definitions } = target.saved;
   for (const bind of spec.binds) {
-    if (!(await stat(bind.from).catch(() => undefined))) {
+    if (await stat(bind.from).catch(() => undefined)) continue;
+    if (bind.from.startsWith(`${target.workDir}/`)) {
       throw new RootstockError(
         "ERR_SHELL_NO_BUILD",
-        `${bind.from}, mounted at ${bind.to} in the failed build, is gone`,
+        `the failed build's own folder ${bind.from}, mounted at ${bind.to}, is missing`,
         {
-          hint: "a dependency's entry was removed by gc; run the step again to rebuild what it needs",
+          hint: `something removed it after the step failed; run the step again (\`rootstock run PLAN ${target.saved.step}\`) to get a whole build folder to enter`,
         },
       );
     }
+    throw new RootstockError(
+      "ERR_SHELL_NO_BUILD",
+      `${bind.from}, mounted at ${bind.to} in the failed build, is gone`,
+      {
+        hint: "a dependency's entry was removed by gc; run the step again to rebuild what it needs",
+      },
+    );
   }
   const command =
     options.command === undefined

@@ -8,6 +8,7 @@ import type { Emit } from "../events.ts";
 import type { Graph, ResolvedStep } from "../plan/graph.ts";
 import { SourceStore } from "../sources/source-store.ts";
 import { type OutputStore, outputPath } from "../store/output-store.ts";
+import { removeTree } from "../store/remove-tree.ts";
 import { runIsLiveById } from "../store/run-record.ts";
 import { type StepHistory, updateStepHistory } from "../store/step-history.ts";
 import { formatDuration, monotonicMs } from "../units.ts";
@@ -15,7 +16,8 @@ import { type HeldSandbox, holdSandbox, runSandboxed } from "./run-sandboxed.ts"
 import { HANDED_FOLDER } from "./sandbox.ts";
 import { prepareWorkspace, type Workspace } from "./workspace.ts";
 
-const { closeSync, fstatSync, openSync, statSync, writeSync } = process.getBuiltinModule("node:fs");
+const { closeSync, fstatSync, mkdirSync, openSync, statSync, writeSync } =
+  process.getBuiltinModule("node:fs");
 const { open, rm, rmdir } = process.getBuiltinModule("node:fs/promises");
 const { join } = process.getBuiltinModule("node:path");
 
@@ -72,6 +74,9 @@ export class StepBuilder {
     this.#graph = graph;
     this.#context = context;
     this.#sources = new SourceStore(context.storeDir);
+    // Closed to other users: a root composed of dependency outputs holds hard links to their files,
+    // setuid ones too, and the store entry that holds such a file is closed the same way.
+    mkdirSync(join(context.storeDir, "work", context.runId), { recursive: true, mode: 0o700 });
   }
 
   /**
@@ -170,7 +175,8 @@ export class StepBuilder {
         await workspace.catch(() => {});
         await held?.sandbox.discard();
         closeSync(logFd);
-        await rm(this.#workDir(name), { recursive: true, force: true });
+        // What cannot go is left to gc, which reports it.
+        await removeTree(this.#workDir(name)).catch(() => {});
         await rm(this.#logPath(name), { force: true });
       }),
     );
@@ -184,7 +190,11 @@ export class StepBuilder {
     const logPath = this.#logPath(step.name);
     const workDir = this.#workDir(step.name);
     const previous = this.#context.histories.get(step.name);
-    await this.#removeStaleWork(previous);
+    // A kept folder that cannot go fails the first attempt, which says so, instead of the step unseen.
+    const stale = await this.#removeStaleWork(previous).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
     const ahead = this.#ahead.get(step.name);
     this.#ahead.delete(step.name);
     if (ahead) {
@@ -212,6 +222,12 @@ export class StepBuilder {
         });
         let retryable = true;
         try {
+          if (attempt === 1 && stale !== undefined) {
+            await ahead?.held?.sandbox.discard();
+            throw stale;
+          }
+          // The attempt before may have left folders its owner cannot open (chmod 000).
+          if (attempt > 1) await removeTree(workDir);
           const workspace = await (attempt === 1 && ahead ? ahead.workspace : this.#prepare(step, logFd));
           const held = attempt === 1 && ahead ? await this.#releasable(ahead) : undefined;
           const limits = {
@@ -267,7 +283,8 @@ export class StepBuilder {
               ),
             );
             // Off the critical path: the next step need not wait for this folder to go.
-            this.cleanups.push(rm(workDir, { recursive: true, force: true }).catch(() => {}));
+            // What cannot go is left to gc, which reports it.
+            this.cleanups.push(removeTree(workDir).catch(() => {}));
             return true;
           }
           reason = run.timedOut
@@ -341,11 +358,14 @@ export class StepBuilder {
     return join(this.#context.storeDir, "work", this.#context.runId, name);
   }
 
-  /** The kept work folder of this step's previous failure goes, unless its run is still alive. */
+  /**
+   * The kept work folder of this step's previous failure goes, unless its run is still alive; a folder
+   * that cannot go throws ERR_STORE_REMOVE_FAILED.
+   */
   async #removeStaleWork(previous: StepHistory | undefined): Promise<void> {
     if (!previous?.workDir || previous.runId === this.#context.runId) return;
     if (await runIsLiveById(this.#context.storeDir, previous.runId)) return;
-    await rm(previous.workDir, { recursive: true, force: true });
+    await removeTree(previous.workDir);
     await rmdir(join(this.#context.storeDir, "work", previous.runId)).catch(() => {});
   }
 }

@@ -9,16 +9,17 @@
  * entry. gc takes each doomed entry out in one rename, then checks the live runs again and puts back
  * any entry one of them registered meanwhile, so it never removes an entry that a running build holds.
  */
-import { RootstockError } from "../errors.ts";
+import { describeCause, isRootstockError, RootstockError } from "../errors.ts";
 import type { Emit } from "../events.ts";
 import { ImageStore } from "../image/image-store.ts";
 import { BundleStore } from "../netboot/bundle-store.ts";
 import { monotonicMs } from "../units.ts";
 import { OutputStore } from "./output-store.ts";
+import { removeTree } from "./remove-tree.ts";
 import { listRuns, readRunRecord, runIsLive, runIsLiveById, runsDir } from "./run-record.ts";
 import { StoreLocks } from "./store-locks.ts";
 
-const { lstat, readdir, rm } = process.getBuiltinModule("node:fs/promises");
+const { lstat, readdir } = process.getBuiltinModule("node:fs/promises");
 const { join, relative } = process.getBuiltinModule("node:path");
 
 export interface GcOptions {
@@ -42,8 +43,17 @@ export interface GcRemoval {
   reason: string;
 }
 
+/** Something gc should have removed and could not; the rest went on. */
+export interface GcFailure {
+  what: GcRemoval["what"];
+  name: string;
+  /** Names the folder (where it is now) and says what to do. */
+  error: RootstockError;
+}
+
 export interface GcResult {
   removed: GcRemoval[];
+  failed: GcFailure[];
   /** Entries kept. */
   kept: number;
   bytes: number;
@@ -85,9 +95,23 @@ export async function collectGarbage(storeDir: string, options: GcOptions = {}):
     );
 
     const removed: GcRemoval[] = [];
+    const failed: GcFailure[] = [];
     const note = (removal: GcRemoval) => {
       removed.push(removal);
       emit({ type: "gc:remove", ...removal, dryRun });
+    };
+    /** Removes a folder and notes it; one that cannot go is listed as failed, and gc goes on. */
+    const remove = async (removal: Omit<GcRemoval, "bytes">, path: string) => {
+      const bytes = await treeBytes(path);
+      if (!dryRun) {
+        const error = await removeTree(path).catch((caught: unknown) => caught);
+        if (error !== undefined) {
+          failed.push({ what: removal.what, name: removal.name, error: asRootstockError(error, path) });
+          return false;
+        }
+      }
+      note({ ...removal, bytes });
+      return true;
     };
 
     // Entries: out in one rename each, then back if a live run claimed them meanwhile.
@@ -124,7 +148,10 @@ export async function collectGarbage(storeDir: string, options: GcOptions = {}):
       for (const key of doomed) {
         options.signal?.throwIfAborted();
         if (dryRun) continue;
-        const path = await kind.evict(key);
+        const path = await kind.evict(key).catch((error: unknown) => {
+          failed.push({ what: kind.what, name: key, error: asRootstockError(error, key) });
+          return undefined;
+        });
         if (path) evicted.set(key, path);
       }
       const claimed = new Set((await liveRuns()).flatMap((run) => Object.values(run.keys)));
@@ -134,16 +161,12 @@ export async function collectGarbage(storeDir: string, options: GcOptions = {}):
           if (path) await kind.restore(key, path);
           continue;
         }
-        const bytes = dryRun ? await kind.bytes(key) : path ? await treeBytes(path) : 0;
-        if (path) await rm(path, { recursive: true, force: true });
-        if (dryRun || path) {
+        const reason = `not used by the last ${keepRuns} runs nor within ${keepDays} days`;
+        if (dryRun) {
           removedEntries++;
-          note({
-            what: kind.what,
-            name: key,
-            bytes,
-            reason: `not used by the last ${keepRuns} runs nor within ${keepDays} days`,
-          });
+          note({ what: kind.what, name: key, bytes: await kind.bytes(key), reason });
+        } else if (path && (await remove({ what: kind.what, name: key, reason }, path))) {
+          removedEntries++;
         }
       }
     }
@@ -157,47 +180,37 @@ export async function collectGarbage(storeDir: string, options: GcOptions = {}):
       // one whose folder is new but has no run.json yet is between its mkdir and writing the record.
       const record = await readRunRecord(path);
       if (record ? runIsLive(record) : await isNew(path)) continue;
-      note({ what: "run", name, bytes: await treeBytes(path), reason: "an older run" });
-      if (!dryRun) await rm(path, { recursive: true, force: true });
+      await remove({ what: "run", name, reason: "an older run" }, path);
     }
     const workDir = join(storeDir, "work");
     for (const name of await readdir(workDir).catch(() => [] as string[])) {
       if (live.has(name) || recent.has(name) || (await runIsLiveById(storeDir, name))) continue;
       const path = join(workDir, name);
-      note({ what: "work", name, bytes: await treeBytes(path), reason: "build folders of an older run" });
-      if (!dryRun) await rm(path, { recursive: true, force: true });
+      await remove({ what: "work", name, reason: "build folders of an older run" }, path);
     }
     for (const name of await readdir(outputs.tmpDir).catch(() => [] as string[])) {
       const owner = name.split(".")[0] as string;
       // Evicted entries left by a killed gc are garbage: this gc holds the gc lock, so none is in flight.
       if (owner !== "evicted" && (live.has(owner) || (await runIsLiveById(storeDir, owner)))) continue;
       const path = join(outputs.tmpDir, name);
-      note({ what: "tmp", name, bytes: await treeBytes(path), reason: "left by a killed process" });
-      if (!dryRun) await rm(path, { recursive: true, force: true });
+      await remove({ what: "tmp", name, reason: "left by a killed process" }, path);
     }
     for (const name of await readdir(images.tmpDir).catch(() => [] as string[])) {
       // An image is built under the lock image:KEY, in a folder named KEY.RANDOM.
       const key = name.split(".")[0] as string;
       if (key !== "evicted" && (await locks.probe(`image:${key}`))) continue;
       const path = join(images.tmpDir, name);
-      note({
-        what: "tmp",
-        name: `images/${name}`,
-        bytes: await treeBytes(path),
-        reason: "left by a killed process",
-      });
-      if (!dryRun) await rm(path, { recursive: true, force: true });
+      await remove({ what: "tmp", name: `images/${name}`, reason: "left by a killed process" }, path);
     }
     for (const path of await bundles.leftovers()) {
       const name = relative(storeDir, path);
-      note({ what: "tmp", name, bytes: await treeBytes(path), reason: "left by a killed process" });
-      if (!dryRun) await rm(path, { recursive: true, force: true });
+      await remove({ what: "tmp", name, reason: "left by a killed process" }, path);
     }
 
     const bytes = removed.reduce((sum, removal) => sum + removal.bytes, 0);
     const kept = entries - removedEntries;
     emit({ type: "gc:done", removed: removed.length, kept, bytes, dryRun, ms: monotonicMs() - started });
-    return { removed, kept, bytes };
+    return { removed, failed, kept, bytes };
   } finally {
     await gcLock.release();
   }
@@ -228,4 +241,17 @@ async function treeBytes(path: string): Promise<number> {
 async function isNew(path: string): Promise<boolean> {
   const info = await lstat(path).catch(() => undefined);
   return info === undefined || Date.now() - info.mtimeMs < REGISTERING_MS;
+}
+
+/** removeTree's errors are RootstockErrors already; a failed rename (an entry taken out) is not. */
+function asRootstockError(error: unknown, what: string): RootstockError {
+  if (isRootstockError(error)) return error;
+  return new RootstockError(
+    "ERR_STORE_REMOVE_FAILED",
+    `cannot take ${what} out of the store: ${describeCause(error)}`,
+    {
+      hint: "the store must be a folder you can write; run gc as the user who owns it",
+      cause: error,
+    },
+  );
 }

@@ -11,7 +11,7 @@ import { canonicalJson, createSha256, type Digest } from "../digest.ts";
 import { RootstockError } from "../errors.ts";
 import { monotonicMs } from "../units.ts";
 
-const { closeSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync } =
+const { chmodSync, closeSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync } =
   process.getBuiltinModule("node:fs");
 
 export type EntryKind = "file" | "dir" | "symlink" | "char" | "block" | "fifo" | "socket";
@@ -49,6 +49,13 @@ export interface Manifest {
 
 export interface ManifestOptions {
   signal?: AbortSignal;
+  /**
+   * The tree is the caller's to change (a commit's, default false): what its owner may not read (a step
+   * may leave a folder or file mode 000, as /etc/shadow is on some systems) gets owner read permission,
+   * and folders search permission, so that it can be hashed and later copied. The manifest keeps the
+   * modes as they were.
+   */
+  grantOwnerAccess?: boolean;
 }
 
 const SMALL_FILE = 1 << 20;
@@ -67,6 +74,13 @@ interface Node {
  */
 export async function computeManifest(dir: string, options: ManifestOptions = {}): Promise<Manifest> {
   const rootInfo = lstatSync(dir);
+  const uid = process.getuid?.();
+  const grant = (absolute: string, info: Stats, bits: number) => {
+    // Root reads whatever the modes say; a file of another owner is left as it is, and reading it fails.
+    if (!options.grantOwnerAccess || uid === 0 || info.uid !== uid || (info.mode & bits) === bits) return;
+    chmodSync(absolute, (info.mode & 0o7777) | bits);
+  };
+  grant(dir, rootInfo, 0o500);
   const entries: ManifestEntry[] = [];
   const seenInodes = new Map<string, string>();
   let lastYield = monotonicMs();
@@ -83,7 +97,16 @@ export async function computeManifest(dir: string, options: ManifestOptions = {}
     const nodes: Node[] = [];
     for (const name of names) {
       const path = relativeDir === "" ? name : `${relativeDir}/${name}`;
-      if (name.includes("\uFFFD") || name.includes("\n")) {
+      if (name.includes("\n")) {
+        throw new RootstockError(
+          "ERR_STORE_BAD_NAME",
+          `output file name ${JSON.stringify(path)} holds a line break, which the store refuses`,
+          {
+            hint: "rename the file in the step's install phase: the image tools (mke2fs, mksquashfs) take lists of one name a line, so such a file could never be put in an image",
+          },
+        );
+      }
+      if (name.includes("\uFFFD")) {
         throw new RootstockError(
           "ERR_STORE_BAD_NAME",
           `output file name ${JSON.stringify(path)} is not valid UTF-8 text`,
@@ -104,6 +127,7 @@ export async function computeManifest(dir: string, options: ManifestOptions = {}
       entries.push(entry);
       const node: Node = { entry };
       if (entry.kind === "dir") {
+        grant(absolute, info, 0o500);
         node.children = await walk(path);
       } else if (entry.kind === "symlink") {
         entry.target = readlinkSync(absolute);
@@ -119,6 +143,7 @@ export async function computeManifest(dir: string, options: ManifestOptions = {}
       if (entry.kind === "file") {
         entry.size = info.size;
         if (entry.link === undefined) {
+          grant(absolute, info, 0o400);
           entry.sha256 = hashFile(absolute, info.size);
           await maybeYield();
         }

@@ -9,7 +9,8 @@ import { describeCause, isRootstockError, RootstockError } from "../errors.ts";
 import { uniqueSuffix } from "../unique.ts";
 import type { Manifest } from "./manifest.ts";
 
-const { existsSync, mkdirSync, renameSync, writeFileSync } = process.getBuiltinModule("node:fs");
+const { chmodSync, existsSync, lstatSync, mkdirSync, renameSync, writeFileSync } =
+  process.getBuiltinModule("node:fs");
 // Taken when first needed: a no-op run needs none of it, and loading it costs 2 ms.
 const fsp = () => process.getBuiltinModule("node:fs/promises");
 // Loaded by commits, gc and eviction only: a no-op run does none of them.
@@ -109,7 +110,8 @@ export class OutputStore {
 
   /**
    * Moves `outDir` (which must be on the store's filesystem, and which no process may still write to)
-   * into the store as the entry `key`.
+   * into the store as the entry `key`. If the commit fails, the tree is moved back to `outDir`, where
+   * `rootstock shell` mounts it again.
    */
   async commit(
     outDir: string,
@@ -120,10 +122,13 @@ export class OutputStore {
     mkdirSync(this.tmpDir, { recursive: true });
     mkdirSync(this.outputsDir, { recursive: true });
     const staging = join(this.tmpDir, `${meta.runId}.${meta.key.slice(0, 16)}.${uniqueSuffix()}`);
+    const staged = join(staging, "out");
     mkdirSync(staging);
+    let moved = false;
     try {
       try {
-        renameSync(outDir, join(staging, "out"));
+        moveFolder(outDir, staged);
+        moved = true;
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== "EXDEV") throw error;
         throw new RootstockError("ERR_STORE_CROSS_DEVICE", `${outDir} is not on the store's filesystem`, {
@@ -133,21 +138,20 @@ export class OutputStore {
       }
       // Imported here: only a run that builds commits, and a no-op run is mostly start-up.
       const { computeManifest } = await import("./manifest.ts");
-      const manifest = await computeManifest(join(staging, "out"), options).catch((error: unknown) => {
-        if (isRootstockError(error) || options.signal?.aborted) throw error;
-        const path = String((error as NodeJS.ErrnoException).path ?? "").replace(
-          `${join(staging, "out")}/`,
-          "",
-        );
-        throw new RootstockError(
-          "ERR_STORE_UNREADABLE_OUTPUT",
-          `step "${meta.step}" left ${path || "a file"} in its output, which rootstock cannot read (${(error as NodeJS.ErrnoException).code ?? describeCause(error)})`,
-          {
-            hint: "give the file read permission in the install phase (chmod u+r), or leave it out",
-            cause: error,
-          },
-        );
-      });
+      const manifest = await computeManifest(staged, { ...options, grantOwnerAccess: true }).catch(
+        (error: unknown) => {
+          if (isRootstockError(error) || options.signal?.aborted) throw error;
+          const path = String((error as NodeJS.ErrnoException).path ?? "").replace(`${staged}/`, "");
+          throw new RootstockError(
+            "ERR_STORE_UNREADABLE_OUTPUT",
+            `step "${meta.step}" left ${path || "a file"} in its output, which rootstock cannot read (${(error as NodeJS.ErrnoException).code ?? describeCause(error)})`,
+            {
+              hint: "give the file read permission in the install phase (chmod u+r), or leave it out",
+              cause: error,
+            },
+          );
+        },
+      );
       const record: EntryRecord = {
         ...meta,
         created: new Date().toISOString(),
@@ -157,6 +161,11 @@ export class OutputStore {
       };
       writeFileSync(join(staging, "manifest.json"), JSON.stringify(manifest));
       writeFileSync(join(staging, "entry.json"), `${JSON.stringify(record, null, 2)}\n`);
+      // Setuid and setgid bits stay (a root filesystem needs them), but such a file must be no one
+      // else's way in: another user could run a setuid-root program a plan made.
+      if (manifest.entries.some((entry) => entry.kind === "file" && (entry.mode & 0o6000) !== 0)) {
+        chmodSync(staging, 0o700);
+      }
       options.signal?.throwIfAborted();
       try {
         renameSync(staging, this.entryDir(meta.key));
@@ -166,8 +175,18 @@ export class OutputStore {
         return { path: this.outputPath(meta.key), record: existing ?? record, existed: true };
       }
       return { path: this.outputPath(meta.key), record, existed: false };
+    } catch (error) {
+      if (moved) {
+        try {
+          moveFolder(staged, outDir);
+        } catch {
+          // Removed with the staging folder below: the failure to report is the commit's.
+        }
+      }
+      throw error;
     } finally {
-      if (existsSync(staging)) await fsp().rm(staging, { recursive: true, force: true });
+      // What cannot go is left to gc, which reports it; the outcome to report is the commit's.
+      if (existsSync(staging)) await (await import("./remove-tree.ts")).removeTree(staging).catch(() => {});
     }
   }
 
@@ -182,5 +201,25 @@ export class OutputStore {
   /** Undoes `evict`, unless the key was committed again meanwhile. */
   async restore(key: string, evicted: string): Promise<void> {
     await (await entryRename()).renameIntoPlace(evicted, this.entryDir(key));
+  }
+}
+
+/**
+ * Renames a folder. Moving a folder to another parent rewrites its `..`, which needs write permission on
+ * it: a step may have taken that away from its output folder, so its owner gets it for the move.
+ */
+function moveFolder(from: string, to: string): void {
+  try {
+    renameSync(from, to);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EACCES") throw error;
+    const { mode } = lstatSync(from);
+    if ((mode & 0o200) !== 0) throw error;
+    chmodSync(from, (mode & 0o7777) | 0o200);
+    try {
+      renameSync(from, to);
+    } finally {
+      chmodSync(existsSync(to) ? to : from, mode & 0o7777);
+    }
   }
 }

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { RootstockError } from "../../errors.ts";
+import { RootstockError, RootstockErrors } from "../../errors.ts";
 import { collectGarbage, GC_DEFAULTS } from "../../store/collect-garbage.ts";
 import { formatBytes } from "../../units.ts";
 import type { CliContext } from "../context.ts";
@@ -12,16 +12,20 @@ export function registerGc(program: Command, context: CliContext): void {
     .option("--keep-runs <n>", `keep what the last N runs used (default ${GC_DEFAULTS.keepRuns})`)
     .option("--keep-days <d>", `keep what runs of the last D days used (default ${GC_DEFAULTS.keepDays})`)
     .action(async (flags: { dryRun?: boolean; keepRuns?: string; keepDays?: string }) => {
-      const number = (flag: string, value: string | undefined) => {
+      const number = (flag: string, value: string | undefined, whole: boolean) => {
         if (value === undefined) return undefined;
         const parsed = Number(value);
-        if (!(Number.isFinite(parsed) && parsed >= 0)) {
-          throw new RootstockError("ERR_CLI_BAD_NUMBER", `${flag} ${value}: expected a number of 0 or more`);
+        if (!(Number.isFinite(parsed) && parsed >= 0 && (!whole || Number.isInteger(parsed)))) {
+          throw new RootstockError(
+            "ERR_CLI_BAD_NUMBER",
+            `${flag} ${JSON.stringify(value)}: expected ${whole ? "a whole number" : "a number"} of 0 or more`,
+            { hint: whole ? `for example ${flag} 5` : `for example ${flag} 7, or ${flag} 0.5 for 12 hours` },
+          );
         }
         return parsed;
       };
-      const keepRuns = number("--keep-runs", flags.keepRuns);
-      const keepDays = number("--keep-days", flags.keepDays);
+      const keepRuns = number("--keep-runs", flags.keepRuns, true);
+      const keepDays = number("--keep-days", flags.keepDays, false);
       const result = await collectGarbage(context.storeDir, {
         dryRun: flags.dryRun ?? false,
         ...(keepRuns === undefined ? {} : { keepRuns }),
@@ -34,7 +38,16 @@ export function registerGc(program: Command, context: CliContext): void {
         );
       }
       context.out(
-        `gc: ${verb} ${result.removed.length} item${result.removed.length === 1 ? "" : "s"}, ${formatBytes(result.bytes)}; ${result.kept} entries kept`,
+        `gc: ${verb} ${result.removed.length} item${result.removed.length === 1 ? "" : "s"}, ${formatBytes(result.bytes)}; ${result.kept} ${result.kept === 1 ? "entry" : "entries"} kept`,
       );
+      const { failed } = result;
+      if (failed.length > 0) {
+        throw new RootstockErrors(
+          "ERR_GC_INCOMPLETE",
+          `gc could not remove ${failed.length} item${failed.length === 1 ? "" : "s"}: ${failed.map((failure) => `${failure.what} ${failure.name}`).join(", ")}`,
+          failed.map((failure) => failure.error),
+          { hint: "everything else was removed; once these are dealt with, run gc again" },
+        );
+      }
     });
 }

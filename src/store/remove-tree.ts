@@ -1,0 +1,44 @@
+/**
+ * Removes a tree rootstock made (a work folder, a staged or evicted entry), whatever modes a build left
+ * in it: a step may `chmod 000` folders of its own, which only their owner may then open again.
+ */
+import { describeCause, RootstockError } from "../errors.ts";
+
+const { join } = process.getBuiltinModule("node:path");
+// Taken when first needed, as in output-store.ts: loading it costs a no-op run 2 ms.
+const fsp = () => process.getBuiltinModule("node:fs/promises");
+
+export async function removeTree(path: string): Promise<void> {
+  const { rm } = fsp();
+  try {
+    await rm(path, { recursive: true, force: true });
+    return;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== "EACCES" && code !== "EPERM") throw cannotRemove(path, error);
+  }
+  await openFolders(path);
+  try {
+    await rm(path, { recursive: true, force: true });
+  } catch (error) {
+    throw cannotRemove(path, error);
+  }
+}
+
+/** Gives the owner full permission on every folder of a tree, so that its entries can be removed. */
+async function openFolders(dir: string): Promise<void> {
+  const { chmod, lstat, readdir } = fsp();
+  const info = await lstat(dir).catch(() => undefined);
+  if (!info?.isDirectory()) return;
+  // Another user's folder stays shut: removing it then fails, and says where.
+  if ((info.mode & 0o700) !== 0o700) await chmod(dir, (info.mode & 0o7777) | 0o700).catch(() => {});
+  const children = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  for (const child of children) if (child.isDirectory()) await openFolders(join(dir, child.name));
+}
+
+function cannotRemove(path: string, error: unknown): RootstockError {
+  return new RootstockError("ERR_STORE_REMOVE_FAILED", `cannot remove ${path}: ${describeCause(error)}`, {
+    hint: "rootstock gave its owner full permission on every folder in it and still could not: it may hold files of another user, or a mount point; remove it by hand (as root if need be)",
+    cause: error,
+  });
+}

@@ -1,0 +1,220 @@
+/**
+ * What a build may leave behind: folders shut with chmod 000 (in its build folder or its output),
+ * unreadable files, names the store refuses, setuid programs. None of it may block a later run or gc,
+ * leave anything in the store's tmp/, or open the store to other users.
+ */
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { chown, mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { runPlan } from "../src/build/run-plan.ts";
+import type { RootstockEvent } from "../src/events.ts";
+import type { Manifest } from "../src/store/manifest.ts";
+import { historyFile, type StepHistory } from "../src/store/step-history.ts";
+import { STACK_LINE } from "./helpers/cli.ts";
+import { resolve, type Workbench, workbench, writePlan } from "./helpers/fixture-plan.ts";
+import { rootstock } from "./helpers/rootstock-process.ts";
+
+let bench: Workbench;
+before(async () => {
+  bench = await workbench();
+});
+after(() => bench.remove());
+
+const NOBODY = 65534;
+const isRoot = process.getuid?.() === 0;
+const setpriv = ["/usr/bin/setpriv", "/bin/setpriv"].find((path) => existsSync(path));
+const asNobody = !isRoot
+  ? "needs root to switch to the nobody user"
+  : !setpriv
+    ? "setpriv (util-linux) is missing, so rootstock cannot be run as another user"
+    : false;
+
+/** A store the nobody user owns, and rootstock run as that user on it. */
+async function nobodysStore(name: string) {
+  const dir = join(bench.dir, name);
+  const storeDir = join(dir, "store");
+  await mkdir(storeDir, { recursive: true });
+  await chown(dir, NOBODY, NOBODY);
+  await chown(storeDir, NOBODY, NOBODY);
+  const run = (args: string[]) =>
+    rootstock(["--store", storeDir, ...args], {
+      command: [
+        setpriv as string,
+        `--reuid=${NOBODY}`,
+        `--regid=${NOBODY}`,
+        "--clear-groups",
+        process.execPath,
+      ],
+      env: { HOME: dir },
+    });
+  return { dir, storeDir, run };
+}
+
+/** A step that shuts folders of its build folder and its output, then fails: its folder is kept. */
+async function shutPlan(dir: string): Promise<string> {
+  return writePlan(join(dir, "plan"), {
+    name: "shut",
+    steps: {
+      shut: {
+        script:
+          'do_compile() { mkdir -p sub/deeper; echo x > sub/deeper/f; chmod 000 sub/deeper sub; chmod 000 /build; chmod 000 "$OUT"; false; }\n',
+      },
+    },
+  });
+}
+
+const lastBuild = async (storeDir: string) =>
+  JSON.parse(await readFile(historyFile(storeDir, "shut", "shut"), "utf8")) as StepHistory;
+
+test("a build folder shut with chmod 000 does not block the step's next run, and gc removes it", {
+  skip: asNobody,
+}, async () => {
+  const { dir, storeDir, run } = await nobodysStore("shut");
+  const planDir = await shutPlan(dir);
+  const first = await run(["run", planDir]);
+  assert.equal(first.code, 1, first.stderr);
+  assert.match(first.stdout, /✗ shut failed: exited with status 1/);
+  const kept = (await lastBuild(storeDir)).workDir as string;
+  assert.ok(existsSync(join(kept, "build")));
+
+  // The next run removes the kept folder and builds the step again, which fails the same way.
+  const second = await run(["run", planDir]);
+  assert.equal(second.code, 1, second.stderr);
+  assert.match(second.stdout, /▶ shut\n/);
+  assert.match(second.stdout, /✗ shut failed: exited with status 1/);
+  assert.equal(existsSync(kept), false, "the first run's kept folder is gone");
+
+  const gc = await run(["gc", "--keep-runs", "0", "--keep-days", "0"]);
+  assert.equal(gc.code, 0, gc.stdout + gc.stderr);
+  assert.match(gc.stdout, /removed work /);
+  assert.deepEqual(await readdir(join(storeDir, "work")), []);
+  assert.deepEqual(await readdir(join(storeDir, "runs")), []);
+});
+
+test("a kept folder that cannot be removed fails the step, saying why; gc reports it and does the rest", {
+  skip: asNobody,
+}, async () => {
+  const { dir, storeDir, run } = await nobodysStore("stuck");
+  const planDir = await shutPlan(dir);
+  assert.equal((await run(["run", planDir])).code, 1);
+  // A folder of another user (root, this test) in it: nobody may not empty it.
+  const kept = await lastBuild(storeDir);
+  await mkdir(join(kept.workDir as string, "rootsdir"));
+  await writeFile(join(kept.workDir as string, "rootsdir", "file"), "");
+
+  const next = await run(["run", planDir]);
+  assert.equal(next.code, 1, next.stderr);
+  assert.match(next.stdout, new RegExp(`✗ shut failed: cannot remove ${kept.workDir}: EACCES`));
+  assert.match(
+    await readFile((await lastBuild(storeDir)).log as string, "utf8"),
+    /ERR_STORE_REMOVE_FAILED[\s\S]*hint: .*another user/,
+  );
+
+  const gc = await run(["gc", "--keep-runs", "0", "--keep-days", "0"]);
+  assert.equal(gc.code, 1, gc.stdout + gc.stderr);
+  assert.doesNotMatch(gc.stderr, /internal error/);
+  assert.doesNotMatch(gc.stderr, STACK_LINE);
+  assert.match(
+    gc.stderr,
+    new RegExp(`gc could not remove 1 item: work ${kept.runId} \\[ERR_GC_INCOMPLETE\\]`),
+  );
+  assert.match(gc.stderr, new RegExp(`cannot remove ${join(storeDir, "work", kept.runId)}: EACCES`));
+  assert.deepEqual(await readdir(join(storeDir, "runs")), [], "the runs' folders went");
+  assert.deepEqual(await readdir(join(storeDir, "work")), [kept.runId]);
+  assert.ok(
+    (await readdir(join(storeDir, "work", kept.runId), { recursive: true })).includes("shut/rootsdir/file"),
+  );
+});
+
+test("an output with unreadable folders and files is committed whole, with the modes the step gave", {
+  skip: asNobody,
+}, async () => {
+  const { dir, storeDir, run } = await nobodysStore("unreadable");
+  const planDir = await writePlan(join(dir, "plan"), {
+    name: "unreadable",
+    steps: {
+      shut: {
+        script:
+          'do_install() { mkdir "$OUT/rodir"; echo f > "$OUT/rodir/f"; chmod 000 "$OUT/rodir"; echo s > "$OUT/shadow"; chmod 000 "$OUT/shadow"; chmod 000 "$OUT"; }\n',
+      },
+    },
+  });
+  const result = await run(["run", planDir]);
+  assert.equal(result.code, 0, result.stdout + result.stderr);
+  const key = (await resolve(planDir)).byName.get("shut")?.key as string;
+  const manifest = JSON.parse(
+    await readFile(join(storeDir, "outputs", key, "manifest.json"), "utf8"),
+  ) as Manifest;
+  assert.equal(manifest.root.mode, 0);
+  assert.deepEqual(
+    manifest.entries.map((entry) => [entry.path, entry.mode, entry.sha256 !== undefined]),
+    [
+      ["rodir", 0, false],
+      ["rodir/f", 0o644, true],
+      ["shadow", 0, true],
+    ],
+  );
+  assert.deepEqual(await readdir(join(storeDir, "tmp")), []);
+});
+
+test("a commit that fails leaves nothing in the store and the output where rootstock shell finds it", {
+  skip: asNobody,
+}, async () => {
+  const { dir, storeDir, run } = await nobodysStore("refused");
+  const planDir = await writePlan(join(dir, "plan"), {
+    name: "refused",
+    steps: {
+      refused: {
+        script:
+          'do_install() { mkdir "$OUT/rodir"; touch "$OUT/rodir/f"; chmod 000 "$OUT/rodir"; echo x > "$OUT/new\nline"; chmod 555 "$OUT"; }\n',
+      },
+    },
+  });
+  const result = await run(["run", planDir]);
+  assert.equal(result.code, 1, result.stderr);
+  assert.match(
+    result.stdout,
+    /✗ refused failed: output file name "new\\nline" holds a line break, which the store refuses/,
+  );
+  assert.doesNotMatch(result.stdout, /UTF-8/);
+  assert.deepEqual(await readdir(join(storeDir, "tmp")), []);
+  assert.deepEqual(await readdir(join(storeDir, "outputs")), []);
+
+  const shell = await run(["shell", planDir, "refused", "-c", "ls /out"]);
+  assert.equal(shell.code, 0, shell.stderr);
+  assert.match(shell.stdout, /^rodir$/m);
+  assert.match(shell.stdout, /^line$/m);
+});
+
+test("an entry holding a setuid or setgid file is closed to other users; its modes stay", async () => {
+  const planDir = await writePlan(join(bench.dir, "setuid-plan"), {
+    name: "setuid",
+    steps: {
+      plain: { script: 'do_install() { echo hi > "$OUT/hi"; }\n' },
+      setuid: {
+        script:
+          'do_install() { cp /bin/true "$OUT/su"; chmod 4755 "$OUT/su"; cp /bin/true "$OUT/wall"; chmod 2755 "$OUT/wall"; }\n',
+      },
+      broken: {
+        toml: 'version = "1"\ndeps = ["setuid"]\nroot = "deps"\n',
+        script: "do_compile() { false; }\n",
+      },
+    },
+  });
+  const events: RootstockEvent[] = [];
+  const result = await runPlan(await resolve(planDir), {
+    storeDir: bench.storeDir,
+    keepGoing: true,
+    emit: (event) => events.push(event),
+  });
+  assert.deepEqual(result.failed, ["broken"]);
+  const entry = (name: string) => join(bench.storeDir, "outputs", result.outputs.get(name)?.key as string);
+  assert.equal((await stat(entry("setuid"))).mode & 0o777, 0o700);
+  assert.notEqual((await stat(entry("plain"))).mode & 0o777, 0o700, "an entry without them stays open");
+  assert.equal((await stat(join(entry("setuid"), "out", "su"))).mode & 0o7777, 0o4755);
+  assert.equal((await stat(join(entry("setuid"), "out", "wall"))).mode & 0o7777, 0o2755);
+  // The failed step's root holds hard links to them: its run's build folders are closed too.
+  assert.equal((await stat(join(bench.storeDir, "work", result.runId))).mode & 0o777, 0o700);
+});
