@@ -4,10 +4,12 @@
  * leave anything in the store's tmp/, or open the store to other users.
  */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { chown, mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { fileURLToPath } from "node:url";
 import { runPlan } from "../src/build/run-plan.ts";
 import type { RootstockEvent } from "../src/events.ts";
 import type { Manifest } from "../src/store/manifest.ts";
@@ -23,13 +25,33 @@ before(async () => {
 after(() => bench.remove());
 
 const NOBODY = 65534;
+const ROOTSTOCK_BIN = fileURLToPath(new URL("../bin/rootstock.js", import.meta.url));
 const isRoot = process.getuid?.() === 0;
 const setpriv = ["/usr/bin/setpriv", "/bin/setpriv"].find((path) => existsSync(path));
+/** Whether the nobody user can run Node on rootstock's own files where this checkout lies. */
+function nobodyCanRunRootstock(): boolean {
+  const probe = spawnSync(
+    setpriv as string,
+    [
+      `--reuid=${NOBODY}`,
+      `--regid=${NOBODY}`,
+      "--clear-groups",
+      process.execPath,
+      "-e",
+      "require('node:fs').readFileSync(process.argv[1])",
+      ROOTSTOCK_BIN,
+    ],
+    { stdio: "ignore" },
+  );
+  return probe.status === 0;
+}
 const asNobody = !isRoot
   ? "needs root to switch to the nobody user"
   : !setpriv
     ? "setpriv (util-linux) is missing, so rootstock cannot be run as another user"
-    : false;
+    : !nobodyCanRunRootstock()
+      ? "the nobody user cannot read rootstock's files where this checkout lies"
+      : false;
 
 /** A store the nobody user owns, and rootstock run as that user on it. */
 async function nobodysStore(name: string) {
