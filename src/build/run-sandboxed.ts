@@ -49,6 +49,8 @@ export async function runSandboxed(
 export interface HeldSandbox {
   /** True once the sandbox is set up and waiting; false if it ended before (its set-up failed). */
   ready: Promise<boolean>;
+  /** What the sandbox said before it was ready: why a set-up failed (bwrap's first line). */
+  setUpMessage(): string;
   /** Lets the command run; resolves as runSandboxed does, with the time counted from now. */
   release(options?: Pick<SandboxRunOptions, "timeoutMs" | "signal">): Promise<SandboxRun>;
   /** Kills the sandbox without running the command, and waits until every process of it is gone. */
@@ -72,6 +74,11 @@ export function holdSandbox(
   const sandbox = launch(spec, command, options, true);
   return {
     ready: sandbox.ready,
+    setUpMessage: () =>
+      sandbox.setUpOutput
+        .split("\n")
+        .map((line) => line.trim())
+        .find(Boolean) ?? "",
     release: (limits = {}) => sandbox.start(limits),
     discard: async () => {
       sandbox.kill();
@@ -102,15 +109,12 @@ function launch(
     env,
     // The sandbox changes directory itself; this only has to exist.
     cwd: "/",
+    // A held sandbox writes to a pipe until it is released, then to fd 6 (see HELD_LIFELINE).
     stdio: options.interactive
       ? "inherit"
-      : [
-          "ignore",
-          options.logFd ?? "inherit",
-          options.logFd ?? "inherit",
-          "pipe",
-          ...(held ? ["pipe" as const, ...(options.folderFd === undefined ? [] : [options.folderFd])] : []),
-        ],
+      : held
+        ? ["ignore", "ignore", "pipe", "pipe", "pipe", options.folderFd ?? "ignore", options.logFd ?? 2]
+        : ["ignore", options.logFd ?? "inherit", options.logFd ?? "inherit", "pipe"],
     // A process group of its own (for killing it whole), except for a shell that needs the terminal.
     detached: !options.interactive,
   });
@@ -124,6 +128,11 @@ function launch(
   line?.on("error", () => {});
   const gate = held ? child.stdio[GATE_FD] : undefined;
   gate?.on("error", () => {});
+  const setUp = { output: "" };
+  if (held)
+    child.stderr?.on("data", (chunk: Buffer) => {
+      if (setUp.output.length < 4000) setUp.output += chunk.toString();
+    });
   // Only a held sandbox says it is ready: its gate's first line.
   const ready = gate
     ? new Promise<boolean>((resolve) => {
@@ -205,7 +214,15 @@ function launch(
     (gate as Writable | undefined)?.end("\n");
     return finished;
   };
-  return { start, kill, finished, ready };
+  return {
+    start,
+    kill,
+    finished,
+    ready,
+    get setUpOutput() {
+      return setUp.output;
+    },
+  };
 }
 
 function signalGroup(leader: number, signal: NodeJS.Signals): void {

@@ -66,10 +66,12 @@ export const LIFELINE = '(read _ <&3; kill -KILL -1) & exec 3<&-; exec "$@"';
  * The lifeline of a held sandbox: set up, it says so on fd 4 and waits there for a line before it runs
  * the command, so that its set-up (namespaces, mounts: most of a short step's start) happens while
  * something else runs. Fd 5, if any, is a folder handed to bwrap to mount (/proc/self/fd/5). Neither
- * the command nor the watcher keeps fd 4 or 5: a folder's handle leads out of any sandbox.
+ * the command nor the watcher keeps fd 4 or 5: a folder's handle leads out of any sandbox. Until its
+ * release its output is not the step's (a set-up that fails says why there); released, the command
+ * writes to fd 6, the step's log.
  */
 export const HELD_LIFELINE =
-  '(exec 4<&- 5<&-; read _ <&3; kill -KILL -1) & exec 3<&- 5<&-; echo >&4; read _ <&4 || exit 1; exec 4<&-; exec "$@"';
+  '(exec 4<&- 5<&- 6>&- >/dev/null 2>&1; read _ <&3; kill -KILL -1) & exec 3<&- 5<&-; echo >&4; read _ <&4 || exit 1; exec 4<&- >&6 2>&6 6>&-; exec "$@"';
 
 /** Where a sandbox sees the folder handed to it as fd 5 (see HELD_LIFELINE). */
 export const HANDED_FOLDER = "/proc/self/fd/5";

@@ -143,8 +143,13 @@ export class StepBuilder {
     const { held } = ahead;
     if (!held) return undefined;
     if (!(await held.sandbox.ready)) {
-      // What it printed is in the log: say that it was not the step's run.
-      writeSync(ahead.logFd, "==> rootstock: the sandbox set up ahead failed to start; starting a new one\n");
+      // Not the step's failure: bwrap finds a dependency's folder by its path, which a commit at that
+      // moment renames.
+      const why = held.sandbox.setUpMessage();
+      writeSync(
+        ahead.logFd,
+        `==> rootstock: the sandbox set up ahead did not start${why ? ` (${why})` : ""}, as when a dependency is committed at that moment; starting a new one\n`,
+      );
       await held.sandbox.discard();
       return undefined;
     }
