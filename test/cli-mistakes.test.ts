@@ -169,6 +169,15 @@ describe("hints to copy", () => {
     assert.ok(stderr.includes(`\`rootstock log ${words} f\``), stderr);
     const log = await runCli(["--store", store, "log", dir, "f"]);
     assert.match(log.stdout, /boom/);
+    // A step the plan does not have is said so, by shell as by log, not "never built".
+    for (const command of ["shell", "log"]) {
+      const unknown = await runCli(["--store", store, command, dir, "ff"]);
+      assert.equal(unknown.code, 1);
+      assert.match(
+        unknown.stderr,
+        /no step named "ff" in plan fails \[ERR_PLAN_UNKNOWN_STEP\]\n {2}hint: did you mean "f"\?/,
+      );
+    }
     // One step is one step, in the progress lines and the report.
     assert.match(stdout, /^run \S+: 1 step, \d+ at once$/m);
     const runDir = /report: (.*)\/report\.html/.exec(stdout)?.[1] as string;

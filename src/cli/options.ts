@@ -1,6 +1,8 @@
 /** Options several commands share, spelled and explained the same way everywhere, and read alike. */
 import { Option } from "commander";
 import { RootstockError } from "../errors.ts";
+import { didYouMean } from "../plan/suggest.ts";
+import type { Plan } from "../plan/types.ts";
 
 const { isAbsolute, resolve } = process.getBuiltinModule("node:path");
 
@@ -58,4 +60,13 @@ export function globalMirrors(
   return [...flags, ...fromEnv].map((spec) =>
     /^[a-z][a-z0-9+.-]*:/i.test(spec) || isAbsolute(spec) ? spec : resolve(cwd, spec),
   );
+}
+
+/** A STEP argument (`log`, `shell`) must name a step of the plan. */
+export function checkStepArgument(plan: Plan, step: string): void {
+  if (plan.steps.has(step)) return;
+  const steps = [...plan.steps.keys()];
+  throw new RootstockError("ERR_PLAN_UNKNOWN_STEP", `no step named "${step}" in plan ${plan.name}`, {
+    hint: didYouMean(step, steps) || `steps: ${steps.join(", ")}`,
+  });
 }

@@ -3,6 +3,7 @@ import { RootstockError } from "../../errors.ts";
 import { loadPlanCached } from "../../plan/plan-cache.ts";
 import { readStepHistory } from "../../store/step-history.ts";
 import type { CliContext } from "../context.ts";
+import { checkStepArgument } from "../options.ts";
 
 const { createReadStream } = process.getBuiltinModule("node:fs");
 const { join } = process.getBuiltinModule("node:path");
@@ -17,11 +18,7 @@ export function registerLog(program: Command, context: CliContext): void {
     .action(async (dir: string, step: string, flags: { path?: boolean }) => {
       const plan = await loadPlanCached(dir, { cacheDir: join(context.storeDir, "cache") });
       const history = await readStepHistory(context.storeDir, plan.name, step);
-      if (!plan.steps.has(step)) {
-        throw new RootstockError("ERR_PLAN_UNKNOWN_STEP", `no step named "${step}" in plan ${plan.name}`, {
-          hint: `steps: ${[...plan.steps.keys()].join(", ")}`,
-        });
-      }
+      checkStepArgument(plan, step);
       if (!history?.log) {
         throw new RootstockError(
           "ERR_LOG_NONE",

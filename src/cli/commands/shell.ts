@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { findFailedBuild, openShell } from "../../build/open-shell.ts";
 import { loadPlanCached } from "../../plan/plan-cache.ts";
 import type { CliContext } from "../context.ts";
+import { checkStepArgument } from "../options.ts";
 
 const { join } = process.getBuiltinModule("node:path");
 
@@ -14,6 +15,7 @@ export function registerShell(program: Command, context: CliContext): void {
     .option("-c, --command <command>", "run this command there instead of an interactive shell")
     .action(async (dir: string, step: string, flags: { command?: string }) => {
       const plan = await loadPlanCached(dir, { cacheDir: join(context.storeDir, "cache") });
+      checkStepArgument(plan, step);
       const target = await findFailedBuild(context.storeDir, plan.name, step, dir);
       if (flags.command === undefined) {
         context.err(`rootstock: entering ${step}'s failed build (run ${target.saved.runId}); the phases are`);
