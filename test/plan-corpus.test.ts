@@ -256,6 +256,18 @@ const CASES: Record<string, Expectation> = {
     where: "plan.toml:9:",
     message: /two stages are named "one"/,
   },
+  "script-crlf": {
+    code: "ERR_PLAN_SCRIPT_CRLF",
+    where: "steps/a/build.sh:",
+    message: /the script has Windows line ends \(CR LF\)/,
+    hint: /sed -i 's\/\\r\$\/\/'/,
+  },
+  "sources-table": {
+    code: "ERR_PLAN_BAD_VALUE",
+    where: "steps/a/step.toml:2:",
+    message: /sources: expected a list, got a table/,
+    hint: /a list of tables is written \[\[sources\]\], once per item/,
+  },
   "predicate-syntax": {
     code: "ERR_PLAN_PREDICATE",
     where: "steps/a/step.toml:2:",

@@ -58,7 +58,7 @@ function problemFor(issue: z.core.$ZodIssue, path: KeyPath, where: Where): Roots
       return new RootstockError(
         "ERR_PLAN_BAD_VALUE",
         customOr(issue, `expected ${article(issue.expected)}, got ${describeValue(input)}`),
-        location,
+        { ...location, hint: typeHint(issue.expected, input, path) },
       );
     case "invalid_value": {
       const values = issue.values.map((value) => JSON.stringify(value));
@@ -149,4 +149,16 @@ export function knownKeys(schema: z.ZodType, path: KeyPath): string[] {
   if (current === undefined) return [];
   const def = unwrap(current)._zod.def as unknown as AnyDef;
   return def.type === "object" && def.shape ? Object.keys(def.shape) : [];
+}
+
+/** How to write what was expected, for the mistakes TOML makes easy. */
+function typeHint(expected: string, input: unknown, path: KeyPath): string | undefined {
+  const key = path[path.length - 1];
+  if (expected === "array" && typeof input === "object" && input !== null && typeof key === "string")
+    return `a list of tables is written [[${formatKeyPath(path)}]], once per item`;
+  if (expected === "array" && typeof key === "string")
+    return `write a list: ${key} = [${JSON.stringify(input)}]`;
+  if (expected === "number" && typeof input === "string") return "write the number without quotes";
+  if (expected === "boolean" && typeof input === "string") return "write true or false without quotes";
+  return undefined;
 }

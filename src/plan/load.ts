@@ -322,6 +322,18 @@ function loadStep(
       ),
     );
   }
+  if (script && readText(join(stepDir, scriptPath))?.includes("\r\n")) {
+    problems.push(
+      new RootstockError(
+        "ERR_PLAN_SCRIPT_CRLF",
+        "the script has Windows line ends (CR LF), which sh reads as part of each command",
+        {
+          file: join(context.displayDir, dir, scriptPath),
+          hint: `convert it to LF line ends, for example with sed -i 's/\\r$//' ${join(context.displayDir, dir, scriptPath)}`,
+        },
+      ),
+    );
+  }
 
   let patches: PlanFileEntry[] = [];
   if (file.patches !== undefined) {

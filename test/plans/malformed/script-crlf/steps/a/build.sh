@@ -1,0 +1,3 @@
+do_install() {
+  echo hi > "$OUT/hi"
+}
