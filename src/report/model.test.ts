@@ -52,6 +52,17 @@ test("report.md has the list's fields, filled from the run", () => {
   }
 });
 
+test("a run is ok only when it ended ok: a boot or netboot that failed after its build did not pass", () => {
+  const failedLater = journal().map((event) => (event.type === "run:end" ? { ...event, ok: false } : event));
+  const report = reportFromEvents(failedLater);
+  assert.equal(report.ok, false);
+  assert.equal(report.unfinished, false);
+  // Killed after the build's end: unfinished, not passed.
+  const killed = reportFromEvents(journal().filter((event) => event.type !== "run:end"));
+  assert.equal(killed.unfinished, true);
+  assert.equal(killed.ok, false);
+});
+
 test("a journal cut short by a kill says the run did not finish", () => {
   const events = journal().slice(0, 6);
   const report = reportFromEvents(events);

@@ -111,7 +111,9 @@ export function reportFromEvents(events: readonly TimedEvent[]): RunReport {
   const consoleLogs: RunReport["consoleLogs"] = [];
   const fetched: RunReport["fetched"] = [];
   let accel: RunReport["accel"];
-  let end: TimedEvent | undefined;
+  /** The build's end, and the run's: a test, boot or netboot run goes on after its build. */
+  let buildEnd: Extract<TimedEvent, { type: "run:done" }> | undefined;
+  let end: Extract<TimedEvent, { type: "run:end" }> | undefined;
 
   for (const event of events) {
     switch (event.type) {
@@ -202,6 +204,9 @@ export function reportFromEvents(events: readonly TimedEvent[]): RunReport {
         fetched.push({ file: event.file, bytes: event.bytes, from: event.from, ms: event.ms });
         break;
       case "run:done":
+        buildEnd = event;
+        break;
+      case "run:end":
         end = event;
         break;
       default:
@@ -214,8 +219,8 @@ export function reportFromEvents(events: readonly TimedEvent[]): RunReport {
     for (const step of stepList)
       if (step.status === "not-run" && step.start !== undefined) step.status = "unfinished";
   const last = events[events.length - 1]?.time ?? started;
-  const ended = end?.time;
-  const ok = end?.type === "run:done" ? end.ok && tests.every((test) => test.ok) : false;
+  const ended = end?.time ?? buildEnd?.time;
+  const ok = end?.ok === true && (buildEnd?.ok ?? true) && tests.every((test) => test.ok);
   const stages = (context?.stages ?? [{ name: "", steps: stepList.map((step) => step.name) }]).map(
     (stage) => {
       const members = stepList.filter(
