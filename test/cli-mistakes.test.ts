@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { shellWord } from "../src/cli/context.ts";
-import { storeRefusal } from "../src/cli/render-error.ts";
+import { fileSystemRefusal } from "../src/cli/render-error.ts";
 import { listRuns } from "../src/report/list-runs.ts";
 import { runCli, STACK_LINE } from "./helpers/cli.ts";
 
@@ -22,20 +22,38 @@ after(async () => {
 });
 
 describe("the store", () => {
-  test("a store given as a file is refused with ERR_STORE_UNWRITABLE, not a crash", async () => {
+  test("a store given as a file, or under one, or in /proc, is refused before anything is written", async () => {
     const file = join(work, "store-file");
     await writeFile(file, "not a folder\n");
-    const { code, stderr } = await runCli(["--store", file, "run", "plans/example"]);
+    for (const store of [file, join(file, "below")]) {
+      const { code, stderr } = await runCli(["--store", store, "run", "plans/example"]);
+      assert.equal(code, 1, stderr);
+      assert.ok(
+        stderr.includes(`--store ${store}: ${file} is a file, not a folder [ERR_CLI_BAD_FOLDER]`),
+        stderr,
+      );
+      assert.doesNotMatch(stderr, STACK_LINE);
+    }
+    // Node's recursive mkdir never returns under /proc: refused, not a hang.
+    const proc = await runCli(["--store", "/proc/no-store-here", "run", "plans/example"]);
+    assert.match(proc.stderr, /\/proc belongs to the kernel .* \[ERR_CLI_BAD_FOLDER\]/);
+  });
+
+  test("a store whose inside cannot be written is ERR_STORE_UNWRITABLE, not a crash", async () => {
+    const store = join(work, "store-with-a-file");
+    await mkdir(store);
+    await writeFile(join(store, "runs"), "not a folder\n");
+    const { code, stderr } = await runCli(["--store", store, "run", "plans/example"]);
     assert.equal(code, 1, stderr);
-    assert.match(stderr, new RegExp(`cannot write the store ${file}: a part of its path is not a folder`));
+    assert.match(stderr, new RegExp(`cannot write the store ${store}: a part of its path is not a folder`));
     assert.match(stderr, /\[ERR_STORE_UNWRITABLE\]\n {2}hint: the store must be a folder you can write/);
     assert.doesNotMatch(stderr, STACK_LINE);
     assert.doesNotMatch(stderr, /internal error/);
   });
 
-  test("a refusal inside the store is the store's; one elsewhere stays a bug", () => {
+  test("a refusal inside the store is the store's; one elsewhere names the path; other errors stay bugs", () => {
     const refusal = (code: string, path: string) =>
-      storeRefusal(Object.assign(new Error(code), { code, path }), "/srv/store");
+      fileSystemRefusal(Object.assign(new Error(code), { code, path }), "/srv/store");
     assert.match(
       refusal("EACCES", "/srv/store/runs/r1")?.message ?? "",
       /permission denied \(at \/srv\/store\/runs\/r1\)/,
@@ -45,9 +63,13 @@ describe("the store", () => {
       refusal("EROFS", "/srv/store")?.message ?? "",
       /store \/srv\/store: the file system is read-only$/,
     );
-    assert.equal(refusal("EACCES", "/srv/store-other/x"), undefined);
+    assert.equal(refusal("EACCES", "/srv/store-other/x")?.code, "ERR_PATH_UNWRITABLE");
+    assert.match(
+      refusal("EROFS", "/mnt/out")?.message ?? "",
+      /^cannot write \/mnt\/out: the file system is read-only$/,
+    );
     assert.equal(refusal("ENOENT", "/srv/store/x"), undefined);
-    assert.equal(storeRefusal(new Error("no code"), "/srv/store"), undefined);
+    assert.equal(fileSystemRefusal(new Error("no code"), "/srv/store"), undefined);
   });
 });
 

@@ -2,6 +2,7 @@
 import type { Writable } from "node:stream";
 import type { styleText } from "node:util";
 import { storeLocation } from "../store/location.ts";
+import { checkFolderArgument } from "./options.ts";
 
 export interface GlobalOptions {
   store?: string;
@@ -12,6 +13,7 @@ export class CliContext {
   readonly stdout: Writable;
   readonly stderr: Writable;
   #globals: GlobalOptions = {};
+  #storeDir: string | undefined;
 
   constructor(stdout: Writable = process.stdout, stderr: Writable = process.stderr) {
     this.stdout = stdout;
@@ -20,6 +22,7 @@ export class CliContext {
 
   setGlobals(globals: GlobalOptions): void {
     this.#globals = globals;
+    this.#storeDir = undefined;
   }
 
   /** The same context writing everything to standard error (`boot`, whose output is the guest's). */
@@ -30,7 +33,11 @@ export class CliContext {
   }
 
   get storeDir(): string {
-    return storeLocation(this.#globals.store);
+    this.#storeDir ??= checkFolderArgument(
+      this.#globals.store === undefined ? "the store" : "--store",
+      storeLocation(this.#globals.store),
+    );
+    return this.#storeDir;
   }
 
   /**

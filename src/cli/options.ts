@@ -4,7 +4,8 @@ import { RootstockError } from "../errors.ts";
 import { didYouMean } from "../plan/suggest.ts";
 import type { Plan } from "../plan/types.ts";
 
-const { isAbsolute, resolve } = process.getBuiltinModule("node:path");
+const { statfsSync, statSync } = process.getBuiltinModule("node:fs");
+const { dirname, isAbsolute, resolve } = process.getBuiltinModule("node:path");
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -69,4 +70,44 @@ export function checkStepArgument(plan: Plan, step: string): void {
   throw new RootstockError("ERR_PLAN_UNKNOWN_STEP", `no step named "${step}" in plan ${plan.name}`, {
     hint: didYouMean(step, steps) || `steps: ${steps.join(", ")}`,
   });
+}
+
+/** File systems of the kernel's (proc, sys, cgroup, debug, trace, security), where no folder can be made. */
+const KERNEL_FILE_SYSTEMS = new Set([
+  0x9fa0, 0x62656572, 0x27e0eb, 0x63677270, 0x64626720, 0x74726163, 0x73636673,
+]);
+
+/**
+ * A folder given on the command line (--store, --out, --disk-dir) that rootstock will make if need be:
+ * its nearest existing ancestor must be a folder, and not one of the kernel's (Node's recursive mkdir
+ * never returns there).
+ */
+export function checkFolderArgument(flag: string, path: string): string {
+  const absolute = resolve(path);
+  let existing = absolute;
+  for (;;) {
+    const info = statSync(existing, { throwIfNoEntry: false });
+    if (info !== undefined) {
+      if (!info.isDirectory()) {
+        throw new RootstockError(
+          "ERR_CLI_BAD_FOLDER",
+          `${flag} ${path}: ${existing} is a file, not a folder`,
+          {
+            hint: `give a folder, or a path where one can be made (${flag} ${dirname(existing)}/…)`,
+          },
+        );
+      }
+      if (KERNEL_FILE_SYSTEMS.has(statfsSync(existing).type)) {
+        throw new RootstockError(
+          "ERR_CLI_BAD_FOLDER",
+          `${flag} ${path}: ${existing} belongs to the kernel (like /proc and /sys); no folder can be made there`,
+          { hint: "give a folder on a disk, such as one under your home or /tmp" },
+        );
+      }
+      return absolute;
+    }
+    const parent = dirname(existing);
+    if (parent === existing) return absolute;
+    existing = parent;
+  }
 }

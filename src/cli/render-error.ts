@@ -18,7 +18,7 @@ export function renderError(error: unknown, context: CliContext): number {
     renderOne(error, context, "");
     return EXIT_USER_ERROR;
   }
-  const refusal = storeRefusal(error, context.storeDir);
+  const refusal = fileSystemRefusal(error, storeOf(context));
   if (refusal) {
     renderOne(refusal, context, "");
     return EXIT_USER_ERROR;
@@ -59,20 +59,35 @@ const STORE_REFUSALS: Record<string, string> = {
 };
 
 /**
- * The file system refusing a write inside the store is the store's state, not a bug in rootstock: a
- * store given as a file, one the user cannot write, a full disk. Any command can meet it first.
+ * The file system refusing a write is the state of the store or of a path the user gave, not a bug in
+ * rootstock: a store the user cannot write, a full disk, an --out folder that is read-only. Any command
+ * can meet it first.
  */
-export function storeRefusal(error: unknown, storeDir: string): RootstockError | undefined {
+export function fileSystemRefusal(error: unknown, storeDir: string | undefined): RootstockError | undefined {
   const { code, path } = (error ?? {}) as NodeJS.ErrnoException;
   const reason = code === undefined ? undefined : STORE_REFUSALS[code];
   if (reason === undefined || typeof path !== "string") return undefined;
-  if (path !== storeDir && !path.startsWith(`${storeDir}/`)) return undefined;
+  const full = code === "ENOSPC" || code === "EDQUOT";
+  if (storeDir === undefined || (path !== storeDir && !path.startsWith(`${storeDir}/`))) {
+    return new RootstockError("ERR_PATH_UNWRITABLE", `cannot write ${path}: ${reason}`, {
+      hint: full ? "free space on that disk, or give a path on another" : "give a path you can write",
+      cause: error,
+    });
+  }
   const at = path === storeDir ? "" : ` (at ${path})`;
   return new RootstockError("ERR_STORE_UNWRITABLE", `cannot write the store ${storeDir}: ${reason}${at}`, {
-    hint:
-      code === "ENOSPC" || code === "EDQUOT"
-        ? "free space with `rootstock gc`, or choose another store with --store DIR or $ROOTSTOCK_STORE"
-        : "the store must be a folder you can write; choose one with --store DIR or $ROOTSTOCK_STORE",
+    hint: full
+      ? "free space with `rootstock gc`, or choose another store with --store DIR or $ROOTSTOCK_STORE"
+      : "the store must be a folder you can write; choose one with --store DIR or $ROOTSTOCK_STORE",
     cause: error,
   });
+}
+
+/** The store, unless its very location is what is wrong. */
+function storeOf(context: CliContext): string | undefined {
+  try {
+    return context.storeDir;
+  } catch {
+    return undefined;
+  }
 }

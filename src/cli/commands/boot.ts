@@ -7,6 +7,7 @@ import { buildFailure } from "../build-failure.ts";
 import type { CliContext } from "../context.ts";
 import { interruptible } from "../interruptible.ts";
 import {
+  checkFolderArgument,
   globalMirrors,
   jobsOption,
   mirrorOption,
@@ -78,7 +79,9 @@ export function registerBoot(program: Command, context: CliContext): void {
             }
           },
           ...(image === undefined ? {} : { image }),
-          ...(flags.diskDir === undefined ? {} : { diskDir: flags.diskDir }),
+          ...(flags.diskDir === undefined
+            ? {}
+            : { diskDir: checkFolderArgument("--disk-dir", flags.diskDir) }),
           ...(jobs === undefined ? {} : { jobs }),
           ...(accel === undefined ? {} : { accel }),
         }),

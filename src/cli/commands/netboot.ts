@@ -10,6 +10,7 @@ import { parseVariableFlags } from "../../plan/open.ts";
 import type { CliContext } from "../context.ts";
 import { createNetbootReporter } from "../netboot-reporter.ts";
 import {
+  checkFolderArgument,
   globalMirrors,
   jobsOption,
   mirrorOption,
@@ -104,7 +105,7 @@ export function registerNetboot(program: Command, context: CliContext): void {
         });
         progress?.stop();
         if (flags.out !== undefined && publicBase !== undefined) {
-          await exportTo(context, prepared, flags.out, publicBase);
+          await exportTo(context, prepared, checkFolderArgument("--out", flags.out), publicBase);
         } else {
           const serving = await serveNetboot(prepared.bundle, {
             host: listen.host,
