@@ -113,7 +113,8 @@ const CASES: Record<string, Expectation> = {
   "bad-step-name": {
     code: "ERR_PLAN_BAD_VALUE",
     where: "plan.toml:9:",
-    message: /stages\[0\]\.steps\[1\]: expected a step name of lowercase letters, digits and \. _ \+ -, got "B"/,
+    message:
+      /stages\[0\]\.steps\[1\]: expected a step name of lowercase letters, digits and \. _ \+ -, got "B"/,
   },
   "step-missing": {
     code: "ERR_PLAN_STEP_MISSING",

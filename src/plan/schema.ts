@@ -8,12 +8,10 @@ import { describeValue } from "./describe.ts";
 
 export const NAME_PATTERN = /^[a-z0-9][a-z0-9._+-]*$/;
 const name = (what: string) =>
-  z
-    .string({ error: `expected a ${what} name (a string)` })
-    .regex(NAME_PATTERN, {
-      error: (issue) =>
-        `expected a ${what} name of lowercase letters, digits and . _ + -, got ${JSON.stringify(issue.input)}`,
-    });
+  z.string({ error: `expected a ${what} name (a string)` }).regex(NAME_PATTERN, {
+    error: (issue) =>
+      `expected a ${what} name of lowercase letters, digits and . _ + -, got ${JSON.stringify(issue.input)}`,
+  });
 
 const stepName = name("step");
 const variableName = z
