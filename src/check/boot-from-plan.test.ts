@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
-import { test } from "node:test";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, test } from "node:test";
 import { RootstockError } from "../errors.ts";
 import { imageSpecFromPlan, imageSteps } from "../image/image-spec-from-plan.ts";
 import type { Image, Plan, Step } from "../plan/types.ts";
@@ -78,9 +81,15 @@ const plan: Plan = {
   ]),
 };
 
+// The kernel step's output is real: a boot checks that its kernel file is there.
+const linuxOutput = mkdtempSync(join(tmpdir(), "rootstock-boot-plan-"));
+mkdirSync(join(linuxOutput, "boot"));
+writeFileSync(join(linuxOutput, "boot", "bzImage"), "not really a kernel\n");
+after(() => rmSync(linuxOutput, { recursive: true, force: true }));
+
 const outputs = new Map([
   ["busybox", { path: "/store/out/aaa", key: "a".repeat(64) }],
-  ["linux", { path: "/store/out/bbb", key: "b".repeat(64) }],
+  ["linux", { path: linuxOutput, key: "b".repeat(64) }],
 ]);
 const images = new Map(
   ["initramfs", "data", "ro", "disk"].map((name) => [name, { path: `/store/images/${name}.img` }]),
@@ -91,7 +100,7 @@ test("an initramfs boots as the initrd, with its disks, command line, limits and
   assert.deepEqual(testedImages(plan), ["initramfs"]);
   const boot = bootFromPlan(plan, "initramfs", { outputs, images });
   assert.deepEqual(boot.machine, {
-    kernel: "/store/out/bbb/boot/bzImage",
+    kernel: join(linuxOutput, "boot", "bzImage"),
     initrd: "/store/images/initramfs.img",
     cmdline: "console=ttyS0 rdinit=/init",
     disks: [
@@ -132,6 +141,12 @@ test("unknown, unbootable, and unbuilt are user errors with hints", () => {
   code(() => bootFromPlan(plan, "initramf", { outputs, images }), "ERR_IMAGE_UNKNOWN", /initramfs/);
   code(() => imagesToBoot(plan, "data"), "ERR_IMAGE_NOT_BOOTABLE", /bootable images: initramfs, disk/);
   code(() => bootFromPlan(plan, "initramfs", { outputs: new Map(), images }), "ERR_IMAGE_STEP_NOT_BUILT");
+  const wrongKernel = { ...plan, kernel: { step: "linux", path: "boot/vmlinuz-nope" } };
+  code(
+    () => bootFromPlan(wrongKernel, "initramfs", { outputs, images }),
+    "ERR_IMAGE_NO_KERNEL_FILE",
+    /boot\/ holds: bzImage/,
+  );
   code(() => imageSpecFromPlan(plan, "initramfs", new Map()), "ERR_IMAGE_STEP_NOT_BUILT", /rootstock run/);
 });
 

@@ -11,7 +11,8 @@ import type { Image, KernelRef, Plan } from "../plan/types.ts";
 import type { VmDisk } from "../vm/qemu-args.ts";
 import type { MachineOptions } from "./machine.ts";
 
-const { join } = process.getBuiltinModule("node:path");
+const { readdirSync, statSync } = process.getBuiltinModule("node:fs");
+const { dirname, join } = process.getBuiltinModule("node:path");
 
 export interface BootPlan {
   image: string;
@@ -65,6 +66,23 @@ export function bootFromPlan(plan: Plan, name: string, context: BootContext): Bo
       },
     );
   }
+  const kernel = join(kernelOutput.path, kernelRef.path);
+  if (!statSync(kernel, { throwIfNoEntry: false })?.isFile()) {
+    // Said here, not by QEMU: its "could not open kernel file" would read as a failed boot (or KVM).
+    const files = filesIn(dirname(kernel));
+    throw new RootstockError(
+      "ERR_IMAGE_NO_KERNEL_FILE",
+      `the kernel of image "${name}", ${kernelRef.path} in step "${kernelRef.step}"'s output, is not a file there`,
+      {
+        file: join(plan.displayDir, "plan.toml"),
+        field: image.boot?.kernel ? `images.${name}.boot.kernel.path` : "kernel.path",
+        hint:
+          files.length > 0
+            ? `${dirname(kernelRef.path)}/ holds: ${files.slice(0, 10).join(", ")}`
+            : `check the path against what step "${kernelRef.step}" installs`,
+      },
+    );
+  }
   const built = (ref: string) => {
     const found = context.images.get(ref);
     if (!found) throw new Error(`bug: image ${ref} was not built before booting ${name}`);
@@ -85,7 +103,7 @@ export function bootFromPlan(plan: Plan, name: string, context: BootContext): Bo
   return {
     image: name,
     machine: {
-      kernel: join(kernelOutput.path, kernelRef.path),
+      kernel,
       disks,
       fatal: boot.fatal,
       ...(initrd === undefined ? {} : { initrd }),
@@ -129,4 +147,14 @@ function bootableImage(plan: Plan, name: string): Image {
     });
   }
   return image;
+}
+
+function filesIn(dir: string): string[] {
+  try {
+    return readdirSync(dir, { withFileTypes: true })
+      .filter((entry) => entry.isFile())
+      .map((entry) => entry.name);
+  } catch {
+    return [];
+  }
 }
