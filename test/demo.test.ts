@@ -83,6 +83,12 @@ describe("rootstock demo", () => {
         .map((event) => event.image),
     );
     assert.ok(images.has("initramfs") && images.has("rootfs"), "the demo's tested images were made");
+    // The README's promise: booted over the network into RAM too, with its tests.
+    assert.ok(images.has("system"), "the netboot image was made");
+    assert.ok(
+      journal.some((event) => event.type === "test:done" && event.image === "system" && event.ok),
+      "the netbooted system's tests ran and passed",
+    );
 
     assert.equal(field.get("Upstream"), "not stated in the plan");
     assert.match(field.get("Bootstrapping documentation") ?? "", /README\.md/);

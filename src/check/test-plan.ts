@@ -2,7 +2,9 @@
  * `rootstock test` as a library call: in one run, build the steps the tested images need (and their
  * kernel), make the images, boot each and run its tests, then end the run, which writes report.md and
  * report.html with the tests in them. Results also go to `junit.xml`, `results.json` and each machine's
- * `IMAGE/MODULE/console.log` in the run folder.
+ * `IMAGE/MODULE/console.log` in the run folder. An image with `[netboot] tests` is made into its
+ * netboot bundle, served on this host's loopback for the run, and its machines boot from it over the
+ * network as any machine would.
  */
 import type { RunResult } from "../build/run-plan.ts";
 import { RunSession } from "../build/run-session.ts";
@@ -11,6 +13,12 @@ import type { Emit } from "../events.ts";
 import type { ToolIdentity } from "../host/tools.ts";
 import type { BuiltImage } from "../image/build-image.ts";
 import { buildPlanImages, hostTools } from "../image/build-plan-images.ts";
+import { buildNetbootBundle } from "../netboot/build-bundle.ts";
+import { bundleEntries } from "../netboot/bundle-entries.ts";
+import { type BundleServer, startBundleServer } from "../netboot/bundle-server.ts";
+import { imageInitramfs } from "../netboot/image-initramfs.ts";
+import { netbootTestTarget } from "../netboot/netboot-machine.ts";
+import { type NetbootImage, netbootImage, netbootInputs, netbootSteps } from "../netboot/plan-netboot.ts";
 import type { Graph } from "../plan/graph.ts";
 import { narrowGraph } from "../plan/narrow-graph.ts";
 import { openPlan } from "../plan/open.ts";
@@ -70,11 +78,17 @@ export async function testPlan(plan: string | Graph, options: TestPlanOptions): 
         })
       : undefined;
   const graph = opened?.graph ?? (plan as Graph);
-  const names = imagesToTest(graph, options.images);
-  const bootImages = [...new Set(names.flatMap((name) => imagesToBoot(graph.plan, name)))];
-  const bootSteps = names.flatMap((name) => stepsToBoot(graph.plan, name));
+  const { booted: names, netbooted } = imagesToTest(graph, options.images);
+  const netImages = netbooted.map((name) => netbootImage(graph.plan, name));
+  const bootImages = [...new Set([...names.flatMap((name) => imagesToBoot(graph.plan, name)), ...netbooted])];
+  const bootSteps = [
+    ...names.flatMap((name) => stepsToBoot(graph.plan, name)),
+    ...netImages.flatMap((image) => netbootSteps(graph.plan, image)),
+  ];
   for (const name of names)
     narrowGraph(graph, stepsToBoot(graph.plan, name), { neededBy: `the boot of image ${name}` });
+  for (const image of netImages)
+    narrowGraph(graph, netbootSteps(graph.plan, image), { neededBy: `the netboot of image ${image.name}` });
   const needed = narrowGraph(graph, bootSteps);
   const tools = opened?.tools ?? options.tools ?? (await hostTools(needed, options.storeDir));
   const jobs = options.jobs ?? availableParallelism();
@@ -86,6 +100,7 @@ export async function testPlan(plan: string | Graph, options: TestPlanOptions): 
     ...(options.emit ? { emit: options.emit } : {}),
   });
   const interrupted = () => options.signal?.aborted ?? false;
+  const servers: BundleServer[] = [];
   try {
     const made = await buildPlanImages(needed, {
       storeDir: options.storeDir,
@@ -109,19 +124,19 @@ export async function testPlan(plan: string | Graph, options: TestPlanOptions): 
       return { ...result, ok: false, failures: [], ...(reports ? { reports } : {}) };
     }
     const outputs = Object.fromEntries([...made.build.outputs].map(([step, output]) => [step, output.path]));
+    const machineOptions = {
+      probeMemoryFile: join(options.storeDir, "cache", "kvm-probe.json"),
+      ...(options.accel ? { accel: options.accel } : {}),
+    };
     const targets: TestTarget[] = names.map((name) => {
       const boot = bootFromPlan(graph.plan, name, { outputs: made.build.outputs, images: made.images });
-      return {
-        image: name,
-        machine: {
-          ...boot.machine,
-          probeMemoryFile: join(options.storeDir, "cache", "kvm-probe.json"),
-          ...(options.accel ? { accel: options.accel } : {}),
-        },
-        modules: boot.tests,
-        outputs,
-      };
+      return { image: name, machine: { ...boot.machine, ...machineOptions }, modules: boot.tests, outputs };
     });
+    for (const image of netImages) {
+      const port = await serveForTests(image, graph, made, session, servers, options.signal);
+      const target = netbootTestTarget(graph.plan, image, port);
+      targets.push({ ...target, machine: { ...target.machine, ...machineOptions }, outputs });
+    }
     const tests = await runTests(targets, {
       runDir: session.runDir,
       emit: session.emit,
@@ -139,24 +154,66 @@ export async function testPlan(plan: string | Graph, options: TestPlanOptions): 
   } catch (error) {
     await session.close({ ok: false, interrupted: interrupted() }).catch(() => {});
     throw error;
+  } finally {
+    for (const server of servers) await server.close();
   }
 }
 
-/** The images asked for, or every image with tests; each must exist, boot, and list tests. */
-function imagesToTest(graph: Graph, asked: readonly string[] | undefined): string[] {
+/**
+ * Makes a netboot image's bundle in the run (gc keeps it with the run) and serves it on this host's
+ * loopback, which QEMU's user network reaches as 10.0.2.2, until the tests end.
+ */
+async function serveForTests(
+  image: NetbootImage,
+  graph: Graph,
+  made: { build: RunResult; images: Map<string, BuiltImage> },
+  session: RunSession,
+  servers: BundleServer[],
+  signal: AbortSignal | undefined,
+): Promise<{ port: number; bundle: Awaited<ReturnType<typeof buildNetbootBundle>> }> {
+  const squashfs = made.images.get(image.name) as BuiltImage;
+  const inputs = netbootInputs(graph.plan, image, {
+    outputDir: (step) => made.build.outputs.get(step)?.path as string,
+    squashfs: { path: squashfs.path, sha256: squashfs.sha256 },
+  });
+  const bundle = await buildNetbootBundle(inputs, {
+    storeDir: session.storeDir,
+    initramfs: imageInitramfs({ storeDir: session.storeDir, emit: session.emit }),
+    register: (key) => session.useEntries("netboot", { [image.name]: key }),
+    emit: session.emit,
+    ...(signal === undefined ? {} : { signal }),
+  });
+  const server = await startBundleServer(bundleEntries(bundle), { host: "127.0.0.1", port: 0 });
+  servers.push(server);
+  return { port: server.port, bundle };
+}
+
+/**
+ * The images asked for, or every image with tests: those booted from their [boot] table, and those
+ * netbooted from their [netboot] table. Each must exist, boot, and list tests.
+ */
+function imagesToTest(
+  graph: Graph,
+  asked: readonly string[] | undefined,
+): { booted: string[]; netbooted: string[] } {
   const plan = graph.plan;
   const tested = testedImages(plan);
+  const netTested = [...plan.images.values()]
+    .filter((image) => (image.netboot?.tests.length ?? 0) > 0)
+    .map((image) => image.name);
   const file = join(plan.displayDir, "plan.toml");
   if (asked === undefined || asked.length === 0) {
-    if (tested.length === 0) {
+    if (tested.length === 0 && netTested.length === 0) {
       throw new RootstockError("ERR_TEST_NO_TESTS", `plan ${plan.name} has no boot tests`, {
         file,
         hint: 'list test modules in an image\'s boot table: [images.NAME.boot] tests = ["tests/boot.test.ts"] (see docs/plans.md, "Boot tests")',
       });
     }
-    return tested;
+    return { booted: tested, netbooted: netTested };
   }
-  for (const name of asked) {
+  const unique = [...new Set(asked)];
+  for (const name of unique) {
+    if (netTested.includes(name)) continue;
     imagesToBoot(plan, name); // unknown or not bootable: an error with a hint
     if (!tested.includes(name)) {
       throw new RootstockError("ERR_TEST_NO_TESTS", `image "${name}" has no tests`, {
@@ -169,5 +226,8 @@ function imagesToTest(graph: Graph, asked: readonly string[] | undefined): strin
       });
     }
   }
-  return [...new Set(asked)];
+  return {
+    booted: unique.filter((name) => tested.includes(name)),
+    netbooted: unique.filter((name) => netTested.includes(name)),
+  };
 }
