@@ -269,6 +269,16 @@ const CASES: Record<string, Expectation> = {
     message: /sources: expected a list, got a table/,
     hint: /a list of tables is written \[\[sources\]\], once per item/,
   },
+  "image-size-squashfs": {
+    code: "ERR_PLAN_BAD_VALUE",
+    where: "plan.toml:11:",
+    message: /images\.sq\.size: size is for ext4 images; image "sq" is squashfs/,
+  },
+  "owner-too-big": {
+    code: "ERR_PLAN_BAD_VALUE",
+    where: "plan.toml:11:",
+    message: /images\.root\.owners\.\/home\/alice: expected ids below 4294967295, got "99999999999:0"/,
+  },
   "predicate-syntax": {
     code: "ERR_PLAN_PREDICATE",
     where: "steps/a/step.toml:2:",

@@ -75,7 +75,10 @@ export function createCheckReporter(context: CliContext, options: CheckReporterO
         break;
       case "image:failed":
         running.delete(`image ${event.image}`);
-        print(`${context.style(["bold", "red"], "✗")} image ${event.image}: ${event.error}`);
+        // Errors about an image mostly name it already.
+        print(
+          `${context.style(["bold", "red"], "✗")} image ${event.image}: ${event.error.replace(`image ${event.image}: `, "")}`,
+        );
         break;
       case "vm:accel": {
         // Every machine chooses; say it once unless the choice changes.

@@ -5,6 +5,7 @@
  */
 import { RootstockError } from "../errors.ts";
 import { runCommand } from "../host/run-command.ts";
+import { formatBytes } from "../units.ts";
 import { uuidFromKey } from "./image-key.ts";
 import { IMAGE_TIME, type StagedTree } from "./stage-tree.ts";
 
@@ -80,7 +81,7 @@ export async function buildExt4(tree: StagedTree, output: string, options: Ext4O
     ) {
       throw new RootstockError(
         "ERR_IMAGE_TOO_SMALL",
-        `image ${options.name}: ${Math.round(size / MIB)} MiB is too small for ${tree.entries.length} entries holding ${Math.round(tree.contentBytes / MIB)} MiB`,
+        `image ${options.name}: ${formatBytes(size)} is too small for ${tree.entries.length} entries holding ${formatBytes(tree.contentBytes)}`,
         {
           hint:
             options.sizeBytes === undefined

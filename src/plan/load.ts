@@ -744,6 +744,20 @@ function loadImages(
         }
       }
     }
+    for (const key of ["size", "label"] as const) {
+      if (image[key] !== undefined && image.kind !== "ext4") {
+        problems.push(
+          new RootstockError(
+            "ERR_PLAN_BAD_VALUE",
+            `${key} is for ext4 images; image "${name}" is ${image.kind}`,
+            {
+              ...at([...base, key], `images.${name}.${key}`),
+              hint: `remove ${key}: ${image.kind === "squashfs" ? "a squashfs is as large as what it holds" : "an initramfs is as large as what it holds"}`,
+            },
+          ),
+        );
+      }
+    }
     const boot = image.boot;
     if (boot) {
       if (boot.kernel)

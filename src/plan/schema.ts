@@ -160,9 +160,13 @@ const bootSchema = z.strictObject({
   tests: z.array(relativePath).optional(),
 });
 
+/** Ids are 32 bits; 4294967295 is the kernel's "no id". */
 const owner = z
   .string()
-  .regex(/^\d+:\d+$/, { error: 'expected an owner as "uid:gid" in numbers, such as "1000:1000"' });
+  .regex(/^\d+:\d+$/, { error: 'expected an owner as "uid:gid" in numbers, such as "1000:1000"' })
+  .refine((value) => value.split(":").every((id) => Number(id) < 4294967295), {
+    error: (issue) => `expected ids below 4294967295, got ${JSON.stringify(issue.input)}`,
+  });
 
 /** A device node the image carries (a rootless build cannot create one on disk). */
 const imageDevice = z.strictObject({
