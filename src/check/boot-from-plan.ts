@@ -143,7 +143,9 @@ function bootableImage(plan: Plan, name: string): Image {
   if (!image.boot) {
     throw new RootstockError("ERR_IMAGE_NOT_BOOTABLE", `image "${name}" has no [images.${name}.boot] table`, {
       file: join(plan.displayDir, "plan.toml"),
-      hint: `add one to boot it (cmdline, tests, …)${bootable.length > 0 ? `; bootable images: ${bootable.join(", ")}` : ""}`,
+      hint: image.netboot
+        ? `it boots over the network: \`rootstock netboot ${plan.displayDir} ${name}\` serves it, and \`rootstock test\` runs its [netboot] tests`
+        : `add one to boot it (cmdline, tests, …)${bootable.length > 0 ? `; bootable images: ${bootable.join(", ")}` : ""}`,
     });
   }
   return image;
