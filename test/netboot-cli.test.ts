@@ -4,7 +4,7 @@
  * plan, served to QEMU, is in netboot-qemu.test.ts.)
  */
 import assert from "node:assert/strict";
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -153,6 +153,8 @@ init = "/bin/busybox"
     );
     assert.match(result.stdout, /a LAN: dnsmasq --no-daemon --conf-file=/);
     assert.equal(await readFile(join(out, "vmlinuz"), "utf8"), "kernel\n");
+    for (const file of ["vmlinuz", "initrd.img", "system.squashfs", "boot.ipxe"])
+      assert.equal((await stat(join(out, file))).mode & 0o777, 0o644, `${file} is the user's to edit`);
     const [latest] = await listRuns(store);
     assert.equal(latest?.state, "ok");
     assert.ok(latest?.keys["netboot:system"] && latest.keys["image:system"]);

@@ -54,6 +54,8 @@ export async function exportBundle(
     // A copy (a reflink where the file system can): a hard link would let an edit here change the store.
     await rm(join(dir, name), { force: true });
     await copyFile(join(bundle.dir, name), join(dir, name), constants.COPYFILE_FICLONE);
+    // The copy is the user's, to serve or edit: not read-only as the store's files are.
+    await chmod(join(dir, name), 0o644);
     files.push(name);
   }
   await put("boot.ipxe", renderIpxeScript(manifest, options.base));
