@@ -244,7 +244,25 @@ describe("ext4", () => {
       (error: unknown) => {
         assert.ok(error instanceof RootstockError);
         assert.equal(error.code, "ERR_IMAGE_TOO_SMALL");
-        assert.match(error.message, /test-ext4/);
+        assert.match(error.message, /^image test-ext4: 64 KiB is too small for \d+ entries holding /);
+        return true;
+      },
+    );
+  });
+
+  test("a device declared where the contents hold a file is a user error, not a silent replacement", async () => {
+    const devices = [
+      { path: "/bin/tool", type: "char" as const, major: 1, minor: 3, mode: 0o666, uid: 0, gid: 0 },
+    ];
+    await assert.rejects(
+      buildImage(spec("ext4", { devices }), { storeDir: await store("e5") }),
+      (error: unknown) => {
+        assert.ok(error instanceof RootstockError);
+        assert.equal(error.code, "ERR_IMAGE_DEVICE_PATH");
+        assert.match(
+          error.message,
+          /devices names \/bin\/tool, where the image's contents already hold a file/,
+        );
         return true;
       },
     );

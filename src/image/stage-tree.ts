@@ -73,6 +73,18 @@ export async function stageTree(
   for (const device of input.devices ?? []) {
     const path = imagePath(device.path);
     await makeParents(state, path);
+    // A declared device may stand in for one a step made; a file or folder there is a mistake.
+    const there = await lstat(join(root, path)).catch(() => undefined);
+    if (there?.isFile() || there?.isDirectory() || there?.isSymbolicLink()) {
+      const what = there.isDirectory() ? "a folder" : there.isSymbolicLink() ? "a link" : "a file";
+      throw new RootstockError(
+        "ERR_IMAGE_DEVICE_PATH",
+        `image ${input.name}: devices names /${path}, where the image's contents already hold ${what}`,
+        {
+          hint: "declare the device at a path of its own (usually under /dev), or leave that entry out of the step's output",
+        },
+      );
+    }
     await removeEntry(state, path);
     state.devices.set(path, { ...device, path });
   }
