@@ -45,6 +45,10 @@ test("a module without cases, or with a non-function case, is refused", async ()
   await refused("export const x = 1;", /no default export/);
   await refused('export default { boots: "yes" };', /"boots" is a string, not a function/);
   await refused("export default { boots( {", /cannot load test module tests\/m\.test\.ts/);
+  // A throw while the module loads is placed on its line.
+  const thrown = await load("\n\nthrow new Error('top-level boom');\n").catch((error: unknown) => error);
+  assert.ok(isRootstockError(thrown), String(thrown));
+  assert.match(thrown.headline, /^tests\/m\.test\.ts:3: cannot load test module .*top-level boom/);
 });
 
 test("evidence must name the module's own cases and known claims", async () => {

@@ -57,11 +57,17 @@ export async function loadTestModule(path: string, display: string): Promise<Tes
   try {
     loaded = (await import(pathToFileURL(path).href)) as { default?: unknown; evidence?: unknown };
   } catch (error) {
+    // Where in the module it failed, when the error knows (a throw or a JavaScript syntax error).
+    const url = pathToFileURL(path).href;
+    const stack = String((error as Error | undefined)?.stack ?? "");
+    const from = stack.indexOf(`${url}:`);
+    const line = from < 0 ? Number.NaN : Number.parseInt(stack.slice(from + url.length + 1), 10);
     throw new RootstockError(
       "ERR_CHECK_TEST_MODULE",
       `cannot load test module ${display}: ${describeCause(error)}`,
       {
         file: display,
+        ...(Number.isInteger(line) ? { line } : {}),
         cause: error,
         hint: "a test module is TypeScript that Node runs by stripping types: erasable syntax only, relative imports ending in .ts",
       },
