@@ -52,7 +52,7 @@ test("runs each module on its own machine and reports every case", async () => {
       ["tests/failing.ts", "passes first", "passed"],
       ["tests/failing.ts", "fails second", "failed"],
       ["tests/failing.ts", "is skipped after a failure", "skipped"],
-      ["tests/broken.ts", "(load)", "failed"],
+      ["tests/broken.ts", "(loading tests/broken.ts)", "failed"],
     ],
   );
   const failed = result.cases[4];

@@ -96,9 +96,11 @@ async function runModule(
     tests = await loadTestModule(module.path, module.display);
   } catch (error) {
     const failure = describeFailure(error);
-    emit({ type: "test:start", ...base, test: "(load)" });
-    emit({ type: "test:done", ...base, test: "(load)", ok: false, ms: 0, error: failure.message });
-    return [{ ...base, name: "(load)", status: "failed", ms: 0, ...failure }];
+    // Named after its module: a summary of failures lists modules that did not load apart.
+    const name = `(loading ${module.display})`;
+    emit({ type: "test:start", ...base, test: name });
+    emit({ type: "test:done", ...base, test: name, ok: false, ms: 0, error: failure.message });
+    return [{ ...base, name, status: "failed", ms: 0, ...failure }];
   }
 
   const machine = new Machine({
