@@ -13,7 +13,7 @@ import type { Emit } from "../events.ts";
 import type { ToolIdentity } from "../host/tools.ts";
 import type { BuiltImage } from "../image/build-image.ts";
 import { buildPlanImages, hostTools } from "../image/build-plan-images.ts";
-import { buildNetbootBundle } from "../netboot/build-bundle.ts";
+import { buildNetbootBundle, type NetbootBundle } from "../netboot/build-bundle.ts";
 import { bundleEntries } from "../netboot/bundle-entries.ts";
 import { type BundleServer, startBundleServer } from "../netboot/bundle-server.ts";
 import { imageInitramfs } from "../netboot/image-initramfs.ts";
@@ -133,9 +133,11 @@ export async function testPlan(plan: string | Graph, options: TestPlanOptions): 
       return { image: name, machine: { ...boot.machine, ...machineOptions }, modules: boot.tests, outputs };
     });
     for (const image of netImages) {
-      const port = await serveForTests(image, graph, made, session, servers, options.signal);
-      const target = netbootTestTarget(graph.plan, image, port);
-      targets.push({ ...target, machine: { ...target.machine, ...machineOptions }, outputs });
+      const served = await serveForTests(image, graph, made, session, servers, options.signal);
+      const target = netbootTestTarget(graph.plan, image, served);
+      // An image booted both ways needs two names: results and console logs are filed by image.
+      const name = names.includes(image.name) ? `${image.name}-netboot` : image.name;
+      targets.push({ ...target, image: name, machine: { ...target.machine, ...machineOptions }, outputs });
     }
     const tests = await runTests(targets, {
       runDir: session.runDir,
@@ -170,7 +172,7 @@ async function serveForTests(
   session: RunSession,
   servers: BundleServer[],
   signal: AbortSignal | undefined,
-): Promise<{ port: number; bundle: Awaited<ReturnType<typeof buildNetbootBundle>> }> {
+): Promise<{ port: number; bundle: NetbootBundle }> {
   const squashfs = made.images.get(image.name) as BuiltImage;
   const inputs = netbootInputs(graph.plan, image, {
     outputDir: (step) => made.build.outputs.get(step)?.path as string,
