@@ -121,7 +121,7 @@ init = "/bin/busybox"
     });
     child.kill("SIGINT");
     const result = await done;
-    assert.equal(result.code, 1, result.stderr);
+    assert.equal(result.code, 130, result.stderr);
     assert.match(result.stderr, /was interrupted \[ERR_NETBOOT_INTERRUPTED\]/);
     assert.doesNotMatch(result.stderr, STACK_LINE);
     const runs = await listRuns(store);

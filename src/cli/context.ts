@@ -14,6 +14,8 @@ export class CliContext {
   readonly stderr: Writable;
   #globals: GlobalOptions = {};
   #storeDir: string | undefined;
+  /** The signal that interrupted the command, if one did: its exit status then says so (128 + its number). */
+  interruptedBy: NodeJS.Signals | undefined;
 
   constructor(stdout: Writable = process.stdout, stderr: Writable = process.stderr) {
     this.stdout = stdout;

@@ -1,4 +1,5 @@
 import { isRootstockError, RootstockError } from "../errors.ts";
+import type { CliContext } from "./context.ts";
 import { withInterrupt } from "./interrupt.ts";
 
 /**
@@ -7,11 +8,12 @@ import { withInterrupt } from "./interrupt.ts";
  * ERR_INTERRUPTED.
  */
 export async function interruptible<T>(
+  context: CliContext,
   work: (signal: AbortSignal) => Promise<T>,
 ): Promise<{ result: T; interrupted: boolean }> {
   let signal: AbortSignal | undefined;
   try {
-    const result = await withInterrupt((given) => {
+    const result = await withInterrupt(context, (given) => {
       signal = given;
       return work(given);
     });

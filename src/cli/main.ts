@@ -37,7 +37,12 @@ export async function main(argv: readonly string[], context = new CliContext()):
     }
     // Loaded only for an error: a run that goes well never needs it.
     const { EXIT_USER_ERROR, renderError } = await import("./render-error.ts");
-    return renderError(error, context) || EXIT_USER_ERROR;
+    const status = renderError(error, context) || EXIT_USER_ERROR;
+    // Ended by Ctrl-C (or SIGTERM): 128 + the signal's number, as a shell expects of an interrupted command.
+    const signal = context.interruptedBy;
+    return signal === undefined
+      ? status
+      : 128 + process.getBuiltinModule("node:os").constants.signals[signal];
   }
 }
 

@@ -54,7 +54,7 @@ export function registerBoot(program: Command, context: CliContext): void {
       const say = context.toStderr();
       const progress = planReporters(say, dir);
       const stdin = process.stdin;
-      const { result, interrupted } = await interruptible((signal) =>
+      const { result, interrupted } = await interruptible(context, (signal) =>
         bootPlan(graph, {
           storeDir: context.storeDir,
           tools,

@@ -50,7 +50,7 @@ export function registerDemo(program: Command, context: CliContext): void {
       const { graph } = await openPlan(dir, { identifyTools: false });
       const mirrors = globalMirrors(flags.mirror);
       const fetchReporter = createFetchReporter(context);
-      await interruptible((signal) =>
+      await interruptible(context, (signal) =>
         fetchSources(planSources(graph), {
           storeDir: context.storeDir,
           offline: flags.offline ?? false,
@@ -62,7 +62,7 @@ export function registerDemo(program: Command, context: CliContext): void {
 
       heading("3/4", "build, images and boot tests, in one run");
       const progress = planReporters(context, dir);
-      const { result, interrupted } = await interruptible((signal) =>
+      const { result, interrupted } = await interruptible(context, (signal) =>
         testPlan(dir, {
           storeDir: context.storeDir,
           command: "demo",

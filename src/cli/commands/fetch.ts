@@ -30,7 +30,7 @@ export function registerFetch(program: Command, context: CliContext): void {
         identifyTools: false,
       });
       const reporter = createFetchReporter(context);
-      const result = await withInterrupt((signal) =>
+      const result = await withInterrupt(context, (signal) =>
         fetchSources(planSources(graph), {
           storeDir: context.storeDir,
           offline: flags.offline ?? false,

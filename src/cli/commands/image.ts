@@ -41,7 +41,7 @@ export function registerImage(program: Command, context: CliContext): void {
         cacheDir: join(context.storeDir, "cache"),
       });
       const progress = planReporters(context, dir);
-      const { result: made, interrupted } = await interruptible((signal) =>
+      const { result: made, interrupted } = await interruptible(context, (signal) =>
         buildPlanImages(graph, {
           storeDir: context.storeDir,
           tools,

@@ -36,7 +36,7 @@ export function registerMirror(program: Command, context: CliContext): void {
       });
       const reporter = createFetchReporter(context);
       const target = resolve(dir);
-      const result = await withInterrupt((signal) =>
+      const result = await withInterrupt(context, (signal) =>
         exportMirror(planSources(graph), target, {
           storeDir: context.storeDir,
           offline: flags.offline ?? false,

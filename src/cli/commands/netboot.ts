@@ -82,7 +82,10 @@ export function registerNetboot(program: Command, context: CliContext): void {
         bus.on(createNetbootReporter(context));
       } else bus.on((event) => context.out(JSON.stringify(event)));
       const controller = new AbortController();
-      const interrupt = () => controller.abort(new Error("interrupted"));
+      const interrupt = (signal: NodeJS.Signals) => {
+        context.interruptedBy ??= signal;
+        controller.abort(new Error("interrupted"));
+      };
       process.once("SIGINT", interrupt);
       process.once("SIGTERM", interrupt);
       const session = await RunSession.open(graph, {

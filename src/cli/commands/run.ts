@@ -55,7 +55,10 @@ export function registerRun(program: Command, context: CliContext): void {
       if (reporter) bus.on(reporter.listener);
       else bus.on((event) => context.out(JSON.stringify(event)));
       const controller = new AbortController();
-      const interrupt = () => controller.abort(new Error("interrupted"));
+      const interrupt = (signal: NodeJS.Signals) => {
+        context.interruptedBy ??= signal;
+        controller.abort(new Error("interrupted"));
+      };
       process.once("SIGINT", interrupt);
       process.once("SIGTERM", interrupt);
       try {

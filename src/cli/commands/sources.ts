@@ -25,7 +25,7 @@ export function registerSources(program: Command, context: CliContext): void {
               .graph,
           )
         : undefined;
-      const result = await withInterrupt((signal) =>
+      const result = await withInterrupt(context, (signal) =>
         importSources(files, { storeDir: context.storeDir, signal, ...(pins ? { pins } : {}) }),
       );
       for (const file of result.imported) {

@@ -42,7 +42,7 @@ export function registerTest(program: Command, context: CliContext): void {
       const accel = parseAccel(flags.accel);
       const machines = parseCount("--machines", flags.machines);
       const progress = planReporters(context, dir);
-      const { result, interrupted } = await interruptible((signal) =>
+      const { result, interrupted } = await interruptible(context, (signal) =>
         testPlan(dir, {
           storeDir: context.storeDir,
           variables: parseVariableFlags(flags.set),
