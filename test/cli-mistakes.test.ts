@@ -11,6 +11,7 @@ import { shellWord } from "../src/cli/context.ts";
 import { fileSystemRefusal } from "../src/cli/render-error.ts";
 import { listRuns } from "../src/report/list-runs.ts";
 import { runCli, STACK_LINE } from "./helpers/cli.ts";
+import { finished, startRootstock } from "./helpers/rootstock-process.ts";
 
 let work: string;
 
@@ -238,5 +239,33 @@ describe("a killed run", () => {
     const [run] = await listRuns(storeDir);
     assert.equal(run?.result, "unfinished");
     assert.equal(run?.totalMs, 2500);
+  });
+});
+
+describe("Ctrl-C", () => {
+  test("ends a run with the exit status of an interrupted command (130), saying so", async () => {
+    const dir = join(work, "interrupted");
+    await mkdir(join(dir, "steps", "slow"), { recursive: true });
+    await writeFile(
+      join(dir, "plan.toml"),
+      'name = "slow"\narch = "x86_64"\n[[stages]]\nname = "s"\nsteps = ["slow"]\n',
+    );
+    await writeFile(join(dir, "steps", "slow", "step.toml"), 'version = "1"\n');
+    await writeFile(join(dir, "steps", "slow", "build.sh"), "do_install() { sleep 60; }\n");
+    const child = startRootstock(["--store", join(work, "interrupted-store"), "run", dir]);
+    const ended = finished(child);
+    await new Promise<void>((resolve) => {
+      let seen = "";
+      child.stdout?.on("data", (chunk: Buffer) => {
+        seen += chunk.toString();
+        if (seen.includes("▶ slow")) resolve();
+      });
+      child.on("close", () => resolve());
+    });
+    child.kill("SIGINT");
+    const result = await ended;
+    assert.equal(result.code, 130, `${result.stdout}\n${result.stderr}`);
+    assert.match(result.stderr, /error: the run was interrupted \[ERR_RUN_FAILED\]/);
+    assert.doesNotMatch(result.stderr, STACK_LINE);
   });
 });
