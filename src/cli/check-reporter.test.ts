@@ -1,9 +1,17 @@
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { PassThrough } from "node:stream";
-import { test } from "node:test";
+import { after, test } from "node:test";
 import type { RootstockEvent, TimedEvent } from "../events.ts";
 import { createCheckReporter } from "./check-reporter.ts";
 import { CliContext } from "./context.ts";
+
+// A failure names its console log only when there is one: the machine may never have started.
+const CONSOLE_LOG = join(mkdtempSync(join(tmpdir(), "rootstock-check-reporter-")), "console.log");
+writeFileSync(CONSOLE_LOG, "booting\n");
+after(() => rmSync(dirname(CONSOLE_LOG), { recursive: true, force: true }));
 
 function capture() {
   const stdout = new PassThrough();
@@ -34,7 +42,7 @@ const events: TimedEvent[] = [
     ok: false,
     ms: 899,
     error: 'rootfs-boot: command "tcc" failed with exit status 127\nhint: …',
-    consoleLog: "/run/rootfs/boot/console.log",
+    consoleLog: CONSOLE_LOG,
   }),
   at(3001, { type: "test:skipped", ...base, test: "reboots", reason: "an earlier test failed" }),
   at(3002, {
@@ -60,7 +68,7 @@ test("plain lines: images cached or made, the accelerator once, each test with i
   assert.equal(lines.filter((line) => line.includes("machines run under TCG: no KVM")).length, 1);
   assert.match(text(), /▶ rootfs boot › boots\n✓ rootfs boot › boots\s+1\.2s/);
   assert.match(text(), /✗ rootfs boot › compiles\s+899ms\n {4}│ rootfs-boot: command "tcc" failed/);
-  assert.match(text(), / {4}console: \/run\/rootfs\/boot\/console\.log/);
+  assert.ok(text().includes(`    console: ${CONSOLE_LOG}\n`), text());
   assert.match(text(), /- rootfs boot › reboots skipped: an earlier test failed/);
   assert.match(text(), /tests failed: 1 passed, 1 failed, 1 skipped in 3\.0s\n$/);
   assert.ok(!text().includes("\x1b"), "no escape sequences when not live");

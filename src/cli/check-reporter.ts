@@ -7,6 +7,8 @@ import type { Listener, TimedEvent } from "../events.ts";
 import { formatBytes, formatDuration, printableLine } from "../units.ts";
 import type { CliContext } from "./context.ts";
 
+const { existsSync } = process.getBuiltinModule("node:fs");
+
 export interface CheckReporterOptions {
   /** Redraw a status line in place (a terminal that is not CI). */
   live: boolean;
@@ -103,7 +105,9 @@ export function createCheckReporter(context: CliContext, options: CheckReporterO
             context.out(context.style("dim", `    │ ${printableLine(line)}`));
           if (lines.length > shown)
             context.out(context.style("dim", `    │ … ${lines.length - shown} more lines`));
-          if (event.consoleLog) context.out(`    console: ${event.consoleLog}`);
+          // A machine that never started (KVM asked for and missing) wrote no console log.
+          if (event.consoleLog && existsSync(event.consoleLog))
+            context.out(`    console: ${event.consoleLog}`);
         }
         break;
       }

@@ -4,6 +4,7 @@ import { RootstockError } from "../errors.ts";
 import { buildFailure } from "./build-failure.ts";
 import type { CliContext } from "./context.ts";
 
+const { existsSync } = process.getBuiltinModule("node:fs");
 const { dirname, relative } = process.getBuiltinModule("node:path");
 
 export function shownPath(path: string): string {
@@ -24,8 +25,11 @@ export function reportTestOutcome(
   }
   if (!result.tests) throw buildFailure(result.build, context.planWords(planArg), interrupted);
   context.out(`junit:   ${shownPath(result.tests.junit)}`);
+  // Only logs that are there: a machine that never started (KVM asked for and missing) wrote none.
   const consoleLogs = (cases: TestPlanResult["failures"]) => [
-    ...new Set(cases.flatMap((test) => (test.consoleLog ? [test.consoleLog] : []))),
+    ...new Set(
+      cases.flatMap((test) => (test.consoleLog && existsSync(test.consoleLog) ? [test.consoleLog] : [])),
+    ),
   ];
   for (const log of consoleLogs(result.tests.cases)) context.out(`console: ${shownPath(log)}`);
   context.out(`logs:    ${shownPath(`${result.runDir}/logs`)}`);
