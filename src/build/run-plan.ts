@@ -106,15 +106,16 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
       );
     }
 
-    if (options.explain || options.dryRun) {
+    const explain = () => {
       for (const [index, step] of graph.steps.entries()) {
         const reason = present[index]
           ? ({ kind: "cached" } as const)
           : explainRebuild(step, histories.get(step.name));
         emit({ type: "step:explain", step: step.name, key: step.key, runs: !present[index], reason });
       }
-    }
+    };
     if (options.dryRun) {
+      explain();
       for (const disabled of graph.disabled)
         emit({
           type: "step:skipped",
@@ -149,6 +150,8 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
     );
 
     emit({ type: "run:start", runId, plan: plan.name, runDir, steps: graph.steps.map((s) => s.name), jobs });
+    // Under the run's header, before its steps.
+    if (options.explain) explain();
     for (const disabled of graph.disabled)
       emit({
         type: "step:skipped",
