@@ -1,6 +1,6 @@
 /** The image tables of plan.toml as loadPlan reads them, owners and device nodes included. */
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -76,4 +76,26 @@ devices = [{ path = "/dev/x", type = "pipe", major = 1, minor = 1 }]
     assert.match(text, /images\.root\.devices\[0\]\.type/);
     return true;
   });
+});
+
+test("links in an image's files are the image's own: kept as links, not followed or refused", async () => {
+  const dir = await planWith(`[images.root]
+kind = "initramfs"
+contents = ["base"]
+files = "rootfs"
+`);
+  await mkdir(join(dir, "rootfs", "bin"));
+  await mkdir(join(dir, "rootfs", "etc"));
+  // Targets that exist only in the guest: a busybox applet, the kernel's mount table.
+  await symlink("busybox", join(dir, "rootfs", "bin", "sh"));
+  await symlink("/proc/mounts", join(dir, "rootfs", "etc", "mtab"));
+  const image = (await loadPlan(dir)).images.get("root");
+  assert.deepEqual(
+    image?.files?.entries.map((entry) => [entry.path, entry.symlink]),
+    [
+      ["bin/sh", "busybox"],
+      ["etc/mtab", "/proc/mounts"],
+      ["init", undefined],
+    ],
+  );
 });

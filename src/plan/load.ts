@@ -736,7 +736,7 @@ function loadImages(
         try {
           files = {
             dir: image.files,
-            entries: readPlanTree(context, join(context.planDir, image.files)),
+            entries: readPlanTree(context, join(context.planDir, image.files), { keepLinks: true }),
           };
         } catch (error) {
           if (error instanceof RootstockError) problems.push(error);

@@ -2,7 +2,7 @@
  * Reads and hashes the files a plan ships (scripts, patches, files/), refusing anything that escapes it.
  * Synchronous: a plan is many tiny files, read while nothing else runs.
  */
-import { digestFileSync } from "../digest.ts";
+import { digestFileSync, sha256Text } from "../digest.ts";
 import { RootstockError } from "../errors.ts";
 import type { PlanFileEntry } from "./types.ts";
 
@@ -76,8 +76,12 @@ export function readPlanFile(context: TreeContext, base: string, path: string): 
   return { path, sha256: digest.sha256, size: digest.size, executable: (info.mode & 0o111) !== 0 };
 }
 
-/** Every file under `dir` (recursively), sorted by path; an absent folder is empty. */
-export function readPlanTree(context: TreeContext, dir: string): PlanFileEntry[] {
+/**
+ * Every file under `dir` (recursively), sorted by path; an absent folder is empty. With `keepLinks` (an
+ * image's files, whose links point into the image: `bin/sh -> busybox`, `etc/mtab -> /proc/mounts`), a
+ * link is an entry of its own, its target text hashed, and is not followed.
+ */
+export function readPlanTree(context: TreeContext, dir: string, { keepLinks = false } = {}): PlanFileEntry[] {
   const entries: PlanFileEntry[] = [];
   const walk = (relativeDir: string): void => {
     const absoluteDir = join(dir, relativeDir);
@@ -86,7 +90,16 @@ export function readPlanTree(context: TreeContext, dir: string): PlanFileEntry[]
       const path = relativeDir === "" ? name : `${relativeDir}/${name}`;
       const info = lstatSync(join(dir, path));
       if (info.isDirectory()) walk(path);
-      else entries.push(readPlanFile(context, dir, path));
+      else if (keepLinks && info.isSymbolicLink()) {
+        const target = readlinkSync(join(dir, path));
+        entries.push({
+          path,
+          sha256: sha256Text(target),
+          size: Buffer.byteLength(target),
+          executable: false,
+          symlink: target,
+        });
+      } else entries.push(readPlanFile(context, dir, path));
     }
   };
   checkInsidePlan(context, dir);
