@@ -364,7 +364,8 @@ const CASES: Record<string, Expectation> = {
   "netboot-relative-init": {
     code: "ERR_PLAN_BAD_VALUE",
     where: "plan.toml:15:",
-    message: /netboot\.init: expected an absolute path without "\.\.", got "sbin\/init"/,
+    message:
+      /netboot\.init: expected an absolute path without "\.\.", "\/\/" or a "\/" at its end, got "sbin\/init"/,
   },
   "netboot-missing-busybox": {
     code: "ERR_PLAN_MISSING_FIELD",

@@ -427,7 +427,7 @@ function loadStep(
           `cannot parse \`when = ${JSON.stringify(file.when)}\`: ${error.message} at column ${error.column}`,
           {
             ...where(["when"]),
-            hint: 'write a predicate such as `BUILD_KERNEL == true` or `ARCH != "i686" && !MINIMAL`',
+            hint: 'write a predicate of the plan\'s [variables], such as `BUILD_KERNEL == true` or `FLAVOUR != "tiny" && !MINIMAL`',
           },
         ),
       );

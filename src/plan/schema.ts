@@ -36,11 +36,14 @@ const fileName = z
     error: (issue) => `expected a plain file name without "/" or "..", got ${JSON.stringify(issue.input)}`,
   });
 
-const absolutePath = z
+const isAbsolutePath = (value: string) => value.startsWith("/") && isSafeRelativePath(value.slice(1));
+const absolutePathError = (issue: { input: unknown }) =>
+  `expected an absolute path without "..", "//" or a "/" at its end, got ${JSON.stringify(issue.input)}`;
+const absolutePath = z.string().refine(isAbsolutePath, { error: absolutePathError });
+/** "/" too: the loader then says the sandbox keeps it, which is the better message. */
+const mountPoint = z
   .string()
-  .refine((value) => value.startsWith("/") && isSafeRelativePath(value.slice(1)), {
-    error: (issue) => `expected an absolute path without "..", got ${JSON.stringify(issue.input)}`,
-  });
+  .refine((value) => value === "/" || isAbsolutePath(value), { error: absolutePathError });
 
 const sha256 = z
   .string({ error: "expected a sha256 (64 hex characters)" })
@@ -107,7 +110,7 @@ export const sourceSchema = z
 
 export const mountSchema = z.strictObject({
   step: stepName,
-  at: absolutePath,
+  at: mountPoint,
 });
 
 /** One line of printable text: it lands in tables, DOT labels and reports. */

@@ -16,7 +16,7 @@ export function registerShell(program: Command, context: CliContext): void {
     .action(async (dir: string, step: string, flags: { command?: string }) => {
       const plan = await loadPlanCached(dir, { cacheDir: join(context.storeDir, "cache") });
       checkStepArgument(plan, step);
-      const target = await findFailedBuild(context.storeDir, plan.name, step, dir);
+      const target = await findFailedBuild(context.storeDir, plan.name, step, context.planWords(dir));
       if (flags.command === undefined) {
         context.err(`rootstock: entering ${step}'s failed build (run ${target.saved.runId}); the phases are`);
         context.err("           defined: do_prepare, do_configure, do_compile, do_install. Leave with exit.");
