@@ -35,6 +35,13 @@ describe("the store", () => {
       );
       assert.doesNotMatch(stderr, STACK_LINE);
     }
+    await symlink("nowhere/x", join(work, "dangling-store"));
+    const dangling = await runCli(["--store", join(work, "dangling-store"), "run", "plans/example"]);
+    assert.match(
+      dangling.stderr,
+      /dangling-store is a link to nowhere\/x, which does not exist \[ERR_CLI_BAD_FOLDER\]/,
+    );
+    assert.match((await runCli(["--store", "", "runs"])).stderr, /--store is empty \[ERR_CLI_BAD_FOLDER\]/);
     // Node's recursive mkdir never returns under /proc: refused, not a hang.
     const proc = await runCli(["--store", "/proc/no-store-here", "run", "plans/example"]);
     assert.match(proc.stderr, /\/proc belongs to the kernel .* \[ERR_CLI_BAD_FOLDER\]/);
@@ -71,6 +78,16 @@ describe("the store", () => {
     );
     assert.equal(refusal("ENOENT", "/srv/store/x"), undefined);
     assert.equal(fileSystemRefusal(new Error("no code"), "/srv/store"), undefined);
+    // Reading a plan file is not writing: the verb follows the system call.
+    const unreadable = Object.assign(new Error("EACCES"), {
+      code: "EACCES",
+      path: "/p/steps/a/files/y",
+      syscall: "open",
+    });
+    assert.match(
+      fileSystemRefusal(unreadable, "/srv/store")?.headline ?? "",
+      /^cannot open \/p\/steps\/a\/files\/y: permission denied$/,
+    );
   });
 });
 

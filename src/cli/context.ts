@@ -36,7 +36,11 @@ export class CliContext {
 
   get storeDir(): string {
     this.#storeDir ??= checkFolderArgument(
-      this.#globals.store === undefined ? "the store" : "--store",
+      this.#globals.store !== undefined
+        ? "--store"
+        : process.env.ROOTSTOCK_STORE
+          ? "$ROOTSTOCK_STORE"
+          : "the store",
       storeLocation(this.#globals.store),
     );
     return this.#storeDir;

@@ -4,8 +4,8 @@ import { RootstockError } from "../errors.ts";
 import { didYouMean } from "../plan/suggest.ts";
 import type { Plan } from "../plan/types.ts";
 
-const { statfsSync, statSync } = process.getBuiltinModule("node:fs");
-const { dirname, isAbsolute, resolve } = process.getBuiltinModule("node:path");
+const { lstatSync, readlinkSync, realpathSync, statfsSync, statSync } = process.getBuiltinModule("node:fs");
+const { dirname, isAbsolute, join, relative, resolve } = process.getBuiltinModule("node:path");
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -83,10 +83,30 @@ const KERNEL_FILE_SYSTEMS = new Set([
  * never returns there).
  */
 export function checkFolderArgument(flag: string, path: string): string {
+  if (path === "") {
+    throw new RootstockError("ERR_CLI_BAD_FOLDER", `${flag} is empty`, {
+      hint: `give a folder: ${flag} DIR`,
+    });
+  }
   const absolute = resolve(path);
   let existing = absolute;
+  // ENOTDIR as well as ENOENT: a path below a file does not exist either.
+  const lookUp = (path: string, follow: boolean) => {
+    try {
+      return (follow ? statSync : lstatSync)(path, { throwIfNoEntry: false });
+    } catch {
+      return undefined;
+    }
+  };
   for (;;) {
-    const info = statSync(existing, { throwIfNoEntry: false });
+    const info = lookUp(existing, true);
+    if (info === undefined && lookUp(existing, false)?.isSymbolicLink()) {
+      throw new RootstockError(
+        "ERR_CLI_BAD_FOLDER",
+        `${flag} ${path}: ${existing} is a link to ${readlinkSync(existing)}, which does not exist`,
+        { hint: "make the folder the link points to, or give another path" },
+      );
+    }
     if (info !== undefined) {
       if (!info.isDirectory()) {
         throw new RootstockError(
@@ -104,7 +124,8 @@ export function checkFolderArgument(flag: string, path: string): string {
           { hint: "give a folder on a disk, such as one under your home or /tmp" },
         );
       }
-      return absolute;
+      // Links resolved (/proc/self/cwd would mean another folder inside a sandbox's own process).
+      return join(realpathSync(existing), relative(existing, absolute));
     }
     const parent = dirname(existing);
     if (parent === existing) return absolute;

@@ -49,6 +49,9 @@ function renderHint(error: RootstockError, context: CliContext, indent: string):
   for (const line of rest) context.err(`${indent}        ${line}`);
 }
 
+/** System calls that only read: their refusal is about reading, whatever the path. */
+const READING = new Set(["read", "scandir", "opendir", "stat", "lstat", "access", "readlink", "realpath"]);
+
 const STORE_REFUSALS: Record<string, string> = {
   EACCES: "permission denied",
   EPERM: "operation not permitted",
@@ -64,10 +67,19 @@ const STORE_REFUSALS: Record<string, string> = {
  * can meet it first.
  */
 export function fileSystemRefusal(error: unknown, storeDir: string | undefined): RootstockError | undefined {
-  const { code, path } = (error ?? {}) as NodeJS.ErrnoException;
+  const { code, path, syscall } = (error ?? {}) as NodeJS.ErrnoException;
   const reason = code === undefined ? undefined : STORE_REFUSALS[code];
   if (reason === undefined || typeof path !== "string") return undefined;
   const full = code === "ENOSPC" || code === "EDQUOT";
+  // open() reads or writes; the store is only written, a plan or a given path may be either.
+  const inStore = storeDir !== undefined && (path === storeDir || path.startsWith(`${storeDir}/`));
+  if (syscall !== undefined && (READING.has(syscall) || (syscall === "open" && !inStore))) {
+    return new RootstockError(
+      "ERR_PATH_UNREADABLE",
+      `cannot ${syscall === "open" ? "open" : "read"} ${path}: ${reason}`,
+      { hint: "check its permissions, and its folders' (read, and search for folders)", cause: error },
+    );
+  }
   if (storeDir === undefined || (path !== storeDir && !path.startsWith(`${storeDir}/`))) {
     return new RootstockError("ERR_PATH_UNWRITABLE", `cannot write ${path}: ${reason}`, {
       hint: full ? "free space on that disk, or give a path on another" : "give a path you can write",

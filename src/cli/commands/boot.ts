@@ -46,6 +46,8 @@ export function registerBoot(program: Command, context: CliContext): void {
     .action(async (dir: string, image: string | undefined, flags: BootFlags) => {
       const jobs = parseCount("--jobs", flags.jobs);
       const accel = parseAccel(flags.accel);
+      const diskDir =
+        flags.diskDir === undefined ? undefined : checkFolderArgument("--disk-dir", flags.diskDir);
       const { graph, tools } = await openPlan(dir, {
         variables: parseVariableFlags(flags.set),
         cacheDir: join(context.storeDir, "cache"),
@@ -79,9 +81,7 @@ export function registerBoot(program: Command, context: CliContext): void {
             }
           },
           ...(image === undefined ? {} : { image }),
-          ...(flags.diskDir === undefined
-            ? {}
-            : { diskDir: checkFolderArgument("--disk-dir", flags.diskDir) }),
+          ...(diskDir === undefined ? {} : { diskDir }),
           ...(jobs === undefined ? {} : { jobs }),
           ...(accel === undefined ? {} : { accel }),
         }),

@@ -66,6 +66,7 @@ export function registerNetboot(program: Command, context: CliContext): void {
           hint: "the exported scripts name the server the LAN's machines will fetch from: --public-url http://192.168.1.10:8080/",
         });
       }
+      const out = flags.out === undefined ? undefined : checkFolderArgument("--out", flags.out);
       const jobs = parseJobs(flags.jobs, availableParallelism());
       const { graph, tools } = await openNetbootPlan(dir, {
         variables: parseVariableFlags(flags.set),
@@ -107,8 +108,8 @@ export function registerNetboot(program: Command, context: CliContext): void {
           ...(image === undefined ? {} : { image }),
         });
         progress?.stop();
-        if (flags.out !== undefined && publicBase !== undefined) {
-          await exportTo(context, prepared, checkFolderArgument("--out", flags.out), publicBase);
+        if (out !== undefined && publicBase !== undefined) {
+          await exportTo(context, prepared, out, publicBase);
         } else {
           const serving = await serveNetboot(prepared.bundle, {
             host: listen.host,
