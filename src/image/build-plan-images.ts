@@ -97,7 +97,11 @@ export async function buildPlanImages(graph: Graph, options: BuildPlanImagesOpti
           session.emit({
             type: "image:failed",
             image: name,
-            error: isRootstockError(error) ? error.headline : describeCause(error),
+            error: options.signal?.aborted
+              ? "interrupted"
+              : isRootstockError(error)
+                ? error.headline
+                : describeCause(error),
           });
           throw error;
         }

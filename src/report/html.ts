@@ -4,7 +4,7 @@
  * and test results with console excerpts.
  */
 import { formatBytes, formatDuration, printableLine } from "../units.ts";
-import type { RunReport, StepRecord } from "./model.ts";
+import { type ImageRecord, imageOutcome, type RunReport, type StepRecord } from "./model.ts";
 
 const { relative } = process.getBuiltinModule("node:path");
 
@@ -200,7 +200,7 @@ function stepsTable(report: RunReport): string {
 function testsSection(report: RunReport, options: HtmlOptions): string {
   if (report.tests.length === 0 && report.images.length === 0) return "";
   const images = report.images.length
-    ? `<h3>Images</h3><ul>${report.images.map((image) => `<li><strong>${escapeHtml(image.name)}</strong> ${escapeHtml(image.kind ?? "")} ${image.bytes ? escapeHtml(formatBytes(image.bytes)) : ""} ${image.cached ? "(from the cache)" : `(made in ${escapeHtml(formatDuration(image.ms))})`}</li>`).join("")}</ul>`
+    ? `<h3>Images</h3><ul>${report.images.map((image) => `<li><strong>${escapeHtml(image.name)}</strong> ${escapeHtml(image.kind ?? "")} ${image.bytes ? escapeHtml(formatBytes(image.bytes)) : ""} ${imageHtml(image)}</li>`).join("")}</ul>`
     : "";
   const tests = report.tests.map((test) => {
     const excerpt = options.consoleExcerpts?.get(test.image);
@@ -254,3 +254,16 @@ pre { background: #0f1218; color: #d6dbe5; padding: 10px 12px; border-radius: 8p
 .test.failed { border-left-color: var(--failed); }
 a { color: var(--built); } footer { margin-top: 32px; color: var(--dim); font-size: 13px; }
 `;
+
+function imageHtml(image: ImageRecord): string {
+  switch (imageOutcome(image)) {
+    case "cached":
+      return "(from the cache)";
+    case "made":
+      return `(made in ${escapeHtml(formatDuration(image.ms))})`;
+    case "failed":
+      return `<span class="status failed">failed</span> ${escapeHtml(printableLine(image.error?.split("\n")[0] ?? ""))}`;
+    default:
+      return "(not finished)";
+  }
+}

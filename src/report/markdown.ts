@@ -5,7 +5,7 @@
 
 import type { RunContext } from "../events.ts";
 import { formatBytes, formatDuration } from "../units.ts";
-import type { RunReport, StepRecord } from "./model.ts";
+import { type ImageRecord, imageOutcome, type RunReport, type StepRecord } from "./model.ts";
 
 export function renderMarkdown(report: RunReport): string {
   const context = report.context;
@@ -180,7 +180,7 @@ function testingProcess(report: RunReport): string[] {
     lines.push(`* Skipped ${name}: \`when = ${JSON.stringify(when)}\` is false`);
   for (const image of report.images) {
     lines.push(
-      `* Image ${image.name}${image.kind ? ` (${image.kind})` : ""}: ${image.cached ? "from the cache" : `made in ${formatDuration(image.ms)}`}${image.bytes ? `, ${formatBytes(image.bytes)}` : ""}`,
+      `* Image ${image.name}${image.kind ? ` (${image.kind})` : ""}: ${imageText(image)}${image.bytes ? `, ${formatBytes(image.bytes)}` : ""}`,
     );
   }
   if (report.accel) lines.push(`* QEMU accelerator: ${report.accel.accel} (${report.accel.reason})`);
@@ -220,4 +220,17 @@ function stepLine(step: StepRecord, info: RunContext["steps"][number] | undefine
 
 function firstLine(text: string): string {
   return text.split("\n")[0] ?? "";
+}
+
+function imageText(image: ImageRecord): string {
+  switch (imageOutcome(image)) {
+    case "cached":
+      return "from the cache";
+    case "made":
+      return `made in ${formatDuration(image.ms)}`;
+    case "failed":
+      return `FAILED: ${firstLine(image.error ?? "")}`;
+    default:
+      return "not finished when the run ended";
+  }
 }

@@ -146,3 +146,29 @@ test("the critical path runs through steps that ran, not through a cached step b
   assert.deepEqual(criticalPathOf(steps, context), { path: ["x"], ms: 5000 });
   assert.deepEqual(criticalPathOf([step("y", "cached", 0)], context), { path: [], ms: 0 });
 });
+
+test("an image that failed, or was not finished, is not reported as made", () => {
+  const failed = journal().map((event) =>
+    event.type === "image:done"
+      ? {
+          type: "image:failed" as const,
+          image: event.image,
+          error: "image initramfs: 1.0 MiB is too small",
+          time: event.time,
+        }
+      : event,
+  );
+  assert.match(
+    renderMarkdown(reportFromEvents(failed)),
+    /^\* Image initramfs \(initramfs\): FAILED: image initramfs: 1\.0 MiB is too small$/m,
+  );
+  assert.match(
+    renderHtml(reportFromEvents(failed)),
+    /<span class="status failed">failed<\/span> image initramfs: 1\.0 MiB/,
+  );
+  const cut = journal().filter((event) => event.type !== "image:done");
+  assert.match(
+    renderMarkdown(reportFromEvents(cut)),
+    /^\* Image initramfs \(initramfs\): not finished when the run ended$/m,
+  );
+});

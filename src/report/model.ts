@@ -45,6 +45,19 @@ export interface ImageRecord {
   bytes?: number;
   ms: number;
   cached: boolean;
+  /** Why it could not be made; without it and without a path, it was not finished. */
+  error?: string;
+}
+
+/** How a report says what became of an image. */
+export function imageOutcome(image: ImageRecord): "cached" | "made" | "failed" | "unfinished" {
+  return image.cached
+    ? "cached"
+    : image.error !== undefined
+      ? "failed"
+      : image.path !== undefined
+        ? "made"
+        : "unfinished";
 }
 
 export interface TestRecord {
@@ -176,6 +189,12 @@ export function reportFromEvents(events: readonly TimedEvent[]): RunReport {
       case "image:done": {
         const image = images.get(event.image) ?? { name: event.image, ms: 0, cached: false };
         Object.assign(image, { path: event.path, bytes: event.bytes, ms: event.ms });
+        images.set(event.image, image);
+        break;
+      }
+      case "image:failed": {
+        const image = images.get(event.image) ?? { name: event.image, ms: 0, cached: false };
+        image.error = event.error;
         images.set(event.image, image);
         break;
       }
