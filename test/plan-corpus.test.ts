@@ -279,6 +279,16 @@ const CASES: Record<string, Expectation> = {
     where: "plan.toml:11:",
     message: /images\.root\.owners\.\/home\/alice: expected ids below 4294967295, got "99999999999:0"/,
   },
+  "mount-nested": {
+    code: "ERR_PLAN_MOUNT_NESTED",
+    where: "steps/b/step.toml:",
+    message: /mounts at \/serpent\/lib and \/serpent: one lies inside the other/,
+  },
+  "mount-host-bin": {
+    code: "ERR_PLAN_MOUNT_RESERVED",
+    where: "steps/b/step.toml:2:",
+    message: /mount at \/bin would hide the host's \/bin/,
+  },
   "predicate-syntax": {
     code: "ERR_PLAN_PREDICATE",
     where: "steps/a/step.toml:2:",

@@ -215,10 +215,13 @@ export async function prepareWorkspace(
     }
     for (const mount of step.step.mounts) {
       const top = mount.at.split("/")[1] as string;
-      if (root.some((entry) => entry.name === top) && !(await stat(mount.at).catch(() => undefined))) {
+      const there = root.some((entry) => entry.name === top)
+        ? await stat(mount.at).catch(() => undefined)
+        : null;
+      if (there !== null && !there?.isDirectory()) {
         throw new RootstockError(
           "ERR_BUILD_MOUNT_POINT",
-          `step "${step.name}" mounts "${mount.step}" at ${mount.at}, inside the host's read-only /${top}, where no such folder exists`,
+          `step "${step.name}" mounts "${mount.step}" at ${mount.at}, inside the host's read-only /${top}, where ${there ? "that path is a file, not a folder" : "no such folder exists"}`,
           {
             file: join(graph.plan.displayDir, step.step.dir, "step.toml"),
             field: "mounts",

@@ -476,6 +476,9 @@ const RESERVED_ENV = new Set([
   "ROOTSTOCK_ARCH",
 ]);
 
+/** The host root's top folders, under which a root of host tools lives (src/build/sandbox.ts). */
+const HOST_ROOT_TOPS = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc"];
+
 /** The sandbox's own folders: a mount there would hide one of them, or be hidden by it. */
 const RESERVED_MOUNT_POINTS = ["/build", "/out", "/tmp", "/proc", "/dev", "/deps", "/.rootstock"];
 
@@ -513,6 +516,33 @@ function checkLayout(step: Step, at: At, problems: RootstockError[]): void {
           hint: "each mount needs a path of its own",
         }),
       );
+    } else if (step.root === "host" && HOST_ROOT_TOPS.includes(mount.at)) {
+      problems.push(
+        new RootstockError(
+          "ERR_PLAN_MOUNT_RESERVED",
+          `mount at ${mount.at} would hide the host's ${mount.at}`,
+          {
+            ...at(["mounts", index, "at"], `mounts[${index}].at`),
+            hint: `a root of host tools needs its ${mount.at}; choose a path of its own, such as /${mount.step}`,
+          },
+        ),
+      );
+    } else {
+      const outer = [...seen].find(
+        (other) => mount.at.startsWith(`${other}/`) || other.startsWith(`${mount.at}/`),
+      );
+      if (outer !== undefined) {
+        problems.push(
+          new RootstockError(
+            "ERR_PLAN_MOUNT_NESTED",
+            `mounts at ${mount.at} and ${outer}: one lies inside the other`,
+            {
+              ...at(["mounts", index, "at"], `mounts[${index}].at`),
+              hint: "a mount is read-only, so nothing can be mounted inside it; give each a path apart",
+            },
+          ),
+        );
+      }
     }
     seen.add(mount.at);
   });

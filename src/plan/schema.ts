@@ -43,7 +43,10 @@ const absolutePath = z.string().refine(isAbsolutePath, { error: absolutePathErro
 /** "/" too: the loader then says the sandbox keeps it, which is the better message. */
 const mountPoint = z
   .string()
-  .refine((value) => value === "/" || isAbsolutePath(value), { error: absolutePathError });
+  .refine((value) => value === "/" || (isAbsolutePath(value) && !value.split("/").includes(".")), {
+    error: (issue) =>
+      `expected an absolute path without ".", "..", "//" or a "/" at its end, got ${JSON.stringify(issue.input)}`,
+  });
 
 const sha256 = z
   .string({ error: "expected a sha256 (64 hex characters)" })
