@@ -84,7 +84,11 @@ const plan: Plan = {
 // The kernel step's output is real: a boot checks that its kernel file is there.
 const linuxOutput = mkdtempSync(join(tmpdir(), "rootstock-boot-plan-"));
 mkdirSync(join(linuxOutput, "boot"));
-writeFileSync(join(linuxOutput, "boot", "bzImage"), "not really a kernel\n");
+// Enough of a bzImage for the check: its "HdrS" header at 0x202.
+const bzImage = Buffer.alloc(0x400);
+bzImage.write("HdrS", 0x202, "latin1");
+writeFileSync(join(linuxOutput, "boot", "bzImage"), bzImage);
+writeFileSync(join(linuxOutput, "boot", "notakernel"), "notakernel\n");
 after(() => rmSync(linuxOutput, { recursive: true, force: true }));
 
 const outputs = new Map([
@@ -146,6 +150,15 @@ test("unknown, unbootable, and unbuilt are user errors with hints", () => {
     () => bootFromPlan(wrongKernel, "initramfs", { outputs, images }),
     "ERR_IMAGE_NO_KERNEL_FILE",
     /boot\/ holds: bzImage/,
+  );
+  code(
+    () =>
+      bootFromPlan({ ...plan, kernel: { step: "linux", path: "boot/notakernel" } }, "initramfs", {
+        outputs,
+        images,
+      }),
+    "ERR_IMAGE_NOT_A_KERNEL",
+    /boot\/bzImage/,
   );
   code(() => imageSpecFromPlan(plan, "initramfs", new Map()), "ERR_IMAGE_STEP_NOT_BUILT", /rootstock run/);
 });

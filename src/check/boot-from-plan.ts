@@ -11,7 +11,7 @@ import type { Image, KernelRef, Plan } from "../plan/types.ts";
 import type { VmDisk } from "../vm/qemu-args.ts";
 import type { MachineOptions } from "./machine.ts";
 
-const { readdirSync, statSync } = process.getBuiltinModule("node:fs");
+const { closeSync, openSync, readdirSync, readSync, statSync } = process.getBuiltinModule("node:fs");
 const { dirname, join } = process.getBuiltinModule("node:path");
 
 export interface BootPlan {
@@ -80,6 +80,17 @@ export function bootFromPlan(plan: Plan, name: string, context: BootContext): Bo
           files.length > 0
             ? `${dirname(kernelRef.path)}/ holds: ${files.slice(0, 10).join(", ")}`
             : `check the path against what step "${kernelRef.step}" installs`,
+      },
+    );
+  }
+  if (!looksLikeKernel(kernel, plan.arch)) {
+    throw new RootstockError(
+      "ERR_IMAGE_NOT_A_KERNEL",
+      `the kernel of image "${name}", ${kernelRef.path} in step "${kernelRef.step}"'s output, is neither a bzImage nor an ELF file`,
+      {
+        file: join(plan.displayDir, "plan.toml"),
+        field: image.boot?.kernel ? `images.${name}.boot.kernel.path` : "kernel.path",
+        hint: "point kernel.path at the kernel the step builds (arch/x86/boot/bzImage, installed as boot/bzImage)",
       },
     );
   }
@@ -159,4 +170,21 @@ function filesIn(dir: string): string[] {
   } catch {
     return [];
   }
+}
+
+/**
+ * What QEMU can load as an x86 kernel: a bzImage ("HdrS" at 0x202) or an ELF file. Said here, not by
+ * QEMU, whose "invalid kernel header" reads as a failed start (and as a KVM probe's answer). Other
+ * arches are not checked.
+ */
+function looksLikeKernel(file: string, arch: string): boolean {
+  if (arch !== "x86_64" && arch !== "i686") return true;
+  const head = Buffer.alloc(0x206);
+  const fd = openSync(file, "r");
+  try {
+    readSync(fd, head, 0, head.length, 0);
+  } finally {
+    closeSync(fd);
+  }
+  return head.toString("latin1", 0, 4) === "\x7fELF" || head.toString("latin1", 0x202, 0x206) === "HdrS";
 }
