@@ -100,6 +100,10 @@ test("a build folder shut with chmod 000 does not block the step's next run, and
   assert.match(first.stdout, /✗ shut failed: exited with status 1/);
   const kept = (await lastBuild(storeDir)).workDir as string;
   assert.ok(existsSync(join(kept, "build")));
+  // The shell enters it, shut as it is: its folders are rootstock's to open again.
+  const shell = await run(["shell", planDir, "shut", "-c", "ls sub"]);
+  assert.equal(shell.code, 0, `${shell.stdout}\n${shell.stderr}`);
+  assert.match(shell.stdout, /deeper/);
 
   // The next run removes the kept folder and builds the step again, which fails the same way.
   const second = await run(["run", planDir]);

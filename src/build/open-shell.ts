@@ -87,6 +87,8 @@ export async function findFailedBuild(
 /** Opens the shell; resolves with its exit status. */
 export async function openShell(target: ShellTarget, options: ShellOptions = {}): Promise<number> {
   const { spec, definitions } = target.saved;
+  // The build may have shut its own folders (chmod 000); they are rootstock's, so it opens them again.
+  await (await import("../store/remove-tree.ts")).openFolders(target.workDir);
   for (const bind of spec.binds) {
     if (await stat(bind.from).catch(() => undefined)) continue;
     if (bind.from.startsWith(`${target.workDir}/`)) {

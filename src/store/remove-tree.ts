@@ -25,8 +25,11 @@ export async function removeTree(path: string): Promise<void> {
   }
 }
 
-/** Gives the owner full permission on every folder of a tree, so that its entries can be removed. */
-async function openFolders(dir: string): Promise<void> {
+/**
+ * Gives the owner full permission on every folder of a tree (its entries can then be removed, or a
+ * shell can enter a kept build that shut its own folders).
+ */
+export async function openFolders(dir: string): Promise<void> {
   const { chmod, lstat, readdir } = fsp();
   const info = await lstat(dir).catch(() => undefined);
   if (!info?.isDirectory()) return;
