@@ -269,7 +269,8 @@ describe("Ctrl-C", () => {
     );
     await writeFile(join(dir, "steps", "slow", "step.toml"), 'version = "1"\n');
     await writeFile(join(dir, "steps", "slow", "build.sh"), "do_install() { sleep 60; }\n");
-    const child = startRootstock(["--store", join(work, "interrupted-store"), "run", dir]);
+    const store = join(work, "interrupted-store");
+    const child = startRootstock(["--store", store, "run", dir]);
     const ended = finished(child);
     await new Promise<void>((resolve) => {
       let seen = "";
@@ -284,5 +285,10 @@ describe("Ctrl-C", () => {
     assert.equal(result.code, 130, `${result.stdout}\n${result.stderr}`);
     assert.match(result.stderr, /error: the run was interrupted \[ERR_RUN_FAILED\]/);
     assert.doesNotMatch(result.stderr, STACK_LINE);
+    assert.deepEqual(
+      (await listRuns(store)).map((run) => run.result),
+      ["interrupted"],
+      "rootstock runs says interrupted, not failed",
+    );
   });
 });

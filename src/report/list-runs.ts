@@ -1,5 +1,5 @@
 /** The runs a store remembers, newest first. */
-import { runIsLiveById, runsDir } from "../store/run-record.ts";
+import { readRunRecord, runIsLiveById, runsDir } from "../store/run-record.ts";
 import { readJournal } from "./journal-file.ts";
 import { reportFromEvents } from "./model.ts";
 
@@ -12,8 +12,11 @@ export interface RunSummary {
   started: number;
   plan: string;
   command: string;
-  /** A journal without an end is a run going on (its process is alive) or one that was killed. */
-  result: "passed" | "failed" | "running" | "unfinished";
+  /**
+   * A journal without an end is a run going on (its process is alive) or one that was killed; one that
+   * ended on Ctrl-C or SIGTERM is interrupted (its record says so).
+   */
+  result: "passed" | "failed" | "interrupted" | "running" | "unfinished";
   totalMs: number;
   built: number;
   cached: number;
@@ -35,6 +38,8 @@ export async function listRuns(storeDir: string): Promise<RunSummary[]> {
     if (!events || events.length === 0) continue;
     const report = reportFromEvents(events);
     const live = report.unfinished && (await runIsLiveById(storeDir, name));
+    const interrupted =
+      !report.unfinished && !report.ok && (await readRunRecord(runDir))?.state === "interrupted";
     summaries.push({
       runId: report.runId === "unknown" ? name : report.runId,
       runDir,
@@ -44,7 +49,15 @@ export async function listRuns(storeDir: string): Promise<RunSummary[]> {
         (events.find((event) => event.type === "run:start") as { plan?: string } | undefined)?.plan ??
         "?",
       command: report.context?.command ?? "run",
-      result: live ? "running" : report.unfinished ? "unfinished" : report.ok ? "passed" : "failed",
+      result: live
+        ? "running"
+        : report.unfinished
+          ? "unfinished"
+          : report.ok
+            ? "passed"
+            : interrupted
+              ? "interrupted"
+              : "failed",
       totalMs:
         report.unfinished && !live
           ? Math.max(report.totalMs, (await lastSignOfLife(runDir)) - report.started)

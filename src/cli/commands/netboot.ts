@@ -89,6 +89,8 @@ export function registerNetboot(program: Command, context: CliContext): void {
       };
       process.once("SIGINT", interrupt);
       process.once("SIGTERM", interrupt);
+      // A closed terminal ends the run as Ctrl-C does: its report is written, its state is interrupted.
+      process.once("SIGHUP", interrupt);
       const session = await RunSession.open(graph, {
         storeDir: context.storeDir,
         command: "netboot",
@@ -139,6 +141,7 @@ export function registerNetboot(program: Command, context: CliContext): void {
         progress?.stop();
         process.off("SIGINT", interrupt);
         process.off("SIGTERM", interrupt);
+        process.off("SIGHUP", interrupt);
         // Ctrl-C is how serving ends: that run went well. Before serving, it interrupts the build.
         await session.close({ ok, ...(ok || !controller.signal.aborted ? {} : { interrupted: true }) });
         if (!flags.json) context.out(`report: ${join(session.runDir, "report.html")}`);

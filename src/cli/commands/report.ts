@@ -54,7 +54,12 @@ export function registerReport(program: Command, context: CliContext): void {
       }
       for (const run of runs) {
         const date = new Date(run.started).toISOString().replace("T", " ").slice(0, 19);
-        const tone = run.result === "passed" ? "green" : run.result === "running" ? "yellow" : "red";
+        const tone =
+          run.result === "passed"
+            ? "green"
+            : run.result === "running" || run.result === "interrupted"
+              ? "yellow"
+              : "red";
         const result = context.style(tone, run.result.padEnd(10));
         context.out(
           `${date}  ${run.plan.padEnd(16)} ${run.command.padEnd(5)} ${result}  ${formatDuration(run.result === "running" ? Date.now() - run.started : run.totalMs).padStart(7)}  ${run.built} built, ${run.cached} cached${run.tests ? `, ${run.tests} tests` : ""}  ${context.style("dim", run.runId)}`,

@@ -61,6 +61,8 @@ export function registerRun(program: Command, context: CliContext): void {
       };
       process.once("SIGINT", interrupt);
       process.once("SIGTERM", interrupt);
+      // A closed terminal ends the run as Ctrl-C does: its report is written, its state is interrupted.
+      process.once("SIGHUP", interrupt);
       try {
         const result = await runPlan(graph, {
           storeDir: context.storeDir,
@@ -94,6 +96,7 @@ export function registerRun(program: Command, context: CliContext): void {
         reporter?.stop();
         process.off("SIGINT", interrupt);
         process.off("SIGTERM", interrupt);
+        process.off("SIGHUP", interrupt);
       }
     });
 }
