@@ -43,3 +43,10 @@ test("syntax errors carry the column", () => {
 test("the variables a predicate reads", () => {
   assert.deepEqual(predicateVariables(parsePredicate('A && (B == "x" || !C)')), ["A", "B", "C"]);
 });
+
+test("a string variable compares with a number as it is written", () => {
+  assert.equal(holds("V == 1.10", { V: "1.10" }), true);
+  assert.equal(holds("V == 1.10", { V: "1.1" }), false);
+  assert.equal(holds("1.10 != V", { V: "1.10" }), false);
+  assert.equal(holds("N == 1.10", { N: 1.1 }), true);
+});

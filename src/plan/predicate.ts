@@ -5,7 +5,8 @@
 export type Value = string | number | boolean;
 
 export type Predicate =
-  | { kind: "literal"; value: Value }
+  /** `text`: a number as written, which a string variable is compared with (`V == 1.10`). */
+  | { kind: "literal"; value: Value; text?: string }
   | { kind: "variable"; name: string }
   | { kind: "not"; operand: Predicate }
   | { kind: "and" | "or"; left: Predicate; right: Predicate }
@@ -99,7 +100,7 @@ export function parsePredicate(source: string): Predicate {
       return inner;
     }
     if (token.kind === "string") return { kind: "literal", value: token.text };
-    if (token.kind === "number") return { kind: "literal", value: Number(token.text) };
+    if (token.kind === "number") return { kind: "literal", value: Number(token.text), text: token.text };
     if (token.kind === "ident") {
       if (/^(true|True)$/.test(token.text)) return { kind: "literal", value: true };
       if (/^(false|False)$/.test(token.text)) return { kind: "literal", value: false };
@@ -162,10 +163,18 @@ export function evaluatePredicate(predicate: Predicate, variables: Readonly<Reco
       case "or":
         return truthy(value(node.left)) || truthy(value(node.right));
       case "==":
-        return equal(value(node.left), value(node.right));
+        return same(node.left, node.right);
       case "!=":
-        return !equal(value(node.left), value(node.right));
+        return !same(node.left, node.right);
     }
+  };
+  // A string against a number as written: "1.10" == 1.10, and "1.1" is not.
+  const same = (left: Predicate, right: Predicate): boolean => {
+    const [a, b] = [value(left), value(right)];
+    if (typeof a === "string" && right.kind === "literal" && right.text !== undefined)
+      return a === right.text;
+    if (typeof b === "string" && left.kind === "literal" && left.text !== undefined) return b === left.text;
+    return equal(a, b);
   };
   return truthy(value(predicate));
 }
