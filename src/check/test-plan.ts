@@ -23,6 +23,7 @@ import type { Graph } from "../plan/graph.ts";
 import { narrowGraph } from "../plan/narrow-graph.ts";
 import { openPlan } from "../plan/open.ts";
 import type { Value } from "../plan/predicate.ts";
+import { didYouMean } from "../plan/suggest.ts";
 import type { WrittenReports } from "../report/write-reports.ts";
 import type { Accelerator } from "../vm/qemu-args.ts";
 import { bootFromPlan, imagesToBoot, stepsToBoot, testedImages } from "./boot-from-plan.ts";
@@ -208,22 +209,29 @@ function imagesToTest(
     if (tested.length === 0 && netTested.length === 0) {
       throw new RootstockError("ERR_TEST_NO_TESTS", `plan ${plan.name} has no boot tests`, {
         file,
-        hint: 'list test modules in an image\'s boot table: [images.NAME.boot] tests = ["tests/boot.test.ts"] (see docs/plans.md, "Boot tests")',
+        hint: 'list test modules in an image\'s boot or netboot table: [images.NAME.boot] tests = ["tests/boot.test.ts"] (see docs/plans.md, "Boot tests")',
       });
     }
     return { booted: tested, netbooted: netTested };
   }
   const unique = [...new Set(asked)];
+  const withTests = [...tested, ...netTested.filter((name) => !tested.includes(name))];
   for (const name of unique) {
     if (netTested.includes(name)) continue;
-    imagesToBoot(plan, name); // unknown or not bootable: an error with a hint
+    if (!plan.images.has(name)) {
+      throw new RootstockError("ERR_IMAGE_UNKNOWN", `plan ${plan.name} has no image "${name}"`, {
+        file,
+        hint: didYouMean(name, plan.images.keys()) || `images with tests: ${withTests.join(", ") || "none"}`,
+      });
+    }
+    if (!plan.images.get(name)?.netboot) imagesToBoot(plan, name); // not bootable: an error with a hint
     if (!tested.includes(name)) {
       throw new RootstockError("ERR_TEST_NO_TESTS", `image "${name}" has no tests`, {
         file,
-        field: `images.${name}.boot.tests`,
+        field: `images.${name}.${plan.images.get(name)?.netboot ? "netboot" : "boot"}.tests`,
         hint:
-          tested.length > 0
-            ? `images with tests: ${tested.join(", ")}; or boot this one by hand: rootstock boot ${plan.displayDir} ${name}`
+          withTests.length > 0
+            ? `images with tests: ${withTests.join(", ")}; or boot this one by hand: rootstock boot ${plan.displayDir} ${name}`
             : `list test modules: tests = ["tests/boot.test.ts"]`,
       });
     }
