@@ -117,6 +117,12 @@ describe("the plan folder", () => {
     );
   });
 
+  test("rootstock image on a plan without images says so, instead of an empty run", async () => {
+    const { code, stderr } = await runCli(["--store", join(work, "no-images-store"), "image", "plans/example"]);
+    assert.equal(code, 1);
+    assert.match(stderr, /plan example declares no images \[ERR_IMAGE_NONE\]/);
+  });
+
   test("a misspelt dependency is not told to depend on itself", async () => {
     const dir = join(work, "self");
     for (const [step, deps] of [

@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { RootstockError } from "../../errors.ts";
 import { buildPlanImages } from "../../image/build-plan-images.ts";
 import { openPlan, parseVariableFlags } from "../../plan/open.ts";
 import { formatBytes } from "../../units.ts";
@@ -40,6 +41,12 @@ export function registerImage(program: Command, context: CliContext): void {
         variables: parseVariableFlags(flags.set),
         cacheDir: join(context.storeDir, "cache"),
       });
+      if (graph.plan.images.size === 0) {
+        throw new RootstockError("ERR_IMAGE_NONE", `plan ${graph.plan.name} declares no images`, {
+          file: join(graph.plan.displayDir, "plan.toml"),
+          hint: 'declare one: [images.root] kind = "ext4" contents = ["…"] (see docs/plans.md, "Images")',
+        });
+      }
       const progress = planReporters(context, dir);
       const { result: made, interrupted } = await interruptible(context, (signal) =>
         buildPlanImages(graph, {
