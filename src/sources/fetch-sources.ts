@@ -345,7 +345,7 @@ function failureError(
     });
     return new RootstockErrors(
       "ERR_SOURCES_MISSING",
-      `${failures.length} source${failures.length === 1 ? " is" : "s are"} not in the store, and --offline forbids fetching`,
+      `${failures.length} source${failures.length === 1 ? " is" : "s are"} not in the store${failures.some(({ attempts }) => attempts.length > 0) ? ", what the mirrors had was refused (see why below)" : ""}, and --offline forbids fetching`,
       errors,
       {
         hint: "run `rootstock fetch PLAN` where there is network, or copy the files here and run `rootstock sources import FILE…` (or give a mirror folder with --mirror DIR)",
