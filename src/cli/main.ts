@@ -16,7 +16,7 @@ export async function main(argv: readonly string[], context = new CliContext()):
     .description("Bootstrap a Linux system from source as an executable, cached, resumable and tested plan.")
     .option(
       "--store <dir>",
-      "where sources, outputs and runs are kept (default: $ROOTSTOCK_STORE or $XDG_CACHE_HOME/rootstock)",
+      "where sources, outputs and runs are kept (default: $ROOTSTOCK_STORE, else $XDG_CACHE_HOME/rootstock, else ~/.cache/rootstock)",
     )
     .option("--no-color", "plain text output")
     .version(ROOTSTOCK_VERSION, "-V, --version", "print rootstock's version")
