@@ -63,7 +63,7 @@ function asTypeOf(declared: Value, value: Value): Value | undefined {
   if (typeof value !== "string") return undefined;
   if (typeof declared === "string") return value;
   if (typeof declared === "boolean") return value === "true" ? true : value === "false" ? false : undefined;
-  return /^-?\d+(\.\d+)?$/.test(value) ? Number(value) : undefined;
+  return /^[+-]?\d+(\.\d+)?([eE][+-]?\d+)?$/.test(value) ? Number(value) : undefined;
 }
 
 export function resolveGraph(plan: Plan, options: ResolveOptions = {}): Graph {
@@ -94,7 +94,10 @@ export function resolveGraph(plan: Plan, options: ResolveOptions = {}): Graph {
           {
             file: planFile,
             field: `variables.${name}`,
-            hint: typeof declared === "boolean" ? "use true or false" : "give a number, such as 4 or 0.5",
+            hint:
+              typeof declared === "boolean"
+                ? "use true or false"
+                : "give a decimal number, such as 4, -0.5 or 1e3",
           },
         ),
       );

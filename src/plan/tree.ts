@@ -6,7 +6,7 @@ import { digestFileSync, sha256Text } from "../digest.ts";
 import { RootstockError } from "../errors.ts";
 import type { PlanFileEntry } from "./types.ts";
 
-const { lstatSync, readdirSync, readlinkSync, realpathSync } = process.getBuiltinModule("node:fs");
+const { lstatSync, readdirSync, readlinkSync, realpathSync, statSync } = process.getBuiltinModule("node:fs");
 const { dirname, join, relative, resolve, sep } = process.getBuiltinModule("node:path");
 
 export interface TreeContext {
@@ -27,6 +27,16 @@ function realpathOrUndefined(path: string): string | undefined {
     return realpathSync(path);
   } catch {
     return undefined;
+  }
+}
+
+/** Why a path's links cannot be resolved (ENOENT, ELOOP, …), or undefined when they can. */
+function realpathError(path: string): string | undefined {
+  try {
+    realpathSync(path);
+    return undefined;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code ?? "ENOENT";
   }
 }
 
@@ -54,13 +64,27 @@ export function readPlanFile(context: TreeContext, base: string, path: string): 
   const info = lstatSync(absolute);
   if (info.isSymbolicLink()) {
     const target = readlinkSync(absolute);
-    if (realpathOrUndefined(absolute) === undefined) {
-      throw new RootstockError("ERR_PLAN_BAD_FILE", `symbolic link to ${target}, which does not exist`, {
-        file: display(context, absolute),
-        hint: "point the link at a file inside the plan, or remove it",
-      });
+    const broken = realpathError(absolute);
+    if (broken !== undefined) {
+      throw new RootstockError(
+        "ERR_PLAN_BAD_FILE",
+        broken === "ELOOP"
+          ? `symbolic link to ${target}, whose links lead round in a loop`
+          : `symbolic link to ${target}, which does not exist`,
+        { file: display(context, absolute), hint: "point the link at a file inside the plan, or remove it" },
+      );
     }
     checkInsidePlan(context, absolute);
+    if (!statSync(absolute).isFile()) {
+      throw new RootstockError(
+        "ERR_PLAN_BAD_FILE",
+        `symbolic link to ${target}, which is not a regular file`,
+        {
+          file: display(context, absolute),
+          hint: "a link here must lead to a file; put the folder itself here instead of a link to it",
+        },
+      );
+    }
     const entry = readPlanFile(context, dirname(absolute), target);
     return { ...entry, path, symlink: target };
   }
