@@ -119,6 +119,7 @@ test("--set values take their variable's type: text stays as written, booleans t
     resolveGraph(plan(steps, declared), { variables: { VERSION: "007" } }).variables.VERSION,
     "007",
   );
+  assert.equal(resolveGraph(plan(steps, declared), { variables: { JOBS: "1e3" } }).variables.JOBS, 1000);
   for (const [name, value] of [
     ["BUILD_KERNEL", "yes"],
     ["BUILD_KERNEL", "True"],
