@@ -31,9 +31,19 @@ export function schemaProblems(issues: readonly z.core.$ZodIssue[], where: Where
       }
       continue;
     }
-    problems.push(problemFor(issue, path, where));
+    problems.push(withHint(problemFor(issue, path, where), where.file));
   }
   return problems;
+}
+
+/** Every problem says where to read on, when it has nothing more particular to say. */
+function withHint(problem: RootstockError, file: string): RootstockError {
+  if (problem.hint !== undefined) return problem;
+  const which = file.endsWith("step.toml") ? "step.toml" : "plan.toml";
+  return new RootstockError(problem.code, problem.message, {
+    ...problem.location,
+    hint: `docs/plans.md shows each field of ${which}, with an example`,
+  });
 }
 
 function problemFor(issue: z.core.$ZodIssue, path: KeyPath, where: Where): RootstockError {
