@@ -118,7 +118,12 @@ describe("the plan folder", () => {
   });
 
   test("rootstock image on a plan without images says so, instead of an empty run", async () => {
-    const { code, stderr } = await runCli(["--store", join(work, "no-images-store"), "image", "plans/example"]);
+    const { code, stderr } = await runCli([
+      "--store",
+      join(work, "no-images-store"),
+      "image",
+      "plans/example",
+    ]);
     assert.equal(code, 1);
     assert.match(stderr, /plan example declares no images \[ERR_IMAGE_NONE\]/);
   });
