@@ -11,6 +11,7 @@ import { shellWord } from "../src/cli/context.ts";
 import { fileSystemRefusal } from "../src/cli/render-error.ts";
 import { listRuns } from "../src/report/list-runs.ts";
 import { runCli, STACK_LINE } from "./helpers/cli.ts";
+import { writePlan } from "./helpers/fixture-plan.ts";
 import { finished, startRootstock } from "./helpers/rootstock-process.ts";
 
 let work: string;
@@ -100,15 +101,10 @@ describe("the plan folder", () => {
   });
 
   test("a step folder no stage lists gets one readable hint", async () => {
-    const dir = join(work, "unlisted");
-    for (const step of ["hello", "helo"]) {
-      await mkdir(join(dir, "steps", step), { recursive: true });
-      await writeFile(join(dir, "steps", step, "step.toml"), 'version = "1"\n');
-    }
-    await writeFile(
-      join(dir, "plan.toml"),
-      'name = "unlisted"\narch = "x86_64"\n[[stages]]\nname = "s"\nsteps = ["hello"]\n',
-    );
+    const dir = await writePlan(join(work, "unlisted"), {
+      stages: [["hello"]],
+      steps: { hello: {}, helo: {} },
+    });
     const { code, stderr } = await runCli(["plan", "show", dir]);
     assert.equal(code, 1);
     assert.match(
@@ -129,18 +125,7 @@ describe("the plan folder", () => {
   });
 
   test("a misspelt dependency is not told to depend on itself", async () => {
-    const dir = join(work, "self");
-    for (const [step, deps] of [
-      ["a", "[]"],
-      ["ab", '["abc"]'],
-    ]) {
-      await mkdir(join(dir, "steps", step as string), { recursive: true });
-      await writeFile(join(dir, "steps", step as string, "step.toml"), `deps = ${deps}\n`);
-    }
-    await writeFile(
-      join(dir, "plan.toml"),
-      'name = "self"\narch = "x86_64"\n[[stages]]\nname = "s"\nsteps = ["a", "ab"]\n',
-    );
+    const dir = await writePlan(join(work, "self"), { steps: { a: {}, ab: { toml: 'deps = ["abc"]\n' } } });
     const { code, stderr } = await runCli(["plan", "show", dir]);
     assert.equal(code, 1);
     assert.match(stderr, /depends on "abc", which is not a step of this plan/);
@@ -150,14 +135,15 @@ describe("the plan folder", () => {
 
 describe("the host", () => {
   test("a step to build that declares a tool the host lacks is refused before anything runs", async () => {
-    const dir = join(work, "missing-tool");
-    await mkdir(join(dir, "steps", "a"), { recursive: true });
-    await writeFile(
-      join(dir, "plan.toml"),
-      'name = "missing-tool"\narch = "x86_64"\n[host]\ntools = ["sh", "no-such-tool-here"]\n[[stages]]\nname = "s"\nsteps = ["a"]\n',
-    );
-    await writeFile(join(dir, "steps", "a", "step.toml"), 'version = "1"\ntools = ["nor-this-one"]\n');
-    await writeFile(join(dir, "steps", "a", "build.sh"), 'do_install() { echo hi > "$OUT/hi"; }\n');
+    const dir = await writePlan(join(work, "missing-tool"), {
+      toml: '[host]\ntools = ["sh", "no-such-tool-here"]\n',
+      steps: {
+        a: {
+          toml: 'version = "1"\ntools = ["nor-this-one"]\n',
+          script: 'do_install() { echo hi > "$OUT/hi"; }\n',
+        },
+      },
+    });
     const store = join(work, "missing-tool-store");
     const { code, stderr } = await runCli(["--store", store, "run", dir]);
     assert.equal(code, 1, stderr);
@@ -174,16 +160,9 @@ describe("the host", () => {
 
 describe("links in a step's files", () => {
   test("a link to elsewhere in the plan arrives as its file; one within files/ stays a link", async () => {
-    const dir = join(work, "links");
-    await mkdir(join(dir, "steps", "a", "files"), { recursive: true });
+    const dir = await writePlan(join(work, "links"), { steps: { a: { files: { "local.txt": "local\n" } } } });
     await mkdir(join(dir, "shared"), { recursive: true });
-    await writeFile(
-      join(dir, "plan.toml"),
-      'name = "links"\narch = "x86_64"\n[[stages]]\nname = "s"\nsteps = ["a"]\n',
-    );
-    await writeFile(join(dir, "steps", "a", "step.toml"), 'version = "1"\n');
     await writeFile(join(dir, "shared", "data.txt"), "shared data\n");
-    await writeFile(join(dir, "steps", "a", "files", "local.txt"), "local\n");
     await symlink("../../../shared/data.txt", join(dir, "steps", "a", "files", "data.txt"));
     await symlink("local.txt", join(dir, "steps", "a", "files", "alias.txt"));
     await writeFile(
@@ -203,14 +182,10 @@ describe("links in a step's files", () => {
 
 describe("hints to copy", () => {
   test("name the store they were given, quoted as the shell needs", async () => {
-    const dir = join(work, "fails here");
-    await mkdir(join(dir, "steps", "f"), { recursive: true });
-    await writeFile(
-      join(dir, "plan.toml"),
-      'name = "fails"\narch = "x86_64"\n[[stages]]\nname = "s"\nsteps = ["f"]\n',
-    );
-    await writeFile(join(dir, "steps", "f", "step.toml"), 'version = "1"\n');
-    await writeFile(join(dir, "steps", "f", "build.sh"), "do_install() { echo boom; false; }\n");
+    const dir = await writePlan(join(work, "fails here"), {
+      name: "fails",
+      steps: { f: { script: "do_install() { echo boom; false; }\n" } },
+    });
     const store = join(work, "it's a store");
     const { code, stdout, stderr } = await runCli(["--store", store, "run", dir]);
     assert.equal(code, 1);
@@ -272,14 +247,9 @@ describe("a killed run", () => {
 
 describe("Ctrl-C", () => {
   test("ends a run with the exit status of an interrupted command (130), saying so", async () => {
-    const dir = join(work, "interrupted");
-    await mkdir(join(dir, "steps", "slow"), { recursive: true });
-    await writeFile(
-      join(dir, "plan.toml"),
-      'name = "slow"\narch = "x86_64"\n[[stages]]\nname = "s"\nsteps = ["slow"]\n',
-    );
-    await writeFile(join(dir, "steps", "slow", "step.toml"), 'version = "1"\n');
-    await writeFile(join(dir, "steps", "slow", "build.sh"), "do_install() { sleep 60; }\n");
+    const dir = await writePlan(join(work, "interrupted"), {
+      steps: { slow: { script: "do_install() { sleep 60; }\n" } },
+    });
     const store = join(work, "interrupted-store");
     const child = startRootstock(["--store", store, "run", dir]);
     const ended = finished(child);
