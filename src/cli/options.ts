@@ -91,9 +91,9 @@ export function checkFolderArgument(flag: string, path: string): string {
   const absolute = resolve(path);
   let existing = absolute;
   // ENOTDIR as well as ENOENT: a path below a file does not exist either.
-  const lookUp = (path: string, follow: boolean) => {
+  const lookUp = (candidate: string, follow: boolean) => {
     try {
-      return (follow ? statSync : lstatSync)(path, { throwIfNoEntry: false });
+      return (follow ? statSync : lstatSync)(candidate, { throwIfNoEntry: false });
     } catch {
       return undefined;
     }

@@ -52,7 +52,7 @@ function renderHint(error: RootstockError, context: CliContext, indent: string):
 /** System calls that only read: their refusal is about reading, whatever the path. */
 const READING = new Set(["read", "scandir", "opendir", "stat", "lstat", "access", "readlink", "realpath"]);
 
-const STORE_REFUSALS: Record<string, string> = {
+const REFUSALS: Record<string, string> = {
   EACCES: "permission denied",
   EPERM: "operation not permitted",
   EROFS: "the file system is read-only",
@@ -62,13 +62,13 @@ const STORE_REFUSALS: Record<string, string> = {
 };
 
 /**
- * The file system refusing a write is the state of the store or of a path the user gave, not a bug in
- * rootstock: a store the user cannot write, a full disk, an --out folder that is read-only. Any command
- * can meet it first.
+ * The file system refusing a read or a write is the state of the store or of a path the user gave, not
+ * a bug in rootstock: a store the user cannot write, a full disk, a read-only --out folder, a plan file
+ * of mode 000. Any command can meet it first.
  */
 export function fileSystemRefusal(error: unknown, storeDir: string | undefined): RootstockError | undefined {
   const { code, path, syscall } = (error ?? {}) as NodeJS.ErrnoException;
-  const reason = code === undefined ? undefined : STORE_REFUSALS[code];
+  const reason = code === undefined ? undefined : REFUSALS[code];
   if (reason === undefined || typeof path !== "string") return undefined;
   const full = code === "ENOSPC" || code === "EDQUOT";
   // open() reads or writes; the store is only written, a plan or a given path may be either.
@@ -80,7 +80,7 @@ export function fileSystemRefusal(error: unknown, storeDir: string | undefined):
       { hint: "check its permissions, and its folders' (read, and search for folders)", cause: error },
     );
   }
-  if (storeDir === undefined || (path !== storeDir && !path.startsWith(`${storeDir}/`))) {
+  if (!inStore) {
     return new RootstockError("ERR_PATH_UNWRITABLE", `cannot write ${path}: ${reason}`, {
       hint: full ? "free space on that disk, or give a path on another" : "give a path you can write",
       cause: error,
