@@ -17,7 +17,7 @@ import { liveProcesses } from "../src/vm/process-reaper.ts";
 import { writeBootablePlan } from "./fixtures/bootable-plan.ts";
 import { consoleSession, endSessions } from "./helpers/console-session.ts";
 import { processesMentioning, type Workbench, workbench } from "./helpers/fixture-plan.ts";
-import { finished, rootstock, startRootstock } from "./helpers/rootstock-process.ts";
+import { finished, rootstock, startRootstock, untilOutput } from "./helpers/rootstock-process.ts";
 
 let bench: Workbench;
 let planDir: string;
@@ -122,14 +122,7 @@ describe("rootstock test", () => {
   test("Ctrl-C while a machine boots: rootstock says it was interrupted and leaves no QEMU behind", async () => {
     const child = startRootstock(["--store", storeDir, "test", planDir, "initramfs", "--accel", "tcg"]);
     const ended = finished(child);
-    let seen = "";
-    await new Promise<void>((resolve) => {
-      child.stdout?.on("data", (chunk: Buffer) => {
-        seen += chunk.toString();
-        if (seen.includes("▶ initramfs boot › boots to a shell")) resolve();
-      });
-      child.on("close", () => resolve());
-    });
+    await untilOutput(child, "▶ initramfs boot › boots to a shell");
     child.kill("SIGINT");
     const result = await ended;
     assert.equal(result.code, 130, `exits as interrupted by SIGINT:\n${result.stdout}\n${result.stderr}`);

@@ -12,7 +12,7 @@ import { fileSystemRefusal } from "../src/cli/render-error.ts";
 import { listRuns } from "../src/report/list-runs.ts";
 import { runCli, STACK_LINE } from "./helpers/cli.ts";
 import { writePlan } from "./helpers/fixture-plan.ts";
-import { finished, startRootstock } from "./helpers/rootstock-process.ts";
+import { finished, startRootstock, untilOutput } from "./helpers/rootstock-process.ts";
 
 let work: string;
 
@@ -253,14 +253,7 @@ describe("Ctrl-C", () => {
     const store = join(work, "interrupted-store");
     const child = startRootstock(["--store", store, "run", dir]);
     const ended = finished(child);
-    await new Promise<void>((resolve) => {
-      let seen = "";
-      child.stdout?.on("data", (chunk: Buffer) => {
-        seen += chunk.toString();
-        if (seen.includes("▶ slow")) resolve();
-      });
-      child.on("close", () => resolve());
-    });
+    await untilOutput(child, "▶ slow");
     child.kill("SIGINT");
     const result = await ended;
     assert.equal(result.code, 130, `${result.stdout}\n${result.stderr}`);

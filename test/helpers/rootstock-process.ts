@@ -45,3 +45,15 @@ export function finished(child: ChildProcess): Promise<CliResult> {
     child.on("close", (code) => resolve({ code, stdout, stderr }));
   });
 }
+
+/** Resolves once the child has printed `text` on its standard output, or has ended. */
+export function untilOutput(child: ChildProcess, text: string): Promise<void> {
+  return new Promise((resolve) => {
+    let seen = "";
+    child.stdout?.on("data", (chunk: Buffer | string) => {
+      seen += chunk.toString();
+      if (seen.includes(text)) resolve();
+    });
+    child.on("close", () => resolve());
+  });
+}
