@@ -7,9 +7,9 @@ import { mkdir, mkdtemp, readdir, readFile, rm, symlink, utimes, writeFile } fro
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { shellWord } from "../src/cli/context.ts";
 import { fileSystemRefusal } from "../src/cli/render-error.ts";
 import { listRuns } from "../src/report/list-runs.ts";
+import { shellWord } from "../src/shell-word.ts";
 import { runCli, STACK_LINE } from "./helpers/cli.ts";
 import { writePlan } from "./helpers/fixture-plan.ts";
 import { finished, startRootstock, untilOutput } from "./helpers/rootstock-process.ts";
@@ -155,6 +155,19 @@ describe("the host", () => {
     assert.match(stderr, /hint: install it \(`rootstock doctor .* --install` as root does\)/);
     assert.doesNotMatch(stderr, STACK_LINE);
     assert.deepEqual(await readdir(join(store, "outputs")).catch(() => []), []);
+  });
+
+  test("--dry-run says what would run, then refuses as the run would; the hint quotes the plan", async () => {
+    const dir = await writePlan(join(work, "missing tool dry"), {
+      toml: '[host]\ntools = ["sh", "no-such-tool-here"]\n',
+      steps: { a: { toml: 'version = "1"\n' } },
+    });
+    const store = join(work, "missing-tool-dry-store");
+    const { code, stdout, stderr } = await runCli(["--store", store, "run", "--dry-run", dir]);
+    assert.equal(code, 1, stderr);
+    assert.match(stdout, /\ba\b.*(no entry|never built)/);
+    assert.match(stderr, /step "a" needs no-such-tool-here, which is not on this host's PATH/);
+    assert.ok(stderr.includes(`rootstock doctor '${dir}' --install`), stderr);
   });
 });
 

@@ -2,6 +2,7 @@
  * The shell code that runs a step's phases (docs/plans.md, "Phases"). POSIX sh only: in a root made of
  * dependency outputs, /bin/sh may be a seed busybox.
  */
+import { shellWord } from "../shell-word.ts";
 
 /** Default phases, then the step's own script (which may redefine any `do_*`). Sourced, never run. */
 export function phasesDefinitions(scriptPath: string | undefined): string {
@@ -15,14 +16,14 @@ do_prepare() { default_prepare; }
 do_configure() { default_configure; }
 do_compile() { default_compile; }
 do_install() { default_install; }
-${scriptPath === undefined ? "" : `. ${shellQuote(scriptPath)}\n`}`;
+${scriptPath === undefined ? "" : `. ${shellWord(scriptPath)}\n`}`;
 }
 
 /** Runs every phase in order, each from the starting folder, stopping at the first failing command. */
 export function phaseRunner(definitionsPath: string): string {
   return `# rootstock: run the phases of a step.
 set -e
-. ${shellQuote(definitionsPath)}
+. ${shellWord(definitionsPath)}
 rootstock_start=$PWD
 for rootstock_phase in prepare configure compile install; do
   echo "==> rootstock: $rootstock_phase" >&2
@@ -30,8 +31,4 @@ for rootstock_phase in prepare configure compile install; do
   do_$rootstock_phase
 done
 `;
-}
-
-export function shellQuote(text: string): string {
-  return /^[A-Za-z0-9_./=:+-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
 }

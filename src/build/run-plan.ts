@@ -73,10 +73,10 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
   const outputs = new OutputStore(storeDir);
   // Registered (live, keys listed) before any entry is looked at, so that gc spares them.
   const ownSession = !options.dryRun && options.session === undefined;
-  const tools = options.dryRun ? undefined : (options.tools ?? (await identifyTools(hostToolNames(graph))));
+  const tools = options.tools ?? (await identifyTools(hostToolNames(graph)));
   const session: RunSession | undefined =
     options.session ??
-    (tools === undefined
+    (options.dryRun
       ? undefined
       : await RunSession.open(graph, {
           storeDir,
@@ -122,6 +122,8 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
           step: disabled.name,
           because: `when = ${JSON.stringify(disabled.when)} is false`,
         });
+      // A run would refuse this; so does its rehearsal, after saying what it would do.
+      await checkToolsPresent(toBuild, tools, plan);
       return {
         runId,
         runDir,
@@ -134,7 +136,7 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
       };
     }
 
-    if (tools) checkToolsPresent(toBuild, tools, plan);
+    await checkToolsPresent(toBuild, tools, plan);
     // Fetching, building and scheduling load only when there is something to build: a no-op run is mostly
     // start-up.
     const building = toBuild.length > 0 ? await loadBuilding() : undefined;
@@ -353,31 +355,34 @@ function checkRunnable(graph: Graph): void {
  * A step to build that declares a host tool the host lacks would run with a key that says "missing" and
  * most likely fail inside; it is refused before anything runs.
  */
-function checkToolsPresent(
+async function checkToolsPresent(
   toBuild: readonly ResolvedStep[],
   tools: ReadonlyMap<string, ToolIdentity | undefined>,
   plan: Graph["plan"],
-): void {
-  const problems = toBuild.flatMap(({ name, step }) =>
+): Promise<void> {
+  const missing = toBuild.flatMap(({ name, step }) =>
     usesHostTools(step)
       ? step.tools
           .filter((tool) => tools.has(tool) && tools.get(tool) === undefined)
-          .map((tool) => {
-            const inPlan = plan.hostTools.includes(tool);
-            return new RootstockError(
-              "ERR_HOST_TOOL_MISSING",
-              `step "${name}" needs ${tool}, which is not on this host's PATH`,
-              {
-                file: join(plan.displayDir, inPlan ? "plan.toml" : join(step.dir, "step.toml")),
-                field: inPlan ? "host.tools" : "tools",
-                hint: `install it (\`rootstock doctor ${plan.displayDir} --install\` as root does), or remove it from the tools`,
-              },
-            );
-          })
+          .map((tool) => ({ name, step, tool }))
       : [],
   );
-  if (problems.length > 0)
-    throw new RootstockErrors("ERR_PLAN_NOT_RUNNABLE", `plan ${plan.displayDir} cannot run here`, problems);
+  if (missing.length === 0) return;
+  // Loaded only for the refusal: a no-op run never needs it.
+  const { shellWord } = await import("../shell-word.ts");
+  const problems = missing.map(({ name, step, tool }) => {
+    const inPlan = plan.hostTools.includes(tool);
+    return new RootstockError(
+      "ERR_HOST_TOOL_MISSING",
+      `step "${name}" needs ${tool}, which is not on this host's PATH`,
+      {
+        file: join(plan.displayDir, inPlan ? "plan.toml" : join(step.dir, "step.toml")),
+        field: inPlan ? "host.tools" : "tools",
+        hint: `install it (\`rootstock doctor ${shellWord(plan.displayDir)} --install\` as root does), or remove it from the tools`,
+      },
+    );
+  });
+  throw new RootstockErrors("ERR_PLAN_NOT_RUNNABLE", `plan ${plan.displayDir} cannot run here`, problems);
 }
 
 function hostToolNames(graph: Graph): string[] {

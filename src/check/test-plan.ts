@@ -25,6 +25,7 @@ import { openPlan } from "../plan/open.ts";
 import type { Value } from "../plan/predicate.ts";
 import { didYouMean } from "../plan/suggest.ts";
 import type { WrittenReports } from "../report/write-reports.ts";
+import { shellWord } from "../shell-word.ts";
 import type { Accelerator } from "../vm/qemu-args.ts";
 import { bootFromPlan, imagesToBoot, stepsToBoot, testedImages } from "./boot-from-plan.ts";
 import type { TestCaseResult } from "./junit.ts";
@@ -231,7 +232,7 @@ function imagesToTest(
         field: `images.${name}.${plan.images.get(name)?.netboot ? "netboot" : "boot"}.tests`,
         hint:
           withTests.length > 0
-            ? `images with tests: ${withTests.join(", ")}; or boot this one by hand: rootstock boot ${plan.displayDir} ${name}`
+            ? `images with tests: ${withTests.join(", ")}; or boot this one by hand: rootstock boot ${shellWord(plan.displayDir)} ${name}`
             : `list test modules: tests = ["tests/boot.test.ts"]`,
       });
     }

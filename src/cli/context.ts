@@ -1,6 +1,7 @@
 /** What every command gets: where to write, how to style, and the global options. */
 import type { Writable } from "node:stream";
 import type { styleText } from "node:util";
+import { shellWord } from "../shell-word.ts";
 import { storeLocation } from "../store/location.ts";
 import { checkFolderArgument } from "./options.ts";
 
@@ -81,9 +82,4 @@ export class CliContext {
   err(line = ""): void {
     this.stderr.write(`${line}\n`);
   }
-}
-
-/** A word as a POSIX shell reads it back: quoted only when it needs to be. */
-export function shellWord(word: string): string {
-  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", "'\\''")}'`;
 }

@@ -4,6 +4,7 @@
  * or fetches them from the server, checks both against their sha256, and loads them with the exact
  * command line. The RAM root then fetches the squashfs as it does after iPXE.
  */
+import { shellWord } from "../shell-word.ts";
 import { type NetbootManifest, netbootCmdline } from "./netboot-manifest.ts";
 
 export function renderKexecScript(manifest: NetbootManifest, base: URL): string {
@@ -14,8 +15,8 @@ export function renderKexecScript(manifest: NetbootManifest, base: URL): string 
 #   sh kexec-boot              load and boot now (systemctl kexec where systemd runs, else kexec -e)
 #   KEXEC_LOAD_ONLY=1 sh kexec-boot    load only; boot later with kexec -e
 set -eu
-base=${shellQuote(base.href)}
-cmdline=${shellQuote(netbootCmdline(manifest, base))}
+base=${shellWord(base.href)}
+cmdline=${shellWord(netbootCmdline(manifest, base))}
 
 fail() {
   echo "kexec-boot: $*" >&2
@@ -52,9 +53,4 @@ if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
 fi
 exec kexec -e
 `;
-}
-
-/** A shell word that stands for exactly `text`. */
-export function shellQuote(text: string): string {
-  return `'${text.replaceAll("'", `'\\''`)}'`;
 }
