@@ -1,8 +1,10 @@
 /** `rootstock plan show` and `plan graph` on the example plan, as a user runs them. */
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
+import { join } from "node:path";
 import { describe, test } from "node:test";
 import { runCli, STACK_LINE } from "./helpers/cli.ts";
+import { workbench, writePlan } from "./helpers/fixture-plan.ts";
 
 describe("plan show / plan graph on plans/example", () => {
   test("show lists the steps in order, by stage, with keys", async () => {
@@ -50,6 +52,29 @@ describe("plan show / plan graph on plans/example", () => {
     assert.match(dot.stdout, /^digraph "example" \{/);
     assert.match(dot.stdout, /"hello" -> "system" \[label="\/serpent", style=bold\];/);
     assert.match(dot.stdout, /subgraph "cluster_1" \{\n {4}label="system";/);
+  });
+
+  test("graph shows disabled steps in their stage, and says when nothing is enabled", async () => {
+    const bench = await workbench();
+    try {
+      const dir = await writePlan(join(bench.dir, "plan"), {
+        toml: "[variables]\nX = false\n",
+        steps: { a: { toml: 'version = "1"\nwhen = "X"\n' }, b: { toml: 'version = "1"\nwhen = "X"\n' } },
+      });
+      const store = ["--store", bench.storeDir];
+      const off = await runCli([...store, "plan", "graph", dir]);
+      assert.equal(off.code, 0, off.stderr);
+      assert.equal(
+        off.stdout,
+        '[s1]\n  a  (disabled: when = "X")\n  b  (disabled: when = "X")\nno step is enabled: nothing to build\n',
+      );
+      const dot = await runCli([...store, "plan", "graph", "--dot", dir]);
+      assert.match(dot.stdout, /"a" \[style=dashed, fontcolor=gray, color=gray, tooltip="when = X"\];/);
+      const on = await runCli([...store, "plan", "graph", "--set", "X=true", dir]);
+      assert.equal(on.stdout, "[s1]\n  a\n  b\nfinal: a, b\n");
+    } finally {
+      await bench.remove();
+    }
   });
 
   test("a missing plan folder is a clear error", async () => {

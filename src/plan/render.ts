@@ -48,7 +48,8 @@ export function renderGraphText(graph: Graph): string[] {
   }
   graph.plan.stages.forEach((stage, index) => {
     const inStage = graph.steps.filter((step) => step.stageIndex === index);
-    if (inStage.length === 0) return;
+    const disabled = graph.disabled.filter(({ name }) => graph.plan.steps.get(name)?.stage === stage.name);
+    if (inStage.length === 0 && disabled.length === 0) return;
     lines.push(`[${stage.name}]`);
     for (const step of inStage) {
       const deps = step.step.deps;
@@ -57,9 +58,11 @@ export function renderGraphText(graph: Graph): string[] {
         `  ${step.name}${deps.length > 0 ? ` <- ${deps.join(", ")}` : ""}${mounts.length > 0 ? `  (mounts ${mounts.join(", ")})` : ""}`,
       );
     }
+    for (const { name, when } of disabled)
+      lines.push(`  ${name}  (disabled: when = ${JSON.stringify(when)})`);
   });
   const roots = graph.steps.filter((step) => !dependents.has(step.name)).map((step) => step.name);
-  lines.push(`final: ${roots.join(", ")}`);
+  lines.push(roots.length > 0 ? `final: ${roots.join(", ")}` : "no step is enabled: nothing to build");
   return lines;
 }
 
@@ -75,6 +78,12 @@ export function renderDot(graph: Graph): string[] {
     for (const step of graph.steps.filter((item) => item.stageIndex === index)) {
       const label = step.step.version ? `${step.name}\\n${step.step.version}` : step.name;
       lines.push(`    ${quote(step.name)} [label="${label.replace(/"/g, '\\"')}"];`);
+    }
+    for (const { name, when } of graph.disabled) {
+      if (graph.plan.steps.get(name)?.stage !== stage.name) continue;
+      lines.push(
+        `    ${quote(name)} [style=dashed, fontcolor=gray, color=gray, tooltip=${quote(`when = ${when}`)}];`,
+      );
     }
     lines.push("  }");
   });
