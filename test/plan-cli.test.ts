@@ -70,6 +70,12 @@ describe("plan show / plan graph on plans/example", () => {
       );
       const dot = await runCli([...store, "plan", "graph", "--dot", dir]);
       assert.match(dot.stdout, /"a" \[style=dashed, fontcolor=gray, color=gray, tooltip="when = X"\];/);
+      const asked = await runCli([...store, "run", dir, "b"]);
+      assert.equal(asked.code, 1);
+      assert.match(
+        asked.stderr,
+        /steps\/b\/step\.toml:2: when: step "b" is disabled by when = "X" \[ERR_PLAN_DEP_DISABLED\]/,
+      );
       const on = await runCli([...store, "plan", "graph", "--set", "X=true", dir]);
       assert.equal(on.stdout, "[s1]\n  a\n  b\nfinal: a, b\n");
     } finally {

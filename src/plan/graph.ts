@@ -140,6 +140,7 @@ export function resolveGraph(plan: Plan, options: ResolveOptions = {}): Graph {
             "ERR_PLAN_DEP_DISABLED",
             `step "${target}" is disabled by when = ${JSON.stringify(plan.steps.get(target)?.when?.source)}`,
             {
+              ...whenLocation(plan, target),
               hint: "set the plan's variables with --set NAME=VALUE to enable it",
             },
           ),
@@ -198,6 +199,17 @@ export function resolveGraph(plan: Plan, options: ResolveOptions = {}): Graph {
     steps.push(resolved);
   }
   return { plan, variables, steps, byName, disabled, digest: graphDigest(steps) };
+}
+
+/** Where a step's `when` is written, for messages about the steps it disables. */
+export function whenLocation(plan: Plan, name: string): { file: string; line?: number; field: string } {
+  const step = plan.steps.get(name);
+  const line = step?.when?.line;
+  return {
+    file: `${plan.displayDir}/${step?.dir ?? `steps/${name}`}/step.toml`,
+    ...(line === undefined ? {} : { line }),
+    field: "when",
+  };
 }
 
 function keyInputs(

@@ -418,7 +418,12 @@ function loadStep(
   let when: Step["when"];
   if (file.when !== undefined) {
     try {
-      when = { source: file.when, predicate: parsePredicate(file.when) };
+      const line = parsed.locator.lineOf(["when"]);
+      when = {
+        source: file.when,
+        predicate: parsePredicate(file.when),
+        ...(line === undefined ? {} : { line }),
+      };
     } catch (error) {
       if (!(error instanceof PredicateSyntaxError)) throw error;
       problems.push(

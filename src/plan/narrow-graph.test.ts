@@ -70,6 +70,7 @@ test("a disabled or unknown target is an error naming what needs it", () => {
         error.message,
         /step "docs", needed by image manual, is disabled by when = "DOCS == true"/,
       );
+      assert.match(error.headline, /steps\/docs\/step\.toml: when: /);
       return true;
     },
   );

@@ -4,7 +4,7 @@
  * alone, never the rest of the plan. Pure.
  */
 import { RootstockError } from "../errors.ts";
-import { type Graph, graphDigest, type ResolvedStep } from "./graph.ts";
+import { type Graph, graphDigest, type ResolvedStep, whenLocation } from "./graph.ts";
 import { didYouMean } from "./suggest.ts";
 
 export interface NarrowOptions {
@@ -31,7 +31,7 @@ export function narrowGraph(graph: Graph, targets: readonly string[], options: N
         "ERR_PLAN_DEP_DISABLED",
         `step "${target}"${by} is disabled by when = ${JSON.stringify(disabled.when)}`,
         {
-          file: `${graph.plan.displayDir}/plan.toml`,
+          ...whenLocation(graph.plan, target),
           hint: "set the plan's variables with --set NAME=VALUE to enable it",
         },
       );

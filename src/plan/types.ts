@@ -55,7 +55,8 @@ export interface Step {
   jobs?: number;
   retries: number;
   timeoutMs?: number;
-  when?: { source: string; predicate: Predicate };
+  /** `line` is where step.toml says it, for messages. */
+  when?: { source: string; predicate: Predicate; line?: number };
   /** Host commands the step relies on (plan-wide ones included), recorded as binary seeds. */
   tools: string[];
   /** Environment as written, `${VAR}` not yet replaced. */
