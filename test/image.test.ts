@@ -267,6 +267,22 @@ describe("ext4", () => {
       },
     );
   });
+
+  test("owners naming a path the image lacks is a user error naming where it is declared", async () => {
+    const owners = [{ path: "/home/nobody", uid: 1000, gid: 100 }];
+    await assert.rejects(
+      buildImage(spec("ext4", { owners, declaredIn: "plan/plan.toml" }), { storeDir: await store("e6") }),
+      (error: unknown) => {
+        assert.ok(error instanceof RootstockError);
+        assert.equal(error.code, "ERR_IMAGE_OWNER_PATH");
+        assert.match(
+          error.headline,
+          /^plan\/plan\.toml: images\.test-ext4\.owners: image test-ext4: owners names \/home\/nobody, which the image does not contain/,
+        );
+        return true;
+      },
+    );
+  });
 });
 
 describe("squashfs", () => {

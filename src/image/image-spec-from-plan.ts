@@ -39,6 +39,7 @@ export function imageSpecFromPlan(
   });
   return {
     name,
+    declaredIn: join(plan.displayDir, "plan.toml"),
     kind: image.kind,
     compression: image.compression,
     layers,

@@ -21,6 +21,8 @@ export type OwnerOverride = ImageOwner;
 export interface ImageSpec {
   /** The image's name in the plan, for messages and events. */
   name: string;
+  /** The file that declares the image (a plan.toml), for messages. */
+  declaredIn?: string;
   kind: ImageKind;
   compression: Compression;
   /** ext4 only; default: the content plus headroom. */

@@ -43,7 +43,7 @@ export interface StageOptions {
   signal?: AbortSignal;
 }
 
-type StageInput = Pick<ImageSpec, "name" | "layers" | "files" | "owners" | "devices">;
+type StageInput = Pick<ImageSpec, "name" | "declaredIn" | "layers" | "files" | "owners" | "devices">;
 
 interface StageState {
   root: string;
@@ -117,6 +117,8 @@ export async function stageTree(
         "ERR_IMAGE_OWNER_PATH",
         `image ${input.name}: owners names /${path}, which the image does not contain`,
         {
+          ...(input.declaredIn === undefined ? {} : { file: input.declaredIn }),
+          field: `images.${input.name}.owners`,
           hint: "owners applies to paths that a step output or the plan's files create; check the path",
         },
       );
