@@ -17,12 +17,15 @@ export type FetchEvent =
   | { type: "fetch:substitute"; sha256: string; file: string; package: string; pinned: string; used: string }
   | { type: "source:admitted"; sha256: string; file: string; size: number; from: string };
 
+/** Why what Ctrl-C or SIGTERM stopped, and what waited for it, did not finish. */
+export const INTERRUPTED = "the run was interrupted";
+
 export type StepReason = { kind: "no-entry" } | { kind: "changed"; inputs: string[] } | { kind: "forced" };
 
 export type BuildEvent =
   | { type: "run:start"; runId: string; plan: string; runDir: string; steps: string[]; jobs: number }
   /** The end of the whole run: build, images and tests. */
-  | { type: "run:end"; runId: string; ok: boolean; ms: number }
+  | { type: "run:end"; runId: string; ok: boolean; ms: number; interrupted?: true }
   /** The steps that will be built, each with its expected duration when an earlier run measured it. */
   | { type: "run:schedule"; jobs: number; steps: { step: string; estimateMs?: number }[] }
   | {
@@ -32,6 +35,8 @@ export type BuildEvent =
       built: number;
       cached: number;
       failed: string[];
+      /** Steps stopped by Ctrl-C or SIGTERM (never in `failed`); set only when the run was interrupted. */
+      interrupted?: string[];
       ms: number;
     }
   | { type: "step:cached"; step: string; key: string }
@@ -77,6 +82,8 @@ export type BuildEvent =
       log: string;
       buildDir?: string;
       tail: string[];
+      /** Stopped by Ctrl-C or SIGTERM, not failed by its own doing. */
+      interrupted?: true;
     }
   | { type: "step:skipped"; step: string; because: string }
   | {
@@ -200,6 +207,8 @@ export interface RunContext {
     revision?: string;
     /** A hash of every step's key: names exactly what was built, uncommitted changes included. */
     digest?: string;
+    /** Variables given other values than the plan's (`--set`), as the command to repeat the run needs. */
+    set?: Record<string, string | number | boolean>;
   };
   rootstock: { version: string; revision?: string };
   host: { cpu: string; cores: number; memoryBytes: number; os: string; kernel: string };

@@ -128,8 +128,16 @@ describe("rootstock test", () => {
     assert.equal(result.code, 130, `exits as interrupted by SIGINT:\n${result.stdout}\n${result.stderr}`);
     assert.match(result.stderr, /error: the tests were interrupted \[ERR_TEST_FAILED\]/);
     assert.deepEqual(processesMentioning(storeDir), [], "no QEMU runs on");
-    const record = await readRunRecord(runDirOf(result.stdout));
+    const runDir = runDirOf(result.stdout);
+    const record = await readRunRecord(runDir);
     assert.equal(record?.state, "interrupted");
+    // The test the machine was booting for is skipped, not failed, wherever the run is told.
+    const junit = await readFile(join(runDir, "junit.xml"), "utf8");
+    assert.match(junit, /failures="0"/);
+    assert.match(junit, /<skipped message="the run was interrupted"/);
+    const markdown = await readFile(join(runDir, "report.md"), "utf8");
+    assert.match(markdown, /Result: interrupted/);
+    assert.doesNotMatch(markdown, /FAILED|Result: failure/);
   });
 
   test("an image without tests, and a plan image that does not exist, are errors with hints", async () => {

@@ -272,10 +272,14 @@ describe("Ctrl-C", () => {
     assert.equal(result.code, 130, `${result.stdout}\n${result.stderr}`);
     assert.match(result.stderr, /error: the run was interrupted \[ERR_RUN_FAILED\]/);
     assert.doesNotMatch(result.stderr, STACK_LINE);
-    assert.deepEqual(
-      (await listRuns(store)).map((run) => run.result),
-      ["interrupted"],
-      "rootstock runs says interrupted, not failed",
-    );
+    assert.match(result.stdout, /■ slow interrupted\n/);
+    assert.match(result.stdout, /run \S+ interrupted: 0 built, 0 cached, 1 stopped in/);
+    assert.doesNotMatch(result.stdout, /failed|rootstock shell/);
+    const [run] = await listRuns(store);
+    assert.equal(run?.result, "interrupted", "rootstock runs says interrupted, not failed");
+    const markdown = await readFile(join(run?.runDir ?? "", "report.md"), "utf8");
+    assert.match(markdown, /\* slow 1: interrupted after/);
+    assert.match(markdown, /Result: interrupted/);
+    assert.match(await readFile(join(run?.runDir ?? "", "report.html"), "utf8"), /badge interrupted/);
   });
 });

@@ -243,10 +243,12 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
             return "done";
           }
           const ok = (await builder?.build(step, slot)) ?? false;
-          if (record) (ok ? record.built : record.failed).push(name);
+          const outcome = ok ? "done" : signal?.aborted ? "interrupted" : "failed";
+          if (outcome === "done") record?.built.push(name);
+          else if (outcome === "failed") record?.failed.push(name);
           // A failed step stays unfinished: what waits for it is not prepared, only to be skipped.
           if (ok) unfinished.delete(name);
-          return ok ? "done" : "failed";
+          return outcome;
         } finally {
           await lock.release();
         }
@@ -260,7 +262,7 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
             ...(signal ? { signal } : {}),
           })
           .finally(() => builder?.discardPrepared())
-      : { done: [], failed: [], skipped: [] };
+      : { done: [], failed: [], interrupted: [], skipped: [] };
     await Promise.all(builder?.cleanups ?? []);
     for (const skip of result.skipped) emit({ type: "step:skipped", step: skip.name, because: skip.because });
     if (record) record.skipped = result.skipped.map((skip) => skip.name);
@@ -274,6 +276,7 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
       built: record?.built.length ?? 0,
       cached: record?.cached.length ?? 0,
       failed: result.failed,
+      ...(signal?.aborted ? { interrupted: result.interrupted } : {}),
       ms,
     });
     try {

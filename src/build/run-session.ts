@@ -124,7 +124,13 @@ export class RunSession {
   async close(outcome: RunOutcome): Promise<WrittenReports | undefined> {
     if (this.#journalFd === undefined) return undefined;
     const ms = monotonicMs() - this.#started;
-    this.emit({ type: "run:end", runId: this.runId, ok: outcome.ok, ms });
+    this.emit({
+      type: "run:end",
+      runId: this.runId,
+      ok: outcome.ok && !outcome.interrupted,
+      ms,
+      ...(outcome.interrupted ? { interrupted: true as const } : {}),
+    });
     const state: RunState = outcome.interrupted ? "interrupted" : outcome.ok ? "ok" : "failed";
     Object.assign(this.record, { state, finished: new Date().toISOString(), ms });
     this.#flush();

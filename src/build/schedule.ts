@@ -2,6 +2,7 @@
  * Runs a DAG of tasks, at most `jobs` at once, longest critical path first. Pure coordination: what a
  * task does is the caller's `run`, so this is tested without processes.
  */
+import { INTERRUPTED } from "../events.ts";
 
 export interface ScheduleNode {
   name: string;
@@ -11,10 +12,11 @@ export interface ScheduleNode {
 }
 
 /**
- * What a task reports: it succeeded, it failed, or it cannot start yet because someone else is working on
- * it (another run holds its lock) — it gives back its slot and is offered again once `retryAfter` settles.
+ * What a task reports: it succeeded, it failed, it was stopped by the run's signal (which stops the run
+ * too), or it cannot start yet because someone else is working on it (another run holds its lock) — it
+ * gives back its slot and is offered again once `retryAfter` settles.
  */
-export type TaskResult = "done" | "failed" | { retryAfter: Promise<unknown> };
+export type TaskResult = "done" | "failed" | "interrupted" | { retryAfter: Promise<unknown> };
 
 export interface TaskContext {
   /** Which of the `jobs` slots the task occupies (0-based), for reports that draw lanes. */
@@ -42,6 +44,7 @@ export interface Skipped {
 export interface ScheduleResult {
   done: string[];
   failed: string[];
+  interrupted: string[];
   skipped: Skipped[];
 }
 
@@ -85,7 +88,7 @@ export async function schedule(
   }
 
   const ready: string[] = nodes.filter((node) => waitingOn.get(node.name) === 0).map((node) => node.name);
-  const result: ScheduleResult = { done: [], failed: [], skipped: [] };
+  const result: ScheduleResult = { done: [], failed: [], interrupted: [], skipped: [] };
   const settled = new Set<string>();
   const freeSlots = Array.from({ length: jobs }, (_, index) => index);
   let running = 0;
@@ -106,7 +109,7 @@ export async function schedule(
     }
   };
 
-  const finish = (name: string, outcome: "done" | "failed") => {
+  const finish = (name: string, outcome: "done" | "failed" | "interrupted") => {
     settled.add(name);
     if (outcome === "done") {
       result.done.push(name);
@@ -115,6 +118,10 @@ export async function schedule(
         waitingOn.set(dependent, left);
         if (left === 0 && !settled.has(dependent)) ready.push(dependent);
       }
+    } else if (outcome === "interrupted") {
+      result.interrupted.push(name);
+      skipDependents(name, INTERRUPTED);
+      stopped = true;
     } else {
       result.failed.push(name);
       skipDependents(name, `depends on ${name}, which failed`);
@@ -170,7 +177,7 @@ export async function schedule(
   options.signal?.removeEventListener("abort", onAbort);
 
   const reason = options.signal?.aborted
-    ? "the run was interrupted"
+    ? INTERRUPTED
     : `not started: the run stops at the first failure (${result.failed[0] ?? "?"}); --keep-going builds the rest`;
   for (const node of nodes) {
     if (!settled.has(node.name)) result.skipped.push({ name: node.name, because: reason });

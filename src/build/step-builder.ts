@@ -333,6 +333,7 @@ export class StepBuilder {
       log: logPath,
       buildDir: workDir,
       tail: await tail(logPath, TAIL_LINES),
+      ...(reason === "interrupted" ? { interrupted: true as const } : {}),
     });
     updateStepHistory(storeDir, { ...history, status: "failed", workDir }, latest);
     return false;

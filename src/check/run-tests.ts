@@ -6,7 +6,7 @@
  * the run folder, in the order the modules are listed, with one console log per machine.
  */
 import { isRootstockError } from "../errors.ts";
-import { type Emit, ignoreEvents } from "../events.ts";
+import { type Emit, INTERRUPTED, ignoreEvents } from "../events.ts";
 import { inParallel } from "../in-parallel.ts";
 import { monotonicMs } from "../units.ts";
 import { renderJunit, type TestCaseResult } from "./junit.ts";
@@ -115,7 +115,7 @@ async function runModule(
   let skipReason: string | undefined;
   try {
     for (const test of tests) {
-      if (options.signal?.aborted) skipReason ??= "the run was cancelled";
+      if (options.signal?.aborted) skipReason ??= INTERRUPTED;
       if (skipReason !== undefined) {
         emit({ type: "test:skipped", ...base, test: test.name, reason: skipReason });
         results.push({ ...base, name: test.name, status: "skipped", ms: 0, message: skipReason, consoleLog });
@@ -131,6 +131,13 @@ async function runModule(
         results.push({ ...base, name: test.name, status: "passed", ms, consoleLog });
       } catch (error) {
         const ms = Math.round(monotonicMs() - testStarted);
+        if (options.signal?.aborted) {
+          // Stopped by the person, not failed: the machine went away under it.
+          emit({ type: "test:skipped", ...base, test: test.name, reason: INTERRUPTED });
+          results.push({ ...base, name: test.name, status: "skipped", ms, message: INTERRUPTED, consoleLog });
+          skipReason = INTERRUPTED;
+          continue;
+        }
         const failure = describeFailure(error);
         emit({
           type: "test:done",

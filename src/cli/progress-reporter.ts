@@ -141,6 +141,13 @@ export function createProgressReporter(context: CliContext, options: ProgressOpt
         estimates.delete(event.step);
         finished++;
         clearStatus();
+        if (event.interrupted) {
+          // The person stopped it: nothing of the step's own doing to show.
+          context.out(`${context.style(["bold", "yellow"], "■")} ${event.step} interrupted`);
+          context.out(`    log:   ${event.log}`);
+          drawStatus();
+          break;
+        }
         context.out(`${context.style(["bold", "red"], "✗")} ${event.step} failed: ${event.reason}`);
         for (const line of event.tail) context.out(context.style("dim", `    │ ${printableLine(line)}`));
         context.out(`    log:   ${event.log}`);
@@ -157,7 +164,13 @@ export function createProgressReporter(context: CliContext, options: ProgressOpt
         clearStatus();
         const parts = [`${event.built} built`, `${cached} cached`];
         if (event.failed.length > 0) parts.push(`${event.failed.length} failed`);
-        const verdict = event.ok ? context.style("green", "ok") : context.style("red", "failed");
+        if (event.interrupted && event.interrupted.length > 0)
+          parts.push(`${event.interrupted.length} stopped`);
+        const verdict = event.ok
+          ? context.style("green", "ok")
+          : event.interrupted
+            ? context.style("yellow", "interrupted")
+            : context.style("red", "failed");
         context.out(`run ${event.runId} ${verdict}: ${parts.join(", ")} in ${formatDuration(event.ms)}`);
         break;
       }

@@ -24,6 +24,7 @@ export async function describeRun(
   const rootstockRevision = gitRevision(ROOTSTOCK_DIR);
   const os = osName();
   const processors = cpus();
+  const set = Object.entries(graph.variables).filter(([name, value]) => plan.variables[name] !== value);
   const usedTools = new Set(
     graph.steps.flatMap((step) =>
       step.step.sandbox === "host" || step.step.root === "host" ? step.step.tools : [],
@@ -40,6 +41,7 @@ export async function describeRun(
       ...(plan.documentation === undefined ? {} : { documentation: plan.documentation }),
       ...(planRevision === undefined ? {} : { revision: planRevision }),
       digest: graph.digest.slice(0, 16),
+      ...(set.length === 0 ? {} : { set: Object.fromEntries(set) }),
     },
     rootstock: { version, ...(rootstockRevision === undefined ? {} : { revision: rootstockRevision }) },
     host: {

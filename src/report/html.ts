@@ -4,7 +4,7 @@
  * and test results with console excerpts.
  */
 import { formatBytes, formatDuration, printableLine } from "../units.ts";
-import { type ImageRecord, imageOutcome, type RunReport, type StepRecord } from "./model.ts";
+import { type ImageRecord, imageOutcome, type RunReport, type StepRecord, testCounts } from "./model.ts";
 
 const { relative } = process.getBuiltinModule("node:path");
 
@@ -22,23 +22,32 @@ const escapeHtml = (text: string) =>
 export function renderHtml(report: RunReport, options: HtmlOptions = {}): string {
   const context = report.context;
   const title = `${context?.plan.name ?? "run"} — rootstock report`;
-  const status = report.unfinished ? "unfinished" : report.ok ? "passed" : "failed";
+  const status = report.unfinished
+    ? "unfinished"
+    : report.ok
+      ? "passed"
+      : report.interrupted
+        ? "interrupted"
+        : "failed";
   const built = report.steps.filter((step) => step.status === "built").length;
   const cached = report.steps.filter((step) => step.status === "cached").length;
   const failed = report.steps.filter((step) => step.status === "failed").length;
-  const testsPassed = report.tests.filter((test) => test.ok).length;
+  const stopped = report.steps.filter((step) => step.status === "interrupted").length;
+  const tests = testCounts(report.tests);
   const cards = [
     ["Result", status.toUpperCase(), status],
     ["Wall time", formatDuration(report.totalMs), ""],
     [
       "Steps",
-      `${built} built · ${cached} cached${failed ? ` · ${failed} failed` : ""}`,
+      `${built} built · ${cached} cached${failed ? ` · ${failed} failed` : ""}${stopped ? ` · ${stopped} interrupted` : ""}`,
       failed ? "failed" : "",
     ],
     [
       "Boot tests",
-      report.tests.length ? `${testsPassed} / ${report.tests.length} passed` : "none",
-      report.tests.length && testsPassed < report.tests.length ? "failed" : "",
+      report.tests.length
+        ? `${tests.passed} / ${report.tests.length} passed${tests.skipped ? ` · ${tests.skipped} skipped` : ""}`
+        : "none",
+      tests.failed > 0 ? "failed" : "",
     ],
     ["Critical path", report.criticalPath.length ? formatDuration(report.criticalMs) : "—", ""],
     ["QEMU", report.accel ? report.accel.accel.toUpperCase() : "—", ""],
@@ -136,20 +145,27 @@ function timeline(report: RunReport): string {
   }
   const phases = [
     ["images", "image", report.images.filter((image) => !image.cached && image.start !== undefined)],
-    ["tests", "test", report.tests.filter((test) => test.start !== undefined)],
+    ["tests", "test", report.tests.filter((test) => test.start !== undefined && test.skipped === undefined)],
   ] as const;
   for (const [label, kind, items] of phases) {
-    if (items.length === 0) continue;
-    const row = lanes.length + extra.length;
-    extra.push({
-      label,
-      items: items.map((item) => {
-        const name = "test" in item ? item.test : item.name;
-        const x = scale(item.start as number);
-        const w = Math.max(2, scale((item.start as number) + item.ms) - x);
-        return `<g><title>${escapeHtml(`${name}: ${formatDuration(item.ms)}`)}</title><rect class="${kind}" x="${x.toFixed(1)}" y="${row * laneHeight + 5}" width="${w.toFixed(1)}" height="${laneHeight - 10}" rx="3"></rect></g>`;
-      }),
-    });
+    // Tests on several machines at once overlap in time: each goes on the first of its lanes it fits.
+    const laneEnds: number[] = [];
+    const first = lanes.length + extra.length;
+    for (const item of [...items].sort((a, b) => (a.start as number) - (b.start as number))) {
+      const start = item.start as number;
+      let lane = laneEnds.findIndex((end) => end <= start);
+      if (lane < 0) {
+        lane = laneEnds.length;
+        extra.push({ label: lane === 0 ? label : "", items: [] });
+      }
+      laneEnds[lane] = start + item.ms;
+      const name = "test" in item ? `${item.test} (${item.image})` : item.name;
+      const x = scale(start);
+      const w = Math.max(2, scale(start + item.ms) - x);
+      extra[first - lanes.length + lane]?.items.push(
+        `<g><title>${escapeHtml(`${name}: ${formatDuration(item.ms)}`)}</title><rect class="${kind}" x="${x.toFixed(1)}" y="${(first + lane) * laneHeight + 5}" width="${w.toFixed(1)}" height="${laneHeight - 10}" rx="3"></rect></g>`,
+      );
+    }
   }
   const all = [...lanes, ...extra];
   if (all.length === 0) return "<p>No step ran in this run.</p>";
@@ -176,11 +192,14 @@ function niceTicks(end: number): number[] {
   return ticks;
 }
 
+/** A file of the run as a link from its report: relative, so that a copied run folder keeps its links. */
+function runRelative(path: string, report: RunReport): string {
+  return report.runDir && path.startsWith(report.runDir) ? relative(report.runDir, path) : path;
+}
+
 function logLink(step: StepRecord, report: RunReport): string {
   if (!step.log) return "";
-  const href =
-    report.runDir && step.log.startsWith(report.runDir) ? relative(report.runDir, step.log) : step.log;
-  return `<a href="${escapeHtml(href)}">log</a>`;
+  return `<a href="${escapeHtml(runRelative(step.log, report))}">log</a>`;
 }
 
 function stepsTable(report: RunReport): string {
@@ -188,7 +207,7 @@ function stepsTable(report: RunReport): string {
   const critical = new Set(report.criticalPath);
   const rows = report.steps.map((step) => {
     const bar = `<span class="bar ${step.status}${critical.has(step.name) ? " critical" : ""}" style="width:${Math.max(1, Math.round((step.ms / longest) * 160))}px"></span>`;
-    return `<tr class="${step.status}"><td><strong>${escapeHtml(step.name)}</strong>${step.version ? ` <span class="dim">${escapeHtml(step.version)}</span>` : ""}</td><td>${escapeHtml(step.stage)}</td><td><span class="status ${step.status}">${escapeHtml(step.status)}</span></td><td class="num">${step.status === "cached" ? "—" : escapeHtml(formatDuration(step.ms))}</td><td>${bar}</td><td class="num">${step.worker === undefined ? "" : step.worker + 1}</td><td class="num">${step.attempts > 1 ? step.attempts : ""}</td><td>${logLink(step, report)}</td></tr>${
+    return `<tr class="${step.status}"><td><strong>${escapeHtml(step.name)}</strong>${step.version ? ` <span class="dim">${escapeHtml(step.version)}</span>` : ""}</td><td>${escapeHtml(step.stage)}</td><td><span class="status ${step.status}">${escapeHtml(step.status)}</span>${step.status === "not-run" && step.reason ? ` <span class="dim">${escapeHtml(step.reason)}</span>` : ""}</td><td class="num">${step.status === "cached" || step.status === "not-run" ? "—" : escapeHtml(formatDuration(step.ms))}</td><td>${bar}</td><td class="num">${step.worker === undefined ? "" : step.worker + 1}</td><td class="num">${step.attempts > 1 ? step.attempts : ""}</td><td>${logLink(step, report)}</td></tr>${
       step.status === "failed" && step.tail?.length
         ? `<tr class="tail"><td colspan="8"><pre>${escapeHtml(step.tail.map(printableLine).join("\n"))}</pre></td></tr>`
         : ""
@@ -203,8 +222,13 @@ function testsSection(report: RunReport, options: HtmlOptions): string {
     ? `<h3>Images</h3><ul>${report.images.map((image) => `<li><strong>${escapeHtml(image.name)}</strong> ${escapeHtml(image.kind ?? "")} ${image.bytes ? escapeHtml(formatBytes(image.bytes)) : ""} ${imageHtml(image)}</li>`).join("")}</ul>`
     : "";
   const tests = report.tests.map((test) => {
+    if (test.skipped !== undefined)
+      return `<div class="test skipped"><div><span class="status">skipped</span> <strong>${escapeHtml(test.test)}</strong> <span class="dim">on ${escapeHtml(test.image)}: ${escapeHtml(printableLine(test.skipped))}</span></div></div>`;
     const excerpt = options.consoleExcerpts?.get(test.image);
-    return `<div class="test ${test.ok ? "passed" : "failed"}"><div><span class="status ${test.ok ? "built" : "failed"}">${test.ok ? "pass" : "fail"}</span> <strong>${escapeHtml(test.test)}</strong> <span class="dim">on ${escapeHtml(test.image)}, ${escapeHtml(formatDuration(test.ms))}</span></div>${
+    const consoleLog = test.consoleLog
+      ? ` · <a href="${escapeHtml(runRelative(test.consoleLog, report))}">console log</a>`
+      : "";
+    return `<div class="test ${test.ok ? "passed" : "failed"}"><div><span class="status ${test.ok ? "built" : "failed"}">${test.ok ? "pass" : "fail"}</span> <strong>${escapeHtml(test.test)}</strong> <span class="dim">on ${escapeHtml(test.image)}, ${escapeHtml(formatDuration(test.ms))}</span>${consoleLog}</div>${
       test.error ? `<pre>${escapeHtml(test.error.split("\n").map(printableLine).join("\n"))}</pre>` : ""
     }${excerpt?.length ? `<details><summary>console (last ${excerpt.length} lines)</summary><pre>${escapeHtml(excerpt.map(printableLine).join("\n"))}</pre></details>` : ""}</div>`;
   });
@@ -230,7 +254,7 @@ body { margin: 0; padding: 24px 32px 48px; font: 15px/1.45 system-ui, -apple-sys
 h1 { margin: 0 0 4px; font-size: 26px; } h2 { margin: 28px 0 10px; font-size: 19px; } h3 { font-size: 16px; }
 .sub { margin: 0; color: var(--dim); } .meta { color: var(--dim); font-size: 13px; }
 .badge { font-size: 13px; padding: 2px 10px; border-radius: 999px; vertical-align: middle; color: #fff; background: var(--cached); text-transform: uppercase; letter-spacing: .04em; }
-.badge.passed { background: var(--test); } .badge.failed { background: var(--failed); }
+.badge.passed { background: var(--test); } .badge.failed { background: var(--failed); } .badge.interrupted { background: var(--critical); }
 .cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(160px, 1fr)); gap: 12px; margin-top: 18px; }
 .card { background: var(--card); border: 1px solid var(--line); border-radius: 10px; padding: 12px 14px; }
 .card .label { color: var(--dim); font-size: 12px; text-transform: uppercase; letter-spacing: .05em; } .card .value { font-size: 20px; font-weight: 600; margin-top: 2px; }
@@ -238,7 +262,7 @@ h1 { margin: 0 0 4px; font-size: 26px; } h2 { margin: 28px 0 10px; font-size: 19
 .gantt { width: 100%; height: auto; background: var(--card); border: 1px solid var(--line); border-radius: 10px; }
 .gantt text { font-size: 11px; fill: var(--fg); } .gantt text.axis { fill: var(--dim); text-anchor: middle; } .gantt text.lane { fill: var(--dim); }
 .gantt .tick { stroke: var(--line); stroke-width: 1; }
-.gantt rect.built { fill: var(--built); opacity: .85; } .gantt rect.failed { fill: var(--failed); } .gantt rect.cached { fill: var(--cached); }
+.gantt rect.built { fill: var(--built); opacity: .85; } .gantt rect.failed { fill: var(--failed); } .gantt rect.interrupted { fill: var(--critical); } .gantt rect.cached { fill: var(--cached); }
 .gantt rect.image { fill: var(--image); opacity: .8; } .gantt rect.test { fill: var(--test); opacity: .8; }
 .gantt rect.critical { stroke: var(--critical); stroke-width: 3; } .gantt g text { fill: #fff; pointer-events: none; }
 .legend { color: var(--dim); font-size: 13px; } .swatch { display: inline-block; width: 12px; height: 12px; border-radius: 3px; margin: 0 4px 0 12px; vertical-align: -1px; }
@@ -246,8 +270,8 @@ h1 { margin: 0 0 4px; font-size: 26px; } h2 { margin: 28px 0 10px; font-size: 19
 table { width: 100%; border-collapse: collapse; background: var(--card); border: 1px solid var(--line); border-radius: 10px; overflow: hidden; }
 th, td { text-align: left; padding: 7px 10px; border-bottom: 1px solid var(--line); font-size: 14px; vertical-align: top; }
 th { font-size: 12px; text-transform: uppercase; letter-spacing: .05em; color: var(--dim); } td.num { text-align: right; font-variant-numeric: tabular-nums; }
-.bar { display: inline-block; height: 10px; border-radius: 3px; background: var(--built); } .bar.cached { background: var(--cached); } .bar.failed { background: var(--failed); } .bar.critical { box-shadow: 0 0 0 2px var(--critical); }
-.status { font-size: 12px; padding: 1px 8px; border-radius: 999px; background: var(--line); } .status.built { background: #dbeafe; color: #1e40af; } .status.failed { background: #fde2e2; color: #9b1c1c; } .status.cached { color: var(--dim); }
+.bar { display: inline-block; height: 10px; border-radius: 3px; background: var(--built); } .bar.cached { background: var(--cached); } .bar.failed { background: var(--failed); } .bar.interrupted { background: var(--critical); } .bar.critical { box-shadow: 0 0 0 2px var(--critical); }
+.status { font-size: 12px; padding: 1px 8px; border-radius: 999px; background: var(--line); } .status.built { background: #dbeafe; color: #1e40af; } .status.failed { background: #fde2e2; color: #9b1c1c; } .status.interrupted { background: #fef3c7; color: #92400e; } .status.cached { color: var(--dim); }
 .dim { color: var(--dim); } code { font-size: 13px; } code.hash { font-size: 11px; word-break: break-all; }
 pre { background: #0f1218; color: #d6dbe5; padding: 10px 12px; border-radius: 8px; overflow-x: auto; font-size: 12.5px; }
 .test { background: var(--card); border: 1px solid var(--line); border-left: 4px solid var(--test); border-radius: 8px; padding: 10px 12px; margin: 8px 0; }

@@ -1,7 +1,7 @@
 /** The runs a store remembers, newest first. */
 import { readRunRecord, runIsLiveById, runsDir } from "../store/run-record.ts";
 import { readJournal } from "./journal-file.ts";
-import { reportFromEvents } from "./model.ts";
+import { reportFromEvents, testCounts } from "./model.ts";
 
 const { readdir, stat } = process.getBuiltinModule("node:fs/promises");
 const { join } = process.getBuiltinModule("node:path");
@@ -20,7 +20,9 @@ export interface RunSummary {
   totalMs: number;
   built: number;
   cached: number;
+  /** Tests run or skipped, and of them those that passed. */
   tests: number;
+  testsPassed: number;
 }
 
 export async function listRuns(storeDir: string): Promise<RunSummary[]> {
@@ -38,8 +40,11 @@ export async function listRuns(storeDir: string): Promise<RunSummary[]> {
     if (!events || events.length === 0) continue;
     const report = reportFromEvents(events);
     const live = report.unfinished && (await runIsLiveById(storeDir, name));
+    // Older journals do not say; their record does.
     const interrupted =
-      !report.unfinished && !report.ok && (await readRunRecord(runDir))?.state === "interrupted";
+      !report.unfinished &&
+      !report.ok &&
+      (report.interrupted || (await readRunRecord(runDir))?.state === "interrupted");
     summaries.push({
       runId: report.runId === "unknown" ? name : report.runId,
       runDir,
@@ -65,6 +70,7 @@ export async function listRuns(storeDir: string): Promise<RunSummary[]> {
       built: report.steps.filter((step) => step.status === "built").length,
       cached: report.steps.filter((step) => step.status === "cached").length,
       tests: report.tests.length,
+      testsPassed: testCounts(report.tests).passed,
     });
   }
   return summaries.sort((a, b) => b.started - a.started);

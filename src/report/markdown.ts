@@ -4,8 +4,20 @@
  */
 
 import type { RunContext } from "../events.ts";
+import { shellWord } from "../shell-word.ts";
 import { formatBytes, formatDuration } from "../units.ts";
-import { type ImageRecord, imageOutcome, type RunReport, type StepRecord } from "./model.ts";
+import { type ImageRecord, imageOutcome, type RunReport, type StepRecord, testCounts } from "./model.ts";
+
+const ENTITIES: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;" };
+
+/**
+ * Text from a plan, a build or a guest, as Markdown shows it: no HTML of its own (report.md is meant to be
+ * published) and no terminal control sequences.
+ */
+function text(value: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
+  return value.replace(/[&<>\u0000-\u0008\u000a-\u001f\u007f-\u009f]/g, (char) => ENTITIES[char] ?? "\ufffd");
+}
 
 export function renderMarkdown(report: RunReport): string {
   const context = report.context;
@@ -13,11 +25,11 @@ export function renderMarkdown(report: RunReport): string {
   const lines: string[] = [];
   const field = (name: string, value: string) => lines.push(`${name}: ${value}`, "");
 
-  lines.push(`# ${plan?.name ?? "rootstock run"}`, "", "## Bootstrapping info", "");
-  field("Upstream", plan?.upstream ?? "not stated in the plan");
+  lines.push(`# ${text(plan?.name ?? "rootstock run")}`, "", "## Bootstrapping info", "");
+  field("Upstream", text(plan?.upstream ?? "not stated in the plan"));
   field(
     "Bootstrapping documentation",
-    plan?.documentation ?? (plan ? `the rootstock plan in ${plan.dir}` : "unknown"),
+    text(plan?.documentation ?? (plan ? `the rootstock plan in ${plan.dir}` : "unknown")),
   );
   field("Requirements", requirements(report));
   field("Automation", automation(report));
@@ -44,8 +56,8 @@ function counted(count: number, noun: string): string {
 function requirements(report: RunReport): string {
   const seeds = report.context?.seeds ?? [];
   const host = report.context?.host;
-  const tools = seeds.map((seed) => `${seed.name} (${shortVersion(seed.version)})`).join(", ");
-  const base = host ? `Linux (${host.os}, kernel ${host.kernel})` : "Linux";
+  const tools = seeds.map((seed) => `${seed.name} (${text(shortVersion(seed.version))})`).join(", ");
+  const base = host ? `Linux (${text(host.os)}, kernel ${text(host.kernel)})` : "Linux";
   return `${base} with rootstock ${report.context?.rootstock.version ?? ""}, bubblewrap and QEMU; host tools used: ${tools || "none"}`;
 }
 
@@ -60,36 +72,47 @@ function automation(report: RunReport): string {
   const built = report.steps.filter((step) => step.status === "built").length;
   const cached = report.steps.filter((step) => step.status === "cached").length;
   const failed = report.steps.filter((step) => step.status === "failed").length;
+  const stopped = report.steps.filter((step) => step.status === "interrupted").length;
   const images = report.images.length;
   const state = report.unfinished
     ? "Run did not finish"
-    : failed > 0
-      ? "Fully automated, but this run failed"
-      : "Fully automated";
+    : report.interrupted
+      ? "Fully automated, but this run was interrupted"
+      : failed > 0
+        ? "Fully automated, but this run failed"
+        : "Fully automated";
   const parts = [counted(total, "step"), "0 manual"];
   if (images > 0) parts.push(counted(images, "image"));
-  return `${state}: ${parts.join(", ")} (this run built ${built}, reused ${cached} from the cache${failed > 0 ? `, ${failed} failed` : ""})`;
+  return `${state}: ${parts.join(", ")} (this run built ${built}, reused ${cached} from the cache${failed > 0 ? `, ${failed} failed` : ""}${stopped > 0 ? `, ${stopped} interrupted` : ""})`;
 }
 
 function integrationTesting(report: RunReport): string {
-  if (report.tests.length === 0) return "None in this run";
-  const passed = report.tests.filter((test) => test.ok).length;
+  if (report.tests.length === 0) {
+    const testing = report.context?.command === "test" || report.context?.command === "demo";
+    return testing && !report.ok ? "Not run: the run ended before its boot tests" : "None in this run";
+  }
+  const { passed, failed, skipped } = testCounts(report.tests);
   const accel = report.accel ? ` under ${report.accel.accel.toUpperCase()}` : "";
   const list = report.tests
-    .map((test) => `${test.ok ? "passed" : "FAILED"}: ${test.test} (${test.image})`)
+    .map((test) => `${testOutcome(test)}: ${text(test.test)} (${text(test.image)})`)
     .join("; ");
-  return `${report.tests.length} boot tests in QEMU${accel}, ${passed} passed, ${report.tests.length - passed} failed — ${list}`;
+  return `${report.tests.length} boot tests in QEMU${accel}, ${passed} passed, ${failed} failed${skipped > 0 ? `, ${skipped} skipped` : ""} — ${list}`;
+}
+
+function testOutcome(test: RunReport["tests"][number]): string {
+  return test.skipped !== undefined ? "skipped" : test.ok ? "passed" : "FAILED";
 }
 
 function whatYouGet(report: RunReport): string {
   const description = report.context?.plan.description?.replace(/\s+/g, " ");
+  const described = description === undefined ? undefined : text(description.replace(/[.;]$/, ""));
   const images = report.images
     .map(
       (image) =>
         `${image.name}${image.kind ? ` (${image.kind}${image.bytes ? `, ${formatBytes(image.bytes)}` : ""})` : ""}`,
     )
     .join(", ");
-  const parts = [description ?? "the outputs of the plan's steps"];
+  const parts = [described ?? "the outputs of the plan's steps"];
   if (images) parts.push(`images: ${images}`);
   return parts.join("; ");
 }
@@ -102,7 +125,8 @@ function canInstallFurther(report: RunReport): string {
   const evidence = report.tests.filter((test) => test.evidence?.includes("buildsSoftware"));
   if (evidence.length === 0) return "Not tested in this run";
   const failed = evidence.filter((test) => !test.ok);
-  const names = (tests: typeof evidence) => tests.map((test) => `"${test.test}"`).join(", ");
+  const names = (tests: typeof evidence) =>
+    tests.map((test) => `"${text(test.test)}" on ${text(test.image)}`).join(", ");
   if (failed.length === 0) return `Yes, tested: ${names(evidence)} passed`;
   return `Not shown: ${names(failed)} failed`;
 }
@@ -115,7 +139,7 @@ function seedsTable(report: RunReport): string[] {
     "|---|---|---|---|",
     ...seeds.map(
       (seed) =>
-        `| ${seed.name} | ${seed.realPath === seed.path ? seed.path : `${seed.path} → ${seed.realPath}`} | ${seed.version.replace(/\|/g, "\\|")} | \`${seed.sha256}\` |`,
+        `| ${seed.name} | ${text(seed.realPath === seed.path ? seed.path : `${seed.path} → ${seed.realPath}`)} | ${text(seed.version).replace(/\|/g, "\\|")} | \`${seed.sha256}\` |`,
     ),
   ];
 }
@@ -140,28 +164,41 @@ function buildTime(report: RunReport): string {
     .filter((stage) => stage.name !== "")
     .map((stage) => `${stage.name} ${formatDuration(stage.stepMs)}`)
     .join(", ");
-  const on = host ? ` on ${host.cpu}, ${host.cores} cores` : "";
+  const on = host ? ` on ${text(host.cpu)}, ${host.cores} cores` : "";
   const cached = report.steps.filter((step) => step.status === "cached").length;
-  const notes = [];
-  if (cached > 0) notes.push(`${cached} of ${counted(report.steps.length, "step")} came from the cache`);
+  const built = report.steps.filter((step) => step.status === "built").length;
   const rest = report.totalMs - report.buildMs;
-  if (report.images.length + report.tests.length > 0 && rest > 0)
-    notes.push(`images and boot tests took ${formatDuration(rest)} more`);
-  return `${formatDuration(report.buildMs)}${on}${stages ? `; time of the steps by stage: ${stages}` : ""}${notes.length > 0 ? `; ${notes.join("; ")}` : ""}`;
+  const after =
+    report.images.length + report.tests.length > 0 && rest > 0
+      ? `; images and boot tests took ${formatDuration(rest)} more`
+      : "";
+  // A run that built nothing measured no build: its figure would read as the bootstrap's time.
+  if (built === 0 && cached > 0)
+    return `not measured in this run: all ${counted(cached, "step")} came from the cache (the report of the run that built them has the time)${after}`;
+  if (report.unfinished || report.interrupted)
+    return `not measured: the run ${report.unfinished ? "did not finish" : "was interrupted"} (${formatDuration(report.buildMs)} of steps until then)`;
+  const notes =
+    cached > 0 ? `; ${cached} of ${counted(report.steps.length, "step")} came from the cache` : "";
+  return `${formatDuration(report.buildMs)}${on}${stages ? `; time of the steps by stage: ${stages}` : ""}${notes}${after}`;
 }
 
 function testingProcess(report: RunReport): string[] {
   const lines: string[] = [];
   const context = report.context;
   if (context) {
-    lines.push(`* \`rootstock ${context.command} ${context.plan.dir}\` (run ${report.runId})`);
+    const set = Object.entries(context.plan.set ?? {}).flatMap(([name, value]) => [
+      "--set",
+      `${name}=${value}`,
+    ]);
+    const words = [context.command, ...set, context.plan.dir].map(shellWord).join(" ");
+    lines.push(`* \`rootstock ${words.replaceAll("`", "'")}\` (run ${report.runId})`);
     lines.push(
-      `* Host: ${context.host.os}, ${context.host.cpu}, ${context.host.cores} cores, ${formatBytes(context.host.memoryBytes)} memory`,
+      `* Host: ${text(context.host.os)}, ${text(context.host.cpu)}, ${context.host.cores} cores, ${formatBytes(context.host.memoryBytes)} memory`,
     );
   }
   if (report.fetched.length > 0) {
     lines.push(
-      `* Fetched ${counted(report.fetched.length, "source")}: ${report.fetched.map((item) => `${item.file} from ${item.from}`).join(", ")}`,
+      `* Fetched ${counted(report.fetched.length, "source")}: ${report.fetched.map((item) => text(`${item.file} from ${item.from}`)).join(", ")}`,
     );
   }
   const byStage = new Map<string, StepRecord[]>();
@@ -173,11 +210,11 @@ function testingProcess(report: RunReport): string[] {
   const infos = new Map(context?.steps.map((info) => [info.name, info]));
   for (const [stage, steps] of byStage) {
     const description = context?.stages.find((item) => item.name === stage)?.description;
-    lines.push(`* Stage ${stage || "(none)"}${description ? `: ${description}` : ""}`);
+    lines.push(`* Stage ${text(stage) || "(none)"}${description ? `: ${text(description)}` : ""}`);
     for (const step of steps) lines.push(`  * ${stepLine(step, infos.get(step.name))}`);
   }
   for (const { name, when } of context?.disabled ?? [])
-    lines.push(`* Skipped ${name}: \`when = ${JSON.stringify(when)}\` is false`);
+    lines.push(`* Skipped ${name}: \`when = ${JSON.stringify(when).replaceAll("`", "'")}\` is false`);
   for (const image of report.images) {
     lines.push(
       `* Image ${image.name}${image.kind ? ` (${image.kind})` : ""}: ${imageText(image)}${image.bytes ? `, ${formatBytes(image.bytes)}` : ""}`,
@@ -185,18 +222,22 @@ function testingProcess(report: RunReport): string[] {
   }
   if (report.accel) lines.push(`* QEMU accelerator: ${report.accel.accel} (${report.accel.reason})`);
   for (const test of report.tests) {
-    lines.push(
-      `* Test ${test.test} on ${test.image}: ${test.ok ? "passed" : "FAILED"} in ${formatDuration(test.ms)}${test.error ? ` — ${firstLine(test.error)}` : ""}`,
-    );
+    const outcome =
+      test.skipped !== undefined
+        ? `skipped: ${text(test.skipped)}`
+        : `${test.ok ? "passed" : "FAILED"} in ${formatDuration(test.ms)}${test.error ? ` — ${text(firstLine(test.error))}` : ""}${!test.ok && test.consoleLog ? ` (console log: ${text(test.consoleLog)})` : ""}`;
+    lines.push(`* Test ${text(test.test)} on ${text(test.image)}: ${outcome}`);
   }
   if (report.criticalPath.length > 1)
     lines.push(`* Critical path: ${report.criticalPath.join(" → ")} (${formatDuration(report.criticalMs)})`);
-  lines.push(`* Result: ${report.unfinished ? "did not finish" : report.ok ? "success" : "failure"}`);
+  lines.push(
+    `* Result: ${report.unfinished ? "did not finish" : report.ok ? "success" : report.interrupted ? "interrupted" : "failure"}`,
+  );
   return lines;
 }
 
 function stepLine(step: StepRecord, info: RunContext["steps"][number] | undefined): string {
-  const name = `${step.name}${step.version ? ` ${step.version}` : ""}`;
+  const name = `${step.name}${step.version ? ` ${text(step.version)}` : ""}`;
   const where = info
     ? info.sandbox === "host"
       ? "on the host"
@@ -210,11 +251,13 @@ function stepLine(step: StepRecord, info: RunContext["steps"][number] | undefine
     case "cached":
       return `${name}: from the cache (key ${step.key?.slice(0, 16) ?? "?"})`;
     case "failed":
-      return `${name}: FAILED after ${formatDuration(step.ms)}${attempts}: ${step.reason ?? "unknown reason"}`;
+      return `${name}: FAILED after ${formatDuration(step.ms)}${attempts}: ${text(step.reason ?? "unknown reason")}`;
+    case "interrupted":
+      return `${name}: interrupted after ${formatDuration(step.ms)}`;
     case "unfinished":
       return `${name}: started (${where}${patches}${attempts}), not finished when the run ended`;
     default:
-      return `${name}: not run`;
+      return `${name}: not run${step.reason ? `: ${text(step.reason)}` : ""}`;
   }
 }
 
@@ -229,7 +272,7 @@ function imageText(image: ImageRecord): string {
     case "made":
       return `made in ${formatDuration(image.ms)}`;
     case "failed":
-      return `FAILED: ${firstLine(image.error ?? "")}`;
+      return `FAILED: ${text(firstLine(image.error ?? ""))}`;
     default:
       return "not finished when the run ended";
   }

@@ -36,7 +36,7 @@ test("report.md has the list's fields, filled from the run", () => {
     "Automation: Fully automated: 4 steps, 0 manual",
     "Integration testing: 2 boot tests in QEMU under TCG, 2 passed, 0 failed",
     "What you get: A tiny system; images: initramfs (initramfs, 1.4 MiB)",
-    'Can install further software from source: Yes, tested: "tcc compiles and runs a program" passed',
+    'Can install further software from source: Yes, tested: "tcc compiles and runs a program" on initramfs passed',
     "Version: plan tiny (git abc123), rootstock 0.1.0 at git def456",
     "Architecture: x86_64",
     "Date: 2023-11-14",
@@ -75,6 +75,104 @@ test("a journal cut short by a kill says the run did not finish", () => {
   assert.match(renderMarkdown(report), /\* kernel[^:]*: started \(.*\), not finished when the run ended/);
 });
 
+test("an interrupted run says so everywhere, and tests it stopped are skipped, not failed", () => {
+  const events = journal()
+    .filter((event) => event.type !== "step:done" || event.step !== "kernel")
+    .map((event) => {
+      if (event.type === "run:done")
+        return { ...event, ok: false, built: 2, interrupted: ["kernel"], ms: event.ms };
+      if (event.type === "run:end") return { ...event, ok: false, interrupted: true as const };
+      if (event.type === "test:done" && event.test === "uname")
+        return {
+          type: "test:skipped" as const,
+          image: event.image,
+          module: event.module,
+          test: event.test,
+          reason: "the run was interrupted",
+          time: event.time,
+        };
+      return event;
+    });
+  const at = events.findIndex((event) => event.type === "run:done");
+  const stopped = {
+    type: "step:failed" as const,
+    step: "kernel",
+    key: "k4",
+    ms: 9000,
+    worker: 1,
+    reason: "interrupted",
+    log: "/runs/r1/logs/kernel.log",
+    tail: [],
+    interrupted: true as const,
+    time: (events[at]?.time ?? 0) - 1000,
+  };
+  events.splice(at, 0, stopped);
+  const report = reportFromEvents(events);
+  assert.equal(report.interrupted, true);
+  assert.equal(report.ok, false);
+  assert.equal(report.steps.find((step) => step.name === "kernel")?.status, "interrupted");
+  const markdown = renderMarkdown(report);
+  assert.match(markdown, /Automation: Fully automated, but this run was interrupted: .*, 1 interrupted\)/);
+  assert.match(
+    markdown,
+    /Integration testing: 2 boot tests in QEMU under TCG, 1 passed, 0 failed, 1 skipped/,
+  );
+  assert.match(markdown, /\* Test uname on initramfs: skipped: the run was interrupted/);
+  assert.match(markdown, /\* kernel[^:]*: interrupted after/);
+  assert.match(markdown, /Result: interrupted/);
+  assert.match(markdown, /Build time: not measured: the run was interrupted/);
+  assert.doesNotMatch(markdown, /FAILED|failure/);
+  const html = renderHtml(report);
+  assert.match(html, /<span class="badge interrupted">interrupted<\/span>/);
+  assert.match(html, /1 \/ 2 passed · 1 skipped/);
+});
+
+test("report.md repeats the --set values, keeps HTML and control characters out, and does not time a cached run", () => {
+  const hostile = "<img src=x onerror=alert(1)> \u001b[31mred";
+  const events = journal().map((event) => {
+    if (event.type === "run:context")
+      return {
+        ...event,
+        context: {
+          ...event.context,
+          plan: {
+            ...event.context.plan,
+            dir: "my plans/tiny",
+            description: hostile,
+            set: { WITH_DOCS: true, FLAVOUR: "it's" },
+          },
+        },
+      };
+    if (event.type === "test:done") return { ...event, test: `${event.test} ${hostile}` };
+    return event;
+  });
+  const markdown = renderMarkdown(reportFromEvents(events));
+  assert.match(
+    markdown,
+    /\* `rootstock test --set WITH_DOCS=true --set 'FLAVOUR=it'\\''s' 'my plans\/tiny'` \(run r1\)/,
+  );
+  assert.ok(!markdown.includes("<img") && !markdown.includes("\u001b"));
+  assert.match(markdown, /&lt;img src=x onerror=alert\(1\)&gt; \ufffd\[31mred/);
+
+  const cached = journal()
+    .filter((event) => !["step:start", "step:done", "step:attempt-failed"].includes(event.type))
+    .map((event) => (event.type === "step:cached" ? event : event));
+  const allCached = [
+    ...cached.slice(0, 3),
+    ...["libc", "shell", "kernel"].map((step) => ({
+      type: "step:cached" as const,
+      step,
+      key: step,
+      time: cached[2]?.time ?? 0,
+    })),
+    ...cached.slice(3),
+  ];
+  assert.match(
+    renderMarkdown(reportFromEvents(allCached)),
+    /Build time: not measured in this run: all 4 steps came from the cache/,
+  );
+});
+
 test("the same journal gives the same report", () => {
   assert.equal(renderMarkdown(reportFromEvents(journal())), renderMarkdown(reportFromEvents(journal())));
   assert.equal(renderHtml(reportFromEvents(journal())), renderHtml(reportFromEvents(journal())));
@@ -105,7 +203,7 @@ test("only tests that declare they build software answer 'Can install further so
   const failed = journal().map((event) =>
     event.type === "test:done" && event.evidence ? { ...event, ok: false, error: "tcc: not found" } : event,
   );
-  assert.match(field(failed) ?? "", /Not shown: "tcc compiles and runs a program" failed/);
+  assert.match(field(failed) ?? "", /Not shown: "tcc compiles and runs a program" on initramfs failed/);
 });
 
 test("report.html's cache lane fits the timeline however many steps came from the cache", () => {

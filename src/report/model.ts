@@ -4,8 +4,11 @@
  */
 import type { RunContext, TimedEvent } from "../events.ts";
 
-/** `unfinished`: started, and the run ended (killed) before the step did. */
-export type StepStatus = "built" | "cached" | "failed" | "unfinished" | "not-run";
+/**
+ * `interrupted`: stopped by Ctrl-C or SIGTERM; `unfinished`: started, and the run ended (killed) before
+ * the step did.
+ */
+export type StepStatus = "built" | "cached" | "failed" | "interrupted" | "unfinished" | "not-run";
 
 export interface StepRecord {
   name: string;
@@ -34,6 +37,7 @@ export interface StageRecord {
   built: number;
   cached: number;
   failed: number;
+  interrupted: number;
 }
 
 export interface ImageRecord {
@@ -65,9 +69,14 @@ export interface TestRecord {
   start?: number;
   image: string;
   test: string;
+  /** False for a skipped test too: it proved nothing. */
   ok: boolean;
+  /** Why it did not run (an earlier test of its module failed, or the run was interrupted). */
+  skipped?: string;
   ms: number;
   error?: string;
+  /** The console log of the machine it drove. */
+  consoleLog?: string;
   /** What the test proves when it passes, as its module declared (`buildsSoftware`). */
   evidence?: string[];
 }
@@ -84,6 +93,8 @@ export interface RunReport {
   /** From the start until the last step finished. */
   buildMs: number;
   ok: boolean;
+  /** Ended by Ctrl-C or SIGTERM (its journal says so). */
+  interrupted: boolean;
   /** True while the journal has no end: the run is going on, or was killed. */
   unfinished: boolean;
   steps: StepRecord[];
@@ -158,7 +169,7 @@ export function reportFromEvents(events: readonly TimedEvent[]): RunReport {
       case "step:failed": {
         const step = record(event.step);
         Object.assign(step, {
-          status: "failed",
+          status: event.interrupted ? "interrupted" : "failed",
           end: rel(event.time),
           reason: event.reason,
           tail: event.tail,
@@ -167,6 +178,9 @@ export function reportFromEvents(events: readonly TimedEvent[]): RunReport {
         step.ms = step.start !== undefined ? (step.end as number) - step.start : event.ms;
         break;
       }
+      case "step:skipped":
+        record(event.step).reason = event.because;
+        break;
       case "image:start":
         images.set(event.image, {
           name: event.image,
@@ -210,6 +224,17 @@ export function reportFromEvents(events: readonly TimedEvent[]): RunReport {
           ms: event.ms,
           ...(event.error === undefined ? {} : { error: event.error }),
           ...(event.evidence === undefined ? {} : { evidence: event.evidence }),
+          ...(event.consoleLog === undefined ? {} : { consoleLog: event.consoleLog }),
+        });
+        break;
+      case "test:skipped":
+        tests.push({
+          start: rel(event.time),
+          image: event.image,
+          test: event.test,
+          ok: false,
+          skipped: event.reason,
+          ms: 0,
         });
         break;
       case "vm:accel":
@@ -239,7 +264,10 @@ export function reportFromEvents(events: readonly TimedEvent[]): RunReport {
       if (step.status === "not-run" && step.start !== undefined) step.status = "unfinished";
   const last = events[events.length - 1]?.time ?? started;
   const ended = end?.time ?? buildEnd?.time;
-  const ok = end?.ok === true && (buildEnd?.ok ?? true) && tests.every((test) => test.ok);
+  const ok =
+    end?.ok === true &&
+    (buildEnd?.ok ?? true) &&
+    tests.every((test) => test.ok || test.skipped !== undefined);
   const stages = (context?.stages ?? [{ name: "", steps: stepList.map((step) => step.name) }]).map(
     (stage) => {
       const members = stepList.filter(
@@ -259,6 +287,7 @@ export function reportFromEvents(events: readonly TimedEvent[]): RunReport {
         built: members.filter((step) => step.status === "built").length,
         cached: members.filter((step) => step.status === "cached").length,
         failed: members.filter((step) => step.status === "failed").length,
+        interrupted: members.filter((step) => step.status === "interrupted").length,
       };
     },
   );
@@ -273,6 +302,7 @@ export function reportFromEvents(events: readonly TimedEvent[]): RunReport {
     totalMs: Math.max(ended ?? last, last) - started,
     buildMs: Math.max(0, ...stepList.map((step) => step.end ?? 0)),
     ok,
+    interrupted: end?.interrupted === true,
     unfinished: end === undefined,
     steps: stepList,
     stages,
@@ -323,4 +353,15 @@ export function criticalPathOf(
     if (candidate.ms > winner.ms) winner = candidate;
   }
   return { path: winner.path.filter((name) => (byName.get(name)?.ms ?? 0) > 0), ms: winner.ms };
+}
+
+/** Passed, failed and skipped tests: a skipped test is neither of the others. */
+export function testCounts(tests: readonly TestRecord[]): {
+  passed: number;
+  failed: number;
+  skipped: number;
+} {
+  const skipped = tests.filter((test) => test.skipped !== undefined).length;
+  const passed = tests.filter((test) => test.ok).length;
+  return { passed, failed: tests.length - passed - skipped, skipped };
 }

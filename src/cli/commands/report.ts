@@ -62,7 +62,7 @@ export function registerReport(program: Command, context: CliContext): void {
               : "red";
         const result = context.style(tone, run.result.padEnd(10));
         context.out(
-          `${date}  ${run.plan.padEnd(16)} ${run.command.padEnd(5)} ${result}  ${formatDuration(run.result === "running" ? Date.now() - run.started : run.totalMs).padStart(7)}  ${run.built} built, ${run.cached} cached${run.tests ? `, ${run.tests} tests` : ""}  ${context.style("dim", run.runId)}`,
+          `${date}  ${run.plan.padEnd(16)} ${run.command.padEnd(7)} ${result}  ${formatDuration(run.result === "running" ? Date.now() - run.started : run.totalMs).padStart(7)}  ${run.built} built, ${run.cached} cached${run.tests ? `, ${run.testsPassed} of ${run.tests} tests passed` : ""}  ${context.style("dim", run.runId)}`,
         );
       }
     });
