@@ -282,4 +282,21 @@ describe("Ctrl-C", () => {
     assert.match(markdown, /Result: interrupted/);
     assert.match(await readFile(join(run?.runDir ?? "", "report.html"), "utf8"), /badge interrupted/);
   });
+
+  test("a reader that goes away (`run P | head -1`) interrupts the run as Ctrl-C does, with status 141", async () => {
+    // It keeps writing, so that a write finds the reader gone however the lines were buffered.
+    const dir = await writePlan(join(work, "reader-gone"), {
+      steps: { slow: { script: "do_install() { while :; do echo tick; sleep 0.1; done; }\n" } },
+    });
+    const store = join(work, "reader-gone-store");
+    const child = startRootstock(["--store", store, "run", "--json", dir]);
+    const ended = finished(child);
+    await untilOutput(child, '"type":"run:start"');
+    child.stdout?.destroy();
+    const result = await ended;
+    assert.equal(result.code, 141, result.stderr);
+    assert.match(result.stderr, /error: the run was interrupted \[ERR_RUN_FAILED\]/);
+    const [run] = await listRuns(store);
+    assert.equal(run?.result, "interrupted", "the run is recorded as interrupted, not left running");
+  });
 });

@@ -10,17 +10,43 @@ export interface GlobalOptions {
   color?: boolean;
 }
 
+const INTERRUPT_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+
 export class CliContext {
   readonly stdout: Writable;
   readonly stderr: Writable;
   #globals: GlobalOptions = {};
   #storeDir: string | undefined;
+  #aborts = new Set<() => void>();
   /** The signal that interrupted the command, if one did: its exit status then says so (128 + its number). */
   interruptedBy: NodeJS.Signals | undefined;
 
   constructor(stdout: Writable = process.stdout, stderr: Writable = process.stderr) {
     this.stdout = stdout;
     this.stderr = stderr;
+  }
+
+  /**
+   * Calls `abort` on Ctrl-C, SIGTERM or a closed terminal (SIGHUP), or when the reader of the output goes
+   * away (`rootstock run P | head`), noting why; returns what stops listening. A long operation so ends as
+   * the person meant it to: its run recorded, its report written.
+   */
+  whenInterrupted(abort: () => void): () => void {
+    const interrupt = (signal: NodeJS.Signals) => this.interrupt(signal);
+    this.#aborts.add(abort);
+    for (const signal of INTERRUPT_SIGNALS) process.once(signal, interrupt);
+    return () => {
+      this.#aborts.delete(abort);
+      for (const signal of INTERRUPT_SIGNALS) process.off(signal, interrupt);
+    };
+  }
+
+  /** Interrupts what is listening, as `signal` would; false when nothing is. */
+  interrupt(signal: NodeJS.Signals): boolean {
+    if (this.#aborts.size === 0) return false;
+    this.interruptedBy ??= signal;
+    for (const abort of [...this.#aborts]) abort();
+    return true;
   }
 
   setGlobals(globals: GlobalOptions): void {

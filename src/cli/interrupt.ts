@@ -9,18 +9,10 @@ export async function withInterrupt<T>(
   work: (signal: AbortSignal) => Promise<T>,
 ): Promise<T> {
   const controller = new AbortController();
-  const onSignal = (signal: NodeJS.Signals) => {
-    context.interruptedBy ??= signal;
-    controller.abort();
-  };
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
-  process.once("SIGHUP", onSignal);
+  const stopListening = context.whenInterrupted(() => controller.abort());
   try {
     return await work(controller.signal);
   } finally {
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
-    process.off("SIGHUP", onSignal);
+    stopListening();
   }
 }

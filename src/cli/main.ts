@@ -5,11 +5,14 @@ import { registerCommands } from "./commands/index.ts";
 import { CliContext } from "./context.ts";
 
 export async function main(argv: readonly string[], context = new CliContext()): Promise<number> {
-  // `rootstock plan show P | head`: the reader went away, which is not an error of ours.
   for (const stream of [context.stdout, context.stderr]) {
     stream.on("error", (error: NodeJS.ErrnoException) => {
-      if (error.code === "EPIPE") process.exit(Number(process.exitCode ?? 0));
-      throw error;
+      if (error.code !== "EPIPE" && error.code !== "ERR_STREAM_DESTROYED") throw error;
+      // The reader went away. A long operation winds down as on Ctrl-C (its run recorded, exit 141);
+      // it writes no more here.
+      if (context.interruptedBy === "SIGPIPE" || context.interrupt("SIGPIPE")) return;
+      // `rootstock plan show P | head`: not an error of ours.
+      process.exit(Number(process.exitCode ?? 0));
     });
   }
   const program = new Command("rootstock")

@@ -83,14 +83,7 @@ export function registerNetboot(program: Command, context: CliContext): void {
         bus.on(createNetbootReporter(context));
       } else bus.on((event) => context.out(JSON.stringify(event)));
       const controller = new AbortController();
-      const interrupt = (signal: NodeJS.Signals) => {
-        context.interruptedBy ??= signal;
-        controller.abort(new Error("interrupted"));
-      };
-      process.once("SIGINT", interrupt);
-      process.once("SIGTERM", interrupt);
-      // A closed terminal ends the run as Ctrl-C does: its report is written, its state is interrupted.
-      process.once("SIGHUP", interrupt);
+      const stopListening = context.whenInterrupted(() => controller.abort(new Error("interrupted")));
       const session = await RunSession.open(graph, {
         storeDir: context.storeDir,
         command: "netboot",
@@ -139,9 +132,7 @@ export function registerNetboot(program: Command, context: CliContext): void {
         );
       } finally {
         progress?.stop();
-        process.off("SIGINT", interrupt);
-        process.off("SIGTERM", interrupt);
-        process.off("SIGHUP", interrupt);
+        stopListening();
         // Ctrl-C is how serving ends: that run went well. Before serving, it interrupts the build.
         await session.close({ ok, ...(ok || !controller.signal.aborted ? {} : { interrupted: true }) });
         if (!flags.json) context.out(`report: ${join(session.runDir, "report.html")}`);

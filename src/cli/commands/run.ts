@@ -55,14 +55,7 @@ export function registerRun(program: Command, context: CliContext): void {
       if (reporter) bus.on(reporter.listener);
       else bus.on((event) => context.out(JSON.stringify(event)));
       const controller = new AbortController();
-      const interrupt = (signal: NodeJS.Signals) => {
-        context.interruptedBy ??= signal;
-        controller.abort(new Error("interrupted"));
-      };
-      process.once("SIGINT", interrupt);
-      process.once("SIGTERM", interrupt);
-      // A closed terminal ends the run as Ctrl-C does: its report is written, its state is interrupted.
-      process.once("SIGHUP", interrupt);
+      const stopListening = context.whenInterrupted(() => controller.abort(new Error("interrupted")));
       try {
         const result = await runPlan(graph, {
           storeDir: context.storeDir,
@@ -94,9 +87,7 @@ export function registerRun(program: Command, context: CliContext): void {
         }
       } finally {
         reporter?.stop();
-        process.off("SIGINT", interrupt);
-        process.off("SIGTERM", interrupt);
-        process.off("SIGHUP", interrupt);
+        stopListening();
       }
     });
 }
