@@ -11,8 +11,10 @@ export interface Requirement {
   /** A command on PATH, an absolute file (any of several), or else the package itself installed. */
   command?: string;
   files?: string[];
-  /** Debian/Ubuntu package that provides it. */
-  package: string;
+  /** Debian/Ubuntu package that provides it; none when no package is known to. */
+  package?: string;
+  /** The package is only the command's own name, to be checked against apt's index before it is used. */
+  guessed?: boolean;
   purpose: string;
   group: RequirementGroup;
 }
@@ -92,6 +94,29 @@ const PLAN_TOOL_PACKAGES: Record<string, string> = {
   ld: "binutils",
   as: "binutils",
   ar: "binutils",
+  nm: "binutils",
+  objcopy: "binutils",
+  objdump: "binutils",
+  ranlib: "binutils",
+  readelf: "binutils",
+  strip: "binutils",
+  strings: "binutils",
+  makeinfo: "texinfo",
+  texi2any: "texinfo",
+  msgfmt: "gettext",
+  xgettext: "gettext",
+  autoconf: "autoconf",
+  autoreconf: "autoconf",
+  automake: "automake",
+  aclocal: "automake",
+  libtoolize: "libtool",
+  mkimage: "u-boot-tools",
+  mksquashfs: "squashfs-tools",
+  mke2fs: "e2fsprogs",
+  unzip: "unzip",
+  zstd: "zstd",
+  lzip: "lzip",
+  python: "python3",
   tar: "tar",
   xz: "xz-utils",
   gzip: "gzip",
@@ -114,6 +139,7 @@ export function planRequirements(tools: readonly string[], packages: readonly st
     ...[...new Set(tools)].map((tool) => ({
       command: tool,
       package: PLAN_TOOL_PACKAGES[tool] ?? tool,
+      ...(tool in PLAN_TOOL_PACKAGES ? {} : { guessed: true }),
       purpose: "a host tool the plan's steps run",
       group: "plan" as const,
     })),
@@ -161,7 +187,7 @@ export async function checkHost(requirements: readonly Requirement[]): Promise<F
           () => undefined,
         );
       }
-      if (!requirement.command && !requirement.files)
+      if (!requirement.command && !requirement.files && requirement.package)
         found = await installedPackageVersion(requirement.package);
       return found === undefined ? { requirement } : { requirement, found };
     }),
@@ -179,8 +205,41 @@ export function hostPath(): string {
 
 export function missingPackages(findings: readonly Finding[]): string[] {
   return [
-    ...new Set(findings.filter((finding) => !finding.found).map((finding) => finding.requirement.package)),
+    ...new Set(
+      findings.flatMap((finding) =>
+        finding.found || finding.requirement.package === undefined ? [] : [finding.requirement.package],
+      ),
+    ),
   ].sort();
+}
+
+/**
+ * A guessed package (a command's own name) is kept only when apt's index has a package of that name:
+ * `makeinfo` is in texinfo, and asking apt-get for a package that does not exist fails the whole install.
+ * Without apt, a guess stays a guess.
+ */
+export async function checkGuessedPackages(requirements: Requirement[]): Promise<void> {
+  const guessed = requirements.filter((requirement) => requirement.guessed && requirement.package);
+  if (guessed.length === 0 || !(await findOnPath("apt-cache", hostPath()))) return;
+  await Promise.all(
+    guessed.map(async (requirement) => {
+      if (!(await aptKnows(requirement.package as string))) delete requirement.package;
+    }),
+  );
+}
+
+function aptKnows(name: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const child = spawn("apt-cache", ["show", "--no-all-versions", name], {
+      stdio: ["ignore", "pipe", "ignore"],
+    });
+    let output = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    child.on("error", () => resolve(true));
+    child.on("close", (code) => resolve(code === 0 && /^Package: /m.test(output)));
+  });
 }
 
 export function installCommand(packages: readonly string[], asRoot: boolean): string {

@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import {
   CORE_REQUIREMENTS,
   canInstall,
+  checkGuessedPackages,
   checkHost,
   hostPath,
   installCommand,
@@ -33,6 +34,7 @@ export async function runDoctor(options: DoctorOptions, context: CliContext): Pr
     const plan = await loadPlan(options.plan);
     const tools = [...plan.hostTools, ...[...plan.steps.values()].flatMap((step) => step.tools)];
     requirements.push(...planRequirements(tools, plan.hostPackages));
+    await checkGuessedPackages(requirements);
   }
   let findings = await checkHost(requirements);
   let missing = missingPackages(findings);
@@ -42,14 +44,20 @@ export async function runDoctor(options: DoctorOptions, context: CliContext): Pr
     findings = await checkHost(requirements);
     missing = missingPackages(findings);
   }
+  const unknown: string[] = [];
   for (const finding of findings) {
     const { requirement } = finding;
-    const what = requirement.command ?? requirement.files?.[0] ?? requirement.package;
+    const what = requirement.command ?? requirement.files?.[0] ?? requirement.package ?? "?";
     if (finding.found) {
       if (!options.quiet)
         context.out(
           `  ${context.style("green", "ok")}       ${what.padEnd(22)} ${context.style("dim", `${finding.found} — ${requirement.purpose}`)}`,
         );
+    } else if (requirement.package === undefined) {
+      unknown.push(what);
+      context.out(
+        `  ${context.style("red", "missing")}  ${what.padEnd(22)} ${requirement.purpose}; no Debian package of that name: install it by hand, or name its package in the plan's [host] packages`,
+      );
     } else {
       context.out(
         `  ${context.style("red", "missing")}  ${what.padEnd(22)} ${requirement.purpose}; install: apt-get install ${requirement.package}`,
@@ -57,11 +65,16 @@ export async function runDoctor(options: DoctorOptions, context: CliContext): Pr
     }
   }
   const debSrc = await checkDebSrc(options, context);
+  if (unknown.length > 0)
+    context.out(
+      `doctor: ${unknown.length} tool(s) missing that no package is known to provide: ${unknown.join(", ")} (\`apt-file search bin/NAME\` finds the package)`,
+    );
   if (missing.length > 0) {
     context.out(`doctor: ${missing.length} package(s) missing. Install them with:`);
     context.out(`  ${installCommand(missing, canInstall())}`);
     return false;
   }
+  if (unknown.length > 0) return false;
   // deb-src entries count when there: only Debian source providers need them, so their lack is a warning.
   context.out(`doctor: all ${findings.length + (debSrc ? 1 : 0)} host requirements found`);
   return true;

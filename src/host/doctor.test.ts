@@ -1,0 +1,27 @@
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { test } from "node:test";
+import { checkGuessedPackages, missingPackages, planRequirements } from "./doctor.ts";
+
+test("plan tools map to the packages that provide them; others are only guessed", () => {
+  const [makeinfo, objcopy, gperf] = planRequirements(["makeinfo", "objcopy", "gperf"]);
+  assert.equal(makeinfo?.package, "texinfo");
+  assert.equal(objcopy?.package, "binutils");
+  assert.equal(makeinfo?.guessed, undefined);
+  assert.deepEqual([gperf?.package, gperf?.guessed], ["gperf", true]);
+});
+
+test("a guessed package apt does not know is dropped, so that apt-get is not asked for it", async () => {
+  const requirements = planRequirements(["no-such-tool-rootstock-test", "make"]);
+  await checkGuessedPackages(requirements);
+  let hasApt = true;
+  try {
+    execFileSync("apt-cache", ["--version"], { stdio: "ignore" });
+  } catch {
+    hasApt = false;
+  }
+  assert.equal(requirements[0]?.package, hasApt ? undefined : "no-such-tool-rootstock-test");
+  assert.equal(requirements[1]?.package, "make");
+  const missing = missingPackages(requirements.map((requirement) => ({ requirement })));
+  assert.deepEqual(missing, hasApt ? ["make"] : ["make", "no-such-tool-rootstock-test"]);
+});
