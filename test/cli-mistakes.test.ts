@@ -3,7 +3,7 @@
  * says what was expected and how to go on, with no stack trace.
  */
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, readdir, readFile, rm, symlink, utimes, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, symlink, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -46,6 +46,27 @@ describe("the store", () => {
     // Node's recursive mkdir never returns under /proc: refused, not a hang.
     const proc = await runCli(["--store", "/proc/no-store-here", "run", "plans/example"]);
     assert.match(proc.stderr, /\/proc belongs to the kernel .* \[ERR_CLI_BAD_FOLDER\]/);
+  });
+
+  test("a store moved elsewhere keeps its logs and the build folders of failed steps", async () => {
+    const dir = await writePlan(join(work, "moved"), {
+      steps: {
+        good: { script: 'do_install() { echo made > "$OUT/x"; echo built-good; }\n' },
+        bad: { script: "do_install() { echo about-to-fail; exit 1; }\n" },
+      },
+    });
+    const before = join(work, "store-before-move");
+    const built = await runCli(["--store", before, "run", "-k", dir]);
+    assert.equal(built.code, 1, built.stderr);
+    const after = join(work, "store-after-move");
+    await rename(before, after);
+    const log = await runCli(["--store", after, "log", dir, "good"]);
+    assert.equal(log.code, 0, log.stderr);
+    assert.match(log.stdout, /built-good/);
+    const path = await runCli(["--store", after, "log", "--path", dir, "bad"]);
+    assert.ok(path.stdout.startsWith(`${after}/`), path.stdout);
+    const shell = await runCli(["--store", after, "shell", dir, "bad", "-c", "pwd"]);
+    assert.equal(shell.code, 0, shell.stderr);
   });
 
   test("a store whose inside cannot be written is ERR_STORE_UNWRITABLE, not a crash", async () => {

@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url";
 import { runPlan } from "../src/build/run-plan.ts";
 import type { RootstockEvent } from "../src/events.ts";
 import type { Manifest } from "../src/store/manifest.ts";
-import { historyFile, type StepHistory } from "../src/store/step-history.ts";
+import { readStepHistory, type StepHistory } from "../src/store/step-history.ts";
 import { STACK_LINE } from "./helpers/cli.ts";
 import { resolve, type Workbench, workbench, writePlan } from "./helpers/fixture-plan.ts";
 import { rootstock } from "./helpers/rootstock-process.ts";
@@ -88,7 +88,7 @@ async function shutPlan(dir: string): Promise<string> {
 }
 
 const lastBuild = async (storeDir: string) =>
-  JSON.parse(await readFile(historyFile(storeDir, "shut", "shut"), "utf8")) as StepHistory;
+  (await readStepHistory(storeDir, "shut", "shut")) as StepHistory;
 
 test("a build folder shut with chmod 000 does not block the step's next run, and gc removes it", {
   skip: asNobody,

@@ -81,7 +81,24 @@ export async function findFailedBuild(
       },
     );
   }
-  return { workDir, saved: JSON.parse(text) as SavedSandbox };
+  const saved = JSON.parse(text) as SavedSandbox;
+  return { workDir, saved: saved.storeDir ? moveStore(saved, saved.storeDir, storeDir) : saved };
+}
+
+/** The saved sandbox with every path in the old store's place in the new one's. */
+function moveStore(saved: SavedSandbox, from: string, to: string): SavedSandbox {
+  if (from === to) return saved;
+  const move = (value: unknown): unknown =>
+    typeof value === "string"
+      ? value === from || value.startsWith(`${from}/`)
+        ? to + value.slice(from.length)
+        : value
+      : Array.isArray(value)
+        ? value.map(move)
+        : value !== null && typeof value === "object"
+          ? Object.fromEntries(Object.entries(value).map(([key, item]) => [key, move(item)]))
+          : value;
+  return move(saved) as SavedSandbox;
 }
 
 /** Opens the shell; resolves with its exit status. */

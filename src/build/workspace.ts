@@ -47,6 +47,8 @@ export interface Workspace {
 
 /** What `rootstock shell` reads back from `sandbox.json`. */
 export interface SavedSandbox {
+  /** The store as it was then: a store moved since has its paths moved with it. */
+  storeDir?: string;
   plan: string;
   step: string;
   key: string;
@@ -283,6 +285,7 @@ export async function prepareWorkspace(
     ...(sandboxed ? {} : { protect: storeFoldersToProtect(storeDir) }),
   };
   const saved: SavedSandbox = {
+    storeDir,
     plan: graph.plan.name,
     step: step.name,
     key: step.key,

@@ -8,7 +8,7 @@ import { writeFileAtomically } from "../atomic-write.ts";
 
 const { mkdirSync } = process.getBuiltinModule("node:fs");
 const { readFile } = process.getBuiltinModule("node:fs/promises");
-const { join } = process.getBuiltinModule("node:path");
+const { isAbsolute, join } = process.getBuiltinModule("node:path");
 
 export type StepStatus = "running" | "done" | "cached" | "failed";
 
@@ -40,11 +40,22 @@ export async function readStepHistory(
 ): Promise<StepHistory | undefined> {
   const text = await readFile(historyFile(storeDir, plan, step), "utf8").catch(() => undefined);
   if (text === undefined) return undefined;
+  let history: StepHistory;
   try {
-    return JSON.parse(text) as StepHistory;
+    history = JSON.parse(text) as StepHistory;
   } catch {
     return undefined;
   }
+  // Paths in the store are kept relative to it, so that a store copied or moved keeps its logs.
+  for (const field of ["log", "workDir"] as const) {
+    const path = history[field];
+    if (path !== undefined && !isAbsolute(path)) history[field] = join(storeDir, path);
+  }
+  return history;
+}
+
+function inStore(storeDir: string, path: string | undefined): string | undefined {
+  return path?.startsWith(`${storeDir}/`) ? path.slice(storeDir.length + 1) : path;
 }
 
 /**
@@ -63,7 +74,15 @@ export function updateStepHistory(
     ...update,
     time: new Date().toISOString(),
   };
+  const stored = { ...next };
+  const log = inStore(storeDir, next.log);
+  const workDir = inStore(storeDir, next.workDir);
+  if (log !== undefined) stored.log = log;
+  if (workDir !== undefined) stored.workDir = workDir;
   mkdirSync(join(storeDir, "history", update.plan), { recursive: true });
-  writeFileAtomically(historyFile(storeDir, update.plan, update.step), `${JSON.stringify(next, null, 2)}\n`);
+  writeFileAtomically(
+    historyFile(storeDir, update.plan, update.step),
+    `${JSON.stringify(stored, null, 2)}\n`,
+  );
   return next;
 }
