@@ -93,7 +93,12 @@ const CASES: Record<string, Expectation> = {
   "bad-timeout": {
     code: "ERR_PLAN_BAD_VALUE",
     where: "steps/a/step.toml:2:",
-    message: /timeout: expected a duration such as "90s".*got "soon"/,
+    message: /timeout: expected a duration above zero such as "90s".*got "soon"/,
+  },
+  "timeout-too-long": {
+    code: "ERR_PLAN_BAD_VALUE",
+    where: "steps/a/step.toml:2:",
+    message: /timeout: expected a duration of at most 596h \(24 days\), got "600h"/,
   },
   "bad-retries": {
     code: "ERR_PLAN_BAD_VALUE",
@@ -344,6 +349,11 @@ const CASES: Record<string, Expectation> = {
     code: "ERR_PLAN_BAD_VALUE",
     where: "plan.toml:17:",
     message: /fatal pattern "Oops\(\[0-9" is not a valid regular expression/,
+  },
+  "image-bad-prompt": {
+    code: "ERR_PLAN_BAD_VALUE",
+    where: "plan.toml:17:",
+    message: /images\.root\.boot\.prompt: prompt "\[# \$" is not a valid regular expression/,
   },
   "image-files-missing": {
     code: "ERR_PLAN_FILE_MISSING",

@@ -944,10 +944,10 @@ function loadImages(
   return images;
 }
 
-/** The test modules and fatal patterns of a machine an image boots in (`[boot]` or `[netboot]`). */
+/** The test modules, prompt and fatal patterns of a machine an image boots in (`[boot]` or `[netboot]`). */
 function checkMachineFiles(
   context: TreeContext,
-  machine: { tests?: string[]; fatal?: string[] },
+  machine: { tests?: string[]; fatal?: string[]; prompt?: string },
   path: string[],
   at: (path: (string | number)[], field: string) => { file: string; line: number | undefined; field: string },
   problems: RootstockError[],
@@ -964,15 +964,31 @@ function checkMachineFiles(
       );
     }
   }
-  for (const [index, pattern] of (machine.fatal ?? []).entries()) {
+  const patterns: [string, (string | number)[], string][] = [
+    ...(machine.fatal ?? []).map(
+      (pattern, index) =>
+        [pattern, [...path, "fatal", index], `${field}.fatal[${index}]`] as [
+          string,
+          (string | number)[],
+          string,
+        ],
+    ),
+    ...(machine.prompt === undefined
+      ? []
+      : [[machine.prompt, [...path, "prompt"], `${field}.prompt`] as [string, (string | number)[], string]]),
+  ];
+  for (const [pattern, where, name] of patterns) {
     try {
       new RegExp(pattern);
     } catch {
       problems.push(
         new RootstockError(
           "ERR_PLAN_BAD_VALUE",
-          `fatal pattern ${JSON.stringify(pattern)} is not a valid regular expression`,
-          at([...path, "fatal", index], `${field}.fatal[${index}]`),
+          `${name.endsWith("prompt") ? "prompt" : "fatal pattern"} ${JSON.stringify(pattern)} is not a valid regular expression`,
+          {
+            ...at(where, name),
+            hint: "it is a JavaScript regular expression: escape [ ( ) with a backslash to match them",
+          },
         ),
       );
     }

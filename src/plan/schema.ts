@@ -75,12 +75,21 @@ const mirror = z
     },
   );
 
-export const duration = z
-  .union([z.string(), z.number()])
-  .refine((value) => parseDuration(value) !== undefined, {
+/** Node's timers end at 2^31 - 1 ms (24.8 days); a longer one would fire at once. */
+export const LONGEST_TIMEOUT_MS = 2 ** 31 - 1;
+
+export const duration = z.union([z.string(), z.number()]).refine(
+  (value) => {
+    const ms = parseDuration(value);
+    return ms !== undefined && ms <= LONGEST_TIMEOUT_MS;
+  },
+  {
     error: (issue) =>
-      `expected a duration such as "90s", "30m" or "1h30m", got ${JSON.stringify(issue.input)}`,
-  });
+      (parseDuration(issue.input as string | number) ?? 0) > LONGEST_TIMEOUT_MS
+        ? `expected a duration of at most 596h (24 days), got ${JSON.stringify(issue.input)}`
+        : `expected a duration above zero such as "90s", "30m" or "1h30m" (a bare number is seconds), got ${JSON.stringify(issue.input)}`,
+  },
+);
 
 const size = z.union([z.string(), z.number()]).refine((value) => parseSize(value) !== undefined, {
   error: (issue) => `expected a size such as "64M" or "1G", got ${JSON.stringify(issue.input)}`,
