@@ -63,7 +63,9 @@ function asTypeOf(declared: Value, value: Value): Value | undefined {
   if (typeof value !== "string") return undefined;
   if (typeof declared === "string") return value;
   if (typeof declared === "boolean") return value === "true" ? true : value === "false" ? false : undefined;
-  return /^[+-]?\d+(\.\d+)?([eE][+-]?\d+)?$/.test(value) ? Number(value) : undefined;
+  const number = /^[+-]?\d+(\.\d+)?([eE][+-]?\d+)?$/.test(value) ? Number(value) : undefined;
+  // 1e400 is Infinity, which plan.toml cannot hold either.
+  return number !== undefined && Number.isFinite(number) ? number : undefined;
 }
 
 export function resolveGraph(plan: Plan, options: ResolveOptions = {}): Graph {
