@@ -187,6 +187,52 @@ test("a root made only of dependency outputs, with a dependency mounted at /serp
   }
 });
 
+test("a mount the root made of deps cannot take is refused, not a crash or a script that cannot start", async () => {
+  const bad = (at: string) => ({
+    toml: `version = "1"\nroot = "deps"\nretries = 2\ndeps = ["seed", "greet"]\nmounts = [{ step = "greet", at = "${at}" }]\n`,
+    script: 'do_install() { touch "$OUT/x"; }\n',
+  });
+  const planDir = await writePlan(join(bench.dir, "deps-root-mounts"), {
+    name: "deps-root-mounts",
+    toml: '[host]\ntools = ["sh", "busybox"]\n',
+    stages: [
+      ["seed", "greet"],
+      ["on-file", "on-bin"],
+    ],
+    steps: {
+      seed: {
+        script:
+          'do_install() { mkdir -p "$OUT/bin"; cp "$(command -v busybox)" "$OUT/bin/busybox"; ln -s busybox "$OUT/bin/sh"; }\n',
+      },
+      greet: { script: 'do_install() { mkdir -p "$OUT/usr/bin"; echo hi > "$OUT/usr/bin/greet"; }\n' },
+      "on-file": bad("/usr/bin/greet"),
+      "on-bin": bad("/bin"),
+    },
+  });
+  const events: RootstockEvent[] = [];
+  const result = await runPlan(await resolve(planDir), {
+    storeDir: bench.storeDir,
+    jobs: 2,
+    keepGoing: true,
+    emit: (event) => events.push(event),
+  });
+  assert.deepEqual([...result.failed].sort(), ["on-bin", "on-file"]);
+  const reasons = Object.fromEntries(
+    events.flatMap((event) => (event.type === "step:failed" ? [[event.step, event.reason]] : [])),
+  );
+  assert.match(
+    reasons["on-file"] ?? "",
+    /at \/usr\/bin\/greet, where the root its deps make has a file at \/usr\/bin\/greet/,
+  );
+  assert.match(reasons["on-bin"] ?? "", /at \/bin, which would hide \/bin\/sh \(\/bin\/busybox\)/);
+  assert.equal(
+    events.filter((event) => event.type === "step:attempt-failed" && event.retrying).length,
+    0,
+    "a mistake in the plan is not retried",
+  );
+  assert.ok(!events.some((event) => event.type === "step:failed" && /internal error/.test(event.reason)));
+});
+
 test("rootstock shell enters a failed step's build folder, sandbox and environment", async () => {
   const planDir = await writePlan(join(bench.dir, "shell"), {
     name: "shell",

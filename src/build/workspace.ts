@@ -179,12 +179,35 @@ export async function prepareWorkspace(
       outputPath(storeDir, (graph.byName.get(name) as ResolvedStep).key),
     );
     await composeRoot(rootDir, layers, signal ? { signal } : {});
+    const shell = await realShellPath(rootDir);
     for (const mount of step.step.mounts) {
+      const refuse = (where: string, hint: string) =>
+        new RootstockError(
+          "ERR_BUILD_MOUNT_POINT",
+          `step "${step.name}" mounts "${mount.step}" at ${mount.at}, ${where}`,
+          { file: join(graph.plan.displayDir, step.step.dir, "step.toml"), field: "mounts", hint },
+        );
+      if (["/bin/sh", shell].some((path) => path?.startsWith(`${mount.at}/`)))
+        throw refuse(
+          `which would hide ${shell && shell !== "/bin/sh" ? `/bin/sh (${shell})` : "/bin/sh"} of the root its deps make: the script could not start`,
+          `choose a path the root does not use, such as /${mount.step}`,
+        );
       const top = mount.at.split("/")[1] as string;
-      if (!RESERVED_ROOT_NAMES.has(top)) {
-        const inRoot = await lstat(join(rootDir, top)).catch(() => undefined);
-        if (inRoot?.isDirectory()) await mkdir(join(rootDir, mount.at), { recursive: true });
+      if (RESERVED_ROOT_NAMES.has(top)) continue;
+      // The mount point is made in the composed root: every folder on the way must be a real folder of it
+      // (a link could lead out of the root, a file cannot hold one).
+      let path = rootDir;
+      for (const part of mount.at.split("/").slice(1)) {
+        path = join(path, part);
+        const there = await lstat(path).catch(() => undefined);
+        if (there === undefined) break;
+        if (!there.isDirectory())
+          throw refuse(
+            `where the root its deps make has ${there.isSymbolicLink() ? "a link" : "a file"} at ${path.slice(rootDir.length)}, not a folder`,
+            `choose a path that is a folder in the deps' outputs, or one they do not have, such as /${mount.step}`,
+          );
       }
+      await mkdir(join(rootDir, mount.at), { recursive: true });
     }
     if (!(await lstat(join(rootDir, "bin", "sh")).catch(() => undefined))) {
       throw new RootstockError(
@@ -361,4 +384,15 @@ async function copyPlanFile(
 
 function log(fd: number, line: string): void {
   writeSync(fd, `${line}\n`);
+}
+
+/** Where the root's /bin/sh really is, as a path of the root (links followed within it). */
+async function realShellPath(rootDir: string): Promise<string | undefined> {
+  let path = "/bin/sh";
+  for (let hops = 0; hops < 8; hops++) {
+    const target = await readlink(join(rootDir, path)).catch(() => undefined);
+    if (target === undefined) return path;
+    path = target.startsWith("/") ? target : join(dirname(path), target);
+  }
+  return path;
 }
