@@ -5,9 +5,10 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, afterEach, before, beforeEach, describe, test } from "node:test";
-import { RootstockErrors } from "../src/errors.ts";
+import { RootstockError, RootstockErrors } from "../src/errors.ts";
 import type { RootstockEvent } from "../src/events.ts";
 import { type FetchOptions, fetchSources, type SourceRequest } from "../src/sources/fetch-sources.ts";
+import { importSources } from "../src/sources/import-sources.ts";
 import { SourceStore } from "../src/sources/source-store.ts";
 import { type Route, sha256Of, startServer, type TestServer, testBytes } from "./helpers/http-server.ts";
 
@@ -135,6 +136,29 @@ describe("fetchSources", () => {
     const store = new SourceStore(storeDir);
     assert.equal(await store.has(source.sha256), false);
     assert.deepEqual(await readdir(store.quarantineDir).catch(() => []), []);
+  });
+
+  test("a wrong pinned size is refused even when the file is already in the store, and on import", async () => {
+    const local = join(work, "present.tar.gz");
+    await writeFile(local, testBytes(300, 12));
+    const sha256 = sha256Of(testBytes(300, 12));
+    const imported = await importSources([local], { storeDir });
+    assert.equal(imported.imported[0]?.added, true);
+    const pin: SourceRequest = {
+      file: "present.tar.gz",
+      sha256,
+      size: 299,
+      steps: ["build"],
+      mirrors: [],
+      extract: true,
+    };
+    await assert.rejects(fetchSources([pin], options()), (error: unknown) => {
+      assert.ok(error instanceof RootstockError);
+      assert.equal(error.code, "ERR_SOURCE_SIZE_PIN");
+      assert.match(error.message, /source present\.tar\.gz \(step build\): .* 300 bytes, not the pinned 299/);
+      return true;
+    });
+    await assert.rejects(importSources([local], { storeDir, pins: [pin] }), /the pin's size is wrong/);
   });
 
   test("after a mirror serving the wrong file, the next candidate gives the right one", async () => {

@@ -13,7 +13,7 @@ import { fetchDebianSource } from "./debian-source.ts";
 import { downloadHttp } from "./http-download.ts";
 import { parseMirror } from "./mirror.ts";
 import { PartialDownload } from "./partial-download.ts";
-import { SourceStore } from "./source-store.ts";
+import { SourceStore, sizePinError } from "./source-store.ts";
 
 const { mkdir, stat } = process.getBuiltinModule("node:fs/promises");
 
@@ -80,8 +80,14 @@ export async function fetchSources(
   const result: FetchResult = { present: [], fetched: [] };
   const missing: SourceRequest[][] = [];
   for (const group of groups.values()) {
-    if (await store.has((group[0] as SourceRequest).sha256)) result.present.push(...group);
-    else missing.push(group);
+    const size = await store.sizeOf((group[0] as SourceRequest).sha256);
+    if (size === undefined) {
+      missing.push(group);
+      continue;
+    }
+    const wrong = group.find((source) => source.size !== undefined && source.size !== size);
+    if (wrong) throw sizePinError(wrong, size);
+    result.present.push(...group);
   }
   emit({
     type: "fetch:plan",

@@ -7,7 +7,7 @@ import { digestFile } from "../digest.ts";
 import { RootstockError } from "../errors.ts";
 import { type Emit, ignoreEvents } from "../events.ts";
 import type { SourceRequest } from "./fetch-sources.ts";
-import { SourceStore } from "./source-store.ts";
+import { SourceStore, sizePinError } from "./source-store.ts";
 
 const { readdir, stat } = process.getBuiltinModule("node:fs/promises");
 const { join, resolve } = process.getBuiltinModule("node:path");
@@ -43,9 +43,9 @@ export async function importSources(paths: readonly string[], options: ImportOpt
   for (const path of await expand(paths)) {
     options.signal?.throwIfAborted();
     const digest = await digestFile(path, options.signal);
-    const satisfies = (options.pins ?? []).filter(
-      (pin) => pin.sha256 === digest.sha256 && (pin.size === undefined || pin.size === digest.size),
-    );
+    const satisfies = (options.pins ?? []).filter((pin) => pin.sha256 === digest.sha256);
+    const wrongSize = satisfies.find((pin) => pin.size !== undefined && pin.size !== digest.size);
+    if (wrongSize) throw sizePinError(wrongSize, digest.size);
     if (options.pins && satisfies.length === 0) {
       result.unmatched.push({ path, ...digest });
       continue;

@@ -54,9 +54,14 @@ export class SourceStore {
   }
 
   async has(sha256: string): Promise<boolean> {
+    return (await this.sizeOf(sha256)) !== undefined;
+  }
+
+  /** The stored file's size; undefined when it is not in the store. */
+  async sizeOf(sha256: string): Promise<number | undefined> {
     return stat(this.path(sha256)).then(
-      (info) => info.isFile(),
-      () => false,
+      (info) => (info.isFile() ? info.size : undefined),
+      () => undefined,
     );
   }
 
@@ -76,11 +81,7 @@ export class SourceStore {
         expected.size !== digest.size
       ) {
         // The bytes are the pinned ones; the plan's size is what is wrong.
-        throw new RootstockError(
-          "ERR_SOURCE_SIZE_PIN",
-          `${options.origin ?? file}: the sha256 matches the pin, but the file is ${digest.size} bytes, not the pinned ${expected.size}: the pin's size is wrong`,
-          { hint: `set size = ${digest.size} in the source's entry, or remove size` },
-        );
+        throw sizePinError({ file: options.origin ?? file, size: expected.size }, digest.size);
       }
       if (
         expected &&
@@ -132,4 +133,20 @@ export class SourceStore {
       await copyFile(source, target);
     }
   }
+}
+
+/**
+ * A pin whose sha256 is right and whose size is not: the plan is wrong, whatever route brought the file,
+ * and would fail on a machine that fetches it.
+ */
+export function sizePinError(
+  pin: { file: string; size?: number; steps?: readonly string[] },
+  actual: number,
+): RootstockError {
+  const where = pin.steps && pin.steps.length > 0 ? ` (step ${pin.steps.join(", ")})` : "";
+  return new RootstockError(
+    "ERR_SOURCE_SIZE_PIN",
+    `source ${pin.file}${where}: the sha256 matches the pin, but the file is ${actual} bytes, not the pinned ${pin.size}: the pin's size is wrong`,
+    { hint: `set size = ${actual} in the source's entry, or remove size` },
+  );
 }
