@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { access, readdir, readFile } from "node:fs/promises";
+import { access, appendFile, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { testPlan } from "../src/check/test-plan.ts";
@@ -138,6 +138,24 @@ describe("rootstock test", () => {
     const markdown = await readFile(join(runDir, "report.md"), "utf8");
     assert.match(markdown, /Result: interrupted/);
     assert.doesNotMatch(markdown, /FAILED|Result: failure/);
+  });
+
+  test("a build that fails before the boot tests still leaves a junit.xml that says so", async () => {
+    const copy = join(bench.dir, "plan-failing-build");
+    execFileSync("cp", ["-a", planDir, copy]);
+    await appendFile(
+      join(copy, "plan.toml"),
+      '\n[images.needs-unused]\nkind = "initramfs"\ncontents = ["guest", "unused"]\nfiles = "rootfs"\n[images.needs-unused.boot]\ncmdline = "rdinit=/init"\ntests = ["tests/boot.test.ts"]\n',
+    );
+    const result = await rootstock(["--store", storeDir, "test", copy, "needs-unused"]);
+    assert.equal(result.code, 1, `${result.stdout}\n${result.stderr}`);
+    const runDir = runDirOf(result.stdout);
+    assert.match(result.stdout, /junit: +\S+junit\.xml/);
+    const junit = await readFile(join(runDir, "junit.xml"), "utf8");
+    assert.match(junit, /tests="1" failures="1"/);
+    assert.match(junit, /<failure message="the build failed before the boot tests: 1 step failed: unused"/);
+    const markdown = await readFile(join(runDir, "report.md"), "utf8");
+    assert.match(markdown, /Integration testing: Not run: the run ended before its boot tests/);
   });
 
   test("an image without tests, and a plan image that does not exist, are errors with hints", async () => {

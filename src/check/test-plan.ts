@@ -28,11 +28,12 @@ import type { WrittenReports } from "../report/write-reports.ts";
 import { shellWord } from "../shell-word.ts";
 import type { Accelerator } from "../vm/qemu-args.ts";
 import { bootFromPlan, imagesToBoot, stepsToBoot, testedImages } from "./boot-from-plan.ts";
-import type { TestCaseResult } from "./junit.ts";
+import { renderJunit, type TestCaseResult } from "./junit.ts";
 import { runTests, type TestRunResult, type TestTarget } from "./run-tests.ts";
 
 const { availableParallelism } = process.getBuiltinModule("node:os");
 const { join } = process.getBuiltinModule("node:path");
+const { writeFile } = process.getBuiltinModule("node:fs/promises");
 
 export interface TestPlanOptions {
   storeDir: string;
@@ -66,6 +67,8 @@ export interface TestPlanResult {
   images: Map<string, BuiltImage>;
   /** The tests' results; undefined when the build failed and nothing booted. */
   tests?: TestRunResult;
+  /** JUnit XML of the run: the tests', or, when the build failed, one failed case that says so. */
+  junit?: string;
   /** The failed test cases, each with its machine's console log. */
   failures: TestCaseResult[];
   reports?: WrittenReports;
@@ -122,8 +125,9 @@ export async function testPlan(plan: string | Graph, options: TestPlanOptions): 
       images: made.images,
     };
     if (!made.ok) {
+      const junit = await writeBuildFailureJunit(session.runDir, made.build, interrupted());
       const reports = await session.close({ ok: false, interrupted: interrupted() });
-      return { ...result, ok: false, failures: [], ...(reports ? { reports } : {}) };
+      return { ...result, ok: false, failures: [], junit, ...(reports ? { reports } : {}) };
     }
     const outputs = Object.fromEntries([...made.build.outputs].map(([step, output]) => [step, output.path]));
     const machineOptions = {
@@ -241,4 +245,38 @@ function imagesToTest(
     booted: unique.filter((name) => tested.includes(name)),
     netbooted: unique.filter((name) => netTested.includes(name)),
   };
+}
+
+/**
+ * A CI system reads junit.xml to learn how a run went: when the build failed before any machine booted,
+ * it holds one case, the build, failed (or skipped, when the run was interrupted).
+ */
+async function writeBuildFailureJunit(
+  runDir: string,
+  build: RunResult,
+  interrupted: boolean,
+): Promise<string> {
+  const failed = build.failed;
+  const message = interrupted
+    ? "the run was interrupted before the boot tests"
+    : failed.length > 0
+      ? `the build failed before the boot tests: ${failed.length} step${failed.length === 1 ? "" : "s"} failed: ${failed.join(", ")}`
+      : "the build or an image failed before the boot tests";
+  const junit = join(runDir, "junit.xml");
+  await writeFile(
+    junit,
+    renderJunit([
+      {
+        image: "build",
+        module: "rootstock",
+        name: "build and images",
+        status: interrupted ? "skipped" : "failed",
+        ms: 0,
+        message,
+        type: interrupted ? "ERR_INTERRUPTED" : "ERR_RUN_FAILED",
+        details: `${message}\nthe step logs are in ${join(runDir, "logs")}`,
+      },
+    ]),
+  );
+  return junit;
 }

@@ -23,7 +23,10 @@ export function reportTestOutcome(
     context.out(`report:  ${shownPath(`${result.runDir}/report.html`)}`);
     context.out(`         ${shownPath(`${result.runDir}/report.md`)}`);
   }
-  if (!result.tests) throw buildFailure(result.build, context.planWords(planArg), interrupted);
+  if (!result.tests) {
+    if (result.junit) context.out(`junit:   ${shownPath(result.junit)}`);
+    throw buildFailure(result.build, context.planWords(planArg), interrupted);
+  }
   context.out(`junit:   ${shownPath(result.tests.junit)}`);
   // Only logs that are there: a machine that never started (KVM asked for and missing) wrote none.
   const consoleLogs = (cases: TestPlanResult["failures"]) => [
