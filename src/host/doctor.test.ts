@@ -25,3 +25,11 @@ test("a guessed package apt does not know is dropped, so that apt-get is not ask
   const missing = missingPackages(requirements.map((requirement) => ({ requirement })));
   assert.deepEqual(missing, hasApt ? ["make"] : ["make", "no-such-tool-rootstock-test"]);
 });
+
+test("a tool's version is asked the ways tools answer, and an error is no version", async () => {
+  const { identifyTool } = await import("./tools.ts");
+  const awk = await identifyTool("mawk");
+  if (awk) assert.match(awk.version, /^mawk \d/, "mawk answers -W version, not --version");
+  const sh = await identifyTool("dash");
+  if (sh) assert.equal(sh.version, "unknown", "dash has no version flag: its hash is its identity");
+});

@@ -67,11 +67,12 @@ function firstLine(command: string, args: string[]): Promise<string | undefined>
 
 /** Version line by the usual flags; dash and friends have none, so their hash is their identity. */
 async function versionOf(path: string): Promise<string> {
-  for (const flag of ["--version", "-V", "--help"]) {
-    const line = await firstLine(path, [flag]);
-    if (!line || /(illegal|invalid|unknown|unrecognized) option|not found|usage/i.test(line)) continue;
-    // --help is asked last, for tools such as busybox that print their version only there.
-    if (flag !== "--help" || /\d+\.\d+/.test(line)) return line;
+  // `-W version` is mawk's; --help is asked last, for tools such as busybox that print their version only there.
+  for (const flags of [["--version"], ["-V"], ["-W", "version"], ["--help"]]) {
+    const line = await firstLine(path, flags);
+    if (!line || /(illegal|invalid|unknown|unrecognized|not an) option|not found|usage|error/i.test(line))
+      continue;
+    if (flags[0] !== "--help" || /\d+\.\d+/.test(line)) return line;
   }
   return "unknown";
 }
