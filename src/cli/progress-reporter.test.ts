@@ -125,6 +125,46 @@ test("live status: steps done of total, running steps with elapsed time, an ETA 
   assert.match(status.at(-1) ?? "", /^\[1\/3\] a 1[01]s · ETA 1m(19|20)s$/);
 });
 
+test("a step no earlier run timed counts as the median of those that were, and does not hide the ETA", () => {
+  const { context, text } = capture();
+  const reporter = createProgressReporter(context, {
+    live: true,
+    planArg: "p",
+    refreshHz: 0.001,
+    columns: 200,
+  });
+  const now = Date.now();
+  reporter.listener(
+    at(now, { type: "run:start", runId: "r", plan: "p", runDir: "/r", steps: ["a", "b", "new"], jobs: 1 }),
+  );
+  reporter.listener(
+    at(now, {
+      type: "run:schedule",
+      jobs: 1,
+      steps: [{ step: "a", estimateMs: 20_000 }, { step: "b", estimateMs: 40_000 }, { step: "new" }],
+    }),
+  );
+  reporter.listener(
+    at(now, {
+      type: "step:start",
+      step: "a",
+      key: KEY,
+      attempt: 1,
+      attempts: 1,
+      jobs: 1,
+      worker: 0,
+      log: "/l",
+      estimateMs: 20_000,
+    }),
+  );
+  reporter.stop();
+  const status = text()
+    .split("\r\x1b[K")
+    .filter((part) => part.includes("["));
+  // 20 s of a, 40 s of b, and 40 s (the median of 20 and 40 taken as the upper middle) for the new step.
+  assert.match(status.at(-1) ?? "", /ETA 1m4\ds$/);
+});
+
 test("sizes in binary units", () => {
   assert.equal(formatBytes(512), "512 B");
   assert.equal(formatBytes(1536), "1.5 KiB");

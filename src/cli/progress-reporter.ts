@@ -60,14 +60,22 @@ export function createProgressReporter(context: CliContext, options: ProgressOpt
     context.stdout.write(`\r\x1b[K${context.style("dim", line)}`);
     statusShown = true;
   };
-  /** Remaining work spread over the jobs, but never less than the longest running step's remainder. */
+  /**
+   * Remaining work spread over the jobs, but never less than the longest running step's remainder. A step
+   * no earlier run timed counts as the median of those that were, as the scheduler counts it; with none
+   * timed, there is no ETA.
+   */
   const estimateRemaining = (now: number): number | undefined => {
     if (estimates.size === 0) return undefined;
+    const known = [...estimates.values()]
+      .filter((ms): ms is number => ms !== undefined)
+      .sort((a, b) => a - b);
+    const fallback = known.length > 0 ? known[Math.floor(known.length / 2)] : undefined;
     let work = 0;
     let longest = 0;
     for (const [step, estimate] of estimates) {
       const state = running.get(step);
-      const expected = estimate ?? state?.estimateMs;
+      const expected = estimate ?? state?.estimateMs ?? fallback;
       if (expected === undefined) return undefined;
       const left = state ? Math.max(0, expected - (now - state.since)) : expected;
       work += left;
