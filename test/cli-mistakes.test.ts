@@ -304,6 +304,25 @@ describe("Ctrl-C", () => {
     assert.match(await readFile(join(run?.runDir ?? "", "report.html"), "utf8"), /badge interrupted/);
   });
 
+  test("report of a run still going on says so, not that it did not finish", async () => {
+    const dir = await writePlan(join(work, "still-running"), {
+      steps: { slow: { script: "do_install() { sleep 60; }\n" } },
+    });
+    const store = join(work, "still-running-store");
+    const child = startRootstock(["--store", store, "run", dir]);
+    const ended = finished(child);
+    await untilOutput(child, "▶ slow");
+    const report = await runCli(["--store", store, "report", "last"]);
+    const markdown = /report: (\S+report\.md)/.exec(report.stdout)?.[1];
+    const text = markdown ? await readFile(markdown, "utf8") : "";
+    child.kill("SIGINT");
+    await ended;
+    assert.equal(report.code, 0, report.stderr);
+    assert.match(report.stdout, /is still running: the report is of the run so far/);
+    assert.match(text, /Result: still running/);
+    assert.doesNotMatch(text, /did not finish/);
+  });
+
   test("a reader that goes away (`run P | head -1`) interrupts the run as Ctrl-C does, with status 141", async () => {
     // It keeps writing, so that a write finds the reader gone however the lines were buffered.
     const dir = await writePlan(join(work, "reader-gone"), {

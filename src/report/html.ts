@@ -22,13 +22,15 @@ const escapeHtml = (text: string) =>
 export function renderHtml(report: RunReport, options: HtmlOptions = {}): string {
   const context = report.context;
   const title = `${context?.plan.name ?? "run"} — rootstock report`;
-  const status = report.unfinished
-    ? "unfinished"
-    : report.ok
-      ? "passed"
-      : report.interrupted
-        ? "interrupted"
-        : "failed";
+  const status = report.running
+    ? "running"
+    : report.unfinished
+      ? "unfinished"
+      : report.ok
+        ? "passed"
+        : report.interrupted
+          ? "interrupted"
+          : "failed";
   const built = report.steps.filter((step) => step.status === "built").length;
   const cached = report.steps.filter((step) => step.status === "cached").length;
   const failed = report.steps.filter((step) => step.status === "failed").length;

@@ -74,13 +74,15 @@ function automation(report: RunReport): string {
   const failed = report.steps.filter((step) => step.status === "failed").length;
   const stopped = report.steps.filter((step) => step.status === "interrupted").length;
   const images = report.images.length;
-  const state = report.unfinished
-    ? "Run did not finish"
-    : report.interrupted
-      ? "Fully automated, but this run was interrupted"
-      : failed > 0
-        ? "Fully automated, but this run failed"
-        : "Fully automated";
+  const state = report.running
+    ? "Run still going on"
+    : report.unfinished
+      ? "Run did not finish"
+      : report.interrupted
+        ? "Fully automated, but this run was interrupted"
+        : failed > 0
+          ? "Fully automated, but this run failed"
+          : "Fully automated";
   const parts = [counted(total, "step"), "0 manual"];
   if (images > 0) parts.push(counted(images, "image"));
   return `${state}: ${parts.join(", ")} (this run built ${built}, reused ${cached} from the cache${failed > 0 ? `, ${failed} failed` : ""}${stopped > 0 ? `, ${stopped} interrupted` : ""})`;
@@ -231,7 +233,7 @@ function testingProcess(report: RunReport): string[] {
   if (report.criticalPath.length > 1)
     lines.push(`* Critical path: ${report.criticalPath.join(" → ")} (${formatDuration(report.criticalMs)})`);
   lines.push(
-    `* Result: ${report.unfinished ? "did not finish" : report.ok ? "success" : report.interrupted ? "interrupted" : "failure"}`,
+    `* Result: ${report.running ? "still running (this report is of the run so far)" : report.unfinished ? "did not finish" : report.ok ? "success" : report.interrupted ? "interrupted" : "failure"}`,
   );
   return lines;
 }

@@ -97,6 +97,8 @@ export interface RunReport {
   interrupted: boolean;
   /** True while the journal has no end: the run is going on, or was killed. */
   unfinished: boolean;
+  /** Unfinished because it is going on (its process is alive): the report is of the run so far. */
+  running?: boolean;
   steps: StepRecord[];
   stages: StageRecord[];
   criticalPath: string[];

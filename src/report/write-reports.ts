@@ -26,6 +26,7 @@ const CONSOLE_LINES = 30;
 export async function writeReports(
   runDir: string,
   journaled?: readonly TimedEvent[],
+  options: { running?: boolean } = {},
 ): Promise<WrittenReports> {
   let events: readonly TimedEvent[];
   try {
@@ -39,6 +40,7 @@ export async function writeReports(
     throw error;
   }
   const report = reportFromEvents(events);
+  if (options.running && report.unfinished) report.running = true;
   const consoleExcerpts = new Map<string, string[]>();
   for (const { machine, path } of report.consoleLogs) {
     const file = isAbsolute(path) ? path : join(runDir, path);

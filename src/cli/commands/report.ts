@@ -1,13 +1,13 @@
 import type { Command } from "commander";
 import { RootstockError } from "../../errors.ts";
-import { listRuns } from "../../report/list-runs.ts";
+import { listRuns, type RunSummary } from "../../report/list-runs.ts";
 import { writeReports } from "../../report/write-reports.ts";
-import { runsDir } from "../../store/run-record.ts";
+import { runIsLiveById, runsDir } from "../../store/run-record.ts";
 import { formatDuration } from "../../units.ts";
 import type { CliContext } from "../context.ts";
 
 const { stat } = process.getBuiltinModule("node:fs/promises");
-const { join, resolve } = process.getBuiltinModule("node:path");
+const { basename, join, resolve } = process.getBuiltinModule("node:path");
 
 /** A run by id, by folder, or `last`. */
 async function findRun(run: string, storeDir: string): Promise<string> {
@@ -37,6 +37,12 @@ async function findRun(run: string, storeDir: string): Promise<string> {
   });
 }
 
+/** A killed run's time is only what its journal and logs show: at least that long. */
+function duration(run: RunSummary): string {
+  if (run.result === "running") return formatDuration(Date.now() - run.started);
+  return `${run.result === "unfinished" ? "≥" : ""}${formatDuration(run.totalMs)}`;
+}
+
 export function registerReport(program: Command, context: CliContext): void {
   program
     .command("runs")
@@ -62,7 +68,7 @@ export function registerReport(program: Command, context: CliContext): void {
               : "red";
         const result = context.style(tone, run.result.padEnd(10));
         context.out(
-          `${date}  ${run.plan.padEnd(16)} ${run.command.padEnd(7)} ${result}  ${formatDuration(run.result === "running" ? Date.now() - run.started : run.totalMs).padStart(7)}  ${run.built} built, ${run.cached} cached${run.tests ? `, ${run.testsPassed} of ${run.tests} tests passed` : ""}  ${context.style("dim", run.runId)}`,
+          `${date}  ${run.plan.padEnd(16)} ${run.command.padEnd(7)} ${result}  ${duration(run).padStart(8)}  ${run.built} built, ${run.cached} cached${run.tests ? `, ${run.testsPassed} of ${run.tests} tests passed` : ""}  ${context.style("dim", run.runId)}`,
         );
       }
     });
@@ -73,7 +79,9 @@ export function registerReport(program: Command, context: CliContext): void {
     .argument("<run>", "run id, run folder, or `last`")
     .action(async (run: string) => {
       const runDir = await findRun(run, context.storeDir);
-      const written = await writeReports(runDir);
+      const running = await runIsLiveById(context.storeDir, basename(runDir));
+      const written = await writeReports(runDir, undefined, { running });
+      if (running) context.out(`run ${basename(runDir)} is still running: the report is of the run so far`);
       context.out(`report: ${written.markdown}`);
       context.out(`        ${written.html}`);
     });
