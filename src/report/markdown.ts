@@ -178,7 +178,7 @@ function buildTime(report: RunReport): string {
   if (built === 0 && cached > 0)
     return `not measured in this run: all ${counted(cached, "step")} came from the cache (the report of the run that built them has the time)${after}`;
   if (report.unfinished || report.interrupted)
-    return `not measured: the run ${report.unfinished ? "did not finish" : "was interrupted"} (${formatDuration(report.buildMs)} of steps until then)`;
+    return `not measured: the run ${report.running ? "is still going on" : report.unfinished ? "did not finish" : "was interrupted"} (${formatDuration(report.buildMs)} of steps until then)`;
   const notes =
     cached > 0 ? `; ${cached} of ${counted(report.steps.length, "step")} came from the cache` : "";
   return `${formatDuration(report.buildMs)}${on}${stages ? `; time of the steps by stage: ${stages}` : ""}${notes}${after}`;
@@ -213,7 +213,7 @@ function testingProcess(report: RunReport): string[] {
   for (const [stage, steps] of byStage) {
     const description = context?.stages.find((item) => item.name === stage)?.description;
     lines.push(`* Stage ${text(stage) || "(none)"}${description ? `: ${text(description)}` : ""}`);
-    for (const step of steps) lines.push(`  * ${stepLine(step, infos.get(step.name))}`);
+    for (const step of steps) lines.push(`  * ${stepLine(step, infos.get(step.name), report.running)}`);
   }
   for (const { name, when } of context?.disabled ?? [])
     lines.push(`* Skipped ${name}: \`when = ${JSON.stringify(when).replaceAll("`", "'")}\` is false`);
@@ -238,7 +238,7 @@ function testingProcess(report: RunReport): string[] {
   return lines;
 }
 
-function stepLine(step: StepRecord, info: RunContext["steps"][number] | undefined): string {
+function stepLine(step: StepRecord, info: RunContext["steps"][number] | undefined, running = false): string {
   const name = `${step.name}${step.version ? ` ${text(step.version)}` : ""}`;
   const where = info
     ? info.sandbox === "host"
@@ -257,7 +257,7 @@ function stepLine(step: StepRecord, info: RunContext["steps"][number] | undefine
     case "interrupted":
       return `${name}: interrupted after ${formatDuration(step.ms)}`;
     case "unfinished":
-      return `${name}: started (${where}${patches}${attempts}), not finished when the run ended`;
+      return `${name}: started (${where}${patches}${attempts}), ${running ? "still going on" : "not finished when the run ended"}`;
     default:
       return `${name}: not run${step.reason ? `: ${text(step.reason)}` : ""}`;
   }
