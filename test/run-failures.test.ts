@@ -35,7 +35,9 @@ test("a failing step is retried, each attempt logged, and its build folder is ke
     steps: {
       broken: {
         toml: 'version = "1"\nretries = 2\n',
-        script: 'do_compile() { echo "partial work" > notes.txt; echo "compiler says no" >&2; exit 3; }\n',
+        // Its last words lack a newline: rootstock's own lines in the log still start lines of their own.
+        script:
+          'do_compile() { echo "partial work" > notes.txt; echo "compiler says no" >&2; printf "no newline"; exit 3; }\n',
       },
     },
   });
@@ -65,6 +67,7 @@ test("a failing step is retried, each attempt logged, and its build folder is ke
   const log = await readFile(failed?.log as string, "utf8");
   assert.equal(log.match(/compiler says no/g)?.length, 3, "every attempt's output is in the log");
   assert.match(log, /attempt 3 of 3/);
+  assert.equal(log.match(/^no newline\n==> rootstock: broken, attempt \d failed/gm)?.length, 3, log);
   assert.equal(
     await readFile(join(failed?.buildDir as string, "build", "notes.txt"), "utf8"),
     "partial work\n",

@@ -16,7 +16,7 @@ import { type HeldSandbox, holdSandbox, runSandboxed } from "./run-sandboxed.ts"
 import { HANDED_FOLDER } from "./sandbox.ts";
 import { prepareWorkspace, type Workspace } from "./workspace.ts";
 
-const { closeSync, fstatSync, mkdirSync, openSync, statSync, writeSync } =
+const { closeSync, fstatSync, mkdirSync, openSync, readSync, statSync, writeSync } =
   process.getBuiltinModule("node:fs");
 const { open, rm, rmdir } = process.getBuiltinModule("node:fs/promises");
 const { join } = process.getBuiltinModule("node:path");
@@ -91,7 +91,7 @@ export class StepBuilder {
     const { signal } = this.#context;
     if (this.#ahead.has(step.name) || signal?.aborted) return;
     if (step.step.root === "deps" && building) return;
-    const logFd = openSync(this.#logPath(step.name), "a");
+    const logFd = openSync(this.#logPath(step.name), "a+");
     writeSync(logFd, attemptHeader(step, 1));
     const workspace = this.#prepare(step, logFd);
     workspace.catch(() => {});
@@ -146,7 +146,7 @@ export class StepBuilder {
       // Not the step's failure: bwrap finds a dependency's folder by its path, which a commit at that
       // moment renames.
       const why = held.sandbox.setUpMessage();
-      writeSync(
+      logLine(
         ahead.logFd,
         `==> rootstock: the sandbox set up ahead did not start${why ? ` (${why})` : ""}, as when a dependency is committed at that moment; starting a new one\n`,
       );
@@ -206,14 +206,14 @@ export class StepBuilder {
       ahead.done = true;
       clearTimeout(ahead.holding);
     }
-    const logFd = ahead?.logFd ?? openSync(logPath, "a");
+    const logFd = ahead?.logFd ?? openSync(logPath, "a+");
     const history = { plan, step: step.name, key: step.key, inputs: step.inputs, runId, log: logPath };
     const started = monotonicMs();
     let latest = previous;
     let reason = "";
     try {
       for (let attempt = 1; attempt <= attempts; attempt++) {
-        if (attempt > 1 || !ahead) writeSync(logFd, attemptHeader(step, attempt));
+        if (attempt > 1 || !ahead) logLine(logFd, attemptHeader(step, attempt));
         emit({
           type: "step:start",
           step: step.name,
@@ -263,7 +263,7 @@ export class StepBuilder {
               signal ? { signal } : {},
             );
             const ms = Math.round(monotonicMs() - started);
-            writeSync(logFd, `==> rootstock: ${step.name} done in ${formatDuration(ms)}\n`);
+            logLine(logFd, `==> rootstock: ${step.name} done in ${formatDuration(ms)}\n`);
             emit({
               type: "step:done",
               step: step.name,
@@ -305,15 +305,15 @@ export class StepBuilder {
             retryable = false;
             reason = isRootstockError(error) ? error.message : `internal error: ${describeCause(error)}`;
             if (isRootstockError(error)) {
-              writeSync(logFd, `==> rootstock: ${error.headline} [${error.code}]\n`);
+              logLine(logFd, `==> rootstock: ${error.headline} [${error.code}]\n`);
               if (error.hint) writeSync(logFd, `    hint: ${error.hint}\n`);
             }
             if (!isRootstockError(error) && error instanceof Error && error.stack)
-              writeSync(logFd, `${error.stack}\n`);
+              logLine(logFd, `${error.stack}\n`);
           }
         }
         const retrying = retryable && attempt < attempts && !signal?.aborted;
-        writeSync(
+        logLine(
           logFd,
           `==> rootstock: ${step.name}, attempt ${attempt} failed: ${reason}${retrying ? "; retrying" : ""}\n`,
         );
@@ -374,6 +374,17 @@ export class StepBuilder {
     await removeTree(previous.workDir);
     await rmdir(join(this.#context.storeDir, "work", previous.runId)).catch(() => {});
   }
+}
+
+/**
+ * A line of rootstock's own in a step's log, on a line of its own: a build's last output may lack its
+ * newline, and `==> rootstock:` must start a line to be found.
+ */
+function logLine(fd: number, text: string): void {
+  const size = fstatSync(fd).size;
+  const last = Buffer.alloc(1);
+  if (size > 0 && readSync(fd, last, 0, 1, size - 1) === 1 && last[0] !== 0x0a) writeSync(fd, "\n");
+  writeSync(fd, text);
 }
 
 function attemptHeader(step: ResolvedStep, attempt: number): string {
