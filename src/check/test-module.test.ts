@@ -49,6 +49,11 @@ test("a module without cases, or with a non-function case, is refused", async ()
   const thrown = await load("\n\nthrow new Error('top-level boom');\n").catch((error: unknown) => error);
   assert.ok(isRootstockError(thrown), String(thrown));
   assert.match(thrown.headline, /^tests\/m\.test\.ts:3: cannot load test module .*top-level boom/);
+  // So is a syntax error that type stripping finds.
+  await refused(
+    "\nexport const x = ;\n",
+    /^tests\/m\.test\.ts:2: cannot load test module .*Expression expected/,
+  );
 });
 
 test("evidence must name the module's own cases and known claims", async () => {

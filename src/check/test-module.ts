@@ -58,10 +58,12 @@ export async function loadTestModule(path: string, display: string): Promise<Tes
     loaded = (await import(pathToFileURL(path).href)) as { default?: unknown; evidence?: unknown };
   } catch (error) {
     // Where in the module it failed, when the error knows (a throw or a JavaScript syntax error).
+    // A throw names the module by URL; a syntax error that type stripping finds, by path on its first line.
     const url = pathToFileURL(path).href;
     const stack = String((error as Error | undefined)?.stack ?? "");
-    const from = stack.indexOf(`${url}:`);
-    const line = from < 0 ? Number.NaN : Number.parseInt(stack.slice(from + url.length + 1), 10);
+    const at = [`${url}:`, `${path}:`].map((prefix) => [stack.indexOf(prefix), prefix.length] as const);
+    const [from, length] = at.find(([index]) => index >= 0) ?? [-1, 0];
+    const line = from < 0 ? Number.NaN : Number.parseInt(stack.slice(from + length), 10);
     throw new RootstockError(
       "ERR_CHECK_TEST_MODULE",
       `cannot load test module ${display}: ${describeCause(error)}`,
