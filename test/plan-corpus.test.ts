@@ -32,6 +32,12 @@ const CASES: Record<string, Expectation> = {
     where: "steps/a/step.toml:1:",
     message: /TOML syntax error/,
   },
+  "toml-unterminated-string": {
+    code: "ERR_PLAN_TOML_SYNTAX",
+    where: "steps/a/step.toml:1:",
+    message: /TOML syntax error/,
+    hint: /is its closing quote missing\?/,
+  },
   "toml-duplicate-key": { code: "ERR_PLAN_TOML_SYNTAX", where: "plan.toml:3:", message: /redefine/ },
   "unknown-key-plan": {
     code: "ERR_PLAN_UNKNOWN_KEY",

@@ -242,7 +242,10 @@ function parseTomlText(
         new RootstockError("ERR_PLAN_TOML_SYNTAX", `TOML syntax error: ${reason} (column ${error.column})`, {
           file,
           line: error.line,
-          hint: "see https://toml.io for the syntax; strings need quotes, tables [brackets]",
+          // smol-toml meets a string's line end before its closing quote as a control character.
+          hint: /control characters are not allowed in strings/.test(reason)
+            ? "a string ends on the line it starts: is its closing quote missing? (a string over several lines takes triple quotes)"
+            : "see https://toml.io for the syntax; strings need quotes, tables [brackets]",
         }),
       );
       return undefined;
