@@ -305,6 +305,12 @@ const CASES: Record<string, Expectation> = {
     where: "steps/a/step.toml:2:",
     message: /when: cannot parse .*expected a value, found end of expression at column 16/,
   },
+  "predicate-types": {
+    code: "ERR_PLAN_PREDICATE_TYPES",
+    where: "steps/a/step.toml:2:",
+    message: /predicate compares LEVEL \(a number\) == true \(a boolean\), which can never be alike/,
+    hint: /LEVEL == 2/,
+  },
   "predicate-unknown-variable": {
     code: "ERR_PLAN_UNKNOWN_VARIABLE",
     where: "steps/a/step.toml:2:",

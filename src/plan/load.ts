@@ -9,7 +9,14 @@ import { parseDuration, parseSize } from "../units.ts";
 import { findCycles } from "./cycles.ts";
 import { schemaProblems } from "./issues.ts";
 import { KeyLocator } from "./locate.ts";
-import { PredicateSyntaxError, parsePredicate, predicateVariables } from "./predicate.ts";
+import {
+  mismatchedComparisons,
+  PredicateSyntaxError,
+  parsePredicate,
+  predicateVariables,
+  type Value,
+} from "./predicate.ts";
+
 import { type ImageFile, type PlanFile, planSchema, type StepFile, stepSchema } from "./schema.ts";
 import { didYouMean } from "./suggest.ts";
 import { checkInsidePlan, readPlanFile, readPlanTree, type TreeContext } from "./tree.ts";
@@ -672,6 +679,21 @@ function checkReferences(
       }
     });
     if (step.when) {
+      for (const comparison of mismatchedComparisons(
+        step.when.predicate,
+        variables as Record<string, Value>,
+      )) {
+        problems.push(
+          new RootstockError(
+            "ERR_PLAN_PREDICATE_TYPES",
+            `predicate compares ${comparison}, which can never be alike`,
+            {
+              ...at(["when"], "when"),
+              hint: 'compare a variable with a value of its own type, as [variables] declares it: FLAG == true, LEVEL == 2, NAME == "x"',
+            },
+          ),
+        );
+      }
       for (const variable of predicateVariables(step.when.predicate)) {
         if (!(variable in variables)) {
           problems.push(

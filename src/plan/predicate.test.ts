@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { evaluatePredicate, PredicateSyntaxError, parsePredicate, predicateVariables } from "./predicate.ts";
+import {
+  evaluatePredicate,
+  mismatchedComparisons,
+  PredicateSyntaxError,
+  parsePredicate,
+  predicateVariables,
+} from "./predicate.ts";
 
 const holds = (source: string, variables: Record<string, string | number | boolean>) =>
   evaluatePredicate(parsePredicate(source), variables);
@@ -49,4 +55,14 @@ test("a string variable compares with a number as it is written", () => {
   assert.equal(holds("V == 1.10", { V: "1.1" }), false);
   assert.equal(holds("1.10 != V", { V: "1.10" }), false);
   assert.equal(holds("N == 1.10", { N: 1.1 }), true);
+});
+
+test("comparisons that can never hold, given the variables' types, are found", () => {
+  const variables = { LEVEL: 2, FLAG: false, NAME: "tiny", VERSION: "1.10" };
+  const mismatched = (source: string) => mismatchedComparisons(parsePredicate(source), variables);
+  assert.deepEqual(mismatched('LEVEL == 2 && FLAG != true && NAME == "x" && VERSION == 1.10'), []);
+  assert.deepEqual(mismatched("LEVEL == true"), ["LEVEL (a number) == true (a boolean)"]);
+  assert.deepEqual(mismatched('!(FLAG == "true")'), ['FLAG (a boolean) == "true" (a string)']);
+  assert.deepEqual(mismatched("LEVEL != NAME"), ["LEVEL (a number) != NAME (a string)"]);
+  assert.deepEqual(mismatched("UNKNOWN == 1"), [], "an unknown variable is another problem");
 });

@@ -135,6 +135,50 @@ export function predicateVariables(predicate: Predicate): string[] {
   }
 }
 
+/**
+ * Comparisons whose two sides can never be alike, given the variables' declared types: a number
+ * variable against `true` is always false, which a plan means by mistake. A string variable may be
+ * compared with a number as written (`VERSION == 1.10`).
+ */
+export function mismatchedComparisons(
+  predicate: Predicate,
+  variables: Readonly<Record<string, Value>>,
+): string[] {
+  const typeOf = (node: Predicate): string | undefined =>
+    node.kind === "literal"
+      ? typeof node.value
+      : node.kind === "variable" && node.name in variables
+        ? typeof variables[node.name]
+        : undefined;
+  const show = (node: Predicate): string =>
+    node.kind === "variable"
+      ? `${node.name} (a ${typeOf(node)})`
+      : node.kind === "literal"
+        ? `${node.text ?? JSON.stringify(node.value)} (a ${typeof node.value})`
+        : "an expression";
+  switch (predicate.kind) {
+    case "literal":
+    case "variable":
+      return [];
+    case "not":
+      return mismatchedComparisons(predicate.operand, variables);
+    case "and":
+    case "or":
+      return [
+        ...mismatchedComparisons(predicate.left, variables),
+        ...mismatchedComparisons(predicate.right, variables),
+      ];
+    default: {
+      const [left, right] = [typeOf(predicate.left), typeOf(predicate.right)];
+      if (left === undefined || right === undefined || left === right) return [];
+      const stringAndNumber =
+        (left === "string" && predicate.right.kind === "literal" && right === "number") ||
+        (right === "string" && predicate.left.kind === "literal" && left === "number");
+      return stringAndNumber ? [] : [`${show(predicate.left)} ${predicate.kind} ${show(predicate.right)}`];
+    }
+  }
+}
+
 function truthy(value: Value): boolean {
   if (typeof value === "string") return value !== "" && !/^(false|0|no)$/i.test(value);
   return Boolean(value);
