@@ -170,6 +170,12 @@ const CASES: Record<string, Expectation> = {
     where: "steps/a/step.toml:2:",
     message: /patches\[0\]: patch .*patches\/01-fix\.patch does not exist/,
   },
+  "patch-unlisted": {
+    code: "ERR_PLAN_PATCH_UNLISTED",
+    where: "steps/a/step.toml:2:",
+    message: /patches\/02-forgotten\.patch is in the step's folder but not in its patches list/,
+    hint: /add "02-forgotten\.patch" to patches/,
+  },
   "patch-traversal": {
     code: "ERR_PLAN_BAD_VALUE",
     where: "steps/a/step.toml:2:",

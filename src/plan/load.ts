@@ -365,6 +365,21 @@ function loadStep(
       const entry = guard(() => readPlanFile(context, join(stepDir, "patches"), patch));
       if (entry) patches.push(entry);
     }
+    // A patch left out of the list would be skipped without a word, as an unlisted step folder would be.
+    const listed = new Set(file.patches);
+    for (const name of readFolder(join(stepDir, "patches")).sort()) {
+      if (listed.has(name) || !isFile(join(stepDir, "patches", name))) continue;
+      problems.push(
+        new RootstockError(
+          "ERR_PLAN_PATCH_UNLISTED",
+          `patches/${name} is in the step's folder but not in its patches list, so it would not be applied`,
+          {
+            ...where(["patches"]),
+            hint: `add "${name}" to patches, or move it out of ${join(context.displayDir, dir, "patches")}`,
+          },
+        ),
+      );
+    }
   } else {
     patches =
       guard(() =>
