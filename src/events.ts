@@ -11,7 +11,15 @@ export type FetchEvent =
   | { type: "fetch:plan"; missing: number; present: number; bytes: number }
   | { type: "fetch:start"; sha256: string; file: string; from: string; size?: number; resumeAt: number }
   | { type: "fetch:progress"; sha256: string; file: string; received: number; total?: number }
-  | { type: "fetch:attempt-failed"; sha256: string; file: string; from: string; reason: string }
+  /** `missing`: the place holds no such file (a mirror folder tried by hash, then by name): no failure of its own. */
+  | {
+      type: "fetch:attempt-failed";
+      sha256: string;
+      file: string;
+      from: string;
+      reason: string;
+      missing?: true;
+    }
   | { type: "fetch:done"; sha256: string; file: string; from: string; bytes: number; ms: number }
   | { type: "fetch:quarantined"; sha256: string; file: string; from: string; actual: string; path: string }
   | { type: "fetch:substitute"; sha256: string; file: string; package: string; pinned: string; used: string }

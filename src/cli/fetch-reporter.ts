@@ -27,6 +27,7 @@ export interface FetchReporter {
 export function createFetchReporter(context: CliContext): FetchReporter {
   const live = context.isTerminal;
   const active = new Map<string, Active>();
+  const substitutes = new Map<string, string>();
   let statusShown = false;
   let lastDraw = 0;
   let done = 0;
@@ -95,25 +96,35 @@ export function createFetchReporter(context: CliContext): FetchReporter {
         }
         case "fetch:attempt-failed":
           active.delete(event.sha256);
-          line(`  ${context.style("yellow", "fail")} ${event.file}: ${event.reason.split("\n")[0]}`);
+          // A folder without the file is a place to look, not a failure; the error lists it if all fail.
+          if (!event.missing)
+            line(`  ${context.style("yellow", "fail")} ${event.file}: ${event.reason.split("\n")[0]}`);
           draw(true);
           break;
         case "fetch:quarantined":
           line(`  ${context.style("yellow", "kept")} ${event.file}: wrong content, kept at ${event.path}`);
           break;
         case "fetch:substitute":
+          substitutes.set(event.sha256, event.used);
           line(
             `  ${context.style("cyan", "note")} ${event.file}: Debian ${event.package} ${event.pinned} is gone; ${event.used} carries the same file`,
           );
           break;
-        case "fetch:done":
+        case "fetch:done": {
           active.delete(event.sha256);
           done++;
+          // The Debian version that gave the file, when it was not the pinned one.
+          const used = substitutes.get(event.sha256);
+          const from =
+            used === undefined
+              ? event.from
+              : `${event.from.replace(/=[^/]*\//, `=${used}/`)} (pinned: ${event.from})`;
           line(
-            `  ${context.style("green", "ok")}   ${event.file} ${context.style("dim", `${formatBytes(event.bytes)} in ${(event.ms / 1000).toFixed(1)} s from ${event.from}`)}`,
+            `  ${context.style("green", "ok")}   ${event.file} ${context.style("dim", `${formatBytes(event.bytes)} in ${(event.ms / 1000).toFixed(1)} s from ${from}`)}`,
           );
           draw(true);
           break;
+        }
         default:
           break;
       }

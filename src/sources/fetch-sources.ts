@@ -164,7 +164,14 @@ async function obtain(
           reason,
           ...(error.hint === undefined ? {} : { hint: error.hint }),
         });
-        emit({ type: "fetch:attempt-failed", sha256, file, from: candidate.from, reason });
+        emit({
+          type: "fetch:attempt-failed",
+          sha256,
+          file,
+          from: candidate.from,
+          reason,
+          ...(error.code === "ERR_FETCH_NOT_FOUND" ? { missing: true as const } : {}),
+        });
       }
     }
     return { kind: "failed", attempts };

@@ -1,0 +1,51 @@
+import assert from "node:assert/strict";
+import { PassThrough } from "node:stream";
+import { test } from "node:test";
+import { CliContext } from "./context.ts";
+import { createFetchReporter } from "./fetch-reporter.ts";
+
+function capture() {
+  const stdout = new PassThrough();
+  let text = "";
+  stdout.on("data", (chunk: Buffer) => {
+    text += chunk.toString();
+  });
+  return { context: new CliContext(stdout, new PassThrough()), text: () => text };
+}
+
+test("a mirror folder without the file is no failure; a Debian substitute is named where the file came from", () => {
+  const { context, text } = capture();
+  const reporter = createFetchReporter(context);
+  const sha256 = "a".repeat(64);
+  const file = "hello_2.10.orig.tar.gz";
+  reporter.emit({
+    type: "fetch:attempt-failed",
+    sha256,
+    file,
+    from: "/srv/mirror",
+    reason: `/srv/mirror/sha256/${sha256}: no such file`,
+    missing: true,
+  });
+  reporter.emit({
+    type: "fetch:substitute",
+    sha256,
+    file,
+    package: "hello",
+    pinned: "2.10-1",
+    used: "2.10-3",
+  });
+  reporter.emit({
+    type: "fetch:done",
+    sha256,
+    file,
+    from: `debian:hello=2.10-1/${file}`,
+    bytes: 725946,
+    ms: 300,
+  });
+  reporter.finish();
+  assert.doesNotMatch(text(), /fail/);
+  assert.match(
+    text(),
+    /ok {3}hello_2\.10\.orig\.tar\.gz .* from debian:hello=2\.10-3\/hello_2\.10\.orig\.tar\.gz \(pinned: debian:hello=2\.10-1\//,
+  );
+});
