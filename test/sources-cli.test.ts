@@ -54,6 +54,19 @@ async function storeHasAll(storeDir: string): Promise<boolean> {
 }
 
 describe("rootstock fetch, sources and mirror", () => {
+  test("sources list says what is missing and how to fetch it, then that all are present", async () => {
+    const store = join(work, "store-list");
+    const before = await runCli(["--store", store, "sources", "list", planDir]);
+    assert.equal(before.code, 0, before.stderr);
+    assert.equal(before.stdout.match(/missing/g)?.length, 4, before.stdout);
+    assert.match(before.stdout, /sources: 3 missing \(fetch them with `rootstock fetch --store \S+ \S+`\)/);
+    assert.equal((await runCli(["--store", store, "fetch", planDir])).code, 0);
+    const after = await runCli(["--store", store, "sources", "list", planDir]);
+    assert.match(after.stdout, /alpha\s+alpha-1\.0\.tar\.gz/);
+    assert.match(after.stdout, /sources: all 3 present\n$/);
+    assert.doesNotMatch(after.stdout, /missing|fetch them/);
+  });
+
   test("fetch --offline lists every missing source and exits 1 without a request", async () => {
     const before = server.requests.length;
     const run = await runCli(["--store", join(work, "store-offline"), "fetch", planDir, "--offline"]);

@@ -73,7 +73,8 @@ export function registerSources(program: Command, context: CliContext): void {
       });
       const store = new SourceStore(context.storeDir);
       let missing = 0;
-      for (const source of planSources(graph)) {
+      const pins = planSources(graph);
+      for (const source of pins) {
         const present = await store.has(source.sha256);
         if (!present) missing++;
         const status = present ? context.style("green", "present") : context.style("yellow", "missing");
@@ -84,7 +85,9 @@ export function registerSources(program: Command, context: CliContext): void {
         );
       }
       context.out(
-        `sources: ${missing} missing (fetch them with \`rootstock fetch ${context.planWords(dir)}\`)`,
+        missing === 0
+          ? `sources: all ${pins.length} present`
+          : `sources: ${missing} missing (fetch them with \`rootstock fetch ${context.planWords(dir)}\`)`,
       );
     });
 }
