@@ -92,6 +92,8 @@ export type BuildEvent =
       tail: string[];
       /** Stopped by Ctrl-C or SIGTERM, not failed by its own doing. */
       interrupted?: true;
+      /** It failed while its build folder was prepared: there is no sandbox for `rootstock shell`. */
+      noSandbox?: true;
     }
   | { type: "step:skipped"; step: string; because: string }
   | {

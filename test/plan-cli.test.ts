@@ -76,6 +76,17 @@ describe("plan show / plan graph on plans/example", () => {
         asked.stderr,
         /steps\/b\/step\.toml:2: when: step "b" is disabled by when = "X" \[ERR_PLAN_DEP_DISABLED\]/,
       );
+      const withOther = await writePlan(join(bench.dir, "plan-with-other"), {
+        toml: "[variables]\nX = false\n",
+        steps: { c: { toml: 'version = "1"\n' }, d: { toml: 'version = "1"\nwhen = "X"\n' } },
+      });
+      const dry = await runCli([...store, "run", "--dry-run", withOther, "c"]);
+      assert.equal(dry.code, 0, dry.stderr);
+      assert.doesNotMatch(dry.stdout, /\bd\b.*skipped/, "a step the targets do not need is not reported");
+      assert.match(
+        (await runCli([...store, "run", "--dry-run", withOther])).stdout,
+        /d skipped: when = "X" is false/,
+      );
       const on = await runCli([...store, "plan", "graph", "--set", "X=true", dir]);
       assert.equal(on.stdout, "[s1]\n  a\n  b\nfinal: a, b\n");
     } finally {

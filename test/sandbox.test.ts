@@ -231,6 +231,10 @@ test("a mount the root made of deps cannot take is refused, not a crash or a scr
     "a mistake in the plan is not retried",
   );
   assert.ok(!events.some((event) => event.type === "step:failed" && /internal error/.test(event.reason)));
+  assert.ok(
+    events.every((event) => event.type !== "step:failed" || event.noSandbox),
+    "no sandbox was made, so rootstock shell is not offered",
+  );
 });
 
 test("rootstock shell enters a failed step's build folder, sandbox and environment", async () => {

@@ -211,6 +211,8 @@ export class StepBuilder {
     const started = monotonicMs();
     let latest = previous;
     let reason = "";
+    // Whether the last attempt got as far as a sandbox, which `rootstock shell` can enter again.
+    let sandboxed = false;
     try {
       for (let attempt = 1; attempt <= attempts; attempt++) {
         if (attempt > 1 || !ahead) logLine(logFd, attemptHeader(step, attempt));
@@ -226,6 +228,7 @@ export class StepBuilder {
           ...(previous?.buildMs === undefined ? {} : { estimateMs: previous.buildMs }),
         });
         let retryable = true;
+        sandboxed = false;
         try {
           if (attempt === 1 && stale !== undefined) {
             await ahead?.held?.sandbox.discard();
@@ -234,6 +237,7 @@ export class StepBuilder {
           // The attempt before may have left folders its owner cannot open (chmod 000).
           if (attempt > 1) await removeTree(workDir);
           const workspace = await (attempt === 1 && ahead ? ahead.workspace : this.#prepare(step, logFd));
+          sandboxed = true;
           const held = attempt === 1 && ahead ? await this.#releasable(ahead) : undefined;
           const limits = {
             ...(step.step.timeoutMs === undefined ? {} : { timeoutMs: step.step.timeoutMs }),
@@ -334,6 +338,7 @@ export class StepBuilder {
       buildDir: workDir,
       tail: await tail(logPath, TAIL_LINES),
       ...(reason === "interrupted" ? { interrupted: true as const } : {}),
+      ...(sandboxed ? {} : { noSandbox: true as const }),
     });
     updateStepHistory(storeDir, { ...history, status: "failed", workDir }, latest);
     return false;

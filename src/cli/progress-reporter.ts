@@ -159,7 +159,8 @@ export function createProgressReporter(context: CliContext, options: ProgressOpt
         context.out(`${context.style(["bold", "red"], "✗")} ${event.step} failed: ${event.reason}`);
         for (const line of event.tail) context.out(context.style("dim", `    │ ${printableLine(line)}`));
         context.out(`    log:   ${event.log}`);
-        context.out(`    shell: rootstock shell ${context.planWords(options.planArg)} ${event.step}`);
+        if (!event.noSandbox)
+          context.out(`    shell: rootstock shell ${context.planWords(options.planArg)} ${event.step}`);
         drawStatus();
         break;
       }

@@ -200,7 +200,9 @@ export function resolveGraph(plan: Plan, options: ResolveOptions = {}): Graph {
     byName.set(name, resolved);
     steps.push(resolved);
   }
-  return { plan, variables, steps, byName, disabled, digest: graphDigest(steps) };
+  // With targets, the steps their `when` disables are not part of what was asked for.
+  const told = options.targets && options.targets.length > 0 ? [] : disabled;
+  return { plan, variables, steps, byName, disabled: told, digest: graphDigest(steps) };
 }
 
 /** Where a step's `when` is written, for messages about the steps it disables. */
