@@ -179,7 +179,14 @@ describe("testPlan, the library call behind rootstock test", () => {
       result.tests?.cases.map((test) => test.status),
       ["failed", "skipped"],
     );
-    assert.equal(result.reports?.report.tests.length, 1);
+    assert.deepEqual(
+      result.reports?.report.tests.map((test) => [test.ok, test.skipped !== undefined]),
+      [
+        [false, false],
+        [false, true],
+      ],
+      "the failed test, and the one skipped after it",
+    );
     assert.ok(await exists(join(result.runDir, "report.html")));
   });
 

@@ -7,9 +7,9 @@ import { mkdir, mkdtemp, readdir, readFile, rename, rm, symlink, utimes, writeFi
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { fileSystemRefusal } from "../src/cli/render-error.ts";
 import { listRuns } from "../src/report/list-runs.ts";
 import { shellWord } from "../src/shell-word.ts";
+import { fileSystemRefusal } from "../src/store/fs-refusal.ts";
 import { runCli, STACK_LINE } from "./helpers/cli.ts";
 import { writePlan } from "./helpers/fixture-plan.ts";
 import { finished, startRootstock, untilOutput } from "./helpers/rootstock-process.ts";
@@ -100,6 +100,15 @@ describe("the store", () => {
     );
     assert.equal(refusal("ENOENT", "/srv/store/x"), undefined);
     assert.equal(fileSystemRefusal(new Error("no code"), "/srv/store"), undefined);
+    // A write to an open file names no path: a full disk is the store's.
+    const full = fileSystemRefusal(
+      Object.assign(new Error("ENOSPC"), { code: "ENOSPC", syscall: "write" }),
+      "/s",
+    );
+    assert.equal(full?.code, "ERR_STORE_UNWRITABLE");
+    assert.match(full?.headline ?? "", /^cannot write the store \/s: no space is left on the device$/);
+    assert.match(full?.hint ?? "", /rootstock gc --keep-runs 0 --keep-days 0/);
+    assert.equal(fileSystemRefusal(Object.assign(new Error("EACCES"), { code: "EACCES" }), "/s"), undefined);
     // Reading a plan file is not writing: the verb follows the system call.
     const unreadable = Object.assign(new Error("EACCES"), {
       code: "EACCES",

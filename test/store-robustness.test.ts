@@ -244,3 +244,50 @@ test("an entry holding a setuid or setgid file is closed to other users; its mod
   // The failed step's root holds hard links to them: its run's build folders are closed too.
   assert.equal((await stat(join(bench.storeDir, "work", result.runId))).mode & 0o777, 0o700);
 });
+
+test("a full disk is the store's state, not a bug: a clear refusal, no half-written record, and gc frees it", {
+  skip: isRoot ? false : "needs root to mount a small tmpfs",
+}, async () => {
+  const mountPoint = join(bench.dir, "small-disk");
+  await mkdir(mountPoint, { recursive: true });
+  const mounted = spawnSync("mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", mountPoint]);
+  if (mounted.status !== 0) return; // no mounts in this container: nothing to learn here
+  try {
+    const storeDir = join(mountPoint, "store");
+    const planDir = await writePlan(join(bench.dir, "fills-disk"), {
+      name: "fills-disk",
+      steps: {
+        small: { script: 'do_install() { echo a > "$OUT/a"; }\n' },
+        fill: {
+          toml: 'version = "1"\ndeps = ["small"]\n',
+          script: 'do_install() { cat /dev/zero > "$OUT/fill" 2>/dev/null || true; }\n',
+        },
+      },
+    });
+    const run = await rootstock(["--store", storeDir, "run", planDir]);
+    assert.equal(run.code, 1, `${run.stdout}\n${run.stderr}`);
+    assert.match(run.stdout, /✗ fill failed: cannot write the store \S+: no space is left on the device/);
+    assert.match(
+      run.stderr,
+      /\[ERR_STORE_UNWRITABLE\]\n {2}hint: free space: `rootstock gc --keep-runs 0 --keep-days 0`/,
+    );
+    assert.doesNotMatch(`${run.stdout}${run.stderr}`, /internal error/);
+    assert.doesNotMatch(run.stderr, STACK_LINE);
+    const runs = await readdir(join(storeDir, "runs"));
+    for (const name of runs) {
+      const files = await readdir(join(storeDir, "runs", name));
+      assert.deepEqual(
+        files.filter((file) => /\.json\./.test(file)),
+        [],
+        "no half-written record beside run.json",
+      );
+    }
+    const gc = await rootstock(["--store", storeDir, "gc", "--keep-runs", "0", "--keep-days", "0"]);
+    assert.equal(gc.code, 0, gc.stderr);
+    assert.match(gc.stdout, /removed work/);
+    const again = await rootstock(["--store", storeDir, "run", planDir, "small"]);
+    assert.equal(again.code, 0, again.stderr);
+  } finally {
+    spawnSync("umount", ["-l", mountPoint]);
+  }
+});

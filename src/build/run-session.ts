@@ -80,7 +80,10 @@ export class RunSession {
       skipped: [],
     };
     const session = new RunSession(options.storeDir, record, options.emit);
-    mkdirSync(join(session.runDir, "logs"), { recursive: true });
+    // One level at a time: a recursive mkdir on a read-only disk says ENOENT where the truth is EROFS.
+    mkdirSync(runsDir(options.storeDir), { recursive: true });
+    mkdirSync(session.runDir);
+    mkdirSync(join(session.runDir, "logs"));
     // What tells gc, and later runs, that this run is live: no lock to hold, the process is the lock.
     const start = processStart(process.pid);
     if (start !== undefined) record.processStart = start;

@@ -7,6 +7,7 @@ import { describeCause, isRootstockError } from "../errors.ts";
 import type { Emit } from "../events.ts";
 import type { Graph, ResolvedStep } from "../plan/graph.ts";
 import { SourceStore } from "../sources/source-store.ts";
+import { fileSystemRefusal } from "../store/fs-refusal.ts";
 import { type OutputStore, outputPath } from "../store/output-store.ts";
 import { removeTree } from "../store/remove-tree.ts";
 import { runIsLiveById } from "../store/run-record.ts";
@@ -303,10 +304,12 @@ export class StepBuilder {
               : run.code !== null
                 ? `exited with status ${run.code}`
                 : `killed by ${run.signal}`;
-        } catch (error) {
+        } catch (caught) {
           if (signal?.aborted) reason = "interrupted";
           else {
             retryable = false;
+            // A full or read-only store is the store's state, told as such, not a bug with a stack.
+            const error = fileSystemRefusal(caught, storeDir) ?? caught;
             reason = isRootstockError(error) ? error.message : `internal error: ${describeCause(error)}`;
             if (isRootstockError(error)) {
               logLine(logFd, `==> rootstock: ${error.headline} [${error.code}]\n`);

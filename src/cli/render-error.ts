@@ -1,5 +1,6 @@
 /** How an error reaches a person: headline, hint, code. A stack trace only for bugs. */
 import { RootstockError, RootstockErrors } from "../errors.ts";
+import { fileSystemRefusal } from "../store/fs-refusal.ts";
 import type { CliContext } from "./context.ts";
 
 export const EXIT_USER_ERROR = 1;
@@ -47,52 +48,6 @@ function renderHint(error: RootstockError, context: CliContext, indent: string):
   const [first, ...rest] = error.hint.split("\n");
   context.err(`${indent}  ${context.style("cyan", "hint")}: ${first}`);
   for (const line of rest) context.err(`${indent}        ${line}`);
-}
-
-/** System calls that only read: their refusal is about reading, whatever the path. */
-const READING = new Set(["read", "scandir", "opendir", "stat", "lstat", "access", "readlink", "realpath"]);
-
-const REFUSALS: Record<string, string> = {
-  EACCES: "permission denied",
-  EPERM: "operation not permitted",
-  EROFS: "the file system is read-only",
-  ENOTDIR: "a part of its path is not a folder",
-  ENOSPC: "no space is left on the device",
-  EDQUOT: "the disk quota is exceeded",
-};
-
-/**
- * The file system refusing a read or a write is the state of the store or of a path the user gave, not
- * a bug in rootstock: a store the user cannot write, a full disk, a read-only --out folder, a plan file
- * of mode 000. Any command can meet it first.
- */
-export function fileSystemRefusal(error: unknown, storeDir: string | undefined): RootstockError | undefined {
-  const { code, path, syscall } = (error ?? {}) as NodeJS.ErrnoException;
-  const reason = code === undefined ? undefined : REFUSALS[code];
-  if (reason === undefined || typeof path !== "string") return undefined;
-  const full = code === "ENOSPC" || code === "EDQUOT";
-  // open() reads or writes; the store is only written, a plan or a given path may be either.
-  const inStore = storeDir !== undefined && (path === storeDir || path.startsWith(`${storeDir}/`));
-  if (syscall !== undefined && (READING.has(syscall) || (syscall === "open" && !inStore))) {
-    return new RootstockError(
-      "ERR_PATH_UNREADABLE",
-      `cannot ${syscall === "open" ? "open" : "read"} ${path}: ${reason}`,
-      { hint: "check its permissions, and its folders' (read, and search for folders)", cause: error },
-    );
-  }
-  if (!inStore) {
-    return new RootstockError("ERR_PATH_UNWRITABLE", `cannot write ${path}: ${reason}`, {
-      hint: full ? "free space on that disk, or give a path on another" : "give a path you can write",
-      cause: error,
-    });
-  }
-  const at = path === storeDir ? "" : ` (at ${path})`;
-  return new RootstockError("ERR_STORE_UNWRITABLE", `cannot write the store ${storeDir}: ${reason}${at}`, {
-    hint: full
-      ? "free space with `rootstock gc`, or choose another store with --store DIR or $ROOTSTOCK_STORE"
-      : "the store must be a folder you can write; choose one with --store DIR or $ROOTSTOCK_STORE",
-    cause: error,
-  });
 }
 
 /** The store, unless its very location is what is wrong. */

@@ -1,0 +1,61 @@
+/**
+ * The file system refusing a read or a write, told as what it is: the state of the store or of a path
+ * the user gave (a store they cannot write, a full disk, a read-only --out folder, a plan file of mode
+ * 000), not a bug in rootstock.
+ */
+import { RootstockError } from "../errors.ts";
+
+/** System calls that only read: their refusal is about reading, whatever the path. */
+const READING = new Set(["read", "scandir", "opendir", "stat", "lstat", "access", "readlink", "realpath"]);
+
+const REFUSALS: Record<string, string> = {
+  EACCES: "permission denied",
+  EPERM: "operation not permitted",
+  EROFS: "the file system is read-only",
+  ENOTDIR: "a part of its path is not a folder",
+  ENOSPC: "no space is left on the device",
+  EDQUOT: "the disk quota is exceeded",
+};
+
+/** Any command can meet it first; undefined when the error is no such refusal. */
+export function fileSystemRefusal(error: unknown, storeDir: string | undefined): RootstockError | undefined {
+  const { code, path, syscall } = (error ?? {}) as NodeJS.ErrnoException;
+  const reason = code === undefined ? undefined : REFUSALS[code];
+  if (reason === undefined) return undefined;
+  const full = code === "ENOSPC" || code === "EDQUOT";
+  // A write to an open file names no path: a full or read-only disk is, most likely, the store's.
+  if (typeof path !== "string") {
+    if (!full && code !== "EROFS") return undefined;
+    return new RootstockError(
+      "ERR_STORE_UNWRITABLE",
+      `cannot write${storeDir === undefined ? "" : ` the store ${storeDir}`}: ${reason}`,
+      { hint: full ? FREE_SPACE : WRITABLE_STORE, cause: error },
+    );
+  }
+  // open() reads or writes; the store is only written, a plan or a given path may be either.
+  const inStore = storeDir !== undefined && (path === storeDir || path.startsWith(`${storeDir}/`));
+  if (syscall !== undefined && (READING.has(syscall) || (syscall === "open" && !inStore))) {
+    return new RootstockError(
+      "ERR_PATH_UNREADABLE",
+      `cannot ${syscall === "open" ? "open" : "read"} ${path}: ${reason}`,
+      { hint: "check its permissions, and its folders' (read, and search for folders)", cause: error },
+    );
+  }
+  if (!inStore) {
+    return new RootstockError("ERR_PATH_UNWRITABLE", `cannot write ${path}: ${reason}`, {
+      hint: full ? "free space on that disk, or give a path on another" : "give a path you can write",
+      cause: error,
+    });
+  }
+  const at = path === storeDir ? "" : ` (at ${path})`;
+  return new RootstockError("ERR_STORE_UNWRITABLE", `cannot write the store ${storeDir}: ${reason}${at}`, {
+    hint: full ? FREE_SPACE : WRITABLE_STORE,
+    cause: error,
+  });
+}
+
+/** Plain gc keeps what recent runs used, a failed step's build folder too: this removes all no run holds. */
+const FREE_SPACE =
+  "free space: `rootstock gc --keep-runs 0 --keep-days 0` removes everything no running build holds; or choose another store with --store DIR or $ROOTSTOCK_STORE";
+const WRITABLE_STORE =
+  "the store must be a folder you can write; choose one with --store DIR or $ROOTSTOCK_STORE";
