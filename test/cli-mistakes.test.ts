@@ -3,7 +3,18 @@
  * says what was expected and how to go on, with no stack trace.
  */
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, readdir, readFile, rename, rm, symlink, utimes, writeFile } from "node:fs/promises";
+import {
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  stat,
+  symlink,
+  utimes,
+  writeFile,
+} from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -67,6 +78,49 @@ describe("the store", () => {
     assert.ok(path.stdout.startsWith(`${after}/`), path.stdout);
     const shell = await runCli(["--store", after, "shell", dir, "bad", "-c", "pwd"]);
     assert.equal(shell.code, 0, shell.stderr);
+  });
+
+  test("the store's own files damaged into other shapes are rebuilt, not crashes or writes elsewhere", async () => {
+    const dir = await writePlan(join(work, "damaged"), {
+      steps: { a: { script: 'do_install() { echo a > "$OUT/a"; }\n' } },
+    });
+    // A plan changed in the last two seconds is not cached (its files' change times cannot be set back).
+    await new Promise((resolve) => setTimeout(resolve, 2100));
+    const store = join(work, "damaged-store");
+    assert.equal((await runCli(["--store", store, "run", dir])).code, 0);
+    const [planCache] = await readdir(join(store, "cache", "plans"));
+    const planFile = join(store, "cache", "plans", planCache as string);
+    const good = JSON.parse(await readFile(planFile, "utf8"));
+    const escape = join(work, "escaped");
+    const damages: [string, unknown][] = [
+      [join(store, "cache", "tools.json"), null],
+      [join(store, "cache", "tools.json"), "x"],
+      [join(store, "cache", "tools.json"), { "/usr/bin/sh": { signature: "anything" } }],
+      [planFile, { ...good, graphs: null }],
+      [planFile, { ...good, plan: null }],
+      [planFile, { ...good, graphs: [{ ...good.graphs[0], steps: null }] }],
+      [
+        planFile,
+        {
+          ...good,
+          graphs: [{ ...good.graphs[0], steps: [{ ...good.graphs[0].steps[0], key: `../../../${escape}` }] }],
+        },
+      ],
+    ];
+    for (const [file, damage] of damages) {
+      await writeFile(file, JSON.stringify(damage));
+      const run = await runCli(["--store", store, "run", dir]);
+      assert.equal(run.code, 0, `${JSON.stringify(damage).slice(0, 80)}:\n${run.stderr}`);
+      assert.match(run.stdout, /ok: 0 built, 1 cached/);
+    }
+    assert.equal(await stat(escape).catch(() => undefined), undefined, "nothing written outside the store");
+    const [runId] = await readdir(join(store, "runs"));
+    for (const record of [null, {}]) {
+      await writeFile(join(store, "runs", runId as string, "run.json"), JSON.stringify(record));
+      const gc = await runCli(["--store", store, "gc", "--dry-run"]);
+      assert.equal(gc.code, 0, gc.stderr);
+      assert.equal((await runCli(["--store", store, "runs"])).code, 0);
+    }
   });
 
   test("a store whose inside cannot be written is ERR_STORE_UNWRITABLE, not a crash", async () => {

@@ -39,7 +39,10 @@ export async function identifyToolsCached(
   if (options.cacheFile === undefined) return identifyTools(unique);
   let cache: Record<string, CachedIdentity> = {};
   try {
-    cache = JSON.parse(readFileSync(options.cacheFile, "utf8")) as Record<string, CachedIdentity>;
+    const read: unknown = JSON.parse(readFileSync(options.cacheFile, "utf8"));
+    // A damaged file (null, a string) is no cache; so is an entry of another shape, below.
+    if (typeof read === "object" && read !== null && !Array.isArray(read))
+      cache = read as Record<string, CachedIdentity>;
   } catch {
     // No cache yet.
   }
@@ -52,7 +55,13 @@ export async function identifyToolsCached(
       const real = realpathSync(path);
       const signature = signatureOf(real);
       const cached = cache[path];
-      if (signature !== undefined && cached?.signature === signature && cached.identity.realPath === real) {
+      if (
+        signature !== undefined &&
+        cached?.signature === signature &&
+        typeof cached.identity === "object" &&
+        cached.identity?.realPath === real &&
+        typeof cached.identity.sha256 === "string"
+      ) {
         return { ...cached.identity, name };
       }
       const identity = await identifyTool(name, searchPath);

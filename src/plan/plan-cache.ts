@@ -168,7 +168,7 @@ export async function openPlanCache(dir: string, options: CachedLoadOptions = {}
   let cached: CachedPlan | undefined;
   try {
     const read = JSON.parse(readFileSync(file, "utf8")) as CachedPlan;
-    if (read.format === FORMAT && listingHolds(read.listing, dir)) cached = read;
+    if (wellFormed(read) && listingHolds(read.listing, dir)) cached = read;
   } catch {
     // No cache yet, or an unreadable one: load afresh.
   }
@@ -206,14 +206,62 @@ export async function openPlanCache(dir: string, options: CachedLoadOptions = {}
     resolve(resolveOptions) {
       const key = canonicalJson(resolveOptions);
       const stored = entry.graphs.find((graph) => graph.options === key);
-      if (stored) return graphFromStore(plan, stored, resolveOptions);
+      if (stored && graphWellFormed(stored, plan)) return graphFromStore(plan, stored, resolveOptions);
       const graph = resolveGraph(plan, resolveOptions);
-      entry.graphs = [storeGraph(key, graph), ...entry.graphs].slice(0, GRAPHS_KEPT);
+      const others = entry.graphs.filter((kept) => kept.options !== key);
+      entry.graphs = [storeGraph(key, graph), ...others].slice(0, GRAPHS_KEPT);
       writeCache(file, entry);
       return graph;
     },
   };
 }
+
+/**
+ * The cache is rootstock's own file, but a store can be damaged or edited by hand: what does not have
+ * the shape written is a miss, not a crash.
+ */
+function wellFormed(read: CachedPlan): boolean {
+  const { listing, plan, graphs } = (read ?? {}) as Partial<CachedPlan>;
+  return (
+    read.format === FORMAT &&
+    typeof listing?.head === "string" &&
+    Array.isArray(listing.paths) &&
+    Array.isArray(listing.signatures) &&
+    typeof plan === "object" &&
+    plan !== null &&
+    Array.isArray(plan.steps) &&
+    plan.steps.every(
+      (pair) => Array.isArray(pair) && typeof pair[0] === "string" && typeof pair[1] === "object",
+    ) &&
+    Array.isArray(plan.images) &&
+    Array.isArray(plan.stages) &&
+    Array.isArray(graphs)
+  );
+}
+
+/** A stored graph is used only when every step is one of the plan's, with a key that names a store entry. */
+function graphWellFormed(stored: StoredGraph, plan: Plan): boolean {
+  return (
+    Array.isArray(stored.steps) &&
+    Array.isArray(stored.disabled) &&
+    typeof stored.variables === "object" &&
+    stored.variables !== null &&
+    typeof stored.digest === "string" &&
+    stored.steps.every(
+      (step) =>
+        typeof step === "object" &&
+        step !== null &&
+        plan.steps.has(step.name) &&
+        typeof step.key === "string" &&
+        KEY.test(step.key) &&
+        typeof step.stageIndex === "number" &&
+        typeof step.env === "object" &&
+        step.env !== null,
+    )
+  );
+}
+
+const KEY = /^[0-9a-f]{64}$/;
 
 function storeGraph(options: string, graph: Graph): StoredGraph {
   return {

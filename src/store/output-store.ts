@@ -118,6 +118,8 @@ export class OutputStore {
     meta: Omit<EntryRecord, "created" | "digest" | "files" | "bytes">,
     options: CommitOptions = {},
   ): Promise<Committed> {
+    // A key names a folder of the store: anything but a digest would put an entry elsewhere.
+    if (!/^[0-9a-f]{64}$/.test(meta.key)) throw new Error(`not a step key: ${JSON.stringify(meta.key)}`);
     // Synchronous for the few tiny operations: each async one costs a thread-pool round trip.
     mkdirSync(this.tmpDir, { recursive: true });
     mkdirSync(this.outputsDir, { recursive: true });

@@ -101,7 +101,17 @@ export async function readRunRecord(runDir: string): Promise<RunRecord | undefin
     .catch(() => undefined);
   if (text === undefined) return undefined;
   try {
-    return JSON.parse(text) as RunRecord;
+    const record = JSON.parse(text) as RunRecord;
+    // A record damaged or edited by hand into another shape is no record, not a crash of gc or runs.
+    const whole =
+      typeof record === "object" &&
+      record !== null &&
+      typeof record.runId === "string" &&
+      typeof record.started === "string" &&
+      typeof record.state === "string" &&
+      typeof record.keys === "object" &&
+      record.keys !== null;
+    return whole ? record : undefined;
   } catch {
     return undefined;
   }
