@@ -91,7 +91,7 @@ describe("the store", () => {
     const [planCache] = await readdir(join(store, "cache", "plans"));
     const planFile = join(store, "cache", "plans", planCache as string);
     const good = JSON.parse(await readFile(planFile, "utf8"));
-    const escape = join(work, "escaped");
+    const outside = join(work, "escaped");
     const damages: [string, unknown][] = [
       [join(store, "cache", "tools.json"), null],
       [join(store, "cache", "tools.json"), "x"],
@@ -103,7 +103,9 @@ describe("the store", () => {
         planFile,
         {
           ...good,
-          graphs: [{ ...good.graphs[0], steps: [{ ...good.graphs[0].steps[0], key: `../../../${escape}` }] }],
+          graphs: [
+            { ...good.graphs[0], steps: [{ ...good.graphs[0].steps[0], key: `../../../${outside}` }] },
+          ],
         },
       ],
     ];
@@ -113,7 +115,7 @@ describe("the store", () => {
       assert.equal(run.code, 0, `${JSON.stringify(damage).slice(0, 80)}:\n${run.stderr}`);
       assert.match(run.stdout, /ok: 0 built, 1 cached/);
     }
-    assert.equal(await stat(escape).catch(() => undefined), undefined, "nothing written outside the store");
+    assert.equal(await stat(outside).catch(() => undefined), undefined, "nothing written outside the store");
     const [runId] = await readdir(join(store, "runs"));
     for (const record of [null, {}]) {
       await writeFile(join(store, "runs", runId as string, "run.json"), JSON.stringify(record));
