@@ -242,7 +242,14 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
             unfinished.delete(name);
             return "done";
           }
-          const ok = (await builder?.build(step, slot)) ?? false;
+          let ok = false;
+          try {
+            ok = (await builder?.build(step, slot)) ?? false;
+          } catch (error) {
+            // Counted as failed in run.json too, as the scheduler counts it.
+            record?.failed.push(name);
+            throw error;
+          }
           const outcome = ok ? "done" : signal?.aborted ? "interrupted" : "failed";
           if (outcome === "done") record?.built.push(name);
           else if (outcome === "failed") record?.failed.push(name);

@@ -343,7 +343,12 @@ export class StepBuilder {
       ...(reason === "interrupted" ? { interrupted: true as const } : {}),
       ...(sandboxed ? {} : { noSandbox: true as const }),
     });
-    updateStepHistory(storeDir, { ...history, status: "failed", workDir }, latest);
+    try {
+      updateStepHistory(storeDir, { ...history, status: "failed", workDir }, latest);
+    } catch {
+      // The step failed either way (on a full disk, most likely for that very reason); the record only
+      // helps `shell` find its folder, which the run's failure already names.
+    }
     return false;
   }
 
