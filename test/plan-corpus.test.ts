@@ -138,6 +138,12 @@ const CASES: Record<string, Expectation> = {
     where: "plan.toml:13:",
     message: /step "a" is listed twice \(first in stage "one"\)/,
   },
+  "step-toml-missing": {
+    code: "ERR_PLAN_STEP_MISSING",
+    where: "plan.toml:6:",
+    message: /step "b" has no steps\/b\/step\.toml/,
+    hint: /^create \S+steps\/b\/step\.toml$/,
+  },
   "step-unlisted": {
     code: "ERR_PLAN_STEP_UNLISTED",
     where: "plan.toml:",

@@ -179,7 +179,11 @@ export async function loadPlan(dir: string, options: LoadPlanOptions = {}): Prom
           file: shown("plan.toml"),
           line: stageIndex >= 0 ? planToml?.locator.lineOf(["stages", stageIndex, "steps"]) : undefined,
           field: stageIndex >= 0 ? `stages[${stageIndex}].steps` : undefined,
-          hint: [didYouMean(name, stepFolders), `create ${shown(`${stepDir}/step.toml`)}`]
+          // Its folder may be there without the file: no other folder is then meant.
+          hint: [
+            stepFolders.includes(name) ? "" : didYouMean(name, stepFolders),
+            `create ${shown(`${stepDir}/step.toml`)}`,
+          ]
             .filter(Boolean)
             .join(" Otherwise "),
         }),
