@@ -142,7 +142,7 @@ const CASES: Record<string, Expectation> = {
     code: "ERR_PLAN_STEP_MISSING",
     where: "plan.toml:6:",
     message: /step "b" has no steps\/b\/step\.toml/,
-    hint: /^create \S+steps\/b\/step\.toml$/,
+    hint: /hint: create \S+steps\/b\/step\.toml$/,
   },
   "step-unlisted": {
     code: "ERR_PLAN_STEP_UNLISTED",
