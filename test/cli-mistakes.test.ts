@@ -78,6 +78,15 @@ describe("the store", () => {
     assert.ok(path.stdout.startsWith(`${after}/`), path.stdout);
     const shell = await runCli(["--store", after, "shell", dir, "bad", "-c", "pwd"]);
     assert.equal(shell.code, 0, shell.stderr);
+    // A record edited to lead out of the store is not followed.
+    const record = join(after, "history", "test", "good.json");
+    await writeFile(
+      record,
+      JSON.stringify({ ...JSON.parse(await readFile(record, "utf8")), log: "/etc/shadow" }),
+    );
+    const led = await runCli(["--store", after, "log", dir, "good"]);
+    assert.equal(led.code, 1);
+    assert.doesNotMatch(led.stdout, /root:/);
   });
 
   test("the store's own files damaged into other shapes are rebuilt, not crashes or writes elsewhere", async () => {

@@ -8,7 +8,7 @@ import { writeFileAtomically } from "../atomic-write.ts";
 
 const { mkdirSync } = process.getBuiltinModule("node:fs");
 const { readFile } = process.getBuiltinModule("node:fs/promises");
-const { isAbsolute, join } = process.getBuiltinModule("node:path");
+const { isAbsolute, join, normalize } = process.getBuiltinModule("node:path");
 
 export type StepStatus = "running" | "done" | "cached" | "failed";
 
@@ -46,10 +46,17 @@ export async function readStepHistory(
   } catch {
     return undefined;
   }
-  // Paths in the store are kept relative to it, so that a store copied or moved keeps its logs.
+  if (typeof history !== "object" || history === null) return undefined;
+  // Paths in the store are kept relative to it, so that a store copied or moved keeps its logs. A path
+  // that leads out of the store is not the store's record (edited by hand): log and shell do not follow it.
   for (const field of ["log", "workDir"] as const) {
     const path = history[field];
-    if (path !== undefined && !isAbsolute(path)) history[field] = join(storeDir, path);
+    if (typeof path !== "string") delete history[field];
+    else {
+      const full = isAbsolute(path) ? normalize(path) : join(storeDir, path);
+      if (full.startsWith(`${storeDir}/`)) history[field] = full;
+      else delete history[field];
+    }
   }
   return history;
 }
