@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
-import { test } from "node:test";
-import { formatDuration, parseDuration, parseSize, printableLine } from "./units.ts";
+import { execFileSync } from "node:child_process";
+import { describe, test } from "node:test";
+import { formatDuration, parseDuration, parseSize, printableLine, shellWord } from "./units.ts";
 
 test("durations", () => {
   assert.equal(parseDuration("90s"), 90_000);
@@ -27,4 +28,18 @@ test("lines of output are made fit to show", () => {
   assert.equal(printableLine("c1 \u009b31m"), "c1 \ufffd31m");
   const long = printableLine("x".repeat(100_000));
   assert.equal(long, `${"x".repeat(400)}…`);
+});
+
+describe("shellWord", () => {
+  test("leaves a plain word alone", () => {
+    assert.equal(shellWord("plans/tiny-linux"), "plans/tiny-linux");
+    assert.equal(shellWord("http://10.0.2.2:8080/"), "http://10.0.2.2:8080/");
+  });
+
+  test("any text reads back from sh as the same single word", () => {
+    for (const text of ["", "a b", "it's", "$HOME", "`x`", "a\nb", "*", "~", "-n", "x;y", '"q"', "é"]) {
+      const echoed = execFileSync("sh", ["-c", `printf '%s' ${shellWord(text)}`], { encoding: "utf8" });
+      assert.equal(echoed, text, shellWord(text));
+    }
+  });
 });

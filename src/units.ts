@@ -1,6 +1,6 @@
 /**
- * Durations and sizes as people write and read them ("30m", "1h30m", "64M", "3.6 MiB"), and lines of a
- * program's output made fit to show them.
+ * Durations and sizes as people write and read them ("30m", "1h30m", "64M", "3.6 MiB"), lines of a
+ * program's output made fit to show them, and words of a command to copy, quoted as a shell reads them.
  */
 
 /**
@@ -83,4 +83,9 @@ export function printableLine(line: string): string {
     }
   }
   return from === 0 ? text : shown + text.slice(from);
+}
+
+/** A word as a POSIX shell reads it back: quoted only when it needs to be. */
+export function shellWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", "'\\''")}'`;
 }

@@ -2,7 +2,7 @@
  * The shell code that runs a step's phases (docs/plans.md, "Phases"). POSIX sh only: in a root made of
  * dependency outputs, /bin/sh may be a seed busybox.
  */
-import { shellWord } from "../shell-word.ts";
+import { shellWord } from "../units.ts";
 
 /** Default phases, then the step's own script (which may redefine any `do_*`). Sourced, never run. */
 export function phasesDefinitions(scriptPath: string | undefined): string {

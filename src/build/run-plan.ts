@@ -379,7 +379,7 @@ async function checkToolsPresent(
   );
   if (missing.length === 0) return;
   // Loaded only for the refusal: a no-op run never needs it.
-  const { shellWord } = await import("../shell-word.ts");
+  const { shellWord } = await import("../units.ts");
   const problems = missing.map(({ name, step, tool }) => {
     const inPlan = plan.hostTools.includes(tool);
     return new RootstockError(

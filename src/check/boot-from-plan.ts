@@ -8,7 +8,7 @@ import { RootstockError } from "../errors.ts";
 import { imageSteps } from "../image/image-spec-from-plan.ts";
 import { didYouMean } from "../plan/suggest.ts";
 import type { Image, KernelRef, Plan } from "../plan/types.ts";
-import { shellWord } from "../shell-word.ts";
+import { shellWord } from "../units.ts";
 import type { VmDisk } from "../vm/qemu-args.ts";
 import type { MachineOptions } from "./machine.ts";
 

@@ -25,7 +25,7 @@ import { openPlan } from "../plan/open.ts";
 import type { Value } from "../plan/predicate.ts";
 import { didYouMean } from "../plan/suggest.ts";
 import type { WrittenReports } from "../report/write-reports.ts";
-import { shellWord } from "../shell-word.ts";
+import { shellWord } from "../units.ts";
 import type { Accelerator } from "../vm/qemu-args.ts";
 import { bootFromPlan, imagesToBoot, stepsToBoot, testedImages } from "./boot-from-plan.ts";
 import { renderJunit, type TestCaseResult } from "./junit.ts";

@@ -1,8 +1,8 @@
 /** What every command gets: where to write, how to style, and the global options. */
 import type { Writable } from "node:stream";
 import type { styleText } from "node:util";
-import { shellWord } from "../shell-word.ts";
 import { storeLocation } from "../store/location.ts";
+import { shellWord } from "../units.ts";
 import { checkFolderArgument } from "./options.ts";
 
 export interface GlobalOptions {

@@ -4,7 +4,7 @@
  * or fetches them from the server, checks both against their sha256, and loads them with the exact
  * command line. The RAM root then fetches the squashfs as it does after iPXE.
  */
-import { shellWord } from "../shell-word.ts";
+import { shellWord } from "../units.ts";
 import { type NetbootManifest, netbootCmdline } from "./netboot-manifest.ts";
 
 export function renderKexecScript(manifest: NetbootManifest, base: URL): string {

@@ -253,15 +253,17 @@ function graphWellFormed(stored: StoredGraph, plan: Plan): boolean {
         step !== null &&
         plan.steps.has(step.name) &&
         typeof step.key === "string" &&
-        KEY.test(step.key) &&
+        step.key.length === 64 &&
         typeof step.stageIndex === "number" &&
         typeof step.env === "object" &&
         step.env !== null,
-    )
+    ) &&
+    // One pass over all keys costs less than a test per key on a no-op run.
+    HEX.test(stored.steps.map((step) => step.key).join(""))
   );
 }
 
-const KEY = /^[0-9a-f]{64}$/;
+const HEX = /^[0-9a-f]*$/;
 
 function storeGraph(options: string, graph: Graph): StoredGraph {
   return {

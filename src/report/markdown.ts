@@ -4,8 +4,7 @@
  */
 
 import type { RunContext } from "../events.ts";
-import { shellWord } from "../shell-word.ts";
-import { formatBytes, formatDuration } from "../units.ts";
+import { formatBytes, formatDuration, shellWord } from "../units.ts";
 import { type ImageRecord, imageOutcome, type RunReport, type StepRecord, testCounts } from "./model.ts";
 
 const ENTITIES: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;" };
