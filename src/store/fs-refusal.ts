@@ -20,7 +20,13 @@ const REFUSALS: Record<string, string> = {
 /** Any command can meet it first; undefined when the error is no such refusal. */
 export function fileSystemRefusal(error: unknown, storeDir: string | undefined): RootstockError | undefined {
   const { code, path, syscall } = (error ?? {}) as NodeJS.ErrnoException;
-  const reason = code === undefined ? undefined : REFUSALS[code];
+  // A folder to make where a file is: the store's own layout taken by something else.
+  const reason =
+    code === "EEXIST" && syscall === "mkdir"
+      ? "a file is where a folder must be"
+      : code === undefined
+        ? undefined
+        : REFUSALS[code];
   if (reason === undefined) return undefined;
   const full = code === "ENOSPC" || code === "EDQUOT";
   // A write to an open file names no path: a full or read-only disk is, most likely, the store's.
