@@ -2,27 +2,16 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { PassThrough } from "node:stream";
 import { after, test } from "node:test";
+import { at, capture } from "../../test/helpers/captured-output.ts";
 import type { RootstockEvent, TimedEvent } from "../events.ts";
 import { createCheckReporter } from "./check-reporter.ts";
-import { CliContext } from "./context.ts";
 
 // A failure names its console log only when there is one: the machine may never have started.
 const CONSOLE_LOG = join(mkdtempSync(join(tmpdir(), "rootstock-check-reporter-")), "console.log");
 writeFileSync(CONSOLE_LOG, "booting\n");
 after(() => rmSync(dirname(CONSOLE_LOG), { recursive: true, force: true }));
 
-function capture() {
-  const stdout = new PassThrough();
-  let text = "";
-  stdout.on("data", (chunk: Buffer) => {
-    text += chunk.toString();
-  });
-  return { context: new CliContext(stdout, new PassThrough()), text: () => text };
-}
-
-const at = (time: number, event: RootstockEvent): TimedEvent => ({ ...event, time });
 const KEY = "k".repeat(64);
 const base = { image: "rootfs", module: "tests/boot.test.ts" };
 

@@ -1,17 +1,7 @@
 import assert from "node:assert/strict";
-import { PassThrough } from "node:stream";
 import { test } from "node:test";
-import { CliContext } from "./context.ts";
+import { capture } from "../../test/helpers/captured-output.ts";
 import { createFetchReporter } from "./fetch-reporter.ts";
-
-function capture() {
-  const stdout = new PassThrough();
-  let text = "";
-  stdout.on("data", (chunk: Buffer) => {
-    text += chunk.toString();
-  });
-  return { context: new CliContext(stdout, new PassThrough()), text: () => text };
-}
 
 test("a mirror folder without the file is no failure; a Debian substitute is named where the file came from", () => {
   const { context, text } = capture();

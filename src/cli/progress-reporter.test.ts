@@ -1,22 +1,24 @@
 import assert from "node:assert/strict";
-import { PassThrough } from "node:stream";
 import { test } from "node:test";
+import { at, capture } from "../../test/helpers/captured-output.ts";
 import type { RootstockEvent, TimedEvent } from "../events.ts";
 import { formatBytes } from "../units.ts";
-import { CliContext } from "./context.ts";
 import { createProgressReporter } from "./progress-reporter.ts";
 
-function capture() {
-  const stdout = new PassThrough();
-  let text = "";
-  stdout.on("data", (chunk: Buffer) => {
-    text += chunk.toString();
-  });
-  return { context: new CliContext(stdout, new PassThrough()), text: () => text };
-}
-
-const at = (time: number, event: RootstockEvent): TimedEvent => ({ ...event, time });
 const KEY = "k".repeat(64);
+
+/** A step's first attempt starting on one job, expected to take `estimateMs`. */
+const started = (step: string, estimateMs: number): RootstockEvent => ({
+  type: "step:start",
+  step,
+  key: KEY,
+  attempt: 1,
+  attempts: 1,
+  jobs: 1,
+  worker: 0,
+  log: "/l",
+  estimateMs,
+});
 
 test("plain lines: starts, results with sizes, failures with their log tail and the shell command", () => {
   const { context, text } = capture();
@@ -104,19 +106,7 @@ test("live status: steps done of total, running steps with elapsed time, an ETA 
       ],
     }),
   );
-  reporter.listener(
-    at(now - 10_000, {
-      type: "step:start",
-      step: "a",
-      key: KEY,
-      attempt: 1,
-      attempts: 1,
-      jobs: 1,
-      worker: 0,
-      log: "/l",
-      estimateMs: 60_000,
-    }),
-  );
+  reporter.listener(at(now - 10_000, started("a", 60_000)));
   reporter.stop();
   const status = text()
     .split("\r\x1b[K")
@@ -144,19 +134,7 @@ test("a step no earlier run timed counts as the median of those that were, and d
       steps: [{ step: "a", estimateMs: 20_000 }, { step: "b", estimateMs: 40_000 }, { step: "new" }],
     }),
   );
-  reporter.listener(
-    at(now, {
-      type: "step:start",
-      step: "a",
-      key: KEY,
-      attempt: 1,
-      attempts: 1,
-      jobs: 1,
-      worker: 0,
-      log: "/l",
-      estimateMs: 20_000,
-    }),
-  );
+  reporter.listener(at(now, started("a", 20_000)));
   reporter.stop();
   const status = text()
     .split("\r\x1b[K")
