@@ -103,7 +103,7 @@ export function createProgressReporter(context: CliContext, options: ProgressOpt
           reason.kind === "cached"
             ? "cached"
             : reason.kind === "no-entry"
-              ? "runs: not in the store (never built here, or removed by gc)"
+              ? "runs: no entry with its key, and no earlier build of it by this plan to compare with (never built, built by another plan, or removed by gc)"
               : reason.kind === "changed"
                 ? `runs: changed ${reason.inputs.join(", ")}`
                 : "runs: forced";
