@@ -182,6 +182,17 @@ const CASES: Record<string, Expectation> = {
     message: /patches\/02-forgotten\.patch is in the step's folder but not in its patches list/,
     hint: /add "02-forgotten\.patch" to patches/,
   },
+  "patch-unlisted-sub": {
+    code: "ERR_PLAN_PATCH_UNLISTED",
+    where: "steps/a/step.toml:2:",
+    message: /patches\/sub\/03-deeper\.patch is in the step's folder but not in its patches list/,
+    problems: 1,
+  },
+  "patch-twice": {
+    code: "ERR_PLAN_DUPLICATE_PATCH",
+    where: "steps/a/step.toml:2:",
+    message: /"01-fix\.patch" is listed twice in patches/,
+  },
   "patch-traversal": {
     code: "ERR_PLAN_BAD_VALUE",
     where: "steps/a/step.toml:2:",

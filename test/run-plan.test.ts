@@ -246,3 +246,44 @@ test("--dry-run explains without building or leaving a run folder", async () => 
   assert.deepEqual(lone?.reason, { kind: "changed", inputs: ["script"] });
   assert.equal(lone?.runs, true);
 });
+
+test("a patch the source already has is refused, not quietly reversed; editor leftovers are no patches", async () => {
+  const patched = await makeTarball(
+    bench.dir,
+    "hello-1.1.tar.gz",
+    { "hello.c": HELLO_C.replace("hello, world", "hello, patched world"), Makefile: MAKEFILE },
+    { top: "hello-1.1" },
+  );
+  await admit(bench.storeDir, patched);
+  const dir = await writePlan(join(bench.dir, "merged-upstream"), {
+    name: "merged-upstream",
+    steps: {
+      hello: { toml: `version = "1.1"\n${sourceToml(patched)}`, patches: { "01-greeting.patch": PATCH } },
+    },
+  });
+  const seen = collect();
+  const result = await runPlan(await resolve(dir), { storeDir: bench.storeDir, jobs: 1, emit: seen.emit });
+  assert.equal(result.ok, false);
+  const [failed] = seen.of("step:failed");
+  assert.match(failed?.reason ?? "", /patches\/01-greeting\.patch does not apply/);
+  assert.ok(failed?.tail.some((line) => /Reversed \(or previously applied\) patch detected/.test(line)));
+
+  // An editor's backup of the patch, which would undo it, is not applied; the patch alone is.
+  const reverse = PATCH.replace(/^-int/m, "+INT")
+    .replace(/^\+int/m, "-int")
+    .replace(/^\+INT/m, "+int");
+  const tidy = await writePlan(join(bench.dir, "with-backup"), {
+    name: "with-backup",
+    steps: {
+      hello: {
+        toml: `version = "1.0"\n${sourceToml(hello)}`,
+        patches: { "01-greeting.patch": PATCH, "01-greeting.patch~": reverse, ".01-greeting.patch.swp": "x" },
+      },
+    },
+  });
+  const graph = await resolve(tidy);
+  assert.deepEqual(
+    graph.byName.get("hello")?.step.patches.map((patch) => patch.path),
+    ["01-greeting.patch"],
+  );
+});

@@ -147,7 +147,9 @@ export async function prepareWorkspace(
       log(options.logFd, `==> rootstock: applying patches/${patch.path}`);
       const code = await runLogged(
         "patch",
-        ["-p1", "--batch", "--no-backup-if-mismatch", "-i", join(patchesDir, patch.path)],
+        // --forward: a patch that looks applied already is refused, not quietly reversed (--batch alone
+        // undoes it, as when upstream has merged the fix).
+        ["-p1", "--forward", "--batch", "--no-backup-if-mismatch", "-i", join(patchesDir, patch.path)],
         {
           cwd: srcHost,
           logFd: options.logFd,
@@ -160,7 +162,7 @@ export async function prepareWorkspace(
           `step "${step.name}": patches/${patch.path} does not apply to ${srcFolder ?? "the build folder"}`,
           {
             file: join(graph.plan.displayDir, step.step.dir, "patches", patch.path),
-            hint: "the log shows patch's complaints; refresh the patch against this source version",
+            hint: 'the log shows patch\'s complaints ("Reversed (or previously applied) patch detected": this version has it already, so drop it); otherwise refresh the patch against this source version',
           },
         );
       }

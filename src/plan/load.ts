@@ -22,7 +22,7 @@ import { didYouMean } from "./suggest.ts";
 import { checkInsidePlan, readPlanFile, readPlanTree, type TreeContext } from "./tree.ts";
 import type { Image, Plan, PlanFileEntry, Source, Step } from "./types.ts";
 
-const { readdirSync, readFileSync, realpathSync, statSync } = process.getBuiltinModule("node:fs");
+const { lstatSync, readdirSync, readFileSync, realpathSync, statSync } = process.getBuiltinModule("node:fs");
 const { basename, dirname, join, resolve } = process.getBuiltinModule("node:path");
 
 export interface LoadPlanOptions {
@@ -49,6 +49,31 @@ function readText(path: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Editors' and patch's own leftovers (hidden files, `x.patch~`, `.x.patch.swp`, `x.orig`, `x.rej`) are not
+ * patches: applied, a backup would undo the patch it copies.
+ */
+function isPatchName(path: string): boolean {
+  const name = path.slice(path.lastIndexOf("/") + 1);
+  return !name.startsWith(".") && !/(~|\.orig|\.rej)$/.test(name);
+}
+
+/** Every entry under a folder that is not a folder (files and links, broken ones too), relative to it. */
+function filesUnder(dir: string, prefix = ""): string[] {
+  return readFolder(dir)
+    .sort()
+    .flatMap((name) => {
+      const path = join(dir, name);
+      let folder = false;
+      try {
+        folder = lstatSync(path).isDirectory();
+      } catch {
+        return [];
+      }
+      return folder ? filesUnder(path, `${prefix}${name}/`) : [`${prefix}${name}`];
+    });
 }
 
 /** A folder's names, or none when it cannot be read. */
@@ -351,7 +376,19 @@ function loadStep(
 
   let patches: PlanFileEntry[] = [];
   if (file.patches !== undefined) {
+    const seenPatches = new Set<string>();
     for (const [index, patch] of file.patches.entries()) {
+      if (seenPatches.has(patch)) {
+        // Applied twice, a patch undoes itself (patch takes the second for a reversed one).
+        problems.push(
+          new RootstockError("ERR_PLAN_DUPLICATE_PATCH", `"${patch}" is listed twice in patches`, {
+            ...where(["patches", index]),
+            hint: "list each patch once",
+          }),
+        );
+        continue;
+      }
+      seenPatches.add(patch);
       const exists = isFile(join(stepDir, "patches", patch));
       if (!exists) {
         problems.push(
@@ -370,9 +407,8 @@ function loadStep(
       if (entry) patches.push(entry);
     }
     // A patch left out of the list would be skipped without a word, as an unlisted step folder would be.
-    const listed = new Set(file.patches);
-    for (const name of readFolder(join(stepDir, "patches")).sort()) {
-      if (listed.has(name) || !isFile(join(stepDir, "patches", name))) continue;
+    for (const name of filesUnder(join(stepDir, "patches"))) {
+      if (seenPatches.has(name) || !isPatchName(name)) continue;
       problems.push(
         new RootstockError(
           "ERR_PLAN_PATCH_UNLISTED",
@@ -387,9 +423,9 @@ function loadStep(
   } else {
     patches =
       guard(() =>
-        readPlanTree(context, join(stepDir, "patches")).sort((a, b) =>
-          a.path.localeCompare(b.path, "en", { numeric: true }),
-        ),
+        readPlanTree(context, join(stepDir, "patches"))
+          .filter((entry) => isPatchName(entry.path))
+          .sort((a, b) => a.path.localeCompare(b.path, "en", { numeric: true })),
       ) ?? [];
   }
   const files = guard(() => readPlanTree(context, join(stepDir, "files"))) ?? [];
