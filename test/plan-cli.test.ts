@@ -1,6 +1,6 @@
 /** `rootstock plan show` and `plan graph` on the example plan, as a user runs them. */
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { runCli, STACK_LINE } from "./helpers/cli.ts";
@@ -89,6 +89,20 @@ describe("plan show / plan graph on plans/example", () => {
       );
       const on = await runCli([...store, "plan", "graph", "--set", "X=true", dir]);
       assert.equal(on.stdout, "[s1]\n  a\n  b\nfinal: a, b\n");
+    } finally {
+      await bench.remove();
+    }
+  });
+
+  test("files in steps/ (a README, an editor's swap file) are not step folders", async () => {
+    const bench = await workbench();
+    try {
+      const dir = await writePlan(join(bench.dir, "plan"), { steps: { a: { toml: 'version = "1"\n' } } });
+      await writeFile(join(dir, "steps", "README.md"), "# the steps\n");
+      await writeFile(join(dir, "steps", ".a.swp"), "x");
+      const shown = await runCli(["--store", bench.storeDir, "plan", "show", dir]);
+      assert.equal(shown.code, 0, shown.stderr);
+      assert.match(shown.stdout, /1 step in 1 stage/);
     } finally {
       await bench.remove();
     }

@@ -76,6 +76,15 @@ function filesUnder(dir: string, prefix = ""): string[] {
     });
 }
 
+/** A folder, or a link to one (a step folder may be linked within the plan). */
+function isFolder(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 /** A folder's names, or none when it cannot be read. */
 function readFolder(path: string): string[] {
   try {
@@ -125,7 +134,10 @@ export async function loadPlan(dir: string, options: LoadPlanOptions = {}): Prom
   const planFile = planToml && validate(planSchema, planToml, problems);
 
   // Which steps exist: those the stages list, else (plan.toml broken) those on disk, so their errors show too.
-  const stepFolders = readFolder(join(planDir, "steps"));
+  // Only folders are steps: a README or an editor's swap file in steps/ is not one.
+  const stepFolders = readFolder(join(planDir, "steps")).filter(
+    (name) => !name.startsWith(".") && isFolder(join(planDir, "steps", name)),
+  );
   const _listed = planFile
     ? planFile.stages.flatMap((stage) => stage.steps.map((name) => ({ name, stage: stage.name })))
     : [];
