@@ -156,6 +156,18 @@ describe("rootstock test", () => {
     assert.match(junit, /<failure message="the build failed before the boot tests: 1 step failed: unused"/);
     const markdown = await readFile(join(runDir, "report.md"), "utf8");
     assert.match(markdown, /Integration testing: Not run: the run ended before its boot tests/);
+
+    // An image that cannot be made stops the run with an error; its junit.xml says so too.
+    await appendFile(
+      join(copy, "plan.toml"),
+      '\n[images.tiny]\nkind = "ext4"\ncontents = ["guest"]\nsize = "64K"\n[images.tiny.boot]\ninitrd = "initramfs"\ncmdline = "rdinit=/init"\ntests = ["tests/disk.test.ts"]\n',
+    );
+    const small = await rootstock(["--store", storeDir, "test", copy, "tiny"]);
+    assert.equal(small.code, 1, small.stderr);
+    assert.match(small.stderr, /ERR_IMAGE_TOO_SMALL/);
+    const newest = (await readdir(runsDir(storeDir))).sort().at(-1) as string;
+    const smallJunit = await readFile(join(runsDir(storeDir), newest, "junit.xml"), "utf8");
+    assert.match(smallJunit, /<failure message="before the boot tests: image tiny: 64 KiB is too small/);
   });
 
   test("an image without tests, and a plan image that does not exist, are errors with hints", async () => {

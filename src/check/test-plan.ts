@@ -8,7 +8,7 @@
  */
 import type { RunResult } from "../build/run-plan.ts";
 import { RunSession } from "../build/run-session.ts";
-import { RootstockError } from "../errors.ts";
+import { isRootstockError, RootstockError } from "../errors.ts";
 import type { Emit } from "../events.ts";
 import type { ToolIdentity } from "../host/tools.ts";
 import type { BuiltImage } from "../image/build-image.ts";
@@ -34,6 +34,7 @@ import { runTests, type TestRunResult, type TestTarget } from "./run-tests.ts";
 const { availableParallelism } = process.getBuiltinModule("node:os");
 const { join } = process.getBuiltinModule("node:path");
 const { writeFile } = process.getBuiltinModule("node:fs/promises");
+const { existsSync } = process.getBuiltinModule("node:fs");
 
 export interface TestPlanOptions {
   storeDir: string;
@@ -125,7 +126,16 @@ export async function testPlan(plan: string | Graph, options: TestPlanOptions): 
       images: made.images,
     };
     if (!made.ok) {
-      const junit = await writeBuildFailureJunit(session.runDir, made.build, interrupted());
+      const failed = made.build.failed;
+      const junit = await writeBuildFailureJunit(
+        session.runDir,
+        interrupted()
+          ? "the run was interrupted before the boot tests"
+          : failed.length > 0
+            ? `the build failed before the boot tests: ${failed.length} step${failed.length === 1 ? "" : "s"} failed: ${failed.join(", ")}`
+            : "the build or an image failed before the boot tests",
+        interrupted(),
+      );
       const reports = await session.close({ ok: false, interrupted: interrupted() });
       return { ...result, ok: false, failures: [], junit, ...(reports ? { reports } : {}) };
     }
@@ -160,6 +170,15 @@ export async function testPlan(plan: string | Graph, options: TestPlanOptions): 
       ...(reports ? { reports } : {}),
     };
   } catch (error) {
+    // An image that cannot be made, sources that cannot be had: CI still finds a junit.xml that says so.
+    if (!existsSync(join(session.runDir, "junit.xml"))) {
+      const why = isRootstockError(error) ? error.headline : "an error stopped the run";
+      await writeBuildFailureJunit(
+        session.runDir,
+        interrupted() ? "the run was interrupted before the boot tests" : `before the boot tests: ${why}`,
+        interrupted(),
+      ).catch(() => {});
+    }
     await session.close({ ok: false, interrupted: interrupted() }).catch(() => {});
     throw error;
   } finally {
@@ -253,15 +272,9 @@ function imagesToTest(
  */
 async function writeBuildFailureJunit(
   runDir: string,
-  build: RunResult,
+  message: string,
   interrupted: boolean,
 ): Promise<string> {
-  const failed = build.failed;
-  const message = interrupted
-    ? "the run was interrupted before the boot tests"
-    : failed.length > 0
-      ? `the build failed before the boot tests: ${failed.length} step${failed.length === 1 ? "" : "s"} failed: ${failed.join(", ")}`
-      : "the build or an image failed before the boot tests";
   const junit = join(runDir, "junit.xml");
   await writeFile(
     junit,
