@@ -367,7 +367,9 @@ describe("Ctrl-C", () => {
     const child = startRootstock(["--store", store, "run", dir]);
     const ended = finished(child);
     await untilOutput(child, "▶ slow");
+    // Twice, as an impatient person does: the second must not kill rootstock while it records the run.
     child.kill("SIGINT");
+    setTimeout(() => child.kill("SIGINT"), 15);
     const result = await ended;
     assert.equal(result.code, 130, `${result.stdout}\n${result.stderr}`);
     assert.match(result.stderr, /error: the run was interrupted \[ERR_RUN_FAILED\]/);

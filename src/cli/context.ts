@@ -32,9 +32,11 @@ export class CliContext {
    * the person meant it to: its run recorded, its report written.
    */
   whenInterrupted(abort: () => void): () => void {
+    // Listening on (not once): a second Ctrl-C a moment later must not kill rootstock with Node's default
+    // while it records the run it is ending.
     const interrupt = (signal: NodeJS.Signals) => this.interrupt(signal);
     this.#aborts.add(abort);
-    for (const signal of INTERRUPT_SIGNALS) process.once(signal, interrupt);
+    for (const signal of INTERRUPT_SIGNALS) process.on(signal, interrupt);
     return () => {
       this.#aborts.delete(abort);
       for (const signal of INTERRUPT_SIGNALS) process.off(signal, interrupt);
@@ -44,7 +46,8 @@ export class CliContext {
   /** Interrupts what is listening, as `signal` would; false when nothing is. */
   interrupt(signal: NodeJS.Signals): boolean {
     if (this.#aborts.size === 0) return false;
-    this.interruptedBy ??= signal;
+    if (this.interruptedBy !== undefined) return true;
+    this.interruptedBy = signal;
     for (const abort of [...this.#aborts]) abort();
     return true;
   }
