@@ -205,6 +205,8 @@ export const ignoreEvents: Emit = () => {};
 export interface RunContext {
   /** The command that made the run: run, test, demo. */
   command: string;
+  /** The steps or images the command named after the plan. */
+  targets?: string[];
   plan: {
     name: string;
     description?: string;

@@ -42,6 +42,8 @@ export interface RunPlanOptions {
   offline?: boolean;
   /** Mirrors tried first when fetching (folders or URLs). */
   mirrors?: readonly string[];
+  /** The steps the command named (the graph is already cut to them), for the run's record. */
+  targets?: readonly string[];
 }
 
 export interface StepOutput {
@@ -82,6 +84,7 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
           storeDir,
           jobs,
           tools,
+          ...(options.targets ? { targets: options.targets } : {}),
           ...(options.emit ? { emit: options.emit } : {}),
         }));
   const runId = session?.runId ?? "";

@@ -26,6 +26,8 @@ export interface OpenRunOptions {
   storeDir: string;
   /** The command the run is for: run, test, demo, netboot (default run). */
   command?: string;
+  /** The steps or images the command named after the plan, for the report's command line. */
+  targets?: readonly string[];
   /** Steps built at once, recorded in run.json. */
   jobs: number;
   /** Host tool identities already found; recorded as the run's binary seeds. */
@@ -91,7 +93,10 @@ export class RunSession {
     session.#journalFd = openSync(join(session.runDir, JOURNAL_FILE), "a");
     session.emit({
       type: "run:context",
-      context: await describeRun(graph, options.tools, { command: options.command ?? "run" }),
+      context: await describeRun(graph, options.tools, {
+        command: options.command ?? "run",
+        ...(options.targets && options.targets.length > 0 ? { targets: options.targets } : {}),
+      }),
     });
     return session;
   }

@@ -101,6 +101,7 @@ export async function testPlan(plan: string | Graph, options: TestPlanOptions): 
   const session = await RunSession.open(needed, {
     storeDir: options.storeDir,
     command: options.command ?? "test",
+    ...(options.images && options.images.length > 0 ? { targets: options.images } : {}),
     jobs,
     tools,
     ...(options.emit ? { emit: options.emit } : {}),

@@ -11,6 +11,8 @@ const { cpus, release, totalmem } = process.getBuiltinModule("node:os");
 export interface DescribeRunOptions {
   /** The command that makes the run (default "run"). */
   command?: string;
+  /** The steps or images it named after the plan. */
+  targets?: readonly string[];
 }
 
 export async function describeRun(
@@ -32,6 +34,7 @@ export async function describeRun(
   );
   return {
     command: options.command ?? "run",
+    ...(options.targets === undefined ? {} : { targets: [...options.targets] }),
     plan: {
       name: plan.name,
       arch: plan.arch,

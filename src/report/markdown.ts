@@ -187,12 +187,7 @@ function testingProcess(report: RunReport): string[] {
   const lines: string[] = [];
   const context = report.context;
   if (context) {
-    const set = Object.entries(context.plan.set ?? {}).flatMap(([name, value]) => [
-      "--set",
-      `${name}=${value}`,
-    ]);
-    const words = [context.command, ...set, context.plan.dir].map(shellWord).join(" ");
-    lines.push(`* \`rootstock ${words.replaceAll("`", "'")}\` (run ${report.runId})`);
+    lines.push(`* Command (run ${report.runId}):`, "", ...indentedBlock(commandLine(context)), "");
     lines.push(
       `* Host: ${text(context.host.os)}, ${text(context.host.cpu)}, ${context.host.cores} cores, ${formatBytes(context.host.memoryBytes)} memory`,
     );
@@ -235,6 +230,27 @@ function testingProcess(report: RunReport): string[] {
     `* Result: ${report.running ? "still running (this report is of the run so far)" : report.unfinished ? "did not finish" : report.ok ? "success" : report.interrupted ? "interrupted" : "failure"}`,
   );
   return lines;
+}
+
+/**
+ * The command as a shell reads it back. A value with control characters (an escape sequence, a line
+ * break) shows them as \ufffd: the report is no place for them, and a line to copy is no place to hide one.
+ */
+function commandLine(context: RunContext): string {
+  const set = Object.entries(context.plan.set ?? {}).flatMap(([name, value]) => [
+    "--set",
+    `${name}=${value}`,
+  ]);
+  const words = ["rootstock", context.command, ...set, context.plan.dir, ...(context.targets ?? [])];
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
+  return words.map((word) => shellWord(word.replace(/[\u0000-\u001f\u007f-\u009f]/g, "\ufffd"))).join(" ");
+}
+
+/** A fenced block inside a list item; the fence is longer than any run of backticks in the text. */
+function indentedBlock(text: string): string[] {
+  const longest = Math.max(2, ...[...text.matchAll(/`+/g)].map((run) => run[0].length));
+  const fence = "`".repeat(longest + 1);
+  return [`  ${fence}sh`, `  ${text}`, `  ${fence}`];
 }
 
 function stepLine(step: StepRecord, info: RunContext["steps"][number] | undefined, running = false): string {

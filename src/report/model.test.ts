@@ -147,9 +147,32 @@ test("report.md repeats the --set values, keeps HTML and control characters out,
     return event;
   });
   const markdown = renderMarkdown(reportFromEvents(events));
+  // A value that would run a command, or drive a terminal, if pasted: quoted whole, its control characters shown.
+  const pasted = renderMarkdown(
+    reportFromEvents(
+      events.map((event) =>
+        event.type === "run:context"
+          ? {
+              ...event,
+              context: {
+                ...event.context,
+                targets: ["kernel"],
+                plan: { ...event.context.plan, set: { V: "a b`$(x)\u001b[31m\n*y*" } },
+              },
+            }
+          : event,
+      ),
+    ),
+  );
+  assert.ok(
+    pasted.includes(
+      "  ```sh\n  rootstock test --set 'V=a b`$(x)\ufffd[31m\ufffd*y*' 'my plans/tiny' kernel\n  ```\n",
+    ),
+    pasted,
+  );
   assert.match(
     markdown,
-    /\* `rootstock test --set WITH_DOCS=true --set 'FLAVOUR=it'\\''s' 'my plans\/tiny'` \(run r1\)/,
+    /\* Command \(run r1\):\n\n {2}```sh\n {2}rootstock test --set WITH_DOCS=true --set 'FLAVOUR=it'\\''s' 'my plans\/tiny'\n {2}```\n/,
   );
   assert.ok(!markdown.includes("<img") && !markdown.includes("\u001b"));
   assert.match(markdown, /&lt;img src=x onerror=alert\(1\)&gt; \ufffd\[31mred/);

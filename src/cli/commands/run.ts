@@ -68,6 +68,7 @@ export function registerRun(program: Command, context: CliContext): void {
           ...(flags.keepGoing ? { keepGoing: true } : {}),
           ...(flags.explain ? { explain: true } : {}),
           ...(flags.dryRun ? { dryRun: true } : {}),
+          ...(steps.length > 0 ? { targets: steps } : {}),
         });
         if (!flags.dryRun && !flags.json) context.out(`report: ${join(result.runDir, "report.html")}`);
         if (!result.ok) {
