@@ -111,7 +111,7 @@ export type ImageEvent =
   | { type: "image:waiting"; image: string; key: string; reason: string }
   | { type: "image:start"; image: string; key: string; kind: string }
   | { type: "image:done"; image: string; key: string; path: string; bytes: number; ms: number }
-  | { type: "image:failed"; image: string; error: string };
+  | { type: "image:failed"; image: string; error: string; interrupted?: true };
 
 export type VmEvent =
   | { type: "vm:accel"; machine: string; accel: "kvm" | "tcg"; reason: string }
@@ -141,6 +141,8 @@ export type TestEvent =
   | {
       type: "test:summary";
       ok: boolean;
+      /** Stopped by Ctrl-C or SIGTERM: the skipped tests were not run, not failed. */
+      interrupted?: true;
       passed: number;
       failed: number;
       skipped: number;

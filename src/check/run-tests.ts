@@ -68,6 +68,7 @@ export async function runTests(
   emit({
     type: "test:summary",
     ok,
+    ...(options.signal?.aborted ? { interrupted: true as const } : {}),
     passed: count("passed"),
     failed: count("failed"),
     skipped: count("skipped"),

@@ -79,7 +79,9 @@ export function createCheckReporter(context: CliContext, options: CheckReporterO
         running.delete(`image ${event.image}`);
         // Errors about an image mostly name it already.
         print(
-          `${context.style(["bold", "red"], "✗")} image ${event.image}: ${event.error.replace(`image ${event.image}: `, "")}`,
+          event.interrupted
+            ? `${context.style(["bold", "yellow"], "■")} image ${event.image} interrupted`
+            : `${context.style(["bold", "red"], "✗")} image ${event.image}: ${event.error.replace(`image ${event.image}: `, "")}`,
         );
         break;
       case "vm:accel": {
@@ -120,7 +122,11 @@ export function createCheckReporter(context: CliContext, options: CheckReporterO
         const parts = [`${event.passed} passed`];
         if (event.failed > 0) parts.push(`${event.failed} failed`);
         if (event.skipped > 0) parts.push(`${event.skipped} skipped`);
-        const verdict = event.ok ? context.style("green", "ok") : context.style("red", "failed");
+        const verdict = event.ok
+          ? context.style("green", "ok")
+          : event.interrupted
+            ? context.style("yellow", "interrupted")
+            : context.style("red", "failed");
         context.out(`tests ${verdict}: ${parts.join(", ")} in ${formatDuration(event.ms)}`);
         break;
       }

@@ -102,6 +102,7 @@ export async function buildPlanImages(graph: Graph, options: BuildPlanImagesOpti
               : isRootstockError(error)
                 ? error.headline
                 : describeCause(error),
+            ...(options.signal?.aborted ? { interrupted: true as const } : {}),
           });
           throw error;
         }

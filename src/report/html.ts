@@ -289,6 +289,8 @@ function imageHtml(image: ImageRecord): string {
       return `(made in ${escapeHtml(formatDuration(image.ms))})`;
     case "failed":
       return `<span class="status failed">failed</span> ${escapeHtml(printableLine(image.error?.split("\n")[0] ?? ""))}`;
+    case "interrupted":
+      return `<span class="status interrupted">interrupted</span>`;
     default:
       return "(not finished)";
   }

@@ -290,6 +290,8 @@ function imageText(image: ImageRecord): string {
       return `made in ${formatDuration(image.ms)}`;
     case "failed":
       return `FAILED: ${text(firstLine(image.error ?? ""))}`;
+    case "interrupted":
+      return "interrupted";
     default:
       return "not finished when the run ended";
   }

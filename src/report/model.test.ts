@@ -124,6 +124,21 @@ test("an interrupted run says so everywhere, and tests it stopped are skipped, n
   assert.doesNotMatch(markdown, /FAILED|failure/);
   const html = renderHtml(report);
   assert.match(html, /<span class="badge interrupted">interrupted<\/span>/);
+  const imageStopped = reportFromEvents(
+    events.map((event) =>
+      event.type === "image:done"
+        ? {
+            type: "image:failed" as const,
+            image: event.image,
+            error: "interrupted",
+            interrupted: true as const,
+            time: event.time,
+          }
+        : event,
+    ),
+  );
+  assert.match(renderMarkdown(imageStopped), /\* Image initramfs \(initramfs\): interrupted\n/);
+  assert.match(renderHtml(imageStopped), /<span class="status interrupted">interrupted<\/span>/);
   assert.match(html, /1 \/ 2 passed · 1 skipped/);
 });
 

@@ -51,17 +51,23 @@ export interface ImageRecord {
   cached: boolean;
   /** Why it could not be made; without it and without a path, it was not finished. */
   error?: string;
+  /** Stopped by Ctrl-C or SIGTERM. */
+  interrupted?: boolean;
 }
 
 /** How a report says what became of an image. */
-export function imageOutcome(image: ImageRecord): "cached" | "made" | "failed" | "unfinished" {
+export function imageOutcome(
+  image: ImageRecord,
+): "cached" | "made" | "failed" | "interrupted" | "unfinished" {
   return image.cached
     ? "cached"
-    : image.error !== undefined
-      ? "failed"
-      : image.path !== undefined
-        ? "made"
-        : "unfinished";
+    : image.interrupted
+      ? "interrupted"
+      : image.error !== undefined
+        ? "failed"
+        : image.path !== undefined
+          ? "made"
+          : "unfinished";
 }
 
 export interface TestRecord {
@@ -211,6 +217,7 @@ export function reportFromEvents(events: readonly TimedEvent[]): RunReport {
       case "image:failed": {
         const image = images.get(event.image) ?? { name: event.image, ms: 0, cached: false };
         image.error = event.error;
+        if (event.interrupted) image.interrupted = true;
         images.set(event.image, image);
         break;
       }
