@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { runPlan } from "../src/build/run-plan.ts";
 import type { RootstockEvent } from "../src/events.ts";
+import { readRunRecord } from "../src/store/run-record.ts";
 import {
   processesMentioning,
   resolve,
@@ -179,4 +180,28 @@ test("the command line reports a failure with its log tail and how to enter the 
   assert.match(result.stdout, /- after-bad skipped: depends on bad, which failed/);
   assert.match(result.stderr, /error: 1 step failed: bad \[ERR_RUN_FAILED\]/);
   assert.match(result.stderr, /rootstock shell/);
+});
+
+test("an interruption that comes after the last step was committed stops nothing: the run is whole", async () => {
+  const planDir = await writePlan(join(bench.dir, "late-interrupt"), {
+    name: "late-interrupt",
+    steps: { only: { script: 'do_install() { echo done > "$OUT/done"; }\n' } },
+  });
+  const controller = new AbortController();
+  const seen = collect();
+  const result = await runPlan(await resolve(planDir), {
+    storeDir: bench.storeDir,
+    jobs: 1,
+    signal: controller.signal,
+    emit: (event) => {
+      seen.emit(event);
+      if (event.type === "step:done") controller.abort();
+    },
+  });
+  assert.equal(result.ok, true);
+  assert.deepEqual(result.built, ["only"]);
+  const [done] = seen.of("run:done");
+  assert.equal(done?.ok, true);
+  assert.equal(done?.interrupted, undefined);
+  assert.equal((await readRunRecord(result.runDir))?.state, "ok");
 });

@@ -277,7 +277,9 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
     for (const skip of result.skipped) emit({ type: "step:skipped", step: skip.name, because: skip.because });
     if (record) record.skipped = result.skipped.map((skip) => skip.name);
 
-    const ok = result.failed.length === 0 && result.skipped.length === 0 && !signal?.aborted;
+    // A Ctrl-C that came after the last step was committed stopped nothing: the run is whole.
+    const ok = result.failed.length === 0 && result.skipped.length === 0 && result.interrupted.length === 0;
+    const interrupted = !ok && (signal?.aborted ?? false);
     const ms = monotonicMs() - started;
     emit({
       type: "run:done",
@@ -286,7 +288,7 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
       built: record?.built.length ?? 0,
       cached: record?.cached.length ?? 0,
       failed: result.failed,
-      ...(signal?.aborted ? { interrupted: result.interrupted } : {}),
+      ...(interrupted ? { interrupted: result.interrupted } : {}),
       ms,
     });
     try {
@@ -301,7 +303,7 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
       graph.steps.filter((step) => inStore.has(step.name)),
       outputs,
     );
-    if (ownSession) await session?.close({ ok, interrupted: signal?.aborted ?? false });
+    if (ownSession) await session?.close({ ok, interrupted });
     return {
       runId,
       runDir,
