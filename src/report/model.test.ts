@@ -57,6 +57,8 @@ test("a run is ok only when it ended ok: a boot or netboot that failed after its
   const report = reportFromEvents(failedLater);
   assert.equal(report.ok, false);
   assert.equal(report.unfinished, false);
+  // Ended before its build started (a fetch that failed): its id is still known.
+  assert.equal(reportFromEvents(journal().filter((event) => event.type !== "run:start")).runId, "r1");
   // Killed after the build's end: unfinished, not passed.
   const killed = reportFromEvents(journal().filter((event) => event.type !== "run:end"));
   assert.equal(killed.unfinished, true);

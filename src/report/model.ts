@@ -303,7 +303,8 @@ export function reportFromEvents(events: readonly TimedEvent[]): RunReport {
   const { path: criticalPath, ms: criticalMs } = criticalPathOf(stepList, context);
 
   return {
-    runId: startEvent?.type === "run:start" ? startEvent.runId : "unknown",
+    // A run that ended before it started building (a fetch that failed) has its id at its end.
+    runId: startEvent?.type === "run:start" ? startEvent.runId : (end?.runId ?? "unknown"),
     ...(startEvent?.type === "run:start" ? { runDir: startEvent.runDir } : {}),
     ...(context === undefined ? {} : { context }),
     started,
