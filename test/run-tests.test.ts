@@ -95,3 +95,22 @@ test("runs each module on its own machine and reports every case", async () => {
     "a module that cannot load boots nothing",
   );
 });
+
+test("a test that fails before its machine starts names no console log, which was never written", async () => {
+  const runDir = join(work, "run-early");
+  const result = await runTests(
+    [
+      {
+        image: "initramfs",
+        machine: { kernel: guest.kernel, initrd: guest.initrd.path, cmdline: CMDLINE, accel: "tcg" },
+        modules: modules("early.ts"),
+      },
+    ],
+    { runDir },
+  );
+  assert.deepEqual(
+    result.cases.map((item) => [item.name, item.status, item.consoleLog]),
+    [["fails before booting", "failed", undefined]],
+  );
+  assert.doesNotMatch(await readFile(join(runDir, "junit.xml"), "utf8"), /console log/);
+});

@@ -13,6 +13,7 @@ import { renderJunit, type TestCaseResult } from "./junit.ts";
 import { Machine, type MachineOptions } from "./machine.ts";
 import { loadTestModule, type TestCase, type TestContext } from "./test-module.ts";
 
+const { existsSync } = process.getBuiltinModule("node:fs");
 const { mkdir, writeFile } = process.getBuiltinModule("node:fs/promises");
 const { availableParallelism } = process.getBuiltinModule("node:os");
 const { join } = process.getBuiltinModule("node:path");
@@ -91,6 +92,8 @@ async function runModule(
     .replace(/[^A-Za-z0-9._-]+/g, "-");
   const machineDir = join(options.runDir, target.image, slug);
   const consoleLog = join(machineDir, "console.log");
+  // Named only once there: a machine that never started wrote none, and a report must not link to it.
+  const logged = () => (existsSync(consoleLog) ? { consoleLog } : {});
   const base = { image: target.image, module: module.display };
   let tests: TestCase[];
   try {
@@ -119,7 +122,14 @@ async function runModule(
       if (options.signal?.aborted) skipReason ??= INTERRUPTED;
       if (skipReason !== undefined) {
         emit({ type: "test:skipped", ...base, test: test.name, reason: skipReason });
-        results.push({ ...base, name: test.name, status: "skipped", ms: 0, message: skipReason, consoleLog });
+        results.push({
+          ...base,
+          name: test.name,
+          status: "skipped",
+          ms: 0,
+          message: skipReason,
+          ...logged(),
+        });
         continue;
       }
       emit({ type: "test:start", ...base, test: test.name });
@@ -128,14 +138,21 @@ async function runModule(
       try {
         await test.run(machine, context);
         const ms = Math.round(monotonicMs() - testStarted);
-        emit({ type: "test:done", ...base, test: test.name, ok: true, ms, consoleLog, ...evidence });
-        results.push({ ...base, name: test.name, status: "passed", ms, consoleLog });
+        emit({ type: "test:done", ...base, test: test.name, ok: true, ms, ...logged(), ...evidence });
+        results.push({ ...base, name: test.name, status: "passed", ms, ...logged() });
       } catch (error) {
         const ms = Math.round(monotonicMs() - testStarted);
         if (options.signal?.aborted) {
           // Stopped by the person, not failed: the machine went away under it.
           emit({ type: "test:skipped", ...base, test: test.name, reason: INTERRUPTED });
-          results.push({ ...base, name: test.name, status: "skipped", ms, message: INTERRUPTED, consoleLog });
+          results.push({
+            ...base,
+            name: test.name,
+            status: "skipped",
+            ms,
+            message: INTERRUPTED,
+            ...logged(),
+          });
           skipReason = INTERRUPTED;
           continue;
         }
@@ -147,10 +164,10 @@ async function runModule(
           ok: false,
           ms,
           error: failure.details,
-          consoleLog,
+          ...logged(),
           ...evidence,
         });
-        results.push({ ...base, name: test.name, status: "failed", ms, consoleLog, ...failure });
+        results.push({ ...base, name: test.name, status: "failed", ms, ...logged(), ...failure });
         skipReason = `an earlier test of ${module.display} failed: ${test.name}`;
       }
     }
