@@ -87,6 +87,18 @@ describe("the store", () => {
     const led = await runCli(["--store", after, "log", dir, "good"]);
     assert.equal(led.code, 1);
     assert.doesNotMatch(led.stdout, /root:/);
+    assert.match(led.stderr, /has no log recorded in this store/);
+    const badRecord = join(after, "history", "test", "bad.json");
+    await writeFile(
+      badRecord,
+      JSON.stringify({ ...JSON.parse(await readFile(badRecord, "utf8")), workDir: "/etc" }),
+    );
+    const outside = await runCli(["--store", after, "shell", dir, "bad", "-c", "pwd"]);
+    assert.equal(outside.code, 1);
+    assert.match(
+      outside.stderr,
+      /step "bad" failed \(run \S+\), but its record names no build folder inside this store/,
+    );
   });
 
   test("the store's own files damaged into other shapes are rebuilt, not crashes or writes elsewhere", async () => {

@@ -54,6 +54,13 @@ export async function findFailedBuild(
     );
   }
   const workDir = history.workDir;
+  if (history.status === "failed" && workDir === undefined) {
+    throw new RootstockError(
+      "ERR_SHELL_NO_BUILD",
+      `step "${step}" failed (run ${history.runId}), but its record names no build folder inside this store`,
+      { hint },
+    );
+  }
   if ((history.status !== "failed" && history.status !== "running") || workDir === undefined) {
     throw new RootstockError(
       "ERR_SHELL_NO_BUILD",

@@ -22,7 +22,9 @@ export function registerLog(program: Command, context: CliContext): void {
       if (!history?.log) {
         throw new RootstockError(
           "ERR_LOG_NONE",
-          `step "${step}" has no log in this store: it was never built here`,
+          history
+            ? `step "${step}" has no log recorded in this store (its record names none inside the store)`
+            : `step "${step}" has no log in this store: it was never built here`,
           {
             hint: `\`rootstock run ${context.planWords(dir)} ${step}\` builds it`,
           },
