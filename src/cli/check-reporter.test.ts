@@ -86,3 +86,13 @@ test("live: machines side by side share the status line, and each leaves it when
   assert.match(afterFirst, /▶ initramfs system › compiles/);
   assert.doesNotMatch(afterFirst, /▶ rootfs boot › boots/);
 });
+
+test("a test's name cannot drive the terminal", () => {
+  const { context, text } = capture();
+  const reporter = createCheckReporter(context, { live: false });
+  reporter.listener(at(0, { type: "test:start", ...base, test: "evil \u001b[2J name" }));
+  reporter.listener(at(1, { type: "test:done", ...base, test: "evil \u001b[2J name", ok: true, ms: 5 }));
+  reporter.stop();
+  assert.ok(!text().includes("\u001b"), JSON.stringify(text()));
+  assert.match(text(), /evil \ufffd\[2J name/);
+});

@@ -146,5 +146,6 @@ export function createCheckReporter(context: CliContext, options: CheckReporterO
 /** `image boot › test`: the module by its file's stem, as its machine's folder is named. */
 function testLabel(event: { image: string; module: string; test: string }): string {
   const module = event.module.replace(/^.*\//, "").replace(/(\.test)?\.ts$/, "");
-  return `${event.image} ${module} › ${event.test}`;
+  // A test's name is the module's text: nothing in it may drive the terminal.
+  return printableLine(`${event.image} ${module} › ${event.test}`);
 }

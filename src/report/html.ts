@@ -66,7 +66,7 @@ export function renderHtml(report: RunReport, options: HtmlOptions = {}): string
 <body>
 <header>
   <h1>${escapeHtml(context?.plan.name ?? "rootstock run")} <span class="badge ${status}">${status}</span></h1>
-  <p class="sub">${escapeHtml(context?.plan.description?.replace(/\s+/g, " ") ?? "")}</p>
+  <p class="sub">${escapeHtml(printableLine(context?.plan.description?.replace(/\s+/g, " ") ?? ""))}</p>
   <p class="meta">Run <code>${escapeHtml(report.runId)}</code> · ${escapeHtml(new Date(report.started).toISOString().replace("T", " ").slice(0, 19))} UTC${
     host ? ` · ${escapeHtml(host.cpu)}, ${host.cores} cores` : ""
   }${context ? ` · ${escapeHtml(context.plan.arch)}` : ""}</p>
@@ -161,7 +161,7 @@ function timeline(report: RunReport): string {
         extra.push({ label: lane === 0 ? label : "", items: [] });
       }
       laneEnds[lane] = start + item.ms;
-      const name = "test" in item ? `${item.test} (${item.image})` : item.name;
+      const name = "test" in item ? printableLine(`${item.test} (${item.image})`) : item.name;
       const x = scale(start);
       const w = Math.max(2, scale(start + item.ms) - x);
       extra[first - lanes.length + lane]?.items.push(
@@ -225,12 +225,12 @@ function testsSection(report: RunReport, options: HtmlOptions): string {
     : "";
   const tests = report.tests.map((test) => {
     if (test.skipped !== undefined)
-      return `<div class="test skipped"><div><span class="status">skipped</span> <strong>${escapeHtml(test.test)}</strong> <span class="dim">on ${escapeHtml(test.image)}: ${escapeHtml(printableLine(test.skipped))}</span></div></div>`;
+      return `<div class="test skipped"><div><span class="status">skipped</span> <strong>${escapeHtml(printableLine(test.test))}</strong> <span class="dim">on ${escapeHtml(test.image)}: ${escapeHtml(printableLine(test.skipped))}</span></div></div>`;
     const excerpt = options.consoleExcerpts?.get(test.image);
     const consoleLog = test.consoleLog
       ? ` · <a href="${escapeHtml(runRelative(test.consoleLog, report))}">console log</a>`
       : "";
-    return `<div class="test ${test.ok ? "passed" : "failed"}"><div><span class="status ${test.ok ? "built" : "failed"}">${test.ok ? "pass" : "fail"}</span> <strong>${escapeHtml(test.test)}</strong> <span class="dim">on ${escapeHtml(test.image)}, ${escapeHtml(formatDuration(test.ms))}</span>${consoleLog}</div>${
+    return `<div class="test ${test.ok ? "passed" : "failed"}"><div><span class="status ${test.ok ? "built" : "failed"}">${test.ok ? "pass" : "fail"}</span> <strong>${escapeHtml(printableLine(test.test))}</strong> <span class="dim">on ${escapeHtml(test.image)}, ${escapeHtml(formatDuration(test.ms))}</span>${consoleLog}</div>${
       test.error ? `<pre>${escapeHtml(test.error.split("\n").map(printableLine).join("\n"))}</pre>` : ""
     }${excerpt?.length ? `<details><summary>console (last ${excerpt.length} lines)</summary><pre>${escapeHtml(excerpt.map(printableLine).join("\n"))}</pre></details>` : ""}</div>`;
   });

@@ -192,6 +192,7 @@ test("report.md repeats the --set values, keeps HTML and control characters out,
     /\* Command \(run r1\):\n\n {2}```sh\n {2}rootstock test --set WITH_DOCS=true --set 'FLAVOUR=it'\\''s' 'my plans\/tiny'\n {2}```\n/,
   );
   assert.ok(!markdown.includes("<img") && !markdown.includes("\u001b"));
+  assert.ok(!renderHtml(reportFromEvents(events)).includes("\u001b"), "nor in report.html");
   assert.match(markdown, /&lt;img src=x onerror=alert\(1\)&gt; \ufffd\[31mred/);
 
   const cached = journal()
