@@ -97,7 +97,8 @@ function integrationTesting(report: RunReport): string {
   const list = report.tests
     .map((test) => `${testOutcome(test)}: ${text(test.test)} (${text(test.image)})`)
     .join("; ");
-  return `${report.tests.length} boot tests in QEMU${accel}, ${passed} passed, ${failed} failed${skipped > 0 ? `, ${skipped} skipped` : ""} — ${list}`;
+  const soFar = report.running ? " so far" : "";
+  return `${report.tests.length} boot tests in QEMU${accel}${soFar}, ${passed} passed, ${failed} failed${skipped > 0 ? `, ${skipped} skipped` : ""} — ${list}`;
 }
 
 function testOutcome(test: RunReport["tests"][number]): string {
@@ -274,7 +275,9 @@ function stepLine(step: StepRecord, info: RunContext["steps"][number] | undefine
     case "unfinished":
       return `${name}: started (${where}${patches}${attempts}), ${running ? "still going on" : "not finished when the run ended"}`;
     default:
-      return `${name}: not run${step.reason ? `: ${text(step.reason)}` : ""}`;
+      return running && !step.reason
+        ? `${name}: not started yet`
+        : `${name}: not run${step.reason ? `: ${text(step.reason)}` : ""}`;
   }
 }
 
