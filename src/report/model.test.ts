@@ -75,6 +75,11 @@ test("a journal cut short by a kill says the run did not finish", () => {
   assert.equal(report.steps.find((step) => step.name === "kernel")?.status, "unfinished");
   assert.equal(report.steps.find((step) => step.name === "shell")?.status, "not-run");
   assert.match(renderMarkdown(report), /\* kernel[^:]*: started \(.*\), not finished when the run ended/);
+  // The same journal, of a run still going on: its steps are going on, or have not started yet.
+  const live = { ...report, running: true };
+  assert.match(renderMarkdown(live), /\* kernel[^:]*: started \(.*\), still going on/);
+  assert.match(renderMarkdown(live), /\* shell: not started yet/);
+  assert.match(renderMarkdown(live), /Result: still running/);
 });
 
 test("an interrupted run says so everywhere, and tests it stopped are skipped, not failed", () => {
