@@ -116,7 +116,7 @@ const PLAN_TOOL_PACKAGES: Record<string, string> = {
   unzip: "unzip",
   zstd: "zstd",
   lzip: "lzip",
-  python: "python3",
+  python: "python-is-python3",
   tar: "tar",
   xz: "xz-utils",
   gzip: "gzip",

@@ -76,6 +76,19 @@ function filesUnder(dir: string, prefix = ""): string[] {
     });
 }
 
+/**
+ * smol-toml meets a string's line end before its closing quote as a control character: an odd number
+ * of quotes on the line says which of the two it is.
+ */
+function tomlHint(reason: string, line: string): string {
+  if (!/control characters are not allowed in strings/.test(reason))
+    return "see https://toml.io for the syntax; strings need quotes, tables [brackets]";
+  const quotes = line.replace(/\\./g, "").match(/"/g)?.length ?? 0;
+  return quotes % 2 === 1
+    ? "a string ends on the line it starts: is its closing quote missing? (a string over several lines takes triple quotes)"
+    : "write a control character in a string as an escape, such as \\t or \\u001b";
+}
+
 /** A folder, or a link to one (a step folder may be linked within the plan). */
 function isFolder(path: string): boolean {
   try {
@@ -290,10 +303,7 @@ function parseTomlText(
         new RootstockError("ERR_PLAN_TOML_SYNTAX", `TOML syntax error: ${reason} (column ${error.column})`, {
           file,
           line: error.line,
-          // smol-toml meets a string's line end before its closing quote as a control character.
-          hint: /control characters are not allowed in strings/.test(reason)
-            ? "a string ends on the line it starts: is its closing quote missing? (a string over several lines takes triple quotes)"
-            : "see https://toml.io for the syntax; strings need quotes, tables [brackets]",
+          hint: tomlHint(reason, text.split("\n")[(error.line ?? 1) - 1] ?? ""),
         }),
       );
       return undefined;
@@ -756,7 +766,7 @@ function checkReferences(
             `predicate compares ${comparison}, which can never be alike`,
             {
               ...at(["when"], "when"),
-              hint: 'compare a variable with a value of its own type, as [variables] declares it: FLAG == true, LEVEL == 2, NAME == "x"',
+              hint: "compare each side with a value of its own type: a boolean with true or false, a number with a number (2, 1.10), a string with a quoted string",
             },
           ),
         );

@@ -65,4 +65,6 @@ test("comparisons that can never hold, given the variables' types, are found", (
   assert.deepEqual(mismatched('!(FLAG == "true")'), ['FLAG (a boolean) == "true" (a string)']);
   assert.deepEqual(mismatched("LEVEL != NAME"), ["LEVEL (a number) != NAME (a string)"]);
   assert.deepEqual(mismatched("UNKNOWN == 1"), [], "an unknown variable is another problem");
+  assert.deepEqual(mismatched('(LEVEL == 2) == "true"'), ['(a comparison, a boolean) == "true" (a string)']);
+  assert.deepEqual(mismatched("(LEVEL == 2) == true && !FLAG == true"), []);
 });

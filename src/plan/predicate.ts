@@ -144,18 +144,21 @@ export function mismatchedComparisons(
   predicate: Predicate,
   variables: Readonly<Record<string, Value>>,
 ): string[] {
+  // A comparison, a negation or a conjunction is itself true or false.
   const typeOf = (node: Predicate): string | undefined =>
     node.kind === "literal"
       ? typeof node.value
-      : node.kind === "variable" && node.name in variables
-        ? typeof variables[node.name]
-        : undefined;
+      : node.kind === "variable"
+        ? node.name in variables
+          ? typeof variables[node.name]
+          : undefined
+        : "boolean";
   const show = (node: Predicate): string =>
     node.kind === "variable"
       ? `${node.name} (a ${typeOf(node)})`
       : node.kind === "literal"
         ? `${node.text ?? JSON.stringify(node.value)} (a ${typeof node.value})`
-        : "an expression";
+        : `(${node.kind === "not" ? "a negation" : node.kind === "and" || node.kind === "or" ? `an ${node.kind}` : "a comparison"}, a boolean)`;
   switch (predicate.kind) {
     case "literal":
     case "variable":
