@@ -283,6 +283,22 @@ describe("the host", () => {
   });
 });
 
+describe("a step that fails before its sandbox exists", () => {
+  test("is not offered to rootstock shell, which would refuse it", async () => {
+    const dir = await writePlan(join(work, "patch-fails"), {
+      steps: { a: { patches: { "01.patch": "--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n" } } },
+    });
+    const { code, stdout, stderr } = await runCli(["--store", join(work, "patch-fails-store"), "run", dir]);
+    assert.equal(code, 1, stderr);
+    assert.match(stdout, /✗ a failed: step "a": patches\/01\.patch does not apply/);
+    assert.doesNotMatch(`${stdout}${stderr}`, /rootstock shell/);
+    assert.match(
+      stderr,
+      /hint: read the log with `rootstock log .* a` \(it failed before its sandbox existed/,
+    );
+  });
+});
+
 describe("links in a step's files", () => {
   test("a link to elsewhere in the plan arrives as its file; one within files/ stays a link", async () => {
     const dir = await writePlan(join(work, "links"), { steps: { a: { files: { "local.txt": "local\n" } } } });

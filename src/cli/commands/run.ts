@@ -54,6 +54,11 @@ export function registerRun(program: Command, context: CliContext): void {
         : createProgressReporter(context, { live: context.isTerminal, planArg: dir });
       if (reporter) bus.on(reporter.listener);
       else bus.on((event) => context.out(JSON.stringify(event)));
+      // Steps that failed before their sandbox existed: `rootstock shell` has nothing to enter.
+      const noSandbox = new Set<string>();
+      bus.on((event) => {
+        if (event.type === "step:failed" && event.noSandbox) noSandbox.add(event.step);
+      });
       const controller = new AbortController();
       const stopListening = context.whenInterrupted(() => controller.abort(new Error("interrupted")));
       try {
@@ -82,7 +87,9 @@ export function registerRun(program: Command, context: CliContext): void {
               hint:
                 first === undefined
                   ? `run again to carry on: committed steps are not built again`
-                  : `read the log with \`rootstock log ${context.planWords(dir)} ${first}\`, enter its build folder with \`rootstock shell ${context.planWords(dir)} ${first}\`; committed steps are kept, so the next run carries on`,
+                  : noSandbox.has(first)
+                    ? `read the log with \`rootstock log ${context.planWords(dir)} ${first}\` (it failed before its sandbox existed, so there is no build to enter); committed steps are kept, so the next run carries on`
+                    : `read the log with \`rootstock log ${context.planWords(dir)} ${first}\`, enter its build folder with \`rootstock shell ${context.planWords(dir)} ${first}\`; committed steps are kept, so the next run carries on`,
             },
           );
         }
