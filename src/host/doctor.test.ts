@@ -12,7 +12,10 @@ test("plan tools map to the packages that provide them; others are only guessed"
 });
 
 test("a guessed package apt does not know is dropped, so that apt-get is not asked for it", async () => {
-  const requirements = planRequirements(["no-such-tool-rootstock-test", "make"]);
+  const requirements = planRequirements(
+    ["no-such-tool-rootstock-test", "make"],
+    ["no-such-package-rootstock-test"],
+  );
   await checkGuessedPackages(requirements);
   let hasApt = true;
   try {
@@ -22,8 +25,16 @@ test("a guessed package apt does not know is dropped, so that apt-get is not ask
   }
   assert.equal(requirements[0]?.package, hasApt ? undefined : "no-such-tool-rootstock-test");
   assert.equal(requirements[1]?.package, "make");
+  assert.equal(
+    requirements[2]?.package,
+    hasApt ? undefined : "no-such-package-rootstock-test",
+    "a declared one too",
+  );
   const missing = missingPackages(requirements.map((requirement) => ({ requirement })));
-  assert.deepEqual(missing, hasApt ? ["make"] : ["make", "no-such-tool-rootstock-test"]);
+  assert.deepEqual(
+    missing,
+    hasApt ? ["make"] : ["make", "no-such-package-rootstock-test", "no-such-tool-rootstock-test"],
+  );
 });
 
 test("a tool's version is asked the ways tools answer, and an error is no version", async () => {

@@ -15,6 +15,8 @@ export interface Requirement {
   package?: string;
   /** The package is only the command's own name, to be checked against apt's index before it is used. */
   guessed?: boolean;
+  /** A package the plan's [host] packages names, by that name. */
+  declared?: string;
   purpose: string;
   group: RequirementGroup;
 }
@@ -143,8 +145,11 @@ export function planRequirements(tools: readonly string[], packages: readonly st
       purpose: "a host tool the plan's steps run",
       group: "plan" as const,
     })),
+    // Checked against apt's index too: one unknown name would fail the whole apt-get install.
     ...packages.map((name) => ({
       package: name,
+      declared: name,
+      guessed: true,
       purpose: "a host package the plan declares",
       group: "plan" as const,
     })),

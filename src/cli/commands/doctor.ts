@@ -47,7 +47,8 @@ export async function runDoctor(options: DoctorOptions, context: CliContext): Pr
   const unknown: string[] = [];
   for (const finding of findings) {
     const { requirement } = finding;
-    const what = requirement.command ?? requirement.files?.[0] ?? requirement.package ?? "?";
+    const what =
+      requirement.command ?? requirement.files?.[0] ?? requirement.package ?? requirement.declared ?? "?";
     if (finding.found) {
       if (!options.quiet)
         context.out(
@@ -56,7 +57,11 @@ export async function runDoctor(options: DoctorOptions, context: CliContext): Pr
     } else if (requirement.package === undefined) {
       unknown.push(what);
       context.out(
-        `  ${context.style("red", "missing")}  ${what.padEnd(22)} ${requirement.purpose}; no Debian package of that name: install it by hand, or name its package in the plan's [host] packages`,
+        `  ${context.style("red", "missing")}  ${what.padEnd(22)} ${requirement.purpose}; ${
+          requirement.declared === undefined
+            ? "no Debian package of that name: install it by hand, or name the package that has it in the plan's [host] packages"
+            : "apt knows no package of that name: check the name in the plan's [host] packages"
+        }`,
       );
     } else {
       context.out(
@@ -67,7 +72,7 @@ export async function runDoctor(options: DoctorOptions, context: CliContext): Pr
   const debSrc = await checkDebSrc(options, context);
   if (unknown.length > 0)
     context.out(
-      `doctor: ${unknown.length} tool(s) missing that no package is known to provide: ${unknown.join(", ")} (\`apt-file search bin/NAME\` finds the package)`,
+      `doctor: ${unknown.length} missing that no known package provides: ${unknown.join(", ")} (\`apt-file search bin/NAME\` finds a command's package)`,
     );
   if (missing.length > 0) {
     context.out(`doctor: ${missing.length} package(s) missing. Install them with:`);
