@@ -4,12 +4,13 @@
  * and chroot); `rootstock shell` in a failed build; an unprivileged user building with bwrap.
  */
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { once } from "node:events";
 import { mkdir, readFile, stat } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { networkInterfaces } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { after, before, test } from "node:test";
 import { runPlan } from "../src/build/run-plan.ts";
 import type { RootstockEvent } from "../src/events.ts";
@@ -188,6 +189,12 @@ test("a root made only of dependency outputs, with a dependency mounted at /serp
 });
 
 test("a mount the root made of deps cannot take is refused, not a crash or a script that cannot start", async () => {
+  // Where the host's dash finds its loader (/lib64 on x86_64 Debian): the folder a mount must not hide.
+  const loaderFolder = dirname(
+    execFileSync("sh", ["-c", "readelf -l /bin/dash | sed -n 's/.*interpreter: \\(.*\\)]/\\1/p'"], {
+      encoding: "utf8",
+    }).trim(),
+  );
   const bad = (at: string) => ({
     toml: `version = "1"\nroot = "deps"\nretries = 2\ndeps = ["seed", "greet"]\nmounts = [{ step = "greet", at = "${at}" }]\n`,
     script: 'do_install() { touch "$OUT/x"; }\n',
@@ -196,13 +203,19 @@ test("a mount the root made of deps cannot take is refused, not a crash or a scr
     name: "deps-root-mounts",
     toml: '[host]\ntools = ["sh", "busybox"]\n',
     stages: [
-      ["seed", "greet"],
-      ["on-file", "on-bin"],
+      ["seed", "greet", "dynamic-seed"],
+      ["on-file", "on-bin", "on-loader"],
     ],
     steps: {
       seed: {
         script:
           'do_install() { mkdir -p "$OUT/bin"; cp "$(command -v busybox)" "$OUT/bin/busybox"; ln -s busybox "$OUT/bin/sh"; }\n',
+      },
+      // The host's dash: a shell linked dynamically, whose loader a mount could hide.
+      "dynamic-seed": { script: 'do_install() { mkdir -p "$OUT/bin"; cp /bin/dash "$OUT/bin/sh"; }\n' },
+      "on-loader": {
+        toml: `version = "1"\nroot = "deps"\ndeps = ["dynamic-seed", "greet"]\nmounts = [{ step = "greet", at = "${loaderFolder}" }]\n`,
+        script: 'do_install() { touch "$OUT/x"; }\n',
       },
       greet: { script: 'do_install() { mkdir -p "$OUT/usr/bin"; echo hi > "$OUT/usr/bin/greet"; }\n' },
       "on-file": bad("/usr/bin/greet"),
@@ -216,7 +229,7 @@ test("a mount the root made of deps cannot take is refused, not a crash or a scr
     keepGoing: true,
     emit: (event) => events.push(event),
   });
-  assert.deepEqual([...result.failed].sort(), ["on-bin", "on-file"]);
+  assert.deepEqual([...result.failed].sort(), ["on-bin", "on-file", "on-loader"]);
   const reasons = Object.fromEntries(
     events.flatMap((event) => (event.type === "step:failed" ? [[event.step, event.reason]] : [])),
   );
@@ -224,7 +237,8 @@ test("a mount the root made of deps cannot take is refused, not a crash or a scr
     reasons["on-file"] ?? "",
     /at \/usr\/bin\/greet, where the root its deps make has a file at \/usr\/bin\/greet/,
   );
-  assert.match(reasons["on-bin"] ?? "", /at \/bin, which would hide \/bin\/sh \(\/bin\/busybox\)/);
+  assert.match(reasons["on-bin"] ?? "", /at \/bin, which would hide \/bin\/sh in the root/);
+  assert.match(reasons["on-loader"] ?? "", /, which would hide \S+, which \/bin\/sh needs,/);
   assert.equal(
     events.filter((event) => event.type === "step:attempt-failed" && event.retrying).length,
     0,

@@ -30,7 +30,7 @@ import { runLogged, unpackArchive } from "./unpack-archive.ts";
 
 const { chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync, writeSync } =
   process.getBuiltinModule("node:fs");
-const { lstat, mkdir, readdir, readlink, rm, stat } = process.getBuiltinModule("node:fs/promises");
+const { lstat, mkdir, open, readdir, readlink, rm, stat } = process.getBuiltinModule("node:fs/promises");
 const { dirname, join, resolve } = process.getBuiltinModule("node:path");
 
 export const SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
@@ -181,7 +181,7 @@ export async function prepareWorkspace(
       outputPath(storeDir, (graph.byName.get(name) as ResolvedStep).key),
     );
     await composeRoot(rootDir, layers, signal ? { signal } : {});
-    const shell = await realShellPath(rootDir);
+    const startsWith = await pathsTheShellNeeds(rootDir);
     for (const mount of step.step.mounts) {
       const refuse = (where: string, hint: string) =>
         new RootstockError(
@@ -189,9 +189,10 @@ export async function prepareWorkspace(
           `step "${step.name}" mounts "${mount.step}" at ${mount.at}, ${where}`,
           { file: join(graph.plan.displayDir, step.step.dir, "step.toml"), field: "mounts", hint },
         );
-      if (["/bin/sh", shell].some((path) => path?.startsWith(`${mount.at}/`)))
+      const hidden = startsWith.find((path) => path.startsWith(`${mount.at}/`));
+      if (hidden !== undefined)
         throw refuse(
-          `which would hide ${shell && shell !== "/bin/sh" ? `/bin/sh (${shell})` : "/bin/sh"} of the root its deps make: the script could not start`,
+          `which would hide ${hidden === "/bin/sh" ? "/bin/sh" : `${hidden}, which /bin/sh needs,`} in the root its deps make: the script could not start`,
           `choose a path the root does not use, such as /${mount.step}`,
         );
       const top = mount.at.split("/")[1] as string;
@@ -388,13 +389,56 @@ function log(fd: number, line: string): void {
   writeSync(fd, `${line}\n`);
 }
 
-/** Where the root's /bin/sh really is, as a path of the root (links followed within it). */
-async function realShellPath(rootDir: string): Promise<string | undefined> {
-  let path = "/bin/sh";
+/** The paths of the root /bin/sh needs to start: it, the files its links lead to, and its loader's. */
+async function pathsTheShellNeeds(rootDir: string): Promise<string[]> {
+  const shell = await linksOf(rootDir, "/bin/sh");
+  const binary = shell.at(-1) as string;
+  const interpreter = await elfInterpreter(join(rootDir, binary));
+  return [...shell, ...(interpreter === undefined ? [] : await linksOf(rootDir, interpreter))];
+}
+
+/** A path of the root and every path its links lead to, within the root. */
+async function linksOf(rootDir: string, start: string): Promise<string[]> {
+  const paths = [start];
+  let path = start;
   for (let hops = 0; hops < 8; hops++) {
     const target = await readlink(join(rootDir, path)).catch(() => undefined);
-    if (target === undefined) return path;
+    if (target === undefined) break;
     path = target.startsWith("/") ? target : join(dirname(path), target);
+    paths.push(path);
   }
-  return path;
+  return paths;
+}
+
+/** The program loader a dynamically linked ELF file names (its PT_INTERP), if it is one. */
+async function elfInterpreter(file: string): Promise<string | undefined> {
+  const handle = await open(file, "r").catch(() => undefined);
+  if (!handle) return undefined;
+  try {
+    const header = Buffer.alloc(64);
+    await handle.read(header, 0, 64, 0);
+    if (header.readUInt32BE(0) !== 0x7f454c46) return undefined;
+    const wide = header[4] === 2;
+    const little = header[5] === 1;
+    const u16 = (buffer: Buffer, at: number) => (little ? buffer.readUInt16LE(at) : buffer.readUInt16BE(at));
+    const u32 = (buffer: Buffer, at: number) => (little ? buffer.readUInt32LE(at) : buffer.readUInt32BE(at));
+    const word = (buffer: Buffer, at: number) =>
+      wide ? Number(little ? buffer.readBigUInt64LE(at) : buffer.readBigUInt64BE(at)) : u32(buffer, at);
+    const tableAt = word(header, wide ? 0x20 : 0x1c);
+    const entrySize = u16(header, wide ? 0x36 : 0x2a);
+    const entries = u16(header, wide ? 0x38 : 0x2c);
+    const entry = Buffer.alloc(entrySize);
+    for (let index = 0; index < entries; index++) {
+      await handle.read(entry, 0, entrySize, tableAt + index * entrySize);
+      if (u32(entry, 0) !== 3) continue; // PT_INTERP
+      const at = word(entry, wide ? 8 : 4);
+      const size = word(entry, wide ? 32 : 16);
+      const name = Buffer.alloc(Math.min(size, 4096));
+      await handle.read(name, 0, name.length, at);
+      return name.toString("utf8").replace(/\0.*$/s, "");
+    }
+    return undefined;
+  } finally {
+    await handle.close();
+  }
 }
