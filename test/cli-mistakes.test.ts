@@ -16,7 +16,7 @@ import {
   writeFile,
 } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { listRuns } from "../src/report/list-runs.ts";
 import { fileSystemRefusal } from "../src/store/fs-refusal.ts";
@@ -119,6 +119,8 @@ describe("the store", () => {
       [join(store, "cache", "tools.json"), { "/usr/bin/sh": { signature: "anything" } }],
       [planFile, { ...good, graphs: null }],
       [planFile, { ...good, plan: null }],
+      [planFile, { ...good, plan: { ...good.plan, name: "../../escaped" } }],
+      [planFile, { ...good, plan: { ...good.plan, name: null } }],
       [planFile, { ...good, graphs: [{ ...good.graphs[0], steps: null }] }],
       [
         planFile,
@@ -144,6 +146,44 @@ describe("the store", () => {
       assert.equal(gc.code, 0, gc.stderr);
       assert.equal((await runCli(["--store", store, "runs"])).code, 0);
     }
+  });
+
+  test("a step's history edited to name other folders is not followed into them", async () => {
+    const dir = await writePlan(join(work, "history-edited"), {
+      steps: {
+        a: { script: 'do_install() { echo a > "$OUT/a"; }\n' },
+        b: { toml: 'version = "1"\ndeps = ["a"]\n', script: 'do_install() { echo b > "$OUT/b"; }\n' },
+      },
+    });
+    const store = join(work, "history-edited-store");
+    assert.equal((await runCli(["--store", store, "run", dir])).code, 0);
+    const keys = JSON.parse((await runCli(["--store", store, "plan", "show", "--json", dir])).stdout) as {
+      name: string;
+      key: string;
+    }[];
+    const keyOf = (name: string) => keys.find((step) => step.name === name)?.key as string;
+    // b's record names a's entry as its failed build folder, and a run id that climbs out of work/.
+    const victim = join(work, "history-victim");
+    await mkdir(victim);
+    const record = join(store, "history", "test", "b.json");
+    await writeFile(
+      record,
+      JSON.stringify({
+        ...JSON.parse(await readFile(record, "utf8")),
+        status: "failed",
+        workDir: `outputs/${keyOf("a")}/out`,
+        runId: `../../${basename(victim)}`,
+      }),
+    );
+    await rm(join(store, "outputs", keyOf("b")), { recursive: true, force: true });
+    const again = await runCli(["--store", store, "run", dir]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(
+      await readFile(join(store, "outputs", keyOf("a"), "out", "a"), "utf8"),
+      "a\n",
+      "a's entry is whole",
+    );
+    assert.ok(await stat(victim), "nothing outside the store was removed");
   });
 
   test("a store whose inside cannot be written is ERR_STORE_UNWRITABLE, not a crash", async () => {

@@ -18,6 +18,7 @@ import { writeFileAtomically } from "../atomic-write.ts";
 import { canonicalJson, sha256Text } from "../digest.ts";
 import { type Graph, type ResolvedStep, type ResolveOptions, resolveGraph } from "./graph.ts";
 import type { LoadPlanOptions } from "./load.ts";
+import { NAME_PATTERN } from "./names.ts";
 import type { Image, Plan, Step } from "./types.ts";
 
 const { lstatSync, mkdirSync, readdirSync, readFileSync } = process.getBuiltinModule("node:fs");
@@ -229,9 +230,16 @@ function wellFormed(read: CachedPlan): boolean {
     Array.isArray(listing.signatures) &&
     typeof plan === "object" &&
     plan !== null &&
+    typeof plan.name === "string" &&
+    NAME_PATTERN.test(plan.name) &&
     Array.isArray(plan.steps) &&
     plan.steps.every(
-      (pair) => Array.isArray(pair) && typeof pair[0] === "string" && typeof pair[1] === "object",
+      (pair) =>
+        Array.isArray(pair) &&
+        typeof pair[0] === "string" &&
+        NAME_PATTERN.test(pair[0]) &&
+        typeof pair[1] === "object" &&
+        pair[1] !== null,
     ) &&
     Array.isArray(plan.images) &&
     Array.isArray(plan.stages) &&

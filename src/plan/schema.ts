@@ -5,8 +5,8 @@
 import { z } from "zod";
 import { parseDuration, parseSize } from "../units.ts";
 import { describeValue } from "./describe.ts";
+import { NAME_PATTERN } from "./names.ts";
 
-export const NAME_PATTERN = /^[a-z0-9][a-z0-9._+-]*$/;
 const name = (what: string) =>
   z.string({ error: `expected a ${what} name (a string)` }).regex(NAME_PATTERN, {
     error: (issue) =>

@@ -30,6 +30,10 @@ export interface StepHistory {
 }
 
 export function historyFile(storeDir: string, plan: string, step: string): string {
+  // Names become folders of the store: one that is not a single path component is a bug upstream.
+  for (const name of [plan, step])
+    if (name.includes("/") || name === "." || name === ".." || name === "")
+      throw new Error(`not a name for the store's history: ${JSON.stringify(name)}`);
   return join(storeDir, "history", plan, `${step}.json`);
 }
 
@@ -46,17 +50,24 @@ export async function readStepHistory(
   } catch {
     return undefined;
   }
-  if (typeof history !== "object" || history === null) return undefined;
-  // Paths in the store are kept relative to it, so that a store copied or moved keeps its logs. A path
-  // that leads out of the store is not the store's record (edited by hand): log and shell do not follow it.
+  // A record damaged or edited by hand is not followed: a run id names a folder, so it must be one.
+  if (typeof history !== "object" || history === null || typeof history.runId !== "string") return undefined;
+  if (!/^[\w.-]+$/.test(history.runId) || /^\.+$/.test(history.runId)) return undefined;
+  // Paths in the store are kept relative to it, so that a store copied or moved keeps its logs. A log is
+  // only ever in runs/, a build folder only in work/ (its removal must never reach an entry).
+  const shapes = { log: ["runs", "*", "logs", "*"], workDir: ["work", "*", "*"] } as const;
   for (const field of ["log", "workDir"] as const) {
     const path = history[field];
-    if (typeof path !== "string") delete history[field];
-    else {
-      const full = isAbsolute(path) ? normalize(path) : join(storeDir, path);
-      if (full.startsWith(`${storeDir}/`)) history[field] = full;
-      else delete history[field];
-    }
+    const full = typeof path !== "string" ? "" : isAbsolute(path) ? normalize(path) : join(storeDir, path);
+    const parts = full.startsWith(`${storeDir}/`) ? full.slice(storeDir.length + 1).split("/") : [];
+    const shape = shapes[field];
+    const fits =
+      parts.length === shape.length &&
+      parts.every(
+        (part, index) => part !== ".." && part !== "" && (shape[index] === "*" || shape[index] === part),
+      );
+    if (fits) history[field] = full;
+    else delete history[field];
   }
   return history;
 }
