@@ -117,10 +117,18 @@ export class RunSession {
   };
 
   readonly #flush = () => {
-    if (this.#journalFd !== undefined && this.#pending.length > 0)
-      writeSync(this.#journalFd, this.#pending.join(""));
+    try {
+      if (this.#journalFd !== undefined && this.#pending.length > 0 && this.#journalError === undefined)
+        writeSync(this.#journalFd, this.#pending.join(""));
+    } catch (error) {
+      // A full or read-only disk: called from setImmediate, a throw would end the process mid-run. The run
+      // goes on to its end (its reports come from memory), and close() says what went wrong.
+      this.#journalError = error;
+    }
     this.#pending = [];
   };
+
+  #journalError: unknown;
 
   /** Store entries besides step outputs (images, bundles) this run uses, so that gc keeps them. */
   async useEntries(kind: string, keys: Record<string, string>): Promise<void> {
@@ -145,6 +153,8 @@ export class RunSession {
     closeSync(this.#journalFd);
     this.#journalFd = undefined;
     writeRunRecord(this.runDir, this.record);
-    return await writeReports(this.runDir, this.#journaled);
+    const reports = await writeReports(this.runDir, this.#journaled);
+    if (this.#journalError !== undefined) throw this.#journalError;
+    return reports;
   }
 }
