@@ -291,3 +291,28 @@ test("a full disk is the store's state, not a bug: a clear refusal, no half-writ
     spawnSync("umount", ["-l", mountPoint]);
   }
 });
+
+test("a store on a read-only disk is refused as such, though Node's mkdir says ENOENT there", {
+  skip: isRoot ? false : "needs root to mount a read-only tmpfs",
+}, async () => {
+  const mountPoint = join(bench.dir, "read-only-disk");
+  await mkdir(mountPoint, { recursive: true });
+  if (spawnSync("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", mountPoint]).status !== 0) return;
+  try {
+    await mkdir(join(mountPoint, "store"));
+    spawnSync("mount", ["-o", "remount,ro", mountPoint]);
+    const planDir = await writePlan(join(bench.dir, "on-read-only"), {
+      name: "on-read-only",
+      steps: { a: { script: 'do_install() { echo a > "$OUT/a"; }\n' } },
+    });
+    const run = await rootstock(["--store", join(mountPoint, "store"), "run", planDir]);
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(
+      run.stderr,
+      /cannot write the store \S+: the file system is read-only .*\[ERR_STORE_UNWRITABLE\]/,
+    );
+    assert.doesNotMatch(run.stderr, STACK_LINE);
+  } finally {
+    spawnSync("umount", ["-l", mountPoint]);
+  }
+});

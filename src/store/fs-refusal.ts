@@ -19,7 +19,9 @@ const REFUSALS: Record<string, string> = {
 
 /** Any command can meet it first; undefined when the error is no such refusal. */
 export function fileSystemRefusal(error: unknown, storeDir: string | undefined): RootstockError | undefined {
-  const { code, path, syscall } = (error ?? {}) as NodeJS.ErrnoException;
+  const { code: given, path, syscall } = (error ?? {}) as NodeJS.ErrnoException;
+  const code =
+    given === "ENOENT" && syscall === "mkdir" && typeof path === "string" ? mkdirCause(path) : given;
   // A folder to make where a file is: the store's own layout taken by something else.
   const reason =
     code === "EEXIST" && syscall === "mkdir"
@@ -65,3 +67,21 @@ const FREE_SPACE =
   "free space: `rootstock gc --keep-runs 0 --keep-days 0` removes everything no running build holds; or choose another store with --store DIR or $ROOTSTOCK_STORE";
 const WRITABLE_STORE =
   "the store must be a folder you can write; choose one with --store DIR or $ROOTSTOCK_STORE";
+
+/**
+ * Node's recursive mkdir says ENOENT on a read-only disk (or under a folder it may not write): what the
+ * nearest folder that exists answers to a write is the true cause.
+ */
+function mkdirCause(path: string): string {
+  const { accessSync, constants, statSync } = process.getBuiltinModule("node:fs");
+  const { dirname } = process.getBuiltinModule("node:path");
+  let folder = dirname(path);
+  while (folder !== dirname(folder) && statSync(folder, { throwIfNoEntry: false }) === undefined)
+    folder = dirname(folder);
+  try {
+    accessSync(folder, constants.W_OK);
+    return "ENOENT";
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code ?? "ENOENT";
+  }
+}
