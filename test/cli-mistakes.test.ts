@@ -146,6 +146,22 @@ describe("the store", () => {
       assert.equal(gc.code, 0, gc.stderr);
       assert.equal((await runCli(["--store", store, "runs"])).code, 0);
     }
+    // One damaged journal hides no other run, and its report says what it can.
+    const journal = join(store, "runs", runId as string, "journal.jsonl");
+    const lines = (await readFile(journal, "utf8")).trim().split("\n");
+    const damaged = lines.map((line) => {
+      const event = JSON.parse(line);
+      if (event.type === "run:start") return JSON.stringify({ ...event, steps: null });
+      if (event.type === "run:context") return JSON.stringify({ ...event, context: "x" });
+      return line;
+    });
+    await writeFile(journal, `null\n${damaged.join("\n")}\n{"type":"run:end","time":"late"}\n`);
+    const runs = await runCli(["--store", store, "runs"]);
+    assert.equal(runs.code, 0, runs.stderr);
+    assert.ok(runs.stdout.split("\n").filter((line) => line.includes("test")).length >= 2, runs.stdout);
+    const report = await runCli(["--store", store, "report", runId as string]);
+    assert.doesNotMatch(report.stderr, STACK_LINE);
+    assert.doesNotMatch(report.stderr, /internal error/);
   });
 
   test("a step's history edited to name other folders is not followed into them", async () => {

@@ -12,7 +12,15 @@ export function readJournal(runDir: string): TimedEvent[] {
   for (const line of text.split("\n")) {
     if (line.trim() === "") continue;
     try {
-      events.push(JSON.parse(line) as TimedEvent);
+      const event = JSON.parse(line) as TimedEvent;
+      // A line damaged into another shape is no event: the rest of the journal still tells the run.
+      if (
+        typeof event === "object" &&
+        event !== null &&
+        typeof event.type === "string" &&
+        typeof event.time === "number"
+      )
+        events.push(event);
     } catch {
       // Only the last line can be torn; anything after it would be a second writer, which never happens.
     }

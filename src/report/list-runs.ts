@@ -38,7 +38,13 @@ export async function listRuns(storeDir: string): Promise<RunSummary[]> {
       events = undefined;
     }
     if (!events || events.length === 0) continue;
-    const report = reportFromEvents(events);
+    let report: ReturnType<typeof reportFromEvents>;
+    try {
+      report = reportFromEvents(events);
+    } catch {
+      // Events of the right type but damaged fields: one such run does not hide the others.
+      continue;
+    }
     const live = report.unfinished && (await runIsLiveById(storeDir, name));
     // Older journals do not say; their record does.
     const interrupted =

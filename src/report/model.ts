@@ -120,7 +120,12 @@ export function reportFromEvents(events: readonly TimedEvent[]): RunReport {
   const startEvent = events.find((event) => event.type === "run:start");
   const started = startEvent?.time ?? events[0]?.time ?? 0;
   const rel = (time: number) => time - started;
-  const context = events.find((event) => event.type === "run:context")?.context;
+  const told = events.find((event) => event.type === "run:context")?.context;
+  // A journal damaged by hand still tells what it can; a context of another shape is none.
+  const context =
+    typeof told === "object" && told !== null && Array.isArray(told.steps) && Array.isArray(told.stages)
+      ? told
+      : undefined;
   const steps = new Map<string, StepRecord>();
   const stageOf = new Map(context?.steps.map((step) => [step.name, step]) ?? []);
   const record = (name: string): StepRecord => {
@@ -135,7 +140,8 @@ export function reportFromEvents(events: readonly TimedEvent[]): RunReport {
     return found;
   };
   for (const step of context?.steps ?? []) record(step.name);
-  if (startEvent?.type === "run:start") for (const name of startEvent.steps) record(name);
+  if (startEvent?.type === "run:start" && Array.isArray(startEvent.steps))
+    for (const name of startEvent.steps) record(String(name));
 
   const images = new Map<string, ImageRecord>();
   const testStarts = new Map<string, number>();

@@ -39,7 +39,19 @@ export async function writeReports(
     }
     throw error;
   }
-  const report = reportFromEvents(events);
+  let report: RunReport;
+  try {
+    report = reportFromEvents(events);
+  } catch (error) {
+    throw new RootstockError(
+      "ERR_RUN_JOURNAL_DAMAGED",
+      `the journal of ${runDir} is damaged: ${String(error)}`,
+      {
+        hint: "its events are not as rootstock wrote them; the run's other files (run.json, logs) are still there",
+        cause: error,
+      },
+    );
+  }
   if (options.running && report.unfinished) report.running = true;
   const consoleExcerpts = new Map<string, string[]>();
   for (const { machine, path } of report.consoleLogs) {
