@@ -139,6 +139,12 @@ describe("the store", () => {
       assert.match(run.stdout, /ok: 0 built, 1 cached/);
     }
     assert.equal(await stat(outside).catch(() => undefined), undefined, "nothing written outside the store");
+    // An entry whose output is gone is built again, not taken as cached.
+    const [entry] = await readdir(join(store, "outputs"));
+    await rm(join(store, "outputs", entry as string, "out"), { recursive: true, force: true });
+    const rebuilt = await runCli(["--store", store, "run", dir]);
+    assert.match(rebuilt.stdout, /ok: 1 built, 0 cached/);
+    assert.equal(await readFile(join(store, "outputs", entry as string, "out", "a"), "utf8"), "a\n");
     const [runId] = await readdir(join(store, "runs"));
     for (const record of [null, {}]) {
       await writeFile(join(store, "runs", runId as string, "run.json"), JSON.stringify(record));

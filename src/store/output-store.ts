@@ -74,9 +74,10 @@ export class OutputStore {
     return `${this.outputsDir}/${key}/out`;
   }
 
+  /** An entry counts when its output is there: one whose out/ is gone (damaged by hand) is built again. */
   async has(key: string): Promise<boolean> {
     return fsp()
-      .stat(this.entryDir(key))
+      .stat(this.outputPath(key))
       .then(
         () => true,
         () => false,
@@ -84,7 +85,7 @@ export class OutputStore {
   }
 
   hasSync(key: string): boolean {
-    return existsSync(`${this.outputsDir}/${key}`);
+    return existsSync(`${this.outputsDir}/${key}/out`);
   }
 
   async record(key: string): Promise<EntryRecord | undefined> {
@@ -173,8 +174,14 @@ export class OutputStore {
         renameSync(staging, this.entryDir(meta.key));
       } catch (error) {
         if (!(await entryRename()).isTakenError(error)) throw error;
-        const existing = await this.record(meta.key);
-        return { path: this.outputPath(meta.key), record: existing ?? record, existed: true };
+        if (existsSync(this.outputPath(meta.key))) {
+          const existing = await this.record(meta.key);
+          return { path: this.outputPath(meta.key), record: existing ?? record, existed: true };
+        }
+        // A damaged entry (its output gone) gives way to the whole one.
+        const evicted = await this.evict(meta.key);
+        renameSync(staging, this.entryDir(meta.key));
+        if (evicted) await (await import("./remove-tree.ts")).removeTree(evicted).catch(() => {});
       }
       return { path: this.outputPath(meta.key), record, existed: false };
     } catch (error) {
