@@ -1,6 +1,6 @@
 /** fetchSources against a real HTTP server on 127.0.0.1: downloads, resume, mirrors, offline, hostile servers. */
 import assert from "node:assert/strict";
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -159,6 +159,28 @@ describe("fetchSources", () => {
       return true;
     });
     await assert.rejects(importSources([local], { storeDir, pins: [pin] }), /the pin's size is wrong/);
+  });
+
+  test("a stored source damaged since (cut short) is set aside and fetched again, not blamed on the pin", async () => {
+    const local = join(work, "damaged.tar.gz");
+    await writeFile(local, testBytes(400, 13));
+    const sha256 = sha256Of(testBytes(400, 13));
+    await importSources([local], { storeDir });
+    const store = new SourceStore(storeDir);
+    await chmod(store.path(sha256), 0o644);
+    await truncate(store.path(sha256), 100);
+    const pin: SourceRequest = {
+      file: "damaged.tar.gz",
+      sha256,
+      size: 400,
+      url: `file://${local}`,
+      mirrors: [],
+      extract: true,
+    };
+    const result = await fetchSources([pin], options());
+    assert.equal(result.fetched.length, 1);
+    assert.equal((await stat(store.path(sha256))).size, 400);
+    assert.ok((await readdir(store.quarantineDir)).some((name) => name.endsWith("damaged.tar.gz")));
   });
 
   test("after a mirror serving the wrong file, the next candidate gives the right one", async () => {

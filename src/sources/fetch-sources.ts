@@ -4,6 +4,7 @@
  * the pinned bytes; downloads run in parallel up to a bound. Whatever cannot be obtained is reported in
  * one error that lists every such source with every attempt and why it failed.
  */
+import { digestFile } from "../digest.ts";
 import { describeCause, RootstockError, RootstockErrors } from "../errors.ts";
 import { type Emit, ignoreEvents } from "../events.ts";
 import { inParallel } from "../in-parallel.ts";
@@ -86,7 +87,16 @@ export async function fetchSources(
       continue;
     }
     const wrong = group.find((source) => source.size !== undefined && source.size !== size);
-    if (wrong) throw sizePinError(wrong, size);
+    if (wrong) {
+      // Which is wrong, the pin or the stored file? Only its hash says: a damaged file is set aside and
+      // fetched again, a right one means the pin's size is wrong.
+      const sha256 = (group[0] as SourceRequest).sha256;
+      const actual = await digestFile(store.path(sha256), options.signal);
+      if (actual.sha256 === sha256) throw sizePinError(wrong, size);
+      await store.quarantine(store.path(sha256), wrong.file, actual.sha256);
+      missing.push(group);
+      continue;
+    }
     result.present.push(...group);
   }
   emit({
