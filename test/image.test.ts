@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { gunzipSync } from "node:zlib";
 import { RootstockError } from "../src/errors.ts";
@@ -266,6 +266,24 @@ describe("ext4", () => {
         return true;
       },
     );
+  });
+
+  test("an entry whose manifest was damaged is built again and replaced, never followed elsewhere", async () => {
+    const storeDir = await store("e7");
+    const first = await buildImage(spec("ext4"), { storeDir });
+    const manifest = join(dirname(first.path), "manifest.json");
+    for (const damage of [null, { file: "../../../../etc/passwd", sha256: "x", bytes: 1 }]) {
+      await writeFile(manifest, JSON.stringify(damage));
+      const again = await buildImage(spec("ext4"), { storeDir });
+      assert.equal(again.cached, false);
+      assert.equal(again.path, first.path);
+      assert.equal(again.sha256, first.sha256);
+      assert.equal(
+        (await buildImage(spec("ext4"), { storeDir })).cached,
+        true,
+        "and then it is cached again",
+      );
+    }
   });
 
   test("owners naming a path the image lacks is a user error naming where it is declared", async () => {

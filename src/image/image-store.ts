@@ -7,7 +7,7 @@ import type { Compression, ImageKind } from "../plan/types.ts";
 import { evictEntry, renameIntoPlace } from "../store/entry-rename.ts";
 import { uniqueSuffix } from "../unique.ts";
 
-const { mkdir, readdir, readFile } = process.getBuiltinModule("node:fs/promises");
+const { mkdir, readdir, readFile, rm, stat } = process.getBuiltinModule("node:fs/promises");
 const { join } = process.getBuiltinModule("node:path");
 
 export interface ImageManifest {
@@ -46,9 +46,25 @@ export class ImageStore {
     return names.filter((name) => /^[0-9a-f]{64}$/.test(name));
   }
 
+  /** The entry's manifest; one damaged into another shape (or naming a file elsewhere) is none. */
   async lookup(key: string): Promise<ImageManifest | undefined> {
     const text = await readFile(join(this.dir(key), "manifest.json"), "utf8").catch(() => undefined);
-    return text === undefined ? undefined : (JSON.parse(text) as ImageManifest);
+    if (text === undefined) return undefined;
+    let found: ImageManifest;
+    try {
+      found = JSON.parse(text) as ImageManifest;
+    } catch {
+      return undefined;
+    }
+    const whole =
+      typeof found === "object" &&
+      found !== null &&
+      typeof found.file === "string" &&
+      /^[\w.+-]+$/.test(found.file) &&
+      !/^\.+$/.test(found.file) &&
+      typeof found.sha256 === "string" &&
+      typeof found.bytes === "number";
+    return whole ? found : undefined;
   }
 
   /** A fresh folder beside the store for building one entry. */
@@ -60,6 +76,11 @@ export class ImageStore {
 
   /** Moves a finished entry folder into place; if another build got there first, keeps that one. */
   async commit(key: string, built: string): Promise<void> {
+    // A damaged entry under the key gives way to the one just built.
+    if ((await stat(this.dir(key)).catch(() => undefined)) && !(await this.lookup(key))) {
+      const evicted = await this.evict(key);
+      if (evicted) await rm(evicted, { recursive: true, force: true });
+    }
     await renameIntoPlace(built, this.dir(key));
   }
 

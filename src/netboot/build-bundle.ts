@@ -22,6 +22,7 @@ import { listSquashfs, resolveInImage } from "./squashfs-listing.ts";
 
 const { copyFile, link, mkdir, readFile, rm, writeFile } = process.getBuiltinModule("node:fs/promises");
 const { join } = process.getBuiltinModule("node:path");
+const { existsSync } = process.getBuiltinModule("node:fs");
 
 export interface BuiltFile {
   path: string;
@@ -185,7 +186,8 @@ export async function buildNetbootBundle(
       ramRoot: { busybox: ramRoot.busybox, bytes: initramfs.size },
     };
     await writeFile(join(entry, "manifest.json"), `${JSON.stringify(manifest, null, 2)}\n`);
-    // Another run may have committed the same key first: both are the same bundle.
+    // Another run may have committed the same key first: both are the same bundle. A damaged one gives way.
+    if (existsSync(dir) && !(await readManifest(dir))) await rm(dir, { recursive: true, force: true });
     await renameIntoPlace(entry, dir);
     const committed = (await readManifest(dir)) ?? manifest;
     emit({
@@ -203,11 +205,33 @@ export async function buildNetbootBundle(
   }
 }
 
+/** The bundle's manifest; one damaged into another shape is none, and the bundle is made again. */
 export async function readManifest(dir: string): Promise<NetbootManifest | undefined> {
   const text = await readFile(join(dir, "manifest.json"), "utf8").catch(() => undefined);
   if (text === undefined) return undefined;
-  const manifest = JSON.parse(text) as NetbootManifest;
-  return manifest.format === NETBOOT_FORMAT ? manifest : undefined;
+  let manifest: NetbootManifest;
+  try {
+    manifest = JSON.parse(text) as NetbootManifest;
+  } catch {
+    return undefined;
+  }
+  const file = (value: unknown) =>
+    typeof value === "object" &&
+    value !== null &&
+    typeof (value as BundleFile).sha256 === "string" &&
+    typeof (value as BundleFile).size === "number";
+  const whole =
+    typeof manifest === "object" &&
+    manifest !== null &&
+    manifest.format === NETBOOT_FORMAT &&
+    typeof manifest.key === "string" &&
+    typeof manifest.cmdline === "string" &&
+    typeof manifest.files === "object" &&
+    manifest.files !== null &&
+    file(manifest.files.vmlinuz) &&
+    file(manifest.files["initrd.img"]) &&
+    (manifest.files["system.squashfs"] === undefined || file(manifest.files["system.squashfs"]));
+  return whole ? manifest : undefined;
 }
 
 function bundleBytes(manifest: NetbootManifest): number {
