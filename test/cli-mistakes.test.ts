@@ -78,6 +78,18 @@ describe("the store", () => {
     assert.ok(path.stdout.startsWith(`${after}/`), path.stdout);
     const shell = await runCli(["--store", after, "shell", dir, "bad", "-c", "pwd"]);
     assert.equal(shell.code, 0, shell.stderr);
+    // A saved sandbox damaged into another shape is said to be, not run.
+    const [runWork] = await readdir(join(after, "work"));
+    const saved = join(after, "work", runWork as string, "bad", "sandbox.json");
+    const kept = await readFile(saved, "utf8");
+    await writeFile(saved, "null");
+    const damagedShell = await runCli(["--store", after, "shell", dir, "bad", "-c", "pwd"]);
+    assert.equal(damagedShell.code, 1);
+    assert.match(
+      damagedShell.stderr,
+      /the saved sandbox of step "bad"'s failed build .* is damaged \[ERR_SHELL_NO_BUILD\]/,
+    );
+    await writeFile(saved, kept);
     // A record edited to lead out of the store is not followed.
     const record = join(after, "history", "test", "good.json");
     await writeFile(

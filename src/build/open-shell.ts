@@ -88,7 +88,33 @@ export async function findFailedBuild(
       },
     );
   }
-  const saved = JSON.parse(text) as SavedSandbox;
+  let saved: SavedSandbox | undefined;
+  try {
+    saved = JSON.parse(text) as SavedSandbox;
+  } catch {
+    saved = undefined;
+  }
+  const spec = saved?.spec;
+  const whole =
+    typeof saved === "object" &&
+    saved !== null &&
+    typeof saved.definitions === "string" &&
+    saved.definitions.startsWith("/") &&
+    typeof spec === "object" &&
+    spec !== null &&
+    Array.isArray(spec.root) &&
+    Array.isArray(spec.binds) &&
+    spec.binds.every((bind) => typeof bind?.from === "string" && typeof bind?.to === "string") &&
+    typeof spec.env === "object" &&
+    spec.env !== null &&
+    typeof spec.cwd === "string";
+  if (!whole || saved === undefined) {
+    throw new RootstockError(
+      "ERR_SHELL_NO_BUILD",
+      `the saved sandbox of step "${step}"'s failed build (${join(workDir, "sandbox.json")}) is damaged`,
+      { hint: `run the step again (\`rootstock run ${planArg} ${step}\`) to get a build folder to enter` },
+    );
+  }
   return { workDir, saved: saved.storeDir ? moveStore(saved, saved.storeDir, storeDir) : saved };
 }
 
