@@ -206,7 +206,11 @@ async function serveForTests(
   });
   const bundle = await buildNetbootBundle(inputs, {
     storeDir: session.storeDir,
-    initramfs: imageInitramfs({ storeDir: session.storeDir, emit: session.emit }),
+    initramfs: imageInitramfs({
+      storeDir: session.storeDir,
+      emit: session.emit,
+      register: (key) => session.useEntries("image", { [`${image.name}:ram-root`]: key }),
+    }),
     register: (key) => session.useEntries("netboot", { [image.name]: key }),
     emit: session.emit,
     ...(signal === undefined ? {} : { signal }),

@@ -14,6 +14,8 @@ export interface ImageInitramfsOptions {
   /** Default gzip: every kernel that boots an initramfs unpacks it. */
   compression?: Exclude<Compression, "none">;
   emit?: Emit;
+  /** Records the image's key with the run, so that gc keeps the RAM root with the bundle it went into. */
+  register?: (key: string) => Promise<void>;
 }
 
 export function imageInitramfs(options: ImageInitramfsOptions): InitramfsBuilder {
@@ -26,6 +28,7 @@ export function imageInitramfs(options: ImageInitramfsOptions): InitramfsBuilder
         {
           storeDir: options.storeDir,
           ...(options.emit === undefined ? {} : { emit: options.emit }),
+          ...(options.register === undefined ? {} : { register: options.register }),
           ...(signal === undefined ? {} : { signal }),
         },
       );

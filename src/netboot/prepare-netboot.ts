@@ -121,7 +121,11 @@ export async function prepareNetboot(graph: Graph, options: PrepareNetbootOption
   });
   const bundle = await buildNetbootBundle(inputs, {
     storeDir,
-    initramfs: imageInitramfs({ storeDir, emit: session.emit }),
+    initramfs: imageInitramfs({
+      storeDir,
+      emit: session.emit,
+      register: (key) => session.useEntries("image", { [`${image.name}:ram-root`]: key }),
+    }),
     register: (key) => session.useEntries("netboot", { [image.name]: key }),
     emit: session.emit,
     ...(signal === undefined ? {} : { signal }),
