@@ -256,6 +256,15 @@ describe("the store", () => {
     );
     assert.equal(refusal("ENOENT", "/srv/store/x"), undefined);
     assert.equal(fileSystemRefusal(new Error("no code"), "/srv/store"), undefined);
+    // A copy that fills a disk names its source as the path: the destination is what is full.
+    const copy = Object.assign(new Error("ENOSPC"), {
+      code: "ENOSPC",
+      syscall: "copyfile",
+      path: "/srv/store/netboot/k/system.squashfs",
+      dest: "/mnt/out/system.squashfs",
+    });
+    assert.equal(fileSystemRefusal(copy, "/srv/store")?.code, "ERR_PATH_UNWRITABLE");
+    assert.match(fileSystemRefusal(copy, "/srv/store")?.hint ?? "", /free space on that disk/);
     // A write to an open file names no path: a full disk is the store's.
     const full = fileSystemRefusal(
       Object.assign(new Error("ENOSPC"), { code: "ENOSPC", syscall: "write" }),

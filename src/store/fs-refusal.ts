@@ -19,7 +19,15 @@ const REFUSALS: Record<string, string> = {
 
 /** Any command can meet it first; undefined when the error is no such refusal. */
 export function fileSystemRefusal(error: unknown, storeDir: string | undefined): RootstockError | undefined {
-  const { code: given, path, syscall } = (error ?? {}) as NodeJS.ErrnoException;
+  const {
+    code: given,
+    path: source,
+    syscall,
+    dest,
+  } = (error ?? {}) as NodeJS.ErrnoException & { dest?: string };
+  // A copy that cannot write failed at its destination; Node names the source as the error's path.
+  const path =
+    dest !== undefined && (given === "ENOSPC" || given === "EDQUOT" || given === "EROFS") ? dest : source;
   const code =
     given === "ENOENT" && syscall === "mkdir" && typeof path === "string" ? mkdirCause(path) : given;
   // A folder to make where a file is: the store's own layout taken by something else.
