@@ -312,6 +312,8 @@ test("a store on a read-only disk is refused as such, though Node's mkdir says E
       /cannot write the store \S+: the file system is read-only .*\[ERR_STORE_UNWRITABLE\]/,
     );
     assert.doesNotMatch(run.stderr, STACK_LINE);
+    const fetched = await rootstock(["--store", join(mountPoint, "store"), "fetch", planDir]);
+    assert.match(fetched.stderr, /the file system is read-only .*\[ERR_STORE_UNWRITABLE\]/);
   } finally {
     spawnSync("umount", ["-l", mountPoint]);
   }

@@ -9,6 +9,7 @@ import { describeCause, RootstockError, RootstockErrors } from "../errors.ts";
 import { type Emit, ignoreEvents } from "../events.ts";
 import { inParallel } from "../in-parallel.ts";
 import type { Source } from "../plan/types.ts";
+import { fileSystemRefusal } from "../store/fs-refusal.ts";
 import { type Candidate, candidatesFor, usesNetwork } from "./candidates.ts";
 import { fetchDebianSource } from "./debian-source.ts";
 import { downloadHttp } from "./http-download.ts";
@@ -66,6 +67,9 @@ export async function fetchSources(
   try {
     await mkdir(store.partialDir, { recursive: true });
   } catch (error) {
+    // The refusal names the true cause where Node's mkdir says ENOENT (a read-only disk).
+    const refusal = fileSystemRefusal(error, options.storeDir);
+    if (refusal) throw refusal;
     throw new RootstockError(
       "ERR_STORE_UNWRITABLE",
       `cannot write the source store ${store.root}: ${describeCause(error)}`,

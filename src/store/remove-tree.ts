@@ -40,8 +40,11 @@ export async function openFolders(dir: string): Promise<void> {
 }
 
 function cannotRemove(path: string, error: unknown): RootstockError {
+  const readOnly = (error as NodeJS.ErrnoException)?.code === "EROFS";
   return new RootstockError("ERR_STORE_REMOVE_FAILED", `cannot remove ${path}: ${describeCause(error)}`, {
-    hint: "rootstock gave its owner full permission on every folder in it and still could not: it may hold files of another user, or a mount point; remove it by hand (as root if need be)",
+    hint: readOnly
+      ? "the store is on a read-only file system: nothing can be removed until it is mounted read-write"
+      : "rootstock gave its owner full permission on every folder in it and still could not: it may hold files of another user, or a mount point; remove it by hand (as root if need be)",
     cause: error,
   });
 }
