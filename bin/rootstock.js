@@ -7,6 +7,14 @@ const [major, minor] = process.versions.node.split(".").map(Number);
 if (major > 22 || (major === 22 && minor >= 18)) {
   // Keeps compiled (and type-stripped) modules between runs: a no-op run is mostly startup.
   process.getBuiltinModule("node:module").enableCompileCache?.();
+  // Started by the older Node below: a kill -9 of that one must not leave this one running (and holding
+  // its locks). It ends as on SIGTERM when its parent is gone.
+  const parent = Number(process.env.ROOTSTOCK_PARENT_PID);
+  if (parent > 0) {
+    setInterval(() => {
+      if (process.ppid !== parent) process.kill(process.pid, "SIGTERM");
+    }, 500).unref();
+  }
   const { main } = await import("../src/cli/main.ts");
   process.exitCode = await main(process.argv.slice(2));
 } else {
@@ -24,6 +32,7 @@ if (major > 22 || (major === 22 && minor >= 18)) {
   }
   const child = spawn(bundled, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
     stdio: "inherit",
+    env: { ...process.env, ROOTSTOCK_PARENT_PID: String(process.pid) },
   });
   for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) process.on(signal, () => child.kill(signal));
   child.on("exit", (code, signal) => (signal ? process.kill(process.pid, signal) : process.exit(code ?? 1)));

@@ -3,6 +3,7 @@
  * says what was expected and how to go on, with no stack trace.
  */
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import {
   mkdir,
   mkdtemp,
@@ -445,7 +446,38 @@ describe("doctor", () => {
   });
 });
 
+/** A Node older than rootstock needs, on this machine, which then runs rootstock on the bundled one. */
+const oldNode = (() => {
+  for (const path of ["/usr/bin/node", "/usr/local/bin/node"]) {
+    try {
+      const version = execFileSync(path, ["-p", "process.versions.node"], { encoding: "utf8" }).trim();
+      const [major = 0, minor = 0] = version.split(".").map(Number);
+      if (major < 22 || (major === 22 && minor < 18)) return path;
+    } catch {}
+  }
+  return undefined;
+})();
+
 describe("a killed run", () => {
+  test("started through an older Node, killed with -9, leaves no rootstock running", {
+    skip: oldNode ? false : "no Node older than 22.18 on this machine",
+  }, async () => {
+    const dir = await writePlan(join(work, "old-node"), {
+      steps: { slow: { script: "do_install() { sleep 60; }\n" } },
+    });
+    const store = join(work, "old-node-store");
+    const wrapper = startRootstock(["--store", store, "run", dir], { command: [oldNode as string] });
+    await untilOutput(wrapper, "▶ slow");
+    wrapper.kill("SIGKILL");
+    // The bundled Node's rootstock notices within half a second and ends the run as on SIGTERM.
+    for (let tries = 0; tries < 50; tries++) {
+      const [run] = await listRuns(store);
+      if (run?.result === "interrupted") return;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    assert.fail(`the run was not ended: ${JSON.stringify(await listRuns(store))}`);
+  });
+
   test("lasts, in `rootstock runs`, until the last line its steps logged, not its last event", async () => {
     const storeDir = join(work, "killed-store");
     const runId = "20261129-120000-000-abcdef";
