@@ -41,6 +41,18 @@ const externalAddress = Object.values(networkInterfaces())
   .flat()
   .find((address) => address && address.family === "IPv4" && !address.internal)?.address;
 
+/** Runs a plan two steps at a time, past failures, keeping its events. */
+async function runKeepingGoing(planDir: string) {
+  const events: RootstockEvent[] = [];
+  const result = await runPlan(await resolve(planDir), {
+    storeDir: bench.storeDir,
+    jobs: 2,
+    keepGoing: true,
+    emit: (event) => events.push(event),
+  });
+  return { result, events };
+}
+
 function failures(events: RootstockEvent[]): Record<string, string[]> {
   const result: Record<string, string[]> = {};
   for (const event of events) if (event.type === "step:failed") result[event.step] = event.tail;
@@ -80,13 +92,7 @@ test("hermeticity: no network, no /home or /root, nothing writable outside outpu
       "write-files": probe("touch /build/files/rootstock-probe"),
     },
   });
-  const events: RootstockEvent[] = [];
-  const result = await runPlan(await resolve(planDir), {
-    storeDir: bench.storeDir,
-    jobs: 2,
-    keepGoing: true,
-    emit: (event) => events.push(event),
-  });
+  const { result, events } = await runKeepingGoing(planDir);
   const expectedFailures = [
     "write-dep-from-host",
     "net-loopback",
@@ -222,13 +228,7 @@ test("a mount the root made of deps cannot take is refused, not a crash or a scr
       "on-bin": bad("/bin"),
     },
   });
-  const events: RootstockEvent[] = [];
-  const result = await runPlan(await resolve(planDir), {
-    storeDir: bench.storeDir,
-    jobs: 2,
-    keepGoing: true,
-    emit: (event) => events.push(event),
-  });
+  const { result, events } = await runKeepingGoing(planDir);
   assert.deepEqual([...result.failed].sort(), ["on-bin", "on-file", "on-loader"]);
   const reasons = Object.fromEntries(
     events.flatMap((event) => (event.type === "step:failed" ? [[event.step, event.reason]] : [])),

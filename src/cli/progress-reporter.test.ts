@@ -7,6 +7,22 @@ import { createProgressReporter } from "./progress-reporter.ts";
 
 const KEY = "k".repeat(64);
 
+/** A reporter drawing its live status line (redrawn only when asked), and the status lines it drew. */
+function liveReporter() {
+  const { context, text } = capture();
+  const reporter = createProgressReporter(context, {
+    live: true,
+    planArg: "p",
+    refreshHz: 0.001,
+    columns: 200,
+  });
+  const status = () =>
+    text()
+      .split("\r\x1b[K")
+      .filter((part) => part.includes("["));
+  return { reporter, status };
+}
+
 /** A step's first attempt starting on one job, expected to take `estimateMs`. */
 const started = (step: string, estimateMs: number): RootstockEvent => ({
   type: "step:start",
@@ -84,13 +100,7 @@ test("plain lines: starts, results with sizes, failures with their log tail and 
 });
 
 test("live status: steps done of total, running steps with elapsed time, an ETA from earlier durations", () => {
-  const { context, text } = capture();
-  const reporter = createProgressReporter(context, {
-    live: true,
-    planArg: "p",
-    refreshHz: 0.001,
-    columns: 200,
-  });
+  const { reporter, status } = liveReporter();
   const now = Date.now();
   reporter.listener(
     at(now, { type: "run:start", runId: "r", plan: "p", runDir: "/r", steps: ["a", "b", "c"], jobs: 1 }),
@@ -108,21 +118,12 @@ test("live status: steps done of total, running steps with elapsed time, an ETA 
   );
   reporter.listener(at(now - 10_000, started("a", 60_000)));
   reporter.stop();
-  const status = text()
-    .split("\r\x1b[K")
-    .filter((part) => part.includes("["));
   // 1 of 3 done (c cached); a has run 10 s; 50 s of a and 30 s of b remain on one job.
-  assert.match(status.at(-1) ?? "", /^\[1\/3\] a 1[01]s · ETA 1m(19|20)s$/);
+  assert.match(status().at(-1) ?? "", /^\[1\/3\] a 1[01]s · ETA 1m(19|20)s$/);
 });
 
 test("a step no earlier run timed counts as the median of those that were, and does not hide the ETA", () => {
-  const { context, text } = capture();
-  const reporter = createProgressReporter(context, {
-    live: true,
-    planArg: "p",
-    refreshHz: 0.001,
-    columns: 200,
-  });
+  const { reporter, status } = liveReporter();
   const now = Date.now();
   reporter.listener(
     at(now, { type: "run:start", runId: "r", plan: "p", runDir: "/r", steps: ["a", "b", "new"], jobs: 1 }),
@@ -136,11 +137,8 @@ test("a step no earlier run timed counts as the median of those that were, and d
   );
   reporter.listener(at(now, started("a", 20_000)));
   reporter.stop();
-  const status = text()
-    .split("\r\x1b[K")
-    .filter((part) => part.includes("["));
   // 20 s of a, 40 s of b, and 40 s (the median of 20 and 40 taken as the upper middle) for the new step.
-  assert.match(status.at(-1) ?? "", /ETA 1m4\ds$/);
+  assert.match(status().at(-1) ?? "", /ETA 1m4\ds$/);
 });
 
 test("sizes in binary units", () => {
