@@ -5,9 +5,10 @@
  */
 import type { Compression, ImageKind } from "../plan/types.ts";
 import { evictEntry, renameIntoPlace } from "../store/entry-rename.ts";
+import { isObject, readJsonFile } from "../store/read-json.ts";
 import { uniqueSuffix } from "../unique.ts";
 
-const { mkdir, readdir, readFile, rm, stat } = process.getBuiltinModule("node:fs/promises");
+const { mkdir, readdir, rm, stat } = process.getBuiltinModule("node:fs/promises");
 const { join } = process.getBuiltinModule("node:path");
 
 export interface ImageManifest {
@@ -48,23 +49,15 @@ export class ImageStore {
 
   /** The entry's manifest; one damaged into another shape (or naming a file elsewhere) is none. */
   async lookup(key: string): Promise<ImageManifest | undefined> {
-    const text = await readFile(join(this.dir(key), "manifest.json"), "utf8").catch(() => undefined);
-    if (text === undefined) return undefined;
-    let found: ImageManifest;
-    try {
-      found = JSON.parse(text) as ImageManifest;
-    } catch {
-      return undefined;
-    }
+    const found = await readJsonFile(join(this.dir(key), "manifest.json"));
     const whole =
-      typeof found === "object" &&
-      found !== null &&
+      isObject(found) &&
       typeof found.file === "string" &&
       /^[\w.+-]+$/.test(found.file) &&
       !/^\.+$/.test(found.file) &&
       typeof found.sha256 === "string" &&
       typeof found.bytes === "number";
-    return whole ? found : undefined;
+    return whole ? (found as unknown as ImageManifest) : undefined;
   }
 
   /** A fresh folder beside the store for building one entry. */

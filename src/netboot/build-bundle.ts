@@ -8,6 +8,7 @@ import { digestFile, sha256Json, sha256Text } from "../digest.ts";
 import { RootstockError } from "../errors.ts";
 import { type Emit, ignoreEvents } from "../events.ts";
 import { renameIntoPlace } from "../store/entry-rename.ts";
+import { isObject, readJsonFile } from "../store/read-json.ts";
 import { StoreLocks } from "../store/store-locks.ts";
 import { uniqueSuffix } from "../unique.ts";
 import {
@@ -20,7 +21,7 @@ import { appendNewcArchive } from "./newc-archive.ts";
 import { ramRootScripts, stageRamRoot } from "./ram-root.ts";
 import { listSquashfs, resolveInImage } from "./squashfs-listing.ts";
 
-const { copyFile, link, mkdir, readFile, rm, writeFile } = process.getBuiltinModule("node:fs/promises");
+const { copyFile, link, mkdir, rm, writeFile } = process.getBuiltinModule("node:fs/promises");
 const { join } = process.getBuiltinModule("node:path");
 const { existsSync } = process.getBuiltinModule("node:fs");
 
@@ -207,22 +208,12 @@ export async function buildNetbootBundle(
 
 /** The bundle's manifest; one damaged into another shape is none, and the bundle is made again. */
 export async function readManifest(dir: string): Promise<NetbootManifest | undefined> {
-  const text = await readFile(join(dir, "manifest.json"), "utf8").catch(() => undefined);
-  if (text === undefined) return undefined;
-  let manifest: NetbootManifest;
-  try {
-    manifest = JSON.parse(text) as NetbootManifest;
-  } catch {
-    return undefined;
-  }
+  const read = await readJsonFile(join(dir, "manifest.json"));
+  if (!isObject(read)) return undefined;
+  const manifest = read as unknown as NetbootManifest;
   const file = (value: unknown) =>
-    typeof value === "object" &&
-    value !== null &&
-    typeof (value as BundleFile).sha256 === "string" &&
-    typeof (value as BundleFile).size === "number";
+    isObject(value) && typeof value.sha256 === "string" && typeof value.size === "number";
   const whole =
-    typeof manifest === "object" &&
-    manifest !== null &&
     manifest.format === NETBOOT_FORMAT &&
     typeof manifest.key === "string" &&
     typeof manifest.cmdline === "string" &&

@@ -96,25 +96,17 @@ export function writeRunRecord(runDir: string, record: RunRecord): void {
 }
 
 export async function readRunRecord(runDir: string): Promise<RunRecord | undefined> {
-  const text = await fsp()
-    .readFile(join(runDir, "run.json"), "utf8")
-    .catch(() => undefined);
-  if (text === undefined) return undefined;
-  try {
-    const record = JSON.parse(text) as RunRecord;
-    // A record damaged or edited by hand into another shape is no record, not a crash of gc or runs.
-    const whole =
-      typeof record === "object" &&
-      record !== null &&
-      typeof record.runId === "string" &&
-      typeof record.started === "string" &&
-      typeof record.state === "string" &&
-      typeof record.keys === "object" &&
-      record.keys !== null;
-    return whole ? record : undefined;
-  } catch {
-    return undefined;
-  }
+  // Loaded when a record is read: a run that only writes its own never needs it.
+  const { isObject, readJsonFile } = await import("./read-json.ts");
+  const record = await readJsonFile(join(runDir, "run.json"));
+  // A record damaged or edited by hand into another shape is no record, not a crash of gc or runs.
+  const whole =
+    isObject(record) &&
+    typeof record.runId === "string" &&
+    typeof record.started === "string" &&
+    typeof record.state === "string" &&
+    isObject(record.keys);
+  return whole ? (record as unknown as RunRecord) : undefined;
 }
 
 /** Every run of the store, newest first. */

@@ -5,9 +5,9 @@
  * One small file per step, replaced whole (written beside, then renamed).
  */
 import { writeFileAtomically } from "../atomic-write.ts";
+import { isObject, readJsonFile } from "./read-json.ts";
 
 const { mkdirSync } = process.getBuiltinModule("node:fs");
-const { readFile } = process.getBuiltinModule("node:fs/promises");
 const { isAbsolute, join, normalize } = process.getBuiltinModule("node:path");
 
 export type StepStatus = "running" | "done" | "cached" | "failed";
@@ -42,16 +42,10 @@ export async function readStepHistory(
   plan: string,
   step: string,
 ): Promise<StepHistory | undefined> {
-  const text = await readFile(historyFile(storeDir, plan, step), "utf8").catch(() => undefined);
-  if (text === undefined) return undefined;
-  let history: StepHistory;
-  try {
-    history = JSON.parse(text) as StepHistory;
-  } catch {
-    return undefined;
-  }
+  const read = await readJsonFile(historyFile(storeDir, plan, step));
   // A record damaged or edited by hand is not followed: a run id names a folder, so it must be one.
-  if (typeof history !== "object" || history === null || typeof history.runId !== "string") return undefined;
+  if (!isObject(read) || typeof read.runId !== "string") return undefined;
+  const history = read as unknown as StepHistory;
   if (!/^[\w.-]+$/.test(history.runId) || /^\.+$/.test(history.runId)) return undefined;
   // Paths in the store are kept relative to it, so that a store copied or moved keeps its logs. A log is
   // only ever in runs/, a build folder only in work/ (its removal must never reach an entry).
