@@ -458,16 +458,23 @@ const oldNode = (() => {
   return undefined;
 })();
 
+/** A run of one step that sleeps a minute, started in its own store; resolves once the step is running. */
+async function startSlowRun(name: string, options: { command?: string[] } = {}) {
+  const dir = await writePlan(join(work, name), {
+    steps: { slow: { script: "do_install() { sleep 60; }\n" } },
+  });
+  const store = join(work, `${name}-store`);
+  const child = startRootstock(["--store", store, "run", dir], options);
+  const ended = finished(child);
+  await untilOutput(child, "▶ slow");
+  return { dir, store, child, ended };
+}
+
 describe("a killed run", () => {
   test("started through an older Node, killed with -9, leaves no rootstock running", {
     skip: oldNode ? false : "no Node older than 22.18 on this machine",
   }, async () => {
-    const dir = await writePlan(join(work, "old-node"), {
-      steps: { slow: { script: "do_install() { sleep 60; }\n" } },
-    });
-    const store = join(work, "old-node-store");
-    const wrapper = startRootstock(["--store", store, "run", dir], { command: [oldNode as string] });
-    await untilOutput(wrapper, "▶ slow");
+    const { store, child: wrapper } = await startSlowRun("old-node", { command: [oldNode as string] });
     wrapper.kill("SIGKILL");
     // The bundled Node's rootstock notices within half a second and ends the run as on SIGTERM.
     for (let tries = 0; tries < 50; tries++) {
@@ -503,13 +510,7 @@ describe("a killed run", () => {
 
 describe("Ctrl-C", () => {
   test("ends a run with the exit status of an interrupted command (130), saying so", async () => {
-    const dir = await writePlan(join(work, "interrupted"), {
-      steps: { slow: { script: "do_install() { sleep 60; }\n" } },
-    });
-    const store = join(work, "interrupted-store");
-    const child = startRootstock(["--store", store, "run", dir]);
-    const ended = finished(child);
-    await untilOutput(child, "▶ slow");
+    const { store, child, ended } = await startSlowRun("interrupted");
     // Twice, as an impatient person does: the second must not kill rootstock while it records the run.
     child.kill("SIGINT");
     setTimeout(() => child.kill("SIGINT"), 15);
@@ -529,13 +530,7 @@ describe("Ctrl-C", () => {
   });
 
   test("report of a run still going on says so, not that it did not finish", async () => {
-    const dir = await writePlan(join(work, "still-running"), {
-      steps: { slow: { script: "do_install() { sleep 60; }\n" } },
-    });
-    const store = join(work, "still-running-store");
-    const child = startRootstock(["--store", store, "run", dir]);
-    const ended = finished(child);
-    await untilOutput(child, "▶ slow");
+    const { store, child, ended } = await startSlowRun("still-running");
     const report = await runCli(["--store", store, "report", "last"]);
     const markdown = /report: (\S+report\.md)/.exec(report.stdout)?.[1];
     const text = markdown ? await readFile(markdown, "utf8") : "";

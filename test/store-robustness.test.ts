@@ -245,14 +245,25 @@ test("an entry holding a setuid or setgid file is closed to other users; its mod
   assert.equal((await stat(join(bench.storeDir, "work", result.runId))).mode & 0o777, 0o700);
 });
 
+/**
+ * Runs `work` with a small tmpfs of its own, unmounted after; without a mount (a container that allows
+ * none) there is nothing to learn, and `work` does not run.
+ */
+async function withSmallDisk(name: string, size: string, work: (mountPoint: string) => Promise<void>) {
+  const mountPoint = join(bench.dir, name);
+  await mkdir(mountPoint, { recursive: true });
+  if (spawnSync("mount", ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", mountPoint]).status !== 0) return;
+  try {
+    await work(mountPoint);
+  } finally {
+    spawnSync("umount", ["-l", mountPoint]);
+  }
+}
+
 test("a full disk is the store's state, not a bug: a clear refusal, no half-written record, and gc frees it", {
   skip: isRoot ? false : "needs root to mount a small tmpfs",
 }, async () => {
-  const mountPoint = join(bench.dir, "small-disk");
-  await mkdir(mountPoint, { recursive: true });
-  const mounted = spawnSync("mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", mountPoint]);
-  if (mounted.status !== 0) return; // no mounts in this container: nothing to learn here
-  try {
+  await withSmallDisk("small-disk", "2m", async (mountPoint) => {
     const storeDir = join(mountPoint, "store");
     const planDir = await writePlan(join(bench.dir, "fills-disk"), {
       name: "fills-disk",
@@ -287,18 +298,13 @@ test("a full disk is the store's state, not a bug: a clear refusal, no half-writ
     assert.match(gc.stdout, /removed work/);
     const again = await rootstock(["--store", storeDir, "run", planDir, "small"]);
     assert.equal(again.code, 0, again.stderr);
-  } finally {
-    spawnSync("umount", ["-l", mountPoint]);
-  }
+  });
 });
 
 test("a store on a read-only disk is refused as such, though Node's mkdir says ENOENT there", {
   skip: isRoot ? false : "needs root to mount a read-only tmpfs",
 }, async () => {
-  const mountPoint = join(bench.dir, "read-only-disk");
-  await mkdir(mountPoint, { recursive: true });
-  if (spawnSync("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", mountPoint]).status !== 0) return;
-  try {
+  await withSmallDisk("read-only-disk", "1m", async (mountPoint) => {
     await mkdir(join(mountPoint, "store"));
     spawnSync("mount", ["-o", "remount,ro", mountPoint]);
     const planDir = await writePlan(join(bench.dir, "on-read-only"), {
@@ -314,7 +320,5 @@ test("a store on a read-only disk is refused as such, though Node's mkdir says E
     assert.doesNotMatch(run.stderr, STACK_LINE);
     const fetched = await rootstock(["--store", join(mountPoint, "store"), "fetch", planDir]);
     assert.match(fetched.stderr, /the file system is read-only .*\[ERR_STORE_UNWRITABLE\]/);
-  } finally {
-    spawnSync("umount", ["-l", mountPoint]);
-  }
+  });
 });
