@@ -343,11 +343,16 @@ describe("the host", () => {
     const store = join(work, "missing-tool-store");
     const { code, stderr } = await runCli(["--store", store, "run", dir]);
     assert.equal(code, 1, stderr);
+    // Found after the plan was loaded, yet named by line like the loader's own errors.
+    const planLine = lineWith(await readFile(join(dir, "plan.toml"), "utf8"), /^tools = /);
+    const stepLine = lineWith(await readFile(join(dir, "steps", "a", "step.toml"), "utf8"), /^tools = /);
     assert.match(
       stderr,
-      /plan\.toml: host\.tools: step "a" needs no-such-tool-here, which is not on this host's PATH \[ERR_HOST_TOOL_MISSING\]/,
+      new RegExp(
+        `plan\\.toml:${planLine}: host\\.tools: step "a" needs no-such-tool-here, which is not on this host's PATH \\[ERR_HOST_TOOL_MISSING\\]`,
+      ),
     );
-    assert.match(stderr, /steps\/a\/step\.toml: tools: step "a" needs nor-this-one/);
+    assert.match(stderr, new RegExp(`steps/a/step\\.toml:${stepLine}: tools: step "a" needs nor-this-one`));
     assert.match(stderr, /hint: install it \(`rootstock doctor .* --install` as root does\)/);
     assert.doesNotMatch(stderr, STACK_LINE);
     assert.deepEqual(await readdir(join(store, "outputs")).catch(() => []), []);
@@ -559,3 +564,10 @@ describe("Ctrl-C", () => {
     assert.equal(run?.result, "interrupted", "the run is recorded as interrupted, not left running");
   });
 });
+
+/** The 1-based number of the first line matching `pattern`. */
+function lineWith(text: string, pattern: RegExp): number {
+  const index = text.split("\n").findIndex((line) => pattern.test(line));
+  assert.ok(index >= 0, `no line matches ${pattern}`);
+  return index + 1;
+}

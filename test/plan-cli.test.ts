@@ -41,6 +41,17 @@ describe("plan show / plan graph on plans/example", () => {
     assert.match(stderr, /did you mean "WITH_HELLO"/);
   });
 
+  test("--set of a value of the wrong type names the variable's line in plan.toml", async () => {
+    const { code, stderr } = await runCli(["plan", "show", "--set", "WITH_HELLO=yes", "plans/example"]);
+    assert.equal(code, 1);
+    assert.match(
+      stderr,
+      /plans\/example\/plan\.toml:8: variables\.WITH_HELLO: --set WITH_HELLO=yes: WITH_HELLO is a boolean .*\[ERR_PLAN_BAD_SET\]/,
+    );
+    assert.match(stderr, /hint: use true or false/);
+    assert.doesNotMatch(stderr, STACK_LINE);
+  });
+
   test("graph prints edges by stage, and DOT with --dot", async () => {
     const text = await runCli(["plan", "graph", "plans/example"]);
     assert.equal(text.code, 0);

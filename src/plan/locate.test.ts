@@ -63,3 +63,14 @@ test("a file with Windows line ends has the same lines", () => {
   ])
     assert.equal(windows.lineOf(path), unix.lineOf(path), path.join("."));
 });
+
+test("a field as errors name it finds its line, or its nearest written parent's", () => {
+  const locator = new KeyLocator(text);
+  assert.equal(locator.lineOfField("sources[1].sha256"), 15);
+  assert.equal(locator.lineOfField("sources[1].debian.file"), 18);
+  assert.equal(locator.lineOfField("sources[0].debian.version"), 12);
+  assert.equal(locator.lineOfField("env.a.b"), 22);
+  assert.equal(locator.lineOfField("env.nothing"), 20);
+  assert.equal(locator.lineOfField("nowhere"), undefined);
+  assert.equal(locator.lineOfField(""), undefined);
+});

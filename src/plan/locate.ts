@@ -80,6 +80,14 @@ export class KeyLocator {
       this.#remember(`${prefix}.${match[1]}`, line);
   }
 
+  /** The line of a field as errors name it (`sources[0].sha256`), or of its nearest written parent. */
+  lineOfField(field: string): number | undefined {
+    const path = [...field.matchAll(/\[(\d+)\]|[^.[\]]+/g)].map((match) =>
+      match[1] === undefined ? match[0] : Number(match[1]),
+    );
+    return path.length === 0 ? undefined : this.lineOf(path);
+  }
+
   /** The line of the longest prefix of `path` written in the file, if any. */
   lineOf(path: KeyPath): number | undefined {
     for (let end = path.length; end > 0; end--) {
