@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import {
   mkdir,
   mkdtemp,
@@ -369,6 +370,37 @@ describe("the host", () => {
     assert.match(stdout, /\ba\b.*(no entry|never built)/);
     assert.match(stderr, /step "a" needs no-such-tool-here, which is not on this host's PATH/);
     assert.ok(stderr.includes(`rootstock doctor '${dir}' --install`), stderr);
+  });
+
+  test("--dry-run refuses a pinned size that a source already in the store contradicts, as the run would", async () => {
+    const store = join(work, "dry-size-store");
+    const file = join(work, "dry-size.tar.gz");
+    await writeFile(file, "not really a tarball, but 41 bytes long.\n");
+    const sha256 = createHash("sha256")
+      .update(await readFile(file))
+      .digest("hex");
+    assert.equal((await runCli(["--store", store, "sources", "import", file])).code, 0);
+    const dir = await writePlan(join(work, "dry-size"), {
+      steps: {
+        a: {
+          toml: `version = "1"\n[[sources]]\nurl = "https://example.org/dry-size.tar.gz"\nsha256 = "${sha256}"\nsize = 40\n`,
+        },
+      },
+    });
+    for (const args of [
+      ["run", "--dry-run", dir],
+      ["run", dir],
+    ]) {
+      const { code, stderr } = await runCli(["--store", store, ...args]);
+      assert.equal(code, 1, stderr);
+      assert.match(
+        stderr,
+        /the file is 41 bytes, not the pinned 40: the pin's size is wrong \[ERR_SOURCE_SIZE_PIN\]/,
+      );
+      assert.match(stderr, /hint: set size = 41/);
+    }
+    // The rehearsal sets nothing aside.
+    assert.deepEqual(await readdir(join(store, "sources", "quarantine")).catch(() => []), []);
   });
 });
 

@@ -11,6 +11,7 @@ import { RootstockError, RootstockErrors } from "../errors.ts";
 import type { Emit, StepReason } from "../events.ts";
 import { identifyTools, type ToolIdentity } from "../host/tools.ts";
 import { type Graph, type ResolvedStep, usesHostTools } from "../plan/graph.ts";
+import type { SourceRequest } from "../sources/fetch-sources.ts";
 import { OutputStore } from "../store/output-store.ts";
 import type { StepHistory } from "../store/step-history.ts";
 import type { StoreLocks } from "../store/store-locks.ts";
@@ -125,8 +126,10 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
           step: disabled.name,
           because: `when = ${JSON.stringify(disabled.when)} is false`,
         });
-      // A run would refuse this; so does its rehearsal, after saying what it would do.
+      // A run would refuse these; so does its rehearsal, after saying what it would do.
       await checkToolsPresent(toBuild, tools, plan);
+      const { checkStoredSizes } = await import("../sources/fetch-sources.ts");
+      await checkStoredSizes(sourcesOf(toBuild), { storeDir, ...(signal ? { signal } : {}) });
       return {
         runId,
         runDir,
@@ -143,16 +146,13 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
     // Fetching, building and scheduling load only when there is something to build: a no-op run is mostly
     // start-up.
     const building = toBuild.length > 0 ? await loadBuilding() : undefined;
-    await building?.fetchSources(
-      toBuild.flatMap((step) => step.step.sources.map((source) => ({ ...source, steps: [step.name] }))),
-      {
-        storeDir,
-        offline: options.offline ?? false,
-        emit,
-        ...(options.mirrors ? { mirrors: options.mirrors } : {}),
-        ...(signal ? { signal } : {}),
-      },
-    );
+    await building?.fetchSources(sourcesOf(toBuild), {
+      storeDir,
+      offline: options.offline ?? false,
+      emit,
+      ...(options.mirrors ? { mirrors: options.mirrors } : {}),
+      ...(signal ? { signal } : {}),
+    });
 
     emit({ type: "run:start", runId, plan: plan.name, runDir, steps: graph.steps.map((s) => s.name), jobs });
     // Under the run's header, before its steps.
@@ -398,6 +398,10 @@ async function checkToolsPresent(
     );
   });
   throw new RootstockErrors("ERR_PLAN_NOT_RUNNABLE", `plan ${plan.displayDir} cannot run here`, problems);
+}
+
+function sourcesOf(steps: readonly ResolvedStep[]): SourceRequest[] {
+  return steps.flatMap((step) => step.step.sources.map((source) => ({ ...source, steps: [step.name] })));
 }
 
 function hostToolNames(graph: Graph): string[] {

@@ -56,6 +56,43 @@ export interface FetchResult {
 
 const PROGRESS_INTERVAL_MS = 100;
 
+type StoredState =
+  | { kind: "present" | "missing" }
+  | { kind: "damaged"; path: string; file: string; actualSha256: string };
+
+/**
+ * Whether the store holds the file pinned by a group of sources (one sha256). When its size differs from
+ * a pin, only its hash says which is wrong: a right hash means the pin's size is wrong (refused), another
+ * one a damaged file.
+ */
+async function storedState(
+  group: readonly SourceRequest[],
+  store: SourceStore,
+  signal: AbortSignal | undefined,
+): Promise<StoredState> {
+  const sha256 = (group[0] as SourceRequest).sha256;
+  const size = await store.sizeOf(sha256);
+  if (size === undefined) return { kind: "missing" };
+  const wrong = group.find((source) => source.size !== undefined && source.size !== size);
+  if (wrong === undefined) return { kind: "present" };
+  const actual = await digestFile(store.path(sha256), signal);
+  if (actual.sha256 === sha256) throw sizePinError(wrong, size);
+  return { kind: "damaged", path: store.path(sha256), file: wrong.file, actualSha256: actual.sha256 };
+}
+
+/**
+ * What a run would refuse of sources already in the store, without fetching or setting anything
+ * aside: a pinned size that the stored file (whose hash is right) contradicts. For `run --dry-run`.
+ */
+export async function checkStoredSizes(
+  sources: readonly SourceRequest[],
+  options: { storeDir: string; signal?: AbortSignal },
+): Promise<void> {
+  const store = new SourceStore(options.storeDir);
+  const groups = Map.groupBy(sources, (source) => source.sha256);
+  for (const group of groups.values()) await storedState(group, store, options.signal);
+}
+
 export async function fetchSources(
   sources: readonly SourceRequest[],
   options: FetchOptions,
@@ -79,29 +116,18 @@ export async function fetchSources(
       },
     );
   }
-  const groups = new Map<string, SourceRequest[]>();
-  for (const source of sources) groups.set(source.sha256, [...(groups.get(source.sha256) ?? []), source]);
+  const groups = Map.groupBy(sources, (source) => source.sha256);
 
   const result: FetchResult = { present: [], fetched: [] };
   const missing: SourceRequest[][] = [];
   for (const group of groups.values()) {
-    const size = await store.sizeOf((group[0] as SourceRequest).sha256);
-    if (size === undefined) {
+    const stored = await storedState(group, store, options.signal);
+    if (stored.kind === "present") result.present.push(...group);
+    else {
+      // A damaged file is set aside and fetched again.
+      if (stored.kind === "damaged") await store.quarantine(stored.path, stored.file, stored.actualSha256);
       missing.push(group);
-      continue;
     }
-    const wrong = group.find((source) => source.size !== undefined && source.size !== size);
-    if (wrong) {
-      // Which is wrong, the pin or the stored file? Only its hash says: a damaged file is set aside and
-      // fetched again, a right one means the pin's size is wrong.
-      const sha256 = (group[0] as SourceRequest).sha256;
-      const actual = await digestFile(store.path(sha256), options.signal);
-      if (actual.sha256 === sha256) throw sizePinError(wrong, size);
-      await store.quarantine(store.path(sha256), wrong.file, actual.sha256);
-      missing.push(group);
-      continue;
-    }
-    result.present.push(...group);
   }
   emit({
     type: "fetch:plan",
