@@ -230,6 +230,16 @@ const CASES: Record<string, Expectation> = {
     where: "steps/a/step.toml:4:",
     message: /sources\[0\]\.url: expected an http\(s\), ftp or file:\/\/\/ URL, got "example\.org/,
   },
+  "source-unparsable-url": {
+    code: "ERR_PLAN_BAD_VALUE",
+    where: "steps/a/step.toml:4:",
+    message: /sources\[0\]\.url: expected a valid URL \(a space is written %20\), got "http:\/\/exa mple/,
+  },
+  "source-bad-mirror": {
+    code: "ERR_PLAN_BAD_VALUE",
+    where: "steps/a/step.toml:6:",
+    message: /sources\[0\]\.mirrors\[0\]: .*"http:\/\/\[::1" is not a valid URL/,
+  },
   "source-duplicate-name": {
     code: "ERR_PLAN_DUPLICATE_SOURCE",
     where: "steps/a/step.toml:7:",

@@ -3,6 +3,7 @@
  * silently ignored costs hours.
  */
 import { z } from "zod";
+import { mirrorProblem } from "../sources/mirror.ts";
 import { parseDuration, parseSize } from "../units.ts";
 import { describeValue } from "./describe.ts";
 import { NAME_PATTERN } from "./names.ts";
@@ -58,22 +59,19 @@ const sha256 = z
     },
   });
 
-const url = z
-  .string()
-  .refine((value) => /^(https?|ftp):\/\/[^\s/]+/.test(value) || value.startsWith("file:///"), {
-    error: (issue) => `expected an http(s), ftp or file:/// URL, got ${JSON.stringify(issue.input)}`,
-  });
+const urlScheme = (value: string) => /^(https?|ftp):\/\/[^\s/]+/.test(value) || value.startsWith("file:///");
+const url = z.string().refine((value) => urlScheme(value) && URL.canParse(value), {
+  error: (issue) =>
+    urlScheme(String(issue.input))
+      ? `expected a valid URL (a space is written %20), got ${JSON.stringify(issue.input)}`
+      : `expected an http(s), ftp or file:/// URL, got ${JSON.stringify(issue.input)}`,
+});
 
 /** A mirror rootstock can read (see src/sources/mirror.ts): an http(s) URL or a folder. */
-const mirror = z
-  .string()
-  .refine(
-    (value) => /^https?:\/\/[^\s/]+/.test(value) || value.startsWith("/") || value.startsWith("file:///"),
-    {
-      error: (issue) =>
-        `expected an http(s) mirror URL, a file:/// URL or an absolute folder path, got ${JSON.stringify(issue.input)}`,
-    },
-  );
+const mirror = z.string().refine((value) => mirrorProblem(value) === undefined, {
+  error: (issue) =>
+    `expected an http(s) mirror URL, a file:/// URL or an absolute folder path; ${JSON.stringify(issue.input)} ${mirrorProblem(String(issue.input))}`,
+});
 
 /** Node's timers end at 2^31 - 1 ms (24.8 days); a longer one would fire at once. */
 export const LONGEST_TIMEOUT_MS = 2 ** 31 - 1;

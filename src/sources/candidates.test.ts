@@ -59,5 +59,11 @@ describe("mirrors", () => {
 
   test("a mirror that is neither a URL nor an absolute folder is refused", () => {
     assert.throws(() => parseMirror("ftp://x.example/m"), { code: "ERR_MIRROR_BAD_SPEC" });
+    // Looks like one, but Node cannot parse it: refused here, not a crash when fetching.
+    assert.throws(() => parseMirror("http://[::1"), {
+      code: "ERR_MIRROR_BAD_SPEC",
+      message: /not a valid URL/,
+    });
+    assert.throws(() => parseMirror("file:///a%2Fb"), { code: "ERR_MIRROR_BAD_SPEC" });
   });
 });

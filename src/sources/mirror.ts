@@ -16,18 +16,33 @@ export type Mirror =
 export type MirrorLocation = { kind: "file"; path: string } | { kind: "url"; url: string };
 
 export function parseMirror(spec: string): Mirror {
+  const mirror = readMirror(spec);
+  if (typeof mirror !== "string") return mirror;
+  throw new RootstockError("ERR_MIRROR_BAD_SPEC", `mirror ${JSON.stringify(spec)} ${mirror}`, {
+    hint: "give a URL such as http://host/sources/, a file:/// URL, or an absolute path such as /srv/mirror (a space in a URL is written %20)",
+  });
+}
+
+/** What is wrong with a mirror as written (the plan's schema asks this too), or nothing. */
+export function mirrorProblem(spec: string): string | undefined {
+  const mirror = readMirror(spec);
+  return typeof mirror === "string" ? mirror : undefined;
+}
+
+function readMirror(spec: string): Mirror | string {
+  if (/^(https?|file):/.test(spec) && !URL.canParse(spec)) return "is not a valid URL";
   if (/^https?:\/\/[^\s/]+/.test(spec)) {
     return { kind: "url", base: spec.endsWith("/") ? spec : `${spec}/`, spec };
   }
-  if (spec.startsWith("file:///")) return { kind: "folder", dir: fileURLToPath(spec), spec };
+  if (spec.startsWith("file:///")) {
+    try {
+      return { kind: "folder", dir: fileURLToPath(spec), spec };
+    } catch {
+      return "is not a file:/// URL of a folder";
+    }
+  }
   if (isAbsolute(spec)) return { kind: "folder", dir: resolve(spec), spec };
-  throw new RootstockError(
-    "ERR_MIRROR_BAD_SPEC",
-    `mirror ${JSON.stringify(spec)} is neither an http(s) URL nor an absolute folder`,
-    {
-      hint: "give a URL such as http://host/sources/, a file:/// URL, or an absolute path such as /srv/mirror",
-    },
-  );
+  return "is neither an http(s) URL nor an absolute folder";
 }
 
 export function mirrorLocations(mirror: Mirror, sha256: string, file: string): MirrorLocation[] {
