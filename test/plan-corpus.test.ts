@@ -131,7 +131,12 @@ const CASES: Record<string, Expectation> = {
     code: "ERR_PLAN_BAD_VALUE",
     where: "plan.toml:9:",
     message:
-      /stages\[0\]\.steps\[1\]: expected a step name of lowercase letters, digits and \. _ \+ -, got "B"/,
+      /stages\[0\]\.steps\[1\]: expected a step name of lowercase letters, digits and \. _ \+ -, starting with a letter or digit, got "B"/,
+  },
+  "name-too-long": {
+    code: "ERR_PLAN_BAD_VALUE",
+    where: "plan.toml:1:",
+    message: /name: expected a plan name of at most 100 characters, got one of 101 \("p{20}…"\)/,
   },
   "step-missing": {
     code: "ERR_PLAN_STEP_MISSING",

@@ -1,5 +1,7 @@
 /**
  * What a plan, stage or step may be called: lowercase, one path component, never `.` or `..`. The store
- * makes folders of these names, so what is read back from its own files is held to it too.
+ * makes folders and files of these names (with suffixes, within a file name's 255 bytes), so what is read
+ * back from its own files is held to it too.
  */
-export const NAME_PATTERN = /^[a-z0-9][a-z0-9._+-]*$/;
+export const NAME_PATTERN = /^[a-z0-9][a-z0-9._+-]{0,99}$/;
+export const NAME_MAX_LENGTH = 100;

@@ -6,12 +6,16 @@ import { z } from "zod";
 import { mirrorProblem } from "../sources/mirror.ts";
 import { parseDuration, parseSize } from "../units.ts";
 import { describeValue } from "./describe.ts";
-import { NAME_PATTERN } from "./names.ts";
+import { NAME_MAX_LENGTH, NAME_PATTERN } from "./names.ts";
 
 const name = (what: string) =>
   z.string({ error: `expected a ${what} name (a string)` }).regex(NAME_PATTERN, {
-    error: (issue) =>
-      `expected a ${what} name of lowercase letters, digits and . _ + -, got ${JSON.stringify(issue.input)}`,
+    error: (issue) => {
+      const input = String(issue.input);
+      return input.length > NAME_MAX_LENGTH
+        ? `expected a ${what} name of at most ${NAME_MAX_LENGTH} characters, got one of ${input.length} (${JSON.stringify(`${input.slice(0, 20)}…`)})`
+        : `expected a ${what} name of lowercase letters, digits and . _ + -, starting with a letter or digit, got ${JSON.stringify(input)}`;
+    },
   });
 
 const stepName = name("step");
