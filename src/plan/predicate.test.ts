@@ -68,3 +68,19 @@ test("comparisons that can never hold, given the variables' types, are found", (
   assert.deepEqual(mismatched('(LEVEL == 2) == "true"'), ['(a comparison, a boolean) == "true" (a string)']);
   assert.deepEqual(mismatched("(LEVEL == 2) == true && !FLAG == true"), []);
 });
+
+test("deep nesting and very long predicates are syntax errors, not a stack overflow", () => {
+  const refused = (source: string, message: RegExp) =>
+    assert.throws(
+      () => parsePredicate(source),
+      (error: unknown) => error instanceof PredicateSyntaxError && message.test(error.message),
+    );
+  refused(`${"!".repeat(5000)}A`, /at most 1000 characters/);
+  refused(`${"(".repeat(65)}A${")".repeat(65)}`, /nested more than 64 deep/);
+  refused(`${"!".repeat(65)}A`, /nested more than 64 deep/);
+  refused(Array(300).fill("A").join(" && "), /at most 1000 characters/);
+  // As deep as allowed, and as long: still fine.
+  assert.equal(holds(`${"(".repeat(64)}A${")".repeat(64)}`, { A: true }), true);
+  assert.equal(holds(`${"!".repeat(64)}A`, { A: true }), true);
+  assert.equal(holds(Array(200).fill("A").join(" && "), { A: true }), true);
+});

@@ -51,9 +51,25 @@ function tokenize(source: string): Token[] {
   return tokens;
 }
 
+/** Bounds that keep the parser's (and every later walk's) recursion far from the stack's end. */
+const LONGEST_PREDICATE = 1000;
+const DEEPEST_NESTING = 64;
+
 export function parsePredicate(source: string): Predicate {
+  if (source.length > LONGEST_PREDICATE) {
+    throw new PredicateSyntaxError(
+      `a predicate is at most ${LONGEST_PREDICATE} characters, this one is ${source.length}`,
+      LONGEST_PREDICATE + 1,
+    );
+  }
   const tokens = tokenize(source);
   let index = 0;
+  let depth = 0;
+  const enter = (token: Token) => {
+    if (++depth > DEEPEST_NESTING) {
+      throw new PredicateSyntaxError(`nested more than ${DEEPEST_NESTING} deep`, token.column);
+    }
+  };
   const peek = (): Token => tokens[index] as Token;
   const isOp = (token: Token, ...texts: string[]) =>
     (token.kind === "op" || token.kind === "ident") && texts.includes(token.text);
@@ -76,8 +92,11 @@ export function parsePredicate(source: string): Predicate {
   };
   const parseNot = (): Predicate => {
     if (isOp(peek(), "!", "not")) {
+      enter(peek());
       index++;
-      return { kind: "not", operand: parseNot() };
+      const operand = parseNot();
+      depth--;
+      return { kind: "not", operand };
     }
     const left = parseAtom();
     const next = peek();
@@ -91,7 +110,9 @@ export function parsePredicate(source: string): Predicate {
     const token = peek();
     index++;
     if (token.kind === "op" && token.text === "(") {
+      enter(token);
       const inner = parseOr();
+      depth--;
       const close = peek();
       if (close.kind !== "op" || close.text !== ")") {
         throw new PredicateSyntaxError(`expected ")", found ${describe(close)}`, close.column);
