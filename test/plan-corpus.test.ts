@@ -182,6 +182,22 @@ const CASES: Record<string, Expectation> = {
     where: "steps/a/step.toml:2:",
     message: /script .*steps\/a\/build-all\.sh does not exist/,
   },
+  "script-folder": {
+    code: "ERR_PLAN_SCRIPT_NOT_FILE",
+    where: "steps/a/build.sh:",
+    message: /the step's script is a folder, not a file/,
+    hint: /remove it to use the default phases/,
+  },
+  "script-dangling-link": {
+    code: "ERR_PLAN_SCRIPT_NOT_FILE",
+    where: "steps/a/build.sh:",
+    message: /the step's script is a link to nothing, not a file/,
+  },
+  "script-names-folder": {
+    code: "ERR_PLAN_SCRIPT_NOT_FILE",
+    where: "steps/a/step.toml:2:",
+    message: /script: script .*steps\/a\/scripts is a folder, not a file/,
+  },
   "patch-missing": {
     code: "ERR_PLAN_PATCH_MISSING",
     where: "steps/a/step.toml:2:",

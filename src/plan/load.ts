@@ -111,6 +111,17 @@ function isFile(path: string): boolean {
   return statSync(path, { throwIfNoEntry: false })?.isFile() ?? false;
 }
 
+/** What is at a path, following links, in words for a message. */
+function fileKind(
+  path: string,
+): "file" | "missing" | "a folder" | "a link to nothing" | "not a regular file" {
+  const target = statSync(path, { throwIfNoEntry: false });
+  if (target?.isFile()) return "file";
+  if (target?.isDirectory()) return "a folder";
+  if (target !== undefined) return "not a regular file";
+  return lstatSync(path, { throwIfNoEntry: false }) === undefined ? "missing" : "a link to nothing";
+}
+
 /**
  * Async for its callers; the reading inside is synchronous: a plan is hundreds of tiny files, and each
  * asynchronous call would cost a thread-pool round trip while nothing else waits to run.
@@ -369,9 +380,28 @@ function loadStep(
 
   let script: PlanFileEntry | undefined;
   const scriptPath = file.script ?? "build.sh";
-  const scriptExists = isFile(join(stepDir, scriptPath));
-  if (scriptExists) script = guard(() => readPlanFile(context, stepDir, scriptPath));
-  else if (file.script !== undefined) {
+  const scriptKind = fileKind(join(stepDir, scriptPath));
+  if (scriptKind === "file") script = guard(() => readPlanFile(context, stepDir, scriptPath));
+  else if (scriptKind !== "missing") {
+    // A build.sh that is a folder or a dangling link is a mistake, not a step with the default phases.
+    problems.push(
+      new RootstockError(
+        "ERR_PLAN_SCRIPT_NOT_FILE",
+        file.script === undefined
+          ? `the step's script is ${scriptKind}, not a file`
+          : `script ${join(context.displayDir, dir, scriptPath)} is ${scriptKind}, not a file`,
+        {
+          ...(file.script === undefined
+            ? { file: join(context.displayDir, dir, scriptPath) }
+            : where(["script"])),
+          hint:
+            file.script === undefined
+              ? "make build.sh a file with the step's phases, or remove it to use the default phases (configure, make, make install)"
+              : "name a file of the step's folder in `script`",
+        },
+      ),
+    );
+  } else if (file.script !== undefined) {
     problems.push(
       new RootstockError(
         "ERR_PLAN_SCRIPT_MISSING",
