@@ -28,7 +28,14 @@ export type FetchEvent =
 /** Why what Ctrl-C or SIGTERM stopped, and what waited for it, did not finish. */
 export const INTERRUPTED = "the run was interrupted";
 
-export type StepReason = { kind: "no-entry" } | { kind: "changed"; inputs: string[] } | { kind: "forced" };
+export type StepReason =
+  /**
+   * No entry with its key. `before`: what became of this plan's last build with the same inputs (none
+   * known when absent): it failed, did not finish, or was built and its entry removed since.
+   */
+  | { kind: "no-entry"; before?: { outcome: "failed" | "unfinished" | "removed"; runId: string } }
+  | { kind: "changed"; inputs: string[] }
+  | { kind: "forced" };
 
 export type BuildEvent =
   | { type: "run:start"; runId: string; plan: string; runDir: string; steps: string[]; jobs: number }

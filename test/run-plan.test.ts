@@ -247,6 +247,29 @@ test("--dry-run explains without building or leaving a run folder", async () => 
   assert.equal(lone?.runs, true);
 });
 
+test("--explain says what became of the last build with the same inputs: failed, or built and removed", async () => {
+  const dir = await writePlan(join(bench.dir, "explain-before"), {
+    name: "explain-before",
+    steps: { flaky: { script: 'do_install() { [ -e /build/never ] || exit 3; echo ok > "$OUT/ok"; }\n' } },
+  });
+  const explain = async () => {
+    const seen = collect();
+    await runPlan(await resolve(dir), { storeDir: bench.storeDir, dryRun: true, emit: seen.emit });
+    return seen.of("step:explain")[0]?.reason;
+  };
+  assert.deepEqual(await explain(), { kind: "no-entry" });
+  const failed = await runPlan(await resolve(dir), { storeDir: bench.storeDir, jobs: 1 });
+  assert.deepEqual(failed.failed, ["flaky"]);
+  assert.deepEqual(await explain(), { kind: "no-entry", before: { outcome: "failed", runId: failed.runId } });
+
+  await writeFile(join(dir, "steps", "flaky", "build.sh"), 'do_install() { echo ok > "$OUT/ok"; }\n');
+  const built = await runPlan(await resolve(dir), { storeDir: bench.storeDir, jobs: 1 });
+  assert.deepEqual(built.built, ["flaky"]);
+  const graph = await resolve(dir);
+  await new OutputStore(bench.storeDir).evict(graph.steps[0]?.key as string);
+  assert.deepEqual(await explain(), { kind: "no-entry", before: { outcome: "removed", runId: built.runId } });
+});
+
 test("a patch the source already has is refused, not quietly reversed; editor leftovers are no patches", async () => {
   const patched = await makeTarball(
     bench.dir,

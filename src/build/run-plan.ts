@@ -340,7 +340,11 @@ export function explainRebuild(step: ResolvedStep, previous: StepHistory | undef
   if (!previous) return { kind: "no-entry" };
   const names = new Set([...Object.keys(previous.inputs), ...Object.keys(step.inputs)]);
   const changed = [...names].filter((name) => previous.inputs[name] !== step.inputs[name]).sort();
-  return changed.length === 0 ? { kind: "no-entry" } : { kind: "changed", inputs: changed };
+  if (changed.length > 0) return { kind: "changed", inputs: changed };
+  if (previous.key !== step.key) return { kind: "no-entry" };
+  const outcome =
+    previous.status === "failed" ? "failed" : previous.status === "running" ? "unfinished" : "removed";
+  return { kind: "no-entry", before: { outcome, runId: previous.runId } };
 }
 
 /** What this host must offer for the plan's steps to run at all (the plan itself was checked on load). */

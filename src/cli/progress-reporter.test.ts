@@ -146,3 +146,28 @@ test("sizes in binary units", () => {
   assert.equal(formatBytes(1536), "1.5 KiB");
   assert.equal(formatBytes(50 * 1024 * 1024), "50 MiB");
 });
+
+test("--explain lines say why each step runs, and what became of its last build with the same inputs", () => {
+  const { context, text } = capture();
+  const reporter = createProgressReporter(context, { live: false, planArg: "p" });
+  const reasons: [string, Extract<RootstockEvent, { type: "step:explain" }>["reason"]][] = [
+    ["kept", { kind: "cached" }],
+    ["fresh", { kind: "no-entry" }],
+    ["broke", { kind: "no-entry", before: { outcome: "failed", runId: "r1" } }],
+    ["cut", { kind: "no-entry", before: { outcome: "unfinished", runId: "r2" } }],
+    ["gone", { kind: "no-entry", before: { outcome: "removed", runId: "r3" } }],
+    ["edited", { kind: "changed", inputs: ["script", "dep:a"] }],
+  ];
+  for (const [step, reason] of reasons)
+    reporter.listener(
+      at(0, { type: "step:explain", step, key: KEY, runs: reason.kind !== "cached", reason }),
+    );
+  const lines = text().split("\n");
+  const line = (step: string) => lines.find((candidate) => candidate.startsWith(step)) ?? "";
+  assert.match(line("kept"), /cached$/);
+  assert.match(line("fresh"), /no earlier build of it by this plan to compare with/);
+  assert.match(line("broke"), /its last build with these inputs failed \(run r1\)/);
+  assert.match(line("cut"), /its last build with these inputs did not finish \(run r2\)/);
+  assert.match(line("gone"), /built with these inputs in run r3, and the entry was removed since/);
+  assert.match(line("edited"), /runs: changed script, dep:a/);
+});

@@ -4,7 +4,7 @@
  * Elsewhere (a pipe, a file, CI): plain lines only, one per event worth reading.
  */
 
-import type { Listener, TimedEvent } from "../events.ts";
+import type { Listener, StepReason, TimedEvent } from "../events.ts";
 import { formatBytes, formatDuration, printableLine } from "../units.ts";
 import type { CliContext } from "./context.ts";
 
@@ -103,7 +103,7 @@ export function createProgressReporter(context: CliContext, options: ProgressOpt
           reason.kind === "cached"
             ? "cached"
             : reason.kind === "no-entry"
-              ? "runs: no entry with its key, and no earlier build of it by this plan to compare with (never built, built by another plan, or removed by gc)"
+              ? noEntryReason(reason.before)
               : reason.kind === "changed"
                 ? `runs: changed ${reason.inputs.join(", ")}`
                 : "runs: forced";
@@ -194,4 +194,17 @@ export function createProgressReporter(context: CliContext, options: ProgressOpt
       clearStatus();
     },
   };
+}
+
+function noEntryReason(before: Extract<StepReason, { kind: "no-entry" }>["before"]): string {
+  switch (before?.outcome) {
+    case "failed":
+      return `runs: no entry with its key; its last build with these inputs failed (run ${before.runId})`;
+    case "unfinished":
+      return `runs: no entry with its key; its last build with these inputs did not finish (run ${before.runId})`;
+    case "removed":
+      return `runs: no entry with its key; built with these inputs in run ${before.runId}, and the entry was removed since (by gc or by hand)`;
+    default:
+      return "runs: no entry with its key, and no earlier build of it by this plan to compare with (never built, built by another plan, or removed by gc)";
+  }
 }
