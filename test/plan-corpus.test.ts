@@ -412,6 +412,11 @@ const CASES: Record<string, Expectation> = {
     where: "plan.toml:14:",
     message: /an ext4 image is not compressed, got compression = "xz"/,
   },
+  "image-ext4-label-bytes": {
+    code: "ERR_PLAN_BAD_VALUE",
+    where: "plan.toml:14:",
+    message: /images\.disk\.label: expected a label of at most 16 bytes, got "ä{11}" \(22 bytes\)/,
+  },
   "image-test-missing": {
     code: "ERR_PLAN_FILE_MISSING",
     where: "plan.toml:17:",

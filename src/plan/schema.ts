@@ -231,7 +231,14 @@ export const imageSchema = z.strictObject({
   files: relativePath.optional(),
   compression: z.enum(compressions).optional(),
   size: size.optional(),
-  label: z.string().max(16).optional(),
+  /** ext4 keeps 16 bytes of label (mke2fs cuts a longer one short, even inside a character). */
+  label: z
+    .string()
+    .refine((value) => Buffer.byteLength(value) <= 16, {
+      error: (issue) =>
+        `expected a label of at most 16 bytes, got ${JSON.stringify(issue.input)} (${Buffer.byteLength(String(issue.input))} bytes)`,
+    })
+    .optional(),
   /** Everything in an image is root's unless listed here: `{ "/home/alice" = "1000:1000" }`. */
   owners: z.record(absolutePath, owner).optional(),
   devices: z.array(imageDevice).optional(),
