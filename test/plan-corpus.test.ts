@@ -138,6 +138,12 @@ const CASES: Record<string, Expectation> = {
     where: "plan.toml:1:",
     message: /name: expected a plan name of at most 100 characters, got one of 101 \("p{20}…"\)/,
   },
+  "version-float": {
+    code: "ERR_PLAN_BAD_VALUE",
+    where: "steps/a/step.toml:1:",
+    message:
+      /version: expected a version in quotes: a TOML number loses how it was written \(this one reads as 1\.1\)/,
+  },
   "step-missing": {
     code: "ERR_PLAN_STEP_MISSING",
     where: "plan.toml:9:",

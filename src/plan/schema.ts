@@ -127,9 +127,17 @@ export const mountSchema = z.strictObject({
   at: mountPoint,
 });
 
-/** One line of printable text: it lands in tables, DOT labels and reports. */
+/**
+ * One line of printable text: it lands in tables, DOT labels and reports. A whole number is taken as
+ * written; a TOML float is not (`1.10` reads as 1.1), so it must be quoted.
+ */
 const versionText = z
-  .union([z.string(), z.number()])
+  .union([z.string(), z.int()], {
+    error: (issue) =>
+      typeof issue.input === "number"
+        ? `expected a version in quotes: a TOML number loses how it was written (this one reads as ${issue.input}); write version = "…" with the digits you meant`
+        : `expected a version such as "1.2.3" (a string), got ${describeValue(issue.input)}`,
+  })
   .transform(String)
   .refine((value) => ![...value].some((char) => char < " " || char === "\u007f"), {
     error: (issue) => `expected one line without control characters, got ${JSON.stringify(issue.input)}`,
