@@ -229,7 +229,8 @@ const CASES: Record<string, Expectation> = {
   "patch-traversal": {
     code: "ERR_PLAN_BAD_VALUE",
     where: "steps/a/step.toml:2:",
-    message: /patches\[0\]: expected a relative path inside the plan without "\.\.", got "\.\.\/\.\.\//,
+    message:
+      /patches\[0\]: expected a relative path inside the step's patches folder without "\.\.", got "\.\.\/\.\.\//,
   },
   "patch-absolute": {
     code: "ERR_PLAN_BAD_VALUE",
@@ -355,6 +356,28 @@ const CASES: Record<string, Expectation> = {
     code: "ERR_PLAN_BAD_VALUE",
     where: "plan.toml:11:",
     message: /images\.root\.owners\.\/home\/alice: expected ids below 4294967295, got "99999999999:0"/,
+  },
+  "owner-words": {
+    code: "ERR_PLAN_BAD_VALUE",
+    where: "plan.toml:11:",
+    message:
+      /images\.root\.owners\.\/home\/alice: expected an owner as "uid:gid" in numbers, such as "1000:1000", got "alice" \[ERR/,
+  },
+  "owner-relative": {
+    code: "ERR_PLAN_BAD_VALUE",
+    where: "plan.toml:11:",
+    message:
+      /images\.root\.owners\.home\/alice: expected an absolute path without "\.\.", "\/\/" or a "\/" at its end, got "home\/alice" \[ERR/,
+  },
+  "image-bad-name": {
+    code: "ERR_PLAN_BAD_VALUE",
+    where: "plan.toml:8:",
+    message: /images\.Root Disk: expected an image name of lowercase letters, .*, got "Root Disk" \[ERR/,
+  },
+  "source-size-zero": {
+    code: "ERR_PLAN_BAD_VALUE",
+    where: "steps/a/step.toml:6:",
+    message: /sources\[0\]\.size: expected a number above 0, got number 0/,
   },
   "mount-nested": {
     code: "ERR_PLAN_MOUNT_NESTED",

@@ -85,7 +85,15 @@ function problemFor(issue: z.core.$ZodIssue, path: KeyPath, where: Where): Roots
     case "too_small":
     case "too_big": {
       const bound = issue.code === "too_small" ? issue.minimum : issue.maximum;
-      const relation = issue.code === "too_small" ? "at least" : "at most";
+      const inclusive = (issue as { inclusive?: boolean }).inclusive !== false;
+      const relation =
+        issue.code === "too_small"
+          ? inclusive
+            ? "at least"
+            : "a number above"
+          : inclusive
+            ? "at most"
+            : "a number below";
       const unit = issue.origin === "array" ? " item(s)" : issue.origin === "string" ? " character(s)" : "";
       const custom = customOr(issue, "");
       return new RootstockError(
@@ -96,7 +104,9 @@ function problemFor(issue: z.core.$ZodIssue, path: KeyPath, where: Where): Roots
     }
     case "invalid_key": {
       const inner = issue.issues[0]?.message ?? "invalid key";
-      return new RootstockError("ERR_PLAN_BAD_VALUE", `${inner}, got ${describeValue(input)}`, location);
+      // Our key messages name the key already.
+      const message = /, got /.test(inner) ? inner : `${inner}, got ${describeValue(input)}`;
+      return new RootstockError("ERR_PLAN_BAD_VALUE", message, location);
     }
     case "invalid_union":
       return new RootstockError(

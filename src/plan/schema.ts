@@ -8,26 +8,29 @@ import { parseDuration, parseSize } from "../units.ts";
 import { describeValue } from "./describe.ts";
 import { NAME_MAX_LENGTH, NAME_PATTERN } from "./names.ts";
 
-const name = (what: string) =>
-  z.string({ error: `expected a ${what} name (a string)` }).regex(NAME_PATTERN, {
+const name = (what: string) => {
+  const a = /^[aeiou]/.test(what) ? "an" : "a";
+  return z.string({ error: `expected ${a} ${what} name (a string)` }).regex(NAME_PATTERN, {
     error: (issue) => {
       const input = String(issue.input);
       return input.length > NAME_MAX_LENGTH
-        ? `expected a ${what} name of at most ${NAME_MAX_LENGTH} characters, got one of ${input.length} (${JSON.stringify(`${input.slice(0, 20)}…`)})`
-        : `expected a ${what} name of lowercase letters, digits and . _ + -, starting with a letter or digit, got ${JSON.stringify(input)}`;
+        ? `expected ${a} ${what} name of at most ${NAME_MAX_LENGTH} characters, got one of ${input.length} (${JSON.stringify(`${input.slice(0, 20)}…`)})`
+        : `expected ${a} ${what} name of lowercase letters, digits and . _ + -, starting with a letter or digit, got ${JSON.stringify(input)}`;
     },
   });
+};
 
 const stepName = name("step");
 const variableName = z
   .string()
   .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: "expected a variable name of letters, digits and _" });
 
-/** A path inside the plan folder: relative, without `..`. Checked again against the disk by the loader. */
-export const relativePath = z.string().refine((value) => isSafeRelativePath(value), {
-  error: (issue) =>
-    `expected a relative path inside the plan without "..", got ${JSON.stringify(issue.input)}`,
-});
+/** A relative path without `..`, inside the folder named. Checked again against the disk by the loader. */
+const relativePath = (inside: string) =>
+  z.string().refine((value) => isSafeRelativePath(value), {
+    error: (issue) =>
+      `expected a relative path inside ${inside} without "..", got ${JSON.stringify(issue.input)}`,
+  });
 
 export function isSafeRelativePath(value: string): boolean {
   if (value === "" || value.startsWith("/") || value.includes("\0") || value.includes("\\")) return false;
@@ -115,7 +118,7 @@ export const sourceSchema = z
     mirrors: z.array(mirror).optional(),
     extract: z.boolean().optional(),
     /** Folder under the build directory to unpack into; the first archive defaults to `src`. */
-    into: relativePath.optional(),
+    into: relativePath("the build folder").optional(),
     debian: debianProvider.optional(),
   })
   .refine((source) => source.url !== undefined || source.debian !== undefined, {
@@ -149,9 +152,9 @@ export const stepSchema = z.strictObject({
   deps: z.array(stepName).optional(),
   sandbox: z.enum(sandboxKinds).optional(),
   root: z.enum(rootKinds).optional(),
-  script: relativePath.optional(),
+  script: relativePath("the step's folder").optional(),
   /** Patches in the order they apply; without it, every file of patches/ in name order. */
-  patches: z.array(relativePath).optional(),
+  patches: z.array(relativePath("the step's patches folder")).optional(),
   jobs: z.int().min(1).max(1024).optional(),
   retries: z.int().min(0).max(100).optional(),
   timeout: duration.optional(),
@@ -167,7 +170,7 @@ export const imageKinds = ["initramfs", "ext4", "squashfs"] as const;
 
 const kernelRef = z.strictObject({
   step: stepName,
-  path: relativePath,
+  path: relativePath("the step's output"),
   cmdline: z.string().optional(),
 });
 
@@ -182,13 +185,17 @@ const bootSchema = z.strictObject({
   timeout: duration.optional(),
   prompt: z.string().optional(),
   fatal: z.array(z.string()).optional(),
-  tests: z.array(relativePath).optional(),
+  tests: z.array(relativePath("the plan")).optional(),
 });
 
 /** Ids are 32 bits; 4294967295 is the kernel's "no id". */
 const owner = z
   .string()
-  .regex(/^\d+:\d+$/, { error: 'expected an owner as "uid:gid" in numbers, such as "1000:1000"' })
+  .regex(/^\d+:\d+$/, {
+    error: (issue) =>
+      `expected an owner as "uid:gid" in numbers, such as "1000:1000", got ${JSON.stringify(issue.input)}`,
+    abort: true,
+  })
   .refine((value) => value.split(":").every((id) => Number(id) < 4294967295), {
     error: (issue) => `expected ids below 4294967295, got ${JSON.stringify(issue.input)}`,
   });
@@ -207,7 +214,7 @@ const imageDevice = z.strictObject({
 /** What makes a squashfs image the system of a netboot bundle (see src/netboot). */
 const netbootSchema = z.strictObject({
   /** The step output that holds a static busybox: the RAM root's only program. */
-  busybox: z.strictObject({ step: stepName, path: relativePath.optional() }),
+  busybox: z.strictObject({ step: stepName, path: relativePath("the step's output").optional() }),
   /** The system's init, which the RAM root starts with switch_root. */
   init: absolutePath
     .refine((value) => !/\s/.test(value), {
@@ -227,7 +234,7 @@ const netbootSchema = z.strictObject({
   timeout: duration.optional(),
   prompt: z.string().optional(),
   fatal: z.array(z.string()).optional(),
-  tests: z.array(relativePath).optional(),
+  tests: z.array(relativePath("the plan")).optional(),
 });
 
 export const imageSchema = z.strictObject({
@@ -236,7 +243,7 @@ export const imageSchema = z.strictObject({
   contents: z
     .array(stepName)
     .min(1, { error: "expected at least one step whose output goes into the image" }),
-  files: relativePath.optional(),
+  files: relativePath("the plan").optional(),
   compression: z.enum(compressions).optional(),
   size: size.optional(),
   /** ext4 keeps 16 bytes of label (mke2fs cuts a longer one short, even inside a character). */
