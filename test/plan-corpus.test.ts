@@ -379,6 +379,11 @@ const CASES: Record<string, Expectation> = {
     where: "steps/a/step.toml:6:",
     message: /sources\[0\]\.size: expected a number above 0, got number 0/,
   },
+  "empty-root-defaults": {
+    code: "ERR_PLAN_EMPTY_ROOT",
+    where: "plan.toml:12:",
+    message: /defaults\.root, taken by step "a": root = "deps" with no deps/,
+  },
   "mount-nested": {
     code: "ERR_PLAN_MOUNT_NESTED",
     where: "steps/b/step.toml:",

@@ -267,7 +267,7 @@ export async function loadPlan(dir: string, options: LoadPlanOptions = {}): Prom
   }
 
   if (planFile) {
-    checkReferences(planFile, steps, declaredDeps, stepTomls, variables, problems);
+    checkReferences(planFile, steps, declaredDeps, stepTomls, variables, problems, planToml);
   }
   const images = planFile
     ? loadImages(context, planFile, planToml as ParsedToml<unknown>, steps, problems)
@@ -715,6 +715,7 @@ function checkReferences(
   stepTomls: Map<string, ParsedToml<unknown>>,
   variables: Record<string, unknown>,
   problems: RootstockError[],
+  planToml?: ParsedToml<unknown>,
 ): void {
   const stageIndex = new Map<string, number>();
   plan.stages.forEach((stage, index) => {
@@ -765,11 +766,18 @@ function checkReferences(
 
   for (const step of steps.values()) {
     const parsed = stepTomls.get(step.name) as ParsedToml<unknown>;
-    const at = (field: (string | number)[], text: string) => ({
-      file: parsed.file,
-      line: parsed.locator.lineOf(field),
-      field: text,
-    });
+    const at = (field: (string | number)[], text: string) => {
+      const line = parsed.locator.lineOf(field);
+      // A value the step took from plan.toml's [defaults] is wrong there.
+      const key = field[0] as keyof NonNullable<PlanFile["defaults"]>;
+      if (line === undefined && field.length === 1 && planToml && plan.defaults?.[key] !== undefined)
+        return {
+          file: planToml.file,
+          line: planToml.locator.lineOf(["defaults", key]),
+          field: `defaults.${key}, taken by step "${step.name}"`,
+        };
+      return { file: parsed.file, line, field: text };
+    };
     checkLayout(step, at, problems);
     step.mounts.forEach((mount, index) => {
       if (!step.deps.includes(mount.step)) {
