@@ -441,6 +441,18 @@ const CASES: Record<string, Expectation> = {
     where: "plan.toml:14:",
     message: /images\.disk\.boot\.initrd: names image "initrd"/,
   },
+  "image-initramfs-initrd": {
+    code: "ERR_PLAN_BAD_VALUE",
+    where: "plan.toml:14:",
+    message: /images\.disk\.boot\.initrd: image "disk" is an initramfs, which boots as its own initrd/,
+    hint: /remove initrd/,
+  },
+  "image-initrd-is-disk": {
+    code: "ERR_PLAN_BAD_VALUE",
+    where: "plan.toml:14:",
+    message: /images\.disk\.boot\.initrd: image "other" is ext4, expected initramfs/,
+    hint: /kind = "initramfs"/,
+  },
   "image-ext4-compressed": {
     code: "ERR_PLAN_BAD_VALUE",
     where: "plan.toml:14:",
@@ -513,7 +525,7 @@ const CASES: Record<string, Expectation> = {
   },
   "dep-disabled": {
     code: "ERR_PLAN_DEP_DISABLED",
-    where: "steps/b/step.toml:",
+    where: "steps/b/step.toml:2:",
     message: /step "b" needs "a", which is disabled by when = "!BUILD_KERNEL"/,
   },
 };

@@ -964,12 +964,30 @@ function loadImages(
             new RootstockError(
               "ERR_PLAN_BAD_VALUE",
               `image "${ref}" is ${target.kind}, expected ${kinds.join(" or ")}`,
-              at(path, field),
+              {
+                ...at(path, field),
+                hint: `name an image declared with kind = ${kinds.map((kind) => `"${kind}"`).join(" or ")}${
+                  kinds.includes("initramfs")
+                    ? " (the initrd the kernel starts)"
+                    : " (a disk the machine gets)"
+                }`,
+              },
             ),
           );
         }
       };
-      if (boot.initrd !== undefined)
+      if (boot.initrd !== undefined && image.kind === "initramfs") {
+        problems.push(
+          new RootstockError(
+            "ERR_PLAN_BAD_VALUE",
+            `image "${name}" is an initramfs, which boots as its own initrd; boot.initrd is for disk images`,
+            {
+              ...at([...base, "boot", "initrd"], `images.${name}.boot.initrd`),
+              hint: "remove initrd from this [boot] table",
+            },
+          ),
+        );
+      } else if (boot.initrd !== undefined)
         imageRef(boot.initrd, [...base, "boot", "initrd"], `images.${name}.boot.initrd`, ["initramfs"]);
       (boot.disks ?? []).forEach((disk, index) => {
         imageRef(disk, [...base, "boot", "disks", index], `images.${name}.boot.disks[${index}]`, [
