@@ -3,9 +3,8 @@ import { describe, test } from "node:test";
 import { bootInstructions } from "./boot-instructions.ts";
 
 describe("bootInstructions", () => {
-  test("on loopback: the chain line, the same for a QEMU guest, a QEMU command, and kexec", () => {
+  test("on loopback: the chain line for a QEMU guest, a QEMU command, and kexec; no machine's iPXE reaches it", () => {
     assert.deepEqual(bootInstructions({ address: "127.0.0.1", port: 8080 }), [
-      { what: "at an iPXE prompt", line: "chain http://127.0.0.1:8080/boot.ipxe" },
       { what: "a QEMU guest (user network)", line: "chain http://10.0.2.2:8080/boot.ipxe" },
       {
         what: "or boot one now",
@@ -42,7 +41,22 @@ describe("bootInstructions", () => {
     ]);
   });
 
-  test("IPv6 addresses are bracketed", () => {
-    assert.equal(bootInstructions({ address: "::1", port: 9 })[0]?.line, "chain http://[::1]:9/boot.ipxe");
+  test("on ::1, which QEMU's user network does not reach (10.0.2.2 is the host's 127.0.0.1): kexec only", () => {
+    assert.deepEqual(bootInstructions({ address: "::1", port: 9 }), [
+      { what: "from a running Linux", line: "wget -O kexec-boot http://[::1]:9/kexec-boot && sh kexec-boot" },
+    ]);
+  });
+
+  test("a public URL is what boot.ipxe sends clients to: no QEMU line on loopback that would not reach it", () => {
+    const lines = bootInstructions({
+      address: "127.0.0.1",
+      port: 8080,
+      publicBase: new URL("http://192.0.2.2:8080/"),
+    });
+    assert.deepEqual(
+      lines.map((item) => item.what),
+      ["at an iPXE prompt", "from a running Linux"],
+    );
+    assert.equal(lines[0]?.line, "chain http://192.0.2.2:8080/boot.ipxe");
   });
 });

@@ -1,7 +1,9 @@
 /**
  * What to tell a person once the server listens: the line to type at an iPXE prompt, a QEMU command
  * that netboots from it, and the kexec line, each with a URL the client can reach. QEMU's user network
- * shows the host's loopback to a guest as 10.0.2.2.
+ * shows the host's IPv4 loopback (not ::1) to a guest as 10.0.2.2; no other machine reaches a loopback
+ * address, so a server on one gets no iPXE prompt line. With a public URL, boot.ipxe sends clients
+ * there, so a QEMU guest is offered only what that URL reaches.
  */
 import { chainCommand } from "./ipxe-script.ts";
 import { formatHostPort } from "./server-address.ts";
@@ -25,8 +27,8 @@ export interface ServerView {
 export const QEMU_HOST = "10.0.2.2";
 
 export function bootInstructions(server: ServerView): BootInstruction[] {
-  const loopback =
-    server.address === "127.0.0.1" || server.address === "::1" || server.address.startsWith("127.");
+  const ipv4Loopback = server.address.startsWith("127.");
+  const loopback = ipv4Loopback || server.address === "::1";
   const everywhere = server.address === "0.0.0.0" || server.address === "::";
   const bases: URL[] = server.publicBase
     ? [server.publicBase]
@@ -35,11 +37,11 @@ export function bootInstructions(server: ServerView): BootInstruction[] {
           (address) => new URL(`http://${formatHostPort(address, server.port)}/`),
         )
       : [new URL(`http://${formatHostPort(server.address, server.port)}/`)];
-  const lines: BootInstruction[] = bases.map((base) => ({
-    what: "at an iPXE prompt",
-    line: chainCommand(base),
-  }));
-  if (loopback || everywhere) {
+  const lines: BootInstruction[] =
+    loopback && !server.publicBase
+      ? []
+      : bases.map((base) => ({ what: "at an iPXE prompt", line: chainCommand(base) }));
+  if ((ipv4Loopback || everywhere) && !server.publicBase) {
     const guest = new URL(`http://${QEMU_HOST}:${server.port}/`);
     lines.push({ what: "a QEMU guest (user network)", line: chainCommand(guest) });
     lines.push({

@@ -24,7 +24,7 @@ export function bundleEntries(bundle: NetbootBundle): Map<string, ServedEntry> {
   entries.set("kexec-boot", {
     kind: "rendered",
     contentType: "text/x-shellscript; charset=utf-8",
-    render: (base) => renderKexecScript(manifest, base),
+    render: (base) => renderKexecScript(manifest, base, { filesBeside: false }),
   });
   for (const name of BUNDLE_FILES) {
     const file = manifest.files[name];

@@ -59,7 +59,7 @@ export async function exportBundle(
     files.push(name);
   }
   await put("boot.ipxe", renderIpxeScript(manifest, options.base));
-  await put("kexec-boot", renderKexecScript(manifest, options.base), 0o755);
+  await put("kexec-boot", renderKexecScript(manifest, options.base, { filesBeside: true }), 0o755);
 
   const lan = await writeLanConfig(dir, {
     base: options.base,

@@ -1,13 +1,19 @@
 /**
  * `kexec-boot`: boots the netboot system from a Linux machine that is already running, with kexec
- * instead of firmware and iPXE. It takes vmlinuz and initrd.img from beside itself (a copied bundle)
- * or fetches them from the server, checks both against their sha256, and loads them with the exact
- * command line. The RAM root then fetches the squashfs as it does after iPXE.
+ * instead of firmware and iPXE. The copy in an exported bundle takes vmlinuz and initrd.img from beside
+ * itself; the served one always fetches them from the server (it is run from wherever it was saved,
+ * such as / where Debian keeps links named vmlinuz and initrd.img to the host's own). Both check the
+ * files against their sha256 and load them with the exact command line. The RAM root then fetches the
+ * squashfs as it does after iPXE.
  */
 import { shellWord } from "../units.ts";
 import { type NetbootManifest, netbootCmdline } from "./netboot-manifest.ts";
 
-export function renderKexecScript(manifest: NetbootManifest, base: URL): string {
+export function renderKexecScript(
+  manifest: NetbootManifest,
+  base: URL,
+  options: { filesBeside: boolean },
+): string {
   const { vmlinuz, "initrd.img": initrd } = manifest.files;
   return `#!/bin/sh
 # rootstock netboot: kexec into plan ${manifest.plan}, image ${manifest.image} (bundle ${manifest.key.slice(0, 16)}).
@@ -23,8 +29,7 @@ fail() {
   exit 1
 }
 command -v kexec >/dev/null || fail "kexec is not installed (the kexec-tools package)"
-here=
-case "$0" in */kexec-boot | kexec-boot) here=$(dirname "$0") ;; esac
+${options.filesBeside ? 'here=$(dirname "$0")' : "here="}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 

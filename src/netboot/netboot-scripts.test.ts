@@ -80,7 +80,7 @@ describe("iPXE script", () => {
 
 describe("kexec-boot script", () => {
   test("checks both files against their hashes and loads them with the command line", () => {
-    const script = renderKexecScript(manifest(), base);
+    const script = renderKexecScript(manifest(), base, { filesBeside: false });
     assert.match(script, /^#!\/bin\/sh\n/);
     assert.ok(script.includes(`fetch vmlinuz ${hash("1")}\n`));
     assert.ok(script.includes(`fetch initrd.img ${hash("2")}\n`));
@@ -89,6 +89,11 @@ describe("kexec-boot script", () => {
     assert.match(
       script,
       /kexec -l "\$work\/vmlinuz" --initrd="\$work\/initrd.img" --command-line="\$cmdline"/,
+    );
+    // Only an exported bundle's copy looks beside itself.
+    assert.ok(script.includes("\nhere=\n"));
+    assert.ok(
+      renderKexecScript(manifest(), base, { filesBeside: true }).includes('\nhere=$(dirname "$0")\n'),
     );
   });
 });
