@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { mkdtemp, readFile, rm, symlink, truncate, unlink, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
+import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, beforeEach, describe, test } from "node:test";
@@ -268,6 +268,26 @@ describe("netboot server", () => {
       ],
     );
     assert.equal(requests[0]?.remote, "127.0.0.1");
+  });
+
+  test("a client that goes away before the end is logged as cut short, with its address", async () => {
+    await new Promise<void>((resolve, reject) => {
+      const socket = connect(server.port, "127.0.0.1", () => {
+        socket.write("GET /system.squashfs HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+      });
+      socket.once("data", () => {
+        socket.destroy();
+        resolve();
+      });
+      socket.once("error", reject);
+    });
+    for (let wait = 0; wait < 100; wait++) {
+      if (events.some((event) => event.type === "netboot:request")) break;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const request = events.find((event) => event.type === "netboot:request");
+    assert.equal(request?.type === "netboot:request" && request.complete, false);
+    assert.equal(request?.type === "netboot:request" && request.remote, "127.0.0.1");
   });
 
   test("a public URL overrides the Host header", async () => {

@@ -195,4 +195,36 @@ describe("rootstock fetch, sources and mirror", () => {
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /nope\.tar\.gz: no such file or folder \[ERR_IMPORT_NOT_FOUND\]/);
   });
+
+  test("a source two steps share is one file: counted once by fetch, listed once offline; a size that differs from the pin is said", async () => {
+    const shared = testBytes(7_000, 34);
+    server.routes.set("/files/shared-1.0.tar.gz", { body: shared });
+    const pin = `[[sources]]\nurl = "${server.url}/files/shared-1.0.tar.gz"\nsha256 = "${sha256Of(shared)}"\nsize = ${shared.length}\ndebian = { package = "shared", version = "1.0-1", file = "shared_1.0.orig.tar.gz" }\n`;
+    const dir = join(work, "shared-plan");
+    for (const step of ["one", "two"]) {
+      await mkdir(join(dir, "steps", step), { recursive: true });
+      await writeFile(join(dir, "steps", step, "step.toml"), `version = "1"\n${pin}`);
+    }
+    await writeFile(
+      join(dir, "plan.toml"),
+      'name = "shared"\narch = "x86_64"\n\n[[stages]]\nname = "one"\nsteps = ["one", "two"]\n',
+    );
+    const store = join(work, "store-shared");
+    const offline = await runCli(["--store", store, "fetch", dir, "--offline"]);
+    assert.equal(offline.code, 1);
+    assert.equal(offline.stderr.match(/url http/g)?.length, 1, offline.stderr);
+    assert.equal(offline.stderr.match(/debian shared=1\.0-1/g)?.length, 1, offline.stderr);
+    const fetched = await runCli(["--store", store, "fetch", dir]);
+    assert.equal(fetched.code, 0, fetched.stderr);
+    assert.match(fetched.stdout, /fetch: 1 fetched \(6\.8 KiB\)/);
+
+    await writeFile(
+      join(dir, "steps", "two", "step.toml"),
+      `version = "1"\n${pin.replace(`size = ${shared.length}`, "size = 6999")}`,
+    );
+    const listed = await runCli(["--store", store, "sources", "list", dir]);
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.match(listed.stdout, /present, 7000 bytes, not the pinned 6999: two/);
+    assert.match(listed.stdout, /sources: 1 of another size than pinned \(`rootstock fetch .*` says whether/);
+  });
 });

@@ -91,6 +91,8 @@ export async function startBundleServer(
   const server = createServer((request, response) => {
     const started = monotonicMs();
     const target = request.url ?? "";
+    // Read now: a client that goes away takes its socket's address with it.
+    const remote = request.socket.remoteAddress ?? "";
     let bytes = 0;
     response.on("close", () => {
       emit({
@@ -101,7 +103,7 @@ export async function startBundleServer(
         bytes,
         ...(request.headers.range === undefined ? {} : { range: request.headers.range.slice(0, 200) }),
         complete: response.writableFinished,
-        remote: request.socket.remoteAddress ?? "",
+        remote,
         ms: Math.round(monotonicMs() - started),
       });
     });

@@ -389,8 +389,10 @@ function failureError(
       const lines = [
         describeSource(group),
         ...urls.map((url) => `  url ${url}`),
-        ...group.flatMap(({ debian }) =>
-          debian ? [`  debian ${debian.package}=${debian.version} ${debian.file}`] : [],
+        ...new Set(
+          group.flatMap(({ debian }) =>
+            debian ? [`  debian ${debian.package}=${debian.version} ${debian.file}`] : [],
+          ),
         ),
         ...attempts.map((attempt) => `  tried ${indent(attempt.reason)}`),
       ];

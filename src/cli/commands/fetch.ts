@@ -40,8 +40,10 @@ export function registerFetch(program: Command, context: CliContext): void {
           signal,
         }),
       ).finally(reporter.finish);
-      const bytes = result.fetched.reduce((sum, item) => sum + item.bytes, 0);
-      const files = new Set(result.fetched.map((item) => item.source.sha256)).size;
+      // A source two steps share is one file, fetched once.
+      const fetched = new Map(result.fetched.map((item) => [item.source.sha256, item.bytes]));
+      const bytes = [...fetched.values()].reduce((sum, size) => sum + size, 0);
+      const files = fetched.size;
       context.out(
         `fetch: ${files} fetched (${formatBytes(bytes)}), ${new Set(result.present.map((item) => item.sha256)).size} already present in ${context.storeDir}`,
       );

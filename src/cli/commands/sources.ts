@@ -73,21 +73,39 @@ export function registerSources(program: Command, context: CliContext): void {
       });
       const store = new SourceStore(context.storeDir);
       let missing = 0;
+      let misfit = 0;
       const pins = planSources(graph);
       for (const source of pins) {
-        const present = await store.has(source.sha256);
-        if (!present) missing++;
-        const status = present ? context.style("green", "present") : context.style("yellow", "missing");
+        const size = await store.sizeOf(source.sha256);
+        // A stored file of another size than the pin is refused by fetch and run (a wrong pin, or a
+        // damaged file: fetch says which).
+        const fits = size !== undefined && (source.size === undefined || source.size === size);
+        if (size === undefined) missing++;
+        else if (!fits) misfit++;
+        const status =
+          size === undefined
+            ? context.style("yellow", "missing")
+            : fits
+              ? context.style("green", "present")
+              : context.style("red", `present, ${size} bytes, not the pinned ${source.size}:`);
         const origin =
           source.url ?? (source.debian ? `debian ${source.debian.package}=${source.debian.version}` : "");
         context.out(
           `  ${status} ${(source.steps ?? []).join(",").padEnd(16)} ${source.file} ${context.style("dim", `${source.sha256.slice(0, 12)} ${origin}`)}`,
         );
       }
+      const fetchCommand = `rootstock fetch ${context.planWords(dir)}`;
       context.out(
-        missing === 0
+        missing === 0 && misfit === 0
           ? `sources: all ${pins.length} present`
-          : `sources: ${missing} missing (fetch them with \`rootstock fetch ${context.planWords(dir)}\`)`,
+          : `sources: ${[
+              missing > 0 ? `${missing} missing (fetch them with \`${fetchCommand}\`)` : "",
+              misfit > 0
+                ? `${misfit} of another size than pinned (\`${fetchCommand}\` says whether the pin or the file is wrong)`
+                : "",
+            ]
+              .filter(Boolean)
+              .join(", ")}`,
       );
     });
 }
