@@ -442,6 +442,27 @@ describe("links in a step's files", () => {
   });
 });
 
+describe("rootstock log", () => {
+  test("a step this plan never built, whose entry another plan made, shows that build's log and says so", async () => {
+    const store = join(work, "log-other-plan-store");
+    const steps = { s: { script: 'do_install() { echo "built by the first"; echo x > "$OUT/x"; }\n' } };
+    const first = await writePlan(join(work, "log-first"), { name: "first", steps });
+    const second = await writePlan(join(work, "log-second"), { name: "second", steps });
+    assert.equal((await runCli(["--store", store, "run", first])).code, 0);
+    const cached = await runCli(["--store", store, "run", second]);
+    assert.match(cached.stdout, /0 built, 1 cached/);
+    const log = await runCli(["--store", store, "log", second, "s"]);
+    assert.equal(log.code, 0, log.stderr);
+    assert.match(log.stdout, /built by the first/);
+    assert.match(
+      log.stderr,
+      /its entry was built by plan first, step s, in run \S+: that build's log follows/,
+    );
+    const path = await runCli(["--store", store, "log", "--path", second, "s"]);
+    assert.match(path.stdout, /\/runs\/[^/]+\/logs\/s\.log\n$/);
+  });
+});
+
 describe("hints to copy", () => {
   test("name the store they were given, quoted as the shell needs", async () => {
     const dir = await writePlan(join(work, "fails here"), {

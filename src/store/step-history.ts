@@ -37,6 +37,11 @@ export function historyFile(storeDir: string, plan: string, step: string): strin
   return join(storeDir, "history", plan, `${step}.json`);
 }
 
+/** A run id read back from a store file names a folder of runs/: one plain path component. */
+export function isRunFolderName(runId: unknown): runId is string {
+  return typeof runId === "string" && /^[\w.-]+$/.test(runId) && !/^\.+$/.test(runId);
+}
+
 export async function readStepHistory(
   storeDir: string,
   plan: string,
@@ -46,7 +51,7 @@ export async function readStepHistory(
   // A record damaged or edited by hand is not followed: a run id names a folder, so it must be one.
   if (!isObject(read) || typeof read.runId !== "string") return undefined;
   const history = read as unknown as StepHistory;
-  if (!/^[\w.-]+$/.test(history.runId) || /^\.+$/.test(history.runId)) return undefined;
+  if (!isRunFolderName(history.runId)) return undefined;
   // Paths in the store are kept relative to it, so that a store copied or moved keeps its logs. A log is
   // only ever in runs/, a build folder only in work/ (its removal must never reach an entry).
   const shapes = { log: ["runs", "*", "logs", "*"], workDir: ["work", "*", "*"] } as const;

@@ -1,11 +1,14 @@
 import type { Command } from "commander";
 import { RootstockError } from "../../errors.ts";
+import { NAME_PATTERN } from "../../plan/names.ts";
+import { openPlan } from "../../plan/open.ts";
 import { loadPlanCached } from "../../plan/plan-cache.ts";
-import { readStepHistory } from "../../store/step-history.ts";
+import { OutputStore } from "../../store/output-store.ts";
+import { isRunFolderName, readStepHistory } from "../../store/step-history.ts";
 import type { CliContext } from "../context.ts";
 import { checkStepArgument } from "../options.ts";
 
-const { createReadStream } = process.getBuiltinModule("node:fs");
+const { createReadStream, existsSync } = process.getBuiltinModule("node:fs");
 const { join } = process.getBuiltinModule("node:path");
 
 export function registerLog(program: Command, context: CliContext): void {
@@ -19,7 +22,9 @@ export function registerLog(program: Command, context: CliContext): void {
       const plan = await loadPlanCached(dir, { cacheDir: join(context.storeDir, "cache") });
       const history = await readStepHistory(context.storeDir, plan.name, step);
       checkStepArgument(plan, step);
-      if (!history?.log) {
+      // Never built by this plan, but its entry may be another plan's (the same key): that build's log.
+      const log = history?.log ?? (await entryLog(dir, step, context));
+      if (!log) {
         throw new RootstockError(
           "ERR_LOG_NONE",
           history
@@ -31,14 +36,14 @@ export function registerLog(program: Command, context: CliContext): void {
         );
       }
       if (flags.path) {
-        context.out(history.log);
+        context.out(log);
         return;
       }
-      const stream = createReadStream(history.log);
+      const stream = createReadStream(log);
       await new Promise<void>((resolve, reject) => {
         stream.on("error", (error) =>
           reject(
-            new RootstockError("ERR_LOG_NONE", `the log of step "${step}" (${history.log}) is gone`, {
+            new RootstockError("ERR_LOG_NONE", `the log of step "${step}" (${log}) is gone`, {
               hint: "gc removes the folders of older runs; run the step again",
               cause: error,
             }),
@@ -48,4 +53,21 @@ export function registerLog(program: Command, context: CliContext): void {
         stream.pipe(context.stdout, { end: false });
       });
     });
+}
+
+/** The log of the build that made the step's entry, when another plan (or a copy of this one) built it. */
+async function entryLog(dir: string, step: string, context: CliContext): Promise<string | undefined> {
+  const { graph } = await openPlan(dir, { cacheDir: join(context.storeDir, "cache"), targets: [step] });
+  const key = graph.byName.get(step)?.key;
+  const record = key === undefined ? undefined : await new OutputStore(context.storeDir).record(key);
+  // The store's own file, but held to the shapes it writes before it names a path.
+  const named = (text: unknown) => NAME_PATTERN.test(String(text));
+  if (!record || !isRunFolderName(record.runId) || !named(record.step) || !named(record.plan))
+    return undefined;
+  const log = join(context.storeDir, "runs", record.runId, "logs", `${record.step}.log`);
+  if (!existsSync(log)) return undefined;
+  context.err(
+    `(step "${step}" has not been built by this plan; its entry was built by plan ${record.plan}, step ${record.step}, in run ${record.runId}: that build's log follows)`,
+  );
+  return log;
 }
