@@ -44,7 +44,12 @@ const CASES: Record<string, Expectation> = {
     message: /control characters are not allowed in strings/,
     hint: /write a control character in a string as an escape/,
   },
-  "toml-duplicate-key": { code: "ERR_PLAN_TOML_SYNTAX", where: "plan.toml:3:", message: /redefine/ },
+  "toml-duplicate-key": {
+    code: "ERR_PLAN_TOML_SYNTAX",
+    where: "plan.toml:3:",
+    message: /redefine/,
+    hint: /arch is given twice in the same table; keep one/,
+  },
   "unknown-key-plan": {
     code: "ERR_PLAN_UNKNOWN_KEY",
     where: "plan.toml:1:",
@@ -143,6 +148,13 @@ const CASES: Record<string, Expectation> = {
     where: "steps/a/step.toml:1:",
     message:
       /version: expected a version in quotes: a TOML number loses how it was written \(this one reads as 1\.1\)/,
+  },
+  "stages-misspelt": {
+    code: "ERR_PLAN_UNKNOWN_KEY",
+    where: "plan.toml:4:",
+    message: /stage: unknown key "stage"/,
+    hint: /did you mean "stages"\?/,
+    problems: 2,
   },
   "step-missing": {
     code: "ERR_PLAN_STEP_MISSING",

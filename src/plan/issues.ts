@@ -61,7 +61,10 @@ function problemFor(issue: z.core.$ZodIssue, path: KeyPath, where: Where): Roots
           `required field is missing (expected ${article(issue.expected)})`,
           {
             ...location,
-            hint: `add \`${path[path.length - 1]} = …\``,
+            hint:
+              path.length === 1 && path[0] === "stages"
+                ? "add a [[stages]] table for each stage, with its name and steps"
+                : `add \`${path[path.length - 1]} = …\``,
           },
         );
       }

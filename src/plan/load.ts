@@ -81,6 +81,13 @@ function filesUnder(dir: string, prefix = ""): string[] {
  * of quotes on the line says which of the two it is.
  */
 function tomlHint(reason: string, line: string): string {
+  if (/redefine/.test(reason)) {
+    const header = /^\s*\[+\s*([^\]]+?)\s*\]/.exec(line)?.[1];
+    const key = /^\s*("[^"]*"|'[^']*'|[^\s=]+)\s*=/.exec(line)?.[1];
+    if (header !== undefined)
+      return `[${header}] is given twice: merge the two into one (a list of tables is written [[${header}]])`;
+    if (key !== undefined) return `${key} is given twice in the same table; keep one`;
+  }
   if (!/control characters are not allowed in strings/.test(reason))
     return "see https://toml.io for the syntax; strings need quotes, tables [brackets]";
   const quotes = line.replace(/\\./g, "").match(/"/g)?.length ?? 0;

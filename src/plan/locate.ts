@@ -45,8 +45,11 @@ export class KeyLocator {
       }
       const header = /^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*$/.exec(code);
       if (header) {
-        table = resolveArrayTables(splitKey(header[2] as string), arrayCounts, header[1] === "[[");
+        const keys = splitKey(header[2] as string);
+        table = resolveArrayTables(keys, arrayCounts, header[1] === "[[");
         this.#remember(table.join("."), lineNumber);
+        // `[[stage]]` misspelt is reported as the key `stage`: its first header is where.
+        this.#remember(keys.join("."), lineNumber);
         continue;
       }
       const assignment =

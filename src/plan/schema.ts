@@ -103,6 +103,14 @@ const size = z.union([z.string(), z.number()]).refine((value) => parseSize(value
 export const sandboxKinds = ["host", "bwrap", "chroot"] as const;
 export const rootKinds = ["host", "deps"] as const;
 
+const commandName = z.string().regex(/^[A-Za-z0-9._+-]+$/, {
+  error: (issue) =>
+    `expected a command name (a program on PATH, without a folder), got ${JSON.stringify(issue.input)}`,
+});
+const debianPackageName = z.string().regex(/^[a-z0-9][a-z0-9.+-]+$/, {
+  error: (issue) => `expected a Debian package name, got ${JSON.stringify(issue.input)}`,
+});
+
 const debianProvider = z.strictObject({
   package: z.string().regex(/^[a-z0-9][a-z0-9.+-]+$/, { error: "expected a Debian source package name" }),
   version: z.string().regex(/^[A-Za-z0-9.+~:-]+$/, { error: "expected a Debian version such as 1.2.3-1" }),
@@ -159,7 +167,7 @@ export const stepSchema = z.strictObject({
   retries: z.int().min(0).max(100).optional(),
   timeout: duration.optional(),
   when: z.string().optional(),
-  tools: z.array(z.string().regex(/^[A-Za-z0-9._+-]+$/, { error: "expected a command name" })).optional(),
+  tools: z.array(commandName).optional(),
   env: z.record(variableName, z.union([z.string(), z.number(), z.boolean()]).transform(String)).optional(),
   sources: z.array(sourceSchema).optional(),
   mounts: z.array(mountSchema).optional(),
@@ -283,11 +291,9 @@ export const planSchema = z.strictObject({
     .optional(),
   host: z
     .strictObject({
-      tools: z.array(z.string().regex(/^[A-Za-z0-9._+-]+$/, { error: "expected a command name" })).optional(),
+      tools: z.array(commandName).optional(),
       /** Debian/Ubuntu packages the host steps need beyond commands (headers, libraries). */
-      packages: z
-        .array(z.string().regex(/^[a-z0-9][a-z0-9.+-]+$/, { error: "expected a Debian package name" }))
-        .optional(),
+      packages: z.array(debianPackageName).optional(),
     })
     .optional(),
   defaults: z
