@@ -423,6 +423,12 @@ const CASES: Record<string, Expectation> = {
     message: /uses variable "BUILD_KERNELS"/,
     hint: /did you mean "BUILD_KERNEL"/,
   },
+  "env-unclosed": {
+    code: "ERR_PLAN_BAD_VALUE",
+    where: "steps/a/step.toml:4:",
+    message: /env\.KERNEL: env KERNEL has a \$\{ without its closing \}/,
+    hint: /\$\$ for a literal \$/,
+  },
   "env-unknown-variable": {
     code: "ERR_PLAN_UNKNOWN_VARIABLE",
     where: "steps/a/step.toml:4:",

@@ -832,6 +832,14 @@ function checkReferences(
       }
     }
     for (const [key, value] of Object.entries(step.env)) {
+      if (value.replace(/\$\$|\$\{[^}]*\}/g, "").includes("${")) {
+        problems.push(
+          new RootstockError("ERR_PLAN_BAD_VALUE", `env ${key} has a \${ without its closing }`, {
+            ...at(["env", key], `env.${key}`),
+            hint: "write ${NAME} for a plan variable, or $$ for a literal $",
+          }),
+        );
+      }
       for (const match of value.matchAll(/\$\{([^}]*)\}/g)) {
         const variable = match[1] as string;
         if (!(variable in variables)) {
