@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
 import {
   mkdir,
   mkdtemp,
@@ -501,6 +502,25 @@ describe("doctor", () => {
     const summary = /doctor: all (\d+) host requirements found/.exec(stdout);
     if (summary) assert.equal(Number(summary[1]), found, stdout);
     else assert.match(stdout, /missing/);
+  });
+
+  test("a tool no package provides and a declared package apt does not know get a hint each", {
+    skip: existsSync("/usr/bin/apt-cache") ? false : "no apt-cache on this machine",
+  }, async () => {
+    const dir = await writePlan(join(work, "doctor-unknowns"), {
+      toml: '[host]\ntools = ["sh", "no-such-tool-rootstock-cli"]\npackages = ["no-such-package-rootstock-cli"]\n',
+      steps: { a: {} },
+    });
+    const { code, stdout } = await runCli(["doctor", dir]);
+    assert.equal(code, 1, stdout);
+    assert.match(
+      stdout,
+      /doctor: 1 missing that no known package provides: no-such-tool-rootstock-cli \(`apt-file search bin\/NAME`/,
+    );
+    assert.match(
+      stdout,
+      /doctor: 1 declared package\(s\) that apt does not know: no-such-package-rootstock-cli \(`apt-cache search NAME`/,
+    );
   });
 });
 

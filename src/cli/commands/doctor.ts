@@ -44,7 +44,8 @@ export async function runDoctor(options: DoctorOptions, context: CliContext): Pr
     findings = await checkHost(requirements);
     missing = missingPackages(findings);
   }
-  const unknown: string[] = [];
+  const unknownTools: string[] = [];
+  const unknownPackages: string[] = [];
   for (const finding of findings) {
     const { requirement } = finding;
     const what =
@@ -55,7 +56,7 @@ export async function runDoctor(options: DoctorOptions, context: CliContext): Pr
           `  ${context.style("green", "ok")}       ${what.padEnd(22)} ${context.style("dim", `${finding.found} — ${requirement.purpose}`)}`,
         );
     } else if (requirement.package === undefined) {
-      unknown.push(what);
+      (requirement.declared === undefined ? unknownTools : unknownPackages).push(what);
       context.out(
         `  ${context.style("red", "missing")}  ${what.padEnd(22)} ${requirement.purpose}; ${
           requirement.declared === undefined
@@ -70,10 +71,15 @@ export async function runDoctor(options: DoctorOptions, context: CliContext): Pr
     }
   }
   const debSrc = await checkDebSrc(options, context);
-  if (unknown.length > 0)
+  if (unknownTools.length > 0)
     context.out(
-      `doctor: ${unknown.length} missing that no known package provides: ${unknown.join(", ")} (\`apt-file search bin/NAME\` finds a command's package)`,
+      `doctor: ${unknownTools.length} missing that no known package provides: ${unknownTools.join(", ")} (\`apt-file search bin/NAME\` finds a command's package)`,
     );
+  if (unknownPackages.length > 0)
+    context.out(
+      `doctor: ${unknownPackages.length} declared package(s) that apt does not know: ${unknownPackages.join(", ")} (\`apt-cache search NAME\` finds the right name)`,
+    );
+  const unknown = [...unknownTools, ...unknownPackages];
   if (missing.length > 0) {
     context.out(`doctor: ${missing.length} package(s) missing. Install them with:`);
     context.out(`  ${installCommand(missing, canInstall())}`);
