@@ -33,6 +33,17 @@ describe("parseListen", () => {
       () => parseListen("127.0.0.1:99999"),
       /--listen "127.0.0.1:99999": expected a port from 0 to 65535/,
     );
+    // A name, or a port with a typo, is not offered IPv6 brackets.
+    for (const text of ["localhost:18083", "8080x"]) {
+      assert.throws(
+        () => parseListen(text),
+        (error: unknown) =>
+          error instanceof RootstockError &&
+          /is not an IPv4 address \(a name such as localhost is not taken\)/.test(error.message) &&
+          !error.message.includes("for IPv6"),
+        text,
+      );
+    }
   });
 });
 

@@ -31,7 +31,7 @@ export function parseListen(text: string): ListenAddress {
     portText = port;
     if (v6 !== undefined && isIP(host) !== 6) throw bad(`${host} is not an IPv6 address`);
     if (v6 === undefined && host !== "" && isIP(host) !== 4) {
-      throw bad(`${host} is not an IPv4 address (write [${host}] for IPv6)`);
+      throw bad(`${host} is not an IPv4 address (a name such as localhost is not taken)`);
     }
   }
   let port = DEFAULT_LISTEN.port;
