@@ -194,6 +194,12 @@ describe("rootstock fetch, sources and mirror", () => {
     const missing = await runCli(["--store", storeDir, "sources", "import", join(loose, "nope.tar.gz")]);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /nope\.tar\.gz: no such file or folder \[ERR_IMPORT_NOT_FOUND\]/);
+    const device = await runCli(["--store", storeDir, "sources", "import", "/dev/null"]);
+    assert.equal(device.code, 1);
+    assert.match(
+      device.stderr,
+      /\/dev\/null: not a regular file \(a device, pipe or socket\) \[ERR_IMPORT_NOT_FILE\]/,
+    );
   });
 
   test("a source two steps share is one file: counted once by fetch, listed once offline; a size that differs from the pin is said", async () => {

@@ -82,6 +82,16 @@ async function expand(paths: readonly string[]): Promise<string[]> {
     if (info.isDirectory()) {
       for (const name of (await readdir(path)).sort()) await visit(join(path, name), false);
     } else if (info.isFile()) files.push(resolve(path));
+    else if (given) {
+      // A device or a pipe given by name has no bytes to pin; one met inside a folder is passed over.
+      throw new RootstockError(
+        "ERR_IMPORT_NOT_FILE",
+        `${path}: not a regular file (a device, pipe or socket)`,
+        {
+          hint: "give files (or folders of files) to import",
+        },
+      );
+    }
   };
   for (const path of paths) await visit(path, true);
   return [...new Set(files)];
