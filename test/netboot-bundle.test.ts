@@ -348,6 +348,12 @@ describe("netboot bundle", () => {
     });
     assert.equal(named.dnsmasq, undefined);
     assert.match(named.dnsmasqSkipped ?? "", /needs the server's IPv4 address/);
+    // Loopback is no address for a LAN's machines.
+    const loopback = await exportBundle(bundle, join(work, "lan-loopback-url"), {
+      base: new URL("http://127.0.0.1:8080/"),
+    });
+    assert.equal(loopback.dnsmasq, undefined);
+    assert.match(loopback.dnsmasqSkipped ?? "", /127\.0\.0\.1 is loopback, which only this machine reaches/);
   });
   test("served by serveNetboot: boot lines for loopback; a dnsmasq config for the LAN of a public URL", async () => {
     const bundle = await buildNetbootBundle(inputs, { storeDir, initramfs: cpioInitramfs });

@@ -74,6 +74,12 @@ describe("rootstock netboot refuses", () => {
       /--out .* needs --public-url/,
       /--public-url http:\/\//,
     );
+    await refused(
+      ["system", "--out", join(store, "netboot"), "--public-url", "http://192.168.1.10:8080/"],
+      "ERR_CLI_BAD_FOLDER",
+      /--out .*\/netboot is inside the store/,
+      /outside the store/,
+    );
     // Refused before any run began.
     assert.deepEqual(await readdir(join(store, "runs")).catch(() => []), []);
   });

@@ -34,6 +34,15 @@ export function renderDnsmasqConfig(options: DnsmasqOptions): string {
       },
     );
   }
+  if (server.startsWith("127.")) {
+    throw new RootstockError(
+      "ERR_NETBOOT_DNSMASQ_ADDRESS",
+      `a proxy DHCP configuration for a LAN cannot send its machines to ${options.base.href}: ${server} is loopback, which only this machine reaches`,
+      {
+        hint: "give the server's LAN address: --public-url http://192.168.1.10:8080/ (with the port it listens on)",
+      },
+    );
+  }
   if (/[\s,#]/.test(options.tftpRoot)) {
     throw new RootstockError(
       "ERR_NETBOOT_DNSMASQ_PATH",

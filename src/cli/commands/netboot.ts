@@ -67,6 +67,11 @@ export function registerNetboot(program: Command, context: CliContext): void {
         });
       }
       const out = flags.out === undefined ? undefined : checkFolderArgument("--out", flags.out);
+      if (out !== undefined && `${out}/`.startsWith(`${checkFolderArgument("--store", context.storeDir)}/`)) {
+        throw new RootstockError("ERR_CLI_BAD_FOLDER", `--out ${flags.out} is inside the store`, {
+          hint: "export to a folder of its own, outside the store (its entries must stay as rootstock made them)",
+        });
+      }
       const jobs = parseJobs(flags.jobs, availableParallelism());
       const { graph, tools } = await openNetbootPlan(dir, {
         variables: parseVariableFlags(flags.set),
