@@ -8,6 +8,11 @@ test("--mirror flags come before $ROOTSTOCK_MIRRORS; relative folders are made a
     ["/home/user/here", "http://a.example/m", "/srv/b"],
   );
   assert.deepEqual(globalMirrors([], {}, "/home/user"), []);
+  // An empty one would quietly be the current folder.
+  assert.throws(() => globalMirrors([""], {}, "/home/user"), {
+    code: "ERR_MIRROR_BAD_SPEC",
+    message: /empty/,
+  });
 });
 
 test("a count is a whole number from 1 to 64; anything else is refused with the flag named", () => {

@@ -58,6 +58,12 @@ export function globalMirrors(
   cwd = process.cwd(),
 ): string[] {
   const fromEnv = (env.ROOTSTOCK_MIRRORS ?? "").split(/\s+/).filter(Boolean);
+  if (flags.some((spec) => spec.trim() === "")) {
+    // Resolved against the current folder, an empty one would quietly mean it.
+    throw new RootstockError("ERR_MIRROR_BAD_SPEC", "--mirror is empty", {
+      hint: "give a folder or an http(s) URL: --mirror /srv/mirror",
+    });
+  }
   return [...flags, ...fromEnv].map((spec) =>
     /^[a-z][a-z0-9+.-]*:/i.test(spec) || isAbsolute(spec) ? spec : resolve(cwd, spec),
   );

@@ -57,7 +57,7 @@ describe("mirrors", () => {
     assert.equal(byName?.from, "http://m.example/a%20b%23c.tar.gz");
   });
 
-  test("a mirror that is neither a URL nor an absolute folder is refused", () => {
+  test("a mirror that is neither a URL nor a folder is refused", () => {
     assert.throws(() => parseMirror("ftp://x.example/m"), { code: "ERR_MIRROR_BAD_SPEC" });
     // Looks like one, but Node cannot parse it: refused here, not a crash when fetching.
     assert.throws(() => parseMirror("http://[::1"), {

@@ -42,7 +42,7 @@ function readMirror(spec: string): Mirror | string {
     }
   }
   if (isAbsolute(spec)) return { kind: "folder", dir: resolve(spec), spec };
-  return "is neither an http(s) URL nor an absolute folder";
+  return "is neither an http(s) URL nor a folder";
 }
 
 export function mirrorLocations(mirror: Mirror, sha256: string, file: string): MirrorLocation[] {
