@@ -1,6 +1,6 @@
 /** fetchSources against a real HTTP server on 127.0.0.1: downloads, resume, mirrors, offline, hostile servers. */
 import assert from "node:assert/strict";
-import { chmod, mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -320,6 +320,22 @@ describe("fetchSources", () => {
     assert.match(error.hint ?? "", /rootstock fetch/);
     assert.match(error.hint ?? "", /rootstock sources import/);
     assert.equal(server.requests.length, 0, "the server saw no request");
+  });
+
+  test("offline, mirrors that do not have a file say why: no such folder, a file where a folder is, a folder", async () => {
+    const source = { ...serve("/files/mirrored.tar.gz", { body: testBytes(500, 41) }), steps: ["m"] };
+    const aFile = join(work, "a-file");
+    await writeFile(aFile, "not a mirror");
+    const folders = join(work, "mirror-with-folders");
+    await mkdir(join(folders, "sha256", source.sha256), { recursive: true });
+    const error = await errorOf(
+      fetchSources([source], options({ offline: true, mirrors: [join(work, "no-mirror"), aFile, folders] })),
+    );
+    assert.match(error.message, /1 source is not in the store, nor in the mirrors \(see below\)/);
+    const message = error.errors[0]?.message ?? "";
+    assert.ok(message.includes(`no such file (there is no folder ${join(work, "no-mirror")})`), message);
+    assert.ok(message.includes(`no such file (${aFile} is a file, not a folder)`), message);
+    assert.ok(message.includes(`${join(folders, "sha256", source.sha256)}: a folder, not a file`), message);
   });
 
   test("redirects are followed within http(s), never to another scheme", async () => {

@@ -18,6 +18,7 @@ import { PartialDownload } from "./partial-download.ts";
 import { SourceStore, sizePinError } from "./source-store.ts";
 
 const { mkdir, stat } = process.getBuiltinModule("node:fs/promises");
+const { dirname } = process.getBuiltinModule("node:path");
 
 /** A plan source, with the steps that use it (for messages). */
 export type SourceRequest = Source & { steps?: readonly string[] };
@@ -251,7 +252,11 @@ async function tryCandidate(
       throw new RootstockError("ERR_FETCH_UNSUPPORTED", candidate.reason);
     case "file": {
       const info = await stat(candidate.path).catch(() => undefined);
-      if (!info?.isFile()) throw new RootstockError("ERR_FETCH_NOT_FOUND", `${candidate.path}: no such file`);
+      if (!info?.isFile())
+        throw new RootstockError(
+          "ERR_FETCH_NOT_FOUND",
+          `${candidate.path}: ${await whyNoFile(candidate.path)}`,
+        );
       emit({ type: "fetch:start", sha256, file, from: candidate.from, size: info.size, resumeAt: 0 });
       const digest = await store.admit(candidate.path, {
         expected,
@@ -400,7 +405,7 @@ function failureError(
     });
     return new RootstockErrors(
       "ERR_SOURCES_MISSING",
-      `${failures.length} source${failures.length === 1 ? " is" : "s are"} not in the store${failures.some(({ attempts }) => attempts.length > 0) ? ", what the mirrors had was refused (see why below)" : ""}, and --offline forbids fetching`,
+      `${failures.length} source${failures.length === 1 ? " is" : "s are"} not in the store${mirrorsSaid(failures)}, and --offline forbids fetching`,
       errors,
       {
         hint: "run `rootstock fetch PLAN` where there is network, or copy the files here and run `rootstock sources import FILE…` (or give a mirror folder with --mirror DIR)",
@@ -423,4 +428,28 @@ function failureError(
       hint: "add a mirror that has them (--mirror, $ROOTSTOCK_MIRRORS, or the source's `mirrors`), or fetch them another way and run `rootstock sources import FILE…`",
     },
   );
+}
+
+/** What the mirrors' answers come to, for the offline summary. */
+function mirrorsSaid(failures: readonly { attempts: readonly Attempt[] }[]): string {
+  const attempts = failures.flatMap((failure) => failure.attempts);
+  if (attempts.length === 0) return "";
+  if (attempts.every((attempt) => attempt.code === "ERR_FETCH_NOT_FOUND"))
+    return ", nor in the mirrors (see below)";
+  return ", and what the mirrors had was refused (see why below)";
+}
+
+/** Why a mirror's path holds no file: it is a folder, or a folder on the way is missing or a file. */
+async function whyNoFile(path: string): Promise<string> {
+  const info = await stat(path).catch(() => undefined);
+  if (info?.isDirectory()) return "a folder, not a file";
+  if (info !== undefined) return "not a regular file";
+  let missing = path;
+  for (let parent = dirname(path); parent !== missing; missing = parent, parent = dirname(parent)) {
+    const above = await stat(parent).catch(() => undefined);
+    if (above === undefined) continue;
+    if (!above.isDirectory()) return `no such file (${parent} is a file, not a folder)`;
+    return missing === path ? "no such file" : `no such file (there is no folder ${missing})`;
+  }
+  return "no such file";
 }
