@@ -22,7 +22,17 @@ export type FetchEvent =
     }
   | { type: "fetch:done"; sha256: string; file: string; from: string; bytes: number; ms: number }
   | { type: "fetch:quarantined"; sha256: string; file: string; from: string; actual: string; path: string }
-  | { type: "fetch:substitute"; sha256: string; file: string; package: string; pinned: string; used: string }
+  /** Another Debian version (a revision bump), or another file name, than pinned gave the pinned sha256. */
+  | {
+      type: "fetch:substitute";
+      sha256: string;
+      file: string;
+      package: string;
+      pinned: string;
+      used: string;
+      pinnedFile?: string;
+      usedFile?: string;
+    }
   | { type: "source:admitted"; sha256: string; file: string; size: number; from: string };
 
 /** Why what Ctrl-C or SIGTERM stopped, and what waited for it, did not finish. */

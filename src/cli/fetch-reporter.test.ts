@@ -36,6 +36,45 @@ test("a mirror folder without the file is no failure; a Debian substitute is nam
   assert.doesNotMatch(text(), /fail/);
   assert.match(
     text(),
+    /note hello_2\.10\.orig\.tar\.gz: Debian hello 2\.10-1 is gone; 2\.10-3 carries the same file/,
+  );
+  assert.match(
+    text(),
     /ok {3}hello_2\.10\.orig\.tar\.gz .* from debian:hello=2\.10-3\/hello_2\.10\.orig\.tar\.gz \(pinned: debian:hello=2\.10-1\//,
+  );
+});
+
+test("a Debian pin whose file name is wrong gets a note with apt's name, and the file says where it came from", () => {
+  const { context, text } = capture();
+  const reporter = createFetchReporter(context);
+  const sha256 = "b".repeat(64);
+  const file = "tcc_wrong.orig.tar.bz2";
+  reporter.emit({
+    type: "fetch:substitute",
+    sha256,
+    file,
+    package: "tcc",
+    pinned: "0.9.27-1",
+    used: "0.9.27-1",
+    pinnedFile: file,
+    usedFile: "tcc_0.9.27.orig.tar.bz2",
+  });
+  reporter.emit({
+    type: "fetch:done",
+    sha256,
+    file,
+    from: `debian:tcc=0.9.27-1/${file}`,
+    bytes: 1000,
+    ms: 10,
+  });
+  reporter.finish();
+  assert.doesNotMatch(text(), /is gone/);
+  assert.match(
+    text(),
+    /note tcc_wrong\.orig\.tar\.bz2: Debian tcc 0\.9\.27-1 has no file tcc_wrong\.orig\.tar\.bz2; its tcc_0\.9\.27\.orig\.tar\.bz2 has the pinned sha256 \(set file = "tcc_0\.9\.27\.orig\.tar\.bz2" in the pin\)/,
+  );
+  assert.match(
+    text(),
+    /from debian:tcc=0\.9\.27-1\/tcc_0\.9\.27\.orig\.tar\.bz2 \(pinned: debian:tcc=0\.9\.27-1\/tcc_wrong/,
   );
 });

@@ -27,7 +27,7 @@ export interface FetchReporter {
 export function createFetchReporter(context: CliContext): FetchReporter {
   const live = context.isTerminal;
   const active = new Map<string, Active>();
-  const substitutes = new Map<string, string>();
+  const substitutes = new Map<string, { version: string; file: string | undefined }>();
   let statusShown = false;
   let lastDraw = 0;
   let done = 0;
@@ -105,10 +105,15 @@ export function createFetchReporter(context: CliContext): FetchReporter {
           line(`  ${context.style("yellow", "kept")} ${event.file}: wrong content, kept at ${event.path}`);
           break;
         case "fetch:substitute":
-          substitutes.set(event.sha256, event.used);
-          line(
-            `  ${context.style("cyan", "note")} ${event.file}: Debian ${event.package} ${event.pinned} is gone; ${event.used} carries the same file`,
-          );
+          substitutes.set(event.sha256, { version: event.used, file: event.usedFile });
+          if (event.pinned !== event.used)
+            line(
+              `  ${context.style("cyan", "note")} ${event.file}: Debian ${event.package} ${event.pinned} is gone; ${event.used} carries the same file`,
+            );
+          if (event.usedFile !== undefined)
+            line(
+              `  ${context.style("cyan", "note")} ${event.file}: Debian ${event.package} ${event.used} has no file ${event.pinnedFile}; its ${event.usedFile} has the pinned sha256 (set file = "${event.usedFile}" in the pin)`,
+            );
           break;
         case "fetch:done": {
           active.delete(event.sha256);
@@ -118,7 +123,7 @@ export function createFetchReporter(context: CliContext): FetchReporter {
           const from =
             used === undefined
               ? event.from
-              : `${event.from.replace(/=[^/]*\//, `=${used}/`)} (pinned: ${event.from})`;
+              : `${event.from.replace(/=[^/]*\/.*$/, `=${used.version}/${used.file ?? event.from.replace(/^.*\//, "")}`)} (pinned: ${event.from})`;
           line(
             `  ${context.style("green", "ok")}   ${event.file} ${context.style("dim", `${formatBytes(event.bytes)} in ${(event.ms / 1000).toFixed(1)} s from ${from}`)}`,
           );

@@ -51,6 +51,15 @@ describe("chooseDebianVersion", () => {
     ]);
   });
 
+  test("the pinned version under another file name is no exact match: the pin's file name is wrong", () => {
+    const choice = chooseDebianVersion(records, { ...provider, file: "hello_wrong.orig.tar.gz" }, ORIG);
+    assert.deepEqual(choice.found && [choice.version, choice.exact, choice.file.name], [
+      "2.10-3",
+      false,
+      "hello_2.10.orig.tar.gz",
+    ]);
+  });
+
   test("another version carrying the same file after a revision bump", () => {
     const choice = chooseDebianVersion(records, { ...provider, version: "2.10-2" }, ORIG);
     assert.deepEqual(choice.found && [choice.version, choice.exact], ["2.10-3", false]);

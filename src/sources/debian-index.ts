@@ -67,7 +67,14 @@ export function chooseDebianVersion(
   const carrying = (record: SourceRecord) => record.files.find((file) => file.sha256 === sha256);
   const pinned = ofPackage.find((record) => record.version === provider.version);
   const pinnedFile = pinned && carrying(pinned);
-  if (pinned && pinnedFile) return { found: true, version: pinned.version, file: pinnedFile, exact: true };
+  if (pinned && pinnedFile)
+    // Not exact when the pin names the file otherwise: the hash found it, the name is the pin's mistake.
+    return {
+      found: true,
+      version: pinned.version,
+      file: pinnedFile,
+      exact: pinnedFile.name === provider.file,
+    };
   for (const record of ofPackage) {
     const file = carrying(record);
     if (file) return { found: true, version: record.version, file, exact: false };

@@ -17,7 +17,7 @@ export interface DebianFetchOptions {
   signal?: AbortSignal;
   /** An apt configuration file (APT_CONFIG) instead of the host's. */
   aptConfig?: string;
-  /** Called when another version than the pinned one is used (a Debian revision bump). */
+  /** Called when another version or file name than the pinned one is used (a Debian revision bump). */
   onSubstitute?: (version: string, file: string) => void;
 }
 

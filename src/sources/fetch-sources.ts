@@ -307,7 +307,7 @@ async function tryCandidate(
       const download = await fetchDebianSource(provider, sha256, {
         scratchDir: store.tmpDir,
         ...pick(options, ["signal", "aptConfig"]),
-        onSubstitute: (version) =>
+        onSubstitute: (version, usedFile) =>
           emit({
             type: "fetch:substitute",
             sha256,
@@ -315,6 +315,7 @@ async function tryCandidate(
             package: provider.package,
             pinned: provider.version,
             used: version,
+            ...(usedFile === provider.file ? {} : { pinnedFile: provider.file, usedFile }),
           }),
       });
       try {
