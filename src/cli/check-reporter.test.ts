@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, test } from "node:test";
 import { at, capture } from "../../test/helpers/captured-output.ts";
-import type { RootstockEvent, TimedEvent } from "../events.ts";
+import type { TimedEvent } from "../events.ts";
 import { createCheckReporter } from "./check-reporter.ts";
 
 // A failure names its console log only when there is one: the machine may never have started.
