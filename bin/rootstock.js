@@ -16,7 +16,9 @@ if (major > 22 || (major === 22 && minor >= 18)) {
     }, 500).unref();
   }
   const { main } = await import("../src/cli/main.ts");
-  process.exitCode = await main(process.argv.slice(2));
+  // Ended here, not when the event loop empties: all of rootstock's own work is done when main returns,
+  // and a timer a plan's test module left running must not keep the command alive.
+  process.exit(await main(process.argv.slice(2)));
 } else {
   const { createRequire } = await import("node:module");
   const { spawn } = await import("node:child_process");

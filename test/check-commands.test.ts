@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { access, appendFile, readdir, readFile } from "node:fs/promises";
+import { access, appendFile, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { testPlan } from "../src/check/test-plan.ts";
@@ -138,6 +138,24 @@ describe("rootstock test", () => {
     const markdown = await readFile(join(runDir, "report.md"), "utf8");
     assert.match(markdown, /Result: interrupted/);
     assert.doesNotMatch(markdown, /FAILED|Result: failure/);
+  });
+
+  test("a test module that leaves a timer running does not keep rootstock test from ending", async () => {
+    const copy = join(bench.dir, "plan-lingering");
+    execFileSync("cp", ["-a", planDir, copy]);
+    await writeFile(
+      join(copy, "tests", "lingers.test.ts"),
+      'export default { async "leaves a timer"() { setInterval(() => {}, 1000); } };\n',
+    );
+    await appendFile(
+      join(copy, "plan.toml"),
+      '\n[images.lingers]\nkind = "initramfs"\ncontents = ["guest"]\nfiles = "rootfs"\n[images.lingers.boot]\ncmdline = "rdinit=/init"\ntests = ["tests/lingers.test.ts"]\n',
+    );
+    const child = startRootstock(["--store", storeDir, "test", copy, "lingers"]);
+    const stuck = setTimeout(() => child.kill("SIGKILL"), 120_000);
+    const result = await finished(child).finally(() => clearTimeout(stuck));
+    assert.equal(result.code, 0, `${result.stdout}\n${result.stderr}`);
+    assert.match(result.stdout, /1 passed/);
   });
 
   test("a build that fails before the boot tests still leaves a junit.xml that says so", async () => {

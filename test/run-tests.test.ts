@@ -114,3 +114,36 @@ test("a test that fails before its machine starts names no console log, which wa
   );
   assert.doesNotMatch(await readFile(join(runDir, "junit.xml"), "utf8"), /console log/);
 });
+
+test("a test that never settles does not keep an interruption from ending the run", async () => {
+  const controller = new AbortController();
+  const events: RootstockEvent[] = [];
+  const result = await runTests(
+    [
+      {
+        image: "initramfs",
+        machine: { kernel: guest.kernel, initrd: guest.initrd.path, cmdline: CMDLINE, accel: "tcg" },
+        modules: modules("hangs.ts"),
+      },
+    ],
+    {
+      runDir: join(work, "run-hangs"),
+      signal: controller.signal,
+      emit: (event) => {
+        events.push(event);
+        if (event.type === "test:start" && event.test === "never settles")
+          controller.abort(new Error("stop"));
+      },
+    },
+  );
+  assert.equal(result.ok, false);
+  const summary = events.find((event) => event.type === "test:summary");
+  assert.equal(summary?.type === "test:summary" && summary.interrupted, true);
+  assert.deepEqual(
+    result.cases.map((item) => [item.name, item.status]),
+    [
+      ["never settles", "skipped"],
+      ["comes after", "skipped"],
+    ],
+  );
+});

@@ -136,7 +136,7 @@ async function runModule(
       const testStarted = monotonicMs();
       const evidence = test.evidence.length > 0 ? { evidence: test.evidence } : {};
       try {
-        await test.run(machine, context);
+        await untilAborted(Promise.resolve(test.run(machine, context)), options.signal);
         const ms = Math.round(monotonicMs() - testStarted);
         emit({ type: "test:done", ...base, test: test.name, ok: true, ms, ...logged(), ...evidence });
         results.push({ ...base, name: test.name, status: "passed", ms, ...logged() });
@@ -175,6 +175,20 @@ async function runModule(
     await machine.stop();
   }
   return results;
+}
+
+/**
+ * A test's own promise, or the interruption, whichever comes first: a test that never settles (its
+ * own bug) must not keep Ctrl-C from ending the run. Its code is left behind, its machine stopped.
+ */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return work;
+  return new Promise<T>((resolve, reject) => {
+    const stop = () => reject(signal.reason);
+    if (signal.aborted) return stop();
+    signal.addEventListener("abort", stop, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener("abort", stop));
+  });
 }
 
 function describeFailure(error: unknown): { message: string; type: string; details: string } {
