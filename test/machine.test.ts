@@ -95,6 +95,18 @@ test("boots to a shell and runs commands: status, output of any kind, long outpu
   assert.equal(big.bytes.length, 150000);
   assert.equal(createHash("md5").update(big.bytes).digest("hex"), guestSum);
 
+  // A console line that arrives in two parts is returned whole, and a line is matched once; a prompt
+  // (no newline) is matched once the console is quiet.
+  // Each writer starts after the command that starts it has replied: the reply shares the console.
+  await m.succeed("(sleep 1; printf 'half-'; sleep 1; echo 'whole') >/dev/console 2>&1 &");
+  assert.match(await m.waitForConsole(/half-\S+/, { timeout: 30_000 }), /half-whole$/);
+  await assert.rejects(m.waitForConsole(/half-/, { timeout: 1500 }), isCode("ERR_CHECK_TIMEOUT"));
+  await m.succeed("(sleep 1; printf 'fake-prompt> '; sleep 3; echo; echo prompt-done) >/dev/console 2>&1 &");
+  assert.match(await m.waitForConsole(/fake-prompt> $/, { timeout: 30_000 }), /fake-prompt> $/);
+  await assert.rejects(m.waitForConsole(/fake-prompt/, { timeout: 1500 }), isCode("ERR_CHECK_TIMEOUT"));
+  // Its writer done before the next command, whose reply shares the console.
+  await m.waitForConsole(/^prompt-done$/, { timeout: 30_000 });
+
   await m.succeed("(sleep 1; touch /tmp/flag) >/dev/null 2>&1 &");
   await m.waitUntilSucceeds("test -e /tmp/flag", { timeout: 30_000 });
   assert.equal(await m.waitUntilFails("test -e /tmp/flag && rm /tmp/flag", { timeout: 30_000 }), "");

@@ -6,6 +6,7 @@
  */
 import { RootstockError } from "../errors.ts";
 import type { Emit } from "../events.ts";
+import { monotonicMs } from "../units.ts";
 import type { AcceleratorChoice } from "../vm/accelerator.ts";
 import type { Accelerator, VmSpec } from "../vm/qemu-args.ts";
 import { type QemuVm, startQemu, type VmExit } from "../vm/qemu-vm.ts";
@@ -57,6 +58,8 @@ export interface TimeoutOption {
 const PANIC = /Kernel panic - not syncing/;
 const DEFAULT_PROMPT = /[#$] $/;
 const TAIL_LINES = 30;
+/** How long the console stays quiet before a line without its newline (a prompt) counts as whole. */
+const PARTIAL_LINE_QUIET_MS = 200;
 
 interface Waiter {
   check: () => void;
@@ -251,6 +254,10 @@ export class Machine {
     await this.start();
     const vm = this.#vm as QemuVm;
     const regex = typeof pattern === "string" ? new RegExp(pattern) : pattern;
+    // A line still arriving is taken only once the console has been quiet a moment (a prompt has no
+    // newline; a line cut mid-transfer would match part of itself), and only once.
+    let partialSeen: { text: string; at: number } | undefined;
+    let recheck: NodeJS.Timeout | undefined;
     return this.#waitFor(
       `console output matching /${regex.source}/`,
       options.timeout ?? this.#bootTimeout,
@@ -264,13 +271,23 @@ export class Machine {
         }
         this.#consoleCursor += lines.length;
         const partial = vm.console.partial;
-        if (partial !== "" && regex.test(partial)) {
-          this.#consoleCursor += 1;
+        // The partial line becomes line `lineCount`; the cursor past it means it was taken already.
+        if (partial === "" || this.#consoleCursor > vm.console.lineCount || !regex.test(partial))
+          return undefined;
+        if (partialSeen?.text !== partial) partialSeen = { text: partial, at: monotonicMs() };
+        const quietFor = monotonicMs() - partialSeen.at;
+        if (quietFor >= PARTIAL_LINE_QUIET_MS) {
+          this.#consoleCursor = vm.console.lineCount + 1;
           return partial;
         }
+        clearTimeout(recheck);
+        recheck = setTimeout(() => {
+          for (const waiter of this.#waiters) waiter.check();
+        }, PARTIAL_LINE_QUIET_MS - quietFor);
+        recheck.unref();
         return undefined;
       },
-    );
+    ).finally(() => clearTimeout(recheck));
   }
 
   get #bootTimeout(): number {
