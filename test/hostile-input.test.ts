@@ -66,14 +66,14 @@ describe("hostile plans", () => {
       "an unpack folder climbing out",
       source('into = "../outside"'),
       "sources[0].into",
-      /relative path inside the plan without ".."/,
+      /relative path inside the build folder without ".."/,
     ],
     ["an absolute unpack folder", source('into = "/usr"'), "sources[0].into", /relative path/],
     [
       "a patch path climbing out",
       `patches = ["../../../etc/shadow"]\n`,
       "patches[0]",
-      /relative path inside the plan without ".."/,
+      /relative path inside the step's patches folder without ".."/,
     ],
     ["an absolute patch path", `patches = ["/etc/shadow"]\n`, "patches[0]", /relative path/],
     [

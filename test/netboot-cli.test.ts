@@ -22,6 +22,7 @@ before(async () => {
 
 after(async () => {
   await rm(store, { recursive: true, force: true });
+  await rm(`${store}-exported`, { recursive: true, force: true });
 });
 
 async function refused(args: string[], code: string, message: RegExp, hint: RegExp): Promise<void> {
@@ -140,7 +141,8 @@ init = "/bin/busybox"
   test("--out exports the bundle built by the same run, for the public URL", async () => {
     const dir = await plan();
     await writeFile(gate(), "");
-    const out = join(store, "exported");
+    // Outside the store: --out refuses a folder in it.
+    const out = `${store}-exported`;
     const result = await runCli([
       "--store",
       store,

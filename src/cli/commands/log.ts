@@ -23,7 +23,7 @@ export function registerLog(program: Command, context: CliContext): void {
       const history = await readStepHistory(context.storeDir, plan.name, step);
       checkStepArgument(plan, step);
       // Never built by this plan, but its entry may be another plan's (the same key): that build's log.
-      const log = history?.log ?? (await entryLog(dir, step, context));
+      const log = history ? history.log : await entryLog(dir, step, context);
       if (!log) {
         throw new RootstockError(
           "ERR_LOG_NONE",
