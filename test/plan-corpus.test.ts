@@ -481,6 +481,11 @@ const CASES: Record<string, Expectation> = {
     where: "plan.toml:14:",
     message: /images\.disk\.label: expected a label of at most 16 bytes, got "ä{11}" \(22 bytes\)/,
   },
+  "image-run-folder-name": {
+    code: "ERR_PLAN_BAD_VALUE",
+    where: "plan.toml:11:",
+    message: /images\.junit\.xml: image name "junit\.xml" is taken by a file of every run's folder/,
+  },
   "image-test-missing": {
     code: "ERR_PLAN_FILE_MISSING",
     where: "plan.toml:17:",

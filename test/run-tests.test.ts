@@ -147,3 +147,27 @@ test("a test that never settles does not keep an interruption from ending the ru
     ],
   );
 });
+
+test("modules whose names read alike in a folder name get a machine folder each", async () => {
+  const [boot] = modules("boot.ts");
+  const result = await runTests(
+    [
+      {
+        image: "initramfs",
+        machine: { kernel: guest.kernel, initrd: guest.initrd.path, cmdline: CMDLINE, accel: "tcg" },
+        modules: [
+          { path: boot?.path as string, display: "tests/boot.ts" },
+          { path: boot?.path as string, display: "tests/boot.test.ts" },
+        ],
+      },
+    ],
+    { runDir: join(work, "run-alike"), machines: 1 },
+  );
+  assert.equal(result.ok, true);
+  const logs = [...new Set(result.cases.map((item) => item.consoleLog))];
+  assert.deepEqual(logs, [
+    join(work, "run-alike", "initramfs", "boot", "console.log"),
+    join(work, "run-alike", "initramfs", "boot-2", "console.log"),
+  ]);
+  for (const log of logs) assert.match(await readFile(log as string, "utf8"), /guest: init done/);
+});

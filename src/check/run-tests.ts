@@ -52,12 +52,27 @@ export async function runTests(
   const emit = options.emit ?? ignoreEvents;
   const started = monotonicMs();
   await mkdir(options.runDir, { recursive: true });
-  const modules = targets.flatMap((target) => target.modules.map((module) => ({ target, module })));
+  // Each module's machine gets a folder of its own: two names that read alike there (`a b.test.ts` and
+  // `a-b.test.ts`, `x.ts` and `x.test.ts`) are told apart by a number.
+  const taken = new Set<string>();
+  const modules = targets.flatMap((target) =>
+    target.modules.map((module) => {
+      const base = moduleSlug(module.display);
+      let slug = base;
+      for (let count = 2; taken.has(`${target.image}/${slug}`); count++) slug = `${base}-${count}`;
+      taken.add(`${target.image}/${slug}`);
+      return { target, module, slug };
+    }),
+  );
   const byModule: TestCaseResult[][] = [];
   // No signal here: after a cancel, each module still records its cases as skipped.
-  await inParallel(modules, options.machines ?? availableParallelism(), async ({ target, module }, index) => {
-    byModule[index] = await runModule(target, module, options, emit);
-  });
+  await inParallel(
+    modules,
+    options.machines ?? availableParallelism(),
+    async ({ target, module, slug }, index) => {
+      byModule[index] = await runModule(target, module, slug, options, emit);
+    },
+  );
   const cases = byModule.flat();
   const junit = join(options.runDir, "junit.xml");
   await writeFile(junit, renderJunit(cases));
@@ -83,13 +98,10 @@ export async function runTests(
 async function runModule(
   target: TestTarget,
   module: { path: string; display: string },
+  slug: string,
   options: RunTestsOptions,
   emit: Emit,
 ): Promise<TestCaseResult[]> {
-  const slug = module.display
-    .replace(/^tests\//, "")
-    .replace(/(\.test)?\.ts$/, "")
-    .replace(/[^A-Za-z0-9._-]+/g, "-");
   const machineDir = join(options.runDir, target.image, slug);
   const consoleLog = join(machineDir, "console.log");
   // Named only once there: a machine that never started wrote none, and a report must not link to it.
@@ -175,6 +187,14 @@ async function runModule(
     await machine.stop();
   }
   return results;
+}
+
+/** The folder name of a module's machine: `tests/boot.test.ts` is `boot`. */
+function moduleSlug(display: string): string {
+  return display
+    .replace(/^tests\//, "")
+    .replace(/(\.test)?\.ts$/, "")
+    .replace(/[^A-Za-z0-9._-]+/g, "-");
 }
 
 /**

@@ -9,6 +9,7 @@ import { parseDuration, parseSize } from "../units.ts";
 import { findCycles } from "./cycles.ts";
 import { schemaProblems } from "./issues.ts";
 import { KeyLocator } from "./locate.ts";
+import { RUN_FOLDER_NAMES } from "./names.ts";
 import {
   mismatchedComparisons,
   PredicateSyntaxError,
@@ -905,6 +906,18 @@ function loadImages(
   const imageNames = entries.map(([name]) => name);
   for (const [name, image] of entries) {
     const base = ["images", name];
+    if (RUN_FOLDER_NAMES.has(name)) {
+      problems.push(
+        new RootstockError(
+          "ERR_PLAN_BAD_VALUE",
+          `image name "${name}" is taken by a file of every run's folder`,
+          {
+            ...at(base, `images.${name}`),
+            hint: `choose another name: the run folder keeps ${[...RUN_FOLDER_NAMES].join(", ")}, and a folder per tested image`,
+          },
+        ),
+      );
+    }
     image.contents.forEach((step, index) => {
       stepRef(step, [...base, "contents", index], `images.${name}.contents[${index}]`);
     });
