@@ -101,12 +101,15 @@ export function createCheckReporter(context: CliContext, options: CheckReporterO
         print(`${mark} ${testLabel(event).padEnd(40)} ${formatDuration(event.ms).padStart(7)}`);
         if (!event.ok) {
           clearStatus();
+          // The first line says what failed; its end is where the cause is (the console's last lines, the
+          // hint): a long error keeps both and leaves out the middle.
           const lines = (event.error ?? "").split("\n");
-          const shown = options.errorLines ?? 20;
-          for (const line of lines.slice(0, shown))
-            context.out(context.style("dim", `    │ ${printableLine(line)}`));
-          if (lines.length > shown)
-            context.out(context.style("dim", `    │ … ${lines.length - shown} more lines`));
+          const shown = Math.max(2, options.errorLines ?? 20);
+          const kept =
+            lines.length <= shown
+              ? lines
+              : [lines[0] ?? "", `… ${lines.length - shown} lines left out`, ...lines.slice(-(shown - 1))];
+          for (const line of kept) context.out(context.style("dim", `    │ ${printableLine(line)}`));
           // A machine that never started (KVM asked for and missing) wrote no console log.
           if (event.consoleLog && existsSync(event.consoleLog))
             context.out(`    console: ${event.consoleLog}`);
