@@ -340,4 +340,16 @@ describe("rootstock boot", () => {
     assert.match(done.stderr, /\(kept from an earlier boot\)/);
     assert.match(done.stderr, /the machine stopped/);
   });
+
+  test("SIGTERM at the console ends the boot as interrupted (exit 143), and the run is recorded so", async () => {
+    const session = consoleSession(["--store", storeDir, "boot", planDir, "initramfs"]);
+    await session.waitFor(/\/ # /);
+    session.child.kill("SIGTERM");
+    const ended = await session.ended;
+    assert.equal(ended.code, 143, ended.stderr);
+    assert.match(ended.stderr, /rootstock: interrupted; the machine was stopped/);
+    assert.match(ended.stderr, /the boot was interrupted \[ERR_INTERRUPTED\]/);
+    const newest = (await readdir(runsDir(storeDir))).sort().at(-1) as string;
+    assert.equal((await readRunRecord(join(runsDir(storeDir), newest)))?.state, "interrupted");
+  });
 });

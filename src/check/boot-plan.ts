@@ -54,6 +54,8 @@ export interface BootPlanResult {
   /** How the console ended, and how QEMU did; undefined when nothing booted. */
   ended?: "detached" | "exited";
   exit?: VmExit;
+  /** Ctrl-C or SIGTERM ended it (recorded so; the command exits as interrupted). */
+  interrupted?: boolean;
 }
 
 export async function bootPlan(graph: Graph, options: BootPlanOptions): Promise<BootPlanResult> {
@@ -128,8 +130,10 @@ export async function bootPlan(graph: Graph, options: BootPlanOptions): Promise<
     );
     const ended = await options.attach(vm);
     const exit = ended === "detached" ? await vm.quit() : await vm.exited;
-    await session.close({ ok: true });
-    return { ...result, ok: true, disks, ended, exit };
+    // Ctrl-C or SIGTERM ended the console: the boot was interrupted, not left.
+    const interrupted = options.signal?.aborted ?? false;
+    await session.close({ ok: true, interrupted });
+    return { ...result, ok: true, disks, ended, exit, ...(interrupted ? { interrupted } : {}) };
   } catch (error) {
     await vm?.kill();
     await session.close({ ok: false, interrupted: options.signal?.aborted ?? false }).catch(() => {});

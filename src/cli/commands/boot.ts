@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { bootPlan } from "../../check/boot-plan.ts";
+import { RootstockError } from "../../errors.ts";
 import type { TimedEvent } from "../../events.ts";
 import { openPlan, parseVariableFlags } from "../../plan/open.ts";
 import { attachConsole } from "../../vm/attach-console.ts";
@@ -87,14 +88,21 @@ export function registerBoot(program: Command, context: CliContext): void {
         }),
       ).finally(progress.stop);
       if (!result.ok) throw buildFailure(result.build, context.planWords(dir), interrupted);
-      const how =
-        result.ended === "detached"
+      const how = result.interrupted
+        ? "interrupted; the machine was stopped"
+        : result.ended === "detached"
           ? "left the console; the machine was stopped"
           : `the machine stopped (${result.exit?.signal ?? `exit status ${result.exit?.code}`})`;
-      say.err(`\r\nrootstock: ${how}. Console log: ${join(result.runDir, result.image, "console.log")}`);
+      const consoleLog = join(result.runDir, result.image, "console.log");
+      say.err(`\r\nrootstock: ${how}. Console log: ${consoleLog}`);
       for (const disk of result.disks) say.err(`rootstock: ${disk.image} keeps its writes in ${disk.path}`);
       if (flags.persist && result.disks.length === 0)
         say.err(`rootstock: --persist kept nothing: ${result.image} boots with no ext4 disk`);
+      // Exits as an interrupted command does (130 for Ctrl-C, 143 for SIGTERM), as the run is recorded.
+      if (result.interrupted)
+        throw new RootstockError("ERR_INTERRUPTED", "the boot was interrupted", {
+          hint: "leave the console with Ctrl-] to stop the machine as a finished boot",
+        });
     });
 }
 
