@@ -144,6 +144,17 @@ test("unknown, unbootable, and unbuilt are user errors with hints", () => {
     });
   code(() => bootFromPlan(plan, "initramf", { outputs, images }), "ERR_IMAGE_UNKNOWN", /initramfs/);
   code(() => imagesToBoot(plan, "data"), "ERR_IMAGE_NOT_BOOTABLE", /bootable images: initramfs, disk/);
+  // An image that boots over the network is named as such: `rootstock test` tests it too.
+  const netbooted = image("system", {
+    kind: "squashfs",
+    netboot: { busybox: { step: "busybox", path: "bin/busybox" }, init: "/sbin/init", fatal: [], tests: [] },
+  });
+  const withNetboot = { ...plan, images: new Map([...plan.images, ["system", netbooted]]) };
+  code(
+    () => imagesToBoot(withNetboot, "data"),
+    "ERR_IMAGE_NOT_BOOTABLE",
+    /bootable images: initramfs, disk; booted over the network: system/,
+  );
   code(() => bootFromPlan(plan, "initramfs", { outputs: new Map(), images }), "ERR_IMAGE_STEP_NOT_BUILT");
   const wrongKernel = { ...plan, kernel: { step: "linux", path: "boot/vmlinuz-nope" } };
   code(

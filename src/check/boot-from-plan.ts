@@ -144,12 +144,16 @@ function bootableImage(plan: Plan, name: string): Image {
   const bootable = [...plan.images.values()]
     .filter((candidate) => candidate.boot)
     .map((candidate) => candidate.name);
+  const netbooted = [...plan.images.values()]
+    .filter((candidate) => candidate.netboot && !candidate.boot)
+    .map((candidate) => candidate.name);
+  const others = netbooted.length > 0 ? `; booted over the network: ${netbooted.join(", ")}` : "";
   if (!image) {
     throw new RootstockError("ERR_IMAGE_UNKNOWN", `plan ${plan.name} has no image "${name}"`, {
       file: join(plan.displayDir, "plan.toml"),
       hint:
         didYouMean(name, [...plan.images.keys()]) ||
-        `bootable images of this plan: ${bootable.join(", ") || "none"}`,
+        `bootable images of this plan: ${bootable.join(", ") || "none"}${others}`,
     });
   }
   if (!image.boot) {
@@ -157,7 +161,7 @@ function bootableImage(plan: Plan, name: string): Image {
       file: join(plan.displayDir, "plan.toml"),
       hint: image.netboot
         ? `it boots over the network: \`rootstock netboot ${shellWord(plan.displayDir)} ${name}\` serves it, and \`rootstock test\` runs its [netboot] tests`
-        : `add one to boot it (cmdline, tests, …)${bootable.length > 0 ? `; bootable images: ${bootable.join(", ")}` : ""}`,
+        : `add one to boot it (cmdline, tests, …)${bootable.length > 0 ? `; bootable images: ${bootable.join(", ")}` : ""}${others}`,
     });
   }
   return image;
