@@ -486,6 +486,12 @@ const CASES: Record<string, Expectation> = {
     where: "plan.toml:11:",
     message: /images\.junit\.xml: image name "junit\.xml" is taken by a file of every run's folder/,
   },
+  "image-test-folder": {
+    code: "ERR_PLAN_FILE_MISSING",
+    where: "plan.toml:17:",
+    message: /test .*image-test-folder\/tests is a folder, not a file/,
+    hint: /each named, such as tests\/boot\.test\.ts/,
+  },
   "image-test-missing": {
     code: "ERR_PLAN_FILE_MISSING",
     where: "plan.toml:17:",

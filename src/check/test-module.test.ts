@@ -43,6 +43,10 @@ test("cases keep the order written and carry the module's evidence", async () =>
 test("a module without cases, or with a non-function case, is refused", async () => {
   await refused("export default {};", /declares no tests/);
   await refused("export const x = 1;", /no default export/);
+  await refused(
+    "export default [async function t() {}];",
+    /no default export of test cases \(it exports a list/,
+  );
   await refused('export default { boots: "yes" };', /"boots" is a string, not a function/);
   await refused("export default { boots( {", /cannot load test module tests\/m\.test\.ts/);
   // A throw while the module loads is placed on its line.

@@ -78,10 +78,11 @@ export async function loadTestModule(path: string, display: string): Promise<Tes
   const tests = loaded.default;
   const shape =
     'export default { async "boots to a shell"(machine) { await machine.succeed("true"); } } satisfies TestModule;';
-  if (tests === null || typeof tests !== "object") {
+  if (tests === null || typeof tests !== "object" || Array.isArray(tests)) {
     throw new RootstockError(
       "ERR_CHECK_TEST_MODULE",
-      `test module ${display} has no default export of test cases`,
+      // A list would name its tests 0, 1, 2: the cases are an object, named by their keys.
+      `test module ${display} has no default export of test cases${Array.isArray(tests) ? " (it exports a list; the cases are an object of named functions)" : ""}`,
       {
         file: display,
         hint: `write: ${shape}`,

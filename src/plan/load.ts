@@ -1140,13 +1140,17 @@ function checkMachineFiles(
 ): void {
   const field = path.join(".");
   for (const [index, test] of (machine.tests ?? []).entries()) {
-    const exists = isFile(join(context.planDir, test));
-    if (!exists) {
+    const kind = fileKind(join(context.planDir, test));
+    if (kind !== "file") {
       problems.push(
-        new RootstockError("ERR_PLAN_FILE_MISSING", `test ${join(context.displayDir, test)} does not exist`, {
-          ...at([...path, "tests", index], `${field}.tests[${index}]`),
-          hint: "tests are TypeScript modules in the plan, such as tests/boot.test.ts",
-        }),
+        new RootstockError(
+          "ERR_PLAN_FILE_MISSING",
+          `test ${join(context.displayDir, test)} ${kind === "missing" ? "does not exist" : `is ${kind}, not a file`}`,
+          {
+            ...at([...path, "tests", index], `${field}.tests[${index}]`),
+            hint: "tests are TypeScript modules in the plan, each named, such as tests/boot.test.ts",
+          },
+        ),
       );
     }
   }
