@@ -341,6 +341,18 @@ describe("rootstock boot", () => {
     assert.match(done.stderr, /the machine stopped/);
   });
 
+  test("--disk-dir without --persist is refused, not silently unused", async () => {
+    const count = async () => (await readdir(runsDir(storeDir)).catch(() => [])).length;
+    const runs = await count();
+    const result = await rootstock(["--store", storeDir, "boot", planDir, "disk", "--disk-dir", bench.dir]);
+    assert.equal(result.code, 1, result.stderr);
+    assert.match(
+      result.stderr,
+      /--disk-dir is used only with --persist \[ERR_CLI_DISK_DIR_WITHOUT_PERSIST\]/,
+    );
+    assert.equal(await count(), runs, "refused before a run began");
+  });
+
   test("SIGTERM at the console ends the boot as interrupted (exit 143), and the run is recorded so", async () => {
     const session = consoleSession(["--store", storeDir, "boot", planDir, "initramfs"]);
     await session.waitFor(/\/ # /);

@@ -38,7 +38,10 @@ export function registerBoot(program: Command, context: CliContext): void {
     .argument("<plan>", "plan folder")
     .argument("[image]", "the image to boot (default: the plan's first bootable image)")
     .option("--persist", "write to copies of the disks kept outside the store, which later boots reuse")
-    .option("--disk-dir <dir>", "where --persist keeps its copies (default: $XDG_DATA_HOME/rootstock/disks)")
+    .option(
+      "--disk-dir <dir>",
+      "where --persist keeps its copies (default: $ROOTSTOCK_DISKS, else $XDG_DATA_HOME/rootstock/disks, else ~/.local/share/rootstock/disks)",
+    )
     .addOption(jobsOption())
     .addOption(offlineBuildOption())
     .addOption(mirrorOption())
@@ -47,6 +50,16 @@ export function registerBoot(program: Command, context: CliContext): void {
     .action(async (dir: string, image: string | undefined, flags: BootFlags) => {
       const jobs = parseCount("--jobs", flags.jobs);
       const accel = parseAccel(flags.accel);
+      if (flags.diskDir !== undefined && !flags.persist) {
+        // Without --persist the disks are throwaway overlays: the folder would be silently unused.
+        throw new RootstockError(
+          "ERR_CLI_DISK_DIR_WITHOUT_PERSIST",
+          "--disk-dir is used only with --persist",
+          {
+            hint: "add --persist to keep the guest's writes in copies there",
+          },
+        );
+      }
       const diskDir =
         flags.diskDir === undefined ? undefined : checkFolderArgument("--disk-dir", flags.diskDir);
       const { graph, tools } = await openPlan(dir, {
