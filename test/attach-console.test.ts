@@ -65,3 +65,18 @@ test("keys go to the guest, its output to the terminal; Ctrl-] leaves, then powe
     await vm.kill();
   }
 });
+
+test("a QEMU that is not on PATH is said so, before any accelerator probe (which would blame KVM)", async () => {
+  await assert.rejects(
+    startQemu(
+      { name: "absent", kernel: guest.kernel, initrd: guest.initrd.path, cmdline: CMDLINE },
+      { runDir: join(work, "absent"), qemu: "qemu-system-rootstock-absent" },
+    ),
+    (error: unknown) => {
+      assert.ok(error instanceof Error && "code" in error);
+      assert.equal(error.code, "ERR_HOST_TOOL_MISSING");
+      assert.match(error.message, /qemu-system-rootstock-absent is not on this host's PATH/);
+      return true;
+    },
+  );
+});

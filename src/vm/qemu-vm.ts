@@ -8,6 +8,7 @@ import type { Server, Socket } from "node:net";
 import { RootstockError } from "../errors.ts";
 import { type Emit, ignoreEvents } from "../events.ts";
 import { runCommand } from "../host/run-command.ts";
+import { findOnPath } from "../host/tools.ts";
 import { type AcceleratorChoice, chooseAccelerator } from "./accelerator.ts";
 import { spawnTied } from "./process-reaper.ts";
 import { type Accelerator, type AttachedDisk, type QemuPaths, qemuArgs, type VmSpec } from "./qemu-args.ts";
@@ -121,6 +122,13 @@ export class QemuVm {
 export async function startQemu(spec: VmSpec, options: StartQemuOptions): Promise<QemuVm> {
   const emit = options.emit ?? ignoreEvents;
   const runDir = resolve(options.runDir);
+  const qemu = options.qemu ?? "qemu-system-x86_64";
+  // Said before the accelerator probe, whose failure would read as a KVM problem.
+  if ((await findOnPath(qemu)) === undefined) {
+    throw new RootstockError("ERR_HOST_TOOL_MISSING", `${qemu} is not on this host's PATH`, {
+      hint: "install QEMU (Debian's qemu-system-x86; `rootstock doctor --install` as root does it), or add its folder to PATH",
+    });
+  }
   await mkdir(runDir, { recursive: true });
   const probeKernel = spec.kernel ?? spec.netboot?.probeKernel;
   const accel = await chooseAccelerator(options.accel ?? "auto", {
@@ -144,7 +152,6 @@ export async function startQemu(spec: VmSpec, options: StartQemuOptions): Promis
   };
   const qemuLog = join(runDir, "qemu.log");
   const args = qemuArgs(spec, { accel: accel.accel, paths, disks });
-  const qemu = options.qemu ?? "qemu-system-x86_64";
   await writeFile(paths.consoleLog, "");
   await writeFile(
     join(runDir, "vm.json"),
