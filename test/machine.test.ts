@@ -203,7 +203,7 @@ test("a boot that stalls fails at its timeout with the last 30 console lines", a
   await assert.rejects(m.succeed("true"), (error: unknown) => {
     isCode("ERR_CHECK_TIMEOUT")(error);
     const message = (error as Error).message;
-    assert.match(message, /a shell prompt matching .* did not happen within 2s/);
+    assert.match(message, /no shell prompt matching .* came within 2s/);
     assert.match(message, /last 30 console lines:/);
     assert.match(message, /\n {2}stall 40/);
     assert.doesNotMatch(message, /stall 5\b/);

@@ -234,7 +234,7 @@ export class Machine {
           reject(
             new RootstockError(
               "ERR_CHECK_TIMEOUT",
-              `${this.name}: ${what} did not happen within ${seconds(timeoutMs)}${this.#tailText()}`,
+              `${this.name}: ${what} within ${seconds(timeoutMs)}${this.#tailText()}`,
               {
                 hint: "the console lines above show how far it got; a slow machine (no KVM) may need a longer timeout",
               },
@@ -259,7 +259,7 @@ export class Machine {
     let partialSeen: { text: string; at: number } | undefined;
     let recheck: NodeJS.Timeout | undefined;
     return this.#waitFor(
-      `console output matching /${regex.source}/`,
+      `no console output matched /${regex.source}/`,
       options.timeout ?? this.#bootTimeout,
       () => {
         const lines = vm.console.linesSince(this.#consoleCursor);
@@ -307,7 +307,7 @@ export class Machine {
   async #readyShell(timeoutMs: number): Promise<void> {
     const vm = this.#vm as QemuVm;
     const deadline = Date.now() + timeoutMs;
-    await this.#waitFor(`a shell prompt matching /${this.#prompt.source}/`, timeoutMs, () => {
+    await this.#waitFor(`no shell prompt matching /${this.#prompt.source}/ came`, timeoutMs, () => {
       if (this.#prompt.test(vm.console.partial)) return true;
       return vm.console.linesSince(this.#bootMark).some((line) => this.#prompt.test(line)) ? true : undefined;
     });
@@ -318,7 +318,7 @@ export class Machine {
     // Typed while the shell was not quite reading yet, a line can be lost; saying it again is harmless.
     const again = setInterval(() => vm.console.write(script), 3000);
     try {
-      await this.#waitFor("the shell's first answer", Math.max(1, deadline - Date.now()), () =>
+      await this.#waitFor("the shell did not answer", Math.max(1, deadline - Date.now()), () =>
         vm.console.linesSince(from).some((line) => isReadyLine(line, id)) ||
         isReadyLine(vm.console.partial, id)
           ? true
@@ -352,7 +352,7 @@ export class Machine {
     this.#busy = command;
     vm.console.write(commandScript(command, id));
     const reply = await this.#waitFor(
-      `the command ${JSON.stringify(command)}`,
+      `the command ${JSON.stringify(command)} did not finish`,
       options.timeout ?? this.#commandTimeout,
       () => {
         const lines = vm.console.linesSince(scanned);
@@ -455,7 +455,7 @@ export class Machine {
     });
     try {
       act();
-      await this.#waitFor("the reset", timeoutMs, () => (reset ? true : undefined));
+      await this.#waitFor("the machine did not reset", timeoutMs, () => (reset ? true : undefined));
     } finally {
       off();
     }
@@ -472,7 +472,7 @@ export class Machine {
     const vm = this.#vm as QemuVm;
     this.#expectExit = true;
     vm.console.write(`${this.#options.poweroffCommand ?? "sync; poweroff -f"}\n`);
-    await this.#waitFor("the power-off", options.timeout ?? this.#bootTimeout, () =>
+    await this.#waitFor("the machine did not power off", options.timeout ?? this.#bootTimeout, () =>
       vm.running ? undefined : true,
     );
   }

@@ -102,13 +102,13 @@ test("a long failure keeps its first line and its end (the console's last lines 
   const reporter = createCheckReporter(context, { live: false });
   const console = Array.from({ length: 30 }, (_, index) => `kernel line ${index + 1}`);
   const error = [
-    "rootfs-boot: the prompt did not happen within 8s; last 30 console lines:",
+    "rootfs-boot: no shell prompt came within 8s; last 30 console lines:",
     ...console,
     "hint: the console lines above show how far it got",
   ].join("\n");
   reporter.listener(at(0, { type: "test:done", ...base, test: "boots", ok: false, ms: 8000, error }));
   const out = text();
-  assert.match(out, /│ rootfs-boot: the prompt did not happen within 8s/);
+  assert.match(out, /│ rootfs-boot: no shell prompt came within 8s/);
   assert.match(out, /│ … 12 lines left out/);
   assert.match(out, /│ kernel line 30\n.*│ hint: the console lines above show how far it got/s);
   assert.doesNotMatch(out, /kernel line 12\n/);
