@@ -222,7 +222,7 @@ function testingProcess(report: RunReport): string[] {
     const outcome =
       test.skipped !== undefined
         ? `skipped: ${text(test.skipped)}`
-        : `${test.ok ? "passed" : "FAILED"} in ${formatDuration(test.ms)}${test.error ? ` — ${text(firstLine(test.error))}` : ""}${!test.ok && test.consoleLog ? ` (console log: ${text(test.consoleLog)})` : ""}`;
+        : `${test.ok ? "passed" : "FAILED"} in ${formatDuration(test.ms)}${test.error ? ` — ${text(briefError(test.error))}` : ""}${!test.ok && test.consoleLog ? ` (console log: ${text(test.consoleLog)})` : ""}`;
     lines.push(`* Test ${text(test.test)} on ${text(test.image)}: ${outcome}`);
   }
   if (report.criticalPath.length > 1)
@@ -283,6 +283,22 @@ function stepLine(step: StepRecord, info: RunContext["steps"][number] | undefine
 
 function firstLine(text: string): string {
   return text.split("\n")[0] ?? "";
+}
+
+/**
+ * A failure in one line: its first, the few after it when it ends with a colon (a command's output),
+ * and its hint. The whole text is in report.html and junit.xml.
+ */
+function briefError(error: string): string {
+  const lines = error.split("\n");
+  const hint = lines.find((line) => line.startsWith("hint: "));
+  let brief = lines[0] ?? "";
+  for (let index = 1; index <= 3 && brief.endsWith(":"); index++) {
+    const next = lines[index]?.trim();
+    if (!next || next.startsWith("hint: ") || next.startsWith("at ")) break;
+    brief += ` ${next}`;
+  }
+  return hint === undefined ? brief : `${brief} (${hint})`;
 }
 
 function imageText(image: ImageRecord): string {

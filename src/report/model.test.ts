@@ -316,3 +316,20 @@ test("an image that failed, or was not finished, is not reported as made", () =>
     /^\* Image initramfs \(initramfs\): not finished when the run ended$/m,
   );
 });
+
+test("report.md gives a failed test's error in one line: a command's output after its colon, and the hint", () => {
+  const failed = journal().map((event) =>
+    event.type === "test:done" && event.test === "uname"
+      ? {
+          ...event,
+          ok: false,
+          error:
+            'initramfs-boot: the command "echo bad output; exit 7" failed with exit status 7; its output:\n    bad output\nhint: the output above is what the command printed',
+        }
+      : event,
+  );
+  assert.match(
+    renderMarkdown(reportFromEvents(failed)),
+    /^\* Test uname on initramfs: FAILED in 300ms — initramfs-boot: the command "echo bad output; exit 7" failed with exit status 7; its output: bad output \(hint: the output above is what the command printed\)$/m,
+  );
+});
