@@ -5,6 +5,8 @@ import { registerCommands } from "./commands/index.ts";
 import { CliContext } from "./context.ts";
 
 export async function main(argv: readonly string[], context = new CliContext()): Promise<number> {
+  // Commands set it to say how they ended (doctor, shell); one call of main must not inherit another's.
+  process.exitCode = undefined;
   for (const stream of [context.stdout, context.stderr]) {
     stream.on("error", (error: NodeJS.ErrnoException) => {
       if (error.code !== "EPIPE" && error.code !== "ERR_STREAM_DESTROYED") throw error;
