@@ -226,6 +226,8 @@ export interface RunContext {
   command: string;
   /** The steps or images the command named after the plan. */
   targets?: string[];
+  /** The options it was given on its command line (but --store, and --set: the plan's `set` tells those). */
+  options?: string[];
   plan: {
     name: string;
     description?: string;

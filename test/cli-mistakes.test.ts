@@ -644,3 +644,18 @@ function lineWith(text: string, pattern: RegExp): number {
   assert.ok(index >= 0, `no line matches ${pattern}`);
   return index + 1;
 }
+
+describe("report.md", () => {
+  test("its command line has the options the run was given, so that it runs the same again", async () => {
+    const dir = await writePlan(join(work, "given-options"), { steps: { a: {} } });
+    const store = join(work, "given-options-store");
+    const run = await runCli(["--store", store, "run", "-j", "1", "-k", "--mirror", "/srv/m", dir, "a"]);
+    assert.equal(run.code, 0, run.stderr);
+    const [last] = await listRuns(store);
+    const markdown = await readFile(join(last?.runDir ?? "", "report.md"), "utf8");
+    assert.ok(
+      markdown.includes(`rootstock run --jobs 1 --keep-going --mirror /srv/m ${shellWord(dir)} a\n`),
+      markdown,
+    );
+  });
+});

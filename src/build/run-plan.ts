@@ -24,6 +24,8 @@ const { availableParallelism } = process.getBuiltinModule("node:os");
 const { join } = process.getBuiltinModule("node:path");
 
 export interface RunPlanOptions {
+  /** The options the command was given, for the report's command line. */
+  commandOptions?: readonly string[];
   storeDir: string;
   /** Steps built at once (default: the number of cores). */
   jobs?: number;
@@ -86,6 +88,7 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
           jobs,
           tools,
           ...(options.targets ? { targets: options.targets } : {}),
+          ...(options.commandOptions ? { options: options.commandOptions } : {}),
           ...(options.emit ? { emit: options.emit } : {}),
         }));
   const runId = session?.runId ?? "";

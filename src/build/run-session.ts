@@ -28,6 +28,8 @@ export interface OpenRunOptions {
   command?: string;
   /** The steps or images the command named after the plan, for the report's command line. */
   targets?: readonly string[];
+  /** The options the command was given, for the report's command line. */
+  options?: readonly string[];
   /** Steps built at once, recorded in run.json. */
   jobs: number;
   /** Host tool identities already found; recorded as the run's binary seeds. */
@@ -96,6 +98,7 @@ export class RunSession {
       context: await describeRun(graph, options.tools, {
         command: options.command ?? "run",
         ...(options.targets && options.targets.length > 0 ? { targets: options.targets } : {}),
+        ...(options.options ? { options: options.options } : {}),
       }),
     });
     return session;

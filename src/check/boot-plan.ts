@@ -21,6 +21,8 @@ const { availableParallelism } = process.getBuiltinModule("node:os");
 const { join } = process.getBuiltinModule("node:path");
 
 export interface BootPlanOptions {
+  /** The options the command was given, for the report's command line. */
+  commandOptions?: readonly string[];
   storeDir: string;
   /** The image to boot (default: the plan's first bootable image). */
   image?: string;
@@ -68,6 +70,7 @@ export async function bootPlan(graph: Graph, options: BootPlanOptions): Promise<
   const session = await RunSession.open(needed, {
     storeDir: options.storeDir,
     command: "boot",
+    ...(options.commandOptions ? { options: options.commandOptions } : {}),
     jobs,
     tools,
     ...(options.emit ? { emit: options.emit } : {}),

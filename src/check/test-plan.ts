@@ -37,6 +37,8 @@ const { writeFile } = process.getBuiltinModule("node:fs/promises");
 const { existsSync } = process.getBuiltinModule("node:fs");
 
 export interface TestPlanOptions {
+  /** The options the command was given, for the report's command line. */
+  commandOptions?: readonly string[];
   storeDir: string;
   /** The images to test, in this order (default: every image whose boot table lists tests). */
   images?: readonly string[];
@@ -101,6 +103,7 @@ export async function testPlan(plan: string | Graph, options: TestPlanOptions): 
   const session = await RunSession.open(needed, {
     storeDir: options.storeDir,
     command: options.command ?? "test",
+    ...(options.commandOptions ? { options: options.commandOptions } : {}),
     ...(options.images && options.images.length > 0 ? { targets: options.images } : {}),
     jobs,
     tools,

@@ -52,6 +52,9 @@ export class CliContext {
     return true;
   }
 
+  /** The options the command being run was given (see main.ts), for the report's command line. */
+  givenOptions: string[] = [];
+
   setGlobals(globals: GlobalOptions): void {
     this.#globals = globals;
     this.#storeDir = undefined;

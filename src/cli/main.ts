@@ -31,7 +31,10 @@ export async function main(argv: readonly string[], context = new CliContext()):
       writeOut: (text) => context.stdout.write(text),
       writeErr: (text) => context.stderr.write(text),
     })
-    .hook("preAction", (command) => context.setGlobals(command.optsWithGlobals()));
+    .hook("preAction", (command, action) => {
+      context.setGlobals(command.optsWithGlobals());
+      context.givenOptions = givenOptions(action);
+    });
   await registerCommands(program, context, argv);
   try {
     await program.parseAsync(argv as string[], { from: "user" });
@@ -49,6 +52,22 @@ export async function main(argv: readonly string[], context = new CliContext()):
       ? status
       : 128 + process.getBuiltinModule("node:os").constants.signals[signal];
   }
+}
+
+/**
+ * The options a command was given on its command line, as words (`--accel kvm`, `-k`), for the report's
+ * command line. Not --set: the report takes the plan's variables as they were set.
+ */
+function givenOptions(command: Command): string[] {
+  const values = command.opts();
+  return command.options.flatMap((option) => {
+    const key = option.attributeName();
+    if (key === "set" || command.getOptionValueSource(key) !== "cli") return [];
+    const flag = option.long ?? option.short ?? "";
+    const value: unknown = values[key];
+    if (option.negate || typeof value === "boolean") return [flag];
+    return (Array.isArray(value) ? value : [value]).flatMap((item) => [flag, String(item)]);
+  });
 }
 
 if (import.meta.main) {

@@ -19,6 +19,8 @@ const { availableParallelism } = process.getBuiltinModule("node:os");
 const { join } = process.getBuiltinModule("node:path");
 
 export interface BuildPlanImagesOptions {
+  /** The options the command was given, for the report's command line. */
+  commandOptions?: readonly string[];
   storeDir: string;
   /** The images to make, in this order (default: every image of the plan). */
   images?: readonly string[];
@@ -64,6 +66,7 @@ export async function buildPlanImages(graph: Graph, options: BuildPlanImagesOpti
     (await RunSession.open(needed, {
       storeDir: options.storeDir,
       command: options.command ?? "image",
+      ...(options.commandOptions ? { options: options.commandOptions } : {}),
       jobs: options.jobs ?? availableParallelism(),
       tools: options.tools ?? (await hostTools(needed, options.storeDir)),
       ...(options.emit ? { emit: options.emit } : {}),

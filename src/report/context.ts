@@ -11,6 +11,8 @@ const { cpus, release, totalmem } = process.getBuiltinModule("node:os");
 export interface DescribeRunOptions {
   /** The command that makes the run (default "run"). */
   command?: string;
+  /** Its command-line options, for the report's command line. */
+  options?: readonly string[];
   /** The steps or images it named after the plan. */
   targets?: readonly string[];
 }
@@ -35,6 +37,9 @@ export async function describeRun(
   return {
     command: options.command ?? "run",
     ...(options.targets === undefined ? {} : { targets: [...options.targets] }),
+    ...(options.options === undefined || options.options.length === 0
+      ? {}
+      : { options: [...options.options] }),
     plan: {
       name: plan.name,
       arch: plan.arch,

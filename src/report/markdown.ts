@@ -242,7 +242,14 @@ function commandLine(context: RunContext): string {
     "--set",
     `${name}=${value}`,
   ]);
-  const words = ["rootstock", context.command, ...set, context.plan.dir, ...(context.targets ?? [])];
+  const words = [
+    "rootstock",
+    context.command,
+    ...(context.options ?? []),
+    ...set,
+    context.plan.dir,
+    ...(context.targets ?? []),
+  ];
   // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
   return words.map((word) => shellWord(word.replace(/[\u0000-\u001f\u007f-\u009f]/g, "\ufffd"))).join(" ");
 }

@@ -179,6 +179,7 @@ test("report.md repeats the --set values, keeps HTML and control characters out,
               context: {
                 ...event.context,
                 targets: ["kernel"],
+                options: ["--accel", "tcg", "--machines", "1"],
                 plan: { ...event.context.plan, set: { V: "a b`$(x)\u001b[31m\n*y*" } },
               },
             }
@@ -188,7 +189,7 @@ test("report.md repeats the --set values, keeps HTML and control characters out,
   );
   assert.ok(
     pasted.includes(
-      "  ```sh\n  rootstock test --set 'V=a b`$(x)\ufffd[31m\ufffd*y*' 'my plans/tiny' kernel\n  ```\n",
+      "  ```sh\n  rootstock test --accel tcg --machines 1 --set 'V=a b`$(x)\ufffd[31m\ufffd*y*' 'my plans/tiny' kernel\n  ```\n",
     ),
     pasted,
   );

@@ -72,6 +72,7 @@ export function registerBoot(program: Command, context: CliContext): void {
       const stdin = process.stdin;
       const { result, interrupted } = await interruptible(context, (signal) =>
         bootPlan(graph, {
+          commandOptions: context.givenOptions,
           storeDir: context.storeDir,
           tools,
           emit: (event) => {

@@ -64,6 +64,7 @@ export function registerDemo(program: Command, context: CliContext): void {
       const progress = planReporters(context, dir);
       const { result, interrupted } = await interruptible(context, (signal) =>
         testPlan(dir, {
+          commandOptions: context.givenOptions,
           storeDir: context.storeDir,
           command: "demo",
           emit: progress.emit,

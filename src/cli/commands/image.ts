@@ -50,6 +50,7 @@ export function registerImage(program: Command, context: CliContext): void {
       const progress = planReporters(context, dir);
       const { result: made, interrupted } = await interruptible(context, (signal) =>
         buildPlanImages(graph, {
+          commandOptions: context.givenOptions,
           storeDir: context.storeDir,
           tools,
           emit: progress.emit,

@@ -92,6 +92,7 @@ export function registerNetboot(program: Command, context: CliContext): void {
       const session = await RunSession.open(graph, {
         storeDir: context.storeDir,
         command: "netboot",
+        options: context.givenOptions,
         jobs,
         tools,
         emit: bus.emit,

@@ -63,6 +63,7 @@ export function registerRun(program: Command, context: CliContext): void {
       const stopListening = context.whenInterrupted(() => controller.abort(new Error("interrupted")));
       try {
         const result = await runPlan(graph, {
+          commandOptions: context.givenOptions,
           storeDir: context.storeDir,
           emit: bus.emit,
           signal: controller.signal,

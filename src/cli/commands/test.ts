@@ -44,6 +44,7 @@ export function registerTest(program: Command, context: CliContext): void {
       const progress = planReporters(context, dir);
       const { result, interrupted } = await interruptible(context, (signal) =>
         testPlan(dir, {
+          commandOptions: context.givenOptions,
           storeDir: context.storeDir,
           variables: parseVariableFlags(flags.set),
           emit: progress.emit,
