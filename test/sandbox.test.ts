@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { once } from "node:events";
-import { mkdir, readFile, stat } from "node:fs/promises";
+import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { networkInterfaces } from "node:os";
@@ -15,7 +15,7 @@ import { after, before, test } from "node:test";
 import { runPlan } from "../src/build/run-plan.ts";
 import type { RootstockEvent } from "../src/events.ts";
 import { resolve, type Workbench, workbench, writePlan } from "./helpers/fixture-plan.ts";
-import { rootstock } from "./helpers/rootstock-process.ts";
+import { finished, rootstock, startRootstock, untilOutput } from "./helpers/rootstock-process.ts";
 
 let bench: Workbench;
 let server: Server;
@@ -295,6 +295,41 @@ test("rootstock shell enters a failed step's build folder, sandbox and environme
   const log = await rootstock([...store, "log", planDir, "broken"]);
   assert.equal(log.code, 0);
   assert.match(log.stdout, /no compiler today/);
+});
+
+test("a failed build folder a shell works in is left alone by a later run and by gc", async () => {
+  const planDir = await writePlan(join(bench.dir, "shell-kept"), {
+    name: "shell-kept",
+    steps: { flaky: { script: "do_install() { [ -e /build/../never ] || exit 9; }\n" } },
+  });
+  const store = ["--store", bench.storeDir];
+  assert.equal((await rootstock([...store, "run", planDir])).code, 1);
+  // The shell writes a file, waits for the file (made from outside) that says the run and gc are over,
+  // then reads its own back.
+  const shell = startRootstock([
+    ...store,
+    "shell",
+    planDir,
+    "flaky",
+    "-c",
+    "echo mine > mine.txt; echo ready; while [ ! -e over ]; do sleep 0.1; done; cat mine.txt",
+  ]);
+  const shellEnded = finished(shell);
+  await untilOutput(shell, "ready");
+  assert.equal(
+    (await rootstock([...store, "run", planDir])).code,
+    1,
+    "it fails again, in a folder of its own",
+  );
+  assert.equal((await rootstock([...store, "gc", "--keep-runs", "0", "--keep-days", "0"])).code, 0);
+  const kept = execFileSync("find", [join(bench.storeDir, "work"), "-name", "mine.txt"], {
+    encoding: "utf8",
+  });
+  assert.equal(kept.trim().split("\n").length, 1, kept);
+  await writeFile(join(dirname(kept.trim()), "over"), "");
+  const ended = await shellEnded;
+  assert.equal(ended.code, 0, ended.stderr);
+  assert.match(ended.stdout, /ready\nmine\n$/);
 });
 
 test("an unprivileged user builds with bwrap (rootless)", {

@@ -384,6 +384,9 @@ export class StepBuilder {
   async #removeStaleWork(previous: StepHistory | undefined): Promise<void> {
     if (!previous?.workDir || previous.runId === this.#context.runId) return;
     if (await runIsLiveById(this.#context.storeDir, previous.runId)) return;
+    // A person is working in it with `rootstock shell`: it stays (this build uses a folder of its own).
+    const { StoreLocks, shellLockName } = await import("../store/store-locks.ts");
+    if (await new StoreLocks(this.#context.storeDir).probe(shellLockName(previous.workDir))) return;
     await removeTree(previous.workDir);
     await rmdir(join(this.#context.storeDir, "work", previous.runId)).catch(() => {});
   }

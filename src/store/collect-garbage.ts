@@ -17,7 +17,7 @@ import { monotonicMs } from "../units.ts";
 import { OutputStore } from "./output-store.ts";
 import { removeTree } from "./remove-tree.ts";
 import { listRuns, readRunRecord, runIsLive, runIsLiveById, runsDir } from "./run-record.ts";
-import { StoreLocks } from "./store-locks.ts";
+import { StoreLocks, shellLockName } from "./store-locks.ts";
 
 const { lstat, readdir } = process.getBuiltinModule("node:fs/promises");
 const { join, relative } = process.getBuiltinModule("node:path");
@@ -186,6 +186,7 @@ export async function collectGarbage(storeDir: string, options: GcOptions = {}):
     for (const name of await readdir(workDir).catch(() => [] as string[])) {
       if (live.has(name) || recent.has(name) || (await runIsLiveById(storeDir, name))) continue;
       const path = join(workDir, name);
+      if (await shellInside(locks, path)) continue;
       await remove({ what: "work", name, reason: "build folders of an older run" }, path);
     }
     for (const name of await readdir(outputs.tmpDir).catch(() => [] as string[])) {
@@ -254,4 +255,11 @@ function asRootstockError(error: unknown, what: string): RootstockError {
       cause: error,
     },
   );
+}
+
+/** Whether a `rootstock shell` works in one of a run's build folders (it holds a lock on it). */
+async function shellInside(locks: StoreLocks, runWorkDir: string): Promise<boolean> {
+  for (const step of await readdir(runWorkDir).catch(() => [] as string[]))
+    if (await locks.probe(shellLockName(join(runWorkDir, step)))) return true;
+  return false;
 }

@@ -18,6 +18,15 @@ import { sha256Text } from "../digest.ts";
 const { realpathSync } = process.getBuiltinModule("node:fs");
 const { connect, createServer } = process.getBuiltinModule("node:net");
 
+/**
+ * The lock a `rootstock shell` holds on the kept build folder it works in, so that a later run, which
+ * clears the folders of failed builds, leaves that one alone.
+ */
+export function shellLockName(workDir: string): string {
+  const parts = workDir.split("/");
+  return `shell:${parts.at(-2)}/${parts.at(-1)}`;
+}
+
 export interface LockHolder {
   runId: string;
   pid: number;

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { findFailedBuild, openShell } from "../../build/open-shell.ts";
 import { loadPlanCached } from "../../plan/plan-cache.ts";
+import { StoreLocks, shellLockName } from "../../store/store-locks.ts";
 import type { CliContext } from "../context.ts";
 import { checkStepArgument } from "../options.ts";
 
@@ -21,6 +22,13 @@ export function registerShell(program: Command, context: CliContext): void {
         context.err(`rootstock: entering ${step}'s failed build (run ${target.saved.runId}); the phases are`);
         context.err("           defined: do_prepare, do_configure, do_compile, do_install. Leave with exit.");
       }
+      // Held while the shell runs: a later run then leaves this build folder alone. Another shell in it
+      // may hold it already, which does as well.
+      const lock = await new StoreLocks(context.storeDir).tryAcquire(shellLockName(target.workDir), {
+        runId: target.saved.runId,
+        pid: process.pid,
+        what: `rootstock shell in ${step}'s failed build`,
+      });
       // The shell owns the terminal: Ctrl-C is for it.
       const ignore = () => {};
       process.on("SIGINT", ignore);
@@ -31,6 +39,7 @@ export function registerShell(program: Command, context: CliContext): void {
         );
       } finally {
         process.off("SIGINT", ignore);
+        await lock?.release();
       }
     });
 }
