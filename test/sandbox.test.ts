@@ -312,7 +312,8 @@ test("a failed build folder a shell works in is left alone by a later run and by
     planDir,
     "flaky",
     "-c",
-    "echo mine > mine.txt; echo ready; while [ ! -e over ]; do sleep 0.1; done; cat mine.txt",
+    // At most 60 s: a folder removed under it would leave it waiting for good.
+    "echo mine > mine.txt; echo ready; i=0; while [ ! -e over ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done; cat mine.txt",
   ]);
   const shellEnded = finished(shell);
   await untilOutput(shell, "ready");
