@@ -158,6 +158,33 @@ describe("rootstock test", () => {
     assert.match(result.stdout, /1 passed/);
   });
 
+  test("a promise a test forgot to await that rejects fails the test then running, not the whole run", async () => {
+    const copy = join(bench.dir, "plan-unawaited");
+    execFileSync("cp", ["-a", planDir, copy]);
+    await writeFile(
+      join(copy, "tests", "unawaited.test.ts"),
+      `export default {
+  async "forgets an await"(machine) { await machine.succeed("true"); machine.succeed("sleep 1; false"); },
+  async "runs while it fails"() { await new Promise((resolve) => setTimeout(resolve, 3000)); },
+  async "comes last"(machine) { await machine.succeed("true"); },
+};
+`,
+    );
+    await appendFile(
+      join(copy, "plan.toml"),
+      '\n[images.unawaited]\nkind = "initramfs"\ncontents = ["guest"]\nfiles = "rootfs"\n[images.unawaited.boot]\ncmdline = "rdinit=/init"\ntests = ["tests/unawaited.test.ts"]\n',
+    );
+    const result = await rootstock(["--store", storeDir, "test", copy, "unawaited"]);
+    assert.equal(result.code, 1, `${result.stdout}\n${result.stderr}`);
+    assert.doesNotMatch(result.stderr, /^\s+at /m, "no stack trace: the run ends as runs do");
+    assert.match(result.stdout, /✓ unawaited unawaited › forgets an await/);
+    assert.match(result.stdout, /✗ unawaited unawaited › runs while it fails/);
+    assert.match(result.stdout, /"sleep 1; false" failed with exit status 1/);
+    const runDir = runDirOf(result.stdout);
+    assert.equal((await readRunRecord(runDir))?.state, "failed");
+    assert.match(await readFile(join(runDir, "junit.xml"), "utf8"), /tests="3" failures="1" skipped="1"/);
+  });
+
   test("a build that fails before the boot tests still leaves a junit.xml that says so", async () => {
     const copy = join(bench.dir, "plan-failing-build");
     execFileSync("cp", ["-a", planDir, copy]);

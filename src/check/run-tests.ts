@@ -11,6 +11,7 @@ import { inParallel } from "../in-parallel.ts";
 import { monotonicMs } from "../units.ts";
 import { renderJunit, type TestCaseResult } from "./junit.ts";
 import { Machine, type MachineOptions } from "./machine.ts";
+import { StrayRejections } from "./stray-rejections.ts";
 import { loadTestModule, type TestCase, type TestContext } from "./test-module.ts";
 
 const { existsSync } = process.getBuiltinModule("node:fs");
@@ -65,14 +66,19 @@ export async function runTests(
     }),
   );
   const byModule: TestCaseResult[][] = [];
+  const strays = new StrayRejections();
   // No signal here: after a cancel, each module still records its cases as skipped.
-  await inParallel(
-    modules,
-    options.machines ?? availableParallelism(),
-    async ({ target, module, slug }, index) => {
-      byModule[index] = await runModule(target, module, slug, options, emit);
-    },
-  );
+  try {
+    await inParallel(
+      modules,
+      options.machines ?? availableParallelism(),
+      async ({ target, module, slug }, index) => {
+        byModule[index] = await runModule(target, module, slug, options, emit, strays);
+      },
+    );
+  } finally {
+    strays.close();
+  }
   const cases = byModule.flat();
   const junit = join(options.runDir, "junit.xml");
   await writeFile(junit, renderJunit(cases));
@@ -101,6 +107,7 @@ async function runModule(
   slug: string,
   options: RunTestsOptions,
   emit: Emit,
+  strays: StrayRejections,
 ): Promise<TestCaseResult[]> {
   const machineDir = join(options.runDir, target.image, slug);
   const consoleLog = join(machineDir, "console.log");
@@ -129,6 +136,7 @@ async function runModule(
   const context: TestContext = { image: target.image, outputs: target.outputs ?? {} };
   const results: TestCaseResult[] = [];
   let skipReason: string | undefined;
+  strays.follow(machine.name);
   try {
     for (const test of tests) {
       if (options.signal?.aborted) skipReason ??= INTERRUPTED;
@@ -148,7 +156,16 @@ async function runModule(
       const testStarted = monotonicMs();
       const evidence = test.evidence.length > 0 ? { evidence: test.evidence } : {};
       try {
-        await untilAborted(Promise.resolve(test.run(machine, context)), options.signal);
+        // A promise the test forgot to await that rejects meanwhile fails it (an earlier one, the next).
+        const stray = strays.next(machine.name);
+        try {
+          await untilAborted(
+            Promise.race([Promise.resolve(test.run(machine, context)), stray.rejected]),
+            options.signal,
+          );
+        } finally {
+          stray.done();
+        }
         const ms = Math.round(monotonicMs() - testStarted);
         emit({ type: "test:done", ...base, test: test.name, ok: true, ms, ...logged(), ...evidence });
         results.push({ ...base, name: test.name, status: "passed", ms, ...logged() });
@@ -185,6 +202,14 @@ async function runModule(
     }
   } finally {
     await machine.stop();
+    for (const left of strays.unfollow(machine.name)) {
+      // Rejected after the module's last test: charged to the module as a case of its own.
+      const name = `(after the tests of ${module.display})`;
+      const failure = describeFailure(left);
+      emit({ type: "test:start", ...base, test: name });
+      emit({ type: "test:done", ...base, test: name, ok: false, ms: 0, error: failure.details, ...logged() });
+      results.push({ ...base, name, status: "failed", ms: 0, ...logged(), ...failure });
+    }
   }
   return results;
 }
