@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { once } from "node:events";
-import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { networkInterfaces } from "node:os";
@@ -331,6 +331,33 @@ test("a failed build folder a shell works in is left alone by a later run and by
   const ended = await shellEnded;
   assert.equal(ended.code, 0, ended.stderr);
   assert.match(ended.stdout, /ready\nmine\n$/);
+});
+
+test("a host step that removes $OUT or puts a file or a link in its place fails, and commits nothing", async () => {
+  const target = join(bench.dir, "out-target");
+  const planDir = await writePlan(join(bench.dir, "out-replaced"), {
+    name: "out-replaced",
+    steps: {
+      gone: { toml: 'version = "1"\nsandbox = "host"\n', script: 'do_install() { rm -rf "$OUT"; }\n' },
+      file: {
+        toml: 'version = "1"\nsandbox = "host"\n',
+        script: 'do_install() { rm -rf "$OUT"; echo file > "$OUT"; }\n',
+      },
+      link: {
+        toml: 'version = "1"\nsandbox = "host"\n',
+        script: `do_install() { rm -rf "$OUT"; mkdir -p ${target}; ln -s ${target} "$OUT"; }\n`,
+      },
+    },
+  });
+  const store = join(bench.dir, "out-replaced-store");
+  const run = await rootstock(["--store", store, "run", planDir, "-k"]);
+  assert.equal(run.code, 1, run.stderr);
+  assert.match(run.stdout, /✗ gone failed: step "gone" removed it: \$OUT must stay a folder/);
+  assert.match(run.stdout, /✗ file failed: step "file" replaced it with a file: \$OUT must stay a folder/);
+  assert.match(run.stdout, /✗ link failed: step "link" replaced it with a link: \$OUT must stay a folder/);
+  assert.doesNotMatch(`${run.stdout}${run.stderr}`, /internal error|^\s+at /m);
+  const entries = await readdir(join(store, "outputs")).catch(() => []);
+  assert.deepEqual(entries, []);
 });
 
 test("an unprivileged user builds with bwrap (rootless)", {

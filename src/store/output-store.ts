@@ -121,6 +121,24 @@ export class OutputStore {
   ): Promise<Committed> {
     // A key names a folder of the store: anything but a digest would put an entry elsewhere.
     if (!/^[0-9a-f]{64}$/.test(meta.key)) throw new Error(`not a step key: ${JSON.stringify(meta.key)}`);
+    // A step that shares the host's root (sandbox = "host") can remove $OUT, or put a file or a link in
+    // its place: an entry's out/ is a folder of its own, never a link to a place outside the store.
+    const out = lstatSync(outDir, { throwIfNoEntry: false });
+    if (!out?.isDirectory()) {
+      const what =
+        out === undefined
+          ? "removed it"
+          : out.isSymbolicLink()
+            ? "replaced it with a link"
+            : "replaced it with a file";
+      throw new RootstockError(
+        "ERR_BUILD_OUT_REPLACED",
+        `step "${meta.step}" ${what}: $OUT must stay a folder`,
+        {
+          hint: 'install into "$OUT" (mkdir -p "$OUT/…", cp … "$OUT/"), but never remove, move or replace $OUT itself',
+        },
+      );
+    }
     // Synchronous for the few tiny operations: each async one costs a thread-pool round trip.
     mkdirSync(this.tmpDir, { recursive: true });
     mkdirSync(this.outputsDir, { recursive: true });
