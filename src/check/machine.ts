@@ -341,7 +341,7 @@ export class Machine {
     if (this.#busy !== undefined) {
       throw new RootstockError(
         "ERR_CHECK_SHELL_BUSY",
-        `${this.name}: the shell still runs ${JSON.stringify(this.#busy)}, which timed out`,
+        `${this.name}: the shell still runs ${JSON.stringify(this.#busy)}, which did not finish in its time`,
         { hint: "a command that never ends leaves the shell busy; call crash() or reboot() to recover" },
       );
     }
@@ -366,7 +366,21 @@ export class Machine {
         scanned += lines.length;
         return undefined;
       },
-    );
+    ).catch((error: unknown) => {
+      // A reply that came back unreadable came back whole: the command has ended, the shell is free.
+      const unreadable = ["ERR_CHECK_GARBLED_REPLY", "ERR_CHECK_SHELL_PROTOCOL"];
+      if (error instanceof RootstockError && unreadable.includes(error.code)) {
+        this.#busy = undefined;
+        throw new RootstockError(
+          error.code,
+          `${this.name}: command ${JSON.stringify(command)}: ${error.message}`,
+          {
+            ...(error.hint === undefined ? {} : { hint: error.hint }),
+          },
+        );
+      }
+      throw error;
+    });
     this.#busy = undefined;
     return { status: reply.status, output: reply.output.toString("utf8"), bytes: reply.output };
   }
@@ -429,6 +443,8 @@ export class Machine {
 
   /** Reboots the guest from its shell (same disks) and resolves once it has reset; commands wait for the new shell. */
   async reboot(options: TimeoutOption = {}): Promise<void> {
+    // A shell still running a command that did not finish cannot take `reboot`: the reset button can.
+    if (this.#busy !== undefined) return this.crash();
     await this.waitForShell();
     const vm = this.#vm as QemuVm;
     await this.#untilReset(vm, options.timeout ?? this.#bootTimeout, () =>
