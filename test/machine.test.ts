@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { copyFile, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -155,6 +155,11 @@ test("a file written to an ext4 disk survives a reboot; the image stays pristine
   await m.shutdown();
   assert.equal((await digestFile(ext4.path)).sha256, ext4.sha256, "writes went to the overlay");
   assert.equal(m.consoleLog().match(/guest: init done/g)?.length, 2);
+  // Started again after a shutdown, as a test module's machine is: the same disks, and its console log
+  // keeps the earlier boots.
+  assert.equal(await m.succeed("mount -t ext4 /dev/vda /mnt && cat /mnt/written"), "kept\n");
+  await m.shutdown();
+  assert.equal((await readFile(m.vm?.consoleLog as string, "utf8")).match(/guest: init done/g)?.length, 3);
 });
 
 test("persist writes through to the disk image itself", async () => {

@@ -15,8 +15,8 @@ import { type Accelerator, type AttachedDisk, type QemuPaths, qemuArgs, type VmS
 import { QmpClient } from "./qmp-client.ts";
 import { SerialConsole } from "./serial-console.ts";
 
-const { createWriteStream } = process.getBuiltinModule("node:fs");
-const { mkdir, mkdtemp, rm, writeFile } = process.getBuiltinModule("node:fs/promises");
+const { createWriteStream, existsSync } = process.getBuiltinModule("node:fs");
+const { appendFile, mkdir, mkdtemp, rm, writeFile } = process.getBuiltinModule("node:fs/promises");
 const { createServer } = process.getBuiltinModule("node:net");
 const { tmpdir } = process.getBuiltinModule("node:os");
 const { join, resolve } = process.getBuiltinModule("node:path");
@@ -152,7 +152,8 @@ export async function startQemu(spec: VmSpec, options: StartQemuOptions): Promis
   };
   const qemuLog = join(runDir, "qemu.log");
   const args = qemuArgs(spec, { accel: accel.accel, paths, disks });
-  await writeFile(paths.consoleLog, "");
+  // Appended to: a machine started again in its folder keeps the console of its earlier boots.
+  await appendFile(paths.consoleLog, "");
   await writeFile(
     join(runDir, "vm.json"),
     `${JSON.stringify({ name: spec.name, accel: accel.accel, reason: accel.reason, probeMs: accel.probeMs, rememberedFrom: accel.rememberedFrom, command: [qemu, ...args] }, null, 2)}\n`,
@@ -278,13 +279,15 @@ async function attachDisks(spec: VmSpec, runDir: string, signal?: AbortSignal): 
       continue;
     }
     const overlay = join(runDir, `disk${index}.qcow2`);
-    await rm(overlay, { force: true });
+    // A machine started again in its folder (a test module's, after shutdown()) keeps its disks' writes,
+    // as a real machine powered on again does.
+    attached.push({ file: overlay, format: "qcow2", readOnly: false });
+    if (existsSync(overlay)) continue;
     await runCommand("qemu-img", ["create", "-q", "-f", "qcow2", "-F", format, "-b", file, overlay], {
       signal,
       code: "ERR_VM_DISK",
       what: `making a copy-on-write overlay for ${disk.path}`,
     });
-    attached.push({ file: overlay, format: "qcow2", readOnly: false });
   }
   return attached;
 }
