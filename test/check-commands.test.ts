@@ -368,6 +368,27 @@ describe("rootstock boot", () => {
     assert.match(done.stderr, /the machine stopped/);
   });
 
+  test("a boot whose kernel panicked is recorded as failed and exits 1, saying so", async () => {
+    const copy = join(bench.dir, "plan-panics");
+    execFileSync("cp", ["-a", planDir, copy]);
+    await writeFile(join(copy, "rootfs", "fails"), "#!/bin/sh\necho giving up\nexit 1\n", { mode: 0o755 });
+    await appendFile(
+      join(copy, "plan.toml"),
+      '\n[images.panics]\nkind = "initramfs"\ncontents = ["guest"]\nfiles = "rootfs"\n[images.panics.boot]\ncmdline = "rdinit=/fails"\n',
+    );
+    const session = consoleSession(["--store", storeDir, "boot", copy, "panics"]);
+    await session.waitFor(/Kernel panic - not syncing/);
+    session.type("\x1d");
+    const ended = await session.ended;
+    assert.equal(ended.code, 1, ended.stderr);
+    assert.match(
+      ended.stderr,
+      /the kernel panicked: .*Kernel panic - not syncing: Attempted to kill init.* \[ERR_BOOT_PANIC\]/,
+    );
+    const newest = (await readdir(runsDir(storeDir))).sort().at(-1) as string;
+    assert.equal((await readRunRecord(join(runsDir(storeDir), newest)))?.state, "failed");
+  });
+
   test("--disk-dir without --persist is refused, not silently unused", async () => {
     const count = async () => (await readdir(runsDir(storeDir)).catch(() => [])).length;
     const runs = await count();

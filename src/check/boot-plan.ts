@@ -17,6 +17,7 @@ import type { Accelerator } from "../vm/qemu-args.ts";
 import { type QemuVm, startQemu, type VmExit } from "../vm/qemu-vm.ts";
 import { bootFromPlan, imagesToBoot, stepsToBoot } from "./boot-from-plan.ts";
 
+const { readFile } = process.getBuiltinModule("node:fs/promises");
 const { availableParallelism } = process.getBuiltinModule("node:os");
 const { join } = process.getBuiltinModule("node:path");
 
@@ -58,6 +59,8 @@ export interface BootPlanResult {
   exit?: VmExit;
   /** Ctrl-C or SIGTERM ended it (recorded so; the command exits as interrupted). */
   interrupted?: boolean;
+  /** The console's `Kernel panic` line, when the kernel panicked (the run is recorded as failed). */
+  panic?: string;
 }
 
 export async function bootPlan(graph: Graph, options: BootPlanOptions): Promise<BootPlanResult> {
@@ -135,8 +138,21 @@ export async function bootPlan(graph: Graph, options: BootPlanOptions): Promise<
     const exit = ended === "detached" ? await vm.quit() : await vm.exited;
     // Ctrl-C or SIGTERM ended the console: the boot was interrupted, not left.
     const interrupted = options.signal?.aborted ?? false;
-    await session.close({ ok: true, interrupted });
-    return { ...result, ok: true, disks, ended, exit, ...(interrupted ? { interrupted } : {}) };
+    // A session has no tests, but a kernel that panicked did not boot: the run failed.
+    const panic = (await readFile(vm.consoleLog, "utf8").catch(() => ""))
+      .split("\n")
+      .find((line) => line.includes("Kernel panic - not syncing"))
+      ?.trim();
+    await session.close({ ok: panic === undefined, interrupted });
+    return {
+      ...result,
+      ok: true,
+      disks,
+      ended,
+      exit,
+      ...(interrupted ? { interrupted } : {}),
+      ...(panic === undefined ? {} : { panic }),
+    };
   } catch (error) {
     await vm?.kill();
     await session.close({ ok: false, interrupted: options.signal?.aborted ?? false }).catch(() => {});

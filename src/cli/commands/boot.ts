@@ -112,6 +112,10 @@ export function registerBoot(program: Command, context: CliContext): void {
       for (const disk of result.disks) say.err(`rootstock: ${disk.image} keeps its writes in ${disk.path}`);
       if (flags.persist && result.disks.length === 0)
         say.err(`rootstock: --persist kept nothing: ${result.image} boots with no ext4 disk`);
+      if (result.panic !== undefined && !result.interrupted)
+        throw new RootstockError("ERR_BOOT_PANIC", `the kernel panicked: ${result.panic}`, {
+          hint: `the console log shows what came before: ${consoleLog}`,
+        });
       // Exits as an interrupted command does (130 for Ctrl-C, 143 for SIGTERM), as the run is recorded.
       if (result.interrupted)
         throw new RootstockError("ERR_INTERRUPTED", "the boot was interrupted", {
