@@ -334,3 +334,19 @@ test("report.md gives a failed test's error in one line: a command's output afte
     /^\* Test uname on initramfs: FAILED in 300ms — initramfs-boot: the command "echo bad output; exit 7" failed with exit status 7; its output: bad output \(hint: the output above is what the command printed\)$/m,
   );
 });
+
+test("a run's wall time counts from its first event, host checks and fetching included, as the terminal does", () => {
+  const events = journal();
+  const start = events.find((event) => event.type === "run:start");
+  assert.ok(start);
+  // Fetching took 2 s between the run's context and its start; run:end says how long the whole run was.
+  const shifted = events.map((event) =>
+    event.type === "run:context" ? event : { ...event, time: event.time + 2000 },
+  );
+  const ending = shifted.map((event) => (event.type === "run:end" ? { ...event, ms: 18_000 } : event));
+  const report = reportFromEvents(ending);
+  assert.equal(report.totalMs, 18_000);
+  assert.equal(report.started, start.time);
+  // Steps keep their times from the start of building.
+  assert.equal(report.steps.find((step) => step.name === "libc")?.start, 1000);
+});

@@ -91,7 +91,7 @@ export interface RunReport {
   runId: string;
   runDir?: string;
   context?: RunContext;
-  /** Epoch milliseconds. */
+  /** Epoch milliseconds: when the run began (before its host checks and fetching). */
   started: number;
   ended?: number;
   /** From the start to the end of the whole run, images and tests included. */
@@ -120,6 +120,12 @@ export function reportFromEvents(events: readonly TimedEvent[]): RunReport {
   const startEvent = events.find((event) => event.type === "run:start");
   const started = startEvent?.time ?? events[0]?.time ?? 0;
   const rel = (time: number) => time - started;
+  // The session's first event (its context, written as it opens) may come well before run:start.
+  const opened = Math.min(
+    started,
+    events[0]?.time ?? started,
+    events.find((event) => event.type === "run:context")?.time ?? started,
+  );
   const told = events.find((event) => event.type === "run:context")?.context;
   // A journal damaged by hand still tells what it can; a context of another shape is none.
   const context =
@@ -313,9 +319,10 @@ export function reportFromEvents(events: readonly TimedEvent[]): RunReport {
     runId: startEvent?.type === "run:start" ? startEvent.runId : (end?.runId ?? "unknown"),
     ...(startEvent?.type === "run:start" ? { runDir: startEvent.runDir } : {}),
     ...(context === undefined ? {} : { context }),
-    started,
+    // From the session's first event (host tools, fetching come before run:start): as the terminal says.
+    started: opened,
     ...(ended === undefined ? {} : { ended }),
-    totalMs: Math.max(ended ?? last, last) - started,
+    totalMs: end?.ms ?? Math.max(ended ?? last, last) - opened,
     buildMs: Math.max(0, ...stepList.map((step) => step.end ?? 0)),
     ok,
     interrupted: end?.interrupted === true,
