@@ -35,7 +35,10 @@ export function renderMarkdown(report: RunReport): string {
   field("Integration testing", integrationTesting(report));
   field("What you get", whatYouGet(report));
   field("Can install further software from source", canInstallFurther(report));
-  lines.push("Binary seeds: every binary this bootstrap trusted", "");
+  lines.push(
+    "Binary seeds: the host tools the plan declares (a step with a host root also sees the rest of the host's /usr)",
+    "",
+  );
   lines.push(...seedsTable(report), "");
 
   lines.push("## Automated testing", "");
