@@ -588,7 +588,7 @@ describe("a killed run", () => {
 
 describe("Ctrl-C", () => {
   test("ends a run with the exit status of an interrupted command (130), saying so", async () => {
-    const { store, child, ended } = await startSlowRun("interrupted");
+    const { dir, store, child, ended } = await startSlowRun("interrupted");
     // Twice, as an impatient person does: the second must not kill rootstock while it records the run.
     child.kill("SIGINT");
     setTimeout(() => child.kill("SIGINT"), 15);
@@ -601,6 +601,17 @@ describe("Ctrl-C", () => {
     assert.doesNotMatch(result.stdout, /failed|rootstock shell/);
     const [run] = await listRuns(store);
     assert.equal(run?.result, "interrupted", "rootstock runs says interrupted, not failed");
+    // run.json accounts for the step it stopped; --explain says it did not finish, and shell enters it.
+    assert.deepEqual(JSON.parse(await readFile(join(run?.runDir ?? "", "run.json"), "utf8")).interrupted, [
+      "slow",
+    ]);
+    const explained = await runCli(["--store", store, "run", "--dry-run", dir]);
+    assert.match(
+      explained.stdout,
+      /slow +runs: no entry with its key; its last build with these inputs did not finish/,
+    );
+    const shell = await runCli(["--store", store, "shell", dir, "slow", "-c", "pwd"]);
+    assert.equal(shell.code, 0, shell.stderr);
     const markdown = await readFile(join(run?.runDir ?? "", "report.md"), "utf8");
     assert.match(markdown, /\* slow 1: interrupted after/);
     assert.match(markdown, /Result: interrupted/);

@@ -54,14 +54,15 @@ export async function findFailedBuild(
     );
   }
   const workDir = history.workDir;
-  if (history.status === "failed" && workDir === undefined) {
+  const stopped = history.status === "failed" || history.status === "interrupted";
+  if (stopped && workDir === undefined) {
     throw new RootstockError(
       "ERR_SHELL_NO_BUILD",
       `step "${step}" failed (run ${history.runId}), but its record names no build folder inside this store`,
       { hint },
     );
   }
-  if ((history.status !== "failed" && history.status !== "running") || workDir === undefined) {
+  if ((!stopped && history.status !== "running") || workDir === undefined) {
     throw new RootstockError(
       "ERR_SHELL_NO_BUILD",
       `step "${step}" did not fail: its latest build (run ${history.runId}) ${history.status === "cached" ? "was cached" : "succeeded"}, so no build folder was kept`,

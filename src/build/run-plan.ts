@@ -278,7 +278,10 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
       : { done: [], failed: [], interrupted: [], skipped: [] };
     await Promise.all(builder?.cleanups ?? []);
     for (const skip of result.skipped) emit({ type: "step:skipped", step: skip.name, because: skip.because });
-    if (record) record.skipped = result.skipped.map((skip) => skip.name);
+    if (record) {
+      record.skipped = result.skipped.map((skip) => skip.name);
+      if (result.interrupted.length > 0) record.interrupted = [...result.interrupted];
+    }
 
     // A Ctrl-C that came after the last step was committed stopped nothing: the run is whole.
     const ok = result.failed.length === 0 && result.skipped.length === 0 && result.interrupted.length === 0;
@@ -346,7 +349,11 @@ export function explainRebuild(step: ResolvedStep, previous: StepHistory | undef
   if (changed.length > 0) return { kind: "changed", inputs: changed };
   if (previous.key !== step.key) return { kind: "no-entry" };
   const outcome =
-    previous.status === "failed" ? "failed" : previous.status === "running" ? "unfinished" : "removed";
+    previous.status === "failed"
+      ? "failed"
+      : previous.status === "running" || previous.status === "interrupted"
+        ? "unfinished"
+        : "removed";
   return { kind: "no-entry", before: { outcome, runId: previous.runId } };
 }
 

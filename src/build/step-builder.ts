@@ -344,7 +344,8 @@ export class StepBuilder {
       ...(sandboxed ? {} : { noSandbox: true as const }),
     });
     try {
-      updateStepHistory(storeDir, { ...history, status: "failed", workDir }, latest);
+      const status = reason === "interrupted" ? "interrupted" : "failed";
+      updateStepHistory(storeDir, { ...history, status, workDir }, latest);
     } catch {
       // The step failed either way (on a full disk, most likely for that very reason); the record only
       // helps `shell` find its folder, which the run's failure already names.

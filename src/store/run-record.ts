@@ -37,6 +37,8 @@ export interface RunRecord {
   cached: string[];
   failed: string[];
   skipped: string[];
+  /** Steps that Ctrl-C or SIGTERM stopped while they were built. */
+  interrupted?: string[];
   ms?: number;
 }
 

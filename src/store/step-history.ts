@@ -10,7 +10,8 @@ import { isObject, readJsonFile } from "./read-json.ts";
 const { mkdirSync } = process.getBuiltinModule("node:fs");
 const { isAbsolute, join, normalize } = process.getBuiltinModule("node:path");
 
-export type StepStatus = "running" | "done" | "cached" | "failed";
+/** `interrupted`: stopped by Ctrl-C or SIGTERM; its build folder is kept, as a failed one's. */
+export type StepStatus = "running" | "done" | "cached" | "failed" | "interrupted";
 
 export interface StepHistory {
   plan: string;
