@@ -5,7 +5,18 @@
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
+import {
+  access,
+  copyFile,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  symlink,
+  writeFile,
+} from "node:fs/promises";
 import { networkInterfaces, tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -347,6 +358,16 @@ describe("netboot bundle", () => {
       base: new URL("http://boot.lan:8080/"),
     });
     assert.equal(named.dnsmasq, undefined);
+    // Exported again into the LAN folder for a URL that gets no dnsmasq config: the old one goes.
+    const again = await exportBundle(bundle, target, { base: new URL("http://boot.lan:8080/") });
+    assert.equal(again.dnsmasq, undefined);
+    assert.equal(
+      await access(join(target, "dnsmasq.conf")).then(
+        () => true,
+        () => false,
+      ),
+      false,
+    );
     assert.match(named.dnsmasqSkipped ?? "", /needs the server's IPv4 address/);
     // Loopback is no address for a LAN's machines.
     const loopback = await exportBundle(bundle, join(work, "lan-loopback-url"), {

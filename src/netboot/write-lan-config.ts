@@ -5,7 +5,7 @@
  */
 import { IPXE_BIOS, IPXE_UEFI, renderDnsmasqConfig } from "./dnsmasq-config.ts";
 
-const { access, copyFile, mkdir, writeFile } = process.getBuiltinModule("node:fs/promises");
+const { access, copyFile, mkdir, rm, writeFile } = process.getBuiltinModule("node:fs/promises");
 const { join } = process.getBuiltinModule("node:path");
 
 /** Where Debian's and Fedora's ipxe packages put the binaries PXE firmware chainloads. */
@@ -57,6 +57,8 @@ export async function writeLanConfig(dir: string, options: LanConfigOptions): Pr
       ...(options.networkInterface === undefined ? {} : { networkInterface: options.networkInterface }),
     });
   } catch (error) {
+    // One written by an earlier export into this folder would send the LAN to the old address.
+    await rm(join(dir, "dnsmasq.conf"), { force: true });
     return { files, missingIpxe, dnsmasqSkipped: (error as Error).message };
   }
   const dnsmasq = join(dir, "dnsmasq.conf");
