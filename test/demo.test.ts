@@ -111,7 +111,7 @@ describe("rootstock demo", () => {
     const head = execFileSync("git", ["rev-parse", "HEAD"], { cwd: FLAGSHIP, encoding: "utf8" }).trim();
     assert.match(
       field.get("Version") ?? "",
-      new RegExp(`^plan tiny-linux \\(digest \\w+, git ${head.slice(0, 12)}\\), rootstock `),
+      new RegExp(`^plan tiny-linux \\(steps digest \\w+, git ${head.slice(0, 12)}\\), rootstock `),
     );
     assert.equal(field.get("Architecture"), "x86_64");
     const started = journal.find((event) => event.type === "run:start").time;

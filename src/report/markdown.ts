@@ -153,7 +153,8 @@ function version(report: RunReport): string {
   const context = report.context;
   if (!context) return "unknown";
   const where = [
-    context.plan.digest ? `digest ${context.plan.digest}` : "",
+    // Of the steps this run covered (`run PLAN STEP` or an image covers fewer), not of the whole plan.
+    context.plan.digest ? `steps digest ${context.plan.digest}` : "",
     context.plan.revision ? `git ${context.plan.revision}` : "",
   ]
     .filter(Boolean)
