@@ -126,7 +126,7 @@ describe("rootstock test", () => {
     child.kill("SIGINT");
     const result = await ended;
     assert.equal(result.code, 130, `exits as interrupted by SIGINT:\n${result.stdout}\n${result.stderr}`);
-    assert.match(result.stderr, /error: the tests were interrupted \[ERR_TEST_FAILED\]/);
+    assert.match(result.stderr, /error: the tests were interrupted \[ERR_INTERRUPTED\]/);
     assert.deepEqual(processesMentioning(storeDir), [], "no QEMU runs on");
     const runDir = runDirOf(result.stdout);
     const record = await readRunRecord(runDir);

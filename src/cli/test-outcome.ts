@@ -40,7 +40,7 @@ export function reportTestOutcome(
   const count = result.failures.length;
   const logs = consoleLogs(result.failures);
   throw new RootstockError(
-    "ERR_TEST_FAILED",
+    interrupted ? "ERR_INTERRUPTED" : "ERR_TEST_FAILED",
     interrupted
       ? "the tests were interrupted"
       : `${count} test${count === 1 ? "" : "s"} failed: ${result.failures.map((test) => `${test.image} › ${test.name}`).join(", ")}`,

@@ -78,7 +78,7 @@ export function registerDemo(program: Command, context: CliContext): void {
       const built = result.build.built.length;
       const passed = result.tests?.cases.filter((test) => test.status === "passed").length ?? 0;
       context.out(
-        `demo:    ${result.ok ? "passed" : interrupted ? "interrupted" : "FAILED"} in ${formatDuration(monotonicMs() - started)}: ${built} step${built === 1 ? "" : "s"} built, ${result.build.cached.length} from the cache, ${passed}/${result.tests?.cases.length ?? 0} boot tests passed`,
+        `demo:    ${result.ok ? "passed" : interrupted ? "interrupted" : "FAILED"} in ${formatDuration(monotonicMs() - started)}: ${built} step${built === 1 ? "" : "s"} built, ${result.build.cached.length} from the cache, ${result.tests && result.tests.cases.length > 0 ? `${passed}/${result.tests.cases.length} boot tests passed` : "no boot tests run"}`,
       );
       reportTestOutcome(result, dir, context, interrupted);
     });
