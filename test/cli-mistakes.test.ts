@@ -504,6 +504,14 @@ describe("doctor", () => {
     else assert.match(stdout, /missing/);
   });
 
+  test("with a plan, a tool rootstock needs too is listed and counted once", async () => {
+    const { stdout } = await runCli(["doctor", "plans/tiny-linux"]);
+    const names = stdout.split("\n").flatMap((line) => /^ {2}(?:ok|missing) +(\S+)/.exec(line)?.[1] ?? []);
+    assert.ok(names.includes("tar") && names.includes("gcc"), stdout);
+    assert.deepEqual(names, [...new Set(names)], "no name twice");
+    assert.ok(names.includes("pxe-virtio.rom"), "a file by its name, not run into its path");
+  });
+
   test("a tool no package provides and a declared package apt does not know get a hint each", {
     skip: existsSync("/usr/bin/apt-cache") ? false : "no apt-cache on this machine",
   }, async () => {

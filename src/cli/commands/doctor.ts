@@ -32,7 +32,11 @@ export async function runDoctor(options: DoctorOptions, context: CliContext): Pr
     // Loaded on demand: the plan loader (zod, TOML) costs startup time every command would pay.
     const { loadPlan } = await import("../../plan/load.ts");
     const plan = await loadPlan(options.plan);
-    const tools = [...plan.hostTools, ...[...plan.steps.values()].flatMap((step) => step.tools)];
+    // A tool rootstock needs itself (tar, xz, …) is listed, and counted, once.
+    const own = new Set(requirements.map((requirement) => requirement.command));
+    const tools = [...plan.hostTools, ...[...plan.steps.values()].flatMap((step) => step.tools)].filter(
+      (tool) => !own.has(tool),
+    );
     requirements.push(...planRequirements(tools, plan.hostPackages));
     await checkGuessedPackages(requirements);
   }
@@ -49,7 +53,12 @@ export async function runDoctor(options: DoctorOptions, context: CliContext): Pr
   for (const finding of findings) {
     const { requirement } = finding;
     const what =
-      requirement.command ?? requirement.files?.[0] ?? requirement.package ?? requirement.declared ?? "?";
+      requirement.command ??
+      // A file by its name: the path found (or looked for) follows.
+      requirement.files?.[0]?.split("/").at(-1) ??
+      requirement.package ??
+      requirement.declared ??
+      "?";
     if (finding.found) {
       if (!options.quiet)
         context.out(
