@@ -78,3 +78,19 @@ test("a Debian pin whose file name is wrong gets a note with apt's name, and the
     /from debian:tcc=0\.9\.27-1\/tcc_0\.9\.27\.orig\.tar\.bz2 \(pinned: debian:tcc=0\.9\.27-1\/tcc_wrong/,
   );
 });
+
+test("a place that failed before another had the file is 'tried', not a failure", () => {
+  const { context, text } = capture();
+  const reporter = createFetchReporter(context);
+  const sha256 = "c".repeat(64);
+  const file = "musl-1.2.3.tar.gz";
+  const reason = "https://musl.libc.org/releases/musl-1.2.3.tar.gz: host not found";
+  reporter.emit({ type: "fetch:attempt-failed", sha256, file, from: "https://musl.libc.org", reason });
+  reporter.emit({ type: "fetch:done", sha256, file, from: "debian:musl=1.2.3-1/x", bytes: 1000, ms: 10 });
+  reporter.finish();
+  assert.match(
+    text(),
+    /tried musl-1\.2\.3\.tar\.gz: https:\/\/musl\.libc\.org\/releases\/musl-1\.2\.3\.tar\.gz: host not found/,
+  );
+  assert.doesNotMatch(text(), /fail/);
+});

@@ -97,8 +97,9 @@ export function createFetchReporter(context: CliContext): FetchReporter {
         case "fetch:attempt-failed":
           active.delete(event.sha256);
           // A folder without the file is a place to look, not a failure; the error lists it if all fail.
+          // Another place (Debian's archive, a mirror) may still have it: "tried", not "fail".
           if (!event.missing)
-            line(`  ${context.style("yellow", "fail")} ${event.file}: ${event.reason.split("\n")[0]}`);
+            line(`  ${context.style("yellow", "tried")} ${event.file}: ${event.reason.split("\n")[0]}`);
           draw(true);
           break;
         case "fetch:quarantined":
