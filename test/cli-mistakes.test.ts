@@ -504,6 +504,13 @@ describe("doctor", () => {
     else assert.match(stdout, /missing/);
   });
 
+  test("demo of a plan without boot tests says so before it checks the host or fetches", async () => {
+    const result = await runCli(["--store", join(work, "demo-untested-store"), "demo", "plans/example"]);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /plan example has no boot tests \[ERR_TEST_NO_TESTS\]/);
+    assert.doesNotMatch(result.stdout, /== 1\/4/);
+  });
+
   test("with a plan, a tool rootstock needs too is listed and counted once", async () => {
     const { stdout } = await runCli(["doctor", "plans/tiny-linux"]);
     const names = stdout.split("\n").flatMap((line) => /^ {2}(?:ok|missing) +(\S+)/.exec(line)?.[1] ?? []);

@@ -227,7 +227,7 @@ async function serveForTests(
  * The images asked for, or every image with tests: those booted from their [boot] table, and those
  * netbooted from their [netboot] table. Each must exist, boot, and list tests.
  */
-function imagesToTest(
+export function imagesToTest(
   graph: Graph,
   asked: readonly string[] | undefined,
 ): { booted: string[]; netbooted: string[] } {

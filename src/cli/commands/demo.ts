@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { testPlan } from "../../check/test-plan.ts";
+import { imagesToTest, testPlan } from "../../check/test-plan.ts";
 import { RootstockError } from "../../errors.ts";
 import { openPlan } from "../../plan/open.ts";
 import { fetchSources } from "../../sources/fetch-sources.ts";
@@ -39,6 +39,10 @@ export function registerDemo(program: Command, context: CliContext): void {
       const heading = (step: string, what: string) =>
         context.out(context.style("bold", `\n== ${step} ${what}`));
 
+      // A plan the demo cannot test is said so before the host check and the fetch, not after.
+      const { graph } = await openPlan(dir, { identifyTools: false });
+      imagesToTest(graph, undefined);
+
       heading("1/4", "host: the tools rootstock and this plan use");
       if (!(await runDoctor({ plan: dir, install: true, quiet: true }, context))) {
         throw new RootstockError("ERR_DEMO_HOST", "the host lacks tools the demo needs (listed above)", {
@@ -47,7 +51,6 @@ export function registerDemo(program: Command, context: CliContext): void {
       }
 
       heading("2/4", "sources: every pinned source, verified by sha256");
-      const { graph } = await openPlan(dir, { identifyTools: false });
       const mirrors = globalMirrors(flags.mirror);
       const fetchReporter = createFetchReporter(context);
       await interruptible(context, (signal) =>
