@@ -4,8 +4,8 @@ import { RootstockError } from "../errors.ts";
 import { buildFailure } from "./build-failure.ts";
 import type { CliContext } from "./context.ts";
 
-const { existsSync } = process.getBuiltinModule("node:fs");
-const { dirname, relative } = process.getBuiltinModule("node:path");
+const { existsSync, readdirSync } = process.getBuiltinModule("node:fs");
+const { dirname, join, relative } = process.getBuiltinModule("node:path");
 
 export function shownPath(path: string): string {
   const near = relative(process.cwd(), path);
@@ -35,7 +35,11 @@ export function reportTestOutcome(
     ),
   ];
   for (const log of consoleLogs(result.tests.cases)) context.out(`console: ${shownPath(log)}`);
-  context.out(`logs:    ${shownPath(`${result.runDir}/logs`)}`);
+  // The build logs of this run's steps: none when every step came from the cache (`rootstock log`
+  // finds the build that made each).
+  const buildLogs = join(result.runDir, "logs");
+  if (existsSync(buildLogs) && readdirSync(buildLogs).length > 0)
+    context.out(`logs:    ${shownPath(buildLogs)}`);
   if (result.failures.length === 0 && result.ok) return;
   const count = result.failures.length;
   const logs = consoleLogs(result.failures);
