@@ -33,7 +33,7 @@ export async function findFailedBuild(
   planArg = "PLAN",
 ): Promise<ShellTarget> {
   const history = await readStepHistory(storeDir, plan, step);
-  const hint = `rootstock shell enters the build folder of a failed step; \`rootstock run ${planArg} ${step}\` builds it`;
+  const hint = `rootstock shell enters the build folder of a step that failed; \`rootstock run ${planArg} ${step}\` builds it if the store does not have it yet`;
   if (!history) {
     throw new RootstockError(
       "ERR_SHELL_NO_BUILD",
