@@ -53,6 +53,8 @@ export class StrayRejections {
   }
 
   #charge(reason: unknown): void {
+    // With no module's tests running, it is no test's: a bug, which ends the process as Node would.
+    if (this.#queues.size === 0) throw reason;
     const message = reason instanceof Error ? reason.message : "";
     const named = [...this.#queues.keys()].filter((machine) => message.startsWith(`${machine}: `));
     for (const machine of named.length > 0 ? named : [...this.#queues.keys()]) {
