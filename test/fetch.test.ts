@@ -421,5 +421,8 @@ describe("fetchSources", () => {
     await fetchSources([source], options());
     assert.equal(server.requests.at(-1)?.range, "bytes=30000-");
     assert.deepEqual(await readFile(new SourceStore(storeDir).path(source.sha256)), body);
+    // With everything present, a cancel cancelled no fetch: it is the caller's to tell.
+    const present = await fetchSources([source], options({ signal: AbortSignal.abort() }));
+    assert.equal(present.present.length, 1);
   });
 });

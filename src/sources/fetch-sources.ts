@@ -155,7 +155,8 @@ export async function fetchSources(
   const byOrder = (a: SourceRequest, b: SourceRequest) => (order.get(a) ?? 0) - (order.get(b) ?? 0);
   result.present.sort(byOrder);
   result.fetched.sort((a, b) => byOrder(a.source, b.source));
-  if (options.signal?.aborted) {
+  // With nothing to fetch, nothing was cancelled here: the caller says what its interruption stopped.
+  if (options.signal?.aborted && missing.length > 0) {
     throw new RootstockError("ERR_FETCH_ABORTED", "fetching was cancelled", {
       hint: "run the command again: partial downloads are kept and resumed",
     });
