@@ -12,6 +12,7 @@ import { type OutputStore, outputPath } from "../store/output-store.ts";
 import { removeTree } from "../store/remove-tree.ts";
 import { runIsLiveById } from "../store/run-record.ts";
 import { type StepHistory, updateStepHistory } from "../store/step-history.ts";
+import { StoreLocks, shellLockName } from "../store/store-locks.ts";
 import { formatDuration, monotonicMs } from "../units.ts";
 import { type HeldSandbox, holdSandbox, runSandboxed } from "./run-sandboxed.ts";
 import { HANDED_FOLDER } from "./sandbox.ts";
@@ -386,7 +387,6 @@ export class StepBuilder {
     if (!previous?.workDir || previous.runId === this.#context.runId) return;
     if (await runIsLiveById(this.#context.storeDir, previous.runId)) return;
     // A person is working in it with `rootstock shell`: it stays (this build uses a folder of its own).
-    const { StoreLocks, shellLockName } = await import("../store/store-locks.ts");
     if (await new StoreLocks(this.#context.storeDir).probe(shellLockName(previous.workDir))) return;
     await removeTree(previous.workDir);
     await rmdir(join(this.#context.storeDir, "work", previous.runId)).catch(() => {});
