@@ -16,6 +16,7 @@ import { narrowGraph } from "../plan/narrow-graph.ts";
 import type { Accelerator } from "../vm/qemu-args.ts";
 import { type QemuVm, startQemu, type VmExit } from "../vm/qemu-vm.ts";
 import { bootFromPlan, imagesToBoot, stepsToBoot } from "./boot-from-plan.ts";
+import { PANIC } from "./machine.ts";
 
 const { readFile } = process.getBuiltinModule("node:fs/promises");
 const { availableParallelism } = process.getBuiltinModule("node:os");
@@ -141,7 +142,7 @@ export async function bootPlan(graph: Graph, options: BootPlanOptions): Promise<
     // A session has no tests, but a kernel that panicked did not boot: the run failed.
     const panic = (await readFile(vm.consoleLog, "utf8").catch(() => ""))
       .split("\n")
-      .find((line) => line.includes("Kernel panic - not syncing"))
+      .find((line) => PANIC.test(line))
       ?.trim();
     await session.close({ ok: panic === undefined, interrupted });
     return {

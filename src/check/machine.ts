@@ -55,7 +55,7 @@ export interface TimeoutOption {
   timeout?: number;
 }
 
-const PANIC = /Kernel panic - not syncing/;
+export const PANIC = /Kernel panic - not syncing/;
 const DEFAULT_PROMPT = /[#$] $/;
 const TAIL_LINES = 30;
 /** How long the console stays quiet before a line without its newline (a prompt) counts as whole. */
