@@ -21,6 +21,8 @@ export class RootstockError extends Error {
   readonly code: ErrorCode;
   readonly hint: string | undefined;
   readonly location: ErrorLocation;
+  /** The report of the run this error ended, when it ended one (the command line points at it). */
+  report?: string;
 
   constructor(code: ErrorCode, message: string, options: RootstockErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });

@@ -47,10 +47,21 @@ export type StepReason =
   | { kind: "changed"; inputs: string[] }
   | { kind: "forced" };
 
+/**
+ * What stopped a run before its steps, images or tests could say (a source that could not be fetched, a
+ * host tool missing): the error as the terminal showed it.
+ */
+export interface RunError {
+  code: string;
+  message: string;
+  /** The errors it gathers (each source that could not be obtained), one headline each. */
+  details?: string[];
+}
+
 export type BuildEvent =
   | { type: "run:start"; runId: string; plan: string; runDir: string; steps: string[]; jobs: number }
   /** The end of the whole run: build, images and tests. */
-  | { type: "run:end"; runId: string; ok: boolean; ms: number; interrupted?: true }
+  | { type: "run:end"; runId: string; ok: boolean; ms: number; interrupted?: true; error?: RunError }
   /** The steps that will be built, each with its expected duration when an earlier run measured it. */
   | { type: "run:schedule"; jobs: number; steps: { step: string; estimateMs?: number }[] }
   | {

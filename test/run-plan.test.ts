@@ -106,6 +106,24 @@ test("a run with a missing source fails before building, listing every missing s
     unavailable.errors.map((inner) => inner.message).join("\n"),
     /hello-1\.0\.tar\.gz[\s\S]*flat\.tar\.gz/,
   );
+  // The run it ended says why, in run.json and both reports, and the error points at the report.
+  const report = unavailable.report ?? "";
+  assert.match(report, /report\.html$/);
+  const runDir = join(report, "..");
+  const record = await readRunRecord(runDir);
+  assert.equal(record?.state, "failed");
+  assert.equal(record?.error?.code, "ERR_SOURCES_UNAVAILABLE");
+  assert.match(
+    record?.error?.details?.join("\n") ?? "",
+    /hello-1\.0\.tar\.gz[^\n]*\[ERR_SOURCE_UNAVAILABLE\]/,
+  );
+  const markdown = await readFile(join(runDir, "report.md"), "utf8");
+  assert.match(
+    markdown,
+    /\* Result: failure: 2 sources could not be obtained \[ERR_SOURCES_UNAVAILABLE\]\n {2}\* step /,
+  );
+  assert.match(markdown, /hello 1\.0: not run: the run stopped before it: 2 sources could not be obtained/);
+  assert.match(await readFile(report, "utf8"), /Why the run stopped[\s\S]*flat\.tar\.gz/);
   const error = await runPlan(graph, { storeDir: bench.storeDir, jobs: 2, offline: true }).catch(
     (caught: unknown) => caught,
   );

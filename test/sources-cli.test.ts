@@ -83,6 +83,21 @@ describe("rootstock fetch, sources and mirror", () => {
     assert.equal(server.requests.length, before);
   });
 
+  test("a run stopped by missing sources says so in its report, and the terminal points at it", async () => {
+    const run = await runCli(["--store", join(work, "store-run-offline"), "run", planDir, "--offline"]);
+    assert.equal(run.code, 1);
+    const report = run.stderr.match(/^ {2}report: (\S+report\.html)$/m)?.[1];
+    assert.ok(report, run.stderr);
+    const markdown = await readFile(join(report, "..", "report.md"), "utf8");
+    assert.match(
+      markdown,
+      /Result: failure: 3 sources are not in the store, and --offline forbids fetching \[ERR_SOURCES_MISSING\]/,
+    );
+    for (const file of files) assert.ok(markdown.includes(`step ${file.step}: ${file.name}`), markdown);
+    const runs = await runCli(["--store", join(work, "store-run-offline"), "runs"]);
+    assert.match(runs.stdout, /failed .* 0 built, 0 cached, stopped by ERR_SOURCES_MISSING/);
+  });
+
   test("mirror exports a plan's sources; an offline fetch into a fresh store reads that folder", async () => {
     const storeDir = join(work, "store-online");
     const fetched = await runCli(["--store", storeDir, "fetch", planDir]);

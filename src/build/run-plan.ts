@@ -321,8 +321,7 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
       skipped: result.skipped,
     };
   } catch (error) {
-    if (ownSession)
-      await session?.close({ ok: false, interrupted: signal?.aborted ?? false }).catch(() => {});
+    if (ownSession && session) await session.closeWithError(error, signal?.aborted ?? false);
     throw error;
   }
 }

@@ -3,7 +3,8 @@
  * and the demo add images and boot tests to the same run, so that its journal — and the reports made
  * from it — tell the whole story. Closing a run writes report.md and report.html into its folder.
  */
-import type { Emit, RootstockEvent, TimedEvent } from "../events.ts";
+import { RootstockError, RootstockErrors } from "../errors.ts";
+import type { Emit, RootstockEvent, RunError, TimedEvent } from "../events.ts";
 import type { ToolIdentity } from "../host/tools.ts";
 import type { Graph } from "../plan/graph.ts";
 import { describeRun } from "../report/context.ts";
@@ -40,6 +41,8 @@ export interface OpenRunOptions {
 export interface RunOutcome {
   ok: boolean;
   interrupted?: boolean;
+  /** What stopped the run, when something did besides its steps and tests (kept in journal and run.json). */
+  error?: unknown;
 }
 
 export class RunSession {
@@ -143,15 +146,18 @@ export class RunSession {
   async close(outcome: RunOutcome): Promise<WrittenReports | undefined> {
     if (this.#journalFd === undefined) return undefined;
     const ms = monotonicMs() - this.#started;
+    // An interrupted run says so; the error that Ctrl-C caused on its way out says nothing more.
+    const error = outcome.error === undefined || outcome.interrupted ? undefined : runErrorOf(outcome.error);
     this.emit({
       type: "run:end",
       runId: this.runId,
       ok: outcome.ok && !outcome.interrupted,
       ms,
       ...(outcome.interrupted ? { interrupted: true as const } : {}),
+      ...(error ? { error } : {}),
     });
     const state: RunState = outcome.interrupted ? "interrupted" : outcome.ok ? "ok" : "failed";
-    Object.assign(this.record, { state, finished: new Date().toISOString(), ms });
+    Object.assign(this.record, { state, finished: new Date().toISOString(), ms }, error ? { error } : {});
     this.#flush();
     closeSync(this.#journalFd);
     this.#journalFd = undefined;
@@ -160,4 +166,27 @@ export class RunSession {
     if (this.#journalError !== undefined) throw this.#journalError;
     return reports;
   }
+
+  /**
+   * Ends a run that `error` stopped, its reports saying why, and throws the error on with the report's
+   * path, for the command line to show. A failure to write the reports does not hide the error.
+   */
+  async closeWithError(error: unknown, interrupted: boolean): Promise<never> {
+    const reports = await this.close({ ok: false, interrupted, error }).catch(() => undefined);
+    if (reports && error instanceof RootstockError) error.report ??= reports.html;
+    throw error;
+  }
+}
+
+/** The error as the terminal shows it: its code, headline and the errors it gathers. */
+export function runErrorOf(error: unknown): RunError {
+  if (!(error instanceof RootstockError))
+    return { code: "ERR_INTERNAL", message: error instanceof Error ? error.message : String(error) };
+  return {
+    code: error.code,
+    message: error.headline,
+    ...(error instanceof RootstockErrors
+      ? { details: error.errors.map((inner) => inner.headline.replace(/\n|$/, ` [${inner.code}]$&`)) }
+      : {}),
+  };
 }

@@ -156,8 +156,7 @@ export async function bootPlan(graph: Graph, options: BootPlanOptions): Promise<
     };
   } catch (error) {
     await vm?.kill();
-    await session.close({ ok: false, interrupted: options.signal?.aborted ?? false }).catch(() => {});
-    throw error;
+    return await session.closeWithError(error, options.signal?.aborted ?? false);
   }
 }
 

@@ -183,8 +183,7 @@ export async function testPlan(plan: string | Graph, options: TestPlanOptions): 
         interrupted(),
       ).catch(() => {});
     }
-    await session.close({ ok: false, interrupted: interrupted() }).catch(() => {});
-    throw error;
+    return await session.closeWithError(error, interrupted());
   } finally {
     for (const server of servers) await server.close();
   }

@@ -16,10 +16,12 @@ export function renderError(error: unknown, context: CliContext): number {
     );
     for (const inner of error.errors) renderOne(inner, context, "  ");
     renderHint(error, context, "");
+    renderReport(error, context);
     return EXIT_USER_ERROR;
   }
   if (error instanceof RootstockError) {
     renderOne(error, context, "");
+    renderReport(error, context);
     return EXIT_USER_ERROR;
   }
   const refusal = fileSystemRefusal(error, storeOf(context));
@@ -44,6 +46,11 @@ function renderOne(error: RootstockError, context: CliContext, indent: string): 
   renderHint(error, context, indent);
   if (error instanceof RootstockErrors)
     for (const inner of error.errors) renderOne(inner, context, `${indent}  `);
+}
+
+/** The report of the run the error ended: it keeps what the terminal showed, beside the run's journal. */
+function renderReport(error: RootstockError, context: CliContext): void {
+  if (error.report) context.err(`  report: ${error.report}`);
 }
 
 function renderHint(error: RootstockError, context: CliContext, indent: string): void {

@@ -122,7 +122,7 @@ export async function buildPlanImages(graph: Graph, options: BuildPlanImagesOpti
       ...(reports ? { reports } : {}),
     };
   } catch (error) {
-    if (own) await session.close({ ok: false, interrupted: interrupted() }).catch(() => {});
+    if (own) await session.closeWithError(error, interrupted());
     throw error;
   }
 }

@@ -1,4 +1,5 @@
 /** The runs a store remembers, newest first. */
+import type { RunError } from "../events.ts";
 import { readRunRecord, runIsLiveById, runsDir } from "../store/run-record.ts";
 import { readJournal } from "./journal-file.ts";
 import { reportFromEvents, testCounts } from "./model.ts";
@@ -23,6 +24,8 @@ export interface RunSummary {
   /** Tests run or skipped, and of them those that passed. */
   tests: number;
   testsPassed: number;
+  /** What stopped it besides its steps and tests (sources that could not be had). */
+  error?: RunError;
 }
 
 export async function listRuns(storeDir: string): Promise<RunSummary[]> {
@@ -77,6 +80,7 @@ export async function listRuns(storeDir: string): Promise<RunSummary[]> {
       cached: report.steps.filter((step) => step.status === "cached").length,
       tests: report.tests.length,
       testsPassed: testCounts(report.tests).passed,
+      ...(report.error ? { error: report.error } : {}),
     });
   }
   return summaries.sort((a, b) => b.started - a.started);

@@ -232,8 +232,18 @@ function testingProcess(report: RunReport): string[] {
   if (report.criticalPath.length > 1)
     lines.push(`* Critical path: ${report.criticalPath.join(" → ")} (${formatDuration(report.criticalMs)})`);
   lines.push(
-    `* Result: ${report.running ? "still running (this report is of the run so far)" : report.unfinished ? "did not finish" : report.ok ? "success" : report.interrupted ? "interrupted" : "failure"}`,
+    `* Result: ${report.running ? "still running (this report is of the run so far)" : report.unfinished ? "did not finish" : report.ok ? "success" : report.interrupted ? "interrupted" : "failure"}${report.error ? `: ${text(firstLine(report.error.message))} [${report.error.code}]` : ""}`,
   );
+  // The error's further lines, and the errors it gathers (a source, then each place it was tried).
+  const item = (line: string, depth: number) => {
+    if (line.trim() !== "") lines.push(`${"  ".repeat(depth)}* ${text(line.trim().replace(/^- /, ""))}`);
+  };
+  for (const line of report.error?.message.split("\n").slice(1) ?? []) item(line, 1);
+  for (const detail of report.error?.details ?? []) {
+    const [first = "", ...rest] = detail.split("\n");
+    item(first, 1);
+    for (const line of rest) item(line, 2);
+  }
   return lines;
 }
 

@@ -2,7 +2,7 @@
  * A run, as reports tell it, built from the journal alone: the same journal always gives the same
  * report, however old the run.
  */
-import type { RunContext, TimedEvent } from "../events.ts";
+import type { RunContext, RunError, TimedEvent } from "../events.ts";
 
 /**
  * `interrupted`: stopped by Ctrl-C or SIGTERM; `unfinished`: started, and the run ended (killed) before
@@ -101,6 +101,8 @@ export interface RunReport {
   ok: boolean;
   /** Ended by Ctrl-C or SIGTERM (its journal says so). */
   interrupted: boolean;
+  /** What stopped the run besides its steps and tests (a source that could not be fetched). */
+  error?: RunError;
   /** True while the journal has no end: the run is going on, or was killed. */
   unfinished: boolean;
   /** Unfinished because it is going on (its process is alive): the report is of the run so far. */
@@ -283,6 +285,11 @@ export function reportFromEvents(events: readonly TimedEvent[]): RunReport {
   if (end === undefined)
     for (const step of stepList)
       if (step.status === "not-run" && step.start !== undefined) step.status = "unfinished";
+  const error = runErrorIn(end);
+  if (error)
+    for (const step of stepList)
+      if (step.status === "not-run" && step.reason === undefined)
+        step.reason = `the run stopped before it: ${error.message.split("\n")[0]}`;
   const last = events[events.length - 1]?.time ?? started;
   const ended = end?.time ?? buildEnd?.time;
   const ok =
@@ -326,6 +333,7 @@ export function reportFromEvents(events: readonly TimedEvent[]): RunReport {
     buildMs: Math.max(0, ...stepList.map((step) => step.end ?? 0)),
     ok,
     interrupted: end?.interrupted === true,
+    ...(error ? { error } : {}),
     unfinished: end === undefined,
     steps: stepList,
     stages,
@@ -336,6 +344,19 @@ export function reportFromEvents(events: readonly TimedEvent[]): RunReport {
     ...(accel === undefined ? {} : { accel }),
     consoleLogs,
     fetched,
+  };
+}
+
+/** The run's error as its journal has it; one of another shape (a journal edited by hand) is none. */
+function runErrorIn(end: Extract<TimedEvent, { type: "run:end" }> | undefined): RunError | undefined {
+  const error: unknown = end?.error;
+  if (typeof error !== "object" || error === null) return undefined;
+  const { code, message, details } = error as Record<string, unknown>;
+  if (typeof message !== "string") return undefined;
+  return {
+    code: typeof code === "string" ? code : "ERR_UNKNOWN",
+    message,
+    ...(Array.isArray(details) ? { details: details.map(String) } : {}),
   };
 }
 

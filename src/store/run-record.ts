@@ -8,6 +8,7 @@
  * holds among processes that share one /proc: a run in another PID namespace looks finished.
  */
 import { writeFileAtomically } from "../atomic-write.ts";
+import type { RunError } from "../events.ts";
 
 // Taken when first needed: a no-op run needs none of it, and loading it costs 2 ms.
 const fsp = () => process.getBuiltinModule("node:fs/promises");
@@ -40,6 +41,8 @@ export interface RunRecord {
   /** Steps that Ctrl-C or SIGTERM stopped while they were built. */
   interrupted?: string[];
   ms?: number;
+  /** What stopped the run besides its steps (a source that could not be fetched). */
+  error?: RunError;
 }
 
 let thisBoot: string | undefined;

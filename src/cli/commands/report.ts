@@ -68,7 +68,7 @@ export function registerReport(program: Command, context: CliContext): void {
               : "red";
         const result = context.style(tone, run.result.padEnd(10));
         context.out(
-          `${date}  ${run.plan.padEnd(16)} ${run.command.padEnd(7)} ${result}  ${duration(run).padStart(8)}  ${run.built} built, ${run.cached} cached${run.tests ? `, ${run.testsPassed} of ${run.tests} tests passed` : ""}  ${context.style("dim", run.runId)}`,
+          `${date}  ${run.plan.padEnd(16)} ${run.command.padEnd(7)} ${result}  ${duration(run).padStart(8)}  ${run.built} built, ${run.cached} cached${run.tests ? `, ${run.testsPassed} of ${run.tests} tests passed` : ""}${run.error ? `, stopped by ${run.error.code}` : ""}  ${context.style("dim", run.runId)}`,
         );
       }
     });
