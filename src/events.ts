@@ -180,7 +180,16 @@ export type TestEvent =
     };
 
 export type NetbootEvent =
-  | { type: "netboot:bundle"; image: string; key: string; dir: string; cached: boolean; bytes: number }
+  | {
+      type: "netboot:bundle";
+      image: string;
+      key: string;
+      dir: string;
+      cached: boolean;
+      bytes: number;
+      /** How long making it took (a bundle not cached). */
+      ms?: number;
+    }
   | { type: "netboot:listening"; url: string; address: string; port: number }
   | {
       type: "netboot:request";

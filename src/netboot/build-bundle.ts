@@ -11,6 +11,7 @@ import { renameIntoPlace } from "../store/entry-rename.ts";
 import { isObject, readJsonFile } from "../store/read-json.ts";
 import { StoreLocks } from "../store/store-locks.ts";
 import { uniqueSuffix } from "../unique.ts";
+import { monotonicMs } from "../units.ts";
 import {
   type BundleFile,
   EMBEDDED_SQUASHFS,
@@ -98,6 +99,7 @@ export async function buildNetbootBundle(
 ): Promise<NetbootBundle> {
   const emit = options.emit ?? ignoreEvents;
   const signal = options.signal;
+  const started = monotonicMs();
   const kernel = await fileDigest(inputs.kernel, signal);
   const squashfs = await fileDigest(inputs.squashfs, signal);
   const busybox = await digestFile(inputs.busybox.path, signal).catch(() => undefined);
@@ -198,6 +200,7 @@ export async function buildNetbootBundle(
       dir,
       cached: false,
       bytes: bundleBytes(committed),
+      ms: monotonicMs() - started,
     });
     return { dir, manifest: committed, cached: false };
   } finally {

@@ -318,6 +318,31 @@ test("an image that failed, or was not finished, is not reported as made", () =>
   );
 });
 
+test("a netboot bundle is one of the run's images, made or from the cache alike", () => {
+  const withBundle = (cached: boolean) => {
+    const events = journal();
+    const end = events.findIndex((event) => event.type === "run:end");
+    const time = (events[end]?.time ?? 0) - 1000;
+    events.splice(end, 0, {
+      type: "netboot:bundle",
+      image: "net",
+      key: "k".repeat(64),
+      dir: "/store/netboot/kkk",
+      cached,
+      bytes: 3 * 1024 * 1024,
+      ...(cached ? {} : { ms: 800 }),
+      time,
+    });
+    return renderMarkdown(reportFromEvents(events));
+  };
+  assert.match(withBundle(false), /^\* Image net \(netboot bundle\): made in 800ms, 3\.0 MiB$/m);
+  assert.match(withBundle(true), /^\* Image net \(netboot bundle\): from the cache, 3\.0 MiB$/m);
+  assert.match(
+    withBundle(true),
+    /images: initramfs \(initramfs, 1\.4 MiB\), net \(netboot bundle, 3\.0 MiB\)/,
+  );
+});
+
 test("report.md gives a failed test's error in one line: a command's output after its colon, and the hint", () => {
   const failed = journal().map((event) =>
     event.type === "test:done" && event.test === "uname"

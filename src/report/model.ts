@@ -235,6 +235,19 @@ export function reportFromEvents(events: readonly TimedEvent[]): RunReport {
         images.set(event.image, image);
         break;
       }
+      // A netboot bundle is an image of its own (kernel, ram root, system): listed whether made or cached,
+      // while the ram root inside it is made, and listed, only with the bundle.
+      case "netboot:bundle":
+        images.set(`netboot\0${event.image}`, {
+          name: event.image,
+          kind: "netboot bundle",
+          path: event.dir,
+          bytes: event.bytes,
+          ms: event.ms ?? 0,
+          cached: event.cached,
+          ...(event.cached ? {} : { start: rel(event.time) - (event.ms ?? 0) }),
+        });
+        break;
       case "test:start":
         testStarts.set(`${event.image}\0${event.test}`, rel(event.time));
         break;
