@@ -44,6 +44,12 @@ const CASES: Record<string, Expectation> = {
     message: /control characters are not allowed in strings/,
     hint: /write a control character in a string as an escape/,
   },
+  "toml-not-utf8": {
+    code: "ERR_PLAN_NOT_UTF8",
+    where: "steps/a/step.toml:2:",
+    message: /this line is not UTF-8 text/,
+    hint: /iconv -f LATIN1 -t UTF-8/,
+  },
   "toml-duplicate-key": {
     code: "ERR_PLAN_TOML_SYNTAX",
     where: "plan.toml:3:",

@@ -162,7 +162,7 @@ export async function loadPlan(dir: string, options: LoadPlanOptions = {}): Prom
     });
   }
 
-  const planToml = parseTomlText(planText, shown("plan.toml"), problems);
+  const planToml = parseTomlText(planText, shown("plan.toml"), problems, join(planDir, "plan.toml"));
   const planFile = planToml && validate(planSchema, planToml, problems);
 
   // Which steps exist: those the stages list, else (plan.toml broken) those on disk, so their errors show too.
@@ -259,7 +259,12 @@ export async function loadPlan(dir: string, options: LoadPlanOptions = {}): Prom
       );
       continue;
     }
-    const parsed = parseTomlText(text, shown(`${stepDir}/step.toml`), problems);
+    const parsed = parseTomlText(
+      text,
+      shown(`${stepDir}/step.toml`),
+      problems,
+      join(planDir, stepDir, "step.toml"),
+    );
     if (!parsed) continue;
     stepTomls.set(name, parsed);
     const rawDeps = (parsed.data as { deps?: unknown }).deps;
@@ -312,7 +317,20 @@ function parseTomlText(
   text: string,
   file: string,
   problems: RootstockError[],
+  path?: string,
 ): ParsedToml<unknown> | undefined {
+  // Read as UTF-8, a byte that is not becomes U+FFFD: only then is it worth looking for one.
+  const line = path !== undefined && text.includes("\ufffd") ? notUtf8Line(path) : undefined;
+  if (line !== undefined) {
+    problems.push(
+      new RootstockError("ERR_PLAN_NOT_UTF8", "this line is not UTF-8 text (TOML files are UTF-8)", {
+        file,
+        line,
+        hint: "convert the file to UTF-8 (for Latin-1 text: iconv -f LATIN1 -t UTF-8), or remove the stray bytes",
+      }),
+    );
+    return undefined;
+  }
   try {
     return { data: parseToml(text), locator: new KeyLocator(text), file };
   } catch (error) {
@@ -329,6 +347,24 @@ function parseTomlText(
     }
     throw error;
   }
+}
+
+/** The first line of the file that does not decode as UTF-8. */
+function notUtf8Line(path: string): number | undefined {
+  const bytes = readFileSync(path);
+  const decoder = new TextDecoder("utf-8", { fatal: true });
+  let start = 0;
+  for (let line = 1; start <= bytes.length; line++) {
+    const end = bytes.indexOf(0x0a, start);
+    const stop = end === -1 ? bytes.length : end;
+    try {
+      decoder.decode(bytes.subarray(start, stop));
+    } catch {
+      return line;
+    }
+    start = stop + 1;
+  }
+  return undefined;
 }
 
 /**
