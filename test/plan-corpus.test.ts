@@ -179,6 +179,13 @@ const CASES: Record<string, Expectation> = {
     message: /step "b" has no steps\/b\/step\.toml/,
     hint: /hint: create \S+steps\/b\/step\.toml$/,
   },
+  "step-folder-dangling-link": {
+    code: "ERR_PLAN_STEP_MISSING",
+    where: "plan.toml:6:",
+    message:
+      /step "b" has no steps\/b\/step\.toml \(steps\/b is a symbolic link to \.\.\/\.\.\/gone, which does not exist\)/,
+    hint: /point the link at a step folder inside the plan/,
+  },
   "step-unlisted": {
     code: "ERR_PLAN_STEP_UNLISTED",
     where: "plan.toml:",

@@ -20,7 +20,7 @@ import {
 
 import { type ImageFile, type PlanFile, planSchema, type StepFile, stepSchema } from "./schema.ts";
 import { didYouMean } from "./suggest.ts";
-import { checkInsidePlan, readPlanFile, readPlanTree, type TreeContext } from "./tree.ts";
+import { brokenLink, checkInsidePlan, readPlanFile, readPlanTree, type TreeContext } from "./tree.ts";
 import type { Image, Plan, PlanFileEntry, Source, Step } from "./types.ts";
 
 const { lstatSync, readdirSync, readFileSync, realpathSync, statSync } = process.getBuiltinModule("node:fs");
@@ -243,19 +243,26 @@ export async function loadPlan(dir: string, options: LoadPlanOptions = {}): Prom
     const text = readText(join(planDir, stepDir, "step.toml"));
     if (text === undefined) {
       const stageIndex = planFile?.stages.findIndex((stage) => stage.steps.includes(name)) ?? -1;
+      const link = brokenLink(join(planDir, stepDir));
       problems.push(
-        new RootstockError("ERR_PLAN_STEP_MISSING", `step "${name}" has no ${stepDir}/step.toml`, {
-          file: shown("plan.toml"),
-          line: stageIndex >= 0 ? planToml?.locator.lineOf(["stages", stageIndex, "steps"]) : undefined,
-          field: stageIndex >= 0 ? `stages[${stageIndex}].steps` : undefined,
-          // Its folder may be there without the file: no other folder is then meant.
-          hint: [
-            stepFolders.includes(name) ? "" : didYouMean(name, stepFolders),
-            `create ${shown(`${stepDir}/step.toml`)}`,
-          ]
-            .filter(Boolean)
-            .join(" Otherwise "),
-        }),
+        new RootstockError(
+          "ERR_PLAN_STEP_MISSING",
+          `step "${name}" has no ${stepDir}/step.toml${link ? ` (${stepDir} is a ${link})` : ""}`,
+          {
+            file: shown("plan.toml"),
+            line: stageIndex >= 0 ? planToml?.locator.lineOf(["stages", stageIndex, "steps"]) : undefined,
+            field: stageIndex >= 0 ? `stages[${stageIndex}].steps` : undefined,
+            // Its folder may be there without the file: no other folder is then meant.
+            hint: link
+              ? `point the link at a step folder inside the plan, or put the step's folder in its place`
+              : [
+                  stepFolders.includes(name) ? "" : didYouMean(name, stepFolders),
+                  `create ${shown(`${stepDir}/step.toml`)}`,
+                ]
+                  .filter(Boolean)
+                  .join(" Otherwise "),
+          },
+        ),
       );
       continue;
     }

@@ -40,6 +40,21 @@ function realpathError(path: string): string | undefined {
   }
 }
 
+/** What is wrong with a symbolic link that leads nowhere, or undefined when `path` is no such link. */
+export function brokenLink(path: string): string | undefined {
+  let target: string;
+  try {
+    target = readlinkSync(path);
+  } catch {
+    return undefined;
+  }
+  const broken = realpathError(path);
+  if (broken === undefined) return undefined;
+  return broken === "ELOOP"
+    ? `symbolic link to ${target}, whose links lead round in a loop`
+    : `symbolic link to ${target}, which does not exist`;
+}
+
 function inside(parent: string, child: string): boolean {
   return child === parent || child.startsWith(parent + sep);
 }
@@ -64,15 +79,12 @@ export function readPlanFile(context: TreeContext, base: string, path: string): 
   const info = lstatSync(absolute);
   if (info.isSymbolicLink()) {
     const target = readlinkSync(absolute);
-    const broken = realpathError(absolute);
+    const broken = brokenLink(absolute);
     if (broken !== undefined) {
-      throw new RootstockError(
-        "ERR_PLAN_BAD_FILE",
-        broken === "ELOOP"
-          ? `symbolic link to ${target}, whose links lead round in a loop`
-          : `symbolic link to ${target}, which does not exist`,
-        { file: display(context, absolute), hint: "point the link at a file inside the plan, or remove it" },
-      );
+      throw new RootstockError("ERR_PLAN_BAD_FILE", broken, {
+        file: display(context, absolute),
+        hint: "point the link at a file inside the plan, or remove it",
+      });
     }
     checkInsidePlan(context, absolute);
     if (!statSync(absolute).isFile()) {
