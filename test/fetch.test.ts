@@ -425,4 +425,30 @@ describe("fetchSources", () => {
     const present = await fetchSources([source], options({ signal: AbortSignal.abort() }));
     assert.equal(present.present.length, 1);
   });
+
+  test("cancelling while a local file is copied admits nothing", async () => {
+    const body = testBytes(300_000, 25);
+    const path = join(work, "local.tar.gz");
+    await writeFile(path, body);
+    const source: SourceRequest = {
+      file: "local.tar.gz",
+      sha256: sha256Of(body),
+      size: body.length,
+      url: `file://${path}`,
+      mirrors: [],
+      extract: false,
+      steps: ["demo"],
+    };
+    const controller = new AbortController();
+    const emit = (event: RootstockEvent) => {
+      events.push(event);
+      if (event.type === "fetch:start") controller.abort();
+    };
+    await assert.rejects(fetchSources([source], options({ emit, signal: controller.signal })), {
+      code: "ERR_FETCH_ABORTED",
+    });
+    assert.equal(await new SourceStore(storeDir).has(source.sha256), false);
+    assert.ok(!events.some((event) => event.type === "fetch:done"));
+    assert.deepEqual(await readdir(join(storeDir, "sources", "tmp")), [], "no staged copy is left");
+  });
 });

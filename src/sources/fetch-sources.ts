@@ -138,12 +138,14 @@ export async function fetchSources(
   });
 
   const failures: { group: SourceRequest[]; attempts: Attempt[] }[] = [];
+  let obtained = 0;
   const obtainOne = async (group: SourceRequest[]) => {
     const outcome = await obtain(group, store, mirrors, options, emit).catch((error: unknown) => {
       if (options.signal?.aborted) return undefined;
       throw error;
     });
     if (outcome === undefined) return;
+    if (outcome.kind !== "failed") obtained++;
     if (outcome.kind === "fetched") {
       for (const source of group) result.fetched.push({ source, from: outcome.from, bytes: outcome.bytes });
     } else if (outcome.kind === "present") result.present.push(...group);
@@ -155,10 +157,10 @@ export async function fetchSources(
   const byOrder = (a: SourceRequest, b: SourceRequest) => (order.get(a) ?? 0) - (order.get(b) ?? 0);
   result.present.sort(byOrder);
   result.fetched.sort((a, b) => byOrder(a.source, b.source));
-  // With nothing to fetch, nothing was cancelled here: the caller says what its interruption stopped.
-  if (options.signal?.aborted && missing.length > 0) {
+  // With nothing left unfetched, nothing was cancelled here: the caller says what its interruption stopped.
+  if (options.signal?.aborted && obtained < missing.length) {
     throw new RootstockError("ERR_FETCH_ABORTED", "fetching was cancelled", {
-      hint: "run the command again: partial downloads are kept and resumed",
+      hint: "run the command again: what was fetched is kept, and partial downloads resume",
     });
   }
   if (failures.length > 0) {
@@ -264,6 +266,7 @@ async function tryCandidate(
         origin: candidate.path,
         name: file,
         onQuarantine: onQuarantine(candidate.from),
+        ...(options.signal ? { signal: options.signal } : {}),
       });
       return digest.size;
     }

@@ -26,6 +26,8 @@ export interface AdmitOptions {
   move?: boolean;
   /** Told where a file that failed verification is kept, and what it hashed to. */
   onQuarantine?: (kept: { path: string; actual: Digest }) => void;
+  /** Stops admitting (a copy of a large local file is hashed, then renamed: both take a while). */
+  signal?: AbortSignal;
 }
 
 export class SourceStore {
@@ -72,7 +74,8 @@ export class SourceStore {
     try {
       if (options.move) await rename(file, staged);
       else await copyFile(file, staged);
-      const digest = await digestFile(staged);
+      options.signal?.throwIfAborted();
+      const digest = await digestFile(staged, options.signal);
       const { expected } = options;
       if (
         expected &&
@@ -101,6 +104,8 @@ export class SourceStore {
       await mkdir(join(this.root, "sha256"), { recursive: true });
       // Stored sources are linked into build folders; read-only so that no build can change them.
       await chmod(staged, 0o444);
+      // Cancelled meanwhile: nothing is admitted after the person asked to stop.
+      options.signal?.throwIfAborted();
       await rename(staged, this.path(digest.sha256));
       return digest;
     } finally {
