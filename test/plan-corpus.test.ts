@@ -44,6 +44,12 @@ const CASES: Record<string, Expectation> = {
     message: /control characters are not allowed in strings/,
     hint: /write a control character in a string as an escape/,
   },
+  "description-escape": {
+    code: "ERR_PLAN_BAD_VALUE",
+    where: "plan.toml:6:",
+    message:
+      /stages\[0\]\.description: expected text without control characters \(other than line breaks and tabs\), found U\+001B/,
+  },
   "toml-not-utf8": {
     code: "ERR_PLAN_NOT_UTF8",
     where: "steps/a/step.toml:2:",

@@ -154,9 +154,22 @@ const versionText = z
     error: (issue) => `expected one line without control characters, got ${JSON.stringify(issue.input)}`,
   });
 
+/**
+ * Free text for people (descriptions, upstream, documentation): lines and tabs, but no other control
+ * characters: an escape sequence in it would reach terminals as a command (a title change, a cleared screen).
+ */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
+const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/;
+const prose = z.string().refine((value) => !CONTROL.test(value), {
+  error: (issue) => {
+    const found = CONTROL.exec(String(issue.input))?.[0] ?? "";
+    return `expected text without control characters (other than line breaks and tabs), found U+${found.charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")} in ${JSON.stringify(issue.input)}`;
+  },
+});
+
 export const stepSchema = z.strictObject({
   version: versionText.optional(),
-  description: z.string().optional(),
+  description: prose.optional(),
   deps: z.array(stepName).optional(),
   sandbox: z.enum(sandboxKinds).optional(),
   root: z.enum(rootKinds).optional(),
@@ -247,7 +260,7 @@ const netbootSchema = z.strictObject({
 
 export const imageSchema = z.strictObject({
   kind: z.enum(imageKinds),
-  description: z.string().optional(),
+  description: prose.optional(),
   contents: z
     .array(stepName)
     .min(1, { error: "expected at least one step whose output goes into the image" }),
@@ -271,16 +284,16 @@ export const imageSchema = z.strictObject({
 
 const stageSchema = z.strictObject({
   name: name("stage"),
-  description: z.string().optional(),
+  description: prose.optional(),
   steps: z.array(stepName).min(1, { error: "expected at least one step" }),
 });
 
 export const planSchema = z.strictObject({
   name: name("plan"),
-  description: z.string().optional(),
+  description: prose.optional(),
   arch: z.enum(["x86_64", "aarch64", "riscv64", "i686"]),
-  upstream: z.string().optional(),
-  documentation: z.string().optional(),
+  upstream: prose.optional(),
+  documentation: prose.optional(),
   variables: z
     .record(
       variableName,
