@@ -609,7 +609,7 @@ describe("Ctrl-C", () => {
     setTimeout(() => child.kill("SIGINT"), 15);
     const result = await ended;
     assert.equal(result.code, 130, `${result.stdout}\n${result.stderr}`);
-    assert.match(result.stderr, /error: the run was interrupted \[ERR_RUN_FAILED\]/);
+    assert.match(result.stderr, /error: the run was interrupted \[ERR_INTERRUPTED\]/);
     assert.doesNotMatch(result.stderr, STACK_LINE);
     assert.match(result.stdout, /■ slow interrupted\n/);
     assert.match(result.stdout, /run \S+ interrupted: 0 built, 0 cached, 1 stopped in/);
@@ -658,7 +658,7 @@ describe("Ctrl-C", () => {
     child.stdout?.destroy();
     const result = await ended;
     assert.equal(result.code, 141, result.stderr);
-    assert.match(result.stderr, /error: the run was interrupted \[ERR_RUN_FAILED\]/);
+    assert.match(result.stderr, /error: the run was interrupted \[ERR_INTERRUPTED\]/);
     const [run] = await listRuns(store);
     assert.equal(run?.result, "interrupted", "the run is recorded as interrupted, not left running");
   });

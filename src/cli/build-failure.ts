@@ -6,7 +6,7 @@ export function buildFailure(build: RunResult, planArg: string, interrupted = fa
   const first = build.failed[0];
   const count = build.failed.length;
   return new RootstockError(
-    "ERR_RUN_FAILED",
+    interrupted ? "ERR_INTERRUPTED" : "ERR_RUN_FAILED",
     interrupted
       ? "the run was interrupted"
       : `${count} step${count === 1 ? "" : "s"} failed: ${build.failed.join(", ")}`,

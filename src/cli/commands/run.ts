@@ -80,7 +80,7 @@ export function registerRun(program: Command, context: CliContext): void {
         if (!result.ok) {
           const first = result.failed[0];
           throw new RootstockError(
-            "ERR_RUN_FAILED",
+            controller.signal.aborted ? "ERR_INTERRUPTED" : "ERR_RUN_FAILED",
             controller.signal.aborted
               ? "the run was interrupted"
               : `${result.failed.length} step${result.failed.length === 1 ? "" : "s"} failed: ${result.failed.join(", ")}`,
