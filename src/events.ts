@@ -260,6 +260,8 @@ export interface RunContext {
     revision?: string;
     /** A hash of every step's key: names exactly what was built, uncommitted changes included. */
     digest?: string;
+    /** How many steps the plan has: a run of some of them (`run PLAN STEP`, an image) covers fewer. */
+    steps?: number;
     /** Variables given other values than the plan's (`--set`), as the command to repeat the run needs. */
     set?: Record<string, string | number | boolean>;
   };
@@ -281,7 +283,7 @@ export interface RunContext {
   /** Every binary the bootstrap trusted: the host tools steps could run. */
   seeds: { name: string; path: string; realPath: string; version: string; sha256: string }[];
   /** Steps left out by their `when` predicate. */
-  disabled: { name: string; when: string }[];
+  disabled: { name: string; when: string; stage?: string }[];
 }
 
 export type ContextEvent = { type: "run:context"; context: RunContext };

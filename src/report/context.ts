@@ -49,6 +49,7 @@ export async function describeRun(
       ...(plan.documentation === undefined ? {} : { documentation: plan.documentation }),
       ...(planRevision === undefined ? {} : { revision: planRevision }),
       digest: graph.digest.slice(0, 16),
+      steps: plan.steps.size - graph.disabled.length,
       ...(set.length === 0 ? {} : { set: Object.fromEntries(set) }),
     },
     rootstock: { version, ...(rootstockRevision === undefined ? {} : { revision: rootstockRevision }) },
@@ -90,7 +91,10 @@ export async function describeRun(
         return { name, path, realPath, version: toolVersion, sha256 };
       })
       .sort((a, b) => a.name.localeCompare(b.name)),
-    disabled: graph.disabled,
+    disabled: graph.disabled.map((step) => {
+      const stage = plan.steps.get(step.name)?.stage;
+      return { ...step, ...(stage === undefined ? {} : { stage }) };
+    }),
   };
 }
 

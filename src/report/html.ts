@@ -35,13 +35,20 @@ export function renderHtml(report: RunReport, options: HtmlOptions = {}): string
   const cached = report.steps.filter((step) => step.status === "cached").length;
   const failed = report.steps.filter((step) => step.status === "failed").length;
   const stopped = report.steps.filter((step) => step.status === "interrupted").length;
+  const notRun = report.steps.filter(
+    (step) => step.status === "not-run" || step.status === "unfinished",
+  ).length;
   const tests = testCounts(report.tests);
   const cards = [
     ["Result", status.toUpperCase(), status],
-    ["Wall time", formatDuration(report.totalMs), ""],
+    [
+      "Wall time",
+      `${report.totalAtLeast ? "≥ " : ""}${formatDuration(report.totalMs)}${report.running ? " so far" : ""}`,
+      "",
+    ],
     [
       "Steps",
-      `${built} built · ${cached} cached${failed ? ` · ${failed} failed` : ""}${stopped ? ` · ${stopped} interrupted` : ""}`,
+      `${built} built · ${cached} cached${failed ? ` · ${failed} failed` : ""}${stopped ? ` · ${stopped} interrupted` : ""}${notRun ? ` · ${notRun} not run` : ""}`,
       failed ? "failed" : "",
     ],
     [
@@ -237,6 +244,11 @@ function stepsTable(report: RunReport): string {
         : ""
     }`;
   });
+  // Steps their `when` disabled: not part of the run, listed so that none seems forgotten.
+  for (const { name, when, stage } of report.context?.disabled ?? [])
+    rows.push(
+      `<tr class="not-run"><td><strong>${escapeHtml(name)}</strong></td><td>${escapeHtml(stage ?? "")}</td><td><span class="status not-run">disabled</span> <span class="dim">${escapeHtml(`when = ${JSON.stringify(when)} is false`)}</span></td><td class="num">—</td><td></td><td></td><td></td><td></td></tr>`,
+    );
   return `<table><thead><tr><th>step</th><th>stage</th><th>result</th><th>time</th><th></th><th>worker</th><th>attempts</th><th></th></tr></thead><tbody>${rows.join("")}</tbody></table>`;
 }
 
@@ -256,7 +268,13 @@ function testsSection(report: RunReport, options: HtmlOptions): string {
       test.error ? `<pre>${escapeHtml(test.error.split("\n").map(printableLine).join("\n"))}</pre>` : ""
     }${excerpt?.length ? `<details><summary>console (last ${excerpt.length} lines)</summary><pre>${escapeHtml(excerpt.map(printableLine).join("\n"))}</pre></details>` : ""}</div>`;
   });
-  return `<section><h2>Boot tests</h2>${images}${tests.join("\n")}</section>`;
+  const heading =
+    report.tests.length === 0
+      ? "Images"
+      : report.images.length === 0
+        ? "Boot tests"
+        : "Images and boot tests";
+  return `<section><h2>${heading}</h2>${images}${tests.join("\n")}</section>`;
 }
 
 function seedsTable(report: RunReport): string {

@@ -3,6 +3,7 @@ import type { TimedEvent } from "../events.ts";
 import { JOURNAL_FILE } from "../store/run-record.ts";
 
 const { readFileSync } = process.getBuiltinModule("node:fs");
+const { readdir, stat } = process.getBuiltinModule("node:fs/promises");
 const { join } = process.getBuiltinModule("node:path");
 
 /** Synchronous: one small file, read as a run ends, when nothing else waits. */
@@ -26,4 +27,22 @@ export function readJournal(runDir: string): TimedEvent[] {
     }
   }
   return events;
+}
+
+/**
+ * When a killed run last did something: its journal holds only events, and a step can work for hours
+ * between two of them, writing only its log.
+ */
+export async function lastSignOfLife(runDir: string): Promise<number> {
+  const logs = await readdir(join(runDir, "logs")).catch(() => [] as string[]);
+  const files = [join(runDir, "journal.jsonl"), ...logs.map((log) => join(runDir, "logs", log))];
+  const times = await Promise.all(
+    files.map((file) =>
+      stat(file).then(
+        (info) => info.mtimeMs,
+        () => 0,
+      ),
+    ),
+  );
+  return Math.max(0, ...times);
 }

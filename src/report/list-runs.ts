@@ -1,10 +1,10 @@
 /** The runs a store remembers, newest first. */
 import type { RunError } from "../events.ts";
 import { readRunRecord, runIsLiveById, runsDir } from "../store/run-record.ts";
-import { readJournal } from "./journal-file.ts";
+import { lastSignOfLife, readJournal } from "./journal-file.ts";
 import { reportFromEvents, testCounts } from "./model.ts";
 
-const { readdir, stat } = process.getBuiltinModule("node:fs/promises");
+const { readdir } = process.getBuiltinModule("node:fs/promises");
 const { join } = process.getBuiltinModule("node:path");
 
 export interface RunSummary {
@@ -84,22 +84,4 @@ export async function listRuns(storeDir: string): Promise<RunSummary[]> {
     });
   }
   return summaries.sort((a, b) => b.started - a.started);
-}
-
-/**
- * When a killed run last did something: its journal holds only events, and a step can work for hours
- * between two of them, writing only its log.
- */
-async function lastSignOfLife(runDir: string): Promise<number> {
-  const logs = await readdir(join(runDir, "logs")).catch(() => [] as string[]);
-  const files = [join(runDir, "journal.jsonl"), ...logs.map((log) => join(runDir, "logs", log))];
-  const times = await Promise.all(
-    files.map((file) =>
-      stat(file).then(
-        (info) => info.mtimeMs,
-        () => 0,
-      ),
-    ),
-  );
-  return Math.max(0, ...times);
 }

@@ -60,7 +60,13 @@ function requirements(report: RunReport): string {
   const host = report.context?.host;
   const tools = seeds.map((seed) => `${seed.name} (${text(shortVersion(seed.version))})`).join(", ");
   const base = host ? `Linux (${text(host.os)}, kernel ${text(host.kernel)})` : "Linux";
-  return `${base} with rootstock ${report.context?.rootstock.version ?? ""}, bubblewrap and QEMU; host tools used: ${tools || "none"}`;
+  const sandboxes = new Set(report.context?.steps.map((step) => step.sandbox));
+  const parts = [`rootstock ${report.context?.rootstock.version ?? ""}`];
+  if (sandboxes.has("bwrap")) parts.push("bubblewrap");
+  if (sandboxes.has("chroot")) parts.push("root (for chroot)");
+  if (report.tests.length > 0 || report.accel) parts.push("QEMU");
+  const listed = parts.length > 1 ? `${parts.slice(0, -1).join(", ")} and ${parts.at(-1)}` : parts[0];
+  return `${base} with ${listed}; host tools used: ${tools || "none"}`;
 }
 
 function shortVersion(version: string): string {
@@ -76,18 +82,31 @@ function automation(report: RunReport): string {
   const failed = report.steps.filter((step) => step.status === "failed").length;
   const stopped = report.steps.filter((step) => step.status === "interrupted").length;
   const images = report.images.length;
+  const imagesFailed = report.images.filter((image) => imageOutcome(image) === "failed").length;
+  // `run PLAN STEP` (or an image) covers part of the plan: what it shows is about that part only.
+  const planSteps = report.context?.plan.steps;
+  const partial = planSteps !== undefined && planSteps > total;
+  const automated = partial ? "Fully automated as far as this run went" : "Fully automated";
   const state = report.running
     ? "Run still going on"
     : report.unfinished
       ? "Run did not finish"
       : report.interrupted
-        ? "Fully automated, but this run was interrupted"
-        : failed > 0
-          ? "Fully automated, but this run failed"
-          : "Fully automated";
-  const parts = [counted(total, "step"), "0 manual"];
+        ? `${automated}, but this run was interrupted`
+        : !report.ok && (failed > 0 || imagesFailed > 0 || report.error)
+          ? `${automated}, but this run failed`
+          : automated;
+  const parts = [partial ? `${total} of the plan's ${planSteps} steps` : counted(total, "step"), "0 manual"];
   if (images > 0) parts.push(counted(images, "image"));
-  return `${state}: ${parts.join(", ")} (this run built ${built}, reused ${cached} from the cache${failed > 0 ? `, ${failed} failed` : ""}${stopped > 0 ? `, ${stopped} interrupted` : ""})`;
+  const outcome = [
+    `this run built ${built}`,
+    `reused ${cached} from the cache`,
+    failed > 0 ? `${failed} failed` : "",
+    stopped > 0 ? `${stopped} interrupted` : "",
+    imagesFailed > 0 ? `${counted(imagesFailed, "image")} failed` : "",
+    report.error && built + cached + failed + stopped === 0 ? "it stopped before building" : "",
+  ];
+  return `${state}: ${parts.join(", ")} (${outcome.filter(Boolean).join(", ")})`;
 }
 
 function integrationTesting(report: RunReport): string {
@@ -112,6 +131,7 @@ function whatYouGet(report: RunReport): string {
   const description = report.context?.plan.description?.replace(/\s+/g, " ");
   const described = description === undefined ? undefined : text(description.replace(/[.;]$/, ""));
   const images = report.images
+    .filter((image) => ["made", "cached"].includes(imageOutcome(image)))
     .map(
       (image) =>
         `${image.name}${image.kind ? ` (${image.kind}${image.bytes ? `, ${formatBytes(image.bytes)}` : ""})` : ""}`,
@@ -155,7 +175,8 @@ function version(report: RunReport): string {
   const where = [
     // Of the steps this run covered (`run PLAN STEP` or an image covers fewer), not of the whole plan.
     context.plan.digest ? `steps digest ${context.plan.digest}` : "",
-    context.plan.revision ? `git ${context.plan.revision}` : "",
+    // Read from the repository's files: the commit checked out, not whether the plan differs from it.
+    context.plan.revision ? `in a git work tree at ${context.plan.revision}, local changes not checked` : "",
   ]
     .filter(Boolean)
     .join(", ");
@@ -178,11 +199,13 @@ function buildTime(report: RunReport): string {
     report.images.length + report.tests.length > 0 && rest > 0
       ? `; images and boot tests took ${formatDuration(rest)} more`
       : "";
-  // A run that built nothing measured no build: its figure would read as the bootstrap's time.
+  // Only a build that went through measures the bootstrap: any other figure would read as its time.
+  const failed = report.steps.some((step) => step.status === "failed");
+  const stoppedEarly = report.error !== undefined && report.steps.every((step) => step.status === "not-run");
+  if (report.unfinished || report.interrupted || failed || stoppedEarly)
+    return `not measured: the run ${report.running ? "is still going on" : report.unfinished ? "did not finish" : report.interrupted ? "was interrupted" : stoppedEarly ? "stopped before building" : "failed"}${report.buildMs > 0 ? ` (${formatDuration(report.buildMs)} of steps until then)` : ""}`;
   if (built === 0 && cached > 0)
     return `not measured in this run: all ${counted(cached, "step")} came from the cache (the report of the run that built them has the time)${after}`;
-  if (report.unfinished || report.interrupted)
-    return `not measured: the run ${report.running ? "is still going on" : report.unfinished ? "did not finish" : "was interrupted"} (${formatDuration(report.buildMs)} of steps until then)`;
   const notes =
     cached > 0 ? `; ${cached} of ${counted(report.steps.length, "step")} came from the cache` : "";
   return `${formatDuration(report.buildMs)}${on}${stages ? `; time of the steps by stage: ${stages}` : ""}${notes}${after}`;

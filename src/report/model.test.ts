@@ -37,7 +37,8 @@ test("report.md has the list's fields, filled from the run", () => {
     "Integration testing: 2 boot tests in QEMU under TCG, 2 passed, 0 failed",
     "What you get: A tiny system; images: initramfs (initramfs, 1.4 MiB)",
     'Can install further software from source: Yes, tested: "tcc compiles and runs a program" on initramfs passed',
-    "Version: plan tiny (git abc123), rootstock 0.1.0 at git def456",
+    "Version: plan tiny (in a git work tree at abc123, local changes not checked), rootstock 0.1.0 at git def456",
+    "Requirements: Linux (Debian GNU/Linux 12 (bookworm), kernel 6.1.0) with rootstock 0.1.0, bubblewrap and QEMU;",
     "Architecture: x86_64",
     "Date: 2023-11-14",
     "Build time: 12s on Test CPU, 2 cores; time of the steps by stage: toolchain 8.0s, system 13s; 1 of 4 steps came from the cache; images and boot tests took 4.0s more",
@@ -341,6 +342,82 @@ test("a netboot bundle is one of the run's images, made or from the cache alike"
     withBundle(true),
     /images: initramfs \(initramfs, 1\.4 MiB\), net \(netboot bundle, 3\.0 MiB\)/,
   );
+});
+
+test("report.md claims a build time and full automation only for what the run showed", () => {
+  const events = journal();
+  // A failed step, the other steps cached: the time of a failed build is not the bootstrap's.
+  const failed = events.map((event) =>
+    event.type === "step:done" && event.step === "shell"
+      ? {
+          type: "step:failed" as const,
+          step: "shell",
+          key: "k3",
+          worker: 0,
+          reason: "exit 1",
+          log: "logs/shell.log",
+          tail: [],
+          ms: 3000,
+          time: event.time,
+        }
+      : event.type === "run:end"
+        ? { ...event, ok: false }
+        : event,
+  );
+  const failedMarkdown = renderMarkdown(reportFromEvents(failed));
+  assert.match(failedMarkdown, /^Build time: not measured: the run failed \(12s of steps until then\)$/m);
+  assert.match(failedMarkdown, /^Automation: Fully automated, but this run failed: 4 steps/m);
+  // An image that could not be made is not something the run gives.
+  const imageFailed = events.map((event) =>
+    event.type === "image:done"
+      ? { type: "image:failed" as const, image: "initramfs", error: "too small", time: event.time }
+      : event.type === "run:end"
+        ? { ...event, ok: false }
+        : event,
+  );
+  const imageMarkdown = renderMarkdown(reportFromEvents(imageFailed));
+  assert.match(imageMarkdown, /^Automation: Fully automated, but this run failed: .*, 1 image failed\)$/m);
+  assert.match(imageMarkdown, /^What you get: A tiny system$/m);
+  // A run of some steps (`run PLAN STEP`) says how much of the plan it covered.
+  const partial = events.map((event) =>
+    event.type === "run:context"
+      ? { ...event, context: { ...event.context, plan: { ...event.context.plan, steps: 9 } } }
+      : event,
+  );
+  assert.match(
+    renderMarkdown(reportFromEvents(partial)),
+    /^Automation: Fully automated as far as this run went: 4 of the plan's 9 steps, 0 manual/m,
+  );
+  // A step disabled by `when` is listed once, as skipped, not as a step of no stage that did not run.
+  const skipped = [...events];
+  skipped.splice(2, 0, {
+    type: "step:skipped",
+    step: "docs",
+    because: 'when = "WITH_DOCS" is false',
+    time: 0,
+  });
+  const skippedMarkdown = renderMarkdown(reportFromEvents(skipped));
+  assert.doesNotMatch(skippedMarkdown, /Stage \(none\)|docs: not run/);
+  assert.match(skippedMarkdown, /^\* Skipped docs: /m);
+  // Only a run whose steps ran somewhere needs bubblewrap; only one that booted needs QEMU.
+  const hostOnly = events
+    .filter((event) => !event.type.startsWith("test:") && event.type !== "vm:accel")
+    .map((event) =>
+      event.type === "run:context"
+        ? {
+            ...event,
+            context: {
+              ...event.context,
+              steps: event.context.steps.map((step) => ({ ...step, sandbox: "host" as const })),
+            },
+          }
+        : event,
+    );
+  assert.match(
+    renderMarkdown(reportFromEvents(hostOnly)),
+    /^Requirements: .* with rootstock 0\.1\.0; host tools/m,
+  );
+  assert.match(renderHtml(reportFromEvents(hostOnly)), /<h2>Images<\/h2>/);
 });
 
 test("report.md gives a failed test's error in one line: a command's output after its colon, and the hint", () => {

@@ -96,6 +96,8 @@ export interface RunReport {
   ended?: number;
   /** From the start to the end of the whole run, images and tests included. */
   totalMs: number;
+  /** A killed run's time is what its files show: at least that long. */
+  totalAtLeast?: boolean;
   /** From the start until the last step finished. */
   buildMs: number;
   ok: boolean;
@@ -201,6 +203,8 @@ export function reportFromEvents(events: readonly TimedEvent[]): RunReport {
         break;
       }
       case "step:skipped":
+        // A step its `when` disabled is not part of the run: reports list it apart, as skipped.
+        if (!stageOf.has(event.step) && context?.disabled?.some((step) => step.name === event.step)) break;
         record(event.step).reason = event.because;
         break;
       case "image:start":

@@ -52,7 +52,14 @@ export async function writeReports(
       },
     );
   }
-  if (options.running && report.unfinished) report.running = true;
+  if (report.unfinished) {
+    // Its journal ends where it was killed or where it is now; a step may have worked long since.
+    const { lastSignOfLife } = await import("./journal-file.ts");
+    const until = options.running ? Date.now() : await lastSignOfLife(runDir);
+    report.totalMs = Math.max(report.totalMs, until - report.started);
+    if (options.running) report.running = true;
+    else report.totalAtLeast = true;
+  }
   const consoleExcerpts = new Map<string, string[]>();
   for (const { machine, path } of report.consoleLogs) {
     const file = isAbsolute(path) ? path : join(runDir, path);
