@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { once } from "node:events";
 import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
@@ -14,7 +15,16 @@ import { dirname, join } from "node:path";
 import { after, before, test } from "node:test";
 import { runPlan } from "../src/build/run-plan.ts";
 import type { RootstockEvent } from "../src/events.ts";
-import { resolve, type Workbench, workbench, writePlan } from "./helpers/fixture-plan.ts";
+import { SourceStore } from "../src/sources/source-store.ts";
+import {
+  admit,
+  makeTarball,
+  resolve,
+  sourceToml,
+  type Workbench,
+  workbench,
+  writePlan,
+} from "./helpers/fixture-plan.ts";
 import { finished, rootstock, startRootstock, untilOutput } from "./helpers/rootstock-process.ts";
 
 let bench: Workbench;
@@ -358,6 +368,30 @@ test("a host step that removes $OUT or puts a file or a link in its place fails,
   assert.doesNotMatch(`${run.stdout}${run.stderr}`, /internal error|^\s+at /m);
   const entries = await readdir(join(store, "outputs")).catch(() => []);
   assert.deepEqual(entries, []);
+});
+
+test("a host step that writes to its sources changes its copy, never the store's file", async () => {
+  const tarball = await makeTarball(bench.dir, "kept.tar.gz", { "a.txt": "a\n" });
+  const store = join(bench.dir, "sources-kept-store");
+  await admit(store, tarball);
+  const planDir = await writePlan(join(bench.dir, "sources-kept"), {
+    name: "sources-kept",
+    steps: {
+      scribble: {
+        toml: `version = "1"\nsandbox = "host"\n${sourceToml(tarball, "extract = false\n")}`,
+        script: `do_install() { echo scribbled >> "$SOURCES/${tarball.file}"; }\n`,
+      },
+    },
+  });
+  const run = await rootstock(["--store", store, "run", planDir]);
+  assert.equal(run.code, 0, run.stderr);
+  const stored = new SourceStore(store).path(tarball.sha256);
+  assert.equal(
+    createHash("sha256")
+      .update(await readFile(stored))
+      .digest("hex"),
+    tarball.sha256,
+  );
 });
 
 test("an unprivileged user builds with bwrap (rootless)", {

@@ -114,7 +114,7 @@ export async function prepareWorkspace(
   const sourcesDir = join(host.build, "sources");
   mkdirSync(sourcesDir);
   for (const source of step.step.sources) {
-    await options.sources.materialize(source.sha256, join(sourcesDir, source.file));
+    await options.sources.materialize(source.sha256, join(sourcesDir, source.file), { copy: !sandboxed });
   }
   let srcFolder: string | undefined;
   for (const source of step.step.sources) {

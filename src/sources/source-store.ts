@@ -9,6 +9,7 @@ import { uniqueSuffix } from "../unique.ts";
 
 const { chmod, copyFile, link, mkdir, rename, rm, stat } = process.getBuiltinModule("node:fs/promises");
 const { basename, join } = process.getBuiltinModule("node:path");
+const { constants } = process.getBuiltinModule("node:fs");
 
 export interface Expected {
   sha256: string;
@@ -128,9 +129,17 @@ export class SourceStore {
     return target;
   }
 
-  /** Links (or copies, across filesystems) a stored source to `target`. */
-  async materialize(sha256: string, target: string): Promise<void> {
+  /**
+   * Links (or copies, across filesystems) a stored source to `target`. `copy`: for a step outside any
+   * sandbox, where no read-only mount guards the link and root can write through its 0444 mode into the
+   * store's own file.
+   */
+  async materialize(sha256: string, target: string, { copy = false } = {}): Promise<void> {
     const source = this.path(sha256);
+    if (copy) {
+      await copyFile(source, target, constants.COPYFILE_FICLONE);
+      return;
+    }
     try {
       await link(source, target);
     } catch (error) {
