@@ -64,6 +64,15 @@ test("changing one step changes its key and its dependents' keys only", () => {
   assert.notEqual(after.byName.get("c")?.inputs["dep:b"], before.byName.get("c")?.inputs["dep:b"]);
 });
 
+test("the plan's arch, which every step is told, is in every key", () => {
+  const x86 = resolveGraph(plan(base()));
+  const arm = resolveGraph({ ...plan(base()), arch: "aarch64" });
+  for (const [index, item] of x86.steps.entries()) {
+    assert.notEqual(item.key, arm.steps[index]?.key, item.name);
+    assert.equal(arm.steps[index]?.inputs.arch, "aarch64");
+  }
+});
+
 test("what does not change the output does not change the key", () => {
   const before = resolveGraph(plan(base()));
   const after = resolveGraph(

@@ -188,7 +188,7 @@ export function resolveGraph(plan: Plan, options: ResolveOptions = {}): Graph {
     const env = Object.fromEntries(
       Object.entries(step.env).map(([key, value]) => [key, interpolate(value, variables)]),
     );
-    const inputs = keyInputs(step, env, byName, options.toolIdentities ?? {});
+    const inputs = keyInputs(step, plan.arch, env, byName, options.toolIdentities ?? {});
     const resolved: ResolvedStep = {
       name,
       step,
@@ -218,12 +218,15 @@ export function whenLocation(plan: Plan, name: string): { file: string; line?: n
 
 function keyInputs(
   step: Step,
+  arch: string,
   env: Record<string, string>,
   resolved: Map<string, ResolvedStep>,
   tools: Record<string, string>,
 ): Record<string, string> {
   const inputs: Record<string, string> = {
     rootstock: RUNNER_VERSION,
+    // Every step is told it ($ROOTSTOCK_ARCH), as it is told its name (in the key beside these).
+    arch,
     definition: sha256Json({
       version: step.version,
       sandbox: step.sandbox,
