@@ -50,6 +50,12 @@ const CASES: Record<string, Expectation> = {
     message:
       /stages\[0\]\.description: expected text without control characters \(other than line breaks and tabs\), found U\+001B/,
   },
+  "dep-variable-clash": {
+    code: "ERR_PLAN_DEP_VARIABLE_CLASH",
+    where: "steps/top/step.toml:2:",
+    message: /deps\[1\]: "a_b" and "a-b" would both be \$DEP_A_B/,
+    hint: /rename one of the two steps/,
+  },
   "toml-not-utf8": {
     code: "ERR_PLAN_NOT_UTF8",
     where: "steps/a/step.toml:2:",

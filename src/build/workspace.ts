@@ -12,6 +12,7 @@
  */
 import { createSha256 } from "../digest.ts";
 import { RootstockError } from "../errors.ts";
+import { depVariable } from "../plan/dep-variable.ts";
 import type { Graph, ResolvedStep } from "../plan/graph.ts";
 import type { PlanFileEntry } from "../plan/types.ts";
 import type { SourceStore } from "../sources/source-store.ts";
@@ -75,11 +76,6 @@ interface Paths {
   tmp: string;
   meta: string;
   dep: (name: string) => string;
-}
-
-/** Environment variable for a dependency's output: `kernel-headers` → `DEP_KERNEL_HEADERS`. */
-export function depVariable(name: string): string {
-  return `DEP_${name.toUpperCase().replace(/[^A-Z0-9]/g, "_")}`;
 }
 
 export async function prepareWorkspace(

@@ -7,6 +7,7 @@ import type { z } from "zod";
 import { type ErrorLocation, RootstockError, RootstockErrors } from "../errors.ts";
 import { parseDuration, parseSize } from "../units.ts";
 import { findCycles } from "./cycles.ts";
+import { depVariable } from "./dep-variable.ts";
 import { schemaProblems } from "./issues.ts";
 import { KeyLocator } from "./locate.ts";
 import { RUN_FOLDER_NAMES } from "./names.ts";
@@ -17,7 +18,6 @@ import {
   predicateVariables,
   type Value,
 } from "./predicate.ts";
-
 import { type ImageFile, type PlanFile, planSchema, type StepFile, stepSchema } from "./schema.ts";
 import { didYouMean } from "./suggest.ts";
 import { brokenLink, checkInsidePlan, readPlanFile, readPlanTree, type TreeContext } from "./tree.ts";
@@ -719,7 +719,10 @@ function checkLayout(step: Step, at: At, problems: RootstockError[]): void {
     }
     seen.add(mount.at);
   });
+  const variables = new Map<string, string>();
   step.deps.forEach((dep, index) => {
+    const variable = depVariable(dep);
+    const before = variables.get(variable);
     if (step.deps.indexOf(dep) !== index) {
       problems.push(
         new RootstockError("ERR_PLAN_DUPLICATE_DEP", `"${dep}" is listed twice in deps`, {
@@ -727,7 +730,19 @@ function checkLayout(step: Step, at: At, problems: RootstockError[]): void {
           hint: "list each dependency once",
         }),
       );
+    } else if (before !== undefined) {
+      problems.push(
+        new RootstockError(
+          "ERR_PLAN_DEP_VARIABLE_CLASH",
+          `"${dep}" and "${before}" would both be $${variable} (a dependency's variable is its name in capitals, each character other than a letter or digit an underscore)`,
+          {
+            ...at(["deps", index], `deps[${index}]`),
+            hint: "rename one of the two steps, so that each dependency has a variable of its own",
+          },
+        ),
+      );
     }
+    if (before === undefined) variables.set(variable, dep);
   });
   if (step.sandbox === "host" && step.root === "deps") {
     problems.push(
