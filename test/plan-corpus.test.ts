@@ -56,6 +56,12 @@ const CASES: Record<string, Expectation> = {
     message: /deps\[1\]: "a_b" and "a-b" would both be \$DEP_A_B/,
     hint: /rename one of the two steps/,
   },
+  "env-float": {
+    code: "ERR_PLAN_BAD_VALUE",
+    where: "steps/a/step.toml:4:",
+    message:
+      /env\.LEVEL: expected text in quotes: a TOML number with a fraction loses how it was written \(this one reads as 1\.1\)/,
+  },
   "toml-not-utf8": {
     code: "ERR_PLAN_NOT_UTF8",
     where: "steps/a/step.toml:2:",
@@ -148,7 +154,7 @@ const CASES: Record<string, Expectation> = {
   "bad-variable-value": {
     code: "ERR_PLAN_BAD_VALUE",
     where: "plan.toml:5:",
-    message: /variables\.BUILD_KERNEL: expected a string, number or boolean, got a list of 2/,
+    message: /variables\.BUILD_KERNEL: expected a string, whole number or boolean, got a list of 2/,
   },
   "bad-step-name": {
     code: "ERR_PLAN_BAD_VALUE",

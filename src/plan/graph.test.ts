@@ -134,6 +134,7 @@ test("--set values take their variable's type: text stays as written, booleans t
     ["BUILD_KERNEL", "True"],
     ["JOBS", "many"],
     ["JOBS", "1e400"],
+    ["JOBS", "1.5"],
   ] as const) {
     assert.throws(
       () => resolveGraph(plan(steps, declared), { variables: { [name]: value } }),

@@ -64,8 +64,8 @@ function asTypeOf(declared: Value, value: Value): Value | undefined {
   if (typeof declared === "string") return value;
   if (typeof declared === "boolean") return value === "true" ? true : value === "false" ? false : undefined;
   const number = /^[+-]?\d+(\.\d+)?([eE][+-]?\d+)?$/.test(value) ? Number(value) : undefined;
-  // 1e400 is Infinity, which plan.toml cannot hold either.
-  return number !== undefined && Number.isFinite(number) ? number : undefined;
+  // 1e400 is Infinity, which plan.toml cannot hold either; a fraction is refused there as here.
+  return number !== undefined && Number.isSafeInteger(number) ? number : undefined;
 }
 
 export function resolveGraph(plan: Plan, options: ResolveOptions = {}): Graph {
@@ -99,7 +99,7 @@ export function resolveGraph(plan: Plan, options: ResolveOptions = {}): Graph {
             hint:
               typeof declared === "boolean"
                 ? "use true or false"
-                : "give a decimal number, such as 4, -0.5 or 1e3",
+                : "give a whole number, such as 4, -2 or 1e3 (a variable that needs a fraction is a string)",
           },
         ),
       );

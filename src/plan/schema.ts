@@ -167,6 +167,18 @@ const prose = z.string().refine((value) => !CONTROL.test(value), {
   },
 });
 
+/**
+ * A value that becomes text in a step's environment: a TOML float would not keep how it was written
+ * (1.10 reads as 1.1), so only whole numbers may go unquoted.
+ */
+const envText = (what: string) =>
+  z.union([z.string(), z.int(), z.boolean()], {
+    error: (issue) =>
+      typeof issue.input === "number"
+        ? `expected text in quotes: a TOML number with a fraction loses how it was written (this one reads as ${issue.input}); write the digits you meant in quotes`
+        : `expected ${what}, got ${describeValue(issue.input)}`,
+  });
+
 export const stepSchema = z.strictObject({
   version: versionText.optional(),
   description: prose.optional(),
@@ -181,7 +193,7 @@ export const stepSchema = z.strictObject({
   timeout: duration.optional(),
   when: z.string().optional(),
   tools: z.array(commandName).optional(),
-  env: z.record(variableName, z.union([z.string(), z.number(), z.boolean()]).transform(String)).optional(),
+  env: z.record(variableName, envText("a string, whole number or boolean").transform(String)).optional(),
   sources: z.array(sourceSchema).optional(),
   mounts: z.array(mountSchema).optional(),
 });
@@ -294,14 +306,7 @@ export const planSchema = z.strictObject({
   arch: z.enum(["x86_64", "aarch64", "riscv64", "i686"]),
   upstream: prose.optional(),
   documentation: prose.optional(),
-  variables: z
-    .record(
-      variableName,
-      z.union([z.string(), z.number(), z.boolean()], {
-        error: (issue) => `expected a string, number or boolean, got ${describeValue(issue.input)}`,
-      }),
-    )
-    .optional(),
+  variables: z.record(variableName, envText("a string, whole number or boolean")).optional(),
   host: z
     .strictObject({
       tools: z.array(commandName).optional(),
