@@ -62,6 +62,17 @@ const CASES: Record<string, Expectation> = {
     message:
       /env\.LEVEL: expected text in quotes: a TOML number with a fraction loses how it was written \(this one reads as 1\.1\)/,
   },
+  "source-into-clash": {
+    code: "ERR_PLAN_BAD_VALUE",
+    where: "steps/a/step.toml:10:",
+    message: /sources\[1\]\.into: sources\[0\] and sources\[1\] would both be unpacked into "src"/,
+    hint: /give one of them its own `into/,
+  },
+  "source-into-reserved": {
+    code: "ERR_PLAN_BAD_VALUE",
+    where: "steps/a/step.toml:6:",
+    message: /cannot unpack into "sources\/a": sources\/ holds the step's source files/,
+  },
   "toml-not-utf8": {
     code: "ERR_PLAN_NOT_UTF8",
     where: "steps/a/step.toml:2:",

@@ -535,6 +535,7 @@ function loadStep(
 
   const sources: Source[] = [];
   const seenFiles = new Map<string, number>();
+  const seenInto = new Map<string, number>();
   let firstArchive = true;
   for (const [index, source] of (file.sources ?? []).entries()) {
     const fileName =
@@ -571,6 +572,31 @@ function loadStep(
       ? (source.into ?? (firstArchive ? "src" : fileName.replace(ARCHIVE, "")))
       : undefined;
     if (extract) firstArchive = false;
+    if (into !== undefined) {
+      const top = into.split("/")[0] as string;
+      const clash = seenInto.get(into);
+      if (RESERVED_BUILD_FOLDERS.includes(top)) {
+        problems.push(
+          new RootstockError(
+            "ERR_PLAN_BAD_VALUE",
+            `cannot unpack into ${JSON.stringify(into)}: ${top}/ holds the step's ${top === "sources" ? "source files ($SOURCES)" : "files/ ($FILES)"}`,
+            { ...where(["sources", index, "into"]), hint: 'choose another folder, such as into = "src2"' },
+          ),
+        );
+      } else if (clash !== undefined) {
+        problems.push(
+          new RootstockError(
+            "ERR_PLAN_BAD_VALUE",
+            `sources[${clash}] and sources[${index}] would both be unpacked into ${JSON.stringify(into)}`,
+            {
+              ...where(["sources", index, source.into === undefined ? "url" : "into"]),
+              hint: `give one of them its own \`into = "…"\` folder`,
+            },
+          ),
+        );
+      }
+      seenInto.set(into, index);
+    }
     sources.push({
       file: fileName,
       sha256: source.sha256,
@@ -653,6 +679,9 @@ const RESERVED_ENV = new Set([
 const HOST_ROOT_TOPS = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc"];
 
 /** The sandbox's own folders: a mount there would hide one of them, or be hidden by it. */
+/** Folders of /build that rootstock fills itself. */
+const RESERVED_BUILD_FOLDERS = ["sources", "files"];
+
 const RESERVED_MOUNT_POINTS = ["/build", "/out", "/tmp", "/proc", "/dev", "/deps", "/.rootstock"];
 
 type At = (field: (string | number)[], text: string) => ErrorLocation;
