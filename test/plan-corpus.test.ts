@@ -73,6 +73,12 @@ const CASES: Record<string, Expectation> = {
     where: "steps/a/step.toml:6:",
     message: /cannot unpack into "sources\/a": sources\/ holds the step's source files/,
   },
+  "image-step-broken": {
+    // Only the step's own problem: the image that names it is not told it names no step.
+    code: "ERR_PLAN_BAD_VALUE",
+    where: "steps/a/step.toml:2:",
+    message: /sandbox/,
+  },
   "toml-not-utf8": {
     code: "ERR_PLAN_NOT_UTF8",
     where: "steps/a/step.toml:2:",

@@ -979,8 +979,10 @@ function loadImages(
     field,
   });
   const known = [...steps.keys()];
+  // A step listed in a stage whose step.toml has problems of its own is still a step: those are reported.
+  const listed = new Set(plan.stages.flatMap((stage) => stage.steps));
   const stepRef = (name: string, path: (string | number)[], field: string) => {
-    if (steps.has(name)) return;
+    if (steps.has(name) || listed.has(name)) return;
     problems.push(
       new RootstockError("ERR_PLAN_UNKNOWN_STEP", `names step "${name}", which is not a step of this plan`, {
         ...at(path, field),
