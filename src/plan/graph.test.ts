@@ -73,6 +73,26 @@ test("the plan's arch, which every step is told, is in every key", () => {
   }
 });
 
+test("an [env] value longer than Linux passes to a program is refused when the plan resolves", () => {
+  const steps = [step("a", { env: { BIG: "${TEXT}${TEXT}" } })];
+  const fits = resolveGraph(plan(steps, { TEXT: "x".repeat(60_000) }));
+  assert.equal(fits.byName.get("a")?.env.BIG?.length, 120_000);
+  assert.throws(
+    () =>
+      resolveGraph(plan(steps, { TEXT: "x".repeat(60_000) }), { variables: { TEXT: "x".repeat(70_000) } }),
+    (error: unknown) =>
+      error instanceof RootstockErrors &&
+      error.errors.some(
+        (inner) =>
+          inner.code === "ERR_PLAN_ENV_TOO_LONG" &&
+          inner.location.field === "env.BIG" &&
+          /BIG is 137 KiB with its name, once variables are put in; Linux passes at most 128 KiB/.test(
+            inner.message,
+          ),
+      ),
+  );
+});
+
 test("what does not change the output does not change the key", () => {
   const before = resolveGraph(plan(base()));
   const after = resolveGraph(

@@ -4,6 +4,7 @@
  */
 import { sha256Json } from "../digest.ts";
 import { RootstockError, RootstockErrors } from "../errors.ts";
+import { formatBytes } from "../units.ts";
 import { evaluatePredicate, type Value } from "./predicate.ts";
 import { didYouMean } from "./suggest.ts";
 import type { Plan, Step } from "./types.ts";
@@ -188,6 +189,7 @@ export function resolveGraph(plan: Plan, options: ResolveOptions = {}): Graph {
     const env = Object.fromEntries(
       Object.entries(step.env).map(([key, value]) => [key, interpolate(value, variables)]),
     );
+    checkEnvSize(plan, step, env, problems);
     const inputs = keyInputs(step, plan.arch, env, byName, options.toolIdentities ?? {});
     const resolved: ResolvedStep = {
       name,
@@ -200,9 +202,51 @@ export function resolveGraph(plan: Plan, options: ResolveOptions = {}): Graph {
     byName.set(name, resolved);
     steps.push(resolved);
   }
+  if (problems.length > 0) {
+    throw new RootstockErrors("ERR_PLAN_INVALID", `plan ${plan.displayDir} cannot be resolved`, problems);
+  }
   // With targets, the steps their `when` disables are not part of what was asked for.
   const told = options.targets && options.targets.length > 0 ? [] : disabled;
   return { plan, variables, steps, byName, disabled: told, digest: graphDigest(steps) };
+}
+
+/** Linux's limit on one environment string (NAME=value and its NUL): execve refuses a longer one. */
+const MAX_ENV_STRING = 128 * 1024;
+/** What a step's [env] may take of the room execve has for arguments and environment (2 MiB here). */
+const MAX_ENV_TOTAL = 1024 * 1024;
+
+/** A value past what the kernel passes to a program fails at run time as E2BIG; it is found here. */
+function checkEnvSize(plan: Plan, step: Step, env: Record<string, string>, problems: RootstockError[]): void {
+  const file = `${plan.displayDir}/${step.dir}/step.toml`;
+  let total = 0;
+  for (const [name, value] of Object.entries(env)) {
+    const bytes = Buffer.byteLength(name) + Buffer.byteLength(value) + 2;
+    total += bytes;
+    if (bytes > MAX_ENV_STRING)
+      problems.push(
+        new RootstockError(
+          "ERR_PLAN_ENV_TOO_LONG",
+          `${name} is ${formatBytes(bytes)} with its name, once variables are put in; Linux passes at most ${formatBytes(MAX_ENV_STRING)} per variable`,
+          {
+            file,
+            field: `env.${name}`,
+            hint: "put long text in a file under files/ and read it from $FILES in the script",
+          },
+        ),
+      );
+  }
+  if (total > MAX_ENV_TOTAL)
+    problems.push(
+      new RootstockError(
+        "ERR_PLAN_ENV_TOO_LONG",
+        `[env] comes to ${formatBytes(total)} once variables are put in; rootstock passes at most ${formatBytes(MAX_ENV_TOTAL)} to a step`,
+        {
+          file,
+          field: "env",
+          hint: "put long text in files under files/ and read them from $FILES in the script",
+        },
+      ),
+    );
 }
 
 /** Where a step's `when` is written, for messages about the steps it disables. */
