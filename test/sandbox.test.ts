@@ -92,6 +92,15 @@ test("hermeticity: no network, no /home or /root, nothing writable outside outpu
         script: 'do_compile() { echo changed > "$DEP_CONTROL_SANDBOX/out"; }\n',
       },
       "net-loopback": probe(http("127.0.0.1")),
+      // chroot's own loopback is up as bwrap's is: refused (nothing listens), not unreachable.
+      ...(isRoot
+        ? {
+            "net-loopback-chroot": {
+              toml: 'version = "1"\nsandbox = "chroot"\n',
+              script: `do_compile() { ${http("127.0.0.1")}; }\n`,
+            },
+          }
+        : {}),
       ...(externalAddress ? { "net-external": probe(http(externalAddress)) } : {}),
       "read-home": probe("ls /home"),
       "read-root": probe("ls /root"),
@@ -106,6 +115,7 @@ test("hermeticity: no network, no /home or /root, nothing writable outside outpu
   const expectedFailures = [
     "write-dep-from-host",
     "net-loopback",
+    ...(isRoot ? ["net-loopback-chroot"] : []),
     ...(externalAddress ? ["net-external"] : []),
     "read-home",
     "read-root",
@@ -125,6 +135,11 @@ test("hermeticity: no network, no /home or /root, nothing writable outside outpu
     tails["net-loopback"]?.some((line) => /Connection refused/.test(line)),
     tails["net-loopback"]?.join("\n") ?? "no tail",
   );
+  if (isRoot)
+    assert.ok(
+      tails["net-loopback-chroot"]?.some((line) => /Connection refused/.test(line)),
+      tails["net-loopback-chroot"]?.join("\n") ?? "no tail",
+    );
   if (externalAddress) assert.ok(tails["net-external"]?.some((line) => /Network is unreachable/.test(line)));
   assert.match(
     await readFile(join(result.outputs.get("control-host")?.path as string, "fetched"), "utf8"),

@@ -175,6 +175,9 @@ root=$1; shift
 ro() { mount --bind "$1" "$root$2"; mount -o remount,bind,ro "$root$2"; }
 rw() { mount --bind "$1" "$root$2"; }
 hostname rootstock
+# The private network namespace's loopback starts down; bwrap brings its own up, and so must this.
+command -v ip > /dev/null || { echo "rootstock: a chroot sandbox needs ip (iproute2) to bring up its loopback" >&2; exit 127; }
+ip link set lo up
 mount --bind "$root" "$root"
 while [ "$1" != "--" ]; do "$1" "$2" "$3"; shift 3; done; shift
 mount -t proc -o nosuid,nodev,noexec proc "$root/proc"

@@ -24,6 +24,7 @@ export interface Requirement {
 export const CORE_REQUIREMENTS: readonly Requirement[] = [
   { command: "bwrap", package: "bubblewrap", purpose: "sandboxes build steps", group: "core" },
   { command: "unshare", package: "util-linux", purpose: "chroot sandboxes", group: "core" },
+  { command: "ip", package: "iproute2", purpose: "the loopback of chroot sandboxes", group: "core" },
   { command: "qemu-system-x86_64", package: "qemu-system-x86", purpose: "boots images", group: "core" },
   {
     command: "qemu-img",
