@@ -49,7 +49,14 @@ export function parseSourceRecords(text: string): SourceRecord[] {
 }
 
 export type DebianChoice =
-  | { found: true; version: string; file: SourceRecordFile; exact: boolean }
+  | {
+      found: true;
+      version: string;
+      file: SourceRecordFile;
+      exact: boolean;
+      /** Other versions that carry the file, best first: tried when the first cannot be downloaded. */
+      others: { version: string; file: SourceRecordFile }[];
+    }
   | { found: false; newest?: { version: string; file?: SourceRecordFile } };
 
 /**
@@ -67,6 +74,12 @@ export function chooseDebianVersion(
   const carrying = (record: SourceRecord) => record.files.find((file) => file.sha256 === sha256);
   const pinned = ofPackage.find((record) => record.version === provider.version);
   const pinnedFile = pinned && carrying(pinned);
+  // A mirror may lack a version its index lists (a security pool it does not serve): every version that
+  // carries the file is a candidate, the pinned one first, then newest first.
+  const others = ofPackage.flatMap((record) => {
+    const file = record === pinned ? undefined : carrying(record);
+    return file ? [{ version: record.version, file }] : [];
+  });
   if (pinned && pinnedFile)
     // Not exact when the pin names the file otherwise: the hash found it, the name is the pin's mistake.
     return {
@@ -74,11 +87,10 @@ export function chooseDebianVersion(
       version: pinned.version,
       file: pinnedFile,
       exact: pinnedFile.name === provider.file,
+      others,
     };
-  for (const record of ofPackage) {
-    const file = carrying(record);
-    if (file) return { found: true, version: record.version, file, exact: false };
-  }
+  const [best, ...rest] = others;
+  if (best) return { found: true, version: best.version, file: best.file, exact: false, others: rest };
   const newest = ofPackage[0];
   if (!newest) return { found: false };
   const file = sameKind(newest, provider);

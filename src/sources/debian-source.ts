@@ -85,39 +85,62 @@ export async function fetchDebianSource(
       },
     );
   }
-  if (!choice.exact) options.onSubstitute?.(choice.version, choice.file.name);
+  const candidates = [
+    { version: choice.version, file: choice.file, exact: choice.exact },
+    ...choice.others.map((other) => ({ ...other, exact: false })),
+  ];
+  const failures: string[] = [];
+  let noDebSrc = false;
+  for (const candidate of candidates) {
+    if (!candidate.exact) options.onSubstitute?.(candidate.version, candidate.file.name);
+    const attempt = await download(provider, candidate, options);
+    if ("path" in attempt) return attempt;
+    failures.push(attempt.failure);
+    noDebSrc ||= attempt.noDebSrc;
+    // Without deb-src entries no version can come: the others would fail alike.
+    if (attempt.noDebSrc) break;
+  }
+  throw new RootstockError(
+    noDebSrc ? "ERR_DEBIAN_NO_DEB_SRC" : "ERR_DEBIAN_DOWNLOAD",
+    `${where}: ${failures.join("; ")}`,
+    {
+      hint: noDebSrc
+        ? HINT_NO_DEB_SRC
+        : "run `apt-get update`; check that the host reaches its Debian mirror",
+    },
+  );
+}
 
+/** One version downloaded in a scratch folder of its own, or why it could not be. */
+async function download(
+  provider: DebianProvider,
+  candidate: { version: string; file: { name: string } },
+  options: DebianFetchOptions,
+): Promise<DebianDownload | { failure: string; noDebSrc: boolean }> {
   await mkdir(options.scratchDir, { recursive: true });
   const scratch = await mkdtemp(join(options.scratchDir, `debian-${provider.package}-`));
   const cleanup = () => rm(scratch, { recursive: true, force: true });
   try {
     const result = await run(
       "apt-get",
-      ["source", "--download-only", "--only-source", `${provider.package}=${choice.version}`],
-      { cwd: scratch, signal, aptConfig: options.aptConfig, allowFailure: true },
+      ["source", "--download-only", "--only-source", `${provider.package}=${candidate.version}`],
+      { cwd: scratch, signal: options.signal, aptConfig: options.aptConfig, allowFailure: true },
     );
-    const path = join(scratch, choice.file.name);
+    const path = join(scratch, candidate.file.name);
     const present = await stat(path).then(
       (info) => info.isFile(),
       () => false,
     );
-    if (result.code !== 0 || !present) {
-      const errors = `${result.stdout}\n${result.stderr}`
-        .split("\n")
-        .filter((line) => /^(E|W|Err):/.test(line.trim()))
-        .slice(-4);
-      const noDebSrc = errors.some((line) => /deb-src/.test(line));
-      throw new RootstockError(
-        noDebSrc ? "ERR_DEBIAN_NO_DEB_SRC" : "ERR_DEBIAN_DOWNLOAD",
-        `${where}: apt-get source ${provider.package}=${choice.version} ${result.code === 0 ? `did not produce ${choice.file.name}` : `failed with exit status ${result.code}`}${errors.length ? `: ${errors.join(" ")}` : ""}`,
-        {
-          hint: noDebSrc
-            ? HINT_NO_DEB_SRC
-            : "run `apt-get update`; check that the host reaches its Debian mirror",
-        },
-      );
-    }
-    return { path, version: choice.version, cleanup };
+    if (result.code === 0 && present) return { path, version: candidate.version, cleanup };
+    const errors = `${result.stdout}\n${result.stderr}`
+      .split("\n")
+      .filter((line) => /^(E|W|Err):/.test(line.trim()))
+      .slice(-4);
+    await cleanup();
+    return {
+      failure: `apt-get source ${provider.package}=${candidate.version} ${result.code === 0 ? `did not produce ${candidate.file.name}` : `failed with exit status ${result.code}`}${errors.length ? `: ${errors.join(" ")}` : ""}`,
+      noDebSrc: errors.some((line) => /deb-src/.test(line)),
+    };
   } catch (error) {
     await cleanup();
     throw error;
