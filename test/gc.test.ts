@@ -125,6 +125,33 @@ test("gc spares a new run folder whose run.json is not written yet, not an old o
   assert.ok(await stat(registering));
 });
 
+test("a recent run whose run.json is damaged keeps its entries, by its journal; with both damaged, none goes", async () => {
+  const storeDir = join(bench.dir, "store-damaged");
+  const planDir = join(bench.dir, "gc-damaged-plan");
+  await writePlan(planDir, plan("first"));
+  const first = await runPlan(await resolve(planDir), { storeDir });
+  await writePlan(planDir, plan("second"));
+  await runPlan(await resolve(planDir), { storeDir });
+  const firstKeys = [...first.outputs.values()].map((output) => output.key);
+  const age = new Date(Date.now() - 3_600_000);
+  await utimes(first.runDir, age, age);
+  await writeFile(join(first.runDir, "run.json"), "");
+  const kept = await collectGarbage(storeDir, { keepRuns: 2, keepDays: 0, dryRun: true });
+  assert.deepEqual(kept.removed, [], "the journal names the first run's entries");
+  await writeFile(join(first.runDir, "journal.jsonl"), "garbage\n");
+  const blocked = await collectGarbage(storeDir, { keepRuns: 2, keepDays: 0 });
+  assert.deepEqual(blocked.removed, []);
+  assert.equal(blocked.failed[0]?.error.code, "ERR_GC_RUN_DAMAGED");
+  assert.match(blocked.failed[0]?.error.message ?? "", /run\.json and journal are both unreadable/);
+  const outputs = new OutputStore(storeDir);
+  for (const key of firstKeys) assert.ok((await outputs.keys()).includes(key));
+  // Once it is no longer recent, it goes like any older run, and so do its entries.
+  const older = await collectGarbage(storeDir, { keepRuns: 1, keepDays: 0 });
+  assert.deepEqual(older.failed, []);
+  assert.ok(older.removed.some((removal) => removal.what === "run" && removal.name === first.runId));
+  for (const key of firstKeys) assert.ok(!(await outputs.keys()).includes(key));
+});
+
 test("gc never touches the entries and folders of a running build", async () => {
   const storeDir = join(bench.dir, "store-2");
   const gate = join(bench.dir, "gc-gate");

@@ -10,13 +10,13 @@
  * any entry one of them registered meanwhile, so it never removes an entry that a running build holds.
  */
 import { describeCause, isRootstockError, RootstockError } from "../errors.ts";
-import type { Emit } from "../events.ts";
+import type { Emit, TimedEvent } from "../events.ts";
 import { ImageStore } from "../image/image-store.ts";
 import { BundleStore } from "../netboot/bundle-store.ts";
 import { monotonicMs } from "../units.ts";
 import { OutputStore } from "./output-store.ts";
 import { removeTree } from "./remove-tree.ts";
-import { listRuns, readRunRecord, runIsLive, runIsLiveById, runsDir } from "./run-record.ts";
+import { listRuns, type RunRecord, readRunRecord, runIsLive, runIsLiveById, runsDir } from "./run-record.ts";
 import { StoreLocks, shellLockName } from "./store-locks.ts";
 
 const { lstat, readdir } = process.getBuiltinModule("node:fs/promises");
@@ -84,7 +84,12 @@ export async function collectGarbage(storeDir: string, options: GcOptions = {}):
   }
   try {
     const liveRuns = async () => (await listRuns(storeDir)).filter(runIsLive);
-    const runs = await listRuns(storeDir);
+    const recorded = await listRuns(storeDir);
+    // A run whose run.json is damaged still used entries: its journal says which, else nobody can.
+    const damaged = await runsWithoutRecord(storeDir, new Set(recorded.map((run) => run.runId)));
+    const runs = [...recorded, ...damaged].sort(
+      (a, b) => Date.parse(b.started) - Date.parse(a.started) || b.runId.localeCompare(a.runId),
+    );
     const live = new Set((await liveRuns()).map((run) => run.runId));
     const recent = new Set<string>(live);
     for (const [index, run] of runs.entries()) {
@@ -93,9 +98,20 @@ export async function collectGarbage(storeDir: string, options: GcOptions = {}):
     const keptKeys = new Set(
       runs.filter((run) => recent.has(run.runId)).flatMap((run) => Object.values(run.keys)),
     );
+    const unknown = damaged.filter((run) => recent.has(run.runId) && run.keysUnknown);
 
     const removed: GcRemoval[] = [];
     const failed: GcFailure[] = [];
+    for (const run of unknown)
+      failed.push({
+        what: "run",
+        name: run.runId,
+        error: new RootstockError(
+          "ERR_GC_RUN_DAMAGED",
+          `${join(runsDir(storeDir), run.runId)}: its run.json and journal are both unreadable, so the entries this recent run used cannot be told apart; no entry was removed`,
+          { hint: "remove that run folder if the run is of no further use, then run gc again" },
+        ),
+      });
     const note = (removal: GcRemoval) => {
       removed.push(removal);
       emit({ type: "gc:remove", ...removal, dryRun });
@@ -143,7 +159,7 @@ export async function collectGarbage(storeDir: string, options: GcOptions = {}):
     for (const kind of kinds) {
       const allKeys = await kind.keys();
       entries += allKeys.length;
-      const doomed = allKeys.filter((key) => !keptKeys.has(key));
+      const doomed = unknown.length > 0 ? [] : allKeys.filter((key) => !keptKeys.has(key));
       const evicted = new Map<string, string>();
       for (const key of doomed) {
         options.signal?.throwIfAborted();
@@ -217,6 +233,61 @@ export async function collectGarbage(storeDir: string, options: GcOptions = {}):
   }
 }
 
+type RecoveredRun = RunRecord & { keysUnknown?: true };
+
+/**
+ * Run folders without a readable run.json, older than a run takes to write one: what they used, from
+ * their journal (every step's key, the images and bundles they made or used); when that is unreadable
+ * too, marked so, with the start their folder's name gives.
+ */
+async function runsWithoutRecord(storeDir: string, recorded: ReadonlySet<string>): Promise<RecoveredRun[]> {
+  const { readJournal } = await import("../report/journal-file.ts");
+  const recovered: RecoveredRun[] = [];
+  for (const name of await readdir(runsDir(storeDir)).catch(() => [] as string[])) {
+    const path = join(runsDir(storeDir), name);
+    if (recorded.has(name) || (await isNew(path)) || !(await lstat(path)).isDirectory()) continue;
+    let events: TimedEvent[] = [];
+    try {
+      events = readJournal(path);
+    } catch {
+      // Unreadable: its keys are unknown.
+    }
+    const keys: Record<string, string> = {};
+    for (const event of events) {
+      if (event.type === "run:context" && Array.isArray(event.context?.steps))
+        for (const step of event.context.steps) if (typeof step.key === "string") keys[step.name] = step.key;
+      if ((event.type === "image:done" || event.type === "image:cached") && typeof event.key === "string")
+        keys[`image:${event.image}`] = event.key;
+      if (event.type === "netboot:bundle" && typeof event.key === "string")
+        keys[`netboot:${event.image}`] = event.key;
+    }
+    const stamp = /^(\d{4})(\d{2})(\d{2})-(\d{2})(\d{2})(\d{2})-(\d{3})/.exec(name);
+    const fromName = stamp
+      ? Date.parse(`${stamp[1]}-${stamp[2]}-${stamp[3]}T${stamp[4]}:${stamp[5]}:${stamp[6]}.${stamp[7]}Z`)
+      : NaN;
+    const started = events[0]?.time ?? (Number.isNaN(fromName) ? (await lstat(path)).mtimeMs : fromName);
+    recovered.push({
+      runId: name,
+      plan: "",
+      planDir: "",
+      pid: 0,
+      started: new Date(started).toISOString(),
+      state: "failed",
+      jobs: 0,
+      keys,
+      built: [],
+      cached: [],
+      failed: [],
+      skipped: [],
+      // Without a run.json it never registered, so it never looked at an entry; with a damaged one, it may have.
+      ...(events.some((event) => event.type === "run:context") || !(await exists(join(path, "run.json")))
+        ? {}
+        : { keysUnknown: true as const }),
+    });
+  }
+  return recovered;
+}
+
 /** A kind of store entry addressed by key (step outputs, images, netboot bundles). */
 interface KeyedEntries {
   what: GcRemoval["what"];
@@ -236,6 +307,10 @@ async function treeBytes(path: string): Promise<number> {
   for (const name of await readdir(path).catch(() => [] as string[]))
     total += await treeBytes(join(path, name));
   return total;
+}
+
+async function exists(path: string): Promise<boolean> {
+  return (await lstat(path).catch(() => undefined)) !== undefined;
 }
 
 /** A run folder made in the last minute, or gone already: either way not one to remove. */
