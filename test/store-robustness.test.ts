@@ -249,16 +249,46 @@ test("an entry holding a setuid or setgid file is closed to other users; its mod
  * Runs `work` with a small tmpfs of its own, unmounted after; without a mount (a container that allows
  * none) there is nothing to learn, and `work` does not run.
  */
-async function withSmallDisk(name: string, size: string, work: (mountPoint: string) => Promise<void>) {
+async function withSmallDisk(
+  name: string,
+  size: string,
+  work: (mountPoint: string) => Promise<void>,
+  flags = "",
+) {
   const mountPoint = join(bench.dir, name);
   await mkdir(mountPoint, { recursive: true });
-  if (spawnSync("mount", ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", mountPoint]).status !== 0) return;
+  if (spawnSync("mount", ["-t", "tmpfs", "-o", `size=${size}${flags}`, "tmpfs", mountPoint]).status !== 0)
+    return;
   try {
     await work(mountPoint);
   } finally {
     spawnSync("umount", ["-l", mountPoint]);
   }
 }
+
+test("a store on a noexec filesystem is refused before anything is fetched or built", {
+  skip: isRoot ? false : "needs root to mount a tmpfs",
+}, async () => {
+  await withSmallDisk(
+    "noexec-disk",
+    "8m",
+    async (mountPoint) => {
+      const planDir = await writePlan(join(bench.dir, "noexec"), {
+        name: "noexec",
+        steps: { a: { script: 'do_install() { echo a > "$OUT/a"; }\n' } },
+      });
+      const run = await rootstock(["--store", join(mountPoint, "store"), "run", planDir]);
+      assert.equal(run.code, 1, `${run.stdout}\n${run.stderr}`);
+      assert.match(
+        run.stderr,
+        /is on a filesystem mounted noexec, and steps run programs from it \(their build folders and their deps. outputs\) \[ERR_STORE_NOEXEC\]/,
+      );
+      assert.match(run.stderr, /hint: use a store on another filesystem/);
+      assert.deepEqual(await readdir(join(mountPoint, "store", "outputs")).catch(() => []), []);
+    },
+    ",noexec",
+  );
+});
 
 test("a full disk is the store's state, not a bug: a clear refusal, no half-written record, and gc frees it", {
   skip: isRoot ? false : "needs root to mount a small tmpfs",

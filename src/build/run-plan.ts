@@ -19,7 +19,8 @@ import { monotonicMs } from "../units.ts";
 import { RunSession } from "./run-session.ts";
 import type { ScheduleNode, ScheduleResult, Skipped, TaskResult } from "./schedule.ts";
 
-const { rmdirSync } = process.getBuiltinModule("node:fs");
+const { accessSync, constants, mkdirSync, rmdirSync, rmSync, writeFileSync } =
+  process.getBuiltinModule("node:fs");
 const { availableParallelism } = process.getBuiltinModule("node:os");
 const { join } = process.getBuiltinModule("node:path");
 
@@ -149,6 +150,7 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
     // Fetching, building and scheduling load only when there is something to build: a no-op run is mostly
     // start-up.
     const building = toBuild.length > 0 ? await loadBuilding() : undefined;
+    if (building) checkStoreRunsPrograms(storeDir);
     await building?.fetchSources(sourcesOf(toBuild), {
       storeDir,
       offline: options.offline ?? false,
@@ -354,6 +356,29 @@ export function explainRebuild(step: ResolvedStep, previous: StepHistory | undef
         ? "unfinished"
         : "removed";
   return { kind: "no-entry", before: { outcome, runId: previous.runId } };
+}
+
+/**
+ * Steps run programs from their build folder (./configure) and from the outputs of their deps, all in the
+ * store: on a filesystem mounted noexec, `[ -x ./configure ]` is false and a build fails far from the cause.
+ */
+function checkStoreRunsPrograms(storeDir: string): void {
+  const tmp = join(storeDir, "tmp");
+  mkdirSync(tmp, { recursive: true });
+  const probe = join(tmp, `exec-probe.${process.pid}`);
+  writeFileSync(probe, "#!/bin/sh\n", { mode: 0o755 });
+  try {
+    accessSync(probe, constants.X_OK);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EACCES") throw error;
+    throw new RootstockError(
+      "ERR_STORE_NOEXEC",
+      `the store ${storeDir} is on a filesystem mounted noexec, and steps run programs from it (their build folders and their deps' outputs)`,
+      { hint: "use a store on another filesystem (--store DIR), or remount this one without noexec" },
+    );
+  } finally {
+    rmSync(probe, { force: true });
+  }
 }
 
 /** What this host must offer for the plan's steps to run at all (the plan itself was checked on load). */
