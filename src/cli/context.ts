@@ -88,13 +88,27 @@ export class CliContext {
     return words.map(shellWord).join(" ");
   }
 
+  /** A terminal that can redraw a status line: not under CI, not TERM=dumb. */
   get isTerminal(): boolean {
-    return Boolean((this.stdout as NodeJS.WriteStream).isTTY) && !process.env.CI;
+    return (
+      Boolean((this.stdout as NodeJS.WriteStream).isTTY) && !process.env.CI && process.env.TERM !== "dumb"
+    );
   }
 
   get color(): boolean {
+    return this.#colorFor(this.stdout);
+  }
+
+  /**
+   * --no-color and NO_COLOR turn colour off; FORCE_COLOR turns it on (FORCE_COLOR=0 or false, off); else a
+   * terminal that is not TERM=dumb gets it. Each stream is asked for itself: errors on a terminal are
+   * coloured while the output goes to a file, and not the other way round.
+   */
+  #colorFor(stream: NodeJS.WritableStream): boolean {
     if (this.#globals.color === false || process.env.NO_COLOR) return false;
-    return Boolean((this.stdout as NodeJS.WriteStream).isTTY) || Boolean(process.env.FORCE_COLOR);
+    const force = process.env.FORCE_COLOR;
+    if (force !== undefined && force !== "") return force !== "0" && force !== "false";
+    return Boolean((stream as NodeJS.WriteStream).isTTY) && process.env.TERM !== "dumb";
   }
 
   /**
@@ -102,9 +116,12 @@ export class CliContext {
    * property it has (parseArgs, diff, …), which costs a no-op run a few milliseconds.
    */
   style(format: Parameters<typeof styleText>[0], text: string): string {
-    return this.color
-      ? process.getBuiltinModule("node:util").styleText(format, text, { validateStream: false })
-      : text;
+    return this.color ? styled(format, text) : text;
+  }
+
+  /** As style, for text written to standard error. */
+  styleErr(format: Parameters<typeof styleText>[0], text: string): string {
+    return this.#colorFor(this.stderr) ? styled(format, text) : text;
   }
 
   out(line = ""): void {
@@ -114,4 +131,8 @@ export class CliContext {
   err(line = ""): void {
     this.stderr.write(`${line}\n`);
   }
+}
+
+function styled(format: Parameters<typeof styleText>[0], text: string): string {
+  return process.getBuiltinModule("node:util").styleText(format, text, { validateStream: false });
 }

@@ -12,7 +12,7 @@ export const EXIT_BUG = 70;
 export function renderError(error: unknown, context: CliContext): number {
   if (error instanceof RootstockErrors) {
     context.err(
-      `${context.style(["bold", "red"], "error")}: ${error.message} ${context.style("dim", `[${error.code}]`)}`,
+      `${context.styleErr(["bold", "red"], "error")}: ${error.message} ${context.styleErr("dim", `[${error.code}]`)}`,
     );
     for (const inner of error.errors) renderOne(inner, context, "  ");
     renderHint(error, context, "");
@@ -31,17 +31,17 @@ export function renderError(error: unknown, context: CliContext): number {
   }
   const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
   context.err(
-    `${context.style(["bold", "red"], "internal error")}: this is a bug in rootstock, please report it with the text below.`,
+    `${context.styleErr(["bold", "red"], "internal error")}: this is a bug in rootstock, please report it with the text below.`,
   );
   context.err(detail);
   return EXIT_BUG;
 }
 
 function renderOne(error: RootstockError, context: CliContext, indent: string): void {
-  const label = indent === "" ? `${context.style(["bold", "red"], "error")}: ` : "- ";
+  const label = indent === "" ? `${context.styleErr(["bold", "red"], "error")}: ` : "- ";
   // A message of several lines (a source and its attempts) keeps its code on the first one.
   const [headline, ...details] = error.headlineAt(lineOf(error)).split("\n");
-  context.err(`${indent}${label}${headline} ${context.style("dim", `[${error.code}]`)}`);
+  context.err(`${indent}${label}${headline} ${context.styleErr("dim", `[${error.code}]`)}`);
   for (const line of details) context.err(`${indent}  ${line}`);
   renderHint(error, context, indent);
   if (error instanceof RootstockErrors)
@@ -56,7 +56,7 @@ function renderReport(error: RootstockError, context: CliContext): void {
 function renderHint(error: RootstockError, context: CliContext, indent: string): void {
   if (!error.hint) return;
   const [first, ...rest] = error.hint.split("\n");
-  context.err(`${indent}  ${context.style("cyan", "hint")}: ${first}`);
+  context.err(`${indent}  ${context.styleErr("cyan", "hint")}: ${first}`);
   for (const line of rest) context.err(`${indent}        ${line}`);
 }
 
