@@ -3,9 +3,9 @@
  * says what was expected and how to go on, with no stack trace.
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync } from "node:fs";
+import { closeSync, existsSync, openSync } from "node:fs";
 import {
   mkdir,
   mkdtemp,
@@ -644,6 +644,36 @@ describe("Ctrl-C", () => {
     assert.match(report.stdout, /is still running: the report is of the run so far/);
     assert.match(text, /Result: still running/);
     assert.doesNotMatch(text, /did not finish/);
+  });
+
+  test("output to a full device is an error (status 74, said on stderr), not a success that printed nothing", () => {
+    const full = openSync("/dev/full", "w");
+    try {
+      for (const args of [
+        ["runs"],
+        ["plan", "show", join(import.meta.dirname, "..", "plans", "example")],
+        ["doctor"],
+      ]) {
+        const result = spawnSync(
+          process.execPath,
+          [
+            join(import.meta.dirname, "..", "bin", "rootstock.js"),
+            "--store",
+            join(work, "full-store"),
+            ...args,
+          ],
+          { stdio: ["ignore", full, "pipe"], encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } },
+        );
+        assert.equal(result.status, 74, `${args.join(" ")}: ${result.stderr}`);
+        assert.match(
+          result.stderr,
+          /^error: cannot write the command's output: ENOSPC.*\[ERR_OUTPUT_UNWRITABLE\]$/m,
+        );
+        assert.doesNotMatch(result.stderr, STACK_LINE);
+      }
+    } finally {
+      closeSync(full);
+    }
   });
 
   test("a reader that goes away (`run P | head -1`) interrupts the run as Ctrl-C does, with status 141", async () => {

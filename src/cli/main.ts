@@ -4,17 +4,42 @@ import { ROOTSTOCK_VERSION } from "../version.ts";
 import { registerCommands } from "./commands/index.ts";
 import { CliContext } from "./context.ts";
 
+type Writable = NodeJS.WritableStream;
+
+/** What sysexits.h calls EX_IOERR. */
+const EXIT_OUTPUT_LOST = 74;
+
 export async function main(argv: readonly string[], context = new CliContext()): Promise<number> {
   // Commands set it to say how they ended (doctor, shell); one call of main must not inherit another's.
   process.exitCode = undefined;
+  let outputLost = false;
+  /**
+   * A full disk or a device error: what the command printed is lost, so it must not end as if it were
+   * not. Said on standard error, once; false for a reader that went away (`| head`), no error of ours.
+   */
+  const lose = (stream: Writable, error: NodeJS.ErrnoException): boolean => {
+    if (error.code === "EPIPE" || error.code === "ERR_STREAM_DESTROYED") return false;
+    if (!outputLost && stream === context.stdout)
+      context.stderr.write(
+        `error: cannot write the command's output: ${error.message} [ERR_OUTPUT_UNWRITABLE]\n  hint: free space where standard output goes, or send it elsewhere\n`,
+      );
+    outputLost = true;
+    return true;
+  };
+  // A write to a file fails at once, but its error event may come after the command has returned.
+  const lostAtEnd = () =>
+    [context.stdout, context.stderr].some((stream) => {
+      const error = (stream as Writable & { errored?: NodeJS.ErrnoException | null }).errored;
+      return error ? lose(stream, error) : false;
+    });
   for (const stream of [context.stdout, context.stderr]) {
     stream.on("error", (error: NodeJS.ErrnoException) => {
-      if (error.code !== "EPIPE" && error.code !== "ERR_STREAM_DESTROYED") throw error;
-      // The reader went away. A long operation winds down as on Ctrl-C (its run recorded, exit 141);
-      // it writes no more here.
+      lose(stream, error);
+      // The reader went away, or the output cannot be written. A long operation winds down as on
+      // Ctrl-C (its run recorded, exit 141); it writes no more here.
       if (context.interruptedBy === "SIGPIPE" || context.interrupt("SIGPIPE")) return;
-      // `rootstock plan show P | head`: not an error of ours.
-      process.exit(Number(process.exitCode ?? 0));
+      // `rootstock plan show P | head`: not an error of ours; a full disk is.
+      process.exit(outputLost ? EXIT_OUTPUT_LOST : Number(process.exitCode ?? 0));
     });
   }
   const program = new Command("rootstock")
@@ -38,14 +63,14 @@ export async function main(argv: readonly string[], context = new CliContext()):
   await registerCommands(program, context, argv);
   try {
     await program.parseAsync(argv as string[], { from: "user" });
-    return Number(process.exitCode ?? 0);
+    return lostAtEnd() ? EXIT_OUTPUT_LOST : Number(process.exitCode ?? 0);
   } catch (error) {
     if (error instanceof CommanderError) {
       return error.exitCode === 0 ? 0 : error.code === "commander.helpDisplayed" ? 0 : 2;
     }
     // Loaded only for an error: a run that goes well never needs it.
     const { EXIT_USER_ERROR, renderError } = await import("./render-error.ts");
-    const status = renderError(error, context) || EXIT_USER_ERROR;
+    const status = lostAtEnd() ? EXIT_OUTPUT_LOST : renderError(error, context) || EXIT_USER_ERROR;
     // Ended by Ctrl-C (or SIGTERM): 128 + the signal's number, as a shell expects of an interrupted command.
     const signal = context.interruptedBy;
     return signal === undefined
