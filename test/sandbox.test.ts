@@ -409,6 +409,20 @@ test("a host step that writes to its sources changes its copy, never the store's
   );
 });
 
+test("archives unpack in a store whose path has a backslash (tar reads none as an escape)", async () => {
+  const tarball = await makeTarball(bench.dir, "slashed.tar.gz", { "a.txt": "a\n" }, { top: "slashed-1" });
+  const store = join(bench.dir, "store\\back");
+  await admit(store, tarball);
+  const planDir = await writePlan(join(bench.dir, "slashed"), {
+    name: "slashed",
+    steps: {
+      a: { toml: `version = "1"\n${sourceToml(tarball)}`, script: 'do_install() { cp a.txt "$OUT/"; }\n' },
+    },
+  });
+  const run = await rootstock(["--store", store, "run", planDir]);
+  assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
+});
+
 test("an unprivileged user builds with bwrap (rootless)", {
   skip: !isRoot && "needs root to switch to an unprivileged user",
 }, async () => {

@@ -23,7 +23,8 @@ export async function unpackArchive(archive: string, into: string, options: Unpa
   await mkdir(staging, { recursive: true });
   const [file, args] = name.endsWith(".zip")
     ? ["unzip", ["-q", archive, "-d", staging]]
-    : ["tar", ["-xf", archive, "-C", staging, "--no-same-owner"]];
+    : // Into the working folder, not -C: GNU tar reads backslashes in -C's path as escapes.
+      ["tar", ["-xf", archive, "--no-same-owner"]];
   const code = await runLogged(file, args, {
     cwd: staging,
     logFd: options.logFd,
