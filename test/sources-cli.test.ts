@@ -98,6 +98,29 @@ describe("rootstock fetch, sources and mirror", () => {
     assert.match(runs.stdout, /failed .* 0 built, 0 cached, stopped by ERR_SOURCES_MISSING/);
   });
 
+  test("mirror leaves a file of another plan (or put there by hand) under its name, and says so", async () => {
+    const storeDir = join(work, "store-taken");
+    const mirrorDir = join(work, "mirror taken");
+    const taken = files[0] as (typeof files)[number];
+    await mkdir(mirrorDir, { recursive: true });
+    await writeFile(join(mirrorDir, taken.name), "mine\n");
+    const mine = sha256Of(Buffer.from("mine\n"));
+    await writeFile(join(mirrorDir, "SHA256SUMS"), `${mine}  ${taken.name}\n`);
+    const exported = await runCli(["--store", storeDir, "mirror", planDir, mirrorDir]);
+    assert.equal(exported.code, 0, exported.stderr);
+    assert.equal(await readFile(join(mirrorDir, taken.name), "utf8"), "mine\n");
+    assert.match(
+      exported.stdout,
+      new RegExp(`note ${taken.name} in the mirror is another file \\(sha256 ${mine}\\), left as it is`),
+    );
+    const sums = await readFile(join(mirrorDir, "SHA256SUMS"), "utf8");
+    assert.ok(sums.includes(`${mine}  ${taken.name}\n`), sums);
+    assert.ok(!sums.includes(`${sha256Of(taken.body)}  ${taken.name}`), sums);
+    assert.deepEqual(await readFile(join(mirrorDir, "sha256", sha256Of(taken.body))), taken.body);
+    // The hint to use it is a command to paste: the folder's space is quoted.
+    assert.match(exported.stdout, /use it with: rootstock fetch PLAN --offline --mirror '[^']*mirror taken'/);
+  });
+
   test("mirror exports a plan's sources; an offline fetch into a fresh store reads that folder", async () => {
     const storeDir = join(work, "store-online");
     const fetched = await runCli(["--store", storeDir, "fetch", planDir]);

@@ -32,6 +32,11 @@ export interface ExportResult {
   kept: number;
   /** Names two different sources share: only the first is written by name (both are there by hash). */
   nameConflicts: { file: string; sha256: string[] }[];
+  /**
+   * Names the folder already gives another file (another plan's, or one put there by hand): that file
+   * keeps the name and its line in SHA256SUMS; this plan's is there by hash.
+   */
+  nameTaken: { file: string; sha256: string; there: string }[];
   bytes: number;
 }
 
@@ -44,7 +49,14 @@ export async function exportMirror(
 ): Promise<ExportResult> {
   const fetched = await fetchSources(sources, options);
   const store = new SourceStore(options.storeDir);
-  const result: ExportResult = { fetch: fetched, written: 0, kept: 0, nameConflicts: [], bytes: 0 };
+  const result: ExportResult = {
+    fetch: fetched,
+    written: 0,
+    kept: 0,
+    nameConflicts: [],
+    nameTaken: [],
+    bytes: 0,
+  };
   await mkdir(join(dir, "sha256"), { recursive: true });
 
   const byName = new Map<string, string>();
@@ -78,6 +90,14 @@ export async function exportMirror(
       stat(target).catch(() => undefined),
     ]);
     if (named && named.ino === hashed.ino && named.dev === hashed.dev) continue;
+    if (named) {
+      const there = named.isFile() ? (await digestFile(target)).sha256 : "not a file";
+      if (there !== sha256) {
+        result.nameTaken.push({ file, sha256, there });
+        byName.delete(file);
+        continue;
+      }
+    }
     await placeLink(join(dir, "sha256", sha256), target);
   }
   await writeSums(dir, byName);
