@@ -183,6 +183,17 @@ describe("the store", () => {
     const report = await runCli(["--store", store, "report", runId as string]);
     assert.doesNotMatch(report.stderr, STACK_LINE);
     assert.doesNotMatch(report.stderr, /internal error/);
+    // An emptied journal is damaged, not a run of nothing: the reports there are left alone.
+    const markdown = join(store, "runs", runId as string, "report.md");
+    const before = await readFile(markdown, "utf8");
+    await writeFile(journal, "");
+    const empty = await runCli(["--store", store, "report", runId as string]);
+    assert.equal(empty.code, 1);
+    assert.match(empty.stderr, /the journal of \S+ holds no events \[ERR_RUN_JOURNAL_DAMAGED\]/);
+    assert.equal(await readFile(markdown, "utf8"), before);
+    await rm(journal);
+    const gone = await runCli(["--store", store, "report", runId as string]);
+    assert.match(gone.stderr, /has no run journal \(journal\.jsonl\) \[ERR_RUN_NO_JOURNAL\]/);
   });
 
   test("a step's history edited to name other folders is not followed into them", async () => {

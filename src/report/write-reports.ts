@@ -39,6 +39,11 @@ export async function writeReports(
     }
     throw error;
   }
+  // An empty journal would make a report of nothing over the one there: it is damaged, not a run.
+  if (events.length === 0)
+    throw new RootstockError("ERR_RUN_JOURNAL_DAMAGED", `the journal of ${runDir} holds no events`, {
+      hint: "its events are gone; the run's other files (reports, run.json, logs) are left as they are",
+    });
   let report: RunReport;
   try {
     report = reportFromEvents(events);

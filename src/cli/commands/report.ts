@@ -19,14 +19,18 @@ async function findRun(run: string, storeDir: string): Promise<string> {
       });
     return newest.runDir;
   }
+  const isFile = (path: string) =>
+    stat(path).then(
+      (info) => info.isFile(),
+      () => false,
+    );
   for (const candidate of [resolve(run), join(runsDir(storeDir), run)]) {
-    if (
-      await stat(join(candidate, "journal.jsonl")).then(
-        () => true,
-        () => false,
-      )
-    )
-      return candidate;
+    if (await isFile(join(candidate, "journal.jsonl"))) return candidate;
+    // The run is there; its journal, which reports are made from, is not.
+    if (await isFile(join(candidate, "run.json")))
+      throw new RootstockError("ERR_RUN_NO_JOURNAL", `${candidate} has no run journal (journal.jsonl)`, {
+        hint: "reports are made from the journal; its reports and run.json, if any, are still there",
+      });
   }
   const known = (await listRuns(storeDir)).slice(0, 5).map((item) => item.runId);
   throw new RootstockError("ERR_RUN_NOT_FOUND", `no run "${run}" in ${runsDir(storeDir)}`, {
