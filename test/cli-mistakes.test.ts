@@ -270,6 +270,17 @@ describe("the store", () => {
     );
     assert.equal(refusal("ENOENT", "/srv/store/x"), undefined);
     assert.equal(fileSystemRefusal(new Error("no code"), "/srv/store"), undefined);
+    // A program that may not be run is not a path that may not be written.
+    const spawned = fileSystemRefusal(
+      Object.assign(new Error("spawn bwrap EACCES"), {
+        code: "EACCES",
+        syscall: "spawn bwrap",
+        path: "bwrap",
+      }),
+      "/srv/store",
+    );
+    assert.equal(spawned?.code, "ERR_PROGRAM_NOT_RUNNABLE");
+    assert.equal(spawned?.message, "cannot run bwrap: permission denied");
     // A copy that fills a disk names its source as the path: the destination is what is full.
     const copy = Object.assign(new Error("ENOSPC"), {
       code: "ENOSPC",

@@ -48,6 +48,13 @@ export function fileSystemRefusal(error: unknown, storeDir: string | undefined):
       { hint: full ? FREE_SPACE : WRITABLE_STORE, cause: error },
     );
   }
+  // A program that may not be run (a file without its x bit, on a noexec mount) is no write refused.
+  if (syscall?.startsWith("spawn") && typeof path === "string") {
+    return new RootstockError("ERR_PROGRAM_NOT_RUNNABLE", `cannot run ${path}: ${reason}`, {
+      hint: `${path} as PATH finds it must be an executable program; \`rootstock doctor\` checks the host's tools`,
+      cause: error,
+    });
+  }
   // open() reads or writes; the store is only written, a plan or a given path may be either.
   const inStore = storeDir !== undefined && (path === storeDir || path.startsWith(`${storeDir}/`));
   if (syscall !== undefined && (READING.has(syscall) || (syscall === "open" && !inStore))) {
