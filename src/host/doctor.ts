@@ -201,6 +201,14 @@ export async function checkHost(requirements: readonly Requirement[]): Promise<F
 }
 
 /** Includes the sbin folders, which a non-root PATH may lack (mke2fs lives there). */
+/** The Debian package a host command comes from, when rootstock knows it. */
+export function packageOf(command: string): string | undefined {
+  return (
+    CORE_REQUIREMENTS.find((requirement) => requirement.command === command)?.package ??
+    PLAN_TOOL_PACKAGES[command]
+  );
+}
+
 export function hostPath(): string {
   const parts = (process.env.PATH ?? "").split(":").filter(Boolean);
   for (const extra of ["/usr/local/sbin", "/usr/sbin", "/sbin", "/usr/local/bin", "/usr/bin", "/bin"]) {

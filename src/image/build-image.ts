@@ -6,7 +6,7 @@
 import { digestFile, sha256Json } from "../digest.ts";
 import { RootstockError } from "../errors.ts";
 import { type Emit, ignoreEvents } from "../events.ts";
-import { hostPath } from "../host/doctor.ts";
+import { hostPath, packageOf } from "../host/doctor.ts";
 import { identifyTool } from "../host/tools.ts";
 import { computeManifest } from "../store/manifest.ts";
 import { type HeldLock, StoreLocks } from "../store/store-locks.ts";
@@ -226,15 +226,7 @@ async function keyInputs(
   const tools: Record<string, string> = {};
   for (const name of toolsFor(spec)) {
     const identity = await identifyTool(name, hostPath());
-    if (!identity) {
-      throw new RootstockError(
-        "ERR_HOST_TOOL_MISSING",
-        `building the ${spec.kind} image ${spec.name} needs ${name}, which is not on PATH`,
-        {
-          hint: "run `rootstock doctor --install` (as root) or install the package it names",
-        },
-      );
-    }
+    if (!identity) throw imageToolMissing(spec, name);
     tools[name] = identity.sha256;
   }
   return {
@@ -259,7 +251,44 @@ async function folderIdentity(dir: string, signal: AbortSignal | undefined): Pro
   return `tree:${sha256Json(manifest.entries.map(({ uid: _uid, gid: _gid, link: _link, ...entry }) => entry))}`;
 }
 
-function toolsFor(spec: ImageSpec): string[] {
+function imageToolMissing(image: { name: string; kind: string }, tool: string): RootstockError {
+  const pkg = packageOf(tool);
+  return new RootstockError(
+    "ERR_HOST_TOOL_MISSING",
+    `building the ${image.kind} image ${image.name} needs ${tool}${pkg ? ` (package ${pkg})` : ""}, which is not on PATH`,
+    {
+      hint: `run \`rootstock doctor --install\` (as root)${pkg ? ` or \`apt-get install ${pkg}\`` : ""}`,
+    },
+  );
+}
+
+/**
+ * The images' tools missing from the host, found before their steps are built (which may take hours)
+ * rather than after.
+ */
+export function missingImageTools(
+  images: readonly Pick<ImageSpec, "name" | "kind" | "compression">[],
+  searchPath = hostPath(),
+): RootstockError[] {
+  const { accessSync, constants } = process.getBuiltinModule("node:fs");
+  const dirs = searchPath.split(":");
+  const found = (tool: string) =>
+    dirs.some((dir) => {
+      try {
+        accessSync(join(dir, tool), constants.X_OK);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+  return images.flatMap((image) =>
+    toolsFor(image)
+      .filter((tool) => !found(tool))
+      .map((tool) => imageToolMissing(image, tool)),
+  );
+}
+
+function toolsFor(spec: Pick<ImageSpec, "kind" | "compression">): string[] {
   if (spec.kind === "ext4") return ["mke2fs", "debugfs"];
   if (spec.kind === "squashfs") return ["mksquashfs"];
   return spec.compression === "none" ? ["cpio"] : ["cpio", INITRAMFS_COMPRESSORS[spec.compression][0]];

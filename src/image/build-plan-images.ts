@@ -5,14 +5,14 @@
  */
 import { type RunResult, runPlan } from "../build/run-plan.ts";
 import { RunSession } from "../build/run-session.ts";
-import { describeCause, isRootstockError } from "../errors.ts";
+import { describeCause, isRootstockError, RootstockErrors } from "../errors.ts";
 import type { Emit } from "../events.ts";
 import { identifyToolsCached } from "../host/tool-cache.ts";
 import type { ToolIdentity } from "../host/tools.ts";
 import { type Graph, usesHostTools } from "../plan/graph.ts";
 import { narrowGraph } from "../plan/narrow-graph.ts";
 import type { WrittenReports } from "../report/write-reports.ts";
-import { type BuiltImage, buildImage } from "./build-image.ts";
+import { type BuiltImage, buildImage, missingImageTools } from "./build-image.ts";
 import { imageSpecFromPlan, imageSteps } from "./image-spec-from-plan.ts";
 
 const { availableParallelism } = process.getBuiltinModule("node:os");
@@ -61,6 +61,14 @@ export async function buildPlanImages(graph: Graph, options: BuildPlanImagesOpti
   const plan = graph.plan;
   const names = options.images ?? [...plan.images.keys()];
   const needed = neededGraph(graph, names, options.alsoBuild ?? []);
+  const missing = missingImageTools(names.flatMap((name) => plan.images.get(name) ?? []));
+  if (missing.length > 0)
+    throw new RootstockErrors(
+      "ERR_HOST_TOOLS_MISSING",
+      `the host lacks ${missing.length === 1 ? "a tool" : "tools"} to make the images; nothing was built`,
+      missing,
+      { hint: "run `rootstock doctor --install` (as root), which installs every package named here" },
+    );
   const session =
     options.session ??
     (await RunSession.open(needed, {
