@@ -58,6 +58,7 @@ test("gc keeps what the last runs used and removes the rest; --dry-run only list
   assert.match(dry.stdout, new RegExp(`would remove run   ${first.runId}`));
   assert.doesNotMatch(dry.stdout, new RegExp(second.runId));
   assert.equal((await outputs.keys()).length, 4, "a dry run removes nothing");
+  const dryResult = await collectGarbage(storeDir, { keepRuns: 1, keepDays: 0, dryRun: true });
 
   const result = await collectGarbage(storeDir, { keepRuns: 1, keepDays: 0 });
   assert.deepEqual(
@@ -68,6 +69,10 @@ test("gc keeps what the last runs used and removes the rest; --dry-run only list
     oldKeys,
   );
   assert.deepEqual((await outputs.keys()).sort(), newKeys);
+  // A dry run counts what the real one removes, byte for byte.
+  const sizes = (removals: typeof result.removed) =>
+    removals.filter((removal) => removal.what === "entry").map((removal) => [removal.name, removal.bytes]);
+  assert.deepEqual(sizes(dryResult.removed).sort(), sizes(result.removed).sort());
   await assert.rejects(stat(first.runDir));
   assert.ok(await stat(second.runDir));
 

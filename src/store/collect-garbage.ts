@@ -137,14 +137,14 @@ export async function collectGarbage(storeDir: string, options: GcOptions = {}):
         keys: () => outputs.keys(),
         evict: (key) => outputs.evict(key),
         restore: (key, path) => outputs.restore(key, path),
-        bytes: async (key) => (await outputs.record(key))?.bytes ?? 0,
+        bytes: (key) => treeBytes(outputs.entryDir(key)),
       },
       {
         what: "image",
         keys: () => images.keys(),
         evict: (key) => images.evict(key),
         restore: (key, path) => images.restore(key, path),
-        bytes: async (key) => (await images.lookup(key))?.bytes ?? 0,
+        bytes: (key) => treeBytes(images.dir(key)),
       },
       {
         what: "bundle",
@@ -295,7 +295,7 @@ interface KeyedEntries {
   /** Takes the entry out in one rename; where it went, or undefined when it was not there. */
   evict(key: string): Promise<string | undefined>;
   restore(key: string, evicted: string): Promise<void>;
-  /** Its size, for --dry-run. */
+  /** Its size, for --dry-run: the whole folder, as a real gc counts what it removes. */
   bytes(key: string): Promise<number>;
 }
 
