@@ -426,6 +426,15 @@ describe("fetchSources", () => {
     assert.equal(present.present.length, 1);
   });
 
+  test("a file that changes while it is imported is refused as such, and nothing is quarantined", async () => {
+    // The kernel makes /proc files as they are read: hashed and copied, they differ.
+    await assert.rejects(importSources(["/proc/self/status"], { storeDir }), {
+      code: "ERR_SOURCE_CHANGED",
+      message: /^\/proc\/self\/status changed while it was read: sha256 \w+/,
+    });
+    assert.deepEqual(await readdir(join(storeDir, "sources", "quarantine")).catch(() => []), []);
+  });
+
   test("cancelling while a local file is copied admits nothing", async () => {
     const body = testBytes(300_000, 25);
     const path = join(work, "local.tar.gz");

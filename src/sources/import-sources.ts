@@ -54,7 +54,12 @@ export async function importSources(paths: readonly string[], options: ImportOpt
     if (!present) {
       // Hashed again while copied: the file may change between the two reads.
       const name = satisfies[0]?.file;
-      await store.admit(path, { expected: digest, origin: path, ...(name === undefined ? {} : { name }) });
+      await store.admit(path, {
+        expected: digest,
+        origin: path,
+        onMismatch: "discard",
+        ...(name === undefined ? {} : { name }),
+      });
       emit({
         type: "source:admitted",
         sha256: digest.sha256,

@@ -29,6 +29,11 @@ export interface AdmitOptions {
   onQuarantine?: (kept: { path: string; actual: Digest }) => void;
   /** Stops admitting (a copy of a large local file is hashed, then renamed: both take a while). */
   signal?: AbortSignal;
+  /**
+   * What to do with a file that does not match: kept for inspection (a download), or discarded (a
+   * local file that changed while it was read, which its own folder still holds).
+   */
+  onMismatch?: "quarantine" | "discard";
 }
 
 export class SourceStore {
@@ -91,9 +96,15 @@ export class SourceStore {
         expected &&
         (digest.sha256 !== expected.sha256 || (expected.size !== undefined && expected.size !== digest.size))
       ) {
+        const what = digest.sha256 !== expected.sha256 ? "sha256" : "size";
+        if (options.onMismatch === "discard")
+          throw new RootstockError(
+            "ERR_SOURCE_CHANGED",
+            `${options.origin ?? file} changed while it was read: sha256 ${expected.sha256} (${expected.size ?? "?"} bytes), then ${digest.sha256} (${digest.size} bytes)`,
+            { hint: "nothing was admitted; import it again once nothing writes to it" },
+          );
         const kept = await this.quarantine(staged, name, digest.sha256);
         options.onQuarantine?.({ path: kept, actual: digest });
-        const what = digest.sha256 !== expected.sha256 ? "sha256" : "size";
         throw new RootstockError(
           "ERR_SOURCE_HASH_MISMATCH",
           `${options.origin ?? file}: ${what} mismatch\n  expected sha256 ${expected.sha256}${expected.size === undefined ? "" : ` (${expected.size} bytes)`}\n  actual   sha256 ${digest.sha256} (${digest.size} bytes)`,
