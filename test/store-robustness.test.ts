@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { chown, mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { chown, mkdir, readdir, readFile, stat, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -152,6 +152,29 @@ test("a kept folder that cannot be removed fails the step, saying why; gc report
   assert.ok(
     (await readdir(join(storeDir, "work", kept.runId), { recursive: true })).includes("shut/rootsdir/file"),
   );
+});
+
+test("gc run by a user who does not own a run folder says whose it is and who can remove it", {
+  skip: asNobody,
+}, async () => {
+  const { storeDir, run } = await nobodysStore("foreign");
+  const runs = join(storeDir, "runs");
+  await mkdir(runs);
+  await chown(runs, NOBODY, NOBODY);
+  // Root's run folder, a day old, holding a file nobody cannot remove.
+  const foreign = join(runs, "20200101-000000-000-abcdef");
+  await mkdir(join(foreign, "logs"), { recursive: true });
+  await writeFile(join(foreign, "logs", "a.log"), "a\n");
+  const old = new Date(Date.now() - 86_400_000);
+  await utimes(foreign, old, old);
+  const gc = await run(["gc", "--keep-runs", "0", "--keep-days", "0"]);
+  assert.equal(gc.code, 1, gc.stdout + gc.stderr);
+  assert.match(gc.stderr, /cannot remove \S+20200101-000000-000-abcdef/);
+  assert.match(
+    gc.stderr,
+    /it belongs to another user \(uid 0\); run gc as the user who owns the store, or as root/,
+  );
+  assert.doesNotMatch(gc.stderr, /gave its owner full permission/);
 });
 
 test("an output with unreadable folders and files is committed whole, with the modes the step gave", {

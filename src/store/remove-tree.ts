@@ -4,6 +4,7 @@
  */
 import { describeCause, RootstockError } from "../errors.ts";
 
+const { statSync } = process.getBuiltinModule("node:fs");
 const { join } = process.getBuiltinModule("node:path");
 // Taken when first needed, as in output-store.ts: loading it costs a no-op run 2 ms.
 const fsp = () => process.getBuiltinModule("node:fs/promises");
@@ -41,10 +42,16 @@ export async function openFolders(dir: string): Promise<void> {
 
 function cannotRemove(path: string, error: unknown): RootstockError {
   const readOnly = (error as NodeJS.ErrnoException)?.code === "EROFS";
+  const uid = process.getuid?.();
+  const owner = statSync(path, { throwIfNoEntry: false })?.uid;
+  // Only the owner (or root) can open another's folders: that hint is for them.
+  const notOwner = uid !== undefined && uid !== 0 && owner !== undefined && owner !== uid;
   return new RootstockError("ERR_STORE_REMOVE_FAILED", `cannot remove ${path}: ${describeCause(error)}`, {
     hint: readOnly
       ? "the store is on a read-only file system: nothing can be removed until it is mounted read-write"
-      : "rootstock gave its owner full permission on every folder in it and still could not: it may hold files of another user, or a mount point; remove it by hand (as root if need be)",
+      : notOwner
+        ? `it belongs to another user (uid ${owner}); run gc as the user who owns the store, or as root`
+        : "rootstock gave its owner full permission on every folder in it and still could not: it may hold files of another user, or a mount point; remove it by hand (as root if need be)",
     cause: error,
   });
 }
