@@ -124,6 +124,26 @@ test("a run with a missing source fails before building, listing every missing s
   );
   assert.match(markdown, /hello 1\.0: not run: the run stopped before it: 2 sources could not be obtained/);
   assert.match(await readFile(report, "utf8"), /Why the run stopped[\s\S]*flat\.tar\.gz/);
+  // --keep-going builds what needs none of them; a step that needs one fails, saying why, in its log too.
+  const seen = collect();
+  const going = await runPlan(graph, {
+    storeDir: join(bench.dir, "keep-going-store"),
+    jobs: 2,
+    keepGoing: true,
+    offline: true,
+    emit: seen.emit,
+  });
+  assert.equal(going.ok, false);
+  assert.deepEqual(going.built, ["lone"]);
+  assert.deepEqual([...going.failed].sort(), ["flat", "hello"]);
+  assert.deepEqual(
+    going.skipped.map((skip) => [skip.name, skip.because]),
+    [["user", "depends on hello, which failed"]],
+  );
+  const failed = seen.of("step:failed").find((event) => event.step === "hello");
+  assert.match(failed?.reason ?? "", /^a source could not be obtained: step hello: hello-1\.0\.tar\.gz/);
+  assert.equal(failed?.noSandbox, true);
+  assert.match(await readFile(failed?.log ?? "", "utf8"), /a source of hello could not be obtained\n/);
   const error = await runPlan(graph, { storeDir: bench.storeDir, jobs: 2, offline: true }).catch(
     (caught: unknown) => caught,
   );

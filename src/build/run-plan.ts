@@ -151,13 +151,18 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
     // start-up.
     const building = toBuild.length > 0 ? await loadBuilding() : undefined;
     if (building) checkStoreRunsPrograms(storeDir);
-    await building?.fetchSources(sourcesOf(toBuild), {
+    const fetched = await building?.fetchSources(sourcesOf(toBuild), {
       storeDir,
       offline: options.offline ?? false,
       emit,
       ...(options.mirrors ? { mirrors: options.mirrors } : {}),
       ...(signal ? { signal } : {}),
+      ...(options.keepGoing ? { keepGoing: true } : {}),
     });
+    // With --keep-going, a step whose source could not be had fails, and what does not need it is built.
+    const unobtainable = new Map<string, RootstockError>();
+    for (const { sources, error } of fetched?.unavailable ?? [])
+      for (const source of sources) for (const name of source.steps ?? []) unobtainable.set(name, error);
 
     emit({ type: "run:start", runId, plan: plan.name, runDir, steps: graph.steps.map((s) => s.name), jobs });
     // Under the run's header, before its steps.
@@ -230,6 +235,13 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
       (locks: StoreLocks) =>
       async (name: string, { slot }: { slot: number }): Promise<TaskResult> => {
         const step = byName.get(name) as ResolvedStep;
+        const missing = unobtainable.get(name);
+        if (missing) {
+          // Set up ahead, perhaps, as a step waiting for a slot: that folder and its log go first.
+          await builder?.discardPrepared([name]);
+          await failWithoutSource(step, missing, slot);
+          return "failed";
+        }
         const holder = { runId, pid: process.pid, what: `${plan.name}/${name}` };
         const lock = await locks.tryAcquire(`key:${step.key}`, holder);
         if (!lock) {
@@ -268,6 +280,29 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
           await lock.release();
         }
       };
+    /** A step whose source could not be had: its log says why, as the fetch did. */
+    const failWithoutSource = async (step: ResolvedStep, error: RootstockError, worker: number) => {
+      const lines = error.message.split("\n");
+      const log = join(runDir, "logs", `${step.name}.log`);
+      writeFileSync(log, `==> rootstock: a source of ${step.name} could not be obtained\n${error.message}\n`);
+      // Its latest log, for `rootstock log`; no build folder, for `rootstock shell` to say so.
+      const { updateStepHistory } = await import("../store/step-history.ts");
+      const { name, key, inputs } = step;
+      const entry = { plan: plan.name, step: name, key, inputs, runId, log, status: "failed" as const };
+      updateStepHistory(storeDir, entry, histories.get(name));
+      emit({
+        type: "step:failed",
+        step: step.name,
+        key: step.key,
+        ms: 0,
+        worker,
+        reason: `a source could not be obtained: ${lines[0]}`,
+        log,
+        tail: lines.slice(1).map((line) => line.trim()),
+        noSandbox: true,
+      });
+      record?.failed.push(step.name);
+    };
     const result: ScheduleResult = building
       ? await building
           .schedule(nodes, taskUnder(new building.StoreLocks(storeDir)), {

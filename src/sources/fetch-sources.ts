@@ -40,6 +40,11 @@ export interface FetchOptions {
   proxyEnv?: NodeJS.ProcessEnv;
   /** An apt configuration file for the Debian provider (APT_CONFIG; default the host's). */
   aptConfig?: string;
+  /**
+   * Return the sources that could not be obtained (in `unavailable`) instead of throwing: a run that
+   * keeps going builds the steps that do not need them.
+   */
+  keepGoing?: boolean;
 }
 
 export interface Attempt {
@@ -53,6 +58,8 @@ export interface FetchResult {
   /** Already in the store. */
   present: SourceRequest[];
   fetched: { source: SourceRequest; from: string; bytes: number }[];
+  /** With `keepGoing`: each source that could not be obtained, with why (the error a fetch would throw). */
+  unavailable?: { sources: SourceRequest[]; error: RootstockError }[];
 }
 
 const PROGRESS_INTERVAL_MS = 100;
@@ -165,7 +172,13 @@ export async function fetchSources(
   }
   if (failures.length > 0) {
     failures.sort((a, b) => byOrder(a.group[0] as SourceRequest, b.group[0] as SourceRequest));
-    throw failureError(failures, options.offline ?? false);
+    const error = failureError(failures, options.offline ?? false);
+    if (!options.keepGoing) throw error;
+    // One error per failure, in the same order.
+    result.unavailable = failures.map((failure, index) => ({
+      sources: failure.group,
+      error: error.errors[index] as RootstockError,
+    }));
   }
   return result;
 }
@@ -387,7 +400,7 @@ function describeSource(group: readonly SourceRequest[]): string {
 function failureError(
   failures: { group: SourceRequest[]; attempts: Attempt[] }[],
   offline: boolean,
-): RootstockError {
+): RootstockErrors {
   const indent = (text: string) => text.split("\n").join("\n    ");
   const hintOf = (attempts: Attempt[]) => {
     const hints = [...new Set(attempts.map((attempt) => attempt.hint).filter((hint) => hint !== undefined))];
