@@ -115,6 +115,9 @@ describe("netboot bundle", () => {
     assert.equal(bundle.manifest.cmdline, "console=ttyS0");
     // The store's immutable bytes are shared, not copied.
     assert.equal((await stat(join(bundle.dir, "vmlinuz"))).ino, (await stat(inputs.kernel.path)).ino);
+    // Made, it says how long that took.
+    const made = events[0] as Extract<RootstockEvent, { type: "netboot:bundle" }> | undefined;
+    assert.ok(typeof made?.ms === "number" && made.ms > 0, JSON.stringify(made));
     assert.deepEqual(events, [
       {
         type: "netboot:bundle",
@@ -123,6 +126,7 @@ describe("netboot bundle", () => {
         dir: bundle.dir,
         cached: false,
         bytes: kernel.length + squashfs.length + bundle.manifest.files["initrd.img"].size,
+        ms: made?.ms,
       },
     ]);
     // Nothing of the assembly is left beside the store.
