@@ -382,6 +382,31 @@ describe("the host", () => {
     assert.deepEqual(await readdir(join(store, "outputs")).catch(() => []), []);
   });
 
+  test("doctor --install that installs a package yet still lacks its command says to reinstall it", {
+    skip: process.getuid?.() === 0 ? false : "installing needs root",
+  }, async () => {
+    // lzip is a package rootstock knows by its command; apt here only pretends to install it.
+    const bin = join(work, "fake-apt");
+    await mkdir(bin, { recursive: true });
+    await writeFile(join(bin, "apt-get"), "#!/bin/sh\nexit 0\n", { mode: 0o755 });
+    const dir = await writePlan(join(work, "reinstall"), {
+      toml: '[host]\ntools = ["sh", "lzip"]\n',
+      steps: { a: { toml: 'version = "1"\n' } },
+    });
+    const path = process.env.PATH;
+    process.env.PATH = `${bin}:${path}`;
+    try {
+      if (existsSync("/usr/bin/lzip")) return;
+      const { code, stdout } = await runCli(["doctor", dir, "--install", "--quiet"]);
+      assert.equal(code, 1);
+      assert.match(stdout, /lzip .*apt-get installed lzip, yet it is not there: reinstall it/);
+      assert.match(stdout, /^ {2}apt-get install --reinstall -y lzip$/m);
+      assert.doesNotMatch(stdout, /Install them with/);
+    } finally {
+      process.env.PATH = path;
+    }
+  });
+
   test("--dry-run says what would run, then refuses as the run would; the hint quotes the plan", async () => {
     const dir = await writePlan(join(work, "missing tool dry"), {
       toml: '[host]\ntools = ["sh", "no-such-tool-here"]\n',

@@ -21,6 +21,8 @@ export async function runCli(args: string[]): Promise<CliResult> {
   const stdout = new Capture();
   const stderr = new Capture();
   const code = await main(["--no-color", ...args], new CliContext(stdout, stderr));
+  // The status is the command's, returned here; left set, it would end the test process with it.
+  process.exitCode = undefined;
   return { code, stdout: stdout.text, stderr: stderr.text };
 }
 

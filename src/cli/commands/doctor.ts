@@ -42,11 +42,15 @@ export async function runDoctor(options: DoctorOptions, context: CliContext): Pr
   }
   let findings = await checkHost(requirements);
   let missing = missingPackages(findings);
+  // Installed by apt just now and still missing: a file removed or hidden by hand, which only a
+  // reinstall puts back (installing an installed package does nothing).
+  let installedYetMissing = false;
   if (missing.length > 0 && options.install && canInstall()) {
     context.out(`doctor: installing ${missing.join(" ")} with apt-get (running as root)`);
     await installPackages(missing);
     findings = await checkHost(requirements);
     missing = missingPackages(findings);
+    installedYetMissing = missing.length > 0;
   }
   const unknownTools: string[] = [];
   const unknownPackages: string[] = [];
@@ -75,7 +79,7 @@ export async function runDoctor(options: DoctorOptions, context: CliContext): Pr
       );
     } else {
       context.out(
-        `  ${context.style("red", "missing")}  ${what.padEnd(22)} ${requirement.purpose}; install: apt-get install ${requirement.package}`,
+        `  ${context.style("red", "missing")}  ${what.padEnd(22)} ${requirement.purpose}; ${installedYetMissing ? `apt-get installed ${requirement.package}, yet it is not there: reinstall it` : `install: apt-get install ${requirement.package}`}`,
       );
     }
   }
@@ -89,6 +93,13 @@ export async function runDoctor(options: DoctorOptions, context: CliContext): Pr
       `doctor: ${unknownPackages.length} declared package(s) that apt does not know: ${unknownPackages.join(", ")} (\`apt-cache search NAME\` finds the right name)`,
     );
   const unknown = [...unknownTools, ...unknownPackages];
+  if (missing.length > 0 && installedYetMissing) {
+    context.out(
+      `doctor: ${missing.length} package(s) installed, yet what they provide is missing (removed by hand?). Reinstall them with:`,
+    );
+    context.out(`  apt-get install --reinstall -y ${missing.join(" ")}`);
+    return false;
+  }
   if (missing.length > 0) {
     context.out(`doctor: ${missing.length} package(s) missing. Install them with:`);
     context.out(`  ${installCommand(missing, canInstall())}`);
