@@ -71,6 +71,8 @@ function failures(events: RootstockEvent[]): Record<string, string[]> {
 
 test("hermeticity: no network, no /home or /root, nothing writable outside output, build and /tmp", async () => {
   const probe = (command: string) => ({ script: `do_compile() { ${command}; }\n` });
+  const hostSecret = join(bench.dir, "host-secret");
+  await writeFile(hostSecret, "secret\n");
   // An HTTP GET by bash alone (its /dev/tcp), so that the probe needs no other tool.
   const http = (host: string) =>
     `bash -c 'exec 3<>/dev/tcp/${host}/${port} && printf "GET / HTTP/1.0\\r\\n\\r\\n" >&3 && cat <&3'`;
@@ -99,6 +101,11 @@ test("hermeticity: no network, no /home or /root, nothing writable outside outpu
               toml: 'version = "1"\nsandbox = "chroot"\n',
               script: `do_compile() { ${http("127.0.0.1")}; }\n`,
             },
+            // Its PID 1 is inside the root too: /proc/1/root leads to the root, not to the host's /.
+            "read-host-chroot": {
+              toml: 'version = "1"\nsandbox = "chroot"\n',
+              script: `do_compile() { cat /proc/1/root${hostSecret}; }\n`,
+            },
           }
         : {}),
       ...(externalAddress ? { "net-external": probe(http(externalAddress)) } : {}),
@@ -115,7 +122,7 @@ test("hermeticity: no network, no /home or /root, nothing writable outside outpu
   const expectedFailures = [
     "write-dep-from-host",
     "net-loopback",
-    ...(isRoot ? ["net-loopback-chroot"] : []),
+    ...(isRoot ? ["net-loopback-chroot", "read-host-chroot"] : []),
     ...(externalAddress ? ["net-external"] : []),
     "read-home",
     "read-root",
@@ -135,11 +142,16 @@ test("hermeticity: no network, no /home or /root, nothing writable outside outpu
     tails["net-loopback"]?.some((line) => /Connection refused/.test(line)),
     tails["net-loopback"]?.join("\n") ?? "no tail",
   );
-  if (isRoot)
+  if (isRoot) {
     assert.ok(
       tails["net-loopback-chroot"]?.some((line) => /Connection refused/.test(line)),
       tails["net-loopback-chroot"]?.join("\n") ?? "no tail",
     );
+    assert.ok(
+      tails["read-host-chroot"]?.some((line) => /No such file or directory/.test(line)),
+      tails["read-host-chroot"]?.join("\n") ?? "no tail",
+    );
+  }
   if (externalAddress) assert.ok(tails["net-external"]?.some((line) => /Network is unreachable/.test(line)));
   assert.match(
     await readFile(join(result.outputs.get("control-host")?.path as string, "fetched"), "utf8"),

@@ -189,9 +189,11 @@ ln -s /proc/self/fd/0 "$root/dev/stdin"; ln -s /proc/self/fd/1 "$root/dev/stdout
 mount -o remount,bind,ro "$root"
 cwd=$1; shift
 PATH=$step_path
-# Not exec: this shell stays PID 1 of the namespace, so that everything the step runs can be killed
-# from inside it (PID 1 ignores signals sent from its own namespace).
-"$chroot_bin" "$root" /bin/sh -c 'cd "$0" && exec "$@"' "$cwd" "$@" || exit $?
+# PID 1 of the namespace must be inside the root: /proc/1/root of a PID 1 outside it is the host's /.
+# The shell that chroot starts stays PID 1 and runs the step as its child (not exec), so that
+# everything the step runs can be killed from inside it (PID 1 ignores signals sent from its own
+# namespace).
+exec "$chroot_bin" "$root" /bin/sh -c 'cd "$0" || exit 1; "$@"; exit $?' "$cwd" "$@"
 `;
 
 function chrootCommand(spec: SandboxSpec, command: readonly string[]): SandboxCommand {
