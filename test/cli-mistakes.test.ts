@@ -373,7 +373,7 @@ describe("the host", () => {
     assert.match(
       stderr,
       new RegExp(
-        `plan\\.toml:${planLine}: host\\.tools: step "a" needs no-such-tool-here, which is not on this host's PATH \\[ERR_HOST_TOOL_MISSING\\]`,
+        `plan\\.toml:${planLine}: host\\.tools: step "a" needs no-such-tool-here, which is not on this host's PATH for steps \\(/usr/local/bin, /usr/bin, /bin, /usr/sbin, /sbin\\) \\[ERR_HOST_TOOL_MISSING\\]`,
       ),
     );
     assert.match(stderr, new RegExp(`steps/a/step\\.toml:${stepLine}: tools: step "a" needs nor-this-one`));

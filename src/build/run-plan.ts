@@ -462,7 +462,7 @@ async function checkToolsPresent(
     const inPlan = plan.hostTools.includes(tool);
     return new RootstockError(
       "ERR_HOST_TOOL_MISSING",
-      `step "${name}" needs ${tool}, which is not on this host's PATH`,
+      `step "${name}" needs ${tool}, which is not on this host's PATH for steps (/usr/local/bin, /usr/bin, /bin, /usr/sbin, /sbin)`,
       {
         file: join(plan.displayDir, inPlan ? "plan.toml" : join(step.dir, "step.toml")),
         field: inPlan ? "host.tools" : "tools",

@@ -12,6 +12,7 @@
  */
 import { createSha256 } from "../digest.ts";
 import { RootstockError } from "../errors.ts";
+import { STEP_PATH } from "../host/tools.ts";
 import { depVariable } from "../plan/dep-variable.ts";
 import type { Graph, ResolvedStep } from "../plan/graph.ts";
 import type { PlanFileEntry } from "../plan/types.ts";
@@ -33,8 +34,6 @@ const { chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSy
   process.getBuiltinModule("node:fs");
 const { lstat, mkdir, open, readdir, readlink, rm, stat } = process.getBuiltinModule("node:fs/promises");
 const { dirname, join, resolve } = process.getBuiltinModule("node:path");
-
-export const SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
 
 export interface Workspace {
   dir: string;
@@ -278,7 +277,7 @@ export async function prepareWorkspace(
 
   const src = srcFolder === undefined ? inside.build : `${inside.build}/${srcFolder}`;
   const env: Record<string, string> = {
-    PATH: SANDBOX_PATH,
+    PATH: STEP_PATH,
     LC_ALL: "C",
     SOURCE_DATE_EPOCH: "0",
     PREFIX: "/usr",

@@ -1,6 +1,6 @@
 /** What rootstock needs from the host, whether it is there, and how to get what is missing. */
 import { RootstockError } from "../errors.ts";
-import { findOnPath } from "./tools.ts";
+import { findOnPath, STEP_PATH } from "./tools.ts";
 
 const { spawn } = process.getBuiltinModule("node:child_process");
 const { access } = process.getBuiltinModule("node:fs/promises");
@@ -185,7 +185,9 @@ export async function checkHost(requirements: readonly Requirement[]): Promise<F
   return Promise.all(
     requirements.map(async (requirement) => {
       let found: string | undefined;
-      if (requirement.command) found = await findOnPath(requirement.command, hostPath());
+      // A plan's tool is what its steps run: found on their PATH, not on the one rootstock was given.
+      if (requirement.command)
+        found = await findOnPath(requirement.command, requirement.group === "plan" ? STEP_PATH : hostPath());
       for (const file of requirement.files ?? []) {
         if (found) break;
         found = await access(file).then(
@@ -200,7 +202,6 @@ export async function checkHost(requirements: readonly Requirement[]): Promise<F
   );
 }
 
-/** Includes the sbin folders, which a non-root PATH may lack (mke2fs lives there). */
 /** The Debian package a host command comes from, when rootstock knows it. */
 export function packageOf(command: string): string | undefined {
   return (
@@ -209,6 +210,7 @@ export function packageOf(command: string): string | undefined {
   );
 }
 
+/** Includes the sbin folders, which a non-root PATH may lack (mke2fs lives there). */
 export function hostPath(): string {
   const parts = (process.env.PATH ?? "").split(":").filter(Boolean);
   for (const extra of ["/usr/local/sbin", "/usr/sbin", "/sbin", "/usr/local/bin", "/usr/bin", "/bin"]) {

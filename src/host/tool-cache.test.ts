@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { checkHost, planRequirements } from "./doctor.ts";
 import { identifyToolsCached } from "./tool-cache.ts";
 
 let base: string;
@@ -29,4 +30,25 @@ test("tool identities are remembered between processes while the binary is uncha
   entry.signature = "0:0:0:0:0";
   await writeFile(cacheFile, JSON.stringify(cache));
   assert.equal((await identifyToolsCached(["sh"], { cacheFile })).get("sh")?.version, identity.version);
+});
+
+test("a declared tool is the one steps run (their PATH), not one earlier on rootstock's own PATH", async () => {
+  const fakebin = join(base, "fakebin");
+  await mkdir(fakebin);
+  await writeFile(join(fakebin, "sh"), "#!/bin/sh\n", { mode: 0o755 });
+  const path = process.env.PATH;
+  process.env.PATH = `${fakebin}:${path}`;
+  try {
+    for (const identities of [
+      await identifyToolsCached(["sh"], { cacheFile: join(base, "path.json") }),
+      await identifyToolsCached(["sh"]),
+    ]) {
+      const sh = identities.get("sh");
+      assert.ok(sh && !sh.path.startsWith(fakebin), String(sh?.path));
+    }
+    const [finding] = await checkHost(planRequirements(["sh"]));
+    assert.ok(finding?.found && !finding.found.startsWith(fakebin), String(finding?.found));
+  } finally {
+    process.env.PATH = path;
+  }
 });

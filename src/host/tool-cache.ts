@@ -4,7 +4,7 @@
  * free of child processes.
  */
 import { writeFileAtomically } from "../atomic-write.ts";
-import { findOnPath, identifyTool, identifyTools, type ToolIdentity } from "./tools.ts";
+import { findOnPath, identifyTool, identifyTools, STEP_PATH, type ToolIdentity } from "./tools.ts";
 
 const { mkdirSync, readFileSync, realpathSync, statSync } = process.getBuiltinModule("node:fs");
 const { dirname } = process.getBuiltinModule("node:path");
@@ -47,7 +47,7 @@ export async function identifyToolsCached(
     // No cache yet.
   }
   let changed = false;
-  const searchPath = process.env.PATH ?? "";
+  const searchPath = STEP_PATH;
   const identities = await Promise.all(
     unique.map(async (name) => {
       const path = await findOnPath(name, searchPath);

@@ -22,6 +22,12 @@ export interface ToolIdentity {
   version: string;
 }
 
+/**
+ * The PATH every step runs with: a step's declared tools are the ones found here, whatever PATH rootstock
+ * itself was started with (a tool found earlier on that PATH is not the one the step runs).
+ */
+export const STEP_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
+
 /** Synchronous: a few stats, cheaper without the thread pool, on every run's path. */
 export async function findOnPath(
   name: string,
@@ -103,8 +109,9 @@ export function toolKey(identity: ToolIdentity | undefined): string {
   return identity === undefined ? "missing" : `${identity.realPath} sha256:${identity.sha256}`;
 }
 
+/** Host tools as the steps find them (STEP_PATH). */
 export async function identifyTools(names: Iterable<string>): Promise<Map<string, ToolIdentity | undefined>> {
   const unique = [...new Set(names)];
-  const identities = await Promise.all(unique.map((name) => identifyTool(name)));
+  const identities = await Promise.all(unique.map((name) => identifyTool(name, STEP_PATH)));
   return new Map(unique.map((name, index) => [name, identities[index]]));
 }
