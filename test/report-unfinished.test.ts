@@ -1,12 +1,17 @@
-/** The reports of a run killed mid-step, from its files: the journal stops, the step's log went on. */
+/**
+ * Runs that did not end well, from their files: one killed mid-step (the journal stops, the step's log
+ * went on), one a full store stopped.
+ */
 import assert from "node:assert/strict";
 import { mkdir, mkdtemp, readFile, rm, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { RunSession } from "../src/build/run-session.ts";
 import { writeReports } from "../src/report/write-reports.ts";
-import { JOURNAL_FILE } from "../src/store/run-record.ts";
+import { JOURNAL_FILE, readRunRecord } from "../src/store/run-record.ts";
 import { sampleJournal } from "./fixtures/sample-journal.ts";
+import { resolve, workbench, writePlan } from "./helpers/fixture-plan.ts";
 
 test("a killed run's wall time reaches its last sign of life, marked as a lower bound", async () => {
   const runDir = await mkdtemp(join(tmpdir(), "rootstock-killed-"));
@@ -32,5 +37,28 @@ test("a killed run's wall time reaches its last sign of life, marked as a lower 
     assert.match(await readFile(markdown, "utf8"), /^Build time: not measured: the run did not finish/m);
   } finally {
     await rm(runDir, { recursive: true, force: true });
+  }
+});
+
+test("a run a full store stopped records the store's refusal, as the terminal shows it, not a bug", async () => {
+  const bench = await workbench();
+  try {
+    const planDir = await writePlan(join(bench.dir, "plan"), { steps: { a: {} } });
+    const session = await RunSession.open(await resolve(planDir), {
+      storeDir: bench.storeDir,
+      jobs: 1,
+      tools: new Map(),
+    });
+    const full = Object.assign(new Error("ENOSPC: no space left on device, write"), {
+      code: "ENOSPC",
+      syscall: "write",
+      path: join(bench.storeDir, "images", "x"),
+    });
+    await assert.rejects(session.closeWithError(full, false), full);
+    const record = await readRunRecord(session.runDir);
+    assert.equal(record?.error?.code, "ERR_STORE_UNWRITABLE");
+    assert.match(record?.error?.message ?? "", /no space is left on the device/);
+  } finally {
+    await bench.remove();
   }
 });

@@ -172,7 +172,10 @@ export class RunSession {
    * path, for the command line to show. A failure to write the reports does not hide the error.
    */
   async closeWithError(error: unknown, interrupted: boolean): Promise<never> {
-    const reports = await this.close({ ok: false, interrupted, error }).catch(() => undefined);
+    // A full or read-only disk is recorded as the terminal shows it, not as a bug.
+    const { fileSystemRefusal } = await import("../store/fs-refusal.ts");
+    const recorded = fileSystemRefusal(error, this.storeDir) ?? error;
+    const reports = await this.close({ ok: false, interrupted, error: recorded }).catch(() => undefined);
     if (reports && error instanceof RootstockError) error.report ??= reports.html;
     throw error;
   }
