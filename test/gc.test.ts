@@ -267,3 +267,19 @@ test("gc removes netboot bundles that no kept run lists, and assembly folders no
     await lock?.release();
   }
 });
+
+test("gc removes sources a killed import or fetch was staging, not those of a live process", async () => {
+  const storeDir = join(bench.dir, "store-staged");
+  const tmp = join(storeDir, "sources", "tmp");
+  await mkdir(tmp, { recursive: true });
+  // Named as the source store stages them: NAME.PID-COUNTER-RANDOM, the pid in base 36.
+  const dead = `big.bin.${(2 ** 22 + 1).toString(36)}-2-58b919c8`;
+  const live = `other.bin.${process.pid.toString(36)}-1-0123abcd`;
+  for (const name of [dead, live]) await writeFile(join(tmp, name), "staged\n");
+  const result = await collectGarbage(storeDir, { keepRuns: 0, keepDays: 0 });
+  assert.deepEqual(
+    result.removed.map((removal) => [removal.what, removal.name]),
+    [["tmp", `sources/tmp/${dead}`]],
+  );
+  assert.deepEqual(await readdir(tmp), [live]);
+});
