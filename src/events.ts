@@ -262,6 +262,8 @@ export interface RunContext {
     digest?: string;
     /** How many steps the plan has: a run of some of them (`run PLAN STEP`, an image) covers fewer. */
     steps?: number;
+    /** Host packages the plan declares beyond its tools ([host] packages): libraries, headers. */
+    packages?: string[];
     /** Variables given other values than the plan's (`--set`), as the command to repeat the run needs. */
     set?: Record<string, string | number | boolean>;
   };

@@ -50,6 +50,7 @@ export async function describeRun(
       ...(planRevision === undefined ? {} : { revision: planRevision }),
       digest: graph.digest.slice(0, 16),
       steps: plan.steps.size - graph.disabled.length,
+      ...(plan.hostPackages.length === 0 ? {} : { packages: [...plan.hostPackages] }),
       ...(set.length === 0 ? {} : { set: Object.fromEntries(set) }),
     },
     rootstock: { version, ...(rootstockRevision === undefined ? {} : { revision: rootstockRevision }) },

@@ -66,7 +66,8 @@ function requirements(report: RunReport): string {
   if (sandboxes.has("chroot")) parts.push("root (for chroot)");
   if (report.tests.length > 0 || report.accel) parts.push("QEMU");
   const listed = parts.length > 1 ? `${parts.slice(0, -1).join(", ")} and ${parts.at(-1)}` : parts[0];
-  return `${base} with ${listed}; host tools used: ${tools || "none"}`;
+  const packages = report.context?.plan.packages ?? [];
+  return `${base} with ${listed}; host tools used: ${tools || "none"}${packages.length > 0 ? `; host packages: ${packages.map(text).join(", ")}` : ""}`;
 }
 
 function shortVersion(version: string): string {
@@ -187,9 +188,13 @@ function version(report: RunReport): string {
 
 function buildTime(report: RunReport): string {
   const host = report.context?.host;
+  // A stage that came whole from the cache took no time in this run: saying 0ms would read as its time.
   const stages = report.stages
     .filter((stage) => stage.name !== "")
-    .map((stage) => `${stage.name} ${formatDuration(stage.stepMs)}`)
+    .map(
+      (stage) =>
+        `${stage.name} ${stage.built === 0 && stage.failed === 0 && stage.cached > 0 ? "from the cache" : formatDuration(stage.stepMs)}`,
+    )
     .join(", ");
   const on = host ? ` on ${text(host.cpu)}, ${host.cores} cores` : "";
   const cached = report.steps.filter((step) => step.status === "cached").length;

@@ -420,6 +420,26 @@ test("report.md claims a build time and full automation only for what the run sh
   assert.match(renderHtml(reportFromEvents(hostOnly)), /<h2>Images<\/h2>/);
 });
 
+test("a stage that came whole from the cache is said to, and declared host packages are requirements", () => {
+  const events = journal()
+    .filter((event) => !("step" in event && event.step === "libc"))
+    .map((event) =>
+      event.type === "run:context"
+        ? {
+            ...event,
+            context: { ...event.context, plan: { ...event.context.plan, packages: ["libelf-dev"] } },
+          }
+        : event,
+    );
+  events.splice(2, 0, { type: "step:cached", step: "libc", key: "k2", time: events[1]?.time ?? 0 });
+  const markdown = renderMarkdown(reportFromEvents(events));
+  assert.match(markdown, /^Build time: .*time of the steps by stage: toolchain from the cache, system /m);
+  assert.match(
+    markdown,
+    /^Requirements: .*; host tools used: gcc \(12\.2\.0-14\); host packages: libelf-dev$/m,
+  );
+});
+
 test("report.md gives a failed test's error in one line: a command's output after its colon, and the hint", () => {
   const failed = journal().map((event) =>
     event.type === "test:done" && event.test === "uname"
