@@ -7,6 +7,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { runPlan } from "../src/build/run-plan.ts";
+import { RunSession } from "../src/build/run-session.ts";
 import { RootstockErrors } from "../src/errors.ts";
 import type { RootstockEvent } from "../src/events.ts";
 import { writeReports } from "../src/report/write-reports.ts";
@@ -347,4 +348,28 @@ test("a patch the source already has is refused, not quietly reversed; editor le
     graph.byName.get("hello")?.step.patches.map((patch) => patch.path),
     ["01-greeting.patch"],
   );
+});
+
+test("two builds in one session each report their own work, and the run's record and report add up", async () => {
+  const dir = await writePlan(join(bench.dir, "session-twice"), {
+    name: "twice",
+    steps: { a: {}, b: { toml: 'version = "1"\ndeps = ["a"]\n' } },
+  });
+  const graph = await resolve(dir);
+  const storeDir = join(bench.dir, "session-store");
+  // A jobs value that is no count is refused, not a scheduler that never starts a step.
+  for (const jobs of [Number.NaN, 0, 1.5, Number.POSITIVE_INFINITY])
+    await assert.rejects(runPlan(graph, { storeDir, jobs }), { code: "ERR_RUN_BAD_JOBS" });
+  const session = await RunSession.open(graph, { storeDir, jobs: 2, tools: new Map() });
+  const first = await runPlan(graph, { storeDir, session, jobs: 2 });
+  const second = await runPlan(graph, { storeDir, session, jobs: 2 });
+  assert.deepEqual([...first.built].sort(), ["a", "b"]);
+  assert.deepEqual(second.built, []);
+  assert.deepEqual([...second.cached].sort(), ["a", "b"]);
+  await session.close({ ok: true });
+  const record = await readRunRecord(session.runDir);
+  assert.deepEqual([...(record?.built ?? [])].sort(), ["a", "b"]);
+  assert.deepEqual(record?.cached, []);
+  const markdown = await readFile(join(session.runDir, "report.md"), "utf8");
+  assert.match(markdown, /this run built 2, reused 0 from the cache/);
 });

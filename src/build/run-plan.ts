@@ -73,7 +73,15 @@ const UNKNOWN_ESTIMATE_MS = 1000;
 
 export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<RunResult> {
   const { storeDir, signal } = options;
-  const jobs = Math.max(1, Math.floor(options.jobs ?? availableParallelism()));
+  if (options.jobs !== undefined && !(Number.isSafeInteger(options.jobs) && options.jobs >= 1))
+    throw new RootstockError(
+      "ERR_RUN_BAD_JOBS",
+      `jobs must be a whole number of at least 1, not ${options.jobs}`,
+      {
+        hint: "leave jobs out to build as many steps at once as there are cores",
+      },
+    );
+  const jobs = options.jobs ?? availableParallelism();
   const plan = graph.plan;
   checkRunnable(graph);
   const outputs = new OutputStore(storeDir);
@@ -98,6 +106,19 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
   const emit: Emit = session?.emit ?? options.emit ?? (() => {});
 
   const started = monotonicMs();
+  // This call's own work: a session may hold several builds (an image's, then a test's), and run.json
+  // lists each step once, by the first thing that became of it.
+  const built: string[] = [];
+  const cached: string[] = [];
+  const shared = !ownSession && record !== undefined;
+  const noteBuilt = (name: string) => {
+    built.push(name);
+    if (!shared || !record.built.includes(name)) record?.built.push(name);
+  };
+  const noteCached = (name: string) => {
+    cached.push(name);
+    if (!shared || !(record.built.includes(name) || record.cached.includes(name))) record?.cached.push(name);
+  };
   try {
     // Synchronous: hundreds of stat calls cost less without the thread pool.
     const present = graph.steps.map((step) => outputs.hasSync(step.key));
@@ -175,7 +196,7 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
       });
     for (const step of cachedAtStart) {
       emit({ type: "step:cached", step: step.name, key: step.key });
-      record?.cached.push(step.name);
+      noteCached(step.name);
     }
 
     const known = [...histories.values()].flatMap((history) =>
@@ -258,7 +279,7 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
           if (await outputs.has(step.key)) {
             await builder?.discardPrepared([name]);
             emit({ type: "step:cached", step: name, key: step.key });
-            record?.cached.push(name);
+            noteCached(name);
             unfinished.delete(name);
             return "done";
           }
@@ -271,7 +292,7 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
             throw error;
           }
           const outcome = ok ? "done" : signal?.aborted ? "interrupted" : "failed";
-          if (outcome === "done") record?.built.push(name);
+          if (outcome === "done") noteBuilt(name);
           else if (outcome === "failed") record?.failed.push(name);
           // A failed step stays unfinished: what waits for it is not prepared, only to be skipped.
           if (ok) unfinished.delete(name);
@@ -328,8 +349,8 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
       type: "run:done",
       runId,
       ok,
-      built: record?.built.length ?? 0,
-      cached: record?.cached.length ?? 0,
+      built: built.length,
+      cached: cached.length,
       failed: result.failed,
       ...(interrupted ? { interrupted: result.interrupted } : {}),
       ms,
@@ -339,8 +360,6 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
     } catch {
       // Absent (nothing was built), or kept for a failed step's build folder.
     }
-    const built = record?.built ?? [];
-    const cached = record?.cached ?? [];
     const inStore = new Set([...cached, ...built]);
     const finalOutputs = outputMap(
       graph.steps.filter((step) => inStore.has(step.name)),

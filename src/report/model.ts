@@ -167,6 +167,8 @@ export function reportFromEvents(events: readonly TimedEvent[]): RunReport {
     switch (event.type) {
       case "step:cached": {
         const step = record(event.step);
+        // A later build in the same run (a test after its image) finds what an earlier one built.
+        if (step.status === "built") break;
         Object.assign(step, {
           status: "cached",
           key: event.key,
