@@ -111,9 +111,16 @@ test("boots to a shell and runs commands: status, output of any kind, long outpu
   await m.waitUntilSucceeds("test -e /tmp/flag", { timeout: 30_000 });
   assert.equal(await m.waitUntilFails("test -e /tmp/flag && rm /tmp/flag", { timeout: 30_000 }), "");
 
-  // A command that outlives its timeout leaves the shell busy until the machine is reset.
+  // A timeout that is no positive number of milliseconds is refused, and leaves the shell free.
+  for (const timeout of [0, -5, Number.NaN])
+    await assert.rejects(m.succeed("true", { timeout }), isCode("ERR_CHECK_BAD_TIMEOUT"));
+  assert.equal(await m.succeed("echo free"), "free\n");
+  // A command that outlives its timeout leaves the shell busy until the machine is reset: waitForShell
+  // and shutdown say so at once.
   await assert.rejects(m.execute("sleep 1000", { timeout: 1000 }), isCode("ERR_CHECK_TIMEOUT"));
   await assert.rejects(m.succeed("true"), isCode("ERR_CHECK_SHELL_BUSY"));
+  await assert.rejects(m.waitForShell({ timeout: 3000 }), isCode("ERR_CHECK_SHELL_BUSY"));
+  await assert.rejects(m.shutdown({ timeout: 3000 }), isCode("ERR_CHECK_SHELL_BUSY"));
   // reboot() recovers it too: on a busy shell it resets the machine as crash() does.
   await m.reboot({ timeout: 60_000 });
   assert.equal(await m.succeed("echo back; test -e /tmp/big || echo fresh"), "back\nfresh\n");
@@ -160,6 +167,7 @@ test("a file written to an ext4 disk survives a reboot; the image stays pristine
   assert.equal(await m.succeed("mount -t ext4 /dev/vda /mnt && cat /mnt/written"), "kept\n");
   await m.shutdown();
   assert.equal((await readFile(m.vm?.consoleLog as string, "utf8")).match(/guest: init done/g)?.length, 3);
+  assert.equal(m.consoleLog().match(/guest: init done/g)?.length, 3, "consoleLog() keeps every boot too");
 });
 
 test("persist writes through to the disk image itself", async () => {

@@ -81,6 +81,8 @@ export class Machine {
   #readying: Promise<void> | undefined;
   #busy: string | undefined;
   #expectExit = false;
+  /** The console of boots before a shutdown() and a new start(). */
+  #earlierBoots = "";
   #consoleCursor = 0;
   #counter = 0;
   readonly #session = randomBytes(4).toString("hex");
@@ -116,7 +118,9 @@ export class Machine {
     if (this.#failure) throw this.#failure;
     if (this.#vm?.running) return;
     if (this.#vm && !this.#vm.running) {
-      // Started again after a shutdown: a new boot.
+      // Started again after a shutdown: a new boot, whose console follows the earlier ones'.
+      const text = this.#vm.console.text();
+      this.#earlierBoots += text === "" || text.endsWith("\n") ? text : `${text}\n`;
       this.#vm = undefined;
       this.#starting = undefined;
     }
@@ -260,7 +264,7 @@ export class Machine {
     let recheck: NodeJS.Timeout | undefined;
     return this.#waitFor(
       `no console output matched /${regex.source}/`,
-      options.timeout ?? this.#bootTimeout,
+      timeoutOf(options, this.#bootTimeout, "waitForConsole"),
       () => {
         const lines = vm.console.linesSince(this.#consoleCursor);
         for (const [index, line] of lines.entries()) {
@@ -296,9 +300,14 @@ export class Machine {
 
   /** Waits for the shell's prompt, then makes the shell ready for commands. */
   async waitForShell(options: TimeoutOption = {}): Promise<void> {
+    const timeoutMs = timeoutOf(options, this.#bootTimeout, "waitForShell");
     await this.start();
-    if (this.#shellReady) return;
-    this.#readying ??= this.#readyShell(options.timeout ?? this.#bootTimeout).finally(() => {
+    if (this.#shellReady) {
+      // Ready once, yet still running a command that did not finish: no shell answers now.
+      if (this.#busy !== undefined) throw this.#busyError();
+      return;
+    }
+    this.#readying ??= this.#readyShell(timeoutMs).finally(() => {
       this.#readying = undefined;
     });
     await this.#readying;
@@ -337,14 +346,8 @@ export class Machine {
 
   /** Runs `command` in the guest's shell and returns its exit status and output, whatever the status. */
   async execute(command: string, options: TimeoutOption = {}): Promise<CommandResult> {
+    const timeoutMs = timeoutOf(options, this.#commandTimeout, "a command");
     await this.waitForShell();
-    if (this.#busy !== undefined) {
-      throw new RootstockError(
-        "ERR_CHECK_SHELL_BUSY",
-        `${this.name}: the shell still runs ${JSON.stringify(this.#busy)}, which did not finish in its time`,
-        { hint: "a command that never ends leaves the shell busy; call crash() or reboot() to recover" },
-      );
-    }
     const vm = this.#vm as QemuVm;
     const id = this.#nextId();
     const reader = new ReplyReader(id);
@@ -353,7 +356,7 @@ export class Machine {
     vm.console.write(commandScript(command, id));
     const reply = await this.#waitFor(
       `the command ${JSON.stringify(command)} did not finish`,
-      options.timeout ?? this.#commandTimeout,
+      timeoutMs,
       () => {
         const lines = vm.console.linesSince(scanned);
         for (const [index, line] of lines.entries()) {
@@ -415,12 +418,12 @@ export class Machine {
 
   /** Runs `command` every second until it succeeds; returns its output. */
   async waitUntilSucceeds(command: string, options: TimeoutOption = {}): Promise<string> {
-    return this.#retry(command, options.timeout ?? this.#commandTimeout, true);
+    return this.#retry(command, timeoutOf(options, this.#commandTimeout, "waitUntilSucceeds"), true);
   }
 
   /** Runs `command` every second until it fails; returns its output. */
   async waitUntilFails(command: string, options: TimeoutOption = {}): Promise<string> {
-    return this.#retry(command, options.timeout ?? this.#commandTimeout, false);
+    return this.#retry(command, timeoutOf(options, this.#commandTimeout, "waitUntilFails"), false);
   }
 
   async #retry(command: string, timeoutMs: number, wantSuccess: boolean): Promise<string> {
@@ -444,10 +447,11 @@ export class Machine {
   /** Reboots the guest from its shell (same disks) and resolves once it has reset; commands wait for the new shell. */
   async reboot(options: TimeoutOption = {}): Promise<void> {
     // A shell still running a command that did not finish cannot take `reboot`: the reset button can.
+    const timeoutMs = timeoutOf(options, this.#bootTimeout, "reboot");
     if (this.#busy !== undefined) return this.crash();
     await this.waitForShell();
     const vm = this.#vm as QemuVm;
-    await this.#untilReset(vm, options.timeout ?? this.#bootTimeout, () =>
+    await this.#untilReset(vm, timeoutMs, () =>
       vm.console.write(`${this.#options.rebootCommand ?? "sync; reboot -f"}\n`),
     );
   }
@@ -483,19 +487,31 @@ export class Machine {
 
   /** Powers the guest off from its shell and resolves when QEMU has exited. */
   async shutdown(options: TimeoutOption = {}): Promise<void> {
+    const timeoutMs = timeoutOf(options, this.#bootTimeout, "shutdown");
     if (!this.#vm?.running) return;
+    // A shell still running a command cannot read `poweroff`: said now, not after the whole timeout.
+    if (this.#busy !== undefined) throw this.#busyError();
     await this.waitForShell();
     const vm = this.#vm as QemuVm;
     this.#expectExit = true;
     vm.console.write(`${this.#options.poweroffCommand ?? "sync; poweroff -f"}\n`);
-    await this.#waitFor("the machine did not power off", options.timeout ?? this.#bootTimeout, () =>
-      vm.running ? undefined : true,
-    );
+    await this.#waitFor("the machine did not power off", timeoutMs, () => (vm.running ? undefined : true));
   }
 
-  /** Everything the console printed since the machine started (cleaned of escape sequences). */
+  /**
+   * Everything the console printed since the machine first started (cleaned of escape sequences),
+   * every boot of it: one after shutdown() and start() too.
+   */
   consoleLog(): string {
-    return this.#vm?.console.text() ?? "";
+    return this.#earlierBoots + (this.#vm?.console.text() ?? "");
+  }
+
+  #busyError(): RootstockError {
+    return new RootstockError(
+      "ERR_CHECK_SHELL_BUSY",
+      `${this.name}: the shell still runs ${JSON.stringify(this.#busy)}, which did not finish in its time`,
+      { hint: "a command that never ends leaves the shell busy; call crash() or reboot() to recover" },
+    );
   }
 
   /** Ends QEMU if it still runs. Safe to call at any time, any number of times. */
@@ -525,4 +541,17 @@ function outputText(output: string): string {
   const lines = output.replace(/\n$/, "").split("\n");
   const shown = lines.length > 20 ? ["…", ...lines.slice(-20)] : lines;
   return `; its output:\n${shown.map((line) => `  ${line}`).join("\n")}`;
+}
+
+/** A method's timeout, or its default; one that is no positive number of milliseconds is refused. */
+function timeoutOf(options: TimeoutOption, fallback: number, method: string): number {
+  const { timeout } = options;
+  if (timeout === undefined) return fallback;
+  if (typeof timeout !== "number" || !(timeout > 0) || !Number.isFinite(timeout))
+    throw new RootstockError(
+      "ERR_CHECK_BAD_TIMEOUT",
+      `${method}: timeout must be a number of milliseconds above 0, not ${String(timeout)}`,
+      { hint: "leave timeout out for the default, or give one such as { timeout: 30_000 }" },
+    );
+  return timeout;
 }
