@@ -268,6 +268,13 @@ test("gc removes netboot bundles that no kept run lists, and assembly folders no
   }
 });
 
+test("gc refuses keep counts that are no number of at least 0", async () => {
+  for (const options of [{ keepRuns: -1 }, { keepDays: Number.NaN }])
+    await assert.rejects(collectGarbage(join(bench.dir, "store-bad-options"), options), {
+      code: "ERR_GC_BAD_OPTION",
+    });
+});
+
 test("gc removes sources a killed import or fetch was staging, not those of a live process", async () => {
   const storeDir = join(bench.dir, "store-staged");
   const tmp = join(storeDir, "sources", "tmp");

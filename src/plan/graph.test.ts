@@ -166,6 +166,19 @@ test("--set values take their variable's type: text stays as written, booleans t
   }
 });
 
+test("a library caller's number for a number variable is a whole one, as plan.toml and --set require", () => {
+  const steps = [step("tools", { env: { JOBS: "${JOBS}" } })];
+  for (const value of [1.5, Number.NaN, Number.POSITIVE_INFINITY])
+    assert.throws(
+      () => resolveGraph(plan(steps, { JOBS: 1 }), { variables: { JOBS: value } }),
+      (error: unknown) => error instanceof RootstockErrors && error.errors[0]?.code === "ERR_PLAN_BAD_SET",
+    );
+  assert.equal(
+    resolveGraph(plan(steps, { JOBS: 1 }), { variables: { JOBS: 8 } }).byName.get("tools")?.env.JOBS,
+    "8",
+  );
+});
+
 test("targets select a step and what it needs; unknown ones are errors", () => {
   const graph = resolveGraph(plan(base()), { targets: ["b"] });
   assert.deepEqual(

@@ -60,6 +60,9 @@ export function interpolate(value: string, variables: Record<string, Value>): st
 
 /** A `--set` value as the type of the variable it sets: text is kept as written, else it must parse. */
 function asTypeOf(declared: Value, value: Value): Value | undefined {
+  // A number variable holds whole numbers only (plan.toml refuses 1.5 too): a library caller's NaN is none.
+  if (typeof value === "number")
+    return typeof declared === "number" && Number.isSafeInteger(value) ? value : undefined;
   if (typeof value === typeof declared) return value;
   if (typeof value !== "string") return undefined;
   if (typeof declared === "string") return value;

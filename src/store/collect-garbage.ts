@@ -68,6 +68,15 @@ export async function collectGarbage(storeDir: string, options: GcOptions = {}):
   const started = monotonicMs();
   const keepRuns = options.keepRuns ?? GC_DEFAULTS.keepRuns;
   const keepDays = options.keepDays ?? GC_DEFAULTS.keepDays;
+  for (const [name, value] of [
+    ["keepRuns", keepRuns],
+    ["keepDays", keepDays],
+  ] as const) {
+    if (!(Number.isFinite(value) && value >= 0))
+      throw new RootstockError("ERR_GC_BAD_OPTION", `${name} must be a number of at least 0, not ${value}`, {
+        hint: `leave ${name} out for its default (${GC_DEFAULTS[name]})`,
+      });
+  }
   const now = (options.now ?? new Date()).getTime();
   const dryRun = options.dryRun ?? false;
   const emit = options.emit ?? (() => {});
