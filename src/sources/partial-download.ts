@@ -4,7 +4,7 @@
  * server gave (ETag, Last-Modified, total size): a resume is only ever spliced onto bytes of the same
  * resource. A lock file holding the owner's pid keeps two processes from writing the same partial.
  */
-import { uniqueSuffix } from "../unique.ts";
+import { processAlive, uniqueSuffix } from "../unique.ts";
 
 const { link, mkdir, readFile, rename, rm, stat, writeFile } = process.getBuiltinModule("node:fs/promises");
 const { join } = process.getBuiltinModule("node:path");
@@ -95,19 +95,10 @@ export class PartialDownload {
     const text = await readFile(this.lockPath, "utf8").catch(() => undefined);
     if (text === undefined) return; // released meanwhile
     const owner = Number.parseInt(text, 10);
-    if (!Number.isInteger(owner) || !isAlive(owner)) {
+    if (!Number.isInteger(owner) || !processAlive(owner)) {
       await rm(this.lockPath, { force: true });
       return;
     }
     await sleep(LOCK_POLL_MS, undefined, { signal });
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
   }
 }

@@ -13,6 +13,7 @@ import { describeCause, isRootstockError, RootstockError } from "../errors.ts";
 import type { Emit, TimedEvent } from "../events.ts";
 import { ImageStore } from "../image/image-store.ts";
 import { BundleStore } from "../netboot/bundle-store.ts";
+import { processAlive, suffixOwner } from "../unique.ts";
 import { monotonicMs } from "../units.ts";
 import { OutputStore } from "./output-store.ts";
 import { removeTree } from "./remove-tree.ts";
@@ -231,7 +232,7 @@ export async function collectGarbage(storeDir: string, options: GcOptions = {}):
     // Sources staged by an import or a fetch from a file: named with the pid of their process.
     const sourcesTmp = join(storeDir, "sources", "tmp");
     for (const name of await readdir(sourcesTmp).catch(() => [] as string[])) {
-      const pid = stagedBy(name);
+      const pid = suffixOwner(name);
       if (pid !== undefined ? processAlive(pid) : await isNew(join(sourcesTmp, name))) continue;
       await remove(
         { what: "tmp", name: `sources/tmp/${name}`, reason: "left by a killed process" },
@@ -326,22 +327,6 @@ async function treeBytes(path: string): Promise<number> {
   for (const name of await readdir(path).catch(() => [] as string[]))
     total += await treeBytes(join(path, name));
   return total;
-}
-
-/** The process that staged a file named NAME.SUFFIX by uniqueSuffix() (its pid, in base 36). */
-function stagedBy(name: string): number | undefined {
-  const match = /\.([0-9a-z]+)-[0-9a-z]+-[0-9a-f]{8}(\.tmp)?$/.exec(name);
-  const pid = match ? Number.parseInt(match[1] as string, 36) : Number.NaN;
-  return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 async function exists(path: string): Promise<boolean> {
