@@ -31,13 +31,19 @@ const plan = (text: string) => ({
   },
 });
 
-test("gc keeps what the last runs used and removes the rest; --dry-run only lists", async () => {
-  const storeDir = join(bench.dir, "store-1");
-  const planDir = join(bench.dir, "gc-plan");
+/** Two runs of one plan, edited between them, into a store of their own: four entries, two runs. */
+async function twoRuns(name: string) {
+  const storeDir = join(bench.dir, `store-${name}`);
+  const planDir = join(bench.dir, `${name}-plan`);
   await writePlan(planDir, plan("one"));
   const first = await runPlan(await resolve(planDir), { storeDir });
   await writePlan(planDir, plan("two"));
   const second = await runPlan(await resolve(planDir), { storeDir });
+  return { storeDir, first, second };
+}
+
+test("gc keeps what the last runs used and removes the rest; --dry-run only lists", async () => {
+  const { storeDir, first, second } = await twoRuns("1");
   const outputs = new OutputStore(storeDir);
   const oldKeys = [...first.outputs.values()].map((output) => output.key).sort();
   const newKeys = [...second.outputs.values()].map((output) => output.key).sort();
@@ -131,12 +137,7 @@ test("gc spares a new run folder whose run.json is not written yet, not an old o
 });
 
 test("a recent run whose run.json is damaged keeps its entries, by its journal; with both damaged, none goes", async () => {
-  const storeDir = join(bench.dir, "store-damaged");
-  const planDir = join(bench.dir, "gc-damaged-plan");
-  await writePlan(planDir, plan("first"));
-  const first = await runPlan(await resolve(planDir), { storeDir });
-  await writePlan(planDir, plan("second"));
-  await runPlan(await resolve(planDir), { storeDir });
+  const { storeDir, first } = await twoRuns("damaged");
   const firstKeys = [...first.outputs.values()].map((output) => output.key);
   const age = new Date(Date.now() - 3_600_000);
   await utimes(first.runDir, age, age);
