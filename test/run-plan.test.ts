@@ -309,6 +309,41 @@ test("--explain says what became of the last build with the same inputs: failed,
   assert.deepEqual(await explain(), { kind: "no-entry", before: { outcome: "removed", runId: built.runId } });
 });
 
+test("--explain compares with the nearest recent build, names the settings that changed, and knows an earlier key's entry was removed", async () => {
+  const dir = join(bench.dir, "explain-nearest");
+  const write = (word: string, version: string, env = "one") =>
+    writePlan(dir, {
+      name: "explain-nearest",
+      steps: {
+        word: {
+          toml: `version = "${version}"\n[env]\nWORD = "${env}"\n`,
+          script: `do_install() { echo ${word} "$WORD" > "$OUT/word"; }\n`,
+        },
+      },
+    });
+  const explain = async () => {
+    const seen = collect();
+    await runPlan(await resolve(dir), { storeDir: bench.storeDir, dryRun: true, emit: seen.emit });
+    return seen.of("step:explain")[0]?.reason;
+  };
+  const build = async () => (await runPlan(await resolve(dir), { storeDir: bench.storeDir, jobs: 1 })).runId;
+  await write("one", "1");
+  const first = await build();
+  await write("two", "1");
+  await build();
+  // Back to the first script: cached. Then a new version: only the version differs from that build.
+  await write("one", "1");
+  assert.deepEqual(await explain(), { kind: "cached" });
+  await write("one", "2");
+  assert.deepEqual(await explain(), { kind: "changed", inputs: ["version"] });
+  await write("one", "2", "uno");
+  assert.deepEqual(await explain(), { kind: "changed", inputs: ["env.WORD", "version"] });
+  // The first build's entry, gone: its inputs are back, so the removal is the reason.
+  await write("one", "1");
+  await new OutputStore(bench.storeDir).evict((await resolve(dir)).steps[0]?.key as string);
+  assert.deepEqual(await explain(), { kind: "no-entry", before: { outcome: "removed", runId: first } });
+});
+
 test("a patch the source already has is refused, not quietly reversed; editor leftovers are no patches", async () => {
   const patched = await makeTarball(
     bench.dir,

@@ -10,10 +10,10 @@
 import { RootstockError, RootstockErrors } from "../errors.ts";
 import type { Emit, StepReason } from "../events.ts";
 import { identifyTools, type ToolIdentity } from "../host/tools.ts";
-import { type Graph, type ResolvedStep, usesHostTools } from "../plan/graph.ts";
+import { definitionParts, type Graph, type ResolvedStep, usesHostTools } from "../plan/graph.ts";
 import type { SourceRequest } from "../sources/fetch-sources.ts";
 import { OutputStore } from "../store/output-store.ts";
-import type { StepHistory } from "../store/step-history.ts";
+import type { StepBuild, StepHistory } from "../store/step-history.ts";
 import type { StoreLocks } from "../store/store-locks.ts";
 import { monotonicMs } from "../units.ts";
 import { RunSession } from "./run-session.ts";
@@ -309,7 +309,17 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
       // Its latest log, for `rootstock log`; no build folder, for `rootstock shell` to say so.
       const { updateStepHistory } = await import("../store/step-history.ts");
       const { name, key, inputs } = step;
-      const entry = { plan: plan.name, step: name, key, inputs, runId, log, status: "failed" as const };
+      const definition = definitionParts(step);
+      const entry = {
+        plan: plan.name,
+        step: name,
+        key,
+        inputs,
+        definition,
+        runId,
+        log,
+        status: "failed" as const,
+      };
       updateStepHistory(storeDir, entry, histories.get(name));
       emit({
         type: "step:failed",
@@ -396,20 +406,42 @@ function outputMap(steps: readonly ResolvedStep[], outputs: OutputStore): Map<st
   return new Map(steps.map((step) => [step.name, { key: step.key, path: outputs.outputPath(step.key) }]));
 }
 
-/** Why a step without an entry runs: never built, or which of its inputs differ from its last run. */
+/**
+ * Why a step without an entry runs: never built, what became of a build with its very inputs, or which
+ * inputs differ from the nearest of its recent builds (the latest one need not be: an edit undone, or
+ * another checkout of the plan, brings back an earlier build's inputs).
+ */
 export function explainRebuild(step: ResolvedStep, previous: StepHistory | undefined): StepReason {
   if (!previous) return { kind: "no-entry" };
-  const names = new Set([...Object.keys(previous.inputs), ...Object.keys(step.inputs)]);
-  const changed = [...names].filter((name) => previous.inputs[name] !== step.inputs[name]).sort();
-  if (changed.length > 0) return { kind: "changed", inputs: changed };
-  if (previous.key !== step.key) return { kind: "no-entry" };
-  const outcome =
-    previous.status === "failed"
-      ? "failed"
-      : previous.status === "running" || previous.status === "interrupted"
-        ? "unfinished"
-        : "removed";
-  return { kind: "no-entry", before: { outcome, runId: previous.runId } };
+  const builds = [previous, ...(previous.earlier ?? [])];
+  const same = builds.find((build) => build.key === step.key);
+  if (same) {
+    const outcome =
+      same.status === "failed"
+        ? "failed"
+        : same.status === "running" || same.status === "interrupted"
+          ? "unfinished"
+          : "removed";
+    return { kind: "no-entry", before: { outcome, runId: same.runId } };
+  }
+  let nearest: string[] | undefined;
+  for (const build of builds) {
+    const changed = changedInputs(step, build);
+    if (nearest === undefined || changed.length < nearest.length) nearest = changed;
+  }
+  return nearest && nearest.length > 0 ? { kind: "changed", inputs: nearest } : { kind: "no-entry" };
+}
+
+/** The key inputs that differ between a step and a build of it; within `definition`, the fields. */
+export function changedInputs(step: ResolvedStep, build: StepBuild): string[] {
+  const names = new Set([...Object.keys(build.inputs), ...Object.keys(step.inputs)]);
+  const changed = [...names].filter((name) => build.inputs[name] !== step.inputs[name]);
+  if (!changed.includes("definition") || build.definition === undefined) return changed.sort();
+  const before = build.definition;
+  const now = definitionParts(step);
+  const fields = new Set([...Object.keys(before), ...Object.keys(now)]);
+  const named = [...fields].filter((field) => before[field] !== now[field]);
+  return (named.length > 0 ? [...changed.filter((name) => name !== "definition"), ...named] : changed).sort();
 }
 
 /**

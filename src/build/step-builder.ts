@@ -5,7 +5,7 @@
  */
 import { describeCause, isRootstockError } from "../errors.ts";
 import type { Emit } from "../events.ts";
-import type { Graph, ResolvedStep } from "../plan/graph.ts";
+import { definitionParts, type Graph, type ResolvedStep } from "../plan/graph.ts";
 import { SourceStore } from "../sources/source-store.ts";
 import { fileSystemRefusal } from "../store/fs-refusal.ts";
 import { type OutputStore, outputPath } from "../store/output-store.ts";
@@ -209,7 +209,15 @@ export class StepBuilder {
       clearTimeout(ahead.holding);
     }
     const logFd = ahead?.logFd ?? openSync(logPath, "a+");
-    const history = { plan, step: step.name, key: step.key, inputs: step.inputs, runId, log: logPath };
+    const history = {
+      plan,
+      step: step.name,
+      key: step.key,
+      inputs: step.inputs,
+      definition: definitionParts(step),
+      runId,
+      log: logPath,
+    };
     const started = monotonicMs();
     let latest = previous;
     let reason = "";

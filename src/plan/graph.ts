@@ -274,16 +274,7 @@ function keyInputs(
     rootstock: RUNNER_VERSION,
     // Every step is told it ($ROOTSTOCK_ARCH), as it is told its name (in the key beside these).
     arch,
-    definition: sha256Json({
-      version: step.version,
-      sandbox: step.sandbox,
-      root: step.root,
-      env,
-      mounts: step.mounts,
-      sources: step.sources.map(({ file, sha256, extract, into }) => ({ file, sha256, extract, into })),
-      patches: step.patches.map((patch) => patch.path),
-      deps: step.deps,
-    }),
+    definition: sha256Json(definitionFields(step, env)),
     script: step.script ? sha256Json(step.script) : "default-phases",
     files: sha256Json(step.files),
   };
@@ -294,6 +285,32 @@ function keyInputs(
     for (const tool of step.tools) inputs[`tool:${tool}`] = tools[tool] ?? "unknown";
   }
   return inputs;
+}
+
+/** What a step's `definition` key input hashes: its settings from step.toml, as resolved. */
+function definitionFields(step: Step, env: Record<string, string>) {
+  return {
+    version: step.version,
+    sandbox: step.sandbox,
+    root: step.root,
+    env,
+    mounts: step.mounts,
+    sources: step.sources.map(({ file, sha256, extract, into }) => ({ file, sha256, extract, into })),
+    patches: step.patches.map((patch) => patch.path),
+    deps: step.deps,
+  };
+}
+
+/**
+ * The `definition` input hashed field by field (`version`, `env.NAME`…), so that --explain can name
+ * what changed in it. Not part of the key, which hashes the fields together.
+ */
+export function definitionParts(resolved: Pick<ResolvedStep, "step" | "env">): Record<string, string> {
+  const { env, ...fields } = definitionFields(resolved.step, resolved.env);
+  const parts: Record<string, string> = {};
+  for (const [name, value] of Object.entries(fields)) parts[name] = sha256Json(value);
+  for (const [name, value] of Object.entries(env)) parts[`env.${name}`] = sha256Json(value);
+  return parts;
 }
 
 /** Kahn's algorithm, taking ready steps in the given order so that the result is stable. */

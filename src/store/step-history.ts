@@ -1,6 +1,6 @@
 /**
- * What the store remembers about each step of a plan between runs: the key and inputs it last had (for
- * `run --explain`), how long it last took to build (for ETAs and the critical path), its latest log (for
+ * What the store remembers about each step of a plan between runs: the key and inputs it last had, and
+ * those of a few builds before (for `run --explain`), how long it last took to build (for ETAs and the critical path), its latest log (for
  * `rootstock log`) and the build folder of a failed attempt (for `rootstock shell`).
  * One small file per step, replaced whole (written beside, then renamed).
  */
@@ -13,13 +13,25 @@ const { isAbsolute, join, normalize } = process.getBuiltinModule("node:path");
 /** `interrupted`: stopped by Ctrl-C or SIGTERM; its build folder is kept, as a failed one's. */
 export type StepStatus = "running" | "done" | "cached" | "failed" | "interrupted";
 
-export interface StepHistory {
-  plan: string;
-  step: string;
+/** What --explain compares a step with: a build of it, under its key then. */
+export interface StepBuild {
   key: string;
   inputs: Record<string, string>;
+  /** Its `definition` input field by field (absent in records written before they were kept). */
+  definition?: Record<string, string>;
   status: StepStatus;
   runId: string;
+}
+
+/**
+ * Builds under other keys kept besides the latest: enough for a few edits undone, or two checkouts
+ * of a plan built in turn.
+ */
+const EARLIER_BUILDS_KEPT = 8;
+
+export interface StepHistory extends StepBuild {
+  plan: string;
+  step: string;
   /** ISO time of the last change. */
   time: string;
   /** The latest log of a build of this step. */
@@ -28,6 +40,8 @@ export interface StepHistory {
   workDir?: string;
   /** Wall time of the latest successful build, whatever its key. */
   buildMs?: number;
+  /** Builds before the latest one, under other keys, newest first. */
+  earlier?: StepBuild[];
 }
 
 export function historyFile(storeDir: string, plan: string, step: string): string {
@@ -52,7 +66,17 @@ export async function readStepHistory(
   // A record damaged or edited by hand is not followed: a run id names a folder, so it must be one.
   if (!isObject(read) || typeof read.runId !== "string") return undefined;
   const history = read as unknown as StepHistory;
-  if (!isRunFolderName(history.runId)) return undefined;
+  if (!isRunFolderName(history.runId) || !isObject(history.inputs)) return undefined;
+  const earlier = Array.isArray(history.earlier) ? history.earlier : [];
+  history.earlier = earlier.filter(
+    (build: unknown) =>
+      isObject(build) &&
+      typeof build.key === "string" &&
+      typeof build.runId === "string" &&
+      typeof build.status === "string" &&
+      isObject(build.inputs) &&
+      (build.definition === undefined || isObject(build.definition)),
+  );
   // Paths in the store are kept relative to it, so that a store copied or moved keeps its logs. A log is
   // only ever in runs/, a build folder only in work/ (its removal must never reach an entry).
   const shapes = { log: ["runs", "*", "logs", "*"], workDir: ["work", "*", "*"] } as const;
@@ -72,6 +96,10 @@ export async function readStepHistory(
   return history;
 }
 
+function buildOf({ key, inputs, definition, status, runId }: StepBuild): StepBuild {
+  return { key, inputs, ...(definition === undefined ? {} : { definition }), status, runId };
+}
+
 function inStore(storeDir: string, path: string | undefined): string | undefined {
   return path?.startsWith(`${storeDir}/`) ? path.slice(storeDir.length + 1) : path;
 }
@@ -86,10 +114,17 @@ export function updateStepHistory(
   update: Omit<StepHistory, "time">,
   latest: StepHistory | undefined,
 ): StepHistory {
+  const earlier =
+    latest === undefined
+      ? []
+      : latest.key === update.key
+        ? (latest.earlier ?? [])
+        : [buildOf(latest), ...(latest.earlier ?? [])];
   const next: StepHistory = {
     ...(latest?.buildMs === undefined ? {} : { buildMs: latest.buildMs }),
     ...(latest?.log === undefined ? {} : { log: latest.log }),
     ...update,
+    earlier: earlier.filter((build) => build.key !== update.key).slice(0, EARLIER_BUILDS_KEPT),
     time: new Date().toISOString(),
   };
   const stored = { ...next };
