@@ -513,6 +513,55 @@ describe("rootstock log", () => {
     const path = await runCli(["--store", store, "log", "--path", second, "s"]);
     assert.match(path.stdout, /\/runs\/[^/]+\/logs\/s\.log\n$/);
   });
+
+  test("log and shell say when the step has changed since the build they look at, and what a run would do", async () => {
+    const store = join(work, "log-changed-store");
+    const good = { s: { script: 'do_install() { echo "the good one"; echo x > "$OUT/x"; }\n' } };
+    const dir = await writePlan(join(work, "log-changed"), { name: "changed", steps: good });
+    assert.equal((await runCli(["--store", store, "run", dir])).code, 0);
+    await writePlan(dir, {
+      name: "changed",
+      steps: { s: { script: 'do_install() { echo "broken"; false; }\n' } },
+    });
+    assert.equal((await runCli(["--store", store, "run", dir])).code, 1);
+    // The edit undone: the step is cached, and its latest build is still the failed one.
+    await writePlan(dir, { name: "changed", steps: good });
+    assert.match((await runCli(["--store", store, "run", dir])).stdout, /0 built, 1 cached/);
+    const log = await runCli(["--store", store, "log", dir, "s"]);
+    assert.equal(log.code, 0, log.stderr);
+    assert.match(log.stdout, /broken/);
+    assert.match(
+      log.stderr,
+      /\(step "s" has changed since this build, in run \S+: script; as the plan has it now, it is in the store, built in run \S+\)/,
+    );
+    const shell = await runCli(["--store", store, "shell", dir, "s", "-c", "echo inside"]);
+    assert.equal(shell.code, 0, shell.stderr);
+    assert.match(
+      shell.stderr,
+      /the step has changed since this build failed \(script\)[^\n]*is in the store/,
+    );
+
+    // Its log and build folder gone with gc: the hints say a run would build nothing.
+    assert.equal((await runCli(["--store", store, "gc", "--keep-runs", "1", "--keep-days", "0"])).code, 0);
+    const gone = await runCli(["--store", store, "log", dir, "s"]);
+    assert.equal(gone.code, 1);
+    assert.match(gone.stderr, /is gone \[ERR_LOG_NONE\]\n {2}hint: [^\n]*so a run does not build it again/);
+    const noFolder = await runCli(["--store", store, "shell", dir, "s", "-c", "true"]);
+    assert.equal(noFolder.code, 1);
+    assert.match(
+      noFolder.stderr,
+      /is gone \[ERR_SHELL_NO_BUILD\]\n {2}hint: [^\n]*so a run will not build it again/,
+    );
+
+    // A copy under another name never built it: no failed build, and whose entry it uses.
+    const copy = await writePlan(join(work, "log-changed-copy"), { name: "copied", steps: good });
+    const other = await runCli(["--store", store, "shell", copy, "s", "-c", "true"]);
+    assert.equal(other.code, 1);
+    assert.match(
+      other.stderr,
+      /has no failed build to enter: this plan never built it, and its entry in the store was built by plan changed/,
+    );
+  });
 });
 
 describe("hints to copy", () => {

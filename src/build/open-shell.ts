@@ -3,8 +3,11 @@
  * environment and folder, with the step's phases defined (`do_compile` runs the compile phase again).
  */
 import { RootstockError } from "../errors.ts";
+import type { ResolvedStep } from "../plan/graph.ts";
+import { OutputStore } from "../store/output-store.ts";
 import { runIsLiveById } from "../store/run-record.ts";
 import { readStepHistory } from "../store/step-history.ts";
+import { changedInputs } from "./explain.ts";
 import { runSandboxed } from "./run-sandboxed.ts";
 import type { SavedSandbox } from "./workspace.ts";
 
@@ -20,6 +23,13 @@ export interface ShellOptions {
 export interface ShellTarget {
   workDir: string;
   saved: SavedSandbox;
+  /** The step's inputs that differ now from the failed build's (given `now`; empty: none). */
+  changed: string[];
+}
+
+export interface FindBuildOptions {
+  /** The step as the plan has it now: errors and `changed` then say how the failed build differs. */
+  now?: ResolvedStep;
 }
 
 /**
@@ -31,18 +41,27 @@ export async function findFailedBuild(
   plan: string,
   step: string,
   planArg = "PLAN",
+  options: FindBuildOptions = {},
 ): Promise<ShellTarget> {
   const history = await readStepHistory(storeDir, plan, step);
+  const { now } = options;
+  // The entry of the step as it is now, when it has one: then a run builds nothing, and fails nowhere.
+  const entry = now ? await new OutputStore(storeDir).record(now.key) : undefined;
   const hint = `rootstock shell enters the build folder of a step that failed; \`rootstock run ${planArg} ${step}\` builds it if the store does not have it yet`;
   if (!history) {
     throw new RootstockError(
       "ERR_SHELL_NO_BUILD",
-      `step "${step}" of plan ${plan} has never been built in this store`,
+      entry
+        ? `step "${step}" of plan ${plan} has no failed build to enter: this plan never built it, and its entry in the store was built by plan ${entry.plan}, step ${entry.step}, in run ${entry.runId}`
+        : `step "${step}" of plan ${plan} has never been built in this store`,
       {
-        hint,
+        hint: entry
+          ? `rootstock shell enters the build folder of a step that failed; \`rootstock log ${planArg} ${step}\` shows how the entry was built`
+          : hint,
       },
     );
   }
+  const changed = now && now.key !== history.key ? changedInputs(now, history) : [];
   const running = history.status === "running" && (await runIsLiveById(storeDir, history.runId));
   if (running) {
     throw new RootstockError(
@@ -85,7 +104,11 @@ export async function findFailedBuild(
       "ERR_SHELL_NO_BUILD",
       `the build folder of step "${step}" (${workDir}) is gone`,
       {
-        hint: `it was removed by gc or a later run; run \`rootstock run ${planArg} ${step}\` to fail again`,
+        hint: entry
+          ? `it was removed by gc or a later run; the step as the plan has it now is in the store (built in run ${entry.runId}), so a run will not build it again`
+          : changed.length > 0
+            ? `it was removed by gc or a later run; the step has changed since it failed (${changed.join(", ")}), and \`rootstock run ${planArg} ${step}\` builds it as it is now`
+            : `it was removed by gc or a later run; run \`rootstock run ${planArg} ${step}\` to fail again`,
       },
     );
   }
@@ -116,7 +139,7 @@ export async function findFailedBuild(
       { hint: `run the step again (\`rootstock run ${planArg} ${step}\`) to get a build folder to enter` },
     );
   }
-  return { workDir, saved: saved.storeDir ? moveStore(saved, saved.storeDir, storeDir) : saved };
+  return { workDir, saved: saved.storeDir ? moveStore(saved, saved.storeDir, storeDir) : saved, changed };
 }
 
 /** The saved sandbox with every path in the old store's place in the new one's. */

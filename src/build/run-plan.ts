@@ -13,7 +13,7 @@ import { identifyTools, type ToolIdentity } from "../host/tools.ts";
 import { definitionParts, type Graph, type ResolvedStep, usesHostTools } from "../plan/graph.ts";
 import type { SourceRequest } from "../sources/fetch-sources.ts";
 import { OutputStore } from "../store/output-store.ts";
-import type { StepBuild, StepHistory } from "../store/step-history.ts";
+import type { StepHistory } from "../store/step-history.ts";
 import type { StoreLocks } from "../store/store-locks.ts";
 import { monotonicMs } from "../units.ts";
 import { RunSession } from "./run-session.ts";
@@ -135,7 +135,8 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
       );
     }
 
-    const explain = () => {
+    const explain = async () => {
+      const { explainRebuild } = await import("./explain.ts");
       for (const [index, step] of graph.steps.entries()) {
         const reason = present[index]
           ? ({ kind: "cached" } as const)
@@ -144,7 +145,7 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
       }
     };
     if (options.dryRun) {
-      explain();
+      await explain();
       for (const disabled of graph.disabled)
         emit({
           type: "step:skipped",
@@ -187,7 +188,7 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
 
     emit({ type: "run:start", runId, plan: plan.name, runDir, steps: graph.steps.map((s) => s.name), jobs });
     // Under the run's header, before its steps.
-    if (options.explain) explain();
+    if (options.explain) await explain();
     for (const disabled of graph.disabled)
       emit({
         type: "step:skipped",
@@ -404,44 +405,6 @@ async function loadBuilding() {
 
 function outputMap(steps: readonly ResolvedStep[], outputs: OutputStore): Map<string, StepOutput> {
   return new Map(steps.map((step) => [step.name, { key: step.key, path: outputs.outputPath(step.key) }]));
-}
-
-/**
- * Why a step without an entry runs: never built, what became of a build with its very inputs, or which
- * inputs differ from the nearest of its recent builds (the latest one need not be: an edit undone, or
- * another checkout of the plan, brings back an earlier build's inputs).
- */
-export function explainRebuild(step: ResolvedStep, previous: StepHistory | undefined): StepReason {
-  if (!previous) return { kind: "no-entry" };
-  const builds = [previous, ...(previous.earlier ?? [])];
-  const same = builds.find((build) => build.key === step.key);
-  if (same) {
-    const outcome =
-      same.status === "failed"
-        ? "failed"
-        : same.status === "running" || same.status === "interrupted"
-          ? "unfinished"
-          : "removed";
-    return { kind: "no-entry", before: { outcome, runId: same.runId } };
-  }
-  let nearest: string[] | undefined;
-  for (const build of builds) {
-    const changed = changedInputs(step, build);
-    if (nearest === undefined || changed.length < nearest.length) nearest = changed;
-  }
-  return nearest && nearest.length > 0 ? { kind: "changed", inputs: nearest } : { kind: "no-entry" };
-}
-
-/** The key inputs that differ between a step and a build of it; within `definition`, the fields. */
-export function changedInputs(step: ResolvedStep, build: StepBuild): string[] {
-  const names = new Set([...Object.keys(build.inputs), ...Object.keys(step.inputs)]);
-  const changed = [...names].filter((name) => build.inputs[name] !== step.inputs[name]);
-  if (!changed.includes("definition") || build.definition === undefined) return changed.sort();
-  const before = build.definition;
-  const now = definitionParts(step);
-  const fields = new Set([...Object.keys(before), ...Object.keys(now)]);
-  const named = [...fields].filter((field) => before[field] !== now[field]);
-  return (named.length > 0 ? [...changed.filter((name) => name !== "definition"), ...named] : changed).sort();
 }
 
 /**

@@ -1,12 +1,13 @@
 import type { Command } from "commander";
+import { changedInputs } from "../../build/explain.ts";
 import { RootstockError } from "../../errors.ts";
 import { NAME_PATTERN } from "../../plan/names.ts";
-import { openPlan } from "../../plan/open.ts";
 import { loadPlanCached } from "../../plan/plan-cache.ts";
-import { OutputStore } from "../../store/output-store.ts";
+import type { EntryRecord } from "../../store/output-store.ts";
 import { isRunFolderName, readStepHistory } from "../../store/step-history.ts";
 import type { CliContext } from "../context.ts";
 import { checkStepArgument } from "../options.ts";
+import { stepNow } from "../step-now.ts";
 
 const { createReadStream, existsSync } = process.getBuiltinModule("node:fs");
 const { join } = process.getBuiltinModule("node:path");
@@ -22,8 +23,9 @@ export function registerLog(program: Command, context: CliContext): void {
       const plan = await loadPlanCached(dir, { cacheDir: join(context.storeDir, "cache") });
       const history = await readStepHistory(context.storeDir, plan.name, step);
       checkStepArgument(plan, step);
+      const now = await stepNow(dir, step, context);
       // Never built by this plan, but its entry may be another plan's (the same key): that build's log.
-      const log = history ? history.log : await entryLog(dir, step, context);
+      const log = history ? history.log : entryLog(step, now?.entry, context);
       if (!log) {
         throw new RootstockError(
           "ERR_LOG_NONE",
@@ -35,6 +37,13 @@ export function registerLog(program: Command, context: CliContext): void {
           },
         );
       }
+      // The latest build is what this prints; when the step has changed since, it says so.
+      if (history && now && history.key !== now.resolved.key) {
+        const changed = changedInputs(now.resolved, history);
+        context.err(
+          `(step "${step}" has changed since this build, in run ${history.runId}${changed.length > 0 ? `: ${changed.join(", ")}` : ""}; as the plan has it now, ${now.entry ? `it is in the store, built in run ${now.entry.runId}` : "it has no entry in the store"})`,
+        );
+      }
       if (flags.path) {
         context.out(log);
         return;
@@ -44,7 +53,9 @@ export function registerLog(program: Command, context: CliContext): void {
         stream.on("error", (error) =>
           reject(
             new RootstockError("ERR_LOG_NONE", `the log of step "${step}" (${log}) is gone`, {
-              hint: "gc removes the folders of older runs; run the step again",
+              hint: now?.entry
+                ? "gc removes the folders of older runs, their logs with them; the step as the plan has it now is in the store, so a run does not build it again"
+                : "gc removes the folders of older runs; run the step again",
               cause: error,
             }),
           ),
@@ -56,10 +67,7 @@ export function registerLog(program: Command, context: CliContext): void {
 }
 
 /** The log of the build that made the step's entry, when another plan (or a copy of this one) built it. */
-async function entryLog(dir: string, step: string, context: CliContext): Promise<string | undefined> {
-  const { graph } = await openPlan(dir, { cacheDir: join(context.storeDir, "cache"), targets: [step] });
-  const key = graph.byName.get(step)?.key;
-  const record = key === undefined ? undefined : await new OutputStore(context.storeDir).record(key);
+function entryLog(step: string, record: EntryRecord | undefined, context: CliContext): string | undefined {
   // The store's own file, but held to the shapes it writes before it names a path.
   const named = (text: unknown) => NAME_PATTERN.test(String(text));
   if (!record || !isRunFolderName(record.runId) || !named(record.step) || !named(record.plan))

@@ -4,6 +4,7 @@ import { loadPlanCached } from "../../plan/plan-cache.ts";
 import { StoreLocks, shellLockName } from "../../store/store-locks.ts";
 import type { CliContext } from "../context.ts";
 import { checkStepArgument } from "../options.ts";
+import { stepNow } from "../step-now.ts";
 
 const { join } = process.getBuiltinModule("node:path");
 
@@ -17,10 +18,18 @@ export function registerShell(program: Command, context: CliContext): void {
     .action(async (dir: string, step: string, flags: { command?: string }) => {
       const plan = await loadPlanCached(dir, { cacheDir: join(context.storeDir, "cache") });
       checkStepArgument(plan, step);
-      const target = await findFailedBuild(context.storeDir, plan.name, step, context.planWords(dir));
+      const now = await stepNow(dir, step, context);
+      const target = await findFailedBuild(context.storeDir, plan.name, step, context.planWords(dir), {
+        ...(now ? { now: now.resolved } : {}),
+      });
       if (flags.command === undefined) {
         context.err(`rootstock: entering ${step}'s failed build (run ${target.saved.runId}); the phases are`);
         context.err("           defined: do_prepare, do_configure, do_compile, do_install. Leave with exit.");
+      }
+      if (target.changed.length > 0) {
+        context.err(
+          `rootstock: the step has changed since this build failed (${target.changed.join(", ")}); the folder, phases and sandbox are the failed build's${now?.entry ? `, and the step as it is now is in the store (built in run ${now.entry.runId})` : ""}`,
+        );
       }
       // Held while the shell runs: a later run then leaves this build folder alone. Another shell in it
       // may hold it already, which does as well.
