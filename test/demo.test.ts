@@ -118,7 +118,7 @@ describe("rootstock demo", () => {
     assert.match(
       field.get("Version") ?? "",
       new RegExp(
-        `^plan tiny-linux \\(steps digest \\w+, in a git work tree at ${head.slice(0, 12)}, local changes not checked\\), rootstock `,
+        `^plan tiny-linux \\(steps digest \\w+, in a git work tree at ${head.slice(0, 12)}, not checked that the plan is committed there as it is\\), rootstock `,
       ),
     );
     assert.equal(field.get("Architecture"), "x86_64");

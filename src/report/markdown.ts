@@ -176,8 +176,10 @@ function version(report: RunReport): string {
   const where = [
     // Of the steps this run covered (`run PLAN STEP` or an image covers fewer), not of the whole plan.
     context.plan.digest ? `steps digest ${context.plan.digest}` : "",
-    // Read from the repository's files: the commit checked out, not whether the plan differs from it.
-    context.plan.revision ? `in a git work tree at ${context.plan.revision}, local changes not checked` : "",
+    // Read from the repository's files: the commit checked out, not whether it holds the plan as it is.
+    context.plan.revision
+      ? `in a git work tree at ${context.plan.revision}, not checked that the plan is committed there as it is`
+      : "",
   ]
     .filter(Boolean)
     .join(", ");
