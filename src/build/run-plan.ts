@@ -268,12 +268,14 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
         const lock = await locks.tryAcquire(`key:${step.key}`, holder);
         if (!lock) {
           const other = await locks.probe(`key:${step.key}`);
-          emit({
-            type: "step:waiting",
-            step: name,
-            key: step.key,
-            reason: `another run (${other?.runId ?? "unknown"}, pid ${other?.pid ?? "?"}) is building it`,
-          });
+          // No holder by now: the other run let go in between, and the step is tried again at once.
+          if (other)
+            emit({
+              type: "step:waiting",
+              step: name,
+              key: step.key,
+              reason: `another run (${other.runId}, pid ${other.pid}) is building it`,
+            });
           return { retryAfter: locks.waitFree(`key:${step.key}`, signal) };
         }
         try {
