@@ -753,6 +753,9 @@ describe("Ctrl-C", () => {
         ["runs"],
         ["plan", "show", join(import.meta.dirname, "..", "plans", "example")],
         ["doctor"],
+        ["--help"],
+        ["--version"],
+        ["run", "--help"],
       ]) {
         const result = spawnSync(
           process.execPath,

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { chown, mkdir, readdir, readFile, stat, utimes, writeFile } from "node:fs/promises";
+import { chmod, chown, mkdir, readdir, readFile, stat, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -175,6 +175,57 @@ test("gc run by a user who does not own a run folder says whose it is and who ca
     /it belongs to another user \(uid 0\); run gc as the user who owns the store, or as root/,
   );
   assert.doesNotMatch(gc.stderr, /gave its owner full permission/);
+});
+
+test("a store shared with root: root is warned, the owner's refusals name what root made, and what cannot be read is not taken for empty", {
+  skip: asNobody,
+}, async () => {
+  const { dir, storeDir, run } = await nobodysStore("shared-with-root");
+  const planDir = await writePlan(join(dir, "plan"), {
+    name: "shared",
+    steps: { a: { script: 'do_install() { echo a > "$OUT/a"; }\n' } },
+  });
+  const asRoot = await rootstock(["--store", storeDir, "run", planDir]);
+  assert.equal(asRoot.code, 0, asRoot.stderr);
+  assert.match(asRoot.stderr, /warning: running as root in a store that belongs to nobody/);
+  const asOwner = await run(["run", planDir]);
+  assert.equal(asOwner.code, 1, asOwner.stdout);
+  assert.match(
+    asOwner.stderr,
+    /\[ERR_STORE_UNWRITABLE\]\n {2}hint: \S+\/runs belongs to root, not to nobody/,
+  );
+
+  // doctor --install as a user who may not install: said so, not silently ignored. The package is
+  // one apt knows (its index is there once apt-get update ran) and no test machine needs.
+  if (
+    spawnSync("dpkg-query", ["-W", "cowsay"]).status !== 0 &&
+    spawnSync("apt-cache", ["show", "cowsay"]).status === 0
+  ) {
+    const missing = await writePlan(join(dir, "missing-package"), {
+      name: "missing-package",
+      toml: '[host]\ntools = ["sh"]\npackages = ["cowsay"]\n',
+      steps: { a: { script: 'do_install() { echo a > "$OUT/a"; }\n' } },
+    });
+    const doctor = await run(["doctor", missing, "--install"]);
+    assert.equal(doctor.code, 1, doctor.stderr);
+    assert.match(doctor.stdout, /doctor: --install needs root; nothing was installed/);
+  }
+
+  // Root's runs folder closed to others: refused, not "no runs yet", and gc keeps everything.
+  await chmod(join(storeDir, "runs"), 0o700);
+  for (const args of [["runs"], ["gc", "--keep-runs", "0", "--keep-days", "0"]]) {
+    const listed = await run(args);
+    assert.equal(listed.code, 1, listed.stdout);
+    assert.match(listed.stderr, /cannot read \S+\/runs: permission denied \[ERR_PATH_UNREADABLE\]/);
+  }
+  assert.equal((await readdir(join(storeDir, "outputs"))).length, 1);
+  // The whole store closed to its user.
+  await chown(storeDir, 0, 0);
+  await chmod(storeDir, 0o700);
+  const closed = await run(["runs"]);
+  assert.equal(closed.code, 1, closed.stdout);
+  assert.match(closed.stderr, /cannot read the store \S+: permission denied \[ERR_STORE_UNREADABLE\]/);
+  assert.doesNotMatch(closed.stderr, STACK_LINE);
 });
 
 test("an output with unreadable folders and files is committed whole, with the modes the step gave", {

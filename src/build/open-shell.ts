@@ -4,6 +4,7 @@
  */
 import { RootstockError } from "../errors.ts";
 import type { ResolvedStep } from "../plan/graph.ts";
+import { fileSystemRefusal } from "../store/fs-refusal.ts";
 import { OutputStore } from "../store/output-store.ts";
 import { runIsLiveById } from "../store/run-record.ts";
 import { readStepHistory } from "../store/step-history.ts";
@@ -88,8 +89,13 @@ export async function findFailedBuild(
       { hint },
     );
   }
-  const text = await readFile(join(workDir, "sandbox.json"), "utf8").catch(() => undefined);
-  if (text === undefined && (await stat(workDir).catch(() => undefined))) {
+  // Not there is one thing; there but not readable (another user's folder) is told as such.
+  const absent = (error: NodeJS.ErrnoException) => {
+    if (error.code === "ENOENT" || error.code === "ENOTDIR") return undefined;
+    throw fileSystemRefusal(error, storeDir, true) ?? error;
+  };
+  const text = await readFile(join(workDir, "sandbox.json"), "utf8").catch(absent);
+  if (text === undefined && (await stat(workDir).catch(absent))) {
     throw new RootstockError(
       "ERR_SHELL_NO_SANDBOX",
       `step "${step}" failed while rootstock prepared its build folder, before its sandbox existed`,

@@ -8,7 +8,7 @@
  * next run carries on from what was committed.
  */
 import { RootstockError, RootstockErrors } from "../errors.ts";
-import type { Emit, StepReason } from "../events.ts";
+import type { Emit } from "../events.ts";
 import { identifyTools, type ToolIdentity } from "../host/tools.ts";
 import { definitionParts, type Graph, type ResolvedStep, usesHostTools } from "../plan/graph.ts";
 import type { SourceRequest } from "../sources/fetch-sources.ts";

@@ -1,7 +1,9 @@
 /** What every command gets: where to write, how to style, and the global options. */
 import type { Writable } from "node:stream";
 import type { styleText } from "node:util";
+import { RootstockError } from "../errors.ts";
 import { storeLocation } from "../store/location.ts";
+import { userName } from "../store/owner.ts";
 import { shellWord } from "../units.ts";
 import { checkFolderArgument } from "./options.ts";
 
@@ -68,15 +70,47 @@ export class CliContext {
   }
 
   get storeDir(): string {
-    this.#storeDir ??= checkFolderArgument(
-      this.#globals.store !== undefined
-        ? "--store"
-        : process.env.ROOTSTOCK_STORE
-          ? "$ROOTSTOCK_STORE"
-          : "the store",
-      storeLocation(this.#globals.store),
-    );
+    if (this.#storeDir === undefined) {
+      const dir = checkFolderArgument(
+        this.#globals.store !== undefined
+          ? "--store"
+          : process.env.ROOTSTOCK_STORE
+            ? "$ROOTSTOCK_STORE"
+            : "the store",
+        storeLocation(this.#globals.store),
+      );
+      this.#checkStore(dir);
+      this.#storeDir = dir;
+    }
     return this.#storeDir;
+  }
+
+  /**
+   * A store that cannot be read would look empty (no runs, no sources, nothing for gc to keep): refused.
+   * Root working in another user's store leaves files that user cannot change: said once.
+   */
+  #checkStore(dir: string): void {
+    const { accessSync, constants, statSync } = process.getBuiltinModule("node:fs");
+    try {
+      accessSync(dir, constants.R_OK | constants.X_OK);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === "ENOENT") return;
+      throw new RootstockError(
+        "ERR_STORE_UNREADABLE",
+        `cannot read the store ${dir}: ${code === "EACCES" ? "permission denied" : (error as Error).message}`,
+        {
+          hint: "the store must be a folder you can read and write, and its parent folders searchable; choose another with --store DIR or $ROOTSTOCK_STORE",
+        },
+      );
+    }
+    const owner = process.getuid?.() === 0 ? statSync(dir).uid : 0;
+    if (owner !== 0) {
+      const name = userName(owner);
+      this.err(
+        `rootstock: warning: running as root in a store that belongs to ${name}: what root writes there, ${name} cannot change (run as ${name}, or give root a store of its own with --store DIR)`,
+      );
+    }
   }
 
   /**

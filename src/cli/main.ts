@@ -66,6 +66,8 @@ export async function main(argv: readonly string[], context = new CliContext()):
     return lostAtEnd() ? EXIT_OUTPUT_LOST : Number(process.exitCode ?? 0);
   } catch (error) {
     if (error instanceof CommanderError) {
+      // --help and --version print and end here; what they printed may be lost too.
+      if (lostAtEnd()) return EXIT_OUTPUT_LOST;
       return error.exitCode === 0 ? 0 : error.code === "commander.helpDisplayed" ? 0 : 2;
     }
     // Loaded only for an error: a run that goes well never needs it.

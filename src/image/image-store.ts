@@ -5,10 +5,11 @@
  */
 import type { Compression, ImageKind } from "../plan/types.ts";
 import { evictEntry, renameIntoPlace } from "../store/entry-rename.ts";
+import { listFolder } from "../store/fs-refusal.ts";
 import { isObject, readJsonFile } from "../store/read-json.ts";
 import { uniqueSuffix } from "../unique.ts";
 
-const { mkdir, readdir, rm, stat } = process.getBuiltinModule("node:fs/promises");
+const { mkdir, rm, stat } = process.getBuiltinModule("node:fs/promises");
 const { join } = process.getBuiltinModule("node:path");
 
 export interface ImageManifest {
@@ -43,7 +44,7 @@ export class ImageStore {
   }
 
   async keys(): Promise<string[]> {
-    const names = await readdir(this.root).catch(() => [] as string[]);
+    const names = await listFolder(this.root);
     return names.filter((name) => /^[0-9a-f]{64}$/.test(name));
   }
 

@@ -4,6 +4,7 @@
  * in use while a kept run lists its key (RunSession.useEntries("netboot", …)).
  */
 import { evictEntry, renameIntoPlace } from "../store/entry-rename.ts";
+import { listFolder } from "../store/fs-refusal.ts";
 import { StoreLocks } from "../store/store-locks.ts";
 import { bundleStoreDir, bundleTmpDir, scratchLockName } from "./build-bundle.ts";
 
@@ -24,7 +25,7 @@ export class BundleStore {
   }
 
   async keys(): Promise<string[]> {
-    const names = await readdir(bundleStoreDir(this.storeDir)).catch(() => [] as string[]);
+    const names = await listFolder(bundleStoreDir(this.storeDir));
     return names.filter((name) => KEY.test(name));
   }
 

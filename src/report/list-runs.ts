@@ -1,10 +1,10 @@
 /** The runs a store remembers, newest first. */
 import type { RunError } from "../events.ts";
+import { listFolder } from "../store/fs-refusal.ts";
 import { readRunRecord, runIsLiveById, runsDir } from "../store/run-record.ts";
 import { lastSignOfLife, readJournal } from "./journal-file.ts";
 import { reportFromEvents, testCounts } from "./model.ts";
 
-const { readdir } = process.getBuiltinModule("node:fs/promises");
 const { join } = process.getBuiltinModule("node:path");
 
 export interface RunSummary {
@@ -30,7 +30,7 @@ export interface RunSummary {
 
 export async function listRuns(storeDir: string): Promise<RunSummary[]> {
   const dir = runsDir(storeDir);
-  const names = await readdir(dir).catch(() => [] as string[]);
+  const names = await listFolder(dir, storeDir);
   const summaries: RunSummary[] = [];
   for (const name of names) {
     const runDir = join(dir, name);

@@ -15,6 +15,7 @@ import { ImageStore } from "../image/image-store.ts";
 import { BundleStore } from "../netboot/bundle-store.ts";
 import { processAlive, suffixOwner } from "../unique.ts";
 import { monotonicMs } from "../units.ts";
+import { fileSystemRefusal, listFolder } from "./fs-refusal.ts";
 import { OutputStore } from "./output-store.ts";
 import { removeTree } from "./remove-tree.ts";
 import { listRuns, type RunRecord, readRunRecord, runIsLive, runIsLiveById, runsDir } from "./run-record.ts";
@@ -126,6 +127,16 @@ export async function collectGarbage(storeDir: string, options: GcOptions = {}):
       removed.push(removal);
       emit({ type: "gc:remove", ...removal, dryRun });
     };
+    /** A folder's names; one that cannot be read is listed as failed, and gc goes on without it. */
+    const list = (what: GcFailure["what"], path: string) =>
+      listFolder(path, storeDir).catch((error: unknown) => {
+        failed.push({
+          what,
+          name: `${relative(storeDir, path)}/ (unreadable)`,
+          error: asRootstockError(error, path),
+        });
+        return [] as string[];
+      });
     /** Removes a folder and notes it; one that cannot go is listed as failed, and gc goes on. */
     const remove = async (removal: Omit<GcRemoval, "bytes">, path: string) => {
       const bytes = await treeBytes(path);
@@ -198,7 +209,7 @@ export async function collectGarbage(storeDir: string, options: GcOptions = {}):
     }
 
     // Run folders, then work folders of runs that are gone or old, then staging leftovers.
-    const runNames = await readdir(runsDir(storeDir)).catch(() => [] as string[]);
+    const runNames = await listFolder(runsDir(storeDir), storeDir);
     for (const name of runNames) {
       if (recent.has(name) || live.has(name)) continue;
       const path = join(runsDir(storeDir), name);
@@ -209,20 +220,20 @@ export async function collectGarbage(storeDir: string, options: GcOptions = {}):
       await remove({ what: "run", name, reason: "an older run" }, path);
     }
     const workDir = join(storeDir, "work");
-    for (const name of await readdir(workDir).catch(() => [] as string[])) {
+    for (const name of await list("work", workDir)) {
       if (live.has(name) || recent.has(name) || (await runIsLiveById(storeDir, name))) continue;
       const path = join(workDir, name);
       if (await shellInside(locks, path)) continue;
       await remove({ what: "work", name, reason: "build folders of an older run" }, path);
     }
-    for (const name of await readdir(outputs.tmpDir).catch(() => [] as string[])) {
+    for (const name of await list("tmp", outputs.tmpDir)) {
       const owner = name.split(".")[0] as string;
       // Evicted entries left by a killed gc are garbage: this gc holds the gc lock, so none is in flight.
       if (owner !== "evicted" && (live.has(owner) || (await runIsLiveById(storeDir, owner)))) continue;
       const path = join(outputs.tmpDir, name);
       await remove({ what: "tmp", name, reason: "left by a killed process" }, path);
     }
-    for (const name of await readdir(images.tmpDir).catch(() => [] as string[])) {
+    for (const name of await list("tmp", images.tmpDir)) {
       // An image is built under the lock image:KEY, in a folder named KEY.RANDOM.
       const key = name.split(".")[0] as string;
       if (key !== "evicted" && (await locks.probe(`image:${key}`))) continue;
@@ -231,7 +242,7 @@ export async function collectGarbage(storeDir: string, options: GcOptions = {}):
     }
     // Sources staged by an import or a fetch from a file: named with the pid of their process.
     const sourcesTmp = join(storeDir, "sources", "tmp");
-    for (const name of await readdir(sourcesTmp).catch(() => [] as string[])) {
+    for (const name of await list("tmp", sourcesTmp)) {
       const pid = suffixOwner(name);
       if (pid !== undefined ? processAlive(pid) : await isNew(join(sourcesTmp, name))) continue;
       await remove(
@@ -263,7 +274,7 @@ type RecoveredRun = RunRecord & { keysUnknown?: true };
 async function runsWithoutRecord(storeDir: string, recorded: ReadonlySet<string>): Promise<RecoveredRun[]> {
   const { readJournal } = await import("../report/journal-file.ts");
   const recovered: RecoveredRun[] = [];
-  for (const name of await readdir(runsDir(storeDir)).catch(() => [] as string[])) {
+  for (const name of await listFolder(runsDir(storeDir), storeDir)) {
     const path = join(runsDir(storeDir), name);
     if (recorded.has(name) || (await isNew(path)) || !(await lstat(path)).isDirectory()) continue;
     let events: TimedEvent[] = [];
@@ -342,6 +353,18 @@ async function isNew(path: string): Promise<boolean> {
 /** removeTree's errors are RootstockErrors already; a failed rename (an entry taken out) is not. */
 function asRootstockError(error: unknown, what: string): RootstockError {
   if (isRootstockError(error)) return error;
+  const refusal = fileSystemRefusal(error, undefined);
+  if (refusal?.code === "ERR_PATH_UNREADABLE") return refusal;
+  if ((error as NodeJS.ErrnoException).code === "EROFS") {
+    return new RootstockError(
+      "ERR_STORE_REMOVE_FAILED",
+      `cannot take ${what} out of the store: ${describeCause(error)}`,
+      {
+        hint: "the store is on a read-only file system: remount it read-write, then run gc again",
+        cause: error,
+      },
+    );
+  }
   return new RootstockError(
     "ERR_STORE_REMOVE_FAILED",
     `cannot take ${what} out of the store: ${describeCause(error)}`,

@@ -4,6 +4,7 @@
  * 000), not a bug in rootstock.
  */
 import { RootstockError } from "../errors.ts";
+import { foreignOwner, userName } from "./owner.ts";
 
 /** System calls that only read: their refusal is about reading, whatever the path. */
 const READING = new Set(["read", "scandir", "opendir", "stat", "lstat", "access", "readlink", "realpath"]);
@@ -18,7 +19,12 @@ const REFUSALS: Record<string, string> = {
 };
 
 /** Any command can meet it first; undefined when the error is no such refusal. */
-export function fileSystemRefusal(error: unknown, storeDir: string | undefined): RootstockError | undefined {
+export function fileSystemRefusal(
+  error: unknown,
+  storeDir: string | undefined,
+  /** The caller only read (an open() in the store is otherwise taken for a write). */
+  reading = false,
+): RootstockError | undefined {
   const {
     code: given,
     path: source,
@@ -57,11 +63,16 @@ export function fileSystemRefusal(error: unknown, storeDir: string | undefined):
   }
   // open() reads or writes; the store is only written, a plan or a given path may be either.
   const inStore = storeDir !== undefined && (path === storeDir || path.startsWith(`${storeDir}/`));
-  if (syscall !== undefined && (READING.has(syscall) || (syscall === "open" && !inStore))) {
+  if (syscall !== undefined && (READING.has(syscall) || (syscall === "open" && (reading || !inStore)))) {
     return new RootstockError(
       "ERR_PATH_UNREADABLE",
       `cannot ${syscall === "open" ? "open" : "read"} ${path}: ${reason}`,
-      { hint: "check its permissions, and its folders' (read, and search for folders)", cause: error },
+      {
+        hint:
+          (inStore && code === "EACCES" ? othersFolder(path, storeDir) : undefined) ??
+          "check its permissions, and its folders' (read, and search for folders)",
+        cause: error,
+      },
     );
   }
   if (!inStore) {
@@ -72,14 +83,44 @@ export function fileSystemRefusal(error: unknown, storeDir: string | undefined):
   }
   const at = path === storeDir ? "" : ` (at ${path})`;
   return new RootstockError("ERR_STORE_UNWRITABLE", `cannot write the store ${storeDir}: ${reason}${at}`, {
-    hint: full ? FREE_SPACE : WRITABLE_STORE,
+    hint: full
+      ? FREE_SPACE
+      : code === "EROFS"
+        ? READ_ONLY_STORE
+        : code === "EACCES" || code === "EPERM"
+          ? (othersFolder(path, storeDir as string) ?? WRITABLE_STORE)
+          : WRITABLE_STORE,
     cause: error,
   });
+}
+
+/** A folder of the store that another user's run made (root's, most often) is why it cannot be written. */
+function othersFolder(path: string, storeDir: string): string | undefined {
+  const owner = foreignOwner(path);
+  if (!owner) return undefined;
+  const me = userName(process.getuid?.() ?? 0);
+  return `${owner.path} belongs to ${owner.name}, not to ${me}: rootstock run as ${owner.name} made it. Run as ${owner.name}, or have root give the store back (\`chown -R ${me} ${storeDir}\`), or use a store of your own (--store DIR)`;
+}
+
+/**
+ * The names in a folder of the store; none when it does not exist. Any other failure is told as what it
+ * is: a folder that cannot be read is no empty one (gc would take "no runs" for "nothing is used").
+ */
+export async function listFolder(path: string, storeDir?: string): Promise<string[]> {
+  const { readdir } = process.getBuiltinModule("node:fs/promises");
+  try {
+    return await readdir(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw fileSystemRefusal(error, storeDir) ?? error;
+  }
 }
 
 /** Plain gc keeps what recent runs used, a failed step's build folder too: this removes all no run holds. */
 const FREE_SPACE =
   "free space: `rootstock gc --keep-runs 0 --keep-days 0` removes everything no running build holds; or choose another store with --store DIR or $ROOTSTOCK_STORE";
+const READ_ONLY_STORE =
+  "the store is on a read-only file system: remount it read-write, or choose another store with --store DIR or $ROOTSTOCK_STORE";
 const WRITABLE_STORE =
   "the store must be a folder you can write; choose one with --store DIR or $ROOTSTOCK_STORE";
 

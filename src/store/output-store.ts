@@ -103,9 +103,9 @@ export class OutputStore {
   }
 
   async keys(): Promise<string[]> {
-    const names = await fsp()
-      .readdir(this.outputsDir)
-      .catch(() => [] as string[]);
+    // Loaded here: a no-op run lists no entries.
+    const { listFolder } = await import("./fs-refusal.ts");
+    const names = await listFolder(this.outputsDir);
     return names.filter((name) => /^[0-9a-f]{64}$/.test(name));
   }
 

@@ -10,8 +10,6 @@
 import { writeFileAtomically } from "../atomic-write.ts";
 import type { RunError } from "../events.ts";
 
-// Taken when first needed: a no-op run needs none of it, and loading it costs 2 ms.
-const fsp = () => process.getBuiltinModule("node:fs/promises");
 const { readFileSync } = process.getBuiltinModule("node:fs");
 const { join } = process.getBuiltinModule("node:path");
 
@@ -116,9 +114,9 @@ export async function readRunRecord(runDir: string): Promise<RunRecord | undefin
 
 /** Every run of the store, newest first. */
 export async function listRuns(storeDir: string): Promise<RunRecord[]> {
-  const names = await fsp()
-    .readdir(runsDir(storeDir))
-    .catch(() => [] as string[]);
+  // Loaded here: a no-op run lists no runs.
+  const { listFolder } = await import("./fs-refusal.ts");
+  const names = await listFolder(runsDir(storeDir));
   const records = await Promise.all(names.map((name) => readRunRecord(join(runsDir(storeDir), name))));
   return records
     .filter((record): record is RunRecord => record !== undefined)

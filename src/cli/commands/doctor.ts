@@ -101,6 +101,8 @@ export async function runDoctor(options: DoctorOptions, context: CliContext): Pr
     return false;
   }
   if (missing.length > 0) {
+    // Asked to install, but only root may: said, not silently skipped.
+    if (options.install && !canInstall()) context.out("doctor: --install needs root; nothing was installed");
     context.out(`doctor: ${missing.length} package(s) missing. Install them with:`);
     context.out(`  ${installCommand(missing, canInstall())}`);
     return false;

@@ -46,7 +46,11 @@ export function registerGc(program: Command, context: CliContext): void {
           "ERR_GC_INCOMPLETE",
           `gc could not remove ${failed.length} item${failed.length === 1 ? "" : "s"}: ${failed.map((failure) => `${failure.what} ${failure.name}`).join(", ")}`,
           failed.map((failure) => failure.error),
-          { hint: "everything else was removed; once these are dealt with, run gc again" },
+          {
+            hint: flags.dryRun
+              ? "the rest is listed above; once these are dealt with, run gc again"
+              : "everything else was removed; once these are dealt with, run gc again",
+          },
         );
       }
     });

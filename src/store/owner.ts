@@ -1,0 +1,43 @@
+/**
+ * Who owns a folder of the store, when it is not the user running rootstock: a store written by two
+ * users (root and another) ends up with folders one of them cannot change, and that is what to say.
+ */
+const { lstatSync, readFileSync } = process.getBuiltinModule("node:fs");
+const { dirname } = process.getBuiltinModule("node:path");
+
+export interface ForeignOwner {
+  /** The nearest folder (or file) of the path that exists and can be seen. */
+  path: string;
+  uid: number;
+  name: string;
+}
+
+/** Undefined when the path (or what exists of it) is the current user's, or nothing of it exists. */
+export function foreignOwner(path: string): ForeignOwner | undefined {
+  const uid = process.getuid?.();
+  if (uid === undefined) return undefined;
+  let at = path;
+  for (;;) {
+    let info: ReturnType<typeof lstatSync>;
+    try {
+      info = lstatSync(at, { throwIfNoEntry: false });
+    } catch {
+      // Inside a folder that may not be searched: that folder is the one to name.
+      info = undefined;
+    }
+    if (info) return info.uid === uid ? undefined : { path: at, uid: info.uid, name: userName(info.uid) };
+    if (dirname(at) === at) return undefined;
+    at = dirname(at);
+  }
+}
+
+/** The user's name as /etc/passwd has it, else `uid N`. */
+export function userName(uid: number): string {
+  try {
+    for (const line of readFileSync("/etc/passwd", "utf8").split("\n")) {
+      const [name, , id] = line.split(":");
+      if (name && Number(id) === uid) return name;
+    }
+  } catch {}
+  return `uid ${uid}`;
+}
