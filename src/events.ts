@@ -3,10 +3,6 @@
  * reports) decide what a person or a file sees; library code never prints.
  */
 
-export type PlanEvent =
-  | { type: "plan:loaded"; plan: string; dir: string; steps: number; images: number }
-  | { type: "plan:warning"; message: string; file?: string; line?: number };
-
 export type FetchEvent =
   | { type: "fetch:plan"; missing: number; present: number; bytes: number }
   | { type: "fetch:start"; sha256: string; file: string; from: string; size?: number; resumeAt: number }
@@ -95,7 +91,6 @@ export type BuildEvent =
       log: string;
       estimateMs?: number;
     }
-  | { type: "step:output"; step: string; line: string }
   | { type: "step:attempt-failed"; step: string; attempt: number; reason: string; retrying: boolean }
   | {
       type: "step:done";
@@ -207,7 +202,6 @@ export type NetbootEvent =
     };
 
 export type RootstockEvent =
-  | PlanEvent
   | FetchEvent
   | BuildEvent
   | ImageEvent

@@ -112,8 +112,8 @@ export class RunSession {
    * steps) costs one write, and a kill loses at most the events of the current tick.
    */
   readonly emit: Emit = (event: RootstockEvent) => {
-    // A step's output and a machine's console have files of their own (logs/STEP.log, console.log).
-    if (this.#journalFd !== undefined && event.type !== "step:output" && event.type !== "vm:console") {
+    // A machine's console has a file of its own (console.log), as a step's output has (logs/STEP.log).
+    if (this.#journalFd !== undefined && event.type !== "vm:console") {
       if (this.#pending.length === 0) setImmediate(this.#flush);
       const timed = { ...event, time: Date.now() } as TimedEvent;
       this.#journaled.push(timed);
