@@ -110,7 +110,10 @@ describe("rootstock test", () => {
     );
     assert.match(result.stdout, /- broken failing › is skipped after a failure skipped: an earlier test/);
     assert.match(result.stdout, /tests failed: 0 passed, 1 failed, 1 skipped/);
-    assert.match(result.stderr, /error: 1 test failed: broken › fails on purpose \[ERR_TEST_FAILED\]/);
+    assert.match(
+      result.stderr,
+      /error: 1 test failed: broken failing › fails on purpose \[ERR_TEST_FAILED\]/,
+    );
     const log = /hint: read the console log: (\S+console\.log)/.exec(result.stderr)?.[1];
     assert.ok(log, result.stderr);
     assert.match(await readFile(log, "utf8"), /guest: init done/);

@@ -82,7 +82,7 @@ test("runs each module on its own machine and reports every case", async () => {
   assert.match(junit, /<testsuites name="rootstock" tests="7" failures="2" skipped="1"/);
   assert.match(
     junit,
-    /<testcase classname="initramfs.tests\/failing.ts" name="fails second" time="[\d.]+">\n\s+<failure message="[^"]*exit status 4[^"]*" type="ERR_CHECK_COMMAND_FAILED">/,
+    /<testcase classname="initramfs.failing" name="fails second" time="[\d.]+">\n\s+<failure message="[^"]*exit status 4[^"]*" type="ERR_CHECK_COMMAND_FAILED">/,
   );
   const saved = JSON.parse(await readFile(join(runDir, "results.json"), "utf8")) as unknown[];
   assert.equal(saved.length, 7);

@@ -34,7 +34,7 @@ test("results become one suite per image and module, with failures and skips", (
     text,
     /<testsuite name="initramfs\/tests\/boot.test.ts" tests="3" failures="1" skipped="1" time="1.750">/,
   );
-  assert.match(text, /<testcase classname="initramfs.tests\/boot.test.ts" name="boots" time="1.500"\/>/);
+  assert.match(text, /<testcase classname="initramfs.boot" name="boots" time="1.500"\/>/);
   assert.match(text, /name="runs &lt;tcc&gt;"/);
   assert.match(
     text,

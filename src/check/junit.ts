@@ -39,7 +39,8 @@ export function renderJunit(cases: readonly TestCaseResult[], options: { name?: 
       `  <testsuite name="${xml(name)}" tests="${list.length}" failures="${count(list, "failed")}" skipped="${count(list, "skipped")}" time="${time(list)}">`,
     );
     for (const result of list) {
-      const open = `    <testcase classname="${xml(`${result.image}.${result.module}`)}" name="${xml(result.name)}" time="${(result.ms / 1000).toFixed(3)}"`;
+      // package.class, as CI systems split it at the last dot: the image, then the module.
+      const open = `    <testcase classname="${xml(`${result.image}.${moduleStem(result.module).replaceAll(".", "_")}`)}" name="${xml(result.name)}" time="${(result.ms / 1000).toFixed(3)}"`;
       const body: string[] = [];
       if (result.status === "failed") {
         body.push(
@@ -57,6 +58,11 @@ export function renderJunit(cases: readonly TestCaseResult[], options: { name?: 
   }
   lines.push("</testsuites>", "");
   return lines.join("\n");
+}
+
+/** A test module by its file's stem (`tests/boot.test.ts` is `boot`), as its machine's folder is named. */
+export function moduleStem(module: string): string {
+  return module.replace(/^.*\//, "").replace(/(\.test)?\.ts$/, "");
 }
 
 function firstLine(text: string): string {

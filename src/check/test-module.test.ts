@@ -48,6 +48,10 @@ test("a module without cases, or with a non-function case, is refused", async ()
     /no default export of test cases \(it exports a list/,
   );
   await refused('export default { boots: "yes" };', /"boots" is a string, not a function/);
+  await refused(
+    'export default { async "two\\nlines"() {} };',
+    /the test name "two\\nlines" holds a control character \(U\+000A\)/,
+  );
   await refused("export default { boots( {", /cannot load test module tests\/m\.test\.ts/);
   // A throw while the module loads is placed on its line.
   const thrown = await load("\n\nthrow new Error('top-level boom');\n").catch((error: unknown) => error);

@@ -101,6 +101,16 @@ export async function loadTestModule(path: string, display: string): Promise<Tes
         },
       );
     }
+    // A name is shown on terminals, in error headlines and in junit.xml: nothing in it may drive them.
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it looks for
+    const control = /[\x00-\x1f\x7f-\x9f]/.exec(name);
+    if (control) {
+      throw new RootstockError(
+        "ERR_CHECK_TEST_MODULE",
+        `test module ${display}: the test name ${JSON.stringify(name)} holds a control character (U+${control[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")})`,
+        { file: display, hint: "name tests in printable text, on one line" },
+      );
+    }
     cases.push({ name, run: run as TestFunction, evidence: [] });
   }
   if (cases.length === 0) {

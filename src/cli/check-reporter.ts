@@ -3,6 +3,7 @@
  * result, and a status line redrawn in place for what is running (the test and its elapsed time).
  * Elsewhere (a pipe, a file, CI): plain lines only, a start line too, so that a log shows what hung.
  */
+import { moduleStem } from "../check/junit.ts";
 import type { Listener, TimedEvent } from "../events.ts";
 import { formatBytes, formatDuration, printableLine } from "../units.ts";
 import type { CliContext } from "./context.ts";
@@ -147,8 +148,7 @@ export function createCheckReporter(context: CliContext, options: CheckReporterO
 }
 
 /** `image boot › test`: the module by its file's stem, as its machine's folder is named. */
-function testLabel(event: { image: string; module: string; test: string }): string {
-  const module = event.module.replace(/^.*\//, "").replace(/(\.test)?\.ts$/, "");
+export function testLabel(event: { image: string; module: string; test: string }): string {
   // A test's name is the module's text: nothing in it may drive the terminal.
-  return printableLine(`${event.image} ${module} › ${event.test}`);
+  return printableLine(`${event.image} ${moduleStem(event.module)} › ${event.test}`);
 }

@@ -2,6 +2,7 @@
 import type { TestPlanResult } from "../check/test-plan.ts";
 import { RootstockError } from "../errors.ts";
 import { buildFailure } from "./build-failure.ts";
+import { testLabel } from "./check-reporter.ts";
 import type { CliContext } from "./context.ts";
 
 const { existsSync, readdirSync } = process.getBuiltinModule("node:fs");
@@ -47,7 +48,7 @@ export function reportTestOutcome(
     interrupted ? "ERR_INTERRUPTED" : "ERR_TEST_FAILED",
     interrupted
       ? "the tests were interrupted"
-      : `${count} test${count === 1 ? "" : "s"} failed: ${result.failures.map((test) => `${test.image} › ${test.name}`).join(", ")}`,
+      : `${count} test${count === 1 ? "" : "s"} failed: ${result.failures.map((test) => testLabel({ ...test, test: test.name })).join(", ")}`,
     {
       hint:
         logs.length > 0
