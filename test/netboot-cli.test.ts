@@ -138,6 +138,27 @@ init = "/bin/busybox"
     );
   });
 
+  test("a server stopped by SIGTERM or Ctrl-C ends its run as ok and exits 0: serving until stopped is its job", async () => {
+    const dir = await plan();
+    await writeFile(gate(), "");
+    for (const signal of ["SIGTERM", "SIGINT"] as const) {
+      const child = startRootstock(["--store", store, "netboot", dir, "--json", "--listen", "127.0.0.1:0"]);
+      const done = finished(child);
+      await new Promise<void>((resolve, reject) => {
+        let text = "";
+        child.stdout?.on("data", (chunk: Buffer) => {
+          text += chunk.toString();
+          if (text.includes('"type":"netboot:listening"')) resolve();
+        });
+        child.on("close", () => reject(new Error(`rootstock netboot ended early:\n${text}`)));
+      });
+      child.kill(signal);
+      const result = await done;
+      assert.equal(result.code, 0, `${signal}: ${result.stderr}`);
+      assert.equal((await listRuns(store))[0]?.state, "ok", signal);
+    }
+  });
+
   test("--out exports the bundle built by the same run, for the public URL", async () => {
     const dir = await plan();
     await writeFile(gate(), "");
