@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { chmod, chown, mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -38,6 +38,17 @@ before(async () => {
   await writeFile(join(base, "secret", "key"), "k\n");
   await chmod(join(base, "secret"), 0o700);
   await writeFile(join(base, "doc", "old", "a.txt"), "a\n");
+  // What a chroot step's chown leaves (only root can): owners the image keeps.
+  await mkdir(join(base, "home", "bob"), { recursive: true });
+  await writeFile(join(base, "home", "bob", "file"), "bob's\n");
+  await writeFile(join(base, "srv-helper"), "helper\n");
+  if (isRoot) {
+    await chown(join(base, "home", "bob"), 1001, 1002);
+    await chown(join(base, "home", "bob", "file"), 1001, 1002);
+    await chown(join(base, "srv-helper"), 123, 456);
+  }
+  // After the chown, which clears a setuid bit.
+  await chmod(join(base, "srv-helper"), 0o4750);
   // A read-only folder, as store entries are: later layers must still add to it.
   await chmod(join(base, "etc"), 0o555);
 
@@ -45,6 +56,8 @@ before(async () => {
   await writeFile(join(overlay, "etc", "motd"), "from overlay\n");
   await writeFile(join(overlay, "etc", "extra"), "extra\n");
   await writeFile(join(overlay, "doc"), "doc is a file now\n");
+  // Quotes and backslashes, which debugfs and mksquashfs read quoted.
+  await writeFile(join(overlay, 'say "hi"\\x'), "odd name\n");
   // A later layer's folder mode wins, as with any other entry.
   await chmod(join(overlay, "etc"), 0o555);
 
@@ -53,7 +66,15 @@ before(async () => {
   await chmod(join(planFiles, "init"), 0o775);
   await writeFile(join(planFiles, "etc", "hostname"), "tiny\n");
   await chmod(join(planFiles, "etc", "hostname"), 0o600);
+  // The plan's files are root's in the image, whoever checked them out.
+  if (isRoot) await chown(join(planFiles, "etc", "hostname"), 4242, 4242);
 });
+
+const isRoot = process.getuid?.() === 0;
+/** Entries a step chowned, with the owners the image keeps (made only when the tests run as root). */
+const STEP_OWNED: Record<string, [number, number]> = isRoot
+  ? { "home/bob": [1001, 1002], "home/bob/file": [1001, 1002], "srv-helper": [123, 456] }
+  : {};
 
 after(async () => {
   execFileSync("chmod", ["-R", "u+w", work]);
@@ -91,6 +112,8 @@ describe("initramfs", () => {
     });
     assert.equal(built.cached, false);
     assert.match(built.path, /images\/[0-9a-f]{64}\/image\.cpio\.gz$/);
+    // Closed to other users, as the folder it was staged in: it holds a step's setuid programs.
+    assert.equal((await stat(dirname(built.path))).mode & 0o777, 0o700);
     assert.deepEqual(
       events.map((event) => event.type),
       ["image:start", "image:done"],
@@ -120,9 +143,22 @@ describe("initramfs", () => {
     assert.equal(get("dev/null").mode, 0o020666);
     for (const entry of entries) {
       assert.equal(entry.mtime, 0, `${entry.name} has the fixed time`);
-      if (entry.name === "secret") continue;
+      if (entry.name === "secret" || (entry.name in STEP_OWNED && entry.uid !== 0)) continue;
+      // Folders come first as root's (below); a step-owned file only in its owner's archive.
+      if (entry.name in STEP_OWNED && entry.name !== "home/bob")
+        assert.fail(`${entry.name} appears as root's`);
       assert.deepEqual([entry.uid, entry.gid], [0, 0], `${entry.name} is root's`);
     }
+    for (const [name, owner] of Object.entries(STEP_OWNED))
+      assert.deepEqual(
+        [
+          entries.findLast((entry) => entry.name === name)?.uid,
+          entries.findLast((entry) => entry.name === name)?.gid,
+        ],
+        owner,
+        `${name} keeps the owner its step gave it`,
+      );
+    if (isRoot) assert.equal(get("srv-helper").mode, 0o104750);
     // The folder appears as root's first (so its children unpack), then again with its owner.
     const secrets = entries.filter((entry) => entry.name === "secret");
     assert.deepEqual(
@@ -211,6 +247,9 @@ describe("ext4", () => {
     assert.equal(stat("/init").mode, 0o755);
     assert.equal(stat("/etc/hostname").mode, 0o644);
     assert.deepEqual([stat("/secret").uid, stat("/secret").gid, stat("/secret").mode], [1000, 100, 0o700]);
+    for (const [name, owner] of Object.entries(STEP_OWNED))
+      assert.deepEqual([stat(`/${name}`).uid, stat(`/${name}`).gid], owner, `${name} keeps its step's owner`);
+    assert.deepEqual([stat("/etc/hostname").uid, stat("/etc/hostname").gid], [0, 0], "plan files are root's");
     assert.equal(stat("/bin/sh").type, "symlink");
     assert.match(stat("/bin/sh").text, /Fast link dest: "tool"/);
     const null_ = stat("/dev/null");
@@ -219,13 +258,17 @@ describe("ext4", () => {
     assert.match(null_.text, /Device major\/minor number: 01:03/);
     assert.equal(stat("/doc").type, "regular");
     // mke2fs copies each staged file's change time; the bytes must not depend on when it was staged.
-    for (const path of ["/", "/etc/motd", "/bin/sh", "/secret", "/dev/null"])
+    for (const path of ["/", "/etc/motd", "/bin/sh", "/secret", "/dev/null", '"/say ""hi""\\x"'])
       assert.match(stat(path).text, /^\s*ctime: 0x00000000:/m, `${path} has a fixed change time`);
     const header = execFileSync("dumpe2fs", ["-h", built.path], {
       encoding: "utf8",
       stdio: ["ignore", "pipe", "ignore"],
     });
     assert.match(header, /Filesystem volume name:\s+rootfs/);
+    // Inodes in proportion to the disk, as mke2fs gives: a guest can make files until the disk is full.
+    const inodes = Number(/Inode count:\s+(\d+)/.exec(header)?.[1]);
+    const blocks = Number(/Block count:\s+(\d+)/.exec(header)?.[1]);
+    assert.ok(inodes >= Math.floor((blocks * 4096) / 16384), `${inodes} inodes for ${blocks} blocks`);
     assert.match(header, new RegExp(`Filesystem UUID:\\s+${built.key.slice(0, 8)}-`));
   });
 
@@ -321,6 +364,18 @@ describe("squashfs", () => {
     assert.match(line("/dev/null"), /^crw-rw-rw- 0\/0\s+1,\s+3 1970-01-01 00:00 /);
     assert.match(line("/init"), /^-rwxr-xr-x 0\/0 /);
     assert.match(line("/etc/hostname"), /^-rw-r--r-- 0\/0 /);
+    for (const [name, [uid, gid]] of Object.entries(STEP_OWNED))
+      assert.match(line(`/${name}`), new RegExp(`^\\S+ ${uid}/${gid} `), `${name} keeps its step's owner`);
+    const alone = await buildImage(spec("squashfs", { name: "no-owners", owners: [] }), {
+      storeDir: await store("q3"),
+    });
+    const plain = execFileSync("unsquashfs", ["-lln", alone.path], { encoding: "utf8" });
+    for (const [name, [uid, gid]] of Object.entries(STEP_OWNED))
+      assert.match(
+        plain,
+        new RegExp(`^\\S+ ${uid}/${gid} .*squashfs-root/${name}$`, "m"),
+        `${name}, without owners`,
+      );
     const again = await buildImage(spec("squashfs"), { storeDir: await store("q2") });
     assert.equal(again.sha256, built.sha256);
   });

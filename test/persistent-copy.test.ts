@@ -39,7 +39,7 @@ test("a copy is made once, sparse and writable, then reused; a changed image mak
     stale: false,
   });
   const info = await stat(first.path);
-  assert.equal(info.mode & 0o777, 0o644);
+  assert.equal(info.mode & 0o777, 0o600);
   assert.equal(info.size, 64 << 20);
   assert.ok(info.blocks * 512 < 1 << 20, `the copy is sparse (${info.blocks} blocks)`);
   const note = JSON.parse(await readFile(`${first.path}.json`, "utf8")) as { key: string };

@@ -140,7 +140,8 @@ async function build(spec: ImageSpec, context: BuildContext): Promise<BuiltImage
     const root = join(scratch, "root");
     const entry = join(scratch, "entry");
     const work = join(scratch, "work");
-    await mkdir(entry);
+    // The entry as it will be in the store: its image holds the contents' private files too.
+    await mkdir(entry, { mode: 0o700 });
     await mkdir(work);
     const tree = await stageTree({ ...spec, devices, owners }, root, { signal });
     const file = imageFileName(spec.kind, spec.compression);

@@ -7,7 +7,9 @@ import type { Compression } from "../plan/types.ts";
 import { newcDevices } from "./newc-devices.ts";
 import type { StagedTree } from "./stage-tree.ts";
 
-const { appendFile, copyFile, readFile, rm, writeFile } = process.getBuiltinModule("node:fs/promises");
+const { createReadStream, createWriteStream } = process.getBuiltinModule("node:fs");
+const { appendFile, copyFile, rm, writeFile } = process.getBuiltinModule("node:fs/promises");
+const { pipeline } = process.getBuiltinModule("node:stream/promises");
 const { join } = process.getBuiltinModule("node:path");
 
 export interface InitramfsOptions {
@@ -66,7 +68,8 @@ export async function buildInitramfs(
         what: "writing the initramfs archive",
       },
     );
-    await appendFile(archive, await readFile(part));
+    // Streamed: a part may be larger than a buffer can hold (2 GiB).
+    await pipeline(createReadStream(part), createWriteStream(archive, { flags: "a" }));
     await rm(part);
   }
   if (tree.devices.length > 0) await appendFile(archive, newcDevices(tree.devices));

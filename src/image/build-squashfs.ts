@@ -2,7 +2,6 @@
  * A squashfs image made by mksquashfs, reproducible by its own default plus fixed times; owners and
  * device nodes the staged files cannot carry go in as pseudo-file definitions.
  */
-import { RootstockError } from "../errors.ts";
 import { runCommand } from "../host/run-command.ts";
 import type { Compression } from "../plan/types.ts";
 import { IMAGE_TIME, type StagedTree } from "./stage-tree.ts";
@@ -68,9 +67,9 @@ export async function buildSquashfs(
 
 /**
  * `-all-root` wins over every definition, so it serves only when no entry wants another owner; else
- * each entry whose staged owner differs gets an `m` (modify) definition.
+ * each entry whose staged copy has another owner than it wants gets an `m` (modify) definition.
  */
-export function pseudoDefinitions(tree: Pick<StagedTree, "entries" | "devices" | "diskUid" | "diskGid">): {
+export function pseudoDefinitions(tree: Pick<StagedTree, "entries" | "devices">): {
   everyoneRoot: boolean;
   lines: string[];
 } {
@@ -81,7 +80,7 @@ export function pseudoDefinitions(tree: Pick<StagedTree, "entries" | "devices" |
   if (!everyoneRoot) {
     for (const entry of tree.entries) {
       if (entry.path === ".") continue;
-      if (entry.uid === tree.diskUid && entry.gid === tree.diskGid) continue;
+      if (entry.uid === entry.diskUid && entry.gid === entry.diskGid) continue;
       lines.push(`${quote(entry.path)} m ${entry.mode.toString(8)} ${entry.uid} ${entry.gid}`);
     }
   }
@@ -94,15 +93,10 @@ export function pseudoDefinitions(tree: Pick<StagedTree, "entries" | "devices" |
   return { everyoneRoot, lines };
 }
 
+/** A name as mksquashfs reads a pseudo definition's: quoted when it has spaces, quote and backslash escaped. */
 function quote(path: string): string {
-  if (/[\n\\"]/.test(path)) {
-    throw new RootstockError(
-      "ERR_IMAGE_BAD_NAME",
-      `cannot give ${JSON.stringify(path)} an owner or device in a squashfs image: its name holds a quote or backslash`,
-      {
-        hint: "rename the file in the step that makes it",
-      },
-    );
-  }
-  return /\s/.test(path) ? `"${path}"` : path;
+  // Staging refuses names with a newline; one here is a bug.
+  if (path.includes("\n"))
+    throw new Error(`a name with a newline reached mksquashfs: ${JSON.stringify(path)}`);
+  return /[\s"\\]/.test(path) ? `"${path.replace(/["\\]/g, "\\$&")}"` : path;
 }

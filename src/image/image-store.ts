@@ -61,10 +61,14 @@ export class ImageStore {
     return whole ? (found as unknown as ImageManifest) : undefined;
   }
 
-  /** A fresh folder beside the store for building one entry. */
+  /**
+   * A fresh folder beside the store for building one entry, closed to other users: the root staged in
+   * it may hold a step's setuid programs, and the image a step's private files.
+   */
   async scratch(key: string): Promise<string> {
+    await mkdir(this.tmpDir, { recursive: true });
     const dir = join(this.tmpDir, `${key}.${uniqueSuffix()}`);
-    await mkdir(dir, { recursive: true });
+    await mkdir(dir, { mode: 0o700 });
     return dir;
   }
 

@@ -67,7 +67,8 @@ export async function persistentCopy(
       what: `copying ${image.name} to ${path}`,
       ...(options.signal ? { signal: options.signal } : {}),
     });
-    await chmod(staged, 0o644);
+    // Its owner's disk, holding what the image holds (private files too).
+    await chmod(staged, 0o600);
     const written: CopyNote = {
       plan: options.plan,
       image: image.name,

@@ -24,6 +24,9 @@ export interface StagedEntry {
   /** The owner it gets in the image. */
   uid: number;
   gid: number;
+  /** Who owns the staged copy on disk, which mke2fs and mksquashfs copy unless told otherwise. */
+  diskUid: number;
+  diskGid: number;
 }
 
 export interface StagedTree {
@@ -34,9 +37,6 @@ export interface StagedTree {
   devices: DeviceNode[];
   /** Bytes of regular file content. */
   contentBytes: number;
-  /** Who owns the staged files on disk (this process), which the image tools copy unless told. */
-  diskUid: number;
-  diskGid: number;
 }
 
 export interface StageOptions {
@@ -48,6 +48,8 @@ type StageInput = Pick<ImageSpec, "name" | "declaredIn" | "layers" | "files" | "
 interface StageState {
   root: string;
   dirModes: Map<string, number>;
+  /** Owners a step gave its output's entries other than the user who ran it (a chroot step's chown). */
+  stepOwners: Map<string, { uid: number; gid: number }>;
   devices: Map<string, DeviceNode>;
   signal: AbortSignal | undefined;
 }
@@ -61,6 +63,7 @@ export async function stageTree(
   const state: StageState = {
     root,
     dirModes: new Map([[".", 0o755]]),
+    stepOwners: new Map(),
     devices: new Map(),
     signal: options.signal,
   };
@@ -96,10 +99,19 @@ export async function stageTree(
     state.signal?.throwIfAborted();
     const absolute = path === "." ? root : join(root, path);
     const info = await lstat(absolute);
-    const owner = owners.get(path) ?? { uid: 0, gid: 0 };
+    const owner = owners.get(path) ?? state.stepOwners.get(path) ?? { uid: 0, gid: 0 };
     const kind = info.isDirectory() ? "dir" : info.isSymbolicLink() ? "symlink" : "file";
     const mode = kind === "dir" ? (state.dirModes.get(path) ?? 0o755) : info.mode & 0o7777;
-    entries.push({ path, kind, mode, size: kind === "file" ? info.size : 0, uid: owner.uid, gid: owner.gid });
+    entries.push({
+      path,
+      kind,
+      mode,
+      size: kind === "file" ? info.size : 0,
+      uid: owner.uid,
+      gid: owner.gid,
+      diskUid: info.uid,
+      diskGid: info.gid,
+    });
     if (kind === "file") contentBytes += info.size;
     if (kind === "dir") {
       const names = (await readdir(absolute)).sort(compareNames);
@@ -126,18 +138,11 @@ export async function stageTree(
   }
   const devices = [...state.devices.values()]
     .map((device) => {
-      const owner = owners.get(device.path);
+      const owner = owners.get(device.path) ?? state.stepOwners.get(device.path);
       return owner ? { ...device, uid: owner.uid, gid: owner.gid } : device;
     })
     .sort((a, b) => compareNames(a.path, b.path));
-  return {
-    root,
-    entries,
-    devices,
-    contentBytes,
-    diskUid: process.getuid?.() ?? 0,
-    diskGid: process.getgid?.() ?? 0,
-  };
+  return { root, entries, devices, contentBytes };
 }
 
 /** Removes a staged tree, whose folders may have been made read-only. */
@@ -174,18 +179,25 @@ async function copyTree(
       const to = join(state.root, path);
       const info = await lstat(from);
       const existing = await lstat(to).catch(() => undefined);
+      const stepOwner = how.plan ? undefined : ownerInImage(info);
       if (info.isDirectory()) {
         if (existing && !existing.isDirectory()) await removeEntry(state, path);
         if (!existing?.isDirectory()) {
           await mkdir(to, { mode: 0o755 });
           state.dirModes.set(path, how.plan ? 0o755 : info.mode & 0o7777);
-        } else if (!how.plan) state.dirModes.set(path, info.mode & 0o7777);
+          if (stepOwner) state.stepOwners.set(path, stepOwner);
+        } else if (!how.plan) {
+          state.dirModes.set(path, info.mode & 0o7777);
+          if (stepOwner) state.stepOwners.set(path, stepOwner);
+          else state.stepOwners.delete(path);
+        }
         // Staged folders stay writable until the end, whatever the layer's mode: later layers add to them.
         await chmod(to, 0o755);
         await walk(path);
         continue;
       }
       await removeEntry(state, path);
+      if (stepOwner) state.stepOwners.set(path, stepOwner);
       if (info.isFile()) {
         await copyFile(from, to, constants.COPYFILE_FICLONE);
         const mode = how.plan ? (info.mode & 0o111 ? 0o755 : 0o644) : info.mode & 0o7777;
@@ -223,6 +235,18 @@ async function removeEntry(state: StageState, path: string): Promise<void> {
     if (key === path || key.startsWith(`${path}/`)) state.dirModes.delete(key);
   for (const key of [...state.devices.keys()])
     if (key === path || key.startsWith(`${path}/`)) state.devices.delete(key);
+  for (const key of [...state.stepOwners.keys()])
+    if (key === path || key.startsWith(`${path}/`)) state.stepOwners.delete(key);
+}
+
+/**
+ * What a step made as the user who ran rootstock is root's in the image; an owner only root could have
+ * given (a chroot step's chown) is kept, so that a setuid program made for a user stays that user's.
+ */
+function ownerInImage(info: { uid: number; gid: number }): { uid: number; gid: number } | undefined {
+  const uid = info.uid === process.getuid?.() ? 0 : info.uid;
+  const gid = info.gid === process.getgid?.() ? 0 : info.gid;
+  return uid === 0 && gid === 0 ? undefined : { uid, gid };
 }
 
 async function makeParents(state: StageState, path: string): Promise<void> {
