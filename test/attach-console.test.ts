@@ -1,6 +1,6 @@
 /** A person at the serial console of a real guest: typing, seeing the answer, leaving with Ctrl-]. */
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
@@ -76,6 +76,44 @@ test("a QEMU that is not on PATH is said so, before any accelerator probe (which
       assert.ok(error instanceof Error && "code" in error);
       assert.equal(error.code, "ERR_HOST_TOOL_MISSING");
       assert.match(error.message, /qemu-system-rootstock-absent is not on this host's PATH/);
+      return true;
+    },
+  );
+});
+
+test("a QEMU that cannot start says why in its own words, and one disk persisted twice is refused first", async () => {
+  await assert.rejects(
+    startQemu(
+      { name: "no-initrd", kernel: guest.kernel, initrd: join(work, "no-such-initrd"), cmdline: CMDLINE },
+      { runDir: join(work, "no-initrd"), accel: "tcg" },
+    ),
+    (error: unknown) => {
+      assert.ok(error instanceof Error && "code" in error);
+      assert.equal(error.code, "ERR_VM_START_FAILED");
+      assert.match(error.message, /no-such-initrd/, "QEMU's own message is quoted");
+      return true;
+    },
+  );
+  const disk = join(work, "twice.img");
+  await writeFile(disk, Buffer.alloc(1 << 20));
+  await assert.rejects(
+    startQemu(
+      {
+        name: "twice",
+        kernel: guest.kernel,
+        initrd: guest.initrd.path,
+        cmdline: CMDLINE,
+        disks: [
+          { path: disk, persist: true },
+          { path: disk, persist: true },
+        ],
+      },
+      { runDir: join(work, "twice"), accel: "tcg" },
+    ),
+    (error: unknown) => {
+      assert.ok(error instanceof Error && "code" in error);
+      assert.equal(error.code, "ERR_VM_DISK");
+      assert.match(error.message, /twice\.img is attached twice, and written through both/);
       return true;
     },
   );

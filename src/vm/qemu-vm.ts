@@ -16,7 +16,7 @@ import { QmpClient } from "./qmp-client.ts";
 import { SerialConsole } from "./serial-console.ts";
 
 const { createWriteStream, existsSync } = process.getBuiltinModule("node:fs");
-const { appendFile, mkdir, mkdtemp, rm, writeFile } = process.getBuiltinModule("node:fs/promises");
+const { appendFile, mkdir, mkdtemp, readFile, rm, writeFile } = process.getBuiltinModule("node:fs/promises");
 const { createServer } = process.getBuiltinModule("node:net");
 const { tmpdir } = process.getBuiltinModule("node:os");
 const { join, resolve } = process.getBuiltinModule("node:path");
@@ -260,10 +260,16 @@ export async function startQemu(spec: VmSpec, options: StartQemuOptions): Promis
     await qmp.ready;
   } catch (error) {
     await vm.kill();
-    throw new RootstockError("ERR_VM_START_FAILED", `QEMU for ${spec.name} did not answer on QMP`, {
-      cause: error,
-      hint: `QEMU's output is in ${qemuLog}`,
-    });
+    // QEMU has most likely exited, saying why (a disk it cannot lock, an initrd it cannot read).
+    const said = (await readFile(qemuLog, "utf8").catch(() => "")).trim().split("\n").slice(-8).join("\n");
+    throw new RootstockError(
+      "ERR_VM_START_FAILED",
+      `QEMU for ${spec.name} did not answer on QMP${said ? `; its last words:\n${said}` : ""}`,
+      {
+        cause: error,
+        hint: `QEMU's output is in ${qemuLog}`,
+      },
+    );
   }
   emit({ type: "vm:start", machine: spec.name, command: [qemu, ...args], consoleLog: paths.consoleLog });
   return vm;
@@ -271,8 +277,21 @@ export async function startQemu(spec: VmSpec, options: StartQemuOptions): Promis
 
 async function attachDisks(spec: VmSpec, runDir: string, signal?: AbortSignal): Promise<AttachedDisk[]> {
   const attached: AttachedDisk[] = [];
+  const written = new Set<string>();
   for (const [index, disk] of (spec.disks ?? []).entries()) {
     const file = resolve(disk.path);
+    // Two drives writing one file: QEMU refuses the second lock, and no guest could use both.
+    if (disk.persist && !disk.readOnly) {
+      if (written.has(file))
+        throw new RootstockError(
+          "ERR_VM_DISK",
+          `${spec.name}: the disk ${disk.path} is attached twice, and written through both`,
+          {
+            hint: "list each disk image once in the image's boot disks, or boot without --persist (each drive then writes a copy of its own)",
+          },
+        );
+      written.add(file);
+    }
     const format = disk.format ?? (file.endsWith(".qcow2") ? "qcow2" : "raw");
     if (disk.readOnly || disk.persist) {
       attached.push({ file, format, readOnly: disk.readOnly === true });
