@@ -286,6 +286,10 @@ describe("rootstock image", () => {
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stdout, /· image disk\s+cached {2}ext4/);
     assert.match(again.stdout, /^disk\s+ext4/m);
+    // The report's command makes the same images again: the image named is in it.
+    const newest = (await readdir(runsDir(storeDir))).sort().at(-1) as string;
+    const report = await readFile(join(runsDir(storeDir), newest, "report.md"), "utf8");
+    assert.ok(report.includes(`rootstock image ${planDir} disk\n`), report);
   });
 });
 

@@ -327,6 +327,13 @@ describe("ext4", () => {
         "and then it is cached again",
       );
     }
+    // Its image file removed, or cut short, by hand: built again, not reported as cached.
+    for (const damage of [() => rm(first.path), () => writeFile(first.path, "cut")]) {
+      await damage();
+      const again = await buildImage(spec("ext4"), { storeDir });
+      assert.equal(again.cached, false);
+      assert.equal(again.sha256, first.sha256);
+    }
   });
 
   test("owners naming a path the image lacks is a user error naming where it is declared", async () => {

@@ -75,6 +75,7 @@ export async function bootPlan(graph: Graph, options: BootPlanOptions): Promise<
     storeDir: options.storeDir,
     command: "boot",
     ...(options.commandOptions ? { options: options.commandOptions } : {}),
+    ...(options.image === undefined ? {} : { targets: [options.image] }),
     jobs,
     tools,
     ...(options.emit ? { emit: options.emit } : {}),

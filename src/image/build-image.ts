@@ -111,12 +111,14 @@ async function buildLock(
     const lock = await locks.tryAcquire(name, { runId: "", pid: process.pid, what: `image ${image}` });
     if (lock) return lock;
     const holder = await locks.probe(name, options.signal);
-    emit({
-      type: "image:waiting",
-      image,
-      key,
-      reason: `another process (pid ${holder?.pid ?? "?"}) is building it`,
-    });
+    // No holder by now: it let go in between, and the lock is tried again at once.
+    if (holder)
+      emit({
+        type: "image:waiting",
+        image,
+        key,
+        reason: `another process (pid ${holder.pid}) is building it`,
+      });
     await locks.waitFree(name, options.signal);
   }
 }

@@ -75,6 +75,8 @@ export async function buildPlanImages(graph: Graph, options: BuildPlanImagesOpti
       storeDir: options.storeDir,
       command: options.command ?? "image",
       ...(options.commandOptions ? { options: options.commandOptions } : {}),
+      // The images named on the command line, for the report's command to run again.
+      ...(options.images && options.images.length > 0 ? { targets: options.images } : {}),
       jobs: options.jobs ?? availableParallelism(),
       tools: options.tools ?? (await hostTools(needed, options.storeDir)),
       ...(options.emit ? { emit: options.emit } : {}),

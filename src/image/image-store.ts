@@ -48,7 +48,10 @@ export class ImageStore {
     return names.filter((name) => /^[0-9a-f]{64}$/.test(name));
   }
 
-  /** The entry's manifest; one damaged into another shape (or naming a file elsewhere) is none. */
+  /**
+   * The entry's manifest; one damaged into another shape (or naming a file elsewhere), or whose image
+   * file is gone or of another size, is none: it is built again.
+   */
   async lookup(key: string): Promise<ImageManifest | undefined> {
     const found = await readJsonFile(join(this.dir(key), "manifest.json"));
     const whole =
@@ -58,7 +61,9 @@ export class ImageStore {
       !/^\.+$/.test(found.file) &&
       typeof found.sha256 === "string" &&
       typeof found.bytes === "number";
-    return whole ? (found as unknown as ImageManifest) : undefined;
+    if (!whole) return undefined;
+    const image = await stat(join(this.dir(key), found.file as string)).catch(() => undefined);
+    return image?.isFile() && image.size === found.bytes ? (found as unknown as ImageManifest) : undefined;
   }
 
   /**

@@ -97,17 +97,27 @@ function automation(report: RunReport): string {
         : !report.ok && (failed > 0 || imagesFailed > 0 || report.error)
           ? `${automated}, but this run failed`
           : automated;
-  const parts = [partial ? `${total} of the plan's ${planSteps} steps` : counted(total, "step"), "0 manual"];
-  if (images > 0) parts.push(counted(images, "image"));
-  const outcome = [
+  const steps = partial ? `${total} of the plan's ${planSteps} steps` : counted(total, "step");
+  const stepOutcome = [
     `this run built ${built}`,
     `reused ${cached} from the cache`,
     failed > 0 ? `${failed} failed` : "",
     stopped > 0 ? `${stopped} interrupted` : "",
-    imagesFailed > 0 ? `${counted(imagesFailed, "image")} failed` : "",
     report.error && built + cached + failed + stopped === 0 ? "it stopped before building" : "",
   ];
-  return `${state}: ${parts.join(", ")} (${outcome.filter(Boolean).join(", ")})`;
+  const parts = [`${steps} (${stepOutcome.filter(Boolean).join(", ")})`, "0 manual"];
+  if (images > 0) {
+    // Counted apart from the steps: "3 images (reused 8)" would read as images reused.
+    const imagesMade = report.images.filter((image) => imageOutcome(image) === "made").length;
+    const imagesCached = report.images.filter((image) => imageOutcome(image) === "cached").length;
+    const imageParts = [
+      `made ${imagesMade}`,
+      `reused ${imagesCached} from the cache`,
+      imagesFailed > 0 ? `${imagesFailed} failed` : "",
+    ];
+    parts.push(`${counted(images, "image")} (${imageParts.filter(Boolean).join(", ")})`);
+  }
+  return `${state}: ${parts.join(", ")}`;
 }
 
 function integrationTesting(report: RunReport): string {

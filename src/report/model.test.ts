@@ -33,7 +33,7 @@ test("report.md has the list's fields, filled from the run", () => {
     "Upstream:",
     "Bootstrapping documentation:",
     "Requirements:",
-    "Automation: Fully automated: 4 steps, 0 manual",
+    "Automation: Fully automated: 4 steps (this run built 3, reused 1 from the cache), 0 manual, 1 image (made 1, reused 0 from the cache)",
     "Integration testing: 2 boot tests in QEMU under TCG, 2 passed, 0 failed",
     "What you get: A tiny system; images: initramfs (initramfs, 1.4 MiB)",
     'Can install further software from source: Yes, tested: "tcc compiles and runs a program" on initramfs passed',
@@ -376,7 +376,10 @@ test("report.md claims a build time and full automation only for what the run sh
         : event,
   );
   const imageMarkdown = renderMarkdown(reportFromEvents(imageFailed));
-  assert.match(imageMarkdown, /^Automation: Fully automated, but this run failed: .*, 1 image failed\)$/m);
+  assert.match(
+    imageMarkdown,
+    /^Automation: Fully automated, but this run failed: 4 steps \(this run built 3, reused 1 from the cache\), 0 manual, 1 image \(made 0, reused 0 from the cache, 1 failed\)$/m,
+  );
   assert.match(imageMarkdown, /^What you get: A tiny system$/m);
   // A run of some steps (`run PLAN STEP`) says how much of the plan it covered.
   const partial = events.map((event) =>
@@ -386,7 +389,7 @@ test("report.md claims a build time and full automation only for what the run sh
   );
   assert.match(
     renderMarkdown(reportFromEvents(partial)),
-    /^Automation: Fully automated as far as this run went: 4 of the plan's 9 steps, 0 manual/m,
+    /^Automation: Fully automated as far as this run went: 4 of the plan's 9 steps \(this run built 3, reused 1 from the cache\), 0 manual/m,
   );
   // A step disabled by `when` is listed once, as skipped, not as a step of no stage that did not run.
   const skipped = [...events];

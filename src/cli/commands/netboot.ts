@@ -93,6 +93,7 @@ export function registerNetboot(program: Command, context: CliContext): void {
         storeDir: context.storeDir,
         command: "netboot",
         options: context.givenOptions,
+        ...(image === undefined ? {} : { targets: [image] }),
         jobs,
         tools,
         emit: bus.emit,
