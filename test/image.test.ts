@@ -309,6 +309,21 @@ describe("ext4", () => {
         return true;
       },
     );
+    // An initramfs's own /dev/console, which the plan did not list, is not blamed on its devices.
+    const withConsole = join(work, "with-console");
+    await mkdir(join(withConsole, "dev"), { recursive: true });
+    await writeFile(join(withConsole, "dev", "console"), "");
+    await assert.rejects(
+      buildImage(spec("initramfs", { devices: [], files: { dir: withConsole } }), {
+        storeDir: await store("e5c"),
+      }),
+      (error: unknown) => {
+        assert.ok(error instanceof RootstockError);
+        assert.equal(error.code, "ERR_IMAGE_DEVICE_PATH");
+        assert.match(error.message, /an initramfs carries its own \/dev\/console .* hold a file there/);
+        return true;
+      },
+    );
   });
 
   test("an entry whose manifest was damaged is built again and replaced, never followed elsewhere", async () => {

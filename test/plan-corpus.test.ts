@@ -529,6 +529,18 @@ const CASES: Record<string, Expectation> = {
     where: "plan.toml:14:",
     message: /images\.disk\.label: expected a label of at most 16 bytes, got "ä{11}" \(22 bytes\)/,
   },
+  "image-device-twice": {
+    code: "ERR_PLAN_BAD_VALUE",
+    where: "plan.toml:14:",
+    message: /images\.disk\.devices\[1\]\.path: image "disk" lists the device \/dev\/vdz twice/,
+    hint: /one entry per device path/,
+  },
+  "image-squashfs-label": {
+    code: "ERR_PLAN_BAD_VALUE",
+    where: "plan.toml:14:",
+    message: /label is for ext4 images; image "system" is squashfs/,
+    hint: /remove label: a squashfs has no volume label$/,
+  },
   "image-run-folder-name": {
     code: "ERR_PLAN_BAD_VALUE",
     where: "plan.toml:11:",

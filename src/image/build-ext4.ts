@@ -90,7 +90,7 @@ export async function buildExt4(tree: StagedTree, output: string, options: Ext4O
           hint:
             options.sizeBytes === undefined
               ? "this is a bug in the size estimate; set size in the image's table meanwhile"
-              : `raise size (at least ${Math.ceil(ext4Size(tree) / MIB)}M), or remove it to let rootstock choose`,
+              : `raise size (rootstock's own estimate for these contents, with room to spare, is ${Math.ceil(ext4Size(tree) / MIB)}M), or remove it to let rootstock choose`,
           cause: error,
         },
       );

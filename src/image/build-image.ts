@@ -15,7 +15,7 @@ import { buildExt4 } from "./build-ext4.ts";
 import { buildInitramfs, INITRAMFS_COMPRESSORS } from "./build-initramfs.ts";
 import { buildSquashfs } from "./build-squashfs.ts";
 import { IMAGE_FORMAT, type ImageKeyInputs, imageKey } from "./image-key.ts";
-import { type DeviceNode, type ImageSpec, imagePath } from "./image-spec.ts";
+import { CONSOLE_DEVICE, type DeviceNode, type ImageSpec, imagePath } from "./image-spec.ts";
 import { type ImageManifest, ImageStore, imageFileName } from "./image-store.ts";
 import { removeStagedTree, stageTree } from "./stage-tree.ts";
 
@@ -45,20 +45,6 @@ export interface BuiltImage {
   /** True when it was already in the store. */
   cached: boolean;
 }
-
-/**
- * The kernel opens /dev/console before it runs init, so an initramfs carries the node itself rather
- * than rely on an init that mounts devtmpfs first (it would start without standard streams).
- */
-export const CONSOLE_DEVICE: DeviceNode = {
-  path: "dev/console",
-  type: "char",
-  major: 5,
-  minor: 1,
-  mode: 0o600,
-  uid: 0,
-  gid: 0,
-};
 
 export async function buildImage(spec: ImageSpec, options: BuildImageOptions): Promise<BuiltImage> {
   const emit = options.emit ?? ignoreEvents;

@@ -41,3 +41,17 @@ export function imagePath(path: string): string {
   const trimmed = path.replace(/^\/+/, "").replace(/\/+$/, "");
   return trimmed === "" ? "." : trimmed;
 }
+
+/**
+ * The kernel opens /dev/console before it runs init, so an initramfs carries the node itself rather
+ * than rely on an init that mounts devtmpfs first (it would start without standard streams).
+ */
+export const CONSOLE_DEVICE: DeviceNode = {
+  path: "dev/console",
+  type: "char",
+  major: 5,
+  minor: 1,
+  mode: 0o600,
+  uid: 0,
+  gid: 0,
+};

@@ -5,7 +5,7 @@
  */
 import { RootstockError } from "../errors.ts";
 import { compareNames, deviceMajor, deviceMinor } from "../store/manifest.ts";
-import { type DeviceNode, type ImageSpec, imagePath } from "./image-spec.ts";
+import { CONSOLE_DEVICE, type DeviceNode, type ImageSpec, imagePath } from "./image-spec.ts";
 
 const { constants } = process.getBuiltinModule("node:fs");
 const { chmod, copyFile, lstat, lutimes, mkdir, readdir, readlink, rm, symlink } =
@@ -80,11 +80,20 @@ export async function stageTree(
     const there = await lstat(join(root, path)).catch(() => undefined);
     if (there?.isFile() || there?.isDirectory() || there?.isSymbolicLink()) {
       const what = there.isDirectory() ? "a folder" : there.isSymbolicLink() ? "a link" : "a file";
+      // The initramfs's own node, not one the plan listed: said as such.
+      if (device === CONSOLE_DEVICE)
+        throw new RootstockError(
+          "ERR_IMAGE_DEVICE_PATH",
+          `image ${input.name}: an initramfs carries its own /dev/console (character 5:1, which the kernel opens before init), and the image's contents hold ${what} there`,
+          {
+            hint: "leave dev/console out of the step outputs and the plan's files folder; to set its mode or owner, list it under devices",
+          },
+        );
       throw new RootstockError(
         "ERR_IMAGE_DEVICE_PATH",
         `image ${input.name}: devices names /${path}, where the image's contents already hold ${what}`,
         {
-          hint: "declare the device at a path of its own (usually under /dev), or leave that entry out of the step's output",
+          hint: "declare the device at a path of its own (usually under /dev), or leave that entry out of the step's output or the plan's files folder",
         },
       );
     }

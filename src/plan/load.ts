@@ -1038,18 +1038,33 @@ function loadImages(
     }
     for (const key of ["size", "label"] as const) {
       if (image[key] !== undefined && image.kind !== "ext4") {
+        const kind = image.kind === "squashfs" ? "a squashfs" : "an initramfs";
         problems.push(
           new RootstockError(
             "ERR_PLAN_BAD_VALUE",
             `${key} is for ext4 images; image "${name}" is ${image.kind}`,
             {
               ...at([...base, key], `images.${name}.${key}`),
-              hint: `remove ${key}: ${image.kind === "squashfs" ? "a squashfs is as large as what it holds" : "an initramfs is as large as what it holds"}`,
+              hint: `remove ${key}: ${key === "size" ? `${kind} is as large as what it holds` : `${kind} has no volume label`}`,
             },
           ),
         );
       }
     }
+    // One node per path: a second would silently replace the first.
+    const devicePaths = new Set<string>();
+    (image.devices ?? []).forEach((device, index) => {
+      const path = `/${device.path.replace(/^\/+/, "")}`;
+      if (devicePaths.has(path)) {
+        problems.push(
+          new RootstockError("ERR_PLAN_BAD_VALUE", `image "${name}" lists the device ${path} twice`, {
+            ...at([...base, "devices", index, "path"], `images.${name}.devices[${index}].path`),
+            hint: "keep one entry per device path",
+          }),
+        );
+      }
+      devicePaths.add(path);
+    });
     const boot = image.boot;
     if (boot) {
       if (boot.kernel)
