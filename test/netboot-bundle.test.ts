@@ -348,9 +348,24 @@ describe("netboot bundle", () => {
     });
     const calls = (await readFile(record, "utf8")).trim().split("\n");
     assert.equal(calls[3], `--command-line=${netbootCmdline(bundle.manifest, base)}`);
-    // A kernel that is not the bundle's is refused; editing the folder leaves the store as it was.
+    // A kernel beside it that is not the bundle's (the script saved into / beside Debian's own) is not
+    // used: the script fetches the right one. Editing the folder leaves the store as it was.
     await writeFile(join(target, "vmlinuz"), "not the kernel");
     assert.equal(sha256Of(await readFile(join(bundle.dir, "vmlinuz"))), bundle.manifest.files.vmlinuz.sha256);
+    const fetched = join(work, "wget-calls-lan");
+    await writeFile(
+      join(bin, "wget"),
+      `#!/bin/sh\nfor url; do :; done\nwhile [ "$1" != -O ]; do shift; done\necho "$url" >>"${fetched}"\ncp "${bundle.dir}/\${url##*/}" "$2"\n`,
+      { mode: 0o755 },
+    );
+    await run("sh", [join(target, "kexec-boot")], {
+      env: { PATH: `${bin}:/usr/bin:/bin`, KEXEC_LOAD_ONLY: "1" },
+    });
+    assert.deepEqual((await readFile(fetched, "utf8")).trim().split("\n"), [
+      "http://192.168.1.10:8080/vmlinuz",
+    ]);
+    // Fetched and still wrong: refused.
+    await writeFile(join(bin, "wget"), `#!/bin/sh\nwhile [ "$1" != -O ]; do shift; done\necho wrong >"$2"\n`);
     await assert.rejects(
       run("sh", [join(target, "kexec-boot")], {
         env: { PATH: `${bin}:/usr/bin:/bin`, KEXEC_LOAD_ONLY: "1" },
@@ -385,9 +400,10 @@ describe("netboot bundle", () => {
     const loopback = await serveNetboot(bundle, { lanDir: join(work, "lan-loopback") });
     try {
       assert.equal(loopback.server.address, "127.0.0.1");
+      // No kexec line: the booted system would fetch its squashfs from this machine's loopback.
       assert.deepEqual(
         loopback.instructions.map((instruction) => instruction.what),
-        ["a QEMU guest (user network)", "or boot one now", "from a running Linux"],
+        ["a QEMU guest (user network)", "or boot one now"],
       );
       assert.deepEqual(loopback.lan, {
         skipped: `the server listens on loopback only (--listen 0.0.0.0:${loopback.server.port} serves a LAN)`,

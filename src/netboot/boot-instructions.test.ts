@@ -3,8 +3,8 @@ import { describe, test } from "node:test";
 import { bootInstructions } from "./boot-instructions.ts";
 
 describe("bootInstructions", () => {
-  test("on loopback: the chain line for a QEMU guest, a QEMU command, and kexec; no machine's iPXE reaches it", () => {
-    assert.deepEqual(bootInstructions({ address: "127.0.0.1", port: 8080 }), [
+  test("on loopback: the chain line for a QEMU guest, a QEMU command, and kexec of an embedded system; no machine's iPXE reaches it", () => {
+    assert.deepEqual(bootInstructions({ address: "127.0.0.1", port: 8080, embedded: true }), [
       { what: "a QEMU guest (user network)", line: "chain http://10.0.2.2:8080/boot.ipxe" },
       {
         what: "or boot one now",
@@ -41,10 +41,24 @@ describe("bootInstructions", () => {
     ]);
   });
 
-  test("on ::1, which QEMU's user network does not reach (10.0.2.2 is the host's 127.0.0.1): kexec only", () => {
-    assert.deepEqual(bootInstructions({ address: "::1", port: 9 }), [
+  test("on ::1 or 127.0.0.2, which QEMU's user network does not reach (10.0.2.2 is the host's 127.0.0.1): kexec only", () => {
+    assert.deepEqual(bootInstructions({ address: "::1", port: 9, embedded: true }), [
       { what: "from a running Linux", line: "wget -O kexec-boot http://[::1]:9/kexec-boot && sh kexec-boot" },
     ]);
+    assert.deepEqual(bootInstructions({ address: "127.0.0.2", port: 9, embedded: true }), [
+      {
+        what: "from a running Linux",
+        line: "wget -O kexec-boot http://127.0.0.2:9/kexec-boot && sh kexec-boot",
+      },
+    ]);
+  });
+
+  test("on loopback, no kexec line for a system whose squashfs the booted machine would fetch from a server kexec took away", () => {
+    assert.deepEqual(
+      bootInstructions({ address: "127.0.0.1", port: 8080 }).map((item) => item.what),
+      ["a QEMU guest (user network)", "or boot one now"],
+    );
+    assert.deepEqual(bootInstructions({ address: "::1", port: 9 }), []);
   });
 
   test("a public URL is what boot.ipxe sends clients to: no QEMU line on loopback that would not reach it", () => {

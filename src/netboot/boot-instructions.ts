@@ -2,8 +2,9 @@
  * What to tell a person once the server listens: the line to type at an iPXE prompt, a QEMU command
  * that netboots from it, and the kexec line, each with a URL the client can reach. QEMU's user network
  * shows the host's IPv4 loopback (not ::1) to a guest as 10.0.2.2; no other machine reaches a loopback
- * address, so a server on one gets no iPXE prompt line. With a public URL, boot.ipxe sends clients
- * there, so a QEMU guest is offered only what that URL reaches.
+ * address, so a server on one gets no iPXE prompt line, and a kexec line only when the system is
+ * embedded in its RAM root. With a public URL, boot.ipxe sends clients there, so a QEMU guest is
+ * offered only what that URL reaches.
  */
 import { chainCommand } from "./ipxe-script.ts";
 import { formatHostPort } from "./server-address.ts";
@@ -22,13 +23,16 @@ export interface ServerView {
   publicBase?: URL;
   /** This machine's non-loopback IPv4 addresses, for a server listening on every interface. */
   hostAddresses?: string[];
+  /** The system's squashfs is inside the RAM root: a booted system fetches nothing more. */
+  embedded?: boolean;
 }
 
 export const QEMU_HOST = "10.0.2.2";
 
 export function bootInstructions(server: ServerView): BootInstruction[] {
-  const ipv4Loopback = server.address.startsWith("127.");
-  const loopback = ipv4Loopback || server.address === "::1";
+  // QEMU's 10.0.2.2 is the host's 127.0.0.1, not any other loopback address.
+  const qemuReaches = server.address === "127.0.0.1";
+  const loopback = server.address.startsWith("127.") || server.address === "::1";
   const everywhere = server.address === "0.0.0.0" || server.address === "::";
   const bases: URL[] = server.publicBase
     ? [server.publicBase]
@@ -41,7 +45,7 @@ export function bootInstructions(server: ServerView): BootInstruction[] {
     loopback && !server.publicBase
       ? []
       : bases.map((base) => ({ what: "at an iPXE prompt", line: chainCommand(base) }));
-  if ((ipv4Loopback || everywhere) && !server.publicBase) {
+  if ((qemuReaches || everywhere) && !server.publicBase) {
     const guest = new URL(`http://${QEMU_HOST}:${server.port}/`);
     lines.push({ what: "a QEMU guest (user network)", line: chainCommand(guest) });
     lines.push({
@@ -50,7 +54,9 @@ export function bootInstructions(server: ServerView): BootInstruction[] {
     });
   }
   const first = bases[0];
-  if (first) {
+  // kexec replaces this machine, its server with it: on loopback, a system that still has its squashfs
+  // to fetch would ask a server that is gone.
+  if (first && (!loopback || server.publicBase || server.embedded)) {
     lines.push({
       what: "from a running Linux",
       line: `wget -O kexec-boot ${new URL("kexec-boot", first).href} && sh kexec-boot`,

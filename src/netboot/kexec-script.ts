@@ -1,9 +1,10 @@
 /**
  * `kexec-boot`: boots the netboot system from a Linux machine that is already running, with kexec
  * instead of firmware and iPXE. The copy in an exported bundle takes vmlinuz and initrd.img from beside
- * itself; the served one always fetches them from the server (it is run from wherever it was saved,
- * such as / where Debian keeps links named vmlinuz and initrd.img to the host's own). Both check the
- * files against their sha256 and load them with the exact command line. The RAM root then fetches the
+ * itself when they are the ones wanted, and fetches them otherwise (it may have been downloaded to
+ * anywhere, such as / where Debian keeps links named vmlinuz and initrd.img to the host's own); the
+ * served one always fetches them. Both check the files against their sha256 and load them with the
+ * exact command line. The RAM root then fetches the
  * squashfs as it does after iPXE.
  */
 import { shellWord } from "../units.ts";
@@ -33,8 +34,10 @@ ${options.filesBeside ? 'here=$(dirname "$0")' : "here="}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
+# A file beside the script is used only when it is the one wanted: saved elsewhere (wget -O kexec-boot
+# in /, where Debian keeps links named vmlinuz and initrd.img), the script fetches instead.
 fetch() {
-  if [ -n "$here" ] && [ -f "$here/$1" ]; then
+  if [ -n "$here" ] && [ -f "$here/$1" ] && [ "$(sha256sum "$here/$1" | cut -d ' ' -f 1)" = "$2" ]; then
     cp "$here/$1" "$work/$1"
   elif command -v wget >/dev/null; then
     wget -q -O "$work/$1" "$base$1" || fail "cannot fetch $base$1"

@@ -52,6 +52,7 @@ export async function serveNetboot(
       address: server.address,
       port: server.port,
       hostAddresses,
+      embedded: bundle.manifest.squashfs.embedded !== undefined,
       ...(publicBase === undefined ? {} : { publicBase }),
     });
     const base = publicBase ?? lanBase(server, hostAddresses);

@@ -149,7 +149,9 @@ export function registerNetboot(program: Command, context: CliContext): void {
 
 function printServing(context: CliContext, serving: ServingNetboot): void {
   context.out(`serving ${serving.server.url} until Ctrl-C; boot from it:`);
-  const width = Math.max(...serving.instructions.map((instruction) => instruction.what.length)) + 1;
+  const width = Math.max(6, ...serving.instructions.map((instruction) => instruction.what.length)) + 1;
+  if (serving.instructions.length === 0)
+    context.out("  nothing but this machine reaches a server on this address, and kexec would take it away");
   for (const instruction of serving.instructions) {
     context.out(`  ${`${instruction.what}:`.padEnd(width)} ${instruction.line}`);
   }
