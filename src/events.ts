@@ -186,6 +186,15 @@ export type NetbootEvent =
       ms?: number;
     }
   | { type: "netboot:listening"; url: string; address: string; port: number }
+  /** How to boot from the server once it listens (what the terminal prints), and the LAN's dnsmasq config. */
+  | {
+      type: "netboot:serving";
+      url: string;
+      instructions: { what: string; line: string }[];
+      /** Where the LAN's dnsmasq config was written, or why there is none. */
+      dnsmasq?: string;
+      dnsmasqSkipped?: string;
+    }
   | {
       type: "netboot:request";
       method: string;
@@ -195,10 +204,12 @@ export type NetbootEvent =
       /** Body bytes sent. */
       bytes: number;
       range?: string;
-      /** False when the client went away before the response ended. */
+      /** False when the client went away before the response ended (or the server stopped). */
       complete: boolean;
       remote: string;
       ms: number;
+      /** For a refusal (4xx, 5xx): what the client was told. */
+      note?: string;
     };
 
 export type RootstockEvent =

@@ -377,8 +377,23 @@ describe("netboot bundle", () => {
       base: new URL("http://boot.lan:8080/"),
     });
     assert.equal(named.dnsmasq, undefined);
-    // Exported again into the LAN folder for a URL that gets no dnsmasq config: the old one goes.
+    // Exported again into the LAN folder for a URL that gets no dnsmasq config: the old one goes, and
+    // so does any file the last export wrote and this one does not (a squashfs since embedded); a file
+    // of the user's own stays.
+    const exportRecord = join(target, ".rootstock-export.json");
+    const listed = JSON.parse(await readFile(exportRecord, "utf8")) as { files: string[] };
+    await writeFile(exportRecord, JSON.stringify({ files: [...listed.files, "stale.squashfs"] }));
+    await writeFile(join(target, "stale.squashfs"), "from an earlier export");
+    await writeFile(join(target, "mine.txt"), "the user's");
     const again = await exportBundle(bundle, target, { base: new URL("http://boot.lan:8080/") });
+    assert.equal(
+      await access(join(target, "stale.squashfs")).then(
+        () => true,
+        () => false,
+      ),
+      false,
+    );
+    assert.equal(await readFile(join(target, "mine.txt"), "utf8"), "the user's");
     assert.equal(again.dnsmasq, undefined);
     assert.equal(
       await access(join(target, "dnsmasq.conf")).then(

@@ -4,7 +4,8 @@
  * plan, served to QEMU, is in netboot-qemu.test.ts.)
  */
 import assert from "node:assert/strict";
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -81,6 +82,57 @@ describe("rootstock netboot refuses", () => {
       /--out .*\/netboot is inside the store/,
       /outside the store/,
     );
+    await refused(
+      ["system", "--listen", ""],
+      "ERR_NETBOOT_LISTEN",
+      /--listen "": it is empty/,
+      /ADDRESS:PORT/,
+    );
+    await refused(
+      [
+        "system",
+        "--listen",
+        "127.0.0.1:8080",
+        "--out",
+        `${store}-x`,
+        "--public-url",
+        "http://192.168.1.10:8080/",
+      ],
+      "ERR_NETBOOT_LISTEN",
+      /--listen 127\.0\.0\.1:8080 with --out: --out serves nothing/,
+      /leave out --listen to export/,
+    );
+    // A port in use, an address not of this machine, a folder holding someone's files: before the build.
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, "127.0.0.1", resolve));
+    try {
+      const { port } = busy.address() as { port: number };
+      await refused(
+        ["system", "--listen", `127.0.0.1:${port}`],
+        "ERR_NETBOOT_LISTEN_FAILED",
+        /the port is in use/,
+        /--listen ADDRESS:PORT/,
+      );
+    } finally {
+      await new Promise<void>((resolve) => busy.close(() => resolve()));
+    }
+    await refused(
+      ["system", "--listen", "192.0.2.1:8080"],
+      "ERR_NETBOOT_LISTEN_FAILED",
+      /this machine has no such address/,
+      /--listen ADDRESS:PORT/,
+    );
+    const someones = `${store}-someones`;
+    await mkdir(someones, { recursive: true });
+    await writeFile(join(someones, "notes.txt"), "precious\n");
+    await refused(
+      ["system", "--out", someones, "--public-url", "http://192.168.1.10:8080/"],
+      "ERR_NETBOOT_OUT_NOT_EMPTY",
+      /holds files that no export of rootstock wrote: notes\.txt/,
+      /a new or empty folder/,
+    );
+    assert.equal(await readFile(join(someones, "notes.txt"), "utf8"), "precious\n");
+    await rm(someones, { recursive: true, force: true });
     // Refused before any run began.
     assert.deepEqual(await readdir(join(store, "runs")).catch(() => []), []);
   });
@@ -88,8 +140,8 @@ describe("rootstock netboot refuses", () => {
 
 describe("rootstock netboot on a small plan", () => {
   const gate = () => join(store, "gate");
-  const plan = () =>
-    writePlan(join(store, "small-plan"), {
+  const plan = (gateFile = gate(), folder = "small-plan") =>
+    writePlan(join(store, folder), {
       name: "small",
       toml: `kernel = { step = "linux", path = "boot/bzImage" }
 [host]
@@ -107,7 +159,7 @@ init = "/bin/busybox"
           script: 'do_install() { mkdir -p "$OUT/bin" && cp /bin/busybox "$OUT/bin/busybox"; }\n',
         },
         linux: {
-          toml: `version = "1"\nsandbox = "host"\n[env]\nGATE = "${gate()}"\n`,
+          toml: `version = "1"\nsandbox = "host"\n[env]\nGATE = "${gateFile}"\n`,
           script:
             'do_install() { while [ ! -e "$GATE" ]; do sleep 0.05; done; mkdir -p "$OUT/boot" && echo kernel >"$OUT/boot/bzImage"; }\n',
         },
@@ -157,6 +209,65 @@ init = "/bin/busybox"
       assert.equal(result.code, 0, `${signal}: ${result.stderr}`);
       assert.equal((await listRuns(store))[0]?.state, "ok", signal);
     }
+  });
+
+  test("a server that cannot start after the build records why in the run and its report; --json gives the boot lines", async () => {
+    const gate2 = join(store, "gate-2");
+    const dir = await plan(gate2, "small-plan-2");
+    // Free when checked, taken (by this test) while the build waits at its gate.
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
+    const { port } = probe.address() as { port: number };
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    const child = startRootstock([
+      "--store",
+      store,
+      "netboot",
+      dir,
+      "--json",
+      "--listen",
+      `127.0.0.1:${port}`,
+    ]);
+    const done = finished(child);
+    await new Promise<void>((resolve, reject) => {
+      let text = "";
+      child.stdout?.on("data", (chunk: Buffer) => {
+        text += chunk.toString();
+        if (text.includes('"type":"step:start","step":"linux"')) resolve();
+      });
+      child.on("close", () => reject(new Error(`rootstock netboot ended early:\n${text}`)));
+    });
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(port, "127.0.0.1", resolve));
+    try {
+      await writeFile(gate2, "");
+      const result = await done;
+      assert.equal(result.code, 1, result.stderr);
+      assert.match(result.stderr, /the port is in use \[ERR_NETBOOT_LISTEN_FAILED\]/);
+      const [latest] = await listRuns(store);
+      const report = await readFile(join(store, "runs", latest?.runId as string, "report.md"), "utf8");
+      assert.match(report, /ERR_NETBOOT_LISTEN_FAILED/);
+      assert.match(report, /the port is in use/);
+    } finally {
+      await new Promise<void>((resolve) => busy.close(() => resolve()));
+    }
+    // Served, with --json: the boot lines are an event of their own.
+    const served = startRootstock(["--store", store, "netboot", dir, "--json", "--listen", "127.0.0.1:0"]);
+    const ended = finished(served);
+    const serving = await new Promise<Record<string, unknown>>((resolve, reject) => {
+      let text = "";
+      served.stdout?.on("data", (chunk: Buffer) => {
+        text += chunk.toString();
+        const line = text.split("\n").find((item) => item.includes('"type":"netboot:serving"'));
+        if (line) resolve(JSON.parse(line));
+      });
+      served.on("close", () => reject(new Error(`rootstock netboot ended early:\n${text}`)));
+    });
+    served.kill("SIGTERM");
+    await ended;
+    assert.ok(Array.isArray(serving.instructions));
+    assert.match(JSON.stringify(serving.instructions), /or boot one now/);
+    assert.match(String(serving.dnsmasqSkipped), /loopback only/);
   });
 
   test("--out exports the bundle built by the same run, for the public URL", async () => {

@@ -12,7 +12,12 @@ import { after, before, beforeEach, describe, test } from "node:test";
 import { promisify } from "node:util";
 import { RootstockError } from "../src/errors.ts";
 import type { RootstockEvent } from "../src/events.ts";
-import { type BundleServer, type ServedEntry, startBundleServer } from "../src/netboot/bundle-server.ts";
+import {
+  type BundleServer,
+  checkListen,
+  type ServedEntry,
+  startBundleServer,
+} from "../src/netboot/bundle-server.ts";
 import { sha256Of, testBytes } from "./helpers/http-server.ts";
 import { rawRequest } from "./helpers/raw-http.ts";
 
@@ -264,10 +269,61 @@ describe("netboot server", () => {
       })),
       [
         { method: "GET", path: "/vmlinuz", status: 206, bytes: 10, range: "bytes=0-9", complete: true },
-        { method: "GET", path: "/nothing", status: 404, bytes: 0, range: undefined, complete: true },
+        { method: "GET", path: "/nothing", status: 404, bytes: 10, range: undefined, complete: true },
       ],
     );
     assert.equal(requests[0]?.remote, "127.0.0.1");
+    // A refusal says what the client was told, for the operator too.
+    assert.equal(requests[1]?.type === "netboot:request" && requests[1].note, "not found");
+    assert.equal(requests[0]?.type === "netboot:request" && requests[0].note, undefined);
+  });
+
+  test("a download cut short by stopping the server is logged before close() returns", async () => {
+    const stopped: RootstockEvent[] = [];
+    const entries = new Map<string, ServedEntry>([
+      ["system.squashfs", await entry("system.squashfs", squashfs)],
+    ]);
+    const other = await startBundleServer(entries, { emit: (event) => stopped.push(event) });
+    const socket = connect(other.port, "127.0.0.1");
+    await new Promise<void>((resolve, reject) => {
+      socket.once("connect", () => socket.write("GET /system.squashfs HTTP/1.1\r\nHost: x\r\n\r\n"));
+      // Reads nothing more: the response stays open until the server stops.
+      socket.once("data", () => {
+        socket.pause();
+        resolve();
+      });
+      socket.once("error", reject);
+    });
+    await other.close();
+    socket.destroy();
+    const request = stopped.find((event) => event.type === "netboot:request");
+    assert.ok(request?.type === "netboot:request", "the cut download was logged");
+    assert.equal(request.complete, false);
+  });
+
+  test("without a Host header, a server on every interface names the address the client came in on", async () => {
+    const everywhere = await startBundleServer(
+      new Map([["boot.ipxe", { kind: "rendered", contentType: "text/plain", render: (base) => base.href }]]),
+      { host: "0.0.0.0" },
+    );
+    try {
+      // HTTP/1.0 has no Host header.
+      const text = await new Promise<string>((resolve, reject) => {
+        let received = "";
+        const socket = connect(everywhere.port, "127.0.0.1", () =>
+          socket.write("GET /boot.ipxe HTTP/1.0\r\n\r\n"),
+        );
+        socket.on("data", (chunk: Buffer) => {
+          received += chunk.toString();
+        });
+        socket.on("end", () => resolve(received));
+        socket.on("error", reject);
+      });
+      assert.match(text, /^HTTP\/1\.[01] 200/);
+      assert.ok(text.endsWith(`\r\n\r\nhttp://127.0.0.1:${everywhere.port}/`), text);
+    } finally {
+      await everywhere.close();
+    }
   });
 
   test("a client that goes away before the end is logged as cut short, with its address", async () => {
@@ -308,12 +364,17 @@ describe("netboot server", () => {
     await new Promise<void>((resolve) => busy.listen(0, "127.0.0.1", resolve));
     const { port } = busy.address() as { port: number };
     try {
-      await assert.rejects(startBundleServer(new Map(), { port }), (error: unknown) => {
-        assert.ok(error instanceof RootstockError);
-        assert.equal(error.code, "ERR_NETBOOT_LISTEN_FAILED");
-        assert.match(error.message, new RegExp(`127\\.0\\.0\\.1:${port}: the port is in use`));
-        return true;
-      });
+      // Told the same way before a build (checkListen) as when serving starts.
+      for (const attempt of [
+        () => startBundleServer(new Map(), { port }),
+        () => checkListen("127.0.0.1", port),
+      ])
+        await assert.rejects(attempt(), (error: unknown) => {
+          assert.ok(error instanceof RootstockError);
+          assert.equal(error.code, "ERR_NETBOOT_LISTEN_FAILED");
+          assert.match(error.message, new RegExp(`127\\.0\\.0\\.1:${port}: the port is in use`));
+          return true;
+        });
     } finally {
       await new Promise<void>((resolve) => busy.close(() => resolve()));
     }

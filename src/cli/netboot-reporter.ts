@@ -27,8 +27,9 @@ export function createNetbootReporter(context: CliContext): Listener {
           event.status >= 400 ? context.style("red", String(event.status)) : String(event.status);
         const range = event.range === undefined ? "" : ` ${event.range}`;
         const cut = event.complete ? "" : context.style("yellow", " (cut short)");
+        const note = event.note === undefined ? "" : ` — ${event.note}`;
         context.out(
-          `${event.remote} ${event.method} ${event.path} ${status} ${formatBytes(event.bytes)}${range} ${event.ms} ms${cut}`,
+          `${event.remote} ${event.method} ${event.path} ${status} ${formatBytes(event.bytes)}${range} ${event.ms} ms${cut}${note}`,
         );
         break;
       }

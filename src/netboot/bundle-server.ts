@@ -7,7 +7,7 @@
  */
 import type { FileHandle } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { AddressInfo, Socket } from "node:net";
+import type { AddressInfo, Server as NetServer, Socket } from "node:net";
 import { sha256Text } from "../digest.ts";
 import { describeCause, RootstockError } from "../errors.ts";
 import { type Emit, ignoreEvents } from "../events.ts";
@@ -87,6 +87,9 @@ export async function startBundleServer(
   const publicBase = options.publicUrl === undefined ? undefined : publicBaseUrl(options.publicUrl);
   let listeningBase: URL;
   const sockets = new Set<Socket>();
+  /** Responses not yet logged, and who waits for them all to be. */
+  const open = new Set<ServerResponse>();
+  const drained: (() => void)[] = [];
 
   const server = createServer((request, response) => {
     const started = monotonicMs();
@@ -94,17 +97,23 @@ export async function startBundleServer(
     // Read now: a client that goes away takes its socket's address with it.
     const remote = request.socket.remoteAddress ?? "";
     let bytes = 0;
+    open.add(response);
     response.on("close", () => {
+      open.delete(response);
+      if (open.size === 0) for (const settle of drained.splice(0)) settle();
+      // A refusal's text is its body: counted, and told to the operator as the client was told it.
+      const refusal = refusals.get(response);
       emit({
         type: "netboot:request",
         method: request.method ?? "",
         path: target.length > 200 ? `${target.slice(0, 200)}…` : target,
         status: response.statusCode,
-        bytes,
+        bytes: refusal !== undefined && request.method !== "HEAD" ? Buffer.byteLength(refusal) : bytes,
         ...(request.headers.range === undefined ? {} : { range: request.headers.range.slice(0, 200) }),
         complete: response.writableFinished,
         remote,
         ms: Math.round(monotonicMs() - started),
+        ...(refusal !== undefined && response.statusCode >= 400 ? { note: refusal.trim() } : {}),
       });
     });
     const counted = (count: number) => {
@@ -125,32 +134,19 @@ export async function startBundleServer(
     socket.on("close", () => sockets.delete(socket));
   });
 
-  await new Promise<void>((resolve, reject) => {
-    const failed = (error: NodeJS.ErrnoException) => {
-      reject(
-        new RootstockError(
-          "ERR_NETBOOT_LISTEN_FAILED",
-          `cannot listen on ${formatHostPort(host, options.port ?? 0)}: ${error.code === "EADDRINUSE" ? "the port is in use" : error.code === "EADDRNOTAVAIL" ? "this machine has no such address" : error.code === "EACCES" ? "permission denied" : error.message}`,
-          {
-            cause: error,
-            hint: "choose another address or port with --listen ADDRESS:PORT (port 0 picks a free one)",
-          },
-        ),
-      );
-    };
-    server.once("error", failed);
-    server.listen(options.port ?? 0, host, () => {
-      server.off("error", failed);
-      resolve();
-    });
-  });
+  await listenOn(server, host, options.port ?? 0);
   const address = server.address() as AddressInfo;
   listeningBase = new URL(`http://${formatHostPort(address.address, address.port)}/`);
 
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= new Promise<void>((resolve) => {
-      server.close(() => resolve());
+      // Downloads cut short by the stop are logged before the caller goes on (their responses close
+      // once their file streams have wound down, after the sockets).
+      server.close(() => {
+        if (open.size === 0) resolve();
+        else drained.push(resolve);
+      });
       for (const socket of sockets) socket.destroy();
     });
     return closing;
@@ -161,6 +157,40 @@ export async function startBundleServer(
   }
   emit({ type: "netboot:listening", url: listeningBase.href, address: address.address, port: address.port });
   return { url: listeningBase.href, address: address.address, port: address.port, close };
+}
+
+/** Listens, or says why not in the user's terms (a port in use, an address this machine lacks). */
+function listenOn(server: NetServer, host: string, port: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const failed = (error: NodeJS.ErrnoException) => {
+      reject(
+        new RootstockError(
+          "ERR_NETBOOT_LISTEN_FAILED",
+          `cannot listen on ${formatHostPort(host, port)}: ${error.code === "EADDRINUSE" ? "the port is in use" : error.code === "EADDRNOTAVAIL" ? "this machine has no such address" : error.code === "EACCES" ? "permission denied" : error.message}`,
+          {
+            cause: error,
+            hint: "choose another address or port with --listen ADDRESS:PORT (port 0 picks a free one)",
+          },
+        ),
+      );
+    };
+    server.once("error", failed);
+    server.listen(port, host, () => {
+      server.off("error", failed);
+      resolve();
+    });
+  });
+}
+
+/**
+ * Whether the server will be able to listen there, asked before a long build: a port in use or an
+ * address of another machine is told at once. (Another process may still take the port meanwhile.)
+ */
+export async function checkListen(host: string, port: number): Promise<void> {
+  const { createServer: createNetServer } = process.getBuiltinModule("node:net");
+  const probe = createNetServer();
+  await listenOn(probe, host, port);
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
 }
 
 interface RespondContext {
@@ -273,7 +303,11 @@ function sendBody(request: IncomingMessage, response: ServerResponse, body: Body
   return body.send(start, end);
 }
 
+/** The text of each refusal sent, for the request's log line. */
+const refusals = new WeakMap<ServerResponse, string>();
+
 function plain(response: ServerResponse, status: number, text: string): void {
+  refusals.set(response, text);
   response.statusCode = status;
   response.setHeader("content-type", "text/plain; charset=utf-8");
   response.setHeader("content-length", Buffer.byteLength(text));
@@ -284,5 +318,9 @@ function requestBase(request: IncomingMessage, publicBase: URL | undefined, list
   if (publicBase) return publicBase;
   const host = request.headers.host;
   if (host !== undefined && HOST_HEADER.test(host)) return new URL(`http://${host}/`);
+  // No Host header (HTTP/1.0): on every interface, the address this client came in on.
+  const { localAddress, localPort } = request.socket;
+  if ((listening.hostname === "0.0.0.0" || listening.hostname === "[::]") && localAddress && localPort)
+    return new URL(`http://${formatHostPort(localAddress.replace(/^::ffff:/, ""), localPort)}/`);
   return listening;
 }

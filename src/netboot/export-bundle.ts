@@ -4,6 +4,9 @@
  * configuration for a LAN with the iPXE binaries it hands out, and a README that says how to boot.
  * kexec-boot uses the kernel and initrd beside it, so the folder is also the kexec bundle.
  */
+import { describeCause, RootstockError } from "../errors.ts";
+import { fileSystemRefusal } from "../store/fs-refusal.ts";
+import { isObject, readJsonFile } from "../store/read-json.ts";
 import type { NetbootBundle } from "./build-bundle.ts";
 import { renderIndex } from "./bundle-entries.ts";
 import { renderIpxeScript } from "./ipxe-script.ts";
@@ -12,7 +15,8 @@ import { BUNDLE_FILES } from "./netboot-manifest.ts";
 import { writeLanConfig } from "./write-lan-config.ts";
 
 const { constants } = process.getBuiltinModule("node:fs");
-const { chmod, copyFile, mkdir, rm, writeFile } = process.getBuiltinModule("node:fs/promises");
+const { access, chmod, copyFile, mkdir, readdir, rm, writeFile } =
+  process.getBuiltinModule("node:fs/promises");
 const { join, resolve } = process.getBuiltinModule("node:path");
 
 export interface ExportOptions {
@@ -35,6 +39,50 @@ export interface ExportResult {
   missingIpxe: string[];
 }
 
+/** What an export lists of itself, so that the next export into the folder replaces exactly that. */
+const EXPORT_RECORD = ".rootstock-export.json";
+
+/**
+ * Makes the folder ready for an export, or refuses it: a folder holding files no export wrote is
+ * someone's, and one that cannot be written fails now, before a long build. Returns what the last
+ * export there wrote (to be replaced).
+ */
+export async function prepareExportFolder(target: string): Promise<string[]> {
+  const dir = resolve(target);
+  try {
+    await mkdir(dir, { recursive: true });
+    await access(dir, constants.W_OK);
+  } catch (error) {
+    throw (
+      fileSystemRefusal(error, undefined) ??
+      new RootstockError("ERR_PATH_UNWRITABLE", `cannot write ${dir}: ${describeCause(error)}`, {
+        hint: "give a folder you can write",
+        cause: error,
+      })
+    );
+  }
+  const record = await readJsonFile(join(dir, EXPORT_RECORD));
+  const written =
+    isObject(record) && Array.isArray(record.files)
+      ? record.files.filter(
+          (file): file is string => typeof file === "string" && /^[\w.-]+(\/[\w.-]+)?$/.test(file),
+        )
+      : [];
+  const present = (await readdir(dir)).filter((name) => name !== EXPORT_RECORD);
+  const earlier = new Set(written.map((file) => file.split("/")[0]));
+  const others = present.filter((name) => !earlier.has(name));
+  if (!isObject(record) && others.length > 0) {
+    throw new RootstockError(
+      "ERR_NETBOOT_OUT_NOT_EMPTY",
+      `--out ${dir} holds files that no export of rootstock wrote: ${others.slice(0, 5).join(", ")}${others.length > 5 ? ", …" : ""}`,
+      {
+        hint: "give a new or empty folder; an export there replaces what the export before it wrote, and only that",
+      },
+    );
+  }
+  return written;
+}
+
 export async function exportBundle(
   bundle: NetbootBundle,
   target: string,
@@ -43,7 +91,9 @@ export async function exportBundle(
   const dir = resolve(target);
   const { manifest } = bundle;
   const files: string[] = [];
-  await mkdir(dir, { recursive: true });
+  // The last export's files go first: one this export does not write again (a squashfs now embedded)
+  // must not be served as part of it.
+  for (const file of await prepareExportFolder(dir)) await rm(join(dir, file), { force: true });
   const put = async (name: string, text: string, mode = 0o644) => {
     await writeFile(join(dir, name), text);
     await chmod(join(dir, name), mode);
@@ -73,6 +123,7 @@ export async function exportBundle(
     "README.txt",
     renderReadme({ index: renderIndex(manifest, options.base), dnsmasq, dnsmasqSkipped, missingIpxe }),
   );
+  await writeFile(join(dir, EXPORT_RECORD), `${JSON.stringify({ files }, null, 2)}\n`);
   return {
     dir,
     files,

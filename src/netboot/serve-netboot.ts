@@ -66,6 +66,16 @@ export async function serveNetboot(
       });
       lan = { ...written, base };
     }
+    options.emit?.({
+      type: "netboot:serving",
+      url: server.url,
+      instructions,
+      ...("skipped" in lan
+        ? { dnsmasqSkipped: lan.skipped }
+        : lan.dnsmasq === undefined
+          ? { dnsmasqSkipped: lan.dnsmasqSkipped }
+          : { dnsmasq: lan.dnsmasq }),
+    });
     return { server, instructions, lan };
   } catch (error) {
     await server.close();

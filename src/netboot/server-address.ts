@@ -21,6 +21,7 @@ export function parseListen(text: string): ListenAddress {
       hint: "write ADDRESS:PORT, such as 127.0.0.1:8080, 0.0.0.0:8080 (every interface) or [::1]:8080",
     });
   const trimmed = text.trim();
+  if (trimmed === "") throw bad("it is empty");
   let host = "";
   let portText: string | undefined = trimmed;
   if (!/^\d+$/.test(trimmed)) {

@@ -212,10 +212,14 @@ function buildTime(report: RunReport): string {
   const cached = report.steps.filter((step) => step.status === "cached").length;
   const built = report.steps.filter((step) => step.status === "built").length;
   const rest = report.totalMs - report.buildMs;
+  // A netboot run goes on serving until it is stopped: that time is no image's.
+  const imagesMs = report.images.reduce((sum, image) => sum + image.ms, 0);
   const after =
-    report.images.length + report.tests.length > 0 && rest > 0
-      ? `; images and boot tests took ${formatDuration(rest)} more`
-      : "";
+    report.context?.command === "netboot" && rest > 0
+      ? `; images and the bundle took ${formatDuration(Math.min(imagesMs, rest))} more, then it served for ${formatDuration(Math.max(0, rest - imagesMs))}`
+      : report.images.length + report.tests.length > 0 && rest > 0
+        ? `; images and boot tests took ${formatDuration(rest)} more`
+        : "";
   // Only a build that went through measures the bootstrap: any other figure would read as its time.
   const failed = report.steps.some((step) => step.status === "failed");
   const stoppedEarly = report.error !== undefined && report.steps.every((step) => step.status === "not-run");

@@ -475,3 +475,14 @@ test("a run's wall time counts from its first event, host checks and fetching in
   // Steps keep their times from the start of building.
   assert.equal(report.steps.find((step) => step.name === "libc")?.start, 1000);
 });
+
+test("a netboot run's time after its build is the images' and then serving, not 'images and boot tests'", () => {
+  const events = journal()
+    .filter((event) => !event.type.startsWith("test:"))
+    .map((event) =>
+      event.type === "run:context" ? { ...event, context: { ...event.context, command: "netboot" } } : event,
+    );
+  const markdown = renderMarkdown(reportFromEvents(events));
+  assert.match(markdown, /; images and the bundle took 800ms more, then it served for 3\.2s$/m);
+  assert.doesNotMatch(markdown, /images and boot tests took/);
+});

@@ -2,7 +2,8 @@ import type { Command } from "commander";
 import { RunSession } from "../../build/run-session.ts";
 import { isRootstockError, RootstockError } from "../../errors.ts";
 import { EventBus } from "../../events.ts";
-import { exportBundle } from "../../netboot/export-bundle.ts";
+import { checkListen } from "../../netboot/bundle-server.ts";
+import { exportBundle, prepareExportFolder } from "../../netboot/export-bundle.ts";
 import { openNetbootPlan, type PreparedNetboot, prepareNetboot } from "../../netboot/prepare-netboot.ts";
 import { lanConfigDir, type ServingNetboot, serveNetboot } from "../../netboot/serve-netboot.ts";
 import { DEFAULT_LISTEN, parseListen, publicBaseUrl } from "../../netboot/server-address.ts";
@@ -72,6 +73,18 @@ export function registerNetboot(program: Command, context: CliContext): void {
           hint: "export to a folder of its own, outside the store (its entries must stay as rootstock made them)",
         });
       }
+      if (out !== undefined && flags.listen !== undefined) {
+        throw new RootstockError(
+          "ERR_NETBOOT_LISTEN",
+          `--listen ${flags.listen} with --out: --out serves nothing`,
+          {
+            hint: "leave out --listen to export, or --out to serve",
+          },
+        );
+      }
+      // Before the build, which may take long: a busy port or a folder that cannot be written is said now.
+      if (out !== undefined) await prepareExportFolder(out);
+      else await checkListen(listen.host, listen.port);
       const jobs = parseJobs(flags.jobs, availableParallelism());
       const { graph, tools } = await openNetbootPlan(dir, {
         variables: parseVariableFlags(flags.set),
@@ -99,6 +112,7 @@ export function registerNetboot(program: Command, context: CliContext): void {
         emit: bus.emit,
       });
       let ok = false;
+      let failure: unknown;
       try {
         const prepared = await prepareNetboot(graph, {
           session,
@@ -128,20 +142,29 @@ export function registerNetboot(program: Command, context: CliContext): void {
         }
         ok = true;
       } catch (error) {
-        if (!controller.signal.aborted || isRootstockError(error)) throw error;
-        throw new RootstockError(
-          "ERR_NETBOOT_INTERRUPTED",
-          "rootstock netboot was interrupted before it served",
-          {
-            cause: error,
-            hint: "run it again to carry on: what was built is kept",
-          },
-        );
+        failure =
+          !controller.signal.aborted || isRootstockError(error)
+            ? error
+            : new RootstockError(
+                "ERR_NETBOOT_INTERRUPTED",
+                "rootstock netboot was interrupted before it served",
+                {
+                  cause: error,
+                  hint: "run it again to carry on: what was built is kept",
+                },
+              );
+        throw failure;
       } finally {
         progress?.stop();
         stopListening();
-        // Ctrl-C is how serving ends: that run went well. Before serving, it interrupts the build.
-        await session.close({ ok, ...(ok || !controller.signal.aborted ? {} : { interrupted: true }) });
+        // Ctrl-C is how serving ends: that run went well. Before serving, it interrupts the build; any
+        // other failure (a port taken meanwhile, an export that cannot be written) is the run's reason.
+        const interrupted = !ok && controller.signal.aborted;
+        await session.close({
+          ok,
+          ...(interrupted ? { interrupted: true } : {}),
+          ...(failure !== undefined && !interrupted ? { error: failure } : {}),
+        });
         if (!flags.json) context.out(`report: ${join(session.runDir, "report.html")}`);
       }
     });
