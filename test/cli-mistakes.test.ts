@@ -591,6 +591,7 @@ describe("hints to copy", () => {
     // One step is one step, in the progress lines and the report.
     assert.match(stdout, /^run \S+: 1 step, \d+ at once$/m);
     const runDir = /report: (.*)\/report\.html/.exec(stdout)?.[1] as string;
+    assert.ok(stdout.includes(`\n        ${runDir}/report.md\n`), "both reports are named");
     assert.match(
       await readFile(join(runDir, "report.md"), "utf8"),
       /Automation: .*: 1 step \(this run built 0, reused 0 from the cache, 1 failed\), 0 manual/,

@@ -98,17 +98,20 @@ describe("rootstock demo", () => {
 
     assert.equal(field.get("Upstream"), "not stated in the plan");
     assert.match(field.get("Bootstrapping documentation") ?? "", /README\.md/);
-    // Each image by the last thing that became of it, as the report counts them.
+    // Each image and bundle by the last thing that became of it, as the report counts them.
     const imageCached = new Map<string, boolean>();
+    const bundleCached = new Map<string, boolean>();
     for (const event of journal) {
       if (event.type === "image:done" || event.type === "image:cached")
         imageCached.set(event.image, event.type === "image:cached");
-      if (event.type === "netboot:bundle") imageCached.set(`netboot ${event.image}`, event.cached);
+      if (event.type === "netboot:bundle") bundleCached.set(event.image, event.cached);
     }
-    const reusedImages = [...imageCached.values()].filter(Boolean).length;
+    const reused = (map: Map<string, boolean>) => [...map.values()].filter(Boolean).length;
+    // The plan's own images: the RAM root inside a bundle is no image of the plan.
+    assert.deepEqual([...imageCached.keys()].sort(), [...plan.images.keys()].sort());
     assert.equal(
       field.get("Automation"),
-      `Fully automated: ${plan.steps.size} steps (this run built ${built}, reused ${cached} from the cache), 0 manual, ${images.size + bundles.size} images (made ${imageCached.size - reusedImages}, reused ${reusedImages} from the cache)`,
+      `Fully automated: ${plan.steps.size} steps (this run built ${built}, reused ${cached} from the cache), 0 manual, ${images.size} images (made ${images.size - reused(imageCached)}, reused ${reused(imageCached)} from the cache), ${bundles.size} netboot bundle${bundles.size === 1 ? "" : "s"} (made ${bundles.size - reused(bundleCached)}, reused ${reused(bundleCached)} from the cache)`,
     );
     assert.match(
       field.get("Integration testing") ?? "",

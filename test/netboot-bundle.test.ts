@@ -269,9 +269,27 @@ describe("netboot bundle", () => {
     const bundle = await buildNetbootBundle(inputs, { storeDir, initramfs: cpioInitramfs });
     const server = await startBundleServer(bundleEntries(bundle));
     try {
-      const index = await rawRequest(server.port, "/");
+      // Asked for by another machine's address: its iPXE line and kexec line.
+      const index = await rawRequest(server.port, "/", { headers: { host: "192.168.1.10:8080" } });
       assert.equal(index.status, 200);
-      assert.match(index.body.toString(), new RegExp(`At an iPXE prompt: +chain ${server.url}boot\\.ipxe`));
+      assert.match(
+        index.body.toString(),
+        /At an iPXE prompt: +chain http:\/\/192\.168\.1\.10:8080\/boot\.ipxe/,
+      );
+      assert.match(
+        index.body.toString(),
+        /From a running Linux: +wget -O kexec-boot http:\/\/192\.168\.1\.10:8080\/kexec-boot/,
+      );
+      // Over loopback: a QEMU guest's line, and no kexec line (the booted system would fetch its squashfs
+      // from a server kexec took away), as the terminal says.
+      const local = (await rawRequest(server.port, "/")).body.toString();
+      assert.match(
+        local,
+        new RegExp(
+          `A QEMU guest \\(user network\\): +chain http://10\\.0\\.2\\.2:${server.port}/boot\\.ipxe`,
+        ),
+      );
+      assert.doesNotMatch(local, /kexec-boot/);
       const ipxe = await rawRequest(server.port, "/boot.ipxe", { headers: { host: "10.0.2.2:4321" } });
       assert.match(
         ipxe.body.toString(),

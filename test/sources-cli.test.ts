@@ -65,6 +65,11 @@ describe("rootstock fetch, sources and mirror", () => {
     assert.match(after.stdout, /alpha\s+alpha-1\.0\.tar\.gz/);
     assert.match(after.stdout, /sources: all 3 present\n$/);
     assert.doesNotMatch(after.stdout, /missing|fetch them/);
+    // Counted as files, as fetch counts them: the flagship's six pins are four tarballs.
+    const flagship = join(import.meta.dirname, "..", "plans", "tiny-linux");
+    const listed = await runCli(["--store", join(work, "store-flagship-list"), "sources", "list", flagship]);
+    assert.equal(listed.stdout.match(/^ {2}missing /gm)?.length, 6, listed.stdout);
+    assert.match(listed.stdout, /^sources: 4 missing /m);
   });
 
   test("fetch --offline lists every missing source and exits 1 without a request", async () => {

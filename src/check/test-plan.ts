@@ -210,7 +210,6 @@ async function serveForTests(
     storeDir: session.storeDir,
     initramfs: imageInitramfs({
       storeDir: session.storeDir,
-      emit: session.emit,
       register: (key) => session.useEntries("image", { [`${image.name}:ram-root`]: key }),
     }),
     register: (key) => session.useEntries("netboot", { [image.name]: key }),

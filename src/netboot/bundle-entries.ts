@@ -2,9 +2,11 @@
  * What the netboot server serves for a bundle: its files, and the scripts rendered for the address
  * each client used (boot.ipxe, kexec-boot), plus an index that says how to boot.
  */
+
+import { bootInstructions } from "./boot-instructions.ts";
 import type { NetbootBundle } from "./build-bundle.ts";
 import type { ServedEntry } from "./bundle-server.ts";
-import { chainCommand, renderIpxeScript } from "./ipxe-script.ts";
+import { renderIpxeScript } from "./ipxe-script.ts";
 import { renderKexecScript } from "./kexec-script.ts";
 import { BUNDLE_FILES, type NetbootManifest, netbootCmdline } from "./netboot-manifest.ts";
 
@@ -42,11 +44,21 @@ export function renderIndex(manifest: NetbootManifest, base: URL): string {
       ? [`  ${name.padEnd(16)} ${String(file.size).padStart(11)} bytes  sha256 ${file.sha256}`]
       : [];
   });
+  // The lines the terminal prints, for the address this page was asked by: on loopback, a QEMU guest's,
+  // and no kexec line unless the system is embedded (kexec would take the server away).
+  const instructions = bootInstructions({
+    address: base.hostname.replace(/^\[|\]$/g, ""),
+    port: Number(base.port || 80),
+    embedded: manifest.squashfs.embedded !== undefined,
+    ...(base.pathname === "/" ? {} : { publicBase: base }),
+  });
+  const width = Math.max(0, ...instructions.map((item) => item.what.length)) + 2;
   return [
     `rootstock netboot: plan ${manifest.plan}, image ${manifest.image} (bundle ${manifest.key.slice(0, 16)})`,
     "",
-    `At an iPXE prompt:       ${chainCommand(base)}`,
-    `From a running Linux:    wget -O kexec-boot ${new URL("kexec-boot", base).href} && sh kexec-boot`,
+    ...instructions.map(
+      (item) => `${`${item.what[0]?.toUpperCase()}${item.what.slice(1)}:`.padEnd(width)} ${item.line}`,
+    ),
     "",
     "Files:",
     ...files,

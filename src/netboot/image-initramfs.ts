@@ -1,9 +1,9 @@
 /**
  * The RAM root's initramfs, made by the image layer (`buildImage`): the same cpio writer, device nodes
  * (/dev/console) and compression as every initramfs image of a plan, and an entry in the image store,
- * so an unchanged RAM root is not archived again.
+ * so an unchanged RAM root is not archived again. It emits no image events: it is part of the bundle,
+ * which netboot:bundle reports, not an image of the plan.
  */
-import type { Emit } from "../events.ts";
 import { buildImage } from "../image/build-image.ts";
 import { IMAGE_FORMAT } from "../image/image-key.ts";
 import type { Compression } from "../plan/types.ts";
@@ -13,7 +13,6 @@ export interface ImageInitramfsOptions {
   storeDir: string;
   /** Default gzip: every kernel that boots an initramfs unpacks it. */
   compression?: Exclude<Compression, "none">;
-  emit?: Emit;
   /** Records the image's key with the run, so that gc keeps the RAM root with the bundle it went into. */
   register?: (key: string) => Promise<void>;
 }
@@ -27,7 +26,6 @@ export function imageInitramfs(options: ImageInitramfsOptions): InitramfsBuilder
         { name: tree.name, kind: "initramfs", compression, layers: [{ dir: tree.dir, label: "RAM root" }] },
         {
           storeDir: options.storeDir,
-          ...(options.emit === undefined ? {} : { emit: options.emit }),
           ...(options.register === undefined ? {} : { register: options.register }),
           ...(signal === undefined ? {} : { signal }),
         },

@@ -123,7 +123,6 @@ export async function prepareNetboot(graph: Graph, options: PrepareNetbootOption
     storeDir,
     initramfs: imageInitramfs({
       storeDir,
-      emit: session.emit,
       register: (key) => session.useEntries("image", { [`${image.name}:ram-root`]: key }),
     }),
     register: (key) => session.useEntries("netboot", { [image.name]: key }),

@@ -190,7 +190,12 @@ function timeline(report: RunReport): string {
         extra.push({ label: lane === 0 ? label : "", items: [] });
       }
       laneEnds[lane] = start + item.ms;
-      const name = "test" in item ? printableLine(`${item.test} (${item.image})`) : item.name;
+      const name =
+        "test" in item
+          ? printableLine(`${item.test} (${item.image})`)
+          : item.kind === "netboot bundle"
+            ? `${item.name} (netboot bundle)`
+            : item.name;
       const x = scale(start);
       const w = Math.max(2, scale(start + item.ms) - x);
       extra[first - lanes.length + lane]?.items.push(
@@ -283,7 +288,7 @@ function seedsTable(report: RunReport): string {
   return `<table><thead><tr><th>seed</th><th>path</th><th>version</th><th>sha256</th></tr></thead><tbody>${seeds
     .map(
       (seed) =>
-        `<tr><td>${escapeHtml(seed.name)}</td><td><code>${escapeHtml(seed.realPath)}</code></td><td>${escapeHtml(seed.version)}</td><td><code class="hash">${escapeHtml(seed.sha256)}</code></td></tr>`,
+        `<tr><td>${escapeHtml(seed.name)}</td><td><code>${escapeHtml(seed.realPath === seed.path ? seed.path : `${seed.path} → ${seed.realPath}`)}</code></td><td>${escapeHtml(seed.version)}</td><td><code class="hash">${escapeHtml(seed.sha256)}</code></td></tr>`,
     )
     .join("")}</tbody></table>`;
 }

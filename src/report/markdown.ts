@@ -82,8 +82,10 @@ function automation(report: RunReport): string {
   const cached = report.steps.filter((step) => step.status === "cached").length;
   const failed = report.steps.filter((step) => step.status === "failed").length;
   const stopped = report.steps.filter((step) => step.status === "interrupted").length;
-  const images = report.images.length;
-  const imagesFailed = report.images.filter((image) => imageOutcome(image) === "failed").length;
+  // The plan's images, and apart from them the netboot bundles made of them.
+  const planImages = report.images.filter((image) => image.kind !== "netboot bundle");
+  const bundles = report.images.filter((image) => image.kind === "netboot bundle");
+  const imagesFailed = planImages.filter((image) => imageOutcome(image) === "failed").length;
   // `run PLAN STEP` (or an image) covers part of the plan: what it shows is about that part only.
   const planSteps = report.context?.plan.steps;
   const partial = planSteps !== undefined && planSteps > total;
@@ -106,16 +108,20 @@ function automation(report: RunReport): string {
     report.error && built + cached + failed + stopped === 0 ? "it stopped before building" : "",
   ];
   const parts = [`${steps} (${stepOutcome.filter(Boolean).join(", ")})`, "0 manual"];
-  if (images > 0) {
-    // Counted apart from the steps: "3 images (reused 8)" would read as images reused.
-    const imagesMade = report.images.filter((image) => imageOutcome(image) === "made").length;
-    const imagesCached = report.images.filter((image) => imageOutcome(image) === "cached").length;
-    const imageParts = [
-      `made ${imagesMade}`,
-      `reused ${imagesCached} from the cache`,
-      imagesFailed > 0 ? `${imagesFailed} failed` : "",
+  // Counted apart from the steps: "3 images (reused 8)" would read as images reused.
+  for (const [list, noun] of [
+    [planImages, "image"],
+    [bundles, "netboot bundle"],
+  ] as const) {
+    if (list.length === 0) continue;
+    const outcomes = list.map(imageOutcome);
+    const failedHere = outcomes.filter((outcome) => outcome === "failed").length;
+    const counts = [
+      `made ${outcomes.filter((outcome) => outcome === "made").length}`,
+      `reused ${outcomes.filter((outcome) => outcome === "cached").length} from the cache`,
+      failedHere > 0 ? `${failedHere} failed` : "",
     ];
-    parts.push(`${counted(images, "image")} (${imageParts.filter(Boolean).join(", ")})`);
+    parts.push(`${counted(list.length, noun)} (${counts.filter(Boolean).join(", ")})`);
   }
   return `${state}: ${parts.join(", ")}`;
 }
@@ -205,7 +211,7 @@ function buildTime(report: RunReport): string {
     .filter((stage) => stage.name !== "")
     .map(
       (stage) =>
-        `${stage.name} ${stage.built === 0 && stage.failed === 0 && stage.cached > 0 ? "from the cache" : formatDuration(stage.stepMs)}`,
+        `${stage.name} ${stage.built === 0 && stage.failed === 0 && stage.cached > 0 ? "from the cache" : formatDuration(stage.wallMs)}`,
     )
     .join(", ");
   const on = host ? ` on ${text(host.cpu)}, ${host.cores} cores` : "";
@@ -229,7 +235,7 @@ function buildTime(report: RunReport): string {
     return `not measured in this run: all ${counted(cached, "step")} came from the cache (the report of the run that built them has the time)${after}`;
   const notes =
     cached > 0 ? `; ${cached} of ${counted(report.steps.length, "step")} came from the cache` : "";
-  return `${formatDuration(report.buildMs)}${on}${stages ? `; time of the steps by stage: ${stages}` : ""}${notes}${after}`;
+  return `${formatDuration(report.buildMs)}${on}${stages ? `; each stage from its first step's start to its last one's end: ${stages}` : ""}${notes}${after}`;
 }
 
 function testingProcess(report: RunReport): string[] {

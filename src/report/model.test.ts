@@ -41,7 +41,7 @@ test("report.md has the list's fields, filled from the run", () => {
     "Requirements: Linux (Debian GNU/Linux 12 (bookworm), kernel 6.1.0) with rootstock 0.1.0, bubblewrap and QEMU;",
     "Architecture: x86_64",
     "Date: 2023-11-14",
-    "Build time: 12s on Test CPU, 2 cores; time of the steps by stage: toolchain 8.0s, system 13s; 1 of 4 steps came from the cache; images and boot tests took 4.0s more",
+    "Build time: 12s on Test CPU, 2 cores; each stage from its first step's start to its last one's end: toolchain 8.0s, system 11s; 1 of 4 steps came from the cache; images and boot tests took 4.0s more",
     "### Testing process",
     "| gcc | /usr/bin/gcc → /usr/bin/x86_64-linux-gnu-gcc-12 | gcc (Debian 12.2.0-14) 12.2.0 |",
     "  * libc 1.2.3: built in 8.0s (bwrap, host tools read-only, 1 patches, 2 attempts)",
@@ -237,6 +237,8 @@ test("report.html is self-contained and marks lanes, cache hits and the critical
   assert.match(html, /headers: from the cache/);
   assert.match(html, /<a href="logs\/libc\.log">log<\/a>/);
   assert.match(html, /console \(last 2 lines\)/);
+  // The seed as the steps name it, and what it resolves to, as report.md gives it.
+  assert.match(html, /<code>\/usr\/bin\/gcc → \/usr\/bin\/x86_64-linux-gnu-gcc-12<\/code>/);
 });
 
 test("only tests that declare they build software answer 'Can install further software'", () => {
@@ -342,6 +344,25 @@ test("a netboot bundle is one of the run's images, made or from the cache alike"
     withBundle(true),
     /images: initramfs \(initramfs, 1\.4 MiB\), net \(netboot bundle, 3\.0 MiB\)/,
   );
+  // Its bar on the timeline says what it is, beside its image's of the same name.
+  const bundleEvents = journal();
+  const end = bundleEvents.findIndex((event) => event.type === "run:end");
+  bundleEvents.splice(end, 0, {
+    type: "netboot:bundle",
+    image: "net",
+    key: "k".repeat(64),
+    dir: "/store/netboot/kkk",
+    cached: false,
+    bytes: 1024,
+    ms: 800,
+    time: (bundleEvents[end]?.time ?? 0) - 1000,
+  });
+  assert.match(renderHtml(reportFromEvents(bundleEvents)), /<title>net \(netboot bundle\): 800ms<\/title>/);
+  // Counted apart from the plan's images, made or reused alike.
+  assert.match(
+    withBundle(true),
+    /0 manual, 1 image \(made 1, reused 0 from the cache\), 1 netboot bundle \(made 0, reused 1 from the cache\)$/m,
+  );
 });
 
 test("report.md claims a build time and full automation only for what the run showed", () => {
@@ -436,7 +457,10 @@ test("a stage that came whole from the cache is said to, and declared host packa
     );
   events.splice(2, 0, { type: "step:cached", step: "libc", key: "k2", time: events[1]?.time ?? 0 });
   const markdown = renderMarkdown(reportFromEvents(events));
-  assert.match(markdown, /^Build time: .*time of the steps by stage: toolchain from the cache, system /m);
+  assert.match(
+    markdown,
+    /^Build time: .*each stage from its first step's start to its last one's end: toolchain from the cache, system /m,
+  );
   assert.match(
     markdown,
     /^Requirements: .*; host tools used: gcc \(12\.2\.0-14\); host packages: libelf-dev$/m,

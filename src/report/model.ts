@@ -241,8 +241,8 @@ export function reportFromEvents(events: readonly TimedEvent[]): RunReport {
         images.set(event.image, image);
         break;
       }
-      // A netboot bundle is an image of its own (kernel, ram root, system): listed whether made or cached,
-      // while the ram root inside it is made, and listed, only with the bundle.
+      // A netboot bundle (kernel, RAM root, system) is listed with the images, whether made or cached;
+      // the RAM root inside it is the bundle's, not an image of its own.
       case "netboot:bundle":
         images.set(`netboot\0${event.image}`, {
           name: event.image,

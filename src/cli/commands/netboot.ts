@@ -165,7 +165,10 @@ export function registerNetboot(program: Command, context: CliContext): void {
           ...(interrupted ? { interrupted: true } : {}),
           ...(failure !== undefined && !interrupted ? { error: failure } : {}),
         });
-        if (!flags.json) context.out(`report: ${join(session.runDir, "report.html")}`);
+        if (!flags.json) {
+          context.out(`report: ${join(session.runDir, "report.html")}`);
+          context.out(`        ${join(session.runDir, "report.md")}`);
+        }
       }
     });
 }

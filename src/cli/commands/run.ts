@@ -76,7 +76,10 @@ export function registerRun(program: Command, context: CliContext): void {
           ...(flags.dryRun ? { dryRun: true } : {}),
           ...(steps.length > 0 ? { targets: steps } : {}),
         });
-        if (!flags.dryRun && !flags.json) context.out(`report: ${join(result.runDir, "report.html")}`);
+        if (!flags.dryRun && !flags.json) {
+          context.out(`report: ${join(result.runDir, "report.html")}`);
+          context.out(`        ${join(result.runDir, "report.md")}`);
+        }
         if (!result.ok) {
           const first = result.failed[0];
           throw new RootstockError(

@@ -72,16 +72,17 @@ export function registerSources(program: Command, context: CliContext): void {
         identifyTools: false,
       });
       const store = new SourceStore(context.storeDir);
-      let missing = 0;
-      let misfit = 0;
+      // Counted as files, as fetch counts them: two steps that share a tarball list it twice.
+      const missingFiles = new Set<string>();
+      const misfitFiles = new Set<string>();
       const pins = planSources(graph);
       for (const source of pins) {
         const size = await store.sizeOf(source.sha256);
         // A stored file of another size than the pin is refused by fetch and run (a wrong pin, or a
         // damaged file: fetch says which).
         const fits = size !== undefined && (source.size === undefined || source.size === size);
-        if (size === undefined) missing++;
-        else if (!fits) misfit++;
+        if (size === undefined) missingFiles.add(source.sha256);
+        else if (!fits) misfitFiles.add(source.sha256);
         const status =
           size === undefined
             ? context.style("yellow", "missing")
@@ -95,9 +96,12 @@ export function registerSources(program: Command, context: CliContext): void {
         );
       }
       const fetchCommand = `rootstock fetch ${context.planWords(dir)}`;
+      const missing = missingFiles.size;
+      const misfit = misfitFiles.size;
+      const files = new Set(pins.map((source) => source.sha256)).size;
       context.out(
         missing === 0 && misfit === 0
-          ? `sources: all ${pins.length} present`
+          ? `sources: all ${files} present`
           : `sources: ${[
               missing > 0 ? `${missing} missing (fetch them with \`${fetchCommand}\`)` : "",
               misfit > 0
