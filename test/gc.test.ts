@@ -1,5 +1,6 @@
 /** gc removes what no recent run used, lists it with --dry-run, and spares what a running build holds. */
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { mkdir, readdir, stat, utimes, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
@@ -242,11 +243,15 @@ test("gc removes netboot bundles that no kept run lists, and assembly folders no
   });
   try {
     const dry = await collectGarbage(storeDir, { keepRuns: 1, keepDays: 0, dryRun: true });
+    // The disk space it frees, as du counts it (blocks, not the 6 bytes its file holds).
+    const onDisk = Number(
+      execFileSync("du", ["-sB1", bundles.dir(key("b"))], { encoding: "utf8" }).split("\t")[0],
+    );
     assert.deepEqual(
       dry.removed
         .filter((removal) => removal.what === "bundle")
         .map((removal) => [removal.name, removal.bytes]),
-      [[key("b"), 6]],
+      [[key("b"), onDisk]],
     );
     assert.deepEqual((await bundles.keys()).sort(), [key("a"), key("b")], "a dry run removes nothing");
 
@@ -290,4 +295,20 @@ test("gc removes sources a killed import or fetch was staging, not those of a li
     [["tmp", `sources/tmp/${dead}`]],
   );
   assert.deepEqual(await readdir(tmp), [live]);
+});
+
+test("gc counts the disk space it frees: a sparse file's holes free nothing", async () => {
+  const storeDir = join(bench.dir, "store-sparse");
+  const planDir = await writePlan(join(bench.dir, "gc-sparse"), {
+    name: "gc-sparse",
+    steps: { sparse: { script: 'do_install() { truncate -s 1G "$OUT/sparse"; echo x > "$OUT/small"; }\n' } },
+  });
+  const built = await runPlan(await resolve(planDir), { storeDir });
+  assert.deepEqual(built.built, ["sparse"]);
+  const dry = await collectGarbage(storeDir, { keepRuns: 0, keepDays: 0, dryRun: true });
+  const entry = dry.removed.find((removal) => removal.what === "entry");
+  assert.ok(
+    entry && entry.bytes > 0 && entry.bytes < 1 << 20,
+    `${entry?.bytes} bytes for a 1 GiB sparse file`,
+  );
 });

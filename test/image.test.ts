@@ -402,3 +402,30 @@ describe("squashfs", () => {
     assert.equal(again.sha256, built.sha256);
   });
 });
+
+describe("paths near Linux's limit", () => {
+  test("a content path too long to stage is a user error naming the image, not a crash", async () => {
+    // 20 folders of 199 bytes: fine where the step left it, too long under the image's staging folder.
+    const deep = join(work, "deep");
+    await mkdir(deep, { recursive: true });
+    execFileSync("sh", [
+      "-c",
+      'cd "$1" && s=$(printf "%0199d" 0) && i=0 && while [ $i -lt 20 ]; do mkdir "$s" && cd "$s" || exit 1; i=$((i+1)); done && echo deep > f',
+      "sh",
+      deep,
+    ]);
+    await assert.rejects(
+      buildImage(
+        { name: "too-deep", kind: "initramfs", compression: "gzip", layers: [{ dir: deep, label: "deep" }] },
+        { storeDir: await store("deep-store") },
+      ),
+      (error: unknown) => {
+        assert.ok(error instanceof RootstockError, String(error));
+        assert.equal(error.code, "ERR_IMAGE_PATH_TOO_LONG");
+        assert.match(error.message, /image too-deep: a path of its contents is too long/);
+        return true;
+      },
+    );
+    execFileSync("rm", ["-rf", deep]);
+  });
+});

@@ -13,6 +13,7 @@ import { fileURLToPath } from "node:url";
 import { runPlan } from "../src/build/run-plan.ts";
 import type { RootstockEvent } from "../src/events.ts";
 import type { Manifest } from "../src/store/manifest.ts";
+import { removeTree } from "../src/store/remove-tree.ts";
 import { readStepHistory, type StepHistory } from "../src/store/step-history.ts";
 import { STACK_LINE } from "./helpers/cli.ts";
 import { resolve, type Workbench, workbench, writePlan } from "./helpers/fixture-plan.ts";
@@ -425,4 +426,48 @@ test("a store on a read-only disk is refused as such, though Node's mkdir says E
     const fetched = await rootstock(["--store", join(mountPoint, "store"), "fetch", planDir]);
     assert.match(fetched.stderr, /the file system is read-only .*\[ERR_STORE_UNWRITABLE\]/);
   });
+});
+
+test("an output path too long under the store is refused at commit, the cause first; its folder then goes", async () => {
+  const planDir = await writePlan(join(bench.dir, "too-deep"), {
+    name: "too-deep",
+    steps: {
+      deep: {
+        script:
+          'do_install() { cd "$OUT" && s=$(printf "%0199d" 0) && i=0 && while [ $i -lt 20 ]; do mkdir "$s" && cd "$s" || exit 1; i=$((i+1)); done && echo deep > f; }\n',
+      },
+    },
+  });
+  const events: RootstockEvent[] = [];
+  const result = await runPlan(await resolve(planDir), {
+    storeDir: bench.storeDir,
+    emit: (e) => events.push(e),
+  });
+  assert.deepEqual(result.failed, ["deep"]);
+  const failed = events.find((event) => event.type === "step:failed");
+  assert.match(
+    failed?.type === "step:failed" ? failed.reason : "",
+    /^step "deep" left a path in its output that is too long for Linux under the store \(ENAMETOOLONG\): 0{80}…/,
+  );
+});
+
+test("a tree deeper than Linux takes as one path is removed all the same", async () => {
+  const deep = join(bench.dir, "deep-tree");
+  await mkdir(deep, { recursive: true });
+  // 27 folders of 199 bytes, made as two trees of 15 and 12 and one moved into the other: no one path
+  // names the file at the bottom (a shell cannot even cd there).
+  const made = spawnSync("sh", [
+    "-c",
+    [
+      'cd "$1" && s=$(printf "%0199d" 0) && p=top && mkdir -p top b',
+      'i=0; while [ $i -lt 15 ]; do p="$p/$s"; i=$((i+1)); done; mkdir -p "$p" || exit 1',
+      'q=b; i=0; while [ $i -lt 12 ]; do q="$q/$s"; i=$((i+1)); done; mkdir -p "$q" && echo deep > "$q/f" || exit 1',
+      'mv b "$p/b"',
+    ].join("\n"),
+    "sh",
+    deep,
+  ]);
+  assert.equal(made.status, 0, made.stderr?.toString());
+  await removeTree(deep);
+  assert.equal(existsSync(deep), false);
 });

@@ -131,7 +131,19 @@ async function build(spec: ImageSpec, context: BuildContext): Promise<BuiltImage
     // The entry as it will be in the store: its image holds the contents' private files too.
     await mkdir(entry, { mode: 0o700 });
     await mkdir(work);
-    const tree = await stageTree({ ...spec, devices, owners }, root, { signal });
+    const tree = await stageTree({ ...spec, devices, owners }, root, { signal }).catch((error: unknown) => {
+      // The staging folder adds its own length to every path of the contents.
+      if ((error as NodeJS.ErrnoException).code !== "ENAMETOOLONG") throw error;
+      const path = String((error as NodeJS.ErrnoException).path ?? "").replace(`${root}/`, "/");
+      throw new RootstockError(
+        "ERR_IMAGE_PATH_TOO_LONG",
+        `image ${spec.name}: a path of its contents is too long for Linux where the image is staged (${root.length} bytes before it): ${path.length > 160 ? `${path.slice(0, 80)}…${path.slice(-60)} (${path.length} bytes)` : path}`,
+        {
+          hint: "make the step's deepest paths shorter, or use a store with a shorter path (--store DIR)",
+          cause: error,
+        },
+      );
+    });
     const file = imageFileName(spec.kind, spec.compression);
     const output = join(entry, file);
     if (spec.kind === "initramfs") {

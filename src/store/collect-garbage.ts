@@ -330,13 +330,31 @@ interface KeyedEntries {
   bytes(key: string): Promise<number>;
 }
 
+/**
+ * The disk space removing a tree frees: blocks allocated (a sparse file's holes are none), and a file
+ * hard-linked from elsewhere (a build root's link to an entry) only once all its links are in the tree.
+ */
 async function treeBytes(path: string): Promise<number> {
-  const info = await lstat(path).catch(() => undefined);
-  if (!info) return 0;
-  if (!info.isDirectory()) return info.size;
+  const linksSeen = new Map<string, number>();
   let total = 0;
-  for (const name of await readdir(path).catch(() => [] as string[]))
-    total += await treeBytes(join(path, name));
+  const walk = async (at: string): Promise<void> => {
+    const info = await lstat(at).catch(() => undefined);
+    if (!info) return;
+    if (info.isDirectory()) {
+      total += info.blocks * 512;
+      for (const name of await readdir(at).catch(() => [] as string[])) await walk(join(at, name));
+      return;
+    }
+    if (info.nlink <= 1) {
+      total += info.blocks * 512;
+      return;
+    }
+    const inode = `${info.dev}:${info.ino}`;
+    const seen = (linksSeen.get(inode) ?? 0) + 1;
+    linksSeen.set(inode, seen);
+    if (seen === info.nlink) total += info.blocks * 512;
+  };
+  await walk(path);
   return total;
 }
 

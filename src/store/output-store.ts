@@ -163,11 +163,20 @@ export class OutputStore {
         (error: unknown) => {
           if (isRootstockError(error) || options.signal?.aborted) throw error;
           const path = String((error as NodeJS.ErrnoException).path ?? "").replace(`${staged}/`, "");
+          const code = (error as NodeJS.ErrnoException).code;
+          // The cause before the path: a long path would push it off a terminal line.
+          const shown =
+            path.length > 160 ? `${path.slice(0, 80)}…${path.slice(-60)} (${path.length} bytes)` : path;
           throw new RootstockError(
             "ERR_STORE_UNREADABLE_OUTPUT",
-            `step "${meta.step}" left ${path || "a file"} in its output, which rootstock cannot read (${(error as NodeJS.ErrnoException).code ?? describeCause(error)})`,
+            code === "ENAMETOOLONG"
+              ? `step "${meta.step}" left a path in its output that is too long for Linux under the store (ENAMETOOLONG): ${shown}`
+              : `step "${meta.step}" left a file in its output that rootstock cannot read (${code ?? describeCause(error)}): ${shown || "?"}`,
             {
-              hint: "give the file read permission in the install phase (chmod u+r), or leave it out",
+              hint:
+                code === "ENAMETOOLONG"
+                  ? `paths in an output must stay within 4095 bytes with the store's own (${staged.length} bytes here) before them: make them shorter in the step, or use a store with a shorter path`
+                  : "give the file read permission in the install phase (chmod u+r), or leave it out",
               cause: error,
             },
           );

@@ -16,6 +16,8 @@ export async function removeTree(path: string): Promise<void> {
     return;
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
+    // Paths deeper than Linux takes whole: GNU rm walks the tree a folder at a time.
+    if (code === "ENAMETOOLONG") return removeDeepTree(path, error);
     if (code !== "EACCES" && code !== "EPERM") throw cannotRemove(path, error);
   }
   await openFolders(path);
@@ -24,6 +26,15 @@ export async function removeTree(path: string): Promise<void> {
   } catch (error) {
     throw cannotRemove(path, error);
   }
+}
+
+async function removeDeepTree(path: string, cause: unknown): Promise<void> {
+  const { execFile } = process.getBuiltinModule("node:child_process");
+  await new Promise<void>((resolve, reject) =>
+    execFile("rm", ["-rf", "--one-file-system", "--", path], (error) =>
+      error ? reject(cannotRemove(path, cause)) : resolve(),
+    ),
+  );
 }
 
 /**
