@@ -1,6 +1,6 @@
 /** gc removes what no recent run used, lists it with --dry-run, and spares what a running build holds. */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { mkdir, readdir, stat, utimes, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
@@ -311,4 +311,21 @@ test("gc counts the disk space it frees: a sparse file's holes free nothing", as
     entry && entry.bytes > 0 && entry.bytes < 1 << 20,
     `${entry?.bytes} bytes for a 1 GiB sparse file`,
   );
+});
+
+test("gc removes a fetch's lock on a partial download that a killed process left, and keeps a live one's", async () => {
+  const storeDir = join(bench.dir, "store-partial-locks");
+  const partials = join(storeDir, "sources", "partial");
+  await mkdir(partials, { recursive: true });
+  // A pid that was alive and is no more.
+  const dead = spawnSync("true").pid as number;
+  await writeFile(join(partials, `${"a".repeat(64)}.lock`), `${dead}\n`);
+  await writeFile(join(partials, `${"b".repeat(64)}.lock`), `${process.pid}\n`);
+  await writeFile(join(partials, `${"a".repeat(64)}.data`), "the partial itself stays, to resume");
+  const result = await collectGarbage(storeDir, {});
+  assert.deepEqual(
+    result.removed.map((removal) => removal.name),
+    [`sources/partial/${"a".repeat(64)}.lock`],
+  );
+  assert.deepEqual((await readdir(partials)).sort(), [`${"a".repeat(64)}.data`, `${"b".repeat(64)}.lock`]);
 });

@@ -403,6 +403,9 @@ describe("netboot bundle", () => {
     await writeFile(exportRecord, JSON.stringify({ files: [...listed.files, "stale.squashfs"] }));
     await writeFile(join(target, "stale.squashfs"), "from an earlier export");
     await writeFile(join(target, "mine.txt"), "the user's");
+    // An export cut short (here: its bundle's files unreadable; a kill does the same) leaves a folder the
+    // next export takes as its own.
+    await assert.rejects(exportBundle({ ...bundle, dir: join(work, "no-such-bundle") }, target, { base }));
     const again = await exportBundle(bundle, target, { base: new URL("http://boot.lan:8080/") });
     assert.equal(
       await access(join(target, "stale.squashfs")).then(

@@ -1,8 +1,8 @@
 /** Runs a host tool to completion, capturing its output; a failure names the tool and shows its last words. */
 import { RootstockError } from "../errors.ts";
+import { spawnTied } from "../vm/process-reaper.ts";
 import { hostPath } from "./doctor.ts";
 
-const { spawn } = process.getBuiltinModule("node:child_process");
 const { open } = process.getBuiltinModule("node:fs/promises");
 
 export interface RunCommandOptions {
@@ -51,7 +51,8 @@ function run(
   stdoutFd: number | undefined,
 ): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, {
+    // Tied to rootstock's life: a kill -9 of rootstock must not leave mksquashfs or xz running on.
+    const child = spawnTied(command, args, {
       cwd: options.cwd,
       env: { ...process.env, PATH: hostPath(), LC_ALL: "C", ...options.env },
       stdio: [stdinFd ?? "pipe", stdoutFd ?? "pipe", "pipe"],
@@ -85,6 +86,19 @@ function run(
       const err = Buffer.concat(stderr).toString();
       if (status === 0) {
         resolve({ stdout: out, stderr: err });
+        return;
+      }
+      // Started through setpriv, a missing tool is setpriv's exit status 127, not a spawn error.
+      if (status === 127 && /^setpriv: failed to execute/m.test(err)) {
+        reject(
+          new RootstockError(
+            "ERR_HOST_TOOL_MISSING",
+            `cannot run ${command}${what}: it is not on this host's PATH`,
+            {
+              hint: "run `rootstock doctor` to see which host tools are missing and how to install them",
+            },
+          ),
+        );
         return;
       }
       const last = (err.trim() || out.trim()).split("\n").slice(-12).join("\n");

@@ -4,6 +4,7 @@
  * configuration for a LAN with the iPXE binaries it hands out, and a README that says how to boot.
  * kexec-boot uses the kernel and initrd beside it, so the folder is also the kexec bundle.
  */
+import { writeFileAtomically } from "../atomic-write.ts";
 import { describeCause, RootstockError } from "../errors.ts";
 import { fileSystemRefusal } from "../store/fs-refusal.ts";
 import { isObject, readJsonFile } from "../store/read-json.ts";
@@ -41,6 +42,21 @@ export interface ExportResult {
 
 /** What an export lists of itself, so that the next export into the folder replaces exactly that. */
 const EXPORT_RECORD = ".rootstock-export.json";
+
+/** Every name an export may write (the LAN config's iPXE binaries under tftp/ included). */
+const EXPORT_NAMES = [
+  ...BUNDLE_FILES,
+  "boot.ipxe",
+  "kexec-boot",
+  "README.txt",
+  "dnsmasq.conf",
+  "tftp/undionly.kpxe",
+  "tftp/ipxe.efi",
+];
+
+function writeRecord(dir: string, files: readonly string[]): void {
+  writeFileAtomically(join(dir, EXPORT_RECORD), `${JSON.stringify({ files }, null, 2)}\n`);
+}
 
 /**
  * Makes the folder ready for an export, or refuses it: a folder holding files no export wrote is
@@ -91,9 +107,12 @@ export async function exportBundle(
   const dir = resolve(target);
   const { manifest } = bundle;
   const files: string[] = [];
-  // The last export's files go first: one this export does not write again (a squashfs now embedded)
-  // must not be served as part of it.
-  for (const file of await prepareExportFolder(dir)) await rm(join(dir, file), { force: true });
+  // The record first, naming the last export's files and all this one may write: an export killed
+  // halfway leaves a folder the next export recognises as its own. Then the last export's files go: one
+  // this export does not write again (a squashfs now embedded) must not be served as part of it.
+  const earlier = await prepareExportFolder(dir);
+  writeRecord(dir, [...new Set([...earlier, ...EXPORT_NAMES])]);
+  for (const file of earlier) await rm(join(dir, file), { force: true });
   const put = async (name: string, text: string, mode = 0o644) => {
     await writeFile(join(dir, name), text);
     await chmod(join(dir, name), mode);
@@ -123,7 +142,7 @@ export async function exportBundle(
     "README.txt",
     renderReadme({ index: renderIndex(manifest, options.base), dnsmasq, dnsmasqSkipped, missingIpxe }),
   );
-  await writeFile(join(dir, EXPORT_RECORD), `${JSON.stringify({ files }, null, 2)}\n`);
+  writeRecord(dir, files);
   return {
     dir,
     files,

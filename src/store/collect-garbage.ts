@@ -21,7 +21,7 @@ import { removeTree } from "./remove-tree.ts";
 import { listRuns, type RunRecord, readRunRecord, runIsLive, runIsLiveById, runsDir } from "./run-record.ts";
 import { StoreLocks, shellLockName } from "./store-locks.ts";
 
-const { lstat, readdir } = process.getBuiltinModule("node:fs/promises");
+const { lstat, readdir, readFile } = process.getBuiltinModule("node:fs/promises");
 const { join, relative } = process.getBuiltinModule("node:path");
 
 export interface GcOptions {
@@ -248,6 +248,22 @@ export async function collectGarbage(storeDir: string, options: GcOptions = {}):
       await remove(
         { what: "tmp", name: `sources/tmp/${name}`, reason: "left by a killed process" },
         join(sourcesTmp, name),
+      );
+    }
+    // A fetch's lock on a partial download, left by a process that died (the partial itself stays:
+    // the next fetch resumes it).
+    const partials = join(storeDir, "sources", "partial");
+    for (const name of await list("tmp", partials)) {
+      // The lock holds its owner's pid; the file it is linked from names it in its suffix.
+      const owner = name.endsWith(".lock")
+        ? Number((await readFile(join(partials, name), "utf8").catch(() => "")).trim())
+        : name.includes(".lock.")
+          ? suffixOwner(name)
+          : undefined;
+      if (owner === undefined || (Number.isInteger(owner) && owner > 0 && processAlive(owner))) continue;
+      await remove(
+        { what: "tmp", name: `sources/partial/${name}`, reason: "left by a killed process" },
+        join(partials, name),
       );
     }
     for (const path of await bundles.leftovers()) {

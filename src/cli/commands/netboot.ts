@@ -142,8 +142,11 @@ export function registerNetboot(program: Command, context: CliContext): void {
         }
         ok = true;
       } catch (error) {
-        failure =
-          !controller.signal.aborted || isRootstockError(error)
+        // Once interrupted, whatever failed on the way out (a read cut short, a build stopped) is the
+        // interruption's doing, not a missing input.
+        failure = !controller.signal.aborted
+          ? error
+          : isRootstockError(error) && error.code === "ERR_INTERRUPTED"
             ? error
             : new RootstockError(
                 "ERR_NETBOOT_INTERRUPTED",
