@@ -329,3 +329,38 @@ test("gc removes a fetch's lock on a partial download that a killed process left
   );
   assert.deepEqual((await readdir(partials)).sort(), [`${"a".repeat(64)}.data`, `${"b".repeat(64)}.lock`]);
 });
+
+test("a gc stopped halfway keeps what a run may claim and leaves the rest to the next gc", async () => {
+  const storeDir = join(bench.dir, "store-stopped");
+  const planDir = await writePlan(join(bench.dir, "gc-stopped"), {
+    name: "gc-stopped",
+    steps: Object.fromEntries(
+      ["a", "b", "c"].map((name) => [name, { script: `do_install() { echo ${name} > "$OUT/${name}"; }\n` }]),
+    ),
+  });
+  await runPlan(await resolve(planDir), { storeDir });
+  const outputs = new OutputStore(storeDir);
+  assert.equal((await outputs.keys()).length, 3);
+  // Stopped before it began: nothing is taken out.
+  await assert.rejects(
+    collectGarbage(storeDir, { keepRuns: 0, keepDays: 0, signal: AbortSignal.abort(new Error("stop")) }),
+    /stop/,
+  );
+  assert.equal((await outputs.keys()).length, 3);
+  // Stopped after its first removal: the others were checked against the live runs and wait in tmp/.
+  const controller = new AbortController();
+  await assert.rejects(
+    collectGarbage(storeDir, {
+      keepRuns: 0,
+      keepDays: 0,
+      signal: controller.signal,
+      emit: (event) => {
+        if (event.type === "gc:remove") controller.abort(new Error("stop"));
+      },
+    }),
+    /stop/,
+  );
+  const again = await collectGarbage(storeDir, { keepRuns: 0, keepDays: 0 });
+  assert.equal((await outputs.keys()).length, 0);
+  assert.ok(again.removed.some((removal) => removal.what === "tmp" && removal.name.startsWith("evicted.")));
+});

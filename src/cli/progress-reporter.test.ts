@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { at, capture } from "../../test/helpers/captured-output.ts";
-import type { RootstockEvent, TimedEvent } from "../events.ts";
+import { INTERRUPTED, type RootstockEvent, type TimedEvent } from "../events.ts";
 import { formatBytes } from "../units.ts";
 import { createProgressReporter } from "./progress-reporter.ts";
 
@@ -170,4 +170,31 @@ test("--explain lines say why each step runs, and what became of its last build 
   assert.match(line("cut"), /its last build with these inputs did not finish \(run r2\)/);
   assert.match(line("gone"), /built with these inputs in run r3, and the entry was removed since/);
   assert.match(line("edited"), /runs: changed script, dep:a/);
+});
+
+test("steps never started (Ctrl-C, or a first failure) are one line per reason; a dependent of a failure its own", () => {
+  const { context, text } = capture();
+  const reporter = createProgressReporter(context, { live: false, planArg: "p" });
+  const stopped = "not started: the run stops at the first failure (a); --keep-going builds the rest";
+  const events: TimedEvent[] = [
+    at(0, {
+      type: "run:start",
+      runId: "r",
+      plan: "p",
+      runDir: "/r",
+      steps: ["a", "b", "c", "d", "e"],
+      jobs: 1,
+    }),
+    at(1, { type: "step:skipped", step: "b", because: "depends on a, which failed" }),
+    ...["c", "d", "e"].map((step) => at(2, { type: "step:skipped", step, because: INTERRUPTED })),
+    at(3, { type: "step:skipped", step: "f", because: stopped }),
+    at(4, { type: "run:done", runId: "r", ok: false, built: 0, cached: 0, failed: ["a"], ms: 4 }),
+  ];
+  for (const event of events) reporter.listener(event);
+  reporter.stop();
+  const lines = text().split("\n");
+  assert.ok(lines.includes("- b skipped: depends on a, which failed"), text());
+  assert.ok(lines.includes("- 3 steps not started: the run was interrupted"), text());
+  assert.ok(lines.includes(`- 1 step ${stopped}`), text());
+  assert.ok(!lines.some((line) => /^- [cde] skipped/.test(line)), text());
 });

@@ -4,7 +4,7 @@
  * Elsewhere (a pipe, a file, CI): plain lines only, one per event worth reading.
  */
 
-import type { Listener, StepReason, TimedEvent } from "../events.ts";
+import { INTERRUPTED, type Listener, type StepReason, type TimedEvent } from "../events.ts";
 import { formatBytes, formatDuration, printableLine } from "../units.ts";
 import type { CliContext } from "./context.ts";
 
@@ -35,6 +35,8 @@ export function createProgressReporter(context: CliContext, options: ProgressOpt
   let total = 0;
   let finished = 0;
   let cached = 0;
+  /** Steps the run never started (interrupted, or stopped at a failure), by reason: counted, not listed. */
+  const notStarted = new Map<string, number>();
   let jobs = 1;
   const running = new Map<string, Running>();
   const estimates = new Map<string, number | undefined>();
@@ -167,10 +169,18 @@ export function createProgressReporter(context: CliContext, options: ProgressOpt
       case "step:skipped":
         if (estimates.has(event.step) || running.has(event.step)) finished++;
         estimates.delete(event.step);
-        print(`${context.style("dim", "-")} ${event.step} skipped: ${event.because}`);
+        // Ctrl-C, or a first failure, on a large run leaves hundreds of steps unstarted for one reason:
+        // one line says it, below.
+        if (event.because === INTERRUPTED || event.because.startsWith("not started: "))
+          notStarted.set(event.because, (notStarted.get(event.because) ?? 0) + 1);
+        else print(`${context.style("dim", "-")} ${event.step} skipped: ${event.because}`);
         break;
       case "run:done": {
         clearStatus();
+        for (const [because, count] of notStarted)
+          print(
+            `${context.style("dim", "-")} ${count} step${count === 1 ? "" : "s"} ${because.startsWith("not started: ") ? because : `not started: ${because}`}`,
+          );
         const parts = [`${event.built} built`, `${cached} cached`];
         if (event.failed.length > 0) parts.push(`${event.failed.length} failed`);
         if (event.interrupted && event.interrupted.length > 0)

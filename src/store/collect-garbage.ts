@@ -139,6 +139,7 @@ export async function collectGarbage(storeDir: string, options: GcOptions = {}):
       });
     /** Removes a folder and notes it; one that cannot go is listed as failed, and gc goes on. */
     const remove = async (removal: Omit<GcRemoval, "bytes">, path: string) => {
+      options.signal?.throwIfAborted();
       const bytes = await treeBytes(path);
       if (!dryRun) {
         const error = await removeTree(path).catch((caught: unknown) => caught);
@@ -183,7 +184,12 @@ export async function collectGarbage(storeDir: string, options: GcOptions = {}):
       const doomed = unknown.length > 0 ? [] : allKeys.filter((key) => !keptKeys.has(key));
       const evicted = new Map<string, string>();
       for (const key of doomed) {
-        options.signal?.throwIfAborted();
+        if (options.signal?.aborted) {
+          // Taken out but not yet checked against the live runs: put back, so a stop never costs an
+          // entry a run claimed meanwhile.
+          for (const [evictedKey, path] of evicted) await kind.restore(evictedKey, path);
+          options.signal.throwIfAborted();
+        }
         if (dryRun) continue;
         const path = await kind.evict(key).catch((error: unknown) => {
           failed.push({ what: kind.what, name: key, error: asRootstockError(error, key) });

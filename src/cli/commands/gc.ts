@@ -26,16 +26,39 @@ export function registerGc(program: Command, context: CliContext): void {
       };
       const keepRuns = number("--keep-runs", flags.keepRuns, true);
       const keepDays = number("--keep-days", flags.keepDays, false);
-      const result = await collectGarbage(context.storeDir, {
-        dryRun: flags.dryRun ?? false,
-        ...(keepRuns === undefined ? {} : { keepRuns }),
-        ...(keepDays === undefined ? {} : { keepDays }),
-      });
       const verb = flags.dryRun ? "would remove" : "removed";
-      for (const removal of result.removed) {
-        context.out(
-          `${verb} ${removal.what.padEnd(5)} ${removal.name}  ${formatBytes(removal.bytes)}  (${removal.reason})`,
+      // Each removal as it happens: an interrupted gc has said what it did.
+      let removedSoFar = 0;
+      let bytesSoFar = 0;
+      const controller = new AbortController();
+      const stopListening = context.whenInterrupted(() => controller.abort(new Error("interrupted")));
+      let result: Awaited<ReturnType<typeof collectGarbage>>;
+      try {
+        result = await collectGarbage(context.storeDir, {
+          dryRun: flags.dryRun ?? false,
+          ...(keepRuns === undefined ? {} : { keepRuns }),
+          ...(keepDays === undefined ? {} : { keepDays }),
+          signal: controller.signal,
+          emit: (event) => {
+            if (event.type !== "gc:remove") return;
+            removedSoFar++;
+            bytesSoFar += event.bytes;
+            context.out(
+              `${verb} ${event.what.padEnd(5)} ${event.name}  ${formatBytes(event.bytes)}  (${event.reason})`,
+            );
+          },
+        });
+      } catch (error) {
+        if (!controller.signal.aborted) throw error;
+        throw new RootstockError(
+          "ERR_INTERRUPTED",
+          `gc was interrupted after it ${verb} ${removedSoFar} item${removedSoFar === 1 ? "" : "s"}, ${formatBytes(bytesSoFar)}`,
+          {
+            hint: "nothing a run uses was touched; what it had taken out of the store and not yet removed goes at the next gc",
+          },
         );
+      } finally {
+        stopListening();
       }
       context.out(
         `gc: ${verb} ${result.removed.length} item${result.removed.length === 1 ? "" : "s"}, ${formatBytes(result.bytes)}; ${result.kept} ${result.kept === 1 ? "entry" : "entries"} kept`,
