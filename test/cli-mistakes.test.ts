@@ -599,6 +599,48 @@ describe("hints to copy", () => {
   });
 });
 
+describe("rootstock test", () => {
+  test("an image without tests points to the command that boots it: boot, or netboot for a netboot image", async () => {
+    const dir = await writePlan(join(work, "test-hints"), {
+      name: "hints",
+      toml: `kernel = { step = "k", path = "bzImage" }
+[host]
+tools = ["sh"]
+[images.ird]
+kind = "initramfs"
+contents = ["k"]
+[images.ird.boot]
+tests = ["tests/a.test.ts"]
+[images.plain]
+kind = "initramfs"
+contents = ["k"]
+[images.plain.boot]
+[images.sys]
+kind = "squashfs"
+contents = ["k"]
+[images.sys.netboot]
+busybox = { step = "k" }
+init = "/bin/sh"
+`,
+      steps: { k: {} },
+    });
+    await mkdir(join(dir, "tests"), { recursive: true });
+    await writeFile(join(dir, "tests", "a.test.ts"), "export default { async a() {} };\n");
+    const store = join(work, "test-hints-store");
+    const netbooted = await runCli(["--store", store, "test", dir, "sys"]);
+    assert.equal(netbooted.code, 1);
+    assert.match(
+      netbooted.stderr,
+      /image "sys" has no tests \[ERR_TEST_NO_TESTS\]\n {2}hint: .*rootstock netboot \S+ sys serves it/,
+    );
+    const booted = await runCli(["--store", store, "test", dir, "plain"]);
+    assert.match(
+      booted.stderr,
+      /image "plain" has no tests \[ERR_TEST_NO_TESTS\]\n {2}hint: .*rootstock boot \S+ plain$/m,
+    );
+  });
+});
+
 describe("doctor", () => {
   test("counts every requirement it lists as found", async () => {
     const { stdout } = await runCli(["doctor"]);

@@ -138,6 +138,17 @@ describe("fetchSources", () => {
     assert.deepEqual(await readdir(store.quarantineDir).catch(() => []), []);
   });
 
+  test("a wrong size pinned by one of two sources of the same file is checked too, not skipped", async () => {
+    const local = join(work, "shared.tar.gz");
+    await writeFile(local, testBytes(161, 13));
+    const plain = { ...serve("/files/shared.tar.gz", { body: testBytes(161, 13) }), url: `file://${local}` };
+    const { size: _, ...unsized } = plain;
+    const sized = { ...plain, file: "b.tar.gz", size: 162 };
+    const error = await errorOf(fetchSources([unsized, sized], options()));
+    assert.match(error.errors[0]?.message ?? "", /the file is 161 bytes, not the pinned 162/);
+    assert.equal(await new SourceStore(storeDir).has(plain.sha256), false);
+  });
+
   test("a wrong pinned size is refused even when the file is already in the store, and on import", async () => {
     const local = join(work, "present.tar.gz");
     await writeFile(local, testBytes(300, 12));

@@ -360,6 +360,12 @@ const CASES: Record<string, Expectation> = {
     message: /env\.OUT: rootstock sets OUT itself/,
     hint: /may replace PATH, PREFIX, LC_ALL and SOURCE_DATE_EPOCH/,
   },
+  "env-dep-prefix": {
+    code: "ERR_PLAN_RESERVED_ENV",
+    where: "steps/a/step.toml:4:",
+    message: /env\.DEP_FOO: names that begin with DEP_ are rootstock's/,
+    hint: /choose another name/,
+  },
   "mount-reserved": {
     code: "ERR_PLAN_MOUNT_RESERVED",
     where: "steps/b/step.toml:2:",

@@ -261,7 +261,7 @@ export function imagesToTest(
         field: `images.${name}.${plan.images.get(name)?.netboot ? "netboot" : "boot"}.tests`,
         hint:
           withTests.length > 0
-            ? `images with tests: ${withTests.join(", ")}; or boot this one by hand: rootstock boot ${shellWord(plan.displayDir)} ${name}`
+            ? `images with tests: ${withTests.join(", ")}; or boot this one by hand: ${plan.images.get(name)?.netboot ? `rootstock netboot ${shellWord(plan.displayDir)} ${name} serves it` : `rootstock boot ${shellWord(plan.displayDir)} ${name}`}`
             : `list test modules: tests = ["tests/boot.test.ts"]`,
       });
     }

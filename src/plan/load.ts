@@ -691,10 +691,16 @@ function checkLayout(step: Step, at: At, problems: RootstockError[]): void {
   for (const key of Object.keys(step.env)) {
     if (RESERVED_ENV.has(key) || key.startsWith("DEP_")) {
       problems.push(
-        new RootstockError("ERR_PLAN_RESERVED_ENV", `rootstock sets ${key} itself; [env] cannot replace it`, {
-          ...at(["env", key], `env.${key}`),
-          hint: "choose another name; [env] may replace PATH, PREFIX, LC_ALL and SOURCE_DATE_EPOCH",
-        }),
+        new RootstockError(
+          "ERR_PLAN_RESERVED_ENV",
+          RESERVED_ENV.has(key)
+            ? `rootstock sets ${key} itself; [env] cannot replace it`
+            : `names that begin with DEP_ are rootstock's (DEP_<STEP> is a dependency's output); [env] cannot use them`,
+          {
+            ...at(["env", key], `env.${key}`),
+            hint: "choose another name; [env] may replace PATH, PREFIX, LC_ALL and SOURCE_DATE_EPOCH",
+          },
+        ),
       );
     }
   }

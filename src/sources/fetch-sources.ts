@@ -195,7 +195,9 @@ async function obtain(
   options: FetchOptions,
   emit: Emit,
 ): Promise<Outcome> {
-  const first = group[0] as SourceRequest;
+  // The pin that says a size, if one does: the download is checked against it (two steps may pin one
+  // file, only one of them with its size).
+  const first = group.find((source) => source.size !== undefined) ?? (group[0] as SourceRequest);
   const { sha256, file } = first;
   const partial = new PartialDownload(store.partialDir, sha256);
   const release = await partial.lock(options.signal);

@@ -5,7 +5,7 @@
  */
 import { open, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { Machine } from "rootstock/check";
+import type { Machine, TestContext } from "rootstock/check";
 
 const PLAN = join(import.meta.dirname, "..");
 
@@ -22,13 +22,18 @@ export async function declaredKernelRelease(): Promise<string> {
 /**
  * The release of the kernel file this machine booted, read from the file itself: an x86 bzImage
  * carries its version string in its setup header (`kernel_version`, the x86 boot protocol), and
- * `uname -r` is its first word. Boot tests are not handed the plan's step outputs, so the file is
- * found on QEMU's command line; undefined when QEMU was given none (iPXE fetched the kernel).
+ * `uname -r` is its first word. The file is the one on QEMU's command line; a machine netbooted
+ * through iPXE has none there, and booted the linux step's bzImage as the bundle carries it (checked
+ * by its sha256), so that file is read from the step's output. Undefined when neither is known.
  */
-export async function bootedKernelRelease(machine: Machine): Promise<string | undefined> {
+export async function bootedKernelRelease(
+  machine: Machine,
+  context: TestContext,
+): Promise<string | undefined> {
   const command = machine.vm?.command ?? [];
   const at = command.indexOf("-kernel");
-  const kernel = at < 0 ? undefined : command[at + 1];
+  const linux = context.outputs.linux;
+  const kernel = at >= 0 ? command[at + 1] : linux === undefined ? undefined : join(linux, "boot", "bzImage");
   if (kernel === undefined) return undefined;
   const file = await open(kernel);
   try {

@@ -83,16 +83,21 @@ export function registerSources(program: Command, context: CliContext): void {
         const fits = size !== undefined && (source.size === undefined || source.size === size);
         if (size === undefined) missingFiles.add(source.sha256);
         else if (!fits) misfitFiles.add(source.sha256);
+        // One word, so that the columns stay; what is wrong about a size goes at the end of the line.
         const status =
           size === undefined
             ? context.style("yellow", "missing")
             : fits
               ? context.style("green", "present")
-              : context.style("red", `present, ${size} bytes, not the pinned ${source.size}:`);
+              : context.style("red", "misfit ");
         const origin =
           source.url ?? (source.debian ? `debian ${source.debian.package}=${source.debian.version}` : "");
+        const note =
+          fits || size === undefined
+            ? ""
+            : ` ${context.style("red", `(${size} bytes, not the pinned ${source.size})`)}`;
         context.out(
-          `  ${status} ${(source.steps ?? []).join(",").padEnd(16)} ${source.file} ${context.style("dim", `${source.sha256.slice(0, 12)} ${origin}`)}`,
+          `  ${status} ${(source.steps ?? []).join(",").padEnd(16)} ${source.file} ${context.style("dim", `${source.sha256.slice(0, 12)} ${origin}`)}${note}`,
         );
       }
       const fetchCommand = `rootstock fetch ${context.planWords(dir)}`;
