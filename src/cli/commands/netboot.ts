@@ -146,7 +146,7 @@ export function registerNetboot(program: Command, context: CliContext): void {
         // interruption's doing, not a missing input.
         failure = !controller.signal.aborted
           ? error
-          : isRootstockError(error) && error.code === "ERR_INTERRUPTED"
+          : isRootstockError(error) && error.code.endsWith("_INTERRUPTED")
             ? error
             : new RootstockError(
                 "ERR_NETBOOT_INTERRUPTED",
