@@ -532,7 +532,7 @@ describe("rootstock log", () => {
     assert.match(log.stdout, /broken/);
     assert.match(
       log.stderr,
-      /\(step "s" has changed since this build, in run \S+: script; as the plan has it now, it is in the store, built in run \S+\)/,
+      /\(step "s" has changed since this build, in run \S+: script; as the plan has it now, with its own variables, it is in the store, built in run \S+\)/,
     );
     const shell = await runCli(["--store", store, "shell", dir, "s", "-c", "echo inside"]);
     assert.equal(shell.code, 0, shell.stderr);
@@ -552,6 +552,26 @@ describe("rootstock log", () => {
       noFolder.stderr,
       /is gone \[ERR_SHELL_NO_BUILD\]\n {2}hint: [^\n]*so a run will not build it again/,
     );
+
+    // Built with --set: compared with those values when log is given them too, and said so otherwise.
+    const withVariable = await writePlan(join(work, "log-set"), {
+      name: "log-set",
+      toml: '[variables]\nV = "one"\n',
+      steps: {
+        s: {
+          toml: 'version = "1"\n[env]\nFOO = "${V}"\n',
+          script: 'do_install() { echo "$FOO" > "$OUT/f"; }\n',
+        },
+      },
+    });
+    assert.equal((await runCli(["--store", store, "run", withVariable, "--set", "V=two"])).code, 0);
+    const plain = await runCli(["--store", store, "log", withVariable, "s"]);
+    assert.match(
+      plain.stderr,
+      /env\.FOO; as the plan has it now, with its own variables, .*compared with those values by log --set/,
+    );
+    const given = await runCli(["--store", store, "log", withVariable, "s", "--set", "V=two"]);
+    assert.equal(given.stderr, "", "the same inputs: nothing to say");
 
     // A copy under another name never built it: no failed build, and whose entry it uses.
     const copy = await writePlan(join(work, "log-changed-copy"), { name: "copied", steps: good });

@@ -364,3 +364,21 @@ test("a gc stopped halfway keeps what a run may claim and leaves the rest to the
   assert.equal((await outputs.keys()).length, 0);
   assert.ok(again.removed.some((removal) => removal.what === "tmp" && removal.name.startsWith("evicted.")));
 });
+
+test("a dry run counts a file linked from a failed build's root as the real gc frees it: once", async () => {
+  const storeDir = join(bench.dir, "store-links");
+  const planDir = await writePlan(join(bench.dir, "gc-links"), {
+    name: "gc-links",
+    steps: {
+      big: { script: 'do_install() { head -c 2000000 /dev/urandom > "$OUT/big"; }\n' },
+      user: { toml: 'version = "1"\ndeps = ["big"]\nroot = "deps"\n', script: "do_install() { false; }\n" },
+    },
+  });
+  const run = await runPlan(await resolve(planDir), { storeDir });
+  assert.deepEqual(run.failed, ["user"]);
+  const options = { keepRuns: 0, keepDays: 0 };
+  const dry = await collectGarbage(storeDir, { ...options, dryRun: true });
+  const real = await collectGarbage(storeDir, options);
+  assert.ok(dry.bytes >= 2_000_000, `the dry run counts the 2 MB file: ${dry.bytes}`);
+  assert.ok(Math.abs(dry.bytes - real.bytes) < 200_000, `dry ${dry.bytes} against real ${real.bytes}`);
+});

@@ -290,6 +290,12 @@ describe("netboot bundle", () => {
         ),
       );
       assert.doesNotMatch(local, /kexec-boot/);
+      const byName = await rawRequest(server.port, "/", { headers: { host: `localhost:${server.port}` } });
+      assert.doesNotMatch(
+        byName.body.toString(),
+        /kexec-boot|At an iPXE prompt/,
+        "localhost is loopback too",
+      );
       const ipxe = await rawRequest(server.port, "/boot.ipxe", { headers: { host: "10.0.2.2:4321" } });
       assert.match(
         ipxe.body.toString(),
@@ -400,21 +406,29 @@ describe("netboot bundle", () => {
     // of the user's own stays.
     const exportRecord = join(target, ".rootstock-export.json");
     const listed = JSON.parse(await readFile(exportRecord, "utf8")) as { files: string[] };
-    await writeFile(exportRecord, JSON.stringify({ files: [...listed.files, "stale.squashfs"] }));
-    await writeFile(join(target, "stale.squashfs"), "from an earlier export");
+    // A record naming a file outside the folder (damaged, or copied from elsewhere) removes nothing there.
+    const victim = join(work, "victim.txt");
+    await writeFile(victim, "not the export's");
+    await writeFile(
+      exportRecord,
+      JSON.stringify({ files: [...listed.files, "tftp/ipxe.efi", "../victim.txt"] }),
+    );
+    // A file of an earlier export (on a host that had ipxe.efi) that this one does not write.
+    await writeFile(join(target, "tftp", "ipxe.efi"), "from an earlier export");
     await writeFile(join(target, "mine.txt"), "the user's");
     // An export cut short (here: its bundle's files unreadable; a kill does the same) leaves a folder the
     // next export takes as its own.
     await assert.rejects(exportBundle({ ...bundle, dir: join(work, "no-such-bundle") }, target, { base }));
     const again = await exportBundle(bundle, target, { base: new URL("http://boot.lan:8080/") });
     assert.equal(
-      await access(join(target, "stale.squashfs")).then(
+      await access(join(target, "tftp", "ipxe.efi")).then(
         () => true,
         () => false,
       ),
       false,
     );
     assert.equal(await readFile(join(target, "mine.txt"), "utf8"), "the user's");
+    assert.equal(await readFile(victim, "utf8"), "not the export's");
     assert.equal(again.dnsmasq, undefined);
     assert.equal(
       await access(join(target, "dnsmasq.conf")).then(

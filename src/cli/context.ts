@@ -87,7 +87,7 @@ export class CliContext {
 
   /**
    * A store that cannot be read would look empty (no runs, no sources, nothing for gc to keep): refused.
-   * Root working in another user's store leaves files that user cannot change: said once.
+   * Root working in another user's store is refused.
    */
   #checkStore(dir: string): void {
     const { accessSync, constants, statSync } = process.getBuiltinModule("node:fs");
@@ -104,11 +104,17 @@ export class CliContext {
         },
       );
     }
+    // Root's sandboxes cannot enter that user's closed folders (work/ is 0700), and what root wrote
+    // there that user could not change: refused, not half done.
     const owner = process.getuid?.() === 0 ? statSync(dir).uid : 0;
     if (owner !== 0) {
       const name = userName(owner);
-      this.err(
-        `rootstock: warning: running as root in a store that belongs to ${name}: what root writes there, ${name} cannot change (run as ${name}, or give root a store of its own with --store DIR)`,
+      throw new RootstockError(
+        "ERR_STORE_OTHER_OWNER",
+        `the store ${dir} belongs to ${name}, and rootstock runs as root`,
+        {
+          hint: `run it as ${name} (\`runuser -u ${name} -- rootstock …\`), or give root a store of its own (--store DIR)`,
+        },
       );
     }
   }

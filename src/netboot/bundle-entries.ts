@@ -47,7 +47,8 @@ export function renderIndex(manifest: NetbootManifest, base: URL): string {
   // The lines the terminal prints, for the address this page was asked by: on loopback, a QEMU guest's,
   // and no kexec line unless the system is embedded (kexec would take the server away).
   const instructions = bootInstructions({
-    address: base.hostname.replace(/^\[|\]$/g, ""),
+    // localhost is loopback by name: what holds for 127.0.0.1 holds for it.
+    address: base.hostname === "localhost" ? "127.0.0.1" : base.hostname.replace(/^\[|\]$/g, ""),
     port: Number(base.port || 80),
     embedded: manifest.squashfs.embedded !== undefined,
     ...(base.pathname === "/" ? {} : { publicBase: base }),

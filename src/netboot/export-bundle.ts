@@ -78,11 +78,10 @@ export async function prepareExportFolder(target: string): Promise<string[]> {
     );
   }
   const record = await readJsonFile(join(dir, EXPORT_RECORD));
+  // Only names an export writes: a record damaged or written elsewhere must not name other files.
   const written =
     isObject(record) && Array.isArray(record.files)
-      ? record.files.filter(
-          (file): file is string => typeof file === "string" && /^[\w.-]+(\/[\w.-]+)?$/.test(file),
-        )
+      ? record.files.filter((file): file is string => typeof file === "string" && EXPORT_NAMES.includes(file))
       : [];
   const present = (await readdir(dir)).filter((name) => name !== EXPORT_RECORD);
   const earlier = new Set(written.map((file) => file.split("/")[0]));

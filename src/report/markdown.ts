@@ -224,7 +224,7 @@ function buildTime(report: RunReport): string {
     report.context?.command === "netboot" && rest > 0
       ? `; images and the bundle took ${formatDuration(Math.min(imagesMs, rest))} more, then it served for ${formatDuration(Math.max(0, rest - imagesMs))}`
       : report.images.length + report.tests.length > 0 && rest > 0
-        ? `; images and boot tests took ${formatDuration(rest)} more`
+        ? `; ${report.context?.command === "image" ? "images" : report.context?.command === "boot" ? "images and the boot" : "images and boot tests"} took ${formatDuration(rest)} more`
         : "";
   // Only a build that went through measures the bootstrap: any other figure would read as its time.
   const failed = report.steps.some((step) => step.status === "failed");

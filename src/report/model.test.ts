@@ -510,3 +510,18 @@ test("a netboot run's time after its build is the images' and then serving, not 
   assert.match(markdown, /; images and the bundle took 800ms more, then it served for 3\.2s$/m);
   assert.doesNotMatch(markdown, /images and boot tests took/);
 });
+
+test("the time after an image or boot command's build is named for what it did", () => {
+  const asCommand = (command: string) =>
+    renderMarkdown(
+      reportFromEvents(
+        journal()
+          .filter((event) => !event.type.startsWith("test:"))
+          .map((event) =>
+            event.type === "run:context" ? { ...event, context: { ...event.context, command } } : event,
+          ),
+      ),
+    );
+  assert.match(asCommand("image"), /; images took 4\.0s more$/m);
+  assert.match(asCommand("boot"), /; images and the boot took 4\.0s more$/m);
+});

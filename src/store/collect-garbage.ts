@@ -113,6 +113,8 @@ export async function collectGarbage(storeDir: string, options: GcOptions = {}):
 
     const removed: GcRemoval[] = [];
     const failed: GcFailure[] = [];
+    // Hard links seen across everything this gc removes: a file is counted once, where its last link goes.
+    const linksSeen = new Map<string, number>();
     for (const run of unknown)
       failed.push({
         what: "run",
@@ -140,7 +142,7 @@ export async function collectGarbage(storeDir: string, options: GcOptions = {}):
     /** Removes a folder and notes it; one that cannot go is listed as failed, and gc goes on. */
     const remove = async (removal: Omit<GcRemoval, "bytes">, path: string) => {
       options.signal?.throwIfAborted();
-      const bytes = await treeBytes(path);
+      const bytes = await treeBytes(path, linksSeen);
       if (!dryRun) {
         const error = await removeTree(path).catch((caught: unknown) => caught);
         if (error !== undefined) {
@@ -159,21 +161,21 @@ export async function collectGarbage(storeDir: string, options: GcOptions = {}):
         keys: () => outputs.keys(),
         evict: (key) => outputs.evict(key),
         restore: (key, path) => outputs.restore(key, path),
-        bytes: (key) => treeBytes(outputs.entryDir(key)),
+        bytes: (key) => treeBytes(outputs.entryDir(key), linksSeen),
       },
       {
         what: "image",
         keys: () => images.keys(),
         evict: (key) => images.evict(key),
         restore: (key, path) => images.restore(key, path),
-        bytes: (key) => treeBytes(images.dir(key)),
+        bytes: (key) => treeBytes(images.dir(key), linksSeen),
       },
       {
         what: "bundle",
         keys: () => bundles.keys(),
         evict: (key) => bundles.evict(key),
         restore: (key, path) => bundles.restore(key, path),
-        bytes: (key) => treeBytes(bundles.dir(key)),
+        bytes: (key) => treeBytes(bundles.dir(key), linksSeen),
       },
     ];
     let entries = 0;
@@ -354,10 +356,10 @@ interface KeyedEntries {
 
 /**
  * The disk space removing a tree frees: blocks allocated (a sparse file's holes are none), and a file
- * hard-linked from elsewhere (a build root's link to an entry) only once all its links are in the tree.
+ * hard-linked from elsewhere (a build root's link to an entry) only once all its links have been seen,
+ * in this tree or in the others of the same gc (`linksSeen`, shared by them).
  */
-async function treeBytes(path: string): Promise<number> {
-  const linksSeen = new Map<string, number>();
+async function treeBytes(path: string, linksSeen = new Map<string, number>()): Promise<number> {
   let total = 0;
   const walk = async (at: string): Promise<void> => {
     const info = await lstat(at).catch(() => undefined);

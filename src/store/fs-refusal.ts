@@ -99,7 +99,7 @@ function othersFolder(path: string, storeDir: string): string | undefined {
   const owner = foreignOwner(path);
   if (!owner) return undefined;
   const me = userName(process.getuid?.() ?? 0);
-  return `${owner.path} belongs to ${owner.name}, not to ${me}: rootstock run as ${owner.name} made it. Run as ${owner.name}, or have root give the store back (\`chown -R ${me} ${storeDir}\`), or use a store of your own (--store DIR)`;
+  return `${owner.path} belongs to ${owner.name}, not to ${me}. Run as ${owner.name}, or have root hand the store to you (\`chown -R ${me} ${storeDir}\`), or use a store of your own (--store DIR)`;
 }
 
 /**

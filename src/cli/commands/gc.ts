@@ -67,7 +67,7 @@ export function registerGc(program: Command, context: CliContext): void {
       if (failed.length > 0) {
         throw new RootstockErrors(
           "ERR_GC_INCOMPLETE",
-          `gc could not remove ${failed.length} item${failed.length === 1 ? "" : "s"}: ${failed.map((failure) => `${failure.what} ${failure.name}`).join(", ")}`,
+          `gc could not ${flags.dryRun ? "check" : "remove"} ${failed.length} item${failed.length === 1 ? "" : "s"}: ${failed.map((failure) => `${failure.what} ${failure.name}`).join(", ")}`,
           failed.map((failure) => failure.error),
           {
             hint: flags.dryRun

@@ -2,11 +2,12 @@ import type { Command } from "commander";
 import { changedInputs } from "../../build/explain.ts";
 import { RootstockError } from "../../errors.ts";
 import { NAME_PATTERN } from "../../plan/names.ts";
+import { parseVariableFlags } from "../../plan/open.ts";
 import { loadPlanCached } from "../../plan/plan-cache.ts";
 import type { EntryRecord } from "../../store/output-store.ts";
 import { isRunFolderName, readStepHistory } from "../../store/step-history.ts";
 import type { CliContext } from "../context.ts";
-import { checkStepArgument } from "../options.ts";
+import { checkStepArgument, setOption } from "../options.ts";
 import { stepNow } from "../step-now.ts";
 
 const { createReadStream, existsSync } = process.getBuiltinModule("node:fs");
@@ -19,11 +20,13 @@ export function registerLog(program: Command, context: CliContext): void {
     .argument("<plan>", "plan folder")
     .argument("<step>", "step name")
     .option("--path", "print the log's path instead")
-    .action(async (dir: string, step: string, flags: { path?: boolean }) => {
+    .addOption(setOption())
+    .action(async (dir: string, step: string, flags: { path?: boolean; set: string[] }) => {
       const plan = await loadPlanCached(dir, { cacheDir: join(context.storeDir, "cache") });
       const history = await readStepHistory(context.storeDir, plan.name, step);
       checkStepArgument(plan, step);
-      const now = await stepNow(dir, step, context);
+      // Compared with the step as the plan gives it with these variables (those of the build, if given).
+      const now = await stepNow(dir, step, context, parseVariableFlags(flags.set));
       // Never built by this plan, but its entry may be another plan's (the same key): that build's log.
       const log = history ? history.log : entryLog(step, now?.entry, context);
       if (!log) {
@@ -41,7 +44,7 @@ export function registerLog(program: Command, context: CliContext): void {
       if (history && now && history.key !== now.resolved.key) {
         const changed = changedInputs(now.resolved, history);
         context.err(
-          `(step "${step}" has changed since this build, in run ${history.runId}${changed.length > 0 ? `: ${changed.join(", ")}` : ""}; as the plan has it now, ${now.entry ? `it is in the store, built in run ${now.entry.runId}` : "it has no entry in the store"})`,
+          `(step "${step}" has changed since this build, in run ${history.runId}${changed.length > 0 ? `: ${changed.join(", ")}` : ""}; as the plan has it now${flags.set.length === 0 ? ", with its own variables" : ""}, ${now.entry ? `it is in the store, built in run ${now.entry.runId}` : "it has no entry in the store"}${flags.set.length === 0 && changed.some((name) => name.startsWith("env.")) ? "; a build with --set is compared with those values by log --set" : ""})`,
         );
       }
       if (flags.path) {

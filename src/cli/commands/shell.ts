@@ -1,9 +1,10 @@
 import type { Command } from "commander";
 import { findFailedBuild, openShell } from "../../build/open-shell.ts";
+import { parseVariableFlags } from "../../plan/open.ts";
 import { loadPlanCached } from "../../plan/plan-cache.ts";
 import { StoreLocks, shellLockName } from "../../store/store-locks.ts";
 import type { CliContext } from "../context.ts";
-import { checkStepArgument } from "../options.ts";
+import { checkStepArgument, setOption } from "../options.ts";
 import { stepNow } from "../step-now.ts";
 
 const { join } = process.getBuiltinModule("node:path");
@@ -15,10 +16,12 @@ export function registerShell(program: Command, context: CliContext): void {
     .argument("<plan>", "plan folder")
     .argument("<step>", "step name")
     .option("-c, --command <command>", "run this command there instead of an interactive shell")
-    .action(async (dir: string, step: string, flags: { command?: string }) => {
+    .addOption(setOption())
+    .action(async (dir: string, step: string, flags: { command?: string; set: string[] }) => {
       const plan = await loadPlanCached(dir, { cacheDir: join(context.storeDir, "cache") });
       checkStepArgument(plan, step);
-      const now = await stepNow(dir, step, context);
+      // Compared with the step as the plan gives it with these variables (those of the build, if given).
+      const now = await stepNow(dir, step, context, parseVariableFlags(flags.set));
       const target = await findFailedBuild(context.storeDir, plan.name, step, context.planWords(dir), {
         ...(now ? { now: now.resolved } : {}),
       });
@@ -28,7 +31,7 @@ export function registerShell(program: Command, context: CliContext): void {
       }
       if (target.changed.length > 0) {
         context.err(
-          `rootstock: the step has changed since this build failed (${target.changed.join(", ")}); the folder, phases and sandbox are the failed build's${now?.entry ? `, and the step as it is now is in the store (built in run ${now.entry.runId})` : ""}`,
+          `rootstock: the step has changed since this build failed (${target.changed.join(", ")}${flags.set.length === 0 && target.changed.some((name) => name.startsWith("env.")) ? "; a build with --set is compared with those values by shell --set" : ""}); the folder, phases and sandbox are the failed build's${now?.entry ? `, and the step as it is now is in the store (built in run ${now.entry.runId})` : ""}`,
         );
       }
       // Held while the shell runs: a later run then leaves this build folder alone. Another shell in it
