@@ -12,7 +12,7 @@ import { after, before, describe, test } from "node:test";
 import { listRuns } from "../src/store/run-record.ts";
 import { runCli, STACK_LINE } from "./helpers/cli.ts";
 import { writePlan } from "./helpers/fixture-plan.ts";
-import { finished, startRootstock } from "./helpers/rootstock-process.ts";
+import { finished, startRootstock, untilPrinted } from "./helpers/rootstock-process.ts";
 
 const PLAN = join(import.meta.dirname, "plans", "netboot");
 let store: string;
@@ -170,14 +170,7 @@ init = "/bin/busybox"
     const dir = await plan();
     const child = startRootstock(["--store", store, "netboot", dir, "--json"]);
     const done = finished(child);
-    await new Promise<void>((resolve, reject) => {
-      let text = "";
-      child.stdout?.on("data", (chunk: Buffer) => {
-        text += chunk.toString();
-        if (text.includes('"type":"step:start","step":"linux"')) resolve();
-      });
-      child.on("close", () => reject(new Error(`rootstock netboot ended early:\n${text}`)));
-    });
+    await untilPrinted(child, '"type":"step:start","step":"linux"');
     child.kill("SIGINT");
     const result = await done;
     assert.equal(result.code, 130, result.stderr);
@@ -196,14 +189,7 @@ init = "/bin/busybox"
     for (const signal of ["SIGTERM", "SIGINT"] as const) {
       const child = startRootstock(["--store", store, "netboot", dir, "--json", "--listen", "127.0.0.1:0"]);
       const done = finished(child);
-      await new Promise<void>((resolve, reject) => {
-        let text = "";
-        child.stdout?.on("data", (chunk: Buffer) => {
-          text += chunk.toString();
-          if (text.includes('"type":"netboot:listening"')) resolve();
-        });
-        child.on("close", () => reject(new Error(`rootstock netboot ended early:\n${text}`)));
-      });
+      await untilPrinted(child, '"type":"netboot:listening"');
       child.kill(signal);
       const result = await done;
       assert.equal(result.code, 0, `${signal}: ${result.stderr}`);
@@ -229,14 +215,7 @@ init = "/bin/busybox"
       `127.0.0.1:${port}`,
     ]);
     const done = finished(child);
-    await new Promise<void>((resolve, reject) => {
-      let text = "";
-      child.stdout?.on("data", (chunk: Buffer) => {
-        text += chunk.toString();
-        if (text.includes('"type":"step:start","step":"linux"')) resolve();
-      });
-      child.on("close", () => reject(new Error(`rootstock netboot ended early:\n${text}`)));
-    });
+    await untilPrinted(child, '"type":"step:start","step":"linux"');
     const busy = createServer();
     await new Promise<void>((resolve) => busy.listen(port, "127.0.0.1", resolve));
     try {
@@ -254,15 +233,10 @@ init = "/bin/busybox"
     // Served, with --json: the boot lines are an event of their own.
     const served = startRootstock(["--store", store, "netboot", dir, "--json", "--listen", "127.0.0.1:0"]);
     const ended = finished(served);
-    const serving = await new Promise<Record<string, unknown>>((resolve, reject) => {
-      let text = "";
-      served.stdout?.on("data", (chunk: Buffer) => {
-        text += chunk.toString();
-        const line = text.split("\n").find((item) => item.includes('"type":"netboot:serving"'));
-        if (line) resolve(JSON.parse(line));
-      });
-      served.on("close", () => reject(new Error(`rootstock netboot ended early:\n${text}`)));
-    });
+    // Each event is one write of one line.
+    const printed = await untilPrinted(served, '"type":"netboot:serving"');
+    const line = printed.split("\n").find((item) => item.includes('"type":"netboot:serving"')) as string;
+    const serving = JSON.parse(line) as Record<string, unknown>;
     served.kill("SIGTERM");
     await ended;
     assert.ok(Array.isArray(serving.instructions));

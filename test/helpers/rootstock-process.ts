@@ -47,6 +47,18 @@ export function finished(child: ChildProcess): Promise<CliResult> {
 }
 
 /** Resolves once the child has printed `text` on its standard output, or has ended. */
+/** Resolves with what the child printed once it has printed `text`; rejects if it ends first. */
+export function untilPrinted(child: ChildProcess, text: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let seen = "";
+    child.stdout?.on("data", (chunk: Buffer | string) => {
+      seen += chunk.toString();
+      if (seen.includes(text)) resolve(seen);
+    });
+    child.on("close", () => reject(new Error(`the command ended before it printed ${text}:\n${seen}`)));
+  });
+}
+
 export function untilOutput(child: ChildProcess, text: string): Promise<void> {
   return new Promise((resolve) => {
     let seen = "";
