@@ -7,7 +7,7 @@
  * offered only what that URL reaches.
  */
 import { chainCommand } from "./ipxe-script.ts";
-import { formatHostPort } from "./server-address.ts";
+import { formatHostPort, isLoopback } from "./server-address.ts";
 
 export interface BootInstruction {
   /** Who it is for: "iPXE prompt", "QEMU", "running Linux". */
@@ -32,7 +32,7 @@ export const QEMU_HOST = "10.0.2.2";
 export function bootInstructions(server: ServerView): BootInstruction[] {
   // QEMU's 10.0.2.2 is the host's 127.0.0.1, not any other loopback address.
   const qemuReaches = server.address === "127.0.0.1";
-  const loopback = server.address.startsWith("127.") || server.address === "::1";
+  const loopback = isLoopback(server.address);
   const everywhere = server.address === "0.0.0.0" || server.address === "::";
   const bases: URL[] = server.publicBase
     ? [server.publicBase]

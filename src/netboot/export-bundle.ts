@@ -13,7 +13,7 @@ import { renderIndex } from "./bundle-entries.ts";
 import { renderIpxeScript } from "./ipxe-script.ts";
 import { renderKexecScript } from "./kexec-script.ts";
 import { BUNDLE_FILES } from "./netboot-manifest.ts";
-import { writeLanConfig } from "./write-lan-config.ts";
+import { LAN_FILES, writeLanConfig } from "./write-lan-config.ts";
 
 const { constants } = process.getBuiltinModule("node:fs");
 const { access, chmod, copyFile, mkdir, readdir, rm, writeFile } =
@@ -44,15 +44,7 @@ export interface ExportResult {
 const EXPORT_RECORD = ".rootstock-export.json";
 
 /** Every name an export may write (the LAN config's iPXE binaries under tftp/ included). */
-const EXPORT_NAMES = [
-  ...BUNDLE_FILES,
-  "boot.ipxe",
-  "kexec-boot",
-  "README.txt",
-  "dnsmasq.conf",
-  "tftp/undionly.kpxe",
-  "tftp/ipxe.efi",
-];
+const EXPORT_NAMES = [...BUNDLE_FILES, "boot.ipxe", "kexec-boot", "README.txt", ...LAN_FILES];
 
 function writeRecord(dir: string, files: readonly string[]): void {
   writeFileAtomically(join(dir, EXPORT_RECORD), `${JSON.stringify({ files }, null, 2)}\n`);

@@ -7,7 +7,7 @@ import { type BootInstruction, bootInstructions } from "./boot-instructions.ts";
 import type { NetbootBundle } from "./build-bundle.ts";
 import { bundleEntries } from "./bundle-entries.ts";
 import { type BundleServer, startBundleServer } from "./bundle-server.ts";
-import { formatHostPort, publicBaseUrl } from "./server-address.ts";
+import { formatHostPort, isLoopback, publicBaseUrl } from "./server-address.ts";
 import { type LanConfig, writeLanConfig } from "./write-lan-config.ts";
 
 const { networkInterfaces } = process.getBuiltinModule("node:os");
@@ -95,7 +95,7 @@ function lanAddresses(): string[] {
 /** The URL a LAN reaches the server by, or why there is none. */
 function lanBase(server: BundleServer, hostAddresses: string[]): URL | string {
   const { address, port } = server;
-  if (address.startsWith("127.") || address === "::1") {
+  if (isLoopback(address)) {
     return `the server listens on loopback only (--listen 0.0.0.0:${port} serves a LAN)`;
   }
   if (address === "0.0.0.0" || address === "::") {

@@ -73,3 +73,8 @@ export function publicBaseUrl(text: string): URL {
 export function formatHostPort(host: string, port: number): string {
   return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }
+
+/** An address only this machine reaches: IPv4's 127.0.0.0/8 or IPv6's ::1. */
+export function isLoopback(address: string): boolean {
+  return address.startsWith("127.") || address === "::1";
+}

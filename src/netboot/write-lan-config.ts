@@ -33,6 +33,9 @@ export interface LanConfig {
   missingIpxe: string[];
 }
 
+/** Every file writeLanConfig may write into its folder. */
+export const LAN_FILES = ["dnsmasq.conf", `tftp/${IPXE_BIOS}`, `tftp/${IPXE_UEFI}`];
+
 export async function writeLanConfig(dir: string, options: LanConfigOptions): Promise<LanConfig> {
   const files: string[] = [];
   const tftp = join(dir, "tftp");
