@@ -1,5 +1,16 @@
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, readdir, rm, stat, utimes, writeFile } from "node:fs/promises";
+import {
+  cp,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  symlink,
+  utimes,
+  writeFile,
+} from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, test } from "node:test";
@@ -143,4 +154,32 @@ test("a resolved graph comes from the cache per variables and targets, equal to 
     () => again.resolve({ variables: { NOPE: 1 } }),
     (error: RootstockErrors) => error.errors.some((problem) => /no variable "NOPE"/.test(problem.message)),
   );
+});
+
+test("a cache written by another install of rootstock is not used: its keys may be computed otherwise", async () => {
+  // Another install: a copy of rootstock's code whose keys differ, as an older or newer version's may.
+  const install = join(base, "other-install");
+  const repo = join(import.meta.dirname, "..", "..");
+  await cp(join(repo, "src"), join(install, "src"), { recursive: true });
+  await symlink(join(repo, "node_modules"), join(install, "node_modules"));
+  const digest = join(install, "src", "digest.ts");
+  const code = await readFile(digest, "utf8");
+  await writeFile(
+    digest,
+    code.replace(
+      "return sha256Text(canonicalJson(value));",
+      "return sha256Text(`v0${canonicalJson(value)}`);",
+    ),
+  );
+  const other: typeof import("./plan-cache.ts") = await import(join(install, "src", "plan", "plan-cache.ts"));
+
+  const cache = join(base, "shared-cache");
+  const theirs = (await other.openPlanCache(planDir, { cacheDir: cache, nowMs: later() })).resolve({});
+  const ours = (await openPlanCache(planDir, { cacheDir: cache, nowMs: later() })).resolve({});
+  const fresh = (await openPlanCache(planDir, {})).resolve({});
+  assert.notEqual(theirs.steps[0]?.key, fresh.steps[0]?.key, "the other install keys otherwise");
+  assert.equal(ours.steps[0]?.key, fresh.steps[0]?.key);
+  // And the other way round, once this install has written the cache.
+  const theirsAgain = (await other.openPlanCache(planDir, { cacheDir: cache, nowMs: later() })).resolve({});
+  assert.equal(theirsAgain.steps[0]?.key, theirs.steps[0]?.key);
 });

@@ -81,15 +81,22 @@ function signatureMatches(signatures: readonly number[], index: number, info: St
 }
 
 const loaderDir = dirname(fileURLToPath(import.meta.url));
-const digestFile = fileURLToPath(new URL("../digest.ts", import.meta.url));
+/** Code outside the loader's folder that its results depend on: keys' hashing, sizes and durations. */
+const keyCode = ["../digest.ts", "../units.ts", "../sources/mirror.ts"].map((path) =>
+  fileURLToPath(new URL(path, import.meta.url)),
+);
 
+/**
+ * Names the plan and this install of rootstock: a store shared by two installs (an upgrade kept beside
+ * the old one) must not give one the other's plans and keys, whose loader files are listed unchanged.
+ */
 function listingHead(planDir: string): string {
-  return `${FORMAT}\0${resolve(planDir)}`;
+  return `${FORMAT}\0${resolve(planDir)}\0${loaderDir}`;
 }
 
 /**
- * Lists the plan folder, the loader's code and the hashing of keys (both part of what a cached plan
- * and its graphs depend on); also returns the newest modification or change time seen (ms).
+ * Lists the plan folder, the loader's code and the code it uses to hash keys and read values (all part
+ * of what a cached plan and its graphs depend on); also returns the newest modification or change time seen (ms).
  * Synchronous: thousands of tiny calls cost less without the thread pool.
  */
 function listPlan(planDir: string): { listing: Listing; newestMs: number } {
@@ -114,7 +121,7 @@ function listPlan(planDir: string): { listing: Listing; newestMs: number } {
   newestMs = Math.max(rootInfo.mtimeMs, rootInfo.ctimeMs);
   walk(root, true);
   walk(loaderDir, false);
-  add(digestFile);
+  for (const file of keyCode) add(file);
   return { listing, newestMs };
 }
 
