@@ -29,14 +29,27 @@ export function explainRebuild(step: ResolvedStep, previous: StepHistory | undef
   return nearest && nearest.length > 0 ? { kind: "changed", inputs: nearest } : { kind: "no-entry" };
 }
 
-/** The key inputs that differ between a step and a build of it; within `definition`, the fields. */
+/**
+ * The key inputs that differ between a step and a build of it; within `definition`, the fields. An
+ * input of rootstock's own (a name without a colon, such as `arch`) that only one side has is no edit
+ * of the plan: the build was made by a rootstock that keyed otherwise, and is said to be.
+ */
 export function changedInputs(step: ResolvedStep, build: StepBuild): string[] {
   const names = new Set([...Object.keys(build.inputs), ...Object.keys(step.inputs)]);
   const changed = [...names].filter((name) => build.inputs[name] !== step.inputs[name]);
-  if (!changed.includes("definition") || build.definition === undefined) return changed.sort();
+  const said = (name: string) =>
+    name.includes(":")
+      ? name
+      : !(name in build.inputs)
+        ? `${name} (not keyed on by the rootstock that made that build)`
+        : !(name in step.inputs)
+          ? `${name} (no longer keyed on)`
+          : name;
+  if (!changed.includes("definition") || build.definition === undefined) return changed.sort().map(said);
   const before = build.definition;
   const now = definitionParts(step);
   const fields = new Set([...Object.keys(before), ...Object.keys(now)]);
   const named = [...fields].filter((field) => before[field] !== now[field]);
-  return (named.length > 0 ? [...changed.filter((name) => name !== "definition"), ...named] : changed).sort();
+  if (named.length === 0) return changed.sort().map(said);
+  return [...changed.filter((name) => name !== "definition").map(said), ...named].sort();
 }
