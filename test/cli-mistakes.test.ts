@@ -619,6 +619,33 @@ describe("hints to copy", () => {
   });
 });
 
+describe("hints to copy (--set)", () => {
+  test("carry the --set values given, or the copied command would build or look at another step", async () => {
+    const dir = await writePlan(join(work, "fails-when-set"), {
+      name: "fails-when-set",
+      toml: "[variables]\nBROKEN = false\n",
+      steps: {
+        f: {
+          toml: 'version = "1"\n[env]\nBROKEN = "${BROKEN}"\n',
+          script: 'do_install() { if [ "$BROKEN" = true ]; then echo boom; false; fi; }\n',
+        },
+      },
+    });
+    const store = join(work, "set-hints-store");
+    const run = await runCli(["--store", store, "run", dir, "--set", "BROKEN=true"]);
+    assert.equal(run.code, 1);
+    const words = `--store ${shellWord(store)} --set BROKEN=true ${shellWord(dir)}`;
+    assert.ok(run.stdout.includes(`shell: rootstock shell ${words} f`), run.stdout);
+    assert.ok(run.stderr.includes(`\`rootstock log ${words} f\``), run.stderr);
+    assert.ok(run.stderr.includes(`\`rootstock shell ${words} f\``), run.stderr);
+    // Its build folder removed: the hint's command fails the step again, as it said.
+    assert.equal((await runCli(["--store", store, "gc", "--keep-runs", "0", "--keep-days", "0"])).code, 0);
+    const shell = await runCli(["--store", store, "shell", dir, "f", "--set", "BROKEN=true", "-c", "true"]);
+    assert.equal(shell.code, 1);
+    assert.ok(shell.stderr.includes(`run \`rootstock run ${words} f\` to fail again`), shell.stderr);
+  });
+});
+
 describe("rootstock test", () => {
   test("an image without tests points to the command that boots it: boot, or netboot for a netboot image", async () => {
     const dir = await writePlan(join(work, "test-hints"), {

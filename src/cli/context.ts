@@ -121,10 +121,12 @@ export class CliContext {
 
   /**
    * A plan argument as hints spell it in a command to copy: with the --store it was given, or the
-   * copied command would look in the default store.
+   * copied command would look in the default store, and the --set values, or it would build, or
+   * compare with, the plan with its own variables.
    */
-  planWords(dir: string): string {
-    const words = this.#globals.store === undefined ? [dir] : ["--store", this.#globals.store, dir];
+  planWords(dir: string, set: readonly string[] = []): string {
+    const store = this.#globals.store === undefined ? [] : ["--store", this.#globals.store];
+    const words = [...store, ...set.flatMap((value) => ["--set", value]), dir];
     return words.map(shellWord).join(" ");
   }
 

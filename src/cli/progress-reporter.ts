@@ -13,6 +13,8 @@ export interface ProgressOptions {
   live: boolean;
   /** The plan as the user named it, for the commands suggested after a failure. */
   planArg: string;
+  /** The --set values it was given, for the same. */
+  set?: readonly string[];
   /** Redraws per second of the status line (default 4). */
   refreshHz?: number;
   /** Columns of the terminal (default: the stream's, else 100). */
@@ -162,7 +164,9 @@ export function createProgressReporter(context: CliContext, options: ProgressOpt
         for (const line of event.tail) context.out(context.style("dim", `    │ ${printableLine(line)}`));
         context.out(`    log:   ${event.log}`);
         if (!event.noSandbox)
-          context.out(`    shell: rootstock shell ${context.planWords(options.planArg)} ${event.step}`);
+          context.out(
+            `    shell: rootstock shell ${context.planWords(options.planArg, options.set)} ${event.step}`,
+          );
         drawStatus();
         break;
       }

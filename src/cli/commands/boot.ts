@@ -101,7 +101,7 @@ export function registerBoot(program: Command, context: CliContext): void {
           ...(accel === undefined ? {} : { accel }),
         }),
       ).finally(progress.stop);
-      if (!result.ok) throw buildFailure(result.build, context.planWords(dir), interrupted);
+      if (!result.ok) throw buildFailure(result.build, context.planWords(dir, flags.set), interrupted);
       const how = result.interrupted
         ? "interrupted; the machine was stopped"
         : result.ended === "detached"

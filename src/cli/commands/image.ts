@@ -61,7 +61,7 @@ export function registerImage(program: Command, context: CliContext): void {
           ...(jobs === undefined ? {} : { jobs }),
         }),
       ).finally(progress.stop);
-      if (!made.build.ok) throw buildFailure(made.build, context.planWords(dir), interrupted);
+      if (!made.build.ok) throw buildFailure(made.build, context.planWords(dir, flags.set), interrupted);
       for (const image of made.images.values()) {
         context.out(
           `${image.name.padEnd(16)} ${image.kind.padEnd(9)} ${formatBytes(image.bytes).padStart(9)}  ${image.path}`,

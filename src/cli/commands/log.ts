@@ -36,7 +36,7 @@ export function registerLog(program: Command, context: CliContext): void {
             ? `step "${step}" has no log recorded in this store (its record names none inside the store)`
             : `step "${step}" has no log in this store: it was never built here`,
           {
-            hint: `\`rootstock run ${context.planWords(dir)} ${step}\` builds it`,
+            hint: `\`rootstock run ${context.planWords(dir, flags.set)} ${step}\` builds it`,
           },
         );
       }

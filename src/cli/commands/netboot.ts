@@ -95,7 +95,7 @@ export function registerNetboot(program: Command, context: CliContext): void {
       const bus = new EventBus();
       const progress = flags.json
         ? undefined
-        : createProgressReporter(context, { live: context.isTerminal, planArg: dir });
+        : createProgressReporter(context, { live: context.isTerminal, planArg: dir, set: flags.set });
       if (progress) {
         bus.on(progress.listener);
         bus.on(createNetbootReporter(context));

@@ -51,7 +51,7 @@ export function registerRun(program: Command, context: CliContext): void {
       const bus = new EventBus();
       const reporter = flags.json
         ? undefined
-        : createProgressReporter(context, { live: context.isTerminal, planArg: dir });
+        : createProgressReporter(context, { live: context.isTerminal, planArg: dir, set: flags.set });
       if (reporter) bus.on(reporter.listener);
       else bus.on((event) => context.out(JSON.stringify(event)));
       // Steps that failed before their sandbox existed: `rootstock shell` has nothing to enter.
@@ -92,8 +92,8 @@ export function registerRun(program: Command, context: CliContext): void {
                 first === undefined
                   ? `run again to carry on: committed steps are not built again`
                   : noSandbox.has(first)
-                    ? `read the log with \`rootstock log ${context.planWords(dir)} ${first}\` (it failed before its sandbox existed, so there is no build to enter); committed steps are kept, so the next run carries on`
-                    : `read the log with \`rootstock log ${context.planWords(dir)} ${first}\`, enter its build folder with \`rootstock shell ${context.planWords(dir)} ${first}\`; committed steps are kept, so the next run carries on`,
+                    ? `read the log with \`rootstock log ${context.planWords(dir, flags.set)} ${first}\` (it failed before its sandbox existed, so there is no build to enter); committed steps are kept, so the next run carries on`
+                    : `read the log with \`rootstock log ${context.planWords(dir, flags.set)} ${first}\`, enter its build folder with \`rootstock shell ${context.planWords(dir, flags.set)} ${first}\`; committed steps are kept, so the next run carries on`,
             },
           );
         }

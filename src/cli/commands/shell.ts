@@ -22,9 +22,15 @@ export function registerShell(program: Command, context: CliContext): void {
       checkStepArgument(plan, step);
       // Compared with the step as the plan gives it with these variables (those of the build, if given).
       const now = await stepNow(dir, step, context, parseVariableFlags(flags.set));
-      const target = await findFailedBuild(context.storeDir, plan.name, step, context.planWords(dir), {
-        ...(now ? { now: now.resolved } : {}),
-      });
+      const target = await findFailedBuild(
+        context.storeDir,
+        plan.name,
+        step,
+        context.planWords(dir, flags.set),
+        {
+          ...(now ? { now: now.resolved } : {}),
+        },
+      );
       if (flags.command === undefined) {
         context.err(`rootstock: entering ${step}'s failed build (run ${target.saved.runId}); the phases are`);
         context.err("           defined: do_prepare, do_configure, do_compile, do_install. Leave with exit.");
