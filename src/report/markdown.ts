@@ -218,14 +218,21 @@ function buildTime(report: RunReport): string {
   const cached = report.steps.filter((step) => step.status === "cached").length;
   const built = report.steps.filter((step) => step.status === "built").length;
   const rest = report.totalMs - report.buildMs;
-  // A netboot run goes on serving until it is stopped: that time is no image's.
-  const imagesMs = report.images.reduce((sum, image) => sum + image.ms, 0);
+  // A netboot run goes on serving until it is stopped: that time is no image's. One that exported its
+  // bundle (--out) served nothing.
+  const serving = report.servedFrom === undefined ? 0 : Math.max(0, report.totalMs - report.servedFrom);
+  const what =
+    report.context?.command === "image"
+      ? "images"
+      : report.context?.command === "boot"
+        ? "images and the boot"
+        : report.context?.command === "netboot"
+          ? "images and the bundle"
+          : "images and boot tests";
   const after =
-    report.context?.command === "netboot" && rest > 0
-      ? `; images and the bundle took ${formatDuration(Math.min(imagesMs, rest))} more, then it served for ${formatDuration(Math.max(0, rest - imagesMs))}`
-      : report.images.length + report.tests.length > 0 && rest > 0
-        ? `; ${report.context?.command === "image" ? "images" : report.context?.command === "boot" ? "images and the boot" : "images and boot tests"} took ${formatDuration(rest)} more`
-        : "";
+    report.images.length + report.tests.length > 0 && rest > 0
+      ? `; ${what} took ${formatDuration(Math.max(0, rest - serving))} more${report.servedFrom === undefined ? "" : `, then it served for ${formatDuration(serving)}`}`
+      : "";
   // Only a build that went through measures the bootstrap: any other figure would read as its time.
   const failed = report.steps.some((step) => step.status === "failed");
   const stoppedEarly = report.error !== undefined && report.steps.every((step) => step.status === "not-run");

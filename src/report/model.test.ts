@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { sampleJournal as journal } from "../../test/fixtures/sample-journal.ts";
-import type { RunContext } from "../events.ts";
+import type { RunContext, TimedEvent } from "../events.ts";
 import { renderHtml } from "./html.ts";
 import { renderMarkdown } from "./markdown.ts";
 import { criticalPathOf, reportFromEvents } from "./model.ts";
@@ -501,14 +501,26 @@ test("a run's wall time counts from its first event, host checks and fetching in
 });
 
 test("a netboot run's time after its build is the images' and then serving, not 'images and boot tests'", () => {
-  const events = journal()
+  const exported = journal()
     .filter((event) => !event.type.startsWith("test:"))
     .map((event) =>
       event.type === "run:context" ? { ...event, context: { ...event.context, command: "netboot" } } : event,
     );
-  const markdown = renderMarkdown(reportFromEvents(events));
+  const end = exported.find((event) => event.type === "run:end");
+  assert.ok(end);
+  const listening: TimedEvent = {
+    type: "netboot:listening",
+    url: "http://127.0.0.1:8080/",
+    address: "127.0.0.1",
+    port: 8080,
+    time: end.time - 3200,
+  };
+  const served = [...exported.slice(0, -1), listening, end];
+  const markdown = renderMarkdown(reportFromEvents(served));
   assert.match(markdown, /; images and the bundle took 800ms more, then it served for 3\.2s$/m);
   assert.doesNotMatch(markdown, /images and boot tests took/);
+  // Exported with --out: it never listened, so nothing was served.
+  assert.match(renderMarkdown(reportFromEvents(exported)), /; images and the bundle took 4\.0s more$/m);
 });
 
 test("the time after an image or boot command's build is named for what it did", () => {

@@ -116,6 +116,8 @@ export interface RunReport {
   images: ImageRecord[];
   tests: TestRecord[];
   accel?: { accel: string; reason: string };
+  /** A netboot run's server: when it began to listen (ms from the start); absent when nothing was served. */
+  servedFrom?: number;
   consoleLogs: { machine: string; path: string }[];
   fetched: { file: string; bytes: number; from: string; ms: number }[];
 }
@@ -159,6 +161,7 @@ export function reportFromEvents(events: readonly TimedEvent[]): RunReport {
   const consoleLogs: RunReport["consoleLogs"] = [];
   const fetched: RunReport["fetched"] = [];
   let accel: RunReport["accel"];
+  let servedFrom: number | undefined;
   /** The build's end, and the run's: a test, boot or netboot run goes on after its build. */
   let buildEnd: Extract<TimedEvent, { type: "run:done" }> | undefined;
   let end: Extract<TimedEvent, { type: "run:end" }> | undefined;
@@ -279,6 +282,9 @@ export function reportFromEvents(events: readonly TimedEvent[]): RunReport {
           ms: 0,
         });
         break;
+      case "netboot:listening":
+        servedFrom ??= rel(event.time);
+        break;
       case "vm:accel":
         accel ??= { accel: event.accel, reason: event.reason };
         break;
@@ -361,6 +367,7 @@ export function reportFromEvents(events: readonly TimedEvent[]): RunReport {
     images: [...images.values()],
     tests,
     ...(accel === undefined ? {} : { accel }),
+    ...(servedFrom === undefined ? {} : { servedFrom }),
     consoleLogs,
     fetched,
   };
