@@ -246,7 +246,15 @@ export class EventBus {
 export const ignoreEvents: Emit = () => {};
 
 /** What a run was about, emitted once after `run:start`, so that reports need nothing but the journal. */
+/**
+ * What a run's journal records, by version: 2 has the whole command line (options, and images named as
+ * targets) and every bundle's time. Absent (1) in journals of an older rootstock.
+ */
+export const JOURNAL_FORMAT = 2;
+
 export interface RunContext {
+  /** JOURNAL_FORMAT of the rootstock that wrote it. */
+  journal?: number;
   /** The command that made the run: run, test, demo. */
   command: string;
   /** The steps or images the command named after the plan. */

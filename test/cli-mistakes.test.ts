@@ -196,6 +196,59 @@ describe("the store", () => {
     assert.match(gone.stderr, /has no run journal \(journal\.jsonl\) \[ERR_RUN_NO_JOURNAL\]/);
   });
 
+  test("report leaves a newer rootstock's run alone, and says what an older one's journal did not record", async () => {
+    const dir = await writePlan(join(work, "journal-formats"), {
+      name: "formats",
+      steps: { s: { script: 'do_install() { echo x > "$OUT/x"; }\n' } },
+    });
+    const store = join(work, "journal-formats-store");
+    const run = await runCli(["--store", store, "run", "-j", "1", dir]);
+    assert.equal(run.code, 0, run.stderr);
+    const runDir = /report: (.*)\/report\.html/.exec(run.stdout)?.[1] as string;
+    const journal = join(runDir, "journal.jsonl");
+    const markdown = join(runDir, "report.md");
+    const written = await readFile(journal, "utf8");
+    const withContext = (change: (context: Record<string, unknown>) => void) =>
+      written
+        .trim()
+        .split("\n")
+        .map((line) => {
+          const event = JSON.parse(line);
+          if (event.type === "run:context") change(event.context);
+          return JSON.stringify(event);
+        })
+        .join("\n");
+    assert.match(await readFile(markdown, "utf8"), /rootstock run --jobs 1 /);
+
+    await writeFile(
+      journal,
+      withContext((context) => Object.assign(context, { journal: 99 })),
+    );
+    const before = await readFile(markdown, "utf8");
+    const newer = await runCli(["--store", store, "report", runDir]);
+    assert.equal(newer.code, 1);
+    assert.match(
+      newer.stderr,
+      /written by a newer rootstock \(journal format 99; this one reads up to \d+\) \[ERR_RUN_JOURNAL_NEWER\]/,
+    );
+    assert.equal(await readFile(markdown, "utf8"), before);
+
+    // An older rootstock's journal: no format, no options kept.
+    await writeFile(
+      journal,
+      withContext((context) => {
+        delete context.journal;
+        delete context.options;
+      }),
+    );
+    const older = await runCli(["--store", store, "report", runDir]);
+    assert.equal(older.code, 0, older.stderr);
+    assert.match(
+      await readFile(markdown, "utf8"),
+      /Command \(run \S+, as far as the rootstock that made it recorded it: options and images named may be missing\)/,
+    );
+  });
+
   test("a step's history edited to name other folders is not followed into them", async () => {
     const dir = await writePlan(join(work, "history-edited"), {
       steps: {

@@ -1,5 +1,5 @@
 /** Gathers what a report needs to say about a run: the plan, the host, the seeds, the revisions. */
-import type { RunContext } from "../events.ts";
+import { JOURNAL_FORMAT, type RunContext } from "../events.ts";
 import type { ToolIdentity } from "../host/tools.ts";
 import type { Graph } from "../plan/graph.ts";
 import { ROOTSTOCK_DIR, ROOTSTOCK_VERSION } from "../version.ts";
@@ -35,6 +35,7 @@ export async function describeRun(
     ),
   );
   return {
+    journal: JOURNAL_FORMAT,
     command: options.command ?? "run",
     ...(options.targets === undefined ? {} : { targets: [...options.targets] }),
     ...(options.options === undefined || options.options.length === 0

@@ -332,7 +332,9 @@ function imageHtml(image: ImageRecord): string {
     case "cached":
       return "(from the cache)";
     case "made":
-      return `(made in ${escapeHtml(formatDuration(image.ms))})`;
+      return image.msUnknown
+        ? "(made; its time was not recorded)"
+        : `(made in ${escapeHtml(formatDuration(image.ms))})`;
     case "failed":
       return `<span class="status failed">failed</span> ${escapeHtml(printableLine(image.error?.split("\n")[0] ?? ""))}`;
     case "interrupted":

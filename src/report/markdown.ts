@@ -249,7 +249,12 @@ function testingProcess(report: RunReport): string[] {
   const lines: string[] = [];
   const context = report.context;
   if (context) {
-    lines.push(`* Command (run ${report.runId}):`, "", ...indentedBlock(commandLine(context)), "");
+    // An older rootstock's journal kept no options, nor the images a command named.
+    const partial =
+      context.journal === undefined
+        ? ", as far as the rootstock that made it recorded it: options and images named may be missing"
+        : "";
+    lines.push(`* Command (run ${report.runId}${partial}):`, "", ...indentedBlock(commandLine(context)), "");
     lines.push(
       `* Host: ${text(context.host.os)}, ${text(context.host.cpu)}, ${context.host.cores} cores, ${formatBytes(context.host.memoryBytes)} memory`,
     );
@@ -384,7 +389,7 @@ function imageText(image: ImageRecord): string {
     case "cached":
       return "from the cache";
     case "made":
-      return `made in ${formatDuration(image.ms)}`;
+      return image.msUnknown ? "made (its time was not recorded)" : `made in ${formatDuration(image.ms)}`;
     case "failed":
       return `FAILED: ${text(firstLine(image.error ?? ""))}`;
     case "interrupted":

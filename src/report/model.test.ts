@@ -537,3 +537,24 @@ test("the time after an image or boot command's build is named for what it did",
   assert.match(asCommand("image"), /; images took 4\.0s more$/m);
   assert.match(asCommand("boot"), /; images and the boot took 4\.0s more$/m);
 });
+
+test("a bundle an older rootstock made without recording its time is not said to take 0ms", () => {
+  const events = journal();
+  const end = events.find((event) => event.type === "run:end");
+  assert.ok(end);
+  const bundle: TimedEvent = {
+    type: "netboot:bundle",
+    image: "net",
+    key: "k",
+    dir: "/store/netboot/k",
+    cached: false,
+    bytes: 4096,
+    time: end.time - 100,
+  };
+  const report = reportFromEvents([...events.slice(0, -1), bundle, end]);
+  assert.match(
+    renderMarkdown(report),
+    /^\* Image net \(netboot bundle\): made \(its time was not recorded\), 4\.0 KiB$/m,
+  );
+  assert.match(renderHtml(report), /\(made; its time was not recorded\)/);
+});

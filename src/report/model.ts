@@ -48,6 +48,8 @@ export interface ImageRecord {
   path?: string;
   bytes?: number;
   ms: number;
+  /** Made, but the journal has no time for it (an older rootstock's). */
+  msUnknown?: boolean;
   cached: boolean;
   /** Why it could not be made; without it and without a path, it was not finished. */
   error?: string;
@@ -255,6 +257,7 @@ export function reportFromEvents(events: readonly TimedEvent[]): RunReport {
           ms: event.ms ?? 0,
           cached: event.cached,
           ...(event.cached ? {} : { start: rel(event.time) - (event.ms ?? 0) }),
+          ...(event.cached || event.ms !== undefined ? {} : { msUnknown: true }),
         });
         break;
       case "test:start":

@@ -1,7 +1,7 @@
 /** Writes report.md and report.html into a run folder, from its journal alone. */
 import { writeFileAtomically } from "../atomic-write.ts";
 import { RootstockError } from "../errors.ts";
-import type { TimedEvent } from "../events.ts";
+import { JOURNAL_FORMAT, type TimedEvent } from "../events.ts";
 import { renderHtml } from "./html.ts";
 import { renderMarkdown } from "./markdown.ts";
 import { type RunReport, reportFromEvents } from "./model.ts";
@@ -44,6 +44,17 @@ export async function writeReports(
     throw new RootstockError("ERR_RUN_JOURNAL_DAMAGED", `the journal of ${runDir} holds no events`, {
       hint: "its events are gone; the run's other files (reports, run.json, logs) are left as they are",
     });
+  // A newer rootstock's journal may hold what this one would misread: its report is left as it is.
+  const context = events.find((event) => event.type === "run:context");
+  const format = context?.type === "run:context" ? context.context.journal : undefined;
+  if (typeof format === "number" && format > JOURNAL_FORMAT)
+    throw new RootstockError(
+      "ERR_RUN_JOURNAL_NEWER",
+      `the journal of ${runDir} was written by a newer rootstock (journal format ${format}; this one reads up to ${JOURNAL_FORMAT})`,
+      {
+        hint: "report it with the rootstock that made the run, or a newer one; its reports are left as they are",
+      },
+    );
   let report: RunReport;
   try {
     report = reportFromEvents(events);
