@@ -116,6 +116,16 @@ test("hermeticity: no network, no /home or /root, nothing writable outside outpu
       "write-etc": probe("touch /etc/rootstock-probe"),
       "write-sources": probe("touch /build/sources/rootstock-probe"),
       "write-files": probe("touch /build/files/rootstock-probe"),
+      // Root's powers would let a step make its read-only mounts writable again: it has none.
+      "remount-usr": probe("mount -o remount,bind,rw /usr && touch /usr/rootstock-probe"),
+      "remount-sources": probe(
+        "mount -o remount,bind,rw /build/sources && touch /build/sources/rootstock-probe",
+      ),
+      "remount-dep": {
+        toml: 'version = "1"\ndeps = ["control-sandbox"]\n',
+        script:
+          'do_compile() { mount -o remount,bind,rw "$DEP_CONTROL_SANDBOX" && echo changed > "$DEP_CONTROL_SANDBOX/out"; }\n',
+      },
     },
   });
   const { result, events } = await runKeepingGoing(planDir);
@@ -131,6 +141,9 @@ test("hermeticity: no network, no /home or /root, nothing writable outside outpu
     "write-etc",
     "write-sources",
     "write-files",
+    "remount-usr",
+    "remount-sources",
+    "remount-dep",
   ].sort();
   assert.deepEqual([...result.failed].sort(), expectedFailures);
   assert.deepEqual([...result.built].sort(), ["control-host", "control-sandbox"]);
@@ -158,6 +171,11 @@ test("hermeticity: no network, no /home or /root, nothing writable outside outpu
     /reached/,
   );
   await assert.rejects(stat("/usr/rootstock-probe"));
+  for (const step of ["remount-usr", "remount-sources", "remount-dep"])
+    assert.ok(
+      tails[step]?.some((line) => /permission denied|Operation not permitted/i.test(line)),
+      `${step}: ${tails[step]?.join("\n") ?? "no tail"}`,
+    );
   assert.ok(tails["write-dep-from-host"]?.some((line) => /Read-only file system/.test(line)));
   assert.equal(
     await readFile(join(result.outputs.get("control-sandbox")?.path as string, "out"), "utf8"),

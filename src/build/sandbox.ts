@@ -151,8 +151,11 @@ export function sandboxCommand(
 
 function bwrapArgs(spec: SandboxSpec, isRoot: boolean, options: SandboxCommandOptions): string[] {
   const args = ["--unshare-all", "--die-with-parent", "--hostname", "rootstock"];
-  // Unprivileged, the step is root in its own user namespace, as it would be in a chroot.
+  // Unprivileged, the step is root in its own user namespace, as it would be in a chroot. As root, bwrap
+  // would keep every capability, with which a step could remount its read-only binds writable (the
+  // host's /usr, the store's sources, its deps' entries): it keeps none, as it would unprivileged.
   if (!isRoot) args.push("--unshare-user", "--uid", "0", "--gid", "0");
+  else args.push("--cap-drop", "ALL");
   if (!options.interactive) args.push("--new-session");
   for (const entry of spec.root) {
     if (RESERVED_ROOT_NAMES.has(entry.name)) continue;
