@@ -1,12 +1,14 @@
 /** rootstock fetch, sources import and mirror, run as a user runs them, on a plan in a temp folder. */
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, stat, symlink, truncate, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { CliContext } from "../src/cli/context.ts";
+import { main } from "../src/cli/main.ts";
 import { fetchSources } from "../src/sources/fetch-sources.ts";
 import { SourceStore } from "../src/sources/source-store.ts";
-import { runCli } from "./helpers/cli.ts";
+import { Capture, runCli } from "./helpers/cli.ts";
 import { sha256Of, startServer, type TestServer, testBytes } from "./helpers/http-server.ts";
 
 let server: TestServer;
@@ -243,6 +245,67 @@ describe("rootstock fetch, sources and mirror", () => {
       device.stderr,
       /\/dev\/null: not a regular file \(a device, pipe or socket\) \[ERR_IMPORT_NOT_FILE\]/,
     );
+  });
+
+  test("sources import reads a folder without following links out of it, takes no private file, and stops on Ctrl-C", async () => {
+    const dir = join(work, "import-links");
+    const outside = join(work, "import-outside");
+    await mkdir(join(dir, "sub"), { recursive: true });
+    await mkdir(outside, { recursive: true });
+    await writeFile(join(outside, "deep.tar.gz"), testBytes(1_000, 71));
+    await writeFile(join(outside, "public.tar.gz"), testBytes(1_000, 72));
+    await writeFile(join(outside, "secret"), "s3cr3t\n", { mode: 0o600 });
+    await writeFile(join(dir, "own.tar.gz"), testBytes(1_000, 73));
+    await writeFile(join(dir, "private.tar.gz"), testBytes(1_000, 74), { mode: 0o600 });
+    await symlink(outside, join(dir, "sub", "elsewhere"));
+    await symlink("..", join(dir, "sub", "loop"));
+    await symlink(join(outside, "secret"), join(dir, "secret.tar.gz"));
+    await symlink(join(outside, "public.tar.gz"), join(dir, "linked.tar.gz"));
+    await symlink(join(work, "nothing-here"), join(dir, "dangling.tar.gz"));
+    const storeDir = join(work, "store-import-links");
+    const run = await runCli(["--store", storeDir, "sources", "import", dir]);
+    assert.equal(run.code, 0, run.stderr);
+    const store = new SourceStore(storeDir);
+    assert.equal(await store.has(sha256Of(testBytes(1_000, 73))), true);
+    assert.equal(await store.has(sha256Of(testBytes(1_000, 72))), true, "a link to a file is read");
+    assert.equal(
+      await store.has(sha256Of(testBytes(1_000, 71))),
+      false,
+      "a link to a folder is not followed",
+    );
+    assert.equal(await store.has(sha256Of(testBytes(1_000, 74))), false);
+    assert.equal(await store.has(sha256Of(Buffer.from("s3cr3t\n"))), false);
+    assert.match(run.stdout, /skip +\S+\/sub\/elsewhere: a link to a folder, not followed/);
+    assert.match(run.stdout, /skip +\S+\/sub\/loop: a link to a folder, not followed/);
+    assert.match(run.stdout, /skip +\S+\/secret\.tar\.gz: others may not read it \(mode 0600\)/);
+    assert.match(run.stdout, /skip +\S+\/private\.tar\.gz: others may not read it \(mode 0600\)/);
+    assert.match(run.stdout, /skip +\S+\/dangling\.tar\.gz: a link that leads nowhere/);
+    assert.match(run.stdout, /2 added, 0 already present, 0 matched nothing, 5 passed over/);
+
+    const named = await runCli(["--store", storeDir, "sources", "import", join(dir, "private.tar.gz")]);
+    assert.equal(named.code, 1);
+    assert.match(
+      named.stderr,
+      /private\.tar\.gz: others may not read it \(mode 0600\).*\[ERR_IMPORT_PRIVATE\]\n {2}hint: if it may be shared, `chmod o\+r` it first/,
+    );
+    await symlink("looped", join(dir, "looped"));
+    const loop = await runCli(["--store", storeDir, "sources", "import", join(dir, "looped")]);
+    assert.match(loop.stderr, /looped: a link that leads round in a loop \[ERR_IMPORT_NOT_FOUND\]/);
+
+    // Ctrl-C while a large file is hashed: an interrupted command, not a bug.
+    const big = join(work, "import-big", "big.tar");
+    await mkdir(dirname(big), { recursive: true });
+    await writeFile(big, "");
+    await truncate(big, 4 * 2 ** 30);
+    const stdout = new Capture();
+    const stderr = new Capture();
+    const context = new CliContext(stdout, stderr);
+    setTimeout(() => context.interrupt("SIGINT"), 300);
+    const code = await main(["--no-color", "--store", storeDir, "sources", "import", big], context);
+    process.exitCode = undefined;
+    assert.equal(code, 130, `${stdout.text}\n${stderr.text}`);
+    assert.match(stderr.text, /\[ERR_INTERRUPTED\]/);
+    assert.doesNotMatch(stderr.text, /internal error|AbortError/);
   });
 
   test("a source two steps share is one file: counted once by fetch, listed once offline; a size that differs from the pin is said", async () => {

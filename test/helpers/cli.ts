@@ -9,7 +9,8 @@ export interface CliResult {
   stderr: string;
 }
 
-class Capture extends Writable {
+/** Collects what a command writes to one of its streams. */
+export class Capture extends Writable {
   text = "";
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: () => void): void {
     this.text += chunk.toString();

@@ -5,7 +5,7 @@ import { planSources } from "../../sources/plan-sources.ts";
 import { formatBytes } from "../../units.ts";
 import type { CliContext } from "../context.ts";
 import { createFetchReporter } from "../fetch-reporter.ts";
-import { withInterrupt } from "../interrupt.ts";
+import { interruptible } from "../interruptible.ts";
 import { globalMirrors, mirrorOption, parseJobs, setOption } from "../options.ts";
 
 interface FetchFlags {
@@ -30,7 +30,7 @@ export function registerFetch(program: Command, context: CliContext): void {
         identifyTools: false,
       });
       const reporter = createFetchReporter(context);
-      const result = await withInterrupt(context, (signal) =>
+      const { result } = await interruptible(context, (signal) =>
         fetchSources(planSources(graph), {
           storeDir: context.storeDir,
           offline: flags.offline ?? false,

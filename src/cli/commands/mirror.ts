@@ -5,7 +5,7 @@ import { planSources } from "../../sources/plan-sources.ts";
 import { formatBytes, shellWord } from "../../units.ts";
 import type { CliContext } from "../context.ts";
 import { createFetchReporter } from "../fetch-reporter.ts";
-import { withInterrupt } from "../interrupt.ts";
+import { interruptible } from "../interruptible.ts";
 import { globalMirrors, mirrorOption, parseJobs, setOption } from "../options.ts";
 
 const { resolve } = process.getBuiltinModule("node:path");
@@ -36,7 +36,7 @@ export function registerMirror(program: Command, context: CliContext): void {
       });
       const reporter = createFetchReporter(context);
       const target = resolve(dir);
-      const result = await withInterrupt(context, (signal) =>
+      const { result } = await interruptible(context, (signal) =>
         exportMirror(planSources(graph), target, {
           storeDir: context.storeDir,
           offline: flags.offline ?? false,

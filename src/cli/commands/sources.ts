@@ -6,7 +6,7 @@ import { planSources } from "../../sources/plan-sources.ts";
 import { SourceStore } from "../../sources/source-store.ts";
 import { formatBytes } from "../../units.ts";
 import type { CliContext } from "../context.ts";
-import { withInterrupt } from "../interrupt.ts";
+import { interruptible } from "../interruptible.ts";
 import { setOption } from "../options.ts";
 
 export function registerSources(program: Command, context: CliContext): void {
@@ -25,7 +25,7 @@ export function registerSources(program: Command, context: CliContext): void {
               .graph,
           )
         : undefined;
-      const result = await withInterrupt(context, (signal) =>
+      const { result } = await interruptible(context, (signal) =>
         importSources(files, { storeDir: context.storeDir, signal, ...(pins ? { pins } : {}) }),
       );
       for (const file of result.imported) {
@@ -41,9 +41,11 @@ export function registerSources(program: Command, context: CliContext): void {
           `  ${context.style("yellow", "skip ")} ${file.path}: sha256 ${file.sha256} matches no source of the plan; not admitted`,
         );
       }
+      for (const entry of result.passedOver)
+        context.out(`  ${context.style("yellow", "skip ")} ${entry.path}: ${entry.reason}; not admitted`);
       const added = result.imported.filter((file) => file.added).length;
       context.out(
-        `sources import: ${added} added, ${result.imported.length - added} already present, ${result.unmatched.length} matched nothing`,
+        `sources import: ${added} added, ${result.imported.length - added} already present, ${result.unmatched.length} matched nothing${result.passedOver.length > 0 ? `, ${result.passedOver.length} passed over` : ""}`,
       );
       if (result.imported.length === 0 && flags.plan) {
         throw new RootstockError(
