@@ -309,6 +309,23 @@ describe("ext4", () => {
         return true;
       },
     );
+    // Under a file or a link, it would drop that entry for a folder: refused in every kind.
+    for (const [kind, path, what] of [
+      ["ext4", "/bin/tool/dev0", /\/bin\/tool in the image's contents is a file, not a folder/],
+      ["squashfs", "/bin/sh/dev0", /\/bin\/sh in the image's contents is a link, not a folder/],
+      ["initramfs", "/bin/sh/dev0", /\/bin\/sh in the image's contents is a link, not a folder/],
+    ] as const) {
+      const under = [{ ...(devices[0] as (typeof devices)[number]), path }];
+      await assert.rejects(
+        buildImage(spec(kind, { devices: under }), { storeDir: await store(`e5-${kind}`) }),
+        (error: unknown) => {
+          assert.ok(error instanceof RootstockError);
+          assert.equal(error.code, "ERR_IMAGE_DEVICE_PATH");
+          assert.match(error.message, what);
+          return true;
+        },
+      );
+    }
     // An initramfs's own /dev/console, which the plan did not list, is not blamed on its devices.
     const withConsole = join(work, "with-console");
     await mkdir(join(withConsole, "dev"), { recursive: true });

@@ -75,6 +75,24 @@ export async function stageTree(
   }
   for (const device of input.devices ?? []) {
     const path = imagePath(device.path);
+    // A folder is made where the path has none; a file or link in its way is the contents', not ours to drop.
+    const parts = path.split("/");
+    for (let index = 1; index < parts.length; index++) {
+      const parent = parts.slice(0, index).join("/");
+      const info = await lstat(join(root, parent)).catch(() => undefined);
+      if (info === undefined || info.isDirectory()) continue;
+      throw new RootstockError(
+        "ERR_IMAGE_DEVICE_PATH",
+        `image ${input.name}: devices names /${path}, but /${parent} in the image's contents is ${info.isSymbolicLink() ? "a link" : "a file"}, not a folder`,
+        {
+          ...(input.declaredIn === undefined ? {} : { file: input.declaredIn }),
+          field: `images.${input.name}.devices`,
+          hint: info.isSymbolicLink()
+            ? "a device's path is not followed through links: name it by the folder the link leads to"
+            : "declare the device at a path of its own (usually under /dev)",
+        },
+      );
+    }
     await makeParents(state, path);
     // A declared device may stand in for one a step made; a file or folder there is a mistake.
     const there = await lstat(join(root, path)).catch(() => undefined);
