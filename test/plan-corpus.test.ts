@@ -433,7 +433,13 @@ const CASES: Record<string, Expectation> = {
     code: "ERR_PLAN_BAD_VALUE",
     where: "plan.toml:11:",
     message:
-      /images\.root\.owners\.home\/alice: expected an absolute path without "\.\.", "\/\/" or a "\/" at its end, got "home\/alice" \[ERR/,
+      /images\.root\.owners\.home\/alice: expected an absolute path without "\.\.", "\/\/" or a "\/" at its end, got "home\/alice" \(it does not start with "\/"\) \[ERR/,
+  },
+  "owner-backslash": {
+    code: "ERR_PLAN_BAD_VALUE",
+    where: "plan.toml:11:",
+    message:
+      /got "\/home\/back\\\\slash" \(it holds a backslash, which image tools read as an escape\) \[ERR/,
   },
   "image-bad-name": {
     code: "ERR_PLAN_BAD_VALUE",

@@ -29,8 +29,33 @@ const variableName = z
 const relativePath = (inside: string) =>
   z.string().refine((value) => isSafeRelativePath(value), {
     error: (issue) =>
-      `expected a relative path inside ${inside} without "..", got ${JSON.stringify(issue.input)}`,
+      `expected a relative path inside ${inside} without "..", got ${JSON.stringify(issue.input)}${pathFault(issue.input, false)}`,
   });
+
+/** What is wrong with a path the schema refused, for its message: the rule it breaks, not all of them. */
+function pathFault(input: unknown, absolute: boolean): string {
+  if (typeof input !== "string") return "";
+  const parts = input.replace(/^\//, "").split("/");
+  const fault =
+    input === ""
+      ? "it is empty"
+      : absolute !== input.startsWith("/")
+        ? `it ${absolute ? "does not start" : "starts"} with "/"`
+        : input.includes("\0")
+          ? "it holds a NUL character"
+          : input.includes("\\")
+            ? "it holds a backslash, which image tools read as an escape"
+            : parts.includes("..")
+              ? 'it has a ".." part'
+              : input.endsWith("/")
+                ? 'it ends with "/"'
+                : parts.includes("")
+                  ? 'it has "//"'
+                  : parts.includes(".")
+                    ? 'it has a "." part'
+                    : "";
+  return fault === "" ? "" : ` (${fault})`;
+}
 
 export function isSafeRelativePath(value: string): boolean {
   if (value === "" || value.startsWith("/") || value.includes("\0") || value.includes("\\")) return false;
@@ -46,14 +71,14 @@ const fileName = z
 
 const isAbsolutePath = (value: string) => value.startsWith("/") && isSafeRelativePath(value.slice(1));
 const absolutePathError = (issue: { input: unknown }) =>
-  `expected an absolute path without "..", "//" or a "/" at its end, got ${JSON.stringify(issue.input)}`;
+  `expected an absolute path without "..", "//" or a "/" at its end, got ${JSON.stringify(issue.input)}${pathFault(issue.input, true)}`;
 const absolutePath = z.string().refine(isAbsolutePath, { error: absolutePathError });
 /** "/" too: the loader then says the sandbox keeps it, which is the better message. */
 const mountPoint = z
   .string()
   .refine((value) => value === "/" || (isAbsolutePath(value) && !value.split("/").includes(".")), {
     error: (issue) =>
-      `expected an absolute path without ".", "..", "//" or a "/" at its end, got ${JSON.stringify(issue.input)}`,
+      `expected an absolute path without ".", "..", "//" or a "/" at its end, got ${JSON.stringify(issue.input)}${pathFault(issue.input, true)}`,
   });
 
 const sha256 = z
