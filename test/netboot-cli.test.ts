@@ -128,10 +128,22 @@ describe("rootstock netboot refuses", () => {
     await refused(
       ["system", "--out", someones, "--public-url", "http://192.168.1.10:8080/"],
       "ERR_NETBOOT_OUT_NOT_EMPTY",
-      /holds files that no export of rootstock wrote: notes\.txt/,
+      /holds files that no export recorded \(it has no \.rootstock-export\.json\): notes\.txt/,
       /a new or empty folder/,
     );
     assert.equal(await readFile(join(someones, "notes.txt"), "utf8"), "precious\n");
+    // An older rootstock's export kept no record: said to look like one, not to be someone's files.
+    const older = `${store}-older-export`;
+    await mkdir(older, { recursive: true });
+    for (const name of ["boot.ipxe", "README.txt"])
+      await writeFile(join(older, name), "from an older export\n");
+    await refused(
+      ["system", "--out", older, "--public-url", "http://192.168.1.10:8080/"],
+      "ERR_NETBOOT_OUT_NOT_EMPTY",
+      /holds what looks like an export by an older rootstock \(README\.txt, boot\.ipxe\), which recorded no list of its files/,
+      /remove that folder's files/,
+    );
+    await rm(older, { recursive: true, force: true });
     await rm(someones, { recursive: true, force: true });
     // Refused before any run began.
     assert.deepEqual(await readdir(join(store, "runs")).catch(() => []), []);

@@ -79,11 +79,18 @@ export async function prepareExportFolder(target: string): Promise<string[]> {
   const earlier = new Set(written.map((file) => file.split("/")[0]));
   const others = present.filter((name) => !earlier.has(name));
   if (!isObject(record) && others.length > 0) {
+    const listed = `${others.slice(0, 5).join(", ")}${others.length > 5 ? ", …" : ""}`;
+    // An export by a rootstock that kept no record looks just so: its names and nothing else.
+    const olderExport = others.every((name) => EXPORT_NAMES.some((file) => file.split("/")[0] === name));
     throw new RootstockError(
       "ERR_NETBOOT_OUT_NOT_EMPTY",
-      `--out ${dir} holds files that no export of rootstock wrote: ${others.slice(0, 5).join(", ")}${others.length > 5 ? ", …" : ""}`,
+      olderExport
+        ? `--out ${dir} holds what looks like an export by an older rootstock (${listed}), which recorded no list of its files (${EXPORT_RECORD})`
+        : `--out ${dir} holds files that no export recorded (it has no ${EXPORT_RECORD}): ${listed}`,
       {
-        hint: "give a new or empty folder; an export there replaces what the export before it wrote, and only that",
+        hint: olderExport
+          ? `remove that folder's files (they are the older export's) and export again; rootstock replaces only what an export recorded`
+          : "give a new or empty folder; an export there replaces what the export before it wrote, and only that",
       },
     );
   }
