@@ -8,11 +8,14 @@ if (major > 22 || (major === 22 && minor >= 18)) {
   // Keeps compiled (and type-stripped) modules between runs: a no-op run is mostly startup.
   process.getBuiltinModule("node:module").enableCompileCache?.();
   // Started by the older Node below: a kill -9 of that one must not leave this one running (and holding
-  // its locks). It ends as on SIGTERM when its parent is gone.
+  // its locks). It ends as on SIGTERM when its parent is gone, silently: the terminal is the shell's
+  // again, and what it would say as it ends would land on the prompt.
   const parent = Number(process.env.ROOTSTOCK_PARENT_PID);
   if (parent > 0) {
     setInterval(() => {
-      if (process.ppid !== parent) process.kill(process.pid, "SIGTERM");
+      if (process.ppid === parent) return;
+      for (const stream of [process.stdout, process.stderr]) stream.write = () => true;
+      process.kill(process.pid, "SIGTERM");
     }, 500).unref();
   }
   const { main } = await import("../src/cli/main.ts");

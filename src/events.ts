@@ -4,7 +4,8 @@
  */
 
 export type FetchEvent =
-  | { type: "fetch:plan"; missing: number; present: number; bytes: number }
+  /** `bytes` sums the pinned sizes of the missing files; `unsized` of them pin none. */
+  | { type: "fetch:plan"; missing: number; present: number; bytes: number; unsized?: number }
   | { type: "fetch:start"; sha256: string; file: string; from: string; size?: number; resumeAt: number }
   | { type: "fetch:progress"; sha256: string; file: string; received: number; total?: number }
   /** `missing`: the place holds no such file (a mirror folder tried by hash, then by name): no failure of its own. */
@@ -59,7 +60,8 @@ export type BuildEvent =
   /** The end of the whole run: build, images and tests. */
   | { type: "run:end"; runId: string; ok: boolean; ms: number; interrupted?: true; error?: RunError }
   /** The steps that will be built, each with its expected duration when an earlier run measured it. */
-  | { type: "run:schedule"; jobs: number; steps: { step: string; estimateMs?: number }[] }
+  /** The steps to build, with their durations in earlier runs and the dependencies among them. */
+  | { type: "run:schedule"; jobs: number; steps: { step: string; estimateMs?: number; deps?: string[] }[] }
   | {
       type: "run:done";
       runId: string;

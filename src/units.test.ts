@@ -24,8 +24,11 @@ test("lines of output are made fit to show", () => {
   assert.equal(printableLine("plain\ttext"), "plain\ttext");
   assert.equal(printableLine("10%\r50%\r100%"), "100%");
   assert.equal(printableLine("crlf line\r"), "crlf line");
-  assert.equal(printableLine("\u001b[2J\u001b]0;title\u0007bell"), "\ufffd[2J\ufffd]0;title\ufffdbell");
-  assert.equal(printableLine("c1 \u009b31m"), "c1 \ufffd31m");
+  // Escape sequences go whole (a colour code would leave "[1;31m" behind); other control characters show.
+  assert.equal(printableLine("\u001b[2J\u001b]0;title\u0007bell"), "bell");
+  assert.equal(printableLine("c1 \u009b31m"), "c1 ");
+  assert.equal(printableLine("\u001b[1;31mERROR:\u001b[0m bad"), "ERROR: bad");
+  assert.equal(printableLine("lone \u001b esc, bell\u0007"), "lone \ufffd esc, bell\ufffd");
   const long = printableLine("x".repeat(100_000));
   assert.equal(long, `${"x".repeat(400)}…`);
 });

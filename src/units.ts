@@ -66,12 +66,15 @@ const LONGEST_SHOWN_LINE = 400;
 
 /**
  * A line of a build's or a machine's output as a terminal or a report may show it: what is left after
- * its carriage returns (a progress counter's last state), control characters (escape sequences that
- * would drive the reader's terminal) as "\ufffd", and at most 400 characters.
+ * its carriage returns (a progress counter's last state), without its colour and other escape
+ * sequences, any other control character (which would drive the reader's terminal) as "\ufffd", and at
+ * most 400 characters.
  */
 export function printableLine(line: string): string {
   let text = line.endsWith("\r") ? line.slice(0, -1) : line;
   text = text.slice(text.lastIndexOf("\r") + 1);
+  if (text.includes("\x1b") || text.includes("\x9b"))
+    text = process.getBuiltinModule("node:util").stripVTControlCharacters(text);
   if (text.length > LONGEST_SHOWN_LINE) text = `${text.slice(0, LONGEST_SHOWN_LINE)}…`;
   let shown = "";
   let from = 0;

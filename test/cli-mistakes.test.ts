@@ -814,11 +814,18 @@ describe("a killed run", () => {
     skip: oldNode ? false : "no Node older than 22.18 on this machine",
   }, async () => {
     const { store, child: wrapper } = await startSlowRun("old-node", { command: [oldNode as string] });
+    // The bundled Node's rootstock writes to the same terminal: once the shell has it back, nothing.
+    let afterKill = "";
+    for (const stream of [wrapper.stdout, wrapper.stderr]) stream?.on("data", (data) => (afterKill += data));
     wrapper.kill("SIGKILL");
-    // The bundled Node's rootstock notices within half a second and ends the run as on SIGTERM.
+    // It notices within half a second and ends the run as on SIGTERM.
     for (let tries = 0; tries < 50; tries++) {
       const [run] = await listRuns(store);
-      if (run?.result === "interrupted") return;
+      if (run?.result === "interrupted") {
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        assert.equal(afterKill, "", "it wrote over the shell's prompt");
+        return;
+      }
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
     assert.fail(`the run was not ended: ${JSON.stringify(await listRuns(store))}`);

@@ -209,12 +209,19 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
       deps: step.step.deps,
       estimateMs: histories.get(step.name)?.buildMs ?? fallbackEstimate,
     }));
+    const unbuilt = new Set(toBuild.map((step) => step.name));
     emit({
       type: "run:schedule",
       jobs,
       steps: toBuild.map((step) => {
         const estimateMs = histories.get(step.name)?.buildMs;
-        return estimateMs === undefined ? { step: step.name } : { step: step.name, estimateMs };
+        // Those it waits for in this run: what the ETA must follow one after another.
+        const deps = step.step.deps.filter((dep) => unbuilt.has(dep));
+        return {
+          step: step.name,
+          ...(estimateMs === undefined ? {} : { estimateMs }),
+          ...(deps.length === 0 ? {} : { deps }),
+        };
       }),
     });
     const byName = graph.byName;

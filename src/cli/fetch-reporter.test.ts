@@ -76,3 +76,17 @@ test("a place that failed before another had the file is 'tried', not a failure"
   );
   assert.doesNotMatch(text, /fail/);
 });
+
+test("the size to fetch says when only some pins give one", () => {
+  const plan = (event: Record<string, unknown>) =>
+    reported("", "", [{ type: "fetch:plan", present: 0, ...event }]).split("\n")[0];
+  assert.equal(
+    plan({ missing: 3, bytes: 11 << 20, unsized: 0 }),
+    "fetch: 3 to fetch (11 MiB pinned), 0 present",
+  );
+  assert.equal(
+    plan({ missing: 3, bytes: 11 << 20, unsized: 2 }),
+    "fetch: 3 to fetch (11 MiB pinned for 1 of them; the others pin no size), 0 present",
+  );
+  assert.equal(plan({ missing: 3, bytes: 0, unsized: 3 }), "fetch: 3 to fetch, 0 present");
+});

@@ -67,7 +67,14 @@ export function createFetchReporter(context: CliContext): FetchReporter {
           missing = event.missing;
           if (event.missing === 0) line(`fetch: all ${event.present} source(s) present`);
           else {
-            const size = event.bytes > 0 ? ` (${formatBytes(event.bytes)} pinned)` : "";
+            // Sizes are optional in a pin: a sum of some of them is said to be so.
+            const unsized = event.unsized ?? 0;
+            const size =
+              event.bytes === 0
+                ? ""
+                : unsized === 0
+                  ? ` (${formatBytes(event.bytes)} pinned)`
+                  : ` (${formatBytes(event.bytes)} pinned for ${event.missing - unsized} of them; the others pin no size)`;
             line(`fetch: ${event.missing} to fetch${size}, ${event.present} present`);
           }
           break;

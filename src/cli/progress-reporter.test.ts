@@ -90,7 +90,7 @@ test("plain lines: starts, results with sizes, failures with their log tail and 
       "✓ a                       1.5s  2.0 KiB",
       "✗ b failed: exited with status 2",
       "    │ cc: error: no such file",
-      "    │ \ufffd[2Jcleared",
+      "    │ cleared",
       "    log:   /l/b",
       "    shell: rootstock shell plans/x b",
       "run r1 failed: 1 built, 1 cached, 1 failed in 1.7s",
@@ -119,7 +119,7 @@ test("live status: steps done of total, running steps with elapsed time, an ETA 
   reporter.listener(at(now - 10_000, started("a", 60_000)));
   reporter.stop();
   // 1 of 3 done (c cached); a has run 10 s; 50 s of a and 30 s of b remain on one job.
-  assert.match(status().at(-1) ?? "", /^\[1\/3\] a 1[01]s · ETA 1m(19|20)s$/);
+  assert.match(status().at(-1) ?? "", /^\[1\/3\] ETA 1m(19|20)s · a 1[01]s$/);
 });
 
 test("a step no earlier run timed counts as the median of those that were, and does not hide the ETA", () => {
@@ -138,7 +138,153 @@ test("a step no earlier run timed counts as the median of those that were, and d
   reporter.listener(at(now, started("a", 20_000)));
   reporter.stop();
   // 20 s of a, 40 s of b, and 40 s (the median of 20 and 40 taken as the upper middle) for the new step.
-  assert.match(status().at(-1) ?? "", /ETA 1m4\ds$/);
+  assert.match(status().at(-1) ?? "", /ETA 1m4\ds · a/);
+});
+
+test("the ETA follows steps that must run one after another, however many jobs there are", () => {
+  const { reporter, status } = liveReporter();
+  const now = Date.now();
+  reporter.listener(
+    at(now, { type: "run:start", runId: "r", plan: "p", runDir: "/r", steps: ["a", "b", "c"], jobs: 8 }),
+  );
+  reporter.listener(
+    at(now, {
+      type: "run:schedule",
+      jobs: 8,
+      steps: [
+        { step: "a", estimateMs: 4_000 },
+        { step: "b", estimateMs: 4_000, deps: ["a"] },
+        { step: "c", estimateMs: 4_000, deps: ["b"] },
+      ],
+    }),
+  );
+  reporter.listener(at(now - 1_000, started("a", 4_000)));
+  reporter.stop();
+  // 3 s of a, then b, then c: 11 s, not 12 s of work over 8 jobs.
+  assert.match(status().at(-1) ?? "", /^\[0\/3\] ETA 1[01](\.\d)?s · a /);
+});
+
+test("a step past its usual time makes the ETA unknown, not 0ms", () => {
+  const { reporter, status } = liveReporter();
+  const now = Date.now();
+  reporter.listener(
+    at(now, { type: "run:start", runId: "r", plan: "p", runDir: "/r", steps: ["slow"], jobs: 1 }),
+  );
+  reporter.listener(at(now, { type: "run:schedule", jobs: 1, steps: [{ step: "slow", estimateMs: 4_000 }] }));
+  reporter.listener(at(now - 9_000, started("slow", 4_000)));
+  reporter.stop();
+  assert.match(status().at(-1) ?? "", /^\[0\/1\] ETA \? \(slow runs past its usual time\) · slow 9\.\ds$/);
+});
+
+test("the summary line is written clear of the status line, and counts every step", () => {
+  const { context, text } = capture();
+  const reporter = createProgressReporter(context, {
+    live: true,
+    planArg: "p",
+    refreshHz: 0.001,
+    columns: 200,
+  });
+  const now = Date.now();
+  reporter.listener(
+    at(now, { type: "run:start", runId: "r", plan: "p", runDir: "/r", steps: ["f", "d", "x", "y"], jobs: 1 }),
+  );
+  reporter.listener(
+    at(now, {
+      type: "run:schedule",
+      jobs: 1,
+      steps: [{ step: "f" }, { step: "d", deps: ["f"] }, { step: "x" }, { step: "y" }],
+    }),
+  );
+  reporter.listener(at(now, started("f", 1_000)));
+  reporter.listener(
+    at(now, {
+      type: "step:failed",
+      step: "f",
+      key: KEY,
+      reason: "exited with status 3",
+      tail: [],
+      log: "/l",
+      ms: 5,
+      worker: 0,
+    }),
+  );
+  reporter.listener(at(now, { type: "step:skipped", step: "d", because: "depends on f, which failed" }));
+  for (const step of ["x", "y"])
+    reporter.listener(
+      at(now, { type: "step:skipped", step, because: "not started: the run stops at the first failure" }),
+    );
+  reporter.listener(
+    at(now, { type: "run:done", runId: "r", ok: false, built: 0, cached: 0, failed: ["f"], ms: 10 }),
+  );
+  reporter.stop();
+  // What the terminal keeps of each line: the text after the last clearing of it.
+  const lines = text()
+    .split("\n")
+    .map((line) => line.split("\r\x1b[K").at(-1));
+  const summary = lines.find((line) => line?.includes("run r failed")) ?? "";
+  assert.equal(summary, "run r failed: 0 built, 0 cached, 1 failed, 1 skipped, 2 not started in 10ms");
+  assert.ok(
+    lines.some((line) => line === "- 2 steps not started: the run stops at the first failure"),
+    text(),
+  );
+});
+
+test("a wide character takes two columns of the status line", async () => {
+  const { context, text } = capture();
+  const reporter = createProgressReporter(context, {
+    live: true,
+    planArg: "p",
+    refreshHz: 0.001,
+    columns: 21,
+  });
+  // cli-truncate is loaded when the reporter starts.
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const now = Date.now();
+  reporter.listener(
+    at(now, {
+      type: "run:start",
+      runId: "r",
+      plan: "p",
+      runDir: "/r",
+      steps: ["日本語のテスト名前"],
+      jobs: 1,
+    }),
+  );
+  reporter.listener(at(now, started("日本語のテスト名前", 1_000)));
+  reporter.stop();
+  const drawn =
+    text()
+      .split("\r\x1b[K")
+      .filter((part) => part.includes("[0/1]"))
+      .at(-1) ?? "";
+  // 20 columns: "[0/1] " (6), seven wide characters (14) would be 20; with the ellipsis it is six (12) and "…".
+  assert.equal(drawn, "[0/1] 日本語のテス…");
+});
+
+test("sources a run fetches first are shown as fetch shows them, before the run's own lines", async () => {
+  const { context, text } = capture();
+  const reporter = createProgressReporter(context, { live: false, planArg: "p" });
+  reporter.listener(at(0, { type: "fetch:plan", missing: 1, present: 0, bytes: 0, unsized: 1 }));
+  reporter.listener(
+    at(1, {
+      type: "fetch:done",
+      sha256: "a".repeat(64),
+      file: "big.tar.gz",
+      from: "https://example.org/big.tar.gz",
+      bytes: 2048,
+      ms: 1500,
+    }),
+  );
+  reporter.listener(at(2, { type: "run:start", runId: "r", plan: "p", runDir: "/r", steps: ["s"], jobs: 1 }));
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  reporter.stop();
+  const lines = text().split("\n");
+  assert.equal(lines[0], "fetch: 1 to fetch, 0 present");
+  assert.match(
+    lines[1] ?? "",
+    /^ {2}ok {3}big\.tar\.gz 2\.0 KiB in 1\.5 s from https:\/\/example\.org\/big\.tar\.gz$/,
+  );
+  assert.equal(lines[2], "run r: 1 step, 1 at once");
 });
 
 test("sizes in binary units", () => {

@@ -7,6 +7,7 @@
 import { INTERRUPTED, type Listener, type StepReason, type TimedEvent } from "../events.ts";
 import { formatBytes, formatDuration, printableLine } from "../units.ts";
 import type { CliContext } from "./context.ts";
+import type { FetchReporter } from "./fetch-reporter.ts";
 
 export interface ProgressOptions {
   /** Redraw a status line in place (a terminal that is not CI). */
@@ -37,13 +38,33 @@ export function createProgressReporter(context: CliContext, options: ProgressOpt
   let total = 0;
   let finished = 0;
   let cached = 0;
+  /** Steps skipped because a dependency failed: listed, and counted in the summary. */
+  let skipped = 0;
   /** Steps the run never started (interrupted, or stopped at a failure), by reason: counted, not listed. */
   const notStarted = new Map<string, number>();
   let jobs = 1;
   const running = new Map<string, Running>();
   const estimates = new Map<string, number | undefined>();
+  /** Of each step still to build, the steps it waits for in this run. */
+  const waitsFor = new Map<string, readonly string[]>();
   let statusShown = false;
+  /** Between a build's run:done and the next run:start: no status line to draw. */
+  let ended = false;
   const columns = () => options.columns ?? ((context.stdout as NodeJS.WriteStream).columns || 100);
+  // Cut by display columns once cli-truncate is loaded (a wide character takes two); by characters until then.
+  let truncate = (line: string, width: number) =>
+    line.length > width ? `${line.slice(0, width - 1)}…` : line;
+  if (options.live)
+    import("cli-truncate").then(
+      ({ default: cliTruncate }) => {
+        truncate = (line, width) => cliTruncate(line, width);
+      },
+      () => {},
+    );
+  // Sources a run fetches first are shown as `rootstock fetch` shows them. Its reporter is loaded on the
+  // first fetch, and the events that come meanwhile wait, so that lines keep their order.
+  let fetchReporter: FetchReporter | undefined;
+  let waiting: TimedEvent[] | undefined;
 
   const clearStatus = () => {
     if (statusShown) context.stdout.write("\r\x1b[K");
@@ -55,51 +76,102 @@ export function createProgressReporter(context: CliContext, options: ProgressOpt
     drawStatus();
   };
   const drawStatus = () => {
-    if (!options.live || total === 0) return;
+    if (!options.live || total === 0 || ended) return;
     const now = Date.now();
     const parts = [...running].map(([step, state]) => `${step} ${formatDuration(now - state.since)}`);
     const eta = estimateRemaining(now);
-    let line = `[${finished}/${total}] ${parts.length > 0 ? parts.join(", ") : "…"}${eta === undefined ? "" : ` · ETA ${formatDuration(eta)}`}`;
-    if (line.length > columns() - 1) line = `${line.slice(0, columns() - 2)}…`;
-    context.stdout.write(`\r\x1b[K${context.style("dim", line)}`);
+    const etaText =
+      eta === undefined
+        ? ""
+        : eta.overdue
+          ? ` ETA ? (${eta.overdue} runs past its usual time) ·`
+          : ` ETA ${formatDuration(eta.ms)} ·`;
+    // The ETA first, then the running steps: cut to the terminal's width, the list loses its end.
+    const line = `[${finished}/${total}]${etaText} ${parts.length > 0 ? parts.join(", ") : "…"}`;
+    context.stdout.write(`\r\x1b[K${context.style("dim", truncate(line, columns() - 1))}`);
     statusShown = true;
   };
   /**
-   * Remaining work spread over the jobs, but never less than the longest running step's remainder. A step
-   * no earlier run timed counts as the median of those that were, as the scheduler counts it; with none
-   * timed, there is no ETA.
+   * The longest chain of steps still to build (each after the steps it waits for), or the remaining work
+   * spread over the jobs, whichever is longer. A step no earlier run timed counts as the median of those
+   * that were, as the scheduler counts it; with none timed, there is no ETA. A running step past its
+   * usual time makes the ETA unknown once nothing else is left to wait for.
    */
-  const estimateRemaining = (now: number): number | undefined => {
+  const estimateRemaining = (now: number): { ms: number; overdue?: string } | undefined => {
     if (estimates.size === 0) return undefined;
     const known = [...estimates.values()]
       .filter((ms): ms is number => ms !== undefined)
       .sort((a, b) => a - b);
     const fallback = known.length > 0 ? known[Math.floor(known.length / 2)] : undefined;
-    let work = 0;
-    let longest = 0;
+    const left = new Map<string, number>();
+    let overdue: string | undefined;
     for (const [step, estimate] of estimates) {
       const state = running.get(step);
       const expected = estimate ?? state?.estimateMs ?? fallback;
       if (expected === undefined) return undefined;
-      const left = state ? Math.max(0, expected - (now - state.since)) : expected;
-      work += left;
-      if (state) longest = Math.max(longest, left);
+      const remaining = state ? expected - (now - state.since) : expected;
+      if (remaining < 0) overdue ??= step;
+      left.set(step, Math.max(0, remaining));
     }
-    return Math.max(longest, work / jobs);
+    const chain = new Map<string, number>();
+    const chainOf = (step: string): number => {
+      const known = chain.get(step);
+      if (known !== undefined) return known;
+      chain.set(step, 0);
+      const before = (waitsFor.get(step) ?? []).filter((dep) => left.has(dep));
+      const length = (left.get(step) ?? 0) + Math.max(0, ...before.map(chainOf));
+      chain.set(step, length);
+      return length;
+    };
+    let work = 0;
+    let longest = 0;
+    for (const [step, ms] of left) {
+      work += ms;
+      longest = Math.max(longest, chainOf(step));
+    }
+    const ms = Math.max(longest, work / jobs);
+    return overdue !== undefined && ms < 1000 ? { ms, overdue } : { ms };
   };
   const timer = options.live ? setInterval(drawStatus, 1000 / (options.refreshHz ?? 4)) : undefined;
   timer?.unref();
 
   const listener = (event: TimedEvent) => {
+    if (waiting) {
+      waiting.push(event);
+      return;
+    }
+    if (event.type.startsWith("fetch:")) {
+      if (fetchReporter) fetchReporter.emit(event);
+      else if (event.type === "fetch:plan" && event.missing > 0) {
+        waiting = [event];
+        import("./fetch-reporter.ts").then(({ createFetchReporter }) => {
+          fetchReporter = createFetchReporter(context);
+          const events = waiting ?? [];
+          waiting = undefined;
+          for (const each of events) listener(each);
+        });
+      }
+      return;
+    }
     switch (event.type) {
       case "run:start":
+        fetchReporter?.finish();
+        // A session may hold several builds (an image's, then its test's): each is counted alone.
+        ended = false;
+        finished = 0;
+        cached = 0;
+        skipped = 0;
+        notStarted.clear();
         total = event.steps.length;
         jobs = event.jobs;
         if (!options.live)
           context.out(`run ${event.runId}: ${total} step${total === 1 ? "" : "s"}, ${jobs} at once`);
         break;
       case "run:schedule":
-        for (const { step, estimateMs } of event.steps) estimates.set(step, estimateMs);
+        for (const { step, estimateMs, deps } of event.steps) {
+          estimates.set(step, estimateMs);
+          if (deps) waitsFor.set(step, deps);
+        }
         break;
       case "step:explain": {
         const { reason } = event;
@@ -177,18 +249,28 @@ export function createProgressReporter(context: CliContext, options: ProgressOpt
         // one line says it, below.
         if (event.because === INTERRUPTED || event.because.startsWith("not started: "))
           notStarted.set(event.because, (notStarted.get(event.because) ?? 0) + 1);
-        else print(`${context.style("dim", "-")} ${event.step} skipped: ${event.because}`);
+        else {
+          // A step the plan disables (`when`) is no step of this run's.
+          if (!event.because.startsWith("when = ")) skipped++;
+          print(`${context.style("dim", "-")} ${event.step} skipped: ${event.because}`);
+        }
         break;
       case "run:done": {
+        ended = true;
         clearStatus();
-        for (const [because, count] of notStarted)
-          print(
+        let unstarted = 0;
+        for (const [because, count] of notStarted) {
+          unstarted += count;
+          context.out(
             `${context.style("dim", "-")} ${count} step${count === 1 ? "" : "s"} ${because.startsWith("not started: ") ? because : `not started: ${because}`}`,
           );
+        }
         const parts = [`${event.built} built`, `${cached} cached`];
         if (event.failed.length > 0) parts.push(`${event.failed.length} failed`);
         if (event.interrupted && event.interrupted.length > 0)
           parts.push(`${event.interrupted.length} stopped`);
+        if (skipped > 0) parts.push(`${skipped} skipped`);
+        if (unstarted > 0) parts.push(`${unstarted} not started`);
         const verdict = event.ok
           ? context.style("green", "ok")
           : event.interrupted

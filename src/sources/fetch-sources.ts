@@ -142,6 +142,7 @@ export async function fetchSources(
     missing: missing.length,
     present: groups.size - missing.length,
     bytes: missing.reduce((sum, group) => sum + (group[0]?.size ?? 0), 0),
+    unsized: missing.filter((group) => group[0]?.size === undefined).length,
   });
 
   const failures: { group: SourceRequest[]; attempts: Attempt[] }[] = [];
