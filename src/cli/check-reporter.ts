@@ -7,6 +7,7 @@ import { moduleStem } from "../check/junit.ts";
 import type { Listener, TimedEvent } from "../events.ts";
 import { formatBytes, formatDuration, printableLine } from "../units.ts";
 import type { CliContext } from "./context.ts";
+import { lineFitter } from "./fit-line.ts";
 
 const { existsSync } = process.getBuiltinModule("node:fs");
 
@@ -30,6 +31,7 @@ export function createCheckReporter(context: CliContext, options: CheckReporterO
   let statusShown = false;
   let lastAccel = "";
   const columns = () => (context.stdout as NodeJS.WriteStream).columns || 100;
+  const fit = lineFitter(options.live);
 
   const clearStatus = () => {
     if (statusShown) context.stdout.write("\r\x1b[K");
@@ -37,11 +39,10 @@ export function createCheckReporter(context: CliContext, options: CheckReporterO
   };
   const drawStatus = () => {
     if (!options.live || running.size === 0) return;
-    let line = [...running.values()]
+    const line = [...running.values()]
       .map((item) => `▶ ${item.label} ${formatDuration(Date.now() - item.since)}`)
       .join("  ");
-    if (line.length > columns() - 1) line = `${line.slice(0, columns() - 2)}…`;
-    context.stdout.write(`\r\x1b[K${context.style("dim", line)}`);
+    context.stdout.write(`\r\x1b[K${context.style("dim", fit(line, columns() - 1))}`);
     statusShown = true;
   };
   const print = (line: string) => {

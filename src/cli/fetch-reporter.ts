@@ -6,6 +6,7 @@
 import type { RootstockEvent } from "../events.ts";
 import { formatBytes } from "../units.ts";
 import type { CliContext } from "./context.ts";
+import { lineFitter } from "./fit-line.ts";
 
 interface Active {
   file: string;
@@ -26,6 +27,7 @@ export interface FetchReporter {
 
 export function createFetchReporter(context: CliContext): FetchReporter {
   const live = context.isTerminal;
+  const fit = lineFitter(live);
   const active = new Map<string, Active>();
   const substitutes = new Map<string, { version: string; file: string | undefined }>();
   let statusShown = false;
@@ -56,7 +58,7 @@ export function createFetchReporter(context: CliContext): FetchReporter {
       return `${item.file} ${amount}${rate}`;
     });
     const text = `fetching (${done} of ${missing} done) ${parts.join(" · ")}`;
-    context.stdout.write(`\r\x1b[K${text.length > width - 1 ? `${text.slice(0, width - 2)}…` : text}`);
+    context.stdout.write(`\r\x1b[K${fit(text, width - 1)}`);
     statusShown = true;
   };
 

@@ -8,6 +8,7 @@ import { INTERRUPTED, type Listener, type StepReason, type TimedEvent } from "..
 import { formatBytes, formatDuration, printableLine } from "../units.ts";
 import type { CliContext } from "./context.ts";
 import type { FetchReporter } from "./fetch-reporter.ts";
+import { lineFitter } from "./fit-line.ts";
 
 export interface ProgressOptions {
   /** Redraw a status line in place (a terminal that is not CI). */
@@ -51,16 +52,7 @@ export function createProgressReporter(context: CliContext, options: ProgressOpt
   /** Between a build's run:done and the next run:start: no status line to draw. */
   let ended = false;
   const columns = () => options.columns ?? ((context.stdout as NodeJS.WriteStream).columns || 100);
-  // Cut by display columns once cli-truncate is loaded (a wide character takes two); by characters until then.
-  let truncate = (line: string, width: number) =>
-    line.length > width ? `${line.slice(0, width - 1)}…` : line;
-  if (options.live)
-    import("cli-truncate").then(
-      ({ default: cliTruncate }) => {
-        truncate = (line, width) => cliTruncate(line, width);
-      },
-      () => {},
-    );
+  const fit = lineFitter(options.live);
   // Sources a run fetches first are shown as `rootstock fetch` shows them. Its reporter is loaded on the
   // first fetch, and the events that come meanwhile wait, so that lines keep their order.
   let fetchReporter: FetchReporter | undefined;
@@ -88,7 +80,7 @@ export function createProgressReporter(context: CliContext, options: ProgressOpt
           : ` ETA ${formatDuration(eta.ms)} ·`;
     // The ETA first, then the running steps: cut to the terminal's width, the list loses its end.
     const line = `[${finished}/${total}]${etaText} ${parts.length > 0 ? parts.join(", ") : "…"}`;
-    context.stdout.write(`\r\x1b[K${context.style("dim", truncate(line, columns() - 1))}`);
+    context.stdout.write(`\r\x1b[K${context.style("dim", fit(line, columns() - 1))}`);
     statusShown = true;
   };
   /**
