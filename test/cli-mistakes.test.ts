@@ -247,6 +247,23 @@ describe("the store", () => {
       await readFile(markdown, "utf8"),
       /Command \(run \S+, as far as the rootstock that made it recorded it: options and images named may be missing\)/,
     );
+    // A format that is no number is as good as none; a context damaged by hand is no crash.
+    await writeFile(
+      journal,
+      withContext((context) => Object.assign(context, { journal: "3" })),
+    );
+    assert.equal((await runCli(["--store", store, "report", runDir])).code, 0);
+    assert.match(await readFile(markdown, "utf8"), /as far as the rootstock that made it recorded it/);
+    for (const damaged of [null, "x", {}]) {
+      const lines = written
+        .trim()
+        .split("\n")
+        .map((line) => JSON.parse(line));
+      for (const event of lines) if (event.type === "run:context") event.context = damaged;
+      await writeFile(journal, lines.map((event) => JSON.stringify(event)).join("\n"));
+      const report = await runCli(["--store", store, "report", runDir]);
+      assert.equal(report.code, 0, report.stderr);
+    }
   });
 
   test("a step's history edited to name other folders is not followed into them", async () => {

@@ -136,10 +136,15 @@ export function reportFromEvents(events: readonly TimedEvent[]): RunReport {
   );
   const told = events.find((event) => event.type === "run:context")?.context;
   // A journal damaged by hand still tells what it can; a context of another shape is none.
+  const whole =
+    typeof told === "object" && told !== null && Array.isArray(told.steps) && Array.isArray(told.stages);
+  // A format that is no whole number is none: what the journal recorded is then not known.
   const context =
-    typeof told === "object" && told !== null && Array.isArray(told.steps) && Array.isArray(told.stages)
-      ? told
-      : undefined;
+    whole && told.journal !== undefined && !(Number.isSafeInteger(told.journal) && told.journal > 0)
+      ? { ...told, journal: undefined }
+      : whole
+        ? told
+        : undefined;
   const steps = new Map<string, StepRecord>();
   const stageOf = new Map(context?.steps.map((step) => [step.name, step]) ?? []);
   const record = (name: string): StepRecord => {

@@ -45,8 +45,11 @@ export async function writeReports(
       hint: "its events are gone; the run's other files (reports, run.json, logs) are left as they are",
     });
   // A newer rootstock's journal may hold what this one would misread: its report is left as it is.
-  const context = events.find((event) => event.type === "run:context");
-  const format = context?.type === "run:context" ? context.context.journal : undefined;
+  const told = events.find((event) => event.type === "run:context");
+  const format =
+    told?.type === "run:context" && typeof told.context === "object" && told.context !== null
+      ? told.context.journal
+      : undefined;
   if (typeof format === "number" && format > JOURNAL_FORMAT)
     throw new RootstockError(
       "ERR_RUN_JOURNAL_NEWER",
