@@ -1,6 +1,6 @@
 /** rootstock fetch, sources import and mirror, run as a user runs them, on a plan in a temp folder. */
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, readFile, rm, stat, symlink, truncate, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readFile, rm, stat, symlink, truncate, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -248,9 +248,13 @@ describe("rootstock fetch, sources and mirror", () => {
   });
 
   test("sources import reads a folder without following links out of it, takes no private file, and stops on Ctrl-C", async () => {
+    // A store other users may enter (the work folder is made 0700): private files must not reach it.
+    await chmod(work, 0o755);
     const dir = join(work, "import-links");
     const outside = join(work, "import-outside");
     await mkdir(join(dir, "sub"), { recursive: true });
+    await mkdir(join(dir, "closed"), { recursive: true, mode: 0o700 });
+    await writeFile(join(dir, "closed", "known_hosts"), "secret host\n", { mode: 0o644 });
     await mkdir(outside, { recursive: true });
     await writeFile(join(outside, "deep.tar.gz"), testBytes(1_000, 71));
     await writeFile(join(outside, "public.tar.gz"), testBytes(1_000, 72));
@@ -277,17 +281,29 @@ describe("rootstock fetch, sources and mirror", () => {
     assert.equal(await store.has(sha256Of(Buffer.from("s3cr3t\n"))), false);
     assert.match(run.stdout, /skip +\S+\/sub\/elsewhere: a link to a folder, not followed/);
     assert.match(run.stdout, /skip +\S+\/sub\/loop: a link to a folder, not followed/);
-    assert.match(run.stdout, /skip +\S+\/secret\.tar\.gz: others may not read it \(mode 0600\)/);
+    assert.match(
+      run.stdout,
+      /skip +\S+\/secret\.tar\.gz: others may not read it \(mode 0600\), but could in the source store/,
+    );
     assert.match(run.stdout, /skip +\S+\/private\.tar\.gz: others may not read it \(mode 0600\)/);
+    assert.match(
+      run.stdout,
+      /skip +\S+\/closed\/known_hosts: others may not read it \(its folder \S+\/closed is closed to them\)/,
+    );
+    assert.equal(await store.has(sha256Of(Buffer.from("secret host\n"))), false);
     assert.match(run.stdout, /skip +\S+\/dangling\.tar\.gz: a link that leads nowhere/);
-    assert.match(run.stdout, /2 added, 0 already present, 0 matched nothing, 5 passed over/);
+    assert.match(run.stdout, /2 added, 0 already present, 0 matched nothing, 6 passed over/);
 
     const named = await runCli(["--store", storeDir, "sources", "import", join(dir, "private.tar.gz")]);
     assert.equal(named.code, 1);
     assert.match(
       named.stderr,
-      /private\.tar\.gz: others may not read it \(mode 0600\).*\[ERR_IMPORT_PRIVATE\]\n {2}hint: if it may be shared, `chmod o\+r` it first/,
+      /private\.tar\.gz: others may not read it \(mode 0600\).*\[ERR_IMPORT_PRIVATE\]\n {2}hint: if it may be shared, let others read it first/,
     );
+    // A store others cannot enter leaks nothing: the file is taken.
+    const closedStore = join(dir, "closed", "store");
+    const own = await runCli(["--store", closedStore, "sources", "import", join(dir, "private.tar.gz")]);
+    assert.equal(own.code, 0, own.stderr);
     await symlink("looped", join(dir, "looped"));
     const loop = await runCli(["--store", storeDir, "sources", "import", join(dir, "looped")]);
     assert.match(loop.stderr, /looped: a link that leads round in a loop \[ERR_IMPORT_NOT_FOUND\]/);

@@ -9,8 +9,8 @@ import { type Emit, ignoreEvents } from "../events.ts";
 import type { SourceRequest } from "./fetch-sources.ts";
 import { SourceStore, sizePinError } from "./source-store.ts";
 
-const { lstat, readdir, stat } = process.getBuiltinModule("node:fs/promises");
-const { join, resolve } = process.getBuiltinModule("node:path");
+const { lstat, readdir, realpath, stat } = process.getBuiltinModule("node:fs/promises");
+const { dirname, join, resolve } = process.getBuiltinModule("node:path");
 
 export interface ImportOptions {
   storeDir: string;
@@ -41,7 +41,7 @@ export interface ImportResult {
 export async function importSources(paths: readonly string[], options: ImportOptions): Promise<ImportResult> {
   const emit = options.emit ?? ignoreEvents;
   const store = new SourceStore(options.storeDir);
-  const { files, passedOver } = await expand(paths);
+  const { files, passedOver } = await expand(paths, options.storeDir);
   const result: ImportResult = { imported: [], unmatched: [], passedOver };
   for (const path of files) {
     options.signal?.throwIfAborted();
@@ -77,16 +77,43 @@ export async function importSources(paths: readonly string[], options: ImportOpt
 }
 
 /**
+ * The first thing on the way to `path` that keeps other users out: a folder they may not enter, or the
+ * file itself when they may not read it; undefined when they can read it. Folders are looked at once.
+ */
+async function closedToOthers(path: string, folders: Map<string, boolean>): Promise<string | undefined> {
+  const real = await realpath(path);
+  const info = await stat(real);
+  if (!info.isDirectory() && (info.mode & 0o004) === 0)
+    return `mode ${(info.mode & 0o777).toString(8).padStart(4, "0")}`;
+  for (let dir = info.isDirectory() ? real : dirname(real); ; dir = dirname(dir)) {
+    let open = folders.get(dir);
+    if (open === undefined) {
+      open = ((await stat(dir)).mode & 0o001) !== 0;
+      folders.set(dir, open);
+    }
+    if (!open) return `its folder ${dir} is closed to them`;
+    if (dir === "/") return undefined;
+  }
+}
+
+/**
  * Files as given, and the files under folders (recursively), each once. Inside a folder, a link to a
  * file is read but a link to a folder is not followed: it may lead out of the folder (to all of /root)
- * or round in a loop. A file others may not read is not taken: the store keeps every file readable by
- * all, and a private file (a key, /etc/shadow through a link) must not become so by being in a folder.
+ * or round in a loop. The store keeps every file readable by all who can enter it: a file others may
+ * not read where it is (a key, /etc/shadow through a link, a file in a closed folder) is not taken into
+ * a store they can enter.
  */
 async function expand(
   paths: readonly string[],
+  storeDir: string,
 ): Promise<{ files: string[]; passedOver: ImportResult["passedOver"] }> {
   const files: string[] = [];
   const passedOver: ImportResult["passedOver"] = [];
+  const folders = new Map<string, boolean>();
+  // The store, or the nearest folder of it that exists (rootstock makes the rest open to all).
+  let storeRoot = resolve(storeDir);
+  while (!(await stat(storeRoot).catch(() => undefined)) && storeRoot !== "/") storeRoot = dirname(storeRoot);
+  const storeOpen = (await closedToOthers(storeRoot, folders)) === undefined;
   const refuse = (
     code: `ERR_${string}`,
     message: string,
@@ -96,14 +123,19 @@ async function expand(
   };
   const visit = async (path: string, given: boolean): Promise<void> => {
     const link = given ? undefined : await lstat(path).catch(() => undefined);
+    let loop = false;
     const info = await stat(path).catch((error: NodeJS.ErrnoException) => {
-      if (given && error.code === "ELOOP")
-        refuse("ERR_IMPORT_NOT_FOUND", `${path}: a link that leads round in a loop`);
+      loop = error.code === "ELOOP";
       return undefined;
     });
     if (!info) {
-      if (given) refuse("ERR_IMPORT_NOT_FOUND", `${path}: no such file or folder`);
-      passedOver.push({ path, reason: "a link that leads nowhere" });
+      const what = loop
+        ? "a link that leads round in a loop"
+        : given
+          ? "no such file or folder"
+          : "a link that leads nowhere";
+      if (given) refuse("ERR_IMPORT_NOT_FOUND", `${path}: ${what}`);
+      passedOver.push({ path, reason: what });
       return;
     }
     if (info.isDirectory()) {
@@ -116,12 +148,12 @@ async function expand(
       }
       for (const name of (await readdir(path)).sort()) await visit(join(path, name), false);
     } else if (info.isFile()) {
-      if ((info.mode & 0o004) === 0) {
-        const mode = (info.mode & 0o777).toString(8).padStart(4, "0");
-        const why = `others may not read it (mode ${mode}), and the source store keeps every file readable by all`;
-        if (given)
-          refuse("ERR_IMPORT_PRIVATE", `${path}: ${why}`, `if it may be shared, \`chmod o+r\` it first`);
-        passedOver.push({ path, reason: `${why}; \`chmod o+r\` it if it may be shared` });
+      const closed = storeOpen ? await closedToOthers(path, folders) : undefined;
+      if (closed !== undefined) {
+        const why = `others may not read it (${closed}), but could in the source store, which they may enter`;
+        const hint = "if it may be shared, let others read it first (`chmod o+r`, and open its folders)";
+        if (given) refuse("ERR_IMPORT_PRIVATE", `${path}: ${why}`, hint);
+        passedOver.push({ path, reason: `${why}; ${hint}` });
         return;
       }
       files.push(resolve(path));
