@@ -338,6 +338,26 @@ describe("ext4", () => {
         assert.ok(error instanceof RootstockError);
         assert.equal(error.code, "ERR_IMAGE_DEVICE_PATH");
         assert.match(error.message, /an initramfs carries its own \/dev\/console .* hold a file there/);
+        assert.equal(error.location.field, undefined, "no field of the plan's made it");
+        return true;
+      },
+    );
+    // Nor is a /dev that the contents make a link.
+    const devLink = join(work, "dev-link");
+    await mkdir(join(devLink, "real"), { recursive: true });
+    await symlink("real", join(devLink, "dev"));
+    await assert.rejects(
+      buildImage(spec("initramfs", { devices: [], files: { dir: devLink } }), {
+        storeDir: await store("e5d"),
+      }),
+      (error: unknown) => {
+        assert.ok(error instanceof RootstockError);
+        assert.equal(error.code, "ERR_IMAGE_DEVICE_PATH");
+        assert.match(
+          error.message,
+          /an initramfs carries its own \/dev\/console .* make \/dev a link, not a folder/,
+        );
+        assert.equal(error.location.field, undefined);
         return true;
       },
     );

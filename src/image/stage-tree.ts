@@ -75,18 +75,32 @@ export async function stageTree(
   }
   for (const device of input.devices ?? []) {
     const path = imagePath(device.path);
+    // The plan's devices field, for a device the plan listed; the initramfs's own console is no field's.
+    const where =
+      device === CONSOLE_DEVICE
+        ? {}
+        : {
+            ...(input.declaredIn === undefined ? {} : { file: input.declaredIn }),
+            field: `images.${input.name}.devices`,
+          };
     // A folder is made where the path has none; a file or link in its way is the contents', not ours to drop.
     const parts = path.split("/");
     for (let index = 1; index < parts.length; index++) {
       const parent = parts.slice(0, index).join("/");
       const info = await lstat(join(root, parent)).catch(() => undefined);
       if (info === undefined || info.isDirectory()) continue;
+      const what = info.isSymbolicLink() ? "a link" : "a file";
+      if (device === CONSOLE_DEVICE)
+        throw new RootstockError(
+          "ERR_IMAGE_DEVICE_PATH",
+          `image ${input.name}: an initramfs carries its own /dev/console (character 5:1, which the kernel opens before init), and the image's contents make /${parent} ${what}, not a folder`,
+          { hint: `make /${parent} a folder in the step output or the plan's files folder` },
+        );
       throw new RootstockError(
         "ERR_IMAGE_DEVICE_PATH",
-        `image ${input.name}: devices names /${path}, but /${parent} in the image's contents is ${info.isSymbolicLink() ? "a link" : "a file"}, not a folder`,
+        `image ${input.name}: devices names /${path}, but /${parent} in the image's contents is ${what}, not a folder`,
         {
-          ...(input.declaredIn === undefined ? {} : { file: input.declaredIn }),
-          field: `images.${input.name}.devices`,
+          ...where,
           hint: info.isSymbolicLink()
             ? "a device's path is not followed through links: name it by the folder the link leads to"
             : "declare the device at a path of its own (usually under /dev)",
@@ -111,6 +125,7 @@ export async function stageTree(
         "ERR_IMAGE_DEVICE_PATH",
         `image ${input.name}: devices names /${path}, where the image's contents already hold ${what}`,
         {
+          ...where,
           hint: "declare the device at a path of its own (usually under /dev), or leave that entry out of the step's output or the plan's files folder",
         },
       );
