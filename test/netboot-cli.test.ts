@@ -135,12 +135,21 @@ describe("rootstock netboot refuses", () => {
     // An older rootstock's export kept no record: said to look like one, not to be someone's files.
     const older = `${store}-older-export`;
     await mkdir(older, { recursive: true });
-    for (const name of ["boot.ipxe", "README.txt"])
+    // Someone's own README and TFTP folder are no export, though an export writes such names.
+    await writeFile(join(older, "README.txt"), "my notes\n");
+    await mkdir(join(older, "tftp"));
+    await refused(
+      ["system", "--out", older, "--public-url", "http://192.168.1.10:8080/"],
+      "ERR_NETBOOT_OUT_NOT_EMPTY",
+      /holds files that no export recorded \(it has no \.rootstock-export\.json\): README\.txt, tftp/,
+      /a new or empty folder/,
+    );
+    for (const name of ["boot.ipxe", "vmlinuz", "initrd.img", "system.squashfs"])
       await writeFile(join(older, name), "from an older export\n");
     await refused(
       ["system", "--out", older, "--public-url", "http://192.168.1.10:8080/"],
       "ERR_NETBOOT_OUT_NOT_EMPTY",
-      /holds what looks like an export by an older rootstock \(README\.txt, boot\.ipxe\), which recorded no list of its files/,
+      /holds what looks like an export by an older rootstock \(README\.txt, boot\.ipxe, initrd\.img, system\.squashfs, tftp, …\), which recorded no list of its files/,
       /remove that folder's files/,
     );
     await rm(older, { recursive: true, force: true });

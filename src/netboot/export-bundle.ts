@@ -80,8 +80,10 @@ export async function prepareExportFolder(target: string): Promise<string[]> {
   const others = present.filter((name) => !earlier.has(name));
   if (!isObject(record) && others.length > 0) {
     const listed = `${others.slice(0, 5).join(", ")}${others.length > 5 ? ", …" : ""}`;
-    // An export by a rootstock that kept no record looks just so: its names and nothing else.
-    const olderExport = others.every((name) => EXPORT_NAMES.some((file) => file.split("/")[0] === name));
+    // An export by a rootstock that kept no record looks just so: the bundle, its names and nothing else.
+    const olderExport =
+      BUNDLE_FILES.every((file) => others.includes(file)) &&
+      others.every((name) => EXPORT_NAMES.some((file) => file.split("/")[0] === name));
     throw new RootstockError(
       "ERR_NETBOOT_OUT_NOT_EMPTY",
       olderExport
