@@ -86,7 +86,7 @@ describe("rootstock test", () => {
     assert.equal(await readFile(fromJournal.html, "utf8"), html);
     assert.match(report, /Image disk \(ext4\)/);
     const journal = await readFile(join(runDir, "journal.jsonl"), "utf8");
-    assert.match(journal, /"type":"run:context","context":\{"command":"test"/);
+    assert.match(journal, /"type":"run:context","context":\{"journal":\d+,"command":"test"/);
     assert.doesNotMatch(journal, /"type":"vm:console"/, "console lines live in console.log, not the journal");
 
     // The guest wrote to its disk through an overlay: the image in the store is as it was built.
