@@ -60,8 +60,16 @@ export type BuildEvent =
   /** The end of the whole run: build, images and tests. */
   | { type: "run:end"; runId: string; ok: boolean; ms: number; interrupted?: true; error?: RunError }
   /** The steps that will be built, each with its expected duration when an earlier run measured it. */
-  /** The steps to build, with their durations in earlier runs and the dependencies among them. */
-  | { type: "run:schedule"; jobs: number; steps: { step: string; estimateMs?: number; deps?: string[] }[] }
+  /**
+   * The steps to build, with their durations in earlier runs and the dependencies among them; with
+   * `keepGoing`, a failure does not stop the others.
+   */
+  | {
+      type: "run:schedule";
+      jobs: number;
+      keepGoing?: true;
+      steps: { step: string; estimateMs?: number; deps?: string[] }[];
+    }
   | {
       type: "run:done";
       runId: string;

@@ -713,6 +713,23 @@ describe("hints to copy (--set)", () => {
     const shell = await runCli(["--store", store, "shell", dir, "f", "--set", "BROKEN=true", "-c", "true"]);
     assert.equal(shell.code, 1);
     assert.ok(shell.stderr.includes(`run \`rootstock run ${words} f\` to fail again`), shell.stderr);
+    // The sources a plan needs depend on its variables too: fetch is told them.
+    const withSource = await writePlan(join(work, "source-when-set"), {
+      name: "source-when-set",
+      toml: "[variables]\nWANT = false\n",
+      steps: {
+        s: {
+          toml: `version = "1"\nwhen = "WANT"\n[[sources]]\nurl = "https://example.invalid/x.tar.gz"\nsha256 = "${"a".repeat(64)}"\n`,
+        },
+      },
+    });
+    const list = await runCli(["--store", store, "sources", "list", withSource, "--set", "WANT=true"]);
+    assert.ok(
+      list.stdout.includes(
+        `rootstock fetch --store ${shellWord(store)} --set WANT=true ${shellWord(withSource)}`,
+      ),
+      list.stdout,
+    );
   });
 });
 

@@ -320,7 +320,7 @@ describe("rootstock fetch, sources and mirror", () => {
     const code = await main(["--no-color", "--store", storeDir, "sources", "import", big], context);
     process.exitCode = undefined;
     assert.equal(code, 130, `${stdout.text}\n${stderr.text}`);
-    assert.match(stderr.text, /\[ERR_INTERRUPTED\]/);
+    assert.match(stderr.text, /\[ERR_INTERRUPTED\]\n {2}hint: run again: the files admitted so far are kept/);
     assert.doesNotMatch(stderr.text, /internal error|AbortError/);
   });
 

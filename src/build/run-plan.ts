@@ -213,6 +213,7 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
     emit({
       type: "run:schedule",
       jobs,
+      ...(options.keepGoing ? { keepGoing: true as const } : {}),
       steps: toBuild.map((step) => {
         const estimateMs = histories.get(step.name)?.buildMs;
         // Those it waits for in this run: what the ETA must follow one after another.

@@ -10,6 +10,7 @@ import { withInterrupt } from "./interrupt.ts";
 export async function interruptible<T>(
   context: CliContext,
   work: (signal: AbortSignal) => Promise<T>,
+  hint = "run again to carry on: committed steps and images are kept",
 ): Promise<{ result: T; interrupted: boolean }> {
   let signal: AbortSignal | undefined;
   try {
@@ -20,10 +21,7 @@ export async function interruptible<T>(
     return { result, interrupted: signal?.aborted ?? false };
   } catch (error) {
     if (signal?.aborted && !isRootstockError(error)) {
-      throw new RootstockError("ERR_INTERRUPTED", "interrupted", {
-        hint: "run again to carry on: committed steps and images are kept",
-        cause: error,
-      });
+      throw new RootstockError("ERR_INTERRUPTED", "interrupted", { hint, cause: error });
     }
     throw error;
   }

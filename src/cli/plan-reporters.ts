@@ -10,9 +10,13 @@ export interface PlanReporters {
 }
 
 /** The build's progress and the images', tests' and machines' lines, on one bus. */
-export function planReporters(context: CliContext, planArg: string): PlanReporters {
+export function planReporters(
+  context: CliContext,
+  planArg: string,
+  set: readonly string[] = [],
+): PlanReporters {
   const bus = new EventBus();
-  const build = createProgressReporter(context, { live: context.isTerminal, planArg });
+  const build = createProgressReporter(context, { live: context.isTerminal, planArg, set });
   const check = createCheckReporter(context, { live: context.isTerminal });
   bus.on(build.listener);
   bus.on(check.listener);

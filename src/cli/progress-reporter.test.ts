@@ -164,6 +164,42 @@ test("the ETA follows steps that must run one after another, however many jobs t
   assert.match(status().at(-1) ?? "", /^\[0\/3\] ETA 1[01](\.\d)?s · a /);
 });
 
+test("after a failure without --keep-going, the ETA is of the steps still running", () => {
+  const { reporter, status } = liveReporter();
+  const now = Date.now();
+  reporter.listener(
+    at(now, { type: "run:start", runId: "r", plan: "p", runDir: "/r", steps: ["a", "b", "d"], jobs: 2 }),
+  );
+  reporter.listener(
+    at(now, {
+      type: "run:schedule",
+      jobs: 2,
+      steps: [
+        { step: "a", estimateMs: 3_000 },
+        { step: "b", estimateMs: 30_000, deps: ["a"] },
+        { step: "d", estimateMs: 1_000 },
+      ],
+    }),
+  );
+  reporter.listener(at(now, started("a", 3_000)));
+  reporter.listener(at(now, started("d", 1_000)));
+  reporter.listener(
+    at(now, {
+      type: "step:failed",
+      step: "d",
+      key: KEY,
+      reason: "exited with status 1",
+      tail: [],
+      log: "/l",
+      ms: 5,
+      worker: 1,
+    }),
+  );
+  reporter.stop();
+  // b will not start: what is left is a's 3 s.
+  assert.match(status().at(-1) ?? "", /^\[1\/3\] ETA [23](\.\d)?s · a /);
+});
+
 test("a step past its usual time makes the ETA unknown, not 0ms", () => {
   const { reporter, status } = liveReporter();
   const now = Date.now();

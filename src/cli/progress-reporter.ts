@@ -44,6 +44,7 @@ export function createProgressReporter(context: CliContext, options: ProgressOpt
   /** Steps the run never started (interrupted, or stopped at a failure), by reason: counted, not listed. */
   const notStarted = new Map<string, number>();
   let jobs = 1;
+  let keepGoing = false;
   const running = new Map<string, Running>();
   const estimates = new Map<string, number | undefined>();
   /** Of each step still to build, the steps it waits for in this run. */
@@ -160,6 +161,7 @@ export function createProgressReporter(context: CliContext, options: ProgressOpt
           context.out(`run ${event.runId}: ${total} step${total === 1 ? "" : "s"}, ${jobs} at once`);
         break;
       case "run:schedule":
+        keepGoing = event.keepGoing ?? false;
         for (const { step, estimateMs, deps } of event.steps) {
           estimates.set(step, estimateMs);
           if (deps) waitsFor.set(step, deps);
@@ -216,6 +218,9 @@ export function createProgressReporter(context: CliContext, options: ProgressOpt
         running.delete(event.step);
         estimates.delete(event.step);
         finished++;
+        // Without --keep-going nothing more starts: the ETA is of the steps still running.
+        if (!keepGoing)
+          for (const step of [...estimates.keys()]) if (!running.has(step)) estimates.delete(step);
         clearStatus();
         if (event.interrupted) {
           // The person stopped it: nothing of the step's own doing to show.
@@ -279,6 +284,8 @@ export function createProgressReporter(context: CliContext, options: ProgressOpt
     listener,
     stop() {
       if (timer) clearInterval(timer);
+      // A run stopped while it fetched (Ctrl-C) leaves the fetch's status line to clear.
+      fetchReporter?.finish();
       clearStatus();
     },
   };

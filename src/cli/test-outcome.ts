@@ -19,6 +19,7 @@ export function reportTestOutcome(
   planArg: string,
   context: CliContext,
   interrupted: boolean,
+  set: readonly string[] = [],
 ): void {
   if (result.reports) {
     context.out(`report:  ${shownPath(`${result.runDir}/report.html`)}`);
@@ -26,7 +27,7 @@ export function reportTestOutcome(
   }
   if (!result.tests) {
     if (result.junit) context.out(`junit:   ${shownPath(result.junit)}`);
-    throw buildFailure(result.build, context.planWords(planArg), interrupted);
+    throw buildFailure(result.build, context.planWords(planArg, set), interrupted);
   }
   context.out(`junit:   ${shownPath(result.tests.junit)}`);
   // Only logs that are there: a machine that never started (KVM asked for and missing) wrote none.
@@ -52,7 +53,7 @@ export function reportTestOutcome(
     {
       hint:
         logs.length > 0
-          ? `read the console log${logs.length === 1 ? "" : "s"}: ${logs.map(shownPath).join(", ")} (QEMU's own messages are in qemu.log beside ${logs.length === 1 ? "it" : "each"}); boot the image by hand with \`rootstock boot ${context.planWords(planArg)} ${result.failures[0]?.image}\``
+          ? `read the console log${logs.length === 1 ? "" : "s"}: ${logs.map(shownPath).join(", ")} (QEMU's own messages are in qemu.log beside ${logs.length === 1 ? "it" : "each"}); boot the image by hand with \`rootstock boot ${context.planWords(planArg, set)} ${result.failures[0]?.image}\``
           : `the run's folder holds what is known: ${shownPath(dirname(result.tests.junit))}`,
     },
   );

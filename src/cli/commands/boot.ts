@@ -68,7 +68,7 @@ export function registerBoot(program: Command, context: CliContext): void {
       });
       // Standard output is the guest's console; everything rootstock says goes to standard error.
       const say = context.toStderr();
-      const progress = planReporters(say, dir);
+      const progress = planReporters(say, dir, flags.set);
       const stdin = process.stdin;
       const { result, interrupted } = await interruptible(context, (signal) =>
         bootPlan(graph, {

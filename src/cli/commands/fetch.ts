@@ -30,15 +30,18 @@ export function registerFetch(program: Command, context: CliContext): void {
         identifyTools: false,
       });
       const reporter = createFetchReporter(context);
-      const { result } = await interruptible(context, (signal) =>
-        fetchSources(planSources(graph), {
-          storeDir: context.storeDir,
-          offline: flags.offline ?? false,
-          mirrors: globalMirrors(flags.mirror),
-          concurrency: parseJobs(flags.jobs, 4),
-          emit: reporter.emit,
-          signal,
-        }),
+      const { result } = await interruptible(
+        context,
+        (signal) =>
+          fetchSources(planSources(graph), {
+            storeDir: context.storeDir,
+            offline: flags.offline ?? false,
+            mirrors: globalMirrors(flags.mirror),
+            concurrency: parseJobs(flags.jobs, 4),
+            emit: reporter.emit,
+            signal,
+          }),
+        "run again to carry on: the files fetched so far are kept",
       ).finally(reporter.finish);
       // A source two steps share is one file, fetched once.
       const fetched = new Map(result.fetched.map((item) => [item.source.sha256, item.bytes]));

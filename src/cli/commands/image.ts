@@ -47,7 +47,7 @@ export function registerImage(program: Command, context: CliContext): void {
           hint: 'declare one: [images.root] kind = "ext4" contents = ["…"] (see docs/plans.md, "Images")',
         });
       }
-      const progress = planReporters(context, dir);
+      const progress = planReporters(context, dir, flags.set);
       const { result: made, interrupted } = await interruptible(context, (signal) =>
         buildPlanImages(graph, {
           commandOptions: context.givenOptions,

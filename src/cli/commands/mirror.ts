@@ -36,15 +36,18 @@ export function registerMirror(program: Command, context: CliContext): void {
       });
       const reporter = createFetchReporter(context);
       const target = resolve(dir);
-      const { result } = await interruptible(context, (signal) =>
-        exportMirror(planSources(graph), target, {
-          storeDir: context.storeDir,
-          offline: flags.offline ?? false,
-          mirrors: globalMirrors(flags.mirror),
-          concurrency: parseJobs(flags.jobs, 4),
-          emit: reporter.emit,
-          signal,
-        }),
+      const { result } = await interruptible(
+        context,
+        (signal) =>
+          exportMirror(planSources(graph), target, {
+            storeDir: context.storeDir,
+            offline: flags.offline ?? false,
+            mirrors: globalMirrors(flags.mirror),
+            concurrency: parseJobs(flags.jobs, 4),
+            emit: reporter.emit,
+            signal,
+          }),
+        "run again to carry on: the files copied so far are kept",
       ).finally(reporter.finish);
       for (const conflict of result.nameConflicts) {
         context.out(

@@ -25,8 +25,10 @@ export function registerSources(program: Command, context: CliContext): void {
               .graph,
           )
         : undefined;
-      const { result } = await interruptible(context, (signal) =>
-        importSources(files, { storeDir: context.storeDir, signal, ...(pins ? { pins } : {}) }),
+      const { result } = await interruptible(
+        context,
+        (signal) => importSources(files, { storeDir: context.storeDir, signal, ...(pins ? { pins } : {}) }),
+        "run again: the files admitted so far are kept",
       );
       for (const file of result.imported) {
         const serves = file.satisfies.map((pin) => `${pin.steps?.join(", ") ?? "?"}: ${pin.file}`);
@@ -102,7 +104,7 @@ export function registerSources(program: Command, context: CliContext): void {
           `  ${status} ${(source.steps ?? []).join(",").padEnd(16)} ${source.file} ${context.style("dim", `${source.sha256.slice(0, 12)} ${origin}`)}${note}`,
         );
       }
-      const fetchCommand = `rootstock fetch ${context.planWords(dir)}`;
+      const fetchCommand = `rootstock fetch ${context.planWords(dir, flags.set)}`;
       const missing = missingFiles.size;
       const misfit = misfitFiles.size;
       const files = new Set(pins.map((source) => source.sha256)).size;

@@ -41,7 +41,7 @@ export function registerTest(program: Command, context: CliContext): void {
       const jobs = parseCount("--jobs", flags.jobs);
       const accel = parseAccel(flags.accel);
       const machines = parseCount("--machines", flags.machines);
-      const progress = planReporters(context, dir);
+      const progress = planReporters(context, dir, flags.set);
       const { result, interrupted } = await interruptible(context, (signal) =>
         testPlan(dir, {
           commandOptions: context.givenOptions,
@@ -57,6 +57,6 @@ export function registerTest(program: Command, context: CliContext): void {
           ...(machines === undefined ? {} : { machines }),
         }),
       ).finally(progress.stop);
-      reportTestOutcome(result, dir, context, interrupted);
+      reportTestOutcome(result, dir, context, interrupted, flags.set);
     });
 }
