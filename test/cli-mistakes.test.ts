@@ -21,6 +21,9 @@ import {
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { runPlan } from "../src/build/run-plan.ts";
+import { RootstockErrors } from "../src/errors.ts";
+import { openPlan } from "../src/plan/open.ts";
 import { listRuns } from "../src/report/list-runs.ts";
 import { fileSystemRefusal } from "../src/store/fs-refusal.ts";
 import { shellWord } from "../src/units.ts";
@@ -450,6 +453,58 @@ describe("the host", () => {
     assert.match(stderr, /hint: install it \(`rootstock doctor .* --install` as root does\)/);
     assert.doesNotMatch(stderr, STACK_LINE);
     assert.deepEqual(await readdir(join(store, "outputs")).catch(() => []), []);
+  });
+
+  test("a step's own PATH that finds another tool than its key names, or none, is refused; one that finds the same file is not", async () => {
+    const dir = await writePlan(join(work, "path-tools"), {
+      toml: '[host]\ntools = ["sh"]\n',
+      steps: {
+        // /bin is a link to /usr/bin on a merged-/usr host; elsewhere both hold the same sh.
+        same: {
+          toml: 'version = "1"\n[env]\nPATH = "/bin:/usr/bin"\n',
+          script: 'do_install() { echo hi > "$OUT/hi"; }\n',
+        },
+        none: {
+          toml: 'version = "1"\n[env]\nPATH = "/nowhere"\n',
+          script: 'do_install() { echo hi > "$OUT/hi"; }\n',
+        },
+      },
+    });
+    const store = join(work, "path-tools-store");
+    const run = await runCli(["--store", store, "run", dir]);
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(
+      run.stderr,
+      /steps\/none\/step\.toml:\d+: env\.PATH: step "none" would run no sh \(its \[env\] PATH finds none\), but its key names \S+\/sh, the sh that rootstock's PATH for steps finds \[ERR_HOST_TOOL_ELSEWHERE\]/,
+    );
+    assert.doesNotMatch(run.stderr, /step "same"/);
+    assert.equal((await runCli(["--store", store, "run", dir, "same"])).code, 0);
+  });
+
+  test("a host tool that leads out of what a sandboxed step sees (a link to /opt) is refused before anything runs", async () => {
+    const dir = await writePlan(join(work, "opt-tool"), {
+      toml: '[host]\ntools = ["sh"]\n',
+      steps: { a: { script: 'do_install() { echo hi > "$OUT/hi"; }\n' } },
+    });
+    const { graph, tools } = await openPlan(dir);
+    const sh = tools.get("sh");
+    assert.ok(sh);
+    // As identified where /usr/local/bin/sh is a link to a toolchain under /opt.
+    const elsewhere = new Map([
+      ["sh", { ...sh, path: "/usr/local/bin/sh", realPath: "/opt/toolchain/bin/sh" }],
+    ]);
+    await assert.rejects(
+      runPlan(graph, { storeDir: join(work, "opt-tool-store"), tools: elsewhere }),
+      (error: unknown) => {
+        assert.ok(error instanceof RootstockErrors);
+        assert.match(
+          error.errors[0]?.message ?? "",
+          /step "a" needs sh, which is \/usr\/local\/bin\/sh and leads to \/opt\/toolchain\/bin\/sh: a bwrap step sees only the host's \/usr/,
+        );
+        assert.equal(error.errors[0]?.code, "ERR_HOST_TOOL_UNREACHABLE");
+        return true;
+      },
+    );
   });
 
   test("doctor --install that installs a package yet still lacks its command says to reinstall it", {

@@ -19,7 +19,7 @@ import { monotonicMs } from "../units.ts";
 import { RunSession } from "./run-session.ts";
 import type { ScheduleNode, ScheduleResult, Skipped, TaskResult } from "./schedule.ts";
 
-const { accessSync, constants, mkdirSync, rmdirSync, rmSync, writeFileSync } =
+const { accessSync, constants, mkdirSync, realpathSync, rmdirSync, rmSync, writeFileSync } =
   process.getBuiltinModule("node:fs");
 const { availableParallelism } = process.getBuiltinModule("node:os");
 const { join } = process.getBuiltinModule("node:path");
@@ -463,38 +463,81 @@ function checkRunnable(graph: Graph): void {
     );
 }
 
+/** The host's folders that a sandboxed step with a host root sees (src/build/sandbox.ts). */
+const SANDBOX_HOST_TOPS = ["usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc"];
+
 /**
- * A step to build that declares a host tool the host lacks would run with a key that says "missing" and
- * most likely fail inside; it is refused before anything runs.
+ * A step to build whose declared host tools would not be the ones its key names is refused before
+ * anything runs: one the host lacks (its key would say "missing"); one a sandboxed step cannot reach (a
+ * link that leads out of /usr, to /opt); one its own [env] PATH finds elsewhere than rootstock's PATH for
+ * steps, where tools are identified.
  */
 async function checkToolsPresent(
   toBuild: readonly ResolvedStep[],
   tools: ReadonlyMap<string, ToolIdentity | undefined>,
   plan: Graph["plan"],
 ): Promise<void> {
-  const missing = toBuild.flatMap(({ name, step }) =>
-    usesHostTools(step)
-      ? step.tools
-          .filter((tool) => tools.has(tool) && tools.get(tool) === undefined)
-          .map((tool) => ({ name, step, tool }))
-      : [],
-  );
-  if (missing.length === 0) return;
-  // Loaded only for the refusal: a no-op run never needs it.
-  const { shellWord } = await import("../units.ts");
-  const problems = missing.map(({ name, step, tool }) => {
-    const inPlan = plan.hostTools.includes(tool);
-    return new RootstockError(
-      "ERR_HOST_TOOL_MISSING",
-      `step "${name}" needs ${tool}, which is not on this host's PATH for steps (/usr/local/bin, /usr/bin, /bin, /usr/sbin, /sbin)`,
-      {
+  const problems: RootstockError[] = [];
+  let words: ((word: string) => string) | undefined;
+  let findOnPath: typeof import("../host/tools.ts").findOnPath | undefined;
+  for (const { name, step, env } of toBuild) {
+    if (!usesHostTools(step)) continue;
+    for (const tool of step.tools) {
+      if (!tools.has(tool)) continue;
+      const identity = tools.get(tool);
+      const inPlan = plan.hostTools.includes(tool);
+      const where = {
         file: join(plan.displayDir, inPlan ? "plan.toml" : join(step.dir, "step.toml")),
         field: inPlan ? "host.tools" : "tools",
-        hint: `install it (\`rootstock doctor ${shellWord(plan.displayDir)} --install\` as root does), or remove it from the tools`,
-      },
-    );
-  });
-  throw new RootstockErrors("ERR_PLAN_NOT_RUNNABLE", `plan ${plan.displayDir} cannot run here`, problems);
+      };
+      // Loaded only for a refusal or a PATH of the step's own: a no-op run never needs them.
+      words ??= (await import("../units.ts")).shellWord;
+      if (identity === undefined) {
+        problems.push(
+          new RootstockError(
+            "ERR_HOST_TOOL_MISSING",
+            `step "${name}" needs ${tool}, which is not on this host's PATH for steps (/usr/local/bin, /usr/bin, /bin, /usr/sbin, /sbin)`,
+            {
+              ...where,
+              hint: `install it (\`rootstock doctor ${words(plan.displayDir)} --install\` as root does), or remove it from the tools`,
+            },
+          ),
+        );
+        continue;
+      }
+      const top = identity.realPath.split("/")[1] ?? "";
+      if (step.sandbox !== "host" && !SANDBOX_HOST_TOPS.includes(top)) {
+        problems.push(
+          new RootstockError(
+            "ERR_HOST_TOOL_UNREACHABLE",
+            `step "${name}" needs ${tool}, which is ${identity.path} and leads to ${identity.realPath}: a ${step.sandbox} step sees only the host's /usr, /bin, /sbin and /lib folders`,
+            { ...where, hint: 'install the tool under /usr, or build the step with sandbox = "host"' },
+          ),
+        );
+        continue;
+      }
+      const stepPath = env.PATH;
+      if (stepPath === undefined) continue;
+      findOnPath ??= (await import("../host/tools.ts")).findOnPath;
+      const found = await findOnPath(tool, stepPath);
+      // /bin/sh and /usr/bin/sh are one file where /bin is a link: the same tool.
+      const foundReal = found === undefined ? undefined : realpathSync(found);
+      if (foundReal !== identity.realPath)
+        problems.push(
+          new RootstockError(
+            "ERR_HOST_TOOL_ELSEWHERE",
+            `step "${name}" would run ${found ?? `no ${tool}`} (its [env] PATH finds ${found ? "that" : "none"}), but its key names ${identity.path}, the ${tool} that rootstock's PATH for steps finds`,
+            {
+              file: join(plan.displayDir, step.dir, "step.toml"),
+              field: "env.PATH",
+              hint: `order the step's PATH so that it finds ${identity.path} first, or leave PATH out of [env]`,
+            },
+          ),
+        );
+    }
+  }
+  if (problems.length > 0)
+    throw new RootstockErrors("ERR_PLAN_NOT_RUNNABLE", `plan ${plan.displayDir} cannot run here`, problems);
 }
 
 function sourcesOf(steps: readonly ResolvedStep[]): SourceRequest[] {
