@@ -51,23 +51,46 @@ function isExecutable(path: string): boolean {
   }
 }
 
-function firstLine(command: string, args: string[]): Promise<string | undefined> {
+const TIMED_OUT = Symbol("timed out");
+const VERSION_TIMEOUT_MS = 3000;
+
+/**
+ * The first line a command prints. It runs in a process group of its own, all of which is killed when
+ * it takes too long: a child it leaves behind (a script's `sleep`) would hold the output open forever.
+ */
+function firstLine(command: string, args: string[]): Promise<string | undefined | typeof TIMED_OUT> {
   return new Promise((resolve) => {
     // stdin closed: a shell given an unknown flag would otherwise wait for commands on it.
     const child = spawn(command, args, {
       stdio: ["ignore", "pipe", "pipe"],
-      timeout: 3000,
+      detached: true,
       env: { ...process.env, LC_ALL: "C" },
     });
     let output = "";
+    const timer = setTimeout(() => {
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
+      } catch {
+        // Gone already.
+      }
+      child.stdout.destroy();
+      child.stderr.destroy();
+      resolve(TIMED_OUT);
+    }, VERSION_TIMEOUT_MS);
     child.stdout.on("data", (chunk: Buffer) => {
       output += chunk.toString();
     });
     child.stderr.on("data", (chunk: Buffer) => {
       output += chunk.toString();
     });
-    child.on("error", () => resolve(undefined));
-    child.on("close", () => resolve(output.trim().split("\n")[0]?.trim() || undefined));
+    child.on("error", () => {
+      clearTimeout(timer);
+      resolve(undefined);
+    });
+    child.on("close", () => {
+      clearTimeout(timer);
+      resolve(output.trim().split("\n")[0]?.trim() || undefined);
+    });
   });
 }
 
@@ -76,6 +99,8 @@ async function versionOf(path: string): Promise<string> {
   // `-W version` is mawk's; --help is asked last, for tools such as busybox that print their version only there.
   for (const flags of [["--version"], ["-V"], ["-W", "version"], ["--help"]]) {
     const line = await firstLine(path, flags);
+    // One that hangs on asking is not asked again: its hash is its identity.
+    if (line === TIMED_OUT) return "unknown";
     if (!line || /(illegal|invalid|unknown|unrecognized|not an) option|not found|usage|error/i.test(line))
       continue;
     if (flags[0] !== "--help" || /\d+\.\d+/.test(line)) return line;
