@@ -789,6 +789,47 @@ describe("hints to copy (--set)", () => {
 });
 
 describe("rootstock test", () => {
+  test("a plan of another arch than a PC's is not booted in an x86 machine: test and boot refuse it before building", async () => {
+    const dir = await writePlan(join(work, "arm-plan"), {
+      name: "arm",
+      toml: `kernel = { step = "k", path = "boot/Image" }
+[host]
+tools = ["sh"]
+[images.ird]
+kind = "initramfs"
+contents = ["k"]
+[images.ird.boot]
+tests = ["tests/a.test.ts"]
+`,
+      steps: { k: {} },
+    });
+    const planFile = join(dir, "plan.toml");
+    await writeFile(
+      planFile,
+      (await readFile(planFile, "utf8")).replace('arch = "x86_64"', 'arch = "aarch64"'),
+    );
+    await mkdir(join(dir, "tests"), { recursive: true });
+    await writeFile(join(dir, "tests", "a.test.ts"), "export default { async a() {} };\n");
+    const store = join(work, "arm-plan-store");
+    for (const command of [
+      ["test", dir],
+      ["boot", dir, "ird"],
+    ]) {
+      const refused = await runCli(["--store", store, ...command]);
+      assert.equal(refused.code, 1, refused.stderr);
+      assert.match(
+        refused.stderr,
+        /plan\.toml:\d+: arch: plan \S+ is for aarch64, and rootstock boots only x86 machines \(qemu-system-x86_64: x86_64, i686\) \[ERR_BOOT_ARCH_UNSUPPORTED\]/,
+      );
+    }
+    assert.deepEqual(await readdir(join(store, "outputs")).catch(() => []), [], "nothing was built");
+    const doctor = await runCli(["--store", store, "doctor", dir]);
+    assert.match(
+      doctor.stdout,
+      /note +plan \S+ is for aarch64: rootstock builds it and makes its images, but boots only x86 machines/,
+    );
+  });
+
   test("an image without tests points to the command that boots it: boot, or netboot for a netboot image", async () => {
     const dir = await writePlan(join(work, "test-hints"), {
       name: "hints",

@@ -401,6 +401,21 @@ describe("netboot bundle", () => {
       base: new URL("http://boot.lan:8080/"),
     });
     assert.equal(named.dnsmasq, undefined);
+    // A bundle of another arch: no PXE files for PCs, and no dnsmasq config that would hand them out.
+    const arm = await exportBundle(
+      { ...bundle, manifest: { ...bundle.manifest, arch: "aarch64" } },
+      join(work, "arm"),
+      {
+        base,
+        ipxeFolders: [ipxe],
+      },
+    );
+    assert.equal(arm.dnsmasq, undefined);
+    assert.match(
+      arm.dnsmasqSkipped ?? "",
+      /the bundle is for aarch64, and the PXE boot files rootstock offers .* start x86 PCs/,
+    );
+    assert.ok(!arm.files.some((file) => file.startsWith("tftp/")), arm.files.join(" "));
     // Exported again into the LAN folder for a URL that gets no dnsmasq config: the old one goes, and
     // so does any file the last export wrote and this one does not (a squashfs since embedded); a file
     // of the user's own stays.

@@ -9,6 +9,7 @@ import { imageSteps } from "../image/image-spec-from-plan.ts";
 import { didYouMean } from "../plan/suggest.ts";
 import type { Image, KernelRef, Plan } from "../plan/types.ts";
 import { shellWord } from "../units.ts";
+import { PC_ARCHES } from "../vm/pc-arches.ts";
 import type { VmDisk } from "../vm/qemu-args.ts";
 import type { MachineOptions } from "./machine.ts";
 
@@ -32,6 +33,23 @@ export interface BootContext {
 }
 
 /** The images a boot of `name` needs built: itself, its initramfs, its further disks. */
+/**
+ * Booting a plan of another arch in an x86 machine would run the host's kind of guest, or nothing, and a
+ * passed test would say so of the wrong system: refused before anything is built.
+ */
+export function checkBootableArch(plan: Plan): void {
+  if (PC_ARCHES.includes(plan.arch)) return;
+  throw new RootstockError(
+    "ERR_BOOT_ARCH_UNSUPPORTED",
+    `plan ${plan.displayDir} is for ${plan.arch}, and rootstock boots only x86 machines (qemu-system-x86_64: ${PC_ARCHES.join(", ")})`,
+    {
+      file: join(plan.displayDir, "plan.toml"),
+      field: "arch",
+      hint: `build its images with \`rootstock image\`, and boot them on a machine of that arch, or with QEMU for ${plan.arch} by hand`,
+    },
+  );
+}
+
 export function imagesToBoot(plan: Plan, name: string): string[] {
   const image = bootableImage(plan, name);
   const boot = image.boot as NonNullable<Image["boot"]>;

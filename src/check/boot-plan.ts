@@ -15,7 +15,7 @@ import type { Graph } from "../plan/graph.ts";
 import { narrowGraph } from "../plan/narrow-graph.ts";
 import type { Accelerator } from "../vm/qemu-args.ts";
 import { type QemuVm, startQemu, type VmExit } from "../vm/qemu-vm.ts";
-import { bootFromPlan, imagesToBoot, stepsToBoot } from "./boot-from-plan.ts";
+import { bootFromPlan, checkBootableArch, imagesToBoot, stepsToBoot } from "./boot-from-plan.ts";
 import { PANIC } from "./machine.ts";
 
 const { readFile } = process.getBuiltinModule("node:fs/promises");
@@ -66,6 +66,7 @@ export interface BootPlanResult {
 
 export async function bootPlan(graph: Graph, options: BootPlanOptions): Promise<BootPlanResult> {
   const plan = graph.plan;
+  checkBootableArch(plan);
   const image = options.image ?? firstBootable(graph);
   const steps = stepsToBoot(plan, image);
   const needed = narrowGraph(graph, steps, { neededBy: `the boot of image ${image}` });

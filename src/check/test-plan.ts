@@ -27,7 +27,13 @@ import { didYouMean } from "../plan/suggest.ts";
 import type { WrittenReports } from "../report/write-reports.ts";
 import { shellWord } from "../units.ts";
 import type { Accelerator } from "../vm/qemu-args.ts";
-import { bootFromPlan, imagesToBoot, stepsToBoot, testedImages } from "./boot-from-plan.ts";
+import {
+  bootFromPlan,
+  checkBootableArch,
+  imagesToBoot,
+  stepsToBoot,
+  testedImages,
+} from "./boot-from-plan.ts";
 import { renderJunit, type TestCaseResult } from "./junit.ts";
 import { runTests, type TestRunResult, type TestTarget } from "./run-tests.ts";
 
@@ -86,6 +92,7 @@ export async function testPlan(plan: string | Graph, options: TestPlanOptions): 
         })
       : undefined;
   const graph = opened?.graph ?? (plan as Graph);
+  checkBootableArch(graph.plan);
   const { booted: names, netbooted } = imagesToTest(graph, options.images);
   const netImages = netbooted.map((name) => netbootImage(graph.plan, name));
   const bootImages = [...new Set([...names.flatMap((name) => imagesToBoot(graph.plan, name)), ...netbooted])];

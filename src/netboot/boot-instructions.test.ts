@@ -17,6 +17,15 @@ describe("bootInstructions", () => {
     ]);
   });
 
+  test("a bundle of another arch than a PC's gets no QEMU lines, which would start an x86 machine", () => {
+    assert.deepEqual(bootInstructions({ address: "127.0.0.1", port: 8080, embedded: true, notPc: true }), [
+      {
+        what: "from a running Linux",
+        line: "wget -O kexec-boot http://127.0.0.1:8080/kexec-boot && sh kexec-boot",
+      },
+    ]);
+  });
+
   test("on every interface: one chain line per host address; a public URL wins over all", () => {
     const everywhere = bootInstructions({
       address: "0.0.0.0",

@@ -25,6 +25,8 @@ export interface ServerView {
   hostAddresses?: string[];
   /** The system's squashfs is inside the RAM root: a booted system fetches nothing more. */
   embedded?: boolean;
+  /** The bundle is not a PC's (an aarch64 plan): no QEMU line, which would start an x86 machine. */
+  notPc?: boolean;
 }
 
 export const QEMU_HOST = "10.0.2.2";
@@ -45,7 +47,7 @@ export function bootInstructions(server: ServerView): BootInstruction[] {
     loopback && !server.publicBase
       ? []
       : bases.map((base) => ({ what: "at an iPXE prompt", line: chainCommand(base) }));
-  if ((qemuReaches || everywhere) && !server.publicBase) {
+  if ((qemuReaches || everywhere) && !server.publicBase && !server.notPc) {
     const guest = new URL(`http://${QEMU_HOST}:${server.port}/`);
     lines.push({ what: "a QEMU guest (user network)", line: chainCommand(guest) });
     lines.push({

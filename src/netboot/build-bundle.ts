@@ -178,6 +178,7 @@ export async function buildNetbootBundle(
       key,
       plan: inputs.plan,
       image: inputs.image,
+      arch: inputs.arch,
       files: {
         vmlinuz: kernel,
         "initrd.img": { sha256: initrd.sha256, size: initrd.size },

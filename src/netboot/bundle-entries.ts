@@ -8,7 +8,7 @@ import type { NetbootBundle } from "./build-bundle.ts";
 import type { ServedEntry } from "./bundle-server.ts";
 import { renderIpxeScript } from "./ipxe-script.ts";
 import { renderKexecScript } from "./kexec-script.ts";
-import { BUNDLE_FILES, type NetbootManifest, netbootCmdline } from "./netboot-manifest.ts";
+import { BUNDLE_FILES, bootsOnPc, type NetbootManifest, netbootCmdline } from "./netboot-manifest.ts";
 
 const { join } = process.getBuiltinModule("node:path");
 
@@ -51,6 +51,7 @@ export function renderIndex(manifest: NetbootManifest, base: URL): string {
     address: base.hostname === "localhost" ? "127.0.0.1" : base.hostname.replace(/^\[|\]$/g, ""),
     port: Number(base.port || 80),
     embedded: manifest.squashfs.embedded !== undefined,
+    notPc: !bootsOnPc(manifest),
     ...(base.pathname === "/" ? {} : { publicBase: base }),
   });
   const width = Math.max(0, ...instructions.map((item) => item.what.length)) + 2;

@@ -12,7 +12,7 @@ import type { NetbootBundle } from "./build-bundle.ts";
 import { renderIndex } from "./bundle-entries.ts";
 import { renderIpxeScript } from "./ipxe-script.ts";
 import { renderKexecScript } from "./kexec-script.ts";
-import { BUNDLE_FILES } from "./netboot-manifest.ts";
+import { BUNDLE_FILES, bootsOnPc, notPcReason } from "./netboot-manifest.ts";
 import { LAN_FILES, writeLanConfig } from "./write-lan-config.ts";
 
 const { constants } = process.getBuiltinModule("node:fs");
@@ -130,12 +130,14 @@ export async function exportBundle(
   await put("boot.ipxe", renderIpxeScript(manifest, options.base));
   await put("kexec-boot", renderKexecScript(manifest, options.base, { filesBeside: true }), 0o755);
 
-  const lan = await writeLanConfig(dir, {
-    base: options.base,
-    title: `rootstock netboot: plan ${manifest.plan}, image ${manifest.image}`,
-    ...(options.ipxeFolders === undefined ? {} : { ipxeFolders: options.ipxeFolders }),
-    ...(options.networkInterface === undefined ? {} : { networkInterface: options.networkInterface }),
-  });
+  const lan = bootsOnPc(manifest)
+    ? await writeLanConfig(dir, {
+        base: options.base,
+        title: `rootstock netboot: plan ${manifest.plan}, image ${manifest.image}`,
+        ...(options.ipxeFolders === undefined ? {} : { ipxeFolders: options.ipxeFolders }),
+        ...(options.networkInterface === undefined ? {} : { networkInterface: options.networkInterface }),
+      })
+    : { files: [], missingIpxe: [], dnsmasqSkipped: notPcReason(manifest.arch) };
   files.push(...lan.files);
   const { dnsmasq, dnsmasqSkipped, missingIpxe } = lan;
   await put(

@@ -3,6 +3,7 @@
  * from. Stored as manifest.json in the bundle's store entry. The URLs in the command line depend on
  * how a client reaches the server, so they are rendered per request from this, never stored.
  */
+import { PC_ARCHES } from "../vm/pc-arches.ts";
 
 /** Bumped whenever a bundle's layout or the RAM root's contract changes, so old entries are not reused. */
 export const NETBOOT_FORMAT = "rootstock-netboot-1";
@@ -21,6 +22,8 @@ export interface NetbootManifest {
   key: string;
   plan: string;
   image: string;
+  /** The plan's arch (absent in bundles made before it was recorded, all of them x86's). */
+  arch?: string;
   /** `system.squashfs` is absent when the squashfs travels inside the initramfs. */
   files: Partial<Record<BundleFileName, BundleFile>> & Record<"vmlinuz" | "initrd.img", BundleFile>;
   /** The kernel's own cmdline and the image's, before rootstock's parameters. */
@@ -33,6 +36,16 @@ export interface NetbootManifest {
   };
   /** The RAM root: the busybox it holds, and the size of the initramfs without an embedded squashfs. */
   ramRoot: { busybox: BundleFile; bytes: number };
+}
+
+/** True for a bundle a PC boots: the LAN config and QEMU line rootstock gives are for it. */
+export function bootsOnPc(manifest: Pick<NetbootManifest, "arch">): boolean {
+  return PC_ARCHES.includes(manifest.arch ?? "x86_64");
+}
+
+/** Why a bundle of another arch gets no LAN config: the PXE files rootstock offers start PCs. */
+export function notPcReason(arch: string | undefined): string {
+  return `the bundle is for ${arch}, and the PXE boot files rootstock offers (iPXE's undionly.kpxe and ipxe.efi) start x86 PCs; a ${arch} machine needs an iPXE of its own, pointed at boot.ipxe`;
 }
 
 /** Where an embedded squashfs sits in the initramfs. */

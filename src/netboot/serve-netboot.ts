@@ -7,6 +7,7 @@ import { type BootInstruction, bootInstructions } from "./boot-instructions.ts";
 import type { NetbootBundle } from "./build-bundle.ts";
 import { bundleEntries } from "./bundle-entries.ts";
 import { type BundleServer, startBundleServer } from "./bundle-server.ts";
+import { bootsOnPc, notPcReason } from "./netboot-manifest.ts";
 import { formatHostPort, isLoopback, publicBaseUrl } from "./server-address.ts";
 import { type LanConfig, writeLanConfig } from "./write-lan-config.ts";
 
@@ -53,11 +54,13 @@ export async function serveNetboot(
       port: server.port,
       hostAddresses,
       embedded: bundle.manifest.squashfs.embedded !== undefined,
+      notPc: !bootsOnPc(bundle.manifest),
       ...(publicBase === undefined ? {} : { publicBase }),
     });
     const base = publicBase ?? lanBase(server, hostAddresses);
     let lan: ServingNetboot["lan"];
-    if (typeof base === "string") lan = { skipped: base };
+    if (!bootsOnPc(bundle.manifest)) lan = { skipped: notPcReason(bundle.manifest.arch) };
+    else if (typeof base === "string") lan = { skipped: base };
     else if (options.lanDir === undefined) lan = { skipped: "no folder was given for it" };
     else {
       const written = await writeLanConfig(options.lanDir, {

@@ -15,6 +15,7 @@ import {
 } from "../../host/doctor.ts";
 import { findOnPath } from "../../host/tools.ts";
 import { enableDebSrc, hasDebSrc } from "../../sources/enable-deb-src.ts";
+import { PC_ARCHES } from "../../vm/pc-arches.ts";
 import type { CliContext } from "../context.ts";
 
 export interface DoctorOptions {
@@ -39,6 +40,11 @@ export async function runDoctor(options: DoctorOptions, context: CliContext): Pr
     );
     requirements.push(...planRequirements(tools, plan.hostPackages));
     await checkGuessedPackages(requirements);
+    // QEMU here is an x86 PC: a plan of another arch is built, and its images made, but not booted.
+    if (!PC_ARCHES.includes(plan.arch))
+      context.out(
+        `  ${context.style("yellow", "note")}     plan ${options.plan} is for ${plan.arch}: rootstock builds it and makes its images, but boots only x86 machines (qemu-system-x86_64), so test, boot and demo refuse it`,
+      );
   }
   let findings = await checkHost(requirements);
   let missing = missingPackages(findings);
