@@ -212,6 +212,21 @@ test("a fatal pattern the plan declares fails at once", async () => {
   });
 });
 
+test("a boot whose console stays silent says what that most often means, not 'the lines above'", async () => {
+  // No console on ttyS0: the kernel and the guest say nothing there.
+  await using m = machine({ cmdline: "console=tty0 quiet", bootTimeoutMs: 2000 });
+  await assert.rejects(m.succeed("true"), (error: unknown) => {
+    isCode("ERR_CHECK_TIMEOUT")(error);
+    assert.match((error as Error).message, /\(the console printed nothing\)/);
+    assert.match(
+      (error as RootstockError).hint ?? "",
+      /may not write to ttyS0 \(console=ttyS0 on its command line\)/,
+    );
+    assert.doesNotMatch((error as RootstockError).hint ?? "", /lines above/);
+    return true;
+  });
+});
+
 test("a boot that stalls fails at its timeout with the last 30 console lines", async () => {
   const lines = Array.from({ length: 40 }, (_, index) => `echo "stall ${index + 1}"`).join("\n");
   const stalling = await testGuest({ storeDir: work, init: `#!/bin/sh\n${lines}\nexec sleep 100000\n` });

@@ -234,13 +234,17 @@ export class Machine {
       };
       this.#waiters.add(waiter);
       timer = setTimeout(() => {
+        // A silent console: no lines to read, and most often no kernel that speaks on ttyS0.
+        const silent = (this.#vm?.console.tail(1) ?? []).length === 0;
         done(() =>
           reject(
             new RootstockError(
               "ERR_CHECK_TIMEOUT",
               `${this.name}: ${what} within ${seconds(timeoutMs)}${this.#tailText()}`,
               {
-                hint: "the console lines above show how far it got; a slow machine (no KVM) may need a longer timeout",
+                hint: silent
+                  ? "a kernel that printed nothing may not write to ttyS0 (console=ttyS0 on its command line), may not be one QEMU's PC runs, or may need a longer timeout on a slow machine (no KVM); qemu.log beside console.log has QEMU's own messages"
+                  : "the console lines above show how far it got; a slow machine (no KVM) may need a longer timeout",
               },
             ),
           ),
