@@ -80,6 +80,8 @@ export interface TestPlanResult {
   junit?: string;
   /** The failed test cases, each with its machine's console log. */
   failures: TestCaseResult[];
+  /** Of the images tested, those booted from their netboot bundle: the name their results carry, and the image's. */
+  netbooted?: Map<string, string>;
   reports?: WrittenReports;
 }
 
@@ -159,11 +161,13 @@ export async function testPlan(plan: string | Graph, options: TestPlanOptions): 
       const boot = bootFromPlan(graph.plan, name, { outputs: made.build.outputs, images: made.images });
       return { image: name, machine: { ...boot.machine, ...machineOptions }, modules: boot.tests, outputs };
     });
+    const netbooted = new Map<string, string>();
     for (const image of netImages) {
       const served = await serveForTests(image, graph, made, session, servers, options.signal);
       const target = netbootTestTarget(graph.plan, image, served);
       // An image booted both ways needs two names: results and console logs are filed by image.
       const name = names.includes(image.name) ? `${image.name}-netboot` : image.name;
+      netbooted.set(name, image.name);
       targets.push({ ...target, image: name, machine: { ...target.machine, ...machineOptions }, outputs });
     }
     const tests = await runTests(targets, {
@@ -178,6 +182,7 @@ export async function testPlan(plan: string | Graph, options: TestPlanOptions): 
       ok: tests.ok,
       tests,
       failures: tests.cases.filter((test) => test.status === "failed"),
+      netbooted,
       ...(reports ? { reports } : {}),
     };
   } catch (error) {

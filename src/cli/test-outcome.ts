@@ -45,6 +45,13 @@ export function reportTestOutcome(
   if (result.failures.length === 0 && result.ok) return;
   const count = result.failures.length;
   const logs = consoleLogs(result.failures);
+  // A netbooted image is booted by hand from its server; `boot` boots the [boot] table's way.
+  const first = result.failures[0]?.image ?? "";
+  const netbooted = result.netbooted?.get(first);
+  const byHand =
+    netbooted === undefined
+      ? `boot the image by hand with \`rootstock boot ${context.planWords(planArg, set)} ${first}\``
+      : `netboot it by hand with \`rootstock netboot ${context.planWords(planArg, set)} ${netbooted}\` and the QEMU line it prints`;
   throw new RootstockError(
     interrupted ? "ERR_INTERRUPTED" : "ERR_TEST_FAILED",
     interrupted
@@ -53,7 +60,7 @@ export function reportTestOutcome(
     {
       hint:
         logs.length > 0
-          ? `read the console log${logs.length === 1 ? "" : "s"}: ${logs.map(shownPath).join(", ")} (QEMU's own messages are in qemu.log beside ${logs.length === 1 ? "it" : "each"}); boot the image by hand with \`rootstock boot ${context.planWords(planArg, set)} ${result.failures[0]?.image}\``
+          ? `read the console log${logs.length === 1 ? "" : "s"}: ${logs.map(shownPath).join(", ")} (QEMU's own messages are in qemu.log beside ${logs.length === 1 ? "it" : "each"}); ${byHand}`
           : `the run's folder holds what is known: ${shownPath(dirname(result.tests.junit))}`,
     },
   );
