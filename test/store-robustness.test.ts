@@ -6,7 +6,19 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { chmod, chown, mkdir, readdir, readFile, stat, utimes, writeFile } from "node:fs/promises";
+import {
+  chmod,
+  chown,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  symlink,
+  utimes,
+  writeFile,
+} from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -372,6 +384,29 @@ test("a store on a noexec filesystem is refused before anything is fetched or bu
     },
     ",noexec",
   );
+});
+
+test("a store whose tmp/ is on another filesystem names it when an output cannot be renamed in", {
+  skip: existsSync("/dev/shm") ? false : "no /dev/shm (a tmpfs) on this host",
+}, async () => {
+  const storeDir = join(bench.dir, "xdev-store");
+  const elsewhere = await mkdtemp("/dev/shm/rootstock-xdev-");
+  try {
+    await mkdir(storeDir, { recursive: true });
+    await symlink(elsewhere, join(storeDir, "tmp"));
+    const planDir = await writePlan(join(bench.dir, "xdev"), {
+      name: "xdev",
+      steps: { a: { script: 'do_install() { echo a > "$OUT/a"; }\n' } },
+    });
+    const run = await rootstock(["--store", storeDir, "run", planDir]);
+    assert.equal(run.code, 1, `${run.stdout}\n${run.stderr}`);
+    assert.match(
+      `${run.stdout}\n${run.stderr}`,
+      /\/work\/\S+ and \S+\/xdev-store\/tmp are on different filesystems, so an output cannot be renamed into the store/,
+    );
+  } finally {
+    await rm(elsewhere, { recursive: true, force: true });
+  }
 });
 
 test("a full disk is the store's state, not a bug: a clear refusal, no half-written record, and gc frees it", {

@@ -152,10 +152,15 @@ export class OutputStore {
         moved = true;
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== "EXDEV") throw error;
-        throw new RootstockError("ERR_STORE_CROSS_DEVICE", `${outDir} is not on the store's filesystem`, {
-          hint: "build folders must live under the store so that outputs are renamed, not copied",
-          cause: error,
-        });
+        // Outputs are renamed into tmp/, then into outputs/: whichever is mounted apart is the culprit.
+        throw new RootstockError(
+          "ERR_STORE_CROSS_DEVICE",
+          `${outDir} and ${this.tmpDir} are on different filesystems, so an output cannot be renamed into the store`,
+          {
+            hint: `the store's folders (work/, tmp/, outputs/) must share one filesystem: a mount on one of them (${this.tmpDir}?) splits it`,
+            cause: error,
+          },
+        );
       }
       // Imported here: only a run that builds commits, and a no-op run is mostly start-up.
       const { computeManifest } = await import("./manifest.ts");
