@@ -212,6 +212,17 @@ test("a fatal pattern the plan declares fails at once", async () => {
   });
 });
 
+test("QEMU is found where doctor finds it (the usual folders too), whatever PATH rootstock was given", async () => {
+  const given = process.env.PATH;
+  process.env.PATH = "/nonexistent";
+  try {
+    await using m = machine();
+    assert.equal(await m.succeed("echo found"), "found\n");
+  } finally {
+    process.env.PATH = given;
+  }
+});
+
 test("a boot whose console stays silent says what that most often means, not 'the lines above'", async () => {
   // No console on ttyS0: the kernel and the guest say nothing there.
   await using m = machine({ cmdline: "console=tty0 quiet", bootTimeoutMs: 2000 });

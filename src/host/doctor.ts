@@ -1,6 +1,6 @@
 /** What rootstock needs from the host, whether it is there, and how to get what is missing. */
 import { RootstockError } from "../errors.ts";
-import { findOnPath, STEP_PATH } from "./tools.ts";
+import { findOnPath, hostPath, STEP_PATH } from "./tools.ts";
 
 const { spawn } = process.getBuiltinModule("node:child_process");
 const { access } = process.getBuiltinModule("node:fs/promises");
@@ -210,14 +210,7 @@ export function packageOf(command: string): string | undefined {
   );
 }
 
-/** Includes the sbin folders, which a non-root PATH may lack (mke2fs lives there). */
-export function hostPath(): string {
-  const parts = (process.env.PATH ?? "").split(":").filter(Boolean);
-  for (const extra of ["/usr/local/sbin", "/usr/sbin", "/sbin", "/usr/local/bin", "/usr/bin", "/bin"]) {
-    if (!parts.includes(extra)) parts.push(extra);
-  }
-  return parts.join(":");
-}
+export { hostPath } from "./tools.ts";
 
 export function missingPackages(findings: readonly Finding[]): string[] {
   return [

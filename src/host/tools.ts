@@ -28,6 +28,18 @@ export interface ToolIdentity {
  */
 export const STEP_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
 
+/**
+ * Where rootstock finds the host's own tools (mke2fs, QEMU): the PATH it was given, then the usual
+ * folders, sbin ones included, which a non-root PATH may lack.
+ */
+export function hostPath(): string {
+  const parts = (process.env.PATH ?? "").split(":").filter(Boolean);
+  for (const extra of ["/usr/local/sbin", "/usr/sbin", "/sbin", "/usr/local/bin", "/usr/bin", "/bin"]) {
+    if (!parts.includes(extra)) parts.push(extra);
+  }
+  return parts.join(":");
+}
+
 /** Synchronous: a few stats, cheaper without the thread pool, on every run's path. */
 export async function findOnPath(
   name: string,

@@ -6,7 +6,7 @@
  * boot by the kernel's boot_id — and for at most `ttlMs`.
  */
 import { createSha256 } from "../digest.ts";
-import { findOnPath } from "../host/tools.ts";
+import { findOnPath, hostPath } from "../host/tools.ts";
 import { type AcceleratorChoice, CANCELLED, type ProbeOptions, probeKvm } from "./accelerator.ts";
 
 const { mkdir, readFile, realpath, rename, stat, writeFile } = process.getBuiltinModule("node:fs/promises");
@@ -67,7 +67,7 @@ export async function rememberedProbe(
 
 /** What the answer depends on, as one digest; undefined when QEMU or the device cannot be found. */
 async function probeIdentity(options: ProbeOptions & { kernel: string }): Promise<string | undefined> {
-  const qemu = await findOnPath(options.qemu ?? "qemu-system-x86_64");
+  const qemu = await findOnPath(options.qemu ?? "qemu-system-x86_64", hostPath());
   if (qemu === undefined) return undefined;
   const device = options.device ?? "/dev/kvm";
   const deviceInfo = await stat(device, { bigint: true }).catch(() => undefined);

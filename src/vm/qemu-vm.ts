@@ -8,7 +8,7 @@ import type { Server, Socket } from "node:net";
 import { RootstockError } from "../errors.ts";
 import { type Emit, ignoreEvents } from "../events.ts";
 import { runCommand } from "../host/run-command.ts";
-import { findOnPath } from "../host/tools.ts";
+import { findOnPath, hostPath } from "../host/tools.ts";
 import { type AcceleratorChoice, chooseAccelerator } from "./accelerator.ts";
 import { spawnTied } from "./process-reaper.ts";
 import { type Accelerator, type AttachedDisk, type QemuPaths, qemuArgs, type VmSpec } from "./qemu-args.ts";
@@ -122,10 +122,12 @@ export class QemuVm {
 export async function startQemu(spec: VmSpec, options: StartQemuOptions): Promise<QemuVm> {
   const emit = options.emit ?? ignoreEvents;
   const runDir = resolve(options.runDir);
-  const qemu = options.qemu ?? "qemu-system-x86_64";
-  // Said before the accelerator probe, whose failure would read as a KVM problem.
-  if ((await findOnPath(qemu)) === undefined) {
-    throw new RootstockError("ERR_HOST_TOOL_MISSING", `${qemu} is not on this host's PATH`, {
+  const wanted = options.qemu ?? "qemu-system-x86_64";
+  // Found where doctor looks for it. Said before the accelerator probe, whose failure would read as a
+  // KVM problem.
+  const qemu = await findOnPath(wanted, hostPath());
+  if (qemu === undefined) {
+    throw new RootstockError("ERR_HOST_TOOL_MISSING", `${wanted} is not on this host's PATH`, {
       hint: "install QEMU (Debian's qemu-system-x86; `rootstock doctor --install` as root does it), or add its folder to PATH",
     });
   }
@@ -133,7 +135,7 @@ export async function startQemu(spec: VmSpec, options: StartQemuOptions): Promis
   const probeKernel = spec.kernel ?? spec.netboot?.probeKernel;
   const accel = await chooseAccelerator(options.accel ?? "auto", {
     ...(probeKernel === undefined ? {} : { kernel: probeKernel }),
-    ...(options.qemu === undefined ? {} : { qemu: options.qemu }),
+    qemu,
     ...(options.kvmDevice === undefined ? {} : { device: options.kvmDevice }),
     ...(options.probeTimeoutMs === undefined ? {} : { timeoutMs: options.probeTimeoutMs }),
     ...(options.probeMemoryFile === undefined ? {} : { memoryFile: options.probeMemoryFile }),
