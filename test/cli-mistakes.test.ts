@@ -343,6 +343,17 @@ describe("the store", () => {
     );
     assert.equal(refusal("ENOENT", "/srv/store/x"), undefined);
     assert.equal(fileSystemRefusal(new Error("no code"), "/srv/store"), undefined);
+    // A file system without modes (FAT): the store's, said so, not an internal error.
+    const noChmod = fileSystemRefusal(
+      Object.assign(new Error("ENOSYS"), { code: "ENOSYS", syscall: "chmod", path: "/srv/store/work/x/out" }),
+      "/srv/store",
+    );
+    assert.equal(noChmod?.code, "ERR_STORE_UNWRITABLE");
+    assert.match(
+      noChmod?.message ?? "",
+      /the file system cannot do it \(chmod\) \(at \/srv\/store\/work\/x\/out\)/,
+    );
+    assert.match(noChmod?.hint ?? "", /Unix modes, owners and links \(ext4, xfs, btrfs, tmpfs; not FAT\)/);
     // A program that may not be run is not a path that may not be written.
     const spawned = fileSystemRefusal(
       Object.assign(new Error("spawn bwrap EACCES"), {

@@ -16,7 +16,14 @@ const REFUSALS: Record<string, string> = {
   ENOTDIR: "a part of its path is not a folder",
   ENOSPC: "no space is left on the device",
   EDQUOT: "the disk quota is exceeded",
+  // A file system without Unix modes, links or owners (FAT, some FUSE mounts).
+  ENOSYS: "the file system cannot do it",
+  EOPNOTSUPP: "the file system cannot do it",
+  ENOTSUP: "the file system cannot do it",
 };
+
+/** Codes that say the file system lacks what rootstock needs, rather than that it refused this user. */
+const UNSUPPORTED = new Set(["ENOSYS", "EOPNOTSUPP", "ENOTSUP"]);
 
 /** Any command can meet it first; undefined when the error is no such refusal. */
 export function fileSystemRefusal(
@@ -75,23 +82,38 @@ export function fileSystemRefusal(
       },
     );
   }
+  const unsupported = code !== undefined && UNSUPPORTED.has(code);
   if (!inStore) {
-    return new RootstockError("ERR_PATH_UNWRITABLE", `cannot write ${path}: ${reason}`, {
-      hint: full ? "free space on that disk, or give a path on another" : "give a path you can write",
-      cause: error,
-    });
+    return new RootstockError(
+      "ERR_PATH_UNWRITABLE",
+      `cannot write ${path}: ${reason}${unsupported ? ` (${syscall})` : ""}`,
+      {
+        hint: full
+          ? "free space on that disk, or give a path on another"
+          : unsupported
+            ? "give a path on a file system with Unix modes and links (ext4, xfs, btrfs, tmpfs; not FAT)"
+            : "give a path you can write",
+        cause: error,
+      },
+    );
   }
   const at = path === storeDir ? "" : ` (at ${path})`;
-  return new RootstockError("ERR_STORE_UNWRITABLE", `cannot write the store ${storeDir}: ${reason}${at}`, {
-    hint: full
-      ? FREE_SPACE
-      : code === "EROFS"
-        ? READ_ONLY_STORE
-        : code === "EACCES" || code === "EPERM"
-          ? (othersFolder(path, storeDir as string) ?? WRITABLE_STORE)
-          : WRITABLE_STORE,
-    cause: error,
-  });
+  return new RootstockError(
+    "ERR_STORE_UNWRITABLE",
+    `cannot write the store ${storeDir}: ${reason}${unsupported ? ` (${syscall})` : ""}${at}`,
+    {
+      hint: full
+        ? FREE_SPACE
+        : unsupported
+          ? "a store needs a file system with Unix modes, owners and links (ext4, xfs, btrfs, tmpfs; not FAT): choose another with --store DIR or $ROOTSTOCK_STORE"
+          : code === "EROFS"
+            ? READ_ONLY_STORE
+            : code === "EACCES" || code === "EPERM"
+              ? (othersFolder(path, storeDir as string) ?? WRITABLE_STORE)
+              : WRITABLE_STORE,
+      cause: error,
+    },
+  );
 }
 
 /** A folder of the store that another user's run made (root's, most often) is why it cannot be written. */
