@@ -493,13 +493,19 @@ async function checkToolsPresent(
       // Loaded only for a refusal or a PATH of the step's own: a no-op run never needs them.
       words ??= (await import("../units.ts")).shellWord;
       if (identity === undefined) {
+        // doctor --install installs what a known package provides; anything else is installed by hand.
+        const { packageOf } = await import("../host/doctor.ts");
+        const known = packageOf(tool);
         problems.push(
           new RootstockError(
             "ERR_HOST_TOOL_MISSING",
             `step "${name}" needs ${tool}, which is not on this host's PATH for steps (/usr/local/bin, /usr/bin, /bin, /usr/sbin, /sbin)`,
             {
               ...where,
-              hint: `install it (\`rootstock doctor ${words(plan.displayDir)} --install\` as root does), or remove it from the tools`,
+              hint:
+                known === undefined
+                  ? `install it (rootstock knows no Debian package for it: \`apt-file search bin/${tool}\` finds one), or remove it from the tools`
+                  : `install it (\`rootstock doctor ${words(plan.displayDir)} --install\` as root installs ${known}), or remove it from the tools`,
             },
           ),
         );

@@ -46,7 +46,7 @@ export function registerDemo(program: Command, context: CliContext): void {
       heading("1/4", "host: the tools rootstock and this plan use");
       if (!(await runDoctor({ plan: dir, install: true, quiet: true }, context))) {
         throw new RootstockError("ERR_DEMO_HOST", "the host lacks tools the demo needs (listed above)", {
-          hint: "install them with the command above (as root the demo installs them itself), then run the demo again",
+          hint: "install what is missing as the lines above say (as root the demo installs Debian's packages itself), then run the demo again",
         });
       }
 
