@@ -241,6 +241,9 @@ export async function loadPlan(dir: string, options: LoadPlanOptions = {}): Prom
       continue;
     }
     const text = readText(join(planDir, stepDir, "step.toml"));
+    // Without a plan.toml that could be read, every folder was taken for a step: one without its
+    // step.toml may be a folder no stage lists, which only the stages could tell. Said once they can.
+    if (text === undefined && !planFile) continue;
     if (text === undefined) {
       const stageIndex = planFile?.stages.findIndex((stage) => stage.steps.includes(name)) ?? -1;
       const link = brokenLink(join(planDir, stepDir));
