@@ -194,6 +194,8 @@ export type NetbootEvent =
       bytes: number;
       /** How long making it took (a bundle not cached). */
       ms?: number;
+      /** Why busybox's applets were not checked (it runs on another arch than this host's). */
+      appletsUnchecked?: string;
     }
   | { type: "netboot:listening"; url: string; address: string; port: number }
   /** How to boot from the server once it listens (what the terminal prints), and the LAN's dnsmasq config. */

@@ -215,6 +215,22 @@ describe("netboot bundle", () => {
       "ERR_NETBOOT_BUSYBOX_NOT_ELF",
     );
     await refusal(buildNetbootBundle({ ...inputs, arch: "aarch64" }, options), "ERR_NETBOOT_BUSYBOX_ARCH");
+    // A busybox for another arch (this one's ELF header says aarch64) cannot be asked for its applets
+    // here: the bundle is made, and its event says they went unchecked.
+    const foreign = join(work, "aarch64-busybox");
+    const elf = await readFile("/bin/busybox");
+    elf.writeUInt16LE(183, 18);
+    await writeFile(foreign, elf, { mode: 0o755 });
+    const events: RootstockEvent[] = [];
+    await buildNetbootBundle(
+      { ...inputs, arch: "aarch64", busybox: { path: foreign, label: "busybox:bin/busybox" } },
+      { ...options, emit: (event) => events.push(event) },
+    );
+    const made = events.find((event) => event.type === "netboot:bundle");
+    assert.match(
+      made?.type === "netboot:bundle" ? (made.appletsUnchecked ?? "") : "",
+      /its busybox is for aarch64, which this host cannot run to ask for its applets/,
+    );
     await refusal(
       buildNetbootBundle(
         { ...inputs, busybox: { path: join(work, "nope"), label: "busybox:bin/nope" } },

@@ -21,6 +21,8 @@ export function createNetbootReporter(context: CliContext): Listener {
         context.out(
           `${context.style("green", "✓")} bundle ${event.key.slice(0, 16)} of image ${event.image}: ${formatBytes(event.bytes)}${event.cached ? " (cached)" : ""}`,
         );
+        if (event.appletsUnchecked)
+          context.out(`  ${context.style("yellow", "note")} ${event.appletsUnchecked}`);
         break;
       case "netboot:request": {
         const status =

@@ -19,7 +19,7 @@ import {
   type NetbootManifest,
 } from "./netboot-manifest.ts";
 import { appendNewcArchive } from "./newc-archive.ts";
-import { ramRootScripts, stageRamRoot } from "./ram-root.ts";
+import { REQUIRED_APPLETS, ramRootScripts, stageRamRoot } from "./ram-root.ts";
 import { listSquashfs, resolveInImage } from "./squashfs-listing.ts";
 
 const { copyFile, link, mkdir, rm, writeFile } = process.getBuiltinModule("node:fs/promises");
@@ -202,6 +202,11 @@ export async function buildNetbootBundle(
       cached: false,
       bytes: bundleBytes(committed),
       ms: monotonicMs() - started,
+      ...(ramRoot.appletsChecked
+        ? {}
+        : {
+            appletsUnchecked: `its busybox is for ${inputs.arch}, which this host cannot run to ask for its applets (${REQUIRED_APPLETS.join(", ")} are linked as they are)`,
+          }),
     });
     return { dir, manifest: committed, cached: false };
   } finally {
