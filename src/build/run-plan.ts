@@ -495,11 +495,13 @@ async function checkToolsPresent(
       if (identity === undefined) {
         // doctor --install installs what a known package provides; anything else is installed by hand.
         const { packageOf } = await import("../host/doctor.ts");
+        const { STEP_PATH, whyNotFound } = await import("../host/tools.ts");
         const known = packageOf(tool);
+        const near = whyNotFound(tool, STEP_PATH);
         problems.push(
           new RootstockError(
             "ERR_HOST_TOOL_MISSING",
-            `step "${name}" needs ${tool}, which is not on this host's PATH for steps (/usr/local/bin, /usr/bin, /bin, /usr/sbin, /sbin)`,
+            `step "${name}" needs ${tool}, which is not on this host's PATH for steps (/usr/local/bin, /usr/bin, /bin, /usr/sbin, /sbin)${near ? `: ${near}` : ""}`,
             {
               ...where,
               hint:

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { identifyTool } from "./tools.ts";
+import { identifyTool, whyNotFound } from "./tools.ts";
 
 const dirs: string[] = [];
 after(() => Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true }))));
@@ -24,4 +24,17 @@ test("a tool whose version query hangs, leaving a child that holds its output, i
   // Its whole process group was killed: nothing of it is left running.
   const left = spawnSync("pgrep", ["-f", "sleep 1000.25"], { encoding: "utf8" }).stdout.trim();
   assert.equal(left, "");
+});
+
+test("a command that is not found, though something of its name is on the PATH, is said to be what it is", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "rootstock-tools-"));
+  dirs.push(dir);
+  await symlink(join(dir, "gone"), join(dir, "dangling"));
+  await mkdir(join(dir, "folder"));
+  await writeFile(join(dir, "plain"), "#!/bin/sh\n", { mode: 0o644 });
+  const path = `/nonexistent:${dir}`;
+  assert.equal(whyNotFound("dangling", path), `${dir}/dangling is a link that leads nowhere`);
+  assert.equal(whyNotFound("folder", path), `${dir}/folder is a folder`);
+  assert.equal(whyNotFound("plain", path), `${dir}/plain is not executable (mode 0644)`);
+  assert.equal(whyNotFound("absent", path), undefined);
 });

@@ -6,7 +6,7 @@
 import { digestFile } from "../digest.ts";
 
 const { spawn } = process.getBuiltinModule("node:child_process");
-const { accessSync, constants, statSync } = process.getBuiltinModule("node:fs");
+const { accessSync, constants, lstatSync, statSync } = process.getBuiltinModule("node:fs");
 // Taken when first needed: a no-op run needs none of it, and loading it costs 2 ms.
 const fsp = () => process.getBuiltinModule("node:fs/promises");
 const { delimiter, join } = process.getBuiltinModule("node:path");
@@ -52,6 +52,33 @@ export async function findOnPath(
     if (isExecutable(candidate)) return candidate;
   }
   return undefined;
+}
+
+/**
+ * Why a command is not found on a PATH although something of its name is there: a link that leads
+ * nowhere, a folder, a file without its x bit. Undefined when nothing of the name is there.
+ */
+export function whyNotFound(name: string, searchPath: string): string | undefined {
+  for (const dir of searchPath.split(delimiter)) {
+    if (dir === "") continue;
+    const candidate = join(dir, name);
+    if (lstatSync(candidate, { throwIfNoEntry: false }) === undefined) continue;
+    const target = statSyncQuiet(candidate);
+    if (target === undefined) return `${candidate} is a link that leads nowhere`;
+    if (target.isDirectory()) return `${candidate} is a folder`;
+    if (!target.isFile()) return `${candidate} is not a regular file`;
+    return `${candidate} is not executable (mode ${(target.mode & 0o777).toString(8).padStart(4, "0")})`;
+  }
+  return undefined;
+}
+
+/** A link's target, or undefined when it leads nowhere (or round in a loop). */
+function statSyncQuiet(path: string) {
+  try {
+    return statSync(path, { throwIfNoEntry: false });
+  } catch {
+    return undefined;
+  }
 }
 
 function isExecutable(path: string): boolean {
