@@ -36,6 +36,18 @@ const started = (step: string, estimateMs: number): RootstockEvent => ({
   estimateMs,
 });
 
+/** A run of these steps starting now on `jobs` jobs, with what the schedule says of each. */
+function schedule(
+  reporter: ReturnType<typeof createProgressReporter>,
+  now: number,
+  jobs: number,
+  steps: { step: string; estimateMs?: number; deps?: string[] }[],
+): void {
+  const names = steps.map(({ step }) => step);
+  reporter.listener(at(now, { type: "run:start", runId: "r", plan: "p", runDir: "/r", steps: names, jobs }));
+  reporter.listener(at(now, { type: "run:schedule", jobs, steps }));
+}
+
 test("plain lines: starts, results with sizes, failures with their log tail and the shell command", () => {
   const { context, text } = capture();
   const reporter = createProgressReporter(context, { live: false, planArg: "plans/x" });
@@ -125,16 +137,11 @@ test("live status: steps done of total, running steps with elapsed time, an ETA 
 test("a step no earlier run timed counts as the median of those that were, and does not hide the ETA", () => {
   const { reporter, status } = liveReporter();
   const now = Date.now();
-  reporter.listener(
-    at(now, { type: "run:start", runId: "r", plan: "p", runDir: "/r", steps: ["a", "b", "new"], jobs: 1 }),
-  );
-  reporter.listener(
-    at(now, {
-      type: "run:schedule",
-      jobs: 1,
-      steps: [{ step: "a", estimateMs: 20_000 }, { step: "b", estimateMs: 40_000 }, { step: "new" }],
-    }),
-  );
+  schedule(reporter, now, 1, [
+    { step: "a", estimateMs: 20_000 },
+    { step: "b", estimateMs: 40_000 },
+    { step: "new" },
+  ]);
   reporter.listener(at(now, started("a", 20_000)));
   reporter.stop();
   // 20 s of a, 40 s of b, and 40 s (the median of 20 and 40 taken as the upper middle) for the new step.
@@ -144,20 +151,11 @@ test("a step no earlier run timed counts as the median of those that were, and d
 test("the ETA follows steps that must run one after another, however many jobs there are", () => {
   const { reporter, status } = liveReporter();
   const now = Date.now();
-  reporter.listener(
-    at(now, { type: "run:start", runId: "r", plan: "p", runDir: "/r", steps: ["a", "b", "c"], jobs: 8 }),
-  );
-  reporter.listener(
-    at(now, {
-      type: "run:schedule",
-      jobs: 8,
-      steps: [
-        { step: "a", estimateMs: 4_000 },
-        { step: "b", estimateMs: 4_000, deps: ["a"] },
-        { step: "c", estimateMs: 4_000, deps: ["b"] },
-      ],
-    }),
-  );
+  schedule(reporter, now, 8, [
+    { step: "a", estimateMs: 4_000 },
+    { step: "b", estimateMs: 4_000, deps: ["a"] },
+    { step: "c", estimateMs: 4_000, deps: ["b"] },
+  ]);
   reporter.listener(at(now - 1_000, started("a", 4_000)));
   reporter.stop();
   // 3 s of a, then b, then c: 11 s, not 12 s of work over 8 jobs.
@@ -167,20 +165,11 @@ test("the ETA follows steps that must run one after another, however many jobs t
 test("after a failure without --keep-going, the ETA is of the steps still running", () => {
   const { reporter, status } = liveReporter();
   const now = Date.now();
-  reporter.listener(
-    at(now, { type: "run:start", runId: "r", plan: "p", runDir: "/r", steps: ["a", "b", "d"], jobs: 2 }),
-  );
-  reporter.listener(
-    at(now, {
-      type: "run:schedule",
-      jobs: 2,
-      steps: [
-        { step: "a", estimateMs: 3_000 },
-        { step: "b", estimateMs: 30_000, deps: ["a"] },
-        { step: "d", estimateMs: 1_000 },
-      ],
-    }),
-  );
+  schedule(reporter, now, 2, [
+    { step: "a", estimateMs: 3_000 },
+    { step: "b", estimateMs: 30_000, deps: ["a"] },
+    { step: "d", estimateMs: 1_000 },
+  ]);
   reporter.listener(at(now, started("a", 3_000)));
   reporter.listener(at(now, started("d", 1_000)));
   reporter.listener(
@@ -221,16 +210,7 @@ test("the summary line is written clear of the status line, and counts every ste
     columns: 200,
   });
   const now = Date.now();
-  reporter.listener(
-    at(now, { type: "run:start", runId: "r", plan: "p", runDir: "/r", steps: ["f", "d", "x", "y"], jobs: 1 }),
-  );
-  reporter.listener(
-    at(now, {
-      type: "run:schedule",
-      jobs: 1,
-      steps: [{ step: "f" }, { step: "d", deps: ["f"] }, { step: "x" }, { step: "y" }],
-    }),
-  );
+  schedule(reporter, now, 1, [{ step: "f" }, { step: "d", deps: ["f"] }, { step: "x" }, { step: "y" }]);
   reporter.listener(at(now, started("f", 1_000)));
   reporter.listener(
     at(now, {
