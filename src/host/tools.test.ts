@@ -38,3 +38,28 @@ test("a command that is not found, though something of its name is on the PATH, 
   assert.equal(whyNotFound("plain", path), `${dir}/plain is not executable (mode 0644)`);
   assert.equal(whyNotFound("absent", path), undefined);
 });
+
+test("a tool that prints its version and leaves a child holding its output is identified by that version", {
+  timeout: 60_000,
+}, async () => {
+  const dir = await mkdtemp(join(tmpdir(), "rootstock-tools-"));
+  dirs.push(dir);
+  await writeFile(join(dir, "forks"), '#!/bin/sh\n(sleep 1000.35 &)\necho "forks 1.2.3"\n', { mode: 0o755 });
+  const identity = await identifyTool("forks", dir);
+  assert.equal(identity?.version, "forks 1.2.3");
+  assert.equal(spawnSync("pgrep", ["-f", "sleep 1000.35"], { encoding: "utf8" }).stdout.trim(), "");
+});
+
+test("rootstock ending while a version query hangs (Ctrl-C) takes the query's processes along", {
+  timeout: 60_000,
+}, async () => {
+  const dir = await mkdtemp(join(tmpdir(), "rootstock-tools-"));
+  dirs.push(dir);
+  await writeFile(join(dir, "hangs"), '#!/bin/sh\ncase "$1" in -*) sleep 1000.45;; esac\n', { mode: 0o755 });
+  const tools = join(import.meta.dirname, "tools.ts");
+  const script = `import { identifyTool } from ${JSON.stringify(tools)};
+identifyTool("hangs", ${JSON.stringify(dir)});
+setTimeout(() => process.exit(130), 500);`;
+  spawnSync(process.execPath, ["--input-type=module", "-e", script], { stdio: "ignore" });
+  assert.equal(spawnSync("pgrep", ["-f", "sleep 1000.45"], { encoding: "utf8" }).stdout.trim(), "");
+});

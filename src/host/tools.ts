@@ -92,12 +92,32 @@ function isExecutable(path: string): boolean {
 
 const TIMED_OUT = Symbol("timed out");
 const VERSION_TIMEOUT_MS = 3000;
+/** After the command exits, how long output may still come from what it left behind. */
+const AFTER_EXIT_MS = 100;
+
+/** Process groups of version queries still running: rootstock ending (Ctrl-C too) takes them along. */
+const queries = new Set<number>();
+let reaping = false;
+const killGroup = (pid: number) => {
+  try {
+    process.kill(-pid, "SIGKILL");
+  } catch {
+    // Gone already.
+  }
+};
 
 /**
  * The first line a command prints. It runs in a process group of its own, all of which is killed when
- * it takes too long: a child it leaves behind (a script's `sleep`) would hold the output open forever.
+ * it is done or takes too long: a child it leaves behind (a script's `sleep`) would hold the output open
+ * forever, and outlive rootstock (a group of its own is out of reach of the terminal's Ctrl-C).
  */
 function firstLine(command: string, args: string[]): Promise<string | undefined | typeof TIMED_OUT> {
+  if (!reaping) {
+    reaping = true;
+    process.once("exit", () => {
+      for (const pid of queries) killGroup(pid);
+    });
+  }
   return new Promise((resolve) => {
     // stdin closed: a shell given an unknown flag would otherwise wait for commands on it.
     const child = spawn(command, args, {
@@ -105,31 +125,34 @@ function firstLine(command: string, args: string[]): Promise<string | undefined 
       detached: true,
       env: { ...process.env, LC_ALL: "C" },
     });
+    const pid = child.pid;
+    if (pid !== undefined) queries.add(pid);
     let output = "";
-    const timer = setTimeout(() => {
-      try {
-        if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
-      } catch {
-        // Gone already.
+    let settled = false;
+    const settle = (result: string | undefined | typeof TIMED_OUT) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (pid !== undefined) {
+        killGroup(pid);
+        queries.delete(pid);
       }
       child.stdout.destroy();
       child.stderr.destroy();
-      resolve(TIMED_OUT);
-    }, VERSION_TIMEOUT_MS);
+      resolve(result);
+    };
+    const firstOf = () => output.trim().split("\n")[0]?.trim() || undefined;
+    const timer = setTimeout(() => settle(TIMED_OUT), VERSION_TIMEOUT_MS);
     child.stdout.on("data", (chunk: Buffer) => {
       output += chunk.toString();
     });
     child.stderr.on("data", (chunk: Buffer) => {
       output += chunk.toString();
     });
-    child.on("error", () => {
-      clearTimeout(timer);
-      resolve(undefined);
-    });
-    child.on("close", () => {
-      clearTimeout(timer);
-      resolve(output.trim().split("\n")[0]?.trim() || undefined);
-    });
+    child.on("error", () => settle(undefined));
+    // Its output is what it printed: a child it left in the background may hold the pipe open.
+    child.on("exit", () => setTimeout(() => settle(firstOf()), AFTER_EXIT_MS));
+    child.on("close", () => settle(firstOf()));
   });
 }
 
