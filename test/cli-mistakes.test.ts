@@ -354,6 +354,21 @@ describe("the store", () => {
       /the file system cannot do it \(chmod\) \(at \/srv\/store\/work\/x\/out\)/,
     );
     assert.match(noChmod?.hint ?? "", /Unix modes, owners and links \(ext4, xfs, btrfs, tmpfs; not FAT\)/);
+    // A copy out of the store onto FAT (--out, a mirror): the destination cannot do it, not the store.
+    const copiedOut = fileSystemRefusal(
+      Object.assign(new Error("ENOSYS"), {
+        code: "ENOSYS",
+        syscall: "copyfile",
+        path: "/srv/store/sources/sha256/abc",
+        dest: "/media/stick/mirror/abc",
+      }),
+      "/srv/store",
+    );
+    assert.equal(copiedOut?.code, "ERR_PATH_UNWRITABLE");
+    assert.match(
+      copiedOut?.message ?? "",
+      /^cannot write \/media\/stick\/mirror\/abc: the file system cannot do it \(copyfile\)$/,
+    );
     // A program that may not be run is not a path that may not be written.
     const spawned = fileSystemRefusal(
       Object.assign(new Error("spawn bwrap EACCES"), {

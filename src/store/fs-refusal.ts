@@ -40,7 +40,10 @@ export function fileSystemRefusal(
   } = (error ?? {}) as NodeJS.ErrnoException & { dest?: string };
   // A copy that cannot write failed at its destination; Node names the source as the error's path.
   const path =
-    dest !== undefined && (given === "ENOSPC" || given === "EDQUOT" || given === "EROFS") ? dest : source;
+    dest !== undefined &&
+    (given === "ENOSPC" || given === "EDQUOT" || given === "EROFS" || UNSUPPORTED.has(given ?? ""))
+      ? dest
+      : source;
   const code =
     given === "ENOENT" && syscall === "mkdir" && typeof path === "string" ? mkdirCause(path) : given;
   // A folder to make where a file is: the store's own layout taken by something else.
