@@ -518,22 +518,52 @@ describe("the host", () => {
     const { graph, tools } = await openPlan(dir);
     const sh = tools.get("sh");
     assert.ok(sh);
-    // As identified where /usr/local/bin/sh is a link to a toolchain under /opt.
-    const elsewhere = new Map([
-      ["sh", { ...sh, path: "/usr/local/bin/sh", realPath: "/opt/toolchain/bin/sh" }],
-    ]);
+    // As identified where the sh found is a link kept outside /usr (a toolchain under /opt, say).
+    const link = join(work, "opt-tool-bin", "sh");
+    await mkdir(join(work, "opt-tool-bin"), { recursive: true });
+    await symlink(sh.realPath, link);
+    const elsewhere = new Map([["sh", { ...sh, path: link }]]);
     await assert.rejects(
       runPlan(graph, { storeDir: join(work, "opt-tool-store"), tools: elsewhere }),
       (error: unknown) => {
         assert.ok(error instanceof RootstockErrors);
         assert.match(
           error.errors[0]?.message ?? "",
-          /step "a" needs sh, which is \/usr\/local\/bin\/sh and leads to \/opt\/toolchain\/bin\/sh: a bwrap step sees only the host's \/usr/,
+          new RegExp(
+            `step "a" needs sh, which is ${link} and leads through ${link}: a bwrap step sees only the host's /usr, /bin, /sbin and /lib folders`,
+          ),
         );
         assert.equal(error.errors[0]?.code, "ERR_HOST_TOOL_UNREACHABLE");
         return true;
       },
     );
+  });
+
+  test("doctor flags a plan's tool found where its sandboxed steps do not see it", {
+    skip: process.getuid?.() === 0 ? false : "needs root to put a tool in /usr/local/bin",
+  }, async () => {
+    // A tool the steps' PATH finds, as a link to a toolchain kept outside /usr.
+    const name = `rootstock-test-tool-${process.pid}`;
+    const target = join(work, "toolchain", name);
+    await mkdir(join(work, "toolchain"), { recursive: true });
+    await writeFile(target, "#!/bin/sh\necho tool 1.0\n", { mode: 0o755 });
+    await symlink(target, `/usr/local/bin/${name}`);
+    try {
+      const dir = await writePlan(join(work, "doctor-reach"), {
+        toml: `[host]\ntools = ["sh", "${name}"]\n`,
+        steps: { a: { script: 'do_install() { echo hi > "$OUT/hi"; }\n' } },
+      });
+      const doctor = await runCli(["doctor", dir]);
+      assert.equal(doctor.code, 1, doctor.stdout);
+      assert.match(
+        doctor.stdout,
+        new RegExp(
+          `doctor: 1 found where a sandboxed step does not see it .*: ${name} \\(/usr/local/bin/${name}, through ${target}\\)`,
+        ),
+      );
+    } finally {
+      await rm(`/usr/local/bin/${name}`, { force: true });
+    }
   });
 
   test("doctor --install that installs a package yet still lacks its command says to reinstall it", {

@@ -463,9 +463,6 @@ function checkRunnable(graph: Graph): void {
     );
 }
 
-/** The host's folders that a sandboxed step with a host root sees (src/build/sandbox.ts). */
-const SANDBOX_HOST_TOPS = ["usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc"];
-
 /**
  * A step to build whose declared host tools would not be the ones its key names is refused before
  * anything runs: one the host lacks (its key would say "missing"); one a sandboxed step cannot reach (a
@@ -513,12 +510,13 @@ async function checkToolsPresent(
         );
         continue;
       }
-      const top = identity.realPath.split("/")[1] ?? "";
-      if (step.sandbox !== "host" && !SANDBOX_HOST_TOPS.includes(top)) {
+      const { outOfSandbox } = await import("../host/sandbox-reach.ts");
+      const outside = step.sandbox === "host" ? undefined : outOfSandbox(identity.path);
+      if (outside !== undefined) {
         problems.push(
           new RootstockError(
             "ERR_HOST_TOOL_UNREACHABLE",
-            `step "${name}" needs ${tool}, which is ${identity.path} and leads to ${identity.realPath}: a ${step.sandbox} step sees only the host's /usr, /bin, /sbin and /lib folders`,
+            `step "${name}" needs ${tool}, which is ${identity.path} and leads through ${outside}: a ${step.sandbox} step sees only the host's /usr, /bin, /sbin and /lib folders (and a few /etc files)`,
             { ...where, hint: 'install the tool under /usr, or build the step with sandbox = "host"' },
           ),
         );

@@ -28,6 +28,8 @@ export interface DoctorOptions {
 /** Checks (and as root on Debian/Ubuntu, installs) the host tools; shared by `doctor` and `demo`. */
 export async function runDoctor(options: DoctorOptions, context: CliContext): Promise<boolean> {
   const requirements: Requirement[] = [...CORE_REQUIREMENTS];
+  /** Tools that a bwrap or chroot step with the host's root runs: they must be where it sees them. */
+  let sandboxedTools = new Set<string>();
   if (options.tests) requirements.push(...TEST_REQUIREMENTS);
   if (options.plan) {
     // Loaded on demand: the plan loader (zod, TOML) costs startup time every command would pay.
@@ -40,6 +42,11 @@ export async function runDoctor(options: DoctorOptions, context: CliContext): Pr
     );
     requirements.push(...planRequirements(tools, plan.hostPackages));
     await checkGuessedPackages(requirements);
+    sandboxedTools = new Set(
+      [...plan.steps.values()]
+        .filter((step) => step.sandbox !== "host" && step.root === "host")
+        .flatMap((step) => step.tools),
+    );
     // QEMU here is an x86 PC: a plan of another arch is built, and its images made, but not booted.
     if (!PC_ARCHES.includes(plan.arch))
       context.out(
@@ -99,6 +106,17 @@ export async function runDoctor(options: DoctorOptions, context: CliContext): Pr
       `doctor: ${unknownPackages.length} declared package(s) that apt does not know: ${unknownPackages.join(", ")} (\`apt-cache search NAME\` finds the right name)`,
     );
   const unknown = [...unknownTools, ...unknownPackages];
+  // Found, yet where a sandboxed step does not see it: it would fail there with "not found".
+  const { outOfSandbox } = await import("../../host/sandbox-reach.ts");
+  const unreachable = findings.flatMap(({ requirement, found }) => {
+    if (requirement.group !== "plan" || !found || !sandboxedTools.has(requirement.command ?? "")) return [];
+    const outside = outOfSandbox(found);
+    return outside === undefined ? [] : [`${requirement.command} (${found}, through ${outside})`];
+  });
+  if (unreachable.length > 0)
+    context.out(
+      `doctor: ${unreachable.length} found where a sandboxed step does not see it (only the host's /usr, /bin, /sbin and /lib): ${unreachable.join(", ")}; install it under /usr, or build its steps with sandbox = "host"`,
+    );
   if (missing.length > 0 && installedYetMissing) {
     context.out(
       `doctor: ${missing.length} package(s) installed, yet what they provide is missing (removed by hand?). Reinstall them with:`,
@@ -113,7 +131,7 @@ export async function runDoctor(options: DoctorOptions, context: CliContext): Pr
     context.out(`  ${installCommand(missing, canInstall())}`);
     return false;
   }
-  if (unknown.length > 0) return false;
+  if (unknown.length > 0 || unreachable.length > 0) return false;
   // deb-src entries count when there: only Debian source providers need them, so their lack is a warning.
   context.out(`doctor: all ${findings.length + (debSrc ? 1 : 0)} host requirements found`);
   return true;

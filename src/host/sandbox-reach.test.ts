@@ -1,0 +1,24 @@
+import assert from "node:assert/strict";
+import { mkdtemp, rm, symlink } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, test } from "node:test";
+import { outOfSandbox } from "./sandbox-reach.ts";
+
+let work: string | undefined;
+after(() => (work ? rm(work, { recursive: true, force: true }) : undefined));
+
+test("a tool under /usr (or /bin, a link to it) is seen by a sandboxed step; Debian's alternatives too", () => {
+  assert.equal(outOfSandbox("/usr/bin/sh"), undefined);
+  assert.equal(outOfSandbox("/bin/sh"), undefined);
+  assert.equal(outOfSandbox("/etc/alternatives/cc"), undefined);
+});
+
+test("a link, or any link on its way, that leads out of the host folders a step sees is named", async () => {
+  work = await mkdtemp(join(tmpdir(), "rootstock-reach-"));
+  const link = join(work, "tool");
+  await symlink("/usr/bin/true", link);
+  assert.equal(outOfSandbox(link), link);
+  assert.equal(outOfSandbox("/etc/hostname"), "/etc/hostname");
+  assert.equal(outOfSandbox("/opt/toolchain/bin/gcc"), "/opt/toolchain/bin/gcc");
+});
