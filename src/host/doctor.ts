@@ -161,6 +161,7 @@ export function planRequirements(tools: readonly string[], packages: readonly st
 export function installedPackageVersion(name: string): Promise<string | undefined> {
   return new Promise((resolve) => {
     const child = spawn("dpkg-query", ["-W", "-f", "${Status}\t${Version}", name], {
+      env: { ...process.env, PATH: hostPath() },
       stdio: ["ignore", "pipe", "ignore"],
     });
     let output = "";
@@ -240,6 +241,7 @@ export async function checkGuessedPackages(requirements: Requirement[]): Promise
 function aptKnows(name: string): Promise<boolean> {
   return new Promise((resolve) => {
     const child = spawn("apt-cache", ["show", "--no-all-versions", name], {
+      env: { ...process.env, PATH: hostPath() },
       stdio: ["ignore", "pipe", "ignore"],
     });
     let output = "";
@@ -270,14 +272,14 @@ export async function installPackages(
       hint: `run: ${installCommand(packages, false)}`,
     });
   }
-  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+  const env = { ...process.env, PATH: hostPath(), DEBIAN_FRONTEND: "noninteractive" };
   await runApt(["update"], env, onOutput);
   await runApt(["install", "-y", "--no-install-recommends", ...packages], env, onOutput);
 }
 
 /** `apt-get update`, as root: after enabling deb-src, so that apt knows the source packages. */
 export async function updatePackageIndex(onOutput: (line: string) => void = () => {}): Promise<void> {
-  await runApt(["update"], { ...process.env, DEBIAN_FRONTEND: "noninteractive" }, onOutput);
+  await runApt(["update"], { ...process.env, PATH: hostPath(), DEBIAN_FRONTEND: "noninteractive" }, onOutput);
 }
 
 function runApt(args: string[], env: NodeJS.ProcessEnv, onOutput: (line: string) => void): Promise<void> {

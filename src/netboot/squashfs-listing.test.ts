@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, test } from "node:test";
-import { parseListing, resolveInImage } from "./squashfs-listing.ts";
+import { listSquashfs, parseListing, resolveInImage } from "./squashfs-listing.ts";
 
 const LISTING = `drwxr-xr-x root/root               174 1970-01-01 00:00 squashfs-root
 drwxr-xr-x root/root              1242 1970-01-01 00:00 squashfs-root/bin
@@ -54,4 +58,21 @@ describe("squashfs listing", () => {
     assert.equal(loop.found, false);
     assert.ok(!loop.found && loop.via.at(-1) === "(too many symbolic links)");
   });
+});
+
+test("a squashfs is listed with unsquashfs found where doctor finds it, whatever PATH rootstock was given", async () => {
+  const work = await mkdtemp(join(tmpdir(), "rootstock-squashfs-"));
+  const given = process.env.PATH;
+  try {
+    await mkdir(join(work, "root", "bin"), { recursive: true });
+    await writeFile(join(work, "root", "bin", "hello"), "hi\n");
+    const image = join(work, "image.squashfs");
+    execFileSync("mksquashfs", [join(work, "root"), image, "-quiet", "-no-progress"]);
+    process.env.PATH = "/nonexistent";
+    const listing = await listSquashfs(image);
+    assert.equal(listing.get("/bin/hello")?.type, "file");
+  } finally {
+    process.env.PATH = given;
+    await rm(work, { recursive: true, force: true });
+  }
 });

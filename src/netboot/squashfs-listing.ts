@@ -4,6 +4,7 @@
  * where the RAMsteam procedure found a mistyped init only after a kexec.
  */
 import { describeCause, RootstockError } from "../errors.ts";
+import { hostPath } from "../host/tools.ts";
 
 const { execFile } = process.getBuiltinModule("node:child_process");
 const { posix } = process.getBuiltinModule("node:path");
@@ -86,7 +87,8 @@ export async function listSquashfs(image: string, signal?: AbortSignal): Promise
   try {
     const { stdout } = await run("unsquashfs", ["-lls", "-no-progress", image], {
       maxBuffer: 1 << 30,
-      env: { ...process.env, LC_ALL: "C", TZ: "UTC" },
+      // Found where doctor finds it, as every host tool rootstock runs itself.
+      env: { ...process.env, PATH: hostPath(), LC_ALL: "C", TZ: "UTC" },
       ...(signal === undefined ? {} : { signal }),
     });
     return parseListing(stdout);

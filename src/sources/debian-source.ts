@@ -4,6 +4,7 @@
  * index; rootstock then checks the pinned sha256. No host name is ever written here.
  */
 import { RootstockError } from "../errors.ts";
+import { hostPath } from "../host/tools.ts";
 import type { DebianProvider } from "../plan/types.ts";
 import { chooseDebianVersion, parseSourceRecords } from "./debian-index.ts";
 
@@ -163,6 +164,8 @@ function run(
       cwd: options.cwd,
       env: {
         ...process.env,
+        // apt, found where doctor finds it.
+        PATH: hostPath(),
         LC_ALL: "C",
         DEBIAN_FRONTEND: "noninteractive",
         ...(options.aptConfig === undefined ? {} : { APT_CONFIG: options.aptConfig }),
