@@ -402,7 +402,21 @@ test("a store whose tmp/ is on another filesystem names it when an output cannot
     assert.equal(run.code, 1, `${run.stdout}\n${run.stderr}`);
     assert.match(
       `${run.stdout}\n${run.stderr}`,
-      /\/work\/\S+ and \S+\/xdev-store\/tmp are on different filesystems, so an output cannot be renamed into the store/,
+      /\/work\/\S+ and \S+\/xdev-store\/tmp are on different file systems, so an output cannot be renamed into the store/,
+    );
+    assert.match(
+      `${run.stdout}\n${run.stderr}`,
+      /\S+\/xdev-store\/tmp is on another \(a mount, or a link to elsewhere\)/,
+    );
+    // And the other way round: work/ elsewhere, tmp/ the store's own.
+    const workStore = join(bench.dir, "xdev-work-store");
+    await mkdir(workStore, { recursive: true });
+    await symlink(elsewhere, join(workStore, "work"));
+    const other = await rootstock(["--store", workStore, "run", planDir]);
+    assert.equal(other.code, 1, `${other.stdout}\n${other.stderr}`);
+    assert.match(
+      `${other.stdout}\n${other.stderr}`,
+      /\/work\/\S+ is on another \(a mount, or a link to elsewhere\)/,
     );
   } finally {
     await rm(elsewhere, { recursive: true, force: true });

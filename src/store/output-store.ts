@@ -9,7 +9,7 @@ import { describeCause, isRootstockError, RootstockError } from "../errors.ts";
 import { uniqueSuffix } from "../unique.ts";
 import type { Manifest } from "./manifest.ts";
 
-const { chmodSync, existsSync, lstatSync, mkdirSync, renameSync, writeFileSync } =
+const { chmodSync, existsSync, lstatSync, mkdirSync, renameSync, statSync, writeFileSync } =
   process.getBuiltinModule("node:fs");
 // Taken when first needed: a no-op run needs none of it, and loading it costs 2 ms.
 const fsp = () => process.getBuiltinModule("node:fs/promises");
@@ -152,12 +152,16 @@ export class OutputStore {
         moved = true;
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== "EXDEV") throw error;
-        // Outputs are renamed into tmp/, then into outputs/: whichever is mounted apart is the culprit.
+        // Outputs are renamed from work/ into tmp/, then into outputs/: the one on another file system
+        // than the store's own folder (a mount, or a link to elsewhere) is named.
+        const device = (path: string) => statSync(path, { throwIfNoEntry: false })?.dev;
+        const home = device(this.storeDir);
+        const apart = [outDir, this.tmpDir, this.outputsDir].find((path) => device(path) !== home);
         throw new RootstockError(
           "ERR_STORE_CROSS_DEVICE",
-          `${outDir} and ${this.tmpDir} are on different filesystems, so an output cannot be renamed into the store`,
+          `${outDir} and ${this.tmpDir} are on different file systems, so an output cannot be renamed into the store`,
           {
-            hint: `the store's folders (work/, tmp/, outputs/) must share one filesystem: a mount on one of them (${this.tmpDir}?) splits it`,
+            hint: `the store's folders (work/, tmp/, outputs/) must share its file system${apart ? `: ${apart} is on another (a mount, or a link to elsewhere)` : ""}`,
             cause: error,
           },
         );
