@@ -873,6 +873,7 @@ tests = ["tests/a.test.ts"]
     for (const command of [
       ["test", dir],
       ["boot", dir, "ird"],
+      ["demo", dir, "--offline"],
     ]) {
       const refused = await runCli(["--store", store, ...command]);
       assert.equal(refused.code, 1, refused.stderr);

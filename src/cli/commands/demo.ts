@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { checkBootableArch } from "../../check/boot-from-plan.ts";
 import { imagesToTest, testPlan } from "../../check/test-plan.ts";
 import { RootstockError } from "../../errors.ts";
 import { openPlan } from "../../plan/open.ts";
@@ -41,6 +42,7 @@ export function registerDemo(program: Command, context: CliContext): void {
 
       // A plan the demo cannot test is said so before the host check and the fetch, not after.
       const { graph } = await openPlan(dir, { identifyTools: false });
+      checkBootableArch(graph.plan);
       imagesToTest(graph, undefined);
 
       heading("1/4", "host: the tools rootstock and this plan use");
