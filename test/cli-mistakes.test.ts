@@ -478,7 +478,7 @@ describe("the host", () => {
     assert.match(stderr, new RegExp(`steps/a/step\\.toml:${stepLine}: tools: step "a" needs nor-this-one`));
     assert.match(
       stderr,
-      /hint: install it \(rootstock knows no Debian package for it: `apt-file search bin\/no-such-tool-here` finds one\)/,
+      /hint: install it \(rootstock knows no Debian package for it: `apt-file search bin\/no-such-tool-here` finds one, once `apt-get install apt-file && apt-file update` has run\)/,
     );
     assert.doesNotMatch(stderr, STACK_LINE);
     assert.deepEqual(await readdir(join(store, "outputs")).catch(() => []), []);

@@ -503,7 +503,7 @@ async function checkToolsPresent(
               ...where,
               hint:
                 known === undefined
-                  ? `install it (rootstock knows no Debian package for it: \`apt-file search bin/${tool}\` finds one), or remove it from the tools`
+                  ? `install it (rootstock knows no Debian package for it: \`apt-file search bin/${tool}\` finds one, once \`apt-get install apt-file && apt-file update\` has run), or remove it from the tools`
                   : `install it (\`rootstock doctor ${words(plan.displayDir)} --install\` as root installs ${known}), or remove it from the tools`,
             },
           ),

@@ -99,7 +99,7 @@ export async function runDoctor(options: DoctorOptions, context: CliContext): Pr
   const debSrc = await checkDebSrc(options, context);
   if (unknownTools.length > 0)
     context.out(
-      `doctor: ${unknownTools.length} missing that no known package provides: ${unknownTools.join(", ")} (\`apt-file search bin/NAME\` finds a command's package)`,
+      `doctor: ${unknownTools.length} missing that no known package provides: ${unknownTools.join(", ")} (\`apt-file search bin/NAME\` finds a command's package, once \`apt-get install apt-file && apt-file update\` has run)`,
     );
   if (unknownPackages.length > 0)
     context.out(
