@@ -31,6 +31,10 @@ export interface ServerView {
 
 export const QEMU_HOST = "10.0.2.2";
 
+/** Said where there is no boot line to give: a server on loopback that no guest here can use. */
+export const NO_BOOT_LINE =
+  "nothing but this machine reaches a server on this address, and kexec would take it away";
+
 export function bootInstructions(server: ServerView): BootInstruction[] {
   // QEMU's 10.0.2.2 is the host's 127.0.0.1, not any other loopback address.
   const qemuReaches = server.address === "127.0.0.1";

@@ -3,7 +3,7 @@
  * each client used (boot.ipxe, kexec-boot), plus an index that says how to boot.
  */
 
-import { bootInstructions } from "./boot-instructions.ts";
+import { bootInstructions, NO_BOOT_LINE } from "./boot-instructions.ts";
 import type { NetbootBundle } from "./build-bundle.ts";
 import type { ServedEntry } from "./bundle-server.ts";
 import { renderIpxeScript } from "./ipxe-script.ts";
@@ -58,9 +58,11 @@ export function renderIndex(manifest: NetbootManifest, base: URL): string {
   return [
     `rootstock netboot: plan ${manifest.plan}, image ${manifest.image} (bundle ${manifest.key.slice(0, 16)})`,
     "",
-    ...instructions.map(
-      (item) => `${`${item.what[0]?.toUpperCase()}${item.what.slice(1)}:`.padEnd(width)} ${item.line}`,
-    ),
+    ...(instructions.length === 0
+      ? [`No way to boot from it: ${NO_BOOT_LINE}.`]
+      : instructions.map(
+          (item) => `${`${item.what[0]?.toUpperCase()}${item.what.slice(1)}:`.padEnd(width)} ${item.line}`,
+        )),
     "",
     "Files:",
     ...files,

@@ -45,7 +45,7 @@ export function bootsOnPc(manifest: Pick<NetbootManifest, "arch">): boolean {
 
 /** Why a bundle of another arch gets no LAN config: the PXE files rootstock offers start PCs. */
 export function notPcReason(arch: string | undefined): string {
-  return `the bundle is for ${arch}, and the PXE boot files rootstock offers (iPXE's undionly.kpxe and ipxe.efi) start x86 PCs; a ${arch} machine needs an iPXE of its own, pointed at boot.ipxe`;
+  return `the bundle is for ${arch}, and the PXE boot files rootstock offers (iPXE's undionly.kpxe and ipxe.efi) start x86 PCs; a machine of that arch needs an iPXE of its own, pointed at boot.ipxe`;
 }
 
 /** Where an embedded squashfs sits in the initramfs. */

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { RootstockError } from "../errors.ts";
+import { renderIndex } from "./bundle-entries.ts";
 import { renderDnsmasqConfig } from "./dnsmasq-config.ts";
 import { chainCommand, renderIpxeScript } from "./ipxe-script.ts";
 import { renderKexecScript } from "./kexec-script.ts";
@@ -138,5 +139,17 @@ describe("dnsmasq configuration", () => {
       () => renderDnsmasqConfig({ base: new URL("http://10.0.0.1/"), tftpRoot: "/a b,c", title: "t" }),
       (error: unknown) => error instanceof RootstockError && error.code === "ERR_NETBOOT_DNSMASQ_PATH",
     );
+  });
+});
+
+describe("the index page", () => {
+  test("of a bundle no guest here can boot from this server says so, not an empty boot section", () => {
+    const page = renderIndex(manifest({ arch: "aarch64" }), new URL("http://127.0.0.1:8080/"));
+    assert.match(
+      page,
+      /\n\nNo way to boot from it: nothing but this machine reaches a server on this address/,
+    );
+    const pc = renderIndex(manifest(), new URL("http://127.0.0.1:8080/"));
+    assert.match(pc, /Or boot one now: +qemu-system-x86_64 /);
   });
 });

@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { RunSession } from "../../build/run-session.ts";
 import { isRootstockError, RootstockError } from "../../errors.ts";
 import { EventBus } from "../../events.ts";
+import { NO_BOOT_LINE } from "../../netboot/boot-instructions.ts";
 import { checkListen } from "../../netboot/bundle-server.ts";
 import { exportBundle, prepareExportFolder } from "../../netboot/export-bundle.ts";
 import { openNetbootPlan, type PreparedNetboot, prepareNetboot } from "../../netboot/prepare-netboot.ts";
@@ -179,8 +180,7 @@ export function registerNetboot(program: Command, context: CliContext): void {
 function printServing(context: CliContext, serving: ServingNetboot): void {
   context.out(`serving ${serving.server.url} until Ctrl-C; boot from it:`);
   const width = Math.max(6, ...serving.instructions.map((instruction) => instruction.what.length)) + 1;
-  if (serving.instructions.length === 0)
-    context.out("  nothing but this machine reaches a server on this address, and kexec would take it away");
+  if (serving.instructions.length === 0) context.out(`  ${NO_BOOT_LINE}`);
   for (const instruction of serving.instructions) {
     context.out(`  ${`${instruction.what}:`.padEnd(width)} ${instruction.line}`);
   }
