@@ -504,7 +504,7 @@ describe("the host", () => {
     assert.equal(run.code, 1, run.stderr);
     assert.match(
       run.stderr,
-      /steps\/none\/step\.toml:\d+: env\.PATH: step "none" would run no sh \(its \[env\] PATH finds none\), but its key names \S+\/sh, the sh that rootstock's PATH for steps finds \[ERR_HOST_TOOL_ELSEWHERE\]/,
+      /steps\/none\/step\.toml:\d+: env\.PATH: step "none" would run no sh \(its \[env\] PATH, \/nowhere, finds none\), but its key names \S+\/sh, the sh that rootstock's PATH for steps finds \[ERR_HOST_TOOL_ELSEWHERE\]/,
     );
     assert.doesNotMatch(run.stderr, /step "same"/);
     assert.equal((await runCli(["--store", store, "run", dir, "same"])).code, 0);

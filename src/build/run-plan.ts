@@ -532,7 +532,7 @@ async function checkToolsPresent(
         problems.push(
           new RootstockError(
             "ERR_HOST_TOOL_ELSEWHERE",
-            `step "${name}" would run ${found ?? `no ${tool}`} (its [env] PATH finds ${found ? "that" : "none"}), but its key names ${identity.path}, the ${tool} that rootstock's PATH for steps finds`,
+            `step "${name}" would run ${found ?? `no ${tool}`} (its [env] PATH, ${stepPath}, finds ${found ? "that" : "none"}), but its key names ${identity.path}, the ${tool} that rootstock's PATH for steps finds`,
             {
               file: join(plan.displayDir, step.dir, "step.toml"),
               field: "env.PATH",
