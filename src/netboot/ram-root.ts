@@ -134,11 +134,15 @@ const HOST_MACHINES: Record<string, string> = {
 
 /** Asks busybox for its applets, when it can run on this machine. */
 async function listApplets(binary: string, options: RamRootOptions): Promise<string[] | undefined> {
-  if (HOST_MACHINES[hostArch()] !== options.arch) return undefined;
+  const host = HOST_MACHINES[hostArch()];
+  // An x86_64 kernel most often runs i686 programs too; one built without that says ENOEXEC.
+  const maybe = host === "x86_64" && options.arch === "i686";
+  if (host !== options.arch && !maybe) return undefined;
   try {
     const { stdout } = await run(binary, ["--list"], { timeout: 10_000, env: { PATH: "/nonexistent" } });
     return stdout.split("\n").filter((line) => /^[A-Za-z0-9_.[-]+$/.test(line));
   } catch (error) {
+    if (maybe && (error as NodeJS.ErrnoException).code === "ENOEXEC") return undefined;
     throw new RootstockError(
       "ERR_NETBOOT_BUSYBOX_BROKEN",
       `${options.label} did not list its applets (busybox --list): ${describeCause(error)}`,
