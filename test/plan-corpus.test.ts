@@ -435,6 +435,12 @@ const CASES: Record<string, Expectation> = {
     message:
       /images\.root\.owners\.home\/alice: expected an absolute path without "\.\.", "\/\/" or a "\/" at its end, got "home\/alice" \(it does not start with "\/"\) \[ERR/,
   },
+  "bad-arch-stray-broken": {
+    code: "ERR_PLAN_BAD_VALUE",
+    where: "plan.toml:2:",
+    message: /arch: expected one of "x86_64", "aarch64", "riscv64", "i686", got "sparc64"/,
+    // Its stages list "a" only: the broken step.toml of a folder they do not list is not one of its steps.
+  },
   "bad-arch-stray-folder": {
     code: "ERR_PLAN_BAD_VALUE",
     where: "plan.toml:2:",

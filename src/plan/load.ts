@@ -10,7 +10,7 @@ import { findCycles } from "./cycles.ts";
 import { depVariable } from "./dep-variable.ts";
 import { schemaProblems } from "./issues.ts";
 import { KeyLocator } from "./locate.ts";
-import { RUN_FOLDER_NAMES } from "./names.ts";
+import { NAME_PATTERN, RUN_FOLDER_NAMES } from "./names.ts";
 import {
   mismatchedComparisons,
   PredicateSyntaxError,
@@ -225,7 +225,10 @@ export async function loadPlan(dir: string, options: LoadPlanOptions = {}): Prom
       }
     }
   }
-  const names = planFile ? [...stageOf.keys()] : stepFolders.sort();
+  // A plan.toml with a mistake elsewhere may still list its stages' steps: those are the steps, not
+  // every folder (a stray one's problems are told once the stages can say it is not listed).
+  const listed = planFile ? undefined : stepsListedIn(planToml?.data);
+  const names = planFile ? [...stageOf.keys()] : (listed ?? stepFolders.sort());
   const variables = planFile?.variables ?? {};
 
   const steps = new Map<string, Step>();
@@ -241,9 +244,9 @@ export async function loadPlan(dir: string, options: LoadPlanOptions = {}): Prom
       continue;
     }
     const text = readText(join(planDir, stepDir, "step.toml"));
-    // Without a plan.toml that could be read, every folder was taken for a step: one without its
-    // step.toml may be a folder no stage lists, which only the stages could tell. Said once they can.
-    if (text === undefined && !planFile) continue;
+    // Without stages that could be read, every folder was taken for a step: one without its step.toml
+    // may be a folder no stage lists, which only the stages could tell. Said once they can.
+    if (text === undefined && !planFile && listed === undefined) continue;
     if (text === undefined) {
       const stageIndex = planFile?.stages.findIndex((stage) => stage.steps.includes(name)) ?? -1;
       const link = brokenLink(join(planDir, stepDir));
@@ -662,6 +665,19 @@ function loadStep(
     ...(script === undefined ? {} : { script }),
   };
   return step;
+}
+
+/** The step names a plan.toml's stages list, read from its TOML as it is; undefined without any. */
+function stepsListedIn(data: unknown): string[] | undefined {
+  const stages = (data as { stages?: unknown } | undefined)?.stages;
+  if (!Array.isArray(stages)) return undefined;
+  const names = stages.flatMap((stage: { steps?: unknown }) =>
+    // A name the schema refused is said so already; as a step it would only add follow-on errors.
+    Array.isArray(stage?.steps)
+      ? stage.steps.filter((name): name is string => typeof name === "string" && NAME_PATTERN.test(name))
+      : [],
+  );
+  return names.length > 0 ? [...new Set(names)] : undefined;
 }
 
 /** Names rootstock gives every step itself (docs/plans.md, "Inside the sandbox"). */
