@@ -491,9 +491,9 @@ async function checkToolsPresent(
       words ??= (await import("../units.ts")).shellWord;
       if (identity === undefined) {
         // doctor --install installs what a known package provides; anything else is installed by hand.
-        const { packageOf } = await import("../host/doctor.ts");
+        const { installablePackage } = await import("../host/doctor.ts");
         const { STEP_PATH, whyNotFound } = await import("../host/tools.ts");
-        const known = packageOf(tool);
+        const known = await installablePackage(tool);
         const near = whyNotFound(tool, STEP_PATH);
         problems.push(
           new RootstockError(

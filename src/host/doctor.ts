@@ -238,7 +238,17 @@ export async function checkGuessedPackages(requirements: Requirement[]): Promise
   );
 }
 
-function aptKnows(name: string): Promise<boolean> {
+/**
+ * The Debian package `doctor --install` would install for a command: the one rootstock knows, else one
+ * of the command's own name when apt has it; undefined when neither.
+ */
+export async function installablePackage(command: string): Promise<string | undefined> {
+  const known = packageOf(command);
+  if (known !== undefined) return known;
+  return (await aptKnows(command, false)) ? command : undefined;
+}
+
+function aptKnows(name: string, withoutApt = true): Promise<boolean> {
   return new Promise((resolve) => {
     const child = spawn("apt-cache", ["show", "--no-all-versions", name], {
       env: { ...process.env, PATH: hostPath() },
@@ -248,7 +258,8 @@ function aptKnows(name: string): Promise<boolean> {
     child.stdout.on("data", (chunk: Buffer) => {
       output += chunk.toString();
     });
-    child.on("error", () => resolve(true));
+    // Without apt-cache nothing can be checked: doctor lets apt-get say; a hint says no package.
+    child.on("error", () => resolve(withoutApt));
     child.on("close", (code) => resolve(code === 0 && /^Package: /m.test(output)));
   });
 }
