@@ -595,6 +595,44 @@ describe("the host", () => {
     }
   });
 
+  test("demo --offline installs nothing and runs no apt: it says what is missing", {
+    skip:
+      process.getuid?.() !== 0
+        ? "as a user the demo installs nothing anyway"
+        : existsSync("/usr/bin/makeinfo")
+          ? "makeinfo is installed here: the test needs a tool that is not"
+          : false,
+  }, async () => {
+    const bin = join(work, "recording-apt");
+    const calls = join(work, "apt-calls");
+    await mkdir(bin, { recursive: true });
+    await writeFile(join(bin, "apt-get"), `#!/bin/sh\necho "$@" >> '${calls}'\nexit 0\n`, { mode: 0o755 });
+    const dir = await writePlan(join(work, "offline-demo"), {
+      toml: `kernel = { step = "a", path = "bzImage" }
+[host]
+tools = ["sh", "makeinfo"]
+[images.ird]
+kind = "initramfs"
+contents = ["a"]
+[images.ird.boot]
+tests = ["tests/a.test.ts"]
+`,
+      steps: { a: { toml: 'version = "1"\n' } },
+    });
+    await mkdir(join(dir, "tests"), { recursive: true });
+    await writeFile(join(dir, "tests", "a.test.ts"), "export default { async a() {} };\n");
+    const path = process.env.PATH;
+    process.env.PATH = `${bin}:${path}`;
+    try {
+      const demo = await runCli(["--store", join(work, "offline-demo-store"), "demo", dir, "--offline"]);
+      assert.equal(demo.code, 1, demo.stderr);
+      assert.match(demo.stderr, /\[ERR_DEMO_HOST\]/);
+      assert.equal(existsSync(calls), false, "apt-get was run");
+    } finally {
+      process.env.PATH = path;
+    }
+  });
+
   test("--dry-run says what would run, then refuses as the run would; the hint quotes the plan", {
     skip: existsSync("/usr/bin/makeinfo")
       ? "makeinfo is installed here: the test needs a tool that is not"

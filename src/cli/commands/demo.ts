@@ -46,7 +46,8 @@ export function registerDemo(program: Command, context: CliContext): void {
       imagesToTest(graph, undefined);
 
       heading("1/4", "host: the tools rootstock and this plan use");
-      if (!(await runDoctor({ plan: dir, install: true, quiet: true }, context))) {
+      // Offline, it touches no network: it says what is missing (deb-src too) and installs nothing.
+      if (!(await runDoctor({ plan: dir, install: !flags.offline, quiet: true }, context))) {
         throw new RootstockError("ERR_DEMO_HOST", "the host lacks tools the demo needs (listed above)", {
           hint: "install what is missing as the lines above say (as root the demo installs Debian's packages itself), then run the demo again",
         });
