@@ -1,6 +1,17 @@
 /** rootstock fetch, sources import and mirror, run as a user runs them, on a plan in a temp folder. */
 import assert from "node:assert/strict";
-import { chmod, mkdir, mkdtemp, readFile, rm, stat, symlink, truncate, writeFile } from "node:fs/promises";
+import {
+  chmod,
+  cp,
+  mkdir,
+  mkdtemp,
+  readFile,
+  rm,
+  stat,
+  symlink,
+  truncate,
+  writeFile,
+} from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -159,6 +170,28 @@ describe("rootstock fetch, sources and mirror", () => {
     assert.equal(offline.code, 0, offline.stderr);
     assert.equal(server.requests.length, requests, "the offline fetch sent no request");
     assert.ok(await storeHasAll(fresh));
+
+    // A copy on the stick cut short (both its names: they are one file) is damage, not a new release.
+    const damaged = join(work, "mirror-damaged");
+    await cp(mirrorDir, damaged, { recursive: true });
+    const first = files[0] as (typeof files)[number];
+    await truncate(join(damaged, "sha256", sha256Of(first.body)), 1000);
+    await truncate(join(damaged, first.name), 1000);
+    const cut = await runCli([
+      "--store",
+      join(work, "store-cut"),
+      "fetch",
+      planDir,
+      "--offline",
+      "--mirror",
+      damaged,
+    ]);
+    assert.equal(cut.code, 1);
+    assert.match(
+      cut.stderr,
+      /It was kept as the pinned file, so it is damaged \(cut short: 1000 of 40000 bytes\) or was changed: copy it again/,
+    );
+    assert.doesNotMatch(cut.stderr, /update the pin/);
 
     // The same folder served over HTTP is a URL mirror: files by hash come first.
     for (const file of files) {

@@ -9,7 +9,8 @@ import { type Mirror, mirrorLocations, parseMirror } from "./mirror.ts";
 const { fileURLToPath } = process.getBuiltinModule("node:url");
 
 export type Candidate =
-  | { kind: "file"; path: string; from: string }
+  /** `mirror`: a copy kept as the pinned file (a mirror, a stick), so any other content is damage. */
+  | { kind: "file"; path: string; from: string; mirror?: boolean }
   | { kind: "http"; url: string; from: string }
   | { kind: "debian"; provider: DebianProvider; from: string }
   | { kind: "unsupported"; from: string; reason: string };
@@ -30,7 +31,8 @@ export function candidatesFor(sources: readonly Source[], mirrors: readonly Mirr
   };
   const fromMirror = (mirror: Mirror, source: Source) => {
     for (const location of mirrorLocations(mirror, source.sha256, source.file)) {
-      if (location.kind === "file") add({ kind: "file", path: location.path, from: location.path });
+      if (location.kind === "file")
+        add({ kind: "file", path: location.path, from: location.path, mirror: true });
       else add({ kind: "http", url: location.url, from: location.url });
     }
   };

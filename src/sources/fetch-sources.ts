@@ -281,6 +281,7 @@ async function tryCandidate(
         expected,
         origin: candidate.path,
         name: file,
+        ...(candidate.mirror ? { copyOfPinned: true } : {}),
         onQuarantine: onQuarantine(candidate.from),
         ...(options.signal ? { signal: options.signal } : {}),
       });

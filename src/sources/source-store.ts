@@ -25,6 +25,8 @@ export interface AdmitOptions {
   name?: string;
   /** Move instead of copy (the file is a download of ours). */
   move?: boolean;
+  /** The file was copied as the pinned one (a mirror): other content is damage, not a new release. */
+  copyOfPinned?: boolean;
   /** Told where a file that failed verification is kept, and what it hashed to. */
   onQuarantine?: (kept: { path: string; actual: Digest }) => void;
   /** Stops admitting (a copy of a large local file is hashed, then renamed: both take a while). */
@@ -109,7 +111,9 @@ export class SourceStore {
           "ERR_SOURCE_HASH_MISMATCH",
           `${options.origin ?? file}: ${what} mismatch\n  expected sha256 ${expected.sha256}${expected.size === undefined ? "" : ` (${expected.size} bytes)`}\n  actual   sha256 ${digest.sha256} (${digest.size} bytes)`,
           {
-            hint: `nothing was admitted; the file is kept for inspection at ${kept}. If the new file is right, update the pin in the plan.`,
+            hint: options.copyOfPinned
+              ? `nothing was admitted; the file is kept for inspection at ${kept}. It was kept as the pinned file, so it is damaged${expected.size !== undefined && digest.size < expected.size ? ` (cut short: ${digest.size} of ${expected.size} bytes)` : ""} or was changed: copy it again from where it was made (\`rootstock mirror\` on a connected machine); the pin is not what is wrong`
+              : `nothing was admitted; the file is kept for inspection at ${kept}. If the new file is right, update the pin in the plan.`,
           },
         );
       }
