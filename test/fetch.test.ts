@@ -330,6 +330,7 @@ describe("fetchSources", () => {
     }
     assert.match(error.hint ?? "", /rootstock fetch/);
     assert.match(error.hint ?? "", /rootstock sources import/);
+    assert.match(error.hint ?? "", /or give a mirror folder with --mirror DIR/);
     assert.equal(server.requests.length, 0, "the server saw no request");
   });
 
@@ -342,7 +343,12 @@ describe("fetchSources", () => {
     const error = await errorOf(
       fetchSources([source], options({ offline: true, mirrors: [join(work, "no-mirror"), aFile, folders] })),
     );
-    assert.match(error.message, /1 source is not in the store, nor in the mirrors \(see below\)/);
+    assert.match(
+      error.message,
+      /1 source is not in the store, nor where rootstock looked without a network \(see below\)/,
+    );
+    // Mirrors were given: the hint is to check them, not to give one.
+    assert.match(error.hint ?? "", /check that --mirror names the folder `rootstock mirror` wrote/);
     const message = error.errors[0]?.message ?? "";
     assert.ok(message.includes(`no such file (there is no folder ${join(work, "no-mirror")})`), message);
     assert.ok(message.includes(`no such file (${aFile} is a file, not a folder)`), message);

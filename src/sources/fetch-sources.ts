@@ -173,7 +173,7 @@ export async function fetchSources(
   }
   if (failures.length > 0) {
     failures.sort((a, b) => byOrder(a.group[0] as SourceRequest, b.group[0] as SourceRequest));
-    const error = failureError(failures, options.offline ?? false);
+    const error = failureError(failures, options.offline ?? false, mirrors.length > 0);
     if (!options.keepGoing) throw error;
     // One error per failure, in the same order.
     result.unavailable = failures.map((failure, index) => ({
@@ -404,6 +404,7 @@ function describeSource(group: readonly SourceRequest[]): string {
 function failureError(
   failures: { group: SourceRequest[]; attempts: Attempt[] }[],
   offline: boolean,
+  mirrorsGiven: boolean,
 ): RootstockErrors {
   const indent = (text: string) => text.split("\n").join("\n    ");
   const hintOf = (attempts: Attempt[]) => {
@@ -430,7 +431,11 @@ function failureError(
       `${failures.length} source${failures.length === 1 ? " is" : "s are"} not in the store${mirrorsSaid(failures)}, and --offline forbids fetching`,
       errors,
       {
-        hint: "run `rootstock fetch PLAN` where there is network, or copy the files here and run `rootstock sources import FILE…` (or give a mirror folder with --mirror DIR)",
+        hint: `run \`rootstock fetch PLAN\` where there is network, or copy the files here and run \`rootstock sources import FILE…\` ${
+          mirrorsGiven
+            ? "(and check that --mirror names the folder `rootstock mirror` wrote: it holds SHA256SUMS and sha256/)"
+            : "(or give a mirror folder with --mirror DIR)"
+        }`,
       },
     );
   }
@@ -452,13 +457,13 @@ function failureError(
   );
 }
 
-/** What the mirrors' answers come to, for the offline summary. */
+/** What the places it looked in (mirrors, local files the plan names) come to, for the offline summary. */
 function mirrorsSaid(failures: readonly { attempts: readonly Attempt[] }[]): string {
   const attempts = failures.flatMap((failure) => failure.attempts);
   if (attempts.length === 0) return "";
   if (attempts.every((attempt) => attempt.code === "ERR_FETCH_NOT_FOUND"))
-    return ", nor in the mirrors (see below)";
-  return ", and what the mirrors had was refused (see why below)";
+    return ", nor where rootstock looked without a network (see below)";
+  return ", and what it found without a network was refused (see why below)";
 }
 
 /** Why a mirror's path holds no file: it is a folder, or a folder on the way is missing or a file. */
