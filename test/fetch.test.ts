@@ -330,7 +330,10 @@ describe("fetchSources", () => {
     }
     assert.match(error.hint ?? "", /rootstock fetch/);
     assert.match(error.hint ?? "", /rootstock sources import/);
-    assert.match(error.hint ?? "", /or give a mirror folder with --mirror DIR/);
+    assert.match(
+      error.hint ?? "",
+      /or give a mirror folder with --mirror DIR\); the URL mirrors given are not used offline/,
+    );
     assert.equal(server.requests.length, 0, "the server saw no request");
   });
 

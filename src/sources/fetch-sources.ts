@@ -173,7 +173,10 @@ export async function fetchSources(
   }
   if (failures.length > 0) {
     failures.sort((a, b) => byOrder(a.group[0] as SourceRequest, b.group[0] as SourceRequest));
-    const error = failureError(failures, options.offline ?? false, mirrors.length > 0);
+    const error = failureError(failures, options.offline ?? false, {
+      folders: mirrors.some((mirror) => mirror.kind === "folder"),
+      urls: mirrors.some((mirror) => mirror.kind === "url"),
+    });
     if (!options.keepGoing) throw error;
     // One error per failure, in the same order.
     result.unavailable = failures.map((failure, index) => ({
@@ -404,7 +407,7 @@ function describeSource(group: readonly SourceRequest[]): string {
 function failureError(
   failures: { group: SourceRequest[]; attempts: Attempt[] }[],
   offline: boolean,
-  mirrorsGiven: boolean,
+  mirrorsGiven: { folders: boolean; urls: boolean },
 ): RootstockErrors {
   const indent = (text: string) => text.split("\n").join("\n    ");
   const hintOf = (attempts: Attempt[]) => {
@@ -432,10 +435,10 @@ function failureError(
       errors,
       {
         hint: `run \`rootstock fetch PLAN\` where there is network, or copy the files here and run \`rootstock sources import FILE…\` ${
-          mirrorsGiven
+          mirrorsGiven.folders
             ? "(and check that --mirror names the folder `rootstock mirror` wrote: it holds SHA256SUMS and sha256/)"
             : "(or give a mirror folder with --mirror DIR)"
-        }`,
+        }${mirrorsGiven.urls ? "; the URL mirrors given are not used offline" : ""}`,
       },
     );
   }
