@@ -13,6 +13,14 @@ test("--mirror flags come before $ROOTSTOCK_MIRRORS; relative folders are made a
     code: "ERR_MIRROR_BAD_SPEC",
     message: /empty/,
   });
+  // Split at spaces, "/media/USB stick/mirror" would be "/media/USB" and a relative "stick/mirror".
+  assert.throws(() => globalMirrors([], { ROOTSTOCK_MIRRORS: "/media/USB stick/mirror" }, "/home/user"), {
+    code: "ERR_MIRROR_BAD_SPEC",
+    message: /\$ROOTSTOCK_MIRRORS holds "stick\/mirror", which is neither an absolute path nor a URL/,
+  });
+  assert.deepEqual(globalMirrors([], { ROOTSTOCK_MIRRORS: "file:///media/USB%20stick/mirror" }), [
+    "file:///media/USB%20stick/mirror",
+  ]);
 });
 
 test("a count is a whole number from 1 to 64; anything else is refused with the flag named", () => {

@@ -58,6 +58,17 @@ export function globalMirrors(
   cwd = process.cwd(),
 ): string[] {
   const fromEnv = (env.ROOTSTOCK_MIRRORS ?? "").split(/\s+/).filter(Boolean);
+  // Split at spaces, a folder with one falls apart, and a relative piece would quietly mean another
+  // folder under the current one: the variable takes absolute paths and URLs only.
+  const relative = fromEnv.find((spec) => !/^[a-z][a-z0-9+.-]*:/i.test(spec) && !isAbsolute(spec));
+  if (relative !== undefined)
+    throw new RootstockError(
+      "ERR_MIRROR_BAD_SPEC",
+      `$ROOTSTOCK_MIRRORS holds ${JSON.stringify(relative)}, which is neither an absolute path nor a URL`,
+      {
+        hint: "its mirrors are separated by spaces: write a folder whose path has a space as a file:/// URL with %20 (file:///media/USB%20stick/mirror)",
+      },
+    );
   if (flags.some((spec) => spec.trim() === "")) {
     // Resolved against the current folder, an empty one would quietly mean it.
     throw new RootstockError("ERR_MIRROR_BAD_SPEC", "--mirror is empty", {
