@@ -5,7 +5,14 @@
 
 import type { RunContext } from "../events.ts";
 import { formatBytes, formatDuration, shellWord } from "../units.ts";
-import { type ImageRecord, imageOutcome, type RunReport, type StepRecord, testCounts } from "./model.ts";
+import {
+  type ImageRecord,
+  imageOutcome,
+  type RunReport,
+  type StepRecord,
+  sourcesOf,
+  testCounts,
+} from "./model.ts";
 
 const ENTITIES: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;" };
 
@@ -40,6 +47,11 @@ export function renderMarkdown(report: RunReport): string {
     "",
   );
   lines.push(...seedsTable(report), "");
+  lines.push(
+    "Sources: the files the steps are built from, each pinned by its sha256, checked as it entered the store",
+    "",
+  );
+  lines.push(...sourcesTable(report), "");
 
   lines.push("## Automated testing", "");
   field("Version", version(report));
@@ -182,6 +194,20 @@ function seedsTable(report: RunReport): string[] {
     ...seeds.map(
       (seed) =>
         `| ${seed.name} | ${text(seed.realPath === seed.path ? seed.path : `${seed.path} → ${seed.realPath}`)} | ${text(seed.version).replace(/\|/g, "\\|")} | \`${seed.sha256}\` |`,
+    ),
+  ];
+}
+
+function sourcesTable(report: RunReport): string[] {
+  const rows = sourcesOf(report);
+  if (rows.length === 0) return ["None: no step of this run has sources."];
+  const cell = (value: string) => text(value).replace(/\|/g, "\\|");
+  return [
+    "| file | steps | sha256 | pinned from | this run |",
+    "|---|---|---|---|---|",
+    ...rows.map(
+      (row) =>
+        `| ${cell(row.files.join(", "))} | ${cell(row.steps.join(", "))} | \`${row.sha256}\` | ${cell(row.from.join(", ") || "—")} | ${row.fetchedFrom === undefined ? "not fetched by this run" : cell(`fetched from ${row.fetchedFrom}`)} |`,
     ),
   ];
 }

@@ -558,3 +558,63 @@ test("a bundle an older rootstock made without recording its time is not said to
   );
   assert.match(renderHtml(report), /\(made; its time was not recorded\)/);
 });
+
+test("the reports list each source once, with the steps it serves, its sha256, its pin and this run's fetch", () => {
+  const sha = (digit: string) => digit.repeat(64);
+  const events = journal().map((event) =>
+    event.type === "run:context"
+      ? {
+          ...event,
+          context: {
+            ...event.context,
+            steps: event.context.steps.map((step, index) => ({
+              ...step,
+              sources:
+                index === 0
+                  ? [
+                      {
+                        file: "musl-1.2.5.tar.gz",
+                        sha256: sha("a"),
+                        url: "https://musl.libc.org/releases/musl-1.2.5.tar.gz",
+                      },
+                    ]
+                  : index === 1
+                    ? [
+                        { file: "musl.tar.gz", sha256: sha("a"), url: "https://example.org/musl.tar.gz" },
+                        { file: "hello_2.10.orig.tar.gz", sha256: sha("b"), debian: "hello=2.10-3" },
+                      ]
+                    : [],
+            })),
+          },
+        }
+      : event,
+  );
+  const fetched: TimedEvent = {
+    type: "fetch:done",
+    sha256: sha("b"),
+    file: "hello_2.10.orig.tar.gz",
+    from: "/media/stick/mirror/sha256/bbbb",
+    bytes: 10,
+    ms: 5,
+    time: (events[0]?.time ?? 0) + 1,
+  };
+  const report = reportFromEvents([events[0] as TimedEvent, fetched, ...events.slice(1)]);
+  const markdown = renderMarkdown(report);
+  const [first, second] = report.context?.steps ?? [];
+  assert.ok(
+    markdown.includes(
+      `| musl-1.2.5.tar.gz, musl.tar.gz | ${first?.name}, ${second?.name} | \`${sha("a")}\` | https://musl.libc.org/releases/musl-1.2.5.tar.gz, https://example.org/musl.tar.gz | not fetched by this run |`,
+    ),
+    markdown,
+  );
+  assert.ok(
+    markdown.includes(
+      `| \`${sha("b")}\` | debian hello=2.10-3 | fetched from /media/stick/mirror/sha256/bbbb |`,
+    ),
+    markdown,
+  );
+  assert.match(
+    renderHtml(report),
+    /<h2>Sources<\/h2>[\s\S]*fetched from \/media\/stick\/mirror\/sha256\/bbbb/,
+  );
+});

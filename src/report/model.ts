@@ -443,3 +443,41 @@ export function testCounts(tests: readonly TestRecord[]): {
   const passed = tests.filter((test) => test.ok).length;
   return { passed, failed: tests.length - passed - skipped, skipped };
 }
+
+export interface SourceRow {
+  sha256: string;
+  /** The names the plan gives it (two steps may pin one file under two names). */
+  files: string[];
+  steps: string[];
+  /** Where the plan says it comes from: URLs, Debian packages. */
+  from: string[];
+  /** Where this run fetched it from, when it did. */
+  fetchedFrom?: string;
+}
+
+/** The sources of the run's steps, one row per file. */
+export function sourcesOf(report: RunReport): SourceRow[] {
+  const rows = new Map<string, { files: Set<string>; steps: string[]; from: Set<string> }>();
+  for (const step of report.context?.steps ?? []) {
+    for (const source of step.sources ?? []) {
+      const row = rows.get(source.sha256) ?? { files: new Set<string>(), steps: [], from: new Set<string>() };
+      row.files.add(source.file);
+      row.steps.push(step.name);
+      if (source.url) row.from.add(source.url);
+      if (source.debian) row.from.add(`debian ${source.debian}`);
+      rows.set(source.sha256, row);
+    }
+  }
+  const fetched = new Map(report.fetched.map((item) => [item.file, item.from]));
+  return [...rows].map(([sha256, row]) => {
+    const files = [...row.files];
+    const fetchedFrom = files.map((file) => fetched.get(file)).find((from) => from !== undefined);
+    return {
+      sha256,
+      files,
+      steps: row.steps,
+      from: [...row.from],
+      ...(fetchedFrom === undefined ? {} : { fetchedFrom }),
+    };
+  });
+}
