@@ -241,7 +241,36 @@ describe("rootstock fetch, sources and mirror", () => {
       /skip .*unrelated\.tar\.gz: sha256 [0-9a-f]{64} matches no source of the plan; not admitted/,
     );
     assert.match(run.stdout, /3 added, 0 already present, 1 matched nothing/);
+    assert.match(run.stdout, /has every source it needs/);
     assert.ok(await storeHasAll(storeDir));
+
+    // A stick with one file damaged under its plan name and one missing: said, before any run.
+    const stick = join(work, "stick");
+    await mkdir(stick, { recursive: true });
+    const [alpha, beta] = files as [(typeof files)[number], (typeof files)[number]];
+    await writeFile(join(stick, alpha.name), Buffer.concat([alpha.body.subarray(0, 100), Buffer.from("x")]));
+    const partly = await runCli([
+      "--store",
+      join(work, "store-stick"),
+      "sources",
+      "import",
+      stick,
+      "--plan",
+      planDir,
+    ]);
+    assert.match(
+      partly.stdout,
+      new RegExp(
+        `skip +\\S+/${alpha.name.replace(/\./g, "\\.")}: named as ${alpha.name.replace(/\./g, "\\.")} of step alpha, whose pin is sha256 ${sha256Of(alpha.body)}, but it is sha256 [0-9a-f]{64} \\(101 B\\): a damaged copy, or another version`,
+      ),
+    );
+    assert.match(partly.stdout, /still lacks 3:/);
+    assert.match(
+      partly.stdout,
+      new RegExp(
+        `missing +step beta: ${beta.name.replace(/\./g, "\\.")} \\(sha256 ${sha256Of(beta.body)}\\)`,
+      ),
+    );
     assert.equal(await new SourceStore(storeDir).has(sha256Of(testBytes(2_000, 99))), false);
 
     const twice = await runCli([

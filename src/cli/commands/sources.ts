@@ -9,6 +9,8 @@ import type { CliContext } from "../context.ts";
 import { interruptible } from "../interruptible.ts";
 import { setOption } from "../options.ts";
 
+const { basename } = process.getBuiltinModule("node:path");
+
 export function registerSources(program: Command, context: CliContext): void {
   const sources = program.command("sources").description("the source store: what is there, and adding to it");
 
@@ -39,8 +41,13 @@ export function registerSources(program: Command, context: CliContext): void {
         );
       }
       for (const file of result.unmatched) {
+        // Named as one of the plan's files (or by its hash, as a mirror keeps it), with other bytes.
+        const name = basename(file.path);
+        const meant = pins?.find((pin) => pin.file === name || pin.sha256 === name);
         context.out(
-          `  ${context.style("yellow", "skip ")} ${file.path}: sha256 ${file.sha256} matches no source of the plan; not admitted`,
+          meant
+            ? `  ${context.style("yellow", "skip ")} ${file.path}: named as ${meant.file} of step ${meant.steps?.join(", ") ?? "?"}, whose pin is sha256 ${meant.sha256}, but it is sha256 ${file.sha256} (${formatBytes(file.size)}): a damaged copy, or another version; not admitted`
+            : `  ${context.style("yellow", "skip ")} ${file.path}: sha256 ${file.sha256} matches no source of the plan; not admitted`,
         );
       }
       for (const entry of result.passedOver)
@@ -49,6 +56,19 @@ export function registerSources(program: Command, context: CliContext): void {
       context.out(
         `sources import: ${added} added, ${result.imported.length - added} already present, ${result.unmatched.length} matched nothing${result.passedOver.length > 0 ? `, ${result.passedOver.length} passed over` : ""}`,
       );
+      // With a plan, what it still lacks: found out now, not at the next run.
+      if (pins) {
+        const store = new SourceStore(context.storeDir);
+        const lacking = new Map<string, (typeof pins)[number]>();
+        for (const pin of pins) if (!(await store.has(pin.sha256))) lacking.set(pin.sha256, pin);
+        if (lacking.size > 0) {
+          context.out(`sources import: ${flags.plan} still lacks ${lacking.size}:`);
+          for (const pin of lacking.values())
+            context.out(
+              `  ${context.style("red", "missing")} step ${pin.steps?.join(", ") ?? "?"}: ${pin.file} (sha256 ${pin.sha256})`,
+            );
+        } else context.out(`sources import: ${flags.plan} has every source it needs`);
+      }
       if (result.imported.length === 0 && flags.plan) {
         throw new RootstockError(
           "ERR_IMPORT_NO_MATCH",
