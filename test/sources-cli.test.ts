@@ -1,5 +1,6 @@
 /** rootstock fetch, sources import and mirror, run as a user runs them, on a plan in a temp folder. */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import {
   chmod,
   cp,
@@ -135,8 +136,29 @@ describe("rootstock fetch, sources and mirror", () => {
     assert.ok(sums.includes(`${mine}  ${taken.name}\n`), sums);
     assert.ok(!sums.includes(`${sha256Of(taken.body)}  ${taken.name}`), sums);
     assert.deepEqual(await readFile(join(mirrorDir, "sha256", sha256Of(taken.body))), taken.body);
+    // Listed by its hash path instead: sha256sum -c checks every file, and every line holds.
+    assert.ok(sums.includes(`${sha256Of(taken.body)}  sha256/${sha256Of(taken.body)}\n`), sums);
+    const check = spawnSync("sha256sum", ["-c", "--quiet", "SHA256SUMS"], {
+      cwd: mirrorDir,
+      encoding: "utf8",
+    });
+    assert.equal(check.status, 0, `${check.stdout}${check.stderr}`);
     // The hint to use it is a command to paste: the folder's space is quoted.
     assert.match(exported.stdout, /use it with: rootstock fetch PLAN --offline --mirror '[^']*mirror taken'/);
+
+    // A name whose line no longer holds (the file there changed by hand) loses the line; a copy by hash
+    // with other bytes is replaced, and said so.
+    await writeFile(join(mirrorDir, taken.name), "changed by hand\n");
+    const other = files[1] as (typeof files)[number];
+    await rm(join(mirrorDir, "sha256", sha256Of(other.body)));
+    await writeFile(join(mirrorDir, "sha256", sha256Of(other.body)), "damaged");
+    const again = await runCli(["--store", storeDir, "mirror", planDir, mirrorDir]);
+    assert.match(again.stdout, /mirror: 1 written \(1 of them in place of a damaged copy\)/);
+    const recheck = spawnSync("sha256sum", ["-c", "--quiet", "SHA256SUMS"], {
+      cwd: mirrorDir,
+      encoding: "utf8",
+    });
+    assert.equal(recheck.status, 0, `${recheck.stdout}${recheck.stderr}`);
   });
 
   test("mirror exports a plan's sources; an offline fetch into a fresh store reads that folder", async () => {

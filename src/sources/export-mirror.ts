@@ -30,6 +30,8 @@ export interface ExportResult {
   written: number;
   /** Files that were there already, with the right content. */
   kept: number;
+  /** Of those written, copies that were there by hash with other content (damaged), replaced. */
+  repaired: number;
   /** Names two different sources share: only the first is written by name (both are there by hash). */
   nameConflicts: { file: string; sha256: string[] }[];
   /**
@@ -53,6 +55,7 @@ export async function exportMirror(
     fetch: fetched,
     written: 0,
     kept: 0,
+    repaired: 0,
     nameConflicts: [],
     nameTaken: [],
     bytes: 0,
@@ -75,11 +78,13 @@ export async function exportMirror(
     options.signal?.throwIfAborted();
     const target = join(dir, "sha256", source.sha256);
     const existing = await stat(target).catch(() => undefined);
-    if (existing?.isFile() && (await digestFile(target)).sha256 === source.sha256) {
+    const there = existing?.isFile() ? (await digestFile(target)).sha256 : undefined;
+    if (there === source.sha256) {
       result.kept++;
     } else {
       await placeCopy(store.path(source.sha256), target);
       result.written++;
+      if (there !== undefined) result.repaired++;
     }
     result.bytes += (await stat(target)).size;
   }
@@ -100,7 +105,14 @@ export async function exportMirror(
     }
     await placeLink(join(dir, "sha256", sha256), target);
   }
-  await writeSums(dir, byName);
+  // A file with no name of its own here (taken, or shared by two sources) is listed by its hash path,
+  // so that `sha256sum -c` checks every file this plan needs.
+  const byHashOnly = [
+    ...result.nameTaken.map((taken) => taken.sha256),
+    ...result.nameConflicts.flatMap((conflict) => conflict.sha256.slice(1)),
+  ];
+  for (const sha256 of byHashOnly) byName.set(`sha256/${sha256}`, sha256);
+  await writeSums(dir, byName, new Map(result.nameTaken.map((taken) => [taken.file, taken.there])));
   return result;
 }
 
@@ -125,14 +137,22 @@ async function placeLink(from: string, target: string): Promise<void> {
   }
 }
 
-/** Merges this plan's names into SHA256SUMS, so one folder can mirror several plans. */
-async function writeSums(dir: string, byName: Map<string, string>): Promise<void> {
+/**
+ * Merges this plan's names into SHA256SUMS, so one folder can mirror several plans. A name another file
+ * holds keeps its line only while the line is true of that file (`taken`: what each such name holds).
+ */
+async function writeSums(
+  dir: string,
+  byName: Map<string, string>,
+  taken: Map<string, string>,
+): Promise<void> {
   const path = join(dir, SUMS_FILE);
   const sums = new Map<string, string>();
   for (const line of (await readFile(path, "utf8").catch(() => "")).split("\n")) {
     const match = /^([0-9a-f]{64}) [ *](.+)$/.exec(line);
     if (match) sums.set(match[2] as string, match[1] as string);
   }
+  for (const [file, there] of taken) if (sums.get(file) !== there) sums.delete(file);
   for (const [file, sha256] of byName) sums.set(file, sha256);
   const text = [...sums]
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
