@@ -62,4 +62,11 @@ identifyTool("hangs", ${JSON.stringify(dir)});
 setTimeout(() => process.exit(130), 500);`;
   spawnSync(process.execPath, ["--input-type=module", "-e", script], { stdio: "ignore" });
   assert.equal(spawnSync("pgrep", ["-f", "sleep 1000.45"], { encoding: "utf8" }).stdout.trim(), "");
+  // Ended by the signal itself, with nothing else listening for it: no "exit" event comes.
+  const signalled = `import { identifyTool } from ${JSON.stringify(tools)};
+identifyTool("hangs", ${JSON.stringify(dir)});
+setTimeout(() => process.kill(process.pid, "SIGINT"), 500);`;
+  const ended = spawnSync(process.execPath, ["--input-type=module", "-e", signalled], { stdio: "ignore" });
+  assert.equal(ended.signal, "SIGINT", "it still ends as Ctrl-C ends it");
+  assert.equal(spawnSync("pgrep", ["-f", "sleep 1000.45"], { encoding: "utf8" }).stdout.trim(), "");
 });

@@ -106,6 +106,33 @@ const killGroup = (pid: number) => {
   }
 };
 
+const SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+let watching = false;
+
+/**
+ * Ctrl-C while a query runs: no "exit" event comes when the signal's default ends rootstock, so the
+ * queries' groups are killed here. Where nothing else listens, the signal is then given its default
+ * again (rootstock ends, as it would have); a command that handles it goes on as it does.
+ */
+function onSignal(signal: NodeJS.Signals): void {
+  for (const pid of queries) killGroup(pid);
+  if (process.listenerCount(signal) > 1) return;
+  unwatchSignals();
+  process.kill(process.pid, signal);
+}
+
+function watchSignals(): void {
+  if (watching) return;
+  watching = true;
+  for (const signal of SIGNALS) process.on(signal, onSignal);
+}
+
+function unwatchSignals(): void {
+  if (!watching) return;
+  watching = false;
+  for (const signal of SIGNALS) process.off(signal, onSignal);
+}
+
 /**
  * The first line a command prints. It runs in a process group of its own, all of which is killed when
  * it is done or takes too long: a child it leaves behind (a script's `sleep`) would hold the output open
@@ -118,6 +145,7 @@ function firstLine(command: string, args: string[]): Promise<string | undefined 
       for (const pid of queries) killGroup(pid);
     });
   }
+  watchSignals();
   return new Promise((resolve) => {
     // stdin closed: a shell given an unknown flag would otherwise wait for commands on it.
     const child = spawn(command, args, {
@@ -137,6 +165,7 @@ function firstLine(command: string, args: string[]): Promise<string | undefined 
         killGroup(pid);
         queries.delete(pid);
       }
+      if (queries.size === 0) unwatchSignals();
       child.stdout.destroy();
       child.stderr.destroy();
       resolve(result);
