@@ -418,6 +418,16 @@ test("a store whose tmp/ is on another filesystem names it when an output cannot
       `${other.stdout}\n${other.stderr}`,
       /\/work\/\S+ is on another \(a mount, or a link to elsewhere\)/,
     );
+    // outputs/ elsewhere: the second rename, from tmp/ into outputs/, is the one that crosses.
+    const outputsStore = join(bench.dir, "xdev-outputs-store");
+    await mkdir(join(elsewhere, "outputs"), { recursive: true });
+    await mkdir(outputsStore, { recursive: true });
+    await symlink(join(elsewhere, "outputs"), join(outputsStore, "outputs"));
+    const third = await rootstock(["--store", outputsStore, "run", planDir]);
+    assert.equal(third.code, 1, `${third.stdout}\n${third.stderr}`);
+    const said = `${third.stdout}\n${third.stderr}`;
+    assert.match(said, /xdev-outputs-store\/outputs is on another \(a mount, or a link to elsewhere\)/);
+    assert.doesNotMatch(said, /internal error/);
   } finally {
     await rm(elsewhere, { recursive: true, force: true });
   }

@@ -84,6 +84,26 @@ export class OutputStore {
       );
   }
 
+  /**
+   * A rename between the store's folders that crossed file systems: outputs go from work/ into tmp/,
+   * then into outputs/; the one on another file system than the store's own (a mount, or a link to
+   * elsewhere) is named. Any other error is passed on as it is.
+   */
+  #crossDevice(error: unknown, from: string, to: string): unknown {
+    if ((error as NodeJS.ErrnoException).code !== "EXDEV") return error;
+    const device = (path: string) => statSync(path, { throwIfNoEntry: false })?.dev;
+    const home = device(this.storeDir);
+    const apart = [from, this.tmpDir, this.outputsDir].find((path) => device(path) !== home);
+    return new RootstockError(
+      "ERR_STORE_CROSS_DEVICE",
+      `${from} and ${to} are on different file systems, so an output cannot be renamed into the store`,
+      {
+        hint: `the store's folders (work/, tmp/, outputs/) must share its file system${apart ? `: ${apart} is on another (a mount, or a link to elsewhere)` : ""}`,
+        cause: error,
+      },
+    );
+  }
+
   hasSync(key: string): boolean {
     return existsSync(`${this.outputsDir}/${key}/out`);
   }
@@ -151,20 +171,7 @@ export class OutputStore {
         moveFolder(outDir, staged);
         moved = true;
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== "EXDEV") throw error;
-        // Outputs are renamed from work/ into tmp/, then into outputs/: the one on another file system
-        // than the store's own folder (a mount, or a link to elsewhere) is named.
-        const device = (path: string) => statSync(path, { throwIfNoEntry: false })?.dev;
-        const home = device(this.storeDir);
-        const apart = [outDir, this.tmpDir, this.outputsDir].find((path) => device(path) !== home);
-        throw new RootstockError(
-          "ERR_STORE_CROSS_DEVICE",
-          `${outDir} and ${this.tmpDir} are on different file systems, so an output cannot be renamed into the store`,
-          {
-            hint: `the store's folders (work/, tmp/, outputs/) must share its file system${apart ? `: ${apart} is on another (a mount, or a link to elsewhere)` : ""}`,
-            cause: error,
-          },
-        );
+        throw this.#crossDevice(error, outDir, this.tmpDir);
       }
       // Imported here: only a run that builds commits, and a no-op run is mostly start-up.
       const { computeManifest } = await import("./manifest.ts");
@@ -209,6 +216,8 @@ export class OutputStore {
       try {
         renameSync(staging, this.entryDir(meta.key));
       } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === "EXDEV")
+          throw this.#crossDevice(error, this.tmpDir, this.outputsDir);
         if (!(await entryRename()).isTakenError(error)) throw error;
         if (existsSync(this.outputPath(meta.key))) {
           const existing = await this.record(meta.key);
