@@ -140,10 +140,26 @@ export type BuildEvent =
   | { type: "gc:done"; removed: number; kept: number; bytes: number; dryRun: boolean; ms: number };
 
 export type ImageEvent =
-  | { type: "image:cached"; image: string; key: string; kind: string; path: string; bytes: number }
+  | {
+      type: "image:cached";
+      image: string;
+      key: string;
+      kind: string;
+      path: string;
+      bytes: number;
+      sha256?: string;
+    }
   | { type: "image:waiting"; image: string; key: string; reason: string }
   | { type: "image:start"; image: string; key: string; kind: string }
-  | { type: "image:done"; image: string; key: string; path: string; bytes: number; ms: number }
+  | {
+      type: "image:done";
+      image: string;
+      key: string;
+      path: string;
+      bytes: number;
+      ms: number;
+      sha256?: string;
+    }
   | { type: "image:failed"; image: string; error: string; interrupted?: true };
 
 export type VmEvent =

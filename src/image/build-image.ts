@@ -60,7 +60,15 @@ export async function buildImage(spec: ImageSpec, options: BuildImageOptions): P
 
   const cached = (found: ImageManifest): BuiltImage => {
     const path = join(store.dir(key), found.file);
-    emit({ type: "image:cached", image: spec.name, key, kind: spec.kind, path, bytes: found.bytes });
+    emit({
+      type: "image:cached",
+      image: spec.name,
+      key,
+      kind: spec.kind,
+      path,
+      bytes: found.bytes,
+      sha256: found.sha256,
+    });
     return {
       name: spec.name,
       kind: spec.kind,
@@ -188,7 +196,7 @@ async function build(spec: ImageSpec, context: BuildContext): Promise<BuiltImage
     await store.commit(key, entry);
     const path = join(store.dir(key), file);
     const ms = Math.round(monotonicMs() - started);
-    emit({ type: "image:done", image: spec.name, key, path, bytes: digest.size, ms });
+    emit({ type: "image:done", image: spec.name, key, path, bytes: digest.size, ms, sha256: digest.sha256 });
     return {
       name: spec.name,
       kind: spec.kind,

@@ -48,7 +48,7 @@ export function renderMarkdown(report: RunReport): string {
   );
   lines.push(...seedsTable(report), "");
   lines.push(
-    "Sources: the files the steps are built from, each pinned by its sha256, checked as it entered the store",
+    "Sources: the files the plan pins for these steps by sha256, each checked against its pin as it enters the store (a step's script, patches and files/ are the plan's own, covered by its key)",
     "",
   );
   lines.push(...sourcesTable(report), "");
@@ -207,7 +207,7 @@ function sourcesTable(report: RunReport): string[] {
     "|---|---|---|---|---|",
     ...rows.map(
       (row) =>
-        `| ${cell(row.files.join(", "))} | ${cell(row.steps.join(", "))} | \`${row.sha256}\` | ${cell(row.from.join(", ") || "—")} | ${row.fetchedFrom === undefined ? "not fetched by this run" : cell(`fetched from ${row.fetchedFrom}`)} |`,
+        `| ${cell(row.files.join(", "))} | ${cell(row.steps.join(", "))} | \`${row.sha256}\` | ${cell(row.from.join(", ") || "—")} | ${row.fetchedFrom !== undefined ? cell(`fetched from ${row.fetchedFrom}`) : row.unobtained ? "could not be obtained" : "not fetched by this run"} |`,
     ),
   ];
 }
@@ -306,7 +306,7 @@ function testingProcess(report: RunReport): string[] {
     lines.push(`* Skipped ${name}: \`when = ${JSON.stringify(when).replaceAll("`", "'")}\` is false`);
   for (const image of report.images) {
     lines.push(
-      `* Image ${image.name}${image.kind ? ` (${image.kind})` : ""}: ${imageText(image)}${image.bytes ? `, ${formatBytes(image.bytes)}` : ""}`,
+      `* Image ${image.name}${image.kind ? ` (${image.kind})` : ""}: ${imageText(image)}${image.bytes ? `, ${formatBytes(image.bytes)}` : ""}${image.sha256 ? `; sha256 \`${image.sha256}\`` : ""}${image.key ? `, key \`${image.key}\`` : ""}`,
     );
   }
   if (report.accel) lines.push(`* QEMU accelerator: ${report.accel.accel} (${report.accel.reason})`);
@@ -370,13 +370,16 @@ function stepLine(step: StepRecord, info: RunContext["steps"][number] | undefine
       ? "on the host"
       : `${info.sandbox}, ${info.root === "deps" ? "root of dependency outputs only" : "host tools read-only"}`
     : "";
-  const patches = info && info.patches.length > 0 ? `, ${info.patches.length} patches` : "";
+  const patches =
+    info && info.patches.length > 0
+      ? `, ${counted(info.patches.length, "patch").replace(/patchs$/, "patches")}`
+      : "";
   const attempts = step.attempts > 1 ? `, ${step.attempts} attempts` : "";
   switch (step.status) {
     case "built":
-      return `${name}: built in ${formatDuration(step.ms)} (${where}${patches}${attempts})`;
+      return `${name}: built in ${formatDuration(step.ms)} (${where}${patches}${attempts})${step.key ? `; key \`${step.key}\`` : ""}${step.digest ? `, tree \`${step.digest}\`` : ""}`;
     case "cached":
-      return `${name}: from the cache (key ${step.key?.slice(0, 16) ?? "?"})`;
+      return `${name}: from the cache (key \`${step.key ?? "?"}\`; its tree digest is in the report of the run that built it)`;
     case "failed":
       return `${name}: FAILED after ${formatDuration(step.ms)}${attempts}: ${text(step.reason ?? "unknown reason")}`;
     case "interrupted":

@@ -44,13 +44,18 @@ test("report.md has the list's fields, filled from the run", () => {
     "Build time: 12s on Test CPU, 2 cores; each stage from its first step's start to its last one's end: toolchain 8.0s, system 11s; 1 of 4 steps came from the cache; images and boot tests took 4.0s more",
     "### Testing process",
     "| gcc | /usr/bin/gcc → /usr/bin/x86_64-linux-gnu-gcc-12 | gcc (Debian 12.2.0-14) 12.2.0 |",
-    "  * libc 1.2.3: built in 8.0s (bwrap, host tools read-only, 1 patches, 2 attempts)",
-    "  * headers: from the cache (key k1)",
+    "  * libc 1.2.3: built in 8.0s (bwrap, host tools read-only, 1 patch, 2 attempts); key `k2`, tree `t2`",
+    "* Image initramfs (initramfs): made in 800ms, 1.4 MiB; sha256 `s1`, key `i1`",
+    "  * headers: from the cache (key `k1`; its tree digest is in the report of the run that built it)",
     '* Skipped docs: `when = "WITH_DOCS"` is false',
     "* Critical path: libc → shell (11s)",
   ]) {
     assert.ok(markdown.includes(field), `missing ${JSON.stringify(field)} in:\n${markdown}`);
   }
+  // The same identities in report.html: a step's key and tree, an image's sha256.
+  const html = renderHtml(reportFromEvents(journal()));
+  assert.ok(html.includes("key k2<br>tree t2"), html);
+  assert.ok(html.includes("sha256 s1"), html);
 });
 
 test("a run is ok only when it ended ok: a boot or netboot that failed after its build did not pass", () => {

@@ -15,6 +15,8 @@ export interface StepRecord {
   stage: string;
   version?: string;
   key?: string;
+  /** The tree digest of what it built (a cached step's is in the report of the run that built it). */
+  digest?: string;
   status: StepStatus;
   /** Milliseconds after the run started. */
   start?: number;
@@ -42,6 +44,9 @@ export interface StageRecord {
 
 export interface ImageRecord {
   name: string;
+  /** Its key in the image store and the sha256 of its file (absent in older journals). */
+  key?: string;
+  sha256?: string;
   /** Milliseconds after the run started. */
   start?: number;
   kind?: string;
@@ -121,7 +126,9 @@ export interface RunReport {
   /** A netboot run's server: when it began to listen (ms from the start); absent when nothing was served. */
   servedFrom?: number;
   consoleLogs: { machine: string; path: string }[];
-  fetched: { file: string; bytes: number; from: string; ms: number }[];
+  fetched: { file: string; sha256?: string; bytes: number; from: string; ms: number }[];
+  /** Sources this run tried to fetch and did not obtain (by sha256). */
+  unobtained: string[];
 }
 
 export function reportFromEvents(events: readonly TimedEvent[]): RunReport {
@@ -167,6 +174,7 @@ export function reportFromEvents(events: readonly TimedEvent[]): RunReport {
   const tests: TestRecord[] = [];
   const consoleLogs: RunReport["consoleLogs"] = [];
   const fetched: RunReport["fetched"] = [];
+  const tried = new Set<string>();
   let accel: RunReport["accel"];
   let servedFrom: number | undefined;
   /** The build's end, and the run's: a test, boot or netboot run goes on after its build. */
@@ -197,7 +205,13 @@ export function reportFromEvents(events: readonly TimedEvent[]): RunReport {
       }
       case "step:done": {
         const step = record(event.step);
-        Object.assign(step, { status: "built", end: rel(event.time), worker: event.worker });
+        Object.assign(step, {
+          status: "built",
+          end: rel(event.time),
+          worker: event.worker,
+          key: event.key,
+          ...(typeof event.digest === "string" ? { digest: event.digest } : {}),
+        });
         step.ms =
           step.end !== undefined && step.start !== undefined ? (step.end as number) - step.start : event.ms;
         break;
@@ -234,13 +248,21 @@ export function reportFromEvents(events: readonly TimedEvent[]): RunReport {
           kind: event.kind,
           path: event.path,
           bytes: event.bytes,
+          key: event.key,
+          ...(typeof event.sha256 === "string" ? { sha256: event.sha256 } : {}),
           ms: 0,
           cached: true,
         });
         break;
       case "image:done": {
         const image = images.get(event.image) ?? { name: event.image, ms: 0, cached: false };
-        Object.assign(image, { path: event.path, bytes: event.bytes, ms: event.ms });
+        Object.assign(image, {
+          path: event.path,
+          bytes: event.bytes,
+          ms: event.ms,
+          key: event.key,
+          ...(typeof event.sha256 === "string" ? { sha256: event.sha256 } : {}),
+        });
         images.set(event.image, image);
         break;
       }
@@ -300,8 +322,17 @@ export function reportFromEvents(events: readonly TimedEvent[]): RunReport {
         if (!consoleLogs.some((log) => log.path === event.consoleLog))
           consoleLogs.push({ machine: event.machine, path: event.consoleLog });
         break;
+      case "fetch:attempt-failed":
+        if (typeof event.sha256 === "string") tried.add(event.sha256);
+        break;
       case "fetch:done":
-        fetched.push({ file: event.file, bytes: event.bytes, from: event.from, ms: event.ms });
+        fetched.push({
+          file: event.file,
+          ...(typeof event.sha256 === "string" ? { sha256: event.sha256 } : {}),
+          bytes: event.bytes,
+          from: event.from,
+          ms: event.ms,
+        });
         break;
       case "run:done":
         buildEnd = event;
@@ -375,6 +406,7 @@ export function reportFromEvents(events: readonly TimedEvent[]): RunReport {
     images: [...images.values()],
     tests,
     ...(accel === undefined ? {} : { accel }),
+    unobtained: [...tried].filter((sha256) => !fetched.some((item) => item.sha256 === sha256)),
     ...(servedFrom === undefined ? {} : { servedFrom }),
     consoleLogs,
     fetched,
@@ -453,6 +485,8 @@ export interface SourceRow {
   from: string[];
   /** Where this run fetched it from, when it did. */
   fetchedFrom?: string;
+  /** This run tried to fetch it and could not. */
+  unobtained?: true;
 }
 
 /** The sources of the run's steps, one row per file. */
@@ -468,16 +502,18 @@ export function sourcesOf(report: RunReport): SourceRow[] {
       rows.set(source.sha256, row);
     }
   }
-  const fetched = new Map(report.fetched.map((item) => [item.file, item.from]));
+  // By content: two versions of one file name are two sources.
+  const fetched = new Map(report.fetched.map((item) => [item.sha256, item.from]));
   return [...rows].map(([sha256, row]) => {
     const files = [...row.files];
-    const fetchedFrom = files.map((file) => fetched.get(file)).find((from) => from !== undefined);
+    const fetchedFrom = fetched.get(sha256);
     return {
       sha256,
       files,
       steps: row.steps,
       from: [...row.from],
       ...(fetchedFrom === undefined ? {} : { fetchedFrom }),
+      ...(report.unobtained.includes(sha256) ? { unobtained: true as const } : {}),
     };
   });
 }
