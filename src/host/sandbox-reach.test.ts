@@ -22,3 +22,16 @@ test("a link, or any link on its way, that leads out of the host folders a step 
   assert.equal(outOfSandbox("/etc/hostname"), "/etc/hostname");
   assert.equal(outOfSandbox("/opt/toolchain/bin/gcc"), "/opt/toolchain/bin/gcc");
 });
+
+test("a link whose target passes through a folder a step lacks, even to come back with '..', is named", {
+  skip: process.getuid?.() === 0 ? false : "needs root to put a link in /usr/local/bin",
+}, async () => {
+  const link = `/usr/local/bin/rootstock-test-through-${process.pid}`;
+  await symlink("/opt/anything/../../usr/bin/true", link);
+  try {
+    assert.equal(outOfSandbox(link), "/opt");
+    assert.equal(outOfSandbox("/usr/bin/../bin/sh"), undefined);
+  } finally {
+    await rm(link, { force: true });
+  }
+});

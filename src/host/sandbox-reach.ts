@@ -33,7 +33,20 @@ export function outOfSandbox(path: string): string | undefined {
     for (const place of [current, real]) if (!seenInSandbox(place)) return place;
     const info = lstatSync(real, { throwIfNoEntry: false });
     if (!info?.isSymbolicLink()) return undefined;
-    current = resolve(dirname(real), readlinkSync(real));
+    // Walked as the kernel walks it: "/opt/x/../../usr/bin/true" passes through /opt, which a step
+    // does not have, though resolve() would drop it.
+    const target = readlinkSync(real);
+    let walked = target.startsWith("/") ? "" : dirname(real);
+    for (const part of target.split("/")) {
+      if (part === "" || part === ".") continue;
+      if (part === "..") {
+        walked = dirname(walked || "/");
+        continue;
+      }
+      walked = `${walked}/${part}`;
+      if (!seenInSandbox(walked)) return walked;
+    }
+    current = resolve(dirname(real), target);
   }
   return current;
 }
