@@ -289,6 +289,8 @@ export interface RunContext {
   targets?: string[];
   /** The options it was given on its command line (but --store, and --set: the plan's `set` tells those). */
   options?: string[];
+  /** The folder it was run in: a plan named by a relative path is found from there. */
+  cwd?: string;
   plan: {
     name: string;
     description?: string;

@@ -29,7 +29,7 @@ test("a link whose target passes through a folder a step lacks, even to come bac
   const link = `/usr/local/bin/rootstock-test-through-${process.pid}`;
   await symlink("/opt/anything/../../usr/bin/true", link);
   try {
-    assert.equal(outOfSandbox(link), "/opt");
+    assert.equal(outOfSandbox(link), "/opt/anything/../../usr/bin/true");
     assert.equal(outOfSandbox("/usr/bin/../bin/sh"), undefined);
   } finally {
     await rm(link, { force: true });

@@ -44,7 +44,8 @@ export function outOfSandbox(path: string): string | undefined {
         continue;
       }
       walked = `${walked}/${part}`;
-      if (!seenInSandbox(walked)) return walked;
+      // The link's target as written names the place best, even where it comes back.
+      if (!seenInSandbox(walked)) return target.startsWith("/") ? target : `${dirname(real)}/${target}`;
     }
     current = resolve(dirname(real), target);
   }

@@ -37,6 +37,7 @@ export async function describeRun(
   return {
     journal: JOURNAL_FORMAT,
     command: options.command ?? "run",
+    cwd: process.cwd(),
     ...(options.targets === undefined ? {} : { targets: [...options.targets] }),
     ...(options.options === undefined || options.options.length === 0
       ? {}

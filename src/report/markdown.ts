@@ -352,8 +352,11 @@ function commandLine(context: RunContext): string {
     context.plan.dir,
     ...(context.targets ?? []),
   ];
+  // A plan named by a relative path is found from the folder the command ran in.
+  const from = context.cwd && !context.plan.dir.startsWith("/") ? ["cd", context.cwd, "&&"] : [];
   // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
-  return words.map((word) => shellWord(word.replace(/[\u0000-\u001f\u007f-\u009f]/g, "\ufffd"))).join(" ");
+  const shown = (word: string) => shellWord(word.replace(/[\u0000-\u001f\u007f-\u009f]/g, "\ufffd"));
+  return [...from.map((word) => (word === "&&" ? word : shown(word))), ...words.map(shown)].join(" ");
 }
 
 /** A fenced block inside a list item; the fence is longer than any run of backticks in the text. */

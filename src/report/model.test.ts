@@ -623,3 +623,23 @@ test("the reports list each source once, with the steps it serves, its sha256, i
     /<h2>Sources<\/h2>[\s\S]*fetched from \/media\/stick\/mirror\/sha256\/bbbb/,
   );
 });
+
+test("the command to repeat a run names the folder it ran in when the plan was named by a relative path", () => {
+  const withCwd = (dir: string) =>
+    journal().map((event) =>
+      event.type === "run:context"
+        ? {
+            ...event,
+            context: { ...event.context, cwd: "/home/me/work dir", plan: { ...event.context.plan, dir } },
+          }
+        : event,
+    );
+  assert.match(
+    renderMarkdown(reportFromEvents(withCwd("h23/p"))),
+    /^ {2}cd '\/home\/me\/work dir' && rootstock test .* h23\/p/m,
+  );
+  assert.match(
+    renderMarkdown(reportFromEvents(withCwd("/srv/plans/p"))),
+    /^ {2}rootstock test .* \/srv\/plans\/p/m,
+  );
+});
