@@ -643,3 +643,10 @@ test("the command to repeat a run names the folder it ran in when the plan was n
     /^ {2}rootstock test \/srv\/plans\/p$/m,
   );
 });
+
+test("a step's time is the one the terminal gave (its build), not the gap between two events", () => {
+  const events = journal().map((event) =>
+    event.type === "step:done" && event.step === "shell" ? { ...event, ms: 2_900 } : event,
+  );
+  assert.match(renderMarkdown(reportFromEvents(events)), /\* shell: built in 2\.9s /);
+});

@@ -212,8 +212,11 @@ export function reportFromEvents(events: readonly TimedEvent[]): RunReport {
           key: event.key,
           ...(typeof event.digest === "string" ? { digest: event.digest } : {}),
         });
+        // The time the step took, as the terminal said it; with retries, all its attempts together.
         step.ms =
-          step.end !== undefined && step.start !== undefined ? (step.end as number) - step.start : event.ms;
+          step.attempts > 1 && step.end !== undefined && step.start !== undefined
+            ? (step.end as number) - step.start
+            : event.ms;
         break;
       }
       case "step:failed": {
@@ -225,7 +228,8 @@ export function reportFromEvents(events: readonly TimedEvent[]): RunReport {
           tail: event.tail,
           log: event.log,
         });
-        step.ms = step.start !== undefined ? (step.end as number) - step.start : event.ms;
+        step.ms =
+          step.attempts > 1 && step.start !== undefined ? (step.end as number) - step.start : event.ms;
         break;
       }
       case "step:skipped":
