@@ -539,6 +539,25 @@ describe("the host", () => {
     );
   });
 
+  test("a declared tool that is there but cannot run says what is in the way, not to install it", {
+    skip: process.getuid?.() === 0 ? false : "needs root to put a file in /usr/local/bin",
+  }, async () => {
+    const name = `rootstock-test-noexec-${process.pid}`;
+    await writeFile(`/usr/local/bin/${name}`, "#!/bin/sh\n", { mode: 0o644 });
+    try {
+      const dir = await writePlan(join(work, "noexec-tool"), {
+        toml: `[host]\ntools = ["sh", "${name}"]\n`,
+        steps: { a: { script: 'do_install() { echo hi > "$OUT/hi"; }\n' } },
+      });
+      const run = await runCli(["--store", join(work, "noexec-tool-store"), "run", dir]);
+      assert.equal(run.code, 1);
+      assert.match(run.stderr, new RegExp(`/usr/local/bin/${name} is not executable \\(mode 0644\\)`));
+      assert.match(run.stderr, /hint: what is there is in the way: fix it \(or remove it\) and install/);
+    } finally {
+      await rm(`/usr/local/bin/${name}`, { force: true });
+    }
+  });
+
   test("doctor flags a plan's tool found where its sandboxed steps do not see it", {
     skip: process.getuid?.() === 0 ? false : "needs root to put a tool in /usr/local/bin",
   }, async () => {
@@ -626,7 +645,10 @@ tests = ["tests/a.test.ts"]
     try {
       const demo = await runCli(["--store", join(work, "offline-demo-store"), "demo", dir, "--offline"]);
       assert.equal(demo.code, 1, demo.stderr);
-      assert.match(demo.stderr, /\[ERR_DEMO_HOST\]/);
+      assert.match(
+        demo.stderr,
+        /\[ERR_DEMO_HOST\]\n {2}hint: install what is missing \(offline, the demo installs nothing: on an air-gapped machine, bring the packages. \.deb files/,
+      );
       assert.equal(existsSync(calls), false, "apt-get was run");
     } finally {
       process.env.PATH = path;

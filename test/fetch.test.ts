@@ -351,7 +351,10 @@ describe("fetchSources", () => {
       /1 source is not in the store, nor where rootstock looked without a network \(see below\)/,
     );
     // Mirrors were given: the hint is to check them, not to give one.
-    assert.match(error.hint ?? "", /check that --mirror names the folder `rootstock mirror` wrote/);
+    assert.match(
+      error.hint ?? "",
+      /check that the mirror given, with --mirror or \$ROOTSTOCK_MIRRORS, is the folder `rootstock mirror` wrote/,
+    );
     const message = error.errors[0]?.message ?? "";
     assert.ok(message.includes(`no such file (there is no folder ${join(work, "no-mirror")})`), message);
     assert.ok(message.includes(`no such file (${aFile} is a file, not a folder)`), message);

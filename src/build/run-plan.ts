@@ -501,8 +501,9 @@ async function checkToolsPresent(
             `step "${name}" needs ${tool}, which is not on this host's PATH for steps (/usr/local/bin, /usr/bin, /bin, /usr/sbin, /sbin)${near ? `: ${near}` : ""}`,
             {
               ...where,
-              hint:
-                known === undefined
+              hint: near
+                ? `what is there is in the way: fix it (or remove it) and install ${tool}, or remove it from the tools`
+                : known === undefined
                   ? `install it (rootstock knows no Debian package for it: \`apt-file search bin/${tool}\` finds one, once \`apt-get install apt-file && apt-file update\` has run), or remove it from the tools`
                   : `install it (\`rootstock doctor ${words(plan.displayDir)} --install\` as root installs ${known}), or remove it from the tools`,
             },

@@ -37,6 +37,9 @@ test("a command that is not found, though something of its name is on the PATH, 
   assert.equal(whyNotFound("folder", path), `${dir}/folder is a folder`);
   assert.equal(whyNotFound("plain", path), `${dir}/plain is not executable (mode 0644)`);
   assert.equal(whyNotFound("absent", path), undefined);
+  await symlink(join(dir, "loop-b"), join(dir, "loop-a"));
+  await symlink(join(dir, "loop-a"), join(dir, "loop-b"));
+  assert.equal(whyNotFound("loop-a", path), `${dir}/loop-a is a link that leads round in a loop`);
 });
 
 test("a tool that prints its version and leaves a child holding its output is identified by that version", {

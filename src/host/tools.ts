@@ -64,6 +64,7 @@ export function whyNotFound(name: string, searchPath: string): string | undefine
     const candidate = join(dir, name);
     if (lstatSync(candidate, { throwIfNoEntry: false }) === undefined) continue;
     const target = statSyncQuiet(candidate);
+    if (target === "loop") return `${candidate} is a link that leads round in a loop`;
     if (target === undefined) return `${candidate} is a link that leads nowhere`;
     if (target.isDirectory()) return `${candidate} is a folder`;
     if (!target.isFile()) return `${candidate} is not a regular file`;
@@ -72,12 +73,12 @@ export function whyNotFound(name: string, searchPath: string): string | undefine
   return undefined;
 }
 
-/** A link's target, or undefined when it leads nowhere (or round in a loop). */
+/** A link's target: undefined when it leads nowhere, "loop" when round in a loop. */
 function statSyncQuiet(path: string) {
   try {
     return statSync(path, { throwIfNoEntry: false });
-  } catch {
-    return undefined;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "ELOOP" ? "loop" : undefined;
   }
 }
 

@@ -436,7 +436,7 @@ function failureError(
       {
         hint: `run \`rootstock fetch PLAN\` where there is network, or copy the files here and run \`rootstock sources import FILE…\` ${
           mirrorsGiven.folders
-            ? "(and check that --mirror names the folder `rootstock mirror` wrote: it holds SHA256SUMS and sha256/)"
+            ? "(and check that the mirror given, with --mirror or $ROOTSTOCK_MIRRORS, is the folder `rootstock mirror` wrote: it holds SHA256SUMS and sha256/)"
             : "(or give a mirror folder with --mirror DIR)"
         }${mirrorsGiven.urls ? "; the URL mirrors given are not used offline" : ""}`,
       },

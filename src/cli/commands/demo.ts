@@ -49,7 +49,9 @@ export function registerDemo(program: Command, context: CliContext): void {
       // Offline, it touches no network: it says what is missing (deb-src too) and installs nothing.
       if (!(await runDoctor({ plan: dir, install: !flags.offline, quiet: true }, context))) {
         throw new RootstockError("ERR_DEMO_HOST", "the host lacks tools the demo needs (listed above)", {
-          hint: "install what is missing as the lines above say (as root the demo installs Debian's packages itself), then run the demo again",
+          hint: flags.offline
+            ? "install what is missing (offline, the demo installs nothing: on an air-gapped machine, bring the packages' .deb files, as docs/plans.md says), then run the demo again"
+            : "install what is missing as the lines above say (as root the demo installs Debian's packages itself), then run the demo again",
         });
       }
 
