@@ -153,7 +153,15 @@ describe("rootstock fetch, sources and mirror", () => {
     await rm(join(mirrorDir, "sha256", sha256Of(other.body)));
     await writeFile(join(mirrorDir, "sha256", sha256Of(other.body)), "damaged");
     const again = await runCli(["--store", storeDir, "mirror", planDir, mirrorDir]);
-    assert.match(again.stdout, /mirror: 1 written \(1 of them in place of a damaged copy\)/);
+    assert.match(again.stdout, /mirror: 1 written, .*; 1 damaged copy replaced/);
+    // A copy by the name this mirror gave it, cut short on the stick (its own file now): made again.
+    const third = files[2] as (typeof files)[number];
+    await rm(join(mirrorDir, third.name));
+    await writeFile(join(mirrorDir, third.name), third.body.subarray(0, 10));
+    const named = await runCli(["--store", storeDir, "mirror", planDir, mirrorDir]);
+    assert.match(named.stdout, /; 1 damaged copy replaced/);
+    assert.ok(!named.stdout.includes(`note ${third.name} in the mirror is another file`), named.stdout);
+    assert.deepEqual(await readFile(join(mirrorDir, third.name)), third.body);
     const recheck = spawnSync("sha256sum", ["-c", "--quiet", "SHA256SUMS"], {
       cwd: mirrorDir,
       encoding: "utf8",

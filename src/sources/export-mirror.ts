@@ -30,7 +30,7 @@ export interface ExportResult {
   written: number;
   /** Files that were there already, with the right content. */
   kept: number;
-  /** Of those written, copies that were there by hash with other content (damaged), replaced. */
+  /** Copies (by hash, or by a name this mirror gave them) that were there damaged, and were replaced. */
   repaired: number;
   /** Names two different sources share: only the first is written by name (both are there by hash). */
   nameConflicts: { file: string; sha256: string[] }[];
@@ -88,6 +88,8 @@ export async function exportMirror(
     }
     result.bytes += (await stat(target)).size;
   }
+  // What SHA256SUMS said each name holds: a name it gave this plan's file is this plan's copy.
+  const listed = await readSums(dir);
   for (const [file, sha256] of byName) {
     const target = join(dir, file);
     const [hashed, named] = await Promise.all([
@@ -97,7 +99,10 @@ export async function exportMirror(
     if (named && named.ino === hashed.ino && named.dev === hashed.dev) continue;
     if (named) {
       const there = named.isFile() ? (await digestFile(target)).sha256 : "not a file";
-      if (there !== sha256) {
+      if (there !== sha256 && listed.get(file) === sha256) {
+        // A copy this mirror made, damaged since (a stick cut short): made again.
+        result.repaired++;
+      } else if (there !== sha256) {
         result.nameTaken.push({ file, sha256, there });
         byName.delete(file);
         continue;
@@ -137,6 +142,16 @@ async function placeLink(from: string, target: string): Promise<void> {
   }
 }
 
+/** SHA256SUMS as it is: each name and the sha256 it gives. */
+async function readSums(dir: string): Promise<Map<string, string>> {
+  const sums = new Map<string, string>();
+  for (const line of (await readFile(join(dir, SUMS_FILE), "utf8").catch(() => "")).split("\n")) {
+    const match = /^([0-9a-f]{64}) [ *](.+)$/.exec(line);
+    if (match) sums.set(match[2] as string, match[1] as string);
+  }
+  return sums;
+}
+
 /**
  * Merges this plan's names into SHA256SUMS, so one folder can mirror several plans. A name another file
  * holds keeps its line only while the line is true of that file (`taken`: what each such name holds).
@@ -147,11 +162,7 @@ async function writeSums(
   taken: Map<string, string>,
 ): Promise<void> {
   const path = join(dir, SUMS_FILE);
-  const sums = new Map<string, string>();
-  for (const line of (await readFile(path, "utf8").catch(() => "")).split("\n")) {
-    const match = /^([0-9a-f]{64}) [ *](.+)$/.exec(line);
-    if (match) sums.set(match[2] as string, match[1] as string);
-  }
+  const sums = await readSums(dir);
   for (const [file, there] of taken) if (sums.get(file) !== there) sums.delete(file);
   for (const [file, sha256] of byName) sums.set(file, sha256);
   const text = [...sums]

@@ -55,7 +55,7 @@ export function registerMirror(program: Command, context: CliContext): void {
         );
       }
       context.out(
-        `mirror: ${result.written} written${result.repaired > 0 ? ` (${result.repaired} of them in place of a damaged copy)` : ""}, ${result.kept} already there (${formatBytes(result.bytes)}) in ${target}`,
+        `mirror: ${result.written} written, ${result.kept} already there (${formatBytes(result.bytes)}) in ${target}${result.repaired > 0 ? `; ${result.repaired} damaged ${result.repaired === 1 ? "copy" : "copies"} replaced` : ""}`,
       );
       for (const taken of result.nameTaken) {
         context.out(
