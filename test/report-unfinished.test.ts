@@ -34,7 +34,13 @@ test("a killed run's wall time reaches its last sign of life, marked as a lower 
       await readFile(html, "utf8"),
       /<div class="label">Wall time<\/div><div class="value">≥ 40s<\/div>/,
     );
-    assert.match(await readFile(markdown, "utf8"), /^Build time: not measured: the run did not finish/m);
+    const text = await readFile(markdown, "utf8");
+    assert.match(text, /^Build time: not measured: the run did not finish/m);
+    // shell ran from its start (9 s in) until at least the last sign of life (40 s); no critical path is
+    // claimed for a run whose steps did not all end.
+    assert.match(text, /\* shell: started \([^)]*\), not finished when the run ended, after at least 31s/);
+    assert.doesNotMatch(text, /Critical path/);
+    assert.match(await readFile(html, "utf8"), /≥ 31s/);
   } finally {
     await rm(runDir, { recursive: true, force: true });
   }

@@ -65,7 +65,11 @@ export function renderHtml(report: RunReport, options: HtmlOptions = {}): string
         : "none",
       tests.failed > 0 ? "failed" : "",
     ],
-    ["Critical path", report.criticalPath.length ? formatDuration(report.criticalMs) : "—", ""],
+    [
+      "Critical path",
+      report.criticalPath.length && !report.unfinished ? formatDuration(report.criticalMs) : "—",
+      "",
+    ],
     ["QEMU", report.accel ? report.accel.accel.toUpperCase() : "—", ""],
   ];
   const host = context?.host;
@@ -259,7 +263,7 @@ function stepsTable(report: RunReport): string {
     const identity = [step.key ? `key ${step.key}` : "", step.digest ? `tree ${step.digest}` : ""].filter(
       Boolean,
     );
-    return `<tr class="${step.status}"><td><strong>${escapeHtml(step.name)}</strong>${step.version ? ` <span class="dim">${escapeHtml(step.version)}</span>` : ""}${identity.length > 0 ? `<br><code class="hash">${identity.map(escapeHtml).join("<br>")}</code>` : ""}</td><td>${escapeHtml(step.stage)}</td><td><span class="status ${step.status}">${escapeHtml(step.status)}</span>${step.status === "not-run" && step.reason ? ` <span class="dim">${escapeHtml(step.reason)}</span>` : ""}</td><td class="num">${step.status === "cached" || step.status === "not-run" ? "—" : escapeHtml(formatDuration(step.ms))}</td><td>${bar}</td><td class="num">${step.worker === undefined ? "" : step.worker + 1}</td><td class="num">${step.attempts > 1 ? step.attempts : ""}</td><td>${logLink(step, report)}</td></tr>${
+    return `<tr class="${step.status}"><td><strong>${escapeHtml(step.name)}</strong>${step.version ? ` <span class="dim">${escapeHtml(step.version)}</span>` : ""}${identity.length > 0 ? `<br><code class="hash">${identity.map(escapeHtml).join("<br>")}</code>` : ""}</td><td>${escapeHtml(step.stage)}</td><td><span class="status ${step.status}">${escapeHtml(step.status)}</span>${step.status === "not-run" && step.reason ? ` <span class="dim">${escapeHtml(step.reason)}</span>` : ""}</td><td class="num">${step.status === "cached" || step.status === "not-run" ? "—" : step.status === "unfinished" ? `≥ ${escapeHtml(formatDuration(step.ms))}` : escapeHtml(formatDuration(step.ms))}</td><td>${bar}</td><td class="num">${step.worker === undefined ? "" : step.worker + 1}</td><td class="num">${step.attempts > 1 ? step.attempts : ""}</td><td>${logLink(step, report)}</td></tr>${
       step.status === "failed" && step.tail?.length
         ? `<tr class="tail"><td colspan="8"><pre>${escapeHtml(step.tail.map(printableLine).join("\n"))}</pre></td></tr>`
         : ""

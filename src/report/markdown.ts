@@ -317,7 +317,8 @@ function testingProcess(report: RunReport): string[] {
         : `${test.ok ? "passed" : "FAILED"} in ${formatDuration(test.ms)}${test.error ? ` — ${text(briefError(test.error))}` : ""}${!test.ok && test.consoleLog ? ` (console log: ${text(test.consoleLog)})` : ""}`;
     lines.push(`* Test ${text(test.test)} on ${text(test.image)}: ${outcome}`);
   }
-  if (report.criticalPath.length > 1)
+  // Of steps that finished only: an unfinished run's would leave out the one still going.
+  if (report.criticalPath.length > 1 && !report.unfinished)
     lines.push(`* Critical path: ${report.criticalPath.join(" → ")} (${formatDuration(report.criticalMs)})`);
   lines.push(
     `* Result: ${report.running ? "still running (this report is of the run so far)" : report.unfinished ? "did not finish" : report.ok ? "success" : report.interrupted ? "interrupted" : "failure"}${report.error ? `: ${text(firstLine(report.error.message))} [${report.error.code}]` : ""}`,
@@ -388,7 +389,7 @@ function stepLine(step: StepRecord, info: RunContext["steps"][number] | undefine
     case "interrupted":
       return `${name}: interrupted after ${formatDuration(step.ms)}`;
     case "unfinished":
-      return `${name}: started (${where}${patches}${attempts}), ${running ? "still going on" : "not finished when the run ended"}`;
+      return `${name}: started (${where}${patches}${attempts}), ${running ? "still going on" : "not finished when the run ended"}${step.ms > 0 ? `, after at least ${formatDuration(step.ms)}` : ""}`;
     default:
       return running && !step.reason
         ? `${name}: not started yet`

@@ -76,6 +76,10 @@ export async function writeReports(
     const { lastSignOfLife } = await import("./journal-file.ts");
     const until = options.running ? Date.now() : await lastSignOfLife(runDir);
     report.totalMs = Math.max(report.totalMs, until - report.started);
+    // A step the run did not see end ran at least until then.
+    for (const step of report.steps)
+      if (step.status === "unfinished" && step.start !== undefined)
+        step.ms = Math.max(step.ms, report.totalMs - step.start);
     if (options.running) report.running = true;
     else report.totalAtLeast = true;
   }
