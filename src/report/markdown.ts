@@ -226,7 +226,8 @@ function version(report: RunReport): string {
     .filter(Boolean)
     .join(", ");
   const plan = `plan ${context.plan.name}${where ? ` (${where})` : ""}`;
-  const tool = `rootstock ${context.rootstock.version}${context.rootstock.revision ? ` at git ${context.rootstock.revision}` : ""}`;
+  // Read from the repository's files, as the plan's: the commit checked out, not that nothing was edited.
+  const tool = `rootstock ${context.rootstock.version}${context.rootstock.revision ? ` at git ${context.rootstock.revision}, not checked for local changes` : ""}`;
   return `${plan}, ${tool}`;
 }
 

@@ -37,7 +37,7 @@ test("report.md has the list's fields, filled from the run", () => {
     "Integration testing: 2 boot tests in QEMU under TCG, 2 passed, 0 failed",
     "What you get: A tiny system; images: initramfs (initramfs, 1.4 MiB)",
     'Can install further software from source: Yes, tested: "tcc compiles and runs a program" on initramfs passed',
-    "Version: plan tiny (in a git work tree at abc123, not checked that the plan is committed there as it is), rootstock 0.1.0 at git def456",
+    "Version: plan tiny (in a git work tree at abc123, not checked that the plan is committed there as it is), rootstock 0.1.0 at git def456, not checked for local changes",
     "Requirements: Linux (Debian GNU/Linux 12 (bookworm), kernel 6.1.0) with rootstock 0.1.0, bubblewrap and QEMU;",
     "Architecture: x86_64",
     "Date: 2023-11-14",
