@@ -294,6 +294,10 @@ describe("rootstock fetch, sources and mirror", () => {
         `skip +\\S+/${alpha.name.replace(/\./g, "\\.")}: named as ${alpha.name.replace(/\./g, "\\.")} of step alpha, whose pin is sha256 ${sha256Of(alpha.body)}, but it is sha256 [0-9a-f]{64} \\(101 B\\): a damaged copy, or another version`,
       ),
     );
+    assert.match(
+      partly.stdout,
+      /0 added, 0 already present, 1 named as the plan's but with other bytes, 0 matched nothing/,
+    );
     assert.match(partly.stdout, /still lacks 3:/);
     assert.match(
       partly.stdout,

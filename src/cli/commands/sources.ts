@@ -40,10 +40,13 @@ export function registerSources(program: Command, context: CliContext): void {
           `  ${status} ${file.path} ${context.style("dim", `(${formatBytes(file.size)})`)} ${what}`,
         );
       }
+      // Named as one of the plan's files (or by its hash, as a mirror keeps it), with other bytes.
+      const meantBy = (path: string) => {
+        const name = basename(path);
+        return pins?.find((pin) => pin.file === name || pin.sha256 === name);
+      };
       for (const file of result.unmatched) {
-        // Named as one of the plan's files (or by its hash, as a mirror keeps it), with other bytes.
-        const name = basename(file.path);
-        const meant = pins?.find((pin) => pin.file === name || pin.sha256 === name);
+        const meant = meantBy(file.path);
         context.out(
           meant
             ? `  ${context.style("yellow", "skip ")} ${file.path}: named as ${meant.file} of step ${meant.steps?.join(", ") ?? "?"}, whose pin is sha256 ${meant.sha256}, but it is sha256 ${file.sha256} (${formatBytes(file.size)}): a damaged copy, or another version; not admitted`
@@ -53,8 +56,9 @@ export function registerSources(program: Command, context: CliContext): void {
       for (const entry of result.passedOver)
         context.out(`  ${context.style("yellow", "skip ")} ${entry.path}: ${entry.reason}; not admitted`);
       const added = result.imported.filter((file) => file.added).length;
+      const damaged = result.unmatched.filter((file) => meantBy(file.path) !== undefined).length;
       context.out(
-        `sources import: ${added} added, ${result.imported.length - added} already present, ${result.unmatched.length} matched nothing${result.passedOver.length > 0 ? `, ${result.passedOver.length} passed over` : ""}`,
+        `sources import: ${added} added, ${result.imported.length - added} already present, ${damaged > 0 ? `${damaged} named as the plan's but with other bytes, ` : ""}${result.unmatched.length - damaged} matched nothing${result.passedOver.length > 0 ? `, ${result.passedOver.length} passed over` : ""}`,
       );
       // With a plan, what it still lacks: found out now, not at the next run.
       if (pins) {
