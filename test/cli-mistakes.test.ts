@@ -345,13 +345,13 @@ describe("the store", () => {
     assert.equal(fileSystemRefusal(new Error("no code"), "/srv/store"), undefined);
     // A file system without modes (FAT): the store's, said so, not an internal error.
     const noChmod = fileSystemRefusal(
-      Object.assign(new Error("ENOSYS"), { code: "ENOSYS", syscall: "chmod", path: "/srv/store/work/x/out" }),
+      Object.assign(new Error("ENOSYS"), { code: "ENOSYS", syscall: "chmod", path: "/srv/store/tmp/x/out" }),
       "/srv/store",
     );
     assert.equal(noChmod?.code, "ERR_STORE_UNWRITABLE");
     assert.match(
       noChmod?.message ?? "",
-      /the file system cannot do it \(chmod\) \(at \/srv\/store\/work\/x\/out\)/,
+      /the file system cannot do it \(chmod\) \(at \/srv\/store\/tmp\/x\/out\)/,
     );
     assert.match(noChmod?.hint ?? "", /Unix modes, owners and links \(ext4, xfs, btrfs, tmpfs; not FAT\)/);
     // A copy out of the store onto FAT (--out, a mirror): the destination cannot do it, not the store.
