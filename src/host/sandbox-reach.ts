@@ -13,7 +13,8 @@ const HOST_TOPS = ["usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32"];
 function seenInSandbox(path: string): boolean {
   const [, top = "", ...rest] = path.split("/");
   if (HOST_TOPS.includes(top)) return true;
-  return top === "etc" && rest.length > 0 && HOST_ETC_FILES.includes(rest[0] as string);
+  // /etc itself is there, holding only those few files (alternatives among them).
+  return top === "etc" && (rest.length === 0 || HOST_ETC_FILES.includes(rest[0] as string));
 }
 
 /**
