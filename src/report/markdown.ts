@@ -303,6 +303,9 @@ function testingProcess(report: RunReport): string[] {
     lines.push(`* Stage ${text(stage) || "(none)"}${description ? `: ${text(description)}` : ""}`);
     for (const step of steps) lines.push(`  * ${stepLine(step, infos.get(step.name), report.running)}`);
   }
+  // Once, not on each of hundreds of lines: a cached step's tree is in the report that built it.
+  if (report.steps.some((step) => step.status === "cached"))
+    lines.push("* A step from the cache has its tree digest in the report of the run that built it");
   for (const { name, when } of context?.disabled ?? [])
     lines.push(`* Skipped ${name}: \`when = ${JSON.stringify(when).replaceAll("`", "'")}\` is false`);
   for (const image of report.images) {
@@ -384,7 +387,7 @@ function stepLine(step: StepRecord, info: RunContext["steps"][number] | undefine
     case "built":
       return `${name}: built in ${formatDuration(step.ms)} (${where}${patches}${attempts})${step.key ? `; key \`${step.key}\`` : ""}${step.digest ? `, tree \`${step.digest}\`` : ""}`;
     case "cached":
-      return `${name}: from the cache (key \`${step.key ?? "?"}\`; its tree digest is in the report of the run that built it)`;
+      return `${name}: from the cache (key \`${step.key ?? "?"}\`)`;
     case "failed":
       return `${name}: FAILED after ${formatDuration(step.ms)}${attempts}: ${text(step.reason ?? "unknown reason")}`;
     case "interrupted":

@@ -46,7 +46,8 @@ test("report.md has the list's fields, filled from the run", () => {
     "| gcc | /usr/bin/gcc → /usr/bin/x86_64-linux-gnu-gcc-12 | gcc (Debian 12.2.0-14) 12.2.0 |",
     "  * libc 1.2.3: built in 8.0s (bwrap, host tools read-only, 1 patch, 2 attempts); key `k2`, tree `t2`",
     "* Image initramfs (initramfs): made in 800ms, 1.4 MiB; sha256 `s1`, key `i1`",
-    "  * headers: from the cache (key `k1`; its tree digest is in the report of the run that built it)",
+    "  * headers: from the cache (key `k1`)",
+    "* A step from the cache has its tree digest in the report of the run that built it",
     '* Skipped docs: `when = "WITH_DOCS"` is false',
     "* Critical path: libc → shell (11s)",
   ]) {
