@@ -259,10 +259,12 @@ function stepsTable(report: RunReport): string {
   const critical = new Set(report.criticalPath);
   const rows = report.steps.map((step) => {
     const bar = `<span class="bar ${step.status}${critical.has(step.name) ? " critical" : ""}" style="width:${Math.max(1, Math.round((step.ms / longest) * 160))}px"></span>`;
-    // Its identity, for an auditor comparing runs: the key, and the tree digest of what it built.
-    const identity = [step.key ? `key ${step.key}` : "", step.digest ? `tree ${step.digest}` : ""].filter(
-      Boolean,
-    );
+    // What a built step made, for an auditor comparing runs: its key and tree digest. A cached step's
+    // key is in report.md: hundreds of them here cost a no-op run a millisecond or two, for no reader.
+    const identity = [
+      step.key && step.status !== "cached" ? `key ${step.key}` : "",
+      step.digest ? `tree ${step.digest}` : "",
+    ].filter(Boolean);
     return `<tr class="${step.status}"><td><strong>${escapeHtml(step.name)}</strong>${step.version ? ` <span class="dim">${escapeHtml(step.version)}</span>` : ""}${identity.length > 0 ? `<br><code class="hash">${identity.map(escapeHtml).join("<br>")}</code>` : ""}</td><td>${escapeHtml(step.stage)}</td><td><span class="status ${step.status}">${escapeHtml(step.status)}</span>${step.status === "not-run" && step.reason ? ` <span class="dim">${escapeHtml(step.reason)}</span>` : ""}</td><td class="num">${step.status === "cached" || step.status === "not-run" ? "—" : step.status === "unfinished" ? `≥ ${escapeHtml(formatDuration(step.ms))}` : escapeHtml(formatDuration(step.ms))}</td><td>${bar}</td><td class="num">${step.worker === undefined ? "" : step.worker + 1}</td><td class="num">${step.attempts > 1 ? step.attempts : ""}</td><td>${logLink(step, report)}</td></tr>${
       step.status === "failed" && step.tail?.length
         ? `<tr class="tail"><td colspan="8"><pre>${escapeHtml(step.tail.map(printableLine).join("\n"))}</pre></td></tr>`
