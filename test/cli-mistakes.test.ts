@@ -626,20 +626,7 @@ describe("the host", () => {
     const calls = join(work, "apt-calls");
     await mkdir(bin, { recursive: true });
     await writeFile(join(bin, "apt-get"), `#!/bin/sh\necho "$@" >> '${calls}'\nexit 0\n`, { mode: 0o755 });
-    const dir = await writePlan(join(work, "offline-demo"), {
-      toml: `kernel = { step = "a", path = "bzImage" }
-[host]
-tools = ["sh", "makeinfo"]
-[images.ird]
-kind = "initramfs"
-contents = ["a"]
-[images.ird.boot]
-tests = ["tests/a.test.ts"]
-`,
-      steps: { a: { toml: 'version = "1"\n' } },
-    });
-    await mkdir(join(dir, "tests"), { recursive: true });
-    await writeFile(join(dir, "tests", "a.test.ts"), "export default { async a() {} };\n");
+    const dir = await writeTestedPlan(join(work, "offline-demo"), { tools: ["sh", "makeinfo"] });
     const path = process.env.PATH;
     process.env.PATH = `${bin}:${path}`;
     try {
@@ -914,26 +901,12 @@ describe("hints to copy (--set)", () => {
 
 describe("rootstock test", () => {
   test("a plan of another arch than a PC's is not booted in an x86 machine: test and boot refuse it before building", async () => {
-    const dir = await writePlan(join(work, "arm-plan"), {
-      name: "arm",
-      toml: `kernel = { step = "k", path = "boot/Image" }
-[host]
-tools = ["sh"]
-[images.ird]
-kind = "initramfs"
-contents = ["k"]
-[images.ird.boot]
-tests = ["tests/a.test.ts"]
-`,
-      steps: { k: {} },
-    });
+    const dir = await writeTestedPlan(join(work, "arm-plan"), { name: "arm" });
     const planFile = join(dir, "plan.toml");
     await writeFile(
       planFile,
       (await readFile(planFile, "utf8")).replace('arch = "x86_64"', 'arch = "aarch64"'),
     );
-    await mkdir(join(dir, "tests"), { recursive: true });
-    await writeFile(join(dir, "tests", "a.test.ts"), "export default { async a() {} };\n");
     const store = join(work, "arm-plan-store");
     for (const command of [
       ["test", dir],
@@ -956,17 +929,9 @@ tests = ["tests/a.test.ts"]
   });
 
   test("an image without tests points to the command that boots it: boot, or netboot for a netboot image", async () => {
-    const dir = await writePlan(join(work, "test-hints"), {
+    const dir = await writeTestedPlan(join(work, "test-hints"), {
       name: "hints",
-      toml: `kernel = { step = "k", path = "bzImage" }
-[host]
-tools = ["sh"]
-[images.ird]
-kind = "initramfs"
-contents = ["k"]
-[images.ird.boot]
-tests = ["tests/a.test.ts"]
-[images.plain]
+      more: `[images.plain]
 kind = "initramfs"
 contents = ["k"]
 [images.plain.boot]
@@ -977,10 +942,7 @@ contents = ["k"]
 busybox = { step = "k" }
 init = "/bin/sh"
 `,
-      steps: { k: {} },
     });
-    await mkdir(join(dir, "tests"), { recursive: true });
-    await writeFile(join(dir, "tests", "a.test.ts"), "export default { async a() {} };\n");
     const store = join(work, "test-hints-store");
     const netbooted = await runCli(["--store", store, "test", dir, "sys"]);
     assert.equal(netbooted.code, 1);
@@ -1053,6 +1015,29 @@ const oldNode = (() => {
 })();
 
 /** A run of one step that sleeps a minute, started in its own store; resolves once the step is running. */
+/** A plan whose image ird (an initramfs of step k, the kernel too) lists a boot test, with its file. */
+async function writeTestedPlan(
+  dir: string,
+  options: { name?: string; tools?: string[]; more?: string } = {},
+): Promise<string> {
+  const plan = await writePlan(dir, {
+    ...(options.name === undefined ? {} : { name: options.name }),
+    toml: `kernel = { step = "k", path = "bzImage" }
+[host]
+tools = ${JSON.stringify(options.tools ?? ["sh"])}
+[images.ird]
+kind = "initramfs"
+contents = ["k"]
+[images.ird.boot]
+tests = ["tests/a.test.ts"]
+${options.more ?? ""}`,
+    steps: { k: {} },
+  });
+  await mkdir(join(plan, "tests"), { recursive: true });
+  await writeFile(join(plan, "tests", "a.test.ts"), "export default { async a() {} };\n");
+  return plan;
+}
+
 async function startSlowRun(name: string, options: { command?: string[] } = {}) {
   const dir = await writePlan(join(work, name), {
     steps: { slow: { script: "do_install() { sleep 60; }\n" } },
