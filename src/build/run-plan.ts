@@ -477,6 +477,7 @@ async function checkToolsPresent(
   const problems: RootstockError[] = [];
   let words: ((word: string) => string) | undefined;
   let findOnPath: typeof import("../host/tools.ts").findOnPath | undefined;
+  let outOfSandbox: typeof import("../host/sandbox-reach.ts").outOfSandbox | undefined;
   for (const { name, step, env } of toBuild) {
     if (!usesHostTools(step)) continue;
     for (const tool of step.tools) {
@@ -511,7 +512,7 @@ async function checkToolsPresent(
         );
         continue;
       }
-      const { outOfSandbox } = await import("../host/sandbox-reach.ts");
+      outOfSandbox ??= (await import("../host/sandbox-reach.ts")).outOfSandbox;
       const outside = step.sandbox === "host" ? undefined : outOfSandbox(identity.path);
       if (outside !== undefined) {
         problems.push(
