@@ -57,6 +57,14 @@ export interface RunError {
 
 export type BuildEvent =
   | { type: "run:start"; runId: string; plan: string; runDir: string; steps: string[]; jobs: number }
+  /**
+   * The host tools rootstock ran itself in this run (tar and patch on sources, bwrap, image writers,
+   * QEMU), which no key names; sent before run:end when there were any.
+   */
+  | {
+      type: "run:tools";
+      tools: { name: string; path: string; realPath: string; version: string; sha256: string }[];
+    }
   /** The end of the whole run: build, images and tests. */
   | { type: "run:end"; runId: string; ok: boolean; ms: number; interrupted?: true; error?: RunError }
   /** The steps that will be built, each with its expected duration when an earlier run measured it. */

@@ -203,8 +203,20 @@ test("cold build: every step runs in its sandbox and its output is committed und
     .map((line) => JSON.parse(line));
   const types = journal.map((event) => event.type).filter((type) => !type.startsWith("fetch:"));
   assert.deepEqual(types.slice(0, 3), ["run:context", "run:start", "run:schedule"]);
-  assert.deepEqual(types.slice(-2), ["run:done", "run:end"]);
+  assert.deepEqual(types.slice(-3), ["run:done", "run:tools", "run:end"]);
   assert.ok(journal.every((event) => typeof event.time === "number"));
+  // The tools rootstock ran itself, which no key names, are identified as the seeds are.
+  const toolsRun = journal.find((event) => event.type === "run:tools").tools;
+  assert.deepEqual(
+    toolsRun.map((tool: { name: string }) => tool.name),
+    ["bwrap", "gzip", "patch", "tar"],
+  );
+  assert.ok(
+    toolsRun.every(
+      (tool: { sha256: string; path: string }) =>
+        /^[0-9a-f]{64}$/.test(tool.sha256) && tool.path.startsWith("/"),
+    ),
+  );
   const context = journal.find((event) => event.type === "run:context").context;
   assert.ok(
     context.seeds.some(
@@ -229,6 +241,9 @@ test("cold build: every step runs in its sandbox and its output is committed und
   const log = await readFile(join(result.runDir, "logs", "hello.log"), "utf8");
   assert.match(log, /applying patches\/01-greeting.patch/);
   assert.match(log, /==> rootstock: compile/);
+  assert.match(markdown, /^Tools rootstock ran itself: [^\n]*\n\n\| tool \| path \| version \| sha256 \|/m);
+  assert.match(markdown, /^\| tar \| \/[^|]+ \| tar \(GNU tar\) [^|]+ \| `[0-9a-f]{64}` \|$/m);
+  assert.match(html, /<h2>Tools rootstock ran<\/h2>/);
 });
 
 test("no-op rerun: nothing runs", async () => {
@@ -240,6 +255,9 @@ test("no-op rerun: nothing runs", async () => {
   assert.deepEqual([...result.cached].sort(), ["flat", "hello", "lone", "user"]);
   assert.equal(seen.of("step:start").length, 0);
   assert.equal(result.outputs.size, 4);
+  // Nothing unpacked, sandboxed or imaged: no tool to name, and nothing spent on identifying one.
+  assert.equal(seen.of("run:tools").length, 0);
+  assert.doesNotMatch(await readFile(join(result.runDir, "report.md"), "utf8"), /Tools rootstock ran/);
 });
 
 test("editing one step rebuilds it and its dependents only, and --explain says which input changed", async () => {

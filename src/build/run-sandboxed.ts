@@ -7,9 +7,10 @@
  */
 import type { Writable } from "node:stream";
 import { RootstockError } from "../errors.ts";
+import { noteToolUse } from "../host/tools-used.ts";
 import { monotonicMs } from "../units.ts";
 import { killTree, processTree, waitForExit } from "./process-tree.ts";
-import { prepareChrootRoot, type SandboxSpec, sandboxCommand } from "./sandbox.ts";
+import { CHROOT_SETUP_PATH, prepareChrootRoot, type SandboxSpec, sandboxCommand } from "./sandbox.ts";
 
 const { spawn } = process.getBuiltinModule("node:child_process");
 
@@ -102,6 +103,8 @@ function launch(
     lifeline,
     held,
   });
+  noteToolUse(file, env.PATH ?? process.env.PATH ?? "");
+  if (spec.kind === "chroot") for (const tool of ["unshare", "chroot"]) noteToolUse(tool, CHROOT_SETUP_PATH);
   let started = monotonicMs();
   let released = !held;
   let closed = false;

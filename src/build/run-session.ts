@@ -6,6 +6,7 @@
 import { RootstockError, RootstockErrors } from "../errors.ts";
 import type { Emit, RootstockEvent, RunError, TimedEvent } from "../events.ts";
 import type { ToolIdentity } from "../host/tools.ts";
+import { toolsUsedSince, toolUseMark } from "../host/tools-used.ts";
 import type { Graph } from "../plan/graph.ts";
 import { describeRun } from "../report/context.ts";
 import { type WrittenReports, writeReports } from "../report/write-reports.ts";
@@ -52,6 +53,7 @@ export class RunSession {
   readonly record: RunRecord;
   readonly #forward: Emit | undefined;
   readonly #started = monotonicMs();
+  readonly #toolMark = toolUseMark();
   #journalFd: number | undefined;
   #pending: string[] = [];
   /** Every journaled event, so that the reports need not read the journal back. */
@@ -148,6 +150,7 @@ export class RunSession {
     const ms = monotonicMs() - this.#started;
     // An interrupted run says so; the error that Ctrl-C caused on its way out says nothing more.
     const error = outcome.error === undefined || outcome.interrupted ? undefined : runErrorOf(outcome.error);
+    await this.#journalToolsUsed();
     this.emit({
       type: "run:end",
       runId: this.runId,
@@ -165,6 +168,25 @@ export class RunSession {
     const reports = await writeReports(this.runDir, this.#journaled);
     if (this.#journalError !== undefined) throw this.#journalError;
     return reports;
+  }
+
+  /** Names the host tools this run ran itself; a no-op run ran none, and pays nothing here. */
+  async #journalToolsUsed(): Promise<void> {
+    const used = toolsUsedSince(this.#toolMark);
+    if (used.length === 0) return;
+    const { identifyUsedTools } = await import("../host/tool-cache.ts");
+    const tools = await identifyUsedTools(used, join(this.storeDir, "cache", "tools.json")).catch(() => []);
+    if (tools.length > 0)
+      this.emit({
+        type: "run:tools",
+        tools: tools.map(({ name, path, realPath, version, sha256 }) => ({
+          name,
+          path,
+          realPath,
+          version,
+          sha256,
+        })),
+      });
   }
 
   /**

@@ -168,11 +168,14 @@ function bwrapArgs(spec: SandboxSpec, isRoot: boolean, options: SandboxCommandOp
   return args;
 }
 
+/** Where the chroot sandbox's setup finds the host's unshare, mount and chroot. */
+export const CHROOT_SETUP_PATH = "/usr/sbin:/usr/bin:/sbin:/bin";
+
 /** The mount script run by `unshare` for a chroot sandbox; $1 is the root folder. */
 const CHROOT_SETUP = `set -e
 # The step's PATH is for inside the root; the setup uses the host's tools.
 step_path=$PATH
-PATH=/usr/sbin:/usr/bin:/sbin:/bin
+PATH=${CHROOT_SETUP_PATH}
 chroot_bin=$(command -v chroot)
 root=$1; shift
 ro() { mount --bind "$1" "$root$2"; mount -o remount,bind,ro "$root$2"; }

@@ -3,12 +3,36 @@
  * log. rootstock unpacks on the host, with GNU tar (or unzip), before the sandbox starts.
  */
 import { RootstockError } from "../errors.ts";
+import { noteToolUse } from "../host/tools-used.ts";
 
 const { spawn } = process.getBuiltinModule("node:child_process");
-const { lstat, mkdir, readdir, rename, rm, rmdir, stat } = process.getBuiltinModule("node:fs/promises");
+const { lstat, mkdir, open, readdir, rename, rm, rmdir, stat } = process.getBuiltinModule("node:fs/promises");
 const { dirname, join } = process.getBuiltinModule("node:path");
 
 export const HOST_TOOL_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
+
+/** The program GNU tar runs to decompress an archive, by the archive's first bytes (as tar tells). */
+const DECOMPRESSORS: [magic: Buffer, program: string][] = [
+  [Buffer.from([0x1f, 0x8b]), "gzip"],
+  [Buffer.from("BZh"), "bzip2"],
+  [Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]), "xz"],
+  [Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), "zstd"],
+  [Buffer.from("LZIP"), "lzip"],
+  [Buffer.from([0x5d, 0x00, 0x00]), "lzma"],
+];
+
+async function decompressorOf(archive: string): Promise<string | undefined> {
+  const head = Buffer.alloc(6);
+  const file = await open(archive, "r");
+  try {
+    const { bytesRead } = await file.read(head, 0, head.length, 0);
+    return DECOMPRESSORS.find(
+      ([magic]) => bytesRead >= magic.length && head.subarray(0, magic.length).equals(magic),
+    )?.[1];
+  } finally {
+    await file.close();
+  }
+}
 
 export interface UnpackOptions {
   logFd: number;
@@ -25,6 +49,8 @@ export async function unpackArchive(archive: string, into: string, options: Unpa
     ? ["unzip", ["-q", archive, "-d", staging]]
     : // Into the working folder, not -C: GNU tar reads backslashes in -C's path as escapes.
       ["tar", ["-xf", archive, "--no-same-owner"]];
+  const decompressor = file === "tar" ? await decompressorOf(archive) : undefined;
+  if (decompressor !== undefined) noteToolUse(decompressor, HOST_TOOL_PATH);
   const code = await runLogged(file, args, {
     cwd: staging,
     logFd: options.logFd,
@@ -56,6 +82,7 @@ export function runLogged(
   args: string[],
   options: { cwd: string; logFd: number; signal?: AbortSignal },
 ): Promise<number> {
+  noteToolUse(file, HOST_TOOL_PATH);
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, {
       cwd: options.cwd,

@@ -12,6 +12,8 @@ const { dirname } = process.getBuiltinModule("node:path");
 export interface ToolCacheOptions {
   /** The cache file (in the store's `cache/`); without it every tool is identified afresh. */
   cacheFile?: string;
+  /** Where the tools are looked for (default: where steps find them, STEP_PATH). */
+  searchPath?: string;
 }
 
 interface CachedIdentity {
@@ -36,7 +38,8 @@ export async function identifyToolsCached(
   options: ToolCacheOptions = {},
 ): Promise<Map<string, ToolIdentity | undefined>> {
   const unique = [...new Set(names)];
-  if (options.cacheFile === undefined) return identifyTools(unique);
+  const searchPath = options.searchPath ?? STEP_PATH;
+  if (options.cacheFile === undefined) return identifyTools(unique, searchPath);
   let cache: Record<string, CachedIdentity> = {};
   try {
     const read: unknown = JSON.parse(readFileSync(options.cacheFile, "utf8"));
@@ -47,7 +50,6 @@ export async function identifyToolsCached(
     // No cache yet.
   }
   let changed = false;
-  const searchPath = STEP_PATH;
   const identities = await Promise.all(
     unique.map(async (name) => {
       const path = await findOnPath(name, searchPath);
@@ -81,4 +83,24 @@ export async function identifyToolsCached(
     }
   }
   return new Map(unique.map((name, index) => [name, identities[index]]));
+}
+
+/** The tools rootstock ran itself (toolsUsedSince), each identified where it was looked for. */
+export async function identifyUsedTools(
+  used: readonly { name: string; searchPath: string }[],
+  cacheFile: string,
+): Promise<ToolIdentity[]> {
+  const found: ToolIdentity[] = [];
+  for (const searchPath of new Set(used.map((tool) => tool.searchPath))) {
+    const names = used.filter((tool) => tool.searchPath === searchPath).map((tool) => tool.name);
+    const identities = await identifyToolsCached(names, { cacheFile, searchPath });
+    // QEMU is looked for by its full path: listed by its name.
+    for (const identity of identities.values())
+      if (identity)
+        found.push({ ...identity, name: identity.name.slice(identity.name.lastIndexOf("/") + 1) });
+  }
+  // One binary found on two PATHs (or through two names) is listed once.
+  return [
+    ...new Map(found.map((identity) => [`${identity.name}\0${identity.realPath}`, identity])).values(),
+  ].sort((a, b) => a.name.localeCompare(b.name));
 }

@@ -226,9 +226,12 @@ export function toolKey(identity: ToolIdentity | undefined): string {
   return identity === undefined ? "missing" : `${identity.realPath} sha256:${identity.sha256}`;
 }
 
-/** Host tools as the steps find them (STEP_PATH). */
-export async function identifyTools(names: Iterable<string>): Promise<Map<string, ToolIdentity | undefined>> {
+/** Host tools as the steps find them (STEP_PATH), or as `searchPath` finds them. */
+export async function identifyTools(
+  names: Iterable<string>,
+  searchPath = STEP_PATH,
+): Promise<Map<string, ToolIdentity | undefined>> {
   const unique = [...new Set(names)];
-  const identities = await Promise.all(unique.map((name) => identifyTool(name, STEP_PATH)));
+  const identities = await Promise.all(unique.map((name) => identifyTool(name, searchPath)));
   return new Map(unique.map((name, index) => [name, identities[index]]));
 }

@@ -5,6 +5,7 @@
  */
 import { describeCause, RootstockError } from "../errors.ts";
 import { hostPath } from "../host/tools.ts";
+import { noteToolUse } from "../host/tools-used.ts";
 
 const { execFile } = process.getBuiltinModule("node:child_process");
 const { posix } = process.getBuiltinModule("node:path");
@@ -85,6 +86,7 @@ export function resolveInImage(listing: ImageListing, path: string): Resolution 
 
 export async function listSquashfs(image: string, signal?: AbortSignal): Promise<ImageListing> {
   try {
+    noteToolUse("unsquashfs", hostPath());
     const { stdout } = await run("unsquashfs", ["-lls", "-no-progress", image], {
       maxBuffer: 1 << 30,
       // Found where doctor finds it, as every host tool rootstock runs itself.

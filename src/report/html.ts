@@ -105,9 +105,18 @@ ${testsSection(report, options)}
 <section>
   <h2>Binary seeds</h2>
   <p>The host tools the plan declares, which its steps' keys cover. A step with a host root also sees the rest of the host's /usr: a command it runs undeclared is trusted without being named here.</p>
-  ${seedsTable(report)}
+  ${seedsTable(report.context?.seeds ?? [])}
 </section>
-<section>
+${
+  report.toolsRun.length === 0
+    ? ""
+    : `<section>
+  <h2>Tools rootstock ran</h2>
+  <p>Run by rootstock itself: on the sources (unpacking, patching), around the steps (the sandbox), on the images and to boot them. No key names them.</p>
+  ${seedsTable(report.toolsRun, "tool")}
+</section>
+`
+}<section>
   <h2>Sources</h2>
   <p>The files the plan pins for these steps by sha256, each checked against its pin as it enters the store. A step's script, patches and files/ are the plan's own, covered by its key.</p>
   ${sourcesTable(report)}
@@ -304,10 +313,9 @@ function testsSection(report: RunReport, options: HtmlOptions): string {
   return `<section><h2>${heading}</h2>${images}${tests.join("\n")}</section>`;
 }
 
-function seedsTable(report: RunReport): string {
-  const seeds = report.context?.seeds ?? [];
+function seedsTable(seeds: RunReport["toolsRun"], noun = "seed"): string {
   if (seeds.length === 0) return "<p>None recorded.</p>";
-  return `<table><thead><tr><th>seed</th><th>path</th><th>version</th><th>sha256</th></tr></thead><tbody>${seeds
+  return `<table><thead><tr><th>${noun}</th><th>path</th><th>version</th><th>sha256</th></tr></thead><tbody>${seeds
     .map(
       (seed) =>
         `<tr><td>${escapeHtml(seed.name)}</td><td><code>${escapeHtml(seed.realPath === seed.path ? seed.path : `${seed.path} → ${seed.realPath}`)}</code></td><td>${escapeHtml(seed.version)}</td><td><code class="hash">${escapeHtml(seed.sha256)}</code></td></tr>`,

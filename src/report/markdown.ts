@@ -46,7 +46,14 @@ export function renderMarkdown(report: RunReport): string {
     "Binary seeds: the host tools the plan declares (a step with a host root also sees the rest of the host's /usr)",
     "",
   );
-  lines.push(...seedsTable(report), "");
+  lines.push(...seedsTable(report.context?.seeds ?? []), "");
+  if (report.toolsRun.length > 0)
+    lines.push(
+      "Tools rootstock ran itself: on the sources (unpacking, patching), around the steps (the sandbox), on the images and to boot them; no key names them",
+      "",
+      ...seedsTable(report.toolsRun, "tool"),
+      "",
+    );
   lines.push(
     "Sources: the files the plan pins for these steps by sha256, each checked against its pin as it enters the store (a step's script, patches and files/ are the plan's own, covered by its key)",
     "",
@@ -185,11 +192,10 @@ function canInstallFurther(report: RunReport): string {
   return `Not shown: ${names(failed)} failed`;
 }
 
-function seedsTable(report: RunReport): string[] {
-  const seeds = report.context?.seeds ?? [];
+function seedsTable(seeds: RunReport["toolsRun"], noun = "seed"): string[] {
   if (seeds.length === 0) return ["None recorded."];
   return [
-    "| seed | path | version | sha256 |",
+    `| ${noun} | path | version | sha256 |`,
     "|---|---|---|---|",
     ...seeds.map(
       (seed) =>

@@ -129,6 +129,8 @@ export interface RunReport {
   fetched: { file: string; sha256?: string; bytes: number; from: string; ms: number }[];
   /** Sources this run tried to fetch and did not obtain (by sha256). */
   unobtained: string[];
+  /** Host tools rootstock ran itself (tar, bwrap, mke2fs, QEMU), which no key names. */
+  toolsRun: RunContext["seeds"];
 }
 
 export function reportFromEvents(events: readonly TimedEvent[]): RunReport {
@@ -175,6 +177,7 @@ export function reportFromEvents(events: readonly TimedEvent[]): RunReport {
   const consoleLogs: RunReport["consoleLogs"] = [];
   const fetched: RunReport["fetched"] = [];
   const tried = new Set<string>();
+  const toolsRun: RunReport["toolsRun"] = [];
   let accel: RunReport["accel"];
   let servedFrom: number | undefined;
   /** The build's end, and the run's: a test, boot or netboot run goes on after its build. */
@@ -341,6 +344,18 @@ export function reportFromEvents(events: readonly TimedEvent[]): RunReport {
       case "run:done":
         buildEnd = event;
         break;
+      case "run:tools":
+        // A journal edited by hand: only whole entries.
+        if (Array.isArray(event.tools))
+          toolsRun.push(
+            ...event.tools.filter(
+              (tool) =>
+                typeof tool?.name === "string" &&
+                typeof tool.path === "string" &&
+                typeof tool.sha256 === "string",
+            ),
+          );
+        break;
       case "run:end":
         end = event;
         break;
@@ -414,6 +429,7 @@ export function reportFromEvents(events: readonly TimedEvent[]): RunReport {
     ...(servedFrom === undefined ? {} : { servedFrom }),
     consoleLogs,
     fetched,
+    toolsRun,
   };
 }
 

@@ -4,6 +4,7 @@
  * exits normally are killed on the way out.
  */
 import type { ChildProcess, SpawnOptions } from "node:child_process";
+import { noteToolUse } from "../host/tools-used.ts";
 
 const { spawn } = process.getBuiltinModule("node:child_process");
 const { accessSync, constants } = process.getBuiltinModule("node:fs");
@@ -48,6 +49,7 @@ export function spawnTied(
   args: readonly string[],
   options: SpawnOptions = {},
 ): ChildProcess {
+  noteToolUse(command, options.env?.PATH ?? process.env.PATH ?? "");
   const wrapper = findSetpriv();
   const child = wrapper
     ? spawn(wrapper, ["--pdeathsig", "KILL", "--", command, ...args], options)
