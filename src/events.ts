@@ -333,6 +333,11 @@ export interface RunContext {
     sources: { file: string; sha256: string; url?: string; debian?: string }[];
     patches: string[];
   }[];
+  /**
+   * How the store's sources of these steps came into it, by sha256, when it kept a note (a store older
+   * than the note has none): fetched from a URL, a mirror or Debian, or imported from a file.
+   */
+  sourceOrigins?: Record<string, { how: "fetched" | "imported"; from: string; at: string }>;
   /** Every binary the bootstrap trusted: the host tools steps could run. */
   seeds: { name: string; path: string; realPath: string; version: string; sha256: string }[];
   /** Steps left out by their `when` predicate. */

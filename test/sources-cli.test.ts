@@ -14,7 +14,7 @@ import {
   writeFile,
 } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { dirname, join, relative } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { CliContext } from "../src/cli/context.ts";
 import { main } from "../src/cli/main.ts";
@@ -84,6 +84,53 @@ describe("rootstock fetch, sources and mirror", () => {
     const listed = await runCli(["--store", join(work, "store-flagship-list"), "sources", "list", flagship]);
     assert.equal(listed.stdout.match(/^ {2}missing /gm)?.length, 6, listed.stdout);
     assert.match(listed.stdout, /^sources: 4 missing /m);
+  });
+
+  test("the store notes how each source came in, and a later run's report says so", async () => {
+    const storeDir = join(work, "store-origin");
+    assert.equal((await runCli(["--store", storeDir, "fetch", planDir])).code, 0);
+    const store = new SourceStore(storeDir);
+    const alpha = files[0] as (typeof files)[number];
+    assert.deepEqual(
+      { ...store.originOf(sha256Of(alpha.body)), at: undefined },
+      { how: "fetched", from: `${server.url}/files/${alpha.name}`, at: undefined },
+    );
+    // Its steps fail (the files are no archives): a failed run's report has its sources too.
+    const run = await runCli(["--store", storeDir, "run", planDir]);
+    const report = `${run.stdout}${run.stderr}`.match(/report: (\S+)report\.html$/m)?.[1];
+    assert.ok(report, run.stderr);
+    const markdown = await readFile(join(report, "report.md"), "utf8");
+    const today = new Date().toISOString().slice(0, 10);
+    assert.ok(
+      markdown.includes(`| fetched from ${server.url}/files/${alpha.name} (${today}), before this run |`),
+      markdown,
+    );
+    // An imported file is noted by the full path it was read from, however it was named.
+    const imported = join(work, "import-origin");
+    await mkdir(imported, { recursive: true });
+    await writeFile(join(imported, alpha.name), alpha.body);
+    const importStore = join(work, "store-origin-import");
+    const admitted = await runCli([
+      "--store",
+      importStore,
+      "sources",
+      "import",
+      relative(process.cwd(), join(imported, alpha.name)),
+    ]);
+    assert.equal(admitted.code, 0, admitted.stderr);
+    assert.equal(
+      new SourceStore(importStore).originOf(sha256Of(alpha.body))?.from,
+      join(imported, alpha.name),
+    );
+    assert.equal(new SourceStore(importStore).originOf(sha256Of(alpha.body))?.how, "imported");
+    // sources list tells where a file came from when that is not where the plan says.
+    const listed = await runCli(["--store", importStore, "sources", "list", planDir]);
+    assert.ok(
+      listed.stdout.includes(`(imported from ${join(imported, alpha.name)}, ${today})`),
+      listed.stdout,
+    );
+    const fetchedList = await runCli(["--store", storeDir, "sources", "list", planDir]);
+    assert.doesNotMatch(fetchedList.stdout, /fetched from/);
   });
 
   test("fetch --offline lists every missing source and exits 1 without a request", async () => {

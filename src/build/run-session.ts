@@ -102,6 +102,7 @@ export class RunSession {
       type: "run:context",
       context: await describeRun(graph, options.tools, {
         command: options.command ?? "run",
+        storeDir: options.storeDir,
         ...(options.targets && options.targets.length > 0 ? { targets: options.targets } : {}),
         ...(options.options ? { options: options.options } : {}),
       }),

@@ -2,6 +2,7 @@
 import { JOURNAL_FORMAT, type RunContext } from "../events.ts";
 import type { ToolIdentity } from "../host/tools.ts";
 import type { Graph } from "../plan/graph.ts";
+import { SourceStore } from "../sources/source-store.ts";
 import { ROOTSTOCK_DIR, ROOTSTOCK_VERSION } from "../version.ts";
 import { gitRevision } from "./git-revision.ts";
 
@@ -15,6 +16,8 @@ export interface DescribeRunOptions {
   options?: readonly string[];
   /** The steps or images it named after the plan. */
   targets?: readonly string[];
+  /** The store, whose notes say how the sources came in. */
+  storeDir?: string;
 }
 
 export async function describeRun(
@@ -87,6 +90,7 @@ export async function describeRun(
       ...(step.version === undefined ? {} : { version: step.version }),
       ...(step.description === undefined ? {} : { description: step.description }),
     })),
+    ...(options.storeDir === undefined ? {} : sourceOrigins(graph, options.storeDir)),
     seeds: [...tools]
       .filter(([name, identity]) => identity !== undefined && usedTools.has(name))
       .map(([name, identity]) => {
@@ -99,6 +103,18 @@ export async function describeRun(
       return { ...step, ...(stage === undefined ? {} : { stage }) };
     }),
   };
+}
+
+function sourceOrigins(graph: Graph, storeDir: string): Pick<RunContext, "sourceOrigins"> {
+  const hashes = new Set(graph.steps.flatMap(({ step }) => step.sources.map((source) => source.sha256)));
+  if (hashes.size === 0) return {};
+  const store = new SourceStore(storeDir);
+  const origins: NonNullable<RunContext["sourceOrigins"]> = {};
+  for (const sha256 of hashes) {
+    const origin = store.originOf(sha256);
+    if (origin) origins[sha256] = origin;
+  }
+  return Object.keys(origins).length === 0 ? {} : { sourceOrigins: origins };
 }
 
 function osName(): string {

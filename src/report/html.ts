@@ -7,6 +7,7 @@ import { formatBytes, formatDuration, printableLine } from "../units.ts";
 import {
   type ImageRecord,
   imageOutcome,
+  obtainedText,
   type RunReport,
   type StepRecord,
   sourcesOf,
@@ -326,10 +327,10 @@ function seedsTable(seeds: RunReport["toolsRun"], noun = "seed"): string {
 function sourcesTable(report: RunReport): string {
   const rows = sourcesOf(report);
   if (rows.length === 0) return "<p>None: no step of this run has sources.</p>";
-  return `<table><thead><tr><th>file</th><th>steps</th><th>sha256</th><th>pinned from</th><th>this run</th></tr></thead><tbody>${rows
+  return `<table><thead><tr><th>file</th><th>steps</th><th>sha256</th><th>pinned from</th><th>obtained</th></tr></thead><tbody>${rows
     .map(
       (row) =>
-        `<tr><td>${escapeHtml(row.files.join(", "))}</td><td>${escapeHtml(row.steps.join(", "))}</td><td><code class="hash">${escapeHtml(row.sha256)}</code></td><td>${escapeHtml(row.from.join(", ") || "—")}</td><td>${row.fetchedFrom !== undefined ? escapeHtml(`fetched from ${row.fetchedFrom}`) : row.unobtained ? "could not be obtained" : "not fetched by this run"}</td></tr>`,
+        `<tr><td>${escapeHtml(row.files.join(", "))}</td><td>${escapeHtml(row.steps.join(", "))}</td><td><code class="hash">${escapeHtml(row.sha256)}</code></td><td>${escapeHtml(row.from.join(", ") || "—")}</td><td>${escapeHtml(obtainedText(row))}</td></tr>`,
     )
     .join("")}</tbody></table>`;
 }

@@ -8,6 +8,7 @@ import { formatBytes, formatDuration, shellWord } from "../units.ts";
 import {
   type ImageRecord,
   imageOutcome,
+  obtainedText,
   type RunReport,
   type StepRecord,
   sourcesOf,
@@ -209,11 +210,11 @@ function sourcesTable(report: RunReport): string[] {
   if (rows.length === 0) return ["None: no step of this run has sources."];
   const cell = (value: string) => text(value).replace(/\|/g, "\\|");
   return [
-    "| file | steps | sha256 | pinned from | this run |",
+    "| file | steps | sha256 | pinned from | obtained |",
     "|---|---|---|---|---|",
     ...rows.map(
       (row) =>
-        `| ${cell(row.files.join(", "))} | ${cell(row.steps.join(", "))} | \`${row.sha256}\` | ${cell(row.from.join(", ") || "—")} | ${row.fetchedFrom !== undefined ? cell(`fetched from ${row.fetchedFrom}`) : row.unobtained ? "could not be obtained" : "not fetched by this run"} |`,
+        `| ${cell(row.files.join(", "))} | ${cell(row.steps.join(", "))} | \`${row.sha256}\` | ${cell(row.from.join(", ") || "—")} | ${cell(obtainedText(row))} |`,
     ),
   ];
 }

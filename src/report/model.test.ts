@@ -573,6 +573,19 @@ test("the reports list each source once, with the steps it serves, its sha256, i
           ...event,
           context: {
             ...event.context,
+            // The store's notes: the one of a file this run fetched again is the older story.
+            sourceOrigins: {
+              [sha("a")]: {
+                how: "imported" as const,
+                from: "/home/me/musl.tar.gz",
+                at: "2026-11-01T10:00:00.000Z",
+              },
+              [sha("b")]: {
+                how: "fetched" as const,
+                from: "https://old.example/b",
+                at: "2026-10-01T10:00:00.000Z",
+              },
+            },
             steps: event.context.steps.map((step, index) => ({
               ...step,
               sources:
@@ -609,20 +622,29 @@ test("the reports list each source once, with the steps it serves, its sha256, i
   const [first, second] = report.context?.steps ?? [];
   assert.ok(
     markdown.includes(
-      `| musl-1.2.5.tar.gz, musl.tar.gz | ${first?.name}, ${second?.name} | \`${sha("a")}\` | https://musl.libc.org/releases/musl-1.2.5.tar.gz, https://example.org/musl.tar.gz | not fetched by this run |`,
+      `| musl-1.2.5.tar.gz, musl.tar.gz | ${first?.name}, ${second?.name} | \`${sha("a")}\` | https://musl.libc.org/releases/musl-1.2.5.tar.gz, https://example.org/musl.tar.gz | imported from /home/me/musl.tar.gz (2026-11-01), before this run |`,
     ),
     markdown,
   );
   assert.ok(
     markdown.includes(
-      `| \`${sha("b")}\` | debian hello=2.10-3 | fetched from /media/stick/mirror/sha256/bbbb |`,
+      `| \`${sha("b")}\` | debian hello=2.10-3 | fetched by this run from /media/stick/mirror/sha256/bbbb |`,
     ),
     markdown,
   );
   assert.match(
     renderHtml(report),
-    /<h2>Sources<\/h2>[\s\S]*fetched from \/media\/stick\/mirror\/sha256\/bbbb/,
+    /<h2>Sources<\/h2>[\s\S]*fetched by this run from \/media\/stick\/mirror\/sha256\/bbbb/,
   );
+  // A journal from before the store kept notes: said as such, not as if nothing were known to be missing.
+  const noNotes = reportFromEvents(
+    events.map((event) =>
+      event.type === "run:context"
+        ? { ...event, context: { ...event.context, sourceOrigins: undefined } }
+        : event,
+    ),
+  );
+  assert.match(renderMarkdown(noNotes), /\| in the store before this run \(no note of where from\) \|$/m);
 });
 
 test("the command to repeat a run names the folder it ran in when the plan was named by a relative path", () => {

@@ -507,6 +507,17 @@ export interface SourceRow {
   fetchedFrom?: string;
   /** This run tried to fetch it and could not. */
   unobtained?: true;
+  /** How it came into the store before this run, when the store kept a note. */
+  origin?: { how: "fetched" | "imported"; from: string; at: string };
+}
+
+/** How the row's file was obtained, by this run or, as the store noted, before it. */
+export function obtainedText(row: SourceRow): string {
+  if (row.fetchedFrom !== undefined) return `fetched by this run from ${row.fetchedFrom}`;
+  if (row.unobtained) return "could not be obtained";
+  if (row.origin)
+    return `${row.origin.how} from ${row.origin.from} (${row.origin.at.slice(0, 10)}), before this run`;
+  return "in the store before this run (no note of where from)";
 }
 
 /** The sources of the run's steps, one row per file. */
@@ -524,9 +535,14 @@ export function sourcesOf(report: RunReport): SourceRow[] {
   }
   // By content: two versions of one file name are two sources.
   const fetched = new Map(report.fetched.map((item) => [item.sha256, item.from]));
+  const origins = report.context?.sourceOrigins;
   return [...rows].map(([sha256, row]) => {
     const files = [...row.files];
     const fetchedFrom = fetched.get(sha256);
+    // A hand-edited journal's note of another shape is none.
+    const origin = typeof origins === "object" && origins !== null ? origins[sha256] : undefined;
+    const knownOrigin =
+      typeof origin?.from === "string" && typeof origin.at === "string" && typeof origin.how === "string";
     return {
       sha256,
       files,
@@ -534,6 +550,7 @@ export function sourcesOf(report: RunReport): SourceRow[] {
       from: [...row.from],
       ...(fetchedFrom === undefined ? {} : { fetchedFrom }),
       ...(report.unobtained.includes(sha256) ? { unobtained: true as const } : {}),
+      ...(fetchedFrom === undefined && knownOrigin ? { origin } : {}),
     };
   });
 }

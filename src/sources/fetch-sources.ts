@@ -283,6 +283,7 @@ async function tryCandidate(
       const digest = await store.admit(candidate.path, {
         expected,
         origin: candidate.path,
+        record: { how: "fetched", from: candidate.from },
         name: file,
         ...(candidate.mirror ? { copyOfPinned: true } : {}),
         onQuarantine: onQuarantine(candidate.from),
@@ -313,6 +314,7 @@ async function tryCandidate(
           const digest = await store.admit(download.path, {
             expected,
             origin: candidate.url,
+            record: { how: "fetched", from: candidate.from },
             name: file,
             move: true,
             onQuarantine: onQuarantine(candidate.from),
@@ -346,6 +348,10 @@ async function tryCandidate(
         const digest = await store.admit(download.path, {
           expected,
           origin: `${candidate.from} (apt-get source ${provider.package}=${download.version})`,
+          record: {
+            how: "fetched",
+            from: `${candidate.from} (apt-get source ${provider.package}=${download.version})`,
+          },
           name: file,
           move: true,
           onQuarantine: onQuarantine(candidate.from),

@@ -60,6 +60,7 @@ export async function importSources(paths: readonly string[], options: ImportOpt
       await store.admit(path, {
         expected: digest,
         origin: path,
+        record: { how: "imported", from: resolve(path) },
         onMismatch: "discard",
         ...(name === undefined ? {} : { name }),
       });

@@ -3,20 +3,33 @@
  * it is copied beside the store, hashed, and renamed into place. A file that does not match is kept
  * in quarantine for inspection, and nothing is admitted.
  */
+
+import { writeFileAtomically } from "../atomic-write.ts";
 import { type Digest, digestFile } from "../digest.ts";
 import { RootstockError } from "../errors.ts";
 import { uniqueSuffix } from "../unique.ts";
 
 const { chmod, copyFile, link, mkdir, rename, rm, stat } = process.getBuiltinModule("node:fs/promises");
 const { basename, join } = process.getBuiltinModule("node:path");
-const { constants } = process.getBuiltinModule("node:fs");
+const { constants, mkdirSync, readFileSync } = process.getBuiltinModule("node:fs");
 
 export interface Expected {
   sha256: string;
   size?: number;
 }
 
+/** How a source entered the store, kept beside it: a later run's report says so. */
+export interface SourceOrigin {
+  how: "fetched" | "imported";
+  /** A URL, a mirror's path, a Debian source package, or the imported file's path. */
+  from: string;
+  /** ISO time of admission. */
+  at: string;
+}
+
 export interface AdmitOptions {
+  /** How the file comes into the store, recorded once it is in (see originOf). */
+  record?: Omit<SourceOrigin, "at">;
   /** What the file must hash to; without it any file is admitted under its own hash. */
   expected?: Expected;
   /** Where it came from, for messages (a URL or a path). */
@@ -123,10 +136,43 @@ export class SourceStore {
       // Cancelled meanwhile: nothing is admitted after the person asked to stop.
       options.signal?.throwIfAborted();
       await rename(staged, this.path(digest.sha256));
+      if (options.record) this.#recordOrigin(digest.sha256, options.record);
       return digest;
     } finally {
       await rm(staged, { force: true });
     }
+  }
+
+  #originPath(sha256: string): string {
+    return join(this.root, "origin", `${sha256}.json`);
+  }
+
+  #recordOrigin(sha256: string, origin: Omit<SourceOrigin, "at">): void {
+    try {
+      mkdirSync(join(this.root, "origin"), { recursive: true });
+      writeFileAtomically(
+        this.#originPath(sha256),
+        JSON.stringify({ ...origin, at: new Date().toISOString() }),
+      );
+    } catch {
+      // The source is in; only the note of where it came from is missing, as in a store older than it.
+    }
+  }
+
+  /** How a stored source came in; undefined when no record was kept (an older store, a damaged note). */
+  originOf(sha256: string): SourceOrigin | undefined {
+    try {
+      const read = JSON.parse(readFileSync(this.#originPath(sha256), "utf8"));
+      if (
+        (read?.how === "fetched" || read?.how === "imported") &&
+        typeof read.from === "string" &&
+        typeof read.at === "string"
+      )
+        return { how: read.how, from: read.from, at: read.at };
+    } catch {
+      // No record.
+    }
+    return undefined;
   }
 
   /** Kept once per content: fetching the same wrong file again does not pile up copies. */

@@ -120,9 +120,13 @@ export function registerSources(program: Command, context: CliContext): void {
               : context.style("red", "misfit ");
         const origin =
           source.url ?? (source.debian ? `debian ${source.debian.package}=${source.debian.version}` : "");
+        // Where a present file came from, when that is not the place the plan names (a mirror, an import).
+        const came = size === undefined ? undefined : store.originOf(source.sha256);
         const note =
           fits || size === undefined
-            ? ""
+            ? came && came.from !== source.url
+              ? ` ${context.style("dim", `(${came.how} from ${came.from}, ${came.at.slice(0, 10)})`)}`
+              : ""
             : ` ${context.style("red", `(${size} bytes, not the pinned ${source.size})`)}`;
         context.out(
           `  ${status} ${(source.steps ?? []).join(",").padEnd(16)} ${source.file} ${context.style("dim", `${source.sha256.slice(0, 12)} ${origin}`)}${note}`,
