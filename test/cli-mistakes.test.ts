@@ -580,6 +580,15 @@ describe("the host", () => {
           `doctor: 1 found where a sandboxed step does not see it .*: ${name} \\(/usr/local/bin/${name}, through ${target}\\)`,
         ),
       );
+      // Its own row says so too, not "ok" above the summary that says otherwise.
+      assert.match(
+        doctor.stdout,
+        new RegExp(
+          `^ {2}outside {2}${name} +/usr/local/bin/${name} — .*; a sandboxed step does not see it \\(through ${target}\\)$`,
+          "m",
+        ),
+      );
+      assert.doesNotMatch(doctor.stdout, new RegExp(`^ {2}ok +${name} `, "m"));
     } finally {
       await rm(`/usr/local/bin/${name}`, { force: true });
     }

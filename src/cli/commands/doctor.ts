@@ -67,6 +67,15 @@ export async function runDoctor(options: DoctorOptions, context: CliContext): Pr
   }
   const unknownTools: string[] = [];
   const unknownPackages: string[] = [];
+  // Found, yet where a sandboxed step does not see it: it would fail there with "not found".
+  const { outOfSandbox } = await import("../../host/sandbox-reach.ts");
+  const outsideOf = new Map<(typeof findings)[number], string>();
+  for (const finding of findings) {
+    const { requirement, found } = finding;
+    if (requirement.group !== "plan" || !found || !sandboxedTools.has(requirement.command ?? "")) continue;
+    const outside = outOfSandbox(found);
+    if (outside !== undefined) outsideOf.set(finding, outside);
+  }
   for (const finding of findings) {
     const { requirement } = finding;
     const what =
@@ -76,7 +85,12 @@ export async function runDoctor(options: DoctorOptions, context: CliContext): Pr
       requirement.package ??
       requirement.declared ??
       "?";
-    if (finding.found) {
+    const outside = outsideOf.get(finding);
+    if (finding.found && outside !== undefined) {
+      context.out(
+        `  ${context.style("red", "outside")}  ${what.padEnd(22)} ${finding.found} — ${requirement.purpose}; a sandboxed step does not see it (through ${outside})`,
+      );
+    } else if (finding.found) {
       if (!options.quiet)
         context.out(
           `  ${context.style("green", "ok")}       ${what.padEnd(22)} ${context.style("dim", `${finding.found} — ${requirement.purpose}`)}`,
@@ -106,13 +120,9 @@ export async function runDoctor(options: DoctorOptions, context: CliContext): Pr
       `doctor: ${unknownPackages.length} declared package(s) that apt does not know: ${unknownPackages.join(", ")} (\`apt-cache search NAME\` finds the right name)`,
     );
   const unknown = [...unknownTools, ...unknownPackages];
-  // Found, yet where a sandboxed step does not see it: it would fail there with "not found".
-  const { outOfSandbox } = await import("../../host/sandbox-reach.ts");
-  const unreachable = findings.flatMap(({ requirement, found }) => {
-    if (requirement.group !== "plan" || !found || !sandboxedTools.has(requirement.command ?? "")) return [];
-    const outside = outOfSandbox(found);
-    return outside === undefined ? [] : [`${requirement.command} (${found}, through ${outside})`];
-  });
+  const unreachable = [...outsideOf].map(
+    ([{ requirement, found }, outside]) => `${requirement.command} (${found}, through ${outside})`,
+  );
   if (unreachable.length > 0)
     context.out(
       `doctor: ${unreachable.length} found where a sandboxed step does not see it (only the host's /usr, /bin, /sbin and /lib): ${unreachable.join(", ")}; install it under /usr, or build its steps with sandbox = "host"`,
