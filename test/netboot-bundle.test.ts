@@ -222,15 +222,24 @@ describe("netboot bundle", () => {
     elf.writeUInt16LE(183, 18);
     await writeFile(foreign, elf, { mode: 0o755 });
     const events: RootstockEvent[] = [];
-    await buildNetbootBundle(
-      { ...inputs, arch: "aarch64", busybox: { path: foreign, label: "busybox:bin/busybox" } },
-      { ...options, emit: (event) => events.push(event) },
+    const foreignInputs = {
+      ...inputs,
+      arch: "aarch64",
+      busybox: { path: foreign, label: "busybox:bin/busybox" },
+    };
+    await buildNetbootBundle(foreignInputs, { ...options, emit: (event) => events.push(event) });
+    // Made, then found in the store: each time it is used, the note is there.
+    await buildNetbootBundle(foreignInputs, { ...options, emit: (event) => events.push(event) });
+    const bundles = events.filter((event) => event.type === "netboot:bundle");
+    assert.deepEqual(
+      bundles.map((event) => event.type === "netboot:bundle" && event.cached),
+      [false, true],
     );
-    const made = events.find((event) => event.type === "netboot:bundle");
-    assert.match(
-      made?.type === "netboot:bundle" ? (made.appletsUnchecked ?? "") : "",
-      /its busybox is for aarch64, which this host cannot run to ask for its applets/,
-    );
+    for (const made of bundles)
+      assert.match(
+        made?.type === "netboot:bundle" ? (made.appletsUnchecked ?? "") : "",
+        /its busybox is for aarch64, which this host cannot run to ask for its applets/,
+      );
     await refusal(
       buildNetbootBundle(
         { ...inputs, busybox: { path: join(work, "nope"), label: "busybox:bin/nope" } },

@@ -124,7 +124,16 @@ export async function buildNetbootBundle(
   const dir = join(root, key);
   const found = await readManifest(dir);
   if (found) {
-    emit({ type: "netboot:bundle", image: inputs.image, key, dir, cached: true, bytes: bundleBytes(found) });
+    // A cached bundle says again what making it could not check.
+    emit({
+      type: "netboot:bundle",
+      image: inputs.image,
+      key,
+      dir,
+      cached: true,
+      bytes: bundleBytes(found),
+      ...(found.ramRoot.appletsChecked === false ? appletsUnchecked(found.arch ?? inputs.arch) : {}),
+    });
     return { dir, manifest: found, cached: true };
   }
 
@@ -187,7 +196,11 @@ export async function buildNetbootBundle(
       cmdline: inputs.cmdline,
       init: inputs.init,
       squashfs: { ...squashfs, ...(embed ? { embedded: EMBEDDED_SQUASHFS } : {}) },
-      ramRoot: { busybox: ramRoot.busybox, bytes: initramfs.size },
+      ramRoot: {
+        busybox: ramRoot.busybox,
+        bytes: initramfs.size,
+        ...(ramRoot.appletsChecked ? {} : { appletsChecked: false as const }),
+      },
     };
     await writeFile(join(entry, "manifest.json"), `${JSON.stringify(manifest, null, 2)}\n`);
     // Another run may have committed the same key first: both are the same bundle. A damaged one gives way.
@@ -202,17 +215,19 @@ export async function buildNetbootBundle(
       cached: false,
       bytes: bundleBytes(committed),
       ms: monotonicMs() - started,
-      ...(ramRoot.appletsChecked
-        ? {}
-        : {
-            appletsUnchecked: `its busybox is for ${inputs.arch}, which this host cannot run to ask for its applets (${REQUIRED_APPLETS.join(", ")} are linked as they are)`,
-          }),
+      ...(ramRoot.appletsChecked ? {} : appletsUnchecked(inputs.arch)),
     });
     return { dir, manifest: committed, cached: false };
   } finally {
     await rm(scratch, { recursive: true, force: true });
     await lock?.release();
   }
+}
+
+function appletsUnchecked(arch: string): { appletsUnchecked: string } {
+  return {
+    appletsUnchecked: `its busybox is for ${arch}, which this host cannot run to ask for its applets (${REQUIRED_APPLETS.join(", ")} are linked as they are)`,
+  };
 }
 
 /** The bundle's manifest; one damaged into another shape is none, and the bundle is made again. */

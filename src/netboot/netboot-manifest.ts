@@ -35,7 +35,8 @@ export interface NetbootManifest {
     embedded?: string;
   };
   /** The RAM root: the busybox it holds, and the size of the initramfs without an embedded squashfs. */
-  ramRoot: { busybox: BundleFile; bytes: number };
+  /** appletsChecked is false when the host could not run busybox to list its applets (another arch). */
+  ramRoot: { busybox: BundleFile; bytes: number; appletsChecked?: false };
 }
 
 /** True for a bundle a PC boots: the LAN config and QEMU line rootstock gives are for it. */
