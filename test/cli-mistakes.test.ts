@@ -1181,6 +1181,28 @@ describe("Ctrl-C", () => {
     }
   });
 
+  test("a build whose output cannot be written goes on to its end, and the command says 74", async () => {
+    const dir = await writePlan(join(work, "full-build"), {
+      steps: { slow: { script: 'do_install() { sleep 1; echo built > "$OUT/built"; }\n' } },
+    });
+    const store = join(work, "full-build-store");
+    const full = openSync("/dev/full", "w");
+    try {
+      const result = spawnSync(
+        process.execPath,
+        [join(import.meta.dirname, "..", "bin", "rootstock.js"), "--store", store, "run", dir],
+        { stdio: ["ignore", full, "pipe"], encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } },
+      );
+      assert.equal(result.status, 74, result.stderr);
+      assert.match(result.stderr, /\[ERR_OUTPUT_UNWRITABLE\]/);
+      assert.doesNotMatch(result.stderr, /ERR_INTERRUPTED/);
+    } finally {
+      closeSync(full);
+    }
+    const [run] = await listRuns(store);
+    assert.equal(run?.result, "passed", "the build was not thrown away");
+  });
+
   test("a reader that goes away (`run P | head -1`) interrupts the run as Ctrl-C does, with status 141", async () => {
     // It keeps writing, so that a write finds the reader gone however the lines were buffered.
     const dir = await writePlan(join(work, "reader-gone"), {

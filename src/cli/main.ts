@@ -34,12 +34,13 @@ export async function main(argv: readonly string[], context = new CliContext()):
     });
   for (const stream of [context.stdout, context.stderr]) {
     stream.on("error", (error: NodeJS.ErrnoException) => {
-      lose(stream, error);
-      // The reader went away, or the output cannot be written. A long operation winds down as on
-      // Ctrl-C (its run recorded, exit 141); it writes no more here.
+      // A full disk or a device error: what is printed is lost, the work is not. The command goes on
+      // (a build is not thrown away) and ends with 74.
+      if (lose(stream, error) || outputLost) return;
+      // The reader went away (`run P | head`): a long operation winds down as on Ctrl-C (its run
+      // recorded, exit 141); it writes no more here. Not an error of ours.
       if (context.interruptedBy === "SIGPIPE" || context.interrupt("SIGPIPE")) return;
-      // `rootstock plan show P | head`: not an error of ours; a full disk is.
-      process.exit(outputLost ? EXIT_OUTPUT_LOST : Number(process.exitCode ?? 0));
+      process.exit(Number(process.exitCode ?? 0));
     });
   }
   const program = new Command("rootstock")
@@ -63,7 +64,7 @@ export async function main(argv: readonly string[], context = new CliContext()):
   await registerCommands(program, context, argv);
   try {
     await program.parseAsync(argv as string[], { from: "user" });
-    return lostAtEnd() ? EXIT_OUTPUT_LOST : Number(process.exitCode ?? 0);
+    return outputLost || lostAtEnd() ? EXIT_OUTPUT_LOST : Number(process.exitCode ?? 0);
   } catch (error) {
     if (error instanceof CommanderError) {
       // --help and --version print and end here; what they printed may be lost too.
@@ -72,7 +73,9 @@ export async function main(argv: readonly string[], context = new CliContext()):
     }
     // Loaded only for an error: a run that goes well never needs it.
     const { EXIT_USER_ERROR, renderError } = await import("./render-error.ts");
-    const status = lostAtEnd() ? EXIT_OUTPUT_LOST : renderError(error, context) || EXIT_USER_ERROR;
+    const status =
+      outputLost || lostAtEnd() ? EXIT_OUTPUT_LOST : renderError(error, context) || EXIT_USER_ERROR;
+    if (status === EXIT_OUTPUT_LOST) return status;
     // Ended by Ctrl-C (or SIGTERM): 128 + the signal's number, as a shell expects of an interrupted command.
     const signal = context.interruptedBy;
     return signal === undefined
