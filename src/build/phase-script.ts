@@ -7,6 +7,8 @@ import { shellWord } from "../units.ts";
 /** Default phases, then the step's own script (which may redefine any `do_*`). Sourced, never run. */
 export function phasesDefinitions(scriptPath: string | undefined): string {
   return `# rootstock: the default phases, then the step's script.
+# The modes of what a step makes are its own, not those of the umask rootstock was started with.
+umask 022
 has_makefile() { [ -f Makefile ] || [ -f makefile ] || [ -f GNUmakefile ]; }
 default_prepare() { :; }
 default_configure() { if [ -x ./configure ]; then ./configure --prefix="$PREFIX" $CONFIGURE_FLAGS; fi; }
