@@ -124,6 +124,27 @@ describe("hostile plans", () => {
     assert.match(problems[0]?.message ?? "", /cannot derive a file name from url/);
   });
 
+  test("refuses a source file name longer than a file name may be, or holding a newline", async () => {
+    const long = await problemsOf(
+      "long-name",
+      `[[sources]]\nurl = "https://example.org/x"\nsha256 = "${HASH}"\nfile = "${"x".repeat(250)}.tar.gz"\n`,
+    );
+    assert.equal(long[0]?.field, "sources[0].file");
+    assert.match(long[0]?.message ?? "", /is 257 bytes long; a file name may have at most 255/);
+    // From the URL, when no `file` is given: the URL is what to change.
+    const fromUrl = await problemsOf(
+      "long-url",
+      `[[sources]]\nurl = "https://example.org/${"日".repeat(90)}"\nsha256 = "${HASH}"\n`,
+    );
+    assert.equal(fromUrl[0]?.field, "sources[0].url");
+    const newline = await problemsOf(
+      "newline-name",
+      `[[sources]]\nurl = "https://example.org/x"\nsha256 = "${HASH}"\nfile = "new\\nline.tar.gz"\n`,
+    );
+    assert.match(newline[0]?.message ?? "", /holds a control character/);
+    assert.ok(newline[0]?.line !== undefined, "the error names the line");
+  });
+
   test("a percent-encoded .. in a URL stays a harmless file name", async () => {
     const dir = join(work, "encoded");
     await mkdir(join(dir, "steps", "victim"), { recursive: true });

@@ -559,6 +559,24 @@ function loadStep(
       );
       continue;
     }
+    // The name becomes a file in the build folder and a line of a mirror's SHA256SUMS.
+    const bytes = Buffer.byteLength(fileName);
+    if (bytes > 255 || /\p{Cc}/u.test(fileName)) {
+      const field = source.file !== undefined ? ["file"] : source.url ? ["url"] : ["debian", "file"];
+      problems.push(
+        new RootstockError(
+          "ERR_PLAN_BAD_VALUE",
+          bytes > 255
+            ? `source file name ${JSON.stringify(`${fileName.slice(0, 40)}…`)} is ${bytes} bytes long; a file name may have at most 255`
+            : `source file name ${JSON.stringify(fileName)} holds a control character (a newline, a tab)`,
+          {
+            ...where(["sources", index, ...field]),
+            hint: `give the source a file name ${bytes > 255 ? "of at most 255 bytes" : "without control characters"}: \`file = "name.tar.gz"\``,
+          },
+        ),
+      );
+      continue;
+    }
     const previous = seenFiles.get(fileName);
     if (previous !== undefined) {
       problems.push(
