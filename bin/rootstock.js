@@ -18,6 +18,29 @@ if (major > 22 || (major === 22 && minor >= 18)) {
       process.kill(process.pid, "SIGTERM");
     }, 500).unref();
   }
+  // Installed as a copy under node_modules (`npm install -g` of a tarball, a dependency), where Node does not
+  // strip types: rootstock strips its own sources' types itself as it loads them.
+  const root = new URL("../", import.meta.url);
+  if (root.pathname.includes("/node_modules/")) {
+    const { registerHooks, stripTypeScriptTypes } = process.getBuiltinModule("node:module");
+    const { readFileSync } = process.getBuiltinModule("node:fs");
+    const ownSources = (url) =>
+      url.startsWith(root.href) &&
+      url.endsWith(".ts") &&
+      !url.slice(root.href.length).includes("node_modules/");
+    // Its one "experimental" warning would land on every command's output.
+    const emitWarning = process.emitWarning;
+    process.emitWarning = () => {};
+    stripTypeScriptTypes("");
+    process.emitWarning = emitWarning;
+    registerHooks({
+      load(url, context, nextLoad) {
+        if (!ownSources(url)) return nextLoad(url, context);
+        const source = stripTypeScriptTypes(readFileSync(new URL(url), "utf8"));
+        return { format: "module", source, shortCircuit: true };
+      },
+    });
+  }
   const { main } = await import("../src/cli/main.ts");
   // Ended here, not when the event loop empties: all of rootstock's own work is done when main returns,
   // and a timer a plan's test module left running must not keep the command alive.
@@ -39,6 +62,14 @@ if (major > 22 || (major === 22 && minor >= 18)) {
     stdio: "inherit",
     env: { ...process.env, ROOTSTOCK_PARENT_PID: String(process.pid) },
   });
-  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) process.on(signal, () => child.kill(signal));
-  child.on("exit", (code, signal) => (signal ? process.kill(process.pid, signal) : process.exit(code ?? 1)));
+  const forwarded = ["SIGINT", "SIGTERM", "SIGHUP"];
+  for (const signal of forwarded) process.on(signal, () => child.kill(signal));
+  child.on("exit", (code, signal) => {
+    if (code !== null) process.exit(code);
+    // Ended by a signal: this one ends by it too, as a shell expects (130 for Ctrl-C), not caught by the
+    // forwarding above; 128 + its number should the signal not end it.
+    for (const name of forwarded) process.removeAllListeners(name);
+    process.kill(process.pid, signal);
+    process.exit(128 + (process.getBuiltinModule("node:os").constants.signals[signal] ?? 0));
+  });
 }
