@@ -3,7 +3,7 @@
  * says what was expected and how to go on, with no stack trace.
  */
 import assert from "node:assert/strict";
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { closeSync, existsSync, openSync } from "node:fs";
 import {
@@ -28,8 +28,8 @@ import { listRuns } from "../src/report/list-runs.ts";
 import { fileSystemRefusal } from "../src/store/fs-refusal.ts";
 import { shellWord } from "../src/units.ts";
 import { runCli, STACK_LINE } from "./helpers/cli.ts";
-import { writePlan } from "./helpers/fixture-plan.ts";
-import { finished, startRootstock, untilOutput } from "./helpers/rootstock-process.ts";
+import { processesMentioning, writePlan } from "./helpers/fixture-plan.ts";
+import { finished, ROOTSTOCK, startRootstock, untilOutput } from "./helpers/rootstock-process.ts";
 
 let work: string;
 
@@ -1078,6 +1078,46 @@ describe("a killed run", () => {
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
     assert.fail(`the run was not ended: ${JSON.stringify(await listRuns(store))}`);
+  });
+
+  test("started through an older Node, a Ctrl-C that ends it by the signal ends the older Node by it too", {
+    skip: !oldNode
+      ? "no Node older than 22.18 on this machine"
+      : process.getuid?.() !== 0
+        ? "needs root to put a tool in /usr/local/bin"
+        : false,
+  }, async () => {
+    // A plan tool whose version query hangs: Ctrl-C comes while the run asks it, before the run has a
+    // handler of its own, and rootstock ends by the signal's default.
+    const name = `rootstock-hang-${process.pid}`;
+    await writeFile(`/usr/local/bin/${name}`, "#!/bin/sh\nsleep 30\n", { mode: 0o755 });
+    try {
+      const dir = await writePlan(join(work, "old-node-ctrl-c"), {
+        toml: `[host]\ntools = ["sh", "${name}"]\n`,
+        steps: { a: {} },
+      });
+      const child = spawn(
+        oldNode as string,
+        [ROOTSTOCK, "--store", join(work, "old-node-ctrl-c-store"), "run", dir],
+        {
+          detached: true,
+          stdio: "ignore",
+        },
+      );
+      const ended = new Promise<[number | null, string | null]>((resolve) =>
+        child.once("exit", (code, signal) => resolve([code, signal])),
+      );
+      for (let tries = 0; processesMentioning(`${name} --version`).length === 0; tries++) {
+        assert.ok(tries < 200, "the version query never started");
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      // As a terminal's Ctrl-C does: to the whole process group.
+      process.kill(-(child.pid as number), "SIGINT");
+      const [code, signal] = await ended;
+      assert.ok(signal === "SIGINT" || code === 130, `ended with status ${code}, signal ${signal}`);
+    } finally {
+      await rm(`/usr/local/bin/${name}`, { force: true });
+    }
   });
 
   test("lasts, in `rootstock runs`, until the last line its steps logged, not its last event", async () => {

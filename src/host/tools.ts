@@ -166,7 +166,8 @@ function firstLine(command: string, args: string[]): Promise<string | undefined 
         killGroup(pid);
         queries.delete(pid);
       }
-      if (queries.size === 0) unwatchSignals();
+      // The watch stays: removing the last listener could drop a Ctrl-C that came meanwhile, caught by
+      // Node but not yet handed to a listener. With no query left, onSignal only gives it its default.
       child.stdout.destroy();
       child.stderr.destroy();
       resolve(result);
