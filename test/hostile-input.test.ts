@@ -9,7 +9,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { RootstockErrors } from "../src/errors.ts";
+import { RootstockError, RootstockErrors } from "../src/errors.ts";
 import { loadPlan } from "../src/plan/load.ts";
 
 let work: string;
@@ -122,6 +122,32 @@ describe("hostile plans", () => {
       `[[sources]]\nurl = "https://example.org/x/../"\nsha256 = "${HASH}"\n`,
     );
     assert.match(problems[0]?.message ?? "", /cannot derive a file name from url/);
+  });
+
+  test("a file of the plan whose name is not UTF-8 is named as such, not a crash", async () => {
+    const dir = join(work, "latin1");
+    await mkdir(join(dir, "steps", "victim", "files"), { recursive: true });
+    // "café.txt" as a Latin-1 system writes it.
+    await writeFile(Buffer.from(`${join(dir, "steps", "victim", "files")}/caf\xe9.txt`, "latin1"), "x\n");
+    await writeFile(
+      join(dir, "plan.toml"),
+      'name = "hostile"\narch = "x86_64"\n[[stages]]\nname = "s"\nsteps = ["victim"]\n',
+    );
+    await writeFile(join(dir, "steps", "victim", "step.toml"), 'version = "1"\n');
+    const error = await loadPlan(dir).then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
+    const problems = error instanceof RootstockErrors ? error.errors : [error];
+    assert.ok(
+      problems.some(
+        (problem) =>
+          problem instanceof RootstockError &&
+          problem.code === "ERR_PLAN_BAD_FILE" &&
+          /is not valid UTF-8 text/.test(problem.message),
+      ),
+      String(error),
+    );
   });
 
   test("refuses a source file name longer than a file name may be, or holding a newline", async () => {

@@ -124,7 +124,21 @@ export function readPlanTree(context: TreeContext, dir: string, { keepLinks = fa
     const names = readdirSync(absoluteDir).sort();
     for (const name of names) {
       const path = relativeDir === "" ? name : `${relativeDir}/${name}`;
-      const info = lstatSync(join(dir, path));
+      const info = lstatSync(join(dir, path), { throwIfNoEntry: false });
+      // Node reads a name that is not UTF-8 with U+FFFD in place of its bytes: by that name it is not there.
+      if (info === undefined) {
+        if (name.includes("\uFFFD"))
+          throw new RootstockError(
+            "ERR_PLAN_BAD_FILE",
+            `the file name ${JSON.stringify(name)} is not valid UTF-8 text`,
+            {
+              file: display(context, join(dir, path)),
+              hint: "rename it to UTF-8 (`convmv -f latin1 -t utf8 --notest FILE`, or mv): rootstock reads names as UTF-8",
+            },
+          );
+        // Removed while the plan was read: it is no part of it.
+        continue;
+      }
       if (info.isDirectory()) walk(path);
       else if (keepLinks && info.isSymbolicLink()) {
         const target = readlinkSync(join(dir, path));
