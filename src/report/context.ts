@@ -28,7 +28,7 @@ export async function describeRun(
   const { plan } = graph;
   const version = ROOTSTOCK_VERSION;
   const planRevision = gitRevision(plan.dir);
-  const rootstockRevision = gitRevision(ROOTSTOCK_DIR);
+  const rootstockRevision = gitRevision(ROOTSTOCK_DIR, { here: true });
   const os = osName();
   const processors = cpus();
   const set = Object.entries(graph.variables).filter(([name, value]) => plan.variables[name] !== value);

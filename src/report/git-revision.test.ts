@@ -10,3 +10,11 @@ test("reads HEAD's commit from the repository's files, as git does", async () =>
   assert.equal(gitRevision(import.meta.dirname), expected);
   assert.equal(gitRevision("/proc"), undefined);
 });
+
+test("with `here`, only a work tree whose top is the folder counts, not one it is kept inside", () => {
+  const top = execFileSync("git", ["rev-parse", "--show-toplevel"], { cwd: import.meta.dirname })
+    .toString()
+    .trim();
+  assert.equal(gitRevision(import.meta.dirname, { here: true }), undefined);
+  assert.equal(gitRevision(top, { here: true }), gitRevision(import.meta.dirname));
+});

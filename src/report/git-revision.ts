@@ -6,7 +6,7 @@
 const { readFileSync, statSync } = process.getBuiltinModule("node:fs");
 const { dirname, isAbsolute, join, resolve } = process.getBuiltinModule("node:path");
 
-function findGitDir(start: string): string | undefined {
+function findGitDir(start: string, here: boolean): string | undefined {
   let dir = resolve(start);
   for (;;) {
     const candidate = join(dir, ".git");
@@ -19,7 +19,7 @@ function findGitDir(start: string): string | undefined {
       if (target) return isAbsolute(target) ? target : resolve(dir, target);
     }
     const parent = dirname(dir);
-    if (parent === dir) return undefined;
+    if (parent === dir || here) return undefined;
     dir = parent;
   }
 }
@@ -37,9 +37,12 @@ function readRef(gitDir: string, commonDir: string, ref: string): string | undef
   return undefined;
 }
 
-/** The short commit id of HEAD, or undefined outside a git work tree. */
-export function gitRevision(dir: string): string | undefined {
-  const gitDir = findGitDir(dir);
+/**
+ * The short commit id of HEAD, or undefined outside a git work tree. With `here`, only a work tree whose
+ * top is `dir` counts: a copy of rootstock kept inside another repository is not at that one's commit.
+ */
+export function gitRevision(dir: string, { here = false } = {}): string | undefined {
+  const gitDir = findGitDir(dir, here);
   if (!gitDir) return undefined;
   const common = readIfAny(join(gitDir, "commondir"))?.trim();
   const commonDir = common ? resolve(gitDir, common) : gitDir;
