@@ -124,6 +124,16 @@ function othersFolder(path: string, storeDir: string): string | undefined {
   const owner = foreignOwner(path);
   if (!owner) return undefined;
   const me = userName(process.getuid?.() ?? 0);
+  // No store to hand over: where it would be made is not the user's (a service user's HOME=/nonexistent).
+  const { existsSync } = process.getBuiltinModule("node:fs");
+  if (!existsSync(storeDir)) {
+    const home = process.env.HOME;
+    const homeless =
+      home && storeDir.startsWith(`${home}/`) && !existsSync(home)
+        ? ` (it is under your home folder ${home}, which does not exist)`
+        : "";
+    return `the store does not exist, and ${owner.path}, where it would be made, belongs to ${owner.name}${homeless}: choose a store you can make with --store DIR or $ROOTSTOCK_STORE`;
+  }
   return `${owner.path} belongs to ${owner.name}, not to ${me}. Run as ${owner.name}, or have root hand the store to you (\`chown -R ${me} ${storeDir}\`), or use a store of your own (--store DIR)`;
 }
 
