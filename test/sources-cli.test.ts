@@ -133,6 +133,21 @@ describe("rootstock fetch, sources and mirror", () => {
     assert.doesNotMatch(fetchedList.stdout, /fetched from/);
   });
 
+  test("mirror into /proc is refused at once, not a mkdir that spins for good", async () => {
+    const refused = await runCli([
+      "--store",
+      join(work, "store-proc"),
+      "mirror",
+      planDir,
+      "/proc/rootstock-mirror",
+    ]);
+    assert.equal(refused.code, 1);
+    assert.match(
+      refused.stderr,
+      /mirror folder \/proc\/rootstock-mirror: \/proc belongs to the kernel .*\[ERR_CLI_BAD_FOLDER\]/,
+    );
+  });
+
   test("fetch --offline lists every missing source and exits 1 without a request", async () => {
     const before = server.requests.length;
     const run = await runCli(["--store", join(work, "store-offline"), "fetch", planDir, "--offline"]);

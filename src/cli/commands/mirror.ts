@@ -6,7 +6,7 @@ import { formatBytes, shellWord } from "../../units.ts";
 import type { CliContext } from "../context.ts";
 import { createFetchReporter } from "../fetch-reporter.ts";
 import { interruptible } from "../interruptible.ts";
-import { globalMirrors, mirrorOption, parseJobs, setOption } from "../options.ts";
+import { checkFolderArgument, globalMirrors, mirrorOption, parseJobs, setOption } from "../options.ts";
 
 const { resolve } = process.getBuiltinModule("node:path");
 
@@ -30,6 +30,8 @@ export function registerMirror(program: Command, context: CliContext): void {
     .addOption(setOption())
     .option("--jobs <n>", "downloads at once (default 4)")
     .action(async (plan: string, dir: string, flags: MirrorFlags) => {
+      // Checked first: under /proc, Node's recursive mkdir spins for good, deaf to Ctrl-C.
+      checkFolderArgument("mirror folder", dir);
       const { graph } = await openPlan(plan, {
         variables: parseVariableFlags(flags.set),
         identifyTools: false,
