@@ -250,23 +250,39 @@ describe("the store", () => {
       await readFile(markdown, "utf8"),
       /Command \(run \S+, as far as the rootstock that made it recorded it: options and images named may be missing\)/,
     );
-    // A format that is no number is as good as none; a context damaged by hand is no crash.
-    await writeFile(
-      journal,
+    // A journal damaged by other hands (a format that is no number, a context of another shape, a line
+    // that is no event but the last) is refused: reports made from what is left would state falsehoods
+    // over the true ones, which are left as they are.
+    const kept = await readFile(markdown, "utf8");
+    const damagedJournals = [
       withContext((context) => Object.assign(context, { journal: "3" })),
-    );
-    assert.equal((await runCli(["--store", store, "report", runDir])).code, 0);
-    assert.match(await readFile(markdown, "utf8"), /as far as the rootstock that made it recorded it/);
-    for (const damaged of [null, "x", {}]) {
-      const lines = written
-        .trim()
-        .split("\n")
-        .map((line) => JSON.parse(line));
-      for (const event of lines) if (event.type === "run:context") event.context = damaged;
-      await writeFile(journal, lines.map((event) => JSON.stringify(event)).join("\n"));
+      ...[null, "x", {}].map((damaged) =>
+        written
+          .trim()
+          .split("\n")
+          .map((line) => {
+            const event = JSON.parse(line);
+            if (event.type === "run:context") event.context = damaged;
+            return JSON.stringify(event);
+          })
+          .join("\n"),
+      ),
+      written.replace(/^.*$/m, "xx"),
+    ];
+    for (const text of damagedJournals) {
+      await writeFile(journal, text);
       const report = await runCli(["--store", store, "report", runDir]);
-      assert.equal(report.code, 0, report.stderr);
+      assert.equal(report.code, 1, report.stderr);
+      assert.match(
+        report.stderr,
+        /the journal of \S+ is damaged: .*\[ERR_RUN_JOURNAL_DAMAGED\]\n {2}hint: its reports are left as they are/,
+      );
+      assert.doesNotMatch(report.stderr, STACK_LINE);
+      assert.equal(await readFile(markdown, "utf8"), kept);
     }
+    // A last line torn by a kill is no damage: the run is reported without it.
+    await writeFile(journal, `${written.trim()}\n{"type":"step:st`);
+    assert.equal((await runCli(["--store", store, "report", runDir])).code, 0);
   });
 
   test("a step's history edited to name other folders is not followed into them", async () => {

@@ -8,10 +8,22 @@ const { join } = process.getBuiltinModule("node:path");
 
 /** Synchronous: one small file, read as a run ends, when nothing else waits. */
 export function readJournal(runDir: string): TimedEvent[] {
+  return readJournalLines(runDir).events;
+}
+
+/**
+ * The events, and the numbers of the lines that are none: damage, but for a last line torn by a kill
+ * (or being written now), which is left out of `damaged`.
+ */
+export function readJournalLines(runDir: string): { events: TimedEvent[]; damaged: number[] } {
   const text = readFileSync(join(runDir, JOURNAL_FILE), "utf8");
   const events: TimedEvent[] = [];
-  for (const line of text.split("\n")) {
+  const damaged: number[] = [];
+  const lines = text.split("\n");
+  const last = lines.findLastIndex((line) => line.trim() !== "");
+  for (const [index, line] of lines.entries()) {
     if (line.trim() === "") continue;
+    const before = events.length;
     try {
       const event = JSON.parse(line) as TimedEvent;
       // A line damaged into another shape is no event: the rest of the journal still tells the run.
@@ -25,8 +37,9 @@ export function readJournal(runDir: string): TimedEvent[] {
     } catch {
       // Only the last line can be torn; anything after it would be a second writer, which never happens.
     }
+    if (events.length === before && index !== last) damaged.push(index + 1);
   }
-  return events;
+  return { events, damaged };
 }
 
 /**

@@ -29,8 +29,10 @@ export async function writeReports(
   options: { running?: boolean } = {},
 ): Promise<WrittenReports> {
   let events: readonly TimedEvent[];
+  let damaged: number[] = [];
   try {
-    events = journaled ?? (await import("./journal-file.ts")).readJournal(runDir);
+    if (journaled) events = journaled;
+    else ({ events, damaged } = (await import("./journal-file.ts")).readJournalLines(runDir));
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") {
       throw new RootstockError("ERR_RUN_NO_JOURNAL", `${runDir} has no run journal`, {
@@ -50,6 +52,23 @@ export async function writeReports(
     told?.type === "run:context" && typeof told.context === "object" && told.context !== null
       ? told.context.journal
       : undefined;
+  // Damaged by other hands: reports made from what is left would state falsehoods over the true ones.
+  const flaw =
+    damaged.length > 0
+      ? `line${damaged.length > 1 ? "s" : ""} ${damaged.slice(0, 5).join(", ")}${damaged.length > 5 ? ", …" : ""} ${damaged.length > 1 ? "are" : "is"} no event`
+      : told?.type !== "run:context" ||
+          typeof told.context !== "object" ||
+          told.context === null ||
+          !Array.isArray(told.context.steps) ||
+          !Array.isArray(told.context.stages)
+        ? "it has no whole run:context (what the run was about)"
+        : format !== undefined && !(Number.isSafeInteger(format) && (format as number) > 0)
+          ? `its format is ${JSON.stringify(format)}, not a number`
+          : undefined;
+  if (flaw !== undefined && journaled === undefined)
+    throw new RootstockError("ERR_RUN_JOURNAL_DAMAGED", `the journal of ${runDir} is damaged: ${flaw}`, {
+      hint: "its reports are left as they are; the journal is not as rootstock wrote it (a copy cut short, or edited)",
+    });
   if (typeof format === "number" && format > JOURNAL_FORMAT)
     throw new RootstockError(
       "ERR_RUN_JOURNAL_NEWER",
