@@ -78,7 +78,7 @@ describe("rootstock test", () => {
     assert.match(out, /console: +\S+\/initramfs\/boot\/console\.log/);
     assert.ok(await exists(join(runDir, "disk", "disk", "console.log")));
     const report = await readFile(join(runDir, "report.md"), "utf8");
-    assert.match(report, /Test boots to a shell on initramfs: passed/);
+    assert.match(report, /Test boot › boots to a shell on initramfs: passed/);
     // Written from the run's events in memory: the same as from its journal.
     const html = await readFile(join(runDir, "report.html"), "utf8");
     const fromJournal = await writeReports(runDir);

@@ -48,3 +48,17 @@ test("results become one suite per image and module, with failures and skips", (
 test("text is escaped and characters XML cannot hold are dropped", () => {
   assert.equal(xml(`a<b>&"c'\u0000\u001b[0m\tok`), "a&lt;b&gt;&amp;&quot;c&apos;[0m\tok");
 });
+
+test("two modules of one name in two folders are two classes, as CI systems key a case by class and name", () => {
+  const text = renderJunit([
+    { image: "ram", module: "tests/a/boot.test.ts", name: "boots", status: "passed", ms: 10 },
+    { image: "ram", module: "tests/b/boot.test.ts", name: "boots", status: "failed", ms: 10, message: "no" },
+  ]);
+  assert.match(text, /<testcase classname="ram\.a\.boot" name="boots"/);
+  assert.match(text, /<testcase classname="ram\.b\.boot" name="boots"/);
+  // The usual layout keeps its names.
+  assert.match(
+    renderJunit([{ image: "ram", module: "tests/boot.test.ts", name: "x", status: "passed", ms: 1 }]),
+    /classname="ram\.boot"/,
+  );
+});

@@ -1,4 +1,5 @@
 /** Test results as JUnit XML, the format CI systems read. Pure. */
+import { moduleStem } from "../report/model.ts";
 
 export type TestStatus = "passed" | "failed" | "skipped";
 
@@ -40,7 +41,7 @@ export function renderJunit(cases: readonly TestCaseResult[], options: { name?: 
     );
     for (const result of list) {
       // package.class, as CI systems split it at the last dot: the image, then the module.
-      const open = `    <testcase classname="${xml(`${result.image}.${moduleStem(result.module).replaceAll(".", "_")}`)}" name="${xml(result.name)}" time="${(result.ms / 1000).toFixed(3)}"`;
+      const open = `    <testcase classname="${xml(`${result.image}.${moduleStem(result.module).replaceAll(".", "_").replaceAll("/", ".")}`)}" name="${xml(result.name)}" time="${(result.ms / 1000).toFixed(3)}"`;
       const body: string[] = [];
       if (result.status === "failed") {
         body.push(
@@ -61,9 +62,6 @@ export function renderJunit(cases: readonly TestCaseResult[], options: { name?: 
 }
 
 /** A test module by its file's stem (`tests/boot.test.ts` is `boot`), as its machine's folder is named. */
-export function moduleStem(module: string): string {
-  return module.replace(/^.*\//, "").replace(/(\.test)?\.ts$/, "");
-}
 
 function firstLine(text: string): string {
   return text.split("\n")[0] ?? "";

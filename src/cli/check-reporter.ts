@@ -3,8 +3,9 @@
  * result, and a status line redrawn in place for what is running (the test and its elapsed time).
  * Elsewhere (a pipe, a file, CI): plain lines only, a start line too, so that a log shows what hung.
  */
-import { moduleStem } from "../check/junit.ts";
+
 import type { Listener, TimedEvent } from "../events.ts";
+import { moduleStem } from "../report/model.ts";
 import { formatBytes, formatDuration, printableLine } from "../units.ts";
 import type { CliContext } from "./context.ts";
 import { lineFitter } from "./fit-line.ts";

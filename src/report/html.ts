@@ -9,12 +9,12 @@ import {
   imageOutcome,
   obtainedText,
   type RunReport,
+  runRelative,
   type StepRecord,
   sourcesOf,
   testCounts,
+  testTitle,
 } from "./model.ts";
-
-const { relative } = process.getBuiltinModule("node:path");
 
 export interface HtmlOptions {
   /** Last lines of each machine's console log, by machine name. */
@@ -254,11 +254,6 @@ function niceTicks(end: number): number[] {
   return ticks;
 }
 
-/** A file of the run as a link from its report: relative, so that a copied run folder keeps its links. */
-function runRelative(path: string, report: RunReport): string {
-  return report.runDir && path.startsWith(report.runDir) ? relative(report.runDir, path) : path;
-}
-
 function logLink(step: StepRecord, report: RunReport): string {
   if (!step.log) return "";
   return `<a href="${escapeHtml(runRelative(step.log, report))}">log</a>`;
@@ -296,12 +291,12 @@ function testsSection(report: RunReport, options: HtmlOptions): string {
     : "";
   const tests = report.tests.map((test) => {
     if (test.skipped !== undefined)
-      return `<div class="test skipped"><div><span class="status">skipped</span> <strong>${escapeHtml(printableLine(test.test))}</strong> <span class="dim">on ${escapeHtml(test.image)}: ${escapeHtml(printableLine(test.skipped))}</span></div></div>`;
+      return `<div class="test skipped"><div><span class="status">skipped</span> <strong>${escapeHtml(printableLine(testTitle(test)))}</strong> <span class="dim">on ${escapeHtml(test.image)}: ${escapeHtml(printableLine(test.skipped))}</span></div></div>`;
     const excerpt = options.consoleExcerpts?.get(test.image);
     const consoleLog = test.consoleLog
       ? ` · <a href="${escapeHtml(runRelative(test.consoleLog, report))}">console log</a>`
       : "";
-    return `<div class="test ${test.ok ? "passed" : "failed"}"><div><span class="status ${test.ok ? "built" : "failed"}">${test.ok ? "pass" : "fail"}</span> <strong>${escapeHtml(printableLine(test.test))}</strong> <span class="dim">on ${escapeHtml(test.image)}, ${escapeHtml(formatDuration(test.ms))}</span>${consoleLog}</div>${
+    return `<div class="test ${test.ok ? "passed" : "failed"}"><div><span class="status ${test.ok ? "built" : "failed"}">${test.ok ? "pass" : "fail"}</span> <strong>${escapeHtml(printableLine(testTitle(test)))}</strong> <span class="dim">on ${escapeHtml(test.image)}, ${escapeHtml(formatDuration(test.ms))}</span>${consoleLog}</div>${
       test.error ? `<pre>${escapeHtml(test.error.split("\n").map(printableLine).join("\n"))}</pre>` : ""
     }${excerpt?.length ? `<details><summary>console (last ${excerpt.length} lines)</summary><pre>${escapeHtml(excerpt.map(printableLine).join("\n"))}</pre></details>` : ""}</div>`;
   });

@@ -10,9 +10,11 @@ import {
   imageOutcome,
   obtainedText,
   type RunReport,
+  runRelative,
   type StepRecord,
   sourcesOf,
   testCounts,
+  testTitle,
 } from "./model.ts";
 
 const ENTITIES: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;" };
@@ -325,8 +327,8 @@ function testingProcess(report: RunReport): string[] {
     const outcome =
       test.skipped !== undefined
         ? `skipped: ${text(test.skipped)}`
-        : `${test.ok ? "passed" : "FAILED"} in ${formatDuration(test.ms)}${test.error ? ` — ${text(briefError(test.error))}` : ""}${!test.ok && test.consoleLog ? ` (console log: ${text(test.consoleLog)})` : ""}`;
-    lines.push(`* Test ${text(test.test)} on ${text(test.image)}: ${outcome}`);
+        : `${test.ok ? "passed" : "FAILED"} in ${formatDuration(test.ms)}${test.error ? ` — ${text(briefError(test.error))}` : ""}${!test.ok && test.consoleLog ? ` (console log: ${text(runRelative(test.consoleLog, report))} in the run's folder)` : ""}`;
+    lines.push(`* Test ${text(testTitle(test))} on ${text(test.image)}: ${outcome}`);
   }
   // Of steps that finished only: an unfinished run's would leave out the one still going.
   if (report.criticalPath.length > 1 && !report.unfinished)

@@ -131,7 +131,7 @@ test("an interrupted run says so everywhere, and tests it stopped are skipped, n
     markdown,
     /Integration testing: 2 boot tests in QEMU under TCG, 1 passed, 0 failed, 1 skipped/,
   );
-  assert.match(markdown, /\* Test uname on initramfs: skipped: the run was interrupted/);
+  assert.match(markdown, /\* Test boot › uname on initramfs: skipped: the run was interrupted/);
   assert.match(markdown, /\* kernel[^:]*: interrupted after/);
   assert.match(markdown, /Result: interrupted/);
   assert.match(markdown, /Build time: not measured: the run was interrupted/);
@@ -486,7 +486,7 @@ test("report.md gives a failed test's error in one line: a command's output afte
   );
   assert.match(
     renderMarkdown(reportFromEvents(failed)),
-    /^\* Test uname on initramfs: FAILED in 300ms — initramfs-boot: the command "echo bad output; exit 7" failed with exit status 7; its output: bad output \(hint: the output above is what the command printed\)$/m,
+    /^\* Test boot › uname on initramfs: FAILED in 300ms — initramfs-boot: the command "echo bad output; exit 7" failed with exit status 7; its output: bad output \(hint: the output above is what the command printed\)$/m,
   );
 });
 
@@ -672,4 +672,32 @@ test("a step's time is the one the terminal gave (its build), not the gap betwee
     event.type === "step:done" && event.step === "shell" ? { ...event, ms: 2_900 } : event,
   );
   assert.match(renderMarkdown(reportFromEvents(events)), /\* shell: built in 2\.9s /);
+});
+
+test("tests of two modules of one name in two folders are told apart, and a console log is named in the run's folder", () => {
+  const events = journal().filter((event) => !event.type.startsWith("test:"));
+  const end = events.pop() as TimedEvent;
+  const time = end.time;
+  const report = reportFromEvents([
+    ...events,
+    { type: "test:done", image: "ram", module: "tests/a/boot.test.ts", test: "boots", ok: true, ms: 5, time },
+    {
+      type: "test:done",
+      image: "ram",
+      module: "tests/b/boot.test.ts",
+      test: "boots",
+      ok: false,
+      ms: 5,
+      error: "no",
+      consoleLog: `${(events.find((event) => event.type === "run:start") as { runDir: string }).runDir}/ram/b-boot/console.log`,
+      time,
+    },
+    end,
+  ]);
+  const markdown = renderMarkdown(report);
+  assert.match(markdown, /^\* Test a\/boot › boots on ram: passed/m);
+  assert.match(
+    markdown,
+    /^\* Test b\/boot › boots on ram: FAILED in 5ms — no \(console log: ram\/b-boot\/console\.log in the run's folder\)$/m,
+  );
 });

@@ -81,6 +81,8 @@ export interface TestRecord {
   /** Milliseconds after the run started. */
   start?: number;
   image: string;
+  /** The test module, as the plan lists it (absent in journals of an older rootstock). */
+  module?: string;
   test: string;
   /** False for a skipped test too: it proved nothing. */
   ok: boolean;
@@ -295,12 +297,14 @@ export function reportFromEvents(events: readonly TimedEvent[]): RunReport {
         });
         break;
       case "test:start":
-        testStarts.set(`${event.image}\0${event.test}`, rel(event.time));
+        testStarts.set(`${event.image}\0${event.module}\0${event.test}`, rel(event.time));
         break;
       case "test:done":
         tests.push({
-          start: testStarts.get(`${event.image}\0${event.test}`) ?? rel(event.time) - event.ms,
+          start:
+            testStarts.get(`${event.image}\0${event.module}\0${event.test}`) ?? rel(event.time) - event.ms,
           image: event.image,
+          ...(typeof event.module === "string" ? { module: event.module } : {}),
           test: event.test,
           ok: event.ok,
           ms: event.ms,
@@ -313,6 +317,7 @@ export function reportFromEvents(events: readonly TimedEvent[]): RunReport {
         tests.push({
           start: rel(event.time),
           image: event.image,
+          ...(typeof event.module === "string" ? { module: event.module } : {}),
           test: event.test,
           ok: false,
           skipped: event.reason,
@@ -483,6 +488,24 @@ export function criticalPathOf(
     if (candidate.ms > winner.ms) winner = candidate;
   }
   return { path: winner.path.filter((name) => (byName.get(name)?.ms ?? 0) > 0), ms: winner.ms };
+}
+
+/** A file of the run as its reports name it: relative, so that a copied run folder keeps its links. */
+export function runRelative(path: string, report: RunReport): string {
+  return report.runDir && path.startsWith(`${report.runDir}/`) ? path.slice(report.runDir.length + 1) : path;
+}
+
+/**
+ * A module's name for people: its path in the plan without `tests/` and `.test.ts` ("tests/boot.test.ts"
+ * is boot, "tests/a/boot.test.ts" a/boot), so that two modules of one name in two folders stay two.
+ */
+export function moduleStem(module: string): string {
+  return module.replace(/^(\.\/)?tests\//, "").replace(/(\.test)?\.ts$/, "");
+}
+
+/** A test as the terminal names it: its module (as moduleStem gives it) and its name. */
+export function testTitle(test: TestRecord): string {
+  return test.module === undefined ? test.test : `${moduleStem(test.module)} › ${test.test}`;
 }
 
 /** Passed, failed and skipped tests: a skipped test is neither of the others. */
