@@ -67,6 +67,18 @@ export class RootstockErrors extends RootstockError {
   }
 }
 
+/** The error as plain text, as the terminal gives it but for colour: headline, the errors it gathers, hints. */
+export function errorText(error: RootstockError): string {
+  const lines = [`${error.headline} [${error.code}]`];
+  if (error instanceof RootstockErrors)
+    for (const inner of error.errors) {
+      lines.push(`  - ${inner.headline} [${inner.code}]`);
+      if (inner.hint) lines.push(`    hint: ${inner.hint}`);
+    }
+  if (error.hint) lines.push(`  hint: ${error.hint}`);
+  return lines.join("\n");
+}
+
 export function isRootstockError(value: unknown): value is RootstockError {
   return value instanceof RootstockError;
 }

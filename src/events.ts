@@ -51,8 +51,10 @@ export type StepReason =
 export interface RunError {
   code: string;
   message: string;
-  /** The errors it gathers (each source that could not be obtained), one headline each. */
+  /** The errors it gathers (each source that could not be obtained), one headline each, with its hint. */
   details?: string[];
+  /** What to do about it, as the terminal says. */
+  hint?: string;
 }
 
 export type BuildEvent =

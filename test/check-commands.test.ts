@@ -215,7 +215,13 @@ describe("rootstock test", () => {
     assert.match(small.stderr, /ERR_IMAGE_TOO_SMALL/);
     const newest = (await readdir(runsDir(storeDir))).sort().at(-1) as string;
     const smallJunit = await readFile(join(runsDir(storeDir), newest, "junit.xml"), "utf8");
-    assert.match(smallJunit, /<failure message="before the boot tests: image tiny: 64 KiB is too small/);
+    assert.match(
+      smallJunit,
+      /<failure message="before the boot tests: image tiny: 64 KiB is too small[^"]*" type="ERR_IMAGE_TOO_SMALL">/,
+    );
+    // What the terminal says, hint included; no step logs to point at when no step ran.
+    assert.match(smallJunit, /\n {2}hint: raise size/);
+    assert.doesNotMatch(smallJunit, /the step logs are in/);
   });
 
   test("an image without tests, and a plan image that does not exist, are errors with hints", async () => {

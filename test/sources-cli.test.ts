@@ -175,6 +175,23 @@ describe("rootstock fetch, sources and mirror", () => {
       /Result: failure: 3 sources are not in the store, and --offline forbids fetching \[ERR_SOURCES_MISSING\]/,
     );
     for (const file of files) assert.ok(markdown.includes(`step ${file.step}: ${file.name}`), markdown);
+    assert.match(markdown, /^ {2}\* hint: .*rootstock sources import/m);
+    // The event stream says what the terminal says, hint included, for a pipeline that reads it.
+    const streamed = await runCli([
+      "--store",
+      join(work, "store-run-offline"),
+      "run",
+      planDir,
+      "--offline",
+      "--json",
+    ]);
+    const end = streamed.stdout
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line))
+      .find((event) => event.type === "run:end");
+    assert.equal(end?.error?.code, "ERR_SOURCES_MISSING");
+    assert.match(end?.error?.hint ?? "", /rootstock sources import/);
     const runs = await runCli(["--store", join(work, "store-run-offline"), "runs"]);
     assert.match(runs.stdout, /failed .* 0 built, 0 cached, stopped by ERR_SOURCES_MISSING/);
   });

@@ -212,7 +212,13 @@ export function runErrorOf(error: unknown): RunError {
     code: error.code,
     message: error.headline,
     ...(error instanceof RootstockErrors
-      ? { details: error.errors.map((inner) => inner.headline.replace(/\n|$/, ` [${inner.code}]$&`)) }
+      ? {
+          details: error.errors.map(
+            (inner) =>
+              `${inner.headline.replace(/\n|$/, ` [${inner.code}]$&`)}${inner.hint ? `\n  hint: ${inner.hint}` : ""}`,
+          ),
+        }
       : {}),
+    ...(error.hint ? { hint: error.hint } : {}),
   };
 }

@@ -8,7 +8,7 @@
  */
 import type { RunResult } from "../build/run-plan.ts";
 import { RunSession } from "../build/run-session.ts";
-import { isRootstockError, RootstockError } from "../errors.ts";
+import { errorText, isRootstockError, RootstockError } from "../errors.ts";
 import type { Emit } from "../events.ts";
 import type { ToolIdentity } from "../host/tools.ts";
 import type { BuiltImage } from "../image/build-image.ts";
@@ -39,7 +39,7 @@ import { runTests, type TestRunResult, type TestTarget } from "./run-tests.ts";
 
 const { availableParallelism } = process.getBuiltinModule("node:os");
 const { join } = process.getBuiltinModule("node:path");
-const { writeFile } = process.getBuiltinModule("node:fs/promises");
+const { readdir, writeFile } = process.getBuiltinModule("node:fs/promises");
 const { existsSync } = process.getBuiltinModule("node:fs");
 
 export interface TestPlanOptions {
@@ -140,15 +140,14 @@ export async function testPlan(plan: string | Graph, options: TestPlanOptions): 
     };
     if (!made.ok) {
       const failed = made.build.failed;
-      const junit = await writeBuildFailureJunit(
-        session.runDir,
-        interrupted()
+      const junit = await writeBuildFailureJunit(session.runDir, {
+        message: interrupted()
           ? "the run was interrupted before the boot tests"
           : failed.length > 0
             ? `the build failed before the boot tests: ${failed.length} step${failed.length === 1 ? "" : "s"} failed: ${failed.join(", ")}`
             : "the build or an image failed before the boot tests",
-        interrupted(),
-      );
+        interrupted: interrupted(),
+      });
       const reports = await session.close({ ok: false, interrupted: interrupted() });
       return { ...result, ok: false, failures: [], junit, ...(reports ? { reports } : {}) };
     }
@@ -189,11 +188,13 @@ export async function testPlan(plan: string | Graph, options: TestPlanOptions): 
     // An image that cannot be made, sources that cannot be had: CI still finds a junit.xml that says so.
     if (!existsSync(join(session.runDir, "junit.xml"))) {
       const why = isRootstockError(error) ? error.headline : "an error stopped the run";
-      await writeBuildFailureJunit(
-        session.runDir,
-        interrupted() ? "the run was interrupted before the boot tests" : `before the boot tests: ${why}`,
-        interrupted(),
-      ).catch(() => {});
+      await writeBuildFailureJunit(session.runDir, {
+        message: interrupted()
+          ? "the run was interrupted before the boot tests"
+          : `before the boot tests: ${why}`,
+        interrupted: interrupted(),
+        ...(isRootstockError(error) ? { error } : {}),
+      }).catch(() => {});
     }
     return await session.closeWithError(error, interrupted());
   } finally {
@@ -290,10 +291,12 @@ export function imagesToTest(
  */
 async function writeBuildFailureJunit(
   runDir: string,
-  message: string,
-  interrupted: boolean,
+  { message, interrupted, error }: { message: string; interrupted: boolean; error?: RootstockError },
 ): Promise<string> {
   const junit = join(runDir, "junit.xml");
+  // The logs are worth naming only when a step wrote one (sources that could not be had stop a run first).
+  const logs = join(runDir, "logs");
+  const logged = (await readdir(logs).catch(() => [])).length > 0;
   await writeFile(
     junit,
     renderJunit([
@@ -304,8 +307,11 @@ async function writeBuildFailureJunit(
         status: interrupted ? "skipped" : "failed",
         ms: 0,
         message,
-        type: interrupted ? "ERR_INTERRUPTED" : "ERR_RUN_FAILED",
-        details: `${message}\nthe step logs are in ${join(runDir, "logs")}`,
+        type: interrupted ? "ERR_INTERRUPTED" : (error?.code ?? "ERR_RUN_FAILED"),
+        details: [
+          error ? errorText(error) : message,
+          ...(logged ? [`the step logs are in ${logs}`] : []),
+        ].join("\n"),
       },
     ]),
   );

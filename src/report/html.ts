@@ -133,7 +133,9 @@ function errorSection(report: RunReport): string {
   const error = report.error;
   if (!error) return "";
   const [headline = "", ...rest] = error.message.split("\n");
-  const lines = [...rest, ...(error.details ?? [])].filter((line) => line.trim() !== "");
+  const lines = [...rest, ...(error.details ?? []), ...(error.hint ? [`hint: ${error.hint}`] : [])].filter(
+    (line) => line.trim() !== "",
+  );
   return `<section>
   <h2>Why the run stopped</h2>
   <p class="error">${escapeHtml(printableLine(headline))} <code>${escapeHtml(error.code)}</code></p>

@@ -346,6 +346,7 @@ function testingProcess(report: RunReport): string[] {
     item(first, 1);
     for (const line of rest) item(line, 2);
   }
+  if (report.error?.hint) item(`hint: ${report.error.hint}`, 1);
   return lines;
 }
 

@@ -636,7 +636,7 @@ test("the reports list each source once, with the steps it serves, its sha256, i
     renderHtml(report),
     /<h2>Sources<\/h2>[\s\S]*fetched by this run from \/media\/stick\/mirror\/sha256\/bbbb/,
   );
-  // A journal from before the store kept notes: said as such, not as if nothing were known to be missing.
+  // No note (a store older than its notes, or a source that is not there): what this run did is all.
   const noNotes = reportFromEvents(
     events.map((event) =>
       event.type === "run:context"
@@ -644,7 +644,7 @@ test("the reports list each source once, with the steps it serves, its sha256, i
         : event,
     ),
   );
-  assert.match(renderMarkdown(noNotes), /\| in the store before this run \(no note of where from\) \|$/m);
+  assert.match(renderMarkdown(noNotes), /\| not fetched by this run \|$/m);
 });
 
 test("the command to repeat a run names the folder it ran in when the plan was named by a relative path", () => {

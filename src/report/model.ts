@@ -442,12 +442,13 @@ export function reportFromEvents(events: readonly TimedEvent[]): RunReport {
 function runErrorIn(end: Extract<TimedEvent, { type: "run:end" }> | undefined): RunError | undefined {
   const error: unknown = end?.error;
   if (typeof error !== "object" || error === null) return undefined;
-  const { code, message, details } = error as Record<string, unknown>;
+  const { code, message, details, hint } = error as Record<string, unknown>;
   if (typeof message !== "string") return undefined;
   return {
     code: typeof code === "string" ? code : "ERR_UNKNOWN",
     message,
     ...(Array.isArray(details) ? { details: details.map(String) } : {}),
+    ...(typeof hint === "string" ? { hint } : {}),
   };
 }
 
@@ -540,7 +541,7 @@ export function obtainedText(row: SourceRow): string {
   if (row.unobtained) return "could not be obtained";
   if (row.origin)
     return `${row.origin.how} from ${row.origin.from} (${row.origin.at.slice(0, 10)}), before this run`;
-  return "in the store before this run (no note of where from)";
+  return "not fetched by this run";
 }
 
 /** The sources of the run's steps, one row per file. */
