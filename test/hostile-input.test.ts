@@ -124,6 +124,28 @@ describe("hostile plans", () => {
     assert.match(problems[0]?.message ?? "", /cannot derive a file name from url/);
   });
 
+  test("a plan.toml that is a folder, or a step.toml that cannot be read, is not called missing", async () => {
+    const dir = join(work, "unreadable");
+    await mkdir(join(dir, "steps", "victim"), { recursive: true });
+    await mkdir(join(dir, "plan.toml"));
+    await assert.rejects(loadPlan(dir), (error: unknown) => {
+      assert.ok(error instanceof RootstockError && error.code === "ERR_PLAN_BAD_FILE", String(error));
+      assert.match(error.message, /plan\.toml is a folder, not a file/);
+      return true;
+    });
+    await rm(join(dir, "plan.toml"), { recursive: true });
+    await writeFile(
+      join(dir, "plan.toml"),
+      'name = "hostile"\narch = "x86_64"\n[[stages]]\nname = "s"\nsteps = ["victim"]\n',
+    );
+    await writeFile(join(dir, "steps", "victim", "step.toml"), 'version = "1"\n', { mode: 0o000 });
+    if (process.getuid?.() === 0) return;
+    await assert.rejects(loadPlan(dir), (error: unknown) => {
+      assert.equal((error as NodeJS.ErrnoException).code, "EACCES", String(error));
+      return true;
+    });
+  });
+
   test("a file of the plan whose name is not UTF-8 is named as such, not a crash", async () => {
     const dir = join(work, "latin1");
     await mkdir(join(dir, "steps", "victim", "files"), { recursive: true });

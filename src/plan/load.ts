@@ -44,11 +44,19 @@ export function isArchive(file: string): boolean {
 }
 
 /** A file's text, or undefined when it cannot be read. */
+/** A file's text; undefined when there is none. One that is there but cannot be read is no missing one. */
 function readText(path: string): string | undefined {
   try {
     return readFileSync(path, "utf8");
-  } catch {
-    return undefined;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") return undefined;
+    if (code === "EISDIR")
+      throw new RootstockError("ERR_PLAN_BAD_FILE", `${path} is a folder, not a file`, {
+        hint: "a plan's plan.toml and each step's step.toml are files: move the folder away",
+      });
+    // Unreadable (EACCES): said as such where the command line shows it, with its path.
+    throw error;
   }
 }
 
