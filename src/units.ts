@@ -88,7 +88,27 @@ export function printableLine(line: string): string {
   return from === 0 ? text : shown + text.slice(from);
 }
 
-/** A word as a POSIX shell reads it back: quoted only when it needs to be. */
+/**
+ * A word as a shell reads it back: quoted only when it needs to be. One with control characters (a line
+ * break, an escape) is written as bash's $'…', where they show as \n or \x1b and paste back as themselves.
+ */
 export function shellWord(word: string): string {
-  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", "'\\''")}'`;
+  if (/^[\w@%+=:,./-]+$/.test(word)) return word;
+  if (!/\p{Cc}/u.test(word)) return `'${word.replaceAll("'", "'\\''")}'`;
+  const escaped = [...word].map((char) => {
+    if (char === "\\" || char === "'") return `\\${char}`;
+    if (char === "\n") return "\\n";
+    if (char === "\t") return "\\t";
+    const code = char.codePointAt(0) ?? 0;
+    if (!/\p{Cc}/u.test(char)) return char;
+    return code < 0x80
+      ? `\\x${code.toString(16).padStart(2, "0")}`
+      : `\\u${code.toString(16).padStart(4, "0")}`;
+  });
+  return `$'${escaped.join("")}'`;
+}
+
+/** A path given as an argument: one that begins with "-" would be read as an option. */
+export function pathWord(path: string): string {
+  return shellWord(path.startsWith("-") ? `./${path}` : path);
 }

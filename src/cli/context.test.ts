@@ -53,3 +53,9 @@ test("FORCE_COLOR=0 and TERM=dumb mean no colour; TERM=dumb also means no redraw
     assert.equal(new CliContext(stream(true), stream(true)).style("red", "x"), "x");
   });
 });
+
+test("a plan in a hint to copy is a word the command reads as a plan: a leading dash, a line break", () => {
+  const context = new CliContext(stream(false), stream(false));
+  assert.equal(context.planWords("-p"), "./-p");
+  assert.equal(context.planWords("nl\np", ["V=1"]), "--set V=1 $'nl\\np'");
+});

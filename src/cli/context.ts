@@ -4,7 +4,7 @@ import type { styleText } from "node:util";
 import { RootstockError } from "../errors.ts";
 import { storeLocation } from "../store/location.ts";
 import { userName } from "../store/owner.ts";
-import { shellWord } from "../units.ts";
+import { pathWord, shellWord } from "../units.ts";
 import { checkFolderArgument } from "./options.ts";
 
 export interface GlobalOptions {
@@ -126,8 +126,9 @@ export class CliContext {
    */
   planWords(dir: string, set: readonly string[] = []): string {
     const store = this.#globals.store === undefined ? [] : ["--store", this.#globals.store];
-    const words = [...store, ...set.flatMap((value) => ["--set", value]), dir];
-    return words.map(shellWord).join(" ");
+    return [...[...store, ...set.flatMap((value) => ["--set", value])].map(shellWord), pathWord(dir)].join(
+      " ",
+    );
   }
 
   /** A terminal that can redraw a status line: not under CI, not TERM=dumb. */

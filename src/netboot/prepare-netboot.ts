@@ -15,7 +15,7 @@ import type { Graph } from "../plan/graph.ts";
 import { type OpenedPlan, openPlan } from "../plan/open.ts";
 import type { Value } from "../plan/predicate.ts";
 import type { Plan } from "../plan/types.ts";
-import { shellWord } from "../units.ts";
+import { pathWord, shellWord } from "../units.ts";
 import { buildNetbootBundle, type NetbootBundle } from "./build-bundle.ts";
 import { imageInitramfs } from "./image-initramfs.ts";
 import { type NetbootImage, netbootImage, netbootInputs, netbootSteps } from "./plan-netboot.ts";
@@ -102,7 +102,7 @@ export async function prepareNetboot(graph: Graph, options: PrepareNetbootOption
         hint:
           first === undefined
             ? "run the command again to carry on"
-            : `read the log with \`rootstock log ${shellWord(plan.displayDir)} ${first}\`; committed steps are kept, so the next run carries on`,
+            : `read the log with \`rootstock log ${pathWord(plan.displayDir)} ${first}\`; committed steps are kept, so the next run carries on`,
       },
     );
   }

@@ -4,7 +4,7 @@
  */
 
 import type { RunContext } from "../events.ts";
-import { formatBytes, formatDuration, shellWord } from "../units.ts";
+import { formatBytes, formatDuration, pathWord, shellWord } from "../units.ts";
 import {
   type ImageRecord,
   imageOutcome,
@@ -350,10 +350,7 @@ function testingProcess(report: RunReport): string[] {
   return lines;
 }
 
-/**
- * The command as a shell reads it back. A value with control characters (an escape sequence, a line
- * break) shows them as \ufffd: the report is no place for them, and a line to copy is no place to hide one.
- */
+/** The command as a shell reads it back (control characters as bash's $'…' escapes, visible). */
 function commandLine(context: RunContext): string {
   const set = Object.entries(context.plan.set ?? {}).flatMap(([name, value]) => [
     "--set",
@@ -369,9 +366,10 @@ function commandLine(context: RunContext): string {
   ];
   // A plan named by a relative path is found from the folder the command ran in.
   const from = context.cwd && !context.plan.dir.startsWith("/") ? ["cd", context.cwd, "&&"] : [];
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
-  const shown = (word: string) => shellWord(word.replace(/[\u0000-\u001f\u007f-\u009f]/g, "\ufffd"));
-  return [...from.map((word) => (word === "&&" ? word : shown(word))), ...words.map(shown)].join(" ");
+  return [
+    ...from.map((word) => (word === "&&" ? word : shellWord(word))),
+    ...words.map((word) => (word === context.plan.dir ? pathWord(word) : shellWord(word))),
+  ].join(" ");
 }
 
 /** A fenced block inside a list item; the fence is longer than any run of backticks in the text. */

@@ -196,7 +196,7 @@ test("report.md repeats the --set values, keeps HTML and control characters out,
   );
   assert.ok(
     pasted.includes(
-      "  ```sh\n  rootstock test --accel tcg --machines 1 --set 'V=a b`$(x)\ufffd[31m\ufffd*y*' 'my plans/tiny' kernel\n  ```\n",
+      "  ```sh\n  rootstock test --accel tcg --machines 1 --set $'V=a b`$(x)\\x1b[31m\\n*y*' 'my plans/tiny' kernel\n  ```\n",
     ),
     pasted,
   );
