@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -255,4 +255,19 @@ test("a boot that stalls fails at its timeout with the last 30 console lines", a
   });
   await m.stop();
   assert.equal(m.running, false);
+});
+
+test("a $TMPDIR too deep for a socket's path does not keep a machine from starting, nor keeps its folder", async () => {
+  const deep = join(work, "t".repeat(60), "m".repeat(60));
+  await mkdir(deep, { recursive: true });
+  const saved = process.env.TMPDIR;
+  process.env.TMPDIR = deep;
+  try {
+    await using m = machine();
+    assert.equal(await m.succeed("echo ok"), "ok\n");
+  } finally {
+    if (saved === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = saved;
+  }
+  assert.deepEqual(await readdir(deep), []);
 });

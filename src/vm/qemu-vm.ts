@@ -5,7 +5,7 @@
  */
 import type { ChildProcess } from "node:child_process";
 import type { Server, Socket } from "node:net";
-import { RootstockError } from "../errors.ts";
+import { describeCause, RootstockError } from "../errors.ts";
 import { type Emit, ignoreEvents } from "../events.ts";
 import { runCommand } from "../host/run-command.ts";
 import { findOnPath, hostPath } from "../host/tools.ts";
@@ -119,6 +119,18 @@ export class QemuVm {
   }
 }
 
+/** Linux's limit on a socket's path (sun_path), its last byte the terminating zero. */
+const SOCKET_PATH_MAX = 107;
+
+/**
+ * Where the sockets go: $TMPDIR, as a user expects, unless its path is too long for a socket (a deep
+ * TMPDIR in CI), then /tmp.
+ */
+function socketParent(): string {
+  const longest = join(tmpdir(), "rootstock-vm-XXXXXX", "console.sock");
+  return Buffer.byteLength(longest) <= SOCKET_PATH_MAX ? tmpdir() : "/tmp";
+}
+
 export async function startQemu(spec: VmSpec, options: StartQemuOptions): Promise<QemuVm> {
   const emit = options.emit ?? ignoreEvents;
   const runDir = resolve(options.runDir);
@@ -145,8 +157,7 @@ export async function startQemu(spec: VmSpec, options: StartQemuOptions): Promis
   options.signal?.throwIfAborted();
 
   const disks = await attachDisks(spec, runDir, options.signal);
-  // Unix socket paths are limited to about 100 bytes, so they live in a short temporary folder.
-  const socketDir = await mkdtemp(join(tmpdir(), "rootstock-vm-"));
+  const socketDir = await mkdtemp(join(socketParent(), "rootstock-vm-"));
   const paths: QemuPaths = {
     consoleSocket: join(socketDir, "console.sock"),
     qmpSocket: join(socketDir, "qmp.sock"),
@@ -161,8 +172,22 @@ export async function startQemu(spec: VmSpec, options: StartQemuOptions): Promis
     `${JSON.stringify({ name: spec.name, accel: accel.accel, reason: accel.reason, probeMs: accel.probeMs, rememberedFrom: accel.rememberedFrom, command: [qemu, ...args] }, null, 2)}\n`,
   );
 
-  const consoleServer = await listen(paths.consoleSocket);
-  const qmpServer = await listen(paths.qmpSocket);
+  const servers: Server[] = [];
+  try {
+    for (const path of [paths.consoleSocket, paths.qmpSocket]) servers.push(await listen(path));
+  } catch (error) {
+    for (const server of servers) server.close();
+    await rm(socketDir, { recursive: true, force: true });
+    throw new RootstockError(
+      "ERR_VM_START_FAILED",
+      `cannot listen on ${paths.consoleSocket}: ${describeCause(error)}`,
+      {
+        hint: "QEMU's console and QMP sockets go in $TMPDIR: set it to a short folder you can write (TMPDIR=/tmp)",
+        cause: error,
+      },
+    );
+  }
+  const [consoleServer, qmpServer] = servers as [Server, Server];
   const consoleConnection = accept(consoleServer);
   const qmpConnection = accept(qmpServer);
 
