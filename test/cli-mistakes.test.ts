@@ -1237,6 +1237,30 @@ describe("Ctrl-C", () => {
     }
   });
 
+  test("run from a folder that was removed says so, with a hint, not an internal error", async () => {
+    const gone = join(work, "gone");
+    const plan = join(import.meta.dirname, "..", "plans", "example");
+    const result = spawnSync(
+      "sh",
+      [
+        "-c",
+        `mkdir -p "$1" && cd "$1" && rmdir "$1" && exec "$2" "$3" run "$4"`,
+        "sh",
+        gone,
+        process.execPath,
+        ROOTSTOCK,
+        plan,
+      ],
+      { encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } },
+    );
+    assert.equal(result.status, 1, result.stderr);
+    assert.match(
+      result.stderr,
+      /^error: the current folder no longer exists .*\[ERR_CLI_NO_FOLDER\]\n {2}hint: cd to a folder that exists/,
+    );
+    assert.doesNotMatch(result.stderr, STACK_LINE);
+  });
+
   test("a build whose output cannot be written goes on to its end, and the command says 74", async () => {
     const dir = await writePlan(join(work, "full-build"), {
       steps: { slow: { script: 'do_install() { sleep 1; echo built > "$OUT/built"; }\n' } },

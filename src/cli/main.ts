@@ -1,5 +1,6 @@
 /** The rootstock command line: thin commands over the library, errors rendered once, here. */
 import { Command, CommanderError } from "commander";
+import { RootstockError } from "../errors.ts";
 import { ROOTSTOCK_VERSION } from "../version.ts";
 import { registerCommands } from "./commands/index.ts";
 import { CliContext } from "./context.ts";
@@ -66,6 +67,7 @@ export async function main(argv: readonly string[], context = new CliContext()):
     });
   await registerCommands(program, context, argv);
   try {
+    currentFolder();
     await program.parseAsync(argv as string[], { from: "user" });
     return outputLost || lostAtEnd() ? EXIT_OUTPUT_LOST : Number(process.exitCode ?? 0);
   } catch (error) {
@@ -84,6 +86,25 @@ export async function main(argv: readonly string[], context = new CliContext()):
     return signal === undefined
       ? status
       : 128 + process.getBuiltinModule("node:os").constants.signals[signal];
+  }
+}
+
+/**
+ * The folder rootstock runs in must still be there: paths are resolved, and runs record, from it. Removed
+ * (a checkout deleted and cloned again under a shell left inside it), Node can no longer name it.
+ */
+function currentFolder(): string {
+  try {
+    return process.cwd();
+  } catch (error) {
+    throw new RootstockError(
+      "ERR_CLI_NO_FOLDER",
+      "the current folder no longer exists (it was removed after the shell entered it)",
+      {
+        hint: 'cd to a folder that exists (`cd "$PWD"` enters it again if it was made anew), then run the command again',
+        cause: error,
+      },
+    );
   }
 }
 
