@@ -63,7 +63,7 @@ export function registerReport(program: Command, context: CliContext): void {
         return;
       }
       for (const run of runs) {
-        const date = new Date(run.started).toISOString().replace("T", " ").slice(0, 19);
+        const date = localTime(run.started);
         const tone =
           run.result === "passed"
             ? "green"
@@ -89,4 +89,11 @@ export function registerReport(program: Command, context: CliContext): void {
       context.out(`report: ${written.markdown}`);
       context.out(`        ${written.html}`);
     });
+}
+
+/** A moment as this machine's clock shows it (as `ls -l` does), to the second. */
+export function localTime(epochMs: number): string {
+  const at = new Date(epochMs);
+  const two = (value: number) => String(value).padStart(2, "0");
+  return `${at.getFullYear()}-${two(at.getMonth() + 1)}-${two(at.getDate())} ${two(at.getHours())}:${two(at.getMinutes())}:${two(at.getSeconds())}`;
 }
