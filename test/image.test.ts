@@ -281,16 +281,26 @@ describe("ext4", () => {
     assert.equal(second.sha256, first.sha256);
   });
 
-  test("a size too small is a user error naming the image", async () => {
-    await assert.rejects(
-      buildImage(spec("ext4", { sizeBytes: 64 * 1024 }), { storeDir: await store("e4") }),
-      (error: unknown) => {
-        assert.ok(error instanceof RootstockError);
-        assert.equal(error.code, "ERR_IMAGE_TOO_SMALL");
-        assert.match(error.message, /^image test-ext4: 64 KiB is too small for \d+ entries holding /);
-        return true;
-      },
-    );
+  test("a size too small is a user error naming the image, down to less than a block", async () => {
+    for (const [sizeBytes, shown] of [
+      [64 * 1024, "64 KiB"],
+      [1024, "1.0 KiB"],
+      [1, "1 B"],
+    ] as const) {
+      await assert.rejects(
+        buildImage(spec("ext4", { sizeBytes }), { storeDir: await store(`e4-${sizeBytes}`) }),
+        (error: unknown) => {
+          assert.ok(error instanceof RootstockError);
+          assert.equal(error.code, "ERR_IMAGE_TOO_SMALL", error.message);
+          assert.match(
+            error.message,
+            new RegExp(`^image test-ext4: ${shown} is too small for \\d+ entries holding `),
+          );
+          assert.match(error.hint ?? "", /raise size/);
+          return true;
+        },
+      );
+    }
   });
 
   test("a device declared where the contents hold a file is a user error, not a silent replacement", async () => {

@@ -81,7 +81,10 @@ export async function buildExt4(tree: StagedTree, output: string, options: Ext4O
   } catch (error) {
     if (
       error instanceof RootstockError &&
-      /allocate|No space left|Not enough space|too small|too big|Could not/i.test(error.message)
+      // "invalid blocks": a size under one block (1K rounds to none).
+      /allocate|No space left|Not enough space|too small|too big|Could not|invalid blocks/i.test(
+        error.message,
+      )
     ) {
       throw new RootstockError(
         "ERR_IMAGE_TOO_SMALL",
