@@ -183,6 +183,11 @@ describe("rootstock test", () => {
     assert.match(result.stdout, /✓ unawaited unawaited › forgets an await/);
     assert.match(result.stdout, /✗ unawaited unawaited › runs while it fails/);
     assert.match(result.stdout, /"sleep 1; false" failed with exit status 1/);
+    // Said as a call no test awaited, not as a failure of the test then running.
+    assert.match(
+      result.stdout,
+      /│ a call a test did not await failed \(in this test or one before it\): unawaited-unawaited: command "sleep 1; false"/,
+    );
     const runDir = runDirOf(result.stdout);
     assert.equal((await readRunRecord(runDir))?.state, "failed");
     assert.match(await readFile(join(runDir, "junit.xml"), "utf8"), /tests="3" failures="1" skipped="1"/);

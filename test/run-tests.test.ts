@@ -58,6 +58,8 @@ test("runs each module on its own machine and reports every case", async () => {
   const failed = result.cases[4];
   assert.equal(failed?.type, "ERR_CHECK_COMMAND_FAILED");
   assert.match(failed?.message ?? "", /exit status 4.*about to fail/s);
+  // The line of the test that made the call that failed.
+  assert.match(failed?.message ?? "", /\n {2}at tests\/failing\.ts:8:5$/);
   assert.match(result.cases[6]?.message ?? "", /has no default export of test cases/);
 
   const testEvents = events.filter((event) => event.type.startsWith("test:"));

@@ -543,7 +543,7 @@ function describeExit(exit: VmExit): string {
 function outputText(output: string): string {
   if (output === "") return " and printed nothing";
   const lines = output.replace(/\n$/, "").split("\n");
-  const shown = lines.length > 20 ? ["…", ...lines.slice(-20)] : lines;
+  const shown = lines.length > 20 ? [`… ${lines.length - 20} lines left out`, ...lines.slice(-20)] : lines;
   return `; its output:\n${shown.map((line) => `  ${line}`).join("\n")}`;
 }
 

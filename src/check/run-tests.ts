@@ -11,13 +11,14 @@ import { inParallel } from "../in-parallel.ts";
 import { monotonicMs } from "../units.ts";
 import { renderJunit, type TestCaseResult } from "./junit.ts";
 import { Machine, type MachineOptions } from "./machine.ts";
-import { StrayRejections } from "./stray-rejections.ts";
+import { isStray, StrayRejections } from "./stray-rejections.ts";
 import { loadTestModule, type TestCase, type TestContext } from "./test-module.ts";
 
 const { existsSync } = process.getBuiltinModule("node:fs");
 const { mkdir, writeFile } = process.getBuiltinModule("node:fs/promises");
 const { availableParallelism } = process.getBuiltinModule("node:os");
 const { join } = process.getBuiltinModule("node:path");
+const { pathToFileURL } = process.getBuiltinModule("node:url");
 
 export interface TestTarget {
   /** The image under test (a suite name in the results). */
@@ -118,11 +119,11 @@ async function runModule(
   try {
     tests = await loadTestModule(module.path, module.display);
   } catch (error) {
-    const failure = describeFailure(error);
+    const failure = describeFailure(error, module);
     // Named after its module: a summary of failures lists modules that did not load apart.
     const name = `(loading ${module.display})`;
     emit({ type: "test:start", ...base, test: name });
-    emit({ type: "test:done", ...base, test: name, ok: false, ms: 0, error: failure.message });
+    emit({ type: "test:done", ...base, test: name, ok: false, ms: 0, error: failure.details });
     return [{ ...base, name, status: "failed", ms: 0, ...failure }];
   }
 
@@ -185,7 +186,7 @@ async function runModule(
           skipReason = INTERRUPTED;
           continue;
         }
-        const failure = describeFailure(error);
+        const failure = describeFailure(error, module);
         emit({
           type: "test:done",
           ...base,
@@ -205,13 +206,25 @@ async function runModule(
     for (const left of strays.unfollow(machine.name)) {
       // Rejected after the module's last test: charged to the module as a case of its own.
       const name = `(after the tests of ${module.display})`;
-      const failure = describeFailure(left);
+      const failure = describeFailure(left, module);
       emit({ type: "test:start", ...base, test: name });
       emit({ type: "test:done", ...base, test: name, ok: false, ms: 0, error: failure.details, ...logged() });
       results.push({ ...base, name, status: "failed", ms: 0, ...logged(), ...failure });
     }
   }
   return results;
+}
+
+/** The test module's line in the error's stack (its file, as the plan names it, with line and column). */
+function testLine(error: Error, module: { path: string; display: string }): string | undefined {
+  const url = pathToFileURL(module.path).href;
+  for (const line of (error.stack ?? "").split("\n")) {
+    const found = line.indexOf(url);
+    if (found < 0) continue;
+    const position = /^:(\d+):(\d+)/.exec(line.slice(found + url.length));
+    if (position) return `${module.display}:${position[1]}:${position[2]}`;
+  }
+  return undefined;
 }
 
 /** The folder name of a module's machine: `tests/boot.test.ts` is `boot`. */
@@ -236,10 +249,20 @@ function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Pro
   });
 }
 
-function describeFailure(error: unknown): { message: string; type: string; details: string } {
+function describeFailure(
+  error: unknown,
+  module: { path: string; display: string },
+): { message: string; type: string; details: string } {
   if (isRootstockError(error)) {
-    const details = error.hint ? `${error.headline}\nhint: ${error.hint}` : error.headline;
-    return { message: error.headline, type: error.code, details };
+    // Where in the test it was called (the Machine API's errors carry no stack a person reads), and
+    // whether the test awaited it.
+    const at = testLine(error, module);
+    const stray = isStray(error)
+      ? "a call a test did not await failed (in this test or one before it): "
+      : "";
+    const headline = `${stray}${error.headline}${at ? `\n  at ${at}` : ""}`;
+    const details = error.hint ? `${headline}\nhint: ${error.hint}` : headline;
+    return { message: headline, type: error.code, details };
   }
   if (error instanceof Error) {
     return { message: error.message, type: error.name, details: error.stack ?? error.message };

@@ -4,6 +4,13 @@
  * unrecorded. While tests run, such a rejection is caught instead and charged to a module: the one
  * whose machine it names (a machine's errors begin with its name), else every module then running.
  */
+/** Rejections caught as strays: a failure they cause says it came from a call no test awaited. */
+const strays = new WeakSet<object>();
+
+export function isStray(reason: unknown): boolean {
+  return typeof reason === "object" && reason !== null && strays.has(reason);
+}
+
 export class StrayRejections {
   readonly #queues = new Map<string, { pending: unknown[]; wake?: (error: unknown) => void }>();
   readonly #listener = (reason: unknown) => this.#charge(reason);
@@ -55,6 +62,7 @@ export class StrayRejections {
   #charge(reason: unknown): void {
     // With no module's tests running, it is no test's: a bug, which ends the process as Node would.
     if (this.#queues.size === 0) throw reason;
+    if (typeof reason === "object" && reason !== null) strays.add(reason);
     const message = reason instanceof Error ? reason.message : "";
     const named = [...this.#queues.keys()].filter((machine) => message.startsWith(`${machine}: `));
     for (const machine of named.length > 0 ? named : [...this.#queues.keys()]) {

@@ -82,7 +82,7 @@ export async function loadTestModule(path: string, display: string): Promise<Tes
     throw new RootstockError(
       "ERR_CHECK_TEST_MODULE",
       // A list would name its tests 0, 1, 2: the cases are an object, named by their keys.
-      `test module ${display} has no default export of test cases${Array.isArray(tests) ? " (it exports a list; the cases are an object of named functions)" : ""}`,
+      `test module ${display} has no default export of test cases${Array.isArray(tests) ? " (it exports a list; the cases are an object of named functions)" : typeof tests === "function" ? " (it exports one function; the cases are an object of named functions)" : ""}`,
       {
         file: display,
         hint: `write: ${shape}`,

@@ -100,9 +100,9 @@ test("a test's name cannot drive the terminal", () => {
 test("a long failure keeps its first line and its end (the console's last lines and the hint)", () => {
   const { context, text } = capture();
   const reporter = createCheckReporter(context, { live: false });
-  const console = Array.from({ length: 30 }, (_, index) => `kernel line ${index + 1}`);
+  const console = Array.from({ length: 50 }, (_, index) => `kernel line ${index + 1}`);
   const error = [
-    "rootfs-boot: no shell prompt came within 8s; last 30 console lines:",
+    "rootfs-boot: no shell prompt came within 8s; last 50 console lines:",
     ...console,
     "hint: the console lines above show how far it got",
   ].join("\n");
@@ -110,6 +110,22 @@ test("a long failure keeps its first line and its end (the console's last lines 
   const out = text();
   assert.match(out, /│ rootfs-boot: no shell prompt came within 8s/);
   assert.match(out, /│ … 12 lines left out/);
-  assert.match(out, /│ kernel line 30\n.*│ hint: the console lines above show how far it got/s);
+  assert.match(out, /│ kernel line 50\n.*│ hint: the console lines above show how far it got/s);
   assert.doesNotMatch(out, /kernel line 12\n/);
+});
+
+test("a command's output cut by the machine (its last 20 lines) is shown whole, with its own count", () => {
+  const { context, text } = capture();
+  const reporter = createCheckReporter(context, { live: false });
+  const output = Array.from({ length: 20 }, (_, index) => `  ${index + 81}`);
+  const error = [
+    'm: command "seq 1 100; exit 1" failed with exit status 1; its output:',
+    "… 80 lines left out",
+    ...output,
+    "  at tests/seq.test.ts:3:5",
+  ].join("\n");
+  reporter.listener(at(0, { type: "test:done", ...base, test: "seq", ok: false, ms: 10, error }));
+  const out = text();
+  assert.match(out, /│ … 80 lines left out\n.*│ {3}81\n/s);
+  assert.equal(out.match(/lines left out/g)?.length, 1);
 });

@@ -107,7 +107,8 @@ export function createCheckReporter(context: CliContext, options: CheckReporterO
           // The first line says what failed; its end is where the cause is (the console's last lines, the
           // hint): a long error keeps both and leaves out the middle.
           const lines = (event.error ?? "").split("\n");
-          const shown = Math.max(2, options.errorLines ?? 20);
+          // Room for an error's own cut (a command's last 20 lines, a console's last 30) and its hint.
+          const shown = Math.max(2, options.errorLines ?? 40);
           const kept =
             lines.length <= shown
               ? lines
