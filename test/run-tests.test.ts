@@ -173,3 +173,25 @@ test("modules whose names read alike in a folder name get a machine folder each"
   ]);
   for (const log of logs) assert.match(await readFile(log as string, "utf8"), /guest: init done/);
 });
+
+test("a test that never settles fails at the test timeout, naming itself, and the rest of its module is skipped", async () => {
+  const result = await runTests(
+    [
+      {
+        image: "initramfs",
+        machine: { kernel: guest.kernel, initrd: guest.initrd.path, cmdline: CMDLINE, accel: "tcg" },
+        modules: modules("hangs.ts"),
+      },
+    ],
+    { runDir: join(work, "run-test-timeout"), testTimeoutMs: 1500 },
+  );
+  assert.equal(result.ok, false);
+  assert.deepEqual(
+    result.cases.map((item) => [item.name, item.status, item.type]),
+    [
+      ["never settles", "failed", "ERR_CHECK_TEST_TIMEOUT"],
+      ["comes after", "skipped", undefined],
+    ],
+  );
+  assert.match(result.cases[0]?.message ?? "", /test "never settles" did not end within 1\.5s/);
+});

@@ -5,10 +5,10 @@
  * default (a TCG guest keeps one core busy). Results go to events, `junit.xml` and `results.json` in
  * the run folder, in the order the modules are listed, with one console log per machine.
  */
-import { isRootstockError } from "../errors.ts";
+import { isRootstockError, RootstockError } from "../errors.ts";
 import { type Emit, INTERRUPTED, ignoreEvents } from "../events.ts";
 import { inParallel } from "../in-parallel.ts";
-import { monotonicMs } from "../units.ts";
+import { formatDuration, monotonicMs } from "../units.ts";
 import { renderJunit, type TestCaseResult } from "./junit.ts";
 import { Machine, type MachineOptions } from "./machine.ts";
 import { isStray, StrayRejections } from "./stray-rejections.ts";
@@ -37,7 +37,12 @@ export interface RunTestsOptions {
   signal?: AbortSignal;
   /** Machines running at once (default: the number of cores). */
   machines?: number;
+  /** How long one test case may take before it fails (default TEST_TIMEOUT_MS). */
+  testTimeoutMs?: number;
 }
+
+/** Longer than any command's default (5 minutes) many times over: a limit for a test that never settles. */
+export const TEST_TIMEOUT_MS = 30 * 60_000;
 
 export interface TestRunResult {
   ok: boolean;
@@ -159,13 +164,15 @@ async function runModule(
       try {
         // A promise the test forgot to await that rejects meanwhile fails it (an earlier one, the next).
         const stray = strays.next(machine.name);
+        const limit = settleWithin(options.testTimeoutMs ?? TEST_TIMEOUT_MS, machine.name, test.name);
         try {
           await untilAborted(
-            Promise.race([Promise.resolve(test.run(machine, context)), stray.rejected]),
+            Promise.race([Promise.resolve(test.run(machine, context)), stray.rejected, limit.expired]),
             options.signal,
           );
         } finally {
           stray.done();
+          limit.clear();
         }
         const ms = Math.round(monotonicMs() - testStarted);
         emit({ type: "test:done", ...base, test: test.name, ok: true, ms, ...logged(), ...evidence });
@@ -233,6 +240,34 @@ function moduleSlug(display: string): string {
     .replace(/^tests\//, "")
     .replace(/(\.test)?\.ts$/, "")
     .replace(/[^A-Za-z0-9._-]+/g, "-");
+}
+
+/**
+ * Rejects when a test has run for `ms`: one that awaits what never comes would otherwise hold the run
+ * for good. Its code is left behind; its machine is stopped with its module, whose later tests are skipped.
+ */
+function settleWithin(
+  ms: number,
+  machine: string,
+  test: string,
+): { expired: Promise<never>; clear: () => void } {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new RootstockError(
+            "ERR_CHECK_TEST_TIMEOUT",
+            `${machine}: test "${test}" did not end within ${formatDuration(ms)}`,
+            {
+              hint: "it awaits something that never comes (a promise nobody resolves, a wait with no timeout of its own); a test that needs longer: rootstock test --test-timeout DURATION",
+            },
+          ),
+        ),
+      ms,
+    );
+  });
+  return { expired, clear: () => clearTimeout(timer) };
 }
 
 /**

@@ -65,6 +65,8 @@ export interface TestPlanOptions {
   command?: string;
   /** Test machines running at once (default: the number of cores). */
   machines?: number;
+  /** How long one test case may take (default 30 minutes). */
+  testTimeoutMs?: number;
 }
 
 export interface TestPlanResult {
@@ -174,6 +176,7 @@ export async function testPlan(plan: string | Graph, options: TestPlanOptions): 
       emit: session.emit,
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.machines === undefined ? {} : { machines: options.machines }),
+      ...(options.testTimeoutMs === undefined ? {} : { testTimeoutMs: options.testTimeoutMs }),
     });
     const reports = await session.close({ ok: tests.ok, interrupted: interrupted() });
     return {

@@ -1,6 +1,8 @@
 import type { Command } from "commander";
 import { testPlan } from "../../check/test-plan.ts";
+import { RootstockError } from "../../errors.ts";
 import { parseVariableFlags } from "../../plan/open.ts";
+import { parseDuration } from "../../units.ts";
 import type { CliContext } from "../context.ts";
 import { interruptible } from "../interruptible.ts";
 import {
@@ -23,6 +25,7 @@ interface TestFlags {
   set: string[];
   accel?: string;
   machines?: string;
+  testTimeout?: string;
 }
 
 export function registerTest(program: Command, context: CliContext): void {
@@ -37,8 +40,18 @@ export function registerTest(program: Command, context: CliContext): void {
     .addOption(setOption())
     .option("--accel <accel>", "auto (KVM when a probe shows it works), kvm or tcg (default auto)")
     .addOption(machinesOption())
+    .option("--test-timeout <duration>", "how long one test case may take before it fails (default 30m)")
     .action(async (dir: string, images: string[], flags: TestFlags) => {
       const jobs = parseCount("--jobs", flags.jobs);
+      const testTimeoutMs = flags.testTimeout === undefined ? undefined : parseDuration(flags.testTimeout);
+      if (flags.testTimeout !== undefined && testTimeoutMs === undefined)
+        throw new RootstockError(
+          "ERR_CLI_BAD_DURATION",
+          `--test-timeout ${flags.testTimeout} is no duration`,
+          {
+            hint: "give one such as 90s, 10m or 1h30m",
+          },
+        );
       const accel = parseAccel(flags.accel);
       const machines = parseCount("--machines", flags.machines);
       const progress = planReporters(context, dir, flags.set);
@@ -55,6 +68,7 @@ export function registerTest(program: Command, context: CliContext): void {
           ...(jobs === undefined ? {} : { jobs }),
           ...(accel === undefined ? {} : { accel }),
           ...(machines === undefined ? {} : { machines }),
+          ...(testTimeoutMs === undefined ? {} : { testTimeoutMs }),
         }),
       ).finally(progress.stop);
       reportTestOutcome(result, dir, context, interrupted, flags.set);
