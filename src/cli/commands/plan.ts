@@ -18,12 +18,23 @@ export function registerPlan(program: Command, context: CliContext): void {
       if (options.json) {
         context.out(
           JSON.stringify(
-            graph.steps.map((step) => ({
-              name: step.name,
-              stage: step.step.stage,
-              key: step.key,
-              deps: step.step.deps,
-            })),
+            [
+              ...graph.steps.map((step) => ({
+                name: step.name,
+                stage: step.step.stage,
+                key: step.key,
+                deps: step.step.deps,
+                ...(step.step.version === undefined ? {} : { version: step.step.version }),
+                sandbox: step.step.sandbox,
+                root: step.step.root,
+              })),
+              // As the terminal lists them: a step its `when` turned off has no key, and says why.
+              ...graph.disabled.map((step) => ({
+                name: step.name,
+                stage: graph.plan.steps.get(step.name)?.stage,
+                disabled: { when: step.when },
+              })),
+            ],
             null,
             2,
           ),
