@@ -271,3 +271,16 @@ test("a $TMPDIR too deep for a socket's path does not keep a machine from starti
   }
   assert.deepEqual(await readdir(deep), []);
 });
+
+test("a command that reboots the guest fails at once as a reset, and the next call finds the new shell", async () => {
+  await using m = machine();
+  await m.waitForShell();
+  const started = Date.now();
+  await assert.rejects(m.execute("reboot -f", { timeout: 120_000 }), (error: unknown) => {
+    isCode("ERR_CHECK_MACHINE_RESET")(error);
+    assert.match((error as Error).message, /the machine reset while the command "reboot -f" ran/);
+    return true;
+  });
+  assert.ok(Date.now() - started < 60_000, "it did not wait for the command's timeout");
+  assert.equal(await m.succeed("echo again"), "again\n");
+});

@@ -34,15 +34,23 @@ describe("plan show / plan graph on plans/example", () => {
       /disabled: hello \(when = "WITH_HELLO"\)\n.*disabled: system \(when = "WITH_HELLO"\)/,
     );
     // --json says the same: a disabled step is listed, keyless, with its predicate.
-    const json = JSON.parse((await runCli(["plan", "show", "--json", "--set", "WITH_HELLO=false", "plans/example"])).stdout);
+    const json = JSON.parse(
+      (await runCli(["plan", "show", "--json", "--set", "WITH_HELLO=false", "plans/example"])).stdout,
+    );
     assert.deepEqual(
-      json.filter((step: { disabled?: unknown }) => step.disabled).map((step: { name: string; disabled: { when: string } }) => [step.name, step.disabled.when]),
+      json
+        .filter((step: { disabled?: unknown }) => step.disabled)
+        .map((step: { name: string; disabled: { when: string } }) => [step.name, step.disabled.when]),
       [
         ["hello", "WITH_HELLO"],
         ["system", "WITH_HELLO"],
       ],
     );
-    assert.ok(json.filter((step: { disabled?: unknown }) => !step.disabled).every((step: { sandbox: string }) => step.sandbox));
+    assert.ok(
+      json
+        .filter((step: { disabled?: unknown }) => !step.disabled)
+        .every((step: { sandbox: string }) => step.sandbox),
+    );
     // A dependent that does not follow its disabled dependency is refused.
     const bench = await workbench();
     try {

@@ -357,11 +357,32 @@ export class Machine {
     const reader = new ReplyReader(id);
     let scanned = vm.console.lineCount;
     this.#busy = command;
+    // A command that resets the machine (reboot, a panic with panic=N, a watchdog) never replies.
+    let reset = false;
+    const off = vm.qmp.onEvent((event) => {
+      if (event.event !== "RESET") return;
+      reset = true;
+      for (const waiter of this.#waiters) waiter.check();
+    });
     vm.console.write(commandScript(command, id));
     const reply = await this.#waitFor(
       `the command ${JSON.stringify(command)} did not finish`,
       timeoutMs,
       () => {
+        if (reset) {
+          // Its shell went with the reset: the next call waits for the new boot's.
+          vm.console.breakLine();
+          this.#bootMark = vm.console.lineCount;
+          this.#shellReady = false;
+          this.#busy = undefined;
+          throw new RootstockError(
+            "ERR_CHECK_MACHINE_RESET",
+            `${this.name}: the machine reset while the command ${JSON.stringify(command)} ran`,
+            {
+              hint: "a command that reboots the guest never answers: reboot it with machine.reboot(), which waits for the reset and the new shell",
+            },
+          );
+        }
         const lines = vm.console.linesSince(scanned);
         for (const [index, line] of lines.entries()) {
           const done = reader.feed(line);
@@ -373,21 +394,23 @@ export class Machine {
         scanned += lines.length;
         return undefined;
       },
-    ).catch((error: unknown) => {
-      // A reply that came back unreadable came back whole: the command has ended, the shell is free.
-      const unreadable = ["ERR_CHECK_GARBLED_REPLY", "ERR_CHECK_SHELL_PROTOCOL"];
-      if (error instanceof RootstockError && unreadable.includes(error.code)) {
-        this.#busy = undefined;
-        throw new RootstockError(
-          error.code,
-          `${this.name}: command ${JSON.stringify(command)}: ${error.message}`,
-          {
-            ...(error.hint === undefined ? {} : { hint: error.hint }),
-          },
-        );
-      }
-      throw error;
-    });
+    )
+      .catch((error: unknown) => {
+        // A reply that came back unreadable came back whole: the command has ended, the shell is free.
+        const unreadable = ["ERR_CHECK_GARBLED_REPLY", "ERR_CHECK_SHELL_PROTOCOL"];
+        if (error instanceof RootstockError && unreadable.includes(error.code)) {
+          this.#busy = undefined;
+          throw new RootstockError(
+            error.code,
+            `${this.name}: command ${JSON.stringify(command)}: ${error.message}`,
+            {
+              ...(error.hint === undefined ? {} : { hint: error.hint }),
+            },
+          );
+        }
+        throw error;
+      })
+      .finally(off);
     this.#busy = undefined;
     return { status: reply.status, output: reply.output.toString("utf8"), bytes: reply.output };
   }

@@ -15,7 +15,7 @@ import type { Graph } from "../plan/graph.ts";
 import { type OpenedPlan, openPlan } from "../plan/open.ts";
 import type { Value } from "../plan/predicate.ts";
 import type { Plan } from "../plan/types.ts";
-import { pathWord, shellWord } from "../units.ts";
+import { pathWord } from "../units.ts";
 import { buildNetbootBundle, type NetbootBundle } from "./build-bundle.ts";
 import { imageInitramfs } from "./image-initramfs.ts";
 import { type NetbootImage, netbootImage, netbootInputs, netbootSteps } from "./plan-netboot.ts";
