@@ -557,3 +557,24 @@ test("a tree deeper than Linux takes as one path is removed all the same", async
   await removeTree(deep);
   assert.equal(existsSync(deep), false);
 });
+
+test("a tree root cannot remove says the true cause: an immutable file, EPERM, not a folder's scandir", {
+  skip: process.getuid?.() === 0 ? false : "needs root to mark a file immutable",
+}, async (t) => {
+  const tree = join(bench.dir, "immutable");
+  await mkdir(join(tree, "sub"), { recursive: true });
+  await writeFile(join(tree, "sub", "kept"), "x\n");
+  if (spawnSync("chattr", ["+i", join(tree, "sub", "kept")]).status !== 0) {
+    t.skip("this file system takes no immutable flag");
+    return;
+  }
+  try {
+    await assert.rejects(removeTree(tree), (error: unknown) => {
+      assert.match((error as Error).message, /EPERM: operation not permitted, unlink .*kept/);
+      assert.match((error as { hint?: string }).hint ?? "", /immutable/);
+      return true;
+    });
+  } finally {
+    spawnSync("chattr", ["-i", join(tree, "sub", "kept")]);
+  }
+});

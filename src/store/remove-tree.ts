@@ -11,21 +11,39 @@ const fsp = () => process.getBuiltinModule("node:fs/promises");
 
 export async function removeTree(path: string): Promise<void> {
   const { rm } = fsp();
+  let first: unknown;
   try {
     await rm(path, { recursive: true, force: true });
     return;
-  } catch (error) {
+  } catch (thrown) {
+    const error = await trueCause(thrown);
     const code = (error as NodeJS.ErrnoException).code;
     // Paths deeper than Linux takes whole: GNU rm walks the tree a folder at a time.
     if (code === "ENAMETOOLONG") return removeDeepTree(path, error);
     if (code !== "EACCES" && code !== "EPERM") throw cannotRemove(path, error);
+    first = error;
   }
   await openFolders(path);
   try {
     await rm(path, { recursive: true, force: true });
   } catch (error) {
-    throw cannotRemove(path, error);
+    throw cannotRemove(path, await trueCause(error, first));
   }
+}
+
+/**
+ * Node's recursive rm, refused the unlink of a file (EPERM: immutable), tries it as a folder and throws
+ * that try's ENOTDIR: the file's own refusal is the cause to tell.
+ */
+async function trueCause(error: unknown, fallback?: unknown): Promise<unknown> {
+  const { code, syscall, path } = error as NodeJS.ErrnoException;
+  if (code !== "ENOTDIR" || syscall !== "scandir" || typeof path !== "string") return error;
+  try {
+    await fsp().unlink(path);
+  } catch (refusal) {
+    return refusal;
+  }
+  return fallback ?? error;
 }
 
 async function removeDeepTree(path: string, cause: unknown): Promise<void> {
@@ -62,7 +80,9 @@ function cannotRemove(path: string, error: unknown): RootstockError {
       ? "the store is on a read-only file system: nothing can be removed until it is mounted read-write"
       : notOwner
         ? `it belongs to another user (uid ${owner}); run gc as the user who owns the store, or as root`
-        : "rootstock gave its owner full permission on every folder in it and still could not: it may hold files of another user, or a mount point; remove it by hand (as root if need be)",
+        : (error as NodeJS.ErrnoException)?.code === "EPERM" && uid === 0
+          ? "even root may not: a file in it is marked immutable or append-only (`lsattr -R` shows i or a; `chattr -i -a` clears them), or it holds a mount point"
+          : "rootstock gave its owner full permission on every folder in it and still could not: it may hold files of another user, or a mount point; remove it by hand (as root if need be)",
     cause: error,
   });
 }
