@@ -352,10 +352,16 @@ test("rootstock shell enters a failed step's build folder, sandbox and environme
   assert.match(log.stdout, /no compiler today/);
 });
 
-test("a failed build folder a shell works in is left alone by a later run and by gc", async () => {
+test("a failed build folder a shell works in is left alone by a later run and by gc, its /deps too", async () => {
   const planDir = await writePlan(join(bench.dir, "shell-kept"), {
     name: "shell-kept",
-    steps: { flaky: { script: "do_install() { [ -e /build/../never ] || exit 9; }\n" } },
+    steps: {
+      lib: { script: 'do_install() { echo hello > "$OUT/hello"; }\n' },
+      flaky: {
+        toml: 'version = "1"\ndeps = ["lib"]\n',
+        script: "do_install() { [ -e /build/../never ] || exit 9; }\n",
+      },
+    },
   });
   const store = ["--store", bench.storeDir];
   assert.equal((await rootstock([...store, "run", planDir])).code, 1);
@@ -368,7 +374,7 @@ test("a failed build folder a shell works in is left alone by a later run and by
     "flaky",
     "-c",
     // At most 60 s: a folder removed under it would leave it waiting for good.
-    "echo mine > mine.txt; echo ready; i=0; while [ ! -e over ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done; cat mine.txt",
+    "echo mine > mine.txt; echo ready; i=0; while [ ! -e over ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done; cat mine.txt /deps/lib/hello",
   ]);
   const shellEnded = finished(shell);
   await untilOutput(shell, "ready");
@@ -385,7 +391,7 @@ test("a failed build folder a shell works in is left alone by a later run and by
   await writeFile(join(dirname(kept.trim()), "over"), "");
   const ended = await shellEnded;
   assert.equal(ended.code, 0, ended.stderr);
-  assert.match(ended.stdout, /ready\nmine\n$/);
+  assert.match(ended.stdout, /ready\nmine\nhello\n$/);
 });
 
 test("a host step that removes $OUT or puts a file or a link in its place fails, and commits nothing", async () => {

@@ -106,6 +106,11 @@ export async function collectGarbage(storeDir: string, options: GcOptions = {}):
     for (const [index, run] of runs.entries()) {
       if (index < keepRuns || now - Date.parse(run.started) < keepDays * 86_400_000) recent.add(run.runId);
     }
+    // A shell open in one of a run's build folders sees what that run's steps used (its /deps): the run
+    // is kept, with its entries and logs, while the shell is.
+    for (const run of runs)
+      if (!recent.has(run.runId) && (await shellInside(locks, join(storeDir, "work", run.runId))))
+        recent.add(run.runId);
     const keptKeys = new Set(
       runs.filter((run) => recent.has(run.runId)).flatMap((run) => Object.values(run.keys)),
     );
