@@ -8,6 +8,8 @@ export type FetchEvent =
   | { type: "fetch:plan"; missing: number; present: number; bytes: number; unsized?: number }
   | { type: "fetch:start"; sha256: string; file: string; from: string; size?: number; resumeAt: number }
   | { type: "fetch:progress"; sha256: string; file: string; received: number; total?: number }
+  /** Another process is downloading the same file: this one waits for it (its pid, when it said). */
+  | { type: "fetch:waiting"; sha256: string; file: string; pid?: number }
   /** `missing`: the place holds no such file (a mirror folder tried by hash, then by name): no failure of its own. */
   | {
       type: "fetch:attempt-failed";

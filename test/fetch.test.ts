@@ -10,6 +10,7 @@ import type { RootstockEvent } from "../src/events.ts";
 import { type FetchOptions, fetchSources, type SourceRequest } from "../src/sources/fetch-sources.ts";
 import { importSources } from "../src/sources/import-sources.ts";
 import { SourceStore } from "../src/sources/source-store.ts";
+import { StoreLocks } from "../src/store/store-locks.ts";
 import { type Route, sha256Of, startServer, type TestServer, testBytes } from "./helpers/http-server.ts";
 
 let server: TestServer;
@@ -427,6 +428,36 @@ describe("fetchSources", () => {
     assert.equal(server.requests.length, 1);
     assert.equal(first.fetched.length + second.fetched.length, 1);
     assert.equal(first.present.length + second.present.length, 1);
+  });
+
+  test("a fetch behind another's download says so, and a lock file a killed older rootstock left blocks nothing", async () => {
+    const body = testBytes(20_000, 26);
+    const source = serve("/files/waited.tar.gz", { body });
+    // An older rootstock's pid file, naming a live process (pid 1): no lock for this one.
+    await mkdir(join(storeDir, "sources", "partial"), { recursive: true });
+    await writeFile(join(storeDir, "sources", "partial", `${source.sha256}.lock`), "1\n");
+    const held = await new StoreLocks(storeDir).tryAcquire(`download-${source.sha256}`, {
+      runId: "",
+      pid: 4242,
+      what: "a test",
+    });
+    assert.ok(held);
+    let heard: (event: RootstockEvent) => void = () => {};
+    const waited = new Promise<RootstockEvent>((resolve) => {
+      heard = resolve;
+    });
+    const fetched = fetchSources(
+      [source],
+      options({ emit: (event) => (event.type === "fetch:waiting" ? heard(event) : undefined) }),
+    );
+    assert.deepEqual(await waited, {
+      type: "fetch:waiting",
+      sha256: source.sha256,
+      file: "waited.tar.gz",
+      pid: 4242,
+    });
+    await held.release();
+    assert.equal((await fetched).fetched.length, 1, "it went on once the lock was free");
   });
 
   test("cancelling keeps the partial download, and the next fetch resumes it", async () => {

@@ -111,6 +111,11 @@ export function createFetchReporter(context: CliContext): FetchReporter {
             line(`  ${context.style("yellow", "tried")} ${event.file}: ${event.reason.split("\n")[0]}`);
           draw(true);
           break;
+        case "fetch:waiting":
+          line(
+            `  ${context.style("dim", "wait")} ${event.file}: another rootstock${event.pid === undefined ? "" : ` (pid ${event.pid})`} is downloading it`,
+          );
+          break;
         case "fetch:quarantined":
           line(`  ${context.style("yellow", "kept")} ${event.file}: wrong content, kept at ${event.path}`);
           break;

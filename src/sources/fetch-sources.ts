@@ -10,6 +10,7 @@ import { type Emit, ignoreEvents } from "../events.ts";
 import { inParallel } from "../in-parallel.ts";
 import type { Source } from "../plan/types.ts";
 import { fileSystemRefusal } from "../store/fs-refusal.ts";
+import { StoreLocks } from "../store/store-locks.ts";
 import { type Candidate, candidatesFor, usesNetwork } from "./candidates.ts";
 import { fetchDebianSource } from "./debian-source.ts";
 import { downloadHttp } from "./http-download.ts";
@@ -204,7 +205,10 @@ async function obtain(
   const first = group.find((source) => source.size !== undefined) ?? (group[0] as SourceRequest);
   const { sha256, file } = first;
   const partial = new PartialDownload(store.partialDir, sha256);
-  const release = await partial.lock(options.signal);
+  const release = await partial.lock(new StoreLocks(options.storeDir), {
+    ...(options.signal ? { signal: options.signal } : {}),
+    onWait: (holder) => emit({ type: "fetch:waiting", sha256, file, ...(holder ? { pid: holder.pid } : {}) }),
+  });
   try {
     // Another process may have admitted it while this one waited for the lock.
     if (await store.has(sha256)) return { kind: "present" };

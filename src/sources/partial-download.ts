@@ -2,11 +2,13 @@
  * A download in progress, kept per sha256 beside the store (same filesystem) so that it can be resumed
  * by a later attempt or a later run. Its state records the URL it came from and the validators the
  * server gave (ETag, Last-Modified, total size): a resume is only ever spliced onto bytes of the same
- * resource. A lock file holding the owner's pid keeps two processes from writing the same partial.
+ * resource. A store lock (released by the kernel when its holder dies, however it dies) keeps two
+ * processes from writing the same partial.
  */
-import { processAlive, uniqueSuffix } from "../unique.ts";
+import type { LockHolder, StoreLocks } from "../store/store-locks.ts";
+import { uniqueSuffix } from "../unique.ts";
 
-const { link, mkdir, readFile, rename, rm, stat, writeFile } = process.getBuiltinModule("node:fs/promises");
+const { mkdir, readFile, rename, rm, stat, writeFile } = process.getBuiltinModule("node:fs/promises");
 const { join } = process.getBuiltinModule("node:path");
 const { setTimeout: sleep } = process.getBuiltinModule("node:timers/promises");
 
@@ -30,14 +32,14 @@ const LOCK_POLL_MS = 250;
 export class PartialDownload {
   readonly dataPath: string;
   readonly statePath: string;
-  readonly lockPath: string;
   readonly #dir: string;
+  readonly #sha256: string;
 
   constructor(dir: string, sha256: string) {
     this.#dir = dir;
+    this.#sha256 = sha256;
     this.dataPath = join(dir, sha256);
     this.statePath = join(dir, `${sha256}.json`);
-    this.lockPath = join(dir, `${sha256}.lock`);
   }
 
   async read(): Promise<PartialOnDisk | undefined> {
@@ -66,39 +68,24 @@ export class PartialDownload {
 
   /**
    * Waits until this process owns the partial (another process may be downloading the same file),
-   * and returns the function that releases it. A lock left by a dead process is taken over.
+   * and returns the function that releases it. `onWait` hears once who it waits for.
    */
-  async lock(signal?: AbortSignal): Promise<() => Promise<void>> {
-    await mkdir(this.#dir, { recursive: true });
-    // The lock appears with its owner's pid already in it (a link of a written file), so that no one
-    // ever reads an empty lock and takes it for a stale one.
-    const mine = `${this.lockPath}.${uniqueSuffix()}`;
-    await writeFile(mine, `${process.pid}\n`);
-    try {
-      for (;;) {
-        signal?.throwIfAborted();
-        try {
-          await link(mine, this.lockPath);
-          return () => rm(this.lockPath, { force: true });
-        } catch (error) {
-          if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-        }
-        await this.#waitOrTakeOver(signal);
+  async lock(
+    locks: StoreLocks,
+    options: { signal?: AbortSignal; onWait?: (holder: LockHolder | undefined) => void } = {},
+  ): Promise<() => Promise<void>> {
+    const name = `download-${this.#sha256}`;
+    const holder = { runId: "", pid: process.pid, what: `the download of ${this.#sha256}` };
+    let told = false;
+    for (;;) {
+      options.signal?.throwIfAborted();
+      const held = await locks.tryAcquire(name, holder);
+      if (held) return () => held.release();
+      if (!told) {
+        told = true;
+        options.onWait?.(await locks.probe(name, options.signal));
       }
-    } finally {
-      await rm(mine, { force: true });
+      await sleep(LOCK_POLL_MS, undefined, { signal: options.signal });
     }
-  }
-
-  /** Takes over a lock whose owner is dead; otherwise waits a little. */
-  async #waitOrTakeOver(signal: AbortSignal | undefined): Promise<void> {
-    const text = await readFile(this.lockPath, "utf8").catch(() => undefined);
-    if (text === undefined) return; // released meanwhile
-    const owner = Number.parseInt(text, 10);
-    if (!Number.isInteger(owner) || !processAlive(owner)) {
-      await rm(this.lockPath, { force: true });
-      return;
-    }
-    await sleep(LOCK_POLL_MS, undefined, { signal });
   }
 }
