@@ -14,7 +14,7 @@ import { RootstockError } from "../src/errors.ts";
 import type { RootstockEvent } from "../src/events.ts";
 import {
   type BundleServer,
-  checkListen,
+  reserveListen,
   type ServedEntry,
   startBundleServer,
 } from "../src/netboot/bundle-server.ts";
@@ -364,10 +364,10 @@ describe("netboot server", () => {
     await new Promise<void>((resolve) => busy.listen(0, "127.0.0.1", resolve));
     const { port } = busy.address() as { port: number };
     try {
-      // Told the same way before a build (checkListen) as when serving starts.
+      // Told the same way before a build (reserveListen) as when serving starts.
       for (const attempt of [
         () => startBundleServer(new Map(), { port }),
-        () => checkListen("127.0.0.1", port),
+        () => reserveListen("127.0.0.1", port),
       ])
         await assert.rejects(attempt(), (error: unknown) => {
           assert.ok(error instanceof RootstockError);
@@ -378,6 +378,12 @@ describe("netboot server", () => {
     } finally {
       await new Promise<void>((resolve) => busy.close(() => resolve()));
     }
+    // Reserved before a build, the address is refused to another until released, then served.
+    const reserved = await reserveListen("127.0.0.1", port);
+    await assert.rejects(reserveListen("127.0.0.1", port), { code: "ERR_NETBOOT_LISTEN_FAILED" });
+    await reserved.release();
+    const served = await startBundleServer(new Map(), { port });
+    await served.close();
     const controller = new AbortController();
     const stopping = await startBundleServer(new Map(), { signal: controller.signal });
     controller.abort();

@@ -186,11 +186,23 @@ function listenOn(server: NetServer, host: string, port: number): Promise<void> 
  * Whether the server will be able to listen there, asked before a long build: a port in use or an
  * address of another machine is told at once. (Another process may still take the port meanwhile.)
  */
-export async function checkListen(host: string, port: number): Promise<void> {
+/**
+ * Takes the address now, before a long build, and holds it until `release` (just before the server
+ * binds it): another server started meanwhile is refused at once, not this one after its build.
+ */
+export async function reserveListen(host: string, port: number): Promise<{ release: () => Promise<void> }> {
   const { createServer: createNetServer } = process.getBuiltinModule("node:net");
   const probe = createNetServer();
   await listenOn(probe, host, port);
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  // Held, not served: it answers no one and keeps no process alive on its own.
+  probe.unref();
+  let released: Promise<void> | undefined;
+  return {
+    release: () => {
+      released ??= new Promise<void>((resolve) => probe.close(() => resolve()));
+      return released;
+    },
+  };
 }
 
 interface RespondContext {

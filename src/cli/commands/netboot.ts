@@ -3,7 +3,7 @@ import { RunSession } from "../../build/run-session.ts";
 import { isRootstockError, RootstockError } from "../../errors.ts";
 import { EventBus } from "../../events.ts";
 import { NO_BOOT_LINE } from "../../netboot/boot-instructions.ts";
-import { checkListen } from "../../netboot/bundle-server.ts";
+import { reserveListen } from "../../netboot/bundle-server.ts";
 import { exportBundle, prepareExportFolder } from "../../netboot/export-bundle.ts";
 import { openNetbootPlan, type PreparedNetboot, prepareNetboot } from "../../netboot/prepare-netboot.ts";
 import { lanConfigDir, type ServingNetboot, serveNetboot } from "../../netboot/serve-netboot.ts";
@@ -85,13 +85,23 @@ export function registerNetboot(program: Command, context: CliContext): void {
       }
       // Before the build, which may take long: a busy port or a folder that cannot be written is said now.
       if (out !== undefined) await prepareExportFolder(out);
-      else await checkListen(listen.host, listen.port);
+      // An ephemeral port (:0) is no one's to take: the server gets its own when it binds.
       const jobs = parseJobs(flags.jobs, availableParallelism());
-      const { graph, tools } = await openNetbootPlan(dir, {
-        variables: parseVariableFlags(flags.set),
-        cacheDir: join(context.storeDir, "cache"),
-        ...(image === undefined ? {} : { image }),
-      });
+      const reserved =
+        out === undefined && listen.port !== 0 ? await reserveListen(listen.host, listen.port) : undefined;
+      // A refusal before the run begins gives the address back, as the run's end does.
+      const releasingOnError = <T>(work: Promise<T>) =>
+        work.catch(async (error: unknown) => {
+          await reserved?.release();
+          throw error;
+        });
+      const { graph, tools } = await releasingOnError(
+        openNetbootPlan(dir, {
+          variables: parseVariableFlags(flags.set),
+          cacheDir: join(context.storeDir, "cache"),
+          ...(image === undefined ? {} : { image }),
+        }),
+      );
 
       const bus = new EventBus();
       const progress = flags.json
@@ -103,15 +113,17 @@ export function registerNetboot(program: Command, context: CliContext): void {
       } else bus.on((event) => context.out(JSON.stringify(event)));
       const controller = new AbortController();
       const stopListening = context.whenInterrupted(() => controller.abort(new Error("interrupted")));
-      const session = await RunSession.open(graph, {
-        storeDir: context.storeDir,
-        command: "netboot",
-        options: context.givenOptions,
-        ...(image === undefined ? {} : { targets: [image] }),
-        jobs,
-        tools,
-        emit: bus.emit,
-      });
+      const session = await releasingOnError(
+        RunSession.open(graph, {
+          storeDir: context.storeDir,
+          command: "netboot",
+          options: context.givenOptions,
+          ...(image === undefined ? {} : { targets: [image] }),
+          jobs,
+          tools,
+          emit: bus.emit,
+        }),
+      );
       let ok = false;
       let failure: unknown;
       try {
@@ -128,6 +140,7 @@ export function registerNetboot(program: Command, context: CliContext): void {
         if (out !== undefined && publicBase !== undefined) {
           await exportTo(context, prepared, out, publicBase);
         } else {
+          await reserved?.release();
           const serving = await serveNetboot(prepared.bundle, {
             host: listen.host,
             port: listen.port,
@@ -159,6 +172,7 @@ export function registerNetboot(program: Command, context: CliContext): void {
               );
         throw failure;
       } finally {
+        await reserved?.release();
         progress?.stop();
         stopListening();
         // Ctrl-C is how serving ends: that run went well. Before serving, it interrupts the build; any
