@@ -1,7 +1,15 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { describe, test } from "node:test";
-import { formatDuration, parseDuration, parseSize, pathWord, printableLine, shellWord } from "./units.ts";
+import {
+  formatDuration,
+  parseDuration,
+  parseSize,
+  pathWord,
+  printableLine,
+  shellWord,
+  typedWord,
+} from "./units.ts";
 
 test("durations", () => {
   assert.equal(parseDuration("90s"), 90_000);
@@ -40,7 +48,21 @@ describe("shellWord", () => {
   });
 
   test("any text reads back from sh as the same single word", () => {
-    for (const text of ["", "a b", "it's", "$HOME", "`x`", "*", "~", "-n", "x;y", '"q"', "é"]) {
+    for (const text of [
+      "",
+      "a b",
+      "it's",
+      "$HOME",
+      "`x`",
+      "a\nb",
+      "tab\there",
+      "*",
+      "~",
+      "-n",
+      "x;y",
+      '"q"',
+      "é",
+    ]) {
       const echoed = execFileSync("sh", ["-c", `printf '%s' ${shellWord(text)}`], { encoding: "utf8" });
       assert.equal(echoed, text, shellWord(text));
     }
@@ -48,7 +70,7 @@ describe("shellWord", () => {
 
   test("control characters are written as $'…' escapes, on one line, and read back from bash as themselves", () => {
     for (const text of ["a\nb", "tab\there", "esc\u001b[31m", "it's\n\\", "\u0085x"]) {
-      const word = shellWord(text);
+      const word = typedWord(text);
       assert.doesNotMatch(word, /\p{Cc}/u, word);
       const echoed = execFileSync("bash", ["-c", `printf '%s' ${word}`], { encoding: "utf8" });
       assert.equal(echoed, text, word);

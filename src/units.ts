@@ -88,13 +88,18 @@ export function printableLine(line: string): string {
   return from === 0 ? text : shown + text.slice(from);
 }
 
-/**
- * A word as a shell reads it back: quoted only when it needs to be. One with control characters (a line
- * break, an escape) is written as bash's $'…', where they show as \n or \x1b and paste back as themselves.
- */
+/** A word as a POSIX shell (a script rootstock writes for /bin/sh) reads it back: quoted only when it needs to be. */
 export function shellWord(word: string): string {
-  if (/^[\w@%+=:,./-]+$/.test(word)) return word;
-  if (!/\p{Cc}/u.test(word)) return `'${word.replaceAll("'", "'\\''")}'`;
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", "'\\''")}'`;
+}
+
+/**
+ * A word of a command a person copies (hints, reports): as shellWord, but one with control characters
+ * (a line break, an escape) is written as $'…' (bash, zsh, POSIX 2024), where they show as \n or \x1b
+ * on one line and paste back as themselves. Never for a script /bin/sh runs: dash has no $'…'.
+ */
+export function typedWord(word: string): string {
+  if (!/\p{Cc}/u.test(word)) return shellWord(word);
   const escaped = [...word].map((char) => {
     if (char === "\\" || char === "'") return `\\${char}`;
     if (char === "\n") return "\\n";
@@ -108,7 +113,7 @@ export function shellWord(word: string): string {
   return `$'${escaped.join("")}'`;
 }
 
-/** A path given as an argument: one that begins with "-" would be read as an option. */
+/** A path given as an argument of a command a person copies: one that begins with "-" would be an option. */
 export function pathWord(path: string): string {
-  return shellWord(path.startsWith("-") ? `./${path}` : path);
+  return typedWord(path.startsWith("-") ? `./${path}` : path);
 }

@@ -4,7 +4,7 @@ import type { styleText } from "node:util";
 import { RootstockError } from "../errors.ts";
 import { storeLocation } from "../store/location.ts";
 import { userName } from "../store/owner.ts";
-import { pathWord, shellWord } from "../units.ts";
+import { pathWord, typedWord } from "../units.ts";
 import { checkFolderArgument } from "./options.ts";
 
 export interface GlobalOptions {
@@ -126,7 +126,7 @@ export class CliContext {
    */
   planWords(dir: string, set: readonly string[] = []): string {
     const store = this.#globals.store === undefined ? [] : ["--store", this.#globals.store];
-    return [...[...store, ...set.flatMap((value) => ["--set", value])].map(shellWord), pathWord(dir)].join(
+    return [...[...store, ...set.flatMap((value) => ["--set", value])].map(typedWord), pathWord(dir)].join(
       " ",
     );
   }

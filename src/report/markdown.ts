@@ -4,7 +4,7 @@
  */
 
 import type { RunContext } from "../events.ts";
-import { formatBytes, formatDuration, pathWord, shellWord } from "../units.ts";
+import { formatBytes, formatDuration, pathWord, typedWord } from "../units.ts";
 import {
   type ImageRecord,
   imageOutcome,
@@ -367,8 +367,8 @@ function commandLine(context: RunContext): string {
   // A plan named by a relative path is found from the folder the command ran in.
   const from = context.cwd && !context.plan.dir.startsWith("/") ? ["cd", context.cwd, "&&"] : [];
   return [
-    ...from.map((word) => (word === "&&" ? word : shellWord(word))),
-    ...words.map((word) => (word === context.plan.dir ? pathWord(word) : shellWord(word))),
+    ...from.map((word) => (word === "&&" ? word : typedWord(word))),
+    ...words.map((word) => (word === context.plan.dir ? pathWord(word) : typedWord(word))),
   ].join(" ");
 }
 

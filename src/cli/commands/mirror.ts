@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { openPlan, parseVariableFlags } from "../../plan/open.ts";
 import { exportMirror } from "../../sources/export-mirror.ts";
 import { planSources } from "../../sources/plan-sources.ts";
-import { formatBytes, shellWord } from "../../units.ts";
+import { formatBytes, typedWord } from "../../units.ts";
 import type { CliContext } from "../context.ts";
 import { createFetchReporter } from "../fetch-reporter.ts";
 import { interruptible } from "../interruptible.ts";
@@ -64,6 +64,6 @@ export function registerMirror(program: Command, context: CliContext): void {
           `  ${context.style("yellow", "note")} ${taken.file} in the mirror is another file (${taken.there === "not a file" ? "not a file" : `sha256 ${taken.there}`}), left as it is; this plan's is sha256/${taken.sha256}, which fetch finds`,
         );
       }
-      context.out(`  use it with: rootstock fetch PLAN --offline --mirror ${shellWord(target)}`);
+      context.out(`  use it with: rootstock fetch PLAN --offline --mirror ${typedWord(target)}`);
     });
 }
