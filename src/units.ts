@@ -117,3 +117,12 @@ export function typedWord(word: string): string {
 export function pathWord(path: string): string {
   return typedWord(path.startsWith("-") ? `./${path}` : path);
 }
+
+/** The folder this process runs in; undefined once it was removed (a path given in full needs none). */
+export function currentFolderIfAny(): string | undefined {
+  try {
+    return process.cwd();
+  } catch {
+    return undefined;
+  }
+}

@@ -1237,28 +1237,39 @@ describe("Ctrl-C", () => {
     }
   });
 
-  test("run from a folder that was removed says so, with a hint, not an internal error", async () => {
+  test("run from a folder that was removed: a relative plan is refused with a hint, what needs no folder works", async () => {
     const gone = join(work, "gone");
-    const plan = join(import.meta.dirname, "..", "plans", "example");
-    const result = spawnSync(
-      "sh",
-      [
-        "-c",
-        `mkdir -p "$1" && cd "$1" && rmdir "$1" && exec "$2" "$3" run "$4"`,
+    const inGone = (...args: string[]) =>
+      spawnSync(
         "sh",
-        gone,
-        process.execPath,
-        ROOTSTOCK,
-        plan,
-      ],
-      { encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } },
-    );
-    assert.equal(result.status, 1, result.stderr);
+        [
+          "-c",
+          'mkdir -p "$1" && cd "$1" && rmdir "$1" && shift && exec "$@"',
+          "sh",
+          gone,
+          process.execPath,
+          ROOTSTOCK,
+          "--store",
+          join(work, "gone-store"),
+          ...args,
+        ],
+        { encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } },
+      );
+    const relative = inGone("plan", "show", "plans/example");
+    assert.equal(relative.status, 1, relative.stderr);
     assert.match(
-      result.stderr,
+      relative.stderr,
       /^error: the current folder no longer exists .*\[ERR_CLI_NO_FOLDER\]\n {2}hint: cd to a folder that exists/,
     );
-    assert.doesNotMatch(result.stderr, STACK_LINE);
+    assert.doesNotMatch(relative.stderr, STACK_LINE);
+    for (const args of [
+      ["-V"],
+      ["runs"],
+      ["plan", "show", join(import.meta.dirname, "..", "plans", "example")],
+    ]) {
+      const result = inGone(...args);
+      assert.equal(result.status, 0, `${args.join(" ")}: ${result.stderr}`);
+    }
   });
 
   test("a build whose output cannot be written goes on to its end, and the command says 74", async () => {

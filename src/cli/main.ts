@@ -66,8 +66,8 @@ export async function main(argv: readonly string[], context = new CliContext()):
       context.givenOptions = givenOptions(action);
     });
   await registerCommands(program, context, argv);
+  watchCurrentFolder();
   try {
-    currentFolder();
     await program.parseAsync(argv as string[], { from: "user" });
     return outputLost || lostAtEnd() ? EXIT_OUTPUT_LOST : Number(process.exitCode ?? 0);
   } catch (error) {
@@ -90,22 +90,29 @@ export async function main(argv: readonly string[], context = new CliContext()):
 }
 
 /**
- * The folder rootstock runs in must still be there: paths are resolved, and runs record, from it. Removed
- * (a checkout deleted and cloned again under a shell left inside it), Node can no longer name it.
+ * A command that needs the folder it runs in (a relative path resolved from it, a run recording it) is
+ * told, as a user error, that it was removed (a checkout deleted and cloned again under a shell left
+ * inside it): Node can no longer name it. Commands that need no folder (-V, runs, a plan given by its
+ * full path) still work there.
  */
-function currentFolder(): string {
-  try {
-    return process.cwd();
-  } catch (error) {
-    throw new RootstockError(
-      "ERR_CLI_NO_FOLDER",
-      "the current folder no longer exists (it was removed after the shell entered it)",
-      {
-        hint: 'cd to a folder that exists (`cd "$PWD"` enters it again if it was made anew), then run the command again',
-        cause: error,
-      },
-    );
-  }
+function watchCurrentFolder(): void {
+  const cwd = process.cwd;
+  if ((cwd as { watched?: true }).watched) return;
+  const watched = () => {
+    try {
+      return cwd();
+    } catch (error) {
+      throw new RootstockError(
+        "ERR_CLI_NO_FOLDER",
+        "the current folder no longer exists (it was removed after the shell entered it)",
+        {
+          hint: 'cd to a folder that exists (`cd "$PWD"` enters it again if it was made anew), then run the command again',
+          cause: error,
+        },
+      );
+    }
+  };
+  process.cwd = Object.assign(watched, { watched: true as const });
 }
 
 /**

@@ -55,7 +55,7 @@ export function parseCount(flag: string, value: string | undefined): number | un
 export function globalMirrors(
   flags: readonly string[],
   env: NodeJS.ProcessEnv = process.env,
-  cwd = process.cwd(),
+  cwd?: string,
 ): string[] {
   const fromEnv = (env.ROOTSTOCK_MIRRORS ?? "").split(/\s+/).filter(Boolean);
   // Split at spaces, a folder with one falls apart, and a relative piece would quietly mean another
@@ -76,7 +76,7 @@ export function globalMirrors(
     });
   }
   return [...flags, ...fromEnv].map((spec) =>
-    /^[a-z][a-z0-9+.-]*:/i.test(spec) || isAbsolute(spec) ? spec : resolve(cwd, spec),
+    /^[a-z][a-z0-9+.-]*:/i.test(spec) || isAbsolute(spec) ? spec : resolve(cwd ?? process.cwd(), spec),
   );
 }
 

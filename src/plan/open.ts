@@ -1,7 +1,9 @@
 /** Load, identify host tools, resolve: what every command that works on a plan does first. */
+
 import { RootstockError } from "../errors.ts";
 import { identifyToolsCached } from "../host/tool-cache.ts";
 import { type ToolIdentity, toolKey } from "../host/tools.ts";
+import { currentFolderIfAny } from "../units.ts";
 import { type Graph, usesHostTools } from "./graph.ts";
 import { openPlanCache } from "./plan-cache.ts";
 import type { Value } from "./predicate.ts";
@@ -23,7 +25,8 @@ export interface OpenedPlan {
 }
 
 export async function openPlan(dir: string, options: OpenPlanOptions = {}): Promise<OpenedPlan> {
-  const shown = relative(process.cwd(), dir) || ".";
+  const here = currentFolderIfAny();
+  const shown = here === undefined ? dir : relative(here, dir) || ".";
   const { cacheDir, identifyTools: identify, ...resolveOptions } = options;
   const cached = await openPlanCache(dir, {
     displayDir: shown.startsWith("..") ? dir : shown,

@@ -1,8 +1,10 @@
 /** Gathers what a report needs to say about a run: the plan, the host, the seeds, the revisions. */
+
 import { JOURNAL_FORMAT, type RunContext } from "../events.ts";
 import type { ToolIdentity } from "../host/tools.ts";
 import type { Graph } from "../plan/graph.ts";
 import { SourceStore } from "../sources/source-store.ts";
+import { currentFolderIfAny } from "../units.ts";
 import { ROOTSTOCK_DIR, ROOTSTOCK_VERSION } from "../version.ts";
 import { gitRevision } from "./git-revision.ts";
 
@@ -40,7 +42,7 @@ export async function describeRun(
   return {
     journal: JOURNAL_FORMAT,
     command: options.command ?? "run",
-    cwd: process.cwd(),
+    ...(currentFolderIfAny() === undefined ? {} : { cwd: currentFolderIfAny() }),
     ...(options.targets === undefined ? {} : { targets: [...options.targets] }),
     ...(options.options === undefined || options.options.length === 0
       ? {}
