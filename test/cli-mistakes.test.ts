@@ -1292,6 +1292,23 @@ describe("Ctrl-C", () => {
     }
     const [run] = await listRuns(store);
     assert.equal(run?.result, "passed", "the build was not thrown away");
+    // A build that fails says so on stderr, which still works, and ends as a failure, not as a full disk.
+    const failing = await writePlan(join(work, "full-build-fails"), {
+      steps: { bad: { script: "do_compile() { exit 3; }\n" } },
+    });
+    const again = openSync("/dev/full", "w");
+    try {
+      const result = spawnSync(
+        process.execPath,
+        [join(import.meta.dirname, "..", "bin", "rootstock.js"), "--store", store, "run", failing],
+        { stdio: ["ignore", again, "pipe"], encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } },
+      );
+      assert.equal(result.status, 1, result.stderr);
+      assert.match(result.stderr, /\[ERR_OUTPUT_UNWRITABLE\]/);
+      assert.match(result.stderr, /error: 1 step failed: bad \[ERR_RUN_FAILED\]/);
+    } finally {
+      closeSync(again);
+    }
   });
 
   test("a reader that goes away (`run P | head -1`) interrupts the run as Ctrl-C does, with status 141", async () => {

@@ -78,9 +78,10 @@ export async function main(argv: readonly string[], context = new CliContext()):
     }
     // Loaded only for an error: a run that goes well never needs it.
     const { EXIT_USER_ERROR, renderError } = await import("./render-error.ts");
-    const status =
-      outputLost || lostAtEnd() ? EXIT_OUTPUT_LOST : renderError(error, context) || EXIT_USER_ERROR;
-    if (status === EXIT_OUTPUT_LOST) return status;
+    // Said even when the output was lost: errors go to stderr, which may still be written (a failed build
+    // must not pass for a full disk). The failure's status wins over 74: it is what a script must know.
+    lostAtEnd();
+    const status = renderError(error, context) || EXIT_USER_ERROR;
     // Ended by Ctrl-C (or SIGTERM): 128 + the signal's number, as a shell expects of an interrupted command.
     const signal = context.interruptedBy;
     return signal === undefined
