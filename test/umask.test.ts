@@ -26,7 +26,9 @@ before(async () => {
       made: {
         // Copies what was unpacked (its modes as unpacked) and makes files and a folder of its own.
         toml: `version = "1"\n${sourceToml(source)}`,
-        script: 'do_install() { cp -R . "$OUT/src"; echo made > "$OUT/made"; mkdir "$OUT/dir"; }\n',
+        script:
+          'do_install() { cp -R . "$OUT/src"; cp -R "$FILES" "$OUT/files"; echo made > "$OUT/made"; mkdir "$OUT/dir"; }\n',
+        files: { "sub/f": "from the plan\n" },
       },
     },
   });

@@ -3,7 +3,6 @@
  * log. rootstock unpacks on the host, with GNU tar (or unzip), before the sandbox starts.
  */
 import { RootstockError } from "../errors.ts";
-import { findOnPath } from "../host/tools.ts";
 import { noteToolUse } from "../host/tools-used.ts";
 
 const { spawn } = process.getBuiltinModule("node:child_process");
@@ -85,9 +84,7 @@ export function runLogged(
 ): Promise<number> {
   noteToolUse(file, HOST_TOOL_PATH);
   return new Promise((resolve, reject) => {
-    // Under umask 022, whatever rootstock's: the modes of unpacked and patched files are the archive's
-    // and the patch's, the same on every machine.
-    const child = spawn("/bin/sh", ["-c", 'umask 022 && exec "$@"', "sh", file, ...args], {
+    const child = spawn(file, args, {
       cwd: options.cwd,
       stdio: ["ignore", options.logFd, options.logFd],
       env: { PATH: HOST_TOOL_PATH, LC_ALL: "C" },
@@ -102,11 +99,6 @@ export function runLogged(
       else if (error.code === "ENOENT") reject(missing());
       else reject(error);
     });
-    // The shell says 127 when it finds no such command to exec.
-    child.on("close", (code) => {
-      if (code !== 127) resolve(code ?? 1);
-      else
-        findOnPath(file, HOST_TOOL_PATH).then((found) => (found ? resolve(code) : reject(missing())), reject);
-    });
+    child.on("close", (code) => resolve(code ?? 1));
   });
 }

@@ -13,9 +13,9 @@ const EXIT_OUTPUT_LOST = 74;
 export async function main(argv: readonly string[], context = new CliContext()): Promise<number> {
   // Commands set it to say how they ended (doctor, shell); one call of main must not inherit another's.
   process.exitCode = undefined;
-  // What rootstock writes (the store, runs, images) is never writable by others, whatever the umask:
-  // under umask 000 any user could change a committed entry. A tighter umask is kept.
-  process.umask(process.umask(0o022) | 0o022);
+  // Everything rootstock makes (a step's build folder and $FILES, unpacked sources, outputs, images) has
+  // the same modes whoever runs it, as keys promise; and nothing in the store is writable by others.
+  process.umask(0o022);
   let outputLost = false;
   /**
    * A full disk or a device error: what the command printed is lost, so it must not end as if it were
