@@ -289,10 +289,10 @@ export const ignoreEvents: Emit = () => {};
 /**
  * What a run's journal records, by version: 2 has the whole command line (options, and images named as
  * targets) and every bundle's time; 3 also the store's notes of how sources came in and the tools
- * rootstock ran (run:tools). Absent (1) in journals of an older rootstock. Raised with every addition,
+ * rootstock ran (run:tools); 4 also a stopped run's hint. Absent (1) in journals of an older rootstock. Raised with every addition,
  * so that an older rootstock leaves a newer journal's reports as they are rather than drop what it adds.
  */
-export const JOURNAL_FORMAT = 3;
+export const JOURNAL_FORMAT = 4;
 
 export interface RunContext {
   /** JOURNAL_FORMAT of the rootstock that wrote it. */

@@ -435,6 +435,17 @@ describe("the plan folder", () => {
     assert.match(stderr, /hint: give the folder that holds plan\.toml \(plans\/example\)/);
   });
 
+  test("--test-timeout is a duration a timer can wait, or refused before anything runs", async () => {
+    for (const [value, said] of [
+      ["abc", "is no duration"],
+      ["597h", "is longer than the 596h a timer can wait"],
+    ]) {
+      const result = await runCli(["test", "plans/example", "--test-timeout", value as string]);
+      assert.equal(result.code, 1, result.stderr);
+      assert.match(result.stderr, new RegExp(`--test-timeout ${value} ${said} \\[ERR_CLI_BAD_DURATION\\]`));
+    }
+  });
+
   test("a step folder no stage lists gets one readable hint", async () => {
     const dir = await writePlan(join(work, "unlisted"), {
       stages: [["hello"]],

@@ -5,7 +5,7 @@
  * Content-Length — are in fetch.test.ts.)
  */
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -134,6 +134,14 @@ describe("hostile plans", () => {
       return true;
     });
     await rm(join(dir, "plan.toml"), { recursive: true });
+    // A link to itself: said so, not an internal error.
+    await symlink("plan.toml", join(dir, "plan.toml"));
+    await assert.rejects(loadPlan(dir), (error: unknown) => {
+      assert.ok(error instanceof RootstockError && error.code === "ERR_PLAN_BAD_FILE", String(error));
+      assert.match(error.message, /plan\.toml is a link that leads back to itself/);
+      return true;
+    });
+    await rm(join(dir, "plan.toml"));
     await writeFile(
       join(dir, "plan.toml"),
       'name = "hostile"\narch = "x86_64"\n[[stages]]\nname = "s"\nsteps = ["victim"]\n',

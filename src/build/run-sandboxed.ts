@@ -104,7 +104,8 @@ function launch(
     held,
   });
   noteToolUse(file, env.PATH ?? process.env.PATH ?? "");
-  if (spec.kind === "chroot") for (const tool of ["unshare", "chroot"]) noteToolUse(tool, CHROOT_SETUP_PATH);
+  if (spec.kind === "chroot")
+    for (const tool of ["unshare", "mount", "chroot"]) noteToolUse(tool, CHROOT_SETUP_PATH);
   let started = monotonicMs();
   let released = !held;
   let closed = false;

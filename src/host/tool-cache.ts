@@ -22,7 +22,7 @@ interface CachedIdentity {
 }
 
 /** Bumped when the way a tool is identified changes (how its version is asked), so old entries go. */
-const IDENTIFY_VERSION = 3;
+const IDENTIFY_VERSION = 4;
 
 function signatureOf(path: string): string | undefined {
   try {

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -72,4 +73,11 @@ setTimeout(() => process.kill(process.pid, "SIGINT"), 500);`;
   const ended = spawnSync(process.execPath, ["--input-type=module", "-e", signalled], { stdio: "ignore" });
   assert.equal(ended.signal, "SIGINT", "it still ends as Ctrl-C ends it");
   assert.equal(spawnSync("pgrep", ["-f", "sleep 1000.45"], { encoding: "utf8" }).stdout.trim(), "");
+});
+
+test("squashfs-tools are asked -version: their --version is a usage text beginning SYNTAX:", {
+  skip: existsSync("/usr/bin/mksquashfs") ? false : "no mksquashfs here",
+}, async () => {
+  const identity = await identifyTool("mksquashfs", "/usr/bin");
+  assert.match(identity?.version ?? "", /^mksquashfs version \d/);
 });

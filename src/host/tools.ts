@@ -190,11 +190,15 @@ function firstLine(command: string, args: string[]): Promise<string | undefined 
 /** Version line by the usual flags; dash and friends have none, so their hash is their identity. */
 async function versionOf(path: string): Promise<string> {
   // `-W version` is mawk's; --help is asked last, for tools such as busybox that print their version only there.
-  for (const flags of [["--version"], ["-V"], ["-W", "version"], ["--help"]]) {
+  // -version is squashfs-tools' (their --version prints a usage text beginning "SYNTAX:").
+  for (const flags of [["--version"], ["-V"], ["-W", "version"], ["-version"], ["--help"]]) {
     const line = await firstLine(path, flags);
     // One that hangs on asking is not asked again: its hash is its identity.
     if (line === TIMED_OUT) return "unknown";
-    if (!line || /(illegal|invalid|unknown|unrecognized|not an) option|not found|usage|error/i.test(line))
+    if (
+      !line ||
+      /(illegal|invalid|unknown|unrecognized|not an) option|not found|usage|syntax|error/i.test(line)
+    )
       continue;
     if (flags[0] !== "--help" || /\d+\.\d+/.test(line)) return line;
   }

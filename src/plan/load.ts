@@ -4,7 +4,7 @@
  */
 import { parse as parseToml, TomlError } from "smol-toml";
 import type { z } from "zod";
-import { type ErrorLocation, RootstockError, RootstockErrors } from "../errors.ts";
+import { describeCause, type ErrorLocation, RootstockError, RootstockErrors } from "../errors.ts";
 import { parseDuration, parseSize } from "../units.ts";
 import { findCycles } from "./cycles.ts";
 import { depVariable } from "./dep-variable.ts";
@@ -56,7 +56,14 @@ function readText(path: string): string | undefined {
         hint: "a plan's plan.toml and each step's step.toml are files: move the folder away",
       });
     // Unreadable (EACCES): said as such where the command line shows it, with its path.
-    throw error;
+    if (code === "EACCES" || code === "EPERM") throw error;
+    throw new RootstockError(
+      "ERR_PLAN_BAD_FILE",
+      code === "ELOOP"
+        ? `${path} is a link that leads back to itself`
+        : `cannot read ${path}: ${describeCause(error)}`,
+      { hint: "a plan's plan.toml and each step's step.toml are files (or links to files) that can be read" },
+    );
   }
 }
 

@@ -44,13 +44,12 @@ export function registerTest(program: Command, context: CliContext): void {
     .action(async (dir: string, images: string[], flags: TestFlags) => {
       const jobs = parseCount("--jobs", flags.jobs);
       const testTimeoutMs = flags.testTimeout === undefined ? undefined : parseDuration(flags.testTimeout);
-      if (flags.testTimeout !== undefined && testTimeoutMs === undefined)
+      // Node's timers hold at most 2^31 - 1 ms (24.8 days): a longer one would fire at once.
+      if (flags.testTimeout !== undefined && (testTimeoutMs === undefined || testTimeoutMs > 2 ** 31 - 1))
         throw new RootstockError(
           "ERR_CLI_BAD_DURATION",
-          `--test-timeout ${flags.testTimeout} is no duration`,
-          {
-            hint: "give one such as 90s, 10m or 1h30m",
-          },
+          `--test-timeout ${flags.testTimeout} is ${testTimeoutMs === undefined ? "no duration" : "longer than the 596h a timer can wait"}`,
+          { hint: "give one such as 90s, 10m or 1h30m, at most 596h" },
         );
       const accel = parseAccel(flags.accel);
       const machines = parseCount("--machines", flags.machines);
