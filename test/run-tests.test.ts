@@ -195,3 +195,22 @@ test("a test that never settles fails at the test timeout, naming itself, and th
   );
   assert.match(result.cases[0]?.message ?? "", /test "never settles" did not end within 1\.5s/);
 });
+
+test("a Machine API timeout names the line of the test that waited", async () => {
+  const result = await runTests(
+    [
+      {
+        image: "initramfs",
+        machine: { kernel: guest.kernel, initrd: guest.initrd.path, cmdline: CMDLINE, accel: "tcg" },
+        modules: modules("times-out.ts"),
+      },
+    ],
+    { runDir: join(work, "run-times-out") },
+  );
+  const [timedOut] = result.cases;
+  assert.equal(timedOut?.type, "ERR_CHECK_TIMEOUT");
+  assert.match(
+    timedOut?.message ?? "",
+    /no console output matched \/never appears\/ within 1\.5s[\s\S]*\n {2}at tests\/times-out\.ts:5:19$/,
+  );
+});

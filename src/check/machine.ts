@@ -555,6 +555,38 @@ export class Machine {
   }
 }
 
+/**
+ * The Machine API's failures carry the place the test called it from: most of them (a timeout, a reset,
+ * the console's verdict) are made in a timer or a console callback, whose stacks hold no line of the test.
+ */
+for (const name of [
+  "start",
+  "waitForConsole",
+  "waitForShell",
+  "execute",
+  "succeed",
+  "fail",
+  "waitUntilSucceeds",
+  "waitUntilFails",
+  "reboot",
+  "crash",
+  "shutdown",
+] as const) {
+  const method = Machine.prototype[name] as (this: Machine, ...args: unknown[]) => Promise<unknown>;
+  Object.defineProperty(Machine.prototype, name, {
+    configurable: true,
+    writable: true,
+    value(this: Machine, ...args: unknown[]) {
+      const site = new Error();
+      return method.apply(this, args).catch((error: unknown) => {
+        if (error instanceof Error && site.stack)
+          error.stack = `${error.stack ?? ""}\n    called from:\n${site.stack.split("\n").slice(1).join("\n")}`;
+        throw error;
+      });
+    },
+  });
+}
+
 function seconds(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000}s` : `${(ms / 1000).toFixed(1)}s`;
 }
