@@ -72,7 +72,9 @@ export function errorText(error: RootstockError): string {
   const lines = [`${error.headline} [${error.code}]`];
   if (error instanceof RootstockErrors)
     for (const inner of error.errors) {
-      lines.push(`  - ${inner.headline} [${inner.code}]`);
+      // Its code on its first line, as the terminal has it; its further lines (each place tried) under it.
+      const [first = "", ...rest] = inner.headline.split("\n");
+      lines.push(`  - ${first} [${inner.code}]`, ...rest.map((line) => `    ${line}`));
       if (inner.hint) lines.push(`    hint: ${inner.hint}`);
     }
   if (error.hint) lines.push(`  hint: ${error.hint}`);

@@ -146,6 +146,9 @@ describe("rootstock fetch, sources and mirror", () => {
       refused.stderr,
       /mirror folder \/proc\/rootstock-mirror: \/proc belongs to the kernel .*\[ERR_CLI_BAD_FOLDER\]/,
     );
+    // A file on the way: the hint is a path to give, not an option that does not exist.
+    const underFile = await runCli(["--store", join(work, "store-proc"), "mirror", planDir, "/dev/null/x"]);
+    assert.match(underFile.stderr, /hint: give a folder, or a path where one can be made \(\/dev\/…\)$/m);
   });
 
   test("fetch --offline lists every missing source and exits 1 without a request", async () => {

@@ -100,9 +100,11 @@ const KERNEL_FILE_SYSTEMS = new Set([
  * never returns there).
  */
 export function checkFolderArgument(flag: string, path: string): string {
+  // An option's hint shows it written out (--out DIR); an argument's ("mirror folder") is a plain path.
+  const written = (value: string) => (flag.startsWith("-") ? `${flag} ${value}` : value);
   if (path === "") {
     throw new RootstockError("ERR_CLI_BAD_FOLDER", `${flag} is empty`, {
-      hint: `give a folder: ${flag} DIR`,
+      hint: flag.startsWith("-") ? `give a folder: ${written("DIR")}` : "give a folder",
     });
   }
   const absolute = resolve(path);
@@ -130,7 +132,7 @@ export function checkFolderArgument(flag: string, path: string): string {
           "ERR_CLI_BAD_FOLDER",
           `${flag} ${path}: ${existing} is a file, not a folder`,
           {
-            hint: `give a folder, or a path where one can be made (${flag} ${dirname(existing)}/…)`,
+            hint: `give a folder, or a path where one can be made (${written(`${dirname(existing)}/…`)})`,
           },
         );
       }

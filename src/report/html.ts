@@ -113,7 +113,7 @@ ${
     ? ""
     : `<section>
   <h2>Tools rootstock ran</h2>
-  <p>Run by rootstock itself: on the sources (unpacking, patching), around the steps (the sandbox), on the images and to boot them. No key names them.</p>
+  <p>Run by rootstock itself: on the sources (unpacking, patching), around the steps (the sandbox), on the images and to boot them. No step's key names them; an image's key names the tools that write it.</p>
   ${seedsTable(report.toolsRun, "tool")}
 </section>
 `

@@ -52,7 +52,7 @@ export function renderMarkdown(report: RunReport): string {
   lines.push(...seedsTable(report.context?.seeds ?? []), "");
   if (report.toolsRun.length > 0)
     lines.push(
-      "Tools rootstock ran itself: on the sources (unpacking, patching), around the steps (the sandbox), on the images and to boot them; no key names them",
+      "Tools rootstock ran itself: on the sources (unpacking, patching), around the steps (the sandbox), on the images and to boot them; no step's key names them (an image's key names the tools that write it)",
       "",
       ...seedsTable(report.toolsRun, "tool"),
       "",
