@@ -218,22 +218,24 @@ test("a store shared with root: root is refused, the owner's refusals name what 
   );
   // A user whose home folder does not exist (a service user's HOME=/nonexistent) has no default store:
   // said so, not "have root hand the store to you" for a store that is not there.
-  const homeless = await rootstock(["run", planDir], {
-    command: [
-      setpriv as string,
-      `--reuid=${NOBODY}`,
-      `--regid=${NOBODY}`,
-      "--clear-groups",
-      process.execPath,
-    ],
-    env: { HOME: "/nonexistent", ROOTSTOCK_STORE: "", XDG_CACHE_HOME: "" },
-  });
-  assert.equal(homeless.code, 1, homeless.stderr);
-  assert.match(
-    homeless.stderr,
-    /hint: the store does not exist, and \/ ?, where it would be made, belongs to root \(it is under your home folder \/nonexistent, which does not exist\): choose a store you can make with --store DIR/,
-  );
-  assert.doesNotMatch(homeless.stderr, /chown/);
+  for (const command of ["run", "fetch"]) {
+    const homeless = await rootstock([command, planDir], {
+      command: [
+        setpriv as string,
+        `--reuid=${NOBODY}`,
+        `--regid=${NOBODY}`,
+        "--clear-groups",
+        process.execPath,
+      ],
+      env: { HOME: "/nonexistent", ROOTSTOCK_STORE: "", XDG_CACHE_HOME: "" },
+    });
+    assert.equal(homeless.code, 1, homeless.stderr);
+    assert.match(
+      homeless.stderr,
+      /hint: the store does not exist, and \/ ?, where it would be made, belongs to root \(it is under your home folder \/nonexistent, which does not exist\): choose a store you can make with --store DIR/,
+    );
+    assert.doesNotMatch(homeless.stderr, /chown/);
+  }
 
   // doctor --install as a user who may not install: said so, not silently ignored. The package is
   // one apt knows (its index is there once apt-get update ran) and no test machine needs.

@@ -72,7 +72,10 @@ export function fileSystemRefusal(
     });
   }
   // open() reads or writes; the store is only written, a plan or a given path may be either.
-  const inStore = storeDir !== undefined && (path === storeDir || path.startsWith(`${storeDir}/`));
+  // An ancestor of a store yet to be made (its mkdir refused) is the store's refusal too.
+  const inStore =
+    storeDir !== undefined &&
+    (path === storeDir || path.startsWith(`${storeDir}/`) || storeDir.startsWith(`${path}/`));
   if (syscall !== undefined && (READING.has(syscall) || (syscall === "open" && (reading || !inStore)))) {
     return new RootstockError(
       "ERR_PATH_UNREADABLE",
