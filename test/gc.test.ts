@@ -382,3 +382,24 @@ test("a dry run counts a file linked from a failed build's root as the real gc f
   assert.ok(dry.bytes >= 2_000_000, `the dry run counts the 2 MB file: ${dry.bytes}`);
   assert.ok(Math.abs(dry.bytes - real.bytes) < 200_000, `dry ${dry.bytes} against real ${real.bytes}`);
 });
+
+test("gc leaves a live process's exec probe in tmp/, and a run's run.json says it ended only once its reports are written", async () => {
+  const storeDir = join(bench.dir, "probe-store");
+  const tmp = join(storeDir, "tmp");
+  await mkdir(tmp, { recursive: true });
+  // Pid 1 lives as long as the machine; the other is no process's.
+  await writeFile(join(tmp, "exec-probe.1"), "#!/bin/sh\n");
+  await writeFile(join(tmp, "exec-probe.2147483646"), "#!/bin/sh\n");
+  await collectGarbage(storeDir);
+  assert.deepEqual(await readdir(tmp), ["exec-probe.1"]);
+
+  // Until run.json says how it ended, a run is live to gc: so it is written last.
+  const planDir = await writePlan(join(bench.dir, "closing-order"), {
+    steps: { a: { script: 'do_install() { echo a > "$OUT/a"; }\n' } },
+  });
+  const result = await runPlan(await resolve(planDir), { storeDir, jobs: 1 });
+  const [record, report] = await Promise.all(
+    ["run.json", "report.html"].map((name) => stat(join(result.runDir, name), { bigint: true })),
+  );
+  assert.ok((record?.mtimeNs ?? 0n) >= (report?.mtimeNs ?? 0n), "run.json was written after the reports");
+});

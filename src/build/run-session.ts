@@ -165,8 +165,14 @@ export class RunSession {
     this.#flush();
     closeSync(this.#journalFd);
     this.#journalFd = undefined;
-    writeRunRecord(this.runDir, this.record);
-    const reports = await writeReports(this.runDir, this.#journaled);
+    // The reports before the final run.json: until it says how the run ended, the run is live, and gc
+    // leaves its folder alone while they are written.
+    let reports: WrittenReports;
+    try {
+      reports = await writeReports(this.runDir, this.#journaled);
+    } finally {
+      writeRunRecord(this.runDir, this.record);
+    }
     if (this.#journalError !== undefined) throw this.#journalError;
     return reports;
   }

@@ -241,6 +241,8 @@ export async function collectGarbage(storeDir: string, options: GcOptions = {}):
     }
     for (const name of await list("tmp", outputs.tmpDir)) {
       const owner = name.split(".")[0] as string;
+      // A run's check that the store may hold programs (exec-probe.PID) is its process's, not a run's.
+      if (owner === "exec-probe" && processAlive(Number(name.slice(owner.length + 1)))) continue;
       // Evicted entries left by a killed gc are garbage: this gc holds the gc lock, so none is in flight.
       if (owner !== "evicted" && (live.has(owner) || (await runIsLiveById(storeDir, owner)))) continue;
       const path = join(outputs.tmpDir, name);
