@@ -8,6 +8,7 @@ import { RootstockError } from "../errors.ts";
 import { type Emit, ignoreEvents } from "../events.ts";
 import { hostPath, packageOf } from "../host/doctor.ts";
 import { identifyTool } from "../host/tools.ts";
+import { FREE_SPACE } from "../store/fs-refusal.ts";
 import { computeManifest } from "../store/manifest.ts";
 import { type HeldLock, StoreLocks } from "../store/store-locks.ts";
 import { monotonicMs } from "../units.ts";
@@ -17,10 +18,10 @@ import { buildSquashfs } from "./build-squashfs.ts";
 import { IMAGE_FORMAT, type ImageKeyInputs, imageKey } from "./image-key.ts";
 import { CONSOLE_DEVICE, type DeviceNode, type ImageSpec, imagePath } from "./image-spec.ts";
 import { type ImageManifest, ImageStore, imageFileName } from "./image-store.ts";
-import { removeStagedTree, stageTree } from "./stage-tree.ts";
+import { removeStagedTree, type StagedTree, stageTree } from "./stage-tree.ts";
 
 const { mkdir, writeFile } = process.getBuiltinModule("node:fs/promises");
-const { join } = process.getBuiltinModule("node:path");
+const { dirname, join } = process.getBuiltinModule("node:path");
 
 export interface BuildImageOptions {
   /** The store folder; images go to `<store>/images/<key>/`. */
@@ -154,29 +155,12 @@ async function build(spec: ImageSpec, context: BuildContext): Promise<BuiltImage
     });
     const file = imageFileName(spec.kind, spec.compression);
     const output = join(entry, file);
-    if (spec.kind === "initramfs") {
-      await buildInitramfs(tree, output, {
-        compression: spec.compression,
-        scratch: work,
-        signal,
-      });
-    } else if (spec.kind === "ext4") {
-      await buildExt4(tree, output, {
-        name: spec.name,
-        key,
-        scratch: work,
-        signal,
-        ...(spec.sizeBytes === undefined ? {} : { sizeBytes: spec.sizeBytes }),
-        ...(spec.label === undefined ? {} : { label: spec.label }),
-      });
-    } else {
-      await buildSquashfs(tree, output, {
-        name: spec.name,
-        compression: spec.compression,
-        scratch: work,
-        signal,
-      });
-    }
+    await writeImage(spec, tree, output, {
+      key,
+      work,
+      storeDir: dirname(store.root),
+      ...(signal ? { signal } : {}),
+    });
     const digest = await digestFile(output, signal);
     const manifest: ImageManifest = {
       format: IMAGE_FORMAT,
@@ -208,6 +192,58 @@ async function build(spec: ImageSpec, context: BuildContext): Promise<BuiltImage
     };
   } finally {
     await removeStagedTree(scratch);
+  }
+}
+
+/**
+ * Runs the image's writer. A full disk is the store's (the image is written in it), said with the gc
+ * hint as any full store is, not as a tool that failed.
+ */
+async function writeImage(
+  spec: ImageSpec,
+  tree: StagedTree,
+  output: string,
+  { key, work, storeDir, signal }: { key: string; work: string; storeDir: string; signal?: AbortSignal },
+): Promise<void> {
+  try {
+    if (spec.kind === "initramfs") {
+      await buildInitramfs(tree, output, {
+        compression: spec.compression,
+        scratch: work,
+        signal,
+      });
+    } else if (spec.kind === "ext4") {
+      await buildExt4(tree, output, {
+        name: spec.name,
+        key,
+        scratch: work,
+        signal,
+        ...(spec.sizeBytes === undefined ? {} : { sizeBytes: spec.sizeBytes }),
+        ...(spec.label === undefined ? {} : { label: spec.label }),
+      });
+    } else {
+      await buildSquashfs(tree, output, {
+        name: spec.name,
+        compression: spec.compression,
+        scratch: work,
+        signal,
+      });
+    }
+  } catch (error) {
+    if (
+      error instanceof RootstockError &&
+      error.code === "ERR_IMAGE_TOOL_FAILED" &&
+      /No space left on device|Disk quota exceeded/.test(error.message)
+    )
+      throw new RootstockError(
+        "ERR_STORE_UNWRITABLE",
+        `cannot write the store ${storeDir}: no space left on the device (${error.message.split("\n")[0]})`,
+        {
+          hint: FREE_SPACE,
+          cause: error,
+        },
+      );
+    throw error;
   }
 }
 

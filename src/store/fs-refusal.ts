@@ -155,7 +155,7 @@ export async function listFolder(path: string, storeDir?: string): Promise<strin
 }
 
 /** Plain gc keeps what recent runs used, a failed step's build folder too: this removes all no run holds. */
-const FREE_SPACE =
+export const FREE_SPACE =
   "free space: `rootstock gc --keep-runs 0 --keep-days 0` removes everything no running build holds; or choose another store with --store DIR or $ROOTSTOCK_STORE";
 const READ_ONLY_STORE =
   "the store is on a read-only file system: remount it read-write, or choose another store with --store DIR or $ROOTSTOCK_STORE";
