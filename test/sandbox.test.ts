@@ -487,3 +487,23 @@ test("an unprivileged user builds with bwrap (rootless)", {
   assert.equal(await readFile(join(out, "uid"), "utf8"), "0\n", "the step is root in its own user namespace");
   assert.equal((await stat(join(out, "bin", "t"))).uid, 65534, "its files belong to the user on the host");
 });
+
+test("a root of dependency outputs whose PATH holds none of the host's folders still starts its sandbox", async () => {
+  const planDir = await writePlan(join(bench.dir, "tools-path"), {
+    name: "tools-path",
+    toml: '[host]\ntools = ["sh", "busybox"]\n',
+    steps: {
+      seed: {
+        script:
+          'do_install() { mkdir -p "$OUT/tools/bin" "$OUT/bin"; cp "$(command -v busybox)" "$OUT/tools/bin/"; ln -s busybox "$OUT/tools/bin/mkdir"; ln -s ../tools/bin/busybox "$OUT/bin/sh"; }\n',
+      },
+      // live-bootstrap's layout: the root's tools in /tools/bin, and only there.
+      user: {
+        toml: 'version = "1"\ndeps = ["seed"]\nroot = "deps"\n[env]\nPATH = "/tools/bin"\n',
+        script: 'do_install() { mkdir -p "$OUT/made"; }\n',
+      },
+    },
+  });
+  const result = await runPlan(await resolve(planDir), { storeDir: bench.storeDir, jobs: 1 });
+  assert.equal(result.ok, true, JSON.stringify(result.failed));
+});

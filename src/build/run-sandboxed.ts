@@ -7,6 +7,7 @@
  */
 import type { Writable } from "node:stream";
 import { RootstockError } from "../errors.ts";
+import { hostPath, hostProgram } from "../host/tools.ts";
 import { noteToolUse } from "../host/tools-used.ts";
 import { monotonicMs } from "../units.ts";
 import { killTree, processTree, waitForExit } from "./process-tree.ts";
@@ -103,13 +104,13 @@ function launch(
     lifeline,
     held,
   });
-  noteToolUse(file, env.PATH ?? process.env.PATH ?? "");
+  noteToolUse(file, hostPath());
   if (spec.kind === "chroot")
     for (const tool of ["unshare", "mount", "chroot"]) noteToolUse(tool, CHROOT_SETUP_PATH);
   let started = monotonicMs();
   let released = !held;
   let closed = false;
-  const child = spawn(file, args, {
+  const child = spawn(hostProgram(file), args, {
     env,
     // The sandbox changes directory itself; this only has to exist.
     cwd: "/",

@@ -25,7 +25,14 @@ test("every kind runs in a PID namespace of its own (the lifeline's kill -1 reli
   const host = sandboxCommand(spec("host"), ["make"], { lifeline: true, isRoot: true });
   assert.ok(host.args.includes("--unshare-pid") && host.args.includes("--die-with-parent"));
   const chroot = sandboxCommand(spec("chroot"), ["make"], { lifeline: true, isRoot: true });
-  assert.deepEqual(chroot.args.slice(0, 6), ["--pdeathsig", "KILL", "--", "unshare", "--mount", "--pid"]);
+  assert.deepEqual(chroot.args.slice(0, 6), [
+    "--pdeathsig",
+    "KILL",
+    "--",
+    "/usr/bin/unshare",
+    "--mount",
+    "--pid",
+  ]);
   for (const command of [bwrap, host, chroot]) {
     const at = command.args.indexOf(LIFELINE);
     assert.ok(at > 0, `${command.file}: the lifeline wraps the command`);

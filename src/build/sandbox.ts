@@ -11,6 +11,7 @@
  *
  * This module only builds command lines; `prepareChrootRoot` is its one side effect.
  */
+import { hostProgram } from "../host/tools.ts";
 import type { SandboxKind } from "../plan/types.ts";
 
 const { lstatSync, readlinkSync } = process.getBuiltinModule("node:fs");
@@ -217,7 +218,8 @@ function chrootCommand(spec: SandboxSpec, command: readonly string[]): SandboxCo
       "--pdeathsig",
       "KILL",
       "--",
-      "unshare",
+      // By its full path: setpriv would look for it on the step's PATH.
+      hostProgram("unshare"),
       "--mount",
       "--pid",
       "--net",

@@ -82,6 +82,29 @@ function statSyncQuiet(path: string) {
   }
 }
 
+const programs = new Map<string, string>();
+
+/**
+ * The host program rootstock runs itself (bwrap, setpriv) as an absolute path, found where doctor finds
+ * it: spawned by its bare name with a step's environment, it would be looked for on the step's own PATH
+ * (`/tools/bin` in a root of dependencies). Its name as given when it is nowhere: spawning it then fails
+ * as a missing tool.
+ */
+export function hostProgram(name: string): string {
+  let found = programs.get(name);
+  if (found === undefined) {
+    found = name;
+    for (const dir of hostPath().split(delimiter)) {
+      if (dir !== "" && isExecutable(join(dir, name))) {
+        found = join(dir, name);
+        break;
+      }
+    }
+    programs.set(name, found);
+  }
+  return found;
+}
+
 function isExecutable(path: string): boolean {
   try {
     accessSync(path, constants.X_OK);
