@@ -476,3 +476,22 @@ describe("paths near Linux's limit", () => {
     execFileSync("rm", ["-rf", deep]);
   });
 });
+
+test("an empty folder in a plan's files folder is in the image's key, as it is in the image", async () => {
+  const files = join(work, "files-with-folders");
+  await mkdir(join(files, "etc"), { recursive: true });
+  await writeFile(join(files, "etc", "hostname"), "box\n");
+  const entries = [{ path: "etc/hostname", sha256: "x".repeat(64), size: 4, executable: false }];
+  const image = (storeDir: string) =>
+    buildImage(spec("initramfs", { files: { dir: files, entries }, owners: [], devices: [] }), { storeDir });
+  const storeDir = await store("files-folders");
+  const before = await image(storeDir);
+  await mkdir(join(files, "var", "empty"), { recursive: true });
+  const after = await image(storeDir);
+  assert.notEqual(after.key, before.key, "the new folder is a new image");
+  assert.equal(after.cached, false);
+  const listing = execFileSync("sh", ["-c", `gzip -dc ${after.path} | cpio -t 2>/dev/null`], {
+    encoding: "utf8",
+  });
+  assert.match(listing, /^var\/empty$/m);
+});

@@ -258,14 +258,16 @@ async function keyInputs(
   let files: string | undefined;
   if (spec.files) {
     files = spec.files.entries
-      ? sha256Json(
-          spec.files.entries.map((entry) => ({
+      ? sha256Json({
+          files: spec.files.entries.map((entry) => ({
             path: entry.path,
             sha256: entry.sha256,
             executable: entry.executable,
             symlink: entry.symlink,
           })),
-        )
+          // Copied into the image too, empty ones (/proc, /var/empty) included: keyed as the files are.
+          folders: foldersUnder(spec.files.dir),
+        })
       : await folderIdentity(spec.files.dir, signal);
   }
   const tools: Record<string, string> = {};
@@ -291,6 +293,24 @@ async function keyInputs(
  * A folder given without a key, by the store's own manifest: every entry's path, kind, mode and content.
  * Owners are left out (an image sets its own), and so are hard links (an image holds separate files).
  */
+/** Every folder under `dir` (not through links), sorted: what a list of files leaves out. */
+function foldersUnder(dir: string, prefix = ""): string[] {
+  const { readdirSync } = process.getBuiltinModule("node:fs");
+  const found: string[] = [];
+  let children: import("node:fs").Dirent[] = [];
+  try {
+    children = readdirSync(join(dir, prefix), { withFileTypes: true });
+  } catch {
+    return found;
+  }
+  for (const child of children.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)))
+    if (child.isDirectory()) {
+      const path = prefix === "" ? child.name : `${prefix}/${child.name}`;
+      found.push(path, ...foldersUnder(dir, path));
+    }
+  return found;
+}
+
 async function folderIdentity(dir: string, signal: AbortSignal | undefined): Promise<string> {
   const manifest = await computeManifest(dir, signal ? { signal } : {});
   return `tree:${sha256Json(manifest.entries.map(({ uid: _uid, gid: _gid, link: _link, ...entry }) => entry))}`;
