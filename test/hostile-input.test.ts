@@ -180,6 +180,23 @@ describe("hostile plans", () => {
     );
   });
 
+  test("refuses an into that places nothing, names the build folder, or cannot be a folder's name", async () => {
+    const source = `[[sources]]\nurl = "https://example.org/x.tar.gz"\nsha256 = "${HASH}"\n`;
+    for (const [extra, said] of [
+      ['extract = false\ninto = "blobs"\n', /extract = false is not unpacked/],
+      ['into = "."\n', /not the build folder itself/],
+      [`into = "${"a".repeat(260)}"\n`, /at most 255 bytes/],
+    ] as const) {
+      const problems = await problemsOf(
+        `into-${said.source.slice(0, 8).replace(/\W/g, "")}`,
+        `${source}${extra}`,
+      );
+      const problem = problems.find((item) => item.field === "sources[0].into");
+      assert.ok(problem, JSON.stringify(problems));
+      assert.match(problem.message, said);
+    }
+  });
+
   test("refuses a source file name longer than a file name may be, or holding a newline", async () => {
     const long = await problemsOf(
       "long-name",

@@ -478,6 +478,12 @@ const CASES: Record<string, Expectation> = {
     where: "steps/b/step.toml:2:",
     message: /mount at \/bin would hide the host's \/bin/,
   },
+  // /usr/bin is /bin on a merged-/usr host: hidden as surely.
+  "mount-host-usr-bin": {
+    code: "ERR_PLAN_MOUNT_RESERVED",
+    where: "steps/b/step.toml:2:",
+    message: /mount at \/usr\/bin would hide the host's \/usr\/bin/,
+  },
   "predicate-syntax": {
     code: "ERR_PLAN_PREDICATE",
     where: "steps/a/step.toml:2:",

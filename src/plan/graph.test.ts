@@ -212,3 +212,18 @@ test("a disabled step's predicate is quoted as TOML writes it", () => {
       (error.errors[0]?.message ?? "").includes('is disabled by when = "FLAVOUR != \\"none\\""'),
   );
 });
+
+test("an [env] value holding a NUL (written, or from a variable) is refused when the plan resolves", () => {
+  const steps = [step("a", { env: { SEP: "${SEP}" } })];
+  assert.throws(
+    () => resolveGraph(plan(steps, { SEP: "a\u0000b" })),
+    (error: unknown) =>
+      error instanceof RootstockErrors &&
+      error.errors.some(
+        (inner) =>
+          inner.code === "ERR_PLAN_BAD_VALUE" &&
+          inner.location.field === "env.SEP" &&
+          /SEP holds a NUL character/.test(inner.message),
+      ),
+  );
+});

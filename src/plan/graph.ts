@@ -225,6 +225,15 @@ function checkEnvSize(plan: Plan, step: Step, env: Record<string, string>, probl
   for (const [name, value] of Object.entries(env)) {
     const bytes = Buffer.byteLength(name) + Buffer.byteLength(value) + 2;
     total += bytes;
+    // A C string ends at its first NUL: no process can be given such a value.
+    if (value.includes("\0"))
+      problems.push(
+        new RootstockError("ERR_PLAN_BAD_VALUE", `${name} holds a NUL character once variables are put in`, {
+          file,
+          field: `env.${name}`,
+          hint: "an environment variable cannot hold \\u0000; remove it from the value (or the variable it comes from)",
+        }),
+      );
     if (bytes > MAX_ENV_STRING)
       problems.push(
         new RootstockError(

@@ -611,7 +611,28 @@ function loadStep(
       ? (source.into ?? (firstArchive ? "src" : fileName.replace(ARCHIVE, "")))
       : undefined;
     if (extract) firstArchive = false;
-    if (into !== undefined) {
+    // A folder to unpack into: none for a file kept as it is; never the build folder itself; each of its
+    // names a file name (255 bytes, no control characters).
+    const intoFault =
+      source.into === undefined
+        ? undefined
+        : !extract
+          ? "a source with extract = false is not unpacked: it stays in $SOURCES, and into has nothing to place"
+          : source.into.split("/").some((part) => part === "." || part === "")
+            ? "into names the folder to unpack into, inside the build folder: not the build folder itself"
+            : source.into.split("/").some((part) => Buffer.byteLength(part) > 255 || /\p{Cc}/u.test(part))
+              ? "each name in into may have at most 255 bytes and no control characters"
+              : undefined;
+    if (intoFault !== undefined) {
+      problems.push(
+        new RootstockError("ERR_PLAN_BAD_VALUE", `into ${JSON.stringify(source.into)}: ${intoFault}`, {
+          ...where(["sources", index, "into"]),
+          hint: !extract
+            ? "remove into, or unpack the file (extract = true)"
+            : 'give a folder of its own, such as into = "src"',
+        }),
+      );
+    } else if (into !== undefined) {
       const top = into.split("/")[0] as string;
       const clash = seenInto.get(into);
       if (RESERVED_BUILD_FOLDERS.includes(top)) {
@@ -776,7 +797,10 @@ function checkLayout(step: Step, at: At, problems: RootstockError[]): void {
           hint: "each mount needs a path of its own",
         }),
       );
-    } else if (step.root === "host" && HOST_ROOT_TOPS.includes(mount.at)) {
+    } else if (
+      step.root === "host" &&
+      HOST_ROOT_TOPS.some((top) => mount.at === top || mount.at.startsWith(`${top}/`))
+    ) {
       problems.push(
         new RootstockError(
           "ERR_PLAN_MOUNT_RESERVED",
