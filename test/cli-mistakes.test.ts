@@ -818,6 +818,11 @@ describe("rootstock log", () => {
     const gone = await runCli(["--store", store, "log", dir, "s"]);
     assert.equal(gone.code, 1);
     assert.match(gone.stderr, /is gone \[ERR_LOG_NONE\]\n {2}hint: [^\n]*so a run does not build it again/);
+    // --path too: a path to a file gc removed is no answer.
+    const path = await runCli(["--store", store, "log", dir, "s", "--path"]);
+    assert.equal(path.code, 1);
+    assert.equal(path.stdout, "");
+    assert.match(path.stderr, /is gone \[ERR_LOG_NONE\]/);
     const noFolder = await runCli(["--store", store, "shell", dir, "s", "-c", "true"]);
     assert.equal(noFolder.code, 1);
     assert.match(

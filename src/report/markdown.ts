@@ -17,6 +17,8 @@ import {
   testTitle,
 } from "./model.ts";
 
+const { join } = process.getBuiltinModule("node:path");
+
 const ENTITIES: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;" };
 
 /**
@@ -38,7 +40,10 @@ export function renderMarkdown(report: RunReport): string {
   field("Upstream", text(plan?.upstream ?? "not stated in the plan"));
   field(
     "Bootstrapping documentation",
-    text(plan?.documentation ?? (plan ? `the rootstock plan in ${plan.dir}` : "unknown")),
+    text(
+      plan?.documentation ??
+        (plan ? `the rootstock plan ${plan.name}, in ${planFolder(report.context)}` : "unknown"),
+    ),
   );
   field("Requirements", requirements(report));
   field("Automation", automation(report));
@@ -348,6 +353,12 @@ function testingProcess(report: RunReport): string[] {
   }
   if (report.error?.hint) item(`hint: ${report.error.hint}`, 1);
   return lines;
+}
+
+/** The plan's folder in full where the run knew it: "." tells a reader of the report nothing. */
+function planFolder(context: RunContext | undefined): string {
+  const dir = context?.plan.dir ?? "";
+  return dir.startsWith("/") || context?.cwd === undefined ? dir : join(context.cwd, dir);
 }
 
 /** The command as a shell reads it back (control characters as bash's $'…' escapes, visible). */

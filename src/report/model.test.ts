@@ -658,6 +658,10 @@ test("the command to repeat a run names the folder it ran in when the plan was n
         : event,
     );
   assert.match(
+    renderMarkdown(reportFromEvents(withCwd("."))),
+    /^Bootstrapping documentation: the rootstock plan tiny, in \/home\/me\/work dir$/m,
+  );
+  assert.match(
     renderMarkdown(reportFromEvents(withCwd("h23/p"))),
     /^ {2}cd '\/home\/me\/work dir' && rootstock test h23\/p$/m,
   );

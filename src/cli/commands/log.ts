@@ -47,22 +47,22 @@ export function registerLog(program: Command, context: CliContext): void {
           `(step "${step}" has changed since this build, in run ${history.runId}${changed.length > 0 ? `: ${changed.join(", ")}` : ""}; as the plan has it now${flags.set.length === 0 ? ", with its own variables" : ""}, ${now.entry ? `it is in the store, built in run ${now.entry.runId}` : "it has no entry in the store"}${flags.set.length === 0 && changed.some((name) => name.startsWith("env.")) ? "; a build with --set is compared with those values by log --set" : ""})`,
         );
       }
+      const gone = (cause?: unknown) =>
+        new RootstockError("ERR_LOG_NONE", `the log of step "${step}" (${log}) is gone`, {
+          hint: now?.entry
+            ? "gc removes the folders of older runs, their logs with them; the step as the plan has it now is in the store, so a run does not build it again"
+            : "gc removes the folders of older runs; run the step again",
+          ...(cause === undefined ? {} : { cause }),
+        });
+      // A path is for reading: one to a log gc removed is no answer a script can use.
       if (flags.path) {
+        if (!existsSync(log)) throw gone();
         context.out(log);
         return;
       }
       const stream = createReadStream(log);
       await new Promise<void>((resolve, reject) => {
-        stream.on("error", (error) =>
-          reject(
-            new RootstockError("ERR_LOG_NONE", `the log of step "${step}" (${log}) is gone`, {
-              hint: now?.entry
-                ? "gc removes the folders of older runs, their logs with them; the step as the plan has it now is in the store, so a run does not build it again"
-                : "gc removes the folders of older runs; run the step again",
-              cause: error,
-            }),
-          ),
-        );
+        stream.on("error", (error) => reject(gone(error)));
         stream.on("end", resolve);
         stream.pipe(context.stdout, { end: false });
       });
