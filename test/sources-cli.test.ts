@@ -131,6 +131,22 @@ describe("rootstock fetch, sources and mirror", () => {
     );
     const fetchedList = await runCli(["--store", storeDir, "sources", "list", planDir]);
     assert.doesNotMatch(fetchedList.stdout, /fetched from/);
+    // A file:// URL's file is where the plan says too: no note.
+    const local = join(work, "local-plan");
+    await mkdir(join(local, "steps", "a"), { recursive: true });
+    await writeFile(
+      join(local, "plan.toml"),
+      'name = "local"\narch = "x86_64"\n[[stages]]\nname = "s"\nsteps = ["a"]\n',
+    );
+    await writeFile(
+      join(local, "steps", "a", "step.toml"),
+      `version = "1"\n[[sources]]\nurl = "file://${join(imported, alpha.name)}"\nsha256 = "${sha256Of(alpha.body)}"\n`,
+    );
+    const localStore = join(work, "store-origin-local");
+    assert.equal((await runCli(["--store", localStore, "fetch", local])).code, 0);
+    const localList = await runCli(["--store", localStore, "sources", "list", local]);
+    assert.match(localList.stdout, /present/);
+    assert.doesNotMatch(localList.stdout, /fetched from/);
   });
 
   test("mirror into /proc is refused at once, not a mkdir that spins for good", async () => {

@@ -10,6 +10,7 @@ import { interruptible } from "../interruptible.ts";
 import { setOption } from "../options.ts";
 
 const { basename } = process.getBuiltinModule("node:path");
+const { fileURLToPath } = process.getBuiltinModule("node:url");
 
 export function registerSources(program: Command, context: CliContext): void {
   const sources = program.command("sources").description("the source store: what is there, and adding to it");
@@ -122,9 +123,11 @@ export function registerSources(program: Command, context: CliContext): void {
           source.url ?? (source.debian ? `debian ${source.debian.package}=${source.debian.version}` : "");
         // Where a present file came from, when that is not the place the plan names (a mirror, an import).
         const came = size === undefined ? undefined : store.originOf(source.sha256);
+        // A file:// URL's file is noted by its path.
+        const pinnedAt = source.url?.startsWith("file:") ? fileURLToPath(source.url) : source.url;
         const note =
           fits || size === undefined
-            ? came && came.from !== source.url
+            ? came && came.from !== source.url && came.from !== pinnedAt
               ? ` ${context.style("dim", `(${came.how} from ${came.from}, ${came.at.slice(0, 10)})`)}`
               : ""
             : ` ${context.style("red", `(${size} bytes, not the pinned ${source.size})`)}`;
