@@ -1209,6 +1209,11 @@ describe("Ctrl-C", () => {
 
   test("report of a run still going on says so, not that it did not finish", async () => {
     const { store, child, ended } = await startSlowRun("still-running");
+    // runs --json gives a run going on the time it has run so far, as the text listing does.
+    await new Promise((resolve) => setTimeout(resolve, 1200));
+    const [listed] = JSON.parse((await runCli(["--store", store, "runs", "--json"])).stdout);
+    assert.equal(listed?.result, "running");
+    assert.ok(listed?.totalMs >= 1000, `totalMs ${listed?.totalMs}`);
     const report = await runCli(["--store", store, "report", "last"]);
     const markdown = /report: (\S+report\.md)/.exec(report.stdout)?.[1];
     const text = markdown ? await readFile(markdown, "utf8") : "";

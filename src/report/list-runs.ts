@@ -72,8 +72,10 @@ export async function listRuns(storeDir: string): Promise<RunSummary[]> {
             : interrupted
               ? "interrupted"
               : "failed",
-      totalMs:
-        report.unfinished && !live
+      // A run going on has run until now; a killed one until its last sign of life.
+      totalMs: live
+        ? Math.max(report.totalMs, Date.now() - report.started)
+        : report.unfinished
           ? Math.max(report.totalMs, (await lastSignOfLife(runDir)) - report.started)
           : report.totalMs,
       built: report.steps.filter((step) => step.status === "built").length,
