@@ -215,6 +215,12 @@ describe("hostile plans", () => {
       `[[sources]]\nurl = "https://example.org/x"\nsha256 = "${HASH}"\nfile = "new\\nline.tar.gz"\n`,
     );
     assert.match(newline[0]?.message ?? "", /holds a control character/);
+    // DEL, which JSON leaves raw, is shown too: the name must not look clean.
+    const del = await problemsOf(
+      "del-name",
+      `[[sources]]\nurl = "https://example.org/x"\nsha256 = "${HASH}"\nfile = "a\\u007fb.tar.gz"\n`,
+    );
+    assert.match(del[0]?.message ?? "", /"a\\u007fb\.tar\.gz" holds a control character/);
     assert.ok(newline[0]?.line !== undefined, "the error names the line");
   });
 

@@ -44,6 +44,14 @@ export function isArchive(file: string): boolean {
 }
 
 /** A file's text, or undefined when it cannot be read. */
+/** Quoted as JSON, with every control character shown as \\uXXXX: JSON leaves DEL and C1 ones raw. */
+function quotedVisibly(text: string): string {
+  return JSON.stringify(text).replace(
+    /\p{Cc}/gu,
+    (char) => `\\u${(char.codePointAt(0) ?? 0).toString(16).padStart(4, "0")}`,
+  );
+}
+
 /** A file's text; undefined when there is none. One that is there but cannot be read is no missing one. */
 function readText(path: string): string | undefined {
   try {
@@ -583,7 +591,7 @@ function loadStep(
           "ERR_PLAN_BAD_VALUE",
           bytes > 255
             ? `source file name ${JSON.stringify(`${fileName.slice(0, 40)}…`)} is ${bytes} bytes long; a file name may have at most 255`
-            : `source file name ${JSON.stringify(fileName)} holds a control character (a newline, a tab)`,
+            : `source file name ${quotedVisibly(fileName)} holds a control character (a newline, a tab)`,
           {
             ...where(["sources", index, ...field]),
             hint: `give the source a file name ${bytes > 255 ? "of at most 255 bytes" : "without control characters"}: \`file = "name.tar.gz"\``,
@@ -625,7 +633,7 @@ function loadStep(
               : undefined;
     if (intoFault !== undefined) {
       problems.push(
-        new RootstockError("ERR_PLAN_BAD_VALUE", `into ${JSON.stringify(source.into)}: ${intoFault}`, {
+        new RootstockError("ERR_PLAN_BAD_VALUE", `into ${quotedVisibly(source.into ?? "")}: ${intoFault}`, {
           ...where(["sources", index, "into"]),
           hint: !extract
             ? "remove into, or unpack the file (extract = true)"
