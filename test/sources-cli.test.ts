@@ -149,6 +149,24 @@ describe("rootstock fetch, sources and mirror", () => {
     assert.doesNotMatch(localList.stdout, /fetched from/);
   });
 
+  test("mirror exports the sources of steps a when turns off too: another machine may --set them on", async () => {
+    const dir = join(work, "when-plan");
+    const off = files[0] as (typeof files)[number];
+    await mkdir(join(dir, "steps", "opt"), { recursive: true });
+    await writeFile(
+      join(dir, "plan.toml"),
+      'name = "when-plan"\narch = "x86_64"\n[variables]\nWITH_OPT = false\n[[stages]]\nname = "s"\nsteps = ["opt"]\n',
+    );
+    await writeFile(
+      join(dir, "steps", "opt", "step.toml"),
+      `version = "1"\nwhen = "WITH_OPT"\n[[sources]]\nurl = "${server.url}/files/${off.name}"\nsha256 = "${sha256Of(off.body)}"\n`,
+    );
+    const mirrorDir = join(work, "mirror-when");
+    const exported = await runCli(["--store", join(work, "store-when"), "mirror", dir, mirrorDir]);
+    assert.equal(exported.code, 0, exported.stderr);
+    assert.deepEqual(await readFile(join(mirrorDir, "sha256", sha256Of(off.body))), off.body);
+  });
+
   test("mirror into /proc is refused at once, not a mkdir that spins for good", async () => {
     const refused = await runCli([
       "--store",

@@ -41,7 +41,7 @@ export function registerMirror(program: Command, context: CliContext): void {
       const { result } = await interruptible(
         context,
         (signal) =>
-          exportMirror(planSources(graph), target, {
+          exportMirror(planSources(graph, { disabledToo: true }), target, {
             storeDir: context.storeDir,
             offline: flags.offline ?? false,
             mirrors: globalMirrors(flags.mirror),
