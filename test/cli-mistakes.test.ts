@@ -448,14 +448,20 @@ describe("the plan folder", () => {
 
   test("a step folder no stage lists gets one readable hint", async () => {
     const dir = await writePlan(join(work, "unlisted"), {
-      stages: [["hello"]],
-      steps: { hello: {}, helo: {} },
+      stages: [["hello", "bash"]],
+      steps: { helo: {}, bash: {}, bash5: {} },
     });
+    await rm(join(dir, "steps", "hello"), { recursive: true, force: true });
     const { code, stderr } = await runCli(["plan", "show", dir]);
     assert.equal(code, 1);
     assert.match(
       stderr,
       /hint: did you mean "hello"\? Otherwise add "helo" to a stage's steps, or remove the folder\n/,
+    );
+    // A listed step that has its folder is no misspelling of another folder.
+    assert.match(
+      stderr,
+      /steps\/bash5 is not listed in any stage \[ERR_PLAN_STEP_UNLISTED\]\n {4}hint: add "bash5"/,
     );
   });
 

@@ -237,7 +237,11 @@ export async function loadPlan(dir: string, options: LoadPlanOptions = {}): Prom
               file: shown("plan.toml"),
               field: "stages",
               hint: [
-                didYouMean(folder, stageOf.keys()),
+                // A misspelling is a listed name without a folder of its own; one that has its folder is fine.
+                didYouMean(
+                  folder,
+                  [...stageOf.keys()].filter((name) => !stepFolders.includes(name)),
+                ),
                 `add "${folder}" to a stage's steps, or remove the folder`,
               ]
                 .filter(Boolean)
