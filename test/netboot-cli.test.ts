@@ -187,6 +187,19 @@ init = "/bin/busybox"
       },
     });
 
+  test("a kernel.path that names no file is said with the field and what the folder holds", async () => {
+    const dir = await plan(gate(), "small-plan-wrong-kernel");
+    await writeFile(gate(), "");
+    const toml = join(dir, "plan.toml");
+    await writeFile(toml, (await readFile(toml, "utf8")).replace("boot/bzImage", "boot/vmlinuz"));
+    const result = await runCli(["--store", store, "netboot", dir, "--listen", "127.0.0.1:0"]);
+    assert.equal(result.code, 1, result.stderr);
+    assert.match(
+      result.stderr,
+      /plan\.toml:3: kernel\.path: the kernel of netboot image "system", boot\/vmlinuz in step "linux"'s output, is not a file there \[ERR_IMAGE_NO_KERNEL_FILE\]\n {2}hint: boot\/ holds: bzImage/,
+    );
+  });
+
   test("Ctrl-C during the build ends the run as interrupted, with a message and no stack trace", async () => {
     const dir = await plan();
     const child = startRootstock(["--store", store, "netboot", dir, "--json"]);

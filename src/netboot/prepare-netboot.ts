@@ -18,7 +18,13 @@ import type { Plan } from "../plan/types.ts";
 import { pathWord } from "../units.ts";
 import { buildNetbootBundle, type NetbootBundle } from "./build-bundle.ts";
 import { imageInitramfs } from "./image-initramfs.ts";
-import { type NetbootImage, netbootImage, netbootInputs, netbootSteps } from "./plan-netboot.ts";
+import {
+  type NetbootImage,
+  netbootImage,
+  netbootInputs,
+  netbootKernel,
+  netbootSteps,
+} from "./plan-netboot.ts";
 
 export interface PrepareNetbootOptions {
   /** The run this is part of; its store is used and its events carry everything. */
@@ -107,6 +113,7 @@ export async function prepareNetboot(graph: Graph, options: PrepareNetbootOption
     );
   }
 
+  checkKernelFile(plan, image, run);
   const squashfs = await buildImage(imageSpecFromPlan(plan, image.name, run.outputs), {
     storeDir,
     emit: session.emit,
@@ -130,4 +137,33 @@ export async function prepareNetboot(graph: Graph, options: PrepareNetbootOption
     ...(signal === undefined ? {} : { signal }),
   });
   return { image, run, squashfs, bundle };
+}
+
+/** A kernel.path that names no file in its step's output, said with the field, as test and boot say it. */
+function checkKernelFile(plan: Plan, image: NetbootImage, run: RunResult): void {
+  const { readdirSync, statSync } = process.getBuiltinModule("node:fs");
+  const { dirname, join } = process.getBuiltinModule("node:path");
+  const ref = netbootKernel(plan, image);
+  const output = run.outputs.get(ref.step)?.path;
+  if (output === undefined || statSync(join(output, ref.path), { throwIfNoEntry: false })?.isFile()) return;
+  let files: string[] = [];
+  try {
+    files = readdirSync(dirname(join(output, ref.path)), { withFileTypes: true })
+      .filter((entry) => entry.isFile())
+      .map((entry) => entry.name);
+  } catch {
+    // No such folder either: the hint says to check the path.
+  }
+  throw new RootstockError(
+    "ERR_IMAGE_NO_KERNEL_FILE",
+    `the kernel of netboot image "${image.name}", ${ref.path} in step "${ref.step}"'s output, is not a file there`,
+    {
+      file: join(plan.displayDir, "plan.toml"),
+      field: image.netboot.kernel ? `images.${image.name}.netboot.kernel.path` : "kernel.path",
+      hint:
+        files.length > 0
+          ? `${dirname(ref.path)}/ holds: ${files.slice(0, 10).join(", ")}`
+          : `check the path against what step "${ref.step}" installs`,
+    },
+  );
 }
