@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
-import { mkdir, readdir, stat, utimes, writeFile } from "node:fs/promises";
+import { mkdir, readdir, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { after, before, test } from "node:test";
 import { runPlan } from "../src/build/run-plan.ts";
@@ -402,4 +402,18 @@ test("gc leaves a live process's exec probe in tmp/, and a run's run.json says i
     ["run.json", "report.html"].map((name) => stat(join(result.runDir, name), { bigint: true })),
   );
   assert.ok((record?.mtimeNs ?? 0n) >= (report?.mtimeNs ?? 0n), "run.json was written after the reports");
+});
+
+test("gc removes the plan cache of a plan folder that is gone, and keeps the others", async () => {
+  const storeDir = join(bench.dir, "plan-cache-store");
+  const kept = await writePlan(join(bench.dir, "cached-kept"), { steps: { a: {} } });
+  const gone = await writePlan(join(bench.dir, "cached-gone"), { steps: { a: {} } });
+  // The cache keeps no listing of files changed in the last 2 s: they may still be being written.
+  await new Promise((resolve) => setTimeout(resolve, 2100));
+  for (const dir of [kept, gone]) assert.equal((await rootstock(["--store", storeDir, "run", dir])).code, 0);
+  const caches = join(storeDir, "cache", "plans");
+  assert.equal((await readdir(caches)).length, 2);
+  await rm(gone, { recursive: true, force: true });
+  await collectGarbage(storeDir);
+  assert.deepEqual(await readdir(caches), [`${encodeURIComponent(kept)}.json`]);
 });

@@ -21,6 +21,7 @@ import { removeTree } from "./remove-tree.ts";
 import { listRuns, type RunRecord, readRunRecord, runIsLive, runIsLiveById, runsDir } from "./run-record.ts";
 import { StoreLocks, shellLockName } from "./store-locks.ts";
 
+const { existsSync, readFileSync } = process.getBuiltinModule("node:fs");
 const { lstat, readdir, readFile } = process.getBuiltinModule("node:fs/promises");
 const { join, relative } = process.getBuiltinModule("node:path");
 
@@ -281,6 +282,18 @@ export async function collectGarbage(storeDir: string, options: GcOptions = {}):
         join(partials, name),
       );
     }
+    // A plan cache whose plan folder (or whose rootstock install) is gone serves nothing any more: a
+    // per-commit job checking each commit out anew would leave one behind per commit.
+    const planCaches = join(storeDir, "cache", "plans");
+    for (const name of await list("tmp", planCaches)) {
+      const path = join(planCaches, name);
+      const folders = planCacheFolders(path);
+      if (folders !== undefined && folders.every((folder) => existsSync(folder))) continue;
+      await remove(
+        { what: "tmp", name: `cache/plans/${name}`, reason: "the plan cache of a folder that is gone" },
+        path,
+      );
+    }
     for (const path of await bundles.leftovers()) {
       const name = relative(storeDir, path);
       await remove({ what: "tmp", name, reason: "left by a killed process" }, path);
@@ -422,6 +435,17 @@ function asRootstockError(error: unknown, what: string): RootstockError {
       cause: error,
     },
   );
+}
+
+/** The plan folder and the rootstock install a plan cache file was made for; undefined when unreadable. */
+function planCacheFolders(path: string): string[] | undefined {
+  try {
+    const head: unknown = JSON.parse(readFileSync(path, "utf8"))?.listing?.head;
+    const [, planDir, loaderDir] = typeof head === "string" ? head.split("\0") : [];
+    return planDir && loaderDir ? [planDir, loaderDir] : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Whether a `rootstock shell` works in one of a run's build folders (it holds a lock on it). */
