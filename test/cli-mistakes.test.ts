@@ -435,6 +435,27 @@ describe("the plan folder", () => {
     assert.match(stderr, /hint: give the folder that holds plan\.toml \(plans\/example\)/);
   });
 
+  test("shell --set of a variant whose failed build another variant's build followed says so, not 'did not fail'", async () => {
+    const dir = await writePlan(join(work, "shell-variant"), {
+      toml: '[variables]\nFAIL = "0"\n[host]\ntools = ["sh"]\n',
+      steps: {
+        app: {
+          toml: 'version = "1"\n[env]\nFAIL = "${FAIL}"\n',
+          script: 'do_install() { [ "$FAIL" = 0 ] || exit 1; echo ok > "$OUT/ok"; }\n',
+        },
+      },
+    });
+    const store = join(work, "shell-variant-store");
+    assert.equal((await runCli(["--store", store, "run", dir, "--set", "FAIL=1"])).code, 1);
+    assert.equal((await runCli(["--store", store, "run", dir])).code, 0);
+    const shell = await runCli(["--store", store, "shell", dir, "app", "--set", "FAIL=1", "-c", "true"]);
+    assert.equal(shell.code, 1);
+    assert.match(
+      shell.stderr,
+      /step "app" with these inputs has no failed build kept: its latest build \(run \S+\) had others \(env\.FAIL\) and succeeded \[ERR_SHELL_NO_BUILD\]/,
+    );
+  });
+
   test("--test-timeout is a duration a timer can wait, or refused before anything runs", async () => {
     for (const [value, said] of [
       ["abc", "is no duration"],

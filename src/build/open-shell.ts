@@ -12,6 +12,7 @@ import { changedInputs } from "./explain.ts";
 import { runSandboxed } from "./run-sandboxed.ts";
 import type { SavedSandbox } from "./workspace.ts";
 
+const { existsSync } = process.getBuiltinModule("node:fs");
 const { readFile, stat } = process.getBuiltinModule("node:fs/promises");
 const { join } = process.getBuiltinModule("node:path");
 
@@ -44,8 +45,21 @@ export async function findFailedBuild(
   planArg = "PLAN",
   options: FindBuildOptions = {},
 ): Promise<ShellTarget> {
-  const history = await readStepHistory(storeDir, plan, step);
+  const latest = await readStepHistory(storeDir, plan, step);
   const { now } = options;
+  // The step as asked (its --set) may be an earlier build than the latest: its failed folder may still
+  // be there (a shell kept it, or gc has not come), under the run that made it.
+  const asked =
+    latest && now && now.key !== latest.key
+      ? latest.earlier?.find(
+          (build) =>
+            build.key === now.key &&
+            (build.status === "failed" || build.status === "interrupted") &&
+            existsSync(join(storeDir, "work", build.runId, step)),
+        )
+      : undefined;
+  const history =
+    latest && asked ? { ...latest, ...asked, workDir: join(storeDir, "work", asked.runId, step) } : latest;
   // The entry of the step as it is now, when it has one: then a run builds nothing, and fails nowhere.
   const entry = now ? await new OutputStore(storeDir).record(now.key) : undefined;
   const hint = `rootstock shell enters the build folder of a step that failed; \`rootstock run ${planArg} ${step}\` builds it if the store does not have it yet`;
@@ -85,7 +99,9 @@ export async function findFailedBuild(
   if ((!stopped && history.status !== "running") || workDir === undefined) {
     throw new RootstockError(
       "ERR_SHELL_NO_BUILD",
-      `step "${step}" did not fail: its latest build (run ${history.runId}) ${history.status === "cached" ? "was cached" : "succeeded"}, so no build folder was kept`,
+      now && now.key !== history.key
+        ? `step "${step}" with these inputs has no failed build kept: its latest build (run ${history.runId}) had others (${changedInputs(now, history).join(", ") || "its key"}) and ${history.status === "cached" ? "was cached" : "succeeded"}`
+        : `step "${step}" did not fail: its latest build (run ${history.runId}) ${history.status === "cached" ? "was cached" : "succeeded"}, so no build folder was kept`,
       { hint },
     );
   }
