@@ -19,7 +19,7 @@ import {
   type NetbootManifest,
 } from "./netboot-manifest.ts";
 import { appendNewcArchive } from "./newc-archive.ts";
-import { REQUIRED_APPLETS, ramRootScripts, stageRamRoot } from "./ram-root.ts";
+import { hostRunsArch, REQUIRED_APPLETS, ramRootScripts, stageRamRoot } from "./ram-root.ts";
 import { listSquashfs, resolveInImage } from "./squashfs-listing.ts";
 
 const { copyFile, link, mkdir, rm, writeFile } = process.getBuiltinModule("node:fs/promises");
@@ -132,7 +132,13 @@ export async function buildNetbootBundle(
       dir,
       cached: true,
       bytes: bundleBytes(found),
-      ...(found.ramRoot.appletsChecked === false ? appletsUnchecked(found.arch ?? inputs.arch) : {}),
+      // A bundle from before the manifest said so: unchecked when this host cannot run its busybox.
+      ...(found.ramRoot.appletsChecked === false ||
+      (found.ramRoot.appletsChecked === undefined &&
+        found.arch !== undefined &&
+        hostRunsArch(found.arch) === false)
+        ? appletsUnchecked(found.arch ?? inputs.arch)
+        : {}),
     });
     return { dir, manifest: found, cached: true };
   }

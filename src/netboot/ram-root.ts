@@ -132,6 +132,12 @@ const HOST_MACHINES: Record<string, string> = {
   ia32: "i686",
 };
 
+/** Whether this machine runs programs of `arch` (i686 on x86_64 most often, not always: "maybe"). */
+export function hostRunsArch(arch: string): boolean | "maybe" {
+  const host = HOST_MACHINES[hostArch()];
+  return host === arch ? true : host === "x86_64" && arch === "i686" ? "maybe" : false;
+}
+
 /** Asks busybox for its applets, when it can run on this machine. */
 async function listApplets(binary: string, options: RamRootOptions): Promise<string[] | undefined> {
   const host = HOST_MACHINES[hostArch()];
