@@ -437,7 +437,9 @@ function briefError(error: string): string {
     if (!next || next.startsWith("hint: ") || next.startsWith("at ")) break;
     brief += ` ${next}`;
   }
-  return hint === undefined ? brief : `${brief} (${hint})`;
+  // The report shows no console lines (its console log is named beside): the hint points there.
+  const shown = hint?.replace("the console lines above show", "the console log shows");
+  return shown === undefined ? brief : `${brief} (${shown})`;
 }
 
 function imageText(image: ImageRecord): string {

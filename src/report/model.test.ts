@@ -488,6 +488,18 @@ test("report.md gives a failed test's error in one line: a command's output afte
     renderMarkdown(reportFromEvents(failed)),
     /^\* Test boot › uname on initramfs: FAILED in 300ms — initramfs-boot: the command "echo bad output; exit 7" failed with exit status 7; its output: bad output \(hint: the output above is what the command printed\)$/m,
   );
+  // A timeout's hint points at console lines the terminal shows; the report shows none but names the log.
+  const timedOut = journal().map((event) =>
+    event.type === "test:done" && event.test === "uname"
+      ? {
+          ...event,
+          ok: false,
+          error:
+            'initramfs-boot: the command "sleep 100" did not finish within 3s; last 30 console lines:\n  x\nhint: the console lines above show how far it got; a slow machine (no KVM) may need a longer timeout',
+        }
+      : event,
+  );
+  assert.match(renderMarkdown(reportFromEvents(timedOut)), /\(hint: the console log shows how far it got; /);
 });
 
 test("a run's wall time counts from its first event, host checks and fetching included, as the terminal does", () => {
