@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
@@ -89,6 +89,23 @@ const bzImage = Buffer.alloc(0x400);
 bzImage.write("HdrS", 0x202, "latin1");
 writeFileSync(join(linuxOutput, "boot", "bzImage"), bzImage);
 writeFileSync(join(linuxOutput, "boot", "notakernel"), "notakernel\n");
+// An ELF program, which QEMU's x86 -kernel refuses, and a bare ELF with the PVH entry note it takes.
+copyFileSync("/bin/true", join(linuxOutput, "boot", "program"));
+const pvh = Buffer.alloc(144);
+pvh.write("\x7fELF", 0, "latin1");
+pvh[4] = 2; // 64-bit
+pvh[5] = 1; // little-endian
+pvh.writeBigUInt64LE(64n, 0x20); // program headers at 64
+pvh.writeUInt16LE(56, 0x36);
+pvh.writeUInt16LE(1, 0x38);
+pvh.writeUInt32LE(4, 64); // PT_NOTE
+pvh.writeBigUInt64LE(120n, 64 + 8);
+pvh.writeBigUInt64LE(24n, 64 + 32);
+pvh.writeUInt32LE(4, 120); // "Xen\0"
+pvh.writeUInt32LE(4, 124);
+pvh.writeUInt32LE(18, 128); // XEN_ELFNOTE_PHYS32_ENTRY
+pvh.write("Xen\0", 132, "latin1");
+writeFileSync(join(linuxOutput, "boot", "vmlinux"), pvh);
 after(() => rmSync(linuxOutput, { recursive: true, force: true }));
 
 const outputs = new Map([
@@ -170,6 +187,21 @@ test("unknown, unbootable, and unbuilt are user errors with hints", () => {
       }),
     "ERR_IMAGE_NOT_A_KERNEL",
     /boot\/bzImage/,
+  );
+  code(
+    () =>
+      bootFromPlan({ ...plan, kernel: { step: "linux", path: "boot/program" } }, "initramfs", {
+        outputs,
+        images,
+      }),
+    "ERR_IMAGE_NOT_A_KERNEL",
+    /point kernel\.path at the kernel the step builds/,
+  );
+  assert.ok(
+    bootFromPlan({ ...plan, kernel: { step: "linux", path: "boot/vmlinux" } }, "initramfs", {
+      outputs,
+      images,
+    }),
   );
   code(() => imageSpecFromPlan(plan, "initramfs", new Map()), "ERR_IMAGE_STEP_NOT_BUILT", /rootstock run/);
 });

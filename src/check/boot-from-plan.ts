@@ -105,7 +105,7 @@ export function bootFromPlan(plan: Plan, name: string, context: BootContext): Bo
   if (!looksLikeKernel(kernel, plan.arch)) {
     throw new RootstockError(
       "ERR_IMAGE_NOT_A_KERNEL",
-      `the kernel of image "${name}", ${kernelRef.path} in step "${kernelRef.step}"'s output, is neither a bzImage nor an ELF file`,
+      `the kernel of image "${name}", ${kernelRef.path} in step "${kernelRef.step}"'s output, is neither a bzImage nor an ELF kernel QEMU boots (with a PVH entry note)`,
       {
         file: join(plan.displayDir, "plan.toml"),
         field: image.boot?.kernel ? `images.${name}.boot.kernel.path` : "kernel.path",
@@ -196,18 +196,55 @@ function filesIn(dir: string): string[] {
 }
 
 /**
- * What QEMU can load as an x86 kernel: a bzImage ("HdrS" at 0x202) or an ELF file. Said here, not by
- * QEMU, whose "invalid kernel header" reads as a failed start (and as a KVM probe's answer). Other
- * arches are not checked.
+ * What QEMU can load as an x86 kernel: a bzImage ("HdrS" at 0x202) or an ELF file with a PVH entry note
+ * (an uncompressed vmlinux built with CONFIG_PVH; any other ELF, a program, QEMU refuses). Said here, not
+ * by QEMU, whose refusal reads as a failed start (and as a KVM probe's answer). Other arches are not
+ * checked.
  */
 function looksLikeKernel(file: string, arch: string): boolean {
   if (arch !== "x86_64" && arch !== "i686") return true;
-  const head = Buffer.alloc(0x206);
   const fd = openSync(file, "r");
   try {
+    const head = Buffer.alloc(0x206);
     readSync(fd, head, 0, head.length, 0);
+    if (head.toString("latin1", 0x202, 0x206) === "HdrS") return true;
+    return head.toString("latin1", 0, 4) === "\x7fELF" && hasPvhNote(fd, head);
   } finally {
     closeSync(fd);
   }
-  return head.toString("latin1", 0, 4) === "\x7fELF" || head.toString("latin1", 0x202, 0x206) === "HdrS";
+}
+
+/** XEN_ELFNOTE_PHYS32_ENTRY, the note QEMU's x86 -kernel needs in an ELF file. */
+const PVH_NOTE = 18;
+
+function hasPvhNote(fd: number, head: Buffer): boolean {
+  const is64 = head[4] === 2;
+  const little = head[5] === 1;
+  const u16 = (buffer: Buffer, at: number) => (little ? buffer.readUInt16LE(at) : buffer.readUInt16BE(at));
+  const u32 = (buffer: Buffer, at: number) => (little ? buffer.readUInt32LE(at) : buffer.readUInt32BE(at));
+  const word = (buffer: Buffer, at: number) =>
+    is64 ? Number(little ? buffer.readBigUInt64LE(at) : buffer.readBigUInt64BE(at)) : u32(buffer, at);
+  const phoff = word(head, is64 ? 0x20 : 0x1c);
+  const phentsize = u16(head, is64 ? 0x36 : 0x2a);
+  const phnum = u16(head, is64 ? 0x38 : 0x2c);
+  if (phentsize === 0 || phnum === 0 || phnum > 256) return false;
+  const table = Buffer.alloc(phentsize * phnum);
+  if (readSync(fd, table, 0, table.length, phoff) < table.length) return false;
+  for (let index = 0; index < phnum; index++) {
+    const entry = index * phentsize;
+    if (u32(table, entry) !== 4) continue; // PT_NOTE
+    const offset = word(table, entry + (is64 ? 8 : 4));
+    const size = Math.min(word(table, entry + (is64 ? 32 : 16)), 1 << 20);
+    const notes = Buffer.alloc(size);
+    const read = readSync(fd, notes, 0, size, offset);
+    for (let at = 0; at + 12 <= read; ) {
+      const nameSize = u32(notes, at);
+      const descSize = u32(notes, at + 4);
+      const type = u32(notes, at + 8);
+      const name = notes.toString("latin1", at + 12, at + 12 + Math.max(0, nameSize - 1));
+      if (name === "Xen" && type === PVH_NOTE) return true;
+      at += 12 + Math.ceil(nameSize / 4) * 4 + Math.ceil(descSize / 4) * 4;
+    }
+  }
+  return false;
 }
