@@ -1070,6 +1070,20 @@ describe("doctor", () => {
   });
 });
 
+/** rootstock with its standard output on a full device (/dev/full), its stderr captured. */
+function runIntoFullDevice(args: string[]) {
+  const full = openSync("/dev/full", "w");
+  try {
+    return spawnSync(process.execPath, [ROOTSTOCK, ...args], {
+      stdio: ["ignore", full, "pipe"],
+      encoding: "utf8",
+      env: { ...process.env, NO_COLOR: "1" },
+    });
+  } finally {
+    closeSync(full);
+  }
+}
+
 /** A Node older than rootstock needs, on this machine, which then runs rootstock on the bundled one. */
 const oldNode = (() => {
   for (const path of ["/usr/bin/node", "/usr/local/bin/node"]) {
@@ -1253,35 +1267,21 @@ describe("Ctrl-C", () => {
   });
 
   test("output to a full device is an error (status 74, said on stderr), not a success that printed nothing", () => {
-    const full = openSync("/dev/full", "w");
-    try {
-      for (const args of [
-        ["runs"],
-        ["plan", "show", join(import.meta.dirname, "..", "plans", "example")],
-        ["doctor"],
-        ["--help"],
-        ["--version"],
-        ["run", "--help"],
-      ]) {
-        const result = spawnSync(
-          process.execPath,
-          [
-            join(import.meta.dirname, "..", "bin", "rootstock.js"),
-            "--store",
-            join(work, "full-store"),
-            ...args,
-          ],
-          { stdio: ["ignore", full, "pipe"], encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } },
-        );
-        assert.equal(result.status, 74, `${args.join(" ")}: ${result.stderr}`);
-        assert.match(
-          result.stderr,
-          /^error: cannot write the command's output: ENOSPC.*\[ERR_OUTPUT_UNWRITABLE\]$/m,
-        );
-        assert.doesNotMatch(result.stderr, STACK_LINE);
-      }
-    } finally {
-      closeSync(full);
+    for (const args of [
+      ["runs"],
+      ["plan", "show", join(import.meta.dirname, "..", "plans", "example")],
+      ["doctor"],
+      ["--help"],
+      ["--version"],
+      ["run", "--help"],
+    ]) {
+      const result = runIntoFullDevice(["--store", join(work, "full-store"), ...args]);
+      assert.equal(result.status, 74, `${args.join(" ")}: ${result.stderr}`);
+      assert.match(
+        result.stderr,
+        /^error: cannot write the command's output: ENOSPC.*\[ERR_OUTPUT_UNWRITABLE\]$/m,
+      );
+      assert.doesNotMatch(result.stderr, STACK_LINE);
     }
   });
 
@@ -1325,38 +1325,20 @@ describe("Ctrl-C", () => {
       steps: { slow: { script: 'do_install() { sleep 1; echo built > "$OUT/built"; }\n' } },
     });
     const store = join(work, "full-build-store");
-    const full = openSync("/dev/full", "w");
-    try {
-      const result = spawnSync(
-        process.execPath,
-        [join(import.meta.dirname, "..", "bin", "rootstock.js"), "--store", store, "run", dir],
-        { stdio: ["ignore", full, "pipe"], encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } },
-      );
-      assert.equal(result.status, 74, result.stderr);
-      assert.match(result.stderr, /\[ERR_OUTPUT_UNWRITABLE\]/);
-      assert.doesNotMatch(result.stderr, /ERR_INTERRUPTED/);
-    } finally {
-      closeSync(full);
-    }
+    const built = runIntoFullDevice(["--store", store, "run", dir]);
+    assert.equal(built.status, 74, built.stderr);
+    assert.match(built.stderr, /\[ERR_OUTPUT_UNWRITABLE\]/);
+    assert.doesNotMatch(built.stderr, /ERR_INTERRUPTED/);
     const [run] = await listRuns(store);
     assert.equal(run?.result, "passed", "the build was not thrown away");
     // A build that fails says so on stderr, which still works, and ends as a failure, not as a full disk.
     const failing = await writePlan(join(work, "full-build-fails"), {
       steps: { bad: { script: "do_compile() { exit 3; }\n" } },
     });
-    const again = openSync("/dev/full", "w");
-    try {
-      const result = spawnSync(
-        process.execPath,
-        [join(import.meta.dirname, "..", "bin", "rootstock.js"), "--store", store, "run", failing],
-        { stdio: ["ignore", again, "pipe"], encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } },
-      );
-      assert.equal(result.status, 1, result.stderr);
-      assert.match(result.stderr, /\[ERR_OUTPUT_UNWRITABLE\]/);
-      assert.match(result.stderr, /error: 1 step failed: bad \[ERR_RUN_FAILED\]/);
-    } finally {
-      closeSync(again);
-    }
+    const failed = runIntoFullDevice(["--store", store, "run", failing]);
+    assert.equal(failed.status, 1, failed.stderr);
+    assert.match(failed.stderr, /\[ERR_OUTPUT_UNWRITABLE\]/);
+    assert.match(failed.stderr, /error: 1 step failed: bad \[ERR_RUN_FAILED\]/);
   });
 
   test("a reader that goes away (`run P | head -1`) interrupts the run as Ctrl-C does, with status 141", async () => {
