@@ -1303,6 +1303,10 @@ describe("Ctrl-C", () => {
         ],
         { encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } },
       );
+    for (const args of [["sources", "import", "x.tar.gz"]]) {
+      const result = inGone(...args);
+      assert.match(result.stderr, /\[ERR_CLI_NO_FOLDER\]/, `${args.join(" ")}: ${result.stderr}`);
+    }
     const relative = inGone("plan", "show", "plans/example");
     assert.equal(relative.status, 1, relative.stderr);
     assert.match(

@@ -142,6 +142,13 @@ describe("hostile plans", () => {
       return true;
     });
     await rm(join(dir, "plan.toml"));
+    // The plan folder itself a loop: said so, not a crash.
+    await symlink("loop", join(work, "loop"));
+    await assert.rejects(loadPlan(join(work, "loop")), (error: unknown) => {
+      assert.ok(error instanceof RootstockError && error.code === "ERR_PLAN_NOT_FOUND", String(error));
+      assert.match(error.message, /is a link that leads nowhere \(or back to itself\)/);
+      return true;
+    });
     await writeFile(
       join(dir, "plan.toml"),
       'name = "hostile"\narch = "x86_64"\n[[stages]]\nname = "s"\nsteps = ["victim"]\n',

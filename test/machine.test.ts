@@ -284,3 +284,13 @@ test("a command that reboots the guest fails at once as a reset, and the next ca
   assert.ok(Date.now() - started < 60_000, "it did not wait for the command's timeout");
   assert.equal(await m.succeed("echo again"), "again\n");
 });
+
+test("a timeout longer than a timer can wait is refused, not a timer that fires at once", async () => {
+  const m = machine();
+  await assert.rejects(m.execute("true", { timeout: 3_000_000_000 }), (error: unknown) => {
+    isCode("ERR_CHECK_BAD_TIMEOUT")(error);
+    assert.match((error as Error).message, /at most 2147483647 \(24\.8 days\), not 3000000000/);
+    return true;
+  });
+  await m.stop();
+});

@@ -258,6 +258,14 @@ init = "/bin/busybox"
       }),
       { code: "EADDRINUSE" },
     );
+    // A client that comes meanwhile (a machine booted early) is hung up on at once, to retry.
+    const early = await fetch(`http://127.0.0.1:${port}/boot.ipxe`, {
+      signal: AbortSignal.timeout(5000),
+    }).then(
+      () => "answered",
+      (error: Error) => (error.name === "TimeoutError" ? "held" : "hung up"),
+    );
+    assert.equal(early, "hung up");
     await writeFile(gate2, "");
     await untilPrinted(child, '"type":"netboot:serving"');
     child.kill("SIGTERM");

@@ -489,7 +489,7 @@ async function checkToolsPresent(
         field: inPlan ? "host.tools" : "tools",
       };
       // Loaded only for a refusal or a PATH of the step's own: a no-op run never needs them.
-      words ??= (await import("../units.ts")).shellWord;
+      words ??= (await import("../units.ts")).pathWord;
       if (identity === undefined) {
         // doctor --install installs what a known package provides; anything else is installed by hand.
         const { installablePackage } = await import("../host/doctor.ts");

@@ -8,7 +8,7 @@ import { RootstockError } from "../errors.ts";
 import { imageSteps } from "../image/image-spec-from-plan.ts";
 import { didYouMean } from "../plan/suggest.ts";
 import type { Image, KernelRef, Plan } from "../plan/types.ts";
-import { shellWord } from "../units.ts";
+import { pathWord } from "../units.ts";
 import { PC_ARCHES } from "../vm/pc-arches.ts";
 import type { VmDisk } from "../vm/qemu-args.ts";
 import type { MachineOptions } from "./machine.ts";
@@ -178,7 +178,7 @@ function bootableImage(plan: Plan, name: string): Image {
     throw new RootstockError("ERR_IMAGE_NOT_BOOTABLE", `image "${name}" has no [images.${name}.boot] table`, {
       file: join(plan.displayDir, "plan.toml"),
       hint: image.netboot
-        ? `it boots over the network: \`rootstock netboot ${shellWord(plan.displayDir)} ${name}\` serves it, and \`rootstock test\` runs its [netboot] tests`
+        ? `it boots over the network: \`rootstock netboot ${pathWord(plan.displayDir)} ${name}\` serves it, and \`rootstock test\` runs its [netboot] tests`
         : `add one to boot it (cmdline, tests, …)${bootable.length > 0 ? `; bootable images: ${bootable.join(", ")}` : ""}${others}`,
     });
   }

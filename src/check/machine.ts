@@ -606,10 +606,11 @@ function outputText(output: string): string {
 function timeoutOf(options: TimeoutOption, fallback: number, method: string): number {
   const { timeout } = options;
   if (timeout === undefined) return fallback;
-  if (typeof timeout !== "number" || !(timeout > 0) || !Number.isFinite(timeout))
+  // Node's timers wait at most 2^31 - 1 ms (24.8 days): a longer one fires at once.
+  if (typeof timeout !== "number" || !(timeout > 0) || !(timeout <= 2 ** 31 - 1))
     throw new RootstockError(
       "ERR_CHECK_BAD_TIMEOUT",
-      `${method}: timeout must be a number of milliseconds above 0, not ${String(timeout)}`,
+      `${method}: timeout must be a number of milliseconds above 0 and at most 2147483647 (24.8 days), not ${String(timeout)}`,
       { hint: "leave timeout out for the default, or give one such as { timeout: 30_000 }" },
     );
   return timeout;

@@ -25,7 +25,7 @@ import { openPlan } from "../plan/open.ts";
 import type { Value } from "../plan/predicate.ts";
 import { didYouMean } from "../plan/suggest.ts";
 import type { WrittenReports } from "../report/write-reports.ts";
-import { shellWord } from "../units.ts";
+import { pathWord } from "../units.ts";
 import type { Accelerator } from "../vm/qemu-args.ts";
 import {
   bootFromPlan,
@@ -277,7 +277,7 @@ export function imagesToTest(
         field: `images.${name}.${plan.images.get(name)?.netboot ? "netboot" : "boot"}.tests`,
         hint:
           withTests.length > 0
-            ? `images with tests: ${withTests.join(", ")}; or boot this one by hand: ${plan.images.get(name)?.netboot ? `rootstock netboot ${shellWord(plan.displayDir)} ${name} serves it` : `rootstock boot ${shellWord(plan.displayDir)} ${name}`}`
+            ? `images with tests: ${withTests.join(", ")}; or boot this one by hand: ${plan.images.get(name)?.netboot ? `rootstock netboot ${pathWord(plan.displayDir)} ${name} serves it` : `rootstock boot ${pathWord(plan.displayDir)} ${name}`}`
             : `list test modules: tests = ["tests/boot.test.ts"]`,
       });
     }

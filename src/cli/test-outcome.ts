@@ -1,6 +1,7 @@
 /** What `rootstock test` and the demo print after a test run, and the error when it failed. */
 import type { TestPlanResult } from "../check/test-plan.ts";
 import { RootstockError } from "../errors.ts";
+import { currentFolderIfAny } from "../units.ts";
 import { buildFailure } from "./build-failure.ts";
 import { testLabel } from "./check-reporter.ts";
 import type { CliContext } from "./context.ts";
@@ -8,8 +9,10 @@ import type { CliContext } from "./context.ts";
 const { existsSync, readdirSync } = process.getBuiltinModule("node:fs");
 const { dirname, join, relative } = process.getBuiltinModule("node:path");
 
+/** A path as short as it reads from here; whole when the folder here was removed (it needs none). */
 export function shownPath(path: string): string {
-  const near = relative(process.cwd(), path);
+  const here = currentFolderIfAny();
+  const near = here === undefined ? path : relative(here, path);
   return near.startsWith("..") ? path : near;
 }
 

@@ -192,9 +192,11 @@ function listenOn(server: NetServer, host: string, port: number): Promise<void> 
  */
 export async function reserveListen(host: string, port: number): Promise<{ release: () => Promise<void> }> {
   const { createServer: createNetServer } = process.getBuiltinModule("node:net");
-  const probe = createNetServer();
+  // Held, not served: a client that comes meanwhile (a machine booted early) is hung up on at once, to
+  // retry, rather than held open, which would keep the address from being given back.
+  const probe = createNetServer((socket) => socket.destroy());
   await listenOn(probe, host, port);
-  // Held, not served: it answers no one and keeps no process alive on its own.
+  // Keeps no process alive on its own.
   probe.unref();
   let released: Promise<void> | undefined;
   return {

@@ -139,14 +139,24 @@ function readFolder(path: string): string[] {
 }
 
 function isFile(path: string): boolean {
-  return statSync(path, { throwIfNoEntry: false })?.isFile() ?? false;
+  return statIfAny(path)?.isFile() ?? false;
+}
+
+/** What a path leads to; undefined for nothing there, or a link loop (said then as a link to nothing). */
+function statIfAny(path: string): ReturnType<typeof statSync> | undefined {
+  try {
+    return statSync(path, { throwIfNoEntry: false });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ELOOP") return undefined;
+    throw error;
+  }
 }
 
 /** What is at a path, following links, in words for a message. */
 function fileKind(
   path: string,
 ): "file" | "missing" | "a folder" | "a link to nothing" | "not a regular file" {
-  const target = statSync(path, { throwIfNoEntry: false });
+  const target = statIfAny(path);
   if (target?.isFile()) return "file";
   if (target?.isDirectory()) return "a folder";
   if (target !== undefined) return "not a regular file";
@@ -163,16 +173,21 @@ export async function loadPlan(dir: string, options: LoadPlanOptions = {}): Prom
   const shown = (path: string) => join(displayDir, path);
   const problems: RootstockError[] = [];
 
-  const planInfo = statSync(planDir, { throwIfNoEntry: false });
+  const planInfo = statIfAny(planDir);
   if (planInfo !== undefined && !planInfo.isDirectory()) {
     throw new RootstockError("ERR_PLAN_NOT_FOUND", `${displayDir} is a file, not a plan folder`, {
       hint: `give the folder that holds plan.toml${basename(planDir) === "plan.toml" ? ` (${dirname(displayDir)})` : ""}`,
     });
   }
   if (!planInfo) {
-    throw new RootstockError("ERR_PLAN_NOT_FOUND", `plan folder ${displayDir} does not exist`, {
-      hint: "a plan is a folder holding plan.toml and steps/NAME/step.toml; check the path",
-    });
+    const link = lstatSync(planDir, { throwIfNoEntry: false })?.isSymbolicLink();
+    throw new RootstockError(
+      "ERR_PLAN_NOT_FOUND",
+      `plan folder ${displayDir} ${link ? "is a link that leads nowhere (or back to itself)" : "does not exist"}`,
+      {
+        hint: "a plan is a folder holding plan.toml and steps/NAME/step.toml; check the path",
+      },
+    );
   }
   const context: TreeContext = { planDir, displayDir, planReal: realpathSync(planDir) };
   checkInsidePlan(context, join(planDir, "plan.toml"));

@@ -22,6 +22,9 @@ export function registerSources(program: Command, context: CliContext): void {
     .option("--plan <plan>", "admit only files a source of this plan pins, and say which step each serves")
     .addOption(setOption())
     .action(async (files: string[], flags: { plan?: string; set: string[] }) => {
+      // A relative path is read from the current folder: one removed under the shell is said so, not
+      // taken for a file that does not exist.
+      if (files.some((file) => !file.startsWith("/"))) process.cwd();
       const pins = flags.plan
         ? planSources(
             (await openPlan(flags.plan, { variables: parseVariableFlags(flags.set), identifyTools: false }))
