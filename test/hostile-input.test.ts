@@ -191,6 +191,10 @@ describe("hostile plans", () => {
     const source = `[[sources]]\nurl = "https://example.org/x.tar.gz"\nsha256 = "${HASH}"\n`;
     for (const [extra, said] of [
       ['extract = false\ninto = "blobs"\n', /extract = false is not unpacked/],
+      [
+        'file = "x.c"\ninto = "blobs"\n',
+        /x\.c is no archive rootstock knows by its name, so it is not unpacked/,
+      ],
       ['into = "."\n', /not the build folder itself/],
       [`into = "${"a".repeat(260)}"\n`, /at most 255 bytes/],
     ] as const) {
@@ -202,6 +206,45 @@ describe("hostile plans", () => {
       assert.ok(problem, JSON.stringify(problems));
       assert.match(problem.message, said);
     }
+  });
+
+  test("accepts what is fine beside those refusals: into ./src, a mount at an existing folder under /usr", async () => {
+    const dir = join(work, "fine");
+    await mkdir(join(dir, "steps", "a"), { recursive: true });
+    await mkdir(join(dir, "steps", "b"), { recursive: true });
+    await writeFile(
+      join(dir, "plan.toml"),
+      'name = "fine"\narch = "x86_64"\n[[stages]]\nname = "s"\nsteps = ["a", "b"]\n',
+    );
+    await writeFile(
+      join(dir, "steps", "a", "step.toml"),
+      `version = "1"\n[[sources]]\nurl = "https://example.org/x.tar.gz"\nsha256 = "${HASH}"\ninto = "./src"\n`,
+    );
+    await writeFile(
+      join(dir, "steps", "b", "step.toml"),
+      'version = "1"\ndeps = ["a"]\nmounts = [{ step = "a", at = "/usr/src" }]\n',
+    );
+    await loadPlan(dir);
+  });
+
+  test("refuses a NUL in a kernel command line or an ext4 label, which go to programs as arguments", async () => {
+    const dir = join(work, "nul-args");
+    await mkdir(join(dir, "steps", "k"), { recursive: true });
+    await writeFile(
+      join(dir, "plan.toml"),
+      'name = "nul"\narch = "x86_64"\nkernel = { step = "k", path = "boot/bzImage" }\n[[stages]]\nname = "s"\nsteps = ["k"]\n[images.ram]\nkind = "initramfs"\ncontents = ["k"]\n[images.ram.boot]\ncmdline = "rdinit=/init\\u0000x"\n[images.disk]\nkind = "ext4"\ncontents = ["k"]\nlabel = "r\\u0000x"\n',
+    );
+    await writeFile(join(dir, "steps", "k", "step.toml"), 'version = "1"\n');
+    const error = await loadPlan(dir).then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
+    assert.ok(error instanceof RootstockErrors, String(error));
+    const fields = error.errors.map((problem) => problem.location.field);
+    assert.ok(
+      fields.includes("images.ram.boot.cmdline") && fields.includes("images.disk.label"),
+      String(fields),
+    );
   });
 
   test("refuses a source file name longer than a file name may be, or holding a newline", async () => {

@@ -556,9 +556,12 @@ export class Machine {
 }
 
 /**
- * The Machine API's failures carry the place the test called it from: most of them (a timeout, a reset,
- * the console's verdict) are made in a timer or a console callback, whose stacks hold no line of the test.
+ * Where the Machine API was called from, for each failure it gave: most of them (a timeout, a reset, the
+ * console's verdict) are made in a timer or a console callback, whose stacks hold no line of the test.
+ * Kept beside the error, not in its stack, which stays what it was.
  */
+export const callSites = new WeakMap<object, string[]>();
+
 for (const name of [
   "start",
   "waitForConsole",
@@ -579,8 +582,8 @@ for (const name of [
     value(this: Machine, ...args: unknown[]) {
       const site = new Error();
       return method.apply(this, args).catch((error: unknown) => {
-        if (error instanceof Error && site.stack)
-          error.stack = `${error.stack ?? ""}\n    called from:\n${site.stack.split("\n").slice(1).join("\n")}`;
+        if (typeof error === "object" && error !== null && site.stack)
+          callSites.set(error, [...(callSites.get(error) ?? []), site.stack]);
         throw error;
       });
     },

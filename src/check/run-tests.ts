@@ -10,7 +10,7 @@ import { type Emit, INTERRUPTED, ignoreEvents } from "../events.ts";
 import { inParallel } from "../in-parallel.ts";
 import { formatDuration, monotonicMs } from "../units.ts";
 import { renderJunit, type TestCaseResult } from "./junit.ts";
-import { Machine, type MachineOptions } from "./machine.ts";
+import { callSites, Machine, type MachineOptions } from "./machine.ts";
 import { isStray, StrayRejections } from "./stray-rejections.ts";
 import { loadTestModule, type TestCase, type TestContext } from "./test-module.ts";
 
@@ -225,7 +225,7 @@ async function runModule(
 /** The test module's line in the error's stack (its file, as the plan names it, with line and column). */
 function testLine(error: Error, module: { path: string; display: string }): string | undefined {
   const url = pathToFileURL(module.path).href;
-  for (const line of (error.stack ?? "").split("\n")) {
+  for (const line of [error.stack ?? "", ...(callSites.get(error) ?? [])].join("\n").split("\n")) {
     const found = line.indexOf(url);
     if (found < 0) continue;
     const position = /^:(\d+):(\d+)/.exec(line.slice(found + url.length));
@@ -300,7 +300,12 @@ function describeFailure(
     return { message: headline, type: error.code, details };
   }
   if (error instanceof Error) {
-    return { message: error.message, type: error.name, details: error.stack ?? error.message };
+    const at = testLine(error, module);
+    return {
+      message: error.message,
+      type: error.name,
+      details: `${error.stack ?? error.message}${at && !(error.stack ?? "").includes(at) ? `\n  at ${at}` : ""}`,
+    };
   }
   return { message: String(error), type: "Error", details: String(error) };
 }

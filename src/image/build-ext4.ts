@@ -10,7 +10,8 @@ import { uuidFromKey } from "./image-key.ts";
 import { IMAGE_TIME, type StagedTree } from "./stage-tree.ts";
 
 const { writeFile } = process.getBuiltinModule("node:fs/promises");
-const { join, posix } = process.getBuiltinModule("node:path");
+const { dirname, join, posix } = process.getBuiltinModule("node:path");
+const { statfsSync } = process.getBuiltinModule("node:fs");
 
 export interface Ext4Options {
   /** Image name for messages. */
@@ -47,6 +48,15 @@ export function ext4Inodes(tree: Pick<StagedTree, "entries" | "devices">, sizeBy
   return Math.max(Math.ceil(count * 1.25) + 256, Math.floor(sizeBytes / BYTES_PER_INODE));
 }
 
+function freeBytes(file: string): number {
+  try {
+    const info = statfsSync(dirname(file));
+    return info.bavail * info.bsize;
+  } catch {
+    return Number.POSITIVE_INFINITY;
+  }
+}
+
 export async function buildExt4(tree: StagedTree, output: string, options: Ext4Options): Promise<void> {
   const size = options.sizeBytes ?? ext4Size(tree);
   const uuid = uuidFromKey(options.key, 0);
@@ -79,6 +89,14 @@ export async function buildExt4(tree: StagedTree, output: string, options: Ext4O
       what: `making the ext4 image ${options.name}`,
     });
   } catch (error) {
+    // The store's own disk full (the image file could not grow to its size): said as a full store by
+    // the caller, not as an image too small.
+    if (
+      error instanceof RootstockError &&
+      /No space left on device/.test(error.message) &&
+      freeBytes(output) < size
+    )
+      throw error;
     if (
       error instanceof RootstockError &&
       // "invalid blocks": a size under one block (1K rounds to none).

@@ -644,8 +644,8 @@ function loadStep(
       source.into === undefined
         ? undefined
         : !extract
-          ? "a source with extract = false is not unpacked: it stays in $SOURCES, and into has nothing to place"
-          : source.into.split("/").some((part) => part === "." || part === "")
+          ? `${source.extract === false ? "a source with extract = false" : `${fileName} is no archive rootstock knows by its name, so it`} is not unpacked: it stays in $SOURCES, and into has nothing to place`
+          : source.into.split("/").every((part) => part === "." || part === "")
             ? "into names the folder to unpack into, inside the build folder: not the build folder itself"
             : source.into.split("/").some((part) => Buffer.byteLength(part) > 255 || /\p{Cc}/u.test(part))
               ? "each name in into may have at most 255 bytes and no control characters"
@@ -655,7 +655,7 @@ function loadStep(
         new RootstockError("ERR_PLAN_BAD_VALUE", `into ${quotedVisibly(source.into ?? "")}: ${intoFault}`, {
           ...where(["sources", index, "into"]),
           hint: !extract
-            ? "remove into, or unpack the file (extract = true)"
+            ? "remove into: the file is in $SOURCES (extract = true is for an archive rootstock does not know by its name)"
             : 'give a folder of its own, such as into = "src"',
         }),
       );
@@ -777,6 +777,16 @@ const RESERVED_ENV = new Set([
 
 /** The host root's top folders, under which a root of host tools lives (src/build/sandbox.ts). */
 const HOST_ROOT_TOPS = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc"];
+/** The host's programs and libraries under /usr (/bin is /usr/bin on a merged-/usr host): nothing goes over them. */
+const HOST_TOOL_FOLDERS = [
+  "/usr/bin",
+  "/usr/sbin",
+  "/usr/lib",
+  "/usr/lib32",
+  "/usr/lib64",
+  "/usr/libx32",
+  "/usr/libexec",
+];
 
 /** The sandbox's own folders: a mount there would hide one of them, or be hidden by it. */
 /** Folders of /build that rootstock fills itself. */
@@ -826,7 +836,8 @@ function checkLayout(step: Step, at: At, problems: RootstockError[]): void {
       );
     } else if (
       step.root === "host" &&
-      HOST_ROOT_TOPS.some((top) => mount.at === top || mount.at.startsWith(`${top}/`))
+      (HOST_ROOT_TOPS.includes(mount.at) ||
+        HOST_TOOL_FOLDERS.some((top) => mount.at === top || mount.at.startsWith(`${top}/`)))
     ) {
       problems.push(
         new RootstockError(

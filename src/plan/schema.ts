@@ -226,15 +226,20 @@ export const stepSchema = z.strictObject({
 export const compressions = ["gzip", "xz", "zstd", "none"] as const;
 export const imageKinds = ["initramfs", "ext4", "squashfs"] as const;
 
+/** Text a program gets as an argument (a kernel command line, a label): C strings end at a NUL. */
+const argumentText = z.string().refine((value) => !value.includes("\0"), {
+  error: "expected text without a NUL character (\\u0000): a program's argument cannot hold one",
+});
+
 const kernelRef = z.strictObject({
   step: stepName,
   path: relativePath("the step's output"),
-  cmdline: z.string().optional(),
+  cmdline: argumentText.optional(),
 });
 
 const bootSchema = z.strictObject({
   kernel: kernelRef.optional(),
-  cmdline: z.string().optional(),
+  cmdline: argumentText.optional(),
   /** Another image used as the initramfs when this one is a disk. */
   initrd: name("image").optional(),
   /** Further images attached as virtio disks after this one. */
@@ -280,8 +285,7 @@ const netbootSchema = z.strictObject({
     })
     .optional(),
   kernel: kernelRef.optional(),
-  cmdline: z
-    .string()
+  cmdline: argumentText
     .refine((value) => !/(^|\s)rootstock\./.test(value), {
       error: "rootstock.* parameters are computed by rootstock; remove them from cmdline",
     })
@@ -305,8 +309,7 @@ export const imageSchema = z.strictObject({
   compression: z.enum(compressions).optional(),
   size: size.optional(),
   /** ext4 keeps 16 bytes of label (mke2fs cuts a longer one short, even inside a character). */
-  label: z
-    .string()
+  label: argumentText
     .refine((value) => Buffer.byteLength(value) <= 16, {
       error: (issue) =>
         `expected a label of at most 16 bytes, got ${JSON.stringify(issue.input)} (${Buffer.byteLength(String(issue.input))} bytes)`,
