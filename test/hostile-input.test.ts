@@ -161,6 +161,16 @@ describe("hostile plans", () => {
     });
   });
 
+  test("a plan folder whose name is not UTF-8 is said to be so, not missing", async () => {
+    // As Node hands such a name over: U+FFFD in place of its bytes.
+    await mkdir(Buffer.from(`${work}/pl\xe9`, "latin1"));
+    await assert.rejects(loadPlan(join(work, "pl\uFFFD")), (error: unknown) => {
+      assert.ok(error instanceof RootstockError && error.code === "ERR_PLAN_NOT_FOUND", String(error));
+      assert.match(error.message, /its name is not valid UTF-8/);
+      return true;
+    });
+  });
+
   test("a file of the plan whose name is not UTF-8 is named as such, not a crash", async () => {
     const dir = join(work, "latin1");
     await mkdir(join(dir, "steps", "victim", "files"), { recursive: true });

@@ -181,11 +181,15 @@ export async function loadPlan(dir: string, options: LoadPlanOptions = {}): Prom
   }
   if (!planInfo) {
     const link = lstatSync(planDir, { throwIfNoEntry: false })?.isSymbolicLink();
+    // Node reads a path that is not UTF-8 with U+FFFD in place of its bytes: by that name it is nowhere.
+    const notUtf8 = displayDir.includes("\uFFFD");
     throw new RootstockError(
       "ERR_PLAN_NOT_FOUND",
-      `plan folder ${displayDir} ${link ? "is a link that leads nowhere (or back to itself)" : "does not exist"}`,
+      `plan folder ${displayDir} ${link ? "is a link that leads nowhere (or back to itself)" : notUtf8 ? "cannot be opened: its name is not valid UTF-8, and rootstock reads names as UTF-8" : "does not exist"}`,
       {
-        hint: "a plan is a folder holding plan.toml and steps/NAME/step.toml; check the path",
+        hint: notUtf8
+          ? "rename the folder to UTF-8 (`convmv -f latin1 -t utf8 --notest DIR`, or mv)"
+          : "a plan is a folder holding plan.toml and steps/NAME/step.toml; check the path",
       },
     );
   }
