@@ -1,7 +1,7 @@
 /**
  * The host tools rootstock runs itself: tar and patch on a step's sources, bwrap around it, mke2fs or
- * cpio on an image, QEMU. None of them is in a key (a step's key names the tools the step runs), so a
- * run's report names each one the run used, found as it was found when it ran.
+ * cpio on an image, QEMU. No step's key names them (it names the tools the step runs; an image's key
+ * names its writers), so a run's report names each one the run used, found as it was found when it ran.
  */
 
 /** Each tool and PATH, with the count of uses when it was last run. */
