@@ -23,6 +23,7 @@ before(async () => {
 
 after(async () => {
   await rm(store, { recursive: true, force: true });
+  await rm(`${store}-wrong-kernel`, { recursive: true, force: true });
   await rm(`${store}-exported`, { recursive: true, force: true });
 });
 
@@ -188,11 +189,22 @@ init = "/bin/busybox"
     });
 
   test("a kernel.path that names no file is said with the field and what the folder holds", async () => {
-    const dir = await plan(gate(), "small-plan-wrong-kernel");
-    await writeFile(gate(), "");
+    // A gate of its own: the shared one, opened, would let the next tests' builds through (and their
+    // linux steps, of the same key, come from the cache).
+    const ownGate = join(store, "gate-wrong-kernel");
+    const dir = await plan(ownGate, "small-plan-wrong-kernel");
+    await writeFile(ownGate, "");
     const toml = join(dir, "plan.toml");
     await writeFile(toml, (await readFile(toml, "utf8")).replace("boot/bzImage", "boot/vmlinuz"));
-    const result = await runCli(["--store", store, "netboot", dir, "--listen", "127.0.0.1:0"]);
+    // A store of its own too: the next tests count the runs in theirs.
+    const result = await runCli([
+      "--store",
+      `${store}-wrong-kernel`,
+      "netboot",
+      dir,
+      "--listen",
+      "127.0.0.1:0",
+    ]);
     assert.equal(result.code, 1, result.stderr);
     assert.match(
       result.stderr,
