@@ -7,8 +7,7 @@
  */
 import type { Writable } from "node:stream";
 import { RootstockError } from "../errors.ts";
-import { hostPath, hostProgram } from "../host/tools.ts";
-import { noteToolUse } from "../host/tools-used.ts";
+import { hostPath, hostProgram, noteToolUse } from "../host/tools.ts";
 import { monotonicMs } from "../units.ts";
 import { killTree, processTree, waitForExit } from "./process-tree.ts";
 import { CHROOT_SETUP_PATH, prepareChrootRoot, type SandboxSpec, sandboxCommand } from "./sandbox.ts";

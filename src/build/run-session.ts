@@ -5,8 +5,7 @@
  */
 import { RootstockError, RootstockErrors } from "../errors.ts";
 import type { Emit, RootstockEvent, RunError, TimedEvent } from "../events.ts";
-import type { ToolIdentity } from "../host/tools.ts";
-import { toolsUsedSince, toolUseMark } from "../host/tools-used.ts";
+import { type ToolIdentity, toolsUsedSince, toolUseMark } from "../host/tools.ts";
 import type { Graph } from "../plan/graph.ts";
 import { describeRun } from "../report/context.ts";
 import { type WrittenReports, writeReports } from "../report/write-reports.ts";

@@ -3,7 +3,7 @@
  * log. rootstock unpacks on the host, with GNU tar (or unzip), before the sandbox starts.
  */
 import { RootstockError } from "../errors.ts";
-import { noteToolUse } from "../host/tools-used.ts";
+import { noteToolUse } from "../host/tools.ts";
 
 const { spawn } = process.getBuiltinModule("node:child_process");
 const { lstat, mkdir, open, readdir, rename, rm, rmdir, stat } = process.getBuiltinModule("node:fs/promises");

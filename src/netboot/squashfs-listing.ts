@@ -4,8 +4,7 @@
  * where the RAMsteam procedure found a mistyped init only after a kexec.
  */
 import { describeCause, RootstockError } from "../errors.ts";
-import { hostPath } from "../host/tools.ts";
-import { noteToolUse } from "../host/tools-used.ts";
+import { hostPath, noteToolUse } from "../host/tools.ts";
 
 const { execFile } = process.getBuiltinModule("node:child_process");
 const { posix } = process.getBuiltinModule("node:path");

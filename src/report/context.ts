@@ -3,7 +3,6 @@
 import { JOURNAL_FORMAT, type RunContext } from "../events.ts";
 import type { ToolIdentity } from "../host/tools.ts";
 import type { Graph } from "../plan/graph.ts";
-import { SourceStore } from "../sources/source-store.ts";
 import { currentFolderIfAny } from "../units.ts";
 import { ROOTSTOCK_DIR, ROOTSTOCK_VERSION } from "../version.ts";
 import { gitRevision } from "./git-revision.ts";
@@ -92,7 +91,7 @@ export async function describeRun(
       ...(step.version === undefined ? {} : { version: step.version }),
       ...(step.description === undefined ? {} : { description: step.description }),
     })),
-    ...(options.storeDir === undefined ? {} : sourceOrigins(graph, options.storeDir)),
+    ...(options.storeDir === undefined ? {} : await sourceOrigins(graph, options.storeDir)),
     seeds: [...tools]
       .filter(([name, identity]) => identity !== undefined && usedTools.has(name))
       .map(([name, identity]) => {
@@ -107,9 +106,11 @@ export async function describeRun(
   };
 }
 
-function sourceOrigins(graph: Graph, storeDir: string): Pick<RunContext, "sourceOrigins"> {
+async function sourceOrigins(graph: Graph, storeDir: string): Promise<Pick<RunContext, "sourceOrigins">> {
   const hashes = new Set(graph.steps.flatMap(({ step }) => step.sources.map((source) => source.sha256)));
   if (hashes.size === 0) return {};
+  // Loaded for a plan with sources only: a no-op run of one without pays nothing for it.
+  const { SourceStore } = await import("../sources/source-store.ts");
   const store = new SourceStore(storeDir);
   const origins: NonNullable<RunContext["sourceOrigins"]> = {};
   for (const sha256 of hashes) {

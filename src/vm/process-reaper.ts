@@ -4,7 +4,7 @@
  * exits normally are killed on the way out.
  */
 import type { ChildProcess, SpawnOptions } from "node:child_process";
-import { noteToolUse } from "../host/tools-used.ts";
+import { noteToolUse } from "../host/tools.ts";
 
 const { spawn } = process.getBuiltinModule("node:child_process");
 const { accessSync, constants } = process.getBuiltinModule("node:fs");
