@@ -86,22 +86,11 @@ export function bootFromPlan(plan: Plan, name: string, context: BootContext): Bo
     );
   }
   const kernel = join(kernelOutput.path, kernelRef.path);
-  if (!statSync(kernel, { throwIfNoEntry: false })?.isFile()) {
-    // Said here, not by QEMU: its "could not open kernel file" would read as a failed boot (or KVM).
-    const files = filesIn(dirname(kernel));
-    throw new RootstockError(
-      "ERR_IMAGE_NO_KERNEL_FILE",
-      `the kernel of image "${name}", ${kernelRef.path} in step "${kernelRef.step}"'s output, is not a file there`,
-      {
-        file: join(plan.displayDir, "plan.toml"),
-        field: image.boot?.kernel ? `images.${name}.boot.kernel.path` : "kernel.path",
-        hint:
-          files.length > 0
-            ? `${dirname(kernelRef.path)}/ holds: ${files.slice(0, 10).join(", ")}`
-            : `check the path against what step "${kernelRef.step}" installs`,
-      },
-    );
-  }
+  // Said here, not by QEMU: its "could not open kernel file" would read as a failed boot (or KVM).
+  checkKernelFile(plan, kernelRef, kernelOutput.path, {
+    what: `image "${name}"`,
+    field: image.boot?.kernel ? `images.${name}.boot.kernel.path` : "kernel.path",
+  });
   if (!looksLikeKernel(kernel, plan.arch)) {
     throw new RootstockError(
       "ERR_IMAGE_NOT_A_KERNEL",
@@ -183,6 +172,30 @@ function bootableImage(plan: Plan, name: string): Image {
     });
   }
   return image;
+}
+
+/** A kernel.path that names no file in its step's output: said with its field and what the folder holds. */
+export function checkKernelFile(
+  plan: Plan,
+  kernelRef: KernelRef,
+  output: string,
+  { what, field }: { what: string; field: string },
+): void {
+  const kernel = join(output, kernelRef.path);
+  if (statSync(kernel, { throwIfNoEntry: false })?.isFile()) return;
+  const files = filesIn(dirname(kernel));
+  throw new RootstockError(
+    "ERR_IMAGE_NO_KERNEL_FILE",
+    `the kernel of ${what}, ${kernelRef.path} in step "${kernelRef.step}"'s output, is not a file there`,
+    {
+      file: join(plan.displayDir, "plan.toml"),
+      field,
+      hint:
+        files.length > 0
+          ? `${dirname(kernelRef.path)}/ holds: ${files.slice(0, 10).join(", ")}`
+          : `check the path against what step "${kernelRef.step}" installs`,
+    },
+  );
 }
 
 function filesIn(dir: string): string[] {

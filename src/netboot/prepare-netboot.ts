@@ -7,6 +7,7 @@
 import type { RunResult } from "../build/run-plan.ts";
 import { runPlan } from "../build/run-plan.ts";
 import type { RunSession } from "../build/run-session.ts";
+import { checkKernelFile } from "../check/boot-from-plan.ts";
 import { RootstockError } from "../errors.ts";
 import type { ToolIdentity } from "../host/tools.ts";
 import { type BuiltImage, buildImage } from "../image/build-image.ts";
@@ -113,7 +114,7 @@ export async function prepareNetboot(graph: Graph, options: PrepareNetbootOption
     );
   }
 
-  checkKernelFile(plan, image, run);
+  checkNetbootKernel(plan, image, run);
   const squashfs = await buildImage(imageSpecFromPlan(plan, image.name, run.outputs), {
     storeDir,
     emit: session.emit,
@@ -139,31 +140,13 @@ export async function prepareNetboot(graph: Graph, options: PrepareNetbootOption
   return { image, run, squashfs, bundle };
 }
 
-/** A kernel.path that names no file in its step's output, said with the field, as test and boot say it. */
-function checkKernelFile(plan: Plan, image: NetbootImage, run: RunResult): void {
-  const { readdirSync, statSync } = process.getBuiltinModule("node:fs");
-  const { dirname, join } = process.getBuiltinModule("node:path");
+/** A kernel.path that names no file in its step's output, said as test and boot say it. */
+function checkNetbootKernel(plan: Plan, image: NetbootImage, run: RunResult): void {
   const ref = netbootKernel(plan, image);
   const output = run.outputs.get(ref.step)?.path;
-  if (output === undefined || statSync(join(output, ref.path), { throwIfNoEntry: false })?.isFile()) return;
-  let files: string[] = [];
-  try {
-    files = readdirSync(dirname(join(output, ref.path)), { withFileTypes: true })
-      .filter((entry) => entry.isFile())
-      .map((entry) => entry.name);
-  } catch {
-    // No such folder either: the hint says to check the path.
-  }
-  throw new RootstockError(
-    "ERR_IMAGE_NO_KERNEL_FILE",
-    `the kernel of netboot image "${image.name}", ${ref.path} in step "${ref.step}"'s output, is not a file there`,
-    {
-      file: join(plan.displayDir, "plan.toml"),
-      field: image.netboot.kernel ? `images.${image.name}.netboot.kernel.path` : "kernel.path",
-      hint:
-        files.length > 0
-          ? `${dirname(ref.path)}/ holds: ${files.slice(0, 10).join(", ")}`
-          : `check the path against what step "${ref.step}" installs`,
-    },
-  );
+  if (output === undefined) return;
+  checkKernelFile(plan, ref, output, {
+    what: `netboot image "${image.name}"`,
+    field: image.netboot.kernel ? `images.${image.name}.netboot.kernel.path` : "kernel.path",
+  });
 }
