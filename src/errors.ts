@@ -39,12 +39,7 @@ export class RootstockError extends Error {
 
   /** `file:line: field: message` — the first line a person reads. */
   get headline(): string {
-    return this.headlineAt(this.location.line);
-  }
-
-  /** The headline with a line found later (see the CLI's renderer), or the one given. */
-  headlineAt(line: number | undefined): string {
-    const { file, field } = this.location;
+    const { file, line, field } = this.location;
     const where = file === undefined ? "" : line === undefined ? `${file}: ` : `${file}:${line}: `;
     const what = field === undefined ? "" : `${field}: `;
     return `${where}${what}${this.message}`;

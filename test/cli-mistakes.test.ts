@@ -536,6 +536,19 @@ describe("the host", () => {
     );
     assert.doesNotMatch(stderr, STACK_LINE);
     assert.deepEqual(await readdir(join(store, "outputs")).catch(() => []), []);
+    // --json, the journal and the reports carry the same lines as the terminal.
+    const json = await runCli(["--store", store, "run", "--json", dir]);
+    assert.equal(json.code, 1, json.stderr);
+    const end = json.stdout
+      .split("\n")
+      .filter(Boolean)
+      .map((line) => JSON.parse(line))
+      .find((event) => event.type === "run:end");
+    assert.match(end.error.details.join("\n"), new RegExp(`plan\\.toml:${planLine}: host\\.tools: `));
+    assert.match(end.error.details.join("\n"), new RegExp(`steps/a/step\\.toml:${stepLine}: tools: `));
+    const report = json.stderr.match(/report: (.*)\.html/)?.[1];
+    assert.ok(report, json.stderr);
+    assert.match(await readFile(`${report}.md`, "utf8"), new RegExp(`step\\.toml:${stepLine}: tools: `));
   });
 
   test("a step's own PATH that finds another tool than its key names, or none, is refused; one that finds the same file is not", async () => {

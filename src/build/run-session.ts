@@ -203,6 +203,10 @@ export class RunSession {
     // A full or read-only disk is recorded as the terminal shows it, not as a bug.
     const { fileSystemRefusal } = await import("../store/fs-refusal.ts");
     const recorded = fileSystemRefusal(error, this.storeDir) ?? error;
+    if (recorded instanceof RootstockError) {
+      const { locateLines } = await import("../plan/locate.ts");
+      locateLines(recorded);
+    }
     const reports = await this.close({ ok: false, interrupted, error: recorded }).catch(() => undefined);
     if (reports && error instanceof RootstockError) error.report ??= reports.html;
     throw error;

@@ -1,15 +1,14 @@
 /** How an error reaches a person: headline, hint, code. A stack trace only for bugs. */
 import { RootstockError, RootstockErrors } from "../errors.ts";
-import { KeyLocator } from "../plan/locate.ts";
+import { locateLines } from "../plan/locate.ts";
 import { fileSystemRefusal } from "../store/fs-refusal.ts";
 import type { CliContext } from "./context.ts";
-
-const { readFileSync } = process.getBuiltinModule("node:fs");
 
 export const EXIT_USER_ERROR = 1;
 export const EXIT_BUG = 70;
 
 export function renderError(error: unknown, context: CliContext): number {
+  if (error instanceof RootstockError) locateLines(error);
   if (error instanceof RootstockErrors) {
     context.err(
       `${context.styleErr(["bold", "red"], "error")}: ${error.message} ${context.styleErr("dim", `[${error.code}]`)}`,
@@ -40,7 +39,7 @@ export function renderError(error: unknown, context: CliContext): number {
 function renderOne(error: RootstockError, context: CliContext, indent: string): void {
   const label = indent === "" ? `${context.styleErr(["bold", "red"], "error")}: ` : "- ";
   // A message of several lines (a source and its attempts) keeps its code on the first one.
-  const [headline, ...details] = error.headlineAt(lineOf(error)).split("\n");
+  const [headline, ...details] = error.headline.split("\n");
   context.err(`${indent}${label}${headline} ${context.styleErr("dim", `[${error.code}]`)}`);
   for (const line of details) context.err(`${indent}  ${line}`);
   renderHint(error, context, indent);
@@ -58,21 +57,6 @@ function renderHint(error: RootstockError, context: CliContext, indent: string):
   const [first, ...rest] = error.hint.split("\n");
   context.err(`${indent}  ${context.styleErr("cyan", "hint")}: ${first}`);
   for (const line of rest) context.err(`${indent}        ${line}`);
-}
-
-/**
- * The line of the error's field in its TOML file. Errors found after the plan was loaded (a `--set`
- * value, a host tool the host lacks) name file and field but not the line: the loaded plan does not
- * keep its text, and a run that goes well should not read it again.
- */
-function lineOf(error: RootstockError): number | undefined {
-  const { file, line, field } = error.location;
-  if (line !== undefined || file === undefined || field === undefined || !file.endsWith(".toml")) return line;
-  try {
-    return new KeyLocator(readFileSync(file, "utf8")).lineOfField(field);
-  } catch {
-    return undefined;
-  }
 }
 
 /** The store, unless its very location is what is wrong. */

@@ -4,7 +4,31 @@
  * keys, which is where people make mistakes. A path it cannot see (an element of an inline array)
  * falls back to the nearest enclosing key.
  */
+import { type RootstockError, RootstockErrors } from "../errors.ts";
+
+const { readFileSync } = process.getBuiltinModule("node:fs");
+
 export type KeyPath = readonly (string | number)[];
+
+/**
+ * Gives each error whose field is in a TOML file (and each error it gathers) the line of that field.
+ * Errors found after the plan was loaded (a `--set` value, a host tool the host lacks) name file and
+ * field only: the loaded plan does not keep its text, and a run that goes well should not read it
+ * again. Called once an error is on its way to a person, the journal or `--json`.
+ */
+export function locateLines(error: RootstockError): void {
+  const location = error.location;
+  const { file, line, field } = location;
+  if (line === undefined && file !== undefined && field !== undefined && file.endsWith(".toml")) {
+    try {
+      const found = new KeyLocator(readFileSync(file, "utf8")).lineOfField(field);
+      if (found !== undefined) location.line = found;
+    } catch {
+      // A file gone or unreadable since keeps its error without a line.
+    }
+  }
+  if (error instanceof RootstockErrors) for (const inner of error.errors) locateLines(inner);
+}
 
 export class KeyLocator {
   readonly #text: string;
