@@ -519,6 +519,20 @@ describe("rootstock fetch, sources and mirror", () => {
     await symlink("looped", join(dir, "looped"));
     const loop = await runCli(["--store", storeDir, "sources", "import", join(dir, "looped")]);
     assert.match(loop.stderr, /looped: a link that leads round in a loop \[ERR_IMPORT_NOT_FOUND\]/);
+    // A name that is not UTF-8 reaches rootstock (as Node hands it over) with U+FFFD for its bytes.
+    const latin1 = join(work, "import-latin1");
+    await mkdir(latin1, { recursive: true });
+    await writeFile(Buffer.from(`${latin1}/caf\xe9.tar.gz`, "latin1"), testBytes(1_000, 75));
+    const walked = await runCli(["--store", storeDir, "sources", "import", latin1]);
+    assert.match(
+      walked.stdout,
+      /skip +\S+\/caf\uFFFD\.tar\.gz: its name is not valid UTF-8 .*; rename it to UTF-8/,
+    );
+    const named8 = await runCli(["--store", storeDir, "sources", "import", join(latin1, "caf\uFFFD.tar.gz")]);
+    assert.match(
+      named8.stderr,
+      /caf\uFFFD\.tar\.gz: its name is not valid UTF-8 .*\[ERR_IMPORT_NOT_FOUND\]\n {2}hint: rename it to UTF-8/,
+    );
 
     // Ctrl-C while a large file is hashed: an interrupted command, not a bug.
     const big = join(work, "import-big", "big.tar");

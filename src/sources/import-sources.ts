@@ -130,13 +130,19 @@ async function expand(
       return undefined;
     });
     if (!info) {
+      // Node reads a name that is not UTF-8 with U+FFFD in place of its bytes: by that name it is nowhere.
+      const notUtf8 = !loop && path.includes("\uFFFD") && !link?.isSymbolicLink();
       const what = loop
         ? "a link that leads round in a loop"
-        : given
-          ? "no such file or folder"
-          : "a link that leads nowhere";
-      if (given) refuse("ERR_IMPORT_NOT_FOUND", `${path}: ${what}`);
-      passedOver.push({ path, reason: what });
+        : notUtf8
+          ? "its name is not valid UTF-8 (shown with \uFFFD), and rootstock reads names as UTF-8"
+          : given
+            ? "no such file or folder"
+            : "a link that leads nowhere";
+      const renameHint =
+        "rename it to UTF-8 (`convmv -f latin1 -t utf8 --notest FILE`, or mv), then import it";
+      if (given) refuse("ERR_IMPORT_NOT_FOUND", `${path}: ${what}`, notUtf8 ? renameHint : undefined);
+      passedOver.push({ path, reason: notUtf8 ? `${what}; ${renameHint}` : what });
       return;
     }
     if (info.isDirectory()) {
