@@ -207,6 +207,9 @@ describe("hostile plans", () => {
       ],
       ['into = "."\n', /not the build folder itself/],
       [`into = "${"a".repeat(260)}"\n`, /at most 255 bytes/],
+      // Spelt with "./", the step's own folders are as much its own.
+      ['into = "./files"\n', /files\/ holds the step's files\/ \(\$FILES\)/],
+      ['into = "./sources/x"\n', /sources\/ holds the step's source files/],
     ] as const) {
       const problems = await problemsOf(
         `into-${said.source.slice(0, 8).replace(/\W/g, "")}`,
@@ -216,6 +219,16 @@ describe("hostile plans", () => {
       assert.ok(problem, JSON.stringify(problems));
       assert.match(problem.message, said);
     }
+  });
+
+  test("two sources to unpack into one folder are refused however it is spelt", async () => {
+    const problems = await problemsOf(
+      "into-twice",
+      `[[sources]]\nurl = "https://example.org/x.tar.gz"\nsha256 = "${HASH}"\n[[sources]]\nurl = "https://example.org/y.tar.gz"\nsha256 = "${HASH.replace(/^./, "1")}"\ninto = "./src"\n`,
+    );
+    const problem = problems.find((item) => item.field === "sources[1].into");
+    assert.ok(problem, JSON.stringify(problems));
+    assert.match(problem.message, /sources\[0\] and sources\[1\] would both be unpacked into "\.\/src"/);
   });
 
   test("accepts what is fine beside those refusals: into ./src, a mount at an existing folder under /usr", async () => {
@@ -235,6 +248,34 @@ describe("hostile plans", () => {
       'version = "1"\ndeps = ["a"]\nmounts = [{ step = "a", at = "/usr/src" }]\n',
     );
     await loadPlan(dir);
+  });
+
+  test("refuses a mount at, inside or over what the host's tools run from and read", async () => {
+    // /lib is /usr/lib on a merged-/usr host; /usr/local/bin comes first on the steps' PATH.
+    const hidden = ["/lib/x86_64-linux-gnu", "/etc/alternatives", "/usr/local", "/usr/local/bin/x", "/sbin"];
+    const dir = join(work, "mount-host-tools");
+    await mkdir(join(dir, "steps", "a"), { recursive: true });
+    await writeFile(join(dir, "steps", "a", "step.toml"), 'version = "1"\n');
+    await writeFile(
+      join(dir, "plan.toml"),
+      `name = "m"\narch = "x86_64"\n[[stages]]\nname = "s"\nsteps = ["a", ${hidden.map((_, index) => `"b${index}"`).join(", ")}]\n`,
+    );
+    for (const [index, at] of hidden.entries()) {
+      await mkdir(join(dir, "steps", `b${index}`), { recursive: true });
+      await writeFile(
+        join(dir, "steps", `b${index}`, "step.toml"),
+        `version = "1"\ndeps = ["a"]\nmounts = [{ step = "a", at = "${at}" }]\n`,
+      );
+    }
+    const error = await loadPlan(dir).then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
+    assert.ok(error instanceof RootstockErrors, String(error));
+    assert.deepEqual(
+      error.errors.map((problem) => [problem.code, problem.message]),
+      hidden.map((at) => ["ERR_PLAN_MOUNT_RESERVED", `mount at ${at} would hide the host's ${at}`]),
+    );
   });
 
   test("refuses a NUL in a kernel command line or an ext4 label, which go to programs as arguments", async () => {

@@ -664,8 +664,13 @@ function loadStep(
         }),
       );
     } else if (into !== undefined) {
-      const top = into.split("/")[0] as string;
-      const clash = seenInto.get(into);
+      // "./files" is files, and "./src" the src of another source: compared without "." parts.
+      const folder = into
+        .split("/")
+        .filter((part) => part !== ".")
+        .join("/");
+      const top = folder.split("/")[0] as string;
+      const clash = seenInto.get(folder);
       if (RESERVED_BUILD_FOLDERS.includes(top)) {
         problems.push(
           new RootstockError(
@@ -686,7 +691,7 @@ function loadStep(
           ),
         );
       }
-      seenInto.set(into, index);
+      seenInto.set(folder, index);
     }
     sources.push({
       file: fileName,
@@ -779,10 +784,15 @@ const RESERVED_ENV = new Set([
   "ROOTSTOCK_ARCH",
 ]);
 
-/** The host root's top folders, under which a root of host tools lives (src/build/sandbox.ts). */
-const HOST_ROOT_TOPS = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc"];
-/** The host's programs and libraries under /usr (/bin is /usr/bin on a merged-/usr host): nothing goes over them. */
+/**
+ * What a root of host tools runs and reads (src/build/sandbox.ts): the steps' PATH, the host's
+ * libraries, and /etc (alternatives, ld.so.cache). A mount at one, inside one or over one (/usr,
+ * /usr/local) would hide a declared tool, or put another in its place under the same key.
+ */
 const HOST_TOOL_FOLDERS = [
+  "/usr/local/bin",
+  "/usr/local/sbin",
+  "/usr/local/lib",
   "/usr/bin",
   "/usr/sbin",
   "/usr/lib",
@@ -790,6 +800,13 @@ const HOST_TOOL_FOLDERS = [
   "/usr/lib64",
   "/usr/libx32",
   "/usr/libexec",
+  "/bin",
+  "/sbin",
+  "/lib",
+  "/lib32",
+  "/lib64",
+  "/libx32",
+  "/etc",
 ];
 
 /** The sandbox's own folders: a mount there would hide one of them, or be hidden by it. */
@@ -840,8 +857,10 @@ function checkLayout(step: Step, at: At, problems: RootstockError[]): void {
       );
     } else if (
       step.root === "host" &&
-      (HOST_ROOT_TOPS.includes(mount.at) ||
-        HOST_TOOL_FOLDERS.some((top) => mount.at === top || mount.at.startsWith(`${top}/`)))
+      HOST_TOOL_FOLDERS.some(
+        (folder) =>
+          mount.at === folder || mount.at.startsWith(`${folder}/`) || folder.startsWith(`${mount.at}/`),
+      )
     ) {
       problems.push(
         new RootstockError(
