@@ -124,6 +124,56 @@ describe("hostile plans", () => {
     assert.match(problems[0]?.message ?? "", /cannot derive a file name from url/);
   });
 
+  test("a step's files/ or patches/, or an image's files, that is a link loop, a broken link or a file is said so", async () => {
+    const dir = join(work, "looped-folders");
+    await mkdir(join(dir, "steps", "victim"), { recursive: true });
+    await writeFile(
+      join(dir, "plan.toml"),
+      'name = "hostile"\narch = "x86_64"\n[[stages]]\nname = "s"\nsteps = ["victim"]\n[images.i]\nkind = "initramfs"\ncontents = ["victim"]\nfiles = "rootfs"\n',
+    );
+    await writeFile(join(dir, "steps", "victim", "step.toml"), 'version = "1"\n');
+    await symlink("rootfs", join(dir, "rootfs"));
+    const folder = join(dir, "steps", "victim");
+    for (const [name, make, said] of [
+      [
+        "files",
+        () => symlink("files", join(folder, "files")),
+        /files: expected a folder, found a symbolic link to files, whose links lead round in a loop/,
+      ],
+      [
+        "patches",
+        () => symlink("patches", join(folder, "patches")),
+        /patches: expected a folder, found a symbolic link to patches, whose links/,
+      ],
+      [
+        "files",
+        () => symlink("gone", join(folder, "files")),
+        /files: expected a folder, found a symbolic link to gone, which does not exist/,
+      ],
+      ["files", () => writeFile(join(folder, "files"), ""), /files: expected a folder, found a file/],
+    ] as const) {
+      await make();
+      const error = await loadPlan(dir).then(
+        () => undefined,
+        (caught: unknown) => caught,
+      );
+      assert.ok(error instanceof RootstockErrors, String(error));
+      const messages = error.errors.map((problem) => problem.headline).join("\n");
+      assert.match(messages, said);
+      assert.match(
+        messages,
+        /folder \S+\/rootfs is a symbolic link to rootfs, whose links lead round in a loop/,
+      );
+      await rm(join(folder, name));
+    }
+    // A plan path through a link loop: said so, not a crash.
+    await symlink("loop", join(dir, "loop"));
+    await assert.rejects(loadPlan(join(dir, "loop", "plan")), (error: unknown) => {
+      assert.ok(error instanceof RootstockError && error.code === "ERR_PLAN_NOT_FOUND", String(error));
+      return true;
+    });
+  });
+
   test("a plan.toml that is a folder, or a step.toml that cannot be read, is not called missing", async () => {
     const dir = join(work, "unreadable");
     await mkdir(join(dir, "steps", "victim"), { recursive: true });
@@ -138,7 +188,7 @@ describe("hostile plans", () => {
     await symlink("plan.toml", join(dir, "plan.toml"));
     await assert.rejects(loadPlan(dir), (error: unknown) => {
       assert.ok(error instanceof RootstockError && error.code === "ERR_PLAN_BAD_FILE", String(error));
-      assert.match(error.message, /plan\.toml is a link that leads back to itself/);
+      assert.match(error.message, /plan\.toml cannot be reached: a link on its way .* leads round in a loop/);
       return true;
     });
     await rm(join(dir, "plan.toml"));

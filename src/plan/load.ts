@@ -68,7 +68,7 @@ function readText(path: string): string | undefined {
     throw new RootstockError(
       "ERR_PLAN_BAD_FILE",
       code === "ELOOP"
-        ? `${path} is a link that leads back to itself`
+        ? `${path} cannot be reached: a link on its way (it, or a folder it is in) leads round in a loop`
         : `cannot read ${path}: ${describeCause(error)}`,
       { hint: "a plan's plan.toml and each step's step.toml are files (or links to files) that can be read" },
     );
@@ -180,7 +180,13 @@ export async function loadPlan(dir: string, options: LoadPlanOptions = {}): Prom
     });
   }
   if (!planInfo) {
-    const link = lstatSync(planDir, { throwIfNoEntry: false })?.isSymbolicLink();
+    let link: boolean | undefined;
+    try {
+      link = lstatSync(planDir, { throwIfNoEntry: false })?.isSymbolicLink();
+    } catch {
+      // A folder on its way is a link loop (ELOOP) or a file (ENOTDIR): a link that leads nowhere too.
+      link = true;
+    }
     // Node reads a path that is not UTF-8 with U+FFFD in place of its bytes: by that name it is nowhere.
     const notUtf8 = displayDir.includes("\uFFFD");
     throw new RootstockError(
@@ -1155,12 +1161,14 @@ function loadImages(
     });
     let files: Image["files"];
     if (image.files !== undefined) {
-      const exists = statSync(join(context.planDir, image.files), { throwIfNoEntry: false })?.isDirectory();
+      const folder = join(context.planDir, image.files);
+      const exists = statIfAny(folder)?.isDirectory();
       if (!exists) {
+        const broken = brokenLink(folder);
         problems.push(
           new RootstockError(
             "ERR_PLAN_FILE_MISSING",
-            `folder ${join(context.displayDir, image.files)} does not exist`,
+            `folder ${join(context.displayDir, image.files)} ${broken === undefined ? "does not exist" : `is a ${broken}`}`,
             {
               ...at([...base, "files"], `images.${name}.files`),
               hint: "files names a folder of the plan whose contents are copied into the image",

@@ -156,11 +156,22 @@ export function readPlanTree(context: TreeContext, dir: string, { keepLinks = fa
   try {
     walk("");
   } catch (error) {
-    if (
-      (error as NodeJS.ErrnoException).code === "ENOENT" &&
-      relative(dir, (error as NodeJS.ErrnoException).path ?? "") === ""
-    )
-      return [];
+    const { code, path = dir } = error as NodeJS.ErrnoException;
+    const broken = code === "ENOENT" || code === "ELOOP" ? brokenLink(path) : undefined;
+    if (broken !== undefined || code === "ELOOP" || code === "ENOTDIR")
+      throw new RootstockError(
+        "ERR_PLAN_BAD_FILE",
+        broken !== undefined
+          ? `expected a folder, found a ${broken}`
+          : code === "ELOOP"
+            ? "cannot be reached: a link on its way leads round in a loop"
+            : "expected a folder, found a file",
+        {
+          file: display(context, path),
+          hint: "a step's patches/ and files/, and an image's files, are folders of the plan (or links to them)",
+        },
+      );
+    if (code === "ENOENT" && relative(dir, path) === "") return [];
     throw error;
   }
   return entries;
