@@ -26,3 +26,14 @@ test("an error as text keeps each gathered error's code on its first line, and i
     ].join("\n"),
   );
 });
+
+test("a headline shows a file whose path holds a line break as typed, on one line", () => {
+  const error = new RootstockError("ERR_PLAN_BAD_VALUE", "expected a number", {
+    file: "my\nplan/plan.toml",
+    line: 3,
+    field: "jobs",
+  });
+  assert.equal(error.headline, "$'my\\nplan/plan.toml':3: jobs: expected a number");
+  const plain = new RootstockError("ERR_PLAN_BAD_VALUE", "expected a number", { file: "my plan/plan.toml" });
+  assert.equal(plain.headline, "my plan/plan.toml: expected a number");
+});

@@ -2,6 +2,8 @@
  * The one error type users see. A code is stable and never reused; the message names the file, line,
  * field and value; the hint says what to do. Anything thrown that is not a RootstockError is a bug.
  */
+import { typedWord } from "./units.ts";
+
 export type ErrorCode = `ERR_${string}`;
 
 export interface ErrorLocation {
@@ -40,7 +42,9 @@ export class RootstockError extends Error {
   /** `file:line: field: message` — the first line a person reads. */
   get headline(): string {
     const { file, line, field } = this.location;
-    const where = file === undefined ? "" : line === undefined ? `${file}: ` : `${file}:${line}: `;
+    // A path with a line break (a plan folder so named) would split the headline: shown as typed.
+    const path = file !== undefined && /\p{Cc}/u.test(file) ? typedWord(file) : file;
+    const where = path === undefined ? "" : line === undefined ? `${path}: ` : `${path}:${line}: `;
     const what = field === undefined ? "" : `${field}: `;
     return `${where}${what}${this.message}`;
   }

@@ -213,10 +213,25 @@ describe("hostile plans", () => {
 
   test("a plan folder whose name is not UTF-8 is said to be so, not missing", async () => {
     // As Node hands such a name over: U+FFFD in place of its bytes.
-    await mkdir(Buffer.from(`${work}/pl\xe9`, "latin1"));
+    await mkdir(Buffer.from(`${work}/pl\xe9/sub`, "latin1"), { recursive: true });
     await assert.rejects(loadPlan(join(work, "pl\uFFFD")), (error: unknown) => {
       assert.ok(error instanceof RootstockError && error.code === "ERR_PLAN_NOT_FOUND", String(error));
       assert.match(error.message, /its name is not valid UTF-8/);
+      return true;
+    });
+    // A folder above it so named (the current folder, when the plan is given as "."), said as such.
+    await assert.rejects(loadPlan(join(work, "pl\uFFFD", "sub"), { displayDir: "." }), (error: unknown) => {
+      assert.ok(error instanceof RootstockError && error.code === "ERR_PLAN_NOT_FOUND", String(error));
+      assert.match(
+        error.message,
+        /^plan folder \. cannot be opened: the name of \S+\/pl\uFFFD is not valid UTF-8/,
+      );
+      return true;
+    });
+    // A name that holds a real U+FFFD and is not there is missing, not mis-encoded.
+    await assert.rejects(loadPlan(join(work, "typo-\uFFFD")), (error: unknown) => {
+      assert.ok(error instanceof RootstockError && error.code === "ERR_PLAN_NOT_FOUND", String(error));
+      assert.match(error.message, /typo-\uFFFD does not exist$/);
       return true;
     });
   });

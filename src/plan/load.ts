@@ -5,6 +5,7 @@
 import { parse as parseToml, TomlError } from "smol-toml";
 import type { z } from "zod";
 import { describeCause, type ErrorLocation, RootstockError, RootstockErrors } from "../errors.ts";
+import { nonUtf8Part } from "../file-names.ts";
 import { parseDuration, parseSize } from "../units.ts";
 import { findCycles } from "./cycles.ts";
 import { depVariable } from "./dep-variable.ts";
@@ -187,11 +188,11 @@ export async function loadPlan(dir: string, options: LoadPlanOptions = {}): Prom
       // A folder on its way is a link loop (ELOOP) or a file (ENOTDIR): a link that leads nowhere too.
       link = true;
     }
-    // Node reads a path that is not UTF-8 with U+FFFD in place of its bytes: by that name it is nowhere.
-    const notUtf8 = displayDir.includes("\uFFFD");
+    const notUtf8 = link ? undefined : nonUtf8Part(planDir);
+    const whose = notUtf8 === planDir ? "its name" : `the name of ${notUtf8}`;
     throw new RootstockError(
       "ERR_PLAN_NOT_FOUND",
-      `plan folder ${displayDir} ${link ? "is a link that leads nowhere (or back to itself)" : notUtf8 ? "cannot be opened: its name is not valid UTF-8, and rootstock reads names as UTF-8" : "does not exist"}`,
+      `plan folder ${displayDir} ${link ? "is a link that leads nowhere (or back to itself)" : notUtf8 ? `cannot be opened: ${whose} is not valid UTF-8, and rootstock reads names as UTF-8` : "does not exist"}`,
       {
         hint: notUtf8
           ? "rename the folder to UTF-8 (`convmv -f latin1 -t utf8 --notest DIR`, or mv)"

@@ -6,6 +6,7 @@
 import { digestFile } from "../digest.ts";
 import { RootstockError } from "../errors.ts";
 import { type Emit, ignoreEvents } from "../events.ts";
+import { nonUtf8Part } from "../file-names.ts";
 import type { SourceRequest } from "./fetch-sources.ts";
 import { SourceStore, sizePinError } from "./source-store.ts";
 
@@ -131,7 +132,7 @@ async function expand(
     });
     if (!info) {
       // Node reads a name that is not UTF-8 with U+FFFD in place of its bytes: by that name it is nowhere.
-      const notUtf8 = !loop && path.includes("\uFFFD") && !link?.isSymbolicLink();
+      const notUtf8 = !loop && !link?.isSymbolicLink() && nonUtf8Part(path) !== undefined;
       const what = loop
         ? "a link that leads round in a loop"
         : notUtf8
