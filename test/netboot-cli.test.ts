@@ -183,7 +183,7 @@ init = "/bin/busybox"
         linux: {
           toml: `version = "1"\nsandbox = "host"\n[env]\nGATE = "${gateFile}"\n`,
           script:
-            'do_install() { while [ ! -e "$GATE" ]; do sleep 0.05; done; mkdir -p "$OUT/boot" && echo kernel >"$OUT/boot/bzImage"; }\n',
+            'do_install() { while [ ! -e "$GATE" ]; do sleep 0.05; done; mkdir -p "$OUT/boot" && { printf kernel; head -c 508 /dev/zero; printf HdrS; } >"$OUT/boot/bzImage"; }\n',
         },
       },
     });
@@ -209,6 +209,27 @@ init = "/bin/busybox"
     assert.match(
       result.stderr,
       /plan\.toml:3: kernel\.path: the kernel of netboot image "system", boot\/vmlinuz in step "linux"'s output, is not a file there \[ERR_IMAGE_NO_KERNEL_FILE\]\n {2}hint: boot\/ holds: bzImage/,
+    );
+  });
+
+  test("a kernel.path that names a file QEMU cannot boot is said so before anything is served", async () => {
+    const ownGate = join(store, "gate-not-a-kernel");
+    const dir = await plan(ownGate, "small-plan-not-a-kernel");
+    await writeFile(ownGate, "");
+    const script = join(dir, "steps", "linux", "build.sh");
+    await writeFile(script, (await readFile(script, "utf8")).replace("printf HdrS", "printf none"));
+    const result = await runCli([
+      "--store",
+      `${store}-wrong-kernel`,
+      "netboot",
+      dir,
+      "--listen",
+      "127.0.0.1:0",
+    ]);
+    assert.equal(result.code, 1, result.stderr);
+    assert.match(
+      result.stderr,
+      /kernel\.path: the kernel of netboot image "system", boot\/bzImage in step "linux"'s output, is not a kernel QEMU boots: .*\[ERR_IMAGE_NOT_A_KERNEL\]/,
     );
   });
 
@@ -319,7 +340,10 @@ init = "/bin/busybox"
       new RegExp(`exported to ${out}: vmlinuz, initrd.img, system.squashfs, boot.ipxe, kexec-boot`),
     );
     assert.match(result.stdout, /a LAN: dnsmasq --no-daemon --conf-file=/);
-    assert.equal(await readFile(join(out, "vmlinuz"), "utf8"), "kernel\n");
+    // The stand-in: a bzImage's "HdrS" at 0x202, which is all netboot checks of a kernel.
+    const vmlinuz = await readFile(join(out, "vmlinuz"), "latin1");
+    assert.equal(vmlinuz.slice(0, 6), "kernel");
+    assert.equal(vmlinuz.slice(0x202), "HdrS");
     for (const file of ["vmlinuz", "initrd.img", "system.squashfs", "boot.ipxe"])
       assert.equal((await stat(join(out, file))).mode & 0o777, 0o644, `${file} is the user's to edit`);
     const [latest] = await listRuns(store);

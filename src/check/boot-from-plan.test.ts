@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
@@ -106,6 +106,34 @@ pvh.writeUInt32LE(4, 124);
 pvh.writeUInt32LE(18, 128); // XEN_ELFNOTE_PHYS32_ENTRY
 pvh.write("Xen\0", 132, "latin1");
 writeFileSync(join(linuxOutput, "boot", "vmlinux"), pvh);
+// A multiboot kernel (a flat binary, its header past a few bytes of code), and one as a 64-bit ELF
+// file without the header's load addresses, which QEMU refuses.
+const multiboot = (flags: number, before: Buffer) => {
+  const header = Buffer.alloc(12);
+  header.writeUInt32LE(0x1badb002, 0);
+  header.writeUInt32LE(flags, 4);
+  header.writeUInt32LE((0x100000000 - ((0x1badb002 + flags) % 0x100000000)) % 0x100000000, 8);
+  return Buffer.concat([before, header, Buffer.alloc(64)]);
+};
+writeFileSync(join(linuxOutput, "boot", "mbkernel"), multiboot(0x10003, Buffer.alloc(64)));
+const elf64 = Buffer.alloc(64);
+elf64.write("\x7fELF", 0, "latin1");
+elf64[4] = 2;
+elf64[5] = 1;
+writeFileSync(join(linuxOutput, "boot", "mb64"), multiboot(0x3, elf64));
+// A damaged ELF file: its program headers past any file's end.
+const damaged = Buffer.from(pvh);
+damaged.writeBigUInt64LE(2n ** 64n - 16n, 0x20);
+writeFileSync(join(linuxOutput, "boot", "damaged"), damaged);
+const farNote = Buffer.from(pvh);
+farNote.writeBigUInt64LE(2n ** 63n, 64 + 8);
+writeFileSync(join(linuxOutput, "boot", "farnote"), farNote);
+// A link out of the output: QEMU would boot a host file that no key covers.
+symlinkSync(join(linuxOutput, "boot", "vmlinux"), join(linuxOutput, "inside"));
+const hostKernel = mkdtempSync(join(tmpdir(), "rootstock-host-kernel-"));
+writeFileSync(join(hostKernel, "vmlinux"), pvh);
+symlinkSync(join(hostKernel, "vmlinux"), join(linuxOutput, "boot", "hostlink"));
+after(() => rmSync(hostKernel, { recursive: true, force: true }));
 after(() => rmSync(linuxOutput, { recursive: true, force: true }));
 
 const outputs = new Map([
@@ -197,12 +225,12 @@ test("unknown, unbootable, and unbuilt are user errors with hints", () => {
     "ERR_IMAGE_NOT_A_KERNEL",
     /point kernel\.path at the kernel the step builds/,
   );
-  assert.ok(
-    bootFromPlan({ ...plan, kernel: { step: "linux", path: "boot/vmlinux" } }, "initramfs", {
-      outputs,
-      images,
-    }),
-  );
+  const withKernel = (path: string) => () =>
+    bootFromPlan({ ...plan, kernel: { step: "linux", path } }, "initramfs", { outputs, images });
+  for (const path of ["boot/vmlinux", "boot/mbkernel", "inside"]) assert.ok(withKernel(path)(), path);
+  for (const path of ["boot/mb64", "boot/damaged", "boot/farnote"])
+    code(withKernel(path), "ERR_IMAGE_NOT_A_KERNEL", /point kernel\.path at the kernel/);
+  code(withKernel("boot/hostlink"), "ERR_IMAGE_NO_KERNEL_FILE", /copy it into \$OUT rather than link to it/);
   code(() => imageSpecFromPlan(plan, "initramfs", new Map()), "ERR_IMAGE_STEP_NOT_BUILT", /rootstock run/);
 });
 

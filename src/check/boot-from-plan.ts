@@ -13,7 +13,8 @@ import { PC_ARCHES } from "../vm/pc-arches.ts";
 import type { VmDisk } from "../vm/qemu-args.ts";
 import type { MachineOptions } from "./machine.ts";
 
-const { closeSync, openSync, readdirSync, readSync, statSync } = process.getBuiltinModule("node:fs");
+const { closeSync, fstatSync, openSync, readdirSync, readSync, realpathSync, statSync } =
+  process.getBuiltinModule("node:fs");
 const { dirname, join } = process.getBuiltinModule("node:path");
 
 export interface BootPlan {
@@ -91,17 +92,6 @@ export function bootFromPlan(plan: Plan, name: string, context: BootContext): Bo
     what: `image "${name}"`,
     field: image.boot?.kernel ? `images.${name}.boot.kernel.path` : "kernel.path",
   });
-  if (!looksLikeKernel(kernel, plan.arch)) {
-    throw new RootstockError(
-      "ERR_IMAGE_NOT_A_KERNEL",
-      `the kernel of image "${name}", ${kernelRef.path} in step "${kernelRef.step}"'s output, is neither a bzImage nor an ELF kernel QEMU boots (with a PVH entry note)`,
-      {
-        file: join(plan.displayDir, "plan.toml"),
-        field: image.boot?.kernel ? `images.${name}.boot.kernel.path` : "kernel.path",
-        hint: "point kernel.path at the kernel the step builds (arch/x86/boot/bzImage, installed as boot/bzImage)",
-      },
-    );
-  }
   const built = (ref: string) => {
     const found = context.images.get(ref);
     if (!found) throw new Error(`bug: image ${ref} was not built before booting ${name}`);
@@ -174,7 +164,11 @@ function bootableImage(plan: Plan, name: string): Image {
   return image;
 }
 
-/** A kernel.path that names no file in its step's output: said with its field and what the folder holds. */
+/**
+ * A kernel.path that names no file in its step's output, a link out of it (QEMU would boot a host file
+ * no key covers), or a file QEMU cannot boot: said with its field, before anything is built on it or
+ * booted (QEMU's refusal would read as a failed start, or as the KVM probe's answer).
+ */
 export function checkKernelFile(
   plan: Plan,
   kernelRef: KernelRef,
@@ -182,20 +176,39 @@ export function checkKernelFile(
   { what, field }: { what: string; field: string },
 ): void {
   const kernel = join(output, kernelRef.path);
-  if (statSync(kernel, { throwIfNoEntry: false })?.isFile()) return;
+  const where = `the kernel of ${what}, ${kernelRef.path} in step "${kernelRef.step}"'s output`;
+  const located = { file: join(plan.displayDir, "plan.toml"), field };
+  if (statSync(kernel, { throwIfNoEntry: false })?.isFile()) {
+    const real = realpathSync(kernel);
+    const outputReal = realpathSync(output);
+    if (!real.startsWith(`${outputReal}/`))
+      throw new RootstockError(
+        "ERR_IMAGE_NO_KERNEL_FILE",
+        `${where}, is a link that leads out of it (to ${real})`,
+        {
+          ...located,
+          hint: `the kernel must be a file step "${kernelRef.step}" installs: copy it into $OUT rather than link to it`,
+        },
+      );
+    if (!looksLikeKernel(kernel, plan.arch))
+      throw new RootstockError(
+        "ERR_IMAGE_NOT_A_KERNEL",
+        `${where}, is not a kernel QEMU boots: neither a bzImage, a multiboot kernel, nor an ELF kernel with a PVH entry note`,
+        {
+          ...located,
+          hint: "point kernel.path at the kernel the step builds (arch/x86/boot/bzImage, installed as boot/bzImage)",
+        },
+      );
+    return;
+  }
   const files = filesIn(dirname(kernel));
-  throw new RootstockError(
-    "ERR_IMAGE_NO_KERNEL_FILE",
-    `the kernel of ${what}, ${kernelRef.path} in step "${kernelRef.step}"'s output, is not a file there`,
-    {
-      file: join(plan.displayDir, "plan.toml"),
-      field,
-      hint:
-        files.length > 0
-          ? `${dirname(kernelRef.path)}/ holds: ${files.slice(0, 10).join(", ")}`
-          : `check the path against what step "${kernelRef.step}" installs`,
-    },
-  );
+  throw new RootstockError("ERR_IMAGE_NO_KERNEL_FILE", `${where}, is not a file there`, {
+    ...located,
+    hint:
+      files.length > 0
+        ? `${dirname(kernelRef.path)}/ holds: ${files.slice(0, 10).join(", ")}`
+        : `check the path against what step "${kernelRef.step}" installs`,
+  });
 }
 
 function filesIn(dir: string): string[] {
@@ -209,28 +222,47 @@ function filesIn(dir: string): string[] {
 }
 
 /**
- * What QEMU can load as an x86 kernel: a bzImage ("HdrS" at 0x202) or an ELF file with a PVH entry note
- * (an uncompressed vmlinux built with CONFIG_PVH; any other ELF, a program, QEMU refuses). Said here, not
- * by QEMU, whose refusal reads as a failed start (and as a KVM probe's answer). Other arches are not
- * checked.
+ * What QEMU can load as an x86 kernel (hw/i386/x86.c): a bzImage ("HdrS" at 0x202), a multiboot
+ * kernel (its header in the first 8 KiB; as an ELF file only a 32-bit one), or an ELF file with a PVH
+ * entry note (an uncompressed vmlinux built with CONFIG_PVH). Any other file, a program, QEMU refuses.
+ * Other arches are not checked.
  */
 function looksLikeKernel(file: string, arch: string): boolean {
   if (arch !== "x86_64" && arch !== "i686") return true;
   const fd = openSync(file, "r");
   try {
-    const head = Buffer.alloc(0x206);
-    readSync(fd, head, 0, head.length, 0);
+    const head = Buffer.alloc(MULTIBOOT_SEARCH);
+    const read = readSync(fd, head, 0, head.length, 0);
     if (head.toString("latin1", 0x202, 0x206) === "HdrS") return true;
-    return head.toString("latin1", 0, 4) === "\x7fELF" && hasPvhNote(fd, head);
+    const elf = head.toString("latin1", 0, 4) === "\x7fELF";
+    const multiboot = multibootFlags(head.subarray(0, read));
+    if (multiboot !== undefined) return !elf || (multiboot & MULTIBOOT_AOUT_KLUDGE) !== 0 || head[4] === 1;
+    return elf && hasPvhNote(fd, head, fstatSync(fd).size);
   } finally {
     closeSync(fd);
   }
 }
 
+const MULTIBOOT_SEARCH = 8192;
+const MULTIBOOT_MAGIC = 0x1badb002;
+/** With it, a multiboot header gives its own load addresses, and QEMU loads the file whatever it is. */
+const MULTIBOOT_AOUT_KLUDGE = 0x10000;
+
+/** A multiboot header's flags: its magic at a 4-byte boundary in the first 8 KiB, with a checksum that adds up. */
+function multibootFlags(head: Buffer): number | undefined {
+  for (let at = 0; at + 12 <= head.length; at += 4) {
+    if (head.readUInt32LE(at) !== MULTIBOOT_MAGIC) continue;
+    const flags = head.readUInt32LE(at + 4);
+    if (((MULTIBOOT_MAGIC + flags + head.readUInt32LE(at + 8)) & 0xffffffff) === 0) return flags;
+  }
+  return undefined;
+}
+
 /** XEN_ELFNOTE_PHYS32_ENTRY, the note QEMU's x86 -kernel needs in an ELF file. */
 const PVH_NOTE = 18;
 
-function hasPvhNote(fd: number, head: Buffer): boolean {
+/** Whether an ELF file has the PVH note; offsets past the file's end (a damaged file) mean it has none. */
+function hasPvhNote(fd: number, head: Buffer, fileSize: number): boolean {
   const is64 = head[4] === 2;
   const little = head[5] === 1;
   const u16 = (buffer: Buffer, at: number) => (little ? buffer.readUInt16LE(at) : buffer.readUInt16BE(at));
@@ -240,14 +272,15 @@ function hasPvhNote(fd: number, head: Buffer): boolean {
   const phoff = word(head, is64 ? 0x20 : 0x1c);
   const phentsize = u16(head, is64 ? 0x36 : 0x2a);
   const phnum = u16(head, is64 ? 0x38 : 0x2c);
-  if (phentsize === 0 || phnum === 0 || phnum > 256) return false;
+  if (phentsize === 0 || phnum === 0 || phnum > 256 || phoff + phentsize * phnum > fileSize) return false;
   const table = Buffer.alloc(phentsize * phnum);
   if (readSync(fd, table, 0, table.length, phoff) < table.length) return false;
   for (let index = 0; index < phnum; index++) {
     const entry = index * phentsize;
     if (u32(table, entry) !== 4) continue; // PT_NOTE
     const offset = word(table, entry + (is64 ? 8 : 4));
-    const size = Math.min(word(table, entry + (is64 ? 32 : 16)), 1 << 20);
+    if (offset >= fileSize) continue;
+    const size = Math.min(word(table, entry + (is64 ? 32 : 16)), 1 << 20, fileSize - offset);
     const notes = Buffer.alloc(size);
     const read = readSync(fd, notes, 0, size, offset);
     for (let at = 0; at + 12 <= read; ) {

@@ -19,6 +19,7 @@ import { type BundleServer, startBundleServer } from "../netboot/bundle-server.t
 import { imageInitramfs } from "../netboot/image-initramfs.ts";
 import { netbootTestTarget } from "../netboot/netboot-machine.ts";
 import { type NetbootImage, netbootImage, netbootInputs, netbootSteps } from "../netboot/plan-netboot.ts";
+import { checkNetbootKernel } from "../netboot/prepare-netboot.ts";
 import type { Graph } from "../plan/graph.ts";
 import { narrowGraph } from "../plan/narrow-graph.ts";
 import { openPlan } from "../plan/open.ts";
@@ -217,6 +218,7 @@ async function serveForTests(
   servers: BundleServer[],
   signal: AbortSignal | undefined,
 ): Promise<{ port: number; bundle: NetbootBundle }> {
+  checkNetbootKernel(graph.plan, image, made.build);
   const squashfs = made.images.get(image.name) as BuiltImage;
   const inputs = netbootInputs(graph.plan, image, {
     outputDir: (step) => made.build.outputs.get(step)?.path as string,

@@ -140,8 +140,8 @@ export async function prepareNetboot(graph: Graph, options: PrepareNetbootOption
   return { image, run, squashfs, bundle };
 }
 
-/** A kernel.path that names no file in its step's output, said as test and boot say it. */
-function checkNetbootKernel(plan: Plan, image: NetbootImage, run: RunResult): void {
+/** A kernel.path that names no file in its step's output, or no kernel, said as test and boot say it. */
+export function checkNetbootKernel(plan: Plan, image: NetbootImage, run: Pick<RunResult, "outputs">): void {
   const ref = netbootKernel(plan, image);
   const output = run.outputs.get(ref.step)?.path;
   if (output === undefined) return;
