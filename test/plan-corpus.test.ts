@@ -323,6 +323,13 @@ const CASES: Record<string, Expectation> = {
     where: "steps/a/step.toml:4:",
     message: /sources\[0\]\.url: expected a valid URL \(a space is written %20\), got "http:\/\/exa mple/,
   },
+  // Node cannot make a path of it: a crash of sources list and fetch before.
+  "source-file-url-encoded-slash": {
+    code: "ERR_PLAN_BAD_VALUE",
+    where: "steps/a/step.toml:4:",
+    message:
+      /sources\[0\]\.url: expected a file:\/\/\/ URL that names a file, got "file:\/\/\/srv\/a%2Fb\.tar\.gz": its path must not include encoded \/ characters/,
+  },
   "source-bad-mirror": {
     code: "ERR_PLAN_BAD_VALUE",
     where: "steps/a/step.toml:6:",

@@ -92,12 +92,31 @@ const sha256 = z
   });
 
 const urlScheme = (value: string) => /^(https?|ftp):\/\/[^\s/]+/.test(value) || value.startsWith("file:///");
-const url = z.string().refine((value) => urlScheme(value) && URL.canParse(value), {
-  error: (issue) =>
-    urlScheme(String(issue.input))
-      ? `expected a valid URL (a space is written %20), got ${JSON.stringify(issue.input)}`
-      : `expected an http(s), ftp or file:/// URL, got ${JSON.stringify(issue.input)}`,
-});
+/** Why a file:/// URL names no path (an encoded "/", a broken %-escape), or undefined. */
+function filePathProblem(value: string): string | undefined {
+  if (!value.startsWith("file:")) return undefined;
+  try {
+    process.getBuiltinModule("node:url").fileURLToPath(value);
+    return undefined;
+  } catch (error) {
+    const message = (error as Error).message;
+    return message === "URI malformed"
+      ? "a %-escape in it is not UTF-8 (%zz, or a lone %E0)"
+      : message.replace(/^File URL path /, "its path ");
+  }
+}
+const url = z
+  .string()
+  .refine((value) => urlScheme(value) && URL.canParse(value) && filePathProblem(value) === undefined, {
+    error: (issue) => {
+      const text = String(issue.input);
+      if (!urlScheme(text)) return `expected an http(s), ftp or file:/// URL, got ${JSON.stringify(text)}`;
+      const problem = URL.canParse(text) ? filePathProblem(text) : undefined;
+      return problem === undefined
+        ? `expected a valid URL (a space is written %20), got ${JSON.stringify(text)}`
+        : `expected a file:/// URL that names a file, got ${JSON.stringify(text)}: ${problem} (a name cannot hold "/"; "%" itself is written %25)`;
+    },
+  });
 
 /** A mirror rootstock can read (see src/sources/mirror.ts): an http(s) URL or a folder. */
 const mirror = z.string().refine((value) => mirrorProblem(value) === undefined, {
