@@ -165,6 +165,35 @@ describe("rootstock fetch, sources and mirror", () => {
     const exported = await runCli(["--store", join(work, "store-when"), "mirror", dir, mirrorDir]);
     assert.equal(exported.code, 0, exported.stderr);
     assert.deepEqual(await readFile(join(mirrorDir, "sha256", sha256Of(off.body))), off.body);
+    // Offline, with a store that lacks it: not needed by these variables, it is left out with a note.
+    const offline = await runCli([
+      "--store",
+      join(work, "store-when-offline"),
+      "mirror",
+      dir,
+      `${mirrorDir}-offline`,
+      "--offline",
+    ]);
+    assert.equal(offline.code, 0, offline.stderr);
+    assert.match(
+      offline.stdout,
+      new RegExp(
+        `note ${off.name.replace(/\./g, "\\.")} is not in the mirror: it is not in the store, and --offline forbids fetching; step opt needs it where its when \\(WITH_OPT\\) holds`,
+      ),
+    );
+    // Turned on, it is needed: its absence fails the mirror as before.
+    const needed = await runCli([
+      "--store",
+      join(work, "store-when-offline"),
+      "mirror",
+      dir,
+      `${mirrorDir}-offline`,
+      "--offline",
+      "--set",
+      "WITH_OPT=true",
+    ]);
+    assert.equal(needed.code, 1, needed.stdout);
+    assert.match(needed.stderr, /\[ERR_SOURCES_MISSING\]/);
   });
 
   test("mirror into /proc is refused at once, not a mkdir that spins for good", async () => {

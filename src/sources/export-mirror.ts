@@ -50,6 +50,9 @@ export async function exportMirror(
   options: ExportOptions,
 ): Promise<ExportResult> {
   const fetched = await fetchSources(sources, options);
+  // Optional sources that could not be had stay out of the mirror; the result says which.
+  const unavailable = new Set((fetched.unavailable ?? []).flatMap((item) => item.sources));
+  const exported = sources.filter((source) => !unavailable.has(source));
   const store = new SourceStore(options.storeDir);
   const result: ExportResult = {
     fetch: fetched,
@@ -63,8 +66,8 @@ export async function exportMirror(
   await mkdir(join(dir, "sha256"), { recursive: true });
 
   const byName = new Map<string, string>();
-  const unique = new Map(sources.map((source) => [source.sha256, source]));
-  for (const source of sources) {
+  const unique = new Map(exported.map((source) => [source.sha256, source]));
+  for (const source of exported) {
     const first = byName.get(source.file);
     if (first === undefined) byName.set(source.file, source.sha256);
     else if (first !== source.sha256) {

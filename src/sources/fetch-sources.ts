@@ -46,6 +46,11 @@ export interface FetchOptions {
    * keeps going builds the steps that do not need them.
    */
   keepGoing?: boolean;
+  /**
+   * Sources that may be missing without failing the fetch (a mirror's sources of steps a `when` turns
+   * off here): returned in `unavailable` when they cannot be obtained, as with keepGoing.
+   */
+  optional?: ReadonlySet<SourceRequest>;
 }
 
 export interface Attempt {
@@ -172,13 +177,18 @@ export async function fetchSources(
       hint: "run the command again: what was fetched is kept, and partial downloads resume",
     });
   }
-  if (failures.length > 0) {
-    failures.sort((a, b) => byOrder(a.group[0] as SourceRequest, b.group[0] as SourceRequest));
-    const error = failureError(failures, options.offline ?? false, {
+  failures.sort((a, b) => byOrder(a.group[0] as SourceRequest, b.group[0] as SourceRequest));
+  const tolerated = (failure: (typeof failures)[number]) =>
+    options.keepGoing || failure.group.every((source) => options.optional?.has(source));
+  const errorOf = (list: typeof failures) =>
+    failureError(list, options.offline ?? false, {
       folders: mirrors.some((mirror) => mirror.kind === "folder"),
       urls: mirrors.some((mirror) => mirror.kind === "url"),
     });
-    if (!options.keepGoing) throw error;
+  const fatal = failures.filter((failure) => !tolerated(failure));
+  if (fatal.length > 0) throw errorOf(fatal);
+  if (failures.length > 0) {
+    const error = errorOf(failures);
     // One error per failure, in the same order.
     result.unavailable = failures.map((failure, index) => ({
       sources: failure.group,

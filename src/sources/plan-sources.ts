@@ -2,15 +2,18 @@
 import type { Graph } from "../plan/graph.ts";
 import type { SourceRequest } from "./fetch-sources.ts";
 
-export function planSources(graph: Graph, { disabledToo = false } = {}): SourceRequest[] {
-  const enabled = graph.steps.flatMap((resolved) =>
+export function planSources(graph: Graph): SourceRequest[] {
+  return graph.steps.flatMap((resolved) =>
     resolved.step.sources.map((source) => ({ ...source, steps: [resolved.name] })),
   );
-  if (!disabledToo) return enabled;
-  // A mirror carried to another machine serves the plan with any --set: the steps a `when` turns off
-  // here may be the ones wanted there.
-  const disabled = graph.disabled.flatMap(({ name }) =>
+}
+
+/**
+ * The sources of the steps a `when` turns off with these variables: a mirror carried to another
+ * machine serves the plan with any --set, and the steps off here may be the ones wanted there.
+ */
+export function turnedOffSources(graph: Graph): SourceRequest[] {
+  return graph.disabled.flatMap(({ name }) =>
     (graph.plan.steps.get(name)?.sources ?? []).map((source) => ({ ...source, steps: [name] })),
   );
-  return [...enabled, ...disabled];
 }

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { openPlan, parseVariableFlags } from "../../plan/open.ts";
 import { exportMirror } from "../../sources/export-mirror.ts";
-import { planSources } from "../../sources/plan-sources.ts";
+import { planSources, turnedOffSources } from "../../sources/plan-sources.ts";
 import { formatBytes, typedWord } from "../../units.ts";
 import type { CliContext } from "../context.ts";
 import { createFetchReporter } from "../fetch-reporter.ts";
@@ -36,13 +36,16 @@ export function registerMirror(program: Command, context: CliContext): void {
         variables: parseVariableFlags(flags.set),
         identifyTools: false,
       });
+      // Wanted too where the mirror is carried (another --set), but not needed here: left out if missing.
+      const turnedOff = turnedOffSources(graph);
       const reporter = createFetchReporter(context);
       const target = resolve(dir);
       const { result } = await interruptible(
         context,
         (signal) =>
-          exportMirror(planSources(graph, { disabledToo: true }), target, {
+          exportMirror([...planSources(graph), ...turnedOff], target, {
             storeDir: context.storeDir,
+            optional: new Set(turnedOff),
             offline: flags.offline ?? false,
             mirrors: globalMirrors(flags.mirror),
             concurrency: parseJobs(flags.jobs, 4),
@@ -62,6 +65,15 @@ export function registerMirror(program: Command, context: CliContext): void {
       for (const taken of result.nameTaken) {
         context.out(
           `  ${context.style("yellow", "note")} ${taken.file} in the mirror is another file (${taken.there === "not a file" ? "not a file" : `sha256 ${taken.there}`}), left as it is; this plan's is sha256/${taken.sha256}, which fetch finds`,
+        );
+      }
+      for (const { sources, error } of result.fetch.unavailable ?? []) {
+        const steps = [...new Set(sources.flatMap((source) => source.steps ?? []))];
+        const when = steps
+          .map((step) => graph.disabled.find((item) => item.name === step)?.when)
+          .filter(Boolean);
+        context.out(
+          `  ${context.style("yellow", "note")} ${sources[0]?.file} is not in the mirror: ${error.code === "ERR_SOURCE_MISSING" ? "it is not in the store, and --offline forbids fetching" : "it could not be fetched"}; step ${steps.join(", ")} needs it where its when (${when.join("; ")}) holds, which these variables turn off`,
         );
       }
       context.out(`  use it with: rootstock fetch PLAN --offline --mirror ${typedWord(target)}`);
