@@ -454,6 +454,18 @@ describe("the plan folder", () => {
       shell.stderr,
       /step "app" with these inputs has no failed build kept: its latest build \(run \S+\) had others \(env\.FAIL\) and succeeded \[ERR_SHELL_NO_BUILD\]/,
     );
+    // A --set the plan cannot take would pick another build: refused, as run refuses it.
+    for (const command of [
+      ["shell", dir, "app", "--set", "FIAL=1", "-c", "true"],
+      ["log", dir, "app", "--set", "FIAL=1"],
+    ]) {
+      const refused = await runCli(["--store", store, ...command]);
+      assert.equal(refused.code, 1, refused.stdout);
+      assert.match(
+        refused.stderr,
+        /--set FIAL: the plan has no variable "FIAL" \[ERR_PLAN_UNKNOWN_VARIABLE\]\n {4}hint: did you mean "FAIL"\?/,
+      );
+    }
   });
 
   test("--test-timeout is a duration a timer can wait, or refused before anything runs", async () => {

@@ -1,5 +1,5 @@
 /** `log` and `shell` look back at a step's latest build; what it is now says whether that still applies. */
-import { isRootstockError } from "../errors.ts";
+import { isRootstockError, RootstockErrors } from "../errors.ts";
 import type { ResolvedStep } from "../plan/graph.ts";
 import { openPlan } from "../plan/open.ts";
 import type { Value } from "../plan/predicate.ts";
@@ -8,6 +8,8 @@ import type { CliContext } from "./context.ts";
 
 const { join } = process.getBuiltinModule("node:path");
 
+const SET_PROBLEMS = new Set(["ERR_PLAN_UNKNOWN_VARIABLE", "ERR_PLAN_BAD_SET"]);
+
 export interface StepNow {
   /** The step as the plan has it now, with the variables given (`--set`) or the plan's own. */
   resolved: ResolvedStep;
@@ -15,7 +17,10 @@ export interface StepNow {
   entry: EntryRecord | undefined;
 }
 
-/** Undefined when the plan does not resolve as it stands (what was built before may still be looked at). */
+/**
+ * Undefined when the plan does not resolve as it stands (what was built before may still be looked at);
+ * a `--set` the plan cannot take is refused, as every command refuses it: it would pick another build.
+ */
 export async function stepNow(
   dir: string,
   step: string,
@@ -32,7 +37,9 @@ export async function stepNow(
     if (!resolved) return undefined;
     return { resolved, entry: await new OutputStore(context.storeDir).record(resolved.key) };
   } catch (error) {
-    if (isRootstockError(error)) return undefined;
-    throw error;
+    if (!isRootstockError(error)) throw error;
+    const problems = error instanceof RootstockErrors ? error.errors : [error];
+    if (problems.some((problem) => SET_PROBLEMS.has(problem.code))) throw error;
+    return undefined;
   }
 }
