@@ -496,6 +496,26 @@ describe("the plan folder", () => {
       stderr,
       /steps\/bash5 is not listed in any stage \[ERR_PLAN_STEP_UNLISTED\]\n {4}hint: add "bash5"/,
     );
+    // Nor is a listed step without a folder told to take another listed step's folder.
+    const other = await writePlan(join(work, "unlisted-other"), {
+      stages: [["bash", "bash5"]],
+      steps: { bash5: {} },
+    });
+    await rm(join(other, "steps", "bash"), { recursive: true, force: true });
+    const missing = await runCli(["plan", "show", other]);
+    assert.match(
+      missing.stderr,
+      /step "bash" has no steps\/bash\/step\.toml \[ERR_PLAN_STEP_MISSING\]\n {4}hint: create /,
+    );
+  });
+
+  test("a name with control characters reaches the terminal escaped, never as a sequence it acts on", async () => {
+    const dir = await writePlan(join(work, "escape-name"), { steps: { a: {} } });
+    await mkdir(join(dir, "steps", "x\u001b[31mred\u009b"));
+    const { code, stderr } = await runCli(["plan", "show", dir]);
+    assert.equal(code, 1);
+    assert.match(stderr, /step folder "steps\/x\\u001b\[31mred\\u009b" is not listed in any stage/);
+    assert.doesNotMatch(stderr, /[^\P{Cc}\n]/u);
   });
 
   test("rootstock image on a plan without images says so, instead of an empty run", async () => {

@@ -201,7 +201,8 @@ const CASES: Record<string, Expectation> = {
     code: "ERR_PLAN_STEP_MISSING",
     where: "plan.toml:9:",
     message: /step "bb" has no steps\/bb\/step\.toml/,
-    hint: /did you mean "b"/,
+    // Not "did you mean b": b is listed too, and its folder is its own.
+    hint: /^ {4}hint: create \S+steps\/bb\/step\.toml$/,
   },
   "step-duplicate": {
     code: "ERR_PLAN_STEP_DUPLICATE",

@@ -258,7 +258,7 @@ export async function loadPlan(dir: string, options: LoadPlanOptions = {}): Prom
         problems.push(
           new RootstockError(
             "ERR_PLAN_STEP_UNLISTED",
-            `step folder steps/${folder} is not listed in any stage`,
+            `step folder ${/\p{Cc}/u.test(folder) ? quotedVisibly(`steps/${folder}`) : `steps/${folder}`} is not listed in any stage`,
             {
               file: shown("plan.toml"),
               field: "stages",
@@ -268,7 +268,7 @@ export async function loadPlan(dir: string, options: LoadPlanOptions = {}): Prom
                   folder,
                   [...stageOf.keys()].filter((name) => !stepFolders.includes(name)),
                 ),
-                `add "${folder}" to a stage's steps, or remove the folder`,
+                `add ${quotedVisibly(folder)} to a stage's steps, or remove the folder`,
               ]
                 .filter(Boolean)
                 .join(" Otherwise "),
@@ -315,7 +315,13 @@ export async function loadPlan(dir: string, options: LoadPlanOptions = {}): Prom
             hint: link
               ? `point the link at a step folder inside the plan, or put the step's folder in its place`
               : [
-                  stepFolders.includes(name) ? "" : didYouMean(name, stepFolders),
+                  // A misspelt folder is one no stage lists: a listed step's own is not meant.
+                  stepFolders.includes(name)
+                    ? ""
+                    : didYouMean(
+                        name,
+                        stepFolders.filter((folder) => !names.includes(folder)),
+                      ),
                   `create ${shown(`${stepDir}/step.toml`)}`,
                 ]
                   .filter(Boolean)
@@ -620,7 +626,7 @@ function loadStep(
         new RootstockError(
           "ERR_PLAN_BAD_VALUE",
           bytes > 255
-            ? `source file name ${JSON.stringify(`${fileName.slice(0, 40)}…`)} is ${bytes} bytes long; a file name may have at most 255`
+            ? `source file name ${quotedVisibly(`${fileName.slice(0, 40)}…`)} is ${bytes} bytes long; a file name may have at most 255`
             : `source file name ${quotedVisibly(fileName)} holds a control character (a newline, a tab)`,
           {
             ...where(["sources", index, ...field]),
