@@ -1388,6 +1388,11 @@ describe("Ctrl-C", () => {
     assert.equal(failed.status, 1, failed.stderr);
     assert.match(failed.stderr, /\[ERR_OUTPUT_UNWRITABLE\]/);
     assert.match(failed.stderr, /error: 1 step failed: bad \[ERR_RUN_FAILED\]/);
+    // log copies a file: its copy stops at the full disk and ends as one (it hung, and Node ended it 13).
+    const log = runIntoFullDevice(["--store", store, "log", failing, "bad"]);
+    assert.equal(log.status, 74, log.stderr);
+    assert.match(log.stderr, /\[ERR_OUTPUT_UNWRITABLE\]/);
+    assert.doesNotMatch(log.stderr, /unsettled top-level await/);
   });
 
   test("a reader that goes away (`run P | head -1`) interrupts the run as Ctrl-C does, with status 141", async () => {

@@ -61,11 +61,15 @@ export function registerLog(program: Command, context: CliContext): void {
         return;
       }
       const stream = createReadStream(log);
+      // Output that cannot be written (a full disk) ends the copy: the command line says so, with 74.
+      const outputLost = () => stream.destroy();
+      context.stdout.once("error", outputLost);
       await new Promise<void>((resolve, reject) => {
         stream.on("error", (error) => reject(gone(error)));
         stream.on("end", resolve);
+        stream.on("close", resolve);
         stream.pipe(context.stdout, { end: false });
-      });
+      }).finally(() => context.stdout.off("error", outputLost));
     });
 }
 
