@@ -1,6 +1,6 @@
 /** A person at the serial console of a real guest: typing, seeing the answer, leaving with Ctrl-]. */
 import assert from "node:assert/strict";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
@@ -79,6 +79,33 @@ test("a QEMU that is not on PATH is said so, before any accelerator probe (which
       return true;
     },
   );
+});
+
+test("a $TMPDIR where QEMU's sockets cannot go is named, with a hint, not a raw EROFS", async () => {
+  const readOnly = join(work, "read-only-tmp");
+  await mkdir(readOnly, { recursive: true });
+  // A file in its place: mkdtemp fails (ENOTDIR) as it does on a read-only TMPDIR, for root too.
+  const before = process.env.TMPDIR;
+  process.env.TMPDIR = join(readOnly, "file");
+  await writeFile(process.env.TMPDIR, "");
+  try {
+    await assert.rejects(
+      startQemu(
+        { name: "tmpdir", kernel: guest.kernel, initrd: guest.initrd.path, cmdline: CMDLINE },
+        { runDir: join(work, "tmpdir"), accel: "tcg" },
+      ),
+      (error: unknown) => {
+        assert.ok(error instanceof Error && "code" in error);
+        assert.equal(error.code, "ERR_VM_START_FAILED");
+        assert.match(error.message, /cannot make a folder for QEMU's sockets in \S+\/file \(\$TMPDIR\)/);
+        assert.match((error as { hint?: string }).hint ?? "", /set it to a short folder you can write/);
+        return true;
+      },
+    );
+  } finally {
+    if (before === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = before;
+  }
 });
 
 test("a QEMU that cannot start says why in its own words, and one disk persisted twice is refused first", async () => {

@@ -126,6 +126,9 @@ const SOCKET_PATH_MAX = 107;
  * Where the sockets go: $TMPDIR, as a user expects, unless its path is too long for a socket (a deep
  * TMPDIR in CI), then /tmp.
  */
+const SOCKET_HINT =
+  "QEMU's console and QMP sockets go in $TMPDIR: set it to a short folder you can write (TMPDIR=/tmp)";
+
 function socketParent(): string {
   const longest = join(tmpdir(), "rootstock-vm-XXXXXX", "console.sock");
   return Buffer.byteLength(longest) <= SOCKET_PATH_MAX ? tmpdir() : "/tmp";
@@ -157,7 +160,13 @@ export async function startQemu(spec: VmSpec, options: StartQemuOptions): Promis
   options.signal?.throwIfAborted();
 
   const disks = await attachDisks(spec, runDir, options.signal);
-  const socketDir = await mkdtemp(join(socketParent(), "rootstock-vm-"));
+  const socketDir = await mkdtemp(join(socketParent(), "rootstock-vm-")).catch((error: unknown) => {
+    throw new RootstockError(
+      "ERR_VM_START_FAILED",
+      `cannot make a folder for QEMU's sockets in ${socketParent()} ($TMPDIR): ${describeCause(error)}`,
+      { hint: SOCKET_HINT, cause: error },
+    );
+  });
   const paths: QemuPaths = {
     consoleSocket: join(socketDir, "console.sock"),
     qmpSocket: join(socketDir, "qmp.sock"),
@@ -182,7 +191,7 @@ export async function startQemu(spec: VmSpec, options: StartQemuOptions): Promis
       "ERR_VM_START_FAILED",
       `cannot listen on ${paths.consoleSocket}: ${describeCause(error)}`,
       {
-        hint: "QEMU's console and QMP sockets go in $TMPDIR: set it to a short folder you can write (TMPDIR=/tmp)",
+        hint: SOCKET_HINT,
         cause: error,
       },
     );
