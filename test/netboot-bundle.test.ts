@@ -470,6 +470,17 @@ describe("netboot bundle", () => {
     // An export cut short (here: its bundle's files unreadable; a kill does the same) leaves a folder the
     // next export takes as its own.
     await assert.rejects(exportBundle({ ...bundle, dir: join(work, "no-such-bundle") }, target, { base }));
+    // ... and leaves the last export whole (a full disk did the same): nothing of it removed, nothing
+    // half-written beside it.
+    assert.match(
+      await readFile(join(target, "boot.ipxe"), "utf8"),
+      /^kernel http:\/\/192\.168\.1\.10:8080\//m,
+    );
+    assert.ok(await readFile(join(target, "system.squashfs")));
+    assert.deepEqual(
+      (await readdir(target)).filter((name) => name.startsWith(".rootstock-export-new.")),
+      [],
+    );
     const again = await exportBundle(bundle, target, { base: new URL("http://boot.lan:8080/") });
     assert.equal(
       await access(join(target, "tftp", "ipxe.efi")).then(
@@ -489,6 +500,10 @@ describe("netboot bundle", () => {
       false,
     );
     assert.match(named.dnsmasqSkipped ?? "", /needs the server's IPv4 address/);
+    // The root of a freshly made file system holds its own empty lost+found: no one's files.
+    const stick = join(work, "stick");
+    await mkdir(join(stick, "lost+found"), { recursive: true });
+    assert.ok((await exportBundle(bundle, stick, { base })).files.includes("boot.ipxe"));
     // Loopback is no address for a LAN's machines.
     const loopback = await exportBundle(bundle, join(work, "lan-loopback-url"), {
       base: new URL("http://127.0.0.1:8080/"),

@@ -15,8 +15,8 @@ import { renderKexecScript } from "./kexec-script.ts";
 import { BUNDLE_FILES, bootsOnPc, notPcReason } from "./netboot-manifest.ts";
 import { LAN_FILES, writeLanConfig } from "./write-lan-config.ts";
 
-const { constants } = process.getBuiltinModule("node:fs");
-const { access, chmod, copyFile, mkdir, readdir, rm, writeFile } =
+const { constants, readdirSync } = process.getBuiltinModule("node:fs");
+const { access, chmod, copyFile, mkdir, mkdtemp, readdir, rename, rm, writeFile } =
   process.getBuiltinModule("node:fs/promises");
 const { join, resolve } = process.getBuiltinModule("node:path");
 
@@ -42,6 +42,18 @@ export interface ExportResult {
 
 /** What an export lists of itself, so that the next export into the folder replaces exactly that. */
 const EXPORT_RECORD = ".rootstock-export.json";
+
+/** The folder inside --out an export is written to before it replaces the last one. */
+const STAGING_PREFIX = ".rootstock-export-new.";
+
+/** A freshly made file system's own lost+found, which is no one's files. */
+function isEmptyFolder(path: string): boolean {
+  try {
+    return readdirSync(path).length === 0;
+  } catch {
+    return false;
+  }
+}
 
 /** Every name an export may write (the LAN config's iPXE binaries under tftp/ included). */
 const EXPORT_NAMES = [...BUNDLE_FILES, "boot.ipxe", "kexec-boot", "README.txt", ...LAN_FILES];
@@ -75,7 +87,12 @@ export async function prepareExportFolder(target: string): Promise<string[]> {
     isObject(record) && Array.isArray(record.files)
       ? record.files.filter((file): file is string => typeof file === "string" && EXPORT_NAMES.includes(file))
       : [];
-  const present = (await readdir(dir)).filter((name) => name !== EXPORT_RECORD);
+  // A new export is made in a folder of its own here first: one a killed export left is gone now.
+  for (const name of await readdir(dir))
+    if (name.startsWith(STAGING_PREFIX)) await rm(join(dir, name), { recursive: true, force: true });
+  const present = (await readdir(dir)).filter(
+    (name) => name !== EXPORT_RECORD && !(name === "lost+found" && isEmptyFolder(join(dir, name))),
+  );
   const earlier = new Set(written.map((file) => file.split("/")[0]));
   const others = present.filter((name) => !earlier.has(name));
   if (!isObject(record) && others.length > 0) {
@@ -99,39 +116,63 @@ export async function prepareExportFolder(target: string): Promise<string[]> {
   return written;
 }
 
+/**
+ * Writes the export into a folder of its own inside `target`, and only once it is whole replaces the
+ * last export's files with it: a disk that fills up, or a kill, leaves the last export as it was.
+ */
 export async function exportBundle(
   bundle: NetbootBundle,
   target: string,
   options: ExportOptions,
 ): Promise<ExportResult> {
   const dir = resolve(target);
+  const earlier = await prepareExportFolder(dir);
+  const staging = await mkdtemp(join(dir, STAGING_PREFIX));
+  let made: ExportResult;
+  try {
+    made = await writeExport(bundle, staging, dir, options);
+  } catch (error) {
+    await rm(staging, { recursive: true, force: true });
+    throw fileSystemRefusal(error, undefined) ?? error;
+  }
+  // The record first, naming both exports' files: one killed while it swaps is recognised as its own.
+  writeRecord(dir, [...new Set([...earlier, ...made.files])]);
+  for (const file of earlier) if (!made.files.includes(file)) await rm(join(dir, file), { force: true });
+  if (made.files.some((file) => file.startsWith("tftp/")))
+    await mkdir(join(dir, "tftp"), { recursive: true });
+  for (const file of made.files) await rename(join(staging, file), join(dir, file));
+  await rm(staging, { recursive: true, force: true });
+  writeRecord(dir, made.files);
+  return made;
+}
+
+async function writeExport(
+  bundle: NetbootBundle,
+  staging: string,
+  dir: string,
+  options: ExportOptions,
+): Promise<ExportResult> {
   const { manifest } = bundle;
   const files: string[] = [];
-  // The record first, naming the last export's files and all this one may write: an export killed
-  // halfway leaves a folder the next export recognises as its own. Then the last export's files go: one
-  // this export does not write again (a squashfs now embedded) must not be served as part of it.
-  const earlier = await prepareExportFolder(dir);
-  writeRecord(dir, [...new Set([...earlier, ...EXPORT_NAMES])]);
-  for (const file of earlier) await rm(join(dir, file), { force: true });
   const put = async (name: string, text: string, mode = 0o644) => {
-    await writeFile(join(dir, name), text);
-    await chmod(join(dir, name), mode);
+    await writeFile(join(staging, name), text);
+    await chmod(join(staging, name), mode);
     files.push(name);
   };
   for (const name of BUNDLE_FILES) {
     if (!manifest.files[name]) continue;
     // A copy (a reflink where the file system can): a hard link would let an edit here change the store.
-    await rm(join(dir, name), { force: true });
-    await copyFile(join(bundle.dir, name), join(dir, name), constants.COPYFILE_FICLONE);
+    await copyFile(join(bundle.dir, name), join(staging, name), constants.COPYFILE_FICLONE);
     // The copy is the user's, to serve or edit: not read-only as the store's files are.
-    await chmod(join(dir, name), 0o644);
+    await chmod(join(staging, name), 0o644);
     files.push(name);
   }
   await put("boot.ipxe", renderIpxeScript(manifest, options.base));
   await put("kexec-boot", renderKexecScript(manifest, options.base, { filesBeside: true }), 0o755);
 
   const lan = bootsOnPc(manifest)
-    ? await writeLanConfig(dir, {
+    ? await writeLanConfig(staging, {
+        placedAt: dir,
         base: options.base,
         title: `rootstock netboot: plan ${manifest.plan}, image ${manifest.image}`,
         ...(options.ipxeFolders === undefined ? {} : { ipxeFolders: options.ipxeFolders }),
@@ -144,7 +185,6 @@ export async function exportBundle(
     "README.txt",
     renderReadme({ index: renderIndex(manifest, options.base), dnsmasq, dnsmasqSkipped, missingIpxe }),
   );
-  writeRecord(dir, files);
   return {
     dir,
     files,

@@ -36,7 +36,11 @@ export interface LanConfig {
 /** Every file writeLanConfig may write into its folder. */
 export const LAN_FILES = ["dnsmasq.conf", `tftp/${IPXE_BIOS}`, `tftp/${IPXE_UEFI}`];
 
-export async function writeLanConfig(dir: string, options: LanConfigOptions): Promise<LanConfig> {
+/** Writes into `dir`; the files name `placedAt` (default dir), where they will be served from. */
+export async function writeLanConfig(
+  dir: string,
+  options: LanConfigOptions & { placedAt?: string },
+): Promise<LanConfig> {
   const files: string[] = [];
   const tftp = join(dir, "tftp");
   const missingIpxe: string[] = [];
@@ -55,7 +59,7 @@ export async function writeLanConfig(dir: string, options: LanConfigOptions): Pr
   try {
     text = renderDnsmasqConfig({
       base: options.base,
-      tftpRoot: tftp,
+      tftpRoot: join(options.placedAt ?? dir, "tftp"),
       title: options.title,
       ...(options.networkInterface === undefined ? {} : { networkInterface: options.networkInterface }),
     });
@@ -64,10 +68,9 @@ export async function writeLanConfig(dir: string, options: LanConfigOptions): Pr
     await rm(join(dir, "dnsmasq.conf"), { force: true });
     return { files, missingIpxe, dnsmasqSkipped: (error as Error).message };
   }
-  const dnsmasq = join(dir, "dnsmasq.conf");
-  await writeFile(dnsmasq, text, { mode: 0o644 });
+  await writeFile(join(dir, "dnsmasq.conf"), text, { mode: 0o644 });
   files.push("dnsmasq.conf");
-  return { files, missingIpxe, dnsmasq };
+  return { files, missingIpxe, dnsmasq: join(options.placedAt ?? dir, "dnsmasq.conf") };
 }
 
 async function firstExisting(paths: string[]): Promise<string | undefined> {
