@@ -275,14 +275,16 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
         const holder = { runId, pid: process.pid, what: `${plan.name}/${name}` };
         const lock = await locks.tryAcquire(`key:${step.key}`, holder);
         if (!lock) {
-          const other = await locks.probe(`key:${step.key}`);
+          const other = await locks.probe(`key:${step.key}`, signal);
           // No holder by now: the other run let go in between, and the step is tried again at once.
           if (other)
             emit({
               type: "step:waiting",
               step: name,
               key: step.key,
-              reason: `another run (${other.runId}, pid ${other.pid}) is building it`,
+              reason: other.silent
+                ? "another rootstock process is building it and does not answer: is it stopped (Ctrl-Z, SIGSTOP)? `fg` or `kill -CONT` it, or end it"
+                : `another run (${other.runId}, pid ${other.pid}) is building it`,
             });
           return { retryAfter: locks.waitFree(`key:${step.key}`, signal) };
         }

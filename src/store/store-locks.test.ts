@@ -85,6 +85,32 @@ test("a lock held by a process killed with SIGKILL is free at once", async () =>
   }
 });
 
+test("a holder that is stopped (Ctrl-Z) is said to be silent, and waiting for it can still be aborted", async () => {
+  const script = `
+    import { StoreLocks } from ${JSON.stringify(new URL("./store-locks.ts", import.meta.url).href)};
+    const held = await new StoreLocks(${JSON.stringify(storeDir)}).tryAcquire("key-s", { runId: "child", pid: process.pid, what: "x" });
+    process.stdout.write(held ? "held\\n" : "busy\\n");
+    setInterval(() => {}, 1000);
+  `;
+  const child = spawn(process.execPath, ["--input-type=module", "-e", script], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  try {
+    const [line] = (await once(child.stdout, "data")) as [Buffer];
+    assert.equal(line.toString().trim(), "held");
+    child.kill("SIGSTOP");
+    const locks = new StoreLocks(storeDir);
+    assert.equal(await locks.tryAcquire("key-s", holder), undefined);
+    assert.equal((await locks.probe("key-s"))?.silent, true);
+    const controller = new AbortController();
+    const probing = locks.probe("key-s", controller.signal);
+    controller.abort(new Error("interrupted"));
+    await assert.rejects(probing, /interrupted/);
+  } finally {
+    child.kill("SIGKILL");
+  }
+});
+
 test("waiting can be aborted", async () => {
   const locks = new StoreLocks(storeDir);
   const held = await locks.tryAcquire("key-a", holder);

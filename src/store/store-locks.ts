@@ -32,6 +32,8 @@ export interface LockHolder {
   pid: number;
   /** What the lock is held for, e.g. a step's name. */
   what: string;
+  /** Set when the holder took the connection and said nothing: its process is stopped. */
+  silent?: true;
 }
 
 export interface HeldLock {
@@ -88,7 +90,10 @@ export class StoreLocks {
     });
   }
 
-  /** Who holds the lock, or undefined when it is free. */
+  /**
+   * Who holds the lock, or undefined when it is free. A holder that does not answer (a process stopped
+   * by Ctrl-Z or SIGSTOP: the kernel takes the connection, nobody writes) is said to be silent after a while.
+   */
   probe(name: string, signal?: AbortSignal): Promise<LockHolder | undefined> {
     return this.#talk(name, signal, false);
   }
@@ -129,6 +134,10 @@ export class StoreLocks {
         resolve(value);
       };
       socket.setEncoding("utf8");
+      const silence = untilClosed
+        ? undefined
+        : setTimeout(() => finish(SILENT_HOLDER), PROBE_ANSWER_MS).unref();
+      socket.on("close", () => clearTimeout(silence));
       socket.on("data", (chunk: string) => {
         if (holder !== undefined) return;
         text += chunk;
@@ -147,6 +156,12 @@ export class StoreLocks {
     });
   }
 }
+
+/** A live holder answers at once; one that has not after this long is taken to be stopped. */
+const PROBE_ANSWER_MS = 2000;
+
+/** The holder of a lock that took the connection and said nothing (its process is stopped). */
+const SILENT_HOLDER: LockHolder = Object.freeze({ runId: "unknown", pid: 0, what: "unknown", silent: true });
 
 function heldLock(name: string, server: Server, sockets: Set<Socket>): HeldLock {
   let released: Promise<void> | undefined;
