@@ -99,6 +99,8 @@ describe("netboot bundle", () => {
     });
     assert.equal(bundle.cached, false);
     assert.equal(bundle.dir, join(storeDir, "netboot", bundle.manifest.key));
+    // Closed to other users as the image's folder is: its squashfs is a hard link to the image.
+    assert.equal((await stat(bundle.dir)).mode & 0o777, 0o700);
     assert.deepEqual((await readdir(bundle.dir)).sort(), [
       "initrd.img",
       "manifest.json",

@@ -330,11 +330,14 @@ test("a commit that fails leaves nothing in the store and the output where roots
   assert.match(shell.stdout, /^line$/m);
 });
 
-test("an entry holding a setuid or setgid file is closed to other users; its modes stay", async () => {
+test("an entry holding a setuid or setgid file, or one others may write, is closed to other users; its modes stay", async () => {
   const planDir = await writePlan(join(bench.dir, "setuid-plan"), {
     name: "setuid",
     steps: {
       plain: { script: 'do_install() { echo hi > "$OUT/hi"; }\n' },
+      // A root filesystem's /tmp: another user must not put files into it (and so into its images).
+      sticky: { script: 'do_install() { mkdir "$OUT/tmp"; chmod 1777 "$OUT/tmp"; }\n' },
+      shared: { script: 'do_install() { echo x > "$OUT/f"; chmod 0664 "$OUT/f"; }\n' },
       setuid: {
         script:
           'do_install() { cp /bin/true "$OUT/su"; chmod 4755 "$OUT/su"; cp /bin/true "$OUT/wall"; chmod 2755 "$OUT/wall"; }\n',
@@ -355,6 +358,9 @@ test("an entry holding a setuid or setgid file is closed to other users; its mod
   const entry = (name: string) => join(bench.storeDir, "outputs", result.outputs.get(name)?.key as string);
   assert.equal((await stat(entry("setuid"))).mode & 0o777, 0o700);
   assert.notEqual((await stat(entry("plain"))).mode & 0o777, 0o700, "an entry without them stays open");
+  assert.equal((await stat(entry("sticky"))).mode & 0o777, 0o700);
+  assert.equal((await stat(join(entry("sticky"), "out", "tmp"))).mode & 0o7777, 0o1777);
+  assert.equal((await stat(entry("shared"))).mode & 0o777, 0o700);
   assert.equal((await stat(join(entry("setuid"), "out", "su"))).mode & 0o7777, 0o4755);
   assert.equal((await stat(join(entry("setuid"), "out", "wall"))).mode & 0o7777, 0o2755);
   // The failed step's root holds hard links to them: its run's build folders are closed too.

@@ -163,7 +163,9 @@ export async function buildNetbootBundle(
       signal === undefined ? {} : { signal },
     );
     const entry = join(scratch, "entry");
-    await mkdir(entry);
+    // Closed to other users, as an image's folder is: it holds the image (a hard link to it), with its
+    // contents' private files (/etc/shadow, host keys).
+    await mkdir(entry, { mode: 0o700 });
     await linkOrCopy(inputs.kernel.path, join(entry, "vmlinuz"));
     await copyFile(initramfs.path, join(entry, "initrd.img"));
     if (embed) {

@@ -207,9 +207,17 @@ export class OutputStore {
       };
       writeFileSync(join(staging, "manifest.json"), JSON.stringify(manifest));
       writeFileSync(join(staging, "entry.json"), `${JSON.stringify(record, null, 2)}\n`);
-      // Setuid and setgid bits stay (a root filesystem needs them), but such a file must be no one
-      // else's way in: another user could run a setuid-root program a plan made.
-      if (manifest.entries.some((entry) => entry.kind === "file" && (entry.mode & 0o6000) !== 0)) {
+      // Setuid and setgid bits stay (a root filesystem needs them), and so do modes that let others
+      // write (/tmp is 1777), but such an entry must be no one else's way in: another user could run a
+      // setuid-root program a plan made, or put files into a root filesystem's /tmp, which images take.
+      if (
+        (manifest.root.mode & 0o022) !== 0 ||
+        manifest.entries.some(
+          (entry) =>
+            (entry.kind === "file" && (entry.mode & 0o6000) !== 0) ||
+            (entry.kind !== "symlink" && (entry.mode & 0o022) !== 0),
+        )
+      ) {
         chmodSync(staging, 0o700);
       }
       options.signal?.throwIfAborted();
