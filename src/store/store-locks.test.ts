@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -40,6 +40,58 @@ test("stores at different paths do not share locks", async () => {
   assert.ok(a && b);
   await a.release();
   await b.release();
+});
+
+/** Why a test that bind-mounts in a private mount namespace cannot run here, or undefined when it can. */
+function noPrivateMounts(): string | undefined {
+  if (process.getuid?.() !== 0) return "a bind mount needs root";
+  const probe = spawnSync("unshare", ["-m", "--propagation", "private", "true"]);
+  return probe.status === 0 ? undefined : "unshare -m is refused here";
+}
+
+test("every path to one store shares its locks (a bind mount)", { skip: noPrivateMounts() }, async () => {
+  const store = join(storeDir, "bound");
+  const other = join(storeDir, "mountpoint");
+  await mkdir(store);
+  await mkdir(other);
+  const script = `
+    import { StoreLocks } from ${JSON.stringify(new URL("./store-locks.ts", import.meta.url).href)};
+    const held = await new StoreLocks(${JSON.stringify(other)}).tryAcquire("key-b", { runId: "bound", pid: process.pid, what: "x" });
+    process.stdout.write(held ? "held\\n" : "busy\\n");
+    setInterval(() => {}, 1000);
+  `;
+  // Its own mount namespace: the bind mount is gone with it. Abstract sockets belong to the network
+  // namespace, which it shares with this process.
+  const child = spawn(
+    "unshare",
+    [
+      "-m",
+      "--propagation",
+      "private",
+      "sh",
+      "-c",
+      'mount --bind "$1" "$2" && exec "$3" --input-type=module -e "$4"',
+      "sh",
+      store,
+      other,
+      process.execPath,
+      script,
+    ],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
+  try {
+    const [line] = (await once(child.stdout, "data")) as [Buffer];
+    assert.equal(line.toString().trim(), "held");
+    const locks = new StoreLocks(store);
+    assert.equal(
+      await locks.tryAcquire("key-b", holder),
+      undefined,
+      "the lock taken through the bind mount is held",
+    );
+    assert.equal((await locks.probe("key-b"))?.runId, "bound");
+  } finally {
+    child.kill("SIGKILL");
+  }
 });
 
 test("a waiter wakes when the holder releases", async () => {

@@ -9,13 +9,16 @@
  * A waiter connects to the socket and is woken when the holder lets go or dies. The holder answers each
  * connection with who it is, for messages such as "waiting for run X".
  *
+ * A store is named by its folder's device and inode, not its path: every path to it (a link, a bind mount)
+ * then shares its locks.
+ *
  * Scope: processes in one network namespace (abstract sockets belong to it); a store shared between
  * containers with separate network namespaces is not coordinated.
  */
 import type { Server, Socket } from "node:net";
 import { sha256Text } from "../digest.ts";
 
-const { realpathSync } = process.getBuiltinModule("node:fs");
+const { statSync } = process.getBuiltinModule("node:fs");
 const { connect, createServer } = process.getBuiltinModule("node:net");
 
 /**
@@ -45,13 +48,15 @@ export class StoreLocks {
   readonly #identity: string;
 
   constructor(storeDir: string) {
-    let real = storeDir;
+    let identity = storeDir;
     try {
-      real = realpathSync(storeDir);
+      // bigint: an inode number may not fit a double (xfs, btrfs).
+      const { dev, ino } = statSync(storeDir, { bigint: true });
+      identity = `${dev}:${ino}`;
     } catch {
       // Not created yet; the path as given is what other processes will name it by too.
     }
-    this.#identity = real;
+    this.#identity = identity;
   }
 
   /**
