@@ -1,6 +1,17 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { chmod, link, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
+import {
+  chmod,
+  chown,
+  lchown,
+  link,
+  mkdir,
+  mkdtemp,
+  readdir,
+  rm,
+  symlink,
+  writeFile,
+} from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -61,6 +72,60 @@ test("the tree digest depends on content and metadata, not on where the tree is"
   const moded = await sampleTree("e");
   await chmod(join(moded, "tmp"), 0o755);
   assert.notEqual((await computeManifest(moded)).digest.sha256, one.digest.sha256);
+});
+
+test("the tree digest does not depend on who built it: the builder's own files are root's", {
+  skip: process.getuid?.() === 0 ? undefined : "building as another user needs root",
+}, async () => {
+  const asRoot = await computeManifest(await sampleTree("by-root"));
+  const theirs = await sampleTree("by-nobody");
+  const chownTree = async (dir: string) => {
+    await lchown(dir, 65534, 65534);
+    const info = await readdir(dir, { withFileTypes: true });
+    for (const child of info) {
+      if (child.isDirectory()) await chownTree(join(dir, child.name));
+      else await lchown(join(dir, child.name), 65534, 65534);
+    }
+  };
+  await chownTree(theirs);
+  await chmod(base, 0o755);
+  // Computed by nobody itself, as a rootless build's commit is.
+  const script = `
+    import { computeManifest } from ${JSON.stringify(new URL("./manifest.ts", import.meta.url).href)};
+    process.stdout.write(JSON.stringify(await computeManifest(${JSON.stringify(theirs)})));
+  `;
+  const byNobody = JSON.parse(
+    execFileSync(
+      "setpriv",
+      [
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        process.execPath,
+        "--input-type=module",
+        "-e",
+        script,
+      ],
+      {
+        encoding: "utf8",
+      },
+    ),
+  );
+  assert.deepEqual(byNobody.digest, asRoot.digest);
+  assert.deepEqual(byNobody.root, { mode: asRoot.root.mode, uid: 0, gid: 0 });
+  assert.ok(
+    byNobody.entries.every((entry: { uid: number; gid: number }) => entry.uid === 0 && entry.gid === 0),
+  );
+
+  // An owner the builder could only have given as root (a chroot step's chown) is kept, and counts.
+  const chowned = await sampleTree("chowned");
+  await chown(join(chowned, "tmp"), 1234, 1234);
+  const manifest = await computeManifest(chowned);
+  assert.deepEqual(
+    manifest.entries.filter((entry) => entry.uid !== 0).map(({ path, uid, gid }) => ({ path, uid, gid })),
+    [{ path: "tmp", uid: 1234, gid: 1234 }],
+  );
+  assert.notEqual(manifest.digest.sha256, asRoot.digest.sha256);
 });
 
 test("a file larger than one read buffer is hashed whole", async () => {

@@ -5,6 +5,9 @@
  * sorted list of its children (name, kind, metadata, and the child's digest), and its digest is the
  * sha256 of that serialisation plus its length in bytes. The root directory's digest identifies the tree,
  * so two entries with equal digests hold equal files with equal metadata.
+ *
+ * Owners are recorded as images give them: what the builder's own uid and gid own is root's (0), so the
+ * same tree has the same manifest and digest whoever built it (root, a CI user, a developer).
  */
 import type { Stats } from "node:fs";
 import { canonicalJson, createSha256, type Digest } from "../digest.ts";
@@ -22,6 +25,7 @@ export interface ManifestEntry {
   kind: EntryKind;
   /** Permission bits with setuid, setgid and sticky (`mode & 0o7777`). */
   mode: number;
+  /** As in an image: the builder's own uid and gid are recorded as 0. */
   uid: number;
   gid: number;
   /** Regular files. */
@@ -75,6 +79,11 @@ interface Node {
 export async function computeManifest(dir: string, options: ManifestOptions = {}): Promise<Manifest> {
   const rootInfo = lstatSync(dir);
   const uid = process.getuid?.();
+  const gid = process.getgid?.();
+  const owner = (info: Stats) => ({
+    uid: info.uid === uid ? 0 : info.uid,
+    gid: info.gid === gid ? 0 : info.gid,
+  });
   const grant = (absolute: string, info: Stats, bits: number) => {
     // Root reads whatever the modes say; a file of another owner is left as it is, and reading it fails.
     if (!options.grantOwnerAccess || uid === 0 || info.uid !== uid || (info.mode & bits) === bits) return;
@@ -121,8 +130,7 @@ export async function computeManifest(dir: string, options: ManifestOptions = {}
         path,
         kind: kindOf(info),
         mode: info.mode & 0o7777,
-        uid: info.uid,
-        gid: info.gid,
+        ...owner(info),
       };
       entries.push(entry);
       const node: Node = { entry };
@@ -163,7 +171,7 @@ export async function computeManifest(dir: string, options: ManifestOptions = {}
     if (entry.link === undefined) bytes += entry.size ?? 0;
     else entry.sha256 = byPath.get(entry.link)?.sha256 as string;
   }
-  const root = { mode: rootInfo.mode & 0o7777, uid: rootInfo.uid, gid: rootInfo.gid };
+  const root = { mode: rootInfo.mode & 0o7777, ...owner(rootInfo) };
   return { format: 1, root, entries, digest: directoryDigest(root, tree), files, bytes };
 }
 
