@@ -4,12 +4,18 @@
  * progress from a dead one's leftovers) and renamed into place whole, so a present key is a complete image.
  */
 import type { Compression, ImageKind } from "../plan/types.ts";
-import { evictEntry, renameIntoPlace } from "../store/entry-rename.ts";
+import {
+  type Evicted,
+  evictEntry,
+  removeEvicted,
+  renameIntoPlace,
+  restoreEntry,
+} from "../store/entry-rename.ts";
 import { listFolder } from "../store/fs-refusal.ts";
 import { isObject, readJsonFile } from "../store/read-json.ts";
 import { uniqueSuffix } from "../unique.ts";
 
-const { mkdir, rm, stat } = process.getBuiltinModule("node:fs/promises");
+const { mkdir, stat } = process.getBuiltinModule("node:fs/promises");
 const { join } = process.getBuiltinModule("node:path");
 
 export interface ImageManifest {
@@ -82,19 +88,20 @@ export class ImageStore {
     // A damaged entry under the key gives way to the one just built.
     if ((await stat(this.dir(key)).catch(() => undefined)) && !(await this.lookup(key))) {
       const evicted = await this.evict(key);
-      if (evicted) await rm(evicted, { recursive: true, force: true });
+      if (evicted) await removeEvicted(evicted);
     }
     await renameIntoPlace(built, this.dir(key));
   }
 
   /** Takes an entry out in one rename (for gc), returning where it went. */
-  evict(key: string): Promise<string | undefined> {
-    return evictEntry(this.dir(key), this.tmpDir, key);
+  evict(key: string): Promise<Evicted | undefined> {
+    return evictEntry(this.dir(key), this.tmpDir, key, "manifest.json");
   }
 
   /** Undoes `evict`, unless the key was built again meanwhile. */
-  async restore(key: string, evicted: string): Promise<void> {
-    await this.commit(key, evicted);
+  async restore(key: string, evicted: Evicted): Promise<void> {
+    if (evicted.inPlace) await restoreEntry(evicted, this.dir(key));
+    else await this.commit(key, evicted.path);
   }
 }
 

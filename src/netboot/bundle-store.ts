@@ -3,7 +3,7 @@
  * in a single rename and putting it back, and the assembly folders left in `netboot/tmp/`. A bundle is
  * in use while a kept run lists its key (RunSession.useEntries("netboot", …)).
  */
-import { evictEntry, renameIntoPlace } from "../store/entry-rename.ts";
+import { type Evicted, evictEntry, restoreEntry } from "../store/entry-rename.ts";
 import { listFolder } from "../store/fs-refusal.ts";
 import { StoreLocks } from "../store/store-locks.ts";
 import { bundleStoreDir, bundleTmpDir, scratchLockName } from "./build-bundle.ts";
@@ -30,13 +30,13 @@ export class BundleStore {
   }
 
   /** Takes a bundle out in one rename (a server sees it whole or not at all); returns where it went. */
-  evict(key: string): Promise<string | undefined> {
-    return evictEntry(this.dir(key), bundleTmpDir(this.storeDir), key);
+  evict(key: string): Promise<Evicted | undefined> {
+    return evictEntry(this.dir(key), bundleTmpDir(this.storeDir), key, "manifest.json");
   }
 
   /** Undoes `evict`, unless the bundle was made again meanwhile. */
-  async restore(key: string, evicted: string): Promise<void> {
-    await renameIntoPlace(evicted, this.dir(key));
+  async restore(key: string, evicted: Evicted): Promise<void> {
+    await restoreEntry(evicted, this.dir(key));
   }
 
   /**

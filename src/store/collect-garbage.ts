@@ -15,6 +15,7 @@ import { ImageStore } from "../image/image-store.ts";
 import { BundleStore } from "../netboot/bundle-store.ts";
 import { processAlive, suffixOwner } from "../unique.ts";
 import { monotonicMs } from "../units.ts";
+import type { Evicted } from "./entry-rename.ts";
 import { fileSystemRefusal, listFolder } from "./fs-refusal.ts";
 import { OutputStore } from "./output-store.ts";
 import { removeTree } from "./remove-tree.ts";
@@ -190,7 +191,7 @@ export async function collectGarbage(storeDir: string, options: GcOptions = {}):
       const allKeys = await kind.keys();
       entries += allKeys.length;
       const doomed = unknown.length > 0 ? [] : allKeys.filter((key) => !keptKeys.has(key));
-      const evicted = new Map<string, string>();
+      const evicted = new Map<string, Evicted>();
       for (const key of doomed) {
         if (options.signal?.aborted) {
           // Taken out but not yet checked against the live runs: put back, so a stop never costs an
@@ -216,7 +217,12 @@ export async function collectGarbage(storeDir: string, options: GcOptions = {}):
         if (dryRun) {
           removedEntries++;
           note({ what: kind.what, name: key, bytes: await kind.bytes(key), reason });
-        } else if (path && (await remove({ what: kind.what, name: key, reason }, path))) {
+        } else if (
+          path &&
+          (await remove({ what: kind.what, name: key, reason }, path.inPlace?.entry ?? path.path))
+        ) {
+          // Left where it was (overlayfs), the entry is gone now; its marker goes after it.
+          if (path.inPlace) await removeTree(path.path).catch(() => {});
           removedEntries++;
         }
       }
@@ -368,8 +374,8 @@ interface KeyedEntries {
   what: GcRemoval["what"];
   keys(): Promise<string[]>;
   /** Takes the entry out in one rename; where it went, or undefined when it was not there. */
-  evict(key: string): Promise<string | undefined>;
-  restore(key: string, evicted: string): Promise<void>;
+  evict(key: string): Promise<Evicted | undefined>;
+  restore(key: string, evicted: Evicted): Promise<void>;
   /** Its size, for --dry-run: the whole folder, as a real gc counts what it removes. */
   bytes(key: string): Promise<number>;
 }
@@ -417,6 +423,16 @@ function asRootstockError(error: unknown, what: string): RootstockError {
   if (isRootstockError(error)) return error;
   const refusal = fileSystemRefusal(error, undefined);
   if (refusal?.code === "ERR_PATH_UNREADABLE") return refusal;
+  if ((error as NodeJS.ErrnoException).code === "EXDEV") {
+    return new RootstockError(
+      "ERR_STORE_REMOVE_FAILED",
+      `cannot take ${what} out of the store: ${describeCause(error)}`,
+      {
+        hint: "the store is on overlayfs, or its folders are on different file systems: gc renames within the store; remove the entry from the lower layer where it was made, or mount the overlay with redirect_dir=on",
+        cause: error,
+      },
+    );
+  }
   if ((error as NodeJS.ErrnoException).code === "EROFS") {
     return new RootstockError(
       "ERR_STORE_REMOVE_FAILED",

@@ -28,17 +28,61 @@ export function isTakenError(error: unknown): boolean {
 }
 
 /**
- * Takes an entry out in one rename into `tmpDir`, returning where it went so that the caller can delete
- * it or put it back (`renameIntoPlace`); undefined when there was no such entry.
+ * An entry taken out: `path` holds it whole, or, when it had to stay where it was (`inPlace`), only the
+ * file that marks it whole, so that readers take it for no entry.
  */
-export async function evictEntry(entry: string, tmpDir: string, key: string): Promise<string | undefined> {
+export interface Evicted {
+  path: string;
+  inPlace?: { entry: string; marker: string };
+}
+
+/**
+ * Takes an entry out in one rename into `tmpDir`, returning where it went so that the caller can delete
+ * it or put it back (`restoreEntry`); undefined when there was no such entry.
+ *
+ * overlayfs renames no folder of its lower layer (unless mounted with redirect_dir): there the entry's
+ * `marker` file, which readers require, goes out instead (files it renames), and the rest is removed
+ * where it is (`removeEvicted`).
+ */
+export async function evictEntry(
+  entry: string,
+  tmpDir: string,
+  key: string,
+  marker: string,
+): Promise<Evicted | undefined> {
   await fsp().mkdir(tmpDir, { recursive: true });
   const trash = join(tmpDir, `evicted.${key}.${uniqueSuffix()}`);
   try {
     await fsp().rename(entry, trash);
-    return trash;
+    return { path: trash };
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") return undefined;
+    if (code !== "EXDEV") throw error;
+    const inPlace = { entry, marker: join(entry, marker) };
+    try {
+      await fsp().rename(inPlace.marker, trash);
+    } catch (markerError) {
+      // Its marker already gone (a gc stopped while removing it): it is no entry, only to be removed.
+      if ((markerError as NodeJS.ErrnoException).code !== "ENOENT") throw markerError;
+    }
+    return { path: trash, inPlace };
   }
+}
+
+/** Deletes what `evictEntry` took out: the entry left where it was first, then its marker. */
+export async function removeEvicted(evicted: Evicted): Promise<void> {
+  const { removeTree } = await import("./remove-tree.ts");
+  if (evicted.inPlace) await removeTree(evicted.inPlace.entry);
+  await removeTree(evicted.path);
+}
+
+/** Undoes `evictEntry`, unless the key was committed again meanwhile. */
+export async function restoreEntry(evicted: Evicted, entry: string): Promise<void> {
+  if (!evicted.inPlace) return renameIntoPlace(evicted.path, entry);
+  await fsp()
+    .rename(evicted.path, evicted.inPlace.marker)
+    .catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== "ENOENT") throw error;
+    });
 }

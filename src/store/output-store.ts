@@ -7,6 +7,7 @@
 import type { Digest } from "../digest.ts";
 import { describeCause, isRootstockError, RootstockError } from "../errors.ts";
 import { uniqueSuffix } from "../unique.ts";
+import type { Evicted } from "./entry-rename.ts";
 import type { Manifest } from "./manifest.ts";
 
 const { chmodSync, existsSync, lstatSync, mkdirSync, renameSync, statSync, writeFileSync } =
@@ -74,14 +75,19 @@ export class OutputStore {
     return `${this.outputsDir}/${key}/out`;
   }
 
-  /** An entry counts when its output is there: one whose out/ is gone (damaged by hand) is built again. */
+  /**
+   * An entry counts when its output and its record are there: one whose out/ is gone (damaged by hand) is
+   * built again, and one whose entry.json is gone is being removed where it is (see evictEntry).
+   */
   async has(key: string): Promise<boolean> {
-    return fsp()
-      .stat(this.outputPath(key))
-      .then(
-        () => true,
-        () => false,
-      );
+    const there = (path: string) =>
+      fsp()
+        .stat(path)
+        .then(
+          () => true,
+          () => false,
+        );
+    return (await there(join(this.entryDir(key), "entry.json"))) && there(this.outputPath(key));
   }
 
   /**
@@ -105,7 +111,7 @@ export class OutputStore {
   }
 
   hasSync(key: string): boolean {
-    return existsSync(`${this.outputsDir}/${key}/out`);
+    return existsSync(`${this.outputsDir}/${key}/entry.json`) && existsSync(`${this.outputsDir}/${key}/out`);
   }
 
   async record(key: string): Promise<EntryRecord | undefined> {
@@ -227,14 +233,17 @@ export class OutputStore {
         if ((error as NodeJS.ErrnoException).code === "EXDEV")
           throw this.#crossDevice(error, this.tmpDir, this.outputsDir);
         if (!(await entryRename()).isTakenError(error)) throw error;
-        if (existsSync(this.outputPath(meta.key))) {
+        if (this.hasSync(meta.key)) {
           const existing = await this.record(meta.key);
           return { path: this.outputPath(meta.key), record: existing ?? record, existed: true };
         }
-        // A damaged entry (its output gone) gives way to the whole one.
+        // A damaged entry (its output or record gone) gives way to the whole one; one that could not be
+        // renamed out (overlayfs) is removed first, where it is.
+        const { removeEvicted } = await entryRename();
         const evicted = await this.evict(meta.key);
+        if (evicted?.inPlace) await removeEvicted(evicted);
         renameSync(staging, this.entryDir(meta.key));
-        if (evicted) await (await import("./remove-tree.ts")).removeTree(evicted).catch(() => {});
+        if (evicted && !evicted.inPlace) await removeEvicted(evicted).catch(() => {});
       }
       return { path: this.outputPath(meta.key), record, existed: false };
     } catch (error) {
@@ -256,13 +265,13 @@ export class OutputStore {
    * Takes an entry out of the store in one rename (readers see it whole or not at all), returning where
    * it went so that the caller can delete it or put it back.
    */
-  async evict(key: string): Promise<string | undefined> {
-    return (await entryRename()).evictEntry(this.entryDir(key), this.tmpDir, key);
+  async evict(key: string): Promise<Evicted | undefined> {
+    return (await entryRename()).evictEntry(this.entryDir(key), this.tmpDir, key, "entry.json");
   }
 
   /** Undoes `evict`, unless the key was committed again meanwhile. */
-  async restore(key: string, evicted: string): Promise<void> {
-    await (await entryRename()).renameIntoPlace(evicted, this.entryDir(key));
+  async restore(key: string, evicted: Evicted): Promise<void> {
+    await (await entryRename()).restoreEntry(evicted, this.entryDir(key));
   }
 }
 
