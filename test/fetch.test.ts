@@ -1,6 +1,18 @@
 /** fetchSources against a real HTTP server on 127.0.0.1: downloads, resume, mirrors, offline, hostile servers. */
 import assert from "node:assert/strict";
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from "node:fs/promises";
+import { statSync } from "node:fs";
+import {
+  chmod,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  symlink,
+  truncate,
+  writeFile,
+} from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -487,6 +499,41 @@ describe("fetchSources", () => {
       message: /^\/proc\/self\/status changed while it was read: sha256 \w+/,
     });
     assert.deepEqual(await readdir(join(storeDir, "sources", "quarantine")).catch(() => []), []);
+  });
+
+  test("sources/sha256 on another file system is the store's failure: fetch stops at it, import says it", {
+    skip:
+      statSync("/dev/shm", { throwIfNoEntry: false })?.dev === statSync(tmpdir()).dev
+        ? "/dev/shm is no other file system here"
+        : undefined,
+  }, async () => {
+    const elsewhere = await mkdtemp("/dev/shm/rootstock-sha256-");
+    try {
+      await mkdir(join(storeDir, "sources"), { recursive: true });
+      await symlink(elsewhere, join(storeDir, "sources", "sha256"));
+      const body = testBytes(10_000, 26);
+      const source = serve("/files/apart.tar.gz", { body });
+      const mirror = join(work, "mirror");
+      await mkdir(mirror);
+      await writeFile(join(mirror, "apart.tar.gz"), body);
+      const crossDevice = {
+        code: "ERR_STORE_CROSS_DEVICE",
+        message: /sources\/tmp\/apart\.tar\.gz\.\S+ and \S+ are on different file systems/,
+        hint: new RegExp(
+          `sources/sha256/\\) must share its file system: ${join(storeDir, "sources", "sha256")} is on another .*link the whole sources/ folder`,
+        ),
+      };
+      // No candidate can get past it: the first one's failure ends the fetch, and no mirror is blamed.
+      await assert.rejects(fetchSources([{ ...source, mirrors: [mirror] }], options()), crossDevice);
+      assert.equal(events.filter((event) => event.type === "fetch:start").length, 1);
+      assert.ok(!events.some((event) => event.type === "fetch:attempt-failed" && /EXDEV/.test(event.reason)));
+      const path = join(work, "apart.tar.gz");
+      await writeFile(path, body);
+      await assert.rejects(importSources([path], { storeDir }), crossDevice);
+      assert.deepEqual(await readdir(elsewhere), []);
+    } finally {
+      await rm(elsewhere, { recursive: true, force: true });
+    }
   });
 
   test("cancelling while a local file is copied admits nothing", async () => {

@@ -53,8 +53,10 @@ export interface AdmitOptions {
 
 export class SourceStore {
   readonly root: string;
+  readonly #storeDir: string;
 
   constructor(storeDir: string) {
+    this.#storeDir = storeDir;
     this.root = join(storeDir, "sources");
   }
 
@@ -88,7 +90,40 @@ export class SourceStore {
     );
   }
 
+  /**
+   * Admits the file; a write into the store that fails (a read-only or full disk, sha256/ on another
+   * file system than tmp/) is ERR_STORE_UNWRITABLE or ERR_STORE_CROSS_DEVICE: the store's failure, which
+   * no other copy of the file would get past.
+   */
   async admit(file: string, options: AdmitOptions = {}): Promise<Digest> {
+    try {
+      return await this.#admit(file, options);
+    } catch (error) {
+      throw error instanceof RootstockError ? error : await this.#storeRefusal(error);
+    }
+  }
+
+  async #storeRefusal(error: unknown): Promise<unknown> {
+    const { crossDeviceRefusal, fileSystemRefusal } = await import("../store/fs-refusal.ts");
+    const { path, dest } = error as NodeJS.ErrnoException & { dest?: string };
+    if ((error as NodeJS.ErrnoException).code === "EXDEV" && path !== undefined && dest !== undefined) {
+      return crossDeviceRefusal(
+        error,
+        { from: path, to: dest, what: "a source" },
+        {
+          home: this.root,
+          folders: [this.partialDir, this.tmpDir, join(this.root, "sha256")],
+          names: "sources/partial/, sources/tmp/, sources/sha256/",
+          hint: "to share sources between stores, link the whole sources/ folder instead",
+        },
+      );
+    }
+    // A file that cannot be read where it is (a mirror's) is no failure of the store's.
+    const refusal = fileSystemRefusal(error, this.#storeDir);
+    return refusal?.code.startsWith("ERR_STORE_") ? refusal : error;
+  }
+
+  async #admit(file: string, options: AdmitOptions): Promise<Digest> {
     await mkdir(this.tmpDir, { recursive: true });
     const name = options.name ?? basename(file);
     const staged = join(this.tmpDir, `${name}.${uniqueSuffix()}`);

@@ -154,6 +154,35 @@ export async function listFolder(path: string, storeDir?: string): Promise<strin
   }
 }
 
+/**
+ * A rename between a store's folders that crossed file systems, told as the store's layout: the folder
+ * on another file system than `home` (a mount, or a link to elsewhere) is named. Any other error is
+ * passed on as it is.
+ */
+export function crossDeviceRefusal(
+  error: unknown,
+  rename: { from: string; to: string; what: string },
+  /** `names`: the folders of the store's layout, as the hint shows them ("work/, tmp/, outputs/"). */
+  layout: { home: string; folders: readonly string[]; names: string; hint?: string },
+): unknown {
+  if ((error as NodeJS.ErrnoException).code !== "EXDEV") return error;
+  const { statSync } = process.getBuiltinModule("node:fs");
+  const device = (path: string) => statSync(path, { throwIfNoEntry: false })?.dev;
+  const home = device(layout.home);
+  const apart = layout.folders.find((path) => {
+    const dev = device(path);
+    return dev !== undefined && dev !== home;
+  });
+  return new RootstockError(
+    "ERR_STORE_CROSS_DEVICE",
+    `${rename.from} and ${rename.to} are on different file systems, so ${rename.what} cannot be renamed into the store`,
+    {
+      hint: `the store's folders (${layout.names}) must share its file system${apart ? `: ${apart} is on another (a mount, or a link to elsewhere)` : ""}${layout.hint ? `; ${layout.hint}` : ""}`,
+      cause: error,
+    },
+  );
+}
+
 /** Plain gc keeps what recent runs used, a failed step's build folder too: this removes all no run holds. */
 export const FREE_SPACE =
   "free space: `rootstock gc --keep-runs 0 --keep-days 0` removes everything no running build holds; or choose another store with --store DIR or $ROOTSTOCK_STORE";

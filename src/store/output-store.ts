@@ -10,7 +10,7 @@ import { uniqueSuffix } from "../unique.ts";
 import type { Evicted } from "./entry-rename.ts";
 import type { Manifest } from "./manifest.ts";
 
-const { chmodSync, existsSync, lstatSync, mkdirSync, renameSync, statSync, writeFileSync } =
+const { chmodSync, existsSync, lstatSync, mkdirSync, renameSync, writeFileSync } =
   process.getBuiltinModule("node:fs");
 // Taken when first needed: a no-op run needs none of it, and loading it costs 2 ms.
 const fsp = () => process.getBuiltinModule("node:fs/promises");
@@ -90,23 +90,14 @@ export class OutputStore {
     return (await there(join(this.entryDir(key), "entry.json"))) && there(this.outputPath(key));
   }
 
-  /**
-   * A rename between the store's folders that crossed file systems: outputs go from work/ into tmp/,
-   * then into outputs/; the one on another file system than the store's own (a mount, or a link to
-   * elsewhere) is named. Any other error is passed on as it is.
-   */
-  #crossDevice(error: unknown, from: string, to: string): unknown {
+  /** outputs go from work/ into tmp/, then into outputs/: each rename must stay on one file system. */
+  async #crossDevice(error: unknown, from: string, to: string): Promise<unknown> {
     if ((error as NodeJS.ErrnoException).code !== "EXDEV") return error;
-    const device = (path: string) => statSync(path, { throwIfNoEntry: false })?.dev;
-    const home = device(this.storeDir);
-    const apart = [from, this.tmpDir, this.outputsDir].find((path) => device(path) !== home);
-    return new RootstockError(
-      "ERR_STORE_CROSS_DEVICE",
-      `${from} and ${to} are on different file systems, so an output cannot be renamed into the store`,
-      {
-        hint: `the store's folders (work/, tmp/, outputs/) must share its file system${apart ? `: ${apart} is on another (a mount, or a link to elsewhere)` : ""}`,
-        cause: error,
-      },
+    const { crossDeviceRefusal } = await import("./fs-refusal.ts");
+    return crossDeviceRefusal(
+      error,
+      { from, to, what: "an output" },
+      { home: this.storeDir, folders: [from, this.tmpDir, this.outputsDir], names: "work/, tmp/, outputs/" },
     );
   }
 
@@ -177,7 +168,7 @@ export class OutputStore {
         moveFolder(outDir, staged);
         moved = true;
       } catch (error) {
-        throw this.#crossDevice(error, outDir, this.tmpDir);
+        throw await this.#crossDevice(error, outDir, this.tmpDir);
       }
       // Imported here: only a run that builds commits, and a no-op run is mostly start-up.
       const { computeManifest } = await import("./manifest.ts");
@@ -231,7 +222,7 @@ export class OutputStore {
         renameSync(staging, this.entryDir(meta.key));
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code === "EXDEV")
-          throw this.#crossDevice(error, this.tmpDir, this.outputsDir);
+          throw await this.#crossDevice(error, this.tmpDir, this.outputsDir);
         if (!(await entryRename()).isTakenError(error)) throw error;
         if (this.hasSync(meta.key)) {
           const existing = await this.record(meta.key);
