@@ -101,8 +101,13 @@ export class OutputStore {
     );
   }
 
+  /**
+   * The no-op run's check, one stat a step (500 steps: the bench's target (a)): out/ only. An entry gc
+   * removes where it is (overlayfs, see evictEntry) may pass it meanwhile, as one gc renames out just
+   * after this check does: gc takes only entries no recent run used.
+   */
   hasSync(key: string): boolean {
-    return existsSync(`${this.outputsDir}/${key}/entry.json`) && existsSync(`${this.outputsDir}/${key}/out`);
+    return existsSync(`${this.outputsDir}/${key}/out`);
   }
 
   async record(key: string): Promise<EntryRecord | undefined> {
@@ -224,7 +229,7 @@ export class OutputStore {
         if ((error as NodeJS.ErrnoException).code === "EXDEV")
           throw await this.#crossDevice(error, this.tmpDir, this.outputsDir);
         if (!(await entryRename()).isTakenError(error)) throw error;
-        if (this.hasSync(meta.key)) {
+        if (await this.has(meta.key)) {
           const existing = await this.record(meta.key);
           return { path: this.outputPath(meta.key), record: existing ?? record, existed: true };
         }
