@@ -1434,3 +1434,59 @@ describe("report.md", () => {
     );
   });
 });
+
+describe("limits of the process", () => {
+  const limited = (limit: string, args: string[]) =>
+    finished(startRootstock(args, { command: ["prlimit", limit, process.execPath] }));
+
+  test("too few file descriptors (ulimit -n) is named with the limit and a hint, not a crash", async () => {
+    // A fresh store: the host tools' versions are asked first, each query a process with two pipes.
+    const result = await limited("--nofile=32", [
+      "--store",
+      join(work, "limit-nofile-store"),
+      "plan",
+      "show",
+      join(import.meta.dirname, "..", "plans", "example"),
+    ]);
+    assert.equal(result.code, 1, result.stderr);
+    assert.match(
+      result.stderr,
+      /too many open files: rootstock reached this process's limit of open files \(`ulimit -n`, now 32\).*\[ERR_HOST_LIMIT\]\n {2}hint: raise it/,
+    );
+    assert.doesNotMatch(result.stderr, STACK_LINE);
+  });
+
+  test("a step whose output reaches the file-size limit (ulimit -f) fails saying so, and is tried again", async () => {
+    const dir = await writePlan(join(work, "limit-fsize"), {
+      steps: {
+        chatty: {
+          toml: 'version = "1"\nretries = 1\n',
+          script: 'do_compile() { yes "padding padding padding" | head -n 100000; }\n',
+        },
+      },
+    });
+    const store = join(work, "limit-fsize-store");
+    const result = await limited("--fsize=500000", ["--store", store, "run", dir]);
+    assert.equal(result.code, 1, result.stderr);
+    assert.match(result.stdout, /chatty: attempt 1 failed \(.*SIGXFSZ.*`ulimit -f`\S*\); retrying/);
+    assert.match(result.stdout, /✗ chatty failed: .*SIGXFSZ/);
+    const [run] = await listRuns(store);
+    assert.equal(run?.result, "failed");
+  });
+
+  test("a step that ended within its timeout while rootstock was stopped (SIGSTOP) is judged by its status", async () => {
+    const dir = await writePlan(join(work, "limit-stopped"), {
+      steps: { nap: { toml: 'version = "1"\ntimeout = "3s"\n', script: "do_compile() { sleep 1; }\n" } },
+    });
+    const child = startRootstock(["--store", join(work, "limit-stopped-store"), "run", dir]);
+    const done = finished(child);
+    await untilOutput(child, "▶ nap");
+    child.kill("SIGSTOP");
+    // Longer than the timeout: the step ends meanwhile, and its timer is due when rootstock goes on.
+    await new Promise((resolve) => setTimeout(resolve, 4500));
+    child.kill("SIGCONT");
+    const result = await done;
+    assert.equal(result.code, 0, result.stdout);
+    assert.match(result.stdout, /✓ nap/);
+  });
+});

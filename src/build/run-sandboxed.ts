@@ -13,6 +13,7 @@ import { killTree, processTree, waitForExit } from "./process-tree.ts";
 import { CHROOT_SETUP_PATH, prepareChrootRoot, type SandboxSpec, sandboxCommand } from "./sandbox.ts";
 
 const { spawn } = process.getBuiltinModule("node:child_process");
+const { readFileSync } = process.getBuiltinModule("node:fs");
 
 export interface SandboxRunOptions {
   /** Where stdout and stderr go; without it, they are inherited (an interactive shell). */
@@ -128,9 +129,10 @@ function launch(
   let timer: NodeJS.Timeout | undefined;
   let signal: AbortSignal | undefined;
   // Our end of the lifeline: never written, only held while rootstock lives.
-  const line = lifeline ? child.stdio[3] : undefined;
+  // No stdio at all when the spawn failed (no file descriptors left): its error comes as an event.
+  const line = lifeline ? child.stdio?.[3] : undefined;
   line?.on("error", () => {});
-  const gate = held ? child.stdio[GATE_FD] : undefined;
+  const gate = held ? child.stdio?.[GATE_FD] : undefined;
   gate?.on("error", () => {});
   const setUp = { output: "" };
   if (held)
@@ -207,6 +209,9 @@ function launch(
     if (!released) started = monotonicMs();
     if (run.timeoutMs !== undefined) {
       timer = setTimeout(() => {
+        // Ended before its time, but not yet heard of (rootstock was stopped, SIGSTOP or Ctrl-Z, and
+        // its timer came due with the exit): judged by its status, which comes next.
+        if (child.pid !== undefined && endedUnheard(child.pid)) return;
         timedOut = true;
         kill();
       }, run.timeoutMs);
@@ -227,6 +232,16 @@ function launch(
       return setUp.output;
     },
   };
+}
+
+/** A child that has exited and waits to be reaped (a zombie: state Z in /proc). */
+function endedUnheard(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) === "Z";
+  } catch {
+    return false;
+  }
 }
 
 function signalGroup(leader: number, signal: NodeJS.Signals): void {

@@ -311,8 +311,10 @@ export class StepBuilder {
             : run.aborted
               ? "interrupted"
               : run.code !== null
-                ? `exited with status ${run.code}`
-                : `killed by ${run.signal}`;
+                ? `exited with status ${run.code}${statusSignal(run.code)}`
+                : run.signal === "SIGXFSZ"
+                  ? `killed by SIGXFSZ: ${FILE_SIZE_LIMIT}`
+                  : `killed by ${run.signal}`;
         } catch (caught) {
           if (signal?.aborted) reason = "interrupted";
           else {
@@ -322,7 +324,7 @@ export class StepBuilder {
             reason = isRootstockError(error) ? error.message : `internal error: ${describeCause(error)}`;
             if (isRootstockError(error)) {
               logLine(logFd, `==> rootstock: ${error.headline} [${error.code}]\n`);
-              if (error.hint) writeSync(logFd, `    hint: ${error.hint}\n`);
+              if (error.hint) logLine(logFd, `    hint: ${error.hint}\n`);
             }
             if (!isRootstockError(error) && error instanceof Error && error.stack)
               logLine(logFd, `${error.stack}\n`);
@@ -406,10 +408,24 @@ export class StepBuilder {
  * newline, and `==> rootstock:` must start a line to be found.
  */
 function logLine(fd: number, text: string): void {
-  const size = fstatSync(fd).size;
-  const last = Buffer.alloc(1);
-  if (size > 0 && readSync(fd, last, 0, 1, size - 1) === 1 && last[0] !== 0x0a) writeSync(fd, "\n");
-  writeSync(fd, text);
+  // A log that cannot take more (the file-size limit, a full disk) must not hide why the step failed:
+  // that is told by its events all the same.
+  try {
+    const size = fstatSync(fd).size;
+    const last = Buffer.alloc(1);
+    if (size > 0 && readSync(fd, last, 0, 1, size - 1) === 1 && last[0] !== 0x0a) writeSync(fd, "\n");
+    writeSync(fd, text);
+  } catch {
+    // Said by the step:attempt-failed and step:failed events.
+  }
+}
+
+const FILE_SIZE_LIMIT = "a file it wrote (or its log) reached the file-size limit (`ulimit -f`)";
+
+/** A shell's status 128+N: a command of it was killed by signal N, named where it says something. */
+function statusSignal(code: number): string {
+  if (code === 128 + 25) return ` (a command of it was killed by SIGXFSZ: ${FILE_SIZE_LIMIT})`;
+  return "";
 }
 
 function attemptHeader(step: ResolvedStep, attempt: number): string {

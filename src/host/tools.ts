@@ -170,7 +170,7 @@ function firstLine(command: string, args: string[]): Promise<string | undefined 
     });
   }
   watchSignals();
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     // stdin closed: a shell given an unknown flag would otherwise wait for commands on it.
     const child = spawn(command, args, {
       stdio: ["ignore", "pipe", "pipe"],
@@ -191,19 +191,27 @@ function firstLine(command: string, args: string[]): Promise<string | undefined 
       }
       // The watch stays: removing the last listener could drop a Ctrl-C that came meanwhile, caught by
       // Node but not yet handed to a listener. With no query left, onSignal only gives it its default.
-      child.stdout.destroy();
-      child.stderr.destroy();
+      // Without them when the spawn itself failed (no file descriptors left).
+      child.stdout?.destroy();
+      child.stderr?.destroy();
       resolve(result);
     };
     const firstOf = () => output.trim().split("\n")[0]?.trim() || undefined;
     const timer = setTimeout(() => settle(TIMED_OUT), VERSION_TIMEOUT_MS);
-    child.stdout.on("data", (chunk: Buffer) => {
+    child.stdout?.on("data", (chunk: Buffer) => {
       output += chunk.toString();
     });
-    child.stderr.on("data", (chunk: Buffer) => {
+    child.stderr?.on("data", (chunk: Buffer) => {
       output += chunk.toString();
     });
-    child.on("error", () => settle(undefined));
+    child.on("error", (error: NodeJS.ErrnoException) => {
+      // A limit of this process (ulimit -n, -u) is no answer of the tool's: its identity would be
+      // remembered without its version.
+      if (error.code === "EMFILE" || error.code === "ENFILE" || error.code === "EAGAIN") {
+        reject(error);
+        settle(undefined);
+      } else settle(undefined);
+    });
     // Its output is what it printed: a child it left in the background may hold the pipe open.
     child.on("exit", () => setTimeout(() => settle(firstOf()), AFTER_EXIT_MS));
     child.on("close", () => settle(firstOf()));

@@ -25,6 +25,64 @@ const REFUSALS: Record<string, string> = {
 /** Codes that say the file system lacks what rootstock needs, rather than that it refused this user. */
 const UNSUPPORTED = new Set(["ENOSYS", "EOPNOTSUPP", "ENOTSUP"]);
 
+/**
+ * A limit of this process met (`ulimit -n`, `-u`, `-f`), told with the limit and how to raise it: the
+ * error is the host's setting, not the store's state or a bug.
+ */
+export function hostLimitRefusal(error: unknown): RootstockError | undefined {
+  const { code, syscall, path } = (error ?? {}) as NodeJS.ErrnoException;
+  const what = syscall?.startsWith("spawn")
+    ? ` (starting ${path ?? syscall.slice(6)})`
+    : typeof path === "string"
+      ? ` (${syscall ?? "at"} ${path})`
+      : syscall
+        ? ` (${syscall})`
+        : "";
+  const limit = (name: string) => {
+    const line = readLimits().find((row) => row.startsWith(name));
+    const value = line?.slice(26).trim().split(/\s+/)[0];
+    return value === undefined ? "" : `, now ${value}`;
+  };
+  if (code === "EMFILE")
+    return new RootstockError(
+      "ERR_HOST_LIMIT",
+      `too many open files: rootstock reached this process's limit of open files (\`ulimit -n\`${limit("Max open files")})${what}`,
+      {
+        hint: "raise it (`ulimit -n 4096`, or LimitNOFILE= for a service), or run fewer steps at once (-j)",
+        cause: error,
+      },
+    );
+  if (code === "ENFILE")
+    return new RootstockError("ERR_HOST_LIMIT", `the system's table of open files is full${what}`, {
+      hint: "close programs that hold many files, or raise fs.file-max (sysctl)",
+      cause: error,
+    });
+  if (code === "EAGAIN" && syscall?.startsWith("spawn"))
+    return new RootstockError(
+      "ERR_HOST_LIMIT",
+      `cannot start another process: this user's limit of processes is reached (\`ulimit -u\`${limit("Max processes")})${what}`,
+      {
+        hint: "raise it (`ulimit -u`, or TasksMax= for a service), or run fewer steps at once (-j)",
+        cause: error,
+      },
+    );
+  if (code === "EFBIG")
+    return new RootstockError(
+      "ERR_HOST_LIMIT",
+      `a file grew past this process's file-size limit (\`ulimit -f\`${limit("Max file size")})${what}`,
+      { hint: "raise it (`ulimit -f unlimited`)", cause: error },
+    );
+  return undefined;
+}
+
+function readLimits(): string[] {
+  try {
+    return process.getBuiltinModule("node:fs").readFileSync("/proc/self/limits", "utf8").split("\n");
+  } catch {
+    return [];
+  }
+}
+
 /** Any command can meet it first; undefined when the error is no such refusal. */
 export function fileSystemRefusal(
   error: unknown,
@@ -32,6 +90,8 @@ export function fileSystemRefusal(
   /** The caller only read (an open() in the store is otherwise taken for a write). */
   reading = false,
 ): RootstockError | undefined {
+  const limited = hostLimitRefusal(error);
+  if (limited) return limited;
   const {
     code: given,
     path: source,

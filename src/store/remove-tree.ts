@@ -3,6 +3,7 @@
  * in it: a step may `chmod 000` folders of its own, which only their owner may then open again.
  */
 import { describeCause, RootstockError } from "../errors.ts";
+import { hostLimitRefusal } from "./fs-refusal.ts";
 
 const { statSync } = process.getBuiltinModule("node:fs");
 const { join } = process.getBuiltinModule("node:path");
@@ -70,6 +71,9 @@ export async function openFolders(dir: string): Promise<void> {
 }
 
 function cannotRemove(path: string, error: unknown): RootstockError {
+  // A limit of this process (no file descriptors left) is no state of the folder's.
+  const limited = hostLimitRefusal(error);
+  if (limited) return limited;
   const readOnly = (error as NodeJS.ErrnoException)?.code === "EROFS";
   const uid = process.getuid?.();
   const owner = statSync(path, { throwIfNoEntry: false })?.uid;
