@@ -495,3 +495,36 @@ test("an empty folder in a plan's files folder is in the image's key, as it is i
   });
   assert.match(listing, /^var\/empty$/m);
 });
+
+test("a FIFO or a socket in the contents is refused naming it, each with a hint of its own", async () => {
+  const odd = join(work, "odd-files");
+  await mkdir(odd, { recursive: true });
+  execFileSync("mkfifo", [join(odd, "pipe")]);
+  const sockets = join(work, "odd-sockets");
+  await mkdir(sockets, { recursive: true });
+  execFileSync("python3", [
+    "-c",
+    "import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])",
+    join(sockets, "sock"),
+  ]);
+  const image = (dir: string, name: string) =>
+    buildImage(
+      { name, kind: "squashfs", compression: "gzip", layers: [{ dir, label: "c" }] },
+      { storeDir: join(work, `store-${name}`) },
+    );
+  await assert.rejects(image(odd, "fifo"), (error: unknown) => {
+    assert.ok(error instanceof RootstockError, String(error));
+    assert.equal(error.code, "ERR_IMAGE_UNSUPPORTED_FILE");
+    assert.match(error.message, /^image fifo: c holds \/pipe, a FIFO, which images do not carry$/);
+    assert.match(error.hint ?? "", /mkfifo/);
+    return true;
+  });
+  await assert.rejects(image(sockets, "socket"), (error: unknown) => {
+    assert.ok(error instanceof RootstockError, String(error));
+    assert.equal(error.code, "ERR_IMAGE_UNSUPPORTED_FILE");
+    assert.match(error.message, /^image socket: c holds \/sock, a socket, which images do not carry$/);
+    assert.doesNotMatch(error.hint ?? "", /mkfifo/);
+    assert.match(error.hint ?? "", /the program that listens on it/);
+    return true;
+  });
+});

@@ -257,11 +257,14 @@ async function copyTree(
           gid: 0,
         });
       } else {
+        const fifo = info.isFIFO();
         throw new RootstockError(
           "ERR_IMAGE_UNSUPPORTED_FILE",
-          `image ${how.image}: ${how.what} holds /${path}, a ${info.isFIFO() ? "FIFO" : "socket"}, which images do not carry`,
+          `image ${how.image}: ${how.what} holds /${path}, a ${fifo ? "FIFO" : "socket"}, which images do not carry`,
           {
-            hint: "remove it in the step that makes it; create it at boot instead (mkfifo in an init script)",
+            hint: fifo
+              ? "remove it in the step that makes it; create it at boot instead (mkfifo in an init script)"
+              : "remove it in the step that makes it: a socket is made by the program that listens on it, when that program starts at boot",
           },
         );
       }
