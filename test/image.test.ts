@@ -528,3 +528,34 @@ test("a FIFO or a socket in the contents is refused naming it, each with a hint 
     return true;
   });
 });
+
+test("a top-level TRAILER!!!, which ends a cpio archive, is refused for an initramfs naming it", async () => {
+  const dir = join(work, "trailer");
+  await mkdir(join(dir, "sub"), { recursive: true });
+  await writeFile(join(dir, "TRAILER!!!"), "t\n");
+  await writeFile(join(dir, "zz"), "z\n");
+  const image = (kind: ImageSpec["kind"], layer: string) =>
+    buildImage(
+      { name: `trailer-${kind}`, kind, compression: "gzip", layers: [{ dir: layer, label: "n" }] },
+      { storeDir: join(work, "store-trailer") },
+    );
+  await assert.rejects(image("initramfs", dir), (error: unknown) => {
+    assert.ok(error instanceof RootstockError, String(error));
+    assert.equal(error.code, "ERR_IMAGE_UNSUPPORTED_FILE");
+    assert.match(
+      error.message,
+      /^image trailer-initramfs: its contents hold \/TRAILER!!!, the name that ends a cpio archive/,
+    );
+    return true;
+  });
+  // Other kinds carry it, and so does an initramfs below the top (the kernel compares whole paths).
+  await image("squashfs", dir);
+  await rm(join(dir, "TRAILER!!!"));
+  await writeFile(join(dir, "sub", "TRAILER!!!"), "t\n");
+  const built = await image("initramfs", dir);
+  const listing = execFileSync("sh", ["-c", `gzip -dc '${built.path}' | cpio -t 2>/dev/null`], {
+    encoding: "utf8",
+  });
+  assert.match(listing, /^sub\/TRAILER!!!$/m);
+  assert.match(listing, /^zz$/m);
+});

@@ -210,6 +210,7 @@ async function writeImage(
   try {
     if (spec.kind === "initramfs") {
       await buildInitramfs(tree, output, {
+        name: spec.name,
         compression: spec.compression,
         scratch: work,
         signal,

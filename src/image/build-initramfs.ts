@@ -2,9 +2,10 @@
  * An initramfs: cpio "newc" archives made by the cpio tool (one per owner, root:root first), then the
  * device nodes, concatenated and compressed. The kernel unpacks concatenated archives in order.
  */
+import { RootstockError } from "../errors.ts";
 import { runCommand } from "../host/run-command.ts";
 import type { Compression } from "../plan/types.ts";
-import { newcDevices } from "./newc-devices.ts";
+import { newcDevices, TRAILER } from "./newc-devices.ts";
 import type { StagedTree } from "./stage-tree.ts";
 
 const { createReadStream, createWriteStream } = process.getBuiltinModule("node:fs");
@@ -13,6 +14,8 @@ const { pipeline } = process.getBuiltinModule("node:stream/promises");
 const { join } = process.getBuiltinModule("node:path");
 
 export interface InitramfsOptions {
+  /** Image name for messages. */
+  name: string;
   compression: Compression;
   /** A folder for intermediate files, on the same file system as the output. */
   scratch: string;
@@ -32,6 +35,13 @@ export async function buildInitramfs(
   output: string,
   options: InitramfsOptions,
 ): Promise<void> {
+  // The name that ends a newc archive: cpio -t and the kernel stop there, and drop what follows.
+  if ([...tree.entries, ...tree.devices].some((entry) => entry.path === TRAILER))
+    throw new RootstockError(
+      "ERR_IMAGE_UNSUPPORTED_FILE",
+      `image ${options.name}: its contents hold /${TRAILER}, the name that ends a cpio archive, which an initramfs cannot carry (the kernel would stop unpacking there)`,
+      { hint: `rename /${TRAILER} in the step that makes it, or move it into a folder` },
+    );
   const groups = new Map<string, string[]>([["0:0", []]]);
   for (const entry of tree.entries) {
     const owner = `${entry.uid}:${entry.gid}`;

@@ -9,6 +9,9 @@ import { IMAGE_TIME } from "./stage-tree.ts";
 const S_IFCHR = 0o020000;
 const S_IFBLK = 0o060000;
 
+/** The name of the entry that ends a newc archive. */
+export const TRAILER = "TRAILER!!!";
+
 export function newcDevices(devices: readonly DeviceNode[]): Buffer {
   const parts: Buffer[] = [];
   // Inode numbers far above those `cpio --reproducible` hands out; nlink 1 so none is taken for a hard link.
@@ -16,7 +19,7 @@ export function newcDevices(devices: readonly DeviceNode[]): Buffer {
     const type = device.type === "char" ? S_IFCHR : S_IFBLK;
     parts.push(entry(device.path, 0x7fff0000 + index, type | (device.mode & 0o7777), device));
   });
-  parts.push(entry("TRAILER!!!", 0, 0, { uid: 0, gid: 0, major: 0, minor: 0 }));
+  parts.push(entry(TRAILER, 0, 0, { uid: 0, gid: 0, major: 0, minor: 0 }));
   return Buffer.concat(parts);
 }
 
