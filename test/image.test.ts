@@ -559,3 +559,77 @@ test("a top-level TRAILER!!!, which ends a cpio archive, is refused for an initr
   assert.match(listing, /^sub\/TRAILER!!!$/m);
   assert.match(listing, /^zz$/m);
 });
+
+/** Mode (permission bits), uid and gid of each path in an image, read with the kind's own tools. */
+function inImage(built: { kind: ImageSpec["kind"]; path: string }, paths: string[]): Map<string, number[]> {
+  const found = new Map<string, number[]>();
+  if (built.kind === "initramfs") {
+    const entries = readNewc(gunzipSync(execFileSync("cat", [built.path])));
+    // The last archive holding a path gives it its owner, as the kernel unpacks them.
+    for (const path of paths) {
+      const entry = entries.findLast((item) => item.name === path);
+      if (entry) found.set(path, [entry.mode & 0o7777, entry.uid, entry.gid]);
+    }
+  } else if (built.kind === "squashfs") {
+    const listing = execFileSync("unsquashfs", ["-lln", built.path], { encoding: "utf8" }).split("\n");
+    for (const path of paths) {
+      const row = listing.find((line) => line.endsWith(`squashfs-root/${path}`));
+      const [perms = "", owner = ""] = row?.split(/\s+/) ?? [];
+      if (!row) continue;
+      let mode = 0;
+      for (let index = 0; index < 9; index++)
+        if (!"-ST".includes(perms[index + 1] ?? "-")) mode |= 1 << (8 - index);
+      if ("sS".includes(perms[3] ?? "")) mode |= 0o4000;
+      if ("sS".includes(perms[6] ?? "")) mode |= 0o2000;
+      if ("tT".includes(perms[9] ?? "")) mode |= 0o1000;
+      const [uid, gid] = owner.split("/").map(Number);
+      found.set(path, [mode, uid ?? -1, gid ?? -1]);
+    }
+  } else {
+    for (const path of paths) {
+      const text = execFileSync("debugfs", ["-R", `stat "/${path}"`, built.path], {
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "ignore"],
+      });
+      const mode = /Mode:\s+(\d+)/.exec(text)?.[1];
+      const user = /User:\s+(\d+)\s+Group:\s+(\d+)/.exec(text);
+      if (mode) found.set(path, [Number.parseInt(mode, 8), Number(user?.[1]), Number(user?.[2])]);
+    }
+  }
+  return found;
+}
+
+test("a folder a chroot step gave an owner keeps it when a later step or the plan's files only have it again", {
+  skip: isRoot ? false : "needs root to give a folder another owner",
+}, async () => {
+  const first = join(work, "owned-first");
+  const later = join(work, "owned-later");
+  const files = join(work, "owned-files");
+  await mkdir(join(first, "home", "bob"), { recursive: true });
+  await writeFile(join(first, "home", "bob", "a"), "a\n");
+  await chown(join(first, "home", "bob"), 1001, 1001);
+  await chmod(join(first, "home", "bob"), 0o700);
+  await mkdir(join(later, "home", "bob"), { recursive: true });
+  await writeFile(join(later, "home", "bob", ".profile"), "p\n");
+  await chmod(join(later, "home", "bob"), 0o700);
+  await mkdir(join(files, "home", "bob"), { recursive: true });
+  await writeFile(join(files, "home", "bob", "notes"), "n\n");
+  for (const kind of ["initramfs", "squashfs", "ext4"] as const) {
+    const built = await buildImage(
+      {
+        name: `owned-${kind}`,
+        kind,
+        compression: kind === "ext4" ? "none" : "gzip",
+        layers: [
+          { dir: first, label: "a" },
+          { dir: later, label: "b" },
+        ],
+        files: { dir: files },
+      },
+      { storeDir: join(work, "store-owned") },
+    );
+    const found = inImage(built, ["home/bob", "home/bob/.profile"]);
+    assert.deepEqual(found.get("home/bob"), [0o700, 1001, 1001], `${kind}: bob's home stays his`);
+    assert.deepEqual(found.get("home/bob/.profile"), [0o644, 0, 0], `${kind}: what b made is root's`);
+  }
+});

@@ -230,8 +230,9 @@ async function copyTree(
           if (stepOwner) state.stepOwners.set(path, stepOwner);
         } else if (!how.plan) {
           state.dirModes.set(path, info.mode & 0o7777);
+          // A folder that merely is there again keeps the owner an earlier step gave it; only another
+          // owner given the same way replaces it.
           if (stepOwner) state.stepOwners.set(path, stepOwner);
-          else state.stepOwners.delete(path);
         }
         // Staged folders stay writable until the end, whatever the layer's mode: later layers add to them.
         await chmod(to, 0o755);
