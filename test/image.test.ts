@@ -633,3 +633,34 @@ test("a folder a chroot step gave an owner keeps it when a later step or the pla
     assert.deepEqual(found.get("home/bob/.profile"), [0o644, 0, 0], `${kind}: what b made is root's`);
   }
 });
+
+test("an ext4 image holds a device whose minor needs more than 16 bits, as a loop mount would show it", async () => {
+  const dir = join(work, "big-minor");
+  await mkdir(join(dir, "etc"), { recursive: true });
+  await writeFile(join(dir, "etc", "x"), "x\n");
+  const built = await buildImage(
+    {
+      name: "big-minor",
+      kind: "ext4",
+      compression: "none",
+      layers: [{ dir, label: "t" }],
+      devices: [
+        { path: "/dev/big", type: "char", major: 10, minor: 70000, mode: 0o600, uid: 0, gid: 0 },
+        { path: "/dev/top", type: "block", major: 4095, minor: 1048575, mode: 0o660, uid: 0, gid: 6 },
+        { path: "/dev/small", type: "char", major: 4, minor: 64, mode: 0o620, uid: 0, gid: 5 },
+      ],
+    },
+    { storeDir: join(work, "store-big-minor") },
+  );
+  const numbers = (path: string) =>
+    /Device major\/minor number: (\S+)/.exec(
+      execFileSync("debugfs", ["-R", `stat ${path}`, built.path], {
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "ignore"],
+      }),
+    )?.[1];
+  assert.equal(numbers("/dev/big"), "10:70000");
+  assert.equal(numbers("/dev/top"), "4095:1048575");
+  assert.equal(numbers("/dev/small"), "04:64");
+  assert.deepEqual(inImage(built, ["dev/big", "dev/top"]).get("dev/top"), [0o660, 0, 6]);
+});

@@ -165,9 +165,15 @@ export function debugfsScript(tree: Pick<StagedTree, "entries" | "devices">): st
     const parent = `/${posix.dirname(device.path)}`.replace(/^\/\.$/, "/");
     const name = quote(posix.basename(device.path));
     const type = device.type === "char" ? 0o020000 : 0o060000;
+    // debugfs's mknod takes numbers up to 65535; a larger minor (they have 20 bits) is written in the
+    // inode's new-style encoding, as the kernel's ext4 stores it.
+    const large = device.minor > 0xffff;
     lines.push(
       `cd ${quote(parent)}`,
-      `mknod ${name} ${device.type === "char" ? "c" : "b"} ${device.major} ${device.minor}`,
+      `mknod ${name} ${device.type === "char" ? "c" : "b"} ${device.major} ${large ? 0 : device.minor}`,
+      ...(large
+        ? [`sif ${name} block[0] 0`, `sif ${name} block[1] 0x${newDeviceNumber(device).toString(16)}`]
+        : []),
       `sif ${name} mode 0${(type | device.mode).toString(8)}`,
       `sif ${name} uid ${device.uid}`,
       `sif ${name} gid ${device.gid}`,
@@ -176,6 +182,12 @@ export function debugfsScript(tree: Pick<StagedTree, "entries" | "devices">): st
     );
   }
   return lines;
+}
+
+/** Linux's new_encode_dev, which ext4 keeps in i_block[1] when a number does not fit a byte. */
+function newDeviceNumber({ major, minor }: { major: number; minor: number }): number {
+  // Arithmetic, not bit operators: the result may need all 32 bits.
+  return (minor & 0xff) + major * 0x100 + (minor - (minor & 0xff)) * 0x1000;
 }
 
 /** A name as debugfs reads it: in double quotes, a quote doubled; a backslash is plain. */
