@@ -664,3 +664,33 @@ test("an ext4 image holds a device whose minor needs more than 16 bits, as a loo
   assert.equal(numbers("/dev/small"), "04:64");
   assert.deepEqual(inImage(built, ["dev/big", "dev/top"]).get("dev/top"), [0o660, 0, 6]);
 });
+
+test("an ext4 image refuses a name with a carriage return before mke2fs, naming it; other control characters go in", async () => {
+  const dir = join(work, "control-names");
+  await mkdir(join(dir, "etc"), { recursive: true });
+  await writeFile(join(dir, "etc", "cr\rx"), "1\n");
+  await writeFile(join(dir, "tab\tand\u001bescape"), "2\n");
+  const image = (kind: ImageSpec["kind"]) =>
+    buildImage(
+      {
+        name: `names-${kind}`,
+        kind,
+        compression: kind === "ext4" ? "none" : "gzip",
+        layers: [{ dir, label: "n" }],
+      },
+      { storeDir: join(work, "store-names") },
+    );
+  await assert.rejects(image("ext4"), (error: unknown) => {
+    assert.ok(error instanceof RootstockError, String(error));
+    assert.equal(error.code, "ERR_IMAGE_UNSUPPORTED_FILE");
+    assert.equal(
+      error.message,
+      'image names-ext4: its contents hold the file name "/etc/cr\\rx", with a carriage return (\\r), which debugfs cannot read in a name, so an ext4 image cannot carry it',
+    );
+    return true;
+  });
+  await image("squashfs");
+  await rm(join(dir, "etc", "cr\rx"));
+  const built = await image("ext4");
+  assert.deepEqual(inImage(built, ["tab\tand\u001bescape"]).get("tab\tand\u001bescape"), [0o644, 0, 0]);
+});

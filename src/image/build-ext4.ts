@@ -58,6 +58,16 @@ function freeBytes(file: string): number {
 }
 
 export async function buildExt4(tree: StagedTree, output: string, options: Ext4Options): Promise<void> {
+  // debugfs, which sets every entry's owner and times by name, ends a request at a carriage return.
+  const unreadable = [...tree.entries, ...tree.devices].find((entry) => entry.path.includes("\r"));
+  if (unreadable)
+    throw new RootstockError(
+      "ERR_IMAGE_UNSUPPORTED_FILE",
+      `image ${options.name}: its contents hold the file name ${JSON.stringify(`/${unreadable.path}`)}, with a carriage return (\\r), which debugfs cannot read in a name, so an ext4 image cannot carry it`,
+      {
+        hint: "rename the file in the step that makes it (a squashfs or initramfs image can carry the name)",
+      },
+    );
   const size = options.sizeBytes ?? ext4Size(tree);
   const uuid = uuidFromKey(options.key, 0);
   const args = [
