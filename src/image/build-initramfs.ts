@@ -6,6 +6,7 @@ import { RootstockError } from "../errors.ts";
 import { runCommand } from "../host/run-command.ts";
 import type { Compression } from "../plan/types.ts";
 import { newcDevices, TRAILER } from "./newc-devices.ts";
+import { setNewcFields } from "./newc-headers.ts";
 import type { StagedTree } from "./stage-tree.ts";
 
 const { createReadStream, createWriteStream } = process.getBuiltinModule("node:fs");
@@ -54,6 +55,17 @@ export async function buildInitramfs(
       groups.set(owner, group);
     }
   }
+  // A folder's link count as ext4 keeps it (2, and 1 for each subfolder), whatever the store's file
+  // system says of the staged copy (btrfs: always 1).
+  const links = new Map<string, number>();
+  for (const entry of tree.entries) {
+    if (entry.kind !== "dir") continue;
+    links.set(entry.path, 2);
+    if (entry.path === ".") continue;
+    const slash = entry.path.lastIndexOf("/");
+    const parent = slash === -1 ? "." : entry.path.slice(0, slash);
+    links.set(parent, (links.get(parent) ?? 2) + 1);
+  }
   const archive = join(options.scratch, "initramfs.cpio");
   await writeFile(archive, "");
   let index = 0;
@@ -77,6 +89,11 @@ export async function buildInitramfs(
         code: "ERR_IMAGE_TOOL_FAILED",
         what: "writing the initramfs archive",
       },
+    );
+    await setNewcFields(
+      part,
+      (name, fields) => ({ ...fields, nlink: links.get(name) ?? fields.nlink }),
+      options.signal,
     );
     // Streamed: a part may be larger than a buffer can hold (2 GiB).
     await pipeline(createReadStream(part), createWriteStream(archive, { flags: "a" }));

@@ -44,6 +44,7 @@ test("debugfs fixes only what mke2fs copied differently, and makes device nodes 
     'sif "console" atime @0',
     'sif "console" mtime @0',
     "cd /",
+    "ssv kbytes_written 0",
   ]);
   const rootless = rest(debugfsScript({ entries: asUser(tree.entries), devices: [] }));
   assert.ok(!rootless.some((line) => line.startsWith('sif "/" ')), "mke2fs makes the root 0:0 itself");
@@ -51,7 +52,11 @@ test("debugfs fixes only what mke2fs copied differently, and makes device nodes 
   assert.ok(!rootless.some((line) => /^sif "\/home\/alice" (uid|gid)/.test(line)), "already 1000's");
   // Quotes are doubled, backslashes plain: such names get their times fixed too.
   const odd = debugfsScript({ entries: [entry({ path: 'say "hi"\\x', kind: "file" })], devices: [] });
-  assert.deepEqual(odd, ['sif "/say ""hi""\\x" ctime 0', 'sif "/say ""hi""\\x" atime 0']);
+  assert.deepEqual(odd, [
+    'sif "/say ""hi""\\x" ctime 0',
+    'sif "/say ""hi""\\x" atime 0',
+    "ssv kbytes_written 0",
+  ]);
 });
 
 test("squashfs: -all-root unless an owner differs, then modify definitions where the copy differs; devices always", () => {
