@@ -13,6 +13,7 @@ import { RootstockError } from "../src/errors.ts";
 import type { RootstockEvent } from "../src/events.ts";
 import { buildImage } from "../src/image/build-image.ts";
 import type { ImageSpec } from "../src/image/image-spec.ts";
+import { computeManifest } from "../src/store/manifest.ts";
 import { readNewc } from "./fixtures/read-newc.ts";
 
 let work: string;
@@ -720,4 +721,35 @@ test("what the store's file system reports is not in an image: folder link count
     stdio: ["ignore", "pipe", "ignore"],
   });
   assert.doesNotMatch(header, /Lifetime writes/);
+});
+
+test("an image takes its modes from the layer's store manifest, not from what a rootless commit opened on disk", async () => {
+  const dir = join(work, "closed", "out");
+  await mkdir(join(dir, "d0311"), { recursive: true });
+  await mkdir(join(dir, "d0000"), { recursive: true });
+  await writeFile(join(dir, "d0311", "in"), "y\n");
+  await writeFile(join(dir, "d0000", "in"), "x\n");
+  await writeFile(join(dir, "f0000"), "a\n");
+  await writeFile(join(dir, "f0111"), "c\n");
+  const modes: Record<string, number> = { d0311: 0o311, d0000: 0o000, f0000: 0o000, f0111: 0o4111 };
+  for (const [name, mode] of Object.entries(modes)) await chmod(join(dir, name), mode);
+  const manifest = join(work, "closed", "manifest.json");
+  await writeFile(manifest, JSON.stringify(await computeManifest(dir)));
+  // What a commit by a user leaves on disk: owner read, and search for folders.
+  for (const [name, mode] of Object.entries(modes))
+    await chmod(join(dir, name), mode | (name.startsWith("d") ? 0o500 : 0o400));
+  for (const kind of ["initramfs", "squashfs", "ext4"] as const) {
+    const built = await buildImage(
+      {
+        name: `closed-${kind}`,
+        kind,
+        compression: kind === "ext4" ? "none" : "gzip",
+        layers: [{ dir, label: "m", manifest }],
+      },
+      { storeDir: join(work, "store-closed") },
+    );
+    const found = inImage(built, Object.keys(modes));
+    for (const [name, mode] of Object.entries(modes))
+      assert.equal(found.get(name)?.[0]?.toString(8), mode.toString(8), `${kind}: ${name}`);
+  }
 });

@@ -5,7 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
 import {
   chmod,
   chown,
@@ -615,4 +616,39 @@ test("an image writer that fills the store is a full store, with the gc hint, no
       assert.doesNotMatch(image.stderr, /ERR_IMAGE_TOOL_FAILED|ERR_IMAGE_TOO_SMALL/);
     }
   });
+});
+
+test("images built as a user carry the modes the step gave, the same bytes as root's, under the same key", {
+  skip: asNobody,
+}, async () => {
+  const { dir, run } = await nobodysStore("closed-modes");
+  const planDir = await writePlan(join(dir, "plan"), {
+    name: "modes",
+    toml: '[host]\ntools = ["sh"]\n[images.sq]\nkind = "squashfs"\ncontents = ["m"]\n[images.disk]\nkind = "ext4"\ncontents = ["m"]\n[images.ird]\nkind = "initramfs"\ncontents = ["m"]\n',
+    steps: {
+      m: {
+        script:
+          'do_install() { cd "$OUT"; echo a > f0000; chmod 0000 f0000; echo c > f0111; chmod 0111 f0111; mkdir d0000 d0311; echo x > d0000/in; echo y > d0311/in; chmod 0000 d0000; chmod 0311 d0311; }\n',
+      },
+    },
+  });
+  await chown(join(dir, "plan"), NOBODY, NOBODY);
+  const asUser = await run(["image", planDir]);
+  assert.equal(asUser.code, 0, asUser.stdout + asUser.stderr);
+  const rootStore = join(dir, "root-store");
+  const asRoot = await rootstock(["--store", rootStore, "image", planDir]);
+  assert.equal(asRoot.code, 0, asRoot.stdout + asRoot.stderr);
+  // Each image's key (its folder in the store), file and the sha256 of its bytes.
+  const images = (text: string) =>
+    [...text.matchAll(/(\S+\/images\/([0-9a-f]{64})\/(image\.\S+))$/gm)]
+      .map(([, path, key, file]) => [
+        key,
+        file,
+        createHash("sha256")
+          .update(readFileSync(path as string))
+          .digest("hex"),
+      ])
+      .sort();
+  assert.equal(images(asUser.stdout).length, 3, asUser.stdout);
+  assert.deepEqual(images(asUser.stdout), images(asRoot.stdout));
 });

@@ -156,9 +156,11 @@ export async function buildExt4(tree: StagedTree, output: string, options: Ext4O
   });
 }
 
+const FILE_TYPE = { dir: 0o040000, file: 0o100000, symlink: 0o120000 } as const;
+
 /**
  * debugfs requests for what mke2fs copied differently from the image's wishes: owners (mke2fs copies the
- * staged copy's, and makes the root 0:0), device nodes, and every inode's change time, which mke2fs
+ * staged copy's, and makes the root 0:0), modes a rootless build opened on the staged copy, device nodes, and every inode's change time, which mke2fs
  * copies from the staged file (the time it was staged; no process can set it) whatever
  * E2FSPROGS_FAKE_TIME says.
  */
@@ -169,6 +171,8 @@ export function debugfsScript(tree: Pick<StagedTree, "entries" | "devices">): st
     const copied = entry.path === "." ? { uid: 0, gid: 0 } : { uid: entry.diskUid, gid: entry.diskGid };
     if (entry.uid !== copied.uid) lines.push(`sif ${absolute} uid ${entry.uid}`);
     if (entry.gid !== copied.gid) lines.push(`sif ${absolute} gid ${entry.gid}`);
+    if (entry.mode !== entry.diskMode)
+      lines.push(`sif ${absolute} mode 0${(FILE_TYPE[entry.kind] | entry.mode).toString(8)}`);
     lines.push(`sif ${absolute} ctime ${IMAGE_TIME}`, `sif ${absolute} atime ${IMAGE_TIME}`);
   }
   for (const device of tree.devices) {

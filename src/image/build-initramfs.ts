@@ -66,6 +66,10 @@ export async function buildInitramfs(
     const parent = slash === -1 ? "." : entry.path.slice(0, slash);
     links.set(parent, (links.get(parent) ?? 2) + 1);
   }
+  // Modes a rootless build opened on the staged copies, which cpio copies.
+  const modes = new Map(
+    tree.entries.filter((entry) => entry.mode !== entry.diskMode).map((entry) => [entry.path, entry.mode]),
+  );
   const archive = join(options.scratch, "initramfs.cpio");
   await writeFile(archive, "");
   let index = 0;
@@ -92,7 +96,7 @@ export async function buildInitramfs(
     );
     await setNewcFields(
       part,
-      (name, fields) => ({ ...fields, nlink: links.get(name) ?? fields.nlink }),
+      (name, fields) => ({ mode: modes.get(name) ?? fields.mode, nlink: links.get(name) ?? fields.nlink }),
       options.signal,
     );
     // Streamed: a part may be larger than a buffer can hold (2 GiB).

@@ -66,8 +66,9 @@ export async function buildSquashfs(
 }
 
 /**
- * `-all-root` wins over every definition, so it serves only when no entry wants another owner; else
- * each entry whose staged copy has another owner than it wants gets an `m` (modify) definition.
+ * `-all-root` wins over every definition's owner, so it serves only when no entry wants another owner;
+ * else each entry whose staged copy has another owner than it wants gets an `m` (modify) definition, as
+ * does one whose staged copy has another mode.
  */
 export function pseudoDefinitions(tree: Pick<StagedTree, "entries" | "devices">): {
   everyoneRoot: boolean;
@@ -77,12 +78,12 @@ export function pseudoDefinitions(tree: Pick<StagedTree, "entries" | "devices">)
     tree.entries.every((entry) => entry.uid === 0 && entry.gid === 0) &&
     tree.devices.every((device) => device.uid === 0 && device.gid === 0);
   const lines: string[] = [];
-  if (!everyoneRoot) {
-    for (const entry of tree.entries) {
-      if (entry.path === ".") continue;
-      if (entry.uid === entry.diskUid && entry.gid === entry.diskGid) continue;
-      lines.push(`${quote(entry.path)} m ${entry.mode.toString(8)} ${entry.uid} ${entry.gid}`);
-    }
+  for (const entry of tree.entries) {
+    if (entry.path === ".") continue;
+    // -all-root leaves a definition's mode in force: a mode a rootless build opened is still set.
+    const owned = everyoneRoot || (entry.uid === entry.diskUid && entry.gid === entry.diskGid);
+    if (owned && entry.mode === entry.diskMode) continue;
+    lines.push(`${quote(entry.path)} m ${entry.mode.toString(8)} ${entry.uid} ${entry.gid}`);
   }
   for (const device of tree.devices) {
     const type = device.type === "char" ? "C" : "B";

@@ -7,6 +7,7 @@ import type { StagedEntry, StagedTree } from "./stage-tree.ts";
 /** Entries as root stages them: every staged copy root's, except what a step chowned (kept by the copy). */
 const entry = (fields: Partial<StagedEntry> & Pick<StagedEntry, "path" | "kind">): StagedEntry => ({
   mode: fields.kind === "dir" ? 0o755 : 0o644,
+  diskMode: fields.mode ?? (fields.kind === "dir" ? 0o755 : 0o644),
   size: 0,
   uid: 0,
   gid: 0,
@@ -77,4 +78,21 @@ test("squashfs: -all-root unless an owner differs, then modify definitions where
     devices: [],
   });
   assert.deepEqual(odd.lines, ['"say \\"hi\\"\\\\x" m 644 5 5']);
+});
+
+test("a mode a rootless build opened on the staged copy is set back by debugfs and by a modify definition", () => {
+  const opened: Pick<StagedTree, "entries" | "devices"> = {
+    entries: [
+      entry({ path: ".", kind: "dir" }),
+      entry({ path: "etc/shadow", kind: "file", mode: 0o000, diskMode: 0o400 }),
+      entry({ path: "drop", kind: "dir", mode: 0o311, diskMode: 0o711 }),
+      entry({ path: "etc/motd", kind: "file" }),
+    ],
+    devices: [],
+  };
+  const script = debugfsScript(opened).filter((line) => / mode /.test(line));
+  assert.deepEqual(script, ['sif "/etc/shadow" mode 0100000', 'sif "/drop" mode 040311']);
+  const pseudo = pseudoDefinitions(opened);
+  assert.equal(pseudo.everyoneRoot, true);
+  assert.deepEqual(pseudo.lines, ["etc/shadow m 0 0 0", "drop m 311 0 0"]);
 });

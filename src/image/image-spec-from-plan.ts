@@ -5,7 +5,7 @@ import { didYouMean } from "../plan/suggest.ts";
 import type { Plan } from "../plan/types.ts";
 import type { ImageSpec } from "./image-spec.ts";
 
-const { join } = process.getBuiltinModule("node:path");
+const { dirname, join } = process.getBuiltinModule("node:path");
 
 /** The steps whose outputs the named images hold, in plan order; an unknown image is an error. */
 export function imageSteps(plan: Plan, names: readonly string[]): string[] {
@@ -35,7 +35,13 @@ export function imageSpecFromPlan(
         },
       );
     }
-    return { dir: output.path, key: output.key, label: step };
+    // The entry's manifest.json lies beside its out/ folder.
+    return {
+      dir: output.path,
+      key: output.key,
+      label: step,
+      manifest: join(dirname(output.path), "manifest.json"),
+    };
   });
   return {
     name,

@@ -12,6 +12,11 @@ export interface ImageLayer {
   key?: string;
   /** How messages name it (a step name). */
   label?: string;
+  /**
+   * The store's manifest of the folder, whose modes the image takes: a rootless commit gives owner
+   * read (and search) permission on disk to what the step left without it, and records the step's mode.
+   */
+  manifest?: string;
 }
 
 /** Paths inside the image, without a leading slash (`dev/console`). */

@@ -1,7 +1,8 @@
 /**
  * Rewrites fields of a newc archive's headers in place. The cpio tool copies them from the staged
  * files, and some of those depend on where the store lies rather than on the image: a folder's link
- * count (btrfs says 1, ext4 2 and one for each subfolder).
+ * count (btrfs says 1, ext4 2 and one for each subfolder), and a mode a rootless build opened so that
+ * it could read the file.
  */
 import { TRAILER } from "./newc-devices.ts";
 

@@ -4,11 +4,11 @@
  * modes applied last, so that the image tools see the same tree every time.
  */
 import { RootstockError } from "../errors.ts";
-import { compareNames, deviceMajor, deviceMinor } from "../store/manifest.ts";
+import { compareNames, deviceMajor, deviceMinor, type Manifest } from "../store/manifest.ts";
 import { CONSOLE_DEVICE, type DeviceNode, type ImageSpec, imagePath } from "./image-spec.ts";
 
 const { constants } = process.getBuiltinModule("node:fs");
-const { chmod, copyFile, lstat, lutimes, mkdir, readdir, readlink, rm, symlink } =
+const { chmod, copyFile, lstat, lutimes, mkdir, readdir, readFile, readlink, rm, symlink } =
   process.getBuiltinModule("node:fs/promises");
 const { join } = process.getBuiltinModule("node:path");
 
@@ -21,6 +21,8 @@ export interface StagedEntry {
   kind: "dir" | "file" | "symlink";
   mode: number;
   size: number;
+  /** The staged copy's mode, which the tools copy: a rootless build must be able to read it. */
+  diskMode: number;
   /** The owner it gets in the image. */
   uid: number;
   gid: number;
@@ -48,6 +50,8 @@ type StageInput = Pick<ImageSpec, "name" | "declaredIn" | "layers" | "files" | "
 interface StageState {
   root: string;
   dirModes: Map<string, number>;
+  /** Modes of files whose staged copy has another (opened for a rootless build to read). */
+  fileModes: Map<string, number>;
   /** Owners a step gave its output's entries other than the user who ran it (a chroot step's chown). */
   stepOwners: Map<string, { uid: number; gid: number }>;
   devices: Map<string, DeviceNode>;
@@ -63,12 +67,19 @@ export async function stageTree(
   const state: StageState = {
     root,
     dirModes: new Map([[".", 0o755]]),
+    fileModes: new Map(),
     stepOwners: new Map(),
     devices: new Map(),
     signal: options.signal,
   };
   for (const layer of input.layers) {
-    await copyTree(state, layer.dir, { plan: false, what: layer.label ?? layer.dir, image: input.name });
+    const modes = layer.manifest === undefined ? undefined : await manifestModes(layer.manifest);
+    await copyTree(state, layer.dir, {
+      plan: false,
+      what: layer.label ?? layer.dir,
+      image: input.name,
+      ...(modes ? { modes } : {}),
+    });
   }
   if (input.files) {
     await copyTree(state, input.files.dir, { plan: true, what: input.files.dir, image: input.name });
@@ -143,11 +154,16 @@ export async function stageTree(
     const info = await lstat(absolute);
     const owner = owners.get(path) ?? state.stepOwners.get(path) ?? { uid: 0, gid: 0 };
     const kind = info.isDirectory() ? "dir" : info.isSymbolicLink() ? "symlink" : "file";
-    const mode = kind === "dir" ? (state.dirModes.get(path) ?? 0o755) : info.mode & 0o7777;
+    const mode =
+      kind === "dir"
+        ? (state.dirModes.get(path) ?? 0o755)
+        : (state.fileModes.get(path) ?? info.mode & 0o7777);
+    const diskMode = kind === "dir" ? readable(mode, kind) : info.mode & 0o7777;
     entries.push({
       path,
       kind,
       mode,
+      diskMode,
       size: kind === "file" ? info.size : 0,
       uid: owner.uid,
       gid: owner.gid,
@@ -158,7 +174,7 @@ export async function stageTree(
     if (kind === "dir") {
       const names = (await readdir(absolute)).sort(compareNames);
       for (const name of names) await finish(path === "." ? name : `${path}/${name}`);
-      await chmod(absolute, mode);
+      await chmod(absolute, diskMode);
     }
     await lutimes(absolute, IMAGE_TIME, IMAGE_TIME);
   };
@@ -201,8 +217,9 @@ export async function removeStagedTree(root: string): Promise<void> {
 async function copyTree(
   state: StageState,
   source: string,
-  how: { plan: boolean; what: string; image: string },
+  how: { plan: boolean; what: string; image: string; modes?: ReadonlyMap<string, number> },
 ): Promise<void> {
+  const modeOf = (path: string, info: { mode: number }) => how.modes?.get(path) ?? info.mode & 0o7777;
   const walk = async (relative: string): Promise<void> => {
     state.signal?.throwIfAborted();
     const names = (await readdir(relative === "" ? source : join(source, relative))).sort(compareNames);
@@ -226,10 +243,10 @@ async function copyTree(
         if (existing && !existing.isDirectory()) await removeEntry(state, path);
         if (!existing?.isDirectory()) {
           await mkdir(to, { mode: 0o755 });
-          state.dirModes.set(path, how.plan ? 0o755 : info.mode & 0o7777);
+          state.dirModes.set(path, how.plan ? 0o755 : modeOf(path, info));
           if (stepOwner) state.stepOwners.set(path, stepOwner);
         } else if (!how.plan) {
-          state.dirModes.set(path, info.mode & 0o7777);
+          state.dirModes.set(path, modeOf(path, info));
           // A folder that merely is there again keeps the owner an earlier step gave it; only another
           // owner given the same way replaces it.
           if (stepOwner) state.stepOwners.set(path, stepOwner);
@@ -243,8 +260,9 @@ async function copyTree(
       if (stepOwner) state.stepOwners.set(path, stepOwner);
       if (info.isFile()) {
         await copyFile(from, to, constants.COPYFILE_FICLONE);
-        const mode = how.plan ? (info.mode & 0o111 ? 0o755 : 0o644) : info.mode & 0o7777;
-        await chmod(to, mode);
+        const mode = how.plan ? (info.mode & 0o111 ? 0o755 : 0o644) : modeOf(path, info);
+        await chmod(to, readable(mode, "file"));
+        if (readable(mode, "file") !== mode) state.fileModes.set(path, mode);
       } else if (info.isSymbolicLink()) {
         await symlink(await readlink(from), to);
       } else if (info.isCharacterDevice() || info.isBlockDevice()) {
@@ -253,7 +271,7 @@ async function copyTree(
           type: info.isCharacterDevice() ? "char" : "block",
           major: deviceMajor(info.rdev),
           minor: deviceMinor(info.rdev),
-          mode: info.mode & 0o7777,
+          mode: modeOf(path, info),
           uid: 0,
           gid: 0,
         });
@@ -279,6 +297,8 @@ async function removeEntry(state: StageState, path: string): Promise<void> {
   await rm(join(state.root, path), { recursive: true, force: true });
   for (const key of [...state.dirModes.keys()])
     if (key === path || key.startsWith(`${path}/`)) state.dirModes.delete(key);
+  for (const key of [...state.fileModes.keys()])
+    if (key === path || key.startsWith(`${path}/`)) state.fileModes.delete(key);
   for (const key of [...state.devices.keys()])
     if (key === path || key.startsWith(`${path}/`)) state.devices.delete(key);
   for (const key of [...state.stepOwners.keys()])
@@ -293,6 +313,21 @@ function ownerInImage(info: { uid: number; gid: number }): { uid: number; gid: n
   const uid = info.uid === process.getuid?.() ? 0 : info.uid;
   const gid = info.gid === process.getgid?.() ? 0 : info.gid;
   return uid === 0 && gid === 0 ? undefined : { uid, gid };
+}
+
+/**
+ * The mode a staged copy gets: the image's, opened for its owner when the tools run as a user other
+ * than root, who could not read it otherwise; the writers give the image its own mode.
+ */
+function readable(mode: number, kind: "dir" | "file"): number {
+  if (process.getuid?.() === 0) return mode;
+  return mode | (kind === "dir" ? 0o500 : 0o400);
+}
+
+/** The modes a store manifest records, by path. */
+async function manifestModes(file: string): Promise<Map<string, number>> {
+  const manifest = JSON.parse(await readFile(file, "utf8")) as Manifest;
+  return new Map(manifest.entries.map((entry) => [entry.path, entry.mode]));
 }
 
 async function makeParents(state: StageState, path: string): Promise<void> {
