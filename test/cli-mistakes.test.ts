@@ -1456,6 +1456,23 @@ describe("limits of the process", () => {
     assert.doesNotMatch(result.stderr, STACK_LINE);
   });
 
+  test("a source larger than the file-size limit (ulimit -f) is refused naming the limit, not as a bug", async () => {
+    const file = join(work, "limit-big.bin");
+    await writeFile(file, Buffer.alloc(300_000, 1));
+    const result = await limited("--fsize=100000", [
+      "--store",
+      join(work, "limit-big-store"),
+      "sources",
+      "import",
+      file,
+    ]);
+    assert.equal(result.code, 1, result.stderr);
+    assert.match(
+      result.stderr,
+      /a file grew past this process's file-size limit \(`ulimit -f`, now 100000 bytes\) \(copyfile \S+limit-big-store\/sources\/tmp\/\S+\) \[ERR_HOST_LIMIT\]/,
+    );
+  });
+
   test("a step whose output reaches the file-size limit (ulimit -f) fails saying so, and is tried again", async () => {
     const dir = await writePlan(join(work, "limit-fsize"), {
       steps: {

@@ -126,8 +126,12 @@ export class RunSession {
 
   readonly #flush = () => {
     try {
-      if (this.#journalFd !== undefined && this.#pending.length > 0 && this.#journalError === undefined)
-        writeSync(this.#journalFd, this.#pending.join(""));
+      if (this.#journalFd !== undefined && this.#pending.length > 0 && this.#journalError === undefined) {
+        // A short write (the file-size limit, a nearly full disk) is written on: the next one says why.
+        const data = Buffer.from(this.#pending.join(""));
+        for (let written = 0; written < data.length; )
+          written += writeSync(this.#journalFd, data, written, data.length - written);
+      }
     } catch (error) {
       // A full or read-only disk: called from setImmediate, a throw would end the process mid-run. The run
       // goes on to its end (its reports come from memory), and close() says what went wrong.

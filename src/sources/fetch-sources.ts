@@ -233,11 +233,15 @@ async function obtain(
         emit({ type: "source:admitted", sha256, file, size: bytes, from: candidate.from });
         return { kind: "fetched", from: candidate.from, bytes };
       } catch (caught) {
-        // The store's own failure (read-only, full, sha256/ on another disk) ends the fetch: every other
-        // candidate would meet it too, and no mirror can help.
+        // The store's own failure (read-only, full, sha256/ on another disk) or a limit of this process
+        // (ulimit -f) ends the fetch: every other candidate would meet it too, and no mirror can help.
         const storeFailure =
           caught instanceof RootstockError ? caught : fileSystemRefusal(caught, options.storeDir);
-        if (storeFailure?.code === "ERR_STORE_UNWRITABLE" || storeFailure?.code === "ERR_STORE_CROSS_DEVICE")
+        if (
+          storeFailure?.code === "ERR_STORE_UNWRITABLE" ||
+          storeFailure?.code === "ERR_STORE_CROSS_DEVICE" ||
+          storeFailure?.code === "ERR_HOST_LIMIT"
+        )
           throw storeFailure;
         const error = asAttemptError(caught);
         const reason = error.message;

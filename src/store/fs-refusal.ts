@@ -30,7 +30,9 @@ const UNSUPPORTED = new Set(["ENOSYS", "EOPNOTSUPP", "ENOTSUP"]);
  * error is the host's setting, not the store's state or a bug.
  */
 export function hostLimitRefusal(error: unknown): RootstockError | undefined {
-  const { code, syscall, path } = (error ?? {}) as NodeJS.ErrnoException;
+  const { code, syscall, path: source, dest } = (error ?? {}) as NodeJS.ErrnoException & { dest?: string };
+  // A copy grows its destination; Node names the source as the error's path.
+  const path = code === "EFBIG" && dest !== undefined ? dest : source;
   const what = syscall?.startsWith("spawn")
     ? ` (starting ${path ?? syscall.slice(6)})`
     : typeof path === "string"
@@ -69,7 +71,7 @@ export function hostLimitRefusal(error: unknown): RootstockError | undefined {
   if (code === "EFBIG")
     return new RootstockError(
       "ERR_HOST_LIMIT",
-      `a file grew past this process's file-size limit (\`ulimit -f\`${limit("Max file size")})${what}`,
+      `a file grew past this process's file-size limit (\`ulimit -f\`${limit("Max file size")}${limit("Max file size") ? " bytes" : ""})${what}`,
       { hint: "raise it (`ulimit -f unlimited`)", cause: error },
     );
   return undefined;

@@ -52,9 +52,13 @@ export function registerGc(program: Command, context: CliContext): void {
         if (!controller.signal.aborted) throw error;
         throw new RootstockError(
           "ERR_INTERRUPTED",
-          `gc was interrupted after it ${verb} ${removedSoFar} item${removedSoFar === 1 ? "" : "s"}, ${formatBytes(bytesSoFar)}`,
+          flags.dryRun
+            ? `gc --dry-run was interrupted after it listed ${removedSoFar} item${removedSoFar === 1 ? "" : "s"}, ${formatBytes(bytesSoFar)}`
+            : `gc was interrupted after it removed ${removedSoFar} item${removedSoFar === 1 ? "" : "s"}, ${formatBytes(bytesSoFar)}`,
           {
-            hint: "nothing a run uses was touched; what it had taken out of the store and not yet removed goes at the next gc",
+            hint: flags.dryRun
+              ? "a dry run removes nothing: run it again to see the whole list"
+              : "nothing a run uses was touched; what it had taken out of the store and not yet removed goes at the next gc",
           },
         );
       } finally {
