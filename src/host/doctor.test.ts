@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { test } from "node:test";
-import { checkGuessedPackages, missingPackages, planRequirements } from "./doctor.ts";
+import {
+  checkGuessedPackages,
+  missingPackages,
+  planRequirements,
+  providingPackages,
+  type Requirement,
+} from "./doctor.ts";
 
 test("plan tools map to the packages that provide them; others are only guessed", () => {
   const [makeinfo, objcopy, gperf] = planRequirements(["makeinfo", "objcopy", "gperf"]);
@@ -43,4 +49,19 @@ test("a tool's version is asked the ways tools answer, and an error is no versio
   if (awk) assert.match(awk.version, /^mawk \d/, "mawk answers -W version, not --version");
   const sh = await identifyTool("dash");
   if (sh) assert.equal(sh.version, "unknown", "dash has no version flag: its hash is its identity");
+});
+
+test("the packages that provide what was found are dpkg's, by the file's path or where its link leads", async () => {
+  const sh = planRequirements(["sh"])[0] as Requirement;
+  const missing = planRequirements(["no-such-tool-rootstock-test"])[0] as Requirement;
+  const packages = await providingPackages([
+    // /usr/bin/sh on a merged-/usr host: dpkg knows it as /bin/sh, of dash.
+    { requirement: { ...sh, package: "not-this-one" }, found: "/usr/bin/sh" },
+    { requirement: { ...missing, package: "wanted-by-name" } },
+    {
+      requirement: { purpose: "a declared package", group: "plan", package: "tar" },
+      found: "tar 1.34 (dpkg)",
+    },
+  ]);
+  assert.deepEqual(packages, ["dash", "tar", "wanted-by-name"]);
 });

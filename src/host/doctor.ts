@@ -4,6 +4,7 @@ import { findOnPath, hostPath, STEP_PATH } from "./tools.ts";
 
 const { spawn } = process.getBuiltinModule("node:child_process");
 const { access } = process.getBuiltinModule("node:fs/promises");
+const { realpathSync } = process.getBuiltinModule("node:fs");
 
 export type RequirementGroup = "core" | "tests" | "plan";
 
@@ -180,6 +181,65 @@ export interface Finding {
   requirement: Requirement;
   /** Where it was found; undefined when missing. */
   found?: string;
+}
+
+/**
+ * The Debian packages of what was found, as dpkg knows its files, and of what is missing, as rootstock
+ * knows them: the list `apt-get download` takes to carry this host's tools to an air-gapped one.
+ * Something no package provides (a tool built by hand) is left out.
+ */
+export async function providingPackages(findings: readonly Finding[]): Promise<string[]> {
+  const packages = new Set<string>();
+  const files = new Map<Finding, string[]>();
+  for (const finding of findings) {
+    const { requirement, found } = finding;
+    if (found === undefined || (!requirement.command && !requirement.files)) {
+      if (requirement.package !== undefined) packages.add(requirement.package);
+      continue;
+    }
+    // dpkg knows a file by the path its package gave it: on a merged-/usr host /bin/sh, not /usr/bin/sh.
+    const real = realpathSync(found);
+    files.set(finding, [
+      ...new Set([found, real].flatMap((path) => [path, path.replace(/^\/usr\/(bin|sbin|lib)\//, "/$1/")])),
+    ]);
+  }
+  const owners = await dpkgOwners([...new Set([...files.values()].flat())]);
+  for (const [finding, paths] of files) {
+    // The command's and the file it leads to (gcc, and gcc-12 for x86_64-linux-gnu-gcc-12).
+    const found = paths.flatMap((path) => owners.get(path) ?? []);
+    for (const owner of found) packages.add(owner);
+    if (found.length === 0 && finding.requirement.package !== undefined)
+      packages.add(finding.requirement.package);
+  }
+  return [...packages].sort();
+}
+
+/** `dpkg-query -S`: each path's package (without an :arch), for the paths dpkg has. */
+function dpkgOwners(paths: readonly string[]): Promise<Map<string, string>> {
+  return new Promise((resolve) => {
+    const owners = new Map<string, string>();
+    if (paths.length === 0) return resolve(owners);
+    const child = spawn("dpkg-query", ["-S", ...paths], {
+      env: { ...process.env, PATH: hostPath(), LC_ALL: "C" },
+      stdio: ["ignore", "pipe", "ignore"],
+    });
+    let output = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    child.on("error", () => resolve(owners));
+    child.on("close", () => {
+      for (const line of output.split("\n")) {
+        const split = line.lastIndexOf(": ");
+        if (split < 0) continue;
+        // "pkg: path", "pkg1, pkg2: path" (a folder two share), or "diversion by …" lines.
+        const names = line.slice(0, split);
+        if (names.includes(" ") && !names.includes(", ")) continue;
+        owners.set(line.slice(split + 2), (names.split(", ")[0] as string).replace(/:.*/, ""));
+      }
+      resolve(owners);
+    });
+  });
 }
 
 export async function checkHost(requirements: readonly Requirement[]): Promise<Finding[]> {

@@ -9,6 +9,7 @@ import {
   installPackages,
   missingPackages,
   planRequirements,
+  providingPackages,
   type Requirement,
   TEST_REQUIREMENTS,
   updatePackageIndex,
@@ -23,6 +24,7 @@ export interface DoctorOptions {
   tests?: boolean;
   install?: boolean;
   quiet?: boolean;
+  packages?: boolean;
 }
 
 /** Checks (and as root on Debian/Ubuntu, installs) the host tools; shared by `doctor` and `demo`. */
@@ -54,6 +56,11 @@ export async function runDoctor(options: DoctorOptions, context: CliContext): Pr
       );
   }
   let findings = await checkHost(requirements);
+  if (options.packages) {
+    // For `apt-get download $(rootstock doctor PLAN --packages)`: the names alone, one a line.
+    for (const name of await providingPackages(findings)) context.out(name);
+    return true;
+  }
   let missing = missingPackages(findings);
   // Installed by apt just now and still missing: a file removed or hidden by hand, which only a
   // reinstall puts back (installing an installed package does nothing).
@@ -187,6 +194,10 @@ export function registerDoctor(program: Command, context: CliContext): void {
     .option("--tests", "also check what the test suite uses")
     .option("--install", "install missing packages with apt-get (root only)")
     .option("--quiet", "print only what is missing")
+    .option(
+      "--packages",
+      "print only the Debian packages that provide them, one a line (for apt-get download)",
+    )
     .action(async (plan: string | undefined, options: DoctorOptions) => {
       const ok = await runDoctor({ ...options, ...(plan === undefined ? {} : { plan }) }, context);
       if (!ok) process.exitCode = 1;
