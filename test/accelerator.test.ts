@@ -3,7 +3,7 @@
  * and the real one on this host. Whatever the answer, no probe process is left behind.
  */
 import assert from "node:assert/strict";
-import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, link, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -175,6 +175,10 @@ test("a probe's answer is remembered on disk: a hanging KVM costs its timeout on
   );
   assert.ok(again.rememberedFrom);
   assert.equal((await hanging.starts()).length, 1, "the second run does not probe");
+  // A hard link to the kernel (a netboot bundle's vmlinuz) changes its ctime, not the kernel.
+  await link(kernel, join(work, "vmlinuz-linked"));
+  await rememberedProbe(options, { file });
+  assert.equal((await hanging.starts()).length, 1, "a new link to the kernel does not probe again");
 
   // A day later, or with another QEMU or kernel, the probe runs again.
   await rememberedProbe(options, { file, now: () => Date.now() + 25 * 3600_000 });

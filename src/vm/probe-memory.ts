@@ -76,7 +76,8 @@ async function probeIdentity(options: ProbeOptions & { kernel: string }): Promis
     const real = await realpath(path).catch(() => path);
     const info = await stat(real, { bigint: true }).catch(() => undefined);
     return info
-      ? [real, info.dev, info.ino, info.size, info.mtimeNs, info.ctimeNs].join(":")
+      ? // Not its change time: a hard link to a store's kernel (a netboot bundle's) changes it, not the file.
+        [real, info.dev, info.ino, info.size, info.mtimeNs].join(":")
       : `${real}:missing`;
   };
   const bootId = (await readFile("/proc/sys/kernel/random/boot_id", "utf8").catch(() => "")).trim();
