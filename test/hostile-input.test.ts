@@ -174,6 +174,22 @@ describe("hostile plans", () => {
     });
   });
 
+  test("a step named nowhere is told the steps the stages list, also before they have folders", async () => {
+    const dir = join(work, "no-step-folders");
+    await mkdir(dir, { recursive: true });
+    await writeFile(
+      join(dir, "plan.toml"),
+      'name = "early"\narch = "x86_64"\n[[stages]]\nname = "s"\nsteps = ["alpha"]\n[images.i]\nkind = "initramfs"\ncontents = ["zzz"]\n',
+    );
+    const error = await loadPlan(dir).then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
+    assert.ok(error instanceof RootstockErrors, String(error));
+    const unknown = error.errors.find((problem) => problem.code === "ERR_PLAN_UNKNOWN_STEP");
+    assert.equal(unknown?.hint, "steps of this plan: alpha");
+  });
+
   test("a plan.toml that is a folder, or a step.toml that cannot be read, is not called missing", async () => {
     const dir = join(work, "unreadable");
     await mkdir(join(dir, "steps", "victim"), { recursive: true });

@@ -535,6 +535,13 @@ describe("rootstock fetch, sources and mirror", () => {
     assert.match(run.stdout, /skip +\S+\/dangling\.tar\.gz: a link that leads nowhere/);
     assert.match(run.stdout, /2 added, 0 already present, 0 matched nothing, 6 passed over/);
 
+    // A folder whose only file is passed over: said so, not that the folder holds no files.
+    const closedOnly = await runCli(["--store", storeDir, "sources", "import", join(dir, "closed")]);
+    assert.equal(closedOnly.code, 1);
+    assert.match(
+      closedOnly.stderr,
+      /no file given could be taken in: the one found was passed over, each with its reason above \[ERR_IMPORT_NOTHING\]/,
+    );
     const named = await runCli(["--store", storeDir, "sources", "import", join(dir, "private.tar.gz")]);
     assert.equal(named.code, 1);
     assert.match(

@@ -53,6 +53,13 @@ function quotedVisibly(text: string): string {
   );
 }
 
+/** The steps there are to name, or how to make one when there are none. */
+function stepsHint(names: readonly string[]): string {
+  return names.length > 0
+    ? `steps of this plan: ${names.join(", ")}`
+    : "this plan has no steps yet: list each in a stage's steps, with its folder steps/NAME holding a step.toml";
+}
+
 /** A file's text; undefined when there is none. One that is there but cannot be read is no missing one. */
 function readText(path: string): string | undefined {
   try {
@@ -994,7 +1001,7 @@ function checkReferences(
                 didYouMean(
                   dep,
                   known.filter((step) => step !== name),
-                ) || `steps of this plan: ${known.join(", ")}`,
+                ) || stepsHint(known),
             },
           ),
         );
@@ -1142,7 +1149,9 @@ function loadImages(
     problems.push(
       new RootstockError("ERR_PLAN_UNKNOWN_STEP", `names step "${name}", which is not a step of this plan`, {
         ...at(path, field),
-        hint: didYouMean(name, known) || `steps of this plan: ${known.join(", ")}`,
+        hint:
+          didYouMean(name, [...new Set([...known, ...listed])]) ||
+          stepsHint([...new Set([...known, ...listed])]),
       }),
     );
   };

@@ -77,6 +77,17 @@ export function registerSources(program: Command, context: CliContext): void {
             );
         } else context.out(`sources import: ${flags.plan} has every source it needs`);
       }
+      // Every file there was passed over (private, a link that leads nowhere): said so, with why above.
+      if (result.imported.length === 0 && result.unmatched.length === 0 && result.passedOver.length > 0) {
+        const count = result.passedOver.length;
+        throw new RootstockError(
+          "ERR_IMPORT_NOTHING",
+          `no file given could be taken in: ${count === 1 ? "the one found was" : `all ${count} found were`} passed over, each with its reason above`,
+          {
+            hint: "deal with what the skip lines say (a file others may not read: `chmod o+r` it and open its folders, if it may be shared), then import again",
+          },
+        );
+      }
       if (result.imported.length === 0 && flags.plan) {
         throw new RootstockError(
           "ERR_IMPORT_NO_MATCH",
