@@ -128,6 +128,49 @@ test("the tree digest does not depend on who built it: the builder's own files a
   assert.notEqual(manifest.digest.sha256, asRoot.digest.sha256);
 });
 
+test("a hard-linked file a user cannot read has the step's mode at every path, not the read access granted", {
+  skip: process.getuid?.() === 0 ? undefined : "building as another user needs root",
+}, async () => {
+  const tree = join(base, "linked-private");
+  await mkdir(tree, { recursive: true });
+  await writeFile(join(tree, "a"), "secret\n");
+  await link(join(tree, "a"), join(tree, "b"));
+  await chmod(join(tree, "a"), 0o000);
+  await lchown(tree, 65534, 65534);
+  await lchown(join(tree, "a"), 65534, 65534);
+  await chmod(base, 0o755);
+  const script = `
+    import { computeManifest } from ${JSON.stringify(new URL("./manifest.ts", import.meta.url).href)};
+    process.stdout.write(JSON.stringify(await computeManifest(${JSON.stringify(tree)}, { grantOwnerAccess: true })));
+  `;
+  const manifest = JSON.parse(
+    execFileSync(
+      "setpriv",
+      [
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        process.execPath,
+        "--input-type=module",
+        "-e",
+        script,
+      ],
+      { encoding: "utf8" },
+    ),
+  );
+  assert.deepEqual(
+    manifest.entries.map(({ path, mode, link }: { path: string; mode: number; link?: string }) => [
+      path,
+      mode,
+      link,
+    ]),
+    [
+      ["a", 0, undefined],
+      ["b", 0, "a"],
+    ],
+  );
+});
+
 test("a file larger than one read buffer is hashed whole", async () => {
   const dir = join(base, "large");
   await mkdir(dir);

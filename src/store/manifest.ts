@@ -91,7 +91,7 @@ export async function computeManifest(dir: string, options: ManifestOptions = {}
   };
   grant(dir, rootInfo, 0o500);
   const entries: ManifestEntry[] = [];
-  const seenInodes = new Map<string, string>();
+  const seenInodes = new Map<string, ManifestEntry>();
   let lastYield = monotonicMs();
   const maybeYield = async () => {
     if (monotonicMs() - lastYield < YIELD_MS) return;
@@ -145,8 +145,11 @@ export async function computeManifest(dir: string, options: ManifestOptions = {}
       if (entry.kind !== "dir" && info.nlink > 1) {
         const inode = `${info.dev}:${info.ino}`;
         const first = seenInodes.get(inode);
-        if (first !== undefined) entry.link = first;
-        else seenInodes.set(inode, path);
+        if (first !== undefined) {
+          entry.link = first.path;
+          // One inode, one mode: the step's, not the read permission granted at its first path.
+          entry.mode = first.mode;
+        } else seenInodes.set(inode, entry);
       }
       if (entry.kind === "file") {
         entry.size = info.size;
