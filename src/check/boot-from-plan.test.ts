@@ -236,7 +236,10 @@ test("unknown, unbootable, and unbuilt are user errors with hints", () => {
 
 test("an image spec takes the steps' outputs and keys in order, and the plan's files", () => {
   const spec = imageSpecFromPlan(plan, "initramfs", outputs);
-  assert.deepEqual(spec.layers, [{ dir: "/store/out/aaa", key: "a".repeat(64), label: "busybox" }]);
+  assert.deepEqual(spec.layers, [
+    // The entry's manifest beside its out/ folder gives the modes the step left.
+    { dir: "/store/out/aaa", key: "a".repeat(64), label: "busybox", manifest: "/store/out/manifest.json" },
+  ]);
   assert.deepEqual(spec.files, { dir: "/plans/tiny/rootfs", entries: [] });
   const data = imageSpecFromPlan(plan, "data", outputs);
   assert.deepEqual(
