@@ -104,11 +104,9 @@ export function typedWord(word: string): string {
     if (char === "\\" || char === "'") return `\\${char}`;
     if (char === "\n") return "\\n";
     if (char === "\t") return "\\t";
-    const code = char.codePointAt(0) ?? 0;
     if (!/\p{Cc}/u.test(char)) return char;
-    return code < 0x80
-      ? `\\x${code.toString(16).padStart(2, "0")}`
-      : `\\u${code.toString(16).padStart(4, "0")}`;
+    // A C1 character as its UTF-8 bytes: bash reads \u escapes only in a UTF-8 locale, \x ones in any.
+    return [...Buffer.from(char)].map((byte) => `\\x${byte.toString(16).padStart(2, "0")}`).join("");
   });
   return `$'${escaped.join("")}'`;
 }

@@ -58,7 +58,8 @@ for (const kind of ["host", "bwrap"] as const) {
     timeout: 60_000,
   }, async () => {
     const dir = await folder(`discarded-${kind}`);
-    const marker = `rootstock-held-test-${kind}`;
+    // This run's own: another run of the suite on the machine has processes of the same command.
+    const marker = `rootstock-held-test-${kind}-${process.pid}`;
     const logFd = openSync(join(dir, "log"), "a");
     try {
       for (const delayMs of [0, 0, 1, 2, 3, 5, 8, 13, 21, 34]) {

@@ -3,7 +3,6 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { pathToFileURL } from "node:url";
 import { runCommand } from "../src/host/run-command.ts";
 
 test("a tool that is not on PATH is said so, with the doctor's hint", async () => {
@@ -17,7 +16,8 @@ test("a tool that is not on PATH is said so, with the doctor's hint", async () =
 
 test("a tool rootstock runs dies when rootstock is killed with SIGKILL", async () => {
   const modules = ["../src/host/run-command.ts", "../src/vm/process-reaper.ts"].map(
-    (path) => pathToFileURL(new URL(path, import.meta.url).pathname).href,
+    // The URL as it is: its pathname is already percent-encoded (a clone under "a b" or "ü").
+    (path) => new URL(path, import.meta.url).href,
   );
   const script = `
     import { runCommand } from ${JSON.stringify(modules[0])};

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -18,6 +18,7 @@ let guest: TestGuest;
 before(async () => {
   work = await mkdtemp(join(tmpdir(), "rootstock-cleanup-test-"));
   guest = await testGuest({ storeDir: work });
+  for (const mode of ["wait", "throw", "exit"]) await mkdir(tmpOf(mode));
 });
 
 after(async () => {
@@ -42,6 +43,8 @@ async function gone(pid: number): Promise<boolean> {
   return false;
 }
 
+const tmpOf = (mode: string) => join(work, `tmp-${mode}`);
+
 /** Runs hold-machine.ts in its own Node; resolves with QEMU's pid once the machine answers. */
 function holdMachine(mode: "wait" | "throw" | "exit") {
   const child = spawn(
@@ -53,7 +56,8 @@ function holdMachine(mode: "wait" | "throw" | "exit") {
       join(work, mode),
       mode,
     ],
-    { stdio: ["ignore", "pipe", "pipe"] },
+    // A $TMPDIR of its own: QEMU's socket folder goes there, and must go with it.
+    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, TMPDIR: tmpOf(mode) } },
   );
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   const qemuPid = new Promise<number>((resolve, reject) => {
@@ -93,6 +97,8 @@ test("QEMU dies when rootstock dies of an uncaught error, or exits without stopp
   const exitingPid = await exiting.qemuPid;
   assert.equal(await exiting.exited, 0);
   assert.ok(await gone(exitingPid), `QEMU ${exitingPid} is gone after process.exit`);
+  // And so is the folder of its sockets.
+  for (const mode of ["throw", "exit"]) assert.deepEqual(await readdir(tmpOf(mode)), [], mode);
 });
 
 test("a test that throws still has its machine stopped", async () => {

@@ -8,6 +8,11 @@ import { after, test } from "node:test";
 import { identifyTool, whyNotFound } from "./tools.ts";
 
 const dirs: string[] = [];
+// Sleeps of this run's own length, so that another run of this suite on the machine is not counted.
+const own = (base: number) => `${base}.${process.pid}${Math.floor(Math.random() * 1000)}`;
+const SLEEP_HANGS = own(1000);
+const SLEEP_FORKS = own(1001);
+const SLEEP_CTRL_C = own(1002);
 after(() => Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true }))));
 
 test("a tool whose version query hangs, leaving a child that holds its output, is identified by its hash alone", {
@@ -16,14 +21,14 @@ test("a tool whose version query hangs, leaving a child that holds its output, i
   const dir = await mkdtemp(join(tmpdir(), "rootstock-tools-"));
   dirs.push(dir);
   // The shell waits for its sleep; killed alone, it would leave the sleep holding the pipe.
-  await writeFile(join(dir, "hangs"), '#!/bin/sh\ncase "$1" in -*) sleep 1000.25;; esac\necho ran\n', {
+  await writeFile(join(dir, "hangs"), `#!/bin/sh\ncase "$1" in -*) sleep ${SLEEP_HANGS};; esac\necho ran\n`, {
     mode: 0o755,
   });
   const identity = await identifyTool("hangs", dir);
   assert.equal(identity?.version, "unknown");
   assert.match(identity?.sha256 ?? "", /^[0-9a-f]{64}$/);
   // Its whole process group was killed: nothing of it is left running.
-  const left = spawnSync("pgrep", ["-f", "sleep 1000.25"], { encoding: "utf8" }).stdout.trim();
+  const left = spawnSync("pgrep", ["-f", `sleep ${SLEEP_HANGS}`], { encoding: "utf8" }).stdout.trim();
   assert.equal(left, "");
 });
 
@@ -48,10 +53,12 @@ test("a tool that prints its version and leaves a child holding its output is id
 }, async () => {
   const dir = await mkdtemp(join(tmpdir(), "rootstock-tools-"));
   dirs.push(dir);
-  await writeFile(join(dir, "forks"), '#!/bin/sh\n(sleep 1000.35 &)\necho "forks 1.2.3"\n', { mode: 0o755 });
+  await writeFile(join(dir, "forks"), `#!/bin/sh\n(sleep ${SLEEP_FORKS} &)\necho "forks 1.2.3"\n`, {
+    mode: 0o755,
+  });
   const identity = await identifyTool("forks", dir);
   assert.equal(identity?.version, "forks 1.2.3");
-  assert.equal(spawnSync("pgrep", ["-f", "sleep 1000.35"], { encoding: "utf8" }).stdout.trim(), "");
+  assert.equal(spawnSync("pgrep", ["-f", `sleep ${SLEEP_FORKS}`], { encoding: "utf8" }).stdout.trim(), "");
 });
 
 test("rootstock ending while a version query hangs (Ctrl-C) takes the query's processes along", {
@@ -59,20 +66,22 @@ test("rootstock ending while a version query hangs (Ctrl-C) takes the query's pr
 }, async () => {
   const dir = await mkdtemp(join(tmpdir(), "rootstock-tools-"));
   dirs.push(dir);
-  await writeFile(join(dir, "hangs"), '#!/bin/sh\ncase "$1" in -*) sleep 1000.45;; esac\n', { mode: 0o755 });
+  await writeFile(join(dir, "hangs"), `#!/bin/sh\ncase "$1" in -*) sleep ${SLEEP_CTRL_C};; esac\n`, {
+    mode: 0o755,
+  });
   const tools = join(import.meta.dirname, "tools.ts");
   const script = `import { identifyTool } from ${JSON.stringify(tools)};
 identifyTool("hangs", ${JSON.stringify(dir)});
 setTimeout(() => process.exit(130), 500);`;
   spawnSync(process.execPath, ["--input-type=module", "-e", script], { stdio: "ignore" });
-  assert.equal(spawnSync("pgrep", ["-f", "sleep 1000.45"], { encoding: "utf8" }).stdout.trim(), "");
+  assert.equal(spawnSync("pgrep", ["-f", `sleep ${SLEEP_CTRL_C}`], { encoding: "utf8" }).stdout.trim(), "");
   // Ended by the signal itself, with nothing else listening for it: no "exit" event comes.
   const signalled = `import { identifyTool } from ${JSON.stringify(tools)};
 identifyTool("hangs", ${JSON.stringify(dir)});
 setTimeout(() => process.kill(process.pid, "SIGINT"), 500);`;
   const ended = spawnSync(process.execPath, ["--input-type=module", "-e", signalled], { stdio: "ignore" });
   assert.equal(ended.signal, "SIGINT", "it still ends as Ctrl-C ends it");
-  assert.equal(spawnSync("pgrep", ["-f", "sleep 1000.45"], { encoding: "utf8" }).stdout.trim(), "");
+  assert.equal(spawnSync("pgrep", ["-f", `sleep ${SLEEP_CTRL_C}`], { encoding: "utf8" }).stdout.trim(), "");
 });
 
 test("squashfs-tools are asked -version: their --version is a usage text beginning SYNTAX:", {

@@ -15,7 +15,7 @@ import { type Accelerator, type AttachedDisk, type QemuPaths, qemuArgs, type VmS
 import { QmpClient } from "./qmp-client.ts";
 import { SerialConsole } from "./serial-console.ts";
 
-const { createWriteStream, existsSync } = process.getBuiltinModule("node:fs");
+const { createWriteStream, existsSync, rmSync } = process.getBuiltinModule("node:fs");
 const { appendFile, mkdir, mkdtemp, readFile, rm, writeFile } = process.getBuiltinModule("node:fs/promises");
 const { createServer } = process.getBuiltinModule("node:net");
 const { tmpdir } = process.getBuiltinModule("node:os");
@@ -214,10 +214,14 @@ export async function startQemu(spec: VmSpec, options: StartQemuOptions): Promis
       resolveExit({ code: null, signal: null });
     });
   });
+  // Gone with rootstock too when it ends first (process.exit, an uncaught error), as QEMU is.
+  const removeSocketDir = () => rmSync(socketDir, { recursive: true, force: true });
+  process.once("exit", removeSocketDir);
   const cleanup = exited.then(async (exit) => {
     consoleServer.close();
     qmpServer.close();
     log.end();
+    process.off("exit", removeSocketDir);
     await rm(socketDir, { recursive: true, force: true });
     emit({ type: "vm:exit", machine: spec.name, code: exit.code, signal: exit.signal });
     return exit;

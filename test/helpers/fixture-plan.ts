@@ -10,6 +10,7 @@ import { dirname, join } from "node:path";
 import { openPlan } from "../../src/plan/open.ts";
 import type { Value } from "../../src/plan/predicate.ts";
 import { SourceStore } from "../../src/sources/source-store.ts";
+import { removeTree } from "../../src/store/remove-tree.ts";
 
 export interface StepFixture {
   /** step.toml, verbatim. */
@@ -40,7 +41,8 @@ export async function workbench(prefix = "rootstock-test-"): Promise<Workbench> 
   // World-readable, so that a test may run rootstock as an unprivileged user in it.
   await chmod(dir, 0o755);
   const storeDir = join(dir, "store");
-  return { dir, storeDir, remove: () => rm(dir, { recursive: true, force: true }) };
+  // rootstock's own removal: a kept build folder may be deeper than PATH_MAX (and shut with chmod 000).
+  return { dir, storeDir, remove: () => removeTree(dir) };
 }
 
 export async function writePlan(dir: string, fixture: PlanFixture): Promise<string> {
