@@ -66,14 +66,20 @@ test("evict takes an entry out in one step, restore puts it back", async () => {
   assert.equal(await store.evict("b".repeat(64)), undefined);
 });
 
-test("an entry whose entry.json is gone is none to build on: gc removes it where it is, record first", async () => {
+test("an entry whose entry.json is gone is none: gc removes it where it is, record first", async () => {
   const store = new OutputStore(storeDir);
   await store.commit(await outDir("three", "three\n"), meta("c".repeat(64), "run-3"));
   await rm(join(store.entryDir("c".repeat(64)), "entry.json"));
-  // The no-op run's one stat looks at out/ only (its cost is measured); a build asks has().
+  assert.equal(store.hasSync("c".repeat(64)), false);
   assert.equal(await store.has("c".repeat(64)), false);
+  // Nor is one whose out/ is gone (damaged by hand), though its entry.json is there.
+  await store.commit(await outDir("five", "five\n"), meta("e".repeat(64), "run-5"));
+  await rm(store.outputPath("e".repeat(64)), { recursive: true });
+  assert.equal(store.hasSync("e".repeat(64)), false);
+  assert.equal(store.hasSync("c".repeat(63) + "d"), false);
   // Committed again, it gives way to the whole entry.
   const again = await store.commit(await outDir("four", "three\n"), meta("c".repeat(64), "run-4"));
   assert.equal(again.existed, false);
   assert.equal(await store.has("c".repeat(64)), true);
+  assert.equal(store.hasSync("c".repeat(64)), true);
 });

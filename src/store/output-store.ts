@@ -102,12 +102,11 @@ export class OutputStore {
   }
 
   /**
-   * The no-op run's check, one stat a step (500 steps: the bench's target (a)): out/ only. An entry gc
-   * removes where it is (overlayfs, see evictEntry) may pass it meanwhile, as one gc renames out just
-   * after this check does: gc takes only entries no recent run used.
+   * What `has` says, in one stat a step (500 of them in a no-op run: the bench's target (a)): the kernel
+   * walks out/ to reach entry.json through it, so the path is there only when both are.
    */
   hasSync(key: string): boolean {
-    return existsSync(`${this.outputsDir}/${key}/out`);
+    return existsSync(`${this.outputsDir}/${key}/out/../entry.json`);
   }
 
   async record(key: string): Promise<EntryRecord | undefined> {
