@@ -632,6 +632,20 @@ test("a folder a chroot step gave an owner keeps it when a later step or the pla
     const found = inImage(built, ["home/bob", "home/bob/.profile"]);
     assert.deepEqual(found.get("home/bob"), [0o700, 1001, 1001], `${kind}: bob's home stays his`);
     assert.deepEqual(found.get("home/bob/.profile"), [0o644, 0, 0], `${kind}: what b made is root's`);
+    // A later chroot step that gives it to root chose root: the folder is root's again.
+    const taken = await buildImage(
+      {
+        name: `owned-back-${kind}`,
+        kind,
+        compression: kind === "ext4" ? "none" : "gzip",
+        layers: [
+          { dir: first, label: "a" },
+          { dir: later, label: "c", ownersChosen: true },
+        ],
+      },
+      { storeDir: join(work, "store-owned") },
+    );
+    assert.deepEqual(inImage(taken, ["home/bob"]).get("home/bob"), [0o700, 0, 0], `${kind}: taken back`);
   }
 });
 

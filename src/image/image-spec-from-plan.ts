@@ -41,6 +41,7 @@ export function imageSpecFromPlan(
       key: output.key,
       label: step,
       manifest: join(dirname(output.path), "manifest.json"),
+      ...(plan.steps.get(step)?.sandbox === "chroot" ? { ownersChosen: true } : {}),
     };
   });
   return {

@@ -17,6 +17,12 @@ export interface ImageLayer {
    * read (and search) permission on disk to what the step left without it, and records the step's mode.
    */
   manifest?: string;
+  /**
+   * Its owners were chosen, root among them: a chroot step runs as root and gives what it makes the
+   * owner it means. A rootless step's are the builder's by necessity, so its folder that an earlier
+   * layer gave another owner keeps that one.
+   */
+  ownersChosen?: boolean;
 }
 
 /** Paths inside the image, without a leading slash (`dev/console`). */

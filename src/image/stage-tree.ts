@@ -79,6 +79,7 @@ export async function stageTree(
       what: layer.label ?? layer.dir,
       image: input.name,
       ...(modes ? { modes } : {}),
+      ownersChosen: layer.ownersChosen ?? false,
     });
   }
   if (input.files) {
@@ -217,7 +218,13 @@ export async function removeStagedTree(root: string): Promise<void> {
 async function copyTree(
   state: StageState,
   source: string,
-  how: { plan: boolean; what: string; image: string; modes?: ReadonlyMap<string, number> },
+  how: {
+    plan: boolean;
+    what: string;
+    image: string;
+    modes?: ReadonlyMap<string, number>;
+    ownersChosen?: boolean;
+  },
 ): Promise<void> {
   const modeOf = (path: string, info: { mode: number }) => how.modes?.get(path) ?? info.mode & 0o7777;
   const walk = async (relative: string): Promise<void> => {
@@ -247,9 +254,10 @@ async function copyTree(
           if (stepOwner) state.stepOwners.set(path, stepOwner);
         } else if (!how.plan) {
           state.dirModes.set(path, modeOf(path, info));
-          // A folder that merely is there again keeps the owner an earlier step gave it; only another
-          // owner given the same way replaces it.
+          // A folder that merely is there again (a rootless step's) keeps the owner an earlier step gave
+          // it; another owner given the same way replaces it, and so does any a chroot step gives, root too.
           if (stepOwner) state.stepOwners.set(path, stepOwner);
+          else if (how.ownersChosen) state.stepOwners.delete(path);
         }
         // Staged folders stay writable until the end, whatever the layer's mode: later layers add to them.
         await chmod(to, 0o755);
