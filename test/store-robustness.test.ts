@@ -25,6 +25,7 @@ import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { runPlan } from "../src/build/run-plan.ts";
 import type { RootstockEvent } from "../src/events.ts";
+import { buildImage } from "../src/image/build-image.ts";
 import type { Manifest } from "../src/store/manifest.ts";
 import { removeTree } from "../src/store/remove-tree.ts";
 import { readStepHistory, type StepHistory } from "../src/store/step-history.ts";
@@ -362,6 +363,18 @@ test("an entry holding a setuid or setgid file, or one others may write, is clos
   assert.equal((await stat(entry("sticky"))).mode & 0o777, 0o700);
   assert.equal((await stat(join(entry("sticky"), "out", "tmp"))).mode & 0o7777, 0o1777);
   assert.equal((await stat(entry("shared"))).mode & 0o777, 0o700);
+  // One an older rootstock left open is closed when an image next takes from it.
+  await chmod(entry("sticky"), 0o755);
+  await buildImage(
+    {
+      name: "from-open",
+      kind: "initramfs",
+      compression: "gzip",
+      layers: [{ dir: join(entry("sticky"), "out"), manifest: join(entry("sticky"), "manifest.json") }],
+    },
+    { storeDir: bench.storeDir },
+  );
+  assert.equal((await stat(entry("sticky"))).mode & 0o777, 0o700);
   assert.equal((await stat(join(entry("setuid"), "out", "su"))).mode & 0o7777, 0o4755);
   assert.equal((await stat(join(entry("setuid"), "out", "wall"))).mode & 0o7777, 0o2755);
   // The failed step's root holds hard links to them: its run's build folders are closed too.

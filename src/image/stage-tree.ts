@@ -5,12 +5,13 @@
  */
 import { RootstockError } from "../errors.ts";
 import { compareNames, deviceMajor, deviceMinor, type Manifest } from "../store/manifest.ts";
+import { mustBeClosed } from "../store/output-store.ts";
 import { CONSOLE_DEVICE, type DeviceNode, type ImageSpec, imagePath } from "./image-spec.ts";
 
 const { constants } = process.getBuiltinModule("node:fs");
 const { chmod, copyFile, lstat, lutimes, mkdir, readdir, readFile, readlink, rm, symlink } =
   process.getBuiltinModule("node:fs/promises");
-const { join } = process.getBuiltinModule("node:path");
+const { dirname, join } = process.getBuiltinModule("node:path");
 
 /** Every timestamp in an image (SOURCE_DATE_EPOCH of the steps). */
 export const IMAGE_TIME = 0;
@@ -335,6 +336,14 @@ function readable(mode: number, kind: "dir" | "file"): number {
 /** The modes a store manifest records, by path. */
 async function manifestModes(file: string): Promise<Map<string, number>> {
   const manifest = JSON.parse(await readFile(file, "utf8")) as Manifest;
+  // An entry an older rootstock committed open to others that must not be (a /tmp of 1777): closed
+  // now, before anything more is taken from it. Another user's entry is left as it is.
+  if (mustBeClosed(manifest)) {
+    const entry = dirname(file);
+    const info = await lstat(entry).catch(() => undefined);
+    if (info && (info.mode & 0o077) !== 0 && info.uid === process.getuid?.())
+      await chmod(entry, 0o700).catch(() => {});
+  }
   return new Map(manifest.entries.map((entry) => [entry.path, entry.mode]));
 }
 

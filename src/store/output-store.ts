@@ -51,6 +51,22 @@ export interface Committed {
   existed: boolean;
 }
 
+/**
+ * Whether an entry must be closed to other users (a folder of mode 0700): it holds a setuid or setgid
+ * file, which another user could run, or a file or folder others may write (a root filesystem's /tmp,
+ * 1777), into which another user could put files that images then carry.
+ */
+export function mustBeClosed(manifest: Pick<Manifest, "root" | "entries">): boolean {
+  return (
+    (manifest.root.mode & 0o022) !== 0 ||
+    manifest.entries.some(
+      (entry) =>
+        (entry.kind === "file" && (entry.mode & 0o6000) !== 0) ||
+        (entry.kind !== "symlink" && (entry.mode & 0o022) !== 0),
+    )
+  );
+}
+
 export class OutputStore {
   readonly storeDir: string;
 
@@ -211,16 +227,7 @@ export class OutputStore {
       // Setuid and setgid bits stay (a root filesystem needs them), and so do modes that let others
       // write (/tmp is 1777), but such an entry must be no one else's way in: another user could run a
       // setuid-root program a plan made, or put files into a root filesystem's /tmp, which images take.
-      if (
-        (manifest.root.mode & 0o022) !== 0 ||
-        manifest.entries.some(
-          (entry) =>
-            (entry.kind === "file" && (entry.mode & 0o6000) !== 0) ||
-            (entry.kind !== "symlink" && (entry.mode & 0o022) !== 0),
-        )
-      ) {
-        chmodSync(staging, 0o700);
-      }
+      if (mustBeClosed(manifest)) chmodSync(staging, 0o700);
       options.signal?.throwIfAborted();
       try {
         renameSync(staging, this.entryDir(meta.key));
