@@ -359,6 +359,24 @@ describe("hostile plans", () => {
     );
   });
 
+  test("refuses a device or owner path with a control character, which no image can name", async () => {
+    const dir = join(work, "device-line-break");
+    await mkdir(join(dir, "steps", "k"), { recursive: true });
+    await writeFile(
+      join(dir, "plan.toml"),
+      'name = "dev"\narch = "x86_64"\n[[stages]]\nname = "s"\nsteps = ["k"]\n[images.sq]\nkind = "squashfs"\ncontents = ["k"]\ndevices = [{ path = "/n/x\\ny", type = "char", major = 1, minor = 3 }]\nowners = { "/a\\rb" = { uid = 1, gid = 1 } }\n',
+    );
+    await writeFile(join(dir, "steps", "k", "step.toml"), 'version = "1"\n');
+    const error = await loadPlan(dir).then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
+    assert.ok(error instanceof RootstockErrors, String(error));
+    const said = error.errors.map((problem) => `${problem.location.field}: ${problem.message}`).join("\n");
+    assert.match(said, /images\.sq\.devices\[0\]\.path: .*it holds a control character/);
+    assert.match(said, /images\.sq\.owners[^:]*: .*it holds a control character/);
+  });
+
   test("refuses a NUL in a kernel command line or an ext4 label, which go to programs as arguments", async () => {
     const dir = join(work, "nul-args");
     await mkdir(join(dir, "steps", "k"), { recursive: true });

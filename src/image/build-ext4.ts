@@ -65,7 +65,7 @@ export async function buildExt4(tree: StagedTree, output: string, options: Ext4O
       "ERR_IMAGE_UNSUPPORTED_FILE",
       `image ${options.name}: its contents hold the file name ${JSON.stringify(`/${unreadable.path}`)}, with a carriage return (\\r), which debugfs cannot read in a name, so an ext4 image cannot carry it`,
       {
-        hint: "rename the file in the step that makes it (a squashfs or initramfs image can carry the name)",
+        hint: "rename the file where it comes from, the step that makes it or the plan's files folder (a squashfs or initramfs image can carry the name)",
       },
     );
   const size = options.sizeBytes ?? ext4Size(tree);

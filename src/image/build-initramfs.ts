@@ -41,7 +41,9 @@ export async function buildInitramfs(
     throw new RootstockError(
       "ERR_IMAGE_UNSUPPORTED_FILE",
       `image ${options.name}: its contents hold /${TRAILER}, the name that ends a cpio archive, which an initramfs cannot carry (the kernel would stop unpacking there)`,
-      { hint: `rename /${TRAILER} in the step that makes it, or move it into a folder` },
+      {
+        hint: `rename /${TRAILER} where it comes from (the step that makes it, or the plan's files folder), or move it into a folder`,
+      },
     );
   const groups = new Map<string, string[]>([["0:0", []]]);
   for (const entry of tree.entries) {

@@ -238,7 +238,7 @@ async function copyTree(
           "ERR_IMAGE_BAD_NAME",
           `image ${how.image}: ${how.what} holds the file name ${JSON.stringify(path)}, which is not valid UTF-8 text on one line`,
           {
-            hint: "rename the file in the step that makes it",
+            hint: "rename the file where it comes from: the step that makes it, or the plan's files folder",
           },
         );
       }

@@ -43,17 +43,19 @@ function pathFault(input: unknown, absolute: boolean): string {
         ? `it ${absolute ? "does not start" : "starts"} with "/"`
         : input.includes("\0")
           ? "it holds a NUL character"
-          : input.includes("\\")
-            ? "it holds a backslash, which image tools read as an escape"
-            : parts.includes("..")
-              ? 'it has a ".." part'
-              : input.endsWith("/")
-                ? 'it ends with "/"'
-                : parts.includes("")
-                  ? 'it has "//"'
-                  : parts.includes(".")
-                    ? 'it has a "." part'
-                    : "";
+          : absolute && /\p{Cc}/u.test(input)
+            ? "it holds a control character, such as a line break, which no image can name"
+            : input.includes("\\")
+              ? "it holds a backslash, which image tools read as an escape"
+              : parts.includes("..")
+                ? 'it has a ".." part'
+                : input.endsWith("/")
+                  ? 'it ends with "/"'
+                  : parts.includes("")
+                    ? 'it has "//"'
+                    : parts.includes(".")
+                      ? 'it has a "." part'
+                      : "";
   return fault === "" ? "" : ` (${fault})`;
 }
 
@@ -69,7 +71,9 @@ const fileName = z
     error: (issue) => `expected a plain file name without "/" or "..", got ${JSON.stringify(issue.input)}`,
   });
 
-const isAbsolutePath = (value: string) => value.startsWith("/") && isSafeRelativePath(value.slice(1));
+/** A path inside an image: the image tools take names one a line, and debugfs ends a request at \r. */
+const isAbsolutePath = (value: string) =>
+  value.startsWith("/") && isSafeRelativePath(value.slice(1)) && !/\p{Cc}/u.test(value);
 const absolutePathError = (issue: { input: unknown }) =>
   `expected an absolute path without "..", "//" or a "/" at its end, got ${JSON.stringify(issue.input)}${pathFault(issue.input, true)}`;
 const absolutePath = z.string().refine(isAbsolutePath, { error: absolutePathError });
