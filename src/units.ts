@@ -111,6 +111,11 @@ export function typedWord(word: string): string {
   return `$'${escaped.join("")}'`;
 }
 
+/** A name inside a sentence: as it is, unless it holds a control character (a line break), then as typed. */
+export function inlineName(name: string): string {
+  return /\p{Cc}/u.test(name) ? typedWord(name) : name;
+}
+
 /** A path given as an argument of a command a person copies: one that begins with "-" would be an option. */
 export function pathWord(path: string): string {
   return typedWord(path.startsWith("-") ? `./${path}` : path);

@@ -172,6 +172,14 @@ describe("hostile plans", () => {
       assert.ok(error instanceof RootstockError && error.code === "ERR_PLAN_NOT_FOUND", String(error));
       return true;
     });
+    // Through a file: no link at all, and the command line says "a part of its path is not a folder".
+    await assert.rejects(loadPlan(join(dir, "plan.toml", "plan")), { code: "ENOTDIR" });
+    // A name with a line break is shown as typed, on the one line of its message.
+    await assert.rejects(loadPlan(join(dir, "new\nplan")), (error: unknown) => {
+      assert.ok(error instanceof RootstockError, String(error));
+      assert.match(error.message, /^plan folder \$'\S*new\\nplan' does not exist$/);
+      return true;
+    });
   });
 
   test("a step named nowhere is told the steps the stages list, also before they have folders", async () => {

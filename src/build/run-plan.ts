@@ -15,7 +15,7 @@ import type { SourceRequest } from "../sources/fetch-sources.ts";
 import { OutputStore } from "../store/output-store.ts";
 import type { StepHistory } from "../store/step-history.ts";
 import type { StoreLocks } from "../store/store-locks.ts";
-import { monotonicMs } from "../units.ts";
+import { inlineName, monotonicMs } from "../units.ts";
 import { RunSession } from "./run-session.ts";
 import type { ScheduleNode, ScheduleResult, Skipped, TaskResult } from "./schedule.ts";
 
@@ -547,7 +547,11 @@ async function checkToolsPresent(
     }
   }
   if (problems.length > 0)
-    throw new RootstockErrors("ERR_PLAN_NOT_RUNNABLE", `plan ${plan.displayDir} cannot run here`, problems);
+    throw new RootstockErrors(
+      "ERR_PLAN_NOT_RUNNABLE",
+      `plan ${inlineName(plan.displayDir)} cannot run here`,
+      problems,
+    );
 }
 
 function sourcesOf(steps: readonly ResolvedStep[]): SourceRequest[] {

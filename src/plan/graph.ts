@@ -4,7 +4,7 @@
  */
 import { sha256Json } from "../digest.ts";
 import { RootstockError, RootstockErrors } from "../errors.ts";
-import { formatBytes } from "../units.ts";
+import { formatBytes, inlineName } from "../units.ts";
 import { evaluatePredicate, type Value } from "./predicate.ts";
 import { didYouMean } from "./suggest.ts";
 import type { Plan, Step } from "./types.ts";
@@ -177,7 +177,11 @@ export function resolveGraph(plan: Plan, options: ResolveOptions = {}): Graph {
   }
 
   if (problems.length > 0) {
-    throw new RootstockErrors("ERR_PLAN_INVALID", `plan ${plan.displayDir} cannot be resolved`, problems);
+    throw new RootstockErrors(
+      "ERR_PLAN_INVALID",
+      `plan ${inlineName(plan.displayDir)} cannot be resolved`,
+      problems,
+    );
   }
 
   const sorted = topologicalOrder(
@@ -206,7 +210,11 @@ export function resolveGraph(plan: Plan, options: ResolveOptions = {}): Graph {
     steps.push(resolved);
   }
   if (problems.length > 0) {
-    throw new RootstockErrors("ERR_PLAN_INVALID", `plan ${plan.displayDir} cannot be resolved`, problems);
+    throw new RootstockErrors(
+      "ERR_PLAN_INVALID",
+      `plan ${inlineName(plan.displayDir)} cannot be resolved`,
+      problems,
+    );
   }
   // With targets, the steps their `when` disables are not part of what was asked for.
   const told = options.targets && options.targets.length > 0 ? [] : disabled;

@@ -6,7 +6,7 @@ import { parse as parseToml, TomlError } from "smol-toml";
 import type { z } from "zod";
 import { describeCause, type ErrorLocation, RootstockError, RootstockErrors } from "../errors.ts";
 import { nonUtf8Part } from "../file-names.ts";
-import { parseDuration, parseSize } from "../units.ts";
+import { inlineName, parseDuration, parseSize } from "../units.ts";
 import { findCycles } from "./cycles.ts";
 import { depVariable } from "./dep-variable.ts";
 import { schemaProblems } from "./issues.ts";
@@ -183,7 +183,7 @@ export async function loadPlan(dir: string, options: LoadPlanOptions = {}): Prom
 
   const planInfo = statIfAny(planDir);
   if (planInfo !== undefined && !planInfo.isDirectory()) {
-    throw new RootstockError("ERR_PLAN_NOT_FOUND", `${displayDir} is a file, not a plan folder`, {
+    throw new RootstockError("ERR_PLAN_NOT_FOUND", `${inlineName(displayDir)} is a file, not a plan folder`, {
       hint: `give the folder that holds plan.toml${basename(planDir) === "plan.toml" ? ` (${dirname(displayDir)})` : ""}`,
     });
   }
@@ -191,15 +191,16 @@ export async function loadPlan(dir: string, options: LoadPlanOptions = {}): Prom
     let link: boolean | undefined;
     try {
       link = lstatSync(planDir, { throwIfNoEntry: false })?.isSymbolicLink();
-    } catch {
-      // A folder on its way is a link loop (ELOOP) or a file (ENOTDIR): a link that leads nowhere too.
+    } catch (error) {
+      // A link loop on its way is a link that leads nowhere too; a file on its way (ENOTDIR) is said as such.
+      if ((error as NodeJS.ErrnoException).code !== "ELOOP") throw error;
       link = true;
     }
     const notUtf8 = link ? undefined : nonUtf8Part(planDir);
     const whose = notUtf8 === planDir ? "its name" : `the name of ${notUtf8}`;
     throw new RootstockError(
       "ERR_PLAN_NOT_FOUND",
-      `plan folder ${displayDir} ${link ? "is a link that leads nowhere (or back to itself)" : notUtf8 ? `cannot be opened: ${whose} is not valid UTF-8, and rootstock reads names as UTF-8` : "does not exist"}`,
+      `plan folder ${inlineName(displayDir)} ${link ? "is a link that leads nowhere (or back to itself)" : notUtf8 ? `cannot be opened: ${whose} is not valid UTF-8, and rootstock reads names as UTF-8` : "does not exist"}`,
       {
         hint: notUtf8
           ? "rename the folder to UTF-8 (`convmv -f latin1 -t utf8 --notest DIR`, or mv)"
@@ -212,7 +213,7 @@ export async function loadPlan(dir: string, options: LoadPlanOptions = {}): Prom
   checkInsidePlan(context, join(planDir, "steps"));
   const planText = readText(join(planDir, "plan.toml"));
   if (planText === undefined) {
-    throw new RootstockError("ERR_PLAN_NOT_FOUND", `no plan.toml in ${displayDir}`, {
+    throw new RootstockError("ERR_PLAN_NOT_FOUND", `no plan.toml in ${inlineName(displayDir)}`, {
       file: shown("plan.toml"),
       hint: "a plan folder needs a plan.toml with name, arch and [[stages]]",
     });
@@ -369,7 +370,7 @@ export async function loadPlan(dir: string, options: LoadPlanOptions = {}): Prom
     const count = problems.length;
     throw new RootstockErrors(
       "ERR_PLAN_INVALID",
-      `plan ${displayDir} has ${count} problem${count === 1 ? "" : "s"}`,
+      `plan ${inlineName(displayDir)} has ${count} problem${count === 1 ? "" : "s"}`,
       problems,
     );
   }
