@@ -40,6 +40,9 @@ export async function stepNow(
     if (!isRootstockError(error)) throw error;
     const problems = error instanceof RootstockErrors ? error.errors : [error];
     if (problems.some((problem) => SET_PROBLEMS.has(problem.code))) throw error;
+    // A --set that turns the step off names no build of it: the one found would be another variant's.
+    const given = Object.keys(variables).length > 0;
+    if (given && problems.some((problem) => problem.code === "ERR_PLAN_DEP_DISABLED")) throw error;
     return undefined;
   }
 }
