@@ -466,6 +466,20 @@ describe("the plan folder", () => {
         /--set FIAL: the plan has no variable "FIAL" \[ERR_PLAN_UNKNOWN_VARIABLE\]\n {4}hint: did you mean "FAIL"\?/,
       );
     }
+    // Nor may a --set that turns the step off show another variant's build.
+    const gated = await writePlan(join(work, "shell-variant-when"), {
+      toml: "[variables]\nON = true\n",
+      steps: { app: { toml: 'version = "1"\nwhen = "ON"\n', script: "do_install() { exit 3; }\n" } },
+    });
+    assert.equal((await runCli(["--store", store, "run", gated])).code, 1);
+    for (const command of [
+      ["shell", gated, "app", "--set", "ON=false", "-c", "true"],
+      ["log", gated, "app", "--set", "ON=false"],
+    ]) {
+      const refused = await runCli(["--store", store, ...command]);
+      assert.equal(refused.code, 1, refused.stdout);
+      assert.match(refused.stderr, /step "app" is disabled by when = "ON" \[ERR_PLAN_DEP_DISABLED\]/);
+    }
   });
 
   test("--test-timeout is a duration a timer can wait, or refused before anything runs", async () => {
