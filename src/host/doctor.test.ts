@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import { test } from "node:test";
 import {
   checkGuessedPackages,
@@ -64,4 +65,9 @@ test("the packages that provide what was found are dpkg's, by the file's path or
     },
   ]);
   assert.deepEqual(packages, ["dash", "tar", "wanted-by-name"]);
+  // cc is an alternative: every package on its way to the compiler counts (gcc gives cc, gcc-12 the file).
+  if (existsSync("/etc/alternatives/cc")) {
+    const cc = await providingPackages([{ requirement: sh, found: "/usr/bin/cc" }]);
+    assert.ok(cc.includes("gcc") && cc.some((name) => /^gcc-\d+$/.test(name)), cc.join(" "));
+  }
 });

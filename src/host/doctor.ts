@@ -4,7 +4,8 @@ import { findOnPath, hostPath, STEP_PATH } from "./tools.ts";
 
 const { spawn } = process.getBuiltinModule("node:child_process");
 const { access } = process.getBuiltinModule("node:fs/promises");
-const { realpathSync } = process.getBuiltinModule("node:fs");
+const { readlinkSync, realpathSync } = process.getBuiltinModule("node:fs");
+const { dirname, resolve } = process.getBuiltinModule("node:path");
 
 export type RequirementGroup = "core" | "tests" | "plan";
 
@@ -198,20 +199,41 @@ export async function providingPackages(findings: readonly Finding[]): Promise<s
       continue;
     }
     // dpkg knows a file by the path its package gave it: on a merged-/usr host /bin/sh, not /usr/bin/sh.
-    const real = realpathSync(found);
+    // Every hop of a link counts: cc leads through /etc/alternatives to gcc (package gcc) and on to
+    // x86_64-linux-gnu-gcc-12 (gcc-12), and each package is needed for cc to be there.
     files.set(finding, [
-      ...new Set([found, real].flatMap((path) => [path, path.replace(/^\/usr\/(bin|sbin|lib)\//, "/$1/")])),
+      ...new Set(linkHops(found).flatMap((path) => [path, path.replace(/^\/usr\/(bin|sbin|lib)\//, "/$1/")])),
     ]);
   }
   const owners = await dpkgOwners([...new Set([...files.values()].flat())]);
   for (const [finding, paths] of files) {
-    // The command's and the file it leads to (gcc, and gcc-12 for x86_64-linux-gnu-gcc-12).
     const found = paths.flatMap((path) => owners.get(path) ?? []);
     for (const owner of found) packages.add(owner);
     if (found.length === 0 && finding.requirement.package !== undefined)
       packages.add(finding.requirement.package);
   }
   return [...packages].sort();
+}
+
+/** A path and each path its links lead to, in order, up to the file itself. */
+function linkHops(path: string): string[] {
+  const hops = [path];
+  for (let current = path; hops.length < 40; ) {
+    let target: string;
+    try {
+      target = readlinkSync(current);
+    } catch {
+      break;
+    }
+    current = resolve(dirname(current), target);
+    hops.push(current);
+  }
+  try {
+    hops.push(realpathSync(path));
+  } catch {
+    // A link that leads nowhere: its hops are what there is.
+  }
+  return hops;
 }
 
 /** `dpkg-query -S`: each path's package (without an :arch), for the paths dpkg has. */
