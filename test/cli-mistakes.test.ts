@@ -1383,6 +1383,38 @@ describe("Ctrl-C", () => {
     }
   });
 
+  test("run from a folder whose name is not UTF-8: a relative path is refused with a rename hint, not resolved elsewhere", async () => {
+    await mkdir(Buffer.from(`${work}/dir\xe9`, "latin1"), { recursive: true });
+    const inLatin1 = (...args: string[]) =>
+      spawnSync(
+        "sh",
+        [
+          "-c",
+          `cd "$(printf 'dir\\351')" && echo x > a.txt && exec "$@"`,
+          "sh",
+          process.execPath,
+          ROOTSTOCK,
+          "--store",
+          join(work, "latin1-store"),
+          ...args,
+        ],
+        { cwd: work, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } },
+      );
+    for (const args of [
+      ["sources", "import", "a.txt"],
+      ["mirror", join(import.meta.dirname, "..", "plans", "example"), "out"],
+    ]) {
+      const result = inLatin1(...args);
+      assert.equal(result.status, 1, `${args.join(" ")}: ${result.stderr}`);
+      assert.match(
+        result.stderr,
+        /the current folder's name is not valid UTF-8 .*\[ERR_CLI_FOLDER_NOT_UTF8\]\n {2}hint: rename it/,
+      );
+    }
+    assert.equal(existsSync(join(work, "dir\uFFFD")), false, "no folder was made under the other name");
+    assert.equal(inLatin1("-V").status, 0);
+  });
+
   test("a build whose output cannot be written goes on to its end, and the command says 74", async () => {
     const dir = await writePlan(join(work, "full-build"), {
       steps: { slow: { script: 'do_install() { sleep 1; echo built > "$OUT/built"; }\n' } },

@@ -100,8 +100,9 @@ function watchCurrentFolder(): void {
   const cwd = process.cwd;
   if ((cwd as { watched?: true }).watched) return;
   const watched = () => {
+    let path: string;
     try {
-      return cwd();
+      path = cwd();
     } catch (error) {
       throw new RootstockError(
         "ERR_CLI_NO_FOLDER",
@@ -112,6 +113,17 @@ function watchCurrentFolder(): void {
         },
       );
     }
+    // Node reads a name that is not UTF-8 with U+FFFD in place of its bytes: by that name it is nowhere,
+    // and a path resolved from it would name another folder (or be made anew beside it).
+    if (path.includes("\uFFFD") && !process.getBuiltinModule("node:fs").existsSync(path))
+      throw new RootstockError(
+        "ERR_CLI_FOLDER_NOT_UTF8",
+        `the current folder's name is not valid UTF-8 (${path}), and rootstock reads names as UTF-8`,
+        {
+          hint: "rename it (`convmv -f latin1 -t utf8 --notest DIR`, or mv), or give paths in full from a folder whose name is UTF-8",
+        },
+      );
+    return path;
   };
   process.cwd = Object.assign(watched, { watched: true as const });
 }
