@@ -172,6 +172,18 @@ describe("hostile plans", () => {
       assert.ok(error instanceof RootstockError && error.code === "ERR_PLAN_NOT_FOUND", String(error));
       return true;
     });
+    // An image's files that is a file is no missing folder.
+    await rm(join(dir, "rootfs"));
+    await writeFile(join(dir, "rootfs"), "#!/bin/sh\n");
+    const fileError = await loadPlan(dir).then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
+    assert.ok(fileError instanceof RootstockErrors, String(fileError));
+    assert.match(
+      fileError.errors.map((problem) => `${problem.message} [${problem.code}]`).join("\n"),
+      /folder \S+\/rootfs is a file, not a folder \[ERR_PLAN_BAD_FILE\]/,
+    );
     // Through a file: no link at all, and the command line says "a part of its path is not a folder".
     await assert.rejects(loadPlan(join(dir, "plan.toml", "plan")), { code: "ENOTDIR" });
     // A name with a line break is shown as typed, on the one line of its message.
@@ -308,6 +320,15 @@ describe("hostile plans", () => {
       assert.ok(problem, JSON.stringify(problems));
       assert.match(problem.message, said);
     }
+  });
+
+  test("a mount of a step the plan does not have is said so, not told to add it to deps", async () => {
+    const problems = await problemsOf(
+      "mount-nowhere",
+      'version = "1"\n[[mounts]]\nstep = "zz"\nat = "/zz"\n',
+    );
+    const problem = problems.find((item) => item.field === "mounts[0].step");
+    assert.match(problem?.message ?? "", /mounts "zz", which is not a step of this plan/);
   });
 
   test("two sources to unpack into one folder are refused however it is spelt", async () => {

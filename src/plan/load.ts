@@ -1039,7 +1039,22 @@ function checkReferences(
     };
     checkLayout(step, at, problems);
     step.mounts.forEach((mount, index) => {
-      if (!step.deps.includes(mount.step)) {
+      if (!stageIndex.has(mount.step)) {
+        problems.push(
+          new RootstockError(
+            "ERR_PLAN_UNKNOWN_STEP",
+            `mounts "${mount.step}", which is not a step of this plan`,
+            {
+              ...at(["mounts", index, "step"], `mounts[${index}].step`),
+              hint:
+                didYouMean(
+                  mount.step,
+                  known.filter((other) => other !== step.name),
+                ) || stepsHint(known),
+            },
+          ),
+        );
+      } else if (!step.deps.includes(mount.step)) {
         problems.push(
           new RootstockError(
             "ERR_PLAN_MOUNT_NOT_DEP",
@@ -1182,10 +1197,11 @@ function loadImages(
       const exists = statIfAny(folder)?.isDirectory();
       if (!exists) {
         const broken = brokenLink(folder);
+        const file = statIfAny(folder) !== undefined;
         problems.push(
           new RootstockError(
-            "ERR_PLAN_FILE_MISSING",
-            `folder ${join(context.displayDir, image.files)} ${broken === undefined ? "does not exist" : `is a ${broken}`}`,
+            file ? "ERR_PLAN_BAD_FILE" : "ERR_PLAN_FILE_MISSING",
+            `folder ${join(context.displayDir, image.files)} ${file ? "is a file, not a folder" : broken === undefined ? "does not exist" : `is a ${broken}`}`,
             {
               ...at([...base, "files"], `images.${name}.files`),
               hint: "files names a folder of the plan whose contents are copied into the image",
