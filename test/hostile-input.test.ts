@@ -384,7 +384,15 @@ describe("hostile plans", () => {
     assert.ok(error instanceof RootstockErrors, String(error));
     assert.deepEqual(
       error.errors.map((problem) => [problem.code, problem.message]),
-      hidden.map((at) => ["ERR_PLAN_MOUNT_RESERVED", `mount at ${at} would hide the host's ${at}`]),
+      hidden.map((at) => {
+        const within = ["/lib", "/etc", "/usr/local/bin"].find((folder) => at.startsWith(`${folder}/`));
+        return [
+          "ERR_PLAN_MOUNT_RESERVED",
+          within === undefined
+            ? `mount at ${at} would hide the host's ${at}`
+            : `mount at ${at} is inside the host's ${within}, which its tools run from and read`,
+        ];
+      }),
     );
   });
 

@@ -883,13 +883,17 @@ function checkLayout(step: Step, at: At, problems: RootstockError[]): void {
           mount.at === folder || mount.at.startsWith(`${folder}/`) || folder.startsWith(`${mount.at}/`),
       )
     ) {
+      // Inside such a folder (/etc/myapp): nothing may be there to hide, but the folder is the tools'.
+      const within = HOST_TOOL_FOLDERS.find((folder) => mount.at.startsWith(`${folder}/`));
       problems.push(
         new RootstockError(
           "ERR_PLAN_MOUNT_RESERVED",
-          `mount at ${mount.at} would hide the host's ${mount.at}`,
+          within === undefined
+            ? `mount at ${mount.at} would hide the host's ${mount.at}`
+            : `mount at ${mount.at} is inside the host's ${within}, which its tools run from and read`,
           {
             ...at(["mounts", index, "at"], `mounts[${index}].at`),
-            hint: `a root of host tools needs its ${mount.at}; choose a path of its own, such as /${mount.step}`,
+            hint: `a root of host tools needs its ${within ?? mount.at} as it is; choose a path of its own, such as /${mount.step}`,
           },
         ),
       );
