@@ -555,6 +555,13 @@ describe("rootstock fetch, sources and mirror", () => {
     await symlink("looped", join(dir, "looped"));
     const loop = await runCli(["--store", storeDir, "sources", "import", join(dir, "looped")]);
     assert.match(loop.stderr, /looped: a link that leads round in a loop \[ERR_IMPORT_NOT_FOUND\]/);
+    // A name with an escape sequence is shown as typed, not acted on by the terminal.
+    const escaped = join(work, "import-escape");
+    await mkdir(escaped, { recursive: true });
+    await writeFile(join(escaped, "\u001b[31mred.tar.gz"), testBytes(1_000, 76));
+    const shown = await runCli(["--store", storeDir, "sources", "import", escaped]);
+    assert.match(shown.stdout, /added \$'\S*\\x1b\[31mred\.tar\.gz'/);
+    assert.ok(!shown.stdout.includes("\u001b"), shown.stdout);
     // A name that is not UTF-8 reaches rootstock (as Node hands it over) with U+FFFD for its bytes.
     const latin1 = join(work, "import-latin1");
     await mkdir(latin1, { recursive: true });

@@ -4,7 +4,7 @@ import { openPlan, parseVariableFlags } from "../../plan/open.ts";
 import { importSources } from "../../sources/import-sources.ts";
 import { planSources } from "../../sources/plan-sources.ts";
 import { SourceStore } from "../../sources/source-store.ts";
-import { formatBytes } from "../../units.ts";
+import { formatBytes, inlineName } from "../../units.ts";
 import type { CliContext } from "../context.ts";
 import { interruptible } from "../interruptible.ts";
 import { setOption } from "../options.ts";
@@ -41,7 +41,7 @@ export function registerSources(program: Command, context: CliContext): void {
         const what = serves.length > 0 ? `serves ${[...new Set(serves)].join("; ")}` : file.sha256;
         const status = file.added ? context.style("green", "added") : context.style("dim", "had  ");
         context.out(
-          `  ${status} ${file.path} ${context.style("dim", `(${formatBytes(file.size)})`)} ${what}`,
+          `  ${status} ${inlineName(file.path)} ${context.style("dim", `(${formatBytes(file.size)})`)} ${what}`,
         );
       }
       // Named as one of the plan's files (or by its hash, as a mirror keeps it), with other bytes.
@@ -53,12 +53,14 @@ export function registerSources(program: Command, context: CliContext): void {
         const meant = meantBy(file.path);
         context.out(
           meant
-            ? `  ${context.style("yellow", "skip ")} ${file.path}: named as ${meant.file} of step ${meant.steps?.join(", ") ?? "?"}, whose pin is sha256 ${meant.sha256}, but it is sha256 ${file.sha256} (${formatBytes(file.size)}): a damaged copy, or another version; not admitted`
-            : `  ${context.style("yellow", "skip ")} ${file.path}: sha256 ${file.sha256} matches no source of the plan; not admitted`,
+            ? `  ${context.style("yellow", "skip ")} ${inlineName(file.path)}: named as ${meant.file} of step ${meant.steps?.join(", ") ?? "?"}, whose pin is sha256 ${meant.sha256}, but it is sha256 ${file.sha256} (${formatBytes(file.size)}): a damaged copy, or another version; not admitted`
+            : `  ${context.style("yellow", "skip ")} ${inlineName(file.path)}: sha256 ${file.sha256} matches no source of the plan; not admitted`,
         );
       }
       for (const entry of result.passedOver)
-        context.out(`  ${context.style("yellow", "skip ")} ${entry.path}: ${entry.reason}; not admitted`);
+        context.out(
+          `  ${context.style("yellow", "skip ")} ${inlineName(entry.path)}: ${entry.reason}; not admitted`,
+        );
       const added = result.imported.filter((file) => file.added).length;
       const damaged = result.unmatched.filter((file) => meantBy(file.path) !== undefined).length;
       context.out(
