@@ -283,7 +283,7 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
               step: name,
               key: step.key,
               reason: other.silent
-                ? "another rootstock process is building it and does not answer: is it stopped (Ctrl-Z, SIGSTOP)? `fg` or `kill -CONT` it, or end it"
+                ? other.what
                 : `another run (${other.runId}, pid ${other.pid}) is building it`,
             });
           return { retryAfter: locks.waitFree(`key:${step.key}`, signal) };

@@ -116,6 +116,13 @@ const multiboot = (flags: number, before: Buffer) => {
   return Buffer.concat([before, header, Buffer.alloc(64)]);
 };
 writeFileSync(join(linuxOutput, "boot", "mbkernel"), multiboot(0x10003, Buffer.alloc(64)));
+// Without its load addresses a flat file is no kernel QEMU loads, nor is a header past where it looks.
+writeFileSync(join(linuxOutput, "boot", "mbflat"), multiboot(0x3, Buffer.alloc(64)));
+writeFileSync(join(linuxOutput, "boot", "mbfar"), multiboot(0x10003, Buffer.alloc(8160)));
+// An ELF file whose program header entries are too small to hold one.
+const tiny = Buffer.from(pvh);
+tiny.writeUInt16LE(4, 0x36);
+writeFileSync(join(linuxOutput, "boot", "tinyentries"), tiny);
 const elf64 = Buffer.alloc(64);
 elf64.write("\x7fELF", 0, "latin1");
 elf64[4] = 2;
@@ -228,7 +235,14 @@ test("unknown, unbootable, and unbuilt are user errors with hints", () => {
   const withKernel = (path: string) => () =>
     bootFromPlan({ ...plan, kernel: { step: "linux", path } }, "initramfs", { outputs, images });
   for (const path of ["boot/vmlinux", "boot/mbkernel", "inside"]) assert.ok(withKernel(path)(), path);
-  for (const path of ["boot/mb64", "boot/damaged", "boot/farnote"])
+  for (const path of [
+    "boot/mb64",
+    "boot/damaged",
+    "boot/farnote",
+    "boot/mbflat",
+    "boot/mbfar",
+    "boot/tinyentries",
+  ])
     code(withKernel(path), "ERR_IMAGE_NOT_A_KERNEL", /point kernel\.path at the kernel/);
   code(withKernel("boot/hostlink"), "ERR_IMAGE_NO_KERNEL_FILE", /copy it into \$OUT rather than link to it/);
   code(() => imageSpecFromPlan(plan, "initramfs", new Map()), "ERR_IMAGE_STEP_NOT_BUILT", /rootstock run/);

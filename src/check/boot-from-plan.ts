@@ -231,26 +231,32 @@ function looksLikeKernel(file: string, arch: string): boolean {
   if (arch !== "x86_64" && arch !== "i686") return true;
   const fd = openSync(file, "r");
   try {
-    const head = Buffer.alloc(MULTIBOOT_SEARCH);
+    const head = Buffer.alloc(MULTIBOOT_SEARCH + 12);
     const read = readSync(fd, head, 0, head.length, 0);
     if (head.toString("latin1", 0x202, 0x206) === "HdrS") return true;
     const elf = head.toString("latin1", 0, 4) === "\x7fELF";
     const multiboot = multibootFlags(head.subarray(0, read));
-    if (multiboot !== undefined) return !elf || (multiboot & MULTIBOOT_AOUT_KLUDGE) !== 0 || head[4] === 1;
+    // With its own load addresses, any file; without them QEMU loads it as an ELF file, a 32-bit one.
+    if (multiboot !== undefined) return (multiboot & MULTIBOOT_AOUT_KLUDGE) !== 0 || (elf && head[4] === 1);
     return elf && hasPvhNote(fd, head, fstatSync(fd).size);
+  } catch (error) {
+    // A damaged file whose fields lead past what was read: no kernel QEMU boots.
+    if (error instanceof RangeError) return false;
+    throw error;
   } finally {
     closeSync(fd);
   }
 }
 
-const MULTIBOOT_SEARCH = 8192;
+/** QEMU looks for the header at 4-byte offsets below 8192 - 48 (hw/i386/multiboot.c). */
+const MULTIBOOT_SEARCH = 8192 - 48;
 const MULTIBOOT_MAGIC = 0x1badb002;
 /** With it, a multiboot header gives its own load addresses, and QEMU loads the file whatever it is. */
 const MULTIBOOT_AOUT_KLUDGE = 0x10000;
 
 /** A multiboot header's flags: its magic at a 4-byte boundary in the first 8 KiB, with a checksum that adds up. */
 function multibootFlags(head: Buffer): number | undefined {
-  for (let at = 0; at + 12 <= head.length; at += 4) {
+  for (let at = 0; at < MULTIBOOT_SEARCH && at + 12 <= head.length; at += 4) {
     if (head.readUInt32LE(at) !== MULTIBOOT_MAGIC) continue;
     const flags = head.readUInt32LE(at + 4);
     if (((MULTIBOOT_MAGIC + flags + head.readUInt32LE(at + 8)) & 0xffffffff) === 0) return flags;
@@ -272,7 +278,9 @@ function hasPvhNote(fd: number, head: Buffer, fileSize: number): boolean {
   const phoff = word(head, is64 ? 0x20 : 0x1c);
   const phentsize = u16(head, is64 ? 0x36 : 0x2a);
   const phnum = u16(head, is64 ? 0x38 : 0x2c);
-  if (phentsize === 0 || phnum === 0 || phnum > 256 || phoff + phentsize * phnum > fileSize) return false;
+  // An entry smaller than the ELF class's (56 bytes, 32 for 32-bit) is a damaged header.
+  if (phentsize < (is64 ? 56 : 32) || phnum === 0 || phnum > 256 || phoff + phentsize * phnum > fileSize)
+    return false;
   const table = Buffer.alloc(phentsize * phnum);
   if (readSync(fd, table, 0, table.length, phoff) < table.length) return false;
   for (let index = 0; index < phnum; index++) {

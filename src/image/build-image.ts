@@ -112,9 +112,7 @@ async function buildLock(
         type: "image:waiting",
         image,
         key,
-        reason: holder.silent
-          ? "another rootstock process is building it and does not answer: is it stopped (Ctrl-Z, SIGSTOP)? `fg` or `kill -CONT` it, or end it"
-          : `another process (pid ${holder.pid}) is building it`,
+        reason: holder.silent ? holder.what : `another process (pid ${holder.pid}) is building it`,
       });
     await locks.waitFree(name, options.signal);
   }

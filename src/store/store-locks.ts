@@ -35,7 +35,7 @@ export interface LockHolder {
   pid: number;
   /** What the lock is held for, e.g. a step's name. */
   what: string;
-  /** Set when the holder took the connection and said nothing: its process is stopped. */
+  /** Set when the holder took the connection and said nothing: its process is stopped or busy. */
   silent?: true;
 }
 
@@ -96,8 +96,8 @@ export class StoreLocks {
   }
 
   /**
-   * Who holds the lock, or undefined when it is free. A holder that does not answer (a process stopped
-   * by Ctrl-Z or SIGSTOP: the kernel takes the connection, nobody writes) is said to be silent after a while.
+   * Who holds the lock, or undefined when it is free. A holder that does not answer (the kernel takes the
+   * connection, nobody writes: its process is stopped, or busy) is said to be silent after a while.
    */
   probe(name: string, signal?: AbortSignal): Promise<LockHolder | undefined> {
     return this.#talk(name, signal, false);
@@ -162,11 +162,16 @@ export class StoreLocks {
   }
 }
 
-/** A live holder answers at once; one that has not after this long is taken to be stopped. */
+/** A holder answers at once unless it is stopped, or busy with no turn of its event loop (hashing a large output). */
 const PROBE_ANSWER_MS = 2000;
 
-/** The holder of a lock that took the connection and said nothing (its process is stopped). */
-const SILENT_HOLDER: LockHolder = Object.freeze({ runId: "unknown", pid: 0, what: "unknown", silent: true });
+/** The holder of a lock that took the connection and said nothing; `what` says so, for a waiter's message. */
+const SILENT_HOLDER: LockHolder = Object.freeze({
+  runId: "unknown",
+  pid: 0,
+  what: "another rootstock process holds it and has not answered for 2s: it is busy (committing a large output) or stopped (Ctrl-Z, SIGSTOP, which `fg` or `kill -CONT` ends)",
+  silent: true,
+});
 
 function heldLock(name: string, server: Server, sockets: Set<Socket>): HeldLock {
   let released: Promise<void> | undefined;
