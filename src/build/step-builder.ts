@@ -93,7 +93,13 @@ export class StepBuilder {
     const { signal } = this.#context;
     if (this.#ahead.has(step.name) || signal?.aborted) return;
     if (step.step.root === "deps" && building) return;
-    const logFd = openSync(this.#logPath(step.name), "a+");
+    let logFd: number;
+    try {
+      logFd = openSync(this.#logPath(step.name), "a+");
+    } catch {
+      // Not prepared ahead, then: the step's own start meets the same refusal and says it.
+      return;
+    }
     writeSync(logFd, attemptHeader(step, 1));
     const workspace = this.#prepare(step, logFd);
     workspace.catch(() => {});
@@ -208,7 +214,37 @@ export class StepBuilder {
       ahead.done = true;
       clearTimeout(ahead.holding);
     }
-    const logFd = ahead?.logFd ?? openSync(logPath, "a+");
+    let logFd: number;
+    try {
+      logFd = ahead?.logFd ?? openSync(logPath, "a+");
+    } catch (caught) {
+      // No log to open (no file descriptor left, a full store): the step fails saying why, not unseen.
+      const error = fileSystemRefusal(caught, storeDir) ?? caught;
+      const reason = isRootstockError(error) ? error.message : `internal error: ${describeCause(error)}`;
+      emit({
+        type: "step:start",
+        step: step.name,
+        key: step.key,
+        attempt: 1,
+        attempts,
+        jobs,
+        worker,
+        log: logPath,
+      });
+      emit({
+        type: "step:failed",
+        step: step.name,
+        key: step.key,
+        ms: 0,
+        worker,
+        reason,
+        log: logPath,
+        buildDir: workDir,
+        tail: [],
+        noSandbox: true,
+      });
+      return false;
+    }
     const history = {
       plan,
       step: step.name,

@@ -364,7 +364,10 @@ async function copyPlanFile(
   let content: Buffer | undefined;
   try {
     content = readFileSync(source);
-  } catch {
+  } catch (error) {
+    // Gone is changed; any other refusal (no file descriptor left, EMFILE) is told as itself.
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== "ENOENT" && code !== "ENOTDIR" && code !== "EISDIR") throw error;
     content = undefined;
   }
   const sha256 = content && createSha256().update(content).digest("hex");

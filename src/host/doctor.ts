@@ -160,21 +160,36 @@ export function planRequirements(tools: readonly string[], packages: readonly st
 }
 
 /** `dpkg-query` knows whether a package is installed; "version (dpkg)" when it is. */
-export function installedPackageVersion(name: string): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    const child = spawn("dpkg-query", ["-W", "-f", "${Status}\t${Version}", name], {
-      env: { ...process.env, PATH: hostPath() },
+export async function installedPackageVersion(name: string): Promise<string | undefined> {
+  const result = await queryOutput("dpkg-query", ["-W", "-f", "${Status}\t${Version}", name]);
+  const [status, version] = result?.output.split("\t") ?? [];
+  return result?.code === 0 && status === "install ok installed" ? `${name} ${version} (dpkg)` : undefined;
+}
+
+/**
+ * A query's standard output and status; undefined when it cannot be run (no such program). A limit of
+ * this process met (no file descriptor or process left) is thrown: "not installed" would be untrue.
+ */
+function queryOutput(
+  command: string,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number | null; output: string } | undefined> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, {
+      env: { ...process.env, PATH: hostPath(), ...env },
       stdio: ["ignore", "pipe", "ignore"],
     });
     let output = "";
-    child.stdout.on("data", (chunk: Buffer) => {
+    // No pipe at all when the spawn itself failed: its error comes as an event.
+    child.stdout?.on("data", (chunk: Buffer) => {
       output += chunk.toString();
     });
-    child.on("error", () => resolve(undefined));
-    child.on("close", (code) => {
-      const [status, version] = output.split("\t");
-      resolve(code === 0 && status === "install ok installed" ? `${name} ${version} (dpkg)` : undefined);
+    child.on("error", (error: NodeJS.ErrnoException) => {
+      if (error.code === "EMFILE" || error.code === "ENFILE" || error.code === "EAGAIN") reject(error);
+      else resolve(undefined);
     });
+    child.on("close", (code) => resolve({ code, output }));
   });
 }
 
@@ -237,31 +252,19 @@ function linkHops(path: string): string[] {
 }
 
 /** `dpkg-query -S`: each path's package (without an :arch), for the paths dpkg has. */
-function dpkgOwners(paths: readonly string[]): Promise<Map<string, string>> {
-  return new Promise((resolve) => {
-    const owners = new Map<string, string>();
-    if (paths.length === 0) return resolve(owners);
-    const child = spawn("dpkg-query", ["-S", ...paths], {
-      env: { ...process.env, PATH: hostPath(), LC_ALL: "C" },
-      stdio: ["ignore", "pipe", "ignore"],
-    });
-    let output = "";
-    child.stdout.on("data", (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    child.on("error", () => resolve(owners));
-    child.on("close", () => {
-      for (const line of output.split("\n")) {
-        const split = line.lastIndexOf(": ");
-        if (split < 0) continue;
-        // "pkg: path", "pkg1, pkg2: path" (a folder two share), or "diversion by …" lines.
-        const names = line.slice(0, split);
-        if (names.includes(" ") && !names.includes(", ")) continue;
-        owners.set(line.slice(split + 2), (names.split(", ")[0] as string).replace(/:.*/, ""));
-      }
-      resolve(owners);
-    });
-  });
+async function dpkgOwners(paths: readonly string[]): Promise<Map<string, string>> {
+  const owners = new Map<string, string>();
+  if (paths.length === 0) return owners;
+  const result = await queryOutput("dpkg-query", ["-S", ...paths], { LC_ALL: "C" });
+  for (const line of result?.output.split("\n") ?? []) {
+    const split = line.lastIndexOf(": ");
+    if (split < 0) continue;
+    // "pkg: path", "pkg1, pkg2: path" (a folder two share), or "diversion by …" lines.
+    const names = line.slice(0, split);
+    if (names.includes(" ") && !names.includes(", ")) continue;
+    owners.set(line.slice(split + 2), (names.split(", ")[0] as string).replace(/:.*/, ""));
+  }
+  return owners;
 }
 
 export async function checkHost(requirements: readonly Requirement[]): Promise<Finding[]> {
@@ -330,20 +333,11 @@ export async function installablePackage(command: string): Promise<string | unde
   return (await aptKnows(command, false)) ? command : undefined;
 }
 
-function aptKnows(name: string, withoutApt = true): Promise<boolean> {
-  return new Promise((resolve) => {
-    const child = spawn("apt-cache", ["show", "--no-all-versions", name], {
-      env: { ...process.env, PATH: hostPath() },
-      stdio: ["ignore", "pipe", "ignore"],
-    });
-    let output = "";
-    child.stdout.on("data", (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    // Without apt-cache nothing can be checked: doctor lets apt-get say; a hint says no package.
-    child.on("error", () => resolve(withoutApt));
-    child.on("close", (code) => resolve(code === 0 && /^Package: /m.test(output)));
-  });
+async function aptKnows(name: string, withoutApt = true): Promise<boolean> {
+  const result = await queryOutput("apt-cache", ["show", "--no-all-versions", name]);
+  // Without apt-cache nothing can be checked: doctor lets apt-get say; a hint says no package.
+  if (result === undefined) return withoutApt;
+  return result.code === 0 && /^Package: /m.test(result.output);
 }
 
 export function installCommand(packages: readonly string[], asRoot: boolean): string {
@@ -384,8 +378,8 @@ function runApt(args: string[], env: NodeJS.ProcessEnv, onOutput: (line: string)
       tail = (tail + text).slice(-4000);
       for (const line of text.split("\n")) if (line.trim()) onOutput(line);
     };
-    child.stdout.on("data", collect);
-    child.stderr.on("data", collect);
+    child.stdout?.on("data", collect);
+    child.stderr?.on("data", collect);
     child.on("error", (error) =>
       reject(
         new RootstockError("ERR_HOST_INSTALL_FAILED", `cannot run apt-get: ${error.message}`, {
