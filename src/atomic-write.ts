@@ -12,6 +12,9 @@ export function writeFileAtomically(path: string, text: string): void {
   } catch (error) {
     // A full disk leaves no half-written file beside the real one.
     rmSync(staged, { force: true });
+    // A write's error names no file (the file-size limit, a full disk): this one is said.
+    if (error instanceof Error && (error as NodeJS.ErrnoException).path === undefined)
+      Object.assign(error, { path });
     throw error;
   }
 }

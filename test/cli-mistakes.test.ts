@@ -1519,6 +1519,16 @@ describe("limits of the process", () => {
     );
   });
 
+  test("rootstock's own files past the file-size limit are named: the journal, a report", async () => {
+    const dir = await writePlan(join(work, "limit-reports"), { steps: { a: {} } });
+    const result = await limited("--fsize=8192", ["--store", join(work, "limit-reports-store"), "run", dir]);
+    assert.equal(result.code, 1, result.stderr);
+    assert.match(
+      result.stderr,
+      /file-size limit \(`ulimit -f`, now 8192 bytes\) \(write \S+\/runs\/\S+\/(journal\.jsonl|report\.html|report\.md)\) \[ERR_HOST_LIMIT\]/,
+    );
+  });
+
   test("a step whose output reaches the file-size limit (ulimit -f) fails saying so, and is tried again", async () => {
     const dir = await writePlan(join(work, "limit-fsize"), {
       steps: {

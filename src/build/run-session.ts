@@ -134,7 +134,10 @@ export class RunSession {
       }
     } catch (error) {
       // A full or read-only disk: called from setImmediate, a throw would end the process mid-run. The run
-      // goes on to its end (its reports come from memory), and close() says what went wrong.
+      // goes on to its end (its reports come from memory), and close() says what went wrong, naming the
+      // journal (a write to an open file names none).
+      if (error instanceof Error && (error as NodeJS.ErrnoException).path === undefined)
+        Object.assign(error, { path: join(this.runDir, "journal.jsonl") });
       this.#journalError = error;
     }
     this.#pending = [];
