@@ -502,6 +502,22 @@ describe("netboot bundle", () => {
       false,
     );
     assert.match(named.dnsmasqSkipped ?? "", /needs the server's IPv4 address/);
+    // Without iPXE binaries to copy, tftp/ is there all the same: dnsmasq.conf names it.
+    const bare = await exportBundle(bundle, join(work, "lan-bare"), {
+      base,
+      ipxeFolders: [join(work, "nothing")],
+    });
+    assert.ok(bare.dnsmasq);
+    assert.ok((await stat(join(work, "lan-bare", "tftp"))).isDirectory());
+    // Another export writing into the folder keeps its folder; one a dead process left goes.
+    const shared = join(work, "lan-shared");
+    await mkdir(join(shared, `.rootstock-export-new.${process.pid}.busy`), { recursive: true });
+    await mkdir(join(shared, ".rootstock-export-new.999999999.dead"), { recursive: true });
+    await exportBundle(bundle, shared, { base });
+    assert.deepEqual(
+      (await readdir(shared)).filter((name) => name.startsWith(".rootstock-export-new.")),
+      [`.rootstock-export-new.${process.pid}.busy`],
+    );
     // The root of a freshly made file system holds its own empty lost+found: no one's files.
     const stick = join(work, "stick");
     await mkdir(join(stick, "lost+found"), { recursive: true });

@@ -46,6 +46,17 @@ const EXPORT_RECORD = ".rootstock-export.json";
 /** The folder inside --out an export is written to before it replaces the last one. */
 const STAGING_PREFIX = ".rootstock-export-new.";
 
+function processLives(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // Another user's process lives too.
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
 /** A freshly made file system's own lost+found, which is no one's files. */
 function isEmptyFolder(path: string): boolean {
   try {
@@ -87,11 +98,19 @@ export async function prepareExportFolder(target: string): Promise<string[]> {
     isObject(record) && Array.isArray(record.files)
       ? record.files.filter((file): file is string => typeof file === "string" && EXPORT_NAMES.includes(file))
       : [];
-  // A new export is made in a folder of its own here first: one a killed export left is gone now.
+  // A new export is made in a folder of its own here first, named by its process: one a killed export
+  // left is gone now, and one another export is writing stays.
   for (const name of await readdir(dir))
-    if (name.startsWith(STAGING_PREFIX)) await rm(join(dir, name), { recursive: true, force: true });
+    if (
+      name.startsWith(STAGING_PREFIX) &&
+      !processLives(Number(name.slice(STAGING_PREFIX.length).split(".")[0]))
+    )
+      await rm(join(dir, name), { recursive: true, force: true });
   const present = (await readdir(dir)).filter(
-    (name) => name !== EXPORT_RECORD && !(name === "lost+found" && isEmptyFolder(join(dir, name))),
+    (name) =>
+      name !== EXPORT_RECORD &&
+      !name.startsWith(STAGING_PREFIX) &&
+      !(name === "lost+found" && isEmptyFolder(join(dir, name))),
   );
   const earlier = new Set(written.map((file) => file.split("/")[0]));
   const others = present.filter((name) => !earlier.has(name));
@@ -127,7 +146,7 @@ export async function exportBundle(
 ): Promise<ExportResult> {
   const dir = resolve(target);
   const earlier = await prepareExportFolder(dir);
-  const staging = await mkdtemp(join(dir, STAGING_PREFIX));
+  const staging = await mkdtemp(join(dir, `${STAGING_PREFIX}${process.pid}.`));
   let made: ExportResult;
   try {
     made = await writeExport(bundle, staging, dir, options);
@@ -138,7 +157,8 @@ export async function exportBundle(
   // The record first, naming both exports' files: one killed while it swaps is recognised as its own.
   writeRecord(dir, [...new Set([...earlier, ...made.files])]);
   for (const file of earlier) if (!made.files.includes(file)) await rm(join(dir, file), { force: true });
-  if (made.files.some((file) => file.startsWith("tftp/")))
+  // dnsmasq.conf names tftp/ even when the iPXE binaries for it are to be copied in by hand.
+  if (made.dnsmasq !== undefined || made.files.some((file) => file.startsWith("tftp/")))
     await mkdir(join(dir, "tftp"), { recursive: true });
   for (const file of made.files) await rename(join(staging, file), join(dir, file));
   await rm(staging, { recursive: true, force: true });
