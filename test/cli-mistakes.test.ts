@@ -1412,6 +1412,19 @@ describe("Ctrl-C", () => {
       );
     }
     assert.equal(existsSync(join(work, "dir\uFFFD")), false, "no folder was made under the other name");
+    // A folder under the U+FFFD name beside it is another folder: still refused, not taken for it.
+    await mkdir(join(work, "dir\uFFFD"));
+    await writeFile(join(work, "dir\uFFFD", "a.txt"), "other\n");
+    assert.match(inLatin1("sources", "import", "a.txt").stderr, /\[ERR_CLI_FOLDER_NOT_UTF8\]/);
+    // A folder given by a name that is not UTF-8 is not made under another name either.
+    const store = spawnSync(
+      "sh",
+      ["-c", `exec "$0" "$1" --store "$(printf '${work}/st\\351')" runs`, process.execPath, ROOTSTOCK],
+      { encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } },
+    );
+    assert.equal(store.status, 1, store.stderr);
+    assert.match(store.stderr, /--store \S+: its name is not valid UTF-8 .*\[ERR_CLI_BAD_FOLDER\]/);
+    assert.equal(existsSync(join(work, "st\uFFFD")), false);
     assert.equal(inLatin1("-V").status, 0);
   });
 

@@ -329,6 +329,8 @@ describe("hostile plans", () => {
     );
     const problem = problems.find((item) => item.field === "mounts[0].step");
     assert.match(problem?.message ?? "", /mounts "zz", which is not a step of this plan/);
+    const own = await problemsOf("mount-own", 'version = "1"\n[[mounts]]\nstep = "victim"\nat = "/v"\n');
+    assert.match(own.find((item) => item.field === "mounts[0].step")?.message ?? "", /mounts its own output/);
   });
 
   test("two sources to unpack into one folder are refused however it is spelt", async () => {
@@ -396,12 +398,12 @@ describe("hostile plans", () => {
     );
   });
 
-  test("refuses a device or owner path with a control character, which no image can name", async () => {
+  test("refuses a device or owner path with a line break or carriage return, which image tools cannot take", async () => {
     const dir = join(work, "device-line-break");
     await mkdir(join(dir, "steps", "k"), { recursive: true });
     await writeFile(
       join(dir, "plan.toml"),
-      'name = "dev"\narch = "x86_64"\n[[stages]]\nname = "s"\nsteps = ["k"]\n[images.sq]\nkind = "squashfs"\ncontents = ["k"]\ndevices = [{ path = "/n/x\\ny", type = "char", major = 1, minor = 3 }]\nowners = { "/a\\rb" = { uid = 1, gid = 1 } }\n',
+      'name = "dev"\narch = "x86_64"\n[[stages]]\nname = "s"\nsteps = ["k"]\n[images.sq]\nkind = "squashfs"\ncontents = ["k"]\ndevices = [{ path = "/n/x\\ny", type = "char", major = 1, minor = 3 }]\nowners = { "/a\\rb" = "1:1", "/tab\\there" = "1:1" }\n',
     );
     await writeFile(join(dir, "steps", "k", "step.toml"), 'version = "1"\n');
     const error = await loadPlan(dir).then(
@@ -410,8 +412,9 @@ describe("hostile plans", () => {
     );
     assert.ok(error instanceof RootstockErrors, String(error));
     const said = error.errors.map((problem) => `${problem.location.field}: ${problem.message}`).join("\n");
-    assert.match(said, /images\.sq\.devices\[0\]\.path: .*it holds a control character/);
-    assert.match(said, /images\.sq\.owners[^:]*: .*it holds a control character/);
+    assert.match(said, /images\.sq\.devices\[0\]\.path: .*it holds a line break or carriage return/);
+    assert.match(said, /images\.sq\.owners[^:]*: .*it holds a line break or carriage return/);
+    assert.equal(error.errors.length, 2, said);
   });
 
   test("refuses a NUL in a kernel command line or an ext4 label, which go to programs as arguments", async () => {

@@ -460,7 +460,7 @@ function checkRunnable(graph: Graph): void {
   if (problems.length > 0)
     throw new RootstockErrors(
       "ERR_PLAN_NOT_RUNNABLE",
-      `plan ${graph.plan.displayDir} cannot run here`,
+      `plan ${inlineName(graph.plan.displayDir)} cannot run here`,
       problems,
     );
 }

@@ -8,7 +8,7 @@ import { RootstockError } from "../errors.ts";
 import { imageSteps } from "../image/image-spec-from-plan.ts";
 import { didYouMean } from "../plan/suggest.ts";
 import type { Image, KernelRef, Plan } from "../plan/types.ts";
-import { pathWord } from "../units.ts";
+import { inlineName, pathWord } from "../units.ts";
 import { PC_ARCHES } from "../vm/pc-arches.ts";
 import type { VmDisk } from "../vm/qemu-args.ts";
 import type { MachineOptions } from "./machine.ts";
@@ -42,7 +42,7 @@ export function checkBootableArch(plan: Plan): void {
   if (PC_ARCHES.includes(plan.arch)) return;
   throw new RootstockError(
     "ERR_BOOT_ARCH_UNSUPPORTED",
-    `plan ${plan.displayDir} is for ${plan.arch}, and rootstock boots only x86 machines (qemu-system-x86_64: ${PC_ARCHES.join(", ")})`,
+    `plan ${inlineName(plan.displayDir)} is for ${plan.arch}, and rootstock boots only x86 machines (qemu-system-x86_64: ${PC_ARCHES.join(", ")})`,
     {
       file: join(plan.displayDir, "plan.toml"),
       field: "arch",

@@ -115,7 +115,7 @@ function watchCurrentFolder(): void {
     }
     // Node reads a name that is not UTF-8 with U+FFFD in place of its bytes: by that name it is nowhere,
     // and a path resolved from it would name another folder (or be made anew beside it).
-    if (path.includes("\uFFFD") && !process.getBuiltinModule("node:fs").existsSync(path))
+    if (path.includes("\uFFFD") && !sameFolder(".", path))
       throw new RootstockError(
         "ERR_CLI_FOLDER_NOT_UTF8",
         `the current folder's name is not valid UTF-8 (${path}), and rootstock reads names as UTF-8`,
@@ -126,6 +126,17 @@ function watchCurrentFolder(): void {
     return path;
   };
   process.cwd = Object.assign(watched, { watched: true as const });
+}
+
+/** Whether two paths name one folder (a folder under the U+FFFD name beside it is another). */
+function sameFolder(a: string, b: string): boolean {
+  const { statSync } = process.getBuiltinModule("node:fs");
+  try {
+    const [one, two] = [statSync(a), statSync(b)];
+    return one.dev === two.dev && one.ino === two.ino;
+  } catch {
+    return false;
+  }
 }
 
 /**

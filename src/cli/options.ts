@@ -99,6 +99,14 @@ const KERNEL_FILE_SYSTEMS = new Set([
  * its nearest existing ancestor must be a folder, and not one of the kernel's (Node's recursive mkdir
  * never returns there).
  */
+function isThere(path: string): boolean {
+  try {
+    return lstatSync(path, { throwIfNoEntry: false }) !== undefined;
+  } catch {
+    return false;
+  }
+}
+
 export function checkFolderArgument(flag: string, path: string): string {
   // An option's hint shows it written out (--out DIR); an argument's ("mirror folder") is a plain path.
   const written = (value: string) => (flag.startsWith("-") ? `${flag} ${value}` : value);
@@ -108,6 +116,16 @@ export function checkFolderArgument(flag: string, path: string): string {
     });
   }
   const absolute = resolve(path);
+  // Node reads bytes that are not UTF-8 as U+FFFD: by that name the folder is not there, and one made by
+  // it would be another folder (a store, a mirror) beside it.
+  if (absolute.includes("\uFFFD") && !isThere(absolute))
+    throw new RootstockError(
+      "ERR_CLI_BAD_FOLDER",
+      `${flag} ${path}: its name is not valid UTF-8 (read as \uFFFD), and rootstock reads names as UTF-8`,
+      {
+        hint: "give a folder whose name is UTF-8 (one that is there: `convmv -f latin1 -t utf8 --notest DIR`, or mv, renames it)",
+      },
+    );
   let existing = absolute;
   // ENOTDIR as well as ENOENT: a path below a file does not exist either.
   const lookUp = (candidate: string, follow: boolean) => {

@@ -55,7 +55,7 @@ test("a tool's version is asked the ways tools answer, and an error is no versio
 test("the packages that provide what was found are dpkg's, by the file's path or where its link leads", async () => {
   const sh = planRequirements(["sh"])[0] as Requirement;
   const missing = planRequirements(["no-such-tool-rootstock-test"])[0] as Requirement;
-  const packages = await providingPackages([
+  const { packages, unprovided } = await providingPackages([
     // /usr/bin/sh on a merged-/usr host: dpkg knows it as /bin/sh, of dash.
     { requirement: { ...sh, package: "not-this-one" }, found: "/usr/bin/sh" },
     { requirement: { ...missing, package: "wanted-by-name" } },
@@ -65,9 +65,15 @@ test("the packages that provide what was found are dpkg's, by the file's path or
     },
   ]);
   assert.deepEqual(packages, ["dash", "tar", "wanted-by-name"]);
+  assert.deepEqual(unprovided, []);
+  // A tool no package gives (installed by hand) is told apart, not left out in silence.
+  const byHand = await providingPackages([
+    { requirement: { ...missing, package: undefined }, found: "/etc/hostname" },
+  ]);
+  assert.deepEqual([byHand.packages, byHand.unprovided.length], [[], 1]);
   // cc is an alternative: every package on its way to the compiler counts (gcc gives cc, gcc-12 the file).
   if (existsSync("/etc/alternatives/cc")) {
-    const cc = await providingPackages([{ requirement: sh, found: "/usr/bin/cc" }]);
+    const { packages: cc } = await providingPackages([{ requirement: sh, found: "/usr/bin/cc" }]);
     assert.ok(cc.includes("gcc") && cc.some((name) => /^gcc-\d+$/.test(name)), cc.join(" "));
   }
 });

@@ -204,13 +204,17 @@ export interface Finding {
  * knows them: the list `apt-get download` takes to carry this host's tools to an air-gapped one.
  * Something no package provides (a tool built by hand) is left out.
  */
-export async function providingPackages(findings: readonly Finding[]): Promise<string[]> {
+export async function providingPackages(
+  findings: readonly Finding[],
+): Promise<{ packages: string[]; unprovided: Finding[] }> {
+  const unprovided: Finding[] = [];
   const packages = new Set<string>();
   const files = new Map<Finding, string[]>();
   for (const finding of findings) {
     const { requirement, found } = finding;
     if (found === undefined || (!requirement.command && !requirement.files)) {
       if (requirement.package !== undefined) packages.add(requirement.package);
+      else unprovided.push(finding);
       continue;
     }
     // dpkg knows a file by the path its package gave it: on a merged-/usr host /bin/sh, not /usr/bin/sh.
@@ -224,10 +228,13 @@ export async function providingPackages(findings: readonly Finding[]): Promise<s
   for (const [finding, paths] of files) {
     const found = paths.flatMap((path) => owners.get(path) ?? []);
     for (const owner of found) packages.add(owner);
-    if (found.length === 0 && finding.requirement.package !== undefined)
+    if (found.length > 0) continue;
+    // A tool installed by hand (/usr/local/bin) no package gives: the list cannot carry it.
+    if (finding.requirement.package !== undefined && !finding.requirement.guessed)
       packages.add(finding.requirement.package);
+    else unprovided.push(finding);
   }
-  return [...packages].sort();
+  return { packages: [...packages].sort(), unprovided };
 }
 
 /** A path and each path its links lead to, in order, up to the file itself. */

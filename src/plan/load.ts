@@ -836,6 +836,16 @@ const RESERVED_BUILD_FOLDERS = ["sources", "files"];
 
 const RESERVED_MOUNT_POINTS = ["/build", "/out", "/tmp", "/proc", "/dev", "/deps", "/.rootstock"];
 
+/** A mount point to suggest: /STEP, unless the sandbox or the host's tools have that one (a step named lib). */
+function mountSuggestion(step: string): string {
+  const taken = (path: string) =>
+    RESERVED_MOUNT_POINTS.some((point) => path === point || path.startsWith(`${point}/`)) ||
+    HOST_TOOL_FOLDERS.some(
+      (folder) => path === folder || path.startsWith(`${folder}/`) || folder.startsWith(`${path}/`),
+    );
+  return taken(`/${step}`) ? `/mnt/${step}` : `/${step}`;
+}
+
 type At = (field: (string | number)[], text: string) => ErrorLocation;
 
 /** What a step's fields allow each other, and what the sandbox keeps for itself. */
@@ -866,7 +876,7 @@ function checkLayout(step: Step, at: At, problems: RootstockError[]): void {
       problems.push(
         new RootstockError("ERR_PLAN_MOUNT_RESERVED", `mount at ${mount.at}: the sandbox keeps ${reserved}`, {
           ...at(["mounts", index, "at"], `mounts[${index}].at`),
-          hint: `choose a path of its own, such as /${mount.step}; ${RESERVED_MOUNT_POINTS.join(", ")} and / are the sandbox's`,
+          hint: `choose a path of its own, such as ${mountSuggestion(mount.step)}; ${RESERVED_MOUNT_POINTS.join(", ")} and / are the sandbox's`,
         }),
       );
     } else if (seen.has(mount.at)) {
@@ -893,7 +903,7 @@ function checkLayout(step: Step, at: At, problems: RootstockError[]): void {
             : `mount at ${mount.at} is inside the host's ${within}, which its tools run from and read`,
           {
             ...at(["mounts", index, "at"], `mounts[${index}].at`),
-            hint: `a root of host tools needs its ${within ?? mount.at} as it is; choose a path of its own, such as /${mount.step}`,
+            hint: `a root of host tools needs its ${within ?? mount.at} as it is; choose a path of its own, such as ${mountSuggestion(mount.step)}`,
           },
         ),
       );
@@ -1043,7 +1053,18 @@ function checkReferences(
     };
     checkLayout(step, at, problems);
     step.mounts.forEach((mount, index) => {
-      if (!stageIndex.has(mount.step)) {
+      if (mount.step === step.name) {
+        problems.push(
+          new RootstockError(
+            "ERR_PLAN_MOUNT_NOT_DEP",
+            `mounts its own output ("${mount.step}"), which it is making`,
+            {
+              ...at(["mounts", index, "step"], `mounts[${index}].step`),
+              hint: "a step sees its output at /out ($OUT); mount another step's",
+            },
+          ),
+        );
+      } else if (!stageIndex.has(mount.step)) {
         problems.push(
           new RootstockError(
             "ERR_PLAN_UNKNOWN_STEP",

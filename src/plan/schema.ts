@@ -43,8 +43,8 @@ function pathFault(input: unknown, absolute: boolean): string {
         ? `it ${absolute ? "does not start" : "starts"} with "/"`
         : input.includes("\0")
           ? "it holds a NUL character"
-          : absolute && /\p{Cc}/u.test(input)
-            ? "it holds a control character, such as a line break, which no image can name"
+          : absolute && /[\n\r]/.test(input)
+            ? "it holds a line break or carriage return, which the image tools cannot take in a name"
             : input.includes("\\")
               ? "it holds a backslash, which image tools read as an escape"
               : parts.includes("..")
@@ -71,12 +71,13 @@ const fileName = z
     error: (issue) => `expected a plain file name without "/" or "..", got ${JSON.stringify(issue.input)}`,
   });
 
+const isAbsolutePath = (value: string) => value.startsWith("/") && isSafeRelativePath(value.slice(1));
 /** A path inside an image: the image tools take names one a line, and debugfs ends a request at \r. */
-const isAbsolutePath = (value: string) =>
-  value.startsWith("/") && isSafeRelativePath(value.slice(1)) && !/\p{Cc}/u.test(value);
+const isImagePath = (value: string) => isAbsolutePath(value) && !/[\n\r]/.test(value);
 const absolutePathError = (issue: { input: unknown }) =>
   `expected an absolute path without "..", "//" or a "/" at its end, got ${JSON.stringify(issue.input)}${pathFault(issue.input, true)}`;
 const absolutePath = z.string().refine(isAbsolutePath, { error: absolutePathError });
+const imagePath = z.string().refine(isImagePath, { error: absolutePathError });
 /** "/" too: the loader then says the sandbox keeps it, which is the better message. */
 const mountPoint = z
   .string()
@@ -288,7 +289,7 @@ const owner = z
 
 /** A device node the image carries (a rootless build cannot create one on disk). */
 const imageDevice = z.strictObject({
-  path: absolutePath,
+  path: imagePath,
   type: z.enum(["char", "block"]),
   major: z.int().min(0).max(4095),
   minor: z.int().min(0).max(1048575),
@@ -339,7 +340,7 @@ export const imageSchema = z.strictObject({
     })
     .optional(),
   /** Everything in an image is root's unless listed here: `{ "/home/alice" = "1000:1000" }`. */
-  owners: z.record(absolutePath, owner).optional(),
+  owners: z.record(imagePath, owner).optional(),
   devices: z.array(imageDevice).optional(),
   boot: bootSchema.optional(),
   netboot: netbootSchema.optional(),

@@ -14,6 +14,7 @@ const REFUSALS: Record<string, string> = {
   EPERM: "operation not permitted",
   EROFS: "the file system is read-only",
   ENOTDIR: "a part of its path is not a folder",
+  ENAMETOOLONG: "a name in it is longer than 255 bytes, or the whole longer than 4096",
   ENOSPC: "no space is left on the device",
   EDQUOT: "the disk quota is exceeded",
   // A file system without Unix modes, links or owners (FAT, some FUSE mounts).
@@ -74,6 +75,23 @@ export function hostLimitRefusal(error: unknown): RootstockError | undefined {
       `a file grew past this process's file-size limit (\`ulimit -f\`${limit("Max file size")}${limit("Max file size") ? " bytes" : ""})${what}`,
       { hint: "raise it (`ulimit -f unlimited`)", cause: error },
     );
+  return undefined;
+}
+
+const TOO_LONG = "give a shorter path: each name in it at most 255 bytes";
+
+/** For ENOTDIR: which part of the path is a file where a folder must be. */
+function fileOnTheWay(path: string): string | undefined {
+  const { statSync } = process.getBuiltinModule("node:fs");
+  const { dirname } = process.getBuiltinModule("node:path");
+  for (let part = dirname(path); part !== dirname(part); part = dirname(part)) {
+    try {
+      if (!statSync(part).isDirectory())
+        return `${part} is a file, where the path needs a folder: check the path`;
+    } catch {
+      // Not there, or itself below a file: the part above says.
+    }
+  }
   return undefined;
 }
 
@@ -144,6 +162,8 @@ export function fileSystemRefusal(
       `cannot ${syscall === "open" ? "open" : "read"} ${path}: ${reason}`,
       {
         hint:
+          (code === "ENOTDIR" ? fileOnTheWay(path) : undefined) ??
+          (code === "ENAMETOOLONG" ? TOO_LONG : undefined) ??
           (inStore && code === "EACCES" ? othersFolder(path, storeDir) : undefined) ??
           "check its permissions, and its folders' (read, and search for folders)",
         cause: error,
@@ -158,9 +178,11 @@ export function fileSystemRefusal(
       {
         hint: full
           ? "free space on that disk, or give a path on another"
-          : unsupported
-            ? "give a path on a file system with Unix modes and links (ext4, xfs, btrfs, tmpfs; not FAT)"
-            : "give a path you can write",
+          : code === "ENAMETOOLONG"
+            ? TOO_LONG
+            : unsupported
+              ? "give a path on a file system with Unix modes and links (ext4, xfs, btrfs, tmpfs; not FAT)"
+              : "give a path you can write",
         cause: error,
       },
     );

@@ -58,16 +58,14 @@ export async function runDoctor(options: DoctorOptions, context: CliContext): Pr
   let findings = await checkHost(requirements);
   if (options.packages) {
     // For `apt-get download $(rootstock doctor PLAN --packages)`: the names alone, one a line.
-    for (const name of await providingPackages(findings)) context.out(name);
-    // What no known package provides cannot be listed: said on stderr, so the list is not taken as whole.
-    const unlisted = findings
-      .filter((finding) => !finding.found && finding.requirement.package === undefined)
-      .map(({ requirement }) => requirement.command ?? requirement.declared ?? "?");
-    if (unlisted.length > 0)
+    const { packages, unprovided } = await providingPackages(findings);
+    for (const name of packages) context.out(name);
+    // What no package provides cannot be listed: said on stderr, so the list is not taken as whole.
+    for (const { requirement, found } of unprovided)
       context.err(
-        `doctor: ${unlisted.join(", ")} ${unlisted.length === 1 ? "is" : "are"} missing here, and no known package provides ${unlisted.length === 1 ? "it" : "them"}: the list lacks ${unlisted.length === 1 ? "it" : "them"} (\`apt-file search bin/NAME\` finds a command's package)`,
+        `doctor: ${requirement.command ?? requirement.declared ?? "?"} ${found ? `(${found}) belongs to no Debian package` : "is missing here, and no known package provides it"}: the list lacks it (\`apt-file search bin/NAME\` finds a command's package)`,
       );
-    return unlisted.length === 0;
+    return unprovided.length === 0;
   }
   let missing = missingPackages(findings);
   // Installed by apt just now and still missing: a file removed or hidden by hand, which only a

@@ -72,12 +72,12 @@ export function registerSources(program: Command, context: CliContext): void {
         const lacking = new Map<string, (typeof pins)[number]>();
         for (const pin of pins) if (!(await store.has(pin.sha256))) lacking.set(pin.sha256, pin);
         if (lacking.size > 0) {
-          context.out(`sources import: ${flags.plan} still lacks ${lacking.size}:`);
+          context.out(`sources import: ${inlineName(flags.plan ?? "")} still lacks ${lacking.size}:`);
           for (const pin of lacking.values())
             context.out(
               `  ${context.style("red", "missing")} step ${pin.steps?.join(", ") ?? "?"}: ${pin.file} (sha256 ${pin.sha256})`,
             );
-        } else context.out(`sources import: ${flags.plan} has every source it needs`);
+        } else context.out(`sources import: ${inlineName(flags.plan ?? "")} has every source it needs`);
       }
       // Every file there was passed over (private, a link that leads nowhere): said so, with why above.
       if (result.imported.length === 0 && result.unmatched.length === 0 && result.passedOver.length > 0) {
@@ -93,7 +93,7 @@ export function registerSources(program: Command, context: CliContext): void {
       if (result.imported.length === 0 && flags.plan) {
         throw new RootstockError(
           "ERR_IMPORT_NO_MATCH",
-          `none of the files given matches a source of ${flags.plan}`,
+          `none of the files given matches a source of ${inlineName(flags.plan ?? "")}`,
           {
             hint: "check that the files are the pinned versions: their sha256 must equal a source's sha256",
           },
