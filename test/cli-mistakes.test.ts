@@ -1515,6 +1515,41 @@ describe("limits of the process", () => {
     assert.doesNotMatch(result.stderr, STACK_LINE);
   });
 
+  test("under too few file descriptors every step that fails says why: none fails unseen", async () => {
+    const steps = Object.fromEntries(
+      Array.from({ length: 16 }, (_, index) => [
+        `s${index}`,
+        { script: 'do_install() { echo $$ > "$OUT/f"; sleep 0.3; }\n' },
+      ]),
+    );
+    const dir = await writePlan(join(work, "limit-wide"), { toml: '[host]\ntools = ["sh"]\n', steps });
+    // Where the limit bites depends on the descriptors the runner passes on: a range, each checked, and
+    // at least one that gets as far as building (a lower one stops at the host tools' versions).
+    let built = 0;
+    for (let limit = 24; limit <= 40; limit += 2) {
+      const result = await limited(`--nofile=${limit}`, [
+        "--store",
+        join(work, `limit-wide-store-${limit}`),
+        "run",
+        "--json",
+        "--keep-going",
+        "-j",
+        "8",
+        dir,
+      ]);
+      const events = result.stdout
+        .split("\n")
+        .filter((line) => line.startsWith("{"))
+        .map((line) => JSON.parse(line));
+      const end = events.find((event) => event.type === "run:done");
+      if (!end) continue;
+      built++;
+      const told = new Set(events.filter((event) => event.type === "step:failed").map((event) => event.step));
+      for (const step of end.failed) assert.ok(told.has(step), `at ${limit}: ${step} failed without a word`);
+    }
+    assert.ok(built > 0, "no limit let a run build");
+  });
+
   test("a source larger than the file-size limit (ulimit -f) is refused naming the limit, not as a bug", async () => {
     const file = join(work, "limit-big.bin");
     await writeFile(file, Buffer.alloc(300_000, 1));

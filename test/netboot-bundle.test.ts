@@ -511,12 +511,16 @@ describe("netboot bundle", () => {
     assert.ok((await stat(join(work, "lan-bare", "tftp"))).isDirectory());
     // Another export writing into the folder keeps its folder; one a dead process left goes.
     const shared = join(work, "lan-shared");
-    await mkdir(join(shared, `.rootstock-export-new.${process.pid}.busy`), { recursive: true });
-    await mkdir(join(shared, ".rootstock-export-new.999999999.dead"), { recursive: true });
+    // (A live process is marked by its pid and start time; one whose pid another process took is gone.)
+    const parent = process.ppid;
+    const started = (await readFile(`/proc/${parent}/stat`, "utf8")).split(") ")[1]?.split(" ")[19];
+    await mkdir(join(shared, `.rootstock-export-new.${parent}-${started}.busy`), { recursive: true });
+    await mkdir(join(shared, `.rootstock-export-new.${parent}-1.reused`), { recursive: true });
+    await mkdir(join(shared, ".rootstock-export-new.999999999-1.dead"), { recursive: true });
     await exportBundle(bundle, shared, { base });
     assert.deepEqual(
       (await readdir(shared)).filter((name) => name.startsWith(".rootstock-export-new.")),
-      [`.rootstock-export-new.${process.pid}.busy`],
+      [`.rootstock-export-new.${parent}-${started}.busy`],
     );
     // The root of a freshly made file system holds its own empty lost+found: no one's files.
     const stick = join(work, "stick");

@@ -13,7 +13,8 @@ interface ProcessInfo {
   startTime: string;
 }
 
-function readStat(pid: number): ProcessInfo | undefined {
+/** A process's state, parent and start time (in clock ticks since boot), from /proc. */
+export function readStat(pid: number): ProcessInfo | undefined {
   try {
     const text = readFileSync(`/proc/${pid}/stat`, "utf8");
     // The command name may hold spaces and parentheses: the fields start after the last ")".

@@ -314,6 +314,35 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
           await lock.release();
         }
       };
+    /**
+     * A task that throws before its step could say why (its lock, its log, no file descriptor left) fails
+     * saying so: the scheduler only counts it, and the step would fail unseen ("not run").
+     */
+    const toldWhenThrown =
+      (task: ReturnType<typeof taskUnder>) =>
+      async (name: string, slot: { slot: number }): Promise<TaskResult> => {
+        try {
+          return await task(name, slot);
+        } catch (caught) {
+          if (signal?.aborted) throw caught;
+          const { fileSystemRefusal } = await import("../store/fs-refusal.ts");
+          const error = fileSystemRefusal(caught, storeDir) ?? caught;
+          const step = byName.get(name) as ResolvedStep;
+          emit({
+            type: "step:failed",
+            step: name,
+            key: step.key,
+            ms: 0,
+            worker: slot.slot,
+            reason: error instanceof RootstockError ? error.message : `internal error: ${String(error)}`,
+            log: join(runDir, "logs", `${name}.log`),
+            tail: [],
+            noSandbox: true,
+          });
+          if (!record?.failed.includes(name)) record?.failed.push(name);
+          return "failed";
+        }
+      };
     /** A step whose source could not be had: its log says why, as the fetch did. */
     const failWithoutSource = async (step: ResolvedStep, error: RootstockError, worker: number) => {
       const lines = error.message.split("\n");
@@ -349,7 +378,7 @@ export async function runPlan(graph: Graph, options: RunPlanOptions): Promise<Ru
     };
     const result: ScheduleResult = building
       ? await building
-          .schedule(nodes, taskUnder(new building.StoreLocks(storeDir)), {
+          .schedule(nodes, toldWhenThrown(taskUnder(new building.StoreLocks(storeDir))), {
             jobs,
             keepGoing: options.keepGoing ?? false,
             onWaiting: whileWaiting,

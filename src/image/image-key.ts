@@ -7,7 +7,7 @@ import type { Compression, ImageKind } from "../plan/types.ts";
 import type { DeviceNode, OwnerOverride } from "./image-spec.ts";
 
 /** Bumped whenever the way images are laid out or built changes, so old entries are not reused. */
-export const IMAGE_FORMAT = "rootstock-image-5";
+export const IMAGE_FORMAT = "rootstock-image-6";
 
 export interface ImageKeyInputs {
   kind: ImageKind;

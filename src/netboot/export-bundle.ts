@@ -5,6 +5,7 @@
  * kexec-boot uses the kernel and initrd beside it, so the folder is also the kexec bundle.
  */
 import { writeFileAtomically } from "../atomic-write.ts";
+import { readStat } from "../build/process-tree.ts";
 import { describeCause, RootstockError } from "../errors.ts";
 import { fileSystemRefusal } from "../store/fs-refusal.ts";
 import { isObject, readJsonFile } from "../store/read-json.ts";
@@ -46,15 +47,16 @@ const EXPORT_RECORD = ".rootstock-export.json";
 /** The folder inside --out an export is written to before it replaces the last one. */
 const STAGING_PREFIX = ".rootstock-export-new.";
 
-function processLives(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // Another user's process lives too.
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
+/** pid-start: what tells a process from a later one given its pid. */
+function processMark(pid: number): string {
+  return `${pid}-${readStat(pid)?.startTime ?? ""}`;
+}
+
+/** Whether the export that named its staging folder by `mark` still runs (another than this one). */
+function stagingLives(mark: string): boolean {
+  const pid = Number(mark.split("-")[0]);
+  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return false;
+  return processMark(pid) === mark;
 }
 
 /** A freshly made file system's own lost+found, which is no one's files. */
@@ -98,12 +100,12 @@ export async function prepareExportFolder(target: string): Promise<string[]> {
     isObject(record) && Array.isArray(record.files)
       ? record.files.filter((file): file is string => typeof file === "string" && EXPORT_NAMES.includes(file))
       : [];
-  // A new export is made in a folder of its own here first, named by its process: one a killed export
-  // left is gone now, and one another export is writing stays.
+  // A new export is made in a folder of its own here first, named by its process (pid and start time,
+  // as a pid is reused): one a killed export left is gone now, and one another export is writing stays.
   for (const name of await readdir(dir))
     if (
       name.startsWith(STAGING_PREFIX) &&
-      !processLives(Number(name.slice(STAGING_PREFIX.length).split(".")[0]))
+      !stagingLives(name.slice(STAGING_PREFIX.length).split(".")[0] ?? "")
     )
       await rm(join(dir, name), { recursive: true, force: true });
   const present = (await readdir(dir)).filter(
@@ -146,7 +148,7 @@ export async function exportBundle(
 ): Promise<ExportResult> {
   const dir = resolve(target);
   const earlier = await prepareExportFolder(dir);
-  const staging = await mkdtemp(join(dir, `${STAGING_PREFIX}${process.pid}.`));
+  const staging = await mkdtemp(join(dir, `${STAGING_PREFIX}${processMark(process.pid)}.`));
   let made: ExportResult;
   try {
     made = await writeExport(bundle, staging, dir, options);

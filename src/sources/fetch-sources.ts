@@ -217,7 +217,9 @@ async function obtain(
   const partial = new PartialDownload(store.partialDir, sha256);
   const release = await partial.lock(new StoreLocks(options.storeDir), {
     ...(options.signal ? { signal: options.signal } : {}),
-    onWait: (holder) => emit({ type: "fetch:waiting", sha256, file, ...(holder ? { pid: holder.pid } : {}) }),
+    // A holder that does not answer (stopped, or busy) has no pid to give.
+    onWait: (holder) =>
+      emit({ type: "fetch:waiting", sha256, file, ...(holder && !holder.silent ? { pid: holder.pid } : {}) }),
   });
   try {
     // Another process may have admitted it while this one waited for the lock.
