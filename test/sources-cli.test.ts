@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import {
   chmod,
+  chown,
   cp,
   mkdir,
   mkdtemp,
@@ -555,6 +556,15 @@ describe("rootstock fetch, sources and mirror", () => {
     await symlink("looped", join(dir, "looped"));
     const loop = await runCli(["--store", storeDir, "sources", "import", join(dir, "looped")]);
     assert.match(loop.stderr, /looped: a link that leads round in a loop \[ERR_IMPORT_NOT_FOUND\]/);
+    // As root, a copy of another user's file is root's: that user could change it after its hash was checked.
+    if (process.getuid?.() === 0) {
+      const theirs = join(work, "import-theirs.tar.gz");
+      await writeFile(theirs, testBytes(1_000, 77));
+      await chown(theirs, 65534, 65534);
+      assert.equal((await runCli(["--store", storeDir, "sources", "import", theirs])).code, 0);
+      const stored = await stat(new SourceStore(storeDir).path(sha256Of(testBytes(1_000, 77))));
+      assert.deepEqual([stored.uid, stored.gid], [0, 0]);
+    }
     // A name with an escape sequence is shown as typed, not acted on by the terminal.
     const escaped = join(work, "import-escape");
     await mkdir(escaped, { recursive: true });

@@ -6,6 +6,7 @@
 import { RootstockError } from "../errors.ts";
 import { compareNames, deviceMajor, deviceMinor, type Manifest } from "../store/manifest.ts";
 import { mustBeClosed } from "../store/output-store.ts";
+import { ownCopy } from "../store/owner.ts";
 import { CONSOLE_DEVICE, type DeviceNode, type ImageSpec, imagePath } from "./image-spec.ts";
 
 const { constants } = process.getBuiltinModule("node:fs");
@@ -269,6 +270,7 @@ async function copyTree(
       if (stepOwner) state.stepOwners.set(path, stepOwner);
       if (info.isFile()) {
         await copyFile(from, to, constants.COPYFILE_FICLONE);
+        ownCopy(to);
         const mode = how.plan ? (info.mode & 0o111 ? 0o755 : 0o644) : modeOf(path, info);
         await chmod(to, readable(mode, "file"));
         if (readable(mode, "file") !== mode) state.fileModes.set(path, mode);

@@ -7,6 +7,7 @@
 import { writeFileAtomically } from "../atomic-write.ts";
 import { type Digest, digestFile } from "../digest.ts";
 import { RootstockError } from "../errors.ts";
+import { ownCopy } from "../store/owner.ts";
 import { uniqueSuffix } from "../unique.ts";
 
 const { chmod, copyFile, link, mkdir, rename, rm, stat } = process.getBuiltinModule("node:fs/promises");
@@ -129,7 +130,10 @@ export class SourceStore {
     const staged = join(this.tmpDir, `${name}.${uniqueSuffix()}`);
     try {
       if (options.move) await rename(file, staged);
-      else await copyFile(file, staged);
+      else {
+        await copyFile(file, staged);
+        ownCopy(staged);
+      }
       options.signal?.throwIfAborted();
       const digest = await digestFile(staged, options.signal);
       const { expected } = options;

@@ -41,3 +41,14 @@ export function userName(uid: number): string {
   } catch {}
   return `uid ${uid}`;
 }
+
+/**
+ * A copy made as root is root's: Node's copyFile keeps the source's owner when it can (as root), and a
+ * file in the store that another user owns is one that user could change after its hash was checked.
+ */
+export function ownCopy(path: string): void {
+  const uid = process.getuid?.();
+  const gid = process.getgid?.();
+  if (uid !== 0 || gid === undefined) return;
+  process.getBuiltinModule("node:fs").lchownSync(path, uid, gid);
+}
