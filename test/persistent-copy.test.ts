@@ -1,6 +1,6 @@
 /** Persistent disks: copied once out of the store, reused, and known to be older than a changed image. */
 import assert from "node:assert/strict";
-import { readFile, stat, truncate, writeFile } from "node:fs/promises";
+import { chown, lstat, mkdir, readFile, rm, stat, symlink, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import type { BuiltImage } from "../src/image/build-image.ts";
@@ -51,6 +51,31 @@ test("a copy is made once, sparse and writable, then reused; a changed image mak
   assert.equal(await readFile(again.path, "utf8"), "written by the guest", "the guest's writes are kept");
   const changed = await persistentCopy(await image("b", "second"), { plan: "tiny", dir });
   assert.deepEqual([changed.created, changed.stale], [false, true]);
+});
+
+test("a disk folder another user owns, or a link planted at the disk's or the note's name, is refused or replaced", {
+  skip: process.getuid?.() === 0 ? false : "needs root to make a folder of another user",
+}, async () => {
+  const theirs = join(bench.dir, "their-disks");
+  await mkdir(join(theirs, "tiny"), { recursive: true });
+  await chown(theirs, 65534, 65534);
+  await assert.rejects(persistentCopy(await image("a", "first"), { plan: "tiny", dir: theirs }), {
+    code: "ERR_IMAGE_DISK_DIR_NOT_OWN",
+  });
+  // In a folder of one's own: a link at the disk's name is refused, one at the note's is replaced.
+  const own = join(bench.dir, "own-disks");
+  await mkdir(join(own, "tiny"), { recursive: true });
+  const target = join(bench.dir, "precious");
+  await writeFile(target, "keep me");
+  await symlink(target, join(own, "tiny", "rootfs.ext4.json"));
+  const made = await persistentCopy(await image("a", "first"), { plan: "tiny", dir: own });
+  assert.equal(await readFile(target, "utf8"), "keep me");
+  assert.equal((await lstat(`${made.path}.json`)).isSymbolicLink(), false);
+  await rm(made.path);
+  await symlink(target, made.path);
+  await assert.rejects(persistentCopy(await image("a", "first"), { plan: "tiny", dir: own }), {
+    code: "ERR_IMAGE_DISK_DIR_NOT_OWN",
+  });
 });
 
 test("the default place is the user's data, not the cache", () => {

@@ -4,11 +4,14 @@
  * and used by every later boot; a note beside it says which image it was copied from, so that a boot
  * after the image changed can say the copy is older than the image.
  */
+import { writeFileAtomically } from "../atomic-write.ts";
+import { RootstockError } from "../errors.ts";
 import { runCommand } from "../host/run-command.ts";
+import { foreignOwner } from "../store/owner.ts";
 import { uniqueSuffix } from "../unique.ts";
 import type { BuiltImage } from "./build-image.ts";
 
-const { chmod, mkdir, readFile, rename, rm, stat, writeFile } = process.getBuiltinModule("node:fs/promises");
+const { chmod, lstat, mkdir, readFile, rename, rm } = process.getBuiltinModule("node:fs/promises");
 const { homedir } = process.getBuiltinModule("node:os");
 const { join } = process.getBuiltinModule("node:path");
 
@@ -48,17 +51,32 @@ export async function persistentCopy(
   const folder = join(options.dir, options.plan);
   const path = join(folder, `${image.name}.${image.kind}`);
   const notePath = `${path}.json`;
+  await mkdir(folder, { recursive: true });
+  // A folder another user owns (or one above it, up to --disk-dir) lets that user swap the disk the
+  // guest writes, or plant a link where rootstock writes: refused.
+  for (const at of [options.dir, folder]) {
+    const other = foreignOwner(at);
+    if (other)
+      throw new RootstockError(
+        "ERR_IMAGE_DISK_DIR_NOT_OWN",
+        `${other.path} belongs to ${other.name}, not to this user`,
+        {
+          hint: "keep persistent disks in a folder of your own (--disk-dir DIR, or $ROOTSTOCK_DISKS)",
+        },
+      );
+  }
   const note = await readFile(notePath, "utf8")
     .then((text) => JSON.parse(text) as CopyNote)
     .catch(() => undefined);
-  const exists = await stat(path).then(
-    (info) => info.isFile(),
-    () => false,
-  );
+  const found = await lstat(path).catch(() => undefined);
+  if (found?.isSymbolicLink())
+    throw new RootstockError("ERR_IMAGE_DISK_DIR_NOT_OWN", `${path} is a link, not a disk of rootstock's`, {
+      hint: "remove the link: the guest would write through it to where it leads",
+    });
+  const exists = found?.isFile() ?? false;
   if (exists)
     return { image: image.name, path, created: false, stale: note !== undefined && note.key !== image.key };
 
-  await mkdir(folder, { recursive: true });
   const staged = join(folder, `.${image.name}.${uniqueSuffix()}`);
   try {
     // Sparse: a disk image is mostly free space.
@@ -76,7 +94,8 @@ export async function persistentCopy(
       sha256: image.sha256,
       copied: new Date().toISOString(),
     };
-    await writeFile(notePath, `${JSON.stringify(written, null, 2)}\n`);
+    // Renamed into place: a link planted at its name is replaced, not followed.
+    writeFileAtomically(notePath, `${JSON.stringify(written, null, 2)}\n`);
     await rename(staged, path);
   } finally {
     await rm(staged, { force: true });
