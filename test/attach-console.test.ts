@@ -1,6 +1,6 @@
 /** A person at the serial console of a real guest: typing, seeing the answer, leaving with Ctrl-]. */
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
@@ -26,6 +26,8 @@ test("keys go to the guest, its output to the terminal; Ctrl-] leaves, then powe
     { name: "attached", kernel: guest.kernel, initrd: guest.initrd.path, cmdline: CMDLINE },
     { runDir: join(work, "run"), accel: "tcg" },
   );
+  // The machine's folder holds its disk overlays and console: its owner's alone.
+  assert.equal((await stat(join(work, "run"))).mode & 0o777, 0o700);
   try {
     const input = new PassThrough();
     const output = new PassThrough();

@@ -8,6 +8,7 @@ import { execFile } from "node:child_process";
 import {
   access,
   chmod,
+  chown,
   copyFile,
   mkdir,
   mkdtemp,
@@ -522,6 +523,13 @@ describe("netboot bundle", () => {
       (await readdir(shared)).filter((name) => name.startsWith(".rootstock-export-new.")),
       [`.rootstock-export-new.${parent}-${started}.busy`],
     );
+    // A folder another user owns could have its dnsmasq.conf and kexec-boot changed, which root runs.
+    if (process.getuid?.() === 0) {
+      const others = join(work, "lan-others");
+      await mkdir(others);
+      await chown(others, 65534, 65534);
+      await assert.rejects(exportBundle(bundle, others, { base }), { code: "ERR_NETBOOT_OUT_NOT_OWN" });
+    }
     // The root of a freshly made file system holds its own empty lost+found: no one's files.
     const stick = join(work, "stick");
     await mkdir(join(stick, "lost+found"), { recursive: true });

@@ -90,7 +90,7 @@ export class CliContext {
    * Root working in another user's store is refused.
    */
   #checkStore(dir: string): void {
-    const { accessSync, constants, statSync } = process.getBuiltinModule("node:fs");
+    const { accessSync, constants, lstatSync, statSync } = process.getBuiltinModule("node:fs");
     try {
       accessSync(dir, constants.R_OK | constants.X_OK);
     } catch (error) {
@@ -106,7 +106,8 @@ export class CliContext {
     }
     // Root's sandboxes cannot enter that user's closed folders (work/ is 0700), and what root wrote
     // there that user could not change: refused, not half done.
-    const owner = process.getuid?.() === 0 ? statSync(dir).uid : 0;
+    const uid = process.getuid?.();
+    const owner = uid === 0 ? statSync(dir).uid : 0;
     if (owner !== 0) {
       const name = userName(owner);
       throw new RootstockError(
@@ -114,6 +115,21 @@ export class CliContext {
         `the store ${dir} belongs to ${name}, and rootstock runs as root`,
         {
           hint: `run it as ${name} (\`runuser -u ${name} -- rootstock …\`), or give root a store of its own (--store DIR)`,
+        },
+      );
+    }
+    // A folder of it another user made (in a store folder others may write) is theirs to change: an
+    // entry swapped there goes into this user's images. One owner per store.
+    for (const name of ["", "outputs", "images", "sources", "netboot"]) {
+      const path = name === "" ? dir : `${dir}/${name}`;
+      const found = lstatSync(path, { throwIfNoEntry: false })?.uid;
+      if (found === undefined || found === uid) continue;
+      const who = userName(found);
+      throw new RootstockError(
+        "ERR_STORE_OTHER_OWNER",
+        `the store's folder ${path} belongs to ${who}, not to this user`,
+        {
+          hint: `another user could change what is built there: use a store of your own (--store DIR), or have ${who} remove that folder`,
         },
       );
     }

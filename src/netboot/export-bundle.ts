@@ -8,6 +8,7 @@ import { writeFileAtomically } from "../atomic-write.ts";
 import { readStat } from "../build/process-tree.ts";
 import { describeCause, RootstockError } from "../errors.ts";
 import { fileSystemRefusal } from "../store/fs-refusal.ts";
+import { foreignOwner } from "../store/owner.ts";
 import { isObject, readJsonFile } from "../store/read-json.ts";
 import type { NetbootBundle } from "./build-bundle.ts";
 import { renderIndex } from "./bundle-entries.ts";
@@ -94,6 +95,16 @@ export async function prepareExportFolder(target: string): Promise<string[]> {
       })
     );
   }
+  // Its dnsmasq.conf and kexec-boot are run as root: a folder another user owns lets them change those.
+  const other = foreignOwner(dir);
+  if (other)
+    throw new RootstockError(
+      "ERR_NETBOOT_OUT_NOT_OWN",
+      `--out ${dir} belongs to ${other.name}, not to this user`,
+      {
+        hint: "export into a folder of your own: its dnsmasq.conf and kexec-boot are meant to be run as root",
+      },
+    );
   const record = await readJsonFile(join(dir, EXPORT_RECORD));
   // Only names an export writes: a record damaged or written elsewhere must not name other files.
   const written =

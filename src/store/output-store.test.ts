@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { chown, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { after, before, test } from "node:test";
 import { OutputStore, outputPath } from "./output-store.ts";
 
@@ -82,4 +82,16 @@ test("an entry whose entry.json is gone is none: gc removes it where it is, reco
   assert.equal(again.existed, false);
   assert.equal(await store.has("c".repeat(64)), true);
   assert.equal(store.hasSync("c".repeat(64)), true);
+});
+
+test("an entry holding what a chroot step gave another owner is closed to other users: that user could change it", {
+  skip: process.getuid?.() === 0 ? false : "needs root to give a file another owner",
+}, async () => {
+  const store = new OutputStore(storeDir);
+  const plain = await store.commit(await outDir("plain", "p\n"), meta("1".repeat(64), "run-p"));
+  const dir = await outDir("owned", "o\n");
+  await chown(join(dir, "usr", "bin"), 65534, 65534);
+  const owned = await store.commit(dir, meta("2".repeat(64), "run-o"));
+  assert.notEqual((await stat(dirname(plain.path))).mode & 0o777, 0o700);
+  assert.equal((await stat(dirname(owned.path))).mode & 0o777, 0o700);
 });

@@ -53,8 +53,9 @@ export interface Committed {
 
 /**
  * Whether an entry must be closed to other users (a folder of mode 0700): it holds a setuid or setgid
- * file, which another user could run, or a file or folder others may write (a root filesystem's /tmp,
- * 1777), into which another user could put files that images then carry.
+ * file, which another user could run; a file or folder others may write (a root filesystem's /tmp,
+ * 1777), into which another user could put files that images then carry; or one a chroot step gave
+ * another owner (the manifest records the builder as 0), which that host user could change.
  */
 export function mustBeClosed(manifest: Pick<Manifest, "root" | "entries">): boolean {
   return (
@@ -62,7 +63,9 @@ export function mustBeClosed(manifest: Pick<Manifest, "root" | "entries">): bool
     manifest.entries.some(
       (entry) =>
         (entry.kind === "file" && (entry.mode & 0o6000) !== 0) ||
-        (entry.kind !== "symlink" && (entry.mode & 0o022) !== 0),
+        (entry.kind !== "symlink" && (entry.mode & 0o022) !== 0) ||
+        entry.uid !== 0 ||
+        entry.gid !== 0,
     )
   );
 }

@@ -16,7 +16,8 @@ import { QmpClient } from "./qmp-client.ts";
 import { SerialConsole } from "./serial-console.ts";
 
 const { createWriteStream, existsSync, rmSync } = process.getBuiltinModule("node:fs");
-const { appendFile, mkdir, mkdtemp, readFile, rm, writeFile } = process.getBuiltinModule("node:fs/promises");
+const { appendFile, chmod, mkdir, mkdtemp, readFile, rm, writeFile } =
+  process.getBuiltinModule("node:fs/promises");
 const { createServer } = process.getBuiltinModule("node:net");
 const { tmpdir } = process.getBuiltinModule("node:os");
 const { join, resolve } = process.getBuiltinModule("node:path");
@@ -147,6 +148,8 @@ export async function startQemu(spec: VmSpec, options: StartQemuOptions): Promis
     });
   }
   await mkdir(runDir, { recursive: true });
+  // Its disk overlays hold every block the guest writes, its console the whole session: its owner's.
+  await chmod(runDir, 0o700);
   const probeKernel = spec.kernel ?? spec.netboot?.probeKernel;
   const accel = await chooseAccelerator(options.accel ?? "auto", {
     ...(probeKernel === undefined ? {} : { kernel: probeKernel }),
