@@ -111,6 +111,17 @@ export function typedWord(word: string): string {
   return `$'${escaped.join("")}'`;
 }
 
+/**
+ * Text from a plan or the file system as a terminal shows it: a control character other than a line
+ * break (an escape sequence in a name, a C1 CSI) as \uXXXX, never acted on by the terminal.
+ */
+export function visibleText(text: string): string {
+  return text.replace(
+    /[^\P{Cc}\n]/gu,
+    (char) => `\\u${(char.codePointAt(0) ?? 0).toString(16).padStart(4, "0")}`,
+  );
+}
+
 /** A name inside a sentence: as it is, unless it holds a control character (a line break), then as typed. */
 export function inlineName(name: string): string {
   return /\p{Cc}/u.test(name) ? typedWord(name) : name;

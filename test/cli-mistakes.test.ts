@@ -1425,6 +1425,15 @@ describe("Ctrl-C", () => {
     assert.equal(store.status, 1, store.stderr);
     assert.match(store.stderr, /--store \S+: its name is not valid UTF-8 .*\[ERR_CLI_BAD_FOLDER\]/);
     assert.equal(existsSync(join(work, "st\uFFFD")), false);
+    // Nor taken for the folder of that name in UTF-8 when both are there.
+    await mkdir(Buffer.from(`${work}/twin\xe9`, "latin1"));
+    await mkdir(join(work, "twin\uFFFD"));
+    const twin = spawnSync(
+      "sh",
+      ["-c", `exec "$0" "$1" --store "$(printf '${work}/twin\\351')" runs`, process.execPath, ROOTSTOCK],
+      { encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } },
+    );
+    assert.match(twin.stderr, /\[ERR_CLI_BAD_FOLDER\]/);
     assert.equal(inLatin1("-V").status, 0);
   });
 

@@ -15,6 +15,7 @@ import { RootstockError } from "../errors.ts";
 import { STEP_PATH } from "../host/tools.ts";
 import { depVariable } from "../plan/dep-variable.ts";
 import type { Graph, ResolvedStep } from "../plan/graph.ts";
+import { mountSuggestion } from "../plan/mount-points.ts";
 import type { PlanFileEntry } from "../plan/types.ts";
 import type { SourceStore } from "../sources/source-store.ts";
 import { outputPath } from "../store/output-store.ts";
@@ -188,7 +189,7 @@ export async function prepareWorkspace(
       if (hidden !== undefined)
         throw refuse(
           `which would hide ${hidden === "/bin/sh" ? "/bin/sh" : `${hidden}, which /bin/sh needs,`} in the root its deps make: the script could not start`,
-          `choose a path the root does not use, such as /${mount.step}`,
+          `choose a path the root does not use, such as ${mountSuggestion(mount.step)}`,
         );
       const top = mount.at.split("/")[1] as string;
       if (RESERVED_ROOT_NAMES.has(top)) continue;
@@ -202,7 +203,7 @@ export async function prepareWorkspace(
         if (!there.isDirectory())
           throw refuse(
             `where the root its deps make has ${there.isSymbolicLink() ? "a link" : "a file"} at ${path.slice(rootDir.length)}, not a folder`,
-            `choose a path that is a folder in the deps' outputs, or one they do not have, such as /${mount.step}`,
+            `choose a path that is a folder in the deps' outputs, or one they do not have, such as ${mountSuggestion(mount.step)}`,
           );
       }
       await mkdir(join(rootDir, mount.at), { recursive: true });
@@ -248,7 +249,7 @@ export async function prepareWorkspace(
           {
             file: join(graph.plan.displayDir, step.step.dir, "step.toml"),
             field: "mounts",
-            hint: `choose a path outside the host's /${top}, such as /${mount.step}`,
+            hint: `choose a path outside the host's /${top}, such as ${mountSuggestion(mount.step)}`,
           },
         );
       }

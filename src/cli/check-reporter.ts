@@ -6,7 +6,7 @@
 
 import type { Listener, TimedEvent } from "../events.ts";
 import { moduleStem } from "../report/model.ts";
-import { formatBytes, formatDuration, printableLine } from "../units.ts";
+import { formatBytes, formatDuration, printableLine, visibleText } from "../units.ts";
 import type { CliContext } from "./context.ts";
 import { lineFitter } from "./fit-line.ts";
 
@@ -84,7 +84,7 @@ export function createCheckReporter(context: CliContext, options: CheckReporterO
         print(
           event.interrupted
             ? `${context.style(["bold", "yellow"], "■")} image ${event.image} interrupted`
-            : `${context.style(["bold", "red"], "✗")} image ${event.image}: ${event.error.replace(`image ${event.image}: `, "")}`,
+            : `${context.style(["bold", "red"], "✗")} image ${event.image}: ${visibleText(event.error.replace(`image ${event.image}: `, ""))}`,
         );
         break;
       case "vm:accel": {

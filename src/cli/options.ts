@@ -4,7 +4,8 @@ import { RootstockError } from "../errors.ts";
 import { didYouMean } from "../plan/suggest.ts";
 import type { Plan } from "../plan/types.ts";
 
-const { lstatSync, readlinkSync, realpathSync, statfsSync, statSync } = process.getBuiltinModule("node:fs");
+const { lstatSync, readdirSync, readlinkSync, realpathSync, statfsSync, statSync } =
+  process.getBuiltinModule("node:fs");
 const { dirname, isAbsolute, join, relative, resolve } = process.getBuiltinModule("node:path");
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -99,6 +100,25 @@ const KERNEL_FILE_SYSTEMS = new Set([
  * its nearest existing ancestor must be a folder, and not one of the kernel's (Node's recursive mkdir
  * never returns there).
  */
+/**
+ * Whether a part of the path named with U+FFFD has a twin beside it whose name is not UTF-8 and reads
+ * the same: the folder meant may be that one (typed as bytes), not the one of that name in UTF-8.
+ */
+function hasNonUtf8Twin(path: string): boolean {
+  for (let part = path; dirname(part) !== part; part = dirname(part)) {
+    const name = part.slice(dirname(part).length + (dirname(part) === "/" ? 0 : 1));
+    if (!name.includes("\uFFFD")) continue;
+    try {
+      const utf8 = Buffer.from(name);
+      const raw = readdirSync(dirname(part), { encoding: "buffer" });
+      if (raw.some((bytes) => bytes.toString() === name && !bytes.equals(utf8))) return true;
+    } catch {
+      // A folder that cannot be listed: no twin known.
+    }
+  }
+  return false;
+}
+
 function isThere(path: string): boolean {
   try {
     return lstatSync(path, { throwIfNoEntry: false }) !== undefined;
@@ -118,7 +138,7 @@ export function checkFolderArgument(flag: string, path: string): string {
   const absolute = resolve(path);
   // Node reads bytes that are not UTF-8 as U+FFFD: by that name the folder is not there, and one made by
   // it would be another folder (a store, a mirror) beside it.
-  if (absolute.includes("\uFFFD") && !isThere(absolute))
+  if (absolute.includes("\uFFFD") && (!isThere(absolute) || hasNonUtf8Twin(absolute)))
     throw new RootstockError(
       "ERR_CLI_BAD_FOLDER",
       `${flag} ${path}: its name is not valid UTF-8 (read as \uFFFD), and rootstock reads names as UTF-8`,

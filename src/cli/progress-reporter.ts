@@ -5,7 +5,7 @@
  */
 
 import { INTERRUPTED, type Listener, type StepReason, type TimedEvent } from "../events.ts";
-import { formatBytes, formatDuration, printableLine } from "../units.ts";
+import { formatBytes, formatDuration, printableLine, visibleText } from "../units.ts";
 import type { CliContext } from "./context.ts";
 import type { FetchReporter } from "./fetch-reporter.ts";
 import { lineFitter } from "./fit-line.ts";
@@ -229,7 +229,9 @@ export function createProgressReporter(context: CliContext, options: ProgressOpt
           drawStatus();
           break;
         }
-        context.out(`${context.style(["bold", "red"], "✗")} ${event.step} failed: ${event.reason}`);
+        context.out(
+          `${context.style(["bold", "red"], "✗")} ${event.step} failed: ${visibleText(event.reason)}`,
+        );
         for (const line of event.tail) context.out(context.style("dim", `    │ ${printableLine(line)}`));
         context.out(`    log:   ${event.log}`);
         if (!event.noSandbox)

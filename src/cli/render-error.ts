@@ -2,6 +2,7 @@
 import { RootstockError, RootstockErrors } from "../errors.ts";
 import { locateLines } from "../plan/locate.ts";
 import { fileSystemRefusal } from "../store/fs-refusal.ts";
+import { visibleText } from "../units.ts";
 import type { CliContext } from "./context.ts";
 
 export const EXIT_USER_ERROR = 1;
@@ -11,7 +12,7 @@ export function renderError(error: unknown, context: CliContext): number {
   if (error instanceof RootstockError) locateLines(error);
   if (error instanceof RootstockErrors) {
     context.err(
-      `${context.styleErr(["bold", "red"], "error")}: ${visible(error.message)} ${context.styleErr("dim", `[${error.code}]`)}`,
+      `${context.styleErr(["bold", "red"], "error")}: ${visibleText(error.message)} ${context.styleErr("dim", `[${error.code}]`)}`,
     );
     for (const inner of error.errors) renderOne(inner, context, "  ");
     renderHint(error, context, "");
@@ -36,21 +37,10 @@ export function renderError(error: unknown, context: CliContext): number {
   return EXIT_BUG;
 }
 
-/**
- * Text from a plan or the file system as the terminal shows it: a control character other than a line
- * break (an escape sequence in a folder's name, a C1 CSI) as \uXXXX, never acted on by the terminal.
- */
-function visible(text: string): string {
-  return text.replace(
-    /[^\P{Cc}\n]/gu,
-    (char) => `\\u${(char.codePointAt(0) ?? 0).toString(16).padStart(4, "0")}`,
-  );
-}
-
 function renderOne(error: RootstockError, context: CliContext, indent: string): void {
   const label = indent === "" ? `${context.styleErr(["bold", "red"], "error")}: ` : "- ";
   // A message of several lines (a source and its attempts) keeps its code on the first one.
-  const [headline, ...details] = visible(error.headline).split("\n");
+  const [headline, ...details] = visibleText(error.headline).split("\n");
   context.err(`${indent}${label}${headline} ${context.styleErr("dim", `[${error.code}]`)}`);
   for (const line of details) context.err(`${indent}  ${line}`);
   renderHint(error, context, indent);
@@ -65,7 +55,7 @@ function renderReport(error: RootstockError, context: CliContext): void {
 
 function renderHint(error: RootstockError, context: CliContext, indent: string): void {
   if (!error.hint) return;
-  const [first, ...rest] = visible(error.hint).split("\n");
+  const [first, ...rest] = visibleText(error.hint).split("\n");
   context.err(`${indent}  ${context.styleErr("cyan", "hint")}: ${first}`);
   for (const line of rest) context.err(`${indent}        ${line}`);
 }

@@ -71,6 +71,11 @@ test("the packages that provide what was found are dpkg's, by the file's path or
     { requirement: { ...missing, package: undefined }, found: "/etc/hostname" },
   ]);
   assert.deepEqual([byHand.packages, byHand.unprovided.length], [[], 1]);
+  // One a known package is named for, but not this file: listed, and said all the same.
+  const shadowing = await providingPackages([
+    { requirement: { ...sh, package: "dash" }, found: "/etc/hostname" },
+  ]);
+  assert.deepEqual([shadowing.packages, shadowing.unprovided.length], [["dash"], 1]);
   // cc is an alternative: every package on its way to the compiler counts (gcc gives cc, gcc-12 the file).
   if (existsSync("/etc/alternatives/cc")) {
     const { packages: cc } = await providingPackages([{ requirement: sh, found: "/usr/bin/cc" }]);

@@ -229,10 +229,11 @@ export async function providingPackages(
     const found = paths.flatMap((path) => owners.get(path) ?? []);
     for (const owner of found) packages.add(owner);
     if (found.length > 0) continue;
-    // A tool installed by hand (/usr/local/bin) no package gives: the list cannot carry it.
+    // A tool installed by hand (/usr/local/bin) no package gives: the list cannot carry it. The package
+    // known for its name is listed all the same, but gives another file (and so other keys).
     if (finding.requirement.package !== undefined && !finding.requirement.guessed)
       packages.add(finding.requirement.package);
-    else unprovided.push(finding);
+    unprovided.push(finding);
   }
   return { packages: [...packages].sort(), unprovided };
 }

@@ -43,18 +43,18 @@ function pathFault(input: unknown, absolute: boolean): string {
         ? `it ${absolute ? "does not start" : "starts"} with "/"`
         : input.includes("\0")
           ? "it holds a NUL character"
-          : absolute && /[\n\r]/.test(input)
-            ? "it holds a line break or carriage return, which the image tools cannot take in a name"
-            : input.includes("\\")
-              ? "it holds a backslash, which image tools read as an escape"
-              : parts.includes("..")
-                ? 'it has a ".." part'
-                : input.endsWith("/")
-                  ? 'it ends with "/"'
-                  : parts.includes("")
-                    ? 'it has "//"'
-                    : parts.includes(".")
-                      ? 'it has a "." part'
+          : input.includes("\\")
+            ? "it holds a backslash, which image tools read as an escape"
+            : parts.includes("..")
+              ? 'it has a ".." part'
+              : input.endsWith("/")
+                ? 'it ends with "/"'
+                : parts.includes("")
+                  ? 'it has "//"'
+                  : parts.includes(".")
+                    ? 'it has a "." part'
+                    : absolute && /[\n\r]/.test(input)
+                      ? "it holds a line break or carriage return, which the image tools cannot take in a name"
                       : "";
   return fault === "" ? "" : ` (${fault})`;
 }

@@ -63,7 +63,7 @@ export async function runDoctor(options: DoctorOptions, context: CliContext): Pr
     // What no package provides cannot be listed: said on stderr, so the list is not taken as whole.
     for (const { requirement, found } of unprovided)
       context.err(
-        `doctor: ${requirement.command ?? requirement.declared ?? "?"} ${found ? `(${found}) belongs to no Debian package` : "is missing here, and no known package provides it"}: the list lacks it (\`apt-file search bin/NAME\` finds a command's package)`,
+        `doctor: ${requirement.command ?? requirement.declared ?? "?"} ${found ? `(${found}) belongs to no Debian package${requirement.package && !requirement.guessed ? `: ${requirement.package} gives another file of that name, under other keys` : ": the list lacks it"}` : "is missing here, and no known package provides it: the list lacks it"} (\`apt-file search bin/NAME\` finds a command's package)`,
       );
     return unprovided.length === 0;
   }
