@@ -5,6 +5,7 @@ import {
   chmod,
   chown,
   cp,
+  lchown,
   mkdir,
   mkdtemp,
   readFile,
@@ -195,6 +196,19 @@ describe("rootstock fetch, sources and mirror", () => {
     ]);
     assert.equal(needed.code, 1, needed.stdout);
     assert.match(needed.stderr, /\[ERR_SOURCES_MISSING\]/);
+  });
+
+  test("a mirror folder's sha256/ link another user made is refused, not followed", {
+    skip: process.getuid?.() === 0 ? false : "needs root to make a link of another user",
+  }, async () => {
+    const dir = join(work, "mirror-planted");
+    await mkdir(dir, { recursive: true });
+    await mkdir(join(work, "mirror-planted-target"), { recursive: true });
+    await symlink(join(work, "mirror-planted-target"), join(dir, "sha256"));
+    await lchown(join(dir, "sha256"), 65534, 65534);
+    const refused = await runCli(["--store", join(work, "store-planted"), "mirror", planDir, dir]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /sha256 belongs to nobody, not to this user \[ERR_MIRROR_NOT_OWN\]/);
   });
 
   test("mirror into /proc is refused at once, not a mkdir that spins for good", async () => {
@@ -565,6 +579,15 @@ describe("rootstock fetch, sources and mirror", () => {
       const stored = await stat(new SourceStore(storeDir).path(sha256Of(testBytes(1_000, 77))));
       assert.deepEqual([stored.uid, stored.gid], [0, 0]);
     }
+    // A name longer than a file name may be is said so, for an import and for a store.
+    const long = join(work, "x".repeat(300));
+    const tooLong = await runCli(["--store", storeDir, "sources", "import", long]);
+    assert.match(tooLong.stderr, /a name in it is longer than 255 bytes.*\[ERR_IMPORT_NOT_FOUND\]/);
+    const longStore = await runCli(["--store", long, "runs"]);
+    assert.match(
+      longStore.stderr,
+      /a name in its path is longer than 255 bytes.*\[ERR_STORE_UNREADABLE\]\n {2}hint: give a shorter path/,
+    );
     // A name with an escape sequence is shown as typed, not acted on by the terminal.
     const escaped = join(work, "import-escape");
     await mkdir(escaped, { recursive: true });

@@ -98,9 +98,12 @@ export class CliContext {
       if (code === "ENOENT") return;
       throw new RootstockError(
         "ERR_STORE_UNREADABLE",
-        `cannot read the store ${dir}: ${code === "EACCES" ? "permission denied" : (error as Error).message}`,
+        `cannot read the store ${dir}: ${code === "EACCES" ? "permission denied" : code === "ENAMETOOLONG" ? "a name in its path is longer than 255 bytes, or the whole longer than 4096" : (error as Error).message}`,
         {
-          hint: "the store must be a folder you can read and write, and its parent folders searchable; choose another with --store DIR or $ROOTSTOCK_STORE",
+          hint:
+            code === "ENAMETOOLONG"
+              ? "give a shorter path: each name in it at most 255 bytes (--store DIR or $ROOTSTOCK_STORE)"
+              : "the store must be a folder you can read and write, and its parent folders searchable; choose another with --store DIR or $ROOTSTOCK_STORE",
         },
       );
     }

@@ -126,8 +126,10 @@ async function expand(
   const visit = async (path: string, given: boolean): Promise<void> => {
     const link = given ? undefined : await lstat(path).catch(() => undefined);
     let loop = false;
+    let tooLong = false;
     const info = await stat(path).catch((error: NodeJS.ErrnoException) => {
       loop = error.code === "ELOOP";
+      tooLong = error.code === "ENAMETOOLONG";
       return undefined;
     });
     if (!info) {
@@ -135,11 +137,13 @@ async function expand(
       const notUtf8 = !loop && !link?.isSymbolicLink() && nonUtf8Part(path) !== undefined;
       const what = loop
         ? "a link that leads round in a loop"
-        : notUtf8
-          ? "its name is not valid UTF-8 (shown with \uFFFD), and rootstock reads names as UTF-8"
-          : given
-            ? "no such file or folder"
-            : "a link that leads nowhere";
+        : tooLong
+          ? "a name in it is longer than 255 bytes, or the whole longer than 4096"
+          : notUtf8
+            ? "its name is not valid UTF-8 (shown with \uFFFD), and rootstock reads names as UTF-8"
+            : given
+              ? "no such file or folder"
+              : "a link that leads nowhere";
       const renameHint =
         "rename it to UTF-8 (`convmv -f latin1 -t utf8 --notest FILE`, or mv), then import it";
       if (given) refuse("ERR_IMPORT_NOT_FOUND", `${path}: ${what}`, notUtf8 ? renameHint : undefined);
