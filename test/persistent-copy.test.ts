@@ -62,6 +62,12 @@ test("a disk folder another user owns, or a link planted at the disk's or the no
   await assert.rejects(persistentCopy(await image("a", "first"), { plan: "tiny", dir: theirs }), {
     code: "ERR_IMAGE_DISK_DIR_NOT_OWN",
   });
+  // Refused before anything is made in it.
+  await rm(join(theirs, "tiny"), { recursive: true });
+  await assert.rejects(persistentCopy(await image("a", "first"), { plan: "tiny", dir: theirs }), {
+    code: "ERR_IMAGE_DISK_DIR_NOT_OWN",
+  });
+  assert.equal(await lstat(join(theirs, "tiny")).catch(() => undefined), undefined);
   // In a folder of one's own: a link at the disk's name is refused, one at the note's is replaced.
   const own = join(bench.dir, "own-disks");
   await mkdir(join(own, "tiny"), { recursive: true });

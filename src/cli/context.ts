@@ -126,13 +126,14 @@ export class CliContext {
     for (const name of ["", "outputs", "images", "sources", "netboot"]) {
       const path = name === "" ? dir : `${dir}/${name}`;
       const found = lstatSync(path, { throwIfNoEntry: false })?.uid;
-      if (found === undefined || found === uid) continue;
+      // Root's (an admin's shared space, `root:team 2775`) is trusted, as root can change anything.
+      if (found === undefined || found === uid || found === 0) continue;
       const who = userName(found);
       throw new RootstockError(
         "ERR_STORE_OTHER_OWNER",
         `the store's folder ${path} belongs to ${who}, not to this user`,
         {
-          hint: `another user could change what is built there: use a store of your own (--store DIR), or have ${who} remove that folder`,
+          hint: `another user could change what is built there: use a store of your own (--store DIR), or have ${who} give that folder to you (chown)`,
         },
       );
     }

@@ -7,7 +7,7 @@
 import { writeFileAtomically } from "../atomic-write.ts";
 import { RootstockError } from "../errors.ts";
 import { runCommand } from "../host/run-command.ts";
-import { foreignOwner } from "../store/owner.ts";
+import { otherUsersOwn } from "../store/owner.ts";
 import { uniqueSuffix } from "../unique.ts";
 import type { BuiltImage } from "./build-image.ts";
 
@@ -51,11 +51,11 @@ export async function persistentCopy(
   const folder = join(options.dir, options.plan);
   const path = join(folder, `${image.name}.${image.kind}`);
   const notePath = `${path}.json`;
-  await mkdir(folder, { recursive: true });
   // A folder another user owns (or one above it, up to --disk-dir) lets that user swap the disk the
-  // guest writes, or plant a link where rootstock writes: refused.
+  // guest writes, or plant a link where rootstock writes: refused, before anything is made in it.
   for (const at of [options.dir, folder]) {
-    const other = foreignOwner(at);
+    if (at === folder) await mkdir(folder, { recursive: true });
+    const other = otherUsersOwn(at);
     if (other)
       throw new RootstockError(
         "ERR_IMAGE_DISK_DIR_NOT_OWN",

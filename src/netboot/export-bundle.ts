@@ -8,7 +8,7 @@ import { writeFileAtomically } from "../atomic-write.ts";
 import { readStat } from "../build/process-tree.ts";
 import { describeCause, RootstockError } from "../errors.ts";
 import { fileSystemRefusal } from "../store/fs-refusal.ts";
-import { foreignOwner } from "../store/owner.ts";
+import { otherUsersOwn } from "../store/owner.ts";
 import { isObject, readJsonFile } from "../store/read-json.ts";
 import type { NetbootBundle } from "./build-bundle.ts";
 import { renderIndex } from "./bundle-entries.ts";
@@ -96,7 +96,7 @@ export async function prepareExportFolder(target: string): Promise<string[]> {
     );
   }
   // Its dnsmasq.conf and kexec-boot are run as root: a folder another user owns lets them change those.
-  const other = foreignOwner(dir);
+  const other = otherUsersOwn(dir);
   if (other)
     throw new RootstockError(
       "ERR_NETBOOT_OUT_NOT_OWN",

@@ -6,7 +6,7 @@
  */
 import { digestFile } from "../digest.ts";
 import { RootstockError } from "../errors.ts";
-import { foreignOwner } from "../store/owner.ts";
+import { otherUsersOwn } from "../store/owner.ts";
 import { uniqueSuffix } from "../unique.ts";
 import { type FetchOptions, type FetchResult, fetchSources, type SourceRequest } from "./fetch-sources.ts";
 import { SourceStore } from "./source-store.ts";
@@ -54,7 +54,7 @@ export async function exportMirror(
   // A sha256/ link another user made lets that user choose where this one writes (files are renamed
   // into place, so a link at a file's name is replaced, not followed).
   const linked = join(dir, "sha256");
-  const other = foreignOwner(linked);
+  const other = otherUsersOwn(linked);
   if (other && other.path === linked)
     throw new RootstockError("ERR_MIRROR_NOT_OWN", `${linked} belongs to ${other.name}, not to this user`, {
       hint: "remove it, or export the mirror into a folder of your own (a sha256/ link of yours may lead to another disk)",

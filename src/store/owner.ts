@@ -52,3 +52,12 @@ export function ownCopy(path: string): void {
   if (uid !== 0 || gid === undefined) return;
   process.getBuiltinModule("node:fs").lchownSync(path, uid, gid);
 }
+
+/**
+ * What another user (not root, whom nothing keeps out) owns of the path: a folder that user could change
+ * under this one. Root's folders (`root:team 2775`, an admin's shared space) are no one else's.
+ */
+export function otherUsersOwn(path: string): ForeignOwner | undefined {
+  const other = foreignOwner(path);
+  return other === undefined || other.uid === 0 ? undefined : other;
+}
