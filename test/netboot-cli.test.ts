@@ -188,23 +188,21 @@ init = "/bin/busybox"
       },
     });
 
-  test("a kernel.path that names no file is said with the field and what the folder holds", async () => {
-    // A gate of its own: the shared one, opened, would let the next tests' builds through (and their
-    // linux steps, of the same key, come from the cache).
-    const ownGate = join(store, "gate-wrong-kernel");
-    const dir = await plan(ownGate, "small-plan-wrong-kernel");
+  /**
+   * netboot of the small plan with one edit to a file of it. A gate of its own: the shared one, opened,
+   * would let the next tests' builds through (and their linux steps, of the same key, come from the
+   * cache); a store of its own too: the next tests count the runs in theirs.
+   */
+  const netbootEdited = async (name: string, file: string, from: string, to: string) => {
+    const ownGate = join(store, `gate-${name}`);
+    const dir = await plan(ownGate, `small-plan-${name}`);
     await writeFile(ownGate, "");
-    const toml = join(dir, "plan.toml");
-    await writeFile(toml, (await readFile(toml, "utf8")).replace("boot/bzImage", "boot/vmlinuz"));
-    // A store of its own too: the next tests count the runs in theirs.
-    const result = await runCli([
-      "--store",
-      `${store}-wrong-kernel`,
-      "netboot",
-      dir,
-      "--listen",
-      "127.0.0.1:0",
-    ]);
+    await writeFile(join(dir, file), (await readFile(join(dir, file), "utf8")).replace(from, to));
+    return runCli(["--store", `${store}-wrong-kernel`, "netboot", dir, "--listen", "127.0.0.1:0"]);
+  };
+
+  test("a kernel.path that names no file is said with the field and what the folder holds", async () => {
+    const result = await netbootEdited("wrong-kernel", "plan.toml", "boot/bzImage", "boot/vmlinuz");
     assert.equal(result.code, 1, result.stderr);
     assert.match(
       result.stderr,
@@ -213,19 +211,7 @@ init = "/bin/busybox"
   });
 
   test("a kernel.path that names a file QEMU cannot boot is said so before anything is served", async () => {
-    const ownGate = join(store, "gate-not-a-kernel");
-    const dir = await plan(ownGate, "small-plan-not-a-kernel");
-    await writeFile(ownGate, "");
-    const script = join(dir, "steps", "linux", "build.sh");
-    await writeFile(script, (await readFile(script, "utf8")).replace("printf HdrS", "printf none"));
-    const result = await runCli([
-      "--store",
-      `${store}-wrong-kernel`,
-      "netboot",
-      dir,
-      "--listen",
-      "127.0.0.1:0",
-    ]);
+    const result = await netbootEdited("not-a-kernel", "steps/linux/build.sh", "printf HdrS", "printf none");
     assert.equal(result.code, 1, result.stderr);
     assert.match(
       result.stderr,

@@ -90,27 +90,7 @@ test("the tree digest does not depend on who built it: the builder's own files a
   await chownTree(theirs);
   await chmod(base, 0o755);
   // Computed by nobody itself, as a rootless build's commit is.
-  const script = `
-    import { computeManifest } from ${JSON.stringify(new URL("./manifest.ts", import.meta.url).href)};
-    process.stdout.write(JSON.stringify(await computeManifest(${JSON.stringify(theirs)})));
-  `;
-  const byNobody = JSON.parse(
-    execFileSync(
-      "setpriv",
-      [
-        "--reuid=65534",
-        "--regid=65534",
-        "--clear-groups",
-        process.execPath,
-        "--input-type=module",
-        "-e",
-        script,
-      ],
-      {
-        encoding: "utf8",
-      },
-    ),
-  );
+  const byNobody = manifestAsNobody(theirs);
   assert.deepEqual(byNobody.digest, asRoot.digest);
   assert.deepEqual(byNobody.root, { mode: asRoot.root.mode, uid: 0, gid: 0 });
   assert.ok(
@@ -139,25 +119,7 @@ test("a hard-linked file a user cannot read has the step's mode at every path, n
   await lchown(tree, 65534, 65534);
   await lchown(join(tree, "a"), 65534, 65534);
   await chmod(base, 0o755);
-  const script = `
-    import { computeManifest } from ${JSON.stringify(new URL("./manifest.ts", import.meta.url).href)};
-    process.stdout.write(JSON.stringify(await computeManifest(${JSON.stringify(tree)}, { grantOwnerAccess: true })));
-  `;
-  const manifest = JSON.parse(
-    execFileSync(
-      "setpriv",
-      [
-        "--reuid=65534",
-        "--regid=65534",
-        "--clear-groups",
-        process.execPath,
-        "--input-type=module",
-        "-e",
-        script,
-      ],
-      { encoding: "utf8" },
-    ),
-  );
+  const manifest = manifestAsNobody(tree, { grantOwnerAccess: true });
   assert.deepEqual(
     manifest.entries.map(({ path, mode, link }: { path: string; mode: number; link?: string }) => [
       path,
@@ -198,3 +160,21 @@ test("splits device numbers as Linux encodes them", () => {
   assert.equal(deviceMajor(rdev), 259);
   assert.equal(deviceMinor(rdev), 65536);
 });
+
+/** The manifest of `dir` as nobody computes it, as a rootless build's commit does. */
+function manifestAsNobody(dir: string, options: { grantOwnerAccess?: boolean } = {}) {
+  const script = `
+    import { computeManifest } from ${JSON.stringify(new URL("./manifest.ts", import.meta.url).href)};
+    process.stdout.write(JSON.stringify(await computeManifest(${JSON.stringify(dir)}, ${JSON.stringify(options)})));
+  `;
+  const argv = [
+    "--reuid=65534",
+    "--regid=65534",
+    "--clear-groups",
+    process.execPath,
+    "--input-type=module",
+    "-e",
+    script,
+  ];
+  return JSON.parse(execFileSync("setpriv", argv, { encoding: "utf8" }));
+}

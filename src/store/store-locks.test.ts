@@ -110,19 +110,25 @@ test("a waiter wakes when the holder releases", async () => {
   assert.deepEqual(await waiting, holder);
 });
 
-test("a lock held by a process killed with SIGKILL is free at once", async () => {
+/** A lock taken by another process, which holds it until it is killed. */
+async function holdInChild(key: string) {
   const script = `
     import { StoreLocks } from ${JSON.stringify(new URL("./store-locks.ts", import.meta.url).href)};
-    const held = await new StoreLocks(${JSON.stringify(storeDir)}).tryAcquire("key-k", { runId: "child", pid: process.pid, what: "x" });
+    const held = await new StoreLocks(${JSON.stringify(storeDir)}).tryAcquire(${JSON.stringify(key)}, { runId: "child", pid: process.pid, what: "x" });
     process.stdout.write(held ? "held\\n" : "busy\\n");
     setInterval(() => {}, 1000);
   `;
   const child = spawn(process.execPath, ["--input-type=module", "-e", script], {
     stdio: ["ignore", "pipe", "inherit"],
   });
+  const [line] = (await once(child.stdout, "data")) as [Buffer];
+  assert.equal(line.toString().trim(), "held");
+  return child;
+}
+
+test("a lock held by a process killed with SIGKILL is free at once", async () => {
+  const child = await holdInChild("key-k");
   try {
-    const [line] = (await once(child.stdout, "data")) as [Buffer];
-    assert.equal(line.toString().trim(), "held");
     const locks = new StoreLocks(storeDir);
     assert.equal(await locks.tryAcquire("key-k", holder), undefined);
     assert.equal((await locks.probe("key-k"))?.runId, "child");
@@ -138,18 +144,8 @@ test("a lock held by a process killed with SIGKILL is free at once", async () =>
 });
 
 test("a holder that is stopped (Ctrl-Z) is said to be silent, and waiting for it can still be aborted", async () => {
-  const script = `
-    import { StoreLocks } from ${JSON.stringify(new URL("./store-locks.ts", import.meta.url).href)};
-    const held = await new StoreLocks(${JSON.stringify(storeDir)}).tryAcquire("key-s", { runId: "child", pid: process.pid, what: "x" });
-    process.stdout.write(held ? "held\\n" : "busy\\n");
-    setInterval(() => {}, 1000);
-  `;
-  const child = spawn(process.execPath, ["--input-type=module", "-e", script], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
+  const child = await holdInChild("key-s");
   try {
-    const [line] = (await once(child.stdout, "data")) as [Buffer];
-    assert.equal(line.toString().trim(), "held");
     child.kill("SIGSTOP");
     const locks = new StoreLocks(storeDir);
     assert.equal(await locks.tryAcquire("key-s", holder), undefined);
